@@ -1,1 +1,48 @@
-pub fn x(){}
+//! # Chronos-DB
+//!
+//! A versioned, multi-tenant persistence layer for JSON documents. Every write becomes an
+//! immutable version (an object version `ov` per item, a collection version `cv` per
+//! collection); the latest state, the version index and the indexed properties live in a
+//! metadata store, and the full JSON of every version lives in object storage.
+//!
+//! ```
+//! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+//! use chronos_db::{Chronos, Route, DatabaseType, ReadOptions};
+//! use serde_json::json;
+//! let dir = tempfile::tempdir().unwrap();
+//! let chronos = Chronos::embedded(dir.path()).await.unwrap();
+//! let users = chronos.with(Route::tenant(DatabaseType::Runtime, "tenant-a", "users")).unwrap();
+//! let v0 = users.create(json!({"name": "Ada"}), "app", "signup", Default::default()).await.unwrap();
+//! let v1 = users.update(&v0.id, json!({"name": "Ada L."}), 0, "app", "rename").await.unwrap();
+//! assert_eq!(v1.ov, 1);
+//! let old = users.get_version(&v0.id, 0, ReadOptions::default()).await.unwrap().unwrap();
+//! assert_eq!(old.data["name"], "Ada");
+//! # });
+//! ```
+//!
+//! Layout: [`config`] (JSON configuration and its schema), [`routing`] (routes to databases
+//! and buckets), [`meta`] (metadata-store trait and backends), [`payload`] (object storage),
+//! [`ops`] (the operations), [`query`] (the filter language), [`merge`] (deep merge).
+
+pub mod config;
+pub mod error;
+pub mod merge;
+pub mod meta;
+pub mod model;
+pub mod names;
+pub mod ops;
+pub mod payload;
+pub mod query;
+pub mod routing;
+
+mod chronos;
+mod document;
+
+pub use chronos::{Chronos, ChronosOptions, MetadataLayer, PayloadLayer};
+pub use error::{Error, Result};
+pub use model::{Document, Item, Op, SystemFields, Timestamp, VersionInfo, WriteResult};
+pub use ops::{
+    Collection, CollectionTarget, CreateOptions, EnrichOptions, HistoryOptions, HistoryPage, LineageRef, ListOptions,
+    OriginRef, Page, ReadOptions, RestoreOptions, RestoreProgress, RestoreReport, RestoreTarget,
+};
+pub use routing::{DatabaseType, Route, Tier};

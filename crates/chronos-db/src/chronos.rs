@@ -1,0 +1,192 @@
+//! The entry point: [`Chronos`] owns the configuration and the store handles, and hands out
+//! [`Collection`]s for routes.
+
+use crate::config::{ChronosConfig, Provider};
+use crate::document;
+use crate::error::{Error, Result};
+use crate::meta::sqlite::SqliteStore;
+use crate::meta::MetadataStore;
+use crate::ops::{Collection, CollectionSettings};
+use crate::payload::{ObjectPayloadStore, PayloadStore};
+use crate::routing::{self, ResolvedRoute, Route};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// Wraps a metadata store (for instrumentation or fault injection in tests).
+pub type MetadataLayer = Arc<dyn Fn(Arc<dyn MetadataStore>) -> Arc<dyn MetadataStore> + Send + Sync>;
+/// Wraps a payload store (for instrumentation or fault injection in tests).
+pub type PayloadLayer = Arc<dyn Fn(Arc<dyn PayloadStore>) -> Arc<dyn PayloadStore> + Send + Sync>;
+
+/// Optional hooks for [`Chronos::open_with`].
+#[derive(Clone, Default)]
+pub struct ChronosOptions {
+    /// Applied to every metadata store when it is opened.
+    pub metadata_layer: Option<MetadataLayer>,
+    /// Applied to every payload store when it is opened.
+    pub payload_layer: Option<PayloadLayer>,
+}
+
+/// A Chronos-DB instance.
+///
+/// ```
+/// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+/// use chronos_db::{Chronos, Route, DatabaseType};
+/// use serde_json::json;
+/// let dir = tempfile::tempdir().unwrap();
+/// let chronos = Chronos::embedded(dir.path()).await.unwrap();
+/// let users = chronos.with(Route::tenant(DatabaseType::Runtime, "tenant-a", "users")).unwrap();
+/// let created = users.create(json!({"email": "a@example.com"}), "app", "signup", Default::default()).await.unwrap();
+/// let item = users.get_latest(&created.id, Default::default()).await.unwrap().unwrap();
+/// assert_eq!(item.data["email"], "a@example.com");
+/// assert_eq!(item.system.ov, 0);
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct Chronos {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: ChronosConfig,
+    options: ChronosOptions,
+    metadata: Mutex<HashMap<(String, String), Arc<dyn MetadataStore>>>,
+    payloads: Mutex<HashMap<(String, String, Option<String>), Arc<dyn PayloadStore>>>,
+    /// (dbConnRef, dbName, collection) whose tables and indexes exist in this process.
+    pub(crate) ensured: Mutex<HashSet<(String, String, String)>>,
+    settings: Mutex<HashMap<String, Arc<CollectionSettings>>>,
+}
+
+impl Chronos {
+    /// Opens an instance over a validated configuration.
+    pub async fn open(config: ChronosConfig) -> Result<Self> {
+        Self::open_with(config, ChronosOptions::default()).await
+    }
+
+    /// Opens an instance with store layers.
+    pub async fn open_with(config: ChronosConfig, options: ChronosOptions) -> Result<Self> {
+        config.validate()?;
+        Ok(Chronos {
+            inner: Arc::new(Inner {
+                config,
+                options,
+                metadata: Mutex::new(HashMap::new()),
+                payloads: Mutex::new(HashMap::new()),
+                ensured: Mutex::new(HashSet::new()),
+                settings: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// The embedded default: everything under `data_dir`.
+    pub async fn embedded(data_dir: impl AsRef<Path>) -> Result<Self> {
+        Self::open(ChronosConfig::embedded(data_dir)).await
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &ChronosConfig {
+        &self.inner.config
+    }
+
+    /// Collection operations for a route.
+    pub fn with(&self, route: Route) -> Result<Collection> {
+        let resolved = routing::resolve(&self.inner.config, &route)?;
+        let meta = self.metadata_store(&resolved)?;
+        let payload = self.payload_store(&resolved)?;
+        let settings = self.settings(&route.collection);
+        Ok(Collection::new(self.inner.clone(), route, resolved, meta, payload, settings))
+    }
+
+    fn settings(&self, collection: &str) -> Arc<CollectionSettings> {
+        let mut cache = self.inner.settings.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .entry(collection.to_string())
+            .or_insert_with(|| {
+                let cfg = &self.inner.config;
+                let map = cfg.collection_maps.get(collection).cloned().unwrap_or_default();
+                let base64: Vec<String> = map.base64_props.keys().cloned().collect();
+                Arc::new(CollectionSettings {
+                    index: document::index_spec(&map.indexed_props, &base64),
+                    required: map.validation.map(|v| v.required_indexed).unwrap_or_default(),
+                    base64: map.base64_props.into_iter().collect(),
+                    logical_delete: cfg.logical_delete.enabled,
+                    versioning: cfg.versioning.enabled,
+                    shadow: cfg.dev_shadow.clone(),
+                    limits: cfg.limits.clone(),
+                })
+            })
+            .clone()
+    }
+
+    fn metadata_store(&self, r: &ResolvedRoute) -> Result<Arc<dyn MetadataStore>> {
+        let key = (r.db_conn_ref.clone(), r.db_name.clone());
+        let mut cache = self.inner.metadata.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = cache.get(&key) {
+            return Ok(s.clone());
+        }
+        let conn = self.inner.config.db_connections.get(&r.db_conn_ref).ok_or_else(|| {
+            Error::Corrupt(format!("connection '{}' vanished from the validated config", r.db_conn_ref))
+        })?;
+        let store: Arc<dyn MetadataStore> = match (&conn.sqlite_dir, &conn.mongo_uri) {
+            (Some(dir), _) => {
+                let path = PathBuf::from(dir).join(format!("{}.sqlite", r.db_name));
+                Arc::new(SqliteStore::open(&path)?)
+            }
+            _ => {
+                return Err(Error::Validation(format!(
+                    "connection '{}' is a MongoDB connection; this build has the embedded SQLite backend only",
+                    r.db_conn_ref
+                )))
+            }
+        };
+        let store = match &self.inner.options.metadata_layer {
+            Some(layer) => layer(store),
+            None => store,
+        };
+        cache.insert(key, store.clone());
+        Ok(store)
+    }
+
+    fn payload_store(&self, r: &ResolvedRoute) -> Result<Arc<dyn PayloadStore>> {
+        let key = (r.space_conn_ref.clone(), r.bucket.clone(), r.prefix.clone());
+        let mut cache = self.inner.payloads.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = cache.get(&key) {
+            return Ok(s.clone());
+        }
+        let cfg = &self.inner.config;
+        let conn = cfg.spaces_connections.get(&r.space_conn_ref).ok_or_else(|| {
+            Error::Corrupt(format!("connection '{}' vanished from the validated config", r.space_conn_ref))
+        })?;
+        let local_base = match &cfg.local_storage {
+            Some(ls) if ls.enabled => Some(ls.base_path.clone()),
+            _ => None,
+        };
+        let inner: Arc<dyn object_store::ObjectStore> = match (local_base, conn.effective_provider()) {
+            (Some(base), _) => local_store(&base, &r.bucket)?,
+            (None, Provider::Local) => local_store(conn.base_path.as_deref().unwrap_or("."), &r.bucket)?,
+            (None, Provider::Memory) => Arc::new(object_store::memory::InMemory::new()),
+            (None, other) => {
+                return Err(Error::Validation(format!(
+                    "spaces connection '{}' uses provider {other:?}; this build has the local and memory providers only",
+                    r.space_conn_ref
+                )))
+            }
+        };
+        let store: Arc<dyn PayloadStore> = Arc::new(ObjectPayloadStore::new(inner, r.prefix.clone()));
+        let store = match &self.inner.options.payload_layer {
+            Some(layer) => layer(store),
+            None => store,
+        };
+        cache.insert(key, store.clone());
+        Ok(store)
+    }
+}
+
+fn local_store(base: &str, bucket: &str) -> Result<Arc<dyn object_store::ObjectStore>> {
+    let dir = PathBuf::from(base).join(bucket);
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Error::Payload(crate::payload::PayloadError::Backend(format!("cannot create {}: {e}", dir.display()))))?;
+    let fs = object_store::local::LocalFileSystem::new_with_prefix(&dir)
+        .map_err(|e| Error::Payload(crate::payload::PayloadError::Backend(e.to_string())))?;
+    Ok(Arc::new(fs))
+}

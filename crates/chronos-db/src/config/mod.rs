@@ -1,0 +1,251 @@
+//! Configuration: JSON in, validated [`ChronosConfig`] out.
+//!
+//! Loading runs in three steps, and every error names the JSON path it is about:
+//! 1. `${env:NAME}` references in string values are replaced by the environment variable;
+//! 2. the document is deserialized into the typed structs (unknown keys and wrong types fail);
+//! 3. cross-field checks: connection references exist, names are valid, tenants and domains
+//!    are not listed twice, each connection has the fields its kind needs.
+//!
+//! ```
+//! use chronos_db::config::ChronosConfig;
+//! let cfg = ChronosConfig::from_json_str(r#"{
+//!   "dbConnections": {"local": {"sqliteDir": "/tmp/x/meta"}},
+//!   "spacesConnections": {"files": {"provider": "local", "basePath": "/tmp/x/objects"}},
+//!   "databases": {"logs": {"dbConnRef": "local", "spaceConnRef": "files",
+//!                          "bucket": "logs", "dbName": "logs"}}
+//! }"#).unwrap();
+//! assert!(cfg.databases.logs.is_some());
+//! let err = ChronosConfig::from_json_str(r#"{"databases": {"logz": {}}}"#).unwrap_err();
+//! assert!(err.to_string().contains("databases"));
+//! ```
+
+mod types;
+mod validate;
+
+pub(crate) use validate::expand_template as validate_expand;
+
+pub use types::*;
+
+use std::path::Path;
+
+/// A configuration problem, with the JSON path it concerns.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {message}")]
+    Io { path: String, message: String },
+    #[error("config is not valid JSON: {0}")]
+    Syntax(String),
+    /// One or more problems, each as `path: message`.
+    #[error("invalid config:\n{}", .0.join("\n"))]
+    Invalid(Vec<String>),
+}
+
+impl ChronosConfig {
+    /// Parses and validates a JSON document.
+    pub fn from_json_str(text: &str) -> Result<Self, ConfigError> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
+        Self::from_json_value(value)
+    }
+
+    /// Reads, parses and validates a JSON file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Io {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        Self::from_json_str(&text)
+    }
+
+    /// Validates an already parsed JSON value.
+    pub fn from_json_value(mut value: serde_json::Value) -> Result<Self, ConfigError> {
+        let mut problems = Vec::new();
+        expand_env(&mut value, "$", &mut problems);
+        if !problems.is_empty() {
+            return Err(ConfigError::Invalid(problems));
+        }
+        let config: ChronosConfig = serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            ConfigError::Invalid(vec![format!("$.{}: {}", path, e.inner())])
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks the cross-field rules (references, names, duplicates).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let problems = validate::problems(self);
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    /// The embedded default: SQLite metadata and local-file payloads under `data_dir`, every
+    /// database type configured, and templates so that any tenant or domain works without
+    /// being listed.
+    ///
+    /// ```
+    /// let cfg = chronos_db::config::ChronosConfig::embedded("./chronos-data");
+    /// assert!(cfg.validate().is_ok());
+    /// ```
+    pub fn embedded(data_dir: impl AsRef<Path>) -> Self {
+        let dir = data_dir.as_ref();
+        let mut cfg = ChronosConfig::default();
+        cfg.db_connections.insert(
+            "embedded".into(),
+            DbConnection { mongo_uri: None, sqlite_dir: Some(dir.join("meta").display().to_string()) },
+        );
+        cfg.spaces_connections.insert(
+            "files".into(),
+            SpacesConnection {
+                provider: Some(Provider::Local),
+                base_path: Some(dir.join("objects").display().to_string()),
+                ..Default::default()
+            },
+        );
+        // One bucket per database type; tiers, domains and tenants get their own prefix
+        // (prefixes keep the tenant id verbatim, so no two tenants can share one).
+        let generic = |ty: &str| GenericDatabase {
+            db_conn_ref: "embedded".into(),
+            space_conn_ref: "files".into(),
+            bucket: format!("chronos-{ty}"),
+            db_name: format!("{ty}_generic"),
+            prefix: Some("generic".into()),
+            analytics_db_name: None,
+        };
+        let template = |name: &str, prefix: &str| DatabaseTemplate {
+            db_conn_ref: "embedded".into(),
+            space_conn_ref: "files".into(),
+            bucket: "chronos-{databaseType}".into(),
+            db_name: name.into(),
+            prefix: Some(prefix.into()),
+            analytics_db_name: None,
+        };
+        let tiered = |ty: &str| TieredDatabases {
+            generic_database: Some(generic(ty)),
+            domains_databases: vec![],
+            tenant_databases: vec![],
+            domain_template: Some(template(
+                "{databaseType}_domain_{domain}",
+                "domains/{domain}",
+            )),
+            tenant_template: Some(template(
+                "{databaseType}_tenant_{tenantId}",
+                "tenants/{tenantId}",
+            )),
+        };
+        cfg.databases = Databases {
+            metadata: Some(tiered("metadata")),
+            knowledge: Some(tiered("knowledge")),
+            runtime: Some(RuntimeDatabases {
+                tenant_databases: vec![],
+                tenant_template: Some(DatabaseTemplate {
+                    analytics_db_name: Some("analytics_tenant_{tenantId}".into()),
+                    ..template("runtime_tenant_{tenantId}", "tenants/{tenantId}")
+                }),
+            }),
+            logs: Some(generic("logs")),
+        };
+        cfg
+    }
+
+    /// The JSON Schema of the configuration document.
+    pub fn json_schema() -> serde_json::Value {
+        serde_json::to_value(schemars::schema_for!(ChronosConfig)).unwrap_or_default()
+    }
+}
+
+/// Replaces `${env:NAME}` inside every string value.
+fn expand_env(value: &mut serde_json::Value, path: &str, problems: &mut Vec<String>) {
+    match value {
+        serde_json::Value::String(s) if s.contains("${env:") => {
+            let mut out = String::new();
+            let mut rest = s.as_str();
+            while let Some(start) = rest.find("${env:") {
+                out.push_str(&rest[..start]);
+                let after = &rest[start + 6..];
+                let Some(end) = after.find('}') else {
+                    problems.push(format!("{path}: unterminated ${{env:...}} reference"));
+                    return;
+                };
+                let name = &after[..end];
+                match std::env::var(name) {
+                    Ok(v) => out.push_str(&v),
+                    Err(_) => {
+                        problems.push(format!("{path}: environment variable '{name}' is not set"));
+                        return;
+                    }
+                }
+                rest = &after[end + 1..];
+            }
+            out.push_str(rest);
+            *s = out;
+        }
+        serde_json::Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                expand_env(item, &format!("{path}[{i}]"), problems);
+            }
+        }
+        serde_json::Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                expand_env(v, &format!("{path}.{k}"), problems);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_is_valid() {
+        ChronosConfig::embedded("/tmp/chronos-test").validate().unwrap();
+    }
+
+    #[test]
+    fn unknown_key_reports_its_path() {
+        let err = ChronosConfig::from_json_str(r#"{"databases":{"metadata":{"genericDatabse":{}}}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("$.databases.metadata"), "{err}");
+        assert!(err.contains("genericDatabse"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_reports_its_path() {
+        let err = ChronosConfig::from_json_str(r#"{"logicalDelete":{"enabled":"yes"}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("$.logicalDelete.enabled"), "{err}");
+    }
+
+    #[test]
+    fn env_references_are_expanded_and_missing_ones_reported() {
+        std::env::set_var("CHRONOS_TEST_SECRET_X", "s3cr3t");
+        let cfg = ChronosConfig::from_json_str(
+            r#"{"spacesConnections":{"s3":{"endpoint":"http://127.0.0.1:9000","region":"us-east-1",
+                "accessKey":"ak","secretKey":"${env:CHRONOS_TEST_SECRET_X}"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(cfg.spaces_connections["s3"].secret_key.as_deref(), Some("s3cr3t"));
+        let err = ChronosConfig::from_json_str(
+            r#"{"spacesConnections":{"s3":{"secretKey":"${env:CHRONOS_TEST_MISSING_Y}"}}}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("$.spacesConnections.s3.secretKey"), "{err}");
+        assert!(err.contains("CHRONOS_TEST_MISSING_Y"), "{err}");
+    }
+
+    #[test]
+    fn schema_lists_top_level_keys() {
+        let schema = ChronosConfig::json_schema().to_string();
+        for key in ["dbConnections", "spacesConnections", "collectionMaps", "logicalDelete"] {
+            assert!(schema.contains(key), "{key}");
+        }
+    }
+}

@@ -1,0 +1,472 @@
+//! The configuration types: the seed's "Configuration Reference" plus the embedded
+//! (SQLite + local files) connection kinds and dynamic-tenant templates.
+//!
+//! Every struct rejects unknown keys, so a typo is an error rather than a silently
+//! ignored option. Field names are camelCase in JSON, as in the seed.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The whole configuration document.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ChronosConfig {
+    /// Metadata-store connections, referenced by name from `databases`.
+    #[serde(default)]
+    pub db_connections: BTreeMap<String, DbConnection>,
+    /// Payload-store connections, referenced by name from `databases`.
+    #[serde(default)]
+    pub spaces_connections: BTreeMap<String, SpacesConnection>,
+    /// The tiered databases.
+    #[serde(default)]
+    pub databases: Databases,
+    /// Store every payload on the local filesystem under `basePath/<bucket>/`, whatever the
+    /// spaces connection says (development and tests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_storage: Option<LocalStorage>,
+    #[serde(default)]
+    pub routing: Routing,
+    #[serde(default)]
+    pub retention: Retention,
+    /// Per-collection settings: indexed properties, base64 blobs, validation.
+    #[serde(default)]
+    pub collection_maps: BTreeMap<String, CollectionMap>,
+    /// Counter rules in the seed's top-level form (`{rules: [...]}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counter_rules: Option<CounterRules>,
+    /// Analytics rules (counter, time-based, cross-tenant).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analytics: Option<Analytics>,
+    /// Keep a copy of small latest documents next to the head for fast reads.
+    #[serde(default)]
+    pub dev_shadow: DevShadow,
+    #[serde(default)]
+    pub logical_delete: Toggle,
+    #[serde(default)]
+    pub versioning: Toggle,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_optimization: Option<WriteOptimization>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<Fallback>,
+    #[serde(default)]
+    pub transactions: Transactions,
+    /// Input limits (payload size, nesting depth).
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// A metadata-store connection: exactly one of `mongoUri` or `sqliteDir`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DbConnection {
+    /// A MongoDB connection string (`mongodb://` or `mongodb+srv://`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mongo_uri: Option<String>,
+    /// Embedded SQLite: a directory holding one `<dbName>.sqlite` file per database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sqlite_dir: Option<String>,
+}
+
+/// Payload-store provider kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    /// Amazon S3 or any S3-compatible service (MinIO, R2, DigitalOcean Spaces...).
+    S3,
+    /// Azure Blob Storage.
+    Azure,
+    /// Google Cloud Storage.
+    Gcs,
+    /// A directory on the local filesystem.
+    Local,
+    /// Process memory (tests only; lost at exit).
+    Memory,
+}
+
+/// A payload-store connection.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SpacesConnection {
+    /// Provider; when absent, `azure` if the endpoint is an Azure blob endpoint, else `s3`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<Provider>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub force_path_style: Option<bool>,
+    /// For `provider: local`: the directory that holds one folder per bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_path: Option<String>,
+}
+
+impl SpacesConnection {
+    /// The provider, inferred from the endpoint when not given.
+    pub fn effective_provider(&self) -> Provider {
+        if let Some(p) = self.provider {
+            return p;
+        }
+        match &self.endpoint {
+            Some(e) if e.contains("blob.core.windows.net") || e.contains("blob.storage.azure.net") => {
+                Provider::Azure
+            }
+            _ => Provider::S3,
+        }
+    }
+}
+
+/// The four database types.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Databases {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<TieredDatabases>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub knowledge: Option<TieredDatabases>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<RuntimeDatabases>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs: Option<GenericDatabase>,
+}
+
+/// metadata / knowledge: generic, domain and tenant tiers.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TieredDatabases {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generic_database: Option<GenericDatabase>,
+    #[serde(default)]
+    pub domains_databases: Vec<DomainDatabase>,
+    #[serde(default)]
+    pub tenant_databases: Vec<TenantDatabase>,
+    /// Used for any domain not listed in `domainsDatabases`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain_template: Option<DatabaseTemplate>,
+    /// Used for any tenant not listed in `tenantDatabases`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_template: Option<DatabaseTemplate>,
+}
+
+/// runtime: tenant tier only.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RuntimeDatabases {
+    #[serde(default)]
+    pub tenant_databases: Vec<TenantDatabase>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_template: Option<DatabaseTemplate>,
+}
+
+/// A generic-tier (or logs) database.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GenericDatabase {
+    pub db_conn_ref: String,
+    pub space_conn_ref: String,
+    pub bucket: String,
+    pub db_name: String,
+    /// Optional key prefix inside the bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analytics_db_name: Option<String>,
+}
+
+/// A domain-tier database.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DomainDatabase {
+    pub domain: String,
+    pub db_conn_ref: String,
+    pub space_conn_ref: String,
+    pub bucket: String,
+    pub db_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analytics_db_name: Option<String>,
+}
+
+/// A tenant-tier database.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TenantDatabase {
+    pub tenant_id: String,
+    pub db_conn_ref: String,
+    pub space_conn_ref: String,
+    pub bucket: String,
+    pub db_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analytics_db_name: Option<String>,
+}
+
+/// A dynamic database entry: `dbName`, `bucket`, `prefix` and `analyticsDbName` may contain
+/// `{tenantId}`, `{domain}` and `{databaseType}`, so tenants need not be listed one by one.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DatabaseTemplate {
+    pub db_conn_ref: String,
+    pub space_conn_ref: String,
+    pub bucket: String,
+    pub db_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analytics_db_name: Option<String>,
+}
+
+/// `localStorage`: every payload on the local filesystem.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LocalStorage {
+    pub base_path: String,
+    pub enabled: bool,
+}
+
+/// Placement hash for entries that list several connections.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HashAlgo {
+    #[default]
+    Rendezvous,
+    Jump,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Routing {
+    #[serde(default)]
+    pub hash_algo: HashAlgo,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub choose_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Retention {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ver: Option<VersionRetention>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counters: Option<CounterRetention>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VersionRetention {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_per_item: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CounterRetention {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weeks: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub months: Option<u32>,
+}
+
+/// Per-collection settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CollectionMap {
+    /// Dot paths of the properties to index and allow in filters; a trailing `[]` marks an
+    /// array whose elements are matched. Empty = every top-level property except blobs.
+    #[serde(default)]
+    pub indexed_props: Vec<String>,
+    /// Properties holding base64 data, stored as separate blobs.
+    #[serde(default)]
+    pub base64_props: BTreeMap<String, Base64Prop>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation: Option<CollectionValidation>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Base64Prop {
+    pub content_type: String,
+    /// Also store a UTF-8 text rendition (`text.txt`) when the bytes decode as text.
+    #[serde(default)]
+    pub preferred_text: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_charset: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CollectionValidation {
+    /// Indexed properties that must be present and neither null nor empty.
+    #[serde(default)]
+    pub required_indexed: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum CounterOp {
+    Create,
+    Update,
+    Delete,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleScope {
+    #[default]
+    Meta,
+    Payload,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CounterRules {
+    #[serde(default)]
+    pub rules: Vec<CounterRule>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CounterRule {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on: Option<Vec<CounterOp>>,
+    #[serde(default)]
+    pub scope: RuleScope,
+    pub when: serde_json::Map<String, serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub count_unique: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Analytics {
+    #[serde(default)]
+    pub counter_rules: Vec<CounterRule>,
+    #[serde(default)]
+    pub time_based_rules: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub cross_tenant_rules: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub tenants: Vec<String>,
+}
+
+/// Small latest documents are kept inline with the head, so latest reads and queries need
+/// no object-store round trip. The object store stays authoritative.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DevShadow {
+    pub enabled: bool,
+    /// Shadows older than this are ignored (the object store is read instead).
+    #[serde(default = "default_ttl_hours")]
+    pub ttl_hours: u32,
+    /// Documents whose JSON is larger than this are not shadowed.
+    #[serde(default = "default_shadow_bytes")]
+    pub max_bytes_per_doc: u32,
+}
+
+fn default_ttl_hours() -> u32 {
+    24 * 365
+}
+fn default_shadow_bytes() -> u32 {
+    64 * 1024
+}
+
+impl Default for DevShadow {
+    fn default() -> Self {
+        DevShadow { enabled: true, ttl_hours: default_ttl_hours(), max_bytes_per_doc: default_shadow_bytes() }
+    }
+}
+
+/// `{ "enabled": bool }`, defaulting to enabled.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Toggle {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for Toggle {
+    fn default() -> Self {
+        Toggle { enabled: true }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WriteOptimization {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub debounce_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compression_enabled: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Fallback {
+    pub enabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_retries: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_delay_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_delay_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_letter_collection: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Transactions {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default = "yes")]
+    pub auto_detect: bool,
+}
+
+impl Default for Transactions {
+    fn default() -> Self {
+        Transactions { enabled: true, auto_detect: true }
+    }
+}
+
+/// Input limits; anything beyond them is rejected before any write.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Limits {
+    /// Largest accepted payload, in bytes of its JSON (default 16 MiB).
+    #[serde(default = "default_max_payload")]
+    pub max_payload_bytes: usize,
+    /// Deepest accepted nesting of objects and arrays (default 64).
+    #[serde(default = "default_max_depth")]
+    pub max_depth: usize,
+}
+
+fn default_max_payload() -> usize {
+    16 * 1024 * 1024
+}
+fn default_max_depth() -> usize {
+    64
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_payload_bytes: default_max_payload(), max_depth: default_max_depth() }
+    }
+}

@@ -1,0 +1,292 @@
+//! Cross-field checks of a deserialized configuration. Each problem is `path: message`.
+
+use super::types::*;
+use crate::names;
+use std::collections::HashSet;
+
+pub(super) fn problems(cfg: &ChronosConfig) -> Vec<String> {
+    let mut p = Problems(Vec::new());
+    for (name, conn) in &cfg.db_connections {
+        let path = format!("$.dbConnections.{name}");
+        match (&conn.mongo_uri, &conn.sqlite_dir) {
+            (Some(_), Some(_)) => p.add(&path, "set exactly one of mongoUri or sqliteDir, not both"),
+            (None, None) => p.add(&path, "set one of mongoUri or sqliteDir"),
+            (Some(uri), None) => {
+                if !(uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://")) {
+                    p.add(&format!("{path}.mongoUri"), "must start with mongodb:// or mongodb+srv://");
+                }
+            }
+            (None, Some(dir)) if dir.is_empty() => p.add(&format!("{path}.sqliteDir"), "must not be empty"),
+            _ => {}
+        }
+    }
+    for (name, conn) in &cfg.spaces_connections {
+        let path = format!("$.spacesConnections.{name}");
+        match conn.effective_provider() {
+            Provider::Local => {
+                if conn.base_path.as_deref().unwrap_or("").is_empty() {
+                    p.add(&path, "provider 'local' needs basePath");
+                }
+            }
+            Provider::Memory => {}
+            Provider::S3 | Provider::Azure | Provider::Gcs => {
+                if let Some(endpoint) = &conn.endpoint {
+                    if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+                        p.add(&format!("{path}.endpoint"), "must be an http:// or https:// URL");
+                    }
+                }
+                if conn.effective_provider() == Provider::Azure {
+                    for (field, v) in [("accessKey", &conn.access_key), ("secretKey", &conn.secret_key)] {
+                        if v.as_deref().unwrap_or("").is_empty() {
+                            p.add(&format!("{path}.{field}"), "is required for Azure (account name / key)");
+                        }
+                    }
+                }
+                if conn.access_key.is_some() != conn.secret_key.is_some() {
+                    p.add(&path, "accessKey and secretKey must be given together");
+                }
+            }
+        }
+    }
+    if let Some(ls) = &cfg.local_storage {
+        if ls.enabled && ls.base_path.is_empty() {
+            p.add("$.localStorage.basePath", "must not be empty");
+        }
+    }
+
+    let dbs = &cfg.databases;
+    for (ty, tiered) in [("metadata", &dbs.metadata), ("knowledge", &dbs.knowledge)] {
+        let Some(t) = tiered else { continue };
+        let base = format!("$.databases.{ty}");
+        if let Some(g) = &t.generic_database {
+            entry(&mut p, cfg, &format!("{base}.genericDatabase"), &g.db_conn_ref, &g.space_conn_ref, &g.bucket, &g.db_name, &g.prefix, &g.analytics_db_name);
+        }
+        let mut seen = HashSet::new();
+        for (i, d) in t.domains_databases.iter().enumerate() {
+            let path = format!("{base}.domainsDatabases[{i}]");
+            if let Err(e) = names::check_scope_name("domain", &d.domain) {
+                p.add(&format!("{path}.domain"), &e);
+            }
+            if !seen.insert(d.domain.as_str()) {
+                p.add(&format!("{path}.domain"), &format!("domain '{}' is listed twice", d.domain));
+            }
+            entry(&mut p, cfg, &path, &d.db_conn_ref, &d.space_conn_ref, &d.bucket, &d.db_name, &d.prefix, &d.analytics_db_name);
+        }
+        tenants(&mut p, cfg, &base, &t.tenant_databases);
+        for (field, tpl) in [("domainTemplate", &t.domain_template), ("tenantTemplate", &t.tenant_template)] {
+            if let Some(tpl) = tpl {
+                template(&mut p, cfg, &format!("{base}.{field}"), tpl, ty);
+            }
+        }
+    }
+    if let Some(rt) = &dbs.runtime {
+        tenants(&mut p, cfg, "$.databases.runtime", &rt.tenant_databases);
+        if let Some(tpl) = &rt.tenant_template {
+            template(&mut p, cfg, "$.databases.runtime.tenantTemplate", tpl, "runtime");
+        }
+    }
+    if let Some(g) = &dbs.logs {
+        entry(&mut p, cfg, "$.databases.logs", &g.db_conn_ref, &g.space_conn_ref, &g.bucket, &g.db_name, &g.prefix, &g.analytics_db_name);
+    }
+
+    for (coll, map) in &cfg.collection_maps {
+        let path = format!("$.collectionMaps.{coll}");
+        if let Err(e) = names::check_name("collection", coll) {
+            p.add(&path, &e);
+        }
+        for (i, prop) in map.indexed_props.iter().enumerate() {
+            if let Err(e) = names::check_prop_path(prop) {
+                p.add(&format!("{path}.indexedProps[{i}]"), &e);
+            }
+        }
+        for (prop, spec) in &map.base64_props {
+            let ppath = format!("{path}.base64Props.{prop}");
+            if prop.ends_with("[]") {
+                p.add(&ppath, "base64 properties cannot be arrays");
+            } else if let Err(e) = names::check_prop_path(prop) {
+                p.add(&ppath, &e);
+            }
+            if spec.content_type.is_empty() {
+                p.add(&format!("{ppath}.contentType"), "must not be empty");
+            }
+            if let Some(cs) = &spec.text_charset {
+                let cs = cs.to_ascii_lowercase();
+                if cs != "utf8" && cs != "utf-8" {
+                    p.add(&format!("{ppath}.textCharset"), "only utf-8 is supported");
+                }
+            }
+        }
+        if let Some(v) = &map.validation {
+            for (i, req) in v.required_indexed.iter().enumerate() {
+                if let Err(e) = names::check_prop_path(req) {
+                    p.add(&format!("{path}.validation.requiredIndexed[{i}]"), &e);
+                }
+            }
+        }
+    }
+    if cfg.limits.max_payload_bytes == 0 {
+        p.add("$.limits.maxPayloadBytes", "must be greater than 0");
+    }
+    if cfg.limits.max_depth == 0 {
+        p.add("$.limits.maxDepth", "must be greater than 0");
+    }
+    p.0
+}
+
+struct Problems(Vec<String>);
+
+impl Problems {
+    fn add(&mut self, path: &str, msg: &str) {
+        self.0.push(format!("{path}: {msg}"));
+    }
+}
+
+fn tenants(p: &mut Problems, cfg: &ChronosConfig, base: &str, list: &[TenantDatabase]) {
+    let mut seen = HashSet::new();
+    for (i, t) in list.iter().enumerate() {
+        let path = format!("{base}.tenantDatabases[{i}]");
+        if let Err(e) = names::check_scope_name("tenantId", &t.tenant_id) {
+            p.add(&format!("{path}.tenantId"), &e);
+        }
+        if !seen.insert(t.tenant_id.as_str()) {
+            p.add(&format!("{path}.tenantId"), &format!("tenant '{}' is listed twice", t.tenant_id));
+        }
+        entry(p, cfg, &path, &t.db_conn_ref, &t.space_conn_ref, &t.bucket, &t.db_name, &t.prefix, &t.analytics_db_name);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn entry(
+    p: &mut Problems,
+    cfg: &ChronosConfig,
+    path: &str,
+    db_ref: &str,
+    space_ref: &str,
+    bucket: &str,
+    db_name: &str,
+    prefix: &Option<String>,
+    analytics: &Option<String>,
+) {
+    refs(p, cfg, path, db_ref, space_ref);
+    if let Err(e) = names::check_bucket(bucket) {
+        p.add(&format!("{path}.bucket"), &e);
+    }
+    if let Err(e) = names::check_db_name(db_name) {
+        p.add(&format!("{path}.dbName"), &e);
+    }
+    if let Some(prefix) = prefix {
+        if let Err(e) = names::check_prefix(prefix) {
+            p.add(&format!("{path}.prefix"), &e);
+        }
+    }
+    if let Some(a) = analytics {
+        if let Err(e) = names::check_db_name(a) {
+            p.add(&format!("{path}.analyticsDbName"), &e);
+        }
+    }
+}
+
+fn refs(p: &mut Problems, cfg: &ChronosConfig, path: &str, db_ref: &str, space_ref: &str) {
+    if !cfg.db_connections.contains_key(db_ref) {
+        p.add(&format!("{path}.dbConnRef"), &format!("connection '{db_ref}' is not defined in dbConnections"));
+    }
+    if !cfg.spaces_connections.contains_key(space_ref) {
+        p.add(&format!("{path}.spaceConnRef"), &format!("connection '{space_ref}' is not defined in spacesConnections"));
+    }
+}
+
+/// A template must expand to valid names for a representative tenant and domain.
+fn template(p: &mut Problems, cfg: &ChronosConfig, path: &str, tpl: &DatabaseTemplate, ty: &str) {
+    refs(p, cfg, path, &tpl.db_conn_ref, &tpl.space_conn_ref);
+    for (field, text) in [("dbName", Some(&tpl.db_name)), ("bucket", Some(&tpl.bucket)), ("prefix", tpl.prefix.as_ref()), ("analyticsDbName", tpl.analytics_db_name.as_ref())] {
+        let Some(text) = text else { continue };
+        if let Err(e) = check_placeholders(text) {
+            p.add(&format!("{path}.{field}"), &e);
+            continue;
+        }
+        let sample = expand_template(text, ty, Some("tenant-1"), Some("domain-1"));
+        let check = match field {
+            "bucket" => names::check_bucket(&sample),
+            "prefix" => names::check_prefix(&sample),
+            _ => names::check_db_name(&sample),
+        };
+        if let Err(e) = check {
+            p.add(&format!("{path}.{field}"), &format!("expands to an invalid name: {e}"));
+        }
+    }
+}
+
+fn check_placeholders(text: &str) -> Result<(), String> {
+    let mut rest = text;
+    while let Some(start) = rest.find('{') {
+        let Some(end) = rest[start..].find('}') else {
+            return Err("unterminated '{' placeholder".into());
+        };
+        let name = &rest[start + 1..start + end];
+        if !matches!(name, "tenantId" | "domain" | "databaseType") {
+            return Err(format!("unknown placeholder '{{{name}}}' (use {{tenantId}}, {{domain}} or {{databaseType}})"));
+        }
+        rest = &rest[start + end + 1..];
+    }
+    Ok(())
+}
+
+/// Fills `{tenantId}`, `{domain}` and `{databaseType}`. Tenant and domain names are
+/// already validated, so the result only needs the final name check. Bucket names are
+/// lower-case, so values are lower-cased there by the caller when needed.
+pub(crate) fn expand_template(text: &str, ty: &str, tenant: Option<&str>, domain: Option<&str>) -> String {
+    text.replace("{databaseType}", ty)
+        .replace("{tenantId}", tenant.unwrap_or(""))
+        .replace("{domain}", domain.unwrap_or(""))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::ChronosConfig;
+
+    fn err_of(json: &str) -> String {
+        ChronosConfig::from_json_str(json).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn dangling_refs_duplicates_and_bad_names() {
+        let e = err_of(
+            r#"{"dbConnections":{"m":{"mongoUri":"mongodb://127.0.0.1"}},
+                "spacesConnections":{"s":{"provider":"local","basePath":"/tmp/x"}},
+                "databases":{"runtime":{"tenantDatabases":[
+                  {"tenantId":"a","dbConnRef":"m","spaceConnRef":"nope","bucket":"b-a","dbName":"db_a"},
+                  {"tenantId":"a","dbConnRef":"m","spaceConnRef":"s","bucket":"B_A","dbName":"db.a"}]}}}"#,
+        );
+        assert!(e.contains("$.databases.runtime.tenantDatabases[0].spaceConnRef: connection 'nope'"), "{e}");
+        assert!(e.contains("$.databases.runtime.tenantDatabases[1].tenantId: tenant 'a' is listed twice"), "{e}");
+        assert!(e.contains("$.databases.runtime.tenantDatabases[1].bucket"), "{e}");
+        assert!(e.contains("$.databases.runtime.tenantDatabases[1].dbName"), "{e}");
+    }
+
+    #[test]
+    fn connection_kinds() {
+        let e = err_of(r#"{"dbConnections":{"m":{}, "n":{"mongoUri":"http://x"}}}"#);
+        assert!(e.contains("$.dbConnections.m: set one of mongoUri or sqliteDir"), "{e}");
+        assert!(e.contains("$.dbConnections.n.mongoUri"), "{e}");
+        let e = err_of(r#"{"spacesConnections":{"l":{"provider":"local"}}}"#);
+        assert!(e.contains("$.spacesConnections.l: provider 'local' needs basePath"), "{e}");
+    }
+
+    #[test]
+    fn templates_are_checked() {
+        let e = err_of(
+            r#"{"dbConnections":{"m":{"sqliteDir":"/tmp/m"}},
+                "spacesConnections":{"s":{"provider":"local","basePath":"/tmp/x"}},
+                "databases":{"runtime":{"tenantTemplate":
+                  {"dbConnRef":"m","spaceConnRef":"s","bucket":"rt-{tenant}","dbName":"rt_{tenantId}"}}}}"#,
+        );
+        assert!(e.contains("$.databases.runtime.tenantTemplate.bucket: unknown placeholder '{tenant}'"), "{e}");
+    }
+
+    #[test]
+    fn collection_maps() {
+        let e = err_of(r#"{"collectionMaps":{"users":{"indexedProps":["a..b"],"base64Props":{"f[]":{"contentType":""}}}}}"#);
+        assert!(e.contains("$.collectionMaps.users.indexedProps[0]"), "{e}");
+        assert!(e.contains("$.collectionMaps.users.base64Props.f[]: base64 properties cannot be arrays"), "{e}");
+    }
+}

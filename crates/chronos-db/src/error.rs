@@ -1,0 +1,101 @@
+//! The error type of the operations layer.
+//!
+//! Each storage layer has its own error enum ([`crate::meta::MetaError`],
+//! [`crate::payload::PayloadError`], [`crate::config::ConfigError`],
+//! [`crate::routing::RouteError`]); this module folds them into the one [`Error`]
+//! that every public operation returns. Messages never contain credentials or
+//! another tenant's names: routes are described by what the caller passed in.
+
+use crate::config::ConfigError;
+use crate::meta::MetaError;
+use crate::payload::PayloadError;
+use crate::routing::RouteError;
+
+/// Result alias used by every public operation.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything an operation can fail with.
+///
+/// The variants are stable categories a caller (or the HTTP layer) can match on:
+///
+/// ```
+/// use chronos_db::Error;
+/// fn http_status(e: &Error) -> u16 {
+///     match e {
+///         Error::Validation(_) | Error::Config(_) | Error::Route(_) => 400,
+///         Error::NotFound(_) => 404,
+///         Error::Conflict { .. } | Error::AlreadyExists { .. } | Error::Deleted { .. } => 409,
+///         Error::PayloadTooLarge { .. } => 413,
+///         _ => 503,
+///     }
+/// }
+/// assert_eq!(http_status(&Error::NotFound("item x".into())), 404);
+/// ```
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The input is malformed: bad id, bad filter, wrong payload shape, missing required field...
+    #[error("validation failed: {0}")]
+    Validation(String),
+    /// The payload is bigger than the configured limit.
+    #[error("payload of {size} bytes exceeds the limit of {limit} bytes")]
+    PayloadTooLarge { size: usize, limit: usize },
+    /// The item (or the requested version of it) does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// Optimistic lock failure: the caller's expected ov is not the item's current ov.
+    #[error("conflict on item '{id}': expected ov {expected}, current ov is {current}")]
+    Conflict { id: String, expected: u64, current: u64 },
+    /// A create named an id that is already taken.
+    #[error("item '{id}' already exists")]
+    AlreadyExists { id: String },
+    /// The item is logically deleted; restore it before writing to it.
+    #[error("item '{id}' is deleted (at ov {ov}); restore it first")]
+    Deleted { id: String, ov: u64 },
+    /// Invalid configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The route does not resolve to a configured database.
+    #[error(transparent)]
+    Route(#[from] RouteError),
+    /// The metadata store failed.
+    #[error("metadata store: {0}")]
+    Metadata(MetaError),
+    /// The payload store failed.
+    #[error("payload store: {0}")]
+    Payload(#[from] PayloadError),
+    /// Stored data is not what this version of Chronos-DB wrote (corruption or manual edits).
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+}
+
+impl From<MetaError> for Error {
+    fn from(e: MetaError) -> Self {
+        match e {
+            MetaError::Invalid(msg) => Error::Validation(msg),
+            other => Error::Metadata(other),
+        }
+    }
+}
+
+impl Error {
+    pub(crate) fn validation(msg: impl Into<String>) -> Self {
+        Error::Validation(msg.into())
+    }
+
+    /// A short machine-readable code for the error category (used by the CLI and HTTP layers).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Validation(_) => "VALIDATION_ERROR",
+            Error::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
+            Error::NotFound(_) => "NOT_FOUND",
+            Error::Conflict { .. } => "CONFLICT",
+            Error::AlreadyExists { .. } => "ALREADY_EXISTS",
+            Error::Deleted { .. } => "DELETED",
+            Error::Config(_) => "CONFIG_ERROR",
+            Error::Route(_) => "ROUTE_ERROR",
+            Error::Metadata(_) => "METADATA_ERROR",
+            Error::Payload(_) => "PAYLOAD_ERROR",
+            Error::Corrupt(_) => "CORRUPT",
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! The metadata store: heads, the version index and collection versions.
+//!
+//! One trait, one module per backend. The operations layer drives the write protocol
+//! (payload objects first, then [`MetadataStore::commit`]); each backend makes `commit`
+//! atomic in its own way. The invariants every backend keeps:
+//!
+//! * **I1 — the commit point.** `commit` is all-or-nothing: either the version row, the new
+//!   head and the new cv are all visible, or none is. A reader never sees a head whose version
+//!   row is missing, nor a version row of a write whose head compare-and-set lost.
+//! * **I2 — compare-and-set.** `commit` only succeeds when the head is in the state the writer
+//!   read (`Expect::Absent` or `Expect::Ov(n)`); otherwise it returns `Conflict` /
+//!   `AlreadyExists` and changes nothing. So ov is contiguous per item: 0, 1, 2, ...
+//! * **I3 — cv.** Each commit allocates a cv strictly greater than every earlier cv of the
+//!   collection; gaps are allowed.
+//! * **I4 — time.** A version's `at` is never earlier than the previous version's `at` of the
+//!   same item (the writer passes `max(now, head.at)`), so "latest version with at <= T" is a
+//!   single index seek.
+
+pub mod sqlite;
+
+use crate::model::{Head, Timestamp, VersionRecord};
+use crate::query::{AsOf, Cursor, IndexSpec, Query};
+use async_trait::async_trait;
+
+/// What a metadata backend can fail with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MetaError {
+    /// The head is not in the expected state; `current_ov` is `None` when the item is absent.
+    #[error("the item changed concurrently (current ov {current_ov:?})")]
+    Conflict { current_ov: Option<u64> },
+    /// A create found the id taken.
+    #[error("the id is already taken")]
+    AlreadyExists,
+    /// The request itself is invalid for this backend.
+    #[error("{0}")]
+    Invalid(String),
+    /// The backend cannot be reached or timed out; a commit's outcome is unknown.
+    #[error("backend unavailable: {0}")]
+    Unavailable(String),
+    /// Any other backend failure.
+    #[error("backend error: {0}")]
+    Backend(String),
+    /// A stored row cannot be decoded.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+/// The head state a commit requires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// The item must not exist (create).
+    Absent,
+    /// The item's head must be at this ov.
+    Ov(u64),
+}
+
+/// One version to commit. `version.cv` is ignored: the store allocates it.
+#[derive(Debug, Clone)]
+pub struct VersionWrite {
+    pub version: VersionRecord,
+    pub expect: Expect,
+    /// The content as JSON text, kept inline with the head when given.
+    pub shadow: Option<String>,
+    /// `false` when versioning is disabled: earlier versions of the item are removed in the
+    /// same commit and returned, so their payload objects can be deleted afterwards.
+    pub keep_history: bool,
+}
+
+/// The outcome of a successful commit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Committed {
+    pub cv: u64,
+    /// Versions removed by this commit (only when `keep_history` was false).
+    pub dropped: Vec<VersionRecord>,
+}
+
+/// One page of a query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryPage {
+    /// Matching versions (the head's for latest queries, the as-of version otherwise).
+    pub rows: Vec<Head>,
+    pub next: Option<Cursor>,
+}
+
+/// A collection as the store needs to know it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CollectionSpec {
+    pub name: String,
+    pub index: IndexSpec,
+}
+
+/// The metadata-store interface. Collection names are already validated by the caller.
+#[async_trait]
+pub trait MetadataStore: Send + Sync + 'static {
+    /// Creates the collection's tables/collections and indexes if missing. Called once per
+    /// process per collection, before its first write.
+    async fn ensure_collection(&self, coll: &CollectionSpec) -> Result<(), MetaError>;
+
+    /// The head of an item, or `None`.
+    async fn get_head(&self, coll: &str, id: &str) -> Result<Option<Head>, MetaError>;
+
+    /// Atomically allocates a cv, inserts the version row and moves the head (see I1-I4).
+    async fn commit(&self, coll: &str, write: VersionWrite) -> Result<Committed, MetaError>;
+
+    /// Removes an item's head and every version (hard delete), if the head is at
+    /// `expected_ov`. Returns the new cv and the removed versions.
+    async fn purge_item(&self, coll: &str, id: &str, expected_ov: u64) -> Result<(u64, Vec<VersionRecord>), MetaError>;
+
+    /// One committed version of an item.
+    async fn get_version(&self, coll: &str, id: &str, ov: u64) -> Result<Option<VersionRecord>, MetaError>;
+
+    /// The latest committed version with `at <= T` (or `cv <= N`).
+    async fn version_as_of(&self, coll: &str, id: &str, as_of: AsOf) -> Result<Option<VersionRecord>, MetaError>;
+
+    /// Versions newest first, strictly below `before_ov` when given.
+    async fn history(&self, coll: &str, id: &str, before_ov: Option<u64>, limit: usize) -> Result<Vec<VersionRecord>, MetaError>;
+
+    /// Runs a validated query (filter, sort, keyset page, optional as-of).
+    async fn query(&self, coll: &CollectionSpec, query: &Query) -> Result<QueryPage, MetaError>;
+
+    /// Heads in id order after `after_id` (deleted ones included), for collection-wide jobs.
+    async fn scan_heads(&self, coll: &str, after_id: Option<&str>, limit: usize) -> Result<Vec<Head>, MetaError>;
+
+    /// Number of heads (deleted ones included).
+    async fn count_heads(&self, coll: &str) -> Result<u64, MetaError>;
+
+    /// The highest cv committed at or before `at` (0 when none).
+    async fn cv_as_of(&self, coll: &str, at: Timestamp) -> Result<u64, MetaError>;
+}

@@ -1,0 +1,253 @@
+//! The data model shared by the operations and the stores: versions, heads, `_system`.
+
+use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// A JSON object: the shape of every document.
+pub type Document = Map<String, Value>;
+
+/// What a version records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Op {
+    Create,
+    Update,
+    Enrich,
+    Delete,
+    Restore,
+}
+
+impl Op {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Create => "CREATE",
+            Op::Update => "UPDATE",
+            Op::Enrich => "ENRICH",
+            Op::Delete => "DELETE",
+            Op::Restore => "RESTORE",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Op> {
+        Some(match s {
+            "CREATE" => Op::Create,
+            "UPDATE" => Op::Update,
+            "ENRICH" => Op::Enrich,
+            "DELETE" => Op::Delete,
+            "RESTORE" => Op::Restore,
+            _ => return None,
+        })
+    }
+}
+
+/// A point in time with microsecond precision (what every backend can store exactly).
+///
+/// ```
+/// use chronos_db::Timestamp;
+/// let t = Timestamp::parse("2024-01-01T00:00:00.000001Z").unwrap();
+/// assert_eq!(t.to_string(), "2024-01-01T00:00:00.000001Z");
+/// assert!(Timestamp::parse("yesterday").is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    pub fn now() -> Self {
+        Timestamp(Utc::now().timestamp_micros())
+    }
+
+    pub fn micros(self) -> i64 {
+        self.0
+    }
+
+    /// Parses RFC 3339 (any sub-second precision; finer than microseconds is truncated).
+    pub fn parse(s: &str) -> Result<Self, String> {
+        DateTime::parse_from_rfc3339(s)
+            .map(|d| Timestamp(d.with_timezone(&Utc).timestamp_micros()))
+            .map_err(|e| format!("'{}' is not an RFC 3339 time ({e})", crate::names::printable(s)))
+    }
+
+    pub fn to_datetime(self) -> DateTime<Utc> {
+        Utc.timestamp_micros(self.0).single().unwrap_or_default()
+    }
+}
+
+impl std::fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_datetime().to_rfc3339_opts(SecondsFormat::Micros, true))
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Timestamp::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The `_system` fields that are carried from version to version (stored with each version).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Lineage {
+    pub inserted_at: Option<Timestamp>,
+    #[serde(default)]
+    pub function_ids: Vec<String>,
+    pub parent_id: Option<String>,
+    pub parent_collection: Option<String>,
+    pub origin_id: Option<String>,
+    pub origin_collection: Option<String>,
+}
+
+/// One committed write of one item, as the metadata store keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VersionRecord {
+    pub id: String,
+    pub ov: u64,
+    pub cv: u64,
+    pub op: Op,
+    pub at: Timestamp,
+    pub actor: Option<String>,
+    pub reason: Option<String>,
+    pub function_id: Option<String>,
+    /// The key of this version's `item.json`; every object of the version lives under the
+    /// same per-attempt prefix, which this version alone owns.
+    pub payload_key: String,
+    pub size: u64,
+    pub sha256: String,
+    /// The indexed properties of this version's content.
+    pub meta: Document,
+    pub lineage: Lineage,
+    /// True for a DELETE version (and a RESTORE to a deleted state).
+    pub deleted: bool,
+    /// The ov whose content this version reproduces (its own ov for CREATE/UPDATE/ENRICH).
+    pub content_of: u64,
+}
+
+impl VersionRecord {
+    /// The per-attempt prefix every object of this version lives under.
+    pub fn object_prefix(&self) -> &str {
+        self.payload_key.strip_suffix("item.json").unwrap_or(&self.payload_key)
+    }
+}
+
+/// The latest committed version of an item, with the optional inline copy of its content.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Head {
+    pub version: VersionRecord,
+    /// The version's content as JSON text, when small enough to be kept inline.
+    pub shadow: Option<String>,
+}
+
+/// `_system`, as returned with every read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SystemFields {
+    pub ov: u64,
+    pub cv: u64,
+    pub inserted_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub deleted_at: Option<Timestamp>,
+    pub deleted: bool,
+    pub function_ids: Vec<String>,
+    pub parent_id: Option<String>,
+    pub parent_collection: Option<String>,
+    pub origin_id: Option<String>,
+    pub origin_collection: Option<String>,
+}
+
+impl SystemFields {
+    pub(crate) fn of(v: &VersionRecord) -> Self {
+        SystemFields {
+            ov: v.ov,
+            cv: v.cv,
+            inserted_at: v.lineage.inserted_at.unwrap_or(v.at),
+            updated_at: v.at,
+            deleted_at: v.deleted.then_some(v.at),
+            deleted: v.deleted,
+            function_ids: v.lineage.function_ids.clone(),
+            parent_id: v.lineage.parent_id.clone(),
+            parent_collection: v.lineage.parent_collection.clone(),
+            origin_id: v.lineage.origin_id.clone(),
+            origin_collection: v.lineage.origin_collection.clone(),
+        }
+    }
+}
+
+/// An item as read: its id, its content and `_system`.
+///
+/// [`Item::to_document`] gives the seed's flat shape: `{"_id": ..., ...data, "_system": {...}}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    pub id: String,
+    pub data: Document,
+    pub system: SystemFields,
+    /// Which operation wrote this version, and who and why.
+    pub op: Op,
+    pub actor: Option<String>,
+    pub reason: Option<String>,
+}
+
+impl Item {
+    /// The flat JSON form: `_id`, the content's properties, then `_system`.
+    pub fn to_document(&self) -> Document {
+        let mut doc = Document::new();
+        doc.insert("_id".into(), Value::String(self.id.clone()));
+        for (k, v) in &self.data {
+            doc.insert(k.clone(), v.clone());
+        }
+        doc.insert("_system".into(), serde_json::to_value(&self.system).unwrap_or(Value::Null));
+        doc
+    }
+}
+
+/// A version as listed by `history`: the record without its content.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VersionInfo {
+    pub id: String,
+    pub ov: u64,
+    pub cv: u64,
+    pub op: Op,
+    pub at: Timestamp,
+    pub actor: Option<String>,
+    pub reason: Option<String>,
+    pub function_id: Option<String>,
+    pub deleted: bool,
+    pub size: u64,
+    pub sha256: String,
+}
+
+impl From<&VersionRecord> for VersionInfo {
+    fn from(v: &VersionRecord) -> Self {
+        VersionInfo {
+            id: v.id.clone(),
+            ov: v.ov,
+            cv: v.cv,
+            op: v.op,
+            at: v.at,
+            actor: v.actor.clone(),
+            reason: v.reason.clone(),
+            function_id: v.function_id.clone(),
+            deleted: v.deleted,
+            size: v.size,
+            sha256: v.sha256.clone(),
+        }
+    }
+}
+
+/// What a write returns.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WriteResult {
+    pub id: String,
+    pub ov: u64,
+    pub cv: u64,
+    pub at: Timestamp,
+}

@@ -1,0 +1,182 @@
+//! Validation of every identifier that reaches a storage key or a database name, and
+//! generation of item ids.
+//!
+//! Rules (SPEC §1, §5): item ids are 1-128 chars of `[A-Za-z0-9._:-]`, never `.` or `..`;
+//! collections, tenants and domains are 1-64 chars of `[A-Za-z0-9_-]` starting with a letter
+//! or digit; database names 1-63 of `[A-Za-z0-9_-]`; buckets 3-63 of `[a-z0-9.-]`.
+
+use rand::Rng;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+fn all_chars(s: &str, extra: &[char]) -> bool {
+    s.chars().all(|c| c.is_ascii_alphanumeric() || extra.contains(&c))
+}
+
+/// Checks a caller-supplied item id.
+///
+/// ```
+/// assert!(chronos_db::names::check_item_id("cus_123:v2").is_ok());
+/// assert!(chronos_db::names::check_item_id("../etc").is_err());
+/// ```
+pub fn check_item_id(id: &str) -> Result<(), String> {
+    if id.is_empty() || id.len() > 128 {
+        return Err(format!("item id must be 1-128 characters, got {}", id.len()));
+    }
+    if id == "." || id == ".." {
+        return Err("item id must not be '.' or '..'".into());
+    }
+    if !all_chars(id, &['.', '_', ':', '-']) {
+        return Err(format!("item id '{}' may only contain [A-Za-z0-9._:-]", printable(id)));
+    }
+    Ok(())
+}
+
+/// Checks a name used for collections, tenants and domains.
+pub fn check_name(kind: &str, name: &str) -> Result<(), String> {
+    let first_ok = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+    if name.is_empty() || name.len() > 64 || !first_ok || !all_chars(name, &['_', '-']) {
+        return Err(format!(
+            "{kind} '{}' is invalid: use 1-64 characters of [A-Za-z0-9_-], starting with a letter or digit",
+            printable(name)
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a tenant id or domain: like [`check_name`] but lower-case only, because tenants
+/// become database names and buckets, which some backends compare without case.
+pub fn check_scope_name(kind: &str, name: &str) -> Result<(), String> {
+    check_name(kind, name)?;
+    if name.chars().any(|c| c.is_ascii_uppercase()) {
+        return Err(format!("{kind} '{}' is invalid: use lower-case letters, digits, '_' and '-'", printable(name)));
+    }
+    Ok(())
+}
+
+/// Checks a database name (MongoDB limits apply to every backend so configs stay portable).
+pub fn check_db_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 63 || !all_chars(name, &['_', '-']) {
+        return Err(format!(
+            "database name '{}' is invalid: use 1-63 characters of [A-Za-z0-9_-]",
+            printable(name)
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a bucket (or container) name: DNS-compatible, as S3, Azure and GCS require.
+pub fn check_bucket(name: &str) -> Result<(), String> {
+    let edge_ok = name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit());
+    if name.len() < 3
+        || name.len() > 63
+        || !edge_ok
+        || name.contains("..")
+        || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+    {
+        return Err(format!(
+            "bucket '{}' is invalid: use 3-63 characters of [a-z0-9.-], starting and ending with a letter or digit",
+            printable(name)
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a key prefix inside a bucket: `/`-separated segments of `[A-Za-z0-9._-]`, no `..`.
+pub fn check_prefix(prefix: &str) -> Result<(), String> {
+    let ok = !prefix.is_empty()
+        && prefix.len() <= 256
+        && prefix.split('/').all(|seg| !seg.is_empty() && seg != "." && seg != ".." && all_chars(seg, &['.', '_', '-']));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("prefix '{}' is invalid: use '/'-separated segments of [A-Za-z0-9._-]", printable(prefix)))
+    }
+}
+
+/// Checks a property path (`a.b.c`, optionally ending in `[]`).
+pub fn check_prop_path(path: &str) -> Result<(), String> {
+    let body = path.strip_suffix("[]").unwrap_or(path);
+    let ok = !body.is_empty()
+        && body.len() <= 256
+        && body.split('.').all(|seg| !seg.is_empty() && all_chars(seg, &['_', '-']));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("property path '{}' is invalid: use '.'-separated names of [A-Za-z0-9_-]", printable(path)))
+    }
+}
+
+/// Shortens and escapes a user string for an error message.
+pub(crate) fn printable(s: &str) -> String {
+    let mut out: String = s.chars().take(64).flat_map(char::escape_default).collect();
+    if s.chars().count() > 64 {
+        out.push('…');
+    }
+    out
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A new 24-hex id, ObjectId style: 4 bytes of seconds, 5 random bytes, 3 bytes of counter,
+/// so ids sort by creation time.
+///
+/// ```
+/// let a = chronos_db::names::generate_id();
+/// assert_eq!(a.len(), 24);
+/// assert!(chronos_db::names::check_item_id(&a).is_ok());
+/// ```
+pub fn generate_id() -> String {
+    let secs = chrono::Utc::now().timestamp() as u32;
+    let mut rng = rand::rng();
+    let random: [u8; 5] = rng.random();
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed) & 0x00ff_ffff;
+    let mut bytes = Vec::with_capacity(12);
+    bytes.extend_from_slice(&secs.to_be_bytes());
+    bytes.extend_from_slice(&random);
+    bytes.extend_from_slice(&count.to_be_bytes()[1..]);
+    hex::encode(bytes)
+}
+
+/// A random id for one write attempt; it makes every payload key unique to its attempt.
+pub(crate) fn write_id() -> String {
+    let bytes: [u8; 8] = rand::rng().random();
+    hex::encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn item_ids() {
+        for ok in ["a", "A-b_c.d:e", &"x".repeat(128)] {
+            assert!(check_item_id(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", ".", "..", "a/b", "a\\b", "a b", "é", &"x".repeat(129)] {
+            assert!(check_item_id(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_and_buckets() {
+        assert!(check_name("collection", "users").is_ok());
+        assert!(check_name("collection", "_users").is_err());
+        assert!(check_name("collection", "a.b").is_err());
+        assert!(check_bucket("chronos-runtime-tenant-a").is_ok());
+        assert!(check_bucket("Chronos").is_err());
+        assert!(check_bucket("ab").is_err());
+        assert!(check_prefix("a/b").is_ok());
+        assert!(check_prefix("a/../b").is_err());
+        assert!(check_prop_path("tags[]").is_ok());
+        assert!(check_prop_path("a..b").is_err());
+    }
+
+    #[test]
+    fn generated_ids_are_unique_and_ordered_by_time() {
+        let a = generate_id();
+        let b = generate_id();
+        assert_ne!(a, b);
+        assert!(a[..8] <= b[..8], "time prefix must not go backwards");
+    }
+}

@@ -1,0 +1,173 @@
+//! Collection operations: write (create / update / delete / enrich), read, restore.
+//!
+//! # The write protocol (every mutating operation)
+//!
+//! 1. **Validate** everything that can be checked without I/O: ids, payload shape, size and
+//!    depth, required indexed fields, base64 values. A rejected write touches nothing.
+//! 2. **Read the head** and decide `ov = head.ov + 1` (0 for a create).
+//! 3. **Write the payload objects** under a fresh prefix `<coll>/<id>/v<ov>.<writeId>/`:
+//!    blobs first, then `item.json`. The write id is random per attempt, so no other attempt,
+//!    committed or not, can ever own these keys.
+//! 4. **Commit** ([`crate::meta::MetadataStore::commit`]): allocate a cv, insert the version
+//!    row, compare-and-set the head from the ov read in step 2. This is the commit point.
+//! 5. After a definite refusal (conflict, id taken) the attempt deletes its own objects; they
+//!    are referenced by nothing. After an error whose outcome is unknown it deletes nothing.
+//!
+//! What a crash leaves behind at each step:
+//! * during 1-2: nothing;
+//! * during 3 (some objects written): orphan objects under a prefix no version references;
+//!   readers never see them; the sweeper removes them;
+//! * during 4, before the store's commit: as above (the store rolls back the partial commit);
+//! * after 4: the write is committed and acknowledged state is complete; a lost reply is
+//!   reported as an error but the version is there (reads show it).
+//!
+//! Hence: an acknowledged write is always readable, and no version points at an object it
+//! does not own (a DELETE or RESTORE copies the content it reproduces into its own prefix).
+
+mod blobs;
+mod read;
+mod restore;
+mod write;
+
+pub use read::{HistoryOptions, HistoryPage, ListOptions, Page, ReadOptions};
+pub use restore::{CollectionTarget, RestoreOptions, RestoreProgress, RestoreReport, RestoreTarget};
+pub use write::{CreateOptions, EnrichOptions, LineageRef, OriginRef};
+
+use crate::chronos::Inner;
+use crate::config::{Base64Prop, DevShadow, Limits};
+use crate::error::{Error, Result};
+use crate::meta::{CollectionSpec, MetadataStore};
+use crate::model::{Document, Head, Item, SystemFields, Timestamp, VersionRecord};
+use crate::payload::PayloadStore;
+use crate::query::IndexSpec;
+use crate::routing::{ResolvedRoute, Route};
+use std::sync::Arc;
+
+/// Per-collection settings derived from the configuration.
+#[derive(Debug, Clone)]
+pub struct CollectionSettings {
+    pub index: IndexSpec,
+    pub required: Vec<String>,
+    pub base64: Vec<(String, Base64Prop)>,
+    pub logical_delete: bool,
+    pub versioning: bool,
+    pub shadow: DevShadow,
+    pub limits: Limits,
+}
+
+/// The operations of one collection on one route. Cheap to clone.
+#[derive(Clone)]
+pub struct Collection {
+    inner: Arc<Inner>,
+    route: Route,
+    resolved: ResolvedRoute,
+    meta: Arc<dyn MetadataStore>,
+    payload: Arc<dyn PayloadStore>,
+    settings: Arc<CollectionSettings>,
+}
+
+impl Collection {
+    pub(crate) fn new(
+        inner: Arc<Inner>,
+        route: Route,
+        resolved: ResolvedRoute,
+        meta: Arc<dyn MetadataStore>,
+        payload: Arc<dyn PayloadStore>,
+        settings: Arc<CollectionSettings>,
+    ) -> Self {
+        Collection { inner, route, resolved, meta, payload, settings }
+    }
+
+    /// The route these operations act on.
+    pub fn route(&self) -> &Route {
+        &self.route
+    }
+
+    fn name(&self) -> &str {
+        &self.route.collection
+    }
+
+    /// Creates the collection's tables and indexes once per process.
+    async fn ensure(&self) -> Result<()> {
+        let key = (self.resolved.db_conn_ref.clone(), self.resolved.db_name.clone(), self.route.collection.clone());
+        if self.inner.ensured.lock().map(|s| s.contains(&key)).unwrap_or(false) {
+            return Ok(());
+        }
+        let spec = CollectionSpec { name: self.route.collection.clone(), index: self.settings.index.clone() };
+        self.meta.ensure_collection(&spec).await?;
+        if let Ok(mut s) = self.inner.ensured.lock() {
+            s.insert(key);
+        }
+        Ok(())
+    }
+
+    fn spec(&self) -> CollectionSpec {
+        CollectionSpec { name: self.route.collection.clone(), index: self.settings.index.clone() }
+    }
+
+    /// The stored content of a version: the inline shadow when fresh, else the object.
+    async fn load_content(&self, v: &VersionRecord, shadow: Option<&str>) -> Result<Document> {
+        if let Some(text) = shadow {
+            let ttl_micros = i64::from(self.settings.shadow.ttl_hours) * 3_600_000_000;
+            if Timestamp::now().micros().saturating_sub(v.at.micros()) <= ttl_micros {
+                if let Ok(doc) = serde_json::from_str::<Document>(text) {
+                    return Ok(doc);
+                }
+            }
+        }
+        let bytes = self.payload.get(&v.payload_key).await.map_err(|e| match e {
+            crate::payload::PayloadError::NotFound(k) => {
+                Error::Corrupt(format!("version {} of '{}' points at missing object '{k}'", v.ov, v.id))
+            }
+            other => Error::Payload(other),
+        })?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt(format!("version {} of '{}' is not a JSON object: {e}", v.ov, v.id)))
+    }
+
+    async fn item_of(&self, v: &VersionRecord, shadow: Option<&str>, projection: Option<&[String]>) -> Result<Item> {
+        let mut data = self.load_content(v, shadow).await?;
+        if let Some(paths) = projection {
+            data = crate::document::project(&data, paths);
+        }
+        Ok(Item {
+            id: v.id.clone(),
+            data,
+            system: SystemFields::of(v),
+            op: v.op,
+            actor: v.actor.clone(),
+            reason: v.reason.clone(),
+        })
+    }
+
+    async fn head(&self, id: &str) -> Result<Option<Head>> {
+        crate::names::check_item_id(id).map_err(Error::Validation)?;
+        Ok(self.meta.get_head(self.name(), id).await?)
+    }
+
+    async fn existing_head(&self, id: &str) -> Result<Head> {
+        self.head(id).await?.ok_or_else(|| Error::NotFound(format!("item '{id}'")))
+    }
+
+    /// Deletes objects this process wrote and knows are unreferenced. Failures only leave
+    /// orphans for the sweeper.
+    async fn discard(&self, keys: &[String]) {
+        for k in keys {
+            if let Err(e) = self.payload.delete(k).await {
+                tracing::warn!(key = %k, error = %e, "could not delete an unreferenced object; the sweeper will");
+            }
+        }
+    }
+
+    /// Deletes every object under the prefixes of versions that no longer exist.
+    async fn discard_versions(&self, versions: &[VersionRecord]) {
+        for v in versions {
+            match self.payload.list(v.object_prefix()).await {
+                Ok(objs) => {
+                    let keys: Vec<String> = objs.into_iter().map(|o| o.key).collect();
+                    self.discard(&keys).await;
+                }
+                Err(e) => tracing::warn!(prefix = %v.object_prefix(), error = %e, "could not list objects of a removed version"),
+            }
+        }
+    }
+}

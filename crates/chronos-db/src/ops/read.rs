@@ -1,0 +1,166 @@
+//! Reads: latest, by version, as of a time, history, and queries on indexed properties.
+
+use super::Collection;
+use crate::error::{Error, Result};
+use crate::model::{Item, Timestamp, VersionInfo};
+use crate::query::{parse_sort, AsOf, Cursor, Filter, Query, DEFAULT_LIMIT, MAX_LIMIT};
+use futures::{StreamExt, TryStreamExt};
+use serde_json::Value;
+
+/// Options of the single-item reads.
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    /// Keep only these dot paths of the content (`_system` is always returned).
+    pub projection: Option<Vec<String>>,
+    /// Return the item even when the version read is a deletion.
+    pub include_deleted: bool,
+}
+
+/// Options of [`Collection::history`].
+#[derive(Debug, Clone, Default)]
+pub struct HistoryOptions {
+    /// Page size, 1..=1000 (default 50).
+    pub limit: Option<usize>,
+    /// Only versions with an ov below this (the `next_before_ov` of the previous page).
+    pub before_ov: Option<u64>,
+}
+
+/// One page of history, newest first.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryPage {
+    pub versions: Vec<VersionInfo>,
+    pub next_before_ov: Option<u64>,
+}
+
+/// Options of [`Collection::list_by_meta`].
+#[derive(Debug, Clone, Default)]
+pub struct ListOptions {
+    /// A MongoDB-style filter on indexed properties (`{}` or `None` = everything).
+    pub filter: Option<Value>,
+    /// `{"field": 1 | -1}`; the id is the final tie-break. Default: by id.
+    pub sort: Option<Value>,
+    /// 1..=1000, default 50.
+    pub limit: Option<usize>,
+    /// The `next` cursor of the previous page.
+    pub after: Option<String>,
+    /// Query the collection as it was at a time...
+    pub as_of_time: Option<Timestamp>,
+    /// ...or at a collection version.
+    pub as_of_cv: Option<u64>,
+    pub include_deleted: bool,
+    pub projection: Option<Vec<String>>,
+}
+
+/// A page of items.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub items: Vec<Item>,
+    /// Pass back as `after` for the next page; `None` on the last page.
+    pub next: Option<String>,
+}
+
+fn check_limit(limit: Option<usize>) -> Result<usize> {
+    match limit {
+        None => Ok(DEFAULT_LIMIT),
+        Some(l) if (1..=MAX_LIMIT).contains(&l) => Ok(l),
+        Some(l) => Err(Error::validation(format!("limit must be between 1 and {MAX_LIMIT}, got {l}"))),
+    }
+}
+
+impl Collection {
+    /// The latest version, or `None` if the item does not exist (or is deleted, unless
+    /// `include_deleted`).
+    pub async fn get_latest(&self, id: &str, opts: ReadOptions) -> Result<Option<Item>> {
+        let Some(head) = self.head(id).await? else { return Ok(None) };
+        if head.version.deleted && !opts.include_deleted {
+            return Ok(None);
+        }
+        self.item_of(&head.version, head.shadow.as_deref(), opts.projection.as_deref()).await.map(Some)
+    }
+
+    /// One version by its ov.
+    pub async fn get_version(&self, id: &str, ov: u64, opts: ReadOptions) -> Result<Option<Item>> {
+        crate::names::check_item_id(id).map_err(Error::Validation)?;
+        let Some(v) = self.meta.get_version(self.name(), id, ov).await? else { return Ok(None) };
+        if v.deleted && !opts.include_deleted {
+            return Ok(None);
+        }
+        self.item_of(&v, None, opts.projection.as_deref()).await.map(Some)
+    }
+
+    /// The item as it was at `at`: its latest version with a commit time `<= at`. `None` if it
+    /// did not exist then or was deleted (unless `include_deleted`).
+    pub async fn get_as_of(&self, id: &str, at: Timestamp, opts: ReadOptions) -> Result<Option<Item>> {
+        crate::names::check_item_id(id).map_err(Error::Validation)?;
+        let Some(v) = self.meta.version_as_of(self.name(), id, AsOf::Time(at)).await? else { return Ok(None) };
+        if v.deleted && !opts.include_deleted {
+            return Ok(None);
+        }
+        self.item_of(&v, None, opts.projection.as_deref()).await.map(Some)
+    }
+
+    /// The versions of an item, newest first. `NotFound` if the item has none.
+    pub async fn history(&self, id: &str, opts: HistoryOptions) -> Result<HistoryPage> {
+        crate::names::check_item_id(id).map_err(Error::Validation)?;
+        let limit = check_limit(opts.limit)?;
+        let rows = self.meta.history(self.name(), id, opts.before_ov, limit + 1).await?;
+        if rows.is_empty() && opts.before_ov.is_none() {
+            return Err(Error::NotFound(format!("item '{id}'")));
+        }
+        let more = rows.len() > limit;
+        let versions: Vec<VersionInfo> = rows.iter().take(limit).map(VersionInfo::from).collect();
+        let next_before_ov = if more { versions.last().map(|v| v.ov) } else { None };
+        Ok(HistoryPage { versions, next_before_ov })
+    }
+
+    /// Items whose indexed properties match a filter, sorted and paginated by keyset.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let chronos = chronos_db::Chronos::embedded(dir.path()).await.unwrap();
+    /// use chronos_db::{ListOptions, Route, DatabaseType};
+    /// use serde_json::json;
+    /// let c = chronos.with(Route::tenant(DatabaseType::Runtime, "t1", "orders")).unwrap();
+    /// for n in 0..3 {
+    ///     c.create(json!({"status": "open", "n": n}), "app", "", Default::default()).await.unwrap();
+    /// }
+    /// let opts = ListOptions { filter: Some(json!({"n": {"$gte": 1}})), sort: Some(json!({"n": -1})), ..Default::default() };
+    /// let page = c.list_by_meta(opts).await.unwrap();
+    /// let ns: Vec<_> = page.items.iter().map(|i| i.data["n"].clone()).collect();
+    /// assert_eq!(ns, vec![json!(2), json!(1)]);
+    /// # });
+    /// ```
+    pub async fn list_by_meta(&self, opts: ListOptions) -> Result<Page> {
+        let index = &self.settings.index;
+        let filter = match &opts.filter {
+            None => Filter::All,
+            Some(f) => Filter::parse(f, index).map_err(Error::Validation)?,
+        };
+        let sort = match &opts.sort {
+            None => vec![],
+            Some(s) => parse_sort(s, index).map_err(Error::Validation)?,
+        };
+        let limit = check_limit(opts.limit)?;
+        let after = match &opts.after {
+            None => None,
+            Some(c) => Some(Cursor::decode(c, sort.len()).map_err(Error::Validation)?),
+        };
+        let as_of = match (opts.as_of_time, opts.as_of_cv) {
+            (Some(_), Some(_)) => return Err(Error::validation("give as_of as a time or as a cv, not both")),
+            (Some(t), None) => Some(AsOf::Time(t)),
+            (None, Some(cv)) => Some(AsOf::Cv(cv)),
+            (None, None) => None,
+        };
+        let query = Query { filter, sort, limit, after, as_of, include_deleted: opts.include_deleted };
+        let page = self.meta.query(&self.spec(), &query).await?;
+        let projection = opts.projection.as_deref();
+        let items: Vec<Item> = futures::stream::iter(page.rows.iter())
+            .map(|h| self.item_of(&h.version, h.shadow.as_deref(), projection))
+            .buffered(16)
+            .try_collect()
+            .await?;
+        Ok(Page { items, next: page.next.map(|c| c.encode()) })
+    }
+}

@@ -1,0 +1,169 @@
+//! Append-only restore of one item or of a whole collection.
+
+use super::Collection;
+use crate::error::{Error, Result};
+use crate::meta::MetadataStore;
+use crate::model::{Head, Timestamp, VersionRecord, WriteResult};
+use crate::query::AsOf;
+use serde::Serialize;
+
+/// Which state of an item to restore.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestoreTarget {
+    Ov(u64),
+    At(Timestamp),
+}
+
+/// Which state of a collection to restore.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CollectionTarget {
+    Cv(u64),
+    At(Timestamp),
+}
+
+/// Options of [`Collection::restore_collection`].
+#[derive(Default)]
+pub struct RestoreOptions<'a> {
+    /// Count what would change, change nothing.
+    pub dry_run: bool,
+    /// Resume after this item id (the `last_id` of an interrupted run).
+    pub resume_after: Option<String>,
+    pub actor: String,
+    pub reason: String,
+    /// Called after each batch.
+    pub progress: Option<&'a (dyn Fn(&RestoreProgress) + Send + Sync)>,
+}
+
+/// Progress of a collection restore.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreProgress {
+    pub processed: u64,
+    pub total: u64,
+    pub last_id: Option<String>,
+}
+
+/// What a collection restore did (or, in a dry run, would do).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreReport {
+    /// The collection version restored to.
+    pub target_cv: u64,
+    pub dry_run: bool,
+    /// Items given their content at the target.
+    pub restored: u64,
+    /// Items deleted (they did not exist, or were deleted, at the target).
+    pub deleted: u64,
+    /// Items already in their target state.
+    pub unchanged: u64,
+    /// The last item processed: pass as `resume_after` to continue an interrupted run.
+    pub last_id: Option<String>,
+}
+
+/// Heads read per batch: memory stays bounded whatever the collection's size.
+const BATCH: usize = 200;
+/// Attempts per item when a concurrent write moves its head during a collection restore.
+const ITEM_ATTEMPTS: usize = 8;
+
+enum Plan {
+    Unchanged,
+    Restore(VersionRecord),
+    Delete,
+}
+
+fn plan(head: &Head, target: Option<VersionRecord>) -> Plan {
+    let h = &head.version;
+    match target {
+        None if h.deleted => Plan::Unchanged,
+        None => Plan::Delete,
+        Some(t) if t.content_of == h.content_of && t.deleted == h.deleted => Plan::Unchanged,
+        Some(t) => Plan::Restore(t),
+    }
+}
+
+impl Collection {
+    /// Appends a RESTORE version whose content (and deletion state) is the target's. If the
+    /// target was live, the item is live again.
+    pub async fn restore_object(&self, id: &str, target: RestoreTarget, actor: &str, reason: &str) -> Result<WriteResult> {
+        let head = self.existing_head(id).await?;
+        let version = match target {
+            RestoreTarget::Ov(ov) => self.meta.get_version(self.name(), id, ov).await?,
+            RestoreTarget::At(at) => self.meta.version_as_of(self.name(), id, AsOf::Time(at)).await?,
+        };
+        let version = version.ok_or_else(|| match target {
+            RestoreTarget::Ov(ov) => Error::NotFound(format!("version {ov} of item '{id}'")),
+            RestoreTarget::At(at) => Error::NotFound(format!("a version of item '{id}' at or before {at}")),
+        })?;
+        self.write_restore(&head, &version, actor, reason).await
+    }
+
+    /// Brings every item back to its state at the target: a RESTORE for items that changed,
+    /// a DELETE for items created after it. Streams through the heads in id order in
+    /// batches, so memory is bounded; idempotent, so an interrupted run can simply be resumed.
+    pub async fn restore_collection(&self, target: CollectionTarget, opts: RestoreOptions<'_>) -> Result<RestoreReport> {
+        let target_cv = match target {
+            CollectionTarget::Cv(cv) => cv,
+            CollectionTarget::At(at) => self.meta.cv_as_of(self.name(), at).await?,
+        };
+        let total = self.meta.count_heads(self.name()).await?;
+        let mut report = RestoreReport { target_cv, dry_run: opts.dry_run, restored: 0, deleted: 0, unchanged: 0, last_id: opts.resume_after.clone() };
+        let mut processed = 0u64;
+        loop {
+            let heads = self.meta.scan_heads(self.name(), report.last_id.as_deref(), BATCH).await?;
+            let Some(last) = heads.last() else { break };
+            let last_id = last.version.id.clone();
+            for head in heads {
+                self.restore_one(head, target_cv, &opts, &mut report).await?;
+                processed += 1;
+            }
+            report.last_id = Some(last_id);
+            if let Some(cb) = opts.progress {
+                cb(&RestoreProgress { processed, total, last_id: report.last_id.clone() });
+            }
+        }
+        Ok(report)
+    }
+
+    async fn restore_one(&self, mut head: Head, target_cv: u64, opts: &RestoreOptions<'_>, report: &mut RestoreReport) -> Result<()> {
+        let meta: &dyn MetadataStore = self.meta.as_ref();
+        for attempt in 0..ITEM_ATTEMPTS {
+            let target = meta.version_as_of(self.name(), &head.version.id, AsOf::Cv(target_cv)).await?;
+            let plan = plan(&head, target);
+            let outcome = match (&plan, opts.dry_run) {
+                (Plan::Unchanged, _) => {
+                    report.unchanged += 1;
+                    return Ok(());
+                }
+                (Plan::Restore(t), true) => {
+                    if t.deleted { report.deleted += 1 } else { report.restored += 1 }
+                    return Ok(());
+                }
+                (Plan::Delete, true) => {
+                    report.deleted += 1;
+                    return Ok(());
+                }
+                (Plan::Restore(t), false) => self.write_restore(&head, t, &opts.actor, &opts.reason).await,
+                (Plan::Delete, false) => self.write_delete(&head, &opts.actor, &opts.reason).await,
+            };
+            match outcome {
+                Ok(_) => {
+                    match plan {
+                        Plan::Restore(t) if !t.deleted => report.restored += 1,
+                        _ => report.deleted += 1,
+                    }
+                    return Ok(());
+                }
+                Err(Error::Conflict { .. }) if attempt + 1 < ITEM_ATTEMPTS => {
+                    // Someone wrote the item meanwhile: re-read and re-plan.
+                    match self.meta.get_head(self.name(), &head.version.id).await? {
+                        Some(h) => head = h,
+                        None => return Ok(()),
+                    }
+                }
+                Err(Error::NotFound(_)) => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::Conflict { id: head.version.id.clone(), expected: head.version.ov, current: head.version.ov })
+    }
+}

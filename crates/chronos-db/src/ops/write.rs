@@ -1,0 +1,461 @@
+//! create, update, delete, enrich. The protocol and its crash windows are described in the
+//! parent module.
+
+use super::Collection;
+use crate::document::{check_depth, extract_meta, get_path};
+use crate::error::{Error, Result};
+use crate::merge::merge_objects;
+use crate::meta::{Expect, MetaError, VersionWrite};
+use crate::model::{Document, Head, Lineage, Op, Timestamp, VersionRecord, WriteResult};
+use crate::names;
+use crate::payload::keys;
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::Value;
+use sha2::Digest;
+
+/// A parent record, for lineage.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LineageRef {
+    pub id: String,
+    pub collection: String,
+}
+
+/// An explicit origin, optionally in an external system (`originCollection` becomes
+/// `<system>:<collection>`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OriginRef {
+    pub id: String,
+    pub collection: String,
+    #[serde(default)]
+    pub system: Option<String>,
+}
+
+/// Options of [`Collection::create`].
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateOptions {
+    /// Use this id instead of a generated one (1-128 chars of `[A-Za-z0-9._:-]`).
+    #[serde(default)]
+    pub id: Option<String>,
+    /// The parent record: sets parentId/parentCollection and, without an explicit origin,
+    /// originId/originCollection.
+    #[serde(default, alias = "parentRecord")]
+    pub parent: Option<LineageRef>,
+    #[serde(default)]
+    pub origin: Option<OriginRef>,
+}
+
+/// Options of [`Collection::enrich`].
+#[derive(Debug, Clone, Default)]
+pub struct EnrichOptions {
+    /// Recorded in `_system.functionIds` (provenance).
+    pub function_id: Option<String>,
+    pub actor: String,
+    pub reason: String,
+    /// When given, the enrichment fails with `Conflict` unless the item is at this ov.
+    /// Without it a concurrent write makes the enrichment re-read and merge again.
+    pub expected_ov: Option<u64>,
+}
+
+/// Attempts of an enrichment without `expected_ov` before giving up with `Conflict`.
+const ENRICH_ATTEMPTS: usize = 16;
+
+/// Everything needed to write one version.
+struct NewVersion<'a> {
+    id: &'a str,
+    head: Option<&'a Head>,
+    doc: Document,
+    op: Op,
+    lineage: Lineage,
+    actor: &'a str,
+    reason: &'a str,
+    function_id: Option<String>,
+    deleted: bool,
+    /// `None` = this version has new content (content_of = its own ov).
+    content_of: Option<u64>,
+}
+
+fn opt(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+impl Collection {
+    /// Validates a caller's document: a JSON object within the limits; `_system` is dropped
+    /// (never taken from the caller); `_id`, if present, must match `id`.
+    fn accept(&self, data: Value, id: Option<&str>) -> Result<(Document, Option<String>)> {
+        let Value::Object(doc) = data else {
+            return Err(Error::validation("the payload must be a JSON object"));
+        };
+        let limits = &self.settings.limits;
+        let doc_value = Value::Object(doc);
+        // Depth first: it bounds the recursion of everything that walks the document later.
+        check_depth(&doc_value, limits.max_depth)?;
+        let Value::Object(mut doc) = doc_value else { return Err(Error::validation("the payload must be a JSON object")) };
+        let size = serde_json::to_vec(&doc).map(|v| v.len()).unwrap_or(usize::MAX);
+        if size > limits.max_payload_bytes {
+            return Err(Error::PayloadTooLarge { size, limit: limits.max_payload_bytes });
+        }
+        doc.remove("_system");
+        let given_id = match doc.remove("_id") {
+            None => None,
+            Some(Value::String(s)) => Some(s),
+            Some(_) => return Err(Error::validation("_id must be a string")),
+        };
+        if let (Some(a), Some(b)) = (&given_id, id) {
+            if a != b {
+                return Err(Error::validation(format!("the payload's _id '{}' does not match the item id '{}'", names::printable(a), names::printable(b))));
+            }
+        }
+        Ok((doc, given_id))
+    }
+
+    fn check_required(&self, doc: &Document) -> Result<()> {
+        for req in &self.settings.required {
+            let path = req.strip_suffix("[]").unwrap_or(req);
+            let missing = match get_path(doc, path) {
+                None | Some(Value::Null) => true,
+                Some(Value::String(s)) => s.is_empty(),
+                _ => false,
+            };
+            if missing {
+                return Err(Error::validation(format!("required indexed field '{req}' is missing or empty")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Steps 3-5 of the write protocol for one version.
+    async fn write_version(&self, v: NewVersion<'_>) -> Result<WriteResult> {
+        self.ensure().await?;
+        let ov = v.head.map(|h| h.version.ov + 1).unwrap_or(0);
+        let write_id = names::write_id();
+        let prefix = keys::version_prefix(self.name(), v.id, ov, &write_id);
+        let mut doc = v.doc;
+        let blob_writes = self.plan_blobs(v.id, &prefix, &mut doc)?;
+        let meta = extract_meta(&doc, &self.settings.index);
+        let bytes = serde_json::to_vec(&doc).map_err(|e| Error::validation(format!("cannot encode the payload: {e}")))?;
+        let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
+        let size = bytes.len() as u64;
+        let shadow = (self.settings.shadow.enabled && bytes.len() <= self.settings.shadow.max_bytes_per_doc as usize)
+            .then(|| String::from_utf8_lossy(&bytes).into_owned());
+
+        // Payload objects first; they are not visible to anyone until the commit.
+        let mut written = Vec::new();
+        let item_key = keys::item_key(&prefix);
+        let wrote = async {
+            self.apply_blobs(blob_writes, &mut written).await?;
+            self.payload.put(&item_key, Bytes::from(bytes)).await?;
+            written.push(item_key.clone());
+            Ok::<(), Error>(())
+        }
+        .await;
+        if let Err(e) = wrote {
+            // Nothing references these keys: this attempt made them under its own prefix.
+            self.discard(&written).await;
+            return Err(e);
+        }
+
+        let now = Timestamp::now();
+        let at = match v.head {
+            Some(h) if h.version.at > now => h.version.at,
+            _ => now,
+        };
+        let record = VersionRecord {
+            id: v.id.to_string(),
+            ov,
+            cv: 0,
+            op: v.op,
+            at,
+            actor: opt(v.actor),
+            reason: opt(v.reason),
+            function_id: v.function_id,
+            payload_key: item_key,
+            size,
+            sha256,
+            meta,
+            lineage: v.lineage,
+            deleted: v.deleted,
+            content_of: v.content_of.unwrap_or(ov),
+        };
+        let expect = match v.head {
+            Some(h) => Expect::Ov(h.version.ov),
+            None => Expect::Absent,
+        };
+        let write = VersionWrite { version: record, expect, shadow, keep_history: self.settings.versioning };
+        match self.meta.commit(self.name(), write).await {
+            Ok(committed) => {
+                if !committed.dropped.is_empty() {
+                    self.discard_versions(&committed.dropped).await;
+                }
+                Ok(WriteResult { id: v.id.to_string(), ov, cv: committed.cv, at })
+            }
+            Err(MetaError::AlreadyExists) => {
+                self.discard(&written).await;
+                Err(Error::AlreadyExists { id: v.id.to_string() })
+            }
+            Err(MetaError::Conflict { current_ov }) => {
+                self.discard(&written).await;
+                Err(match current_ov {
+                    Some(current) => Error::Conflict { id: v.id.to_string(), expected: ov.saturating_sub(1), current },
+                    None => Error::NotFound(format!("item '{}'", v.id)),
+                })
+            }
+            // Outcome unknown: the commit may have happened, so the objects stay (sweeper).
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Creates an item (ov 0).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let chronos = chronos_db::Chronos::embedded(dir.path()).await.unwrap();
+    /// use chronos_db::{CreateOptions, OriginRef, Route, DatabaseType};
+    /// let c = chronos.with(Route::tenant(DatabaseType::Runtime, "t1", "customers")).unwrap();
+    /// let opts = CreateOptions { id: Some("cus-1".into()), origin: Some(OriginRef { id: "cus_123".into(), collection: "customers".into(), system: Some("stripe".into()) }), ..Default::default() };
+    /// let r = c.create(serde_json::json!({"name": "Ada"}), "importer", "sync", opts).await.unwrap();
+    /// assert_eq!((r.id.as_str(), r.ov), ("cus-1", 0));
+    /// let item = c.get_latest("cus-1", Default::default()).await.unwrap().unwrap();
+    /// assert_eq!(item.system.origin_collection.as_deref(), Some("stripe:customers"));
+    /// # });
+    /// ```
+    pub async fn create(&self, data: Value, actor: &str, reason: &str, opts: CreateOptions) -> Result<WriteResult> {
+        if let Some(id) = &opts.id {
+            names::check_item_id(id).map_err(Error::Validation)?;
+        }
+        let (doc, given_id) = self.accept(data, opts.id.as_deref())?;
+        let id = match opts.id.or(given_id) {
+            Some(id) => {
+                names::check_item_id(&id).map_err(Error::Validation)?;
+                id
+            }
+            None => names::generate_id(),
+        };
+        self.check_required(&doc)?;
+        let mut lineage = Lineage { inserted_at: None, ..Default::default() };
+        if let Some(p) = &opts.parent {
+            names::check_item_id(&p.id).map_err(|e| Error::validation(format!("parent: {e}")))?;
+            names::check_name("parent collection", &p.collection).map_err(Error::Validation)?;
+            lineage.parent_id = Some(p.id.clone());
+            lineage.parent_collection = Some(p.collection.clone());
+            lineage.origin_id = Some(p.id.clone());
+            lineage.origin_collection = Some(p.collection.clone());
+        }
+        if let Some(o) = &opts.origin {
+            if o.id.is_empty() || o.id.len() > 256 || o.collection.is_empty() || o.collection.len() > 256 {
+                return Err(Error::validation("origin id and collection must be 1-256 characters"));
+            }
+            lineage.origin_id = Some(o.id.clone());
+            lineage.origin_collection = Some(match &o.system {
+                Some(sys) if !sys.is_empty() => format!("{sys}:{}", o.collection),
+                _ => o.collection.clone(),
+            });
+        }
+        if self.head(&id).await?.is_some() {
+            return Err(Error::AlreadyExists { id });
+        }
+        let result = self
+            .write_version(NewVersion {
+                id: &id,
+                head: None,
+                doc,
+                op: Op::Create,
+                lineage: Lineage { inserted_at: None, ..lineage },
+                actor,
+                reason,
+                function_id: None,
+                deleted: false,
+                content_of: None,
+            })
+            .await?;
+        Ok(result)
+    }
+
+    /// Replaces an item's content. Fails with `Conflict` when `expected_ov` is stale and with
+    /// `Deleted` when the item is logically deleted.
+    pub async fn update(&self, id: &str, data: Value, expected_ov: u64, actor: &str, reason: &str) -> Result<WriteResult> {
+        let head = self.existing_head(id).await?;
+        let (doc, _) = self.accept(data, Some(id))?;
+        self.check_required(&doc)?;
+        self.check_writable(&head, expected_ov)?;
+        self.write_version(NewVersion {
+            id,
+            head: Some(&head),
+            doc,
+            op: Op::Update,
+            lineage: carried(&head),
+            actor,
+            reason,
+            function_id: None,
+            deleted: false,
+            content_of: None,
+        })
+        .await
+    }
+
+    fn check_writable(&self, head: &Head, expected_ov: u64) -> Result<()> {
+        if head.version.deleted {
+            return Err(Error::Deleted { id: head.version.id.clone(), ov: head.version.ov });
+        }
+        if head.version.ov != expected_ov {
+            return Err(Error::Conflict { id: head.version.id.clone(), expected: expected_ov, current: head.version.ov });
+        }
+        Ok(())
+    }
+
+    /// Deletes an item: a DELETE version (logical delete, the default), or, with
+    /// `logicalDelete.enabled = false`, the item, all its versions and all their objects.
+    pub async fn delete(&self, id: &str, expected_ov: u64, actor: &str, reason: &str) -> Result<WriteResult> {
+        let head = self.existing_head(id).await?;
+        self.check_writable(&head, expected_ov)?;
+        if !self.settings.logical_delete {
+            return self.hard_delete(&head).await;
+        }
+        let doc = self.load_content(&head.version, head.shadow.as_deref()).await?;
+        self.write_version(NewVersion {
+            id,
+            head: Some(&head),
+            doc,
+            op: Op::Delete,
+            lineage: carried(&head),
+            actor,
+            reason,
+            function_id: None,
+            deleted: true,
+            content_of: Some(head.version.content_of),
+        })
+        .await
+    }
+
+    /// Commit point: the metadata purge. Objects are removed afterwards; a crash in between
+    /// leaves unreferenced objects for the sweeper.
+    async fn hard_delete(&self, head: &Head) -> Result<WriteResult> {
+        let id = head.version.id.clone();
+        let (cv, removed) = self.meta.purge_item(self.name(), &id, head.version.ov).await.map_err(|e| match e {
+            MetaError::Conflict { current_ov: Some(current) } => Error::Conflict { id: id.clone(), expected: head.version.ov, current },
+            MetaError::Conflict { current_ov: None } => Error::NotFound(format!("item '{id}'")),
+            other => other.into(),
+        })?;
+        self.discard_versions(&removed).await;
+        Ok(WriteResult { id, ov: head.version.ov + 1, cv, at: Timestamp::now() })
+    }
+
+    /// Deep-merges one or more patches into the item (arrays unioned), recording
+    /// `function_id` in `_system.functionIds`.
+    pub async fn enrich(&self, id: &str, patches: Value, opts: EnrichOptions) -> Result<WriteResult> {
+        let patches: Vec<Document> = match patches {
+            Value::Array(items) if !items.is_empty() => items
+                .into_iter()
+                .map(|p| self.accept(p, Some(id)).map(|(d, _)| d))
+                .collect::<Result<_>>()
+                .map_err(|e| match e {
+                    Error::Validation(m) => Error::validation(format!("enrichment: {m}")),
+                    other => other,
+                })?,
+            Value::Object(_) => vec![self.accept(patches, Some(id))?.0],
+            _ => return Err(Error::validation("enrichment must be a JSON object or a non-empty array of objects")),
+        };
+        if let Some(f) = &opts.function_id {
+            if f.is_empty() || f.len() > 256 {
+                return Err(Error::validation("functionId must be 1-256 characters"));
+            }
+        }
+        for attempt in 0.. {
+            let head = self.existing_head(id).await?;
+            match opts.expected_ov {
+                Some(e) => self.check_writable(&head, e)?,
+                None => self.check_writable(&head, head.version.ov)?,
+            }
+            let mut doc = self.load_content(&head.version, head.shadow.as_deref()).await?;
+            for p in &patches {
+                merge_objects(&mut doc, p);
+            }
+            let merged = Value::Object(doc);
+            let size = serde_json::to_vec(&merged).map(|v| v.len()).unwrap_or(usize::MAX);
+            if size > self.settings.limits.max_payload_bytes {
+                return Err(Error::PayloadTooLarge { size, limit: self.settings.limits.max_payload_bytes });
+            }
+            check_depth(&merged, self.settings.limits.max_depth)?;
+            let Value::Object(doc) = merged else { return Err(Error::validation("enrichment result is not an object")) };
+            self.check_required(&doc)?;
+            let mut lineage = carried(&head);
+            if let Some(f) = &opts.function_id {
+                if !lineage.function_ids.contains(f) {
+                    lineage.function_ids.push(f.clone());
+                }
+            }
+            let result = self
+                .write_version(NewVersion {
+                    id,
+                    head: Some(&head),
+                    doc,
+                    op: Op::Enrich,
+                    lineage,
+                    actor: &opts.actor,
+                    reason: &opts.reason,
+                    function_id: opts.function_id.clone(),
+                    deleted: false,
+                    content_of: None,
+                })
+                .await;
+            match result {
+                Err(Error::Conflict { .. }) if opts.expected_ov.is_none() && attempt + 1 < ENRICH_ATTEMPTS => continue,
+                other => return other,
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
+    /// Writes a version reproducing `target`'s content and deletion state (restore).
+    pub(super) async fn write_restore(&self, head: &Head, target: &VersionRecord, actor: &str, reason: &str) -> Result<WriteResult> {
+        let doc = self.load_content(target, None).await?;
+        let mut lineage = carried(head);
+        for f in &target.lineage.function_ids {
+            if !lineage.function_ids.contains(f) {
+                lineage.function_ids.push(f.clone());
+            }
+        }
+        self.write_version(NewVersion {
+            id: &head.version.id,
+            head: Some(head),
+            doc,
+            op: Op::Restore,
+            lineage,
+            actor,
+            reason,
+            function_id: None,
+            deleted: target.deleted,
+            content_of: Some(target.content_of),
+        })
+        .await
+    }
+
+    /// Writes a DELETE version (restore of an item that did not exist at the target).
+    pub(super) async fn write_delete(&self, head: &Head, actor: &str, reason: &str) -> Result<WriteResult> {
+        let doc = self.load_content(&head.version, head.shadow.as_deref()).await?;
+        self.write_version(NewVersion {
+            id: &head.version.id,
+            head: Some(head),
+            doc,
+            op: Op::Delete,
+            lineage: carried(head),
+            actor,
+            reason,
+            function_id: None,
+            deleted: true,
+            content_of: Some(head.version.content_of),
+        })
+        .await
+    }
+}
+
+/// The `_system` fields a new version inherits from the head.
+fn carried(head: &Head) -> Lineage {
+    let mut l = head.version.lineage.clone();
+    l.inserted_at = Some(l.inserted_at.unwrap_or(head.version.at));
+    l
+}

@@ -1,0 +1,134 @@
+//! The payload store: full JSON of every version, and externalized blobs.
+//!
+//! A small trait over the `object_store` crate (local filesystem, memory; S3, Azure and GCS
+//! with the production backends). Keys are relative to the route's bucket and prefix.
+//!
+//! Key layout (the seed's, with one change so that no two write attempts share a key):
+//! `<collection>/<id>/v<ov>.<writeId>/item.json`, and `.../<prop>/blob.bin`, `.../<prop>/text.txt`
+//! for base64 properties. Everything a version owns lives under its `v<ov>.<writeId>/` prefix.
+
+pub mod keys;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use std::sync::Arc;
+
+/// What a payload backend can fail with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PayloadError {
+    #[error("object '{0}' not found")]
+    NotFound(String),
+    #[error("backend unavailable: {0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Backend(String),
+}
+
+/// One stored object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub key: String,
+    pub size: u64,
+    pub last_modified: chrono::DateTime<chrono::Utc>,
+}
+
+/// The payload-store interface.
+#[async_trait]
+pub trait PayloadStore: Send + Sync + 'static {
+    /// Writes an object (keys are never reused, so this never replaces committed data).
+    async fn put(&self, key: &str, bytes: Bytes) -> Result<(), PayloadError>;
+    /// Reads a whole object.
+    async fn get(&self, key: &str) -> Result<Bytes, PayloadError>;
+    /// Server-side copy.
+    async fn copy(&self, from: &str, to: &str) -> Result<(), PayloadError>;
+    /// Removes an object; removing a missing object is not an error.
+    async fn delete(&self, key: &str) -> Result<(), PayloadError>;
+    /// Every object under a prefix.
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, PayloadError>;
+}
+
+/// A [`PayloadStore`] over any `object_store` backend, under an optional key prefix.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use chronos_db::payload::{ObjectPayloadStore, PayloadStore};
+/// let store = ObjectPayloadStore::new(std::sync::Arc::new(object_store::memory::InMemory::new()), None);
+/// store.put("users/a/v0.x/item.json", "{}".into()).await.unwrap();
+/// assert_eq!(&store.get("users/a/v0.x/item.json").await.unwrap()[..], b"{}");
+/// # });
+/// ```
+pub struct ObjectPayloadStore {
+    inner: Arc<dyn ObjectStore>,
+    prefix: Option<String>,
+}
+
+impl ObjectPayloadStore {
+    pub fn new(inner: Arc<dyn ObjectStore>, prefix: Option<String>) -> Self {
+        ObjectPayloadStore { inner, prefix }
+    }
+
+    fn path(&self, key: &str) -> ObjectPath {
+        match &self.prefix {
+            Some(p) => ObjectPath::from(format!("{p}/{key}")),
+            None => ObjectPath::from(key),
+        }
+    }
+
+    fn strip<'a>(&self, full: &'a str) -> &'a str {
+        match &self.prefix {
+            Some(p) => full.strip_prefix(p.as_str()).and_then(|s| s.strip_prefix('/')).unwrap_or(full),
+            None => full,
+        }
+    }
+}
+
+fn map_err(key: &str, e: object_store::Error) -> PayloadError {
+    match e {
+        object_store::Error::NotFound { .. } => PayloadError::NotFound(key.to_string()),
+        other => {
+            let text = other.to_string();
+            let lower = text.to_ascii_lowercase();
+            if lower.contains("connect") || lower.contains("timed out") || lower.contains("timeout") {
+                PayloadError::Unavailable(text)
+            } else {
+                PayloadError::Backend(text)
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl PayloadStore for ObjectPayloadStore {
+    async fn put(&self, key: &str, bytes: Bytes) -> Result<(), PayloadError> {
+        self.inner.put(&self.path(key), PutPayload::from_bytes(bytes)).await.map(|_| ()).map_err(|e| map_err(key, e))
+    }
+
+    async fn get(&self, key: &str) -> Result<Bytes, PayloadError> {
+        let r = self.inner.get(&self.path(key)).await.map_err(|e| map_err(key, e))?;
+        r.bytes().await.map_err(|e| map_err(key, e))
+    }
+
+    async fn copy(&self, from: &str, to: &str) -> Result<(), PayloadError> {
+        self.inner.copy(&self.path(from), &self.path(to)).await.map_err(|e| map_err(from, e))
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), PayloadError> {
+        match self.inner.delete(&self.path(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(map_err(key, e)),
+        }
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, PayloadError> {
+        let p = self.path(prefix.trim_end_matches('/'));
+        let items: Vec<object_store::ObjectMeta> =
+            self.inner.list(Some(&p)).try_collect().await.map_err(|e| map_err(prefix, e))?;
+        Ok(items
+            .into_iter()
+            .map(|m| ObjectInfo { key: self.strip(m.location.as_ref()).to_string(), size: m.size, last_modified: m.last_modified })
+            .collect())
+    }
+}
