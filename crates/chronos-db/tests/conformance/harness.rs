@@ -1,0 +1,210 @@
+//! The test harness: a backend factory, a Chronos opened over it, and store taps.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chronos_db::config::ChronosConfig;
+use chronos_db::meta::{CollectionSpec, Committed, MetaError, MetadataStore, QueryPage, VersionWrite};
+use chronos_db::model::{Head, Timestamp, VersionRecord};
+use chronos_db::payload::{ObjectInfo, PayloadError, PayloadStore};
+use chronos_db::query::{AsOf, Query};
+use chronos_db::{Chronos, ChronosOptions, Collection, DatabaseType, Route};
+use std::any::Any;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// A backend under test: gives configurations over fresh, isolated namespaces.
+pub trait Backend: Send + Sync {
+    /// A config over this backend; the returned guard keeps its resources alive.
+    fn config(&self) -> Option<(ChronosConfig, Box<dyn Any + Send + Sync>)>;
+}
+
+/// The embedded backend: SQLite + local files in a temporary directory.
+pub struct Embedded;
+
+impl Backend for Embedded {
+    fn config(&self) -> Option<(ChronosConfig, Box<dyn Any + Send + Sync>)> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Some((ChronosConfig::embedded(dir.path()), Box::new(dir)))
+    }
+}
+
+/// Which call of a store fails (1-based, counted from arming), and how.
+#[derive(Default)]
+pub struct Fault {
+    pub calls: AtomicUsize,
+    /// 0 = disarmed.
+    pub fail_at: AtomicUsize,
+    /// For commits: perform the call, then report failure (a lost reply).
+    pub after_effect: std::sync::atomic::AtomicBool,
+}
+
+impl Fault {
+    pub fn arm(&self, k: usize, after_effect: bool) {
+        self.calls.store(0, Ordering::SeqCst);
+        self.after_effect.store(after_effect, Ordering::SeqCst);
+        self.fail_at.store(k, Ordering::SeqCst);
+    }
+    pub fn disarm(&self) {
+        self.fail_at.store(0, Ordering::SeqCst);
+    }
+    /// Counts a call; true if this one must fail.
+    fn hit(&self) -> bool {
+        let k = self.fail_at.load(Ordering::SeqCst);
+        let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        k != 0 && n == k
+    }
+    fn count(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
+pub struct Harness {
+    pub chronos: Chronos,
+    pub payloads: Arc<Mutex<Vec<Arc<dyn PayloadStore>>>>,
+    pub meta_fault: Arc<Fault>,
+    pub payload_fault: Arc<Fault>,
+    _guard: Box<dyn Any + Send + Sync>,
+}
+
+impl Harness {
+    /// Opens the backend with a config tweak; `None` when the backend is unavailable here.
+    pub async fn open(backend: &dyn Backend, tweak: impl FnOnce(&mut ChronosConfig)) -> Option<Harness> {
+        let (mut cfg, guard) = backend.config()?;
+        tweak(&mut cfg);
+        let payloads: Arc<Mutex<Vec<Arc<dyn PayloadStore>>>> = Arc::default();
+        let meta_fault = Arc::new(Fault::default());
+        let payload_fault = Arc::new(Fault::default());
+        let (p, mf, pf) = (payloads.clone(), meta_fault.clone(), payload_fault.clone());
+        let options = ChronosOptions {
+            metadata_layer: Some(Arc::new(move |inner| Arc::new(FaultyMeta { inner, fault: mf.clone() }) as Arc<dyn MetadataStore>)),
+            payload_layer: Some(Arc::new(move |inner| {
+                let tapped: Arc<dyn PayloadStore> = Arc::new(FaultyPayload { inner, fault: pf.clone() });
+                p.lock().unwrap().push(tapped.clone());
+                tapped
+            })),
+        };
+        let chronos = Chronos::open_with(cfg, options).await.expect("open chronos");
+        Some(Harness { chronos, payloads, meta_fault, payload_fault, _guard: guard })
+    }
+
+    pub fn tenant(&self, tenant: &str, collection: &str) -> Collection {
+        self.chronos.with(Route::tenant(DatabaseType::Runtime, tenant, collection)).expect("route")
+    }
+
+    pub fn coll(&self, collection: &str) -> Collection {
+        self.tenant("tenant-a", collection)
+    }
+
+    /// Every object key under a prefix, across all payload stores opened so far.
+    pub async fn objects(&self, prefix: &str) -> Vec<String> {
+        let stores: Vec<_> = self.payloads.lock().unwrap().clone();
+        let mut out = Vec::new();
+        for s in stores {
+            out.extend(s.list(prefix).await.expect("list").into_iter().map(|o| o.key));
+        }
+        out.sort();
+        out
+    }
+}
+
+struct FaultyMeta {
+    inner: Arc<dyn MetadataStore>,
+    fault: Arc<Fault>,
+}
+
+fn injected() -> MetaError {
+    MetaError::Unavailable("injected fault".into())
+}
+
+#[async_trait]
+impl MetadataStore for FaultyMeta {
+    async fn ensure_collection(&self, coll: &CollectionSpec) -> Result<(), MetaError> {
+        self.inner.ensure_collection(coll).await
+    }
+    async fn get_head(&self, coll: &str, id: &str) -> Result<Option<Head>, MetaError> {
+        if self.fault.hit() {
+            return Err(injected());
+        }
+        self.inner.get_head(coll, id).await
+    }
+    async fn commit(&self, coll: &str, write: VersionWrite) -> Result<Committed, MetaError> {
+        if self.fault.hit() {
+            if self.fault.after_effect.load(Ordering::SeqCst) {
+                self.inner.commit(coll, write).await?;
+            }
+            return Err(injected());
+        }
+        self.inner.commit(coll, write).await
+    }
+    async fn purge_item(&self, coll: &str, id: &str, expected_ov: u64) -> Result<(u64, Vec<VersionRecord>), MetaError> {
+        if self.fault.hit() {
+            return Err(injected());
+        }
+        self.inner.purge_item(coll, id, expected_ov).await
+    }
+    async fn get_version(&self, coll: &str, id: &str, ov: u64) -> Result<Option<VersionRecord>, MetaError> {
+        self.inner.get_version(coll, id, ov).await
+    }
+    async fn version_as_of(&self, coll: &str, id: &str, as_of: AsOf) -> Result<Option<VersionRecord>, MetaError> {
+        self.inner.version_as_of(coll, id, as_of).await
+    }
+    async fn history(&self, coll: &str, id: &str, before_ov: Option<u64>, limit: usize) -> Result<Vec<VersionRecord>, MetaError> {
+        self.inner.history(coll, id, before_ov, limit).await
+    }
+    async fn query(&self, coll: &CollectionSpec, query: &Query) -> Result<QueryPage, MetaError> {
+        self.inner.query(coll, query).await
+    }
+    async fn scan_heads(&self, coll: &str, after_id: Option<&str>, limit: usize) -> Result<Vec<Head>, MetaError> {
+        self.inner.scan_heads(coll, after_id, limit).await
+    }
+    async fn count_heads(&self, coll: &str) -> Result<u64, MetaError> {
+        self.inner.count_heads(coll).await
+    }
+    async fn cv_as_of(&self, coll: &str, at: Timestamp) -> Result<u64, MetaError> {
+        self.inner.cv_as_of(coll, at).await
+    }
+}
+
+struct FaultyPayload {
+    inner: Arc<dyn PayloadStore>,
+    fault: Arc<Fault>,
+}
+
+fn payload_injected() -> PayloadError {
+    PayloadError::Unavailable("injected fault".into())
+}
+
+#[async_trait]
+impl PayloadStore for FaultyPayload {
+    async fn put(&self, key: &str, bytes: Bytes) -> Result<(), PayloadError> {
+        if self.fault.hit() {
+            if self.fault.after_effect.load(Ordering::SeqCst) {
+                self.inner.put(key, bytes).await?;
+            }
+            return Err(payload_injected());
+        }
+        self.inner.put(key, bytes).await
+    }
+    async fn get(&self, key: &str) -> Result<Bytes, PayloadError> {
+        self.inner.get(key).await
+    }
+    async fn copy(&self, from: &str, to: &str) -> Result<(), PayloadError> {
+        if self.fault.hit() {
+            return Err(payload_injected());
+        }
+        self.inner.copy(from, to).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), PayloadError> {
+        self.inner.delete(key).await
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, PayloadError> {
+        self.inner.list(prefix).await
+    }
+}
+
+impl Harness {
+    /// Number of faultable calls made since the last arming.
+    pub fn calls(&self) -> (usize, usize) {
+        (self.meta_fault.count(), self.payload_fault.count())
+    }
+}

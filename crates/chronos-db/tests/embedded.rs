@@ -1,0 +1,5 @@
+//! The conformance suite on the embedded backend (SQLite + local files).
+
+mod conformance;
+
+conformance_suite!(conformance::harness::Embedded);
