@@ -657,7 +657,7 @@ fn to_scalar(v: SqlValue) -> Scalar {
     }
 }
 
-fn run_query(c: &mut Connection, t: &str, q: &Query) -> Result<QueryPage, MetaError> {
+fn build_query(t: &str, q: &Query) -> Sql {
     let mut sql = Sql { text: String::new(), params: Vec::new() };
     let sort: Vec<(String, bool)> = q.sort.iter().map(|k| (sort_expr(&k.field), k.descending)).collect();
     let sort_cols: String = sort.iter().map(|(e, _)| format!(", {e}")).collect();
@@ -688,8 +688,13 @@ fn run_query(c: &mut Connection, t: &str, q: &Query) -> Result<QueryPage, MetaEr
     order.push(format!("h.id {}", if id_desc { "DESC" } else { "ASC" }));
     let limit = sql.bind(SqlValue::Integer(q.limit as i64 + 1));
     sql.text = format!("{source} WHERE {} ORDER BY {} LIMIT {limit}", conds.join(" AND "), order.join(", "));
+    sql
+}
+
+fn run_query(c: &mut Connection, t: &str, q: &Query) -> Result<QueryPage, MetaError> {
+    let sql = build_query(t, q);
+    let n_sort = q.sort.len();
     let mut st = c.prepare_cached(&sql.text).map_err(backend)?;
-    let n_sort = sort.len();
     let rows = st
         .query_map(rusqlite::params_from_iter(sql.params.iter()), |r| {
             let head = read_head(r)?;
@@ -712,4 +717,33 @@ fn run_query(c: &mut Connection, t: &str, q: &Query) -> Result<QueryPage, MetaEr
 
 fn prefixed_cols() -> String {
     VER_COLS.split(", ").map(|c| format!("h.{c}")).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::{IndexSpec, DEFAULT_LIMIT};
+
+    /// Latest queries on an indexed property are index seeks, not table scans.
+    #[tokio::test]
+    async fn indexed_equality_uses_the_expression_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("x.sqlite")).unwrap();
+        let spec = CollectionSpec { name: "orders".into(), index: IndexSpec { paths: vec![IndexedPath::parse("status")], excluded: vec![] } };
+        store.ensure_collection(&spec).await.unwrap();
+        let filter = Filter::parse(&serde_json::json!({"status": "open"}), &spec.index).unwrap();
+        let q = Query { filter, sort: vec![], limit: DEFAULT_LIMIT, after: None, as_of: None, include_deleted: false };
+        let t = store.table("orders").await.unwrap().unwrap();
+        let sql = build_query(&t, &q);
+        let plan: Vec<String> = store
+            .run(move |c| {
+                let mut st = c.prepare(&format!("EXPLAIN QUERY PLAN {}", sql.text)).map_err(backend)?;
+                let rows = st.query_map(rusqlite::params_from_iter(sql.params.iter()), |r| r.get::<_, String>(3)).map_err(backend)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+            })
+            .await
+            .unwrap();
+        let plan = plan.join(" | ");
+        assert!(plan.contains("USING INDEX") && plan.contains("_head_m_status"), "{plan}");
+    }
 }

@@ -228,12 +228,12 @@ impl Collection {
             names::check_item_id(id).map_err(Error::Validation)?;
         }
         let (doc, given_id) = self.accept(data, opts.id.as_deref())?;
-        let id = match opts.id.or(given_id) {
+        let (id, chosen) = match opts.id.or(given_id) {
             Some(id) => {
                 names::check_item_id(&id).map_err(Error::Validation)?;
-                id
+                (id, true)
             }
-            None => names::generate_id(),
+            None => (names::generate_id(), false),
         };
         self.check_required(&doc)?;
         let mut lineage = Lineage { inserted_at: None, ..Default::default() };
@@ -255,7 +255,9 @@ impl Collection {
                 _ => o.collection.clone(),
             });
         }
-        if self.head(&id).await?.is_some() {
+        // A caller's id may be taken: fail before writing any object. (The commit's
+        // compare-and-set is what guarantees it; this only avoids wasted writes.)
+        if chosen && self.head(&id).await?.is_some() {
             return Err(Error::AlreadyExists { id });
         }
         let result = self
