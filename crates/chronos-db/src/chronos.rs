@@ -14,9 +14,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 /// Wraps a metadata store (for instrumentation or fault injection in tests).
-pub type MetadataLayer = Arc<dyn Fn(Arc<dyn MetadataStore>) -> Arc<dyn MetadataStore> + Send + Sync>;
+pub type MetadataLayer =
+    Arc<dyn Fn(Arc<dyn MetadataStore>) -> Arc<dyn MetadataStore> + Send + Sync>;
 /// Wraps a payload store (for instrumentation or fault injection in tests).
 pub type PayloadLayer = Arc<dyn Fn(Arc<dyn PayloadStore>) -> Arc<dyn PayloadStore> + Send + Sync>;
+
+/// (spaceConnRef, bucket, prefix): one payload store each.
+type PayloadKey = (String, String, Option<String>);
 
 /// Optional hooks for [`Chronos::open_with`].
 #[derive(Clone, Default)]
@@ -51,7 +55,7 @@ pub(crate) struct Inner {
     pub(crate) config: ChronosConfig,
     options: ChronosOptions,
     metadata: Mutex<HashMap<(String, String), Arc<dyn MetadataStore>>>,
-    payloads: Mutex<HashMap<(String, String, Option<String>), Arc<dyn PayloadStore>>>,
+    payloads: Mutex<HashMap<PayloadKey, Arc<dyn PayloadStore>>>,
     /// (dbConnRef, dbName, collection) whose tables and indexes exist in this process.
     pub(crate) ensured: Mutex<HashSet<(String, String, String)>>,
     settings: Mutex<HashMap<String, Arc<CollectionSettings>>>,
@@ -94,20 +98,38 @@ impl Chronos {
         let meta = self.metadata_store(&resolved)?;
         let payload = self.payload_store(&resolved)?;
         let settings = self.settings(&route.collection);
-        Ok(Collection::new(self.inner.clone(), route, resolved, meta, payload, settings))
+        Ok(Collection::new(
+            self.inner.clone(),
+            route,
+            resolved,
+            meta,
+            payload,
+            settings,
+        ))
     }
 
     fn settings(&self, collection: &str) -> Arc<CollectionSettings> {
-        let mut cache = self.inner.settings.lock().unwrap_or_else(|p| p.into_inner());
+        let mut cache = self
+            .inner
+            .settings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         cache
             .entry(collection.to_string())
             .or_insert_with(|| {
                 let cfg = &self.inner.config;
-                let map = cfg.collection_maps.get(collection).cloned().unwrap_or_default();
+                let map = cfg
+                    .collection_maps
+                    .get(collection)
+                    .cloned()
+                    .unwrap_or_default();
                 let base64: Vec<String> = map.base64_props.keys().cloned().collect();
                 Arc::new(CollectionSettings {
                     index: document::index_spec(&map.indexed_props, &base64),
-                    required: map.validation.map(|v| v.required_indexed).unwrap_or_default(),
+                    required: map
+                        .validation
+                        .map(|v| v.required_indexed)
+                        .unwrap_or_default(),
                     base64: map.base64_props.into_iter().collect(),
                     logical_delete: cfg.logical_delete.enabled,
                     versioning: cfg.versioning.enabled,
@@ -120,13 +142,25 @@ impl Chronos {
 
     fn metadata_store(&self, r: &ResolvedRoute) -> Result<Arc<dyn MetadataStore>> {
         let key = (r.db_conn_ref.clone(), r.db_name.clone());
-        let mut cache = self.inner.metadata.lock().unwrap_or_else(|p| p.into_inner());
+        let mut cache = self
+            .inner
+            .metadata
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         if let Some(s) = cache.get(&key) {
             return Ok(s.clone());
         }
-        let conn = self.inner.config.db_connections.get(&r.db_conn_ref).ok_or_else(|| {
-            Error::Corrupt(format!("connection '{}' vanished from the validated config", r.db_conn_ref))
-        })?;
+        let conn = self
+            .inner
+            .config
+            .db_connections
+            .get(&r.db_conn_ref)
+            .ok_or_else(|| {
+                Error::Corrupt(format!(
+                    "connection '{}' vanished from the validated config",
+                    r.db_conn_ref
+                ))
+            })?;
         let store: Arc<dyn MetadataStore> = match (&conn.sqlite_dir, &conn.mongo_uri) {
             (Some(dir), _) => {
                 let path = PathBuf::from(dir).join(format!("{}.sqlite", r.db_name));
@@ -149,14 +183,24 @@ impl Chronos {
 
     fn payload_store(&self, r: &ResolvedRoute) -> Result<Arc<dyn PayloadStore>> {
         let key = (r.space_conn_ref.clone(), r.bucket.clone(), r.prefix.clone());
-        let mut cache = self.inner.payloads.lock().unwrap_or_else(|p| p.into_inner());
+        let mut cache = self
+            .inner
+            .payloads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         if let Some(s) = cache.get(&key) {
             return Ok(s.clone());
         }
         let cfg = &self.inner.config;
-        let conn = cfg.spaces_connections.get(&r.space_conn_ref).ok_or_else(|| {
-            Error::Corrupt(format!("connection '{}' vanished from the validated config", r.space_conn_ref))
-        })?;
+        let conn = cfg
+            .spaces_connections
+            .get(&r.space_conn_ref)
+            .ok_or_else(|| {
+                Error::Corrupt(format!(
+                    "connection '{}' vanished from the validated config",
+                    r.space_conn_ref
+                ))
+            })?;
         let local_base = match &cfg.local_storage {
             Some(ls) if ls.enabled => Some(ls.base_path.clone()),
             _ => None,
@@ -172,7 +216,8 @@ impl Chronos {
                 )))
             }
         };
-        let store: Arc<dyn PayloadStore> = Arc::new(ObjectPayloadStore::new(inner, r.prefix.clone()));
+        let store: Arc<dyn PayloadStore> =
+            Arc::new(ObjectPayloadStore::new(inner, r.prefix.clone()));
         let store = match &self.inner.options.payload_layer {
             Some(layer) => layer(store),
             None => store,
@@ -184,8 +229,12 @@ impl Chronos {
 
 fn local_store(base: &str, bucket: &str) -> Result<Arc<dyn object_store::ObjectStore>> {
     let dir = PathBuf::from(base).join(bucket);
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| Error::Payload(crate::payload::PayloadError::Backend(format!("cannot create {}: {e}", dir.display()))))?;
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        Error::Payload(crate::payload::PayloadError::Backend(format!(
+            "cannot create {}: {e}",
+            dir.display()
+        )))
+    })?;
     let fs = object_store::local::LocalFileSystem::new_with_prefix(&dir)
         .map_err(|e| Error::Payload(crate::payload::PayloadError::Backend(e.to_string())))?;
     Ok(Arc::new(fs))

@@ -10,7 +10,9 @@ pub(crate) fn check_depth(v: &Value, max: usize) -> Result<()> {
     let mut stack = vec![(v, 1usize)];
     while let Some((v, d)) = stack.pop() {
         if d > max {
-            return Err(Error::validation(format!("payload is nested deeper than {max} levels")));
+            return Err(Error::validation(format!(
+                "payload is nested deeper than {max} levels"
+            )));
         }
         match v {
             Value::Object(m) => stack.extend(m.values().map(|c| (c, d + 1))),
@@ -33,10 +35,14 @@ pub(crate) fn get_path<'a>(doc: &'a Document, path: &str) -> Option<&'a Value> {
 
 /// Sets the value at a dot path, creating intermediate objects (replacing non-objects).
 pub(crate) fn set_path(doc: &mut Document, path: &[String], value: Value) {
-    let Some((last, parents)) = path.split_last() else { return };
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
     let mut cur = doc;
     for seg in parents {
-        let entry = cur.entry(seg.clone()).or_insert_with(|| Value::Object(Document::new()));
+        let entry = cur
+            .entry(seg.clone())
+            .or_insert_with(|| Value::Object(Document::new()));
         if !entry.is_object() {
             *entry = Value::Object(Document::new());
         }
@@ -77,7 +83,10 @@ pub(crate) fn extract_meta(doc: &Document, spec: &IndexSpec) -> Document {
 pub(crate) fn index_spec(indexed: &[String], base64: &[String]) -> IndexSpec {
     IndexSpec {
         paths: indexed.iter().map(|p| IndexedPath::parse(p)).collect(),
-        excluded: base64.iter().map(|p| p.split('.').next().unwrap_or(p).to_string()).collect(),
+        excluded: base64
+            .iter()
+            .map(|p| p.split('.').next().unwrap_or(p).to_string())
+            .collect(),
     }
 }
 
@@ -105,7 +114,10 @@ mod tests {
     #[test]
     fn meta_extraction_with_nested_and_array_paths() {
         let spec = index_spec(&["a.b".into(), "tags[]".into(), "missing".into()], &[]);
-        let m = extract_meta(&doc(json!({"a": {"b": 1, "c": 2}, "tags": ["x"], "other": 1})), &spec);
+        let m = extract_meta(
+            &doc(json!({"a": {"b": 1, "c": 2}, "tags": ["x"], "other": 1})),
+            &spec,
+        );
         assert_eq!(Value::Object(m), json!({"a": {"b": 1}, "tags": ["x"]}));
     }
 
@@ -119,7 +131,10 @@ mod tests {
     #[test]
     fn projection_keeps_nested_paths() {
         let d = doc(json!({"a": {"b": 1, "c": 2}, "d": 3}));
-        assert_eq!(Value::Object(project(&d, &["a.b".into(), "zz".into()])), json!({"a": {"b": 1}}));
+        assert_eq!(
+            Value::Object(project(&d, &["a.b".into(), "zz".into()])),
+            json!({"a": {"b": 1}})
+        );
     }
 
     #[test]

@@ -44,7 +44,11 @@ pub enum Error {
     NotFound(String),
     /// Optimistic lock failure: the caller's expected ov is not the item's current ov.
     #[error("conflict on item '{id}': expected ov {expected}, current ov is {current}")]
-    Conflict { id: String, expected: u64, current: u64 },
+    Conflict {
+        id: String,
+        expected: u64,
+        current: u64,
+    },
     /// A create named an id that is already taken.
     #[error("item '{id}' already exists")]
     AlreadyExists { id: String },

@@ -66,7 +66,9 @@ pub fn union_into(target: &mut Vec<Value>, patch: &[Value]) {
         match el {
             Value::Object(po) => {
                 let found = match identity(po) {
-                    Some(id) => target.iter_mut().find(|t| matches!(t, Value::Object(to) if identity(to) == Some(id))),
+                    Some(id) => target
+                        .iter_mut()
+                        .find(|t| matches!(t, Value::Object(to) if identity(to) == Some(id))),
                     None => target.iter_mut().find(|t| *t == el),
                 };
                 match found {
@@ -90,9 +92,16 @@ mod tests {
 
     #[test]
     fn reference_example() {
-        let mut t = json!({"a":1, "o":{"x":1}, "arr":[1,2], "objs":[{"id":"k","v":1},{"n":1}], "s":"str"});
-        deep_merge(&mut t, &json!({"a":null, "o":{"y":2}, "arr":3, "objs":[{"id":"k","w":2},{"n":1},{"_id":"k","z":3}], "s":["now","array"]}));
-        assert_eq!(t, json!({"a":null, "o":{"x":1,"y":2}, "arr":[1,2,3], "objs":[{"id":"k","v":1,"w":2,"_id":"k","z":3},{"n":1}], "s":["now","array"]}));
+        let mut t =
+            json!({"a":1, "o":{"x":1}, "arr":[1,2], "objs":[{"id":"k","v":1},{"n":1}], "s":"str"});
+        deep_merge(
+            &mut t,
+            &json!({"a":null, "o":{"y":2}, "arr":3, "objs":[{"id":"k","w":2},{"n":1},{"_id":"k","z":3}], "s":["now","array"]}),
+        );
+        assert_eq!(
+            t,
+            json!({"a":null, "o":{"x":1,"y":2}, "arr":[1,2,3], "objs":[{"id":"k","v":1,"w":2,"_id":"k","z":3},{"n":1}], "s":["now","array"]})
+        );
     }
 
     #[test]

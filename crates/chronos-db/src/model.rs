@@ -65,7 +65,12 @@ impl Timestamp {
     pub fn parse(s: &str) -> Result<Self, String> {
         DateTime::parse_from_rfc3339(s)
             .map(|d| Timestamp(d.with_timezone(&Utc).timestamp_micros()))
-            .map_err(|e| format!("'{}' is not an RFC 3339 time ({e})", crate::names::printable(s)))
+            .map_err(|e| {
+                format!(
+                    "'{}' is not an RFC 3339 time ({e})",
+                    crate::names::printable(s)
+                )
+            })
     }
 
     pub fn to_datetime(self) -> DateTime<Utc> {
@@ -75,7 +80,11 @@ impl Timestamp {
 
 impl std::fmt::Display for Timestamp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.to_datetime().to_rfc3339_opts(SecondsFormat::Micros, true))
+        f.write_str(
+            &self
+                .to_datetime()
+                .to_rfc3339_opts(SecondsFormat::Micros, true),
+        )
     }
 }
 
@@ -133,7 +142,9 @@ pub struct VersionRecord {
 impl VersionRecord {
     /// The per-attempt prefix every object of this version lives under.
     pub fn object_prefix(&self) -> &str {
-        self.payload_key.strip_suffix("item.json").unwrap_or(&self.payload_key)
+        self.payload_key
+            .strip_suffix("item.json")
+            .unwrap_or(&self.payload_key)
     }
 }
 
@@ -202,7 +213,10 @@ impl Item {
         for (k, v) in &self.data {
             doc.insert(k.clone(), v.clone());
         }
-        doc.insert("_system".into(), serde_json::to_value(&self.system).unwrap_or(Value::Null));
+        doc.insert(
+            "_system".into(),
+            serde_json::to_value(&self.system).unwrap_or(Value::Null),
+        );
         doc
     }
 }

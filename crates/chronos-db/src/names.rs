@@ -9,7 +9,8 @@ use rand::Rng;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 fn all_chars(s: &str, extra: &[char]) -> bool {
-    s.chars().all(|c| c.is_ascii_alphanumeric() || extra.contains(&c))
+    s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || extra.contains(&c))
 }
 
 /// Checks a caller-supplied item id.
@@ -20,20 +21,29 @@ fn all_chars(s: &str, extra: &[char]) -> bool {
 /// ```
 pub fn check_item_id(id: &str) -> Result<(), String> {
     if id.is_empty() || id.len() > 128 {
-        return Err(format!("item id must be 1-128 characters, got {}", id.len()));
+        return Err(format!(
+            "item id must be 1-128 characters, got {}",
+            id.len()
+        ));
     }
     if id == "." || id == ".." {
         return Err("item id must not be '.' or '..'".into());
     }
     if !all_chars(id, &['.', '_', ':', '-']) {
-        return Err(format!("item id '{}' may only contain [A-Za-z0-9._:-]", printable(id)));
+        return Err(format!(
+            "item id '{}' may only contain [A-Za-z0-9._:-]",
+            printable(id)
+        ));
     }
     Ok(())
 }
 
 /// Checks a name used for collections, tenants and domains.
 pub fn check_name(kind: &str, name: &str) -> Result<(), String> {
-    let first_ok = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let first_ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
     if name.is_empty() || name.len() > 64 || !first_ok || !all_chars(name, &['_', '-']) {
         return Err(format!(
             "{kind} '{}' is invalid: use 1-64 characters of [A-Za-z0-9_-], starting with a letter or digit",
@@ -48,7 +58,10 @@ pub fn check_name(kind: &str, name: &str) -> Result<(), String> {
 pub fn check_scope_name(kind: &str, name: &str) -> Result<(), String> {
     check_name(kind, name)?;
     if name.chars().any(|c| c.is_ascii_uppercase()) {
-        return Err(format!("{kind} '{}' is invalid: use lower-case letters, digits, '_' and '-'", printable(name)));
+        return Err(format!(
+            "{kind} '{}' is invalid: use lower-case letters, digits, '_' and '-'",
+            printable(name)
+        ));
     }
     Ok(())
 }
@@ -72,7 +85,9 @@ pub fn check_bucket(name: &str) -> Result<(), String> {
         || name.len() > 63
         || !edge_ok
         || name.contains("..")
-        || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
     {
         return Err(format!(
             "bucket '{}' is invalid: use 3-63 characters of [a-z0-9.-], starting and ending with a letter or digit",
@@ -86,11 +101,16 @@ pub fn check_bucket(name: &str) -> Result<(), String> {
 pub fn check_prefix(prefix: &str) -> Result<(), String> {
     let ok = !prefix.is_empty()
         && prefix.len() <= 256
-        && prefix.split('/').all(|seg| !seg.is_empty() && seg != "." && seg != ".." && all_chars(seg, &['.', '_', '-']));
+        && prefix.split('/').all(|seg| {
+            !seg.is_empty() && seg != "." && seg != ".." && all_chars(seg, &['.', '_', '-'])
+        });
     if ok {
         Ok(())
     } else {
-        Err(format!("prefix '{}' is invalid: use '/'-separated segments of [A-Za-z0-9._-]", printable(prefix)))
+        Err(format!(
+            "prefix '{}' is invalid: use '/'-separated segments of [A-Za-z0-9._-]",
+            printable(prefix)
+        ))
     }
 }
 
@@ -99,11 +119,16 @@ pub fn check_prop_path(path: &str) -> Result<(), String> {
     let body = path.strip_suffix("[]").unwrap_or(path);
     let ok = !body.is_empty()
         && body.len() <= 256
-        && body.split('.').all(|seg| !seg.is_empty() && all_chars(seg, &['_', '-']));
+        && body
+            .split('.')
+            .all(|seg| !seg.is_empty() && all_chars(seg, &['_', '-']));
     if ok {
         Ok(())
     } else {
-        Err(format!("property path '{}' is invalid: use '.'-separated names of [A-Za-z0-9_-]", printable(path)))
+        Err(format!(
+            "property path '{}' is invalid: use '.'-separated names of [A-Za-z0-9_-]",
+            printable(path)
+        ))
     }
 }
 

@@ -36,7 +36,10 @@ impl IndexedPath {
             Some(b) => (b, true),
             None => (spec, false),
         };
-        IndexedPath { segments: body.split('.').map(str::to_string).collect(), array }
+        IndexedPath {
+            segments: body.split('.').map(str::to_string).collect(),
+            array,
+        }
     }
 
     pub fn dotted(&self) -> String {
@@ -56,9 +59,15 @@ impl IndexSpec {
         }
         let bare = name.strip_suffix("[]").unwrap_or(name);
         if self.paths.is_empty() {
-            let top_level = !bare.contains('.') && !bare.starts_with('$') && !bare.is_empty() && !bare.starts_with('_');
+            let top_level = !bare.contains('.')
+                && !bare.starts_with('$')
+                && !bare.is_empty()
+                && !bare.starts_with('_');
             if top_level && !self.excluded.iter().any(|e| e == bare) {
-                return Ok(Field::Meta(IndexedPath { segments: vec![bare.to_string()], array: false }));
+                return Ok(Field::Meta(IndexedPath {
+                    segments: vec![bare.to_string()],
+                    array: false,
+                }));
             }
         } else if let Some(p) = self.paths.iter().find(|p| p.dotted() == bare) {
             return Ok(Field::Meta(p.clone()));
@@ -107,16 +116,24 @@ impl Scalar {
             },
             Value::String(s) => Scalar::Str(s.clone()),
             Value::Array(_) | Value::Object(_) => {
-                return Err("filter values must be scalars (string, number, boolean or null)".into())
+                return Err(
+                    "filter values must be scalars (string, number, boolean or null)".into(),
+                )
             }
         };
         // System fields have a fixed type; reject a mismatched value instead of matching nothing.
         match (field, &s) {
-            (Field::Id, Scalar::Str(_)) | (Field::Ov | Field::Cv, Scalar::Int(_)) | (Field::Meta(_), _) => Ok(s),
+            (Field::Id, Scalar::Str(_))
+            | (Field::Ov | Field::Cv, Scalar::Int(_))
+            | (Field::Meta(_), _) => Ok(s),
             (Field::UpdatedAt, Scalar::Str(t)) => Ok(Scalar::Int(Timestamp::parse(t)?.micros())),
             (Field::Id, _) => Err("_id values must be strings".into()),
-            (Field::Ov | Field::Cv, _) => Err("_system.ov and _system.cv values must be integers".into()),
-            (Field::UpdatedAt, _) => Err("_system.updatedAt values must be RFC 3339 strings".into()),
+            (Field::Ov | Field::Cv, _) => {
+                Err("_system.ov and _system.cv values must be integers".into())
+            }
+            (Field::UpdatedAt, _) => {
+                Err("_system.updatedAt values must be RFC 3339 strings".into())
+            }
         }
     }
 }
@@ -140,10 +157,23 @@ pub enum Filter {
     And(Vec<Filter>),
     Or(Vec<Filter>),
     Not(Box<Filter>),
-    Cmp { field: Field, op: CmpOp, value: Scalar },
-    In { field: Field, values: Vec<Scalar> },
-    Exists { field: Field, exists: bool },
-    Regex { field: Field, pattern: String },
+    Cmp {
+        field: Field,
+        op: CmpOp,
+        value: Scalar,
+    },
+    In {
+        field: Field,
+        values: Vec<Scalar>,
+    },
+    Exists {
+        field: Field,
+        exists: bool,
+    },
+    Regex {
+        field: Field,
+        pattern: String,
+    },
 }
 
 const MAX_DEPTH: usize = 16;
@@ -166,7 +196,12 @@ impl Filter {
     }
 }
 
-fn parse_doc(v: &Value, spec: &IndexSpec, depth: usize, nodes: &mut usize) -> Result<Filter, String> {
+fn parse_doc(
+    v: &Value,
+    spec: &IndexSpec,
+    depth: usize,
+    nodes: &mut usize,
+) -> Result<Filter, String> {
     if depth > MAX_DEPTH {
         return Err(format!("filter is nested deeper than {MAX_DEPTH} levels"));
     }
@@ -187,8 +222,15 @@ fn parse_doc(v: &Value, spec: &IndexSpec, depth: usize, nodes: &mut usize) -> Re
                 if items.is_empty() {
                     return Err(format!("{key} needs at least one filter"));
                 }
-                let subs = items.iter().map(|i| parse_doc(i, spec, depth + 1, nodes)).collect::<Result<Vec<_>, _>>()?;
-                parts.push(if key == "$and" { Filter::And(subs) } else { Filter::Or(subs) });
+                let subs = items
+                    .iter()
+                    .map(|i| parse_doc(i, spec, depth + 1, nodes))
+                    .collect::<Result<Vec<_>, _>>()?;
+                parts.push(if key == "$and" {
+                    Filter::And(subs)
+                } else {
+                    Filter::Or(subs)
+                });
             }
             k if k.starts_with('$') => {
                 return Err(format!(
@@ -218,12 +260,24 @@ fn parse_field(field: Field, v: &Value, depth: usize) -> Result<Filter, String> 
         Value::Object(_) | Value::Array(_) => {
             return Err("filter values must be scalars or an object of $-operators".into())
         }
-        scalar => return Ok(Filter::Cmp { field: field.clone(), op: CmpOp::Eq, value: Scalar::from_json(scalar, &field)? }),
+        scalar => {
+            return Ok(Filter::Cmp {
+                field: field.clone(),
+                op: CmpOp::Eq,
+                value: Scalar::from_json(scalar, &field)?,
+            })
+        }
     };
     let regex_options = ops.get("$options");
     let mut parts = Vec::new();
     for (op, arg) in ops {
-        let cmp = |op| -> Result<Filter, String> { Ok(Filter::Cmp { field: field.clone(), op, value: Scalar::from_json(arg, &field)? }) };
+        let cmp = |op| -> Result<Filter, String> {
+            Ok(Filter::Cmp {
+                field: field.clone(),
+                op,
+                value: Scalar::from_json(arg, &field)?,
+            })
+        };
         parts.push(match op.as_str() {
             "$eq" => cmp(CmpOp::Eq)?,
             "$ne" => cmp(CmpOp::Ne)?,
@@ -274,7 +328,11 @@ fn parse_field(field: Field, v: &Value, depth: usize) -> Result<Filter, String> 
             }
         });
     }
-    Ok(if parts.len() == 1 { parts.pop().unwrap_or(Filter::All) } else { Filter::And(parts) })
+    Ok(if parts.len() == 1 {
+        parts.pop().unwrap_or(Filter::All)
+    } else {
+        Filter::And(parts)
+    })
 }
 
 /// One sort key.
@@ -326,8 +384,12 @@ impl Cursor {
 
     /// Parses a cursor, checking it fits the query's sort.
     pub fn decode(text: &str, sort_len: usize) -> Result<Cursor, String> {
-        let bad = || "invalid cursor: pass back the 'next' value of the previous page unchanged".to_string();
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).map_err(|_| bad())?;
+        let bad = || {
+            "invalid cursor: pass back the 'next' value of the previous page unchanged".to_string()
+        };
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .map_err(|_| bad())?;
         let c: Cursor = serde_json::from_slice(&bytes).map_err(|_| bad())?;
         if c.values.len() != sort_len {
             return Err("the cursor belongs to a query with a different sort".into());
@@ -360,7 +422,13 @@ mod tests {
     use serde_json::json;
 
     fn spec() -> IndexSpec {
-        IndexSpec { paths: ["status", "age", "addr.city", "tags[]"].iter().map(|p| IndexedPath::parse(p)).collect(), excluded: vec![] }
+        IndexSpec {
+            paths: ["status", "age", "addr.city", "tags[]"]
+                .iter()
+                .map(|p| IndexedPath::parse(p))
+                .collect(),
+            excluded: vec![],
+        }
     }
 
     #[test]
@@ -371,7 +439,9 @@ mod tests {
             &spec(),
         )
         .unwrap();
-        let Filter::And(parts) = f else { panic!("expected and") };
+        let Filter::And(parts) = f else {
+            panic!("expected and")
+        };
         assert_eq!(parts.len(), 3);
     }
 
@@ -397,7 +467,10 @@ mod tests {
         assert!(s[0].descending);
         assert!(parse_sort(&json!({"age": 2}), &spec()).is_err());
         assert!(parse_sort(&json!({"tags": 1}), &spec()).is_err());
-        let c = Cursor { values: vec![Scalar::Int(3)], id: "x".into() };
+        let c = Cursor {
+            values: vec![Scalar::Int(3)],
+            id: "x".into(),
+        };
         assert_eq!(Cursor::decode(&c.encode(), 1).unwrap(), c);
         assert!(Cursor::decode(&c.encode(), 0).is_err());
         assert!(Cursor::decode("!!", 0).is_err());
@@ -405,7 +478,10 @@ mod tests {
 
     #[test]
     fn auto_index_allows_top_level_only() {
-        let auto = IndexSpec { paths: vec![], excluded: vec!["file".into()] };
+        let auto = IndexSpec {
+            paths: vec![],
+            excluded: vec!["file".into()],
+        };
         assert!(Filter::parse(&json!({"anything": 1}), &auto).is_ok());
         assert!(Filter::parse(&json!({"a.b": 1}), &auto).is_err());
         assert!(Filter::parse(&json!({"file": "x"}), &auto).is_err());

@@ -36,7 +36,12 @@ impl std::str::FromStr for DatabaseType {
             "knowledge" => DatabaseType::Knowledge,
             "runtime" => DatabaseType::Runtime,
             "logs" => DatabaseType::Logs,
-            _ => return Err(RouteError::Invalid(format!("unknown databaseType '{}' (metadata, knowledge, runtime or logs)", names::printable(s)))),
+            _ => {
+                return Err(RouteError::Invalid(format!(
+                    "unknown databaseType '{}' (metadata, knowledge, runtime or logs)",
+                    names::printable(s)
+                )))
+            }
         })
     }
 }
@@ -67,7 +72,12 @@ impl std::str::FromStr for Tier {
             "generic" => Tier::Generic,
             "domain" => Tier::Domain,
             "tenant" => Tier::Tenant,
-            _ => return Err(RouteError::Invalid(format!("unknown tier '{}' (generic, domain or tenant)", names::printable(s)))),
+            _ => {
+                return Err(RouteError::Invalid(format!(
+                    "unknown tier '{}' (generic, domain or tenant)",
+                    names::printable(s)
+                )))
+            }
         })
     }
 }
@@ -93,13 +103,31 @@ pub struct Route {
 
 impl Route {
     pub fn generic(database_type: DatabaseType, collection: &str) -> Self {
-        Route { database_type, tier: Tier::Generic, tenant_id: None, domain: None, collection: collection.into() }
+        Route {
+            database_type,
+            tier: Tier::Generic,
+            tenant_id: None,
+            domain: None,
+            collection: collection.into(),
+        }
     }
     pub fn domain(database_type: DatabaseType, domain: &str, collection: &str) -> Self {
-        Route { database_type, tier: Tier::Domain, tenant_id: None, domain: Some(domain.into()), collection: collection.into() }
+        Route {
+            database_type,
+            tier: Tier::Domain,
+            tenant_id: None,
+            domain: Some(domain.into()),
+            collection: collection.into(),
+        }
     }
     pub fn tenant(database_type: DatabaseType, tenant_id: &str, collection: &str) -> Self {
-        Route { database_type, tier: Tier::Tenant, tenant_id: Some(tenant_id.into()), domain: None, collection: collection.into() }
+        Route {
+            database_type,
+            tier: Tier::Tenant,
+            tenant_id: Some(tenant_id.into()),
+            domain: None,
+            collection: collection.into(),
+        }
     }
     /// The logs database (it has a single tier).
     pub fn logs(collection: &str) -> Self {
@@ -128,7 +156,11 @@ pub enum RouteError {
     #[error("databaseType '{0}' is not configured")]
     NotConfigured(&'static str),
     #[error("{kind} '{name}' is not configured for {database_type} and no template exists")]
-    Unknown { kind: &'static str, name: String, database_type: &'static str },
+    Unknown {
+        kind: &'static str,
+        name: String,
+        database_type: &'static str,
+    },
 }
 
 /// The physical target of a route.
@@ -165,14 +197,24 @@ impl ResolvedRoute {
         }
     }
 
-    fn from_template(t: &DatabaseTemplate, ty: DatabaseType, tenant: Option<&str>, domain: Option<&str>, collection: &str) -> Result<Self, RouteError> {
+    fn from_template(
+        t: &DatabaseTemplate,
+        ty: DatabaseType,
+        tenant: Option<&str>,
+        domain: Option<&str>,
+        collection: &str,
+    ) -> Result<Self, RouteError> {
         let expand = |s: &str| validate_expand(s, ty.as_str(), tenant, domain);
         let db_name = expand(&t.db_name);
         // No case folding or character mapping here: two tenants must never share a name.
         let bucket = expand(&t.bucket);
         let prefix = t.prefix.as_deref().map(expand);
         let analytics = t.analytics_db_name.as_deref().map(expand);
-        let bad = |e: String| RouteError::Invalid(format!("the template gives an invalid name for this route: {e}"));
+        let bad = |e: String| {
+            RouteError::Invalid(format!(
+                "the template gives an invalid name for this route: {e}"
+            ))
+        };
         names::check_db_name(&db_name).map_err(bad)?;
         names::check_bucket(&bucket).map_err(bad)?;
         if let Some(p) = &prefix {
@@ -207,16 +249,25 @@ pub fn resolve(cfg: &ChronosConfig, route: &Route) -> Result<ResolvedRoute, Rout
     let ty = route.database_type;
     let coll = route.collection.as_str();
     let need_tenant = || -> Result<&str, RouteError> {
-        let t = route.tenant_id.as_deref().ok_or_else(|| RouteError::Invalid(format!("tier 'tenant' of {} needs a tenantId", ty.as_str())))?;
+        let t = route.tenant_id.as_deref().ok_or_else(|| {
+            RouteError::Invalid(format!("tier 'tenant' of {} needs a tenantId", ty.as_str()))
+        })?;
         names::check_scope_name("tenantId", t).map_err(RouteError::Invalid)?;
         Ok(t)
     };
     let need_domain = || -> Result<&str, RouteError> {
-        let d = route.domain.as_deref().ok_or_else(|| RouteError::Invalid(format!("tier 'domain' of {} needs a domain", ty.as_str())))?;
+        let d = route.domain.as_deref().ok_or_else(|| {
+            RouteError::Invalid(format!("tier 'domain' of {} needs a domain", ty.as_str()))
+        })?;
         names::check_scope_name("domain", d).map_err(RouteError::Invalid)?;
         Ok(d)
     };
-    let unused = |field: &str| RouteError::Invalid(format!("{field} is not used by tier '{}'; leave it out", route.tier.as_str()));
+    let unused = |field: &str| {
+        RouteError::Invalid(format!(
+            "{field} is not used by tier '{}'; leave it out",
+            route.tier.as_str()
+        ))
+    };
     match route.tier {
         Tier::Generic if route.tenant_id.is_some() => return Err(unused("tenantId")),
         Tier::Generic if route.domain.is_some() => return Err(unused("domain")),
@@ -226,49 +277,145 @@ pub fn resolve(cfg: &ChronosConfig, route: &Route) -> Result<ResolvedRoute, Rout
     }
     match ty {
         DatabaseType::Metadata | DatabaseType::Knowledge => {
-            let tiered = if ty == DatabaseType::Metadata { &cfg.databases.metadata } else { &cfg.databases.knowledge };
-            let t = tiered.as_ref().ok_or(RouteError::NotConfigured(ty.as_str()))?;
+            let tiered = if ty == DatabaseType::Metadata {
+                &cfg.databases.metadata
+            } else {
+                &cfg.databases.knowledge
+            };
+            let t = tiered
+                .as_ref()
+                .ok_or(RouteError::NotConfigured(ty.as_str()))?;
             match route.tier {
                 Tier::Generic => {
-                    let g = t.generic_database.as_ref().ok_or_else(|| RouteError::Invalid(format!("{} has no genericDatabase configured", ty.as_str())))?;
-                    Ok(ResolvedRoute::from_entry(Entry { db_conn_ref: &g.db_conn_ref, space_conn_ref: &g.space_conn_ref, bucket: &g.bucket, db_name: &g.db_name, prefix: &g.prefix, analytics: &g.analytics_db_name }, coll))
+                    let g = t.generic_database.as_ref().ok_or_else(|| {
+                        RouteError::Invalid(format!(
+                            "{} has no genericDatabase configured",
+                            ty.as_str()
+                        ))
+                    })?;
+                    Ok(ResolvedRoute::from_entry(
+                        Entry {
+                            db_conn_ref: &g.db_conn_ref,
+                            space_conn_ref: &g.space_conn_ref,
+                            bucket: &g.bucket,
+                            db_name: &g.db_name,
+                            prefix: &g.prefix,
+                            analytics: &g.analytics_db_name,
+                        },
+                        coll,
+                    ))
                 }
                 Tier::Domain => {
                     let d = need_domain()?;
                     if let Some(e) = t.domains_databases.iter().find(|e| e.domain == d) {
-                        return Ok(ResolvedRoute::from_entry(Entry { db_conn_ref: &e.db_conn_ref, space_conn_ref: &e.space_conn_ref, bucket: &e.bucket, db_name: &e.db_name, prefix: &e.prefix, analytics: &e.analytics_db_name }, coll));
+                        return Ok(ResolvedRoute::from_entry(
+                            Entry {
+                                db_conn_ref: &e.db_conn_ref,
+                                space_conn_ref: &e.space_conn_ref,
+                                bucket: &e.bucket,
+                                db_name: &e.db_name,
+                                prefix: &e.prefix,
+                                analytics: &e.analytics_db_name,
+                            },
+                            coll,
+                        ));
                     }
-                    let tpl = t.domain_template.as_ref().ok_or_else(|| RouteError::Unknown { kind: "domain", name: d.into(), database_type: ty.as_str() })?;
+                    let tpl = t
+                        .domain_template
+                        .as_ref()
+                        .ok_or_else(|| RouteError::Unknown {
+                            kind: "domain",
+                            name: d.into(),
+                            database_type: ty.as_str(),
+                        })?;
                     ResolvedRoute::from_template(tpl, ty, None, Some(d), coll)
                 }
                 Tier::Tenant => {
                     let tenant = need_tenant()?;
                     if let Some(e) = t.tenant_databases.iter().find(|e| e.tenant_id == tenant) {
-                        return Ok(ResolvedRoute::from_entry(Entry { db_conn_ref: &e.db_conn_ref, space_conn_ref: &e.space_conn_ref, bucket: &e.bucket, db_name: &e.db_name, prefix: &e.prefix, analytics: &e.analytics_db_name }, coll));
+                        return Ok(ResolvedRoute::from_entry(
+                            Entry {
+                                db_conn_ref: &e.db_conn_ref,
+                                space_conn_ref: &e.space_conn_ref,
+                                bucket: &e.bucket,
+                                db_name: &e.db_name,
+                                prefix: &e.prefix,
+                                analytics: &e.analytics_db_name,
+                            },
+                            coll,
+                        ));
                     }
-                    let tpl = t.tenant_template.as_ref().ok_or_else(|| RouteError::Unknown { kind: "tenant", name: tenant.into(), database_type: ty.as_str() })?;
+                    let tpl = t
+                        .tenant_template
+                        .as_ref()
+                        .ok_or_else(|| RouteError::Unknown {
+                            kind: "tenant",
+                            name: tenant.into(),
+                            database_type: ty.as_str(),
+                        })?;
                     ResolvedRoute::from_template(tpl, ty, Some(tenant), None, coll)
                 }
             }
         }
         DatabaseType::Runtime => {
             if route.tier != Tier::Tenant {
-                return Err(RouteError::Invalid(format!("runtime has only the tenant tier, not '{}'", route.tier.as_str())));
+                return Err(RouteError::Invalid(format!(
+                    "runtime has only the tenant tier, not '{}'",
+                    route.tier.as_str()
+                )));
             }
-            let rt = cfg.databases.runtime.as_ref().ok_or(RouteError::NotConfigured("runtime"))?;
+            let rt = cfg
+                .databases
+                .runtime
+                .as_ref()
+                .ok_or(RouteError::NotConfigured("runtime"))?;
             let tenant = need_tenant()?;
             if let Some(e) = rt.tenant_databases.iter().find(|e| e.tenant_id == tenant) {
-                return Ok(ResolvedRoute::from_entry(Entry { db_conn_ref: &e.db_conn_ref, space_conn_ref: &e.space_conn_ref, bucket: &e.bucket, db_name: &e.db_name, prefix: &e.prefix, analytics: &e.analytics_db_name }, coll));
+                return Ok(ResolvedRoute::from_entry(
+                    Entry {
+                        db_conn_ref: &e.db_conn_ref,
+                        space_conn_ref: &e.space_conn_ref,
+                        bucket: &e.bucket,
+                        db_name: &e.db_name,
+                        prefix: &e.prefix,
+                        analytics: &e.analytics_db_name,
+                    },
+                    coll,
+                ));
             }
-            let tpl = rt.tenant_template.as_ref().ok_or_else(|| RouteError::Unknown { kind: "tenant", name: tenant.into(), database_type: "runtime" })?;
+            let tpl = rt
+                .tenant_template
+                .as_ref()
+                .ok_or_else(|| RouteError::Unknown {
+                    kind: "tenant",
+                    name: tenant.into(),
+                    database_type: "runtime",
+                })?;
             ResolvedRoute::from_template(tpl, ty, Some(tenant), None, coll)
         }
         DatabaseType::Logs => {
             if route.tier != Tier::Generic {
-                return Err(RouteError::Invalid(format!("logs has a single database; use tier 'generic', not '{}'", route.tier.as_str())));
+                return Err(RouteError::Invalid(format!(
+                    "logs has a single database; use tier 'generic', not '{}'",
+                    route.tier.as_str()
+                )));
             }
-            let g = cfg.databases.logs.as_ref().ok_or(RouteError::NotConfigured("logs"))?;
-            Ok(ResolvedRoute::from_entry(Entry { db_conn_ref: &g.db_conn_ref, space_conn_ref: &g.space_conn_ref, bucket: &g.bucket, db_name: &g.db_name, prefix: &g.prefix, analytics: &g.analytics_db_name }, coll))
+            let g = cfg
+                .databases
+                .logs
+                .as_ref()
+                .ok_or(RouteError::NotConfigured("logs"))?;
+            Ok(ResolvedRoute::from_entry(
+                Entry {
+                    db_conn_ref: &g.db_conn_ref,
+                    space_conn_ref: &g.space_conn_ref,
+                    bucket: &g.bucket,
+                    db_name: &g.db_name,
+                    prefix: &g.prefix,
+                    analytics: &g.analytics_db_name,
+                },
+                coll,
+            ))
         }
     }
 }
@@ -293,35 +440,85 @@ mod tests {
     #[test]
     fn listed_entries_resolve() {
         let cfg = listed();
-        let r = resolve(&cfg, &Route::tenant(DatabaseType::Runtime, "tenant-a", "users")).unwrap();
-        assert_eq!((r.db_name.as_str(), r.bucket.as_str(), r.analytics_db_name.as_deref()), ("rt_a", "rt-a", Some("an_a")));
-        let r = resolve(&cfg, &Route::domain(DatabaseType::Metadata, "health", "schemas")).unwrap();
+        let r = resolve(
+            &cfg,
+            &Route::tenant(DatabaseType::Runtime, "tenant-a", "users"),
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                r.db_name.as_str(),
+                r.bucket.as_str(),
+                r.analytics_db_name.as_deref()
+            ),
+            ("rt_a", "rt-a", Some("an_a"))
+        );
+        let r = resolve(
+            &cfg,
+            &Route::domain(DatabaseType::Metadata, "health", "schemas"),
+        )
+        .unwrap();
         assert_eq!(r.db_name, "meta_health");
     }
 
     #[test]
     fn invalid_combinations_are_clear_errors() {
         let cfg = listed();
-        let e = resolve(&cfg, &Route::generic(DatabaseType::Runtime, "users")).unwrap_err().to_string();
+        let e = resolve(&cfg, &Route::generic(DatabaseType::Runtime, "users"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("runtime has only the tenant tier"), "{e}");
         let mut r = Route::tenant(DatabaseType::Runtime, "x", "users");
         r.tenant_id = None;
-        assert!(resolve(&cfg, &r).unwrap_err().to_string().contains("needs a tenantId"));
-        let e = resolve(&cfg, &Route::tenant(DatabaseType::Runtime, "tenant-b", "users")).unwrap_err();
-        assert_eq!(e, RouteError::Unknown { kind: "tenant", name: "tenant-b".into(), database_type: "runtime" });
-        assert!(matches!(resolve(&cfg, &Route::logs("x")), Err(RouteError::NotConfigured("logs"))));
+        assert!(resolve(&cfg, &r)
+            .unwrap_err()
+            .to_string()
+            .contains("needs a tenantId"));
+        let e = resolve(
+            &cfg,
+            &Route::tenant(DatabaseType::Runtime, "tenant-b", "users"),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            RouteError::Unknown {
+                kind: "tenant",
+                name: "tenant-b".into(),
+                database_type: "runtime"
+            }
+        );
+        assert!(matches!(
+            resolve(&cfg, &Route::logs("x")),
+            Err(RouteError::NotConfigured("logs"))
+        ));
         assert!(resolve(&cfg, &Route::tenant(DatabaseType::Runtime, "../a", "users")).is_err());
-        assert!(resolve(&cfg, &Route::tenant(DatabaseType::Runtime, "tenant-a", "a/b")).is_err());
+        assert!(resolve(
+            &cfg,
+            &Route::tenant(DatabaseType::Runtime, "tenant-a", "a/b")
+        )
+        .is_err());
     }
 
     #[test]
     fn templates_give_each_tenant_its_own_database_and_bucket() {
         let cfg = ChronosConfig::embedded("/tmp/d");
-        let a = resolve(&cfg, &Route::tenant(DatabaseType::Runtime, "tenant_a", "users")).unwrap();
-        let b = resolve(&cfg, &Route::tenant(DatabaseType::Runtime, "tenant-a", "users")).unwrap();
+        let a = resolve(
+            &cfg,
+            &Route::tenant(DatabaseType::Runtime, "tenant_a", "users"),
+        )
+        .unwrap();
+        let b = resolve(
+            &cfg,
+            &Route::tenant(DatabaseType::Runtime, "tenant-a", "users"),
+        )
+        .unwrap();
         assert_eq!(a.db_name, "runtime_tenant_tenant_a");
         assert_ne!(a.db_name, b.db_name);
         assert_ne!((&a.bucket, &a.prefix), (&b.bucket, &b.prefix));
-        assert!(resolve(&cfg, &Route::tenant(DatabaseType::Runtime, "Tenant-A", "users")).is_err());
+        assert!(resolve(
+            &cfg,
+            &Route::tenant(DatabaseType::Runtime, "Tenant-A", "users")
+        )
+        .is_err());
     }
 }

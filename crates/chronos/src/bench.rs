@@ -4,7 +4,8 @@
 //! thresholds fail a build). Run it on a release build.
 
 use chronos_db::{
-    Chronos, CollectionTarget, CreateOptions, DatabaseType, ListOptions, ReadOptions, RestoreOptions, Route, Timestamp,
+    Chronos, CollectionTarget, CreateOptions, DatabaseType, ListOptions, ReadOptions,
+    RestoreOptions, Route, Timestamp,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use object_store::ObjectStoreExt;
@@ -24,10 +25,20 @@ pub struct BenchSizes {
 
 impl BenchSizes {
     pub fn full() -> Self {
-        BenchSizes { ops: 2000, deep_versions: 10_000, list_items: 100_000, restore_items: 10_000 }
+        BenchSizes {
+            ops: 2000,
+            deep_versions: 10_000,
+            list_items: 100_000,
+            restore_items: 10_000,
+        }
     }
     pub fn quick() -> Self {
-        BenchSizes { ops: 200, deep_versions: 500, list_items: 2_000, restore_items: 500 }
+        BenchSizes {
+            ops: 200,
+            deep_versions: 500,
+            list_items: 2_000,
+            restore_items: 500,
+        }
     }
 }
 
@@ -40,7 +51,11 @@ struct Stats {
 
 impl Stats {
     fn new(name: &'static str) -> Self {
-        Stats { name, samples: Vec::new(), total: Duration::ZERO }
+        Stats {
+            name,
+            samples: Vec::new(),
+            total: Duration::ZERO,
+        }
     }
     fn add(&mut self, d: Duration) {
         self.samples.push(d);
@@ -72,7 +87,10 @@ impl Stats {
 
 fn bar(len: usize, what: &str) -> ProgressBar {
     let pb = ProgressBar::new(len as u64);
-    pb.set_style(ProgressStyle::with_template("{msg:>28} [{bar:30}] {pos}/{len} {eta}").unwrap_or_else(|_| ProgressStyle::default_bar()));
+    pb.set_style(
+        ProgressStyle::with_template("{msg:>28} [{bar:30}] {pos}/{len} {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
     pb.set_message(what.to_string());
     pb
 }
@@ -94,11 +112,18 @@ async fn raw_floor(dir: &std::path::Path, n: usize) -> Result<Stats, BoxError> {
     for i in 0..n {
         let body = serde_json::to_vec(&doc(i))?;
         let start = Instant::now();
-        fs.put(&object_store::path::Path::from(format!("raw/{i}/item.json")), bytes::Bytes::from(body.clone()).into()).await?;
+        fs.put(
+            &object_store::path::Path::from(format!("raw/{i}/item.json")),
+            bytes::Bytes::from(body.clone()).into(),
+        )
+        .await?;
         let c = conn.clone();
         tokio::task::spawn_blocking(move || -> Result<(), BoxError> {
             let c = c.lock().map_err(|_| "lock poisoned")?;
-            c.execute("INSERT INTO raw (id, body) VALUES (?1, ?2)", rusqlite::params![format!("{i}"), String::from_utf8_lossy(&body)])?;
+            c.execute(
+                "INSERT INTO raw (id, body) VALUES (?1, ?2)",
+                rusqlite::params![format!("{i}"), String::from_utf8_lossy(&body)],
+            )?;
             Ok(())
         })
         .await??;
@@ -120,7 +145,15 @@ pub async fn run_embedded(sizes: BenchSizes) -> Result<String, BoxError> {
     let mut cfg = chronos_db::config::ChronosConfig::embedded(dir.path());
     cfg.collection_maps.insert(
         "bench".into(),
-        chronos_db::config::CollectionMap { indexed_props: vec!["email".into(), "status".into(), "group".into(), "score".into()], ..Default::default() },
+        chronos_db::config::CollectionMap {
+            indexed_props: vec![
+                "email".into(),
+                "status".into(),
+                "group".into(),
+                "score".into(),
+            ],
+            ..Default::default()
+        },
     );
     let chronos = Chronos::open(cfg).await?;
     let c = chronos.with(Route::tenant(DatabaseType::Runtime, "bench", "bench"))?;
@@ -133,7 +166,9 @@ pub async fn run_embedded(sizes: BenchSizes) -> Result<String, BoxError> {
     let pb = bar(n, "create");
     for i in 0..n {
         let start = Instant::now();
-        let r = c.create(doc(i), "bench", "create", CreateOptions::default()).await?;
+        let r = c
+            .create(doc(i), "bench", "create", CreateOptions::default())
+            .await?;
         create.add(start.elapsed());
         ids.push(r.id);
         pb.inc(1);
@@ -161,11 +196,15 @@ pub async fn run_embedded(sizes: BenchSizes) -> Result<String, BoxError> {
     }
 
     // One item with a deep history; as-of reads at random points of it.
-    let deep = c.create(doc(0), "bench", "deep", CreateOptions::default()).await?;
+    let deep = c
+        .create(doc(0), "bench", "deep", CreateOptions::default())
+        .await?;
     let mut times = Vec::with_capacity(sizes.deep_versions);
     let pb = bar(sizes.deep_versions, "deep history");
     for ov in 0..sizes.deep_versions as u64 {
-        let r = c.update(&deep.id, doc(ov as usize), ov, "bench", "deep").await?;
+        let r = c
+            .update(&deep.id, doc(ov as usize), ov, "bench", "deep")
+            .await?;
         times.push(r.at);
         pb.inc(1);
     }
@@ -194,13 +233,18 @@ pub async fn run_embedded(sizes: BenchSizes) -> Result<String, BoxError> {
     let have = n;
     let pb = bar(sizes.list_items.saturating_sub(have), "list collection");
     for i in have..sizes.list_items {
-        lc.create(doc(i), "bench", "fill", CreateOptions::default()).await?;
+        lc.create(doc(i), "bench", "fill", CreateOptions::default())
+            .await?;
         pb.inc(1);
     }
     pb.finish_and_clear();
     let mut list = Stats::new("list_by_meta (indexed eq, 50)");
     for i in 0..n {
-        let opts = ListOptions { filter: Some(json!({"group": format!("g{}", i % 100)})), limit: Some(50), ..Default::default() };
+        let opts = ListOptions {
+            filter: Some(json!({"group": format!("g{}", i % 100)})),
+            limit: Some(50),
+            ..Default::default()
+        };
         let start = Instant::now();
         let page = lc.list_by_meta(opts).await?;
         list.add(start.elapsed());
@@ -213,15 +257,26 @@ pub async fn run_embedded(sizes: BenchSizes) -> Result<String, BoxError> {
     let rc = chronos.with(Route::tenant(DatabaseType::Runtime, "bench", "restore"))?;
     let mut rids = Vec::new();
     for i in 0..sizes.restore_items {
-        rids.push(rc.create(doc(i), "bench", "fill", CreateOptions::default()).await?.id);
+        rids.push(
+            rc.create(doc(i), "bench", "fill", CreateOptions::default())
+                .await?
+                .id,
+        );
     }
-    let mark = rc.get_latest(rids.last().ok_or("no items")?, ReadOptions::default()).await?.ok_or("missing")?.system.cv;
+    let mark = rc
+        .get_latest(rids.last().ok_or("no items")?, ReadOptions::default())
+        .await?
+        .ok_or("missing")?
+        .system
+        .cv;
     for (i, id) in rids.iter().enumerate() {
         rc.update(id, doc(i + 7), 0, "bench", "change").await?;
     }
     let mut restore = Stats::new("restore_collection (per item)");
     let start = Instant::now();
-    let rep = rc.restore_collection(CollectionTarget::Cv(mark), RestoreOptions::default()).await?;
+    let rep = rc
+        .restore_collection(CollectionTarget::Cv(mark), RestoreOptions::default())
+        .await?;
     let elapsed = start.elapsed();
     let per_item = elapsed / (rep.restored.max(1) as u32);
     for _ in 0..rep.restored {
@@ -233,20 +288,45 @@ pub async fn run_embedded(sizes: BenchSizes) -> Result<String, BoxError> {
         "embedded backend (SQLite + local files), {} ops per workload, deep item with {} versions, list over {} items\n\n",
         n, sizes.deep_versions, sizes.list_items
     ));
-    out.push_str("| workload                           |     ops |       ops/s |  p50 (µs) |  p99 (µs) |\n");
-    out.push_str("|------------------------------------|---------|-------------|-----------|-----------|\n");
-    for s in [&floor, &create, &update, &latest, &latest_deep, &as_of, &list, &restore] {
+    out.push_str(
+        "| workload                           |     ops |       ops/s |  p50 (µs) |  p99 (µs) |\n",
+    );
+    out.push_str(
+        "|------------------------------------|---------|-------------|-----------|-----------|\n",
+    );
+    for s in [
+        &floor,
+        &create,
+        &update,
+        &latest,
+        &latest_deep,
+        &as_of,
+        &list,
+        &restore,
+    ] {
         out.push_str(&s.row());
         out.push('\n');
     }
     let ratio = |a: f64, b: f64| a / b.max(1e-12);
     let create_ratio = ratio(create.ops_per_sec(), floor.ops_per_sec());
-    let asof_ratio = ratio(as_of.pct(0.5).as_secs_f64(), latest_deep.pct(0.5).as_secs_f64());
+    let asof_ratio = ratio(
+        as_of.pct(0.5).as_secs_f64(),
+        latest_deep.pct(0.5).as_secs_f64(),
+    );
     let list_ratio = ratio(list.pct(0.5).as_secs_f64(), latest.pct(0.5).as_secs_f64());
     let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
     out.push_str("\nratios (same run):\n");
-    out.push_str(&format!("  create ops/s / raw floor ops/s       = {create_ratio:.2}  (target >= 0.5: {})\n", verdict(create_ratio >= 0.5)));
-    out.push_str(&format!("  get_as_of p50 / get_latest p50        = {asof_ratio:.2}  (target <= 2: {})\n", verdict(asof_ratio <= 2.0)));
-    out.push_str(&format!("  list_by_meta page p50 / get_latest p50 = {list_ratio:.2}  (target <= 3: {})\n", verdict(list_ratio <= 3.0)));
+    out.push_str(&format!(
+        "  create ops/s / raw floor ops/s       = {create_ratio:.2}  (target >= 0.5: {})\n",
+        verdict(create_ratio >= 0.5)
+    ));
+    out.push_str(&format!(
+        "  get_as_of p50 / get_latest p50        = {asof_ratio:.2}  (target <= 2: {})\n",
+        verdict(asof_ratio <= 2.0)
+    ));
+    out.push_str(&format!(
+        "  list_by_meta page p50 / get_latest p50 = {list_ratio:.2}  (target <= 3: {})\n",
+        verdict(list_ratio <= 3.0)
+    ));
     Ok(out)
 }

@@ -5,14 +5,16 @@
 //! stdout. Failures print one line, `error: <CODE>: <message>`, on stderr and exit with 1;
 //! usage errors are clap's (exit 2).
 
+mod bench;
 mod demo;
 
 use chronos_db::config::ChronosConfig;
 use chronos_db::{
-    Chronos, CollectionTarget, CreateOptions, DatabaseType, EnrichOptions, HistoryOptions, LineageRef, ListOptions,
-    OriginRef, ReadOptions, RestoreOptions, RestoreProgress, RestoreTarget, Route, Tier, Timestamp,
+    Chronos, CollectionTarget, CreateOptions, DatabaseType, EnrichOptions, HistoryOptions,
+    LineageRef, ListOptions, OriginRef, ReadOptions, RestoreOptions, RestoreProgress,
+    RestoreTarget, Route, Tier, Timestamp,
 };
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -22,7 +24,11 @@ use std::process::ExitCode;
 const DEFAULT_DATA_DIR: &str = "./chronos-data";
 
 #[derive(Parser, Debug)]
-#[command(name = "chronos", version, about = "Versioned, multi-tenant JSON persistence (chronos-db) from the command line")]
+#[command(
+    name = "chronos",
+    version,
+    about = "Versioned, multi-tenant JSON persistence (chronos-db) from the command line"
+)]
 struct Cli {
     /// JSON configuration file (see `chronos config schema`).
     #[arg(long, global = true, value_name = "FILE", conflicts_with = "data_dir")]
@@ -46,7 +52,7 @@ enum Command {
     Get(GetArgs),
     /// Replace an item's content (optimistic lock on --expected-ov).
     Update(UpdateArgs),
-    /// Delete an item (logically, by default configuration).
+    /// Delete an item (a logical delete unless the configuration disables logicalDelete).
     Delete(DeleteArgs),
     /// Deep-merge one patch (object) or several (array) into an item.
     Enrich(EnrichArgs),
@@ -65,6 +71,19 @@ enum Command {
     },
     /// A narrated walk-through of the main features (also a smoke test: exits 1 on failure).
     Demo,
+    /// Run the benchmark workloads next to the backend's raw floor (use a release build).
+    Bench(BenchArgs),
+}
+
+/// Arguments of `chronos bench`.
+#[derive(Args, Debug)]
+struct BenchArgs {
+    /// The backend to measure.
+    #[arg(long, default_value = "embedded", value_parser = ["embedded"])]
+    backend: String,
+    /// Small workloads (a smoke run, not figures to record).
+    #[arg(long)]
+    quick: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -133,14 +152,24 @@ impl DataArgs {
             (Some(d), _) => (d.clone(), "--data".to_string()),
             (None, Some(f)) if f.as_os_str() == "-" => (read_stdin()?, "stdin".to_string()),
             (None, Some(f)) => {
-                let text = std::fs::read_to_string(f)
-                    .map_err(|e| Failure::new("IO_ERROR", format!("cannot read {}: {e}", f.display())))?;
+                let text = std::fs::read_to_string(f).map_err(|e| {
+                    Failure::new("IO_ERROR", format!("cannot read {}: {e}", f.display()))
+                })?;
                 (text, f.display().to_string())
             }
-            (None, None) => return Err(Failure::new("VALIDATION_ERROR", "no payload: give --data or --data-file")),
+            (None, None) => {
+                return Err(Failure::new(
+                    "VALIDATION_ERROR",
+                    "no payload: give --data or --data-file",
+                ))
+            }
         };
-        serde_json::from_str(&text)
-            .map_err(|e| Failure::new("VALIDATION_ERROR", format!("the payload from {source} is not valid JSON: {e}")))
+        serde_json::from_str(&text).map_err(|e| {
+            Failure::new(
+                "VALIDATION_ERROR",
+                format!("the payload from {source} is not valid JSON: {e}"),
+            )
+        })
     }
 }
 
@@ -360,7 +389,10 @@ pub(crate) struct Failure {
 
 impl Failure {
     pub(crate) fn new(code: &'static str, message: impl Into<String>) -> Self {
-        Failure { code, message: message.into() }
+        Failure {
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -380,7 +412,12 @@ impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // One line, whatever the message: multi-line errors (config problems) are joined.
         let mut message = String::new();
-        for line in self.message.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        for line in self
+            .message
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+        {
             if !message.is_empty() {
                 message.push_str(if message.ends_with(':') { " " } else { "; " });
             }
@@ -393,6 +430,14 @@ impl std::fmt::Display for Failure {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Demo) && cli.config.is_some() {
+        Cli::command()
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "the demo runs on the embedded default; use --data-dir DIR instead of --config",
+            )
+            .exit();
+    }
     init_logging();
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -406,11 +451,17 @@ async fn main() -> ExitCode {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
-    let global = Global { config: cli.config, data_dir: cli.data_dir };
+    let global = Global {
+        config: cli.config,
+        data_dir: cli.data_dir,
+    };
     match cli.command {
         Command::Create(a) => create(&global, a).await,
         Command::Get(a) => get(&global, a).await,
@@ -421,16 +472,24 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Restore(a) => restore(&global, a).await,
         Command::RestoreCollection(a) => restore_collection(&global, a).await,
         Command::Query(a) => query(&global, a).await,
-        Command::Config { command: ConfigCommand::Check { file } } => config_check(&file),
-        Command::Config { command: ConfigCommand::Schema } => print_json(&ChronosConfig::json_schema()),
-        Command::Demo => {
-            if global.config.is_some() {
-                return Err(Failure::new(
-                    "VALIDATION_ERROR",
-                    "the demo runs on the embedded default; use --data-dir instead of --config",
-                ));
-            }
-            demo::run(global.data_dir.as_deref()).await
+        Command::Config {
+            command: ConfigCommand::Check { file },
+        } => config_check(&file),
+        Command::Config {
+            command: ConfigCommand::Schema,
+        } => print_json(&ChronosConfig::json_schema()),
+        Command::Demo => demo::run(global.data_dir.as_deref()).await,
+        Command::Bench(a) => {
+            let sizes = if a.quick {
+                bench::BenchSizes::quick()
+            } else {
+                bench::BenchSizes::full()
+            };
+            let table = bench::run_embedded(sizes)
+                .await
+                .map_err(|e| Failure::new("BENCH_FAILED", e.to_string()))?;
+            println!("{table}");
+            Ok(())
         }
     }
 }
@@ -462,9 +521,10 @@ pub(crate) fn print_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<(), 
         .map_err(|e| Failure::new("INTERNAL_ERROR", format!("cannot encode the output: {e}")))?;
     let mut out = std::io::stdout().lock();
     match writeln!(out, "{text}").and_then(|()| out.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(Failure::new("IO_ERROR", format!("cannot write to stdout: {e}")))
-        }
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure::new(
+            "IO_ERROR",
+            format!("cannot write to stdout: {e}"),
+        )),
         _ => Ok(()),
     }
 }
@@ -474,17 +534,31 @@ async fn create(g: &Global, a: CreateArgs) -> Result<(), Failure> {
     let data = a.data.read()?;
     let opts = CreateOptions {
         id: a.id,
-        parent: a.parent_id.zip(a.parent_collection).map(|(id, collection)| LineageRef { id, collection }),
+        parent: a
+            .parent_id
+            .zip(a.parent_collection)
+            .map(|(id, collection)| LineageRef { id, collection }),
         origin: a
             .origin_id
             .zip(a.origin_collection)
-            .map(|(id, collection)| OriginRef { id, collection, system: a.origin_system }),
+            .map(|(id, collection)| OriginRef {
+                id,
+                collection,
+                system: a.origin_system,
+            }),
     };
-    print_json(&coll.create(data, &a.meta.actor, &a.meta.reason, opts).await?)
+    print_json(
+        &coll
+            .create(data, &a.meta.actor, &a.meta.reason, opts)
+            .await?,
+    )
 }
 
 fn read_options(r: ReadArgs) -> ReadOptions {
-    ReadOptions { projection: r.projection, include_deleted: r.include_deleted }
+    ReadOptions {
+        projection: r.projection,
+        include_deleted: r.include_deleted,
+    }
 }
 
 async fn get(g: &Global, a: GetArgs) -> Result<(), Failure> {
@@ -493,8 +567,14 @@ async fn get(g: &Global, a: GetArgs) -> Result<(), Failure> {
     let opts = read_options(a.read);
     let id = a.id.as_str();
     let (item, what) = match (a.ov, a.as_of) {
-        (Some(ov), _) => (coll.get_version(id, ov, opts).await?, format!("version {ov} of item '{id}'")),
-        (None, Some(at)) => (coll.get_as_of(id, at, opts).await?, format!("item '{id}' as of {at}")),
+        (Some(ov), _) => (
+            coll.get_version(id, ov, opts).await?,
+            format!("version {ov} of item '{id}'"),
+        ),
+        (None, Some(at)) => (
+            coll.get_as_of(id, at, opts).await?,
+            format!("item '{id}' as of {at}"),
+        ),
         (None, None) => (coll.get_latest(id, opts).await?, format!("item '{id}'")),
     };
     match item {
@@ -502,7 +582,10 @@ async fn get(g: &Global, a: GetArgs) -> Result<(), Failure> {
         None => {
             // Say why when the only reason is a deletion (a cheap second read).
             let deleted = !include_deleted && {
-                let again = ReadOptions { include_deleted: true, projection: Some(vec![]) };
+                let again = ReadOptions {
+                    include_deleted: true,
+                    projection: Some(vec![]),
+                };
                 let found = match (a.ov, a.as_of) {
                     (Some(ov), _) => coll.get_version(id, ov, again).await,
                     (None, Some(at)) => coll.get_as_of(id, at, again).await,
@@ -510,7 +593,11 @@ async fn get(g: &Global, a: GetArgs) -> Result<(), Failure> {
                 };
                 matches!(found, Ok(Some(_)))
             };
-            let hint = if deleted { " (it is deleted; pass --include-deleted to see it)" } else { "" };
+            let hint = if deleted {
+                " (it is deleted; pass --include-deleted to see it)"
+            } else {
+                ""
+            };
             Err(chronos_db::Error::NotFound(format!("{what}{hint}")).into())
         }
     }
@@ -519,12 +606,20 @@ async fn get(g: &Global, a: GetArgs) -> Result<(), Failure> {
 async fn update(g: &Global, a: UpdateArgs) -> Result<(), Failure> {
     let coll = g.collection(&a.route).await?;
     let data = a.data.read()?;
-    print_json(&coll.update(&a.id, data, a.expected_ov, &a.meta.actor, &a.meta.reason).await?)
+    print_json(
+        &coll
+            .update(&a.id, data, a.expected_ov, &a.meta.actor, &a.meta.reason)
+            .await?,
+    )
 }
 
 async fn delete(g: &Global, a: DeleteArgs) -> Result<(), Failure> {
     let coll = g.collection(&a.route).await?;
-    print_json(&coll.delete(&a.id, a.expected_ov, &a.meta.actor, &a.meta.reason).await?)
+    print_json(
+        &coll
+            .delete(&a.id, a.expected_ov, &a.meta.actor, &a.meta.reason)
+            .await?,
+    )
 }
 
 async fn enrich(g: &Global, a: EnrichArgs) -> Result<(), Failure> {
@@ -541,7 +636,17 @@ async fn enrich(g: &Global, a: EnrichArgs) -> Result<(), Failure> {
 
 async fn history(g: &Global, a: HistoryArgs) -> Result<(), Failure> {
     let coll = g.collection(&a.route).await?;
-    print_json(&coll.history(&a.id, HistoryOptions { limit: a.limit, before_ov: a.before_ov }).await?)
+    print_json(
+        &coll
+            .history(
+                &a.id,
+                HistoryOptions {
+                    limit: a.limit,
+                    before_ov: a.before_ov,
+                },
+            )
+            .await?,
+    )
 }
 
 async fn restore(g: &Global, a: RestoreArgs) -> Result<(), Failure> {
@@ -551,7 +656,11 @@ async fn restore(g: &Global, a: RestoreArgs) -> Result<(), Failure> {
         (None, Some(at)) => RestoreTarget::At(at),
         (None, None) => return Err(Failure::new("VALIDATION_ERROR", "give --ov or --at")),
     };
-    print_json(&coll.restore_object(&a.id, target, &a.meta.actor, &a.meta.reason).await?)
+    print_json(
+        &coll
+            .restore_object(&a.id, target, &a.meta.actor, &a.meta.reason)
+            .await?,
+    )
 }
 
 async fn restore_collection(g: &Global, a: RestoreCollectionArgs) -> Result<(), Failure> {
@@ -563,9 +672,11 @@ async fn restore_collection(g: &Global, a: RestoreCollectionArgs) -> Result<(), 
     };
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} restoring [{bar:40}] {pos}/{len} items ({elapsed})")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template(
+            "{spinner} restoring [{bar:40}] {pos}/{len} items ({elapsed})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     let on_progress = |p: &RestoreProgress| {
         bar.set_length(p.total.max(p.processed));
@@ -596,7 +707,11 @@ async fn query(g: &Global, a: QueryArgs) -> Result<(), Failure> {
         projection: a.read.projection,
     };
     let page = coll.list_by_meta(opts).await?;
-    let items: Vec<Value> = page.items.iter().map(|i| Value::Object(i.to_document())).collect();
+    let items: Vec<Value> = page
+        .items
+        .iter()
+        .map(|i| Value::Object(i.to_document()))
+        .collect();
     print_json(&serde_json::json!({ "items": items, "next": page.next }))
 }
 
@@ -605,4 +720,40 @@ fn config_check(file: &Path) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "config OK");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn failures_print_on_one_line() {
+        let f = Failure::new("CONFIG_ERROR", "invalid config:\n$.a: bad\n$.b: worse");
+        assert_eq!(
+            f.to_string(),
+            "error: CONFIG_ERROR: invalid config: $.a: bad; $.b: worse"
+        );
+    }
+
+    #[test]
+    fn tier_defaults_follow_the_database_type() {
+        let cli = Cli::parse_from(["chronos", "get", "--collection", "c", "--tenant", "t", "x"]);
+        let Command::Get(a) = cli.command else {
+            panic!("parsed as get")
+        };
+        assert_eq!(
+            a.route.route(),
+            Route::tenant(DatabaseType::Runtime, "t", "c")
+        );
+        let cli = Cli::parse_from(["chronos", "get", "--db", "logs", "--collection", "c", "x"]);
+        let Command::Get(a) = cli.command else {
+            panic!("parsed as get")
+        };
+        assert_eq!(a.route.route(), Route::logs("c"));
+    }
 }

@@ -95,7 +95,10 @@ impl ChronosConfig {
         let mut cfg = ChronosConfig::default();
         cfg.db_connections.insert(
             "embedded".into(),
-            DbConnection { mongo_uri: None, sqlite_dir: Some(dir.join("meta").display().to_string()) },
+            DbConnection {
+                mongo_uri: None,
+                sqlite_dir: Some(dir.join("meta").display().to_string()),
+            },
         );
         cfg.spaces_connections.insert(
             "files".into(),
@@ -203,14 +206,17 @@ mod tests {
 
     #[test]
     fn embedded_default_is_valid() {
-        ChronosConfig::embedded("/tmp/chronos-test").validate().unwrap();
+        ChronosConfig::embedded("/tmp/chronos-test")
+            .validate()
+            .unwrap();
     }
 
     #[test]
     fn unknown_key_reports_its_path() {
-        let err = ChronosConfig::from_json_str(r#"{"databases":{"metadata":{"genericDatabse":{}}}}"#)
-            .unwrap_err()
-            .to_string();
+        let err =
+            ChronosConfig::from_json_str(r#"{"databases":{"metadata":{"genericDatabse":{}}}}"#)
+                .unwrap_err()
+                .to_string();
         assert!(err.contains("$.databases.metadata"), "{err}");
         assert!(err.contains("genericDatabse"), "{err}");
     }
@@ -231,7 +237,10 @@ mod tests {
                 "accessKey":"ak","secretKey":"${env:CHRONOS_TEST_SECRET_X}"}}}"#,
         )
         .unwrap();
-        assert_eq!(cfg.spaces_connections["s3"].secret_key.as_deref(), Some("s3cr3t"));
+        assert_eq!(
+            cfg.spaces_connections["s3"].secret_key.as_deref(),
+            Some("s3cr3t")
+        );
         let err = ChronosConfig::from_json_str(
             r#"{"spacesConnections":{"s3":{"secretKey":"${env:CHRONOS_TEST_MISSING_Y}"}}}"#,
         )
@@ -244,7 +253,12 @@ mod tests {
     #[test]
     fn schema_lists_top_level_keys() {
         let schema = ChronosConfig::json_schema().to_string();
-        for key in ["dbConnections", "spacesConnections", "collectionMaps", "logicalDelete"] {
+        for key in [
+            "dbConnections",
+            "spacesConnections",
+            "collectionMaps",
+            "logicalDelete",
+        ] {
             assert!(schema.contains(key), "{key}");
         }
     }

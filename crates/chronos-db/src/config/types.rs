@@ -113,7 +113,9 @@ impl SpacesConnection {
             return p;
         }
         match &self.endpoint {
-            Some(e) if e.contains("blob.core.windows.net") || e.contains("blob.storage.azure.net") => {
+            Some(e)
+                if e.contains("blob.core.windows.net") || e.contains("blob.storage.azure.net") =>
+            {
                 Provider::Azure
             }
             _ => Provider::S3,
@@ -384,7 +386,11 @@ fn default_shadow_bytes() -> u32 {
 
 impl Default for DevShadow {
     fn default() -> Self {
-        DevShadow { enabled: true, ttl_hours: default_ttl_hours(), max_bytes_per_doc: default_shadow_bytes() }
+        DevShadow {
+            enabled: true,
+            ttl_hours: default_ttl_hours(),
+            max_bytes_per_doc: default_shadow_bytes(),
+        }
     }
 }
 
@@ -442,7 +448,10 @@ pub struct Transactions {
 
 impl Default for Transactions {
     fn default() -> Self {
-        Transactions { enabled: true, auto_detect: true }
+        Transactions {
+            enabled: true,
+            auto_detect: true,
+        }
     }
 }
 
@@ -467,6 +476,9 @@ fn default_max_depth() -> usize {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_payload_bytes: default_max_payload(), max_depth: default_max_depth() }
+        Limits {
+            max_payload_bytes: default_max_payload(),
+            max_depth: default_max_depth(),
+        }
     }
 }

@@ -9,14 +9,21 @@ pub(super) fn problems(cfg: &ChronosConfig) -> Vec<String> {
     for (name, conn) in &cfg.db_connections {
         let path = format!("$.dbConnections.{name}");
         match (&conn.mongo_uri, &conn.sqlite_dir) {
-            (Some(_), Some(_)) => p.add(&path, "set exactly one of mongoUri or sqliteDir, not both"),
-            (None, None) => p.add(&path, "set one of mongoUri or sqliteDir"),
-            (Some(uri), None) => {
-                if !(uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://")) {
-                    p.add(&format!("{path}.mongoUri"), "must start with mongodb:// or mongodb+srv://");
-                }
+            (Some(_), Some(_)) => {
+                p.add(&path, "set exactly one of mongoUri or sqliteDir, not both")
             }
-            (None, Some(dir)) if dir.is_empty() => p.add(&format!("{path}.sqliteDir"), "must not be empty"),
+            (None, None) => p.add(&path, "set one of mongoUri or sqliteDir"),
+            (Some(uri), None)
+                if !(uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://")) =>
+            {
+                p.add(
+                    &format!("{path}.mongoUri"),
+                    "must start with mongodb:// or mongodb+srv://",
+                )
+            }
+            (None, Some(dir)) if dir.is_empty() => {
+                p.add(&format!("{path}.sqliteDir"), "must not be empty")
+            }
             _ => {}
         }
     }
@@ -32,13 +39,22 @@ pub(super) fn problems(cfg: &ChronosConfig) -> Vec<String> {
             Provider::S3 | Provider::Azure | Provider::Gcs => {
                 if let Some(endpoint) = &conn.endpoint {
                     if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
-                        p.add(&format!("{path}.endpoint"), "must be an http:// or https:// URL");
+                        p.add(
+                            &format!("{path}.endpoint"),
+                            "must be an http:// or https:// URL",
+                        );
                     }
                 }
                 if conn.effective_provider() == Provider::Azure {
-                    for (field, v) in [("accessKey", &conn.access_key), ("secretKey", &conn.secret_key)] {
+                    for (field, v) in [
+                        ("accessKey", &conn.access_key),
+                        ("secretKey", &conn.secret_key),
+                    ] {
                         if v.as_deref().unwrap_or("").is_empty() {
-                            p.add(&format!("{path}.{field}"), "is required for Azure (account name / key)");
+                            p.add(
+                                &format!("{path}.{field}"),
+                                "is required for Azure (account name / key)",
+                            );
                         }
                     }
                 }
@@ -59,7 +75,17 @@ pub(super) fn problems(cfg: &ChronosConfig) -> Vec<String> {
         let Some(t) = tiered else { continue };
         let base = format!("$.databases.{ty}");
         if let Some(g) = &t.generic_database {
-            entry(&mut p, cfg, &format!("{base}.genericDatabase"), &g.db_conn_ref, &g.space_conn_ref, &g.bucket, &g.db_name, &g.prefix, &g.analytics_db_name);
+            entry(
+                &mut p,
+                cfg,
+                &format!("{base}.genericDatabase"),
+                &g.db_conn_ref,
+                &g.space_conn_ref,
+                &g.bucket,
+                &g.db_name,
+                &g.prefix,
+                &g.analytics_db_name,
+            );
         }
         let mut seen = HashSet::new();
         for (i, d) in t.domains_databases.iter().enumerate() {
@@ -68,12 +94,28 @@ pub(super) fn problems(cfg: &ChronosConfig) -> Vec<String> {
                 p.add(&format!("{path}.domain"), &e);
             }
             if !seen.insert(d.domain.as_str()) {
-                p.add(&format!("{path}.domain"), &format!("domain '{}' is listed twice", d.domain));
+                p.add(
+                    &format!("{path}.domain"),
+                    &format!("domain '{}' is listed twice", d.domain),
+                );
             }
-            entry(&mut p, cfg, &path, &d.db_conn_ref, &d.space_conn_ref, &d.bucket, &d.db_name, &d.prefix, &d.analytics_db_name);
+            entry(
+                &mut p,
+                cfg,
+                &path,
+                &d.db_conn_ref,
+                &d.space_conn_ref,
+                &d.bucket,
+                &d.db_name,
+                &d.prefix,
+                &d.analytics_db_name,
+            );
         }
         tenants(&mut p, cfg, &base, &t.tenant_databases);
-        for (field, tpl) in [("domainTemplate", &t.domain_template), ("tenantTemplate", &t.tenant_template)] {
+        for (field, tpl) in [
+            ("domainTemplate", &t.domain_template),
+            ("tenantTemplate", &t.tenant_template),
+        ] {
             if let Some(tpl) = tpl {
                 template(&mut p, cfg, &format!("{base}.{field}"), tpl, ty);
             }
@@ -82,11 +124,27 @@ pub(super) fn problems(cfg: &ChronosConfig) -> Vec<String> {
     if let Some(rt) = &dbs.runtime {
         tenants(&mut p, cfg, "$.databases.runtime", &rt.tenant_databases);
         if let Some(tpl) = &rt.tenant_template {
-            template(&mut p, cfg, "$.databases.runtime.tenantTemplate", tpl, "runtime");
+            template(
+                &mut p,
+                cfg,
+                "$.databases.runtime.tenantTemplate",
+                tpl,
+                "runtime",
+            );
         }
     }
     if let Some(g) = &dbs.logs {
-        entry(&mut p, cfg, "$.databases.logs", &g.db_conn_ref, &g.space_conn_ref, &g.bucket, &g.db_name, &g.prefix, &g.analytics_db_name);
+        entry(
+            &mut p,
+            cfg,
+            "$.databases.logs",
+            &g.db_conn_ref,
+            &g.space_conn_ref,
+            &g.bucket,
+            &g.db_name,
+            &g.prefix,
+            &g.analytics_db_name,
+        );
     }
 
     for (coll, map) in &cfg.collection_maps {
@@ -149,9 +207,22 @@ fn tenants(p: &mut Problems, cfg: &ChronosConfig, base: &str, list: &[TenantData
             p.add(&format!("{path}.tenantId"), &e);
         }
         if !seen.insert(t.tenant_id.as_str()) {
-            p.add(&format!("{path}.tenantId"), &format!("tenant '{}' is listed twice", t.tenant_id));
+            p.add(
+                &format!("{path}.tenantId"),
+                &format!("tenant '{}' is listed twice", t.tenant_id),
+            );
         }
-        entry(p, cfg, &path, &t.db_conn_ref, &t.space_conn_ref, &t.bucket, &t.db_name, &t.prefix, &t.analytics_db_name);
+        entry(
+            p,
+            cfg,
+            &path,
+            &t.db_conn_ref,
+            &t.space_conn_ref,
+            &t.bucket,
+            &t.db_name,
+            &t.prefix,
+            &t.analytics_db_name,
+        );
     }
 }
 
@@ -188,17 +259,28 @@ fn entry(
 
 fn refs(p: &mut Problems, cfg: &ChronosConfig, path: &str, db_ref: &str, space_ref: &str) {
     if !cfg.db_connections.contains_key(db_ref) {
-        p.add(&format!("{path}.dbConnRef"), &format!("connection '{db_ref}' is not defined in dbConnections"));
+        p.add(
+            &format!("{path}.dbConnRef"),
+            &format!("connection '{db_ref}' is not defined in dbConnections"),
+        );
     }
     if !cfg.spaces_connections.contains_key(space_ref) {
-        p.add(&format!("{path}.spaceConnRef"), &format!("connection '{space_ref}' is not defined in spacesConnections"));
+        p.add(
+            &format!("{path}.spaceConnRef"),
+            &format!("connection '{space_ref}' is not defined in spacesConnections"),
+        );
     }
 }
 
 /// A template must expand to valid names for a representative tenant and domain.
 fn template(p: &mut Problems, cfg: &ChronosConfig, path: &str, tpl: &DatabaseTemplate, ty: &str) {
     refs(p, cfg, path, &tpl.db_conn_ref, &tpl.space_conn_ref);
-    for (field, text) in [("dbName", Some(&tpl.db_name)), ("bucket", Some(&tpl.bucket)), ("prefix", tpl.prefix.as_ref()), ("analyticsDbName", tpl.analytics_db_name.as_ref())] {
+    for (field, text) in [
+        ("dbName", Some(&tpl.db_name)),
+        ("bucket", Some(&tpl.bucket)),
+        ("prefix", tpl.prefix.as_ref()),
+        ("analyticsDbName", tpl.analytics_db_name.as_ref()),
+    ] {
         let Some(text) = text else { continue };
         if let Err(e) = check_placeholders(text) {
             p.add(&format!("{path}.{field}"), &e);
@@ -211,7 +293,10 @@ fn template(p: &mut Problems, cfg: &ChronosConfig, path: &str, tpl: &DatabaseTem
             _ => names::check_db_name(&sample),
         };
         if let Err(e) = check {
-            p.add(&format!("{path}.{field}"), &format!("expands to an invalid name: {e}"));
+            p.add(
+                &format!("{path}.{field}"),
+                &format!("expands to an invalid name: {e}"),
+            );
         }
     }
 }
@@ -234,7 +319,12 @@ fn check_placeholders(text: &str) -> Result<(), String> {
 /// Fills `{tenantId}`, `{domain}` and `{databaseType}`. Tenant and domain names are
 /// already validated, so the result only needs the final name check. Bucket names are
 /// lower-case, so values are lower-cased there by the caller when needed.
-pub(crate) fn expand_template(text: &str, ty: &str, tenant: Option<&str>, domain: Option<&str>) -> String {
+pub(crate) fn expand_template(
+    text: &str,
+    ty: &str,
+    tenant: Option<&str>,
+    domain: Option<&str>,
+) -> String {
     text.replace("{databaseType}", ty)
         .replace("{tenantId}", tenant.unwrap_or(""))
         .replace("{domain}", domain.unwrap_or(""))
@@ -257,19 +347,39 @@ mod tests {
                   {"tenantId":"a","dbConnRef":"m","spaceConnRef":"nope","bucket":"b-a","dbName":"db_a"},
                   {"tenantId":"a","dbConnRef":"m","spaceConnRef":"s","bucket":"B_A","dbName":"db.a"}]}}}"#,
         );
-        assert!(e.contains("$.databases.runtime.tenantDatabases[0].spaceConnRef: connection 'nope'"), "{e}");
-        assert!(e.contains("$.databases.runtime.tenantDatabases[1].tenantId: tenant 'a' is listed twice"), "{e}");
-        assert!(e.contains("$.databases.runtime.tenantDatabases[1].bucket"), "{e}");
-        assert!(e.contains("$.databases.runtime.tenantDatabases[1].dbName"), "{e}");
+        assert!(
+            e.contains("$.databases.runtime.tenantDatabases[0].spaceConnRef: connection 'nope'"),
+            "{e}"
+        );
+        assert!(
+            e.contains(
+                "$.databases.runtime.tenantDatabases[1].tenantId: tenant 'a' is listed twice"
+            ),
+            "{e}"
+        );
+        assert!(
+            e.contains("$.databases.runtime.tenantDatabases[1].bucket"),
+            "{e}"
+        );
+        assert!(
+            e.contains("$.databases.runtime.tenantDatabases[1].dbName"),
+            "{e}"
+        );
     }
 
     #[test]
     fn connection_kinds() {
         let e = err_of(r#"{"dbConnections":{"m":{}, "n":{"mongoUri":"http://x"}}}"#);
-        assert!(e.contains("$.dbConnections.m: set one of mongoUri or sqliteDir"), "{e}");
+        assert!(
+            e.contains("$.dbConnections.m: set one of mongoUri or sqliteDir"),
+            "{e}"
+        );
         assert!(e.contains("$.dbConnections.n.mongoUri"), "{e}");
         let e = err_of(r#"{"spacesConnections":{"l":{"provider":"local"}}}"#);
-        assert!(e.contains("$.spacesConnections.l: provider 'local' needs basePath"), "{e}");
+        assert!(
+            e.contains("$.spacesConnections.l: provider 'local' needs basePath"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -280,13 +390,23 @@ mod tests {
                 "databases":{"runtime":{"tenantTemplate":
                   {"dbConnRef":"m","spaceConnRef":"s","bucket":"rt-{tenant}","dbName":"rt_{tenantId}"}}}}"#,
         );
-        assert!(e.contains("$.databases.runtime.tenantTemplate.bucket: unknown placeholder '{tenant}'"), "{e}");
+        assert!(
+            e.contains("$.databases.runtime.tenantTemplate.bucket: unknown placeholder '{tenant}'"),
+            "{e}"
+        );
     }
 
     #[test]
     fn collection_maps() {
-        let e = err_of(r#"{"collectionMaps":{"users":{"indexedProps":["a..b"],"base64Props":{"f[]":{"contentType":""}}}}}"#);
+        let e = err_of(
+            r#"{"collectionMaps":{"users":{"indexedProps":["a..b"],"base64Props":{"f[]":{"contentType":""}}}}}"#,
+        );
         assert!(e.contains("$.collectionMaps.users.indexedProps[0]"), "{e}");
-        assert!(e.contains("$.collectionMaps.users.base64Props.f[]: base64 properties cannot be arrays"), "{e}");
+        assert!(
+            e.contains(
+                "$.collectionMaps.users.base64Props.f[]: base64 properties cannot be arrays"
+            ),
+            "{e}"
+        );
     }
 }

@@ -104,22 +104,48 @@ pub trait MetadataStore: Send + Sync + 'static {
 
     /// Removes an item's head and every version (hard delete), if the head is at
     /// `expected_ov`. Returns the new cv and the removed versions.
-    async fn purge_item(&self, coll: &str, id: &str, expected_ov: u64) -> Result<(u64, Vec<VersionRecord>), MetaError>;
+    async fn purge_item(
+        &self,
+        coll: &str,
+        id: &str,
+        expected_ov: u64,
+    ) -> Result<(u64, Vec<VersionRecord>), MetaError>;
 
     /// One committed version of an item.
-    async fn get_version(&self, coll: &str, id: &str, ov: u64) -> Result<Option<VersionRecord>, MetaError>;
+    async fn get_version(
+        &self,
+        coll: &str,
+        id: &str,
+        ov: u64,
+    ) -> Result<Option<VersionRecord>, MetaError>;
 
     /// The latest committed version with `at <= T` (or `cv <= N`).
-    async fn version_as_of(&self, coll: &str, id: &str, as_of: AsOf) -> Result<Option<VersionRecord>, MetaError>;
+    async fn version_as_of(
+        &self,
+        coll: &str,
+        id: &str,
+        as_of: AsOf,
+    ) -> Result<Option<VersionRecord>, MetaError>;
 
     /// Versions newest first, strictly below `before_ov` when given.
-    async fn history(&self, coll: &str, id: &str, before_ov: Option<u64>, limit: usize) -> Result<Vec<VersionRecord>, MetaError>;
+    async fn history(
+        &self,
+        coll: &str,
+        id: &str,
+        before_ov: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<VersionRecord>, MetaError>;
 
     /// Runs a validated query (filter, sort, keyset page, optional as-of).
     async fn query(&self, coll: &CollectionSpec, query: &Query) -> Result<QueryPage, MetaError>;
 
     /// Heads in id order after `after_id` (deleted ones included), for collection-wide jobs.
-    async fn scan_heads(&self, coll: &str, after_id: Option<&str>, limit: usize) -> Result<Vec<Head>, MetaError>;
+    async fn scan_heads(
+        &self,
+        coll: &str,
+        after_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Head>, MetaError>;
 
     /// Number of heads (deleted ones included).
     async fn count_heads(&self, coll: &str) -> Result<u64, MetaError>;

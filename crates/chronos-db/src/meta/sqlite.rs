@@ -49,7 +49,10 @@ pub struct SqliteStore {
 fn backend(e: rusqlite::Error) -> MetaError {
     match &e {
         rusqlite::Error::SqliteFailure(f, _)
-            if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) =>
+            if matches!(
+                f.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ) =>
         {
             MetaError::Unavailable(format!("sqlite is busy: {e}"))
         }
@@ -73,9 +76,14 @@ impl SqliteStore {
              CREATE TABLE IF NOT EXISTS _chronos_cv (tbl TEXT PRIMARY KEY, cv INTEGER NOT NULL) WITHOUT ROWID;",
         )
         .map_err(backend)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(backend)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(backend)?;
         register_regexp(&conn)?;
-        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)), tables: Mutex::new(HashMap::new()), path: path.to_path_buf() })
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+            tables: Mutex::new(HashMap::new()),
+            path: path.to_path_buf(),
+        })
     }
 
     /// The database file.
@@ -90,7 +98,9 @@ impl SqliteStore {
     ) -> Result<T, MetaError> {
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().map_err(|_| MetaError::Backend("sqlite connection lock poisoned".into()))?;
+            let mut guard = conn
+                .lock()
+                .map_err(|_| MetaError::Backend("sqlite connection lock poisoned".into()))?;
             f(&mut guard)
         })
         .await
@@ -105,9 +115,13 @@ impl SqliteStore {
         let name = coll.to_string();
         let found = self
             .run(move |c| {
-                c.query_row("SELECT tbl FROM _chronos_collections WHERE name = ?1", [&name], |r| r.get::<_, String>(0))
-                    .optional()
-                    .map_err(backend)
+                c.query_row(
+                    "SELECT tbl FROM _chronos_collections WHERE name = ?1",
+                    [&name],
+                    |r| r.get::<_, String>(0),
+                )
+                .optional()
+                .map_err(backend)
             })
             .await?;
         if let (Some(t), Ok(mut m)) = (&found, self.tables.lock()) {
@@ -124,12 +138,19 @@ fn register_regexp(conn: &Connection) -> Result<(), MetaError> {
         2,
         FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
         |ctx| {
-            let re: Arc<regex::Regex> = ctx.get_or_create_aux(0, |v| -> Result<regex::Regex, Box<dyn std::error::Error + Send + Sync>> {
-                let pattern = v.as_str()?;
-                Ok(regex::RegexBuilder::new(pattern).size_limit(1 << 20).build()?)
-            })?;
+            let re: Arc<regex::Regex> = ctx.get_or_create_aux(
+                0,
+                |v| -> Result<regex::Regex, Box<dyn std::error::Error + Send + Sync>> {
+                    let pattern = v.as_str()?;
+                    Ok(regex::RegexBuilder::new(pattern)
+                        .size_limit(1 << 20)
+                        .build()?)
+                },
+            )?;
             Ok(match ctx.get_raw(1) {
-                rusqlite::types::ValueRef::Text(t) => std::str::from_utf8(t).map(|s| re.is_match(s)).unwrap_or(false),
+                rusqlite::types::ValueRef::Text(t) => std::str::from_utf8(t)
+                    .map(|s| re.is_match(s))
+                    .unwrap_or(false),
                 _ => false,
             })
         },
@@ -160,7 +181,8 @@ fn read_version(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<VersionRecord,
     let id: String = r.get(0)?;
     let ov: i64 = r.get(1)?;
     let decoded = (|| -> Result<VersionRecord, MetaError> {
-        let corrupt = |what: &str| MetaError::Corrupt(format!("version {ov} of '{id}': bad {what}"));
+        let corrupt =
+            |what: &str| MetaError::Corrupt(format!("version {ov} of '{id}': bad {what}"));
         Ok(VersionRecord {
             id: id.clone(),
             ov: ov as u64,
@@ -195,9 +217,18 @@ fn version_params(v: &VersionRecord, cv: u64) -> Result<Vec<SqlValue>, MetaError
         SqlValue::Integer(cv as i64),
         SqlValue::Text(v.op.as_str().into()),
         SqlValue::Integer(v.at.micros()),
-        v.actor.clone().map(SqlValue::Text).unwrap_or(SqlValue::Null),
-        v.reason.clone().map(SqlValue::Text).unwrap_or(SqlValue::Null),
-        v.function_id.clone().map(SqlValue::Text).unwrap_or(SqlValue::Null),
+        v.actor
+            .clone()
+            .map(SqlValue::Text)
+            .unwrap_or(SqlValue::Null),
+        v.reason
+            .clone()
+            .map(SqlValue::Text)
+            .unwrap_or(SqlValue::Null),
+        v.function_id
+            .clone()
+            .map(SqlValue::Text)
+            .unwrap_or(SqlValue::Null),
         SqlValue::Text(v.payload_key.clone()),
         SqlValue::Integer(v.size as i64),
         SqlValue::Text(v.sha256.clone()),
@@ -215,12 +246,15 @@ mod erased {
     }
     impl<T: serde::Serialize> Ser for T {
         fn to_json(&self) -> Result<String, MetaError> {
-            serde_json::to_string(self).map_err(|e| MetaError::Invalid(format!("cannot encode: {e}")))
+            serde_json::to_string(self)
+                .map_err(|e| MetaError::Invalid(format!("cannot encode: {e}")))
         }
     }
 }
 
-fn collect<T>(rows: impl Iterator<Item = rusqlite::Result<Result<T, MetaError>>>) -> Result<Vec<T>, MetaError> {
+fn collect<T>(
+    rows: impl Iterator<Item = rusqlite::Result<Result<T, MetaError>>>,
+) -> Result<Vec<T>, MetaError> {
     rows.map(|r| r.map_err(backend)?).collect()
 }
 
@@ -263,7 +297,7 @@ impl MetadataStore for SqliteStore {
                 );
                 for p in spec.index.paths.iter().filter(|p| !p.array) {
                     let name: String = p.dotted().chars().map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '_' }).collect();
-                    let hash = hex::encode(&sha2_short(&p.dotted()));
+                    let hash = hex::encode(sha2_short(&p.dotted()));
                     ddl.push_str(&format!(
                         "CREATE INDEX IF NOT EXISTS {stem}_head_m_{name}_{hash} ON {stem}_head({});",
                         meta_expr(p)
@@ -281,19 +315,29 @@ impl MetadataStore for SqliteStore {
     }
 
     async fn get_head(&self, coll: &str, id: &str) -> Result<Option<Head>, MetaError> {
-        let Some(t) = self.table(coll).await? else { return Ok(None) };
+        let Some(t) = self.table(coll).await? else {
+            return Ok(None);
+        };
         let id = id.to_string();
         self.run(move |c| {
             let mut st = c
-                .prepare_cached(&format!("SELECT {VER_COLS}, shadow FROM {t}_head WHERE id = ?1"))
+                .prepare_cached(&format!(
+                    "SELECT {VER_COLS}, shadow FROM {t}_head WHERE id = ?1"
+                ))
                 .map_err(backend)?;
-            st.query_row([&id], read_head).optional().map_err(backend)?.transpose()
+            st.query_row([&id], read_head)
+                .optional()
+                .map_err(backend)?
+                .transpose()
         })
         .await
     }
 
     async fn commit(&self, coll: &str, write: VersionWrite) -> Result<Committed, MetaError> {
-        let t = self.table(coll).await?.ok_or_else(|| MetaError::Invalid(format!("collection '{coll}' is not initialised")))?;
+        let t = self
+            .table(coll)
+            .await?
+            .ok_or_else(|| MetaError::Invalid(format!("collection '{coll}' is not initialised")))?;
         self.run(move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
             let v = &write.version;
@@ -339,8 +383,15 @@ impl MetadataStore for SqliteStore {
         .await
     }
 
-    async fn purge_item(&self, coll: &str, id: &str, expected_ov: u64) -> Result<(u64, Vec<VersionRecord>), MetaError> {
-        let Some(t) = self.table(coll).await? else { return Err(MetaError::Conflict { current_ov: None }) };
+    async fn purge_item(
+        &self,
+        coll: &str,
+        id: &str,
+        expected_ov: u64,
+    ) -> Result<(u64, Vec<VersionRecord>), MetaError> {
+        let Some(t) = self.table(coll).await? else {
+            return Err(MetaError::Conflict { current_ov: None });
+        };
         let id = id.to_string();
         self.run(move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
@@ -377,18 +428,39 @@ impl MetadataStore for SqliteStore {
         .await
     }
 
-    async fn get_version(&self, coll: &str, id: &str, ov: u64) -> Result<Option<VersionRecord>, MetaError> {
-        let Some(t) = self.table(coll).await? else { return Ok(None) };
+    async fn get_version(
+        &self,
+        coll: &str,
+        id: &str,
+        ov: u64,
+    ) -> Result<Option<VersionRecord>, MetaError> {
+        let Some(t) = self.table(coll).await? else {
+            return Ok(None);
+        };
         let id = id.to_string();
         self.run(move |c| {
-            let mut st = c.prepare_cached(&format!("SELECT {VER_COLS} FROM {t}_ver WHERE id = ?1 AND ov = ?2")).map_err(backend)?;
-            st.query_row(params![id, ov as i64], read_version).optional().map_err(backend)?.transpose()
+            let mut st = c
+                .prepare_cached(&format!(
+                    "SELECT {VER_COLS} FROM {t}_ver WHERE id = ?1 AND ov = ?2"
+                ))
+                .map_err(backend)?;
+            st.query_row(params![id, ov as i64], read_version)
+                .optional()
+                .map_err(backend)?
+                .transpose()
         })
         .await
     }
 
-    async fn version_as_of(&self, coll: &str, id: &str, as_of: AsOf) -> Result<Option<VersionRecord>, MetaError> {
-        let Some(t) = self.table(coll).await? else { return Ok(None) };
+    async fn version_as_of(
+        &self,
+        coll: &str,
+        id: &str,
+        as_of: AsOf,
+    ) -> Result<Option<VersionRecord>, MetaError> {
+        let Some(t) = self.table(coll).await? else {
+            return Ok(None);
+        };
         let id = id.to_string();
         self.run(move |c| {
             let (sql, bound) = match as_of {
@@ -401,8 +473,16 @@ impl MetadataStore for SqliteStore {
         .await
     }
 
-    async fn history(&self, coll: &str, id: &str, before_ov: Option<u64>, limit: usize) -> Result<Vec<VersionRecord>, MetaError> {
-        let Some(t) = self.table(coll).await? else { return Ok(vec![]) };
+    async fn history(
+        &self,
+        coll: &str,
+        id: &str,
+        before_ov: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<VersionRecord>, MetaError> {
+        let Some(t) = self.table(coll).await? else {
+            return Ok(vec![]);
+        };
         let id = id.to_string();
         self.run(move |c| {
             let before = before_ov.map(|b| b.min(i64::MAX as u64) as i64).unwrap_or(i64::MAX);
@@ -416,13 +496,25 @@ impl MetadataStore for SqliteStore {
     }
 
     async fn query(&self, coll: &CollectionSpec, query: &Query) -> Result<QueryPage, MetaError> {
-        let Some(t) = self.table(&coll.name).await? else { return Ok(QueryPage { rows: vec![], next: None }) };
+        let Some(t) = self.table(&coll.name).await? else {
+            return Ok(QueryPage {
+                rows: vec![],
+                next: None,
+            });
+        };
         let q = query.clone();
         self.run(move |c| run_query(c, &t, &q)).await
     }
 
-    async fn scan_heads(&self, coll: &str, after_id: Option<&str>, limit: usize) -> Result<Vec<Head>, MetaError> {
-        let Some(t) = self.table(coll).await? else { return Ok(vec![]) };
+    async fn scan_heads(
+        &self,
+        coll: &str,
+        after_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Head>, MetaError> {
+        let Some(t) = self.table(coll).await? else {
+            return Ok(vec![]);
+        };
         let after = after_id.map(str::to_string);
         self.run(move |c| {
             let mut st = c
@@ -435,19 +527,31 @@ impl MetadataStore for SqliteStore {
     }
 
     async fn count_heads(&self, coll: &str) -> Result<u64, MetaError> {
-        let Some(t) = self.table(coll).await? else { return Ok(0) };
+        let Some(t) = self.table(coll).await? else {
+            return Ok(0);
+        };
         self.run(move |c| {
-            c.query_row(&format!("SELECT COUNT(*) FROM {t}_head"), [], |r| r.get::<_, i64>(0)).map(|n| n as u64).map_err(backend)
+            c.query_row(&format!("SELECT COUNT(*) FROM {t}_head"), [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| n as u64)
+            .map_err(backend)
         })
         .await
     }
 
     async fn cv_as_of(&self, coll: &str, at: Timestamp) -> Result<u64, MetaError> {
-        let Some(t) = self.table(coll).await? else { return Ok(0) };
+        let Some(t) = self.table(coll).await? else {
+            return Ok(0);
+        };
         self.run(move |c| {
-            c.query_row(&format!("SELECT COALESCE(MAX(cv), 0) FROM {t}_ver WHERE at <= ?1"), [at.micros()], |r| r.get::<_, i64>(0))
-                .map(|n| n as u64)
-                .map_err(backend)
+            c.query_row(
+                &format!("SELECT COALESCE(MAX(cv), 0) FROM {t}_ver WHERE at <= ?1"),
+                [at.micros()],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(backend)
         })
         .await
     }
@@ -534,7 +638,12 @@ fn column(field: &Field) -> &'static str {
 }
 
 /// A condition on a field, for scalar and array properties alike.
-fn field_cond(sql: &mut Sql, field: &Field, cond: &dyn Fn(&mut Sql, &str, &str) -> String, null_means_missing: bool) -> String {
+fn field_cond(
+    sql: &mut Sql,
+    field: &Field,
+    cond: &dyn Fn(&mut Sql, &str, &str) -> String,
+    null_means_missing: bool,
+) -> String {
     match field {
         Field::Meta(p) => {
             let path = json_path(p);
@@ -542,7 +651,11 @@ fn field_cond(sql: &mut Sql, field: &Field, cond: &dyn Fn(&mut Sql, &str, &str) 
             let ty = format!("json_type(h.meta, {path})");
             if p.array {
                 let inner = cond(sql, "j.value", "j.type");
-                let missing = if null_means_missing { format!(" OR {ty} IS NULL OR {ty} = 'null'") } else { String::new() };
+                let missing = if null_means_missing {
+                    format!(" OR {ty} IS NULL OR {ty} = 'null'")
+                } else {
+                    String::new()
+                };
                 format!("(EXISTS (SELECT 1 FROM json_each(h.meta, {path}) AS j WHERE {inner}){missing})")
             } else {
                 cond(sql, &val, &ty)
@@ -562,17 +675,41 @@ fn field_cond(sql: &mut Sql, field: &Field, cond: &dyn Fn(&mut Sql, &str, &str) 
 fn compile(sql: &mut Sql, f: &Filter) -> String {
     match f {
         Filter::All => "1".into(),
-        Filter::And(parts) => format!("({})", parts.iter().map(|p| compile(sql, p)).collect::<Vec<_>>().join(" AND ")),
-        Filter::Or(parts) => format!("({})", parts.iter().map(|p| compile(sql, p)).collect::<Vec<_>>().join(" OR ")),
+        Filter::And(parts) => format!(
+            "({})",
+            parts
+                .iter()
+                .map(|p| compile(sql, p))
+                .collect::<Vec<_>>()
+                .join(" AND ")
+        ),
+        Filter::Or(parts) => format!(
+            "({})",
+            parts
+                .iter()
+                .map(|p| compile(sql, p))
+                .collect::<Vec<_>>()
+                .join(" OR ")
+        ),
         Filter::Not(inner) => format!("(NOT {})", compile(sql, inner)),
         Filter::Cmp { field, op, value } => {
             if *op == CmpOp::Ne {
                 // $ne is the negation of $eq over the whole field (arrays: no element equals).
-                let eq = Filter::Cmp { field: field.clone(), op: CmpOp::Eq, value: value.clone() };
+                let eq = Filter::Cmp {
+                    field: field.clone(),
+                    op: CmpOp::Eq,
+                    value: value.clone(),
+                };
                 return format!("(NOT {})", compile(sql, &eq));
             }
-            let null_eq = matches!(value, Scalar::Null) && matches!(op, CmpOp::Eq | CmpOp::Gte | CmpOp::Lte);
-            field_cond(sql, field, &|sql, val, ty| json_cmp(sql, val, ty, *op, value), null_eq)
+            let null_eq =
+                matches!(value, Scalar::Null) && matches!(op, CmpOp::Eq | CmpOp::Gte | CmpOp::Lte);
+            field_cond(
+                sql,
+                field,
+                &|sql, val, ty| json_cmp(sql, val, ty, *op, value),
+                null_eq,
+            )
         }
         Filter::In { field, values } => {
             if values.is_empty() {
@@ -580,7 +717,16 @@ fn compile(sql: &mut Sql, f: &Filter) -> String {
             }
             let parts: Vec<String> = values
                 .iter()
-                .map(|v| compile(sql, &Filter::Cmp { field: field.clone(), op: CmpOp::Eq, value: v.clone() }))
+                .map(|v| {
+                    compile(
+                        sql,
+                        &Filter::Cmp {
+                            field: field.clone(),
+                            op: CmpOp::Eq,
+                            value: v.clone(),
+                        },
+                    )
+                })
                 .collect();
             format!("({})", parts.join(" OR "))
         }
@@ -589,7 +735,11 @@ fn compile(sql: &mut Sql, f: &Filter) -> String {
                 Field::Meta(p) => format!("json_type(h.meta, {}) IS NOT NULL", json_path(p)),
                 _ => "1".into(),
             };
-            if *exists { cond } else { format!("(NOT {cond})") }
+            if *exists {
+                cond
+            } else {
+                format!("(NOT {cond})")
+            }
         }
         Filter::Regex { field, pattern } => {
             let pattern = pattern.clone();
@@ -658,8 +808,15 @@ fn to_scalar(v: SqlValue) -> Scalar {
 }
 
 fn build_query(t: &str, q: &Query) -> Sql {
-    let mut sql = Sql { text: String::new(), params: Vec::new() };
-    let sort: Vec<(String, bool)> = q.sort.iter().map(|k| (sort_expr(&k.field), k.descending)).collect();
+    let mut sql = Sql {
+        text: String::new(),
+        params: Vec::new(),
+    };
+    let sort: Vec<(String, bool)> = q
+        .sort
+        .iter()
+        .map(|k| (sort_expr(&k.field), k.descending))
+        .collect();
     let sort_cols: String = sort.iter().map(|(e, _)| format!(", {e}")).collect();
     let cols = prefixed_cols();
     // Latest queries read the head table directly, so SQLite can use its expression indexes.
@@ -684,10 +841,17 @@ fn build_query(t: &str, q: &Query) -> Sql {
         conds.push(keyset(&mut sql, &sort, cursor));
     }
     let id_desc = sort.last().map(|s| s.1).unwrap_or(false);
-    let mut order: Vec<String> = sort.iter().map(|(e, d)| format!("{e} {}", if *d { "DESC" } else { "ASC" })).collect();
+    let mut order: Vec<String> = sort
+        .iter()
+        .map(|(e, d)| format!("{e} {}", if *d { "DESC" } else { "ASC" }))
+        .collect();
     order.push(format!("h.id {}", if id_desc { "DESC" } else { "ASC" }));
     let limit = sql.bind(SqlValue::Integer(q.limit as i64 + 1));
-    sql.text = format!("{source} WHERE {} ORDER BY {} LIMIT {limit}", conds.join(" AND "), order.join(", "));
+    sql.text = format!(
+        "{source} WHERE {} ORDER BY {} LIMIT {limit}",
+        conds.join(" AND "),
+        order.join(", ")
+    );
     sql
 }
 
@@ -708,15 +872,25 @@ fn run_query(c: &mut Connection, t: &str, q: &Query) -> Result<QueryPage, MetaEr
     let mut out: Vec<(Head, Vec<Scalar>)> = collect(rows)?;
     let next = if out.len() > q.limit {
         out.truncate(q.limit);
-        out.last().map(|(h, vals)| Cursor { values: vals.clone(), id: h.version.id.clone() })
+        out.last().map(|(h, vals)| Cursor {
+            values: vals.clone(),
+            id: h.version.id.clone(),
+        })
     } else {
         None
     };
-    Ok(QueryPage { rows: out.into_iter().map(|(h, _)| h).collect(), next })
+    Ok(QueryPage {
+        rows: out.into_iter().map(|(h, _)| h).collect(),
+        next,
+    })
 }
 
 fn prefixed_cols() -> String {
-    VER_COLS.split(", ").map(|c| format!("h.{c}")).collect::<Vec<_>>().join(", ")
+    VER_COLS
+        .split(", ")
+        .map(|c| format!("h.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
@@ -729,21 +903,43 @@ mod tests {
     async fn indexed_equality_uses_the_expression_index() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("x.sqlite")).unwrap();
-        let spec = CollectionSpec { name: "orders".into(), index: IndexSpec { paths: vec![IndexedPath::parse("status")], excluded: vec![] } };
+        let spec = CollectionSpec {
+            name: "orders".into(),
+            index: IndexSpec {
+                paths: vec![IndexedPath::parse("status")],
+                excluded: vec![],
+            },
+        };
         store.ensure_collection(&spec).await.unwrap();
         let filter = Filter::parse(&serde_json::json!({"status": "open"}), &spec.index).unwrap();
-        let q = Query { filter, sort: vec![], limit: DEFAULT_LIMIT, after: None, as_of: None, include_deleted: false };
+        let q = Query {
+            filter,
+            sort: vec![],
+            limit: DEFAULT_LIMIT,
+            after: None,
+            as_of: None,
+            include_deleted: false,
+        };
         let t = store.table("orders").await.unwrap().unwrap();
         let sql = build_query(&t, &q);
         let plan: Vec<String> = store
             .run(move |c| {
-                let mut st = c.prepare(&format!("EXPLAIN QUERY PLAN {}", sql.text)).map_err(backend)?;
-                let rows = st.query_map(rusqlite::params_from_iter(sql.params.iter()), |r| r.get::<_, String>(3)).map_err(backend)?;
+                let mut st = c
+                    .prepare(&format!("EXPLAIN QUERY PLAN {}", sql.text))
+                    .map_err(backend)?;
+                let rows = st
+                    .query_map(rusqlite::params_from_iter(sql.params.iter()), |r| {
+                        r.get::<_, String>(3)
+                    })
+                    .map_err(backend)?;
                 rows.collect::<Result<Vec<_>, _>>().map_err(backend)
             })
             .await
             .unwrap();
         let plan = plan.join(" | ");
-        assert!(plan.contains("USING INDEX") && plan.contains("_head_m_status"), "{plan}");
+        assert!(
+            plan.contains("USING INDEX") && plan.contains("_head_m_status"),
+            "{plan}"
+        );
     }
 }

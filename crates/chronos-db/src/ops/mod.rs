@@ -30,7 +30,9 @@ mod restore;
 mod write;
 
 pub use read::{HistoryOptions, HistoryPage, ListOptions, Page, ReadOptions};
-pub use restore::{CollectionTarget, RestoreOptions, RestoreProgress, RestoreReport, RestoreTarget};
+pub use restore::{
+    CollectionTarget, RestoreOptions, RestoreProgress, RestoreReport, RestoreTarget,
+};
 pub use write::{CreateOptions, EnrichOptions, LineageRef, OriginRef};
 
 use crate::chronos::Inner;
@@ -75,7 +77,14 @@ impl Collection {
         payload: Arc<dyn PayloadStore>,
         settings: Arc<CollectionSettings>,
     ) -> Self {
-        Collection { inner, route, resolved, meta, payload, settings }
+        Collection {
+            inner,
+            route,
+            resolved,
+            meta,
+            payload,
+            settings,
+        }
     }
 
     /// The route these operations act on.
@@ -89,11 +98,24 @@ impl Collection {
 
     /// Creates the collection's tables and indexes once per process.
     async fn ensure(&self) -> Result<()> {
-        let key = (self.resolved.db_conn_ref.clone(), self.resolved.db_name.clone(), self.route.collection.clone());
-        if self.inner.ensured.lock().map(|s| s.contains(&key)).unwrap_or(false) {
+        let key = (
+            self.resolved.db_conn_ref.clone(),
+            self.resolved.db_name.clone(),
+            self.route.collection.clone(),
+        );
+        if self
+            .inner
+            .ensured
+            .lock()
+            .map(|s| s.contains(&key))
+            .unwrap_or(false)
+        {
             return Ok(());
         }
-        let spec = CollectionSpec { name: self.route.collection.clone(), index: self.settings.index.clone() };
+        let spec = CollectionSpec {
+            name: self.route.collection.clone(),
+            index: self.settings.index.clone(),
+        };
         self.meta.ensure_collection(&spec).await?;
         if let Ok(mut s) = self.inner.ensured.lock() {
             s.insert(key);
@@ -102,7 +124,10 @@ impl Collection {
     }
 
     fn spec(&self) -> CollectionSpec {
-        CollectionSpec { name: self.route.collection.clone(), index: self.settings.index.clone() }
+        CollectionSpec {
+            name: self.route.collection.clone(),
+            index: self.settings.index.clone(),
+        }
     }
 
     /// The stored content of a version: the inline shadow when fresh, else the object.
@@ -115,16 +140,31 @@ impl Collection {
                 }
             }
         }
-        let bytes = self.payload.get(&v.payload_key).await.map_err(|e| match e {
-            crate::payload::PayloadError::NotFound(k) => {
-                Error::Corrupt(format!("version {} of '{}' points at missing object '{k}'", v.ov, v.id))
-            }
-            other => Error::Payload(other),
-        })?;
-        serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt(format!("version {} of '{}' is not a JSON object: {e}", v.ov, v.id)))
+        let bytes = self
+            .payload
+            .get(&v.payload_key)
+            .await
+            .map_err(|e| match e {
+                crate::payload::PayloadError::NotFound(k) => Error::Corrupt(format!(
+                    "version {} of '{}' points at missing object '{k}'",
+                    v.ov, v.id
+                )),
+                other => Error::Payload(other),
+            })?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            Error::Corrupt(format!(
+                "version {} of '{}' is not a JSON object: {e}",
+                v.ov, v.id
+            ))
+        })
     }
 
-    async fn item_of(&self, v: &VersionRecord, shadow: Option<&str>, projection: Option<&[String]>) -> Result<Item> {
+    async fn item_of(
+        &self,
+        v: &VersionRecord,
+        shadow: Option<&str>,
+        projection: Option<&[String]>,
+    ) -> Result<Item> {
         let mut data = self.load_content(v, shadow).await?;
         if let Some(paths) = projection {
             data = crate::document::project(&data, paths);
@@ -145,7 +185,9 @@ impl Collection {
     }
 
     async fn existing_head(&self, id: &str) -> Result<Head> {
-        self.head(id).await?.ok_or_else(|| Error::NotFound(format!("item '{id}'")))
+        self.head(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("item '{id}'")))
     }
 
     /// Deletes objects this process wrote and knows are unreferenced. Failures only leave
@@ -166,7 +208,9 @@ impl Collection {
                     let keys: Vec<String> = objs.into_iter().map(|o| o.key).collect();
                     self.discard(&keys).await;
                 }
-                Err(e) => tracing::warn!(prefix = %v.object_prefix(), error = %e, "could not list objects of a removed version"),
+                Err(e) => {
+                    tracing::warn!(prefix = %v.object_prefix(), error = %e, "could not list objects of a removed version")
+                }
             }
         }
     }

@@ -64,7 +64,9 @@ fn check_limit(limit: Option<usize>) -> Result<usize> {
     match limit {
         None => Ok(DEFAULT_LIMIT),
         Some(l) if (1..=MAX_LIMIT).contains(&l) => Ok(l),
-        Some(l) => Err(Error::validation(format!("limit must be between 1 and {MAX_LIMIT}, got {l}"))),
+        Some(l) => Err(Error::validation(format!(
+            "limit must be between 1 and {MAX_LIMIT}, got {l}"
+        ))),
     }
 }
 
@@ -72,46 +74,81 @@ impl Collection {
     /// The latest version, or `None` if the item does not exist (or is deleted, unless
     /// `include_deleted`).
     pub async fn get_latest(&self, id: &str, opts: ReadOptions) -> Result<Option<Item>> {
-        let Some(head) = self.head(id).await? else { return Ok(None) };
+        let Some(head) = self.head(id).await? else {
+            return Ok(None);
+        };
         if head.version.deleted && !opts.include_deleted {
             return Ok(None);
         }
-        self.item_of(&head.version, head.shadow.as_deref(), opts.projection.as_deref()).await.map(Some)
+        self.item_of(
+            &head.version,
+            head.shadow.as_deref(),
+            opts.projection.as_deref(),
+        )
+        .await
+        .map(Some)
     }
 
     /// One version by its ov.
     pub async fn get_version(&self, id: &str, ov: u64, opts: ReadOptions) -> Result<Option<Item>> {
         crate::names::check_item_id(id).map_err(Error::Validation)?;
-        let Some(v) = self.meta.get_version(self.name(), id, ov).await? else { return Ok(None) };
+        let Some(v) = self.meta.get_version(self.name(), id, ov).await? else {
+            return Ok(None);
+        };
         if v.deleted && !opts.include_deleted {
             return Ok(None);
         }
-        self.item_of(&v, None, opts.projection.as_deref()).await.map(Some)
+        self.item_of(&v, None, opts.projection.as_deref())
+            .await
+            .map(Some)
     }
 
     /// The item as it was at `at`: its latest version with a commit time `<= at`. `None` if it
     /// did not exist then or was deleted (unless `include_deleted`).
-    pub async fn get_as_of(&self, id: &str, at: Timestamp, opts: ReadOptions) -> Result<Option<Item>> {
+    pub async fn get_as_of(
+        &self,
+        id: &str,
+        at: Timestamp,
+        opts: ReadOptions,
+    ) -> Result<Option<Item>> {
         crate::names::check_item_id(id).map_err(Error::Validation)?;
-        let Some(v) = self.meta.version_as_of(self.name(), id, AsOf::Time(at)).await? else { return Ok(None) };
+        let Some(v) = self
+            .meta
+            .version_as_of(self.name(), id, AsOf::Time(at))
+            .await?
+        else {
+            return Ok(None);
+        };
         if v.deleted && !opts.include_deleted {
             return Ok(None);
         }
-        self.item_of(&v, None, opts.projection.as_deref()).await.map(Some)
+        self.item_of(&v, None, opts.projection.as_deref())
+            .await
+            .map(Some)
     }
 
     /// The versions of an item, newest first. `NotFound` if the item has none.
     pub async fn history(&self, id: &str, opts: HistoryOptions) -> Result<HistoryPage> {
         crate::names::check_item_id(id).map_err(Error::Validation)?;
         let limit = check_limit(opts.limit)?;
-        let rows = self.meta.history(self.name(), id, opts.before_ov, limit + 1).await?;
+        let rows = self
+            .meta
+            .history(self.name(), id, opts.before_ov, limit + 1)
+            .await?;
         if rows.is_empty() && opts.before_ov.is_none() {
             return Err(Error::NotFound(format!("item '{id}'")));
         }
         let more = rows.len() > limit;
         let versions: Vec<VersionInfo> = rows.iter().take(limit).map(VersionInfo::from).collect();
-        let next_before_ov = if more { versions.last().map(|v| v.ov) } else { None };
-        Ok(HistoryPage { versions, next_before_ov })
+        let next_before_ov = if more {
+            versions.last().map(|v| v.ov)
+        } else {
+            None
+        };
+        Ok(HistoryPage {
+            versions,
+            next_before_ov,
+        })
     }
 
     /// Items whose indexed properties match a filter, sorted and paginated by keyset.
@@ -148,12 +185,23 @@ impl Collection {
             Some(c) => Some(Cursor::decode(c, sort.len()).map_err(Error::Validation)?),
         };
         let as_of = match (opts.as_of_time, opts.as_of_cv) {
-            (Some(_), Some(_)) => return Err(Error::validation("give as_of as a time or as a cv, not both")),
+            (Some(_), Some(_)) => {
+                return Err(Error::validation(
+                    "give as_of as a time or as a cv, not both",
+                ))
+            }
             (Some(t), None) => Some(AsOf::Time(t)),
             (None, Some(cv)) => Some(AsOf::Cv(cv)),
             (None, None) => None,
         };
-        let query = Query { filter, sort, limit, after, as_of, include_deleted: opts.include_deleted };
+        let query = Query {
+            filter,
+            sort,
+            limit,
+            after,
+            as_of,
+            include_deleted: opts.include_deleted,
+        };
         let page = self.meta.query(&self.spec(), &query).await?;
         let projection = opts.projection.as_deref();
         let items: Vec<Item> = futures::stream::iter(page.rows.iter())
@@ -161,6 +209,9 @@ impl Collection {
             .buffered(16)
             .try_collect()
             .await?;
-        Ok(Page { items, next: page.next.map(|c| c.encode()) })
+        Ok(Page {
+            items,
+            next: page.next.map(|c| c.encode()),
+        })
     }
 }

@@ -67,7 +67,7 @@ const ITEM_ATTEMPTS: usize = 8;
 
 enum Plan {
     Unchanged,
-    Restore(VersionRecord),
+    Restore(Box<VersionRecord>),
     Delete,
 }
 
@@ -77,22 +77,34 @@ fn plan(head: &Head, target: Option<VersionRecord>) -> Plan {
         None if h.deleted => Plan::Unchanged,
         None => Plan::Delete,
         Some(t) if t.content_of == h.content_of && t.deleted == h.deleted => Plan::Unchanged,
-        Some(t) => Plan::Restore(t),
+        Some(t) => Plan::Restore(Box::new(t)),
     }
 }
 
 impl Collection {
     /// Appends a RESTORE version whose content (and deletion state) is the target's. If the
     /// target was live, the item is live again.
-    pub async fn restore_object(&self, id: &str, target: RestoreTarget, actor: &str, reason: &str) -> Result<WriteResult> {
+    pub async fn restore_object(
+        &self,
+        id: &str,
+        target: RestoreTarget,
+        actor: &str,
+        reason: &str,
+    ) -> Result<WriteResult> {
         let head = self.existing_head(id).await?;
         let version = match target {
             RestoreTarget::Ov(ov) => self.meta.get_version(self.name(), id, ov).await?,
-            RestoreTarget::At(at) => self.meta.version_as_of(self.name(), id, AsOf::Time(at)).await?,
+            RestoreTarget::At(at) => {
+                self.meta
+                    .version_as_of(self.name(), id, AsOf::Time(at))
+                    .await?
+            }
         };
         let version = version.ok_or_else(|| match target {
             RestoreTarget::Ov(ov) => Error::NotFound(format!("version {ov} of item '{id}'")),
-            RestoreTarget::At(at) => Error::NotFound(format!("a version of item '{id}' at or before {at}")),
+            RestoreTarget::At(at) => {
+                Error::NotFound(format!("a version of item '{id}' at or before {at}"))
+            }
         })?;
         self.write_restore(&head, &version, actor, reason).await
     }
@@ -100,34 +112,61 @@ impl Collection {
     /// Brings every item back to its state at the target: a RESTORE for items that changed,
     /// a DELETE for items created after it. Streams through the heads in id order in
     /// batches, so memory is bounded; idempotent, so an interrupted run can simply be resumed.
-    pub async fn restore_collection(&self, target: CollectionTarget, opts: RestoreOptions<'_>) -> Result<RestoreReport> {
+    pub async fn restore_collection(
+        &self,
+        target: CollectionTarget,
+        opts: RestoreOptions<'_>,
+    ) -> Result<RestoreReport> {
         let target_cv = match target {
             CollectionTarget::Cv(cv) => cv,
             CollectionTarget::At(at) => self.meta.cv_as_of(self.name(), at).await?,
         };
         let total = self.meta.count_heads(self.name()).await?;
-        let mut report = RestoreReport { target_cv, dry_run: opts.dry_run, restored: 0, deleted: 0, unchanged: 0, last_id: opts.resume_after.clone() };
+        let mut report = RestoreReport {
+            target_cv,
+            dry_run: opts.dry_run,
+            restored: 0,
+            deleted: 0,
+            unchanged: 0,
+            last_id: opts.resume_after.clone(),
+        };
         let mut processed = 0u64;
         loop {
-            let heads = self.meta.scan_heads(self.name(), report.last_id.as_deref(), BATCH).await?;
+            let heads = self
+                .meta
+                .scan_heads(self.name(), report.last_id.as_deref(), BATCH)
+                .await?;
             let Some(last) = heads.last() else { break };
             let last_id = last.version.id.clone();
             for head in heads {
-                self.restore_one(head, target_cv, &opts, &mut report).await?;
+                self.restore_one(head, target_cv, &opts, &mut report)
+                    .await?;
                 processed += 1;
             }
             report.last_id = Some(last_id);
             if let Some(cb) = opts.progress {
-                cb(&RestoreProgress { processed, total, last_id: report.last_id.clone() });
+                cb(&RestoreProgress {
+                    processed,
+                    total,
+                    last_id: report.last_id.clone(),
+                });
             }
         }
         Ok(report)
     }
 
-    async fn restore_one(&self, mut head: Head, target_cv: u64, opts: &RestoreOptions<'_>, report: &mut RestoreReport) -> Result<()> {
+    async fn restore_one(
+        &self,
+        mut head: Head,
+        target_cv: u64,
+        opts: &RestoreOptions<'_>,
+        report: &mut RestoreReport,
+    ) -> Result<()> {
         let meta: &dyn MetadataStore = self.meta.as_ref();
         for attempt in 0..ITEM_ATTEMPTS {
-            let target = meta.version_as_of(self.name(), &head.version.id, AsOf::Cv(target_cv)).await?;
+            let target = meta
+                .version_as_of(self.name(), &head.version.id, AsOf::Cv(target_cv))
+                .await?;
             let plan = plan(&head, target);
             let outcome = match (&plan, opts.dry_run) {
                 (Plan::Unchanged, _) => {
@@ -135,14 +174,21 @@ impl Collection {
                     return Ok(());
                 }
                 (Plan::Restore(t), true) => {
-                    if t.deleted { report.deleted += 1 } else { report.restored += 1 }
+                    if t.deleted {
+                        report.deleted += 1
+                    } else {
+                        report.restored += 1
+                    }
                     return Ok(());
                 }
                 (Plan::Delete, true) => {
                     report.deleted += 1;
                     return Ok(());
                 }
-                (Plan::Restore(t), false) => self.write_restore(&head, t, &opts.actor, &opts.reason).await,
+                (Plan::Restore(t), false) => {
+                    self.write_restore(&head, t, &opts.actor, &opts.reason)
+                        .await
+                }
                 (Plan::Delete, false) => self.write_delete(&head, &opts.actor, &opts.reason).await,
             };
             match outcome {
@@ -164,6 +210,16 @@ impl Collection {
                 Err(e) => return Err(e),
             }
         }
-        Err(Error::Conflict { id: head.version.id.clone(), expected: head.version.ov, current: head.version.ov })
+        let current = self
+            .meta
+            .get_head(self.name(), &head.version.id)
+            .await?
+            .map(|h| h.version.ov)
+            .unwrap_or(head.version.ov);
+        Err(Error::Conflict {
+            id: head.version.id.clone(),
+            expected: head.version.ov,
+            current,
+        })
     }
 }

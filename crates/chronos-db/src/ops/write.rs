@@ -93,10 +93,17 @@ impl Collection {
         let doc_value = Value::Object(doc);
         // Depth first: it bounds the recursion of everything that walks the document later.
         check_depth(&doc_value, limits.max_depth)?;
-        let Value::Object(mut doc) = doc_value else { return Err(Error::validation("the payload must be a JSON object")) };
-        let size = serde_json::to_vec(&doc).map(|v| v.len()).unwrap_or(usize::MAX);
+        let Value::Object(mut doc) = doc_value else {
+            return Err(Error::validation("the payload must be a JSON object"));
+        };
+        let size = serde_json::to_vec(&doc)
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX);
         if size > limits.max_payload_bytes {
-            return Err(Error::PayloadTooLarge { size, limit: limits.max_payload_bytes });
+            return Err(Error::PayloadTooLarge {
+                size,
+                limit: limits.max_payload_bytes,
+            });
         }
         doc.remove("_system");
         let given_id = match doc.remove("_id") {
@@ -106,7 +113,11 @@ impl Collection {
         };
         if let (Some(a), Some(b)) = (&given_id, id) {
             if a != b {
-                return Err(Error::validation(format!("the payload's _id '{}' does not match the item id '{}'", names::printable(a), names::printable(b))));
+                return Err(Error::validation(format!(
+                    "the payload's _id '{}' does not match the item id '{}'",
+                    names::printable(a),
+                    names::printable(b)
+                )));
             }
         }
         Ok((doc, given_id))
@@ -121,7 +132,9 @@ impl Collection {
                 _ => false,
             };
             if missing {
-                return Err(Error::validation(format!("required indexed field '{req}' is missing or empty")));
+                return Err(Error::validation(format!(
+                    "required indexed field '{req}' is missing or empty"
+                )));
             }
         }
         Ok(())
@@ -136,10 +149,12 @@ impl Collection {
         let mut doc = v.doc;
         let blob_writes = self.plan_blobs(v.id, &prefix, &mut doc)?;
         let meta = extract_meta(&doc, &self.settings.index);
-        let bytes = serde_json::to_vec(&doc).map_err(|e| Error::validation(format!("cannot encode the payload: {e}")))?;
+        let bytes = serde_json::to_vec(&doc)
+            .map_err(|e| Error::validation(format!("cannot encode the payload: {e}")))?;
         let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
         let size = bytes.len() as u64;
-        let shadow = (self.settings.shadow.enabled && bytes.len() <= self.settings.shadow.max_bytes_per_doc as usize)
+        let shadow = (self.settings.shadow.enabled
+            && bytes.len() <= self.settings.shadow.max_bytes_per_doc as usize)
             .then(|| String::from_utf8_lossy(&bytes).into_owned());
 
         // Payload objects first; they are not visible to anyone until the commit.
@@ -184,22 +199,38 @@ impl Collection {
             Some(h) => Expect::Ov(h.version.ov),
             None => Expect::Absent,
         };
-        let write = VersionWrite { version: record, expect, shadow, keep_history: self.settings.versioning };
+        let write = VersionWrite {
+            version: record,
+            expect,
+            shadow,
+            keep_history: self.settings.versioning,
+        };
         match self.meta.commit(self.name(), write).await {
             Ok(committed) => {
                 if !committed.dropped.is_empty() {
                     self.discard_versions(&committed.dropped).await;
                 }
-                Ok(WriteResult { id: v.id.to_string(), ov, cv: committed.cv, at })
+                Ok(WriteResult {
+                    id: v.id.to_string(),
+                    ov,
+                    cv: committed.cv,
+                    at,
+                })
             }
             Err(MetaError::AlreadyExists) => {
                 self.discard(&written).await;
-                Err(Error::AlreadyExists { id: v.id.to_string() })
+                Err(Error::AlreadyExists {
+                    id: v.id.to_string(),
+                })
             }
             Err(MetaError::Conflict { current_ov }) => {
                 self.discard(&written).await;
                 Err(match current_ov {
-                    Some(current) => Error::Conflict { id: v.id.to_string(), expected: ov.saturating_sub(1), current },
+                    Some(current) => Error::Conflict {
+                        id: v.id.to_string(),
+                        expected: ov.saturating_sub(1),
+                        current,
+                    },
                     None => Error::NotFound(format!("item '{}'", v.id)),
                 })
             }
@@ -223,7 +254,13 @@ impl Collection {
     /// assert_eq!(item.system.origin_collection.as_deref(), Some("stripe:customers"));
     /// # });
     /// ```
-    pub async fn create(&self, data: Value, actor: &str, reason: &str, opts: CreateOptions) -> Result<WriteResult> {
+    pub async fn create(
+        &self,
+        data: Value,
+        actor: &str,
+        reason: &str,
+        opts: CreateOptions,
+    ) -> Result<WriteResult> {
         if let Some(id) = &opts.id {
             names::check_item_id(id).map_err(Error::Validation)?;
         }
@@ -236,7 +273,10 @@ impl Collection {
             None => (names::generate_id(), false),
         };
         self.check_required(&doc)?;
-        let mut lineage = Lineage { inserted_at: None, ..Default::default() };
+        let mut lineage = Lineage {
+            inserted_at: None,
+            ..Default::default()
+        };
         if let Some(p) = &opts.parent {
             names::check_item_id(&p.id).map_err(|e| Error::validation(format!("parent: {e}")))?;
             names::check_name("parent collection", &p.collection).map_err(Error::Validation)?;
@@ -246,8 +286,14 @@ impl Collection {
             lineage.origin_collection = Some(p.collection.clone());
         }
         if let Some(o) = &opts.origin {
-            if o.id.is_empty() || o.id.len() > 256 || o.collection.is_empty() || o.collection.len() > 256 {
-                return Err(Error::validation("origin id and collection must be 1-256 characters"));
+            if o.id.is_empty()
+                || o.id.len() > 256
+                || o.collection.is_empty()
+                || o.collection.len() > 256
+            {
+                return Err(Error::validation(
+                    "origin id and collection must be 1-256 characters",
+                ));
             }
             lineage.origin_id = Some(o.id.clone());
             lineage.origin_collection = Some(match &o.system {
@@ -266,7 +312,10 @@ impl Collection {
                 head: None,
                 doc,
                 op: Op::Create,
-                lineage: Lineage { inserted_at: None, ..lineage },
+                lineage: Lineage {
+                    inserted_at: None,
+                    ..lineage
+                },
                 actor,
                 reason,
                 function_id: None,
@@ -279,7 +328,14 @@ impl Collection {
 
     /// Replaces an item's content. Fails with `Conflict` when `expected_ov` is stale and with
     /// `Deleted` when the item is logically deleted.
-    pub async fn update(&self, id: &str, data: Value, expected_ov: u64, actor: &str, reason: &str) -> Result<WriteResult> {
+    pub async fn update(
+        &self,
+        id: &str,
+        data: Value,
+        expected_ov: u64,
+        actor: &str,
+        reason: &str,
+    ) -> Result<WriteResult> {
         let head = self.existing_head(id).await?;
         let (doc, _) = self.accept(data, Some(id))?;
         self.check_required(&doc)?;
@@ -301,23 +357,38 @@ impl Collection {
 
     fn check_writable(&self, head: &Head, expected_ov: u64) -> Result<()> {
         if head.version.deleted {
-            return Err(Error::Deleted { id: head.version.id.clone(), ov: head.version.ov });
+            return Err(Error::Deleted {
+                id: head.version.id.clone(),
+                ov: head.version.ov,
+            });
         }
         if head.version.ov != expected_ov {
-            return Err(Error::Conflict { id: head.version.id.clone(), expected: expected_ov, current: head.version.ov });
+            return Err(Error::Conflict {
+                id: head.version.id.clone(),
+                expected: expected_ov,
+                current: head.version.ov,
+            });
         }
         Ok(())
     }
 
     /// Deletes an item: a DELETE version (logical delete, the default), or, with
     /// `logicalDelete.enabled = false`, the item, all its versions and all their objects.
-    pub async fn delete(&self, id: &str, expected_ov: u64, actor: &str, reason: &str) -> Result<WriteResult> {
+    pub async fn delete(
+        &self,
+        id: &str,
+        expected_ov: u64,
+        actor: &str,
+        reason: &str,
+    ) -> Result<WriteResult> {
         let head = self.existing_head(id).await?;
         self.check_writable(&head, expected_ov)?;
         if !self.settings.logical_delete {
             return self.hard_delete(&head).await;
         }
-        let doc = self.load_content(&head.version, head.shadow.as_deref()).await?;
+        let doc = self
+            .load_content(&head.version, head.shadow.as_deref())
+            .await?;
         self.write_version(NewVersion {
             id,
             head: Some(&head),
@@ -337,18 +408,38 @@ impl Collection {
     /// leaves unreferenced objects for the sweeper.
     async fn hard_delete(&self, head: &Head) -> Result<WriteResult> {
         let id = head.version.id.clone();
-        let (cv, removed) = self.meta.purge_item(self.name(), &id, head.version.ov).await.map_err(|e| match e {
-            MetaError::Conflict { current_ov: Some(current) } => Error::Conflict { id: id.clone(), expected: head.version.ov, current },
-            MetaError::Conflict { current_ov: None } => Error::NotFound(format!("item '{id}'")),
-            other => other.into(),
-        })?;
+        let (cv, removed) = self
+            .meta
+            .purge_item(self.name(), &id, head.version.ov)
+            .await
+            .map_err(|e| match e {
+                MetaError::Conflict {
+                    current_ov: Some(current),
+                } => Error::Conflict {
+                    id: id.clone(),
+                    expected: head.version.ov,
+                    current,
+                },
+                MetaError::Conflict { current_ov: None } => Error::NotFound(format!("item '{id}'")),
+                other => other.into(),
+            })?;
         self.discard_versions(&removed).await;
-        Ok(WriteResult { id, ov: head.version.ov + 1, cv, at: Timestamp::now() })
+        Ok(WriteResult {
+            id,
+            ov: head.version.ov + 1,
+            cv,
+            at: Timestamp::now(),
+        })
     }
 
     /// Deep-merges one or more patches into the item (arrays unioned), recording
     /// `function_id` in `_system.functionIds`.
-    pub async fn enrich(&self, id: &str, patches: Value, opts: EnrichOptions) -> Result<WriteResult> {
+    pub async fn enrich(
+        &self,
+        id: &str,
+        patches: Value,
+        opts: EnrichOptions,
+    ) -> Result<WriteResult> {
         let patches: Vec<Document> = match patches {
             Value::Array(items) if !items.is_empty() => items
                 .into_iter()
@@ -359,7 +450,11 @@ impl Collection {
                     other => other,
                 })?,
             Value::Object(_) => vec![self.accept(patches, Some(id))?.0],
-            _ => return Err(Error::validation("enrichment must be a JSON object or a non-empty array of objects")),
+            _ => {
+                return Err(Error::validation(
+                    "enrichment must be a JSON object or a non-empty array of objects",
+                ))
+            }
         };
         if let Some(f) = &opts.function_id {
             if f.is_empty() || f.len() > 256 {
@@ -372,17 +467,26 @@ impl Collection {
                 Some(e) => self.check_writable(&head, e)?,
                 None => self.check_writable(&head, head.version.ov)?,
             }
-            let mut doc = self.load_content(&head.version, head.shadow.as_deref()).await?;
+            let mut doc = self
+                .load_content(&head.version, head.shadow.as_deref())
+                .await?;
             for p in &patches {
                 merge_objects(&mut doc, p);
             }
             let merged = Value::Object(doc);
-            let size = serde_json::to_vec(&merged).map(|v| v.len()).unwrap_or(usize::MAX);
+            let size = serde_json::to_vec(&merged)
+                .map(|v| v.len())
+                .unwrap_or(usize::MAX);
             if size > self.settings.limits.max_payload_bytes {
-                return Err(Error::PayloadTooLarge { size, limit: self.settings.limits.max_payload_bytes });
+                return Err(Error::PayloadTooLarge {
+                    size,
+                    limit: self.settings.limits.max_payload_bytes,
+                });
             }
             check_depth(&merged, self.settings.limits.max_depth)?;
-            let Value::Object(doc) = merged else { return Err(Error::validation("enrichment result is not an object")) };
+            let Value::Object(doc) = merged else {
+                return Err(Error::validation("enrichment result is not an object"));
+            };
             self.check_required(&doc)?;
             let mut lineage = carried(&head);
             if let Some(f) = &opts.function_id {
@@ -405,7 +509,11 @@ impl Collection {
                 })
                 .await;
             match result {
-                Err(Error::Conflict { .. }) if opts.expected_ov.is_none() && attempt + 1 < ENRICH_ATTEMPTS => continue,
+                Err(Error::Conflict { .. })
+                    if opts.expected_ov.is_none() && attempt + 1 < ENRICH_ATTEMPTS =>
+                {
+                    continue
+                }
                 other => return other,
             }
         }
@@ -413,7 +521,13 @@ impl Collection {
     }
 
     /// Writes a version reproducing `target`'s content and deletion state (restore).
-    pub(super) async fn write_restore(&self, head: &Head, target: &VersionRecord, actor: &str, reason: &str) -> Result<WriteResult> {
+    pub(super) async fn write_restore(
+        &self,
+        head: &Head,
+        target: &VersionRecord,
+        actor: &str,
+        reason: &str,
+    ) -> Result<WriteResult> {
         let doc = self.load_content(target, None).await?;
         let mut lineage = carried(head);
         for f in &target.lineage.function_ids {
@@ -437,8 +551,15 @@ impl Collection {
     }
 
     /// Writes a DELETE version (restore of an item that did not exist at the target).
-    pub(super) async fn write_delete(&self, head: &Head, actor: &str, reason: &str) -> Result<WriteResult> {
-        let doc = self.load_content(&head.version, head.shadow.as_deref()).await?;
+    pub(super) async fn write_delete(
+        &self,
+        head: &Head,
+        actor: &str,
+        reason: &str,
+    ) -> Result<WriteResult> {
+        let doc = self
+            .load_content(&head.version, head.shadow.as_deref())
+            .await?;
         self.write_version(NewVersion {
             id: &head.version.id,
             head: Some(head),

@@ -79,7 +79,10 @@ impl ObjectPayloadStore {
 
     fn strip<'a>(&self, full: &'a str) -> &'a str {
         match &self.prefix {
-            Some(p) => full.strip_prefix(p.as_str()).and_then(|s| s.strip_prefix('/')).unwrap_or(full),
+            Some(p) => full
+                .strip_prefix(p.as_str())
+                .and_then(|s| s.strip_prefix('/'))
+                .unwrap_or(full),
             None => full,
         }
     }
@@ -91,7 +94,8 @@ fn map_err(key: &str, e: object_store::Error) -> PayloadError {
         other => {
             let text = other.to_string();
             let lower = text.to_ascii_lowercase();
-            if lower.contains("connect") || lower.contains("timed out") || lower.contains("timeout") {
+            if lower.contains("connect") || lower.contains("timed out") || lower.contains("timeout")
+            {
                 PayloadError::Unavailable(text)
             } else {
                 PayloadError::Backend(text)
@@ -103,16 +107,27 @@ fn map_err(key: &str, e: object_store::Error) -> PayloadError {
 #[async_trait]
 impl PayloadStore for ObjectPayloadStore {
     async fn put(&self, key: &str, bytes: Bytes) -> Result<(), PayloadError> {
-        self.inner.put(&self.path(key), PutPayload::from_bytes(bytes)).await.map(|_| ()).map_err(|e| map_err(key, e))
+        self.inner
+            .put(&self.path(key), PutPayload::from_bytes(bytes))
+            .await
+            .map(|_| ())
+            .map_err(|e| map_err(key, e))
     }
 
     async fn get(&self, key: &str) -> Result<Bytes, PayloadError> {
-        let r = self.inner.get(&self.path(key)).await.map_err(|e| map_err(key, e))?;
+        let r = self
+            .inner
+            .get(&self.path(key))
+            .await
+            .map_err(|e| map_err(key, e))?;
         r.bytes().await.map_err(|e| map_err(key, e))
     }
 
     async fn copy(&self, from: &str, to: &str) -> Result<(), PayloadError> {
-        self.inner.copy(&self.path(from), &self.path(to)).await.map_err(|e| map_err(from, e))
+        self.inner
+            .copy(&self.path(from), &self.path(to))
+            .await
+            .map_err(|e| map_err(from, e))
     }
 
     async fn delete(&self, key: &str) -> Result<(), PayloadError> {
@@ -124,11 +139,19 @@ impl PayloadStore for ObjectPayloadStore {
 
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, PayloadError> {
         let p = self.path(prefix.trim_end_matches('/'));
-        let items: Vec<object_store::ObjectMeta> =
-            self.inner.list(Some(&p)).try_collect().await.map_err(|e| map_err(prefix, e))?;
+        let items: Vec<object_store::ObjectMeta> = self
+            .inner
+            .list(Some(&p))
+            .try_collect()
+            .await
+            .map_err(|e| map_err(prefix, e))?;
         Ok(items
             .into_iter()
-            .map(|m| ObjectInfo { key: self.strip(m.location.as_ref()).to_string(), size: m.size, last_modified: m.last_modified })
+            .map(|m| ObjectInfo {
+                key: self.strip(m.location.as_ref()).to_string(),
+                size: m.size,
+                last_modified: m.last_modified,
+            })
             .collect())
     }
 }

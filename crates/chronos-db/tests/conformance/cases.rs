@@ -4,8 +4,8 @@
 use super::harness::{Backend, Harness};
 use chronos_db::config::{Base64Prop, ChronosConfig, CollectionMap, CollectionValidation};
 use chronos_db::{
-    CollectionTarget, CreateOptions, EnrichOptions, Error, HistoryOptions, LineageRef, ListOptions, Op, OriginRef,
-    ReadOptions, RestoreOptions, RestoreTarget, Timestamp,
+    CollectionTarget, CreateOptions, EnrichOptions, Error, HistoryOptions, LineageRef, ListOptions,
+    Op, OriginRef, ReadOptions, RestoreOptions, RestoreTarget, Timestamp,
 };
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -28,7 +28,10 @@ macro_rules! open {
 }
 
 fn map(indexed: &[&str]) -> CollectionMap {
-    CollectionMap { indexed_props: indexed.iter().map(|s| s.to_string()).collect(), ..Default::default() }
+    CollectionMap {
+        indexed_props: indexed.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    }
 }
 
 fn with_map(name: &'static str, m: CollectionMap) -> impl FnOnce(&mut ChronosConfig) {
@@ -46,152 +49,407 @@ pub async fn create_and_read(b: &dyn Backend) {
     let h = open!(b);
     let c = h.coll("users");
     let r = c
-        .create(json!({"email": "a@x.io", "_system": {"ov": 99, "deleted": true}}), "app", "signup", Default::default())
+        .create(
+            json!({"email": "a@x.io", "_system": {"ov": 99, "deleted": true}}),
+            "app",
+            "signup",
+            Default::default(),
+        )
         .await
         .unwrap();
     assert_eq!(r.ov, 0);
     assert_eq!(r.id.len(), 24, "generated ids are 24-hex");
     assert!(r.id.chars().all(|c| c.is_ascii_hexdigit()));
-    let item = c.get_latest(&r.id, ReadOptions::default()).await.unwrap().expect("item");
-    assert_eq!(item.data, json!({"email": "a@x.io"}).as_object().unwrap().clone(), "client _system is ignored");
+    let item = c
+        .get_latest(&r.id, ReadOptions::default())
+        .await
+        .unwrap()
+        .expect("item");
+    assert_eq!(
+        item.data,
+        json!({"email": "a@x.io"}).as_object().unwrap().clone(),
+        "client _system is ignored"
+    );
     let s = &item.system;
-    assert_eq!((s.ov, s.cv, s.deleted, s.deleted_at), (0, r.cv, false, None));
+    assert_eq!(
+        (s.ov, s.cv, s.deleted, s.deleted_at),
+        (0, r.cv, false, None)
+    );
     assert_eq!(s.inserted_at, s.updated_at);
     assert_eq!(s.updated_at, r.at);
     assert!(s.function_ids.is_empty());
-    assert_eq!((item.op, item.actor.as_deref(), item.reason.as_deref()), (Op::Create, Some("app"), Some("signup")));
+    assert_eq!(
+        (item.op, item.actor.as_deref(), item.reason.as_deref()),
+        (Op::Create, Some("app"), Some("signup"))
+    );
     let doc = item.to_document();
     assert_eq!(doc["_id"], json!(r.id));
     assert_eq!(doc["_system"]["ov"], json!(0));
     // cv grows strictly across writes of a collection.
-    let r2 = c.create(json!({"email": "b@x.io"}), "app", "", Default::default()).await.unwrap();
+    let r2 = c
+        .create(json!({"email": "b@x.io"}), "app", "", Default::default())
+        .await
+        .unwrap();
     assert!(r2.cv > r.cv);
-    assert!(c.get_latest("nope", ReadOptions::default()).await.unwrap().is_none());
+    assert!(c
+        .get_latest("nope", ReadOptions::default())
+        .await
+        .unwrap()
+        .is_none());
 }
 
 pub async fn caller_ids(b: &dyn Backend) {
     let h = open!(b);
     let c = h.coll("users");
-    let opts = CreateOptions { id: Some("user:42".into()), ..Default::default() };
-    let r = c.create(json!({"n": 1}), "a", "r", opts.clone()).await.unwrap();
+    let opts = CreateOptions {
+        id: Some("user:42".into()),
+        ..Default::default()
+    };
+    let r = c
+        .create(json!({"n": 1}), "a", "r", opts.clone())
+        .await
+        .unwrap();
     assert_eq!(r.id, "user:42");
     let dup = c.create(json!({"n": 2}), "a", "r", opts).await.unwrap_err();
-    assert!(matches!(dup, Error::AlreadyExists { ref id } if id == "user:42"), "{dup}");
-    assert_eq!(c.get_latest("user:42", Default::default()).await.unwrap().unwrap().data["n"], json!(1));
+    assert!(
+        matches!(dup, Error::AlreadyExists { ref id } if id == "user:42"),
+        "{dup}"
+    );
+    assert_eq!(
+        c.get_latest("user:42", Default::default())
+            .await
+            .unwrap()
+            .unwrap()
+            .data["n"],
+        json!(1)
+    );
     // An _id in the payload names the item.
-    let r = c.create(json!({"_id": "from-payload", "n": 3}), "a", "r", Default::default()).await.unwrap();
+    let r = c
+        .create(
+            json!({"_id": "from-payload", "n": 3}),
+            "a",
+            "r",
+            Default::default(),
+        )
+        .await
+        .unwrap();
     assert_eq!(r.id, "from-payload");
-    let e = c.create(json!({"_id": "x1"}), "a", "r", CreateOptions { id: Some("x2".into()), ..Default::default() }).await.unwrap_err();
+    let e = c
+        .create(
+            json!({"_id": "x1"}),
+            "a",
+            "r",
+            CreateOptions {
+                id: Some("x2".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::Validation(_)), "{e}");
 }
 
 pub async fn invalid_input(b: &dyn Backend) {
     let h = open!(b, |c: &mut ChronosConfig| c.limits.max_payload_bytes = 2048);
     let c = h.coll("users");
-    for bad in ["", ".", "..", "a/b", "../etc/passwd", "a\\b", "sp ace", &"x".repeat(129)] {
-        let e = c.create(json!({}), "a", "r", CreateOptions { id: Some(bad.into()), ..Default::default() }).await.unwrap_err();
+    for bad in [
+        "",
+        ".",
+        "..",
+        "a/b",
+        "../etc/passwd",
+        "a\\b",
+        "sp ace",
+        &"x".repeat(129),
+    ] {
+        let e = c
+            .create(
+                json!({}),
+                "a",
+                "r",
+                CreateOptions {
+                    id: Some(bad.into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap_err();
         assert!(matches!(e, Error::Validation(_)), "{bad}: {e}");
         let e = c.get_latest(bad, Default::default()).await.unwrap_err();
         assert!(matches!(e, Error::Validation(_)), "{bad}: {e}");
     }
     for bad in [json!([1, 2]), json!("str"), json!(5), json!(null)] {
-        let e = c.create(bad.clone(), "a", "r", Default::default()).await.unwrap_err();
+        let e = c
+            .create(bad.clone(), "a", "r", Default::default())
+            .await
+            .unwrap_err();
         assert!(matches!(e, Error::Validation(_)), "{bad}: {e}");
     }
     let big = json!({"blob": "x".repeat(4096)});
-    let e = c.create(big, "a", "r", Default::default()).await.unwrap_err();
-    assert!(matches!(e, Error::PayloadTooLarge { limit: 2048, .. }), "{e}");
+    let e = c
+        .create(big, "a", "r", Default::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::PayloadTooLarge { limit: 2048, .. }),
+        "{e}"
+    );
     let mut deep = json!(1);
     for _ in 0..80 {
         deep = json!({ "d": deep });
     }
-    let e = c.create(deep, "a", "r", Default::default()).await.unwrap_err();
+    let e = c
+        .create(deep, "a", "r", Default::default())
+        .await
+        .unwrap_err();
     assert!(e.to_string().contains("nested deeper"), "{e}");
     for bad_coll in ["a/b", "..", "", "_x", &"c".repeat(65)] {
-        let e = h.chronos.with(chronos_db::Route::tenant(chronos_db::DatabaseType::Runtime, "tenant-a", bad_coll)).err().expect("bad collection");
+        let e = h
+            .chronos
+            .with(chronos_db::Route::tenant(
+                chronos_db::DatabaseType::Runtime,
+                "tenant-a",
+                bad_coll,
+            ))
+            .err()
+            .expect("bad collection");
         assert!(matches!(e, Error::Route(_)), "{bad_coll}: {e}");
     }
     // Nothing was written by any rejected call.
-    assert!(c.list_by_meta(ListOptions::default()).await.unwrap().items.is_empty());
+    assert!(c
+        .list_by_meta(ListOptions::default())
+        .await
+        .unwrap()
+        .items
+        .is_empty());
     assert!(h.objects("users/").await.is_empty());
 }
 
 pub async fn update_replaces_and_conflicts(b: &dyn Backend) {
     let h = open!(b);
     let c = h.coll("users");
-    let r = c.create(json!({"name": "a", "keep": 1}), "a", "r", Default::default()).await.unwrap();
-    let u = c.update(&r.id, json!({"name": "b"}), 0, "a", "rename").await.unwrap();
+    let r = c
+        .create(
+            json!({"name": "a", "keep": 1}),
+            "a",
+            "r",
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let u = c
+        .update(&r.id, json!({"name": "b"}), 0, "a", "rename")
+        .await
+        .unwrap();
     assert_eq!(u.ov, 1);
     assert!(u.cv > r.cv);
-    let item = c.get_latest(&r.id, Default::default()).await.unwrap().unwrap();
-    assert_eq!(Value::Object(item.data), json!({"name": "b"}), "update is a full replacement");
+    let item = c
+        .get_latest(&r.id, Default::default())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        Value::Object(item.data),
+        json!({"name": "b"}),
+        "update is a full replacement"
+    );
     assert_eq!(item.system.inserted_at, r.at);
     assert_eq!(item.system.updated_at, u.at);
-    let e = c.update(&r.id, json!({"name": "c"}), 0, "a", "stale").await.unwrap_err();
-    assert!(matches!(e, Error::Conflict { expected: 0, current: 1, .. }), "{e}");
-    let e = c.update("missing", json!({}), 0, "a", "r").await.unwrap_err();
+    let e = c
+        .update(&r.id, json!({"name": "c"}), 0, "a", "stale")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Conflict {
+                expected: 0,
+                current: 1,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let e = c
+        .update("missing", json!({}), 0, "a", "r")
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::NotFound(_)), "{e}");
-    let e = c.update(&r.id, json!(["x"]), 1, "a", "r").await.unwrap_err();
+    let e = c
+        .update(&r.id, json!(["x"]), 1, "a", "r")
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::Validation(_)), "{e}");
-    assert_eq!(c.get_latest(&r.id, Default::default()).await.unwrap().unwrap().system.ov, 1);
+    assert_eq!(
+        c.get_latest(&r.id, Default::default())
+            .await
+            .unwrap()
+            .unwrap()
+            .system
+            .ov,
+        1
+    );
 }
 
 pub async fn lineage_carries_forward(b: &dyn Backend) {
     let h = open!(b);
     let c = h.coll("orders");
-    let parent = CreateOptions { parent: Some(LineageRef { id: "p-1".into(), collection: "carts".into() }), ..Default::default() };
+    let parent = CreateOptions {
+        parent: Some(LineageRef {
+            id: "p-1".into(),
+            collection: "carts".into(),
+        }),
+        ..Default::default()
+    };
     let r = c.create(json!({"n": 1}), "a", "r", parent).await.unwrap();
-    let s = c.get_latest(&r.id, Default::default()).await.unwrap().unwrap().system;
-    assert_eq!((s.parent_id.as_deref(), s.parent_collection.as_deref()), (Some("p-1"), Some("carts")));
-    assert_eq!((s.origin_id.as_deref(), s.origin_collection.as_deref()), (Some("p-1"), Some("carts")));
+    let s = c
+        .get_latest(&r.id, Default::default())
+        .await
+        .unwrap()
+        .unwrap()
+        .system;
+    assert_eq!(
+        (s.parent_id.as_deref(), s.parent_collection.as_deref()),
+        (Some("p-1"), Some("carts"))
+    );
+    assert_eq!(
+        (s.origin_id.as_deref(), s.origin_collection.as_deref()),
+        (Some("p-1"), Some("carts"))
+    );
     let origin = CreateOptions {
-        origin: Some(OriginRef { id: "cus_123".into(), collection: "customers".into(), system: Some("stripe".into()) }),
+        origin: Some(OriginRef {
+            id: "cus_123".into(),
+            collection: "customers".into(),
+            system: Some("stripe".into()),
+        }),
         ..Default::default()
     };
     let r2 = c.create(json!({"n": 2}), "a", "r", origin).await.unwrap();
-    c.update(&r2.id, json!({"n": 3}), 0, "a", "r").await.unwrap();
-    c.enrich(&r2.id, json!({"m": 1}), EnrichOptions { function_id: Some("f@1".into()), ..Default::default() }).await.unwrap();
-    c.restore_object(&r2.id, RestoreTarget::Ov(0), "a", "r").await.unwrap();
-    let s = c.get_latest(&r2.id, Default::default()).await.unwrap().unwrap().system;
-    assert_eq!((s.origin_id.as_deref(), s.origin_collection.as_deref()), (Some("cus_123"), Some("stripe:customers")));
-    assert_eq!(s.function_ids, vec!["f@1".to_string()], "functionIds survive update, enrich and restore");
+    c.update(&r2.id, json!({"n": 3}), 0, "a", "r")
+        .await
+        .unwrap();
+    c.enrich(
+        &r2.id,
+        json!({"m": 1}),
+        EnrichOptions {
+            function_id: Some("f@1".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    c.restore_object(&r2.id, RestoreTarget::Ov(0), "a", "r")
+        .await
+        .unwrap();
+    let s = c
+        .get_latest(&r2.id, Default::default())
+        .await
+        .unwrap()
+        .unwrap()
+        .system;
+    assert_eq!(
+        (s.origin_id.as_deref(), s.origin_collection.as_deref()),
+        (Some("cus_123"), Some("stripe:customers"))
+    );
+    assert_eq!(
+        s.function_ids,
+        vec!["f@1".to_string()],
+        "functionIds survive update, enrich and restore"
+    );
     assert_eq!(s.ov, 3);
-    let first = c.get_version(&r2.id, 0, Default::default()).await.unwrap().unwrap();
+    let first = c
+        .get_version(&r2.id, 0, Default::default())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(s.inserted_at, first.system.inserted_at);
 }
 
 pub async fn logical_delete(b: &dyn Backend) {
     let h = open!(b);
     let c = h.coll("users");
-    let r = c.create(json!({"name": "a"}), "a", "r", Default::default()).await.unwrap();
+    let r = c
+        .create(json!({"name": "a"}), "a", "r", Default::default())
+        .await
+        .unwrap();
     let e = c.delete(&r.id, 5, "a", "r").await.unwrap_err();
     assert!(matches!(e, Error::Conflict { current: 0, .. }), "{e}");
     let d = c.delete(&r.id, 0, "gdpr", "erase").await.unwrap();
     assert_eq!(d.ov, 1);
-    assert!(c.get_latest(&r.id, Default::default()).await.unwrap().is_none());
-    let item = c.get_latest(&r.id, ReadOptions { include_deleted: true, ..Default::default() }).await.unwrap().unwrap();
+    assert!(c
+        .get_latest(&r.id, Default::default())
+        .await
+        .unwrap()
+        .is_none());
+    let item = c
+        .get_latest(
+            &r.id,
+            ReadOptions {
+                include_deleted: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
     assert!(item.system.deleted);
     assert_eq!(item.system.deleted_at, Some(d.at));
-    assert_eq!(item.data["name"], json!("a"), "a deleted item keeps its last content in history");
+    assert_eq!(
+        item.data["name"],
+        json!("a"),
+        "a deleted item keeps its last content in history"
+    );
     assert_eq!(item.op, Op::Delete);
     let hist = c.history(&r.id, Default::default()).await.unwrap();
     let ops: Vec<Op> = hist.versions.iter().map(|v| v.op).collect();
     assert_eq!(ops, vec![Op::Delete, Op::Create]);
-    let e = c.update(&r.id, json!({"name": "b"}), 1, "a", "r").await.unwrap_err();
+    let e = c
+        .update(&r.id, json!({"name": "b"}), 1, "a", "r")
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::Deleted { ov: 1, .. }), "{e}");
     let e = c.delete(&r.id, 1, "a", "r").await.unwrap_err();
     assert!(matches!(e, Error::Deleted { .. }), "{e}");
-    let e = c.enrich(&r.id, json!({"x": 1}), Default::default()).await.unwrap_err();
+    let e = c
+        .enrich(&r.id, json!({"x": 1}), Default::default())
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::Deleted { .. }), "{e}");
-    assert_eq!(c.get_version(&r.id, 0, Default::default()).await.unwrap().unwrap().data["name"], json!("a"));
-    assert!(c.list_by_meta(ListOptions::default()).await.unwrap().items.is_empty());
-    let all = c.list_by_meta(ListOptions { include_deleted: true, ..Default::default() }).await.unwrap();
+    assert_eq!(
+        c.get_version(&r.id, 0, Default::default())
+            .await
+            .unwrap()
+            .unwrap()
+            .data["name"],
+        json!("a")
+    );
+    assert!(c
+        .list_by_meta(ListOptions::default())
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+    let all = c
+        .list_by_meta(ListOptions {
+            include_deleted: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(all.items.len(), 1);
 }
 
 pub async fn hard_delete_removes_everything(b: &dyn Backend) {
     let blobs = CollectionMap {
-        base64_props: [("file".to_string(), Base64Prop { content_type: "text/plain".into(), preferred_text: true, text_charset: None })].into(),
+        base64_props: [(
+            "file".to_string(),
+            Base64Prop {
+                content_type: "text/plain".into(),
+                preferred_text: true,
+                text_charset: None,
+            },
+        )]
+        .into(),
         ..Default::default()
     };
     let h = open!(b, |c: &mut ChronosConfig| {
@@ -199,19 +457,75 @@ pub async fn hard_delete_removes_everything(b: &dyn Backend) {
         c.collection_maps.insert("docs".into(), blobs);
     });
     let c = h.coll("docs");
-    let keep = c.create(json!({"file": "aGVsbG8="}), "a", "r", Default::default()).await.unwrap();
-    let r = c.create(json!({"file": "aGVsbG8=", "v": 1}), "a", "r", Default::default()).await.unwrap();
-    c.update(&r.id, json!({"file": "d29ybGQ=", "v": 2}), 0, "a", "r").await.unwrap();
+    let keep = c
+        .create(json!({"file": "aGVsbG8="}), "a", "r", Default::default())
+        .await
+        .unwrap();
+    let r = c
+        .create(
+            json!({"file": "aGVsbG8=", "v": 1}),
+            "a",
+            "r",
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    c.update(&r.id, json!({"file": "d29ybGQ=", "v": 2}), 0, "a", "r")
+        .await
+        .unwrap();
     assert!(!h.objects(&format!("docs/{}/", r.id)).await.is_empty());
     let d = c.delete(&r.id, 1, "a", "purge").await.unwrap();
     assert!(d.cv > 0);
-    assert!(c.get_latest(&r.id, ReadOptions { include_deleted: true, ..Default::default() }).await.unwrap().is_none());
-    assert!(c.get_version(&r.id, 0, ReadOptions { include_deleted: true, ..Default::default() }).await.unwrap().is_none());
-    assert!(matches!(c.history(&r.id, Default::default()).await.unwrap_err(), Error::NotFound(_)));
-    assert_eq!(h.objects(&format!("docs/{}/", r.id)).await, Vec::<String>::new(), "all objects of all versions are gone");
-    assert_eq!(h.objects(&format!("docs/{}/", keep.id)).await.len(), 3, "other items keep theirs");
+    assert!(c
+        .get_latest(
+            &r.id,
+            ReadOptions {
+                include_deleted: true,
+                ..Default::default()
+            }
+        )
+        .await
+        .unwrap()
+        .is_none());
+    assert!(c
+        .get_version(
+            &r.id,
+            0,
+            ReadOptions {
+                include_deleted: true,
+                ..Default::default()
+            }
+        )
+        .await
+        .unwrap()
+        .is_none());
+    assert!(matches!(
+        c.history(&r.id, Default::default()).await.unwrap_err(),
+        Error::NotFound(_)
+    ));
+    assert_eq!(
+        h.objects(&format!("docs/{}/", r.id)).await,
+        Vec::<String>::new(),
+        "all objects of all versions are gone"
+    );
+    assert_eq!(
+        h.objects(&format!("docs/{}/", keep.id)).await.len(),
+        3,
+        "other items keep theirs"
+    );
     // The id can be used again.
-    let again = c.create(json!({"v": 9}), "a", "r", CreateOptions { id: Some(r.id.clone()), ..Default::default() }).await.unwrap();
+    let again = c
+        .create(
+            json!({"v": 9}),
+            "a",
+            "r",
+            CreateOptions {
+                id: Some(r.id.clone()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(again.ov, 0);
 }
 
@@ -219,41 +533,77 @@ pub async fn enrich_merges(b: &dyn Backend) {
     let h = open!(b);
     let c = h.coll("profiles");
     let r = c
-        .create(json!({"tags": ["a"], "meta": {"x": 1}, "objs": [{"id": "k", "v": 1}], "s": "keep"}), "a", "r", Default::default())
+        .create(
+            json!({"tags": ["a"], "meta": {"x": 1}, "objs": [{"id": "k", "v": 1}], "s": "keep"}),
+            "a",
+            "r",
+            Default::default(),
+        )
         .await
         .unwrap();
     let e1 = c
-        .enrich(&r.id, json!({"tags": ["b", "a"], "meta": {"y": 2}, "objs": [{"id": "k", "w": 2}]}), EnrichOptions {
-            function_id: Some("enricher@v1".into()),
-            actor: "sys".into(),
-            reason: "auto".into(),
-            expected_ov: Some(0),
-        })
+        .enrich(
+            &r.id,
+            json!({"tags": ["b", "a"], "meta": {"y": 2}, "objs": [{"id": "k", "w": 2}]}),
+            EnrichOptions {
+                function_id: Some("enricher@v1".into()),
+                actor: "sys".into(),
+                reason: "auto".into(),
+                expected_ov: Some(0),
+            },
+        )
         .await
         .unwrap();
     assert_eq!(e1.ov, 1);
     let e2 = c
-        .enrich(&r.id, json!([{"tags": ["vip"]}, {"meta": {"score": 100}}, {"tags": ["verified"]}]), EnrichOptions {
-            function_id: Some("scorer@v2".into()),
-            ..Default::default()
-        })
+        .enrich(
+            &r.id,
+            json!([{"tags": ["vip"]}, {"meta": {"score": 100}}, {"tags": ["verified"]}]),
+            EnrichOptions {
+                function_id: Some("scorer@v2".into()),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     assert_eq!(e2.ov, 2, "a batch is one version");
-    let item = c.get_latest(&r.id, Default::default()).await.unwrap().unwrap();
+    let item = c
+        .get_latest(&r.id, Default::default())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         Value::Object(item.data),
         json!({"tags": ["a", "b", "vip", "verified"], "meta": {"x": 1, "y": 2, "score": 100}, "objs": [{"id": "k", "v": 1, "w": 2}], "s": "keep"})
     );
-    assert_eq!(item.system.function_ids, vec!["enricher@v1".to_string(), "scorer@v2".to_string()]);
+    assert_eq!(
+        item.system.function_ids,
+        vec!["enricher@v1".to_string(), "scorer@v2".to_string()]
+    );
     assert_eq!(item.op, Op::Enrich);
-    let e = c.enrich(&r.id, json!({"x": 1}), EnrichOptions { expected_ov: Some(0), ..Default::default() }).await.unwrap_err();
+    let e = c
+        .enrich(
+            &r.id,
+            json!({"x": 1}),
+            EnrichOptions {
+                expected_ov: Some(0),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::Conflict { current: 2, .. }), "{e}");
     for bad in [json!(1), json!([]), json!([1]), json!("x")] {
-        let e = c.enrich(&r.id, bad.clone(), Default::default()).await.unwrap_err();
+        let e = c
+            .enrich(&r.id, bad.clone(), Default::default())
+            .await
+            .unwrap_err();
         assert!(matches!(e, Error::Validation(_)), "{bad}: {e}");
     }
-    let e = c.enrich("missing", json!({"a": 1}), Default::default()).await.unwrap_err();
+    let e = c
+        .enrich("missing", json!({"a": 1}), Default::default())
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::NotFound(_)), "{e}");
 }
 
@@ -262,7 +612,10 @@ pub async fn time_travel(b: &dyn Backend) {
     let c = h.coll("docs");
     let before = Timestamp::now();
     tick().await;
-    let r = c.create(json!({"v": 0}), "a", "r", Default::default()).await.unwrap();
+    let r = c
+        .create(json!({"v": 0}), "a", "r", Default::default())
+        .await
+        .unwrap();
     tick().await;
     let t0 = Timestamp::now();
     tick().await;
@@ -279,27 +632,81 @@ pub async fn time_travel(b: &dyn Backend) {
     assert_eq!(at(t1).await.unwrap().unwrap().data["v"], json!(1));
     assert_eq!(at(t1).await.unwrap().unwrap().system.ov, 1);
     assert!(at(t2).await.unwrap().is_none(), "deleted at t2");
-    let del = c.get_as_of(&r.id, t2, ReadOptions { include_deleted: true, ..Default::default() }).await.unwrap().unwrap();
+    let del = c
+        .get_as_of(
+            &r.id,
+            t2,
+            ReadOptions {
+                include_deleted: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
     assert!(del.system.deleted);
     // The exact commit time of a version selects that version.
-    let v1 = c.get_version(&r.id, 1, Default::default()).await.unwrap().unwrap();
-    assert_eq!(c.get_as_of(&r.id, v1.system.updated_at, Default::default()).await.unwrap().unwrap().system.ov, 1);
-    assert_eq!(c.get_version(&r.id, 0, Default::default()).await.unwrap().unwrap().data["v"], json!(0));
-    assert!(c.get_version(&r.id, 7, Default::default()).await.unwrap().is_none());
-    assert!(c.get_version(&r.id, 2, Default::default()).await.unwrap().is_none(), "ov 2 is a deletion");
+    let v1 = c
+        .get_version(&r.id, 1, Default::default())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        c.get_as_of(&r.id, v1.system.updated_at, Default::default())
+            .await
+            .unwrap()
+            .unwrap()
+            .system
+            .ov,
+        1
+    );
+    assert_eq!(
+        c.get_version(&r.id, 0, Default::default())
+            .await
+            .unwrap()
+            .unwrap()
+            .data["v"],
+        json!(0)
+    );
+    assert!(c
+        .get_version(&r.id, 7, Default::default())
+        .await
+        .unwrap()
+        .is_none());
+    assert!(
+        c.get_version(&r.id, 2, Default::default())
+            .await
+            .unwrap()
+            .is_none(),
+        "ov 2 is a deletion"
+    );
 }
 
 pub async fn history_pages(b: &dyn Backend) {
     let h = open!(b);
     let c = h.coll("docs");
-    let r = c.create(json!({"v": 0}), "a", "r", Default::default()).await.unwrap();
+    let r = c
+        .create(json!({"v": 0}), "a", "r", Default::default())
+        .await
+        .unwrap();
     for ov in 0..4 {
-        c.update(&r.id, json!({"v": ov + 1}), ov, "a", &format!("step {ov}")).await.unwrap();
+        c.update(&r.id, json!({"v": ov + 1}), ov, "a", &format!("step {ov}"))
+            .await
+            .unwrap();
     }
     let mut seen = Vec::new();
     let mut before = None;
     loop {
-        let page = c.history(&r.id, HistoryOptions { limit: Some(2), before_ov: before }).await.unwrap();
+        let page = c
+            .history(
+                &r.id,
+                HistoryOptions {
+                    limit: Some(2),
+                    before_ov: before,
+                },
+            )
+            .await
+            .unwrap();
         seen.extend(page.versions.iter().map(|v| v.ov));
         match page.next_before_ov {
             Some(n) => before = Some(n),
@@ -309,10 +716,27 @@ pub async fn history_pages(b: &dyn Backend) {
     assert_eq!(seen, vec![4, 3, 2, 1, 0]);
     let all = c.history(&r.id, Default::default()).await.unwrap();
     let cvs: Vec<u64> = all.versions.iter().map(|v| v.cv).collect();
-    assert!(cvs.windows(2).all(|w| w[0] > w[1]), "cv decreases going back: {cvs:?}");
+    assert!(
+        cvs.windows(2).all(|w| w[0] > w[1]),
+        "cv decreases going back: {cvs:?}"
+    );
     assert_eq!(all.versions[0].reason.as_deref(), Some("step 3"));
-    assert!(matches!(c.history("missing", Default::default()).await.unwrap_err(), Error::NotFound(_)));
-    assert!(matches!(c.history(&r.id, HistoryOptions { limit: Some(0), ..Default::default() }).await.unwrap_err(), Error::Validation(_)));
+    assert!(matches!(
+        c.history("missing", Default::default()).await.unwrap_err(),
+        Error::NotFound(_)
+    ));
+    assert!(matches!(
+        c.history(
+            &r.id,
+            HistoryOptions {
+                limit: Some(0),
+                ..Default::default()
+            }
+        )
+        .await
+        .unwrap_err(),
+        Error::Validation(_)
+    ));
 }
 
 async fn seed_people(h: &Harness) -> chronos_db::Collection {
@@ -326,7 +750,17 @@ async fn seed_people(h: &Harness) -> chronos_db::Collection {
     ];
     for p in people {
         let id = p["name"].as_str().unwrap().to_string();
-        c.create(p, "a", "r", CreateOptions { id: Some(id), ..Default::default() }).await.unwrap();
+        c.create(
+            p,
+            "a",
+            "r",
+            CreateOptions {
+                id: Some(id),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     }
     c
 }
@@ -336,7 +770,14 @@ fn people_map() -> CollectionMap {
 }
 
 async fn names(c: &chronos_db::Collection, filter: Value) -> Vec<String> {
-    let page = c.list_by_meta(ListOptions { filter: Some(filter.clone()), sort: Some(json!({"name": 1})), limit: Some(100), ..Default::default() }).await;
+    let page = c
+        .list_by_meta(ListOptions {
+            filter: Some(filter.clone()),
+            sort: Some(json!({"name": 1})),
+            limit: Some(100),
+            ..Default::default()
+        })
+        .await;
     let page = page.unwrap_or_else(|e| panic!("{filter}: {e}"));
     page.items.iter().map(|i| i.id.clone()).collect()
 }
@@ -348,7 +789,10 @@ pub async fn query_operators(b: &dyn Backend) {
         (json!({}), vec!["ann", "bob", "cyd", "dan", "eve"]),
         (json!({"name": "bob"}), vec!["bob"]),
         (json!({"name": {"$eq": "bob"}}), vec!["bob"]),
-        (json!({"name": {"$ne": "bob"}}), vec!["ann", "cyd", "dan", "eve"]),
+        (
+            json!({"name": {"$ne": "bob"}}),
+            vec!["ann", "cyd", "dan", "eve"],
+        ),
         (json!({"age": {"$gt": 30}}), vec!["ann", "cyd"]),
         (json!({"age": {"$gte": 31}}), vec!["ann", "cyd"]),
         (json!({"age": {"$lt": 31}}), vec!["bob"]),
@@ -357,32 +801,61 @@ pub async fn query_operators(b: &dyn Backend) {
         (json!({"age": {"$gt": "a"}}), vec!["dan"]),
         (json!({"age": null}), vec!["eve"]),
         (json!({"score": null}), vec!["ann", "bob", "dan", "eve"]),
-        (json!({"name": {"$in": ["ann", "eve", "zed"]}}), vec!["ann", "eve"]),
-        (json!({"name": {"$nin": ["ann", "eve"]}}), vec!["bob", "cyd", "dan"]),
+        (
+            json!({"name": {"$in": ["ann", "eve", "zed"]}}),
+            vec!["ann", "eve"],
+        ),
+        (
+            json!({"name": {"$nin": ["ann", "eve"]}}),
+            vec!["bob", "cyd", "dan"],
+        ),
         (json!({"score": {"$exists": true}}), vec!["cyd"]),
         (json!({"city.name": {"$exists": false}}), vec!["dan"]),
         (json!({"city.name": "Paris"}), vec!["ann"]),
-        (json!({"city.name": {"$regex": "^par", "$options": "i"}}), vec!["ann", "cyd"]),
+        (
+            json!({"city.name": {"$regex": "^par", "$options": "i"}}),
+            vec!["ann", "cyd"],
+        ),
         (json!({"name": {"$regex": "^[ab]"}}), vec!["ann", "bob"]),
-        (json!({"name": {"$not": {"$regex": "^[ab]"}}}), vec!["cyd", "dan", "eve"]),
-        (json!({"age": {"$not": {"$gt": 30}}}), vec!["bob", "dan", "eve"]),
+        (
+            json!({"name": {"$not": {"$regex": "^[ab]"}}}),
+            vec!["cyd", "dan", "eve"],
+        ),
+        (
+            json!({"age": {"$not": {"$gt": 30}}}),
+            vec!["bob", "dan", "eve"],
+        ),
         (json!({"tags": "b"}), vec!["ann", "bob"]),
         (json!({"tags": {"$in": ["a", "c"]}}), vec!["ann", "dan"]),
         (json!({"tags": {"$ne": "b"}}), vec!["cyd", "dan", "eve"]),
         (json!({"vip": true}), vec!["ann"]),
         (json!({"vip": false}), vec!["bob"]),
         (json!({"score": 1.5}), vec!["cyd"]),
-        (json!({"$or": [{"name": "ann"}, {"age": {"$lt": 30}}]}), vec!["ann", "bob"]),
-        (json!({"$and": [{"tags": "b"}, {"age": {"$gt": 30}}]}), vec!["ann"]),
+        (
+            json!({"$or": [{"name": "ann"}, {"age": {"$lt": 30}}]}),
+            vec!["ann", "bob"],
+        ),
+        (
+            json!({"$and": [{"tags": "b"}, {"age": {"$gt": 30}}]}),
+            vec!["ann"],
+        ),
         (json!({"_id": "cyd"}), vec!["cyd"]),
-        (json!({"_system.ov": 0}), vec!["ann", "bob", "cyd", "dan", "eve"]),
+        (
+            json!({"_system.ov": 0}),
+            vec!["ann", "bob", "cyd", "dan", "eve"],
+        ),
     ];
     for (filter, expected) in cases {
         assert_eq!(names(&c, filter.clone()).await, expected, "{filter}");
     }
     // Latest state only: an update moves an item out of a filter's result.
-    c.update("bob", json!({"name": "bob", "age": 50}), 0, "a", "r").await.unwrap();
-    assert_eq!(names(&c, json!({"age": {"$gt": 30}})).await, vec!["ann", "bob", "cyd"]);
+    c.update("bob", json!({"name": "bob", "age": 50}), 0, "a", "r")
+        .await
+        .unwrap();
+    assert_eq!(
+        names(&c, json!({"age": {"$gt": 30}})).await,
+        vec!["ann", "bob", "cyd"]
+    );
     assert_eq!(names(&c, json!({"_system.ov": 1})).await, vec!["bob"]);
 }
 
@@ -390,10 +863,22 @@ pub async fn query_sort_and_pages(b: &dyn Backend) {
     let h = open!(b, with_map("nums", map(&["n", "group"])));
     let c = h.coll("nums");
     for i in 0..23 {
-        let n = if i % 5 == 0 { json!(null) } else { json!(i % 7) };
-        c.create(json!({"n": n, "group": if i % 2 == 0 { "even" } else { "odd" }}), "a", "r", CreateOptions { id: Some(format!("i{i:02}")), ..Default::default() })
-            .await
-            .unwrap();
+        let n = if i % 5 == 0 {
+            json!(null)
+        } else {
+            json!(i % 7)
+        };
+        c.create(
+            json!({"n": n, "group": if i % 2 == 0 { "even" } else { "odd" }}),
+            "a",
+            "r",
+            CreateOptions {
+                id: Some(format!("i{i:02}")),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     }
     for (sort, desc) in [(json!({"n": 1}), false), (json!({"n": -1}), true)] {
         // Page through with a small limit; the concatenation equals one big sorted read.
@@ -401,43 +886,87 @@ pub async fn query_sort_and_pages(b: &dyn Backend) {
         let mut after = None;
         loop {
             let page = c
-                .list_by_meta(ListOptions { sort: Some(sort.clone()), limit: Some(4), after: after.clone(), ..Default::default() })
+                .list_by_meta(ListOptions {
+                    sort: Some(sort.clone()),
+                    limit: Some(4),
+                    after: after.clone(),
+                    ..Default::default()
+                })
                 .await
                 .unwrap();
             assert!(page.items.len() <= 4);
-            paged.extend(page.items.iter().map(|i| (i.data["n"].clone(), i.id.clone())));
+            paged.extend(
+                page.items
+                    .iter()
+                    .map(|i| (i.data["n"].clone(), i.id.clone())),
+            );
             match page.next {
                 Some(n) => after = Some(n),
                 None => break,
             }
         }
         assert_eq!(paged.len(), 23, "{sort}: every item exactly once");
-        let full = c.list_by_meta(ListOptions { sort: Some(sort.clone()), limit: Some(1000), ..Default::default() }).await.unwrap();
-        let full: Vec<_> = full.items.iter().map(|i| (i.data["n"].clone(), i.id.clone())).collect();
+        let full = c
+            .list_by_meta(ListOptions {
+                sort: Some(sort.clone()),
+                limit: Some(1000),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let full: Vec<_> = full
+            .items
+            .iter()
+            .map(|i| (i.data["n"].clone(), i.id.clone()))
+            .collect();
         assert_eq!(paged, full, "{sort}");
-        let keys: Vec<(Option<i64>, String)> = full.iter().map(|(n, id)| (n.as_i64(), id.clone())).collect();
+        let keys: Vec<(Option<i64>, String)> = full
+            .iter()
+            .map(|(n, id)| (n.as_i64(), id.clone()))
+            .collect();
         let mut expected = keys.clone();
         expected.sort();
         if desc {
             expected.reverse();
         }
-        assert_eq!(keys, expected, "{sort}: nulls first ascending, last descending; ties by id");
+        assert_eq!(
+            keys, expected,
+            "{sort}: nulls first ascending, last descending; ties by id"
+        );
     }
     // Filter + sort + pages.
     let page = c
-        .list_by_meta(ListOptions { filter: Some(json!({"group": "even"})), sort: Some(json!({"n": -1, "group": 1})), limit: Some(5), ..Default::default() })
+        .list_by_meta(ListOptions {
+            filter: Some(json!({"group": "even"})),
+            sort: Some(json!({"n": -1, "group": 1})),
+            limit: Some(5),
+            ..Default::default()
+        })
         .await
         .unwrap();
     assert_eq!(page.items.len(), 5);
     assert!(page.items.iter().all(|i| i.data["group"] == json!("even")));
     let rest = c
-        .list_by_meta(ListOptions { filter: Some(json!({"group": "even"})), sort: Some(json!({"n": -1, "group": 1})), limit: Some(100), after: page.next, ..Default::default() })
+        .list_by_meta(ListOptions {
+            filter: Some(json!({"group": "even"})),
+            sort: Some(json!({"n": -1, "group": 1})),
+            limit: Some(100),
+            after: page.next,
+            ..Default::default()
+        })
         .await
         .unwrap();
     assert_eq!(rest.items.len(), 12 - 5);
     assert!(rest.next.is_none());
     // Default sort is by id; default limit 50.
-    let ids: Vec<String> = c.list_by_meta(ListOptions::default()).await.unwrap().items.into_iter().map(|i| i.id).collect();
+    let ids: Vec<String> = c
+        .list_by_meta(ListOptions::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
     let mut sorted = ids.clone();
     sorted.sort();
     assert_eq!(ids, sorted);
@@ -458,7 +987,13 @@ pub async fn query_errors(b: &dyn Backend) {
         json!("not an object"),
     ];
     for f in bad_filters {
-        let e = c.list_by_meta(ListOptions { filter: Some(f.clone()), ..Default::default() }).await.unwrap_err();
+        let e = c
+            .list_by_meta(ListOptions {
+                filter: Some(f.clone()),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
         assert!(matches!(e, Error::Validation(_)), "{f}: {e}");
     }
     for (sort, limit, after) in [
@@ -469,12 +1004,33 @@ pub async fn query_errors(b: &dyn Backend) {
         (None, Some(1001), None),
         (None, None, Some("garbage".to_string())),
     ] {
-        let e = c.list_by_meta(ListOptions { sort, limit, after, ..Default::default() }).await.unwrap_err();
+        let e = c
+            .list_by_meta(ListOptions {
+                sort,
+                limit,
+                after,
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
         assert!(matches!(e, Error::Validation(_)), "{e}");
     }
     // A cursor from a differently sorted query is refused.
-    let p = c.list_by_meta(ListOptions { sort: Some(json!({"age": 1})), limit: Some(1), ..Default::default() }).await.unwrap();
-    let e = c.list_by_meta(ListOptions { after: p.next, ..Default::default() }).await.unwrap_err();
+    let p = c
+        .list_by_meta(ListOptions {
+            sort: Some(json!({"age": 1})),
+            limit: Some(1),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let e = c
+        .list_by_meta(ListOptions {
+            after: p.next,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::Validation(_)), "{e}");
 }
 
@@ -483,54 +1039,139 @@ pub async fn query_as_of(b: &dyn Backend) {
     let c = seed_people(&h).await;
     tick().await;
     let t = Timestamp::now();
-    let cv_mark = c.get_latest("eve", Default::default()).await.unwrap().unwrap().system.cv;
+    let cv_mark = c
+        .get_latest("eve", Default::default())
+        .await
+        .unwrap()
+        .unwrap()
+        .system
+        .cv;
     tick().await;
-    c.update("ann", json!({"name": "ann", "age": 10}), 0, "a", "r").await.unwrap();
+    c.update("ann", json!({"name": "ann", "age": 10}), 0, "a", "r")
+        .await
+        .unwrap();
     c.delete("bob", 0, "a", "r").await.unwrap();
-    c.create(json!({"name": "fay", "age": 33}), "a", "r", CreateOptions { id: Some("fay".into()), ..Default::default() }).await.unwrap();
+    c.create(
+        json!({"name": "fay", "age": 33}),
+        "a",
+        "r",
+        CreateOptions {
+            id: Some("fay".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     let now: Vec<String> = names(&c, json!({"age": {"$gt": 20}})).await;
     assert_eq!(now, vec!["cyd", "fay"]);
-    for opts in [ListOptions { as_of_time: Some(t), ..Default::default() }, ListOptions { as_of_cv: Some(cv_mark), ..Default::default() }] {
+    for opts in [
+        ListOptions {
+            as_of_time: Some(t),
+            ..Default::default()
+        },
+        ListOptions {
+            as_of_cv: Some(cv_mark),
+            ..Default::default()
+        },
+    ] {
         let page = c
-            .list_by_meta(ListOptions { filter: Some(json!({"age": {"$gt": 20}})), sort: Some(json!({"name": 1})), ..opts })
+            .list_by_meta(ListOptions {
+                filter: Some(json!({"age": {"$gt": 20}})),
+                sort: Some(json!({"name": 1})),
+                ..opts
+            })
             .await
             .unwrap();
         let got: Vec<String> = page.items.iter().map(|i| i.id.clone()).collect();
         assert_eq!(got, vec!["ann", "bob", "cyd"], "state as of the mark");
-        assert_eq!(page.items[0].data["age"], json!(31), "with the content of that time");
+        assert_eq!(
+            page.items[0].data["age"],
+            json!(31),
+            "with the content of that time"
+        );
     }
-    let e = c.list_by_meta(ListOptions { as_of_time: Some(t), as_of_cv: Some(1), ..Default::default() }).await.unwrap_err();
+    let e = c
+        .list_by_meta(ListOptions {
+            as_of_time: Some(t),
+            as_of_cv: Some(1),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::Validation(_)));
 }
 
 pub async fn restore_object(b: &dyn Backend) {
     let h = open!(b);
     let c = h.coll("docs");
-    let r = c.create(json!({"v": 0}), "a", "r", Default::default()).await.unwrap();
+    let r = c
+        .create(json!({"v": 0}), "a", "r", Default::default())
+        .await
+        .unwrap();
     c.update(&r.id, json!({"v": 1}), 0, "a", "r").await.unwrap();
     tick().await;
     let t1 = Timestamp::now();
     tick().await;
     c.update(&r.id, json!({"v": 2}), 1, "a", "r").await.unwrap();
-    let x = c.restore_object(&r.id, RestoreTarget::Ov(0), "ops", "rollback").await.unwrap();
+    let x = c
+        .restore_object(&r.id, RestoreTarget::Ov(0), "ops", "rollback")
+        .await
+        .unwrap();
     assert_eq!(x.ov, 3, "restore appends");
-    let item = c.get_latest(&r.id, Default::default()).await.unwrap().unwrap();
+    let item = c
+        .get_latest(&r.id, Default::default())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((item.data["v"].clone(), item.op), (json!(0), Op::Restore));
-    c.restore_object(&r.id, RestoreTarget::At(t1), "ops", "r").await.unwrap();
-    assert_eq!(c.get_latest(&r.id, Default::default()).await.unwrap().unwrap().data["v"], json!(1));
+    c.restore_object(&r.id, RestoreTarget::At(t1), "ops", "r")
+        .await
+        .unwrap();
+    assert_eq!(
+        c.get_latest(&r.id, Default::default())
+            .await
+            .unwrap()
+            .unwrap()
+            .data["v"],
+        json!(1)
+    );
     // Delete, then restore a live version: live again.
     let d = c.delete(&r.id, 4, "a", "r").await.unwrap();
-    c.restore_object(&r.id, RestoreTarget::Ov(2), "ops", "undelete").await.unwrap();
-    let item = c.get_latest(&r.id, Default::default()).await.unwrap().unwrap();
-    assert_eq!((item.data["v"].clone(), item.system.deleted, item.system.ov), (json!(2), false, 6));
+    c.restore_object(&r.id, RestoreTarget::Ov(2), "ops", "undelete")
+        .await
+        .unwrap();
+    let item = c
+        .get_latest(&r.id, Default::default())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (item.data["v"].clone(), item.system.deleted, item.system.ov),
+        (json!(2), false, 6)
+    );
     // Restore to the deletion: deleted again.
-    c.restore_object(&r.id, RestoreTarget::Ov(d.ov), "ops", "r").await.unwrap();
-    assert!(c.get_latest(&r.id, Default::default()).await.unwrap().is_none());
-    let e = c.restore_object(&r.id, RestoreTarget::Ov(99), "ops", "r").await.unwrap_err();
+    c.restore_object(&r.id, RestoreTarget::Ov(d.ov), "ops", "r")
+        .await
+        .unwrap();
+    assert!(c
+        .get_latest(&r.id, Default::default())
+        .await
+        .unwrap()
+        .is_none());
+    let e = c
+        .restore_object(&r.id, RestoreTarget::Ov(99), "ops", "r")
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::NotFound(_)), "{e}");
-    let e = c.restore_object(&r.id, RestoreTarget::At(Timestamp(0)), "ops", "r").await.unwrap_err();
+    let e = c
+        .restore_object(&r.id, RestoreTarget::At(Timestamp(0)), "ops", "r")
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::NotFound(_)), "{e}");
-    let e = c.restore_object("missing", RestoreTarget::Ov(0), "ops", "r").await.unwrap_err();
+    let e = c
+        .restore_object("missing", RestoreTarget::Ov(0), "ops", "r")
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::NotFound(_)), "{e}");
     // Every version's own history is intact.
     let h2 = c.history(&r.id, Default::default()).await.unwrap();
@@ -540,23 +1181,100 @@ pub async fn restore_object(b: &dyn Backend) {
 pub async fn restore_collection(b: &dyn Backend) {
     let h = open!(b);
     let c = h.coll("docs");
-    let a = c.create(json!({"v": "a0"}), "x", "r", CreateOptions { id: Some("a".into()), ..Default::default() }).await.unwrap();
-    c.create(json!({"v": "b0"}), "x", "r", CreateOptions { id: Some("b".into()), ..Default::default() }).await.unwrap();
-    c.create(json!({"v": "d0"}), "x", "r", CreateOptions { id: Some("d".into()), ..Default::default() }).await.unwrap();
+    let a = c
+        .create(
+            json!({"v": "a0"}),
+            "x",
+            "r",
+            CreateOptions {
+                id: Some("a".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    c.create(
+        json!({"v": "b0"}),
+        "x",
+        "r",
+        CreateOptions {
+            id: Some("b".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    c.create(
+        json!({"v": "d0"}),
+        "x",
+        "r",
+        CreateOptions {
+            id: Some("d".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     c.delete("d", 0, "x", "r").await.unwrap();
-    let same = c.create(json!({"v": "s0"}), "x", "r", CreateOptions { id: Some("s".into()), ..Default::default() }).await.unwrap();
+    let same = c
+        .create(
+            json!({"v": "s0"}),
+            "x",
+            "r",
+            CreateOptions {
+                id: Some("s".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     tick().await;
     let t = Timestamp::now();
     tick().await;
     let mark = same.cv;
-    c.update("a", json!({"v": "a1"}), 0, "x", "r").await.unwrap();
+    c.update("a", json!({"v": "a1"}), 0, "x", "r")
+        .await
+        .unwrap();
     c.delete("b", 0, "x", "r").await.unwrap();
-    c.create(json!({"v": "c0"}), "x", "r", CreateOptions { id: Some("c".into()), ..Default::default() }).await.unwrap();
-    c.restore_object("d", RestoreTarget::Ov(0), "x", "r").await.unwrap();
+    c.create(
+        json!({"v": "c0"}),
+        "x",
+        "r",
+        CreateOptions {
+            id: Some("c".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    c.restore_object("d", RestoreTarget::Ov(0), "x", "r")
+        .await
+        .unwrap();
 
-    let dry = c.restore_collection(CollectionTarget::Cv(mark), RestoreOptions { dry_run: true, ..Default::default() }).await.unwrap();
-    assert_eq!((dry.restored, dry.deleted, dry.unchanged), (2, 2, 1), "{dry:?}");
-    assert_eq!(c.get_latest("a", Default::default()).await.unwrap().unwrap().data["v"], json!("a1"), "dry run changes nothing");
+    let dry = c
+        .restore_collection(
+            CollectionTarget::Cv(mark),
+            RestoreOptions {
+                dry_run: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (dry.restored, dry.deleted, dry.unchanged),
+        (2, 2, 1),
+        "{dry:?}"
+    );
+    assert_eq!(
+        c.get_latest("a", Default::default())
+            .await
+            .unwrap()
+            .unwrap()
+            .data["v"],
+        json!("a1"),
+        "dry run changes nothing"
+    );
 
     let progress_calls = std::sync::atomic::AtomicUsize::new(0);
     let cb = |p: &chronos_db::RestoreProgress| {
@@ -564,43 +1282,112 @@ pub async fn restore_collection(b: &dyn Backend) {
         progress_calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     };
     let rep = c
-        .restore_collection(CollectionTarget::At(t), RestoreOptions { actor: "ops".into(), reason: "rollback".into(), progress: Some(&cb), ..Default::default() })
+        .restore_collection(
+            CollectionTarget::At(t),
+            RestoreOptions {
+                actor: "ops".into(),
+                reason: "rollback".into(),
+                progress: Some(&cb),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     assert_eq!(rep.target_cv, mark);
-    assert_eq!((rep.restored, rep.deleted, rep.unchanged), (2, 2, 1), "{rep:?}");
+    assert_eq!(
+        (rep.restored, rep.deleted, rep.unchanged),
+        (2, 2, 1),
+        "{rep:?}"
+    );
     assert!(progress_calls.load(std::sync::atomic::Ordering::SeqCst) >= 1);
     let latest = |id: &'static str| c.get_latest(id, ReadOptions::default());
     assert_eq!(latest("a").await.unwrap().unwrap().data["v"], json!("a0"));
-    assert_eq!(latest("b").await.unwrap().unwrap().data["v"], json!("b0"), "undeleted");
-    assert!(latest("c").await.unwrap().is_none(), "created after the target: deleted");
-    assert!(latest("d").await.unwrap().is_none(), "deleted at the target: deleted again");
-    assert_eq!(latest("s").await.unwrap().unwrap().system.ov, 0, "unchanged items get no new version");
+    assert_eq!(
+        latest("b").await.unwrap().unwrap().data["v"],
+        json!("b0"),
+        "undeleted"
+    );
+    assert!(
+        latest("c").await.unwrap().is_none(),
+        "created after the target: deleted"
+    );
+    assert!(
+        latest("d").await.unwrap().is_none(),
+        "deleted at the target: deleted again"
+    );
+    assert_eq!(
+        latest("s").await.unwrap().unwrap().system.ov,
+        0,
+        "unchanged items get no new version"
+    );
     let a_hist = c.history(&a.id, Default::default()).await.unwrap();
     assert_eq!(a_hist.versions[0].op, Op::Restore);
     assert_eq!(a_hist.versions[0].actor.as_deref(), Some("ops"));
     // Idempotent: a second run changes nothing.
-    let again = c.restore_collection(CollectionTarget::Cv(mark), RestoreOptions::default()).await.unwrap();
-    assert_eq!((again.restored, again.deleted, again.unchanged), (0, 0, 5), "{again:?}");
+    let again = c
+        .restore_collection(CollectionTarget::Cv(mark), RestoreOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.restored, again.deleted, again.unchanged),
+        (0, 0, 5),
+        "{again:?}"
+    );
 }
 
 pub async fn restore_collection_resumes(b: &dyn Backend) {
     let h = open!(b);
     let c = h.coll("many");
     for i in 0..450 {
-        c.create(json!({"i": i}), "x", "r", CreateOptions { id: Some(format!("k{i:04}")), ..Default::default() }).await.unwrap();
+        c.create(
+            json!({"i": i}),
+            "x",
+            "r",
+            CreateOptions {
+                id: Some(format!("k{i:04}")),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     }
-    let mark = c.get_latest("k0449", Default::default()).await.unwrap().unwrap().system.cv;
+    let mark = c
+        .get_latest("k0449", Default::default())
+        .await
+        .unwrap()
+        .unwrap()
+        .system
+        .cv;
     for i in (0..450).step_by(3) {
-        c.update(&format!("k{i:04}"), json!({"i": -1}), 0, "x", "r").await.unwrap();
+        c.update(&format!("k{i:04}"), json!({"i": -1}), 0, "x", "r")
+            .await
+            .unwrap();
     }
     // Simulate an interrupted run: restore only after k0199, then resume from there.
-    let first = c.restore_collection(CollectionTarget::Cv(mark), RestoreOptions { resume_after: Some("k0199".into()), ..Default::default() }).await.unwrap();
+    let first = c
+        .restore_collection(
+            CollectionTarget::Cv(mark),
+            RestoreOptions {
+                resume_after: Some("k0199".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(first.restored, 83, "{first:?}");
     assert_eq!(first.last_id.as_deref(), Some("k0449"));
-    let rest = c.restore_collection(CollectionTarget::Cv(mark), RestoreOptions::default()).await.unwrap();
+    let rest = c
+        .restore_collection(CollectionTarget::Cv(mark), RestoreOptions::default())
+        .await
+        .unwrap();
     assert_eq!((rest.restored, rest.unchanged), (67, 383), "{rest:?}");
-    let page = c.list_by_meta(ListOptions { filter: Some(json!({"i": -1})), ..Default::default() }).await.unwrap();
+    let page = c
+        .list_by_meta(ListOptions {
+            filter: Some(json!({"i": -1})),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert!(page.items.is_empty());
 }
 
@@ -608,8 +1395,22 @@ fn blob_map() -> CollectionMap {
     CollectionMap {
         indexed_props: vec![],
         base64_props: [
-            ("file".to_string(), Base64Prop { content_type: "application/octet-stream".into(), preferred_text: false, text_charset: None }),
-            ("doc.note".to_string(), Base64Prop { content_type: "text/plain".into(), preferred_text: true, text_charset: None }),
+            (
+                "file".to_string(),
+                Base64Prop {
+                    content_type: "application/octet-stream".into(),
+                    preferred_text: false,
+                    text_charset: None,
+                },
+            ),
+            (
+                "doc.note".to_string(),
+                Base64Prop {
+                    content_type: "text/plain".into(),
+                    preferred_text: true,
+                    text_charset: None,
+                },
+            ),
         ]
         .into(),
         validation: None,
@@ -619,103 +1420,315 @@ fn blob_map() -> CollectionMap {
 pub async fn base64_blobs(b: &dyn Backend) {
     let h = open!(b, with_map("files", blob_map()));
     let c = h.coll("files");
-    let r = c.create(json!({"name": "f", "file": "AAECAw==", "doc": {"note": "aGVsbG8gd29ybGQ="}}), "a", "r", Default::default()).await.unwrap();
-    let item = c.get_latest(&r.id, Default::default()).await.unwrap().unwrap();
+    let r = c
+        .create(
+            json!({"name": "f", "file": "AAECAw==", "doc": {"note": "aGVsbG8gd29ybGQ="}}),
+            "a",
+            "r",
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let item = c
+        .get_latest(&r.id, Default::default())
+        .await
+        .unwrap()
+        .unwrap();
     let file_ref = &item.data["file"]["ref"];
     assert_eq!(file_ref["size"], json!(4));
-    assert!(file_ref["blobKey"].as_str().unwrap().starts_with(&format!("files/{}/v0.", r.id)));
-    assert!(file_ref.get("textKey").is_none(), "binary content gets no text rendition");
+    assert!(file_ref["blobKey"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("files/{}/v0.", r.id)));
+    assert!(
+        file_ref.get("textKey").is_none(),
+        "binary content gets no text rendition"
+    );
     let note_ref = &item.data["doc"]["note"]["ref"];
-    assert!(note_ref["textKey"].as_str().unwrap().ends_with("/doc.note/text.txt"));
+    assert!(note_ref["textKey"]
+        .as_str()
+        .unwrap()
+        .ends_with("/doc.note/text.txt"));
     let objects = h.objects(&format!("files/{}/", r.id)).await;
-    assert_eq!(objects.len(), 4, "item.json, one blob, one blob + text: {objects:?}");
+    assert_eq!(
+        objects.len(),
+        4,
+        "item.json, one blob, one blob + text: {objects:?}"
+    );
     let store = h.payloads.lock().unwrap()[0].clone();
-    assert_eq!(&store.get(file_ref["blobKey"].as_str().unwrap()).await.unwrap()[..], &[0u8, 1, 2, 3]);
-    assert_eq!(&store.get(note_ref["textKey"].as_str().unwrap()).await.unwrap()[..], b"hello world");
+    assert_eq!(
+        &store
+            .get(file_ref["blobKey"].as_str().unwrap())
+            .await
+            .unwrap()[..],
+        &[0u8, 1, 2, 3]
+    );
+    assert_eq!(
+        &store
+            .get(note_ref["textKey"].as_str().unwrap())
+            .await
+            .unwrap()[..],
+        b"hello world"
+    );
     // Blobs are not indexed.
-    let e = c.list_by_meta(ListOptions { filter: Some(json!({"file": "x"})), ..Default::default() }).await.unwrap_err();
+    let e = c
+        .list_by_meta(ListOptions {
+            filter: Some(json!({"file": "x"})),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::Validation(_)));
-    assert_eq!(c.list_by_meta(ListOptions { filter: Some(json!({"name": "f"})), ..Default::default() }).await.unwrap().items.len(), 1);
+    assert_eq!(
+        c.list_by_meta(ListOptions {
+            filter: Some(json!({"name": "f"})),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .items
+        .len(),
+        1
+    );
     // Update that keeps the ref: the new version owns a copy.
     let mut data = item.data.clone();
     data.insert("name".into(), json!("g"));
-    c.update(&r.id, Value::Object(data), 0, "a", "r").await.unwrap();
-    let v1 = c.get_latest(&r.id, Default::default()).await.unwrap().unwrap();
-    let k1 = v1.data["file"]["ref"]["blobKey"].as_str().unwrap().to_string();
+    c.update(&r.id, Value::Object(data), 0, "a", "r")
+        .await
+        .unwrap();
+    let v1 = c
+        .get_latest(&r.id, Default::default())
+        .await
+        .unwrap()
+        .unwrap();
+    let k1 = v1.data["file"]["ref"]["blobKey"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(k1.contains("/v1."), "{k1}");
     assert_eq!(&store.get(&k1).await.unwrap()[..], &[0u8, 1, 2, 3]);
     // Invalid base64: rejected, nothing written.
     let before = h.objects("files/").await.len();
     for bad in ["not base64!", "AAECAw", "AAE CAw==", "AAECAw=="] {
-        let payload = if bad == "AAECAw==" { json!({"file": 5}) } else { json!({"file": bad}) };
-        let e = c.create(payload, "a", "r", Default::default()).await.unwrap_err();
+        let payload = if bad == "AAECAw==" {
+            json!({"file": 5})
+        } else {
+            json!({"file": bad})
+        };
+        let e = c
+            .create(payload, "a", "r", Default::default())
+            .await
+            .unwrap_err();
         assert!(matches!(e, Error::Validation(_)), "{bad}: {e}");
     }
     assert_eq!(h.objects("files/").await.len(), before);
     // A ref to another item's blob is refused.
-    let other = c.create(json!({"file": "AAAA"}), "a", "r", Default::default()).await.unwrap();
-    let e = c.update(&other.id, json!({"file": item.data["file"].clone()}), 0, "a", "steal").await.unwrap_err();
+    let other = c
+        .create(json!({"file": "AAAA"}), "a", "r", Default::default())
+        .await
+        .unwrap();
+    let e = c
+        .update(
+            &other.id,
+            json!({"file": item.data["file"].clone()}),
+            0,
+            "a",
+            "steal",
+        )
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::Validation(_)), "{e}");
 }
 
 pub async fn required_indexed(b: &dyn Backend) {
     let m = CollectionMap {
         indexed_props: vec!["accountId".into(), "amount".into()],
-        validation: Some(CollectionValidation { required_indexed: vec!["accountId".into(), "amount".into()] }),
+        validation: Some(CollectionValidation {
+            required_indexed: vec!["accountId".into(), "amount".into()],
+        }),
         ..Default::default()
     };
     let h = open!(b, with_map("ledger", m));
     let c = h.coll("ledger");
-    for bad in [json!({"amount": 1}), json!({"accountId": "", "amount": 1}), json!({"accountId": "a", "amount": null})] {
-        let e = c.create(bad.clone(), "a", "r", Default::default()).await.unwrap_err();
-        assert!(matches!(e, Error::Validation(ref m) if m.contains("required indexed field")), "{bad}: {e}");
+    for bad in [
+        json!({"amount": 1}),
+        json!({"accountId": "", "amount": 1}),
+        json!({"accountId": "a", "amount": null}),
+    ] {
+        let e = c
+            .create(bad.clone(), "a", "r", Default::default())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, Error::Validation(ref m) if m.contains("required indexed field")),
+            "{bad}: {e}"
+        );
     }
-    let r = c.create(json!({"accountId": "a", "amount": 0}), "a", "r", Default::default()).await.unwrap();
-    let e = c.update(&r.id, json!({"amount": 2}), 0, "a", "r").await.unwrap_err();
+    let r = c
+        .create(
+            json!({"accountId": "a", "amount": 0}),
+            "a",
+            "r",
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let e = c
+        .update(&r.id, json!({"amount": 2}), 0, "a", "r")
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::Validation(_)), "{e}");
-    assert!(h.objects("ledger/").await.len() == 1, "only the valid create wrote anything");
+    assert!(
+        h.objects("ledger/").await.len() == 1,
+        "only the valid create wrote anything"
+    );
 }
 
 pub async fn versioning_disabled(b: &dyn Backend) {
     let h = open!(b, |c: &mut ChronosConfig| c.versioning.enabled = false);
     let c = h.coll("docs");
-    let r = c.create(json!({"v": 0}), "a", "r", Default::default()).await.unwrap();
+    let r = c
+        .create(json!({"v": 0}), "a", "r", Default::default())
+        .await
+        .unwrap();
     c.update(&r.id, json!({"v": 1}), 0, "a", "r").await.unwrap();
     c.update(&r.id, json!({"v": 2}), 1, "a", "r").await.unwrap();
     let hist = c.history(&r.id, Default::default()).await.unwrap();
-    assert_eq!(hist.versions.iter().map(|v| v.ov).collect::<Vec<_>>(), vec![2]);
-    assert!(c.get_version(&r.id, 0, Default::default()).await.unwrap().is_none());
-    assert_eq!(c.get_latest(&r.id, Default::default()).await.unwrap().unwrap().data["v"], json!(2));
-    assert_eq!(h.objects(&format!("docs/{}/", r.id)).await.len(), 1, "older payloads are removed");
+    assert_eq!(
+        hist.versions.iter().map(|v| v.ov).collect::<Vec<_>>(),
+        vec![2]
+    );
+    assert!(c
+        .get_version(&r.id, 0, Default::default())
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        c.get_latest(&r.id, Default::default())
+            .await
+            .unwrap()
+            .unwrap()
+            .data["v"],
+        json!(2)
+    );
+    assert_eq!(
+        h.objects(&format!("docs/{}/", r.id)).await.len(),
+        1,
+        "older payloads are removed"
+    );
 }
 
 pub async fn tenant_isolation(b: &dyn Backend) {
     let h = open!(b);
     let a = h.tenant("tenant-a", "users");
     let b2 = h.tenant("tenant-b", "users");
-    let r = a.create(json!({"secret": "A"}), "a", "r", CreateOptions { id: Some("shared-id".into()), ..Default::default() }).await.unwrap();
-    assert!(b2.get_latest(&r.id, Default::default()).await.unwrap().is_none());
-    assert!(b2.list_by_meta(ListOptions::default()).await.unwrap().items.is_empty());
-    let e = b2.update(&r.id, json!({"x": 1}), 0, "b", "r").await.unwrap_err();
+    let r = a
+        .create(
+            json!({"secret": "A"}),
+            "a",
+            "r",
+            CreateOptions {
+                id: Some("shared-id".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(b2
+        .get_latest(&r.id, Default::default())
+        .await
+        .unwrap()
+        .is_none());
+    assert!(b2
+        .list_by_meta(ListOptions::default())
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+    let e = b2
+        .update(&r.id, json!({"x": 1}), 0, "b", "r")
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::NotFound(_)));
     assert!(!e.to_string().contains("tenant-a"));
     // The same id in tenant B is a different item.
-    b2.create(json!({"secret": "B"}), "b", "r", CreateOptions { id: Some("shared-id".into()), ..Default::default() }).await.unwrap();
-    assert_eq!(a.get_latest("shared-id", Default::default()).await.unwrap().unwrap().data["secret"], json!("A"));
-    assert_eq!(b2.get_latest("shared-id", Default::default()).await.unwrap().unwrap().data["secret"], json!("B"));
+    b2.create(
+        json!({"secret": "B"}),
+        "b",
+        "r",
+        CreateOptions {
+            id: Some("shared-id".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        a.get_latest("shared-id", Default::default())
+            .await
+            .unwrap()
+            .unwrap()
+            .data["secret"],
+        json!("A")
+    );
+    assert_eq!(
+        b2.get_latest("shared-id", Default::default())
+            .await
+            .unwrap()
+            .unwrap()
+            .data["secret"],
+        json!("B")
+    );
     // Other database types and tiers are separate too.
-    let k = h.chronos.with(chronos_db::Route::generic(chronos_db::DatabaseType::Knowledge, "users")).unwrap();
-    assert!(k.get_latest("shared-id", Default::default()).await.unwrap().is_none());
+    let k = h
+        .chronos
+        .with(chronos_db::Route::generic(
+            chronos_db::DatabaseType::Knowledge,
+            "users",
+        ))
+        .unwrap();
+    assert!(k
+        .get_latest("shared-id", Default::default())
+        .await
+        .unwrap()
+        .is_none());
 }
 
 pub async fn projection(b: &dyn Backend) {
     let h = open!(b);
     let c = h.coll("docs");
-    let r = c.create(json!({"a": {"b": 1, "c": 2}, "d": 3}), "a", "r", Default::default()).await.unwrap();
+    let r = c
+        .create(
+            json!({"a": {"b": 1, "c": 2}, "d": 3}),
+            "a",
+            "r",
+            Default::default(),
+        )
+        .await
+        .unwrap();
     let p = Some(vec!["a.b".to_string(), "zzz".to_string()]);
-    let item = c.get_latest(&r.id, ReadOptions { projection: p.clone(), ..Default::default() }).await.unwrap().unwrap();
+    let item = c
+        .get_latest(
+            &r.id,
+            ReadOptions {
+                projection: p.clone(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(Value::Object(item.data), json!({"a": {"b": 1}}));
     assert_eq!(item.system.ov, 0, "_system is always returned");
-    let page = c.list_by_meta(ListOptions { projection: p, ..Default::default() }).await.unwrap();
-    assert_eq!(Value::Object(page.items[0].data.clone()), json!({"a": {"b": 1}}));
+    let page = c
+        .list_by_meta(ListOptions {
+            projection: p,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        Value::Object(page.items[0].data.clone()),
+        json!({"a": {"b": 1}})
+    );
 }

@@ -3,7 +3,9 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 use chronos_db::config::ChronosConfig;
-use chronos_db::meta::{CollectionSpec, Committed, MetaError, MetadataStore, QueryPage, VersionWrite};
+use chronos_db::meta::{
+    CollectionSpec, Committed, MetaError, MetadataStore, QueryPage, VersionWrite,
+};
 use chronos_db::model::{Head, Timestamp, VersionRecord};
 use chronos_db::payload::{ObjectInfo, PayloadError, PayloadStore};
 use chronos_db::query::{AsOf, Query};
@@ -68,7 +70,10 @@ pub struct Harness {
 
 impl Harness {
     /// Opens the backend with a config tweak; `None` when the backend is unavailable here.
-    pub async fn open(backend: &dyn Backend, tweak: impl FnOnce(&mut ChronosConfig)) -> Option<Harness> {
+    pub async fn open(
+        backend: &dyn Backend,
+        tweak: impl FnOnce(&mut ChronosConfig),
+    ) -> Option<Harness> {
         let (mut cfg, guard) = backend.config()?;
         tweak(&mut cfg);
         let payloads: Arc<Mutex<Vec<Arc<dyn PayloadStore>>>> = Arc::default();
@@ -76,19 +81,37 @@ impl Harness {
         let payload_fault = Arc::new(Fault::default());
         let (p, mf, pf) = (payloads.clone(), meta_fault.clone(), payload_fault.clone());
         let options = ChronosOptions {
-            metadata_layer: Some(Arc::new(move |inner| Arc::new(FaultyMeta { inner, fault: mf.clone() }) as Arc<dyn MetadataStore>)),
+            metadata_layer: Some(Arc::new(move |inner| {
+                Arc::new(FaultyMeta {
+                    inner,
+                    fault: mf.clone(),
+                }) as Arc<dyn MetadataStore>
+            })),
             payload_layer: Some(Arc::new(move |inner| {
-                let tapped: Arc<dyn PayloadStore> = Arc::new(FaultyPayload { inner, fault: pf.clone() });
+                let tapped: Arc<dyn PayloadStore> = Arc::new(FaultyPayload {
+                    inner,
+                    fault: pf.clone(),
+                });
                 p.lock().unwrap().push(tapped.clone());
                 tapped
             })),
         };
-        let chronos = Chronos::open_with(cfg, options).await.expect("open chronos");
-        Some(Harness { chronos, payloads, meta_fault, payload_fault, _guard: guard })
+        let chronos = Chronos::open_with(cfg, options)
+            .await
+            .expect("open chronos");
+        Some(Harness {
+            chronos,
+            payloads,
+            meta_fault,
+            payload_fault,
+            _guard: guard,
+        })
     }
 
     pub fn tenant(&self, tenant: &str, collection: &str) -> Collection {
-        self.chronos.with(Route::tenant(DatabaseType::Runtime, tenant, collection)).expect("route")
+        self.chronos
+            .with(Route::tenant(DatabaseType::Runtime, tenant, collection))
+            .expect("route")
     }
 
     pub fn coll(&self, collection: &str) -> Collection {
@@ -100,7 +123,13 @@ impl Harness {
         let stores: Vec<_> = self.payloads.lock().unwrap().clone();
         let mut out = Vec::new();
         for s in stores {
-            out.extend(s.list(prefix).await.expect("list").into_iter().map(|o| o.key));
+            out.extend(
+                s.list(prefix)
+                    .await
+                    .expect("list")
+                    .into_iter()
+                    .map(|o| o.key),
+            );
         }
         out.sort();
         out
@@ -136,25 +165,51 @@ impl MetadataStore for FaultyMeta {
         }
         self.inner.commit(coll, write).await
     }
-    async fn purge_item(&self, coll: &str, id: &str, expected_ov: u64) -> Result<(u64, Vec<VersionRecord>), MetaError> {
+    async fn purge_item(
+        &self,
+        coll: &str,
+        id: &str,
+        expected_ov: u64,
+    ) -> Result<(u64, Vec<VersionRecord>), MetaError> {
         if self.fault.hit() {
             return Err(injected());
         }
         self.inner.purge_item(coll, id, expected_ov).await
     }
-    async fn get_version(&self, coll: &str, id: &str, ov: u64) -> Result<Option<VersionRecord>, MetaError> {
+    async fn get_version(
+        &self,
+        coll: &str,
+        id: &str,
+        ov: u64,
+    ) -> Result<Option<VersionRecord>, MetaError> {
         self.inner.get_version(coll, id, ov).await
     }
-    async fn version_as_of(&self, coll: &str, id: &str, as_of: AsOf) -> Result<Option<VersionRecord>, MetaError> {
+    async fn version_as_of(
+        &self,
+        coll: &str,
+        id: &str,
+        as_of: AsOf,
+    ) -> Result<Option<VersionRecord>, MetaError> {
         self.inner.version_as_of(coll, id, as_of).await
     }
-    async fn history(&self, coll: &str, id: &str, before_ov: Option<u64>, limit: usize) -> Result<Vec<VersionRecord>, MetaError> {
+    async fn history(
+        &self,
+        coll: &str,
+        id: &str,
+        before_ov: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<VersionRecord>, MetaError> {
         self.inner.history(coll, id, before_ov, limit).await
     }
     async fn query(&self, coll: &CollectionSpec, query: &Query) -> Result<QueryPage, MetaError> {
         self.inner.query(coll, query).await
     }
-    async fn scan_heads(&self, coll: &str, after_id: Option<&str>, limit: usize) -> Result<Vec<Head>, MetaError> {
+    async fn scan_heads(
+        &self,
+        coll: &str,
+        after_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Head>, MetaError> {
         self.inner.scan_heads(coll, after_id, limit).await
     }
     async fn count_heads(&self, coll: &str) -> Result<u64, MetaError> {

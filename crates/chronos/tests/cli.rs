@@ -1,0 +1,189 @@
+//! End-to-end tests of the `chronos` binary on the embedded default in a temporary directory.
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+/// Runs the binary with `--data-dir dir` and the given arguments.
+fn chronos(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_chronos"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .stdin(Stdio::null())
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("the chronos binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Runs a command that must succeed and print JSON.
+fn json(dir: &Path, args: &[&str]) -> Value {
+    let o = chronos(dir, args);
+    assert!(
+        o.status.success(),
+        "chronos {args:?} failed: {}",
+        stderr(&o)
+    );
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("chronos {args:?} printed no JSON ({e})"))
+}
+
+const ROUTE: [&str; 4] = ["--tenant", "tenant-a", "--collection", "users"];
+
+fn with_route<'a>(cmd: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec![cmd];
+    v.extend_from_slice(&ROUTE);
+    v.extend_from_slice(rest);
+    v
+}
+
+#[test]
+fn item_lifecycle() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+
+    let created = json(
+        d,
+        &with_route(
+            "create",
+            &[
+                "--data",
+                r#"{"name":"Ada","plan":"free"}"#,
+                "--actor",
+                "test",
+            ],
+        ),
+    );
+    assert_eq!(created["ov"], 0);
+    let id = created["id"].as_str().expect("an id").to_string();
+
+    let item = json(d, &with_route("get", &[&id]));
+    assert_eq!(item["_id"], id.as_str());
+    assert_eq!(item["name"], "Ada");
+    assert_eq!(item["_system"]["ov"], 0);
+
+    let updated = json(
+        d,
+        &with_route(
+            "update",
+            &[
+                &id,
+                "--expected-ov",
+                "0",
+                "--data",
+                r#"{"name":"Ada","plan":"pro"}"#,
+            ],
+        ),
+    );
+    assert_eq!(updated["ov"], 1);
+
+    let stale = chronos(
+        d,
+        &with_route(
+            "update",
+            &[&id, "--expected-ov", "0", "--data", r#"{"plan":"x"}"#],
+        ),
+    );
+    assert_eq!(stale.status.code(), Some(1));
+    let err = stderr(&stale);
+    assert!(err.starts_with("error: CONFLICT: "), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(stale.stdout.is_empty());
+
+    let history = json(d, &with_route("history", &[&id]));
+    let ops: Vec<&str> = history["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["op"].as_str().unwrap())
+        .collect();
+    assert_eq!(ops, ["UPDATE", "CREATE"]);
+
+    let old = json(d, &with_route("get", &[&id, "--ov", "0"]));
+    assert_eq!(old["plan"], "free");
+
+    json(
+        d,
+        &with_route("create", &["--data", r#"{"name":"Grace","plan":"free"}"#]),
+    );
+    let page = json(d, &with_route("query", &["--filter", r#"{"plan":"pro"}"#]));
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{page}");
+    assert_eq!(items[0]["_id"], id.as_str());
+    assert_eq!(items[0]["plan"], "pro");
+    assert!(page["next"].is_null());
+}
+
+#[test]
+fn missing_item_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = chronos(dir.path(), &with_route("get", &["nope"]));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).starts_with("error: NOT_FOUND: "),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = chronos(
+        dir.path(),
+        &with_route(
+            "get",
+            &["x", "--ov", "1", "--as-of", "2024-01-01T00:00:00Z"],
+        ),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let o = chronos(
+        dir.path(),
+        &["get", "--db", "bogus", "--collection", "users", "x"],
+    );
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn config_schema_is_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = json(dir.path(), &["config", "schema"]);
+    assert!(schema.to_string().contains("dbConnections"));
+}
+
+#[test]
+fn config_check_reports_the_json_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, r#"{"logicalDelete": {"enabled": "yes"}}"#).unwrap();
+    let o = chronos(dir.path(), &["config", "check", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.starts_with("error: CONFIG_ERROR: "), "{err}");
+    assert!(err.contains("$.logicalDelete.enabled"), "{err}");
+
+    let good = dir.path().join("good.json");
+    let config =
+        serde_json::json!({"dbConnections": {"m": {"sqliteDir": dir.path().join("meta")}}});
+    std::fs::write(&good, config.to_string()).unwrap();
+    let o = chronos(dir.path(), &["config", "check", good.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "config OK");
+}
+
+#[test]
+fn demo_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = chronos(dir.path(), &["demo"]);
+    assert!(
+        o.status.success(),
+        "demo failed: {}\n{}",
+        stderr(&o),
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Demo complete"));
+}
