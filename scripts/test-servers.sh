@@ -57,6 +57,10 @@ S3_REGION=us-east-1
 AZURE_ACCOUNT=devstoreaccount1
 AZURE_KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
 
+# What a finished install writes to its .installed stamp; bump the suffix when
+# the install recipe changes, so that caches made by an older one are redone.
+FERRETDB_STAMP="$FERRETDB_VERSION-r2"
+
 FERRETDB_DIR="$CACHE_DIR/ferretdb-$FERRETDB_VERSION"
 FERRETDB_BIN="$FERRETDB_DIR/bin/ferretdb"
 S3S_DIR="$CACHE_DIR/s3s-fs-$S3S_FS_VERSION"
@@ -92,25 +96,41 @@ installed() { # DIR VERSION BIN
 }
 
 install_ferretdb() {
-    if installed "$FERRETDB_DIR" "$FERRETDB_VERSION" "$FERRETDB_BIN"; then
+    if installed "$FERRETDB_DIR" "$FERRETDB_STAMP" "$FERRETDB_BIN"; then
         log "ferretdb $FERRETDB_VERSION: cached at $FERRETDB_BIN"
         return
     fi
     need go
-    log "ferretdb $FERRETDB_VERSION: building with go install (takes a few minutes) ..."
+    need python3
+    log "ferretdb $FERRETDB_VERSION: building from the Go module (takes a few minutes) ..."
     rm -rf "$FERRETDB_DIR"
     mkdir -p "$FERRETDB_DIR/bin"
     local t0=$SECONDS
+    # A plain `go install .../cmd/ferretdb@vX` builds a binary that panics at
+    # start ("Invalid build/version/version.txt"): the module ships that file
+    # empty and expects the build to fill it in. So fetch the module source
+    # through the Go module proxy, write version.txt into a writable copy and
+    # build there (with the module's own go.mod/go.sum).
     (
+        set -euo pipefail
+        export GOTOOLCHAIN=local GOFLAGS=-buildvcs=false CGO_ENABLED=0
         cd "$FERRETDB_DIR"
-        export GOBIN="$FERRETDB_DIR/bin" GOTOOLCHAIN=local GOFLAGS=-buildvcs=false CGO_ENABLED=0
-        go install "github.com/FerretDB/FerretDB/cmd/ferretdb@v$FERRETDB_VERSION"
+        mod_dir="$(go mod download -json "github.com/FerretDB/FerretDB@v$FERRETDB_VERSION" |
+            python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
+        rm -rf src
+        cp -r "$mod_dir" src
+        chmod -R u+w src
+        echo "v$FERRETDB_VERSION" >src/build/version/version.txt
+        cd src
+        go build -trimpath -o "$FERRETDB_BIN" ./cmd/ferretdb
+        "$FERRETDB_BIN" --version
     ) >"$FERRETDB_DIR/install.log" 2>&1 || {
         tail -n 30 "$FERRETDB_DIR/install.log" >&2
         die "ferretdb build failed (log: $FERRETDB_DIR/install.log)"
     }
+    rm -rf "$FERRETDB_DIR/src"
     [[ -x "$FERRETDB_BIN" ]] || die "ferretdb build produced no $FERRETDB_BIN"
-    echo "$FERRETDB_VERSION" >"$FERRETDB_DIR/.installed"
+    echo "$FERRETDB_STAMP" >"$FERRETDB_DIR/.installed"
     log "ferretdb $FERRETDB_VERSION: built in $((SECONDS - t0)) s"
 }
 
@@ -184,28 +204,30 @@ port_of() {
     esac
 }
 
-# A word that must appear in the server's command line, so that a pid file
-# left over from an old run never makes us signal an unrelated process.
-marker_of() {
-    case "$1" in
-    ferretdb) echo "$FERRETDB_BIN" ;;
-    s3s) echo "$S3S_BIN" ;;
-    azurite) echo "$AZURITE_MAIN" ;;
-    esac
-}
-
 pidfile() { echo "$RUN_DIR/$1.pid"; }
 logfile() { echo "$RUN_DIR/$1.log"; }
 
-# Print the pid of a running server of ours, or fail.
+# "STATE STARTTIME" of a live pid, from /proc/PID/stat (fields 3 and 22; the
+# command name in field 2 may hold spaces or parentheses, so cut after the
+# last ')').
+proc_state() {
+    local stat
+    stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+    stat="${stat##*) }"
+    awk '{print $1, $20}' <<<"$stat"
+}
+
+# Print the pid of a running server of ours, or fail. The pid file holds
+# "PID STARTTIME", so a pid reused by an unrelated process is never taken
+# for ours (and never signalled). A zombie counts as not running.
 running_pid() {
-    local f pid
+    local f pid start st
     f="$(pidfile "$1")"
     [[ -f "$f" ]] || return 1
-    pid="$(cat "$f" 2>/dev/null)" || return 1
-    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-    [[ -r "/proc/$pid/cmdline" ]] || return 1
-    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$(marker_of "$1")" || return 1
+    read -r pid start <"$f" 2>/dev/null || return 1
+    [[ "$pid" =~ ^[0-9]+$ && -n "$start" ]] || return 1
+    st="$(proc_state "$pid")" || return 1
+    [[ "$st" == "${st%% *} $start" && "${st%% *}" != Z && "${st%% *}" != X ]] || return 1
     echo "$pid"
 }
 
@@ -220,7 +242,9 @@ launch() { # NAME CMD...
     # setsid: own session/process group, so stop can signal the whole group
     # and the server outlives this script. No stdin, output to the log.
     setsid nohup "$@" </dev/null >>"$lf" 2>&1 &
-    echo $! >"$(pidfile "$name")"
+    local pid=$! st
+    st="$(proc_state "$pid")" || st="? ?"
+    echo "$pid ${st#* }" >"$(pidfile "$name")"
 }
 
 wait_up() { # NAME
@@ -250,8 +274,8 @@ wait_up() { # NAME
 ready_check() {
     case "$1" in
     ferretdb) python3 "$HELPERS/mongo_ping.py" "$HOST" "$FERRETDB_PORT" >/dev/null 2>&1 ;;
-    s3s) curl -s -o /dev/null --max-time 5 "http://$HOST:$S3_PORT/" ;;
-    azurite) curl -s -o /dev/null --max-time 5 "http://$HOST:$AZURITE_PORT/$AZURE_ACCOUNT?comp=list" ;;
+    s3s) curl -s -o /dev/null --noproxy "*" --max-time 5 "http://$HOST:$S3_PORT/" ;;
+    azurite) curl -s -o /dev/null --noproxy "*" --max-time 5 "http://$HOST:$AZURITE_PORT/$AZURE_ACCOUNT?comp=list" ;;
     esac
 }
 
@@ -262,12 +286,10 @@ stop_one() {
         # The server leads its own process group (setsid); signal the group.
         kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
         for ((i = 0; i < 100; i++)); do
-            [[ -e "/proc/$pid" ]] || break
-            # A zombie (not yet reaped) counts as gone.
-            [[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" == Z ]] && break
+            running_pid "$name" >/dev/null || break
             sleep 0.1
         done
-        if [[ -e "/proc/$pid" ]] && running_pid "$name" >/dev/null; then
+        if running_pid "$name" >/dev/null; then
             log "$name did not stop on SIGTERM; sending SIGKILL"
             kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
             sleep 0.2
@@ -310,7 +332,7 @@ cmd_start() {
         --listen-addr="$HOST:$FERRETDB_PORT" \
         --debug-addr=- \
         --telemetry=disable \
-        --log-level=info
+        --log-level=INFO
 
     launch s3s "$S3S_BIN" \
         --host "$HOST" \

@@ -148,7 +148,8 @@ impl VersionRecord {
     }
 }
 
-/// The latest committed version of an item, with the optional inline copy of its content.
+/// A committed version with the optional inline copy of its content: what the metadata
+/// store returns for heads (the latest version of an item) and for single-version reads.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Head {
     pub version: VersionRecord,

@@ -59,7 +59,7 @@ pub enum Expect {
 pub struct VersionWrite {
     pub version: VersionRecord,
     pub expect: Expect,
-    /// The content as JSON text, kept inline with the head when given.
+    /// The content as JSON text, kept inline with the version and head when given.
     pub shadow: Option<String>,
     /// `false` when versioning is disabled: earlier versions of the item are removed in the
     /// same commit and returned, so their payload objects can be deleted afterwards.
@@ -111,21 +111,11 @@ pub trait MetadataStore: Send + Sync + 'static {
         expected_ov: u64,
     ) -> Result<(u64, Vec<VersionRecord>), MetaError>;
 
-    /// One committed version of an item.
-    async fn get_version(
-        &self,
-        coll: &str,
-        id: &str,
-        ov: u64,
-    ) -> Result<Option<VersionRecord>, MetaError>;
+    /// One committed version of an item, with its inline content when it has one.
+    async fn get_version(&self, coll: &str, id: &str, ov: u64) -> Result<Option<Head>, MetaError>;
 
-    /// The latest committed version with `at <= T` (or `cv <= N`).
-    async fn version_as_of(
-        &self,
-        coll: &str,
-        id: &str,
-        as_of: AsOf,
-    ) -> Result<Option<VersionRecord>, MetaError>;
+    /// The latest committed version with `at <= T` (or `cv <= N`), with its inline content.
+    async fn version_as_of(&self, coll: &str, id: &str, as_of: AsOf) -> Result<Option<Head>, MetaError>;
 
     /// Versions newest first, strictly below `before_ov` when given.
     async fn history(

@@ -286,7 +286,7 @@ impl MetadataStore for SqliteStore {
                     sha256 TEXT NOT NULL, meta TEXT NOT NULL, lineage TEXT NOT NULL, deleted INTEGER NOT NULL,
                     content_of INTEGER NOT NULL";
                 let mut ddl = format!(
-                    "CREATE TABLE IF NOT EXISTS {stem}_ver ({cols}, PRIMARY KEY (id, ov)) WITHOUT ROWID;
+                    "CREATE TABLE IF NOT EXISTS {stem}_ver ({cols}, shadow TEXT, PRIMARY KEY (id, ov)) WITHOUT ROWID;
                      CREATE UNIQUE INDEX IF NOT EXISTS {stem}_ver_cv ON {stem}_ver(cv);
                      CREATE INDEX IF NOT EXISTS {stem}_ver_id_at ON {stem}_ver(id, at);
                      CREATE INDEX IF NOT EXISTS {stem}_ver_id_cv ON {stem}_ver(id, cv);
@@ -299,7 +299,7 @@ impl MetadataStore for SqliteStore {
                     let name: String = p.dotted().chars().map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '_' }).collect();
                     let hash = hex::encode(sha2_short(&p.dotted()));
                     ddl.push_str(&format!(
-                        "CREATE INDEX IF NOT EXISTS {stem}_head_m_{name}_{hash} ON {stem}_head({});",
+                        "CREATE INDEX IF NOT EXISTS {stem}_head_m_{name}_{hash} ON {stem}_head({}, id);",
                         meta_expr(p)
                     ));
                 }
@@ -366,11 +366,11 @@ impl MetadataStore for SqliteStore {
                 dropped = collect(st.query_map([&v.id], read_version).map_err(backend)?)?;
             }
             let mut p = version_params(v, cv as u64)?;
-            tx.prepare_cached(&format!("INSERT INTO {t}_ver ({VER_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)"))
+            p.push(write.shadow.map(SqlValue::Text).unwrap_or(SqlValue::Null));
+            tx.prepare_cached(&format!("INSERT INTO {t}_ver ({VER_COLS}, shadow) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)"))
                 .map_err(backend)?
                 .execute(rusqlite::params_from_iter(p.iter()))
                 .map_err(backend)?;
-            p.push(write.shadow.map(SqlValue::Text).unwrap_or(SqlValue::Null));
             tx.prepare_cached(&format!(
                 "INSERT OR REPLACE INTO {t}_head ({VER_COLS}, shadow) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)"
             ))
@@ -433,7 +433,7 @@ impl MetadataStore for SqliteStore {
         coll: &str,
         id: &str,
         ov: u64,
-    ) -> Result<Option<VersionRecord>, MetaError> {
+    ) -> Result<Option<Head>, MetaError> {
         let Some(t) = self.table(coll).await? else {
             return Ok(None);
         };
@@ -441,10 +441,10 @@ impl MetadataStore for SqliteStore {
         self.run(move |c| {
             let mut st = c
                 .prepare_cached(&format!(
-                    "SELECT {VER_COLS} FROM {t}_ver WHERE id = ?1 AND ov = ?2"
+                    "SELECT {VER_COLS}, shadow FROM {t}_ver WHERE id = ?1 AND ov = ?2"
                 ))
                 .map_err(backend)?;
-            st.query_row(params![id, ov as i64], read_version)
+            st.query_row(params![id, ov as i64], read_head)
                 .optional()
                 .map_err(backend)?
                 .transpose()
@@ -457,18 +457,18 @@ impl MetadataStore for SqliteStore {
         coll: &str,
         id: &str,
         as_of: AsOf,
-    ) -> Result<Option<VersionRecord>, MetaError> {
+    ) -> Result<Option<Head>, MetaError> {
         let Some(t) = self.table(coll).await? else {
             return Ok(None);
         };
         let id = id.to_string();
         self.run(move |c| {
             let (sql, bound) = match as_of {
-                AsOf::Time(ts) => (format!("SELECT {VER_COLS} FROM {t}_ver WHERE id = ?1 AND at <= ?2 ORDER BY at DESC, ov DESC LIMIT 1"), ts.micros()),
-                AsOf::Cv(cv) => (format!("SELECT {VER_COLS} FROM {t}_ver WHERE id = ?1 AND cv <= ?2 ORDER BY cv DESC LIMIT 1"), cv.min(i64::MAX as u64) as i64),
+                AsOf::Time(ts) => (format!("SELECT {VER_COLS}, shadow FROM {t}_ver WHERE id = ?1 AND at <= ?2 ORDER BY at DESC, ov DESC LIMIT 1"), ts.micros()),
+                AsOf::Cv(cv) => (format!("SELECT {VER_COLS}, shadow FROM {t}_ver WHERE id = ?1 AND cv <= ?2 ORDER BY cv DESC LIMIT 1"), cv.min(i64::MAX as u64) as i64),
             };
             let mut st = c.prepare_cached(&sql).map_err(backend)?;
-            st.query_row(params![id, bound], read_version).optional().map_err(backend)?.transpose()
+            st.query_row(params![id, bound], read_head).optional().map_err(backend)?.transpose()
         })
         .await
     }
@@ -830,7 +830,7 @@ fn build_query(t: &str, q: &Query) -> Sql {
             };
             let p = sql.bind(SqlValue::Integer(bound));
             conds.push(format!("h.cv = (SELECT MAX(v2.cv) FROM {t}_ver AS v2 WHERE v2.id = h.id AND v2.{col} <= {p})"));
-            format!("SELECT {cols}, NULL AS shadow{sort_cols} FROM {t}_ver AS h")
+            format!("SELECT {cols}, h.shadow{sort_cols} FROM {t}_ver AS h")
         }
     };
     if !q.include_deleted {
@@ -886,9 +886,10 @@ fn run_query(c: &mut Connection, t: &str, q: &Query) -> Result<QueryPage, MetaEr
 }
 
 fn prefixed_cols() -> String {
+    // Query results never need the indexed meta decoded (filters read `h.meta` directly).
     VER_COLS
         .split(", ")
-        .map(|c| format!("h.{c}"))
+        .map(|c| if c == "meta" { "'{}' AS meta".to_string() } else { format!("h.{c}") })
         .collect::<Vec<_>>()
         .join(", ")
 }

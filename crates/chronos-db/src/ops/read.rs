@@ -92,13 +92,13 @@ impl Collection {
     /// One version by its ov.
     pub async fn get_version(&self, id: &str, ov: u64, opts: ReadOptions) -> Result<Option<Item>> {
         crate::names::check_item_id(id).map_err(Error::Validation)?;
-        let Some(v) = self.meta.get_version(self.name(), id, ov).await? else {
+        let Some(found) = self.meta.get_version(self.name(), id, ov).await? else {
             return Ok(None);
         };
-        if v.deleted && !opts.include_deleted {
+        if found.version.deleted && !opts.include_deleted {
             return Ok(None);
         }
-        self.item_of(&v, None, opts.projection.as_deref())
+        self.item_of(&found.version, found.shadow.as_deref(), opts.projection.as_deref())
             .await
             .map(Some)
     }
@@ -112,17 +112,17 @@ impl Collection {
         opts: ReadOptions,
     ) -> Result<Option<Item>> {
         crate::names::check_item_id(id).map_err(Error::Validation)?;
-        let Some(v) = self
+        let Some(found) = self
             .meta
             .version_as_of(self.name(), id, AsOf::Time(at))
             .await?
         else {
             return Ok(None);
         };
-        if v.deleted && !opts.include_deleted {
+        if found.version.deleted && !opts.include_deleted {
             return Ok(None);
         }
-        self.item_of(&v, None, opts.projection.as_deref())
+        self.item_of(&found.version, found.shadow.as_deref(), opts.projection.as_deref())
             .await
             .map(Some)
     }

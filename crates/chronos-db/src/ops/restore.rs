@@ -67,16 +67,16 @@ const ITEM_ATTEMPTS: usize = 8;
 
 enum Plan {
     Unchanged,
-    Restore(Box<VersionRecord>),
+    Restore(Box<Head>),
     Delete,
 }
 
-fn plan(head: &Head, target: Option<VersionRecord>) -> Plan {
+fn plan(head: &Head, target: Option<Head>) -> Plan {
     let h = &head.version;
     match target {
         None if h.deleted => Plan::Unchanged,
         None => Plan::Delete,
-        Some(t) if t.content_of == h.content_of && t.deleted == h.deleted => Plan::Unchanged,
+        Some(t) if t.version.content_of == h.content_of && t.version.deleted == h.deleted => Plan::Unchanged,
         Some(t) => Plan::Restore(Box::new(t)),
     }
 }
@@ -174,7 +174,7 @@ impl Collection {
                     return Ok(());
                 }
                 (Plan::Restore(t), true) => {
-                    if t.deleted {
+                    if t.version.deleted {
                         report.deleted += 1
                     } else {
                         report.restored += 1
@@ -194,7 +194,7 @@ impl Collection {
             match outcome {
                 Ok(_) => {
                     match plan {
-                        Plan::Restore(t) if !t.deleted => report.restored += 1,
+                        Plan::Restore(t) if !t.version.deleted => report.restored += 1,
                         _ => report.deleted += 1,
                     }
                     return Ok(());

@@ -524,13 +524,13 @@ impl Collection {
     pub(super) async fn write_restore(
         &self,
         head: &Head,
-        target: &VersionRecord,
+        target: &Head,
         actor: &str,
         reason: &str,
     ) -> Result<WriteResult> {
-        let doc = self.load_content(target, None).await?;
+        let doc = self.load_content(&target.version, target.shadow.as_deref()).await?;
         let mut lineage = carried(head);
-        for f in &target.lineage.function_ids {
+        for f in &target.version.lineage.function_ids {
             if !lineage.function_ids.contains(f) {
                 lineage.function_ids.push(f.clone());
             }
@@ -544,8 +544,8 @@ impl Collection {
             actor,
             reason,
             function_id: None,
-            deleted: target.deleted,
-            content_of: Some(target.content_of),
+            deleted: target.version.deleted,
+            content_of: Some(target.version.content_of),
         })
         .await
     }

@@ -176,12 +176,7 @@ impl MetadataStore for FaultyMeta {
         }
         self.inner.purge_item(coll, id, expected_ov).await
     }
-    async fn get_version(
-        &self,
-        coll: &str,
-        id: &str,
-        ov: u64,
-    ) -> Result<Option<VersionRecord>, MetaError> {
+    async fn get_version(&self, coll: &str, id: &str, ov: u64) -> Result<Option<Head>, MetaError> {
         self.inner.get_version(coll, id, ov).await
     }
     async fn version_as_of(
@@ -189,7 +184,7 @@ impl MetadataStore for FaultyMeta {
         coll: &str,
         id: &str,
         as_of: AsOf,
-    ) -> Result<Option<VersionRecord>, MetaError> {
+    ) -> Result<Option<Head>, MetaError> {
         self.inner.version_as_of(coll, id, as_of).await
     }
     async fn history(
