@@ -36,7 +36,7 @@ impl BenchSizes {
         BenchSizes {
             ops: 200,
             deep_versions: 500,
-            list_items: 2_000,
+            list_items: 10_000,
             restore_items: 500,
         }
     }

@@ -174,6 +174,12 @@ fn meta_expr(p: &IndexedPath) -> String {
     format!("json_extract(meta, {})", json_path(p))
 }
 
+/// The second index column: filters check the JSON type next to the value (MongoDB never
+/// compares values of different types), so the index answers both without reading the row.
+fn meta_type_expr(p: &IndexedPath) -> String {
+    format!("json_type(meta, {})", json_path(p))
+}
+
 fn read_version(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<VersionRecord, MetaError>> {
     let op: String = r.get(3)?;
     let meta: String = r.get(11)?;
@@ -299,8 +305,9 @@ impl MetadataStore for SqliteStore {
                     let name: String = p.dotted().chars().map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '_' }).collect();
                     let hash = hex::encode(sha2_short(&p.dotted()));
                     ddl.push_str(&format!(
-                        "CREATE INDEX IF NOT EXISTS {stem}_head_m_{name}_{hash} ON {stem}_head({}, id);",
-                        meta_expr(p)
+                        "CREATE INDEX IF NOT EXISTS {stem}_head_m_{name}_{hash} ON {stem}_head({}, {}, deleted, id);",
+                        meta_expr(p),
+                        meta_type_expr(p)
                     ));
                 }
                 tx.execute_batch(&ddl).map_err(backend)?;
