@@ -1,7 +1,7 @@
 //! The entry point: [`Chronos`] owns the configuration and the store handles, and hands out
 //! [`Collection`]s for routes.
 
-use crate::config::{ChronosConfig, Provider};
+use crate::config::ChronosConfig;
 use crate::document;
 use crate::error::{Error, Result};
 use crate::meta::sqlite::SqliteStore;
@@ -69,6 +69,9 @@ impl Chronos {
 
     /// Opens an instance with store layers.
     pub async fn open_with(config: ChronosConfig, options: ChronosOptions) -> Result<Self> {
+        // TLS for the cloud payload stores uses rustls with ring; an application that
+        // installed another provider first keeps it.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         config.validate()?;
         Ok(Chronos {
             inner: Arc::new(Inner {
@@ -202,20 +205,10 @@ impl Chronos {
                 ))
             })?;
         let local_base = match &cfg.local_storage {
-            Some(ls) if ls.enabled => Some(ls.base_path.clone()),
+            Some(ls) if ls.enabled => Some(ls.base_path.as_str()),
             _ => None,
         };
-        let inner: Arc<dyn object_store::ObjectStore> = match (local_base, conn.effective_provider()) {
-            (Some(base), _) => local_store(&base, &r.bucket)?,
-            (None, Provider::Local) => local_store(conn.base_path.as_deref().unwrap_or("."), &r.bucket)?,
-            (None, Provider::Memory) => Arc::new(object_store::memory::InMemory::new()),
-            (None, other) => {
-                return Err(Error::Validation(format!(
-                    "spaces connection '{}' uses provider {other:?}; this build has the local and memory providers only",
-                    r.space_conn_ref
-                )))
-            }
-        };
+        let inner = crate::payload::backends::open(&r.space_conn_ref, conn, local_base, &r.bucket)?;
         let store: Arc<dyn PayloadStore> =
             Arc::new(ObjectPayloadStore::new(inner, r.prefix.clone()));
         let store = match &self.inner.options.payload_layer {
@@ -225,17 +218,4 @@ impl Chronos {
         cache.insert(key, store.clone());
         Ok(store)
     }
-}
-
-fn local_store(base: &str, bucket: &str) -> Result<Arc<dyn object_store::ObjectStore>> {
-    let dir = PathBuf::from(base).join(bucket);
-    std::fs::create_dir_all(&dir).map_err(|e| {
-        Error::Payload(crate::payload::PayloadError::Backend(format!(
-            "cannot create {}: {e}",
-            dir.display()
-        )))
-    })?;
-    let fs = object_store::local::LocalFileSystem::new_with_prefix(&dir)
-        .map_err(|e| Error::Payload(crate::payload::PayloadError::Backend(e.to_string())))?;
-    Ok(Arc::new(fs))
 }

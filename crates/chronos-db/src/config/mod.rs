@@ -98,6 +98,7 @@ impl ChronosConfig {
             DbConnection {
                 mongo_uri: None,
                 sqlite_dir: Some(dir.join("meta").display().to_string()),
+                timeout_ms: None,
             },
         );
         cfg.spaces_connections.insert(

@@ -66,6 +66,9 @@ pub struct DbConnection {
     /// Embedded SQLite: a directory holding one `<dbName>.sqlite` file per database.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sqlite_dir: Option<String>,
+    /// MongoDB: how long to wait for a reachable server before failing (default 5000 ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
 }
 
 /// Payload-store provider kinds.
@@ -104,6 +107,13 @@ pub struct SpacesConnection {
     /// For `provider: local`: the directory that holds one folder per bucket.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_path: Option<String>,
+    /// Per-request timeout (default 30000 ms); a request also fails fast when the endpoint
+    /// refuses connections.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// Retries of a failed request (default 2; 0 disables retries).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_retries: Option<u32>,
 }
 
 impl SpacesConnection {

@@ -3,7 +3,7 @@
 use super::Collection;
 use crate::error::{Error, Result};
 use crate::meta::MetadataStore;
-use crate::model::{Head, Timestamp, VersionRecord, WriteResult};
+use crate::model::{Head, Timestamp, WriteResult};
 use crate::query::AsOf;
 use serde::Serialize;
 

@@ -7,6 +7,7 @@
 //! `<collection>/<id>/v<ov>.<writeId>/item.json`, and `.../<prop>/blob.bin`, `.../<prop>/text.txt`
 //! for base64 properties. Everything a version owns lives under its `v<ov>.<writeId>/` prefix.
 
+pub(crate) mod backends;
 pub mod keys;
 
 use async_trait::async_trait;

@@ -10,6 +10,7 @@
 pub mod cases;
 pub mod faults;
 pub mod harness;
+pub mod servers;
 
 /// Generates one `#[tokio::test]` per conformance case for a backend expression.
 #[macro_export]
@@ -27,7 +28,7 @@ macro_rules! conformance_suite {
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $case() {
                 let backend = $backend;
-                conformance::cases::$case(&backend).await;
+                crate::conformance::cases::$case(&backend).await;
             }
         )*
     };

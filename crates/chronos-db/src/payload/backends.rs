@@ -1,0 +1,116 @@
+//! Opening an `object_store` backend for a spaces connection and a bucket.
+//!
+//! Credentials go only into the builders; every error message is built from the connection
+//! name and bucket, never from keys.
+
+use super::PayloadError;
+use crate::config::{Provider, SpacesConnection};
+use object_store::{ClientOptions, RetryConfig};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Default per-request timeout of the cloud providers.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default retries of a failed request.
+const DEFAULT_RETRIES: u32 = 2;
+
+/// True when an endpoint points at this machine (Azurite and other emulators).
+fn is_loopback(endpoint: &str) -> bool {
+    let rest = endpoint.split("://").nth(1).unwrap_or(endpoint);
+    rest.starts_with("127.") || rest.starts_with("localhost") || rest.starts_with("[::1]")
+}
+
+fn client_options(conn: &SpacesConnection) -> (ClientOptions, RetryConfig) {
+    let timeout = conn.timeout_ms.map(Duration::from_millis).unwrap_or(DEFAULT_TIMEOUT);
+    let options = ClientOptions::new()
+        .with_timeout(timeout)
+        .with_connect_timeout(timeout.min(Duration::from_secs(5)))
+        .with_allow_http(conn.endpoint.as_deref().is_some_and(|e| e.starts_with("http://")));
+    let retry = RetryConfig {
+        max_retries: conn.max_retries.unwrap_or(DEFAULT_RETRIES) as usize,
+        retry_timeout: timeout * 2,
+        ..Default::default()
+    };
+    (options, retry)
+}
+
+/// Opens the store holding `bucket` for a connection.
+pub(crate) fn open(
+    name: &str,
+    conn: &SpacesConnection,
+    local_override: Option<&str>,
+    bucket: &str,
+) -> Result<Arc<dyn object_store::ObjectStore>, PayloadError> {
+    let bad = |what: &str, e: &dyn std::fmt::Display| {
+        PayloadError::Backend(format!("spaces connection '{name}', bucket '{bucket}': {what}: {e}"))
+    };
+    if let Some(base) = local_override {
+        return local(base, bucket);
+    }
+    let (options, retry) = client_options(conn);
+    Ok(match conn.effective_provider() {
+        Provider::Local => local(conn.base_path.as_deref().unwrap_or("."), bucket)?,
+        Provider::Memory => Arc::new(object_store::memory::InMemory::new()),
+        Provider::S3 => {
+            let mut b = object_store::aws::AmazonS3Builder::new()
+                .with_bucket_name(bucket)
+                .with_region(conn.region.clone().unwrap_or_else(|| "us-east-1".into()))
+                .with_client_options(options)
+                .with_retry(retry)
+                .with_virtual_hosted_style_request(!conn.force_path_style.unwrap_or(true));
+            if let Some(e) = &conn.endpoint {
+                b = b.with_endpoint(e.trim_end_matches('/'));
+            }
+            if let (Some(k), Some(s)) = (&conn.access_key, &conn.secret_key) {
+                b = b.with_access_key_id(k).with_secret_access_key(s);
+            }
+            Arc::new(b.build().map_err(|e| bad("invalid S3 settings", &redact(&e.to_string(), conn)))?)
+        }
+        Provider::Azure => {
+            let endpoint = conn.endpoint.clone().unwrap_or_default();
+            let mut b = object_store::azure::MicrosoftAzureBuilder::new()
+                .with_container_name(bucket)
+                .with_client_options(options)
+                .with_retry(retry);
+            if let Some(account) = &conn.access_key {
+                b = b.with_account(account);
+            }
+            if let Some(key) = &conn.secret_key {
+                b = b.with_access_key(key);
+            }
+            // A loopback endpoint is the Azurite emulator (path-style account URLs).
+            b = if is_loopback(&endpoint) { b.with_use_emulator(true) } else if !endpoint.is_empty() { b.with_endpoint(endpoint) } else { b };
+            Arc::new(b.build().map_err(|e| bad("invalid Azure settings", &redact(&e.to_string(), conn)))?)
+        }
+        Provider::Gcs => {
+            let mut b = object_store::gcp::GoogleCloudStorageBuilder::new()
+                .with_bucket_name(bucket)
+                .with_client_options(options)
+                .with_retry(retry);
+            // secretKey holds the service-account key (JSON); without it, the environment's.
+            if let Some(key) = &conn.secret_key {
+                b = b.with_service_account_key(key);
+            }
+            Arc::new(b.build().map_err(|e| bad("invalid GCS settings", &redact(&e.to_string(), conn)))?)
+        }
+    })
+}
+
+/// Removes the connection's keys from a message.
+pub(crate) fn redact(message: &str, conn: &SpacesConnection) -> String {
+    let mut out = message.to_string();
+    for secret in [&conn.secret_key, &conn.access_key].into_iter().flatten() {
+        if secret.len() >= 4 {
+            out = out.replace(secret.as_str(), "***");
+        }
+    }
+    out
+}
+
+fn local(base: &str, bucket: &str) -> Result<Arc<dyn object_store::ObjectStore>, PayloadError> {
+    let dir = PathBuf::from(base).join(bucket);
+    std::fs::create_dir_all(&dir).map_err(|e| PayloadError::Backend(format!("cannot create {}: {e}", dir.display())))?;
+    let fs = object_store::local::LocalFileSystem::new_with_prefix(&dir).map_err(|e| PayloadError::Backend(e.to_string()))?;
+    Ok(Arc::new(fs))
+}

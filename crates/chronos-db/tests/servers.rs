@@ -1,0 +1,17 @@
+//! The conformance suite on real servers: SQLite metadata with S3 (s3s-fs) and Azure
+//! (Azurite) payloads. Start the servers with `scripts/test-servers.sh start` and export
+//! `scripts/test-servers.sh env`; without them these tests are skipped (failed under CI).
+
+mod conformance;
+
+use conformance::servers::{Meta, Servers, Space};
+
+mod sqlite_s3 {
+    use super::*;
+    conformance_suite!(Servers { meta: Meta::Sqlite, space: Space::S3 });
+}
+
+mod sqlite_azure {
+    use super::*;
+    conformance_suite!(Servers { meta: Meta::Sqlite, space: Space::Azure });
+}
