@@ -8,10 +8,16 @@ use conformance::servers::{Meta, Servers, Space};
 
 mod sqlite_s3 {
     use super::*;
-    conformance_suite!(Servers { meta: Meta::Sqlite, space: Space::S3 });
+    conformance_suite!(Servers {
+        meta: Meta::Sqlite,
+        space: Space::S3
+    });
 }
 
 mod sqlite_azure {
     use super::*;
-    conformance_suite!(Servers { meta: Meta::Sqlite, space: Space::Azure });
+    conformance_suite!(Servers {
+        meta: Meta::Sqlite,
+        space: Space::Azure
+    });
 }

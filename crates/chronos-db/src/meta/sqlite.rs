@@ -435,12 +435,7 @@ impl MetadataStore for SqliteStore {
         .await
     }
 
-    async fn get_version(
-        &self,
-        coll: &str,
-        id: &str,
-        ov: u64,
-    ) -> Result<Option<Head>, MetaError> {
+    async fn get_version(&self, coll: &str, id: &str, ov: u64) -> Result<Option<Head>, MetaError> {
         let Some(t) = self.table(coll).await? else {
             return Ok(None);
         };
@@ -896,7 +891,13 @@ fn prefixed_cols() -> String {
     // Query results never need the indexed meta decoded (filters read `h.meta` directly).
     VER_COLS
         .split(", ")
-        .map(|c| if c == "meta" { "'{}' AS meta".to_string() } else { format!("h.{c}") })
+        .map(|c| {
+            if c == "meta" {
+                "'{}' AS meta".to_string()
+            } else {
+                format!("h.{c}")
+            }
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }

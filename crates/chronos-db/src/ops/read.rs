@@ -98,9 +98,13 @@ impl Collection {
         if found.version.deleted && !opts.include_deleted {
             return Ok(None);
         }
-        self.item_of(&found.version, found.shadow.as_deref(), opts.projection.as_deref())
-            .await
-            .map(Some)
+        self.item_of(
+            &found.version,
+            found.shadow.as_deref(),
+            opts.projection.as_deref(),
+        )
+        .await
+        .map(Some)
     }
 
     /// The item as it was at `at`: its latest version with a commit time `<= at`. `None` if it
@@ -122,9 +126,13 @@ impl Collection {
         if found.version.deleted && !opts.include_deleted {
             return Ok(None);
         }
-        self.item_of(&found.version, found.shadow.as_deref(), opts.projection.as_deref())
-            .await
-            .map(Some)
+        self.item_of(
+            &found.version,
+            found.shadow.as_deref(),
+            opts.projection.as_deref(),
+        )
+        .await
+        .map(Some)
     }
 
     /// The versions of an item, newest first. `NotFound` if the item has none.

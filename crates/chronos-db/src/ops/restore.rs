@@ -76,7 +76,9 @@ fn plan(head: &Head, target: Option<Head>) -> Plan {
     match target {
         None if h.deleted => Plan::Unchanged,
         None => Plan::Delete,
-        Some(t) if t.version.content_of == h.content_of && t.version.deleted == h.deleted => Plan::Unchanged,
+        Some(t) if t.version.content_of == h.content_of && t.version.deleted == h.deleted => {
+            Plan::Unchanged
+        }
         Some(t) => Plan::Restore(Box::new(t)),
     }
 }

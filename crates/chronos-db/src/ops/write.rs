@@ -528,7 +528,9 @@ impl Collection {
         actor: &str,
         reason: &str,
     ) -> Result<WriteResult> {
-        let doc = self.load_content(&target.version, target.shadow.as_deref()).await?;
+        let doc = self
+            .load_content(&target.version, target.shadow.as_deref())
+            .await?;
         let mut lineage = carried(head);
         for f in &target.version.lineage.function_ids {
             if !lineage.function_ids.contains(f) {

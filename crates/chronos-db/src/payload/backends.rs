@@ -22,11 +22,18 @@ fn is_loopback(endpoint: &str) -> bool {
 }
 
 fn client_options(conn: &SpacesConnection) -> (ClientOptions, RetryConfig) {
-    let timeout = conn.timeout_ms.map(Duration::from_millis).unwrap_or(DEFAULT_TIMEOUT);
+    let timeout = conn
+        .timeout_ms
+        .map(Duration::from_millis)
+        .unwrap_or(DEFAULT_TIMEOUT);
     let options = ClientOptions::new()
         .with_timeout(timeout)
         .with_connect_timeout(timeout.min(Duration::from_secs(5)))
-        .with_allow_http(conn.endpoint.as_deref().is_some_and(|e| e.starts_with("http://")));
+        .with_allow_http(
+            conn.endpoint
+                .as_deref()
+                .is_some_and(|e| e.starts_with("http://")),
+        );
     let retry = RetryConfig {
         max_retries: conn.max_retries.unwrap_or(DEFAULT_RETRIES) as usize,
         retry_timeout: timeout * 2,
@@ -43,7 +50,9 @@ pub(crate) fn open(
     bucket: &str,
 ) -> Result<Arc<dyn object_store::ObjectStore>, PayloadError> {
     let bad = |what: &str, e: &dyn std::fmt::Display| {
-        PayloadError::Backend(format!("spaces connection '{name}', bucket '{bucket}': {what}: {e}"))
+        PayloadError::Backend(format!(
+            "spaces connection '{name}', bucket '{bucket}': {what}: {e}"
+        ))
     };
     if let Some(base) = local_override {
         return local(base, bucket);
@@ -65,7 +74,10 @@ pub(crate) fn open(
             if let (Some(k), Some(s)) = (&conn.access_key, &conn.secret_key) {
                 b = b.with_access_key_id(k).with_secret_access_key(s);
             }
-            Arc::new(b.build().map_err(|e| bad("invalid S3 settings", &redact(&e.to_string(), conn)))?)
+            Arc::new(
+                b.build()
+                    .map_err(|e| bad("invalid S3 settings", &redact(&e.to_string(), conn)))?,
+            )
         }
         Provider::Azure => {
             let endpoint = conn.endpoint.clone().unwrap_or_default();
@@ -80,8 +92,17 @@ pub(crate) fn open(
                 b = b.with_access_key(key);
             }
             // A loopback endpoint is the Azurite emulator (path-style account URLs).
-            b = if is_loopback(&endpoint) { b.with_use_emulator(true) } else if !endpoint.is_empty() { b.with_endpoint(endpoint) } else { b };
-            Arc::new(b.build().map_err(|e| bad("invalid Azure settings", &redact(&e.to_string(), conn)))?)
+            b = if is_loopback(&endpoint) {
+                b.with_use_emulator(true)
+            } else if !endpoint.is_empty() {
+                b.with_endpoint(endpoint)
+            } else {
+                b
+            };
+            Arc::new(
+                b.build()
+                    .map_err(|e| bad("invalid Azure settings", &redact(&e.to_string(), conn)))?,
+            )
         }
         Provider::Gcs => {
             let mut b = object_store::gcp::GoogleCloudStorageBuilder::new()
@@ -92,7 +113,10 @@ pub(crate) fn open(
             if let Some(key) = &conn.secret_key {
                 b = b.with_service_account_key(key);
             }
-            Arc::new(b.build().map_err(|e| bad("invalid GCS settings", &redact(&e.to_string(), conn)))?)
+            Arc::new(
+                b.build()
+                    .map_err(|e| bad("invalid GCS settings", &redact(&e.to_string(), conn)))?,
+            )
         }
     })
 }
@@ -110,7 +134,9 @@ pub(crate) fn redact(message: &str, conn: &SpacesConnection) -> String {
 
 fn local(base: &str, bucket: &str) -> Result<Arc<dyn object_store::ObjectStore>, PayloadError> {
     let dir = PathBuf::from(base).join(bucket);
-    std::fs::create_dir_all(&dir).map_err(|e| PayloadError::Backend(format!("cannot create {}: {e}", dir.display())))?;
-    let fs = object_store::local::LocalFileSystem::new_with_prefix(&dir).map_err(|e| PayloadError::Backend(e.to_string()))?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| PayloadError::Backend(format!("cannot create {}: {e}", dir.display())))?;
+    let fs = object_store::local::LocalFileSystem::new_with_prefix(&dir)
+        .map_err(|e| PayloadError::Backend(e.to_string()))?;
     Ok(Arc::new(fs))
 }

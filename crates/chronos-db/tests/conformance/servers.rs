@@ -59,19 +59,29 @@ impl Backend for Servers {
         };
         let space = match self.space {
             Space::Local => json!({"provider": "local", "basePath": dir.path().join("objects")}),
-            Space::S3 => match (var("CHRONOS_TEST_S3_ENDPOINT"), var("CHRONOS_TEST_S3_ACCESS_KEY"), var("CHRONOS_TEST_S3_SECRET_KEY")) {
-                (Some(e), Some(k), Some(s)) => json!({"provider": "s3", "endpoint": e, "region": var("CHRONOS_TEST_S3_REGION").unwrap_or_else(|| "us-east-1".into()),
-                    "accessKey": k, "secretKey": s, "forcePathStyle": true, "timeoutMs": 10000}),
+            Space::S3 => match (
+                var("CHRONOS_TEST_S3_ENDPOINT"),
+                var("CHRONOS_TEST_S3_ACCESS_KEY"),
+                var("CHRONOS_TEST_S3_SECRET_KEY"),
+            ) {
+                (Some(e), Some(k), Some(s)) => {
+                    json!({"provider": "s3", "endpoint": e, "region": var("CHRONOS_TEST_S3_REGION").unwrap_or_else(|| "us-east-1".into()),
+                    "accessKey": k, "secretKey": s, "forcePathStyle": true, "timeoutMs": 10000})
+                }
                 _ => return unavailable("CHRONOS_TEST_S3_ENDPOINT / _ACCESS_KEY / _SECRET_KEY"),
             },
-            Space::Azure => match (var("CHRONOS_TEST_AZURE_ENDPOINT"), var("CHRONOS_TEST_AZURE_ACCOUNT"), var("CHRONOS_TEST_AZURE_KEY")) {
-                (Some(e), Some(a), Some(k)) => json!({"provider": "azure", "endpoint": e, "accessKey": a, "secretKey": k, "timeoutMs": 10000}),
+            Space::Azure => match (
+                var("CHRONOS_TEST_AZURE_ENDPOINT"),
+                var("CHRONOS_TEST_AZURE_ACCOUNT"),
+                var("CHRONOS_TEST_AZURE_KEY"),
+            ) {
+                (Some(e), Some(a), Some(k)) => {
+                    json!({"provider": "azure", "endpoint": e, "accessKey": a, "secretKey": k, "timeoutMs": 10000})
+                }
                 _ => return unavailable("CHRONOS_TEST_AZURE_ENDPOINT / _ACCOUNT / _KEY"),
             },
         };
-        let entry = |db_name: String, prefix: String| {
-            json!({"dbConnRef": "m", "spaceConnRef": "s", "bucket": TEST_BUCKET, "dbName": db_name, "prefix": prefix})
-        };
+        let entry = |db_name: String, prefix: String| json!({"dbConnRef": "m", "spaceConnRef": "s", "bucket": TEST_BUCKET, "dbName": db_name, "prefix": prefix});
         let cfg = json!({
             "dbConnections": {"m": db},
             "spacesConnections": {"s": space},
