@@ -115,7 +115,12 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn get_version(&self, coll: &str, id: &str, ov: u64) -> Result<Option<Head>, MetaError>;
 
     /// The latest committed version with `at <= T` (or `cv <= N`), with its inline content.
-    async fn version_as_of(&self, coll: &str, id: &str, as_of: AsOf) -> Result<Option<Head>, MetaError>;
+    async fn version_as_of(
+        &self,
+        coll: &str,
+        id: &str,
+        as_of: AsOf,
+    ) -> Result<Option<Head>, MetaError>;
 
     /// Versions newest first, strictly below `before_ov` when given.
     async fn history(
