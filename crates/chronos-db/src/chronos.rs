@@ -208,9 +208,13 @@ impl Chronos {
             Some(ls) if ls.enabled => Some(ls.base_path.as_str()),
             _ => None,
         };
-        let inner = crate::payload::backends::open(&r.space_conn_ref, conn, local_base, &r.bucket)?;
-        let store: Arc<dyn PayloadStore> =
-            Arc::new(ObjectPayloadStore::new(inner, r.prefix.clone()));
+        let (inner, signing) =
+            crate::payload::backends::open(&r.space_conn_ref, conn, local_base, &r.bucket)?;
+        let store: Arc<dyn PayloadStore> = Arc::new(ObjectPayloadStore::with_signing(
+            inner,
+            r.prefix.clone(),
+            signing,
+        ));
         let store = match &self.inner.options.payload_layer {
             Some(layer) => layer(store),
             None => store,

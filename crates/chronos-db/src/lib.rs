@@ -40,10 +40,12 @@ mod document;
 
 pub use chronos::{Chronos, ChronosOptions, MetadataLayer, PayloadLayer};
 pub use error::{Error, Result};
-pub use model::{Document, Item, Op, SystemFields, Timestamp, VersionInfo, WriteResult};
+pub use model::{
+    BlobUrls, Document, Item, Op, Presigned, SystemFields, Timestamp, VersionInfo, WriteResult,
+};
 pub use ops::{
-    Collection, CollectionTarget, CreateOptions, EnrichOptions, HistoryOptions, HistoryPage,
-    LineageRef, ListOptions, OriginRef, Page, ReadOptions, RestoreOptions, RestoreProgress,
-    RestoreReport, RestoreTarget,
+    Collection, CollectionTarget, CreateOptions, EnrichOptions, GcReport, HistoryOptions,
+    HistoryPage, LineageRef, ListOptions, OriginRef, Page, ReadOptions, RestoreOptions,
+    RestoreProgress, RestoreReport, RestoreTarget,
 };
 pub use routing::{DatabaseType, Route, Tier};

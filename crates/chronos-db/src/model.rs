@@ -204,6 +204,29 @@ pub struct Item {
     pub op: Op,
     pub actor: Option<String>,
     pub reason: Option<String>,
+    /// Signed URLs, when the read asked for them.
+    pub presigned: Option<Presigned>,
+}
+
+/// URLs that let a client fetch a version's objects directly from object storage, pinned to
+/// that exact version (each version owns its objects, so the URLs never show later content).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Presigned {
+    /// The version's `item.json`.
+    pub item_url: String,
+    /// Per base64 property (dot path): its blob, and its text rendition if any.
+    pub blobs: std::collections::BTreeMap<String, BlobUrls>,
+    pub expires_in: u64,
+}
+
+/// The URLs of one externalized property.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlobUrls {
+    pub blob_url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text_url: Option<String>,
 }
 
 impl Item {
@@ -213,6 +236,12 @@ impl Item {
         doc.insert("_id".into(), Value::String(self.id.clone()));
         for (k, v) in &self.data {
             doc.insert(k.clone(), v.clone());
+        }
+        if let Some(p) = &self.presigned {
+            doc.insert(
+                "_presigned".into(),
+                serde_json::to_value(p).unwrap_or(Value::Null),
+            );
         }
         doc.insert(
             "_system".into(),

@@ -2,6 +2,7 @@
 //! (Azurite) payloads. Start the servers with `scripts/test-servers.sh start` and export
 //! `scripts/test-servers.sh env`; without them these tests are skipped (failed under CI).
 
+#[macro_use]
 mod conformance;
 
 use conformance::servers::{Meta, Servers, Space};

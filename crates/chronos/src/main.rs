@@ -73,6 +73,47 @@ enum Command {
     Demo,
     /// Run the benchmark workloads next to the backend's raw floor (use a release build).
     Bench(BenchArgs),
+    /// Maintenance commands.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AdminCommand {
+    /// Find (and with --delete remove) payload objects no version references: leftovers of
+    /// failed or interrupted writes. A dry run unless --delete is given.
+    Gc(GcArgs),
+}
+
+/// Arguments of `chronos admin gc`.
+#[derive(Args, Debug)]
+struct GcArgs {
+    #[command(flatten)]
+    route: RouteArgs,
+    /// Only objects older than this (e.g. 30m, 1h, 2d); younger ones may belong to writes
+    /// still in flight.
+    #[arg(long, value_name = "AGE", default_value = "1h", value_parser = parse_age)]
+    older_than: std::time::Duration,
+    /// Remove the orphans (default: only report them).
+    #[arg(long)]
+    delete: bool,
+}
+
+fn parse_age(s: &str) -> Result<std::time::Duration, String> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not an age like 30m, 1h or 2d"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" | "" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("'{s}': use the units s, m, h or d")),
+    };
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 /// Arguments of `chronos bench`.
@@ -229,6 +270,12 @@ struct ReadArgs {
     /// Keep only these dot paths of the content (comma-separated).
     #[arg(long, value_name = "PATHS", value_delimiter = ',')]
     projection: Option<Vec<String>>,
+    /// Add signed URLs for the version's JSON and blobs (`_presigned`).
+    #[arg(long)]
+    presign: bool,
+    /// Lifetime of the signed URLs in seconds (default 3600).
+    #[arg(long, value_name = "SECONDS", requires = "presign")]
+    ttl: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -479,6 +526,13 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             command: ConfigCommand::Schema,
         } => print_json(&ChronosConfig::json_schema()),
         Command::Demo => demo::run(global.data_dir.as_deref()).await,
+        Command::Admin {
+            command: AdminCommand::Gc(a),
+        } => {
+            let coll = global.collection(&a.route).await?;
+            let report = coll.sweep_orphans(a.older_than, !a.delete).await?;
+            print_json(&report)
+        }
         Command::Bench(a) => {
             let sizes = if a.quick {
                 bench::BenchSizes::quick()
@@ -558,6 +612,8 @@ fn read_options(r: ReadArgs) -> ReadOptions {
     ReadOptions {
         projection: r.projection,
         include_deleted: r.include_deleted,
+        presign: r.presign,
+        ttl_seconds: r.ttl,
     }
 }
 
@@ -585,6 +641,7 @@ async fn get(g: &Global, a: GetArgs) -> Result<(), Failure> {
                 let again = ReadOptions {
                     include_deleted: true,
                     projection: Some(vec![]),
+                    ..Default::default()
                 };
                 let found = match (a.ov, a.as_of) {
                     (Some(ov), _) => coll.get_version(id, ov, again).await,
@@ -705,6 +762,8 @@ async fn query(g: &Global, a: QueryArgs) -> Result<(), Failure> {
         as_of_cv: a.as_of_cv,
         include_deleted: a.read.include_deleted,
         projection: a.read.projection,
+        presign: a.read.presign,
+        ttl_seconds: a.read.ttl,
     };
     let page = coll.list_by_meta(opts).await?;
     let items: Vec<Value> = page

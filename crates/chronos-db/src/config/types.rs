@@ -179,8 +179,12 @@ pub struct RuntimeDatabases {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GenericDatabase {
-    pub db_conn_ref: String,
-    pub space_conn_ref: String,
+    /// Metadata-store connection: a name from `dbConnections`, or several (one is picked
+    /// per route by `routing`).
+    pub db_conn_ref: ConnRefs,
+    /// Payload-store connection: a name from `spacesConnections`, or several (one is picked
+    /// per route by `routing`).
+    pub space_conn_ref: ConnRefs,
     pub bucket: String,
     pub db_name: String,
     /// Optional key prefix inside the bucket.
@@ -195,8 +199,12 @@ pub struct GenericDatabase {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DomainDatabase {
     pub domain: String,
-    pub db_conn_ref: String,
-    pub space_conn_ref: String,
+    /// Metadata-store connection: a name from `dbConnections`, or several (one is picked
+    /// per route by `routing`).
+    pub db_conn_ref: ConnRefs,
+    /// Payload-store connection: a name from `spacesConnections`, or several (one is picked
+    /// per route by `routing`).
+    pub space_conn_ref: ConnRefs,
     pub bucket: String,
     pub db_name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -210,8 +218,12 @@ pub struct DomainDatabase {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TenantDatabase {
     pub tenant_id: String,
-    pub db_conn_ref: String,
-    pub space_conn_ref: String,
+    /// Metadata-store connection: a name from `dbConnections`, or several (one is picked
+    /// per route by `routing`).
+    pub db_conn_ref: ConnRefs,
+    /// Payload-store connection: a name from `spacesConnections`, or several (one is picked
+    /// per route by `routing`).
+    pub space_conn_ref: ConnRefs,
     pub bucket: String,
     pub db_name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -225,14 +237,146 @@ pub struct TenantDatabase {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DatabaseTemplate {
-    pub db_conn_ref: String,
-    pub space_conn_ref: String,
+    /// Metadata-store connection: a name from `dbConnections`, or several (one is picked
+    /// per route by `routing`).
+    pub db_conn_ref: ConnRefs,
+    /// Payload-store connection: a name from `spacesConnections`, or several (one is picked
+    /// per route by `routing`).
+    pub space_conn_ref: ConnRefs,
     pub bucket: String,
     pub db_name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analytics_db_name: Option<String>,
+}
+
+/// One value or a list of values: `"a"` or `["a", "b"]` in JSON.
+///
+/// Serializes back the way it was written (a single value as a plain string). An empty list
+/// deserializes, and is then reported by validation.
+///
+/// ```
+/// use chronos_db::config::{ConnRefs, OneOrMany};
+/// let one: ConnRefs = serde_json::from_str(r#""east""#).unwrap();
+/// let two: ConnRefs = serde_json::from_str(r#"["east", "west"]"#).unwrap();
+/// assert_eq!(one.as_slice(), ["east"]);
+/// assert_eq!(two.len(), 2);
+/// assert_eq!(one, OneOrMany::from("east"));
+/// assert_eq!(serde_json::to_string(&one).unwrap(), r#""east""#);
+/// ```
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum OneOrMany<T> {
+    /// A single value.
+    One(T),
+    /// A non-empty list of values.
+    Many(#[schemars(length(min = 1))] Vec<T>),
+}
+
+/// Connection references of a database entry (`dbConnRef`, `spaceConnRef`).
+pub type ConnRefs = OneOrMany<String>;
+
+impl<T> OneOrMany<T> {
+    /// The values, in the order written.
+    pub fn as_slice(&self) -> &[T] {
+        match self {
+            OneOrMany::One(v) => std::slice::from_ref(v),
+            OneOrMany::Many(v) => v,
+        }
+    }
+    pub fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+    /// Only an empty `Many` (which validation rejects) is empty.
+    pub fn is_empty(&self) -> bool {
+        self.as_slice().is_empty()
+    }
+    pub fn iter(&self) -> std::slice::Iter<'_, T> {
+        self.as_slice().iter()
+    }
+    /// Whether the JSON form was a list (paths of problems then end in `[i]`).
+    pub fn is_list(&self) -> bool {
+        matches!(self, OneOrMany::Many(_))
+    }
+}
+
+/// Equal when the values are, whatever the form: `"a"` equals `["a"]`.
+impl<T: PartialEq> PartialEq for OneOrMany<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl<T: Eq> Eq for OneOrMany<T> {}
+
+impl<T: std::hash::Hash> std::hash::Hash for OneOrMany<T> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_slice().hash(state);
+    }
+}
+
+impl<T: Default> Default for OneOrMany<T> {
+    fn default() -> Self {
+        OneOrMany::One(T::default())
+    }
+}
+
+impl From<&str> for OneOrMany<String> {
+    fn from(v: &str) -> Self {
+        OneOrMany::One(v.to_owned())
+    }
+}
+
+impl From<String> for OneOrMany<String> {
+    fn from(v: String) -> Self {
+        OneOrMany::One(v)
+    }
+}
+
+impl<T> From<Vec<T>> for OneOrMany<T> {
+    fn from(v: Vec<T>) -> Self {
+        OneOrMany::Many(v)
+    }
+}
+
+impl<'a, T> IntoIterator for &'a OneOrMany<T> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+/// Hand-written so that a wrong type says what is expected, and so that an element's error
+/// keeps its index in the reported path (`dbConnRef[1]`).
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{self, IntoDeserializer, SeqAccess, Visitor};
+        use std::marker::PhantomData;
+
+        struct V<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = OneOrMany<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string or a non-empty array of strings")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                T::deserialize(v.into_deserializer()).map(OneOrMany::One)
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                T::deserialize(v.into_deserializer()).map(OneOrMany::One)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+                while let Some(v) = seq.next_element()? {
+                    out.push(v);
+                }
+                Ok(OneOrMany::Many(out))
+            }
+        }
+        d.deserialize_any(V(PhantomData))
+    }
 }
 
 /// `localStorage`: every payload on the local filesystem.
@@ -247,16 +391,31 @@ pub struct LocalStorage {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum HashAlgo {
+    /// Highest random weight: each connection scores SHA-256(`<key>|<ref>`); the highest wins.
+    /// Removing a connection moves only the keys it held.
     #[default]
     Rendezvous,
+    /// Jump consistent hash over the list positions: appending a connection moves about
+    /// 1/(n+1) of the keys; removing or reordering entries moves more.
     Jump,
 }
 
+/// How one connection is picked when a database entry lists several `dbConnRef` or
+/// `spaceConnRef` values. The pick depends only on the configuration and the route, so every
+/// process with the same configuration sends a route to the same place.
+///
+/// Changing `hashAlgo`, `chooseKey` or a list moves existing data's routes; nothing migrates
+/// data between connections.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Routing {
+    /// `rendezvous` (default): highest random weight over SHA-256, bit-compatible with the
+    /// original; `jump`: jump consistent hash (Lamping and Veach) over the list positions.
     #[serde(default)]
     pub hash_algo: HashAlgo,
+    /// What the routing key is made of: alternatives separated by `|`, the first one the
+    /// route has (non-empty) wins; tokens `tenantId`, `domain`, `collection`,
+    /// `databaseType`. Default `tenantId`; the collection name when nothing matches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub choose_key: Option<String>,
 }

@@ -182,6 +182,11 @@ pub(super) fn problems(cfg: &ChronosConfig) -> Vec<String> {
             }
         }
     }
+    if let Some(key) = &cfg.routing.choose_key {
+        if let Err(e) = crate::routing::check_choose_key(key) {
+            p.add("$.routing.chooseKey", &e);
+        }
+    }
     if cfg.limits.max_payload_bytes == 0 {
         p.add("$.limits.maxPayloadBytes", "must be greater than 0");
     }
@@ -231,8 +236,8 @@ fn entry(
     p: &mut Problems,
     cfg: &ChronosConfig,
     path: &str,
-    db_ref: &str,
-    space_ref: &str,
+    db_ref: &ConnRefs,
+    space_ref: &ConnRefs,
     bucket: &str,
     db_name: &str,
     prefix: &Option<String>,
@@ -257,18 +262,64 @@ fn entry(
     }
 }
 
-fn refs(p: &mut Problems, cfg: &ChronosConfig, path: &str, db_ref: &str, space_ref: &str) {
-    if !cfg.db_connections.contains_key(db_ref) {
-        p.add(
-            &format!("{path}.dbConnRef"),
-            &format!("connection '{db_ref}' is not defined in dbConnections"),
-        );
+fn refs(
+    p: &mut Problems,
+    cfg: &ChronosConfig,
+    path: &str,
+    db_ref: &ConnRefs,
+    space_ref: &ConnRefs,
+) {
+    ref_list(
+        p,
+        &format!("{path}.dbConnRef"),
+        db_ref,
+        |r| cfg.db_connections.contains_key(r),
+        "dbConnections",
+    );
+    ref_list(
+        p,
+        &format!("{path}.spaceConnRef"),
+        space_ref,
+        |r| cfg.spaces_connections.contains_key(r),
+        "spacesConnections",
+    );
+}
+
+/// One `dbConnRef` / `spaceConnRef`: a name, or a non-empty list of distinct names, each of
+/// which must be defined. List problems are reported at `path[i]`.
+fn ref_list(
+    p: &mut Problems,
+    path: &str,
+    refs: &ConnRefs,
+    defined: impl Fn(&str) -> bool,
+    map: &str,
+) {
+    if refs.is_empty() {
+        p.add(path, "must name at least one connection");
+        return;
     }
-    if !cfg.spaces_connections.contains_key(space_ref) {
-        p.add(
-            &format!("{path}.spaceConnRef"),
-            &format!("connection '{space_ref}' is not defined in spacesConnections"),
-        );
+    let mut seen = HashSet::new();
+    for (i, r) in refs.iter().enumerate() {
+        let at = if refs.is_list() {
+            format!("{path}[{i}]")
+        } else {
+            path.to_owned()
+        };
+        if !defined(r) {
+            p.add(
+                &at,
+                &format!(
+                    "connection '{}' is not defined in {map}",
+                    names::printable(r)
+                ),
+            );
+        }
+        if !seen.insert(r.as_str()) {
+            p.add(
+                &at,
+                &format!("connection '{}' is listed twice", names::printable(r)),
+            );
+        }
     }
 }
 
@@ -365,6 +416,113 @@ mod tests {
             e.contains("$.databases.runtime.tenantDatabases[1].dbName"),
             "{e}"
         );
+    }
+
+    const CONNS: &str = r#""dbConnections":{"m":{"sqliteDir":"/tmp/m"},"m2":{"sqliteDir":"/tmp/m2"}},
+        "spacesConnections":{"s":{"provider":"local","basePath":"/tmp/x"}}"#;
+
+    #[test]
+    fn connection_lists_report_each_bad_ref_with_its_index() {
+        let e = err_of(&format!(
+            r#"{{{CONNS},
+                "databases":{{"runtime":{{
+                  "tenantDatabases":[
+                    {{"tenantId":"a","dbConnRef":["m","nope","m2"],"spaceConnRef":["s","s"],"bucket":"b-a","dbName":"db_a"}},
+                    {{"tenantId":"b","dbConnRef":[],"spaceConnRef":"gone","bucket":"b-b","dbName":"db_b"}}],
+                  "tenantTemplate":{{"dbConnRef":["m2","m","m2"],"spaceConnRef":["x"],
+                                    "bucket":"rt-{{tenantId}}","dbName":"rt_{{tenantId}}"}}}}}}}}"#
+        ));
+        for want in [
+            "$.databases.runtime.tenantDatabases[0].dbConnRef[1]: connection 'nope' is not defined in dbConnections",
+            "$.databases.runtime.tenantDatabases[0].spaceConnRef[1]: connection 's' is listed twice",
+            "$.databases.runtime.tenantDatabases[1].dbConnRef: must name at least one connection",
+            "$.databases.runtime.tenantDatabases[1].spaceConnRef: connection 'gone' is not defined in spacesConnections",
+            "$.databases.runtime.tenantTemplate.dbConnRef[2]: connection 'm2' is listed twice",
+            "$.databases.runtime.tenantTemplate.spaceConnRef[0]: connection 'x' is not defined",
+        ] {
+            assert!(e.contains(want), "missing {want:?} in:\n{e}");
+        }
+        assert!(!e.contains("dbConnRef[0]"), "{e}");
+        assert!(!e.contains("dbConnRef[2]: connection 'm2' is not"), "{e}");
+    }
+
+    #[test]
+    fn connection_lists_everywhere_and_bad_types() {
+        let ok = ChronosConfig::from_json_str(&format!(
+            r#"{{{CONNS},
+                "databases":{{
+                  "metadata":{{"genericDatabase":{{"dbConnRef":["m","m2"],"spaceConnRef":["s"],"bucket":"gen","dbName":"g"}},
+                              "domainsDatabases":[{{"domain":"d","dbConnRef":["m2","m"],"spaceConnRef":"s","bucket":"dom","dbName":"d"}}],
+                              "domainTemplate":{{"dbConnRef":["m","m2"],"spaceConnRef":"s","bucket":"x-{{domain}}","dbName":"x_{{domain}}"}}}},
+                  "logs":{{"dbConnRef":["m2"],"spaceConnRef":"s","bucket":"logs","dbName":"logs"}}}}}}"#
+        ))
+        .unwrap();
+        let logs = ok.databases.logs.unwrap();
+        assert_eq!(logs.db_conn_ref.as_slice(), ["m2"]);
+        assert!(logs.db_conn_ref.is_list());
+
+        let e = err_of(&format!(
+            r#"{{{CONNS},"databases":{{"logs":{{"dbConnRef":5,"spaceConnRef":"s","bucket":"l","dbName":"l"}}}}}}"#
+        ));
+        assert!(e.contains("$.databases.logs.dbConnRef"), "{e}");
+        assert!(
+            e.contains("a string or a non-empty array of strings"),
+            "{e}"
+        );
+        let e = err_of(&format!(
+            r#"{{{CONNS},"databases":{{"logs":{{"dbConnRef":["m",7],"spaceConnRef":"s","bucket":"l","dbName":"l"}}}}}}"#
+        ));
+        assert!(e.contains("$.databases.logs.dbConnRef[1]"), "{e}");
+        let e = err_of(&format!(
+            r#"{{{CONNS},"databases":{{"metadata":{{"domainsDatabases":[
+                {{"domain":"d","dbConnRef":"m","spaceConnRef":["s","nope"],"bucket":"d","dbName":"d"}}]}}}}}}"#
+        ));
+        assert!(
+            e.contains(
+                "$.databases.metadata.domainsDatabases[0].spaceConnRef[1]: connection 'nope'"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn choose_key_is_checked() {
+        let e = err_of(r#"{"routing":{"hashAlgo":"jump","chooseKey":"tenantId|objectId"}}"#);
+        assert!(
+            e.contains("$.routing.chooseKey: unknown token 'objectId'"),
+            "{e}"
+        );
+        let e = err_of(r#"{"routing":{"chooseKey":"tenantId||collection"}}"#);
+        assert!(
+            e.contains("$.routing.chooseKey: has an empty alternative"),
+            "{e}"
+        );
+        let e = err_of(r#"{"routing":{"hashAlgo":"maglev"}}"#);
+        assert!(e.contains("$.routing.hashAlgo"), "{e}");
+        let ok = ChronosConfig::from_json_str(
+            r#"{"routing":{"hashAlgo":"jump","chooseKey":"tenantId|domain|collection|databaseType"}}"#,
+        )
+        .unwrap();
+        assert_eq!(ok.routing.hash_algo, crate::config::HashAlgo::Jump);
+    }
+
+    #[test]
+    fn schema_accepts_a_string_or_a_non_empty_list() {
+        let schema = ChronosConfig::json_schema();
+        let text = schema.to_string();
+        assert!(
+            text.contains("dbConnRef") && text.contains("spaceConnRef"),
+            "{text}"
+        );
+        let defs = schema.get("$defs").and_then(|d| d.as_object()).unwrap();
+        let refs = defs
+            .iter()
+            .find(|(name, _)| name.starts_with("OneOrMany"))
+            .map(|(_, s)| s.to_string())
+            .unwrap_or_else(|| panic!("no OneOrMany definition in {:?}", defs.keys()));
+        assert!(refs.contains(r#""minItems":1"#), "{refs}");
+        assert!(refs.contains(r#""type":"string""#), "{refs}");
+        assert!(refs.contains(r#""type":"array""#), "{refs}");
     }
 
     #[test]

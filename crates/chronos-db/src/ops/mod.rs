@@ -25,10 +25,12 @@
 //! does not own (a DELETE or RESTORE copies the content it reproduces into its own prefix).
 
 mod blobs;
+mod gc;
 mod read;
 mod restore;
 mod write;
 
+pub use gc::GcReport;
 pub use read::{HistoryOptions, HistoryPage, ListOptions, Page, ReadOptions};
 pub use restore::{
     CollectionTarget, RestoreOptions, RestoreProgress, RestoreReport, RestoreTarget,
@@ -176,7 +178,42 @@ impl Collection {
             op: v.op,
             actor: v.actor.clone(),
             reason: v.reason.clone(),
+            presigned: None,
         })
+    }
+
+    /// Adds signed URLs for the version's `item.json` and every blob its (projected)
+    /// content still references.
+    async fn presign_item(
+        &self,
+        item: &mut Item,
+        v: &VersionRecord,
+        ttl_seconds: u64,
+    ) -> Result<()> {
+        let ttl = std::time::Duration::from_secs(ttl_seconds);
+        let item_url = self.payload.presign(&v.payload_key, ttl).await?;
+        let mut blobs = std::collections::BTreeMap::new();
+        for (prop, _) in &self.settings.base64 {
+            let Some(r) = crate::document::get_path(&item.data, prop).and_then(|x| x.get("ref"))
+            else {
+                continue;
+            };
+            let Some(blob_key) = r.get("blobKey").and_then(|k| k.as_str()) else {
+                continue;
+            };
+            let blob_url = self.payload.presign(blob_key, ttl).await?;
+            let text_url = match r.get("textKey").and_then(|k| k.as_str()) {
+                Some(t) => Some(self.payload.presign(t, ttl).await?),
+                None => None,
+            };
+            blobs.insert(prop.clone(), crate::model::BlobUrls { blob_url, text_url });
+        }
+        item.presigned = Some(crate::model::Presigned {
+            item_url,
+            blobs,
+            expires_in: ttl_seconds,
+        });
+        Ok(())
     }
 
     async fn head(&self, id: &str) -> Result<Option<Head>> {

@@ -14,6 +14,25 @@ pub struct ReadOptions {
     pub projection: Option<Vec<String>>,
     /// Return the item even when the version read is a deletion.
     pub include_deleted: bool,
+    /// Add signed URLs for the version's JSON and blobs (`Item::presigned`).
+    pub presign: bool,
+    /// Lifetime of the signed URLs, 1..=604800 seconds (default 3600).
+    pub ttl_seconds: Option<u64>,
+}
+
+/// Default lifetime of presigned URLs.
+pub const DEFAULT_PRESIGN_TTL: u64 = 3600;
+
+fn presign_ttl(opts: &ReadOptions) -> Result<Option<u64>> {
+    if !opts.presign {
+        return Ok(None);
+    }
+    match opts.ttl_seconds.unwrap_or(DEFAULT_PRESIGN_TTL) {
+        t @ 1..=604_800 => Ok(Some(t)),
+        t => Err(Error::validation(format!(
+            "ttl_seconds must be between 1 and 604800 (7 days), got {t}"
+        ))),
+    }
 }
 
 /// Options of [`Collection::history`].
@@ -50,6 +69,9 @@ pub struct ListOptions {
     pub as_of_cv: Option<u64>,
     pub include_deleted: bool,
     pub projection: Option<Vec<String>>,
+    /// Add signed URLs to every item (see [`ReadOptions::presign`]).
+    pub presign: bool,
+    pub ttl_seconds: Option<u64>,
 }
 
 /// A page of items.
@@ -71,22 +93,36 @@ fn check_limit(limit: Option<usize>) -> Result<usize> {
 }
 
 impl Collection {
+    /// Hydrates one version for a single-item read: deletion rule, projection, URLs.
+    async fn read_one(
+        &self,
+        found: &crate::model::Head,
+        opts: &ReadOptions,
+    ) -> Result<Option<Item>> {
+        if found.version.deleted && !opts.include_deleted {
+            return Ok(None);
+        }
+        let ttl = presign_ttl(opts)?;
+        let mut item = self
+            .item_of(
+                &found.version,
+                found.shadow.as_deref(),
+                opts.projection.as_deref(),
+            )
+            .await?;
+        if let Some(ttl) = ttl {
+            self.presign_item(&mut item, &found.version, ttl).await?;
+        }
+        Ok(Some(item))
+    }
+
     /// The latest version, or `None` if the item does not exist (or is deleted, unless
     /// `include_deleted`).
     pub async fn get_latest(&self, id: &str, opts: ReadOptions) -> Result<Option<Item>> {
         let Some(head) = self.head(id).await? else {
             return Ok(None);
         };
-        if head.version.deleted && !opts.include_deleted {
-            return Ok(None);
-        }
-        self.item_of(
-            &head.version,
-            head.shadow.as_deref(),
-            opts.projection.as_deref(),
-        )
-        .await
-        .map(Some)
+        self.read_one(&head, &opts).await
     }
 
     /// One version by its ov.
@@ -95,16 +131,7 @@ impl Collection {
         let Some(found) = self.meta.get_version(self.name(), id, ov).await? else {
             return Ok(None);
         };
-        if found.version.deleted && !opts.include_deleted {
-            return Ok(None);
-        }
-        self.item_of(
-            &found.version,
-            found.shadow.as_deref(),
-            opts.projection.as_deref(),
-        )
-        .await
-        .map(Some)
+        self.read_one(&found, &opts).await
     }
 
     /// The item as it was at `at`: its latest version with a commit time `<= at`. `None` if it
@@ -123,16 +150,7 @@ impl Collection {
         else {
             return Ok(None);
         };
-        if found.version.deleted && !opts.include_deleted {
-            return Ok(None);
-        }
-        self.item_of(
-            &found.version,
-            found.shadow.as_deref(),
-            opts.projection.as_deref(),
-        )
-        .await
-        .map(Some)
+        self.read_one(&found, &opts).await
     }
 
     /// The versions of an item, newest first. `NotFound` if the item has none.
@@ -212,8 +230,21 @@ impl Collection {
         };
         let page = self.meta.query(&self.spec(), &query).await?;
         let projection = opts.projection.as_deref();
+        let ttl = presign_ttl(&ReadOptions {
+            presign: opts.presign,
+            ttl_seconds: opts.ttl_seconds,
+            ..Default::default()
+        })?;
         let items: Vec<Item> = futures::stream::iter(page.rows.iter())
-            .map(|h| self.item_of(&h.version, h.shadow.as_deref(), projection))
+            .map(|h| async move {
+                let mut item = self
+                    .item_of(&h.version, h.shadow.as_deref(), projection)
+                    .await?;
+                if let Some(ttl) = ttl {
+                    self.presign_item(&mut item, &h.version, ttl).await?;
+                }
+                Ok::<Item, Error>(item)
+            })
             .buffered(16)
             .try_collect()
             .await?;

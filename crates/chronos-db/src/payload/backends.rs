@@ -42,13 +42,13 @@ fn client_options(conn: &SpacesConnection) -> (ClientOptions, RetryConfig) {
     (options, retry)
 }
 
-/// Opens the store holding `bucket` for a connection.
+/// Opens the store holding `bucket` for a connection, with the way to presign its keys.
 pub(crate) fn open(
     name: &str,
     conn: &SpacesConnection,
     local_override: Option<&str>,
     bucket: &str,
-) -> Result<Arc<dyn object_store::ObjectStore>, PayloadError> {
+) -> Result<(Arc<dyn object_store::ObjectStore>, Signing), PayloadError> {
     let bad = |what: &str, e: &dyn std::fmt::Display| {
         PayloadError::Backend(format!(
             "spaces connection '{name}', bucket '{bucket}': {what}: {e}"
@@ -60,7 +60,10 @@ pub(crate) fn open(
     let (options, retry) = client_options(conn);
     Ok(match conn.effective_provider() {
         Provider::Local => local(conn.base_path.as_deref().unwrap_or("."), bucket)?,
-        Provider::Memory => Arc::new(object_store::memory::InMemory::new()),
+        Provider::Memory => (
+            Arc::new(object_store::memory::InMemory::new()),
+            Signing::None,
+        ),
         Provider::S3 => {
             let mut b = object_store::aws::AmazonS3Builder::new()
                 .with_bucket_name(bucket)
@@ -74,10 +77,13 @@ pub(crate) fn open(
             if let (Some(k), Some(s)) = (&conn.access_key, &conn.secret_key) {
                 b = b.with_access_key_id(k).with_secret_access_key(s);
             }
-            Arc::new(
-                b.build()
-                    .map_err(|e| bad("invalid S3 settings", &redact(&e.to_string(), conn)))?,
-            )
+            {
+                let s3 = Arc::new(
+                    b.build()
+                        .map_err(|e| bad("invalid S3 settings", &redact(&e.to_string(), conn)))?,
+                );
+                (s3.clone(), Signing::Url(s3))
+            }
         }
         Provider::Azure => {
             let endpoint = conn.endpoint.clone().unwrap_or_default();
@@ -99,10 +105,13 @@ pub(crate) fn open(
             } else {
                 b
             };
-            Arc::new(
-                b.build()
-                    .map_err(|e| bad("invalid Azure settings", &redact(&e.to_string(), conn)))?,
-            )
+            {
+                let az =
+                    Arc::new(b.build().map_err(|e| {
+                        bad("invalid Azure settings", &redact(&e.to_string(), conn))
+                    })?);
+                (az.clone(), Signing::Url(az))
+            }
         }
         Provider::Gcs => {
             let mut b = object_store::gcp::GoogleCloudStorageBuilder::new()
@@ -113,10 +122,13 @@ pub(crate) fn open(
             if let Some(key) = &conn.secret_key {
                 b = b.with_service_account_key(key);
             }
-            Arc::new(
-                b.build()
-                    .map_err(|e| bad("invalid GCS settings", &redact(&e.to_string(), conn)))?,
-            )
+            {
+                let gcs = Arc::new(
+                    b.build()
+                        .map_err(|e| bad("invalid GCS settings", &redact(&e.to_string(), conn)))?,
+                );
+                (gcs.clone(), Signing::Url(gcs))
+            }
         }
     })
 }
@@ -132,11 +144,26 @@ pub(crate) fn redact(message: &str, conn: &SpacesConnection) -> String {
     out
 }
 
-fn local(base: &str, bucket: &str) -> Result<Arc<dyn object_store::ObjectStore>, PayloadError> {
+fn local(
+    base: &str,
+    bucket: &str,
+) -> Result<(Arc<dyn object_store::ObjectStore>, Signing), PayloadError> {
     let dir = PathBuf::from(base).join(bucket);
     std::fs::create_dir_all(&dir)
         .map_err(|e| PayloadError::Backend(format!("cannot create {}: {e}", dir.display())))?;
     let fs = object_store::local::LocalFileSystem::new_with_prefix(&dir)
         .map_err(|e| PayloadError::Backend(e.to_string()))?;
-    Ok(Arc::new(fs))
+    let fs = Arc::new(fs);
+    Ok((fs.clone(), Signing::File(fs)))
+}
+
+/// How a store turns a key into a URL a client can fetch.
+#[derive(Clone)]
+pub(crate) enum Signing {
+    /// No URLs (in-memory store).
+    None,
+    /// Presigned HTTP(S) URLs (S3 SigV4 query signing, Azure SAS, GCS V4).
+    Url(Arc<dyn object_store::signer::Signer>),
+    /// `file://` URLs of the local filesystem (development; they carry no expiry).
+    File(Arc<object_store::local::LocalFileSystem>),
 }

@@ -49,6 +49,9 @@ pub trait PayloadStore: Send + Sync + 'static {
     async fn delete(&self, key: &str) -> Result<(), PayloadError>;
     /// Every object under a prefix.
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, PayloadError>;
+    /// A URL that lets its holder GET the object for `ttl` (for S3, Azure and GCS a signed
+    /// URL; for the local filesystem a `file://` URL).
+    async fn presign(&self, key: &str, ttl: std::time::Duration) -> Result<String, PayloadError>;
 }
 
 /// A [`PayloadStore`] over any `object_store` backend, under an optional key prefix.
@@ -64,11 +67,29 @@ pub trait PayloadStore: Send + Sync + 'static {
 pub struct ObjectPayloadStore {
     inner: Arc<dyn ObjectStore>,
     prefix: Option<String>,
+    signing: backends::Signing,
 }
 
 impl ObjectPayloadStore {
+    /// A store without URL signing.
     pub fn new(inner: Arc<dyn ObjectStore>, prefix: Option<String>) -> Self {
-        ObjectPayloadStore { inner, prefix }
+        ObjectPayloadStore {
+            inner,
+            prefix,
+            signing: backends::Signing::None,
+        }
+    }
+
+    pub(crate) fn with_signing(
+        inner: Arc<dyn ObjectStore>,
+        prefix: Option<String>,
+        signing: backends::Signing,
+    ) -> Self {
+        ObjectPayloadStore {
+            inner,
+            prefix,
+            signing,
+        }
     }
 
     fn path(&self, key: &str) -> ObjectPath {
@@ -135,6 +156,24 @@ impl PayloadStore for ObjectPayloadStore {
         match self.inner.delete(&self.path(key)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(map_err(key, e)),
+        }
+    }
+
+    async fn presign(&self, key: &str, ttl: std::time::Duration) -> Result<String, PayloadError> {
+        let path = self.path(key);
+        match &self.signing {
+            backends::Signing::Url(signer) => signer
+                .signed_url(object_store::signer::Method::GET, &path, ttl)
+                .await
+                .map(|u| u.to_string())
+                .map_err(|e| map_err(key, e)),
+            backends::Signing::File(fs) => {
+                let file = fs.path_to_filesystem(&path).map_err(|e| map_err(key, e))?;
+                Ok(format!("file://{}", file.display()))
+            }
+            backends::Signing::None => Err(PayloadError::Backend(
+                "this payload store cannot produce URLs".into(),
+            )),
         }
     }
 

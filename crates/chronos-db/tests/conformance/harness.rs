@@ -250,6 +250,9 @@ impl PayloadStore for FaultyPayload {
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, PayloadError> {
         self.inner.list(prefix).await
     }
+    async fn presign(&self, key: &str, ttl: std::time::Duration) -> Result<String, PayloadError> {
+        self.inner.presign(key, ttl).await
+    }
 }
 
 impl Harness {

@@ -2,6 +2,7 @@
 //!
 //! A backend test file does:
 //! ```ignore
+//! #[macro_use]
 //! mod conformance;
 //! conformance_suite!(conformance::harness::Embedded);
 //! ```
@@ -13,15 +14,14 @@ pub mod harness;
 pub mod servers;
 
 /// Generates one `#[tokio::test]` per conformance case for a backend expression.
-#[macro_export]
 macro_rules! conformance_suite {
     ($backend:expr) => {
-        $crate::conformance_suite!(@cases $backend;
+        conformance_suite!(@cases $backend;
             create_and_read, caller_ids, invalid_input, update_replaces_and_conflicts, lineage_carries_forward,
             logical_delete, hard_delete_removes_everything, enrich_merges, time_travel, history_pages,
             query_operators, query_sort_and_pages, query_errors, query_as_of, restore_object, restore_collection,
             restore_collection_resumes, base64_blobs, required_indexed, versioning_disabled, tenant_isolation,
-            projection, concurrent_writers, faults_at_every_step, fault_after_commit);
+            projection, presigned_urls, sweeper_removes_only_orphans, concurrent_writers, faults_at_every_step, fault_after_commit);
     };
     (@cases $backend:expr; $($case:ident),* $(,)?) => {
         $(

@@ -1,8 +1,20 @@
 //! Routes: `(databaseType, tier, tenantId | domain, collection)` → a metadata database and a
 //! payload location, resolved from the configuration only. A caller can never name a
 //! database or bucket directly, which is what keeps tenants apart.
+//!
+//! A database entry may list several `dbConnRef` / `spaceConnRef` connections (several
+//! clusters serving one tier). One of each list is then picked per route by a placement hash
+//! ([`rendezvous`] or [`jump`], chosen by `routing.hashAlgo`) over a routing key built from
+//! the route as `routing.chooseKey` says ([`routing_key`]). The pick depends on nothing but
+//! the configuration and the route.
 
-use crate::config::{validate_expand, ChronosConfig, DatabaseTemplate};
+pub mod hash;
+
+pub use hash::{jump, key_hash, rendezvous, rendezvous_score};
+
+use crate::config::{
+    validate_expand, ChronosConfig, ConnRefs, DatabaseTemplate, HashAlgo, Routing,
+};
 use crate::names;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -163,7 +175,8 @@ pub enum RouteError {
     },
 }
 
-/// The physical target of a route.
+/// The physical target of a route. When the entry lists several connections, the
+/// `*_conn_ref` fields hold the ones picked for this route.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ResolvedRoute {
     pub db_conn_ref: String,
@@ -175,9 +188,109 @@ pub struct ResolvedRoute {
     pub collection: String,
 }
 
+/// The tokens `routing.chooseKey` may use.
+pub const CHOOSE_KEY_TOKENS: [&str; 4] = ["tenantId", "domain", "collection", "databaseType"];
+
+/// `routing.chooseKey` when it is not set.
+pub const DEFAULT_CHOOSE_KEY: &str = "tenantId";
+
+/// Checks a `routing.chooseKey` expression: `|`-separated tokens from [`CHOOSE_KEY_TOKENS`].
+///
+/// ```
+/// use chronos_db::routing::check_choose_key;
+/// assert!(check_choose_key("tenantId|collection").is_ok());
+/// assert!(check_choose_key("tenantId|objectId").is_err());
+/// ```
+pub fn check_choose_key(expr: &str) -> Result<(), String> {
+    for token in expr.split('|').map(str::trim) {
+        if token.is_empty() {
+            return Err("has an empty alternative (write e.g. 'tenantId|collection')".into());
+        }
+        if !CHOOSE_KEY_TOKENS.contains(&token) {
+            return Err(format!(
+                "unknown token '{}' (use tenantId, domain, collection or databaseType, separated by '|')",
+                names::printable(token)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The routing key of a route: the first alternative of `routing.chooseKey` (default
+/// `tenantId`) that the route has and that is not empty, else the collection name. Unknown
+/// tokens (which validation rejects) are skipped.
+///
+/// ```
+/// use chronos_db::{config::Routing, routing::routing_key, DatabaseType, Route};
+/// let by_tenant = Routing::default();
+/// let r = Route::tenant(DatabaseType::Runtime, "acme", "orders");
+/// assert_eq!(routing_key(&by_tenant, &r), "acme");
+/// assert_eq!(routing_key(&by_tenant, &Route::logs("audit")), "audit");
+/// let by_domain = Routing { choose_key: Some("domain|databaseType".into()), ..Routing::default() };
+/// assert_eq!(routing_key(&by_domain, &r), "runtime");
+/// ```
+pub fn routing_key(routing: &Routing, route: &Route) -> String {
+    let expr = routing.choose_key.as_deref().unwrap_or(DEFAULT_CHOOSE_KEY);
+    for token in expr.split('|').map(str::trim) {
+        let value = match token {
+            "tenantId" => route.tenant_id.as_deref(),
+            "domain" => route.domain.as_deref(),
+            "collection" => Some(route.collection.as_str()),
+            "databaseType" => Some(route.database_type.as_str()),
+            _ => None,
+        };
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            return v.to_owned();
+        }
+    }
+    route.collection.clone()
+}
+
+/// Which of `candidates` a routing key goes to, with `routing.hashAlgo`. Always an index
+/// into `candidates` when it is not empty (0 when it is).
+///
+/// ```
+/// use chronos_db::config::{HashAlgo, Routing};
+/// use chronos_db::routing::choose;
+/// let refs = ["east".to_string(), "west".to_string()];
+/// let hrw = Routing::default();
+/// let jump = Routing { hash_algo: HashAlgo::Jump, ..Routing::default() };
+/// assert!(choose(&hrw, "acme", &refs) < 2);
+/// assert_eq!(choose(&jump, "acme", &refs), choose(&jump, "acme", &refs));
+/// ```
+pub fn choose(routing: &Routing, key: &str, candidates: &[String]) -> usize {
+    if candidates.len() < 2 {
+        return 0;
+    }
+    match routing.hash_algo {
+        HashAlgo::Rendezvous => rendezvous(key, candidates),
+        HashAlgo::Jump => {
+            let buckets = u32::try_from(candidates.len()).unwrap_or(u32::MAX);
+            jump(key_hash(key), buckets) as usize
+        }
+    }
+}
+
+/// Picks one connection of an entry's list for a route.
+fn pick(
+    routing: &Routing,
+    route: &Route,
+    field: &str,
+    refs: &ConnRefs,
+) -> Result<String, RouteError> {
+    match refs.as_slice() {
+        [] => Err(RouteError::Invalid(format!(
+            "the configuration entry for {} lists no {field}",
+            route.database_type.as_str()
+        ))),
+        [one] => Ok(one.clone()),
+        many => Ok(many[choose(routing, &routing_key(routing, route), many)].clone()),
+    }
+}
+
 struct Entry<'a> {
-    db_conn_ref: &'a str,
-    space_conn_ref: &'a str,
+    db_conn_ref: &'a ConnRefs,
+    space_conn_ref: &'a ConnRefs,
     bucket: &'a str,
     db_name: &'a str,
     prefix: &'a Option<String>,
@@ -185,25 +298,26 @@ struct Entry<'a> {
 }
 
 impl ResolvedRoute {
-    fn from_entry(e: Entry<'_>, collection: &str) -> Self {
-        ResolvedRoute {
-            db_conn_ref: e.db_conn_ref.into(),
+    fn from_entry(e: Entry<'_>, routing: &Routing, route: &Route) -> Result<Self, RouteError> {
+        Ok(ResolvedRoute {
+            db_conn_ref: pick(routing, route, "dbConnRef", e.db_conn_ref)?,
             db_name: e.db_name.into(),
-            space_conn_ref: e.space_conn_ref.into(),
+            space_conn_ref: pick(routing, route, "spaceConnRef", e.space_conn_ref)?,
             bucket: e.bucket.into(),
             prefix: e.prefix.clone(),
             analytics_db_name: e.analytics.clone(),
-            collection: collection.into(),
-        }
+            collection: route.collection.clone(),
+        })
     }
 
     fn from_template(
         t: &DatabaseTemplate,
-        ty: DatabaseType,
+        routing: &Routing,
+        route: &Route,
         tenant: Option<&str>,
         domain: Option<&str>,
-        collection: &str,
     ) -> Result<Self, RouteError> {
+        let ty = route.database_type;
         let expand = |s: &str| validate_expand(s, ty.as_str(), tenant, domain);
         let db_name = expand(&t.db_name);
         // No case folding or character mapping here: two tenants must never share a name.
@@ -224,13 +338,13 @@ impl ResolvedRoute {
             names::check_db_name(a).map_err(bad)?;
         }
         Ok(ResolvedRoute {
-            db_conn_ref: t.db_conn_ref.clone(),
+            db_conn_ref: pick(routing, route, "dbConnRef", &t.db_conn_ref)?,
             db_name,
-            space_conn_ref: t.space_conn_ref.clone(),
+            space_conn_ref: pick(routing, route, "spaceConnRef", &t.space_conn_ref)?,
             bucket,
             prefix,
             analytics_db_name: analytics,
-            collection: collection.into(),
+            collection: route.collection.clone(),
         })
     }
 }
@@ -247,7 +361,7 @@ impl ResolvedRoute {
 pub fn resolve(cfg: &ChronosConfig, route: &Route) -> Result<ResolvedRoute, RouteError> {
     names::check_name("collection", &route.collection).map_err(RouteError::Invalid)?;
     let ty = route.database_type;
-    let coll = route.collection.as_str();
+    let routing = &cfg.routing;
     let need_tenant = || -> Result<&str, RouteError> {
         let t = route.tenant_id.as_deref().ok_or_else(|| {
             RouteError::Invalid(format!("tier 'tenant' of {} needs a tenantId", ty.as_str()))
@@ -293,7 +407,7 @@ pub fn resolve(cfg: &ChronosConfig, route: &Route) -> Result<ResolvedRoute, Rout
                             ty.as_str()
                         ))
                     })?;
-                    Ok(ResolvedRoute::from_entry(
+                    ResolvedRoute::from_entry(
                         Entry {
                             db_conn_ref: &g.db_conn_ref,
                             space_conn_ref: &g.space_conn_ref,
@@ -302,13 +416,14 @@ pub fn resolve(cfg: &ChronosConfig, route: &Route) -> Result<ResolvedRoute, Rout
                             prefix: &g.prefix,
                             analytics: &g.analytics_db_name,
                         },
-                        coll,
-                    ))
+                        routing,
+                        route,
+                    )
                 }
                 Tier::Domain => {
                     let d = need_domain()?;
                     if let Some(e) = t.domains_databases.iter().find(|e| e.domain == d) {
-                        return Ok(ResolvedRoute::from_entry(
+                        return ResolvedRoute::from_entry(
                             Entry {
                                 db_conn_ref: &e.db_conn_ref,
                                 space_conn_ref: &e.space_conn_ref,
@@ -317,8 +432,9 @@ pub fn resolve(cfg: &ChronosConfig, route: &Route) -> Result<ResolvedRoute, Rout
                                 prefix: &e.prefix,
                                 analytics: &e.analytics_db_name,
                             },
-                            coll,
-                        ));
+                            routing,
+                            route,
+                        );
                     }
                     let tpl = t
                         .domain_template
@@ -328,12 +444,12 @@ pub fn resolve(cfg: &ChronosConfig, route: &Route) -> Result<ResolvedRoute, Rout
                             name: d.into(),
                             database_type: ty.as_str(),
                         })?;
-                    ResolvedRoute::from_template(tpl, ty, None, Some(d), coll)
+                    ResolvedRoute::from_template(tpl, routing, route, None, Some(d))
                 }
                 Tier::Tenant => {
                     let tenant = need_tenant()?;
                     if let Some(e) = t.tenant_databases.iter().find(|e| e.tenant_id == tenant) {
-                        return Ok(ResolvedRoute::from_entry(
+                        return ResolvedRoute::from_entry(
                             Entry {
                                 db_conn_ref: &e.db_conn_ref,
                                 space_conn_ref: &e.space_conn_ref,
@@ -342,8 +458,9 @@ pub fn resolve(cfg: &ChronosConfig, route: &Route) -> Result<ResolvedRoute, Rout
                                 prefix: &e.prefix,
                                 analytics: &e.analytics_db_name,
                             },
-                            coll,
-                        ));
+                            routing,
+                            route,
+                        );
                     }
                     let tpl = t
                         .tenant_template
@@ -353,7 +470,7 @@ pub fn resolve(cfg: &ChronosConfig, route: &Route) -> Result<ResolvedRoute, Rout
                             name: tenant.into(),
                             database_type: ty.as_str(),
                         })?;
-                    ResolvedRoute::from_template(tpl, ty, Some(tenant), None, coll)
+                    ResolvedRoute::from_template(tpl, routing, route, Some(tenant), None)
                 }
             }
         }
@@ -371,7 +488,7 @@ pub fn resolve(cfg: &ChronosConfig, route: &Route) -> Result<ResolvedRoute, Rout
                 .ok_or(RouteError::NotConfigured("runtime"))?;
             let tenant = need_tenant()?;
             if let Some(e) = rt.tenant_databases.iter().find(|e| e.tenant_id == tenant) {
-                return Ok(ResolvedRoute::from_entry(
+                return ResolvedRoute::from_entry(
                     Entry {
                         db_conn_ref: &e.db_conn_ref,
                         space_conn_ref: &e.space_conn_ref,
@@ -380,8 +497,9 @@ pub fn resolve(cfg: &ChronosConfig, route: &Route) -> Result<ResolvedRoute, Rout
                         prefix: &e.prefix,
                         analytics: &e.analytics_db_name,
                     },
-                    coll,
-                ));
+                    routing,
+                    route,
+                );
             }
             let tpl = rt
                 .tenant_template
@@ -391,7 +509,7 @@ pub fn resolve(cfg: &ChronosConfig, route: &Route) -> Result<ResolvedRoute, Rout
                     name: tenant.into(),
                     database_type: "runtime",
                 })?;
-            ResolvedRoute::from_template(tpl, ty, Some(tenant), None, coll)
+            ResolvedRoute::from_template(tpl, routing, route, Some(tenant), None)
         }
         DatabaseType::Logs => {
             if route.tier != Tier::Generic {
@@ -405,7 +523,7 @@ pub fn resolve(cfg: &ChronosConfig, route: &Route) -> Result<ResolvedRoute, Rout
                 .logs
                 .as_ref()
                 .ok_or(RouteError::NotConfigured("logs"))?;
-            Ok(ResolvedRoute::from_entry(
+            ResolvedRoute::from_entry(
                 Entry {
                     db_conn_ref: &g.db_conn_ref,
                     space_conn_ref: &g.space_conn_ref,
@@ -414,8 +532,9 @@ pub fn resolve(cfg: &ChronosConfig, route: &Route) -> Result<ResolvedRoute, Rout
                     prefix: &g.prefix,
                     analytics: &g.analytics_db_name,
                 },
-                coll,
-            ))
+                routing,
+                route,
+            )
         }
     }
 }
@@ -497,6 +616,185 @@ mod tests {
             &Route::tenant(DatabaseType::Runtime, "tenant-a", "a/b")
         )
         .is_err());
+    }
+
+    const MULTI: &str = r#"{
+        "dbConnections":{"m1":{"sqliteDir":"/tmp/m1"},"m2":{"sqliteDir":"/tmp/m2"}},
+        "spacesConnections":{"s1":{"provider":"local","basePath":"/tmp/s1"},
+                             "s2":{"provider":"local","basePath":"/tmp/s2"},
+                             "s3":{"provider":"local","basePath":"/tmp/s3"}},
+        "routing":{"hashAlgo":"HASH"},
+        "databases":{
+          "metadata":{"genericDatabase":{"dbConnRef":["m1","m2"],"spaceConnRef":"s1","bucket":"meta-g","dbName":"meta_g"},
+                      "tenantDatabases":[{"tenantId":"listed","dbConnRef":["m1","m2"],"spaceConnRef":["s1","s2","s3"],"bucket":"meta-l","dbName":"meta_l"}]},
+          "runtime":{"tenantTemplate":{"dbConnRef":["m1","m2"],"spaceConnRef":["s1","s2","s3"],
+                                       "bucket":"rt-{tenantId}","dbName":"rt_{tenantId}"}}}}"#;
+
+    fn multi(hash: &str) -> ChronosConfig {
+        ChronosConfig::from_json_str(&MULTI.replace("HASH", hash)).unwrap()
+    }
+
+    fn rt(tenant: &str) -> Route {
+        Route::tenant(DatabaseType::Runtime, tenant, "users")
+    }
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn lists_spread_tenants_over_connections() {
+        for hash in ["rendezvous", "jump"] {
+            let cfg = multi(hash);
+            let mut dbs = std::collections::BTreeSet::new();
+            let mut spaces = std::collections::BTreeSet::new();
+            for i in 0..50 {
+                let r = resolve(&cfg, &rt(&format!("tenant-{i}"))).unwrap();
+                assert_eq!(r.db_name, format!("rt_tenant-{i}"));
+                dbs.insert(r.db_conn_ref);
+                spaces.insert(r.space_conn_ref);
+            }
+            assert_eq!(dbs.len(), 2, "{hash}: {dbs:?}");
+            assert_eq!(spaces.len(), 3, "{hash}: {spaces:?}");
+        }
+        // Some pair of tenants lands on different connections.
+        let cfg = multi("rendezvous");
+        let a = resolve(&cfg, &rt("tenant-a")).unwrap();
+        let b = resolve(&cfg, &rt("tenant-b")).unwrap();
+        assert_ne!(a.db_conn_ref, b.db_conn_ref);
+        assert_ne!(a.space_conn_ref, b.space_conn_ref);
+    }
+
+    #[test]
+    fn the_pick_is_the_documented_hash_of_the_routing_key() {
+        let (dbs, spaces) = (strings(&["m1", "m2"]), strings(&["s1", "s2", "s3"]));
+        let hrw = multi("rendezvous");
+        let jmp = multi("jump");
+        for i in 0..100 {
+            let t = format!("tenant-{i}");
+            let r = resolve(&hrw, &rt(&t)).unwrap();
+            assert_eq!(r.db_conn_ref, dbs[rendezvous(&t, &dbs)]);
+            assert_eq!(r.space_conn_ref, spaces[rendezvous(&t, &spaces)]);
+            let r = resolve(&jmp, &rt(&t)).unwrap();
+            assert_eq!(r.db_conn_ref, dbs[jump(key_hash(&t), 2) as usize]);
+            assert_eq!(r.space_conn_ref, spaces[jump(key_hash(&t), 3) as usize]);
+        }
+        // Fixed values (from an independent SHA-256 computation): the scores of m1 and m2
+        // for "tenant-a" are 0x96c9… and 0xf018…, so m2 wins.
+        assert_eq!(
+            rendezvous_score("tenant-a", "m1"),
+            10_865_380_038_391_267_756
+        );
+        assert_eq!(
+            rendezvous_score("tenant-a", "m2"),
+            17_300_759_665_902_114_182
+        );
+        let r = resolve(&hrw, &rt("tenant-a")).unwrap();
+        assert_eq!(r.db_conn_ref, "m2");
+    }
+
+    #[test]
+    fn picks_are_deterministic_across_calls_and_reparsed_configs() {
+        for hash in ["rendezvous", "jump"] {
+            let first = multi(hash);
+            let again = multi(hash);
+            // Through a serialize / parse round trip too.
+            let text = serde_json::to_string(&first).unwrap();
+            let round = ChronosConfig::from_json_str(&text).unwrap();
+            for i in 0..200 {
+                let route = rt(&format!("t{i}"));
+                let r = resolve(&first, &route).unwrap();
+                assert_eq!(r, resolve(&first, &route).unwrap());
+                assert_eq!(r, resolve(&again, &route).unwrap());
+                assert_eq!(r, resolve(&round, &route).unwrap());
+            }
+        }
+    }
+
+    #[test]
+    fn the_default_key_is_the_tenant_so_a_tenant_stays_on_one_connection() {
+        let cfg = multi("rendezvous");
+        let picks: std::collections::BTreeSet<_> = (0..40)
+            .map(|i| {
+                let r = resolve(
+                    &cfg,
+                    &Route::tenant(DatabaseType::Runtime, "acme", &format!("c{i}")),
+                )
+                .unwrap();
+                (r.db_conn_ref, r.space_conn_ref)
+            })
+            .collect();
+        assert_eq!(picks.len(), 1);
+        // Listed entries hash too; the generic tier has no tenant, so the collection is used.
+        let listed = Route::tenant(DatabaseType::Metadata, "listed", "x");
+        assert_eq!(resolve(&cfg, &listed).unwrap().db_name, "meta_l");
+        let generic: std::collections::BTreeSet<_> = (0..40)
+            .map(|i| {
+                resolve(
+                    &cfg,
+                    &Route::generic(DatabaseType::Metadata, &format!("c{i}")),
+                )
+                .unwrap()
+                .db_conn_ref
+            })
+            .collect();
+        assert_eq!(generic.len(), 2);
+    }
+
+    #[test]
+    fn choose_key_alternatives() {
+        let mut routing = Routing::default();
+        let t = Route::tenant(DatabaseType::Runtime, "acme", "orders");
+        let d = Route::domain(DatabaseType::Metadata, "health", "schemas");
+        let g = Route::generic(DatabaseType::Knowledge, "facts");
+        assert_eq!(routing_key(&routing, &t), "acme");
+        assert_eq!(routing_key(&routing, &d), "schemas");
+        routing.choose_key = Some("collection".into());
+        assert_eq!(routing_key(&routing, &t), "orders");
+        routing.choose_key = Some("domain|tenantId".into());
+        assert_eq!(routing_key(&routing, &t), "acme");
+        assert_eq!(routing_key(&routing, &d), "health");
+        assert_eq!(routing_key(&routing, &g), "facts");
+        routing.choose_key = Some(" tenantId | databaseType ".into());
+        assert_eq!(routing_key(&routing, &g), "knowledge");
+        // An empty value does not count.
+        let mut empty = t.clone();
+        empty.tenant_id = Some(String::new());
+        routing.choose_key = Some("tenantId|collection".into());
+        assert_eq!(routing_key(&routing, &empty), "orders");
+        // Unknown tokens (rejected by validation) are skipped.
+        routing.choose_key = Some("objectId".into());
+        assert_eq!(routing_key(&routing, &t), "orders");
+
+        // With chooseKey collection, one tenant's collections spread over the connections.
+        let cfg = ChronosConfig::from_json_str(&MULTI.replace(
+            r#""hashAlgo":"HASH""#,
+            r#""hashAlgo":"jump","chooseKey":"collection""#,
+        ))
+        .unwrap();
+        let spread: std::collections::BTreeSet<_> = (0..40)
+            .map(|i| {
+                resolve(
+                    &cfg,
+                    &Route::tenant(DatabaseType::Runtime, "acme", &format!("c{i}")),
+                )
+                .unwrap()
+                .db_conn_ref
+            })
+            .collect();
+        assert_eq!(spread.len(), 2);
+    }
+
+    #[test]
+    fn an_unvalidated_empty_list_is_an_error_not_a_panic() {
+        let mut cfg = ChronosConfig::embedded("/tmp/d");
+        if let Some(rt) = cfg.databases.runtime.as_mut() {
+            if let Some(t) = rt.tenant_template.as_mut() {
+                t.db_conn_ref = Vec::new().into();
+            }
+        }
+        let e = resolve(&cfg, &rt("acme")).unwrap_err().to_string();
+        assert!(e.contains("lists no dbConnRef"), "{e}");
     }
 
     #[test]
