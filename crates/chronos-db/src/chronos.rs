@@ -143,7 +143,7 @@ impl Chronos {
             .clone()
     }
 
-    fn metadata_store(&self, r: &ResolvedRoute) -> Result<Arc<dyn MetadataStore>> {
+    pub(crate) fn metadata_store(&self, r: &ResolvedRoute) -> Result<Arc<dyn MetadataStore>> {
         let key = (r.db_conn_ref.clone(), r.db_name.clone());
         let mut cache = self
             .inner
@@ -184,7 +184,7 @@ impl Chronos {
         Ok(store)
     }
 
-    fn payload_store(&self, r: &ResolvedRoute) -> Result<Arc<dyn PayloadStore>> {
+    pub(crate) fn payload_store(&self, r: &ResolvedRoute) -> Result<Arc<dyn PayloadStore>> {
         let key = (r.space_conn_ref.clone(), r.bucket.clone(), r.prefix.clone());
         let mut cache = self
             .inner

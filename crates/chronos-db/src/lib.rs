@@ -24,6 +24,7 @@
 //! and buckets), [`meta`] (metadata-store trait and backends), [`payload`] (object storage),
 //! [`ops`] (the operations), [`query`] (the filter language), [`merge`] (deep merge).
 
+pub mod admin;
 pub mod config;
 pub mod error;
 pub mod merge;

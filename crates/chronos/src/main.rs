@@ -133,6 +133,9 @@ enum ConfigCommand {
     Check {
         /// The configuration file.
         file: PathBuf,
+        /// Also contact every configured database and bucket and report each one.
+        #[arg(long)]
+        connect: bool,
     },
     /// Print the JSON Schema of the configuration document.
     Schema,
@@ -520,8 +523,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::RestoreCollection(a) => restore_collection(&global, a).await,
         Command::Query(a) => query(&global, a).await,
         Command::Config {
-            command: ConfigCommand::Check { file },
-        } => config_check(&file),
+            command: ConfigCommand::Check { file, connect },
+        } => config_check(&file, connect).await,
         Command::Config {
             command: ConfigCommand::Schema,
         } => print_json(&ChronosConfig::json_schema()),
@@ -774,10 +777,26 @@ async fn query(g: &Global, a: QueryArgs) -> Result<(), Failure> {
     print_json(&serde_json::json!({ "items": items, "next": page.next }))
 }
 
-fn config_check(file: &Path) -> Result<(), Failure> {
-    ChronosConfig::from_file(file)?;
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "config OK");
+async fn config_check(file: &Path, connect: bool) -> Result<(), Failure> {
+    let config = ChronosConfig::from_file(file)?;
+    if !connect {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "config OK");
+        return Ok(());
+    }
+    let chronos = Chronos::open(config).await?;
+    let checks = chronos.check_connections().await;
+    print_json(&checks)?;
+    let failed = checks.iter().filter(|c| !c.ok).count();
+    if failed > 0 {
+        return Err(Failure::new(
+            "CONNECTION_ERROR",
+            format!(
+                "{failed} of {} connection checks failed (see above)",
+                checks.len()
+            ),
+        ));
+    }
     Ok(())
 }
 

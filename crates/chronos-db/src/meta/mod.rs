@@ -16,6 +16,7 @@
 //!   same item (the writer passes `max(now, head.at)`), so "latest version with at <= T" is a
 //!   single index seek.
 
+pub mod mongo;
 pub mod sqlite;
 
 use crate::model::{Head, Timestamp, VersionRecord};
@@ -92,6 +93,11 @@ pub struct CollectionSpec {
 /// The metadata-store interface. Collection names are already validated by the caller.
 #[async_trait]
 pub trait MetadataStore: Send + Sync + 'static {
+    /// Checks that the backend answers (used by `chronos config check --connect`).
+    async fn ping(&self) -> Result<(), MetaError> {
+        Ok(())
+    }
+
     /// Creates the collection's tables/collections and indexes if missing. Called once per
     /// process per collection, before its first write.
     async fn ensure_collection(&self, coll: &CollectionSpec) -> Result<(), MetaError>;

@@ -1,0 +1,1714 @@
+//! MongoDB metadata store (the official `mongodb` driver), safe without transactions.
+//!
+//! It must work on servers without multi-document transactions (a standalone `mongod`,
+//! FerretDB), so [`MongoStore::commit`] is a sequence of single-document operations whose
+//! commit point is one compare-and-set on the head document. The rules that keep I1-I4 are
+//! written next to the code; in short:
+//!
+//! * a version row is inserted *before* the head moves, marked `committed: false`;
+//! * the head compare-and-set (on `ov` and a random `fence`) is the commit point;
+//! * readers never trust a version row by itself: a row is committed iff `committed == true`
+//!   or its ov is at most the current head's ov. Single-item reads read the head first and only
+//!   look at rows with `ov <= head.ov`; collection-wide as-of reads first *settle* unfinished
+//!   rows (see [`MongoStore::settle`]) and then trust the flags.
+//!
+//! Layout per collection `C` (the seed's names):
+//! * `C_head`: one document per item, `_id` = item id, the fields of its latest version
+//!   (`ov, cv, op, at, actor, reason, function_id, payload_key, size, sha256, meta, lineage,
+//!   deleted, content_of, shadow`) plus `fence` (a random string replaced by every commit and
+//!   every takeover). A *placeholder* head `{_id, ov: -1, pending: true, fence, at}` fences a
+//!   create that takes over a stale version row; placeholders are invisible to every reader.
+//!   Indexes: `at`, `cv`, and one per indexed property on `meta.<path>` (scalar paths with
+//!   `_id` as second key; array paths a plain multikey index).
+//! * `C_ver`: one document per version: the same fields plus `id`, `committed`, `settled`,
+//!   `written` (the inserting process's clock, micros, for staleness) and `next_cv`/`next_at`
+//!   (the cv and time of the version that superseded it, `null` while it is the latest).
+//!   Unique index `(id, ov)`, indexes `(id, at)`, `(id, cv)`, `(cv)`, `(at)`, `(settled)`.
+//! * `C_counter`: `{_id: "cv", value}`, incremented with `$inc` (upsert, return after).
+//!
+//! `at` is stored as i64 microseconds (BSON dates only have milliseconds). Indexed properties
+//! (`meta`) are stored as BSON with ints as Int64 and floats as Double, so they round-trip;
+//! object keys that MongoDB/FerretDB cannot store (`$` prefix, `.`, NUL) are escaped with a
+//! `_%` prefix that no queryable property name can have.
+//!
+//! As-of queries: the aggregation `$sort/$group($first)/$replaceRoot` is not available on
+//! FerretDB 1.24 (`$first`, `$max`, `$push` and `$replaceRoot` are NotImplemented), so each
+//! version row records when it was superseded (`next_cv`, `next_at`) and "the state as of X"
+//! is a plain indexed `find`: `committed && cv <= X && (next_cv == null || next_cv > X)`.
+
+use super::{CollectionSpec, Committed, Expect, MetaError, MetadataStore, QueryPage, VersionWrite};
+use crate::model::{Head, Lineage, Op, Timestamp, VersionRecord};
+use crate::query::{AsOf, CmpOp, Cursor, Field, Filter, IndexedPath, Query, Scalar};
+use async_trait::async_trait;
+use futures::TryStreamExt;
+use mongodb::bson::{self, doc, oid::ObjectId, Bson, Document};
+use mongodb::error::{Error as DbError, ErrorKind, WriteFailure};
+use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
+use mongodb::{Client, Collection, Database, IndexModel};
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+/// An uncommitted version row older than this (by its writer's clock) may be taken over: its
+/// writer is presumed dead. Safety never depends on it (the fence does); only liveness.
+const STALE_MICROS: i64 = 60_000_000;
+/// Unfinished version rows looked at by one settle pass.
+const SETTLE_BATCH: i64 = 1000;
+/// Times an as-of query is re-run when it sees a concurrent commit half-finished.
+const QUERY_ATTEMPTS: usize = 3;
+/// Prefix of a cursor value that is not a scalar (an object or array sort value), followed by
+/// the hex of the BSON document `{v: value}`.
+const CURSOR_BSON: &str = "\u{0}bson:";
+/// Prefix of an escaped object key (see [`escape_key`]).
+const KEY_ESCAPE: &str = "_%";
+/// BSON type names in ascending sort order of the types JSON values can have
+/// (null/missing < numbers < strings < objects < arrays < booleans).
+const TYPE_ORDER: [&str; 6] = ["null", "number", "string", "object", "array", "bool"];
+
+/// A metadata store over one MongoDB database.
+pub struct MongoStore {
+    db: Database,
+}
+
+/// The three MongoDB collections of one chronos collection.
+struct Colls {
+    head: Collection<Document>,
+    ver: Collection<Document>,
+    counter: Collection<Document>,
+}
+
+impl MongoStore {
+    /// One client per connection ref is created by the caller and shared; this wraps one
+    /// database.
+    pub fn new(client: Client, db_name: &str) -> Self {
+        MongoStore {
+            db: client.database(db_name),
+        }
+    }
+
+    fn colls(&self, coll: &str) -> Colls {
+        Colls {
+            head: self.db.collection(&format!("{coll}_head")),
+            ver: self.db.collection(&format!("{coll}_ver")),
+            counter: self.db.collection(&format!("{coll}_counter")),
+        }
+    }
+}
+
+/// Connects with bounded timeouts (server selection / connect = `timeout`), never logging or
+/// returning the URI's credentials in errors. The client connects lazily: an unreachable
+/// server shows up as [`MetaError::Unavailable`] on first use.
+pub async fn connect(uri: &str, timeout: Duration) -> Result<Client, MetaError> {
+    let mut opts = tokio::time::timeout(timeout, async { ClientOptions::parse(uri).await })
+        .await
+        .map_err(|_| {
+            MetaError::Unavailable("timed out resolving the MongoDB connection string".into())
+        })?
+        .map_err(|e| match map_err(e) {
+            MetaError::Backend(m) | MetaError::Invalid(m) => {
+                MetaError::Invalid(format!("invalid MongoDB connection string: {m}"))
+            }
+            other => other,
+        })?;
+    opts.server_selection_timeout = Some(timeout);
+    opts.connect_timeout = Some(timeout);
+    if opts.app_name.is_none() {
+        opts.app_name = Some("chronos-db".into());
+    }
+    Client::with_options(opts).map_err(map_err)
+}
+
+/// Runs `hello` once: `Some("replicaSet" | "sharded")` when multi-document transactions are
+/// possible, `None` for a standalone server (FerretDB).
+pub async fn detect_transactions(client: &Client) -> Result<Option<&'static str>, MetaError> {
+    let hello = client
+        .database("admin")
+        .run_command(doc! {"hello": 1})
+        .await
+        .map_err(map_err)?;
+    if hello.get_str("msg").ok() == Some("isdbgrid") {
+        return Ok(Some("sharded"));
+    }
+    if hello.contains_key("setName") {
+        return Ok(Some("replicaSet"));
+    }
+    Ok(None)
+}
+
+// ------------------------------------------------------------------------------ errors ---
+
+/// Removes credentials from a driver message: `user:pass@` in URIs and `password=...`-like
+/// options.
+fn redact(s: &str) -> String {
+    use std::sync::OnceLock;
+    static USERINFO: OnceLock<Option<regex::Regex>> = OnceLock::new();
+    static OPTION: OnceLock<Option<regex::Regex>> = OnceLock::new();
+    let userinfo = USERINFO.get_or_init(|| regex::Regex::new(r"[^\s/@,;]+:[^\s/@]*@").ok());
+    let option = OPTION.get_or_init(|| {
+        regex::Regex::new(r"(?i)(password|pwd|secret|token|AWS_SESSION_TOKEN)([=:])[^&\s,;]*").ok()
+    });
+    let mut out = s.to_string();
+    if let Some(re) = userinfo {
+        out = re.replace_all(&out, "***@").into_owned();
+    }
+    if let Some(re) = option {
+        out = re.replace_all(&out, "$1$2***").into_owned();
+    }
+    out
+}
+
+/// Server error codes that mean "not reachable / not now" rather than "refused".
+const UNAVAILABLE_CODES: &[i32] = &[
+    6, 7, 50, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436,
+];
+
+fn map_err(e: DbError) -> MetaError {
+    let msg = redact(&e.to_string());
+    let unavailable = match e.kind.as_ref() {
+        ErrorKind::ServerSelection { .. }
+        | ErrorKind::Io(_)
+        | ErrorKind::ConnectionPoolCleared { .. }
+        | ErrorKind::DnsResolve { .. } => true,
+        ErrorKind::Command(c) => UNAVAILABLE_CODES.contains(&c.code),
+        ErrorKind::Write(WriteFailure::WriteConcernError(c)) => UNAVAILABLE_CODES.contains(&c.code),
+        _ => false,
+    };
+    if unavailable {
+        return MetaError::Unavailable(format!("mongodb: {msg}"));
+    }
+    match e.kind.as_ref() {
+        ErrorKind::InvalidArgument { .. } => MetaError::Invalid(format!("mongodb: {msg}")),
+        _ => MetaError::Backend(format!("mongodb: {msg}")),
+    }
+}
+
+/// A duplicate-key error (E11000).
+fn is_dup(e: &DbError) -> bool {
+    match e.kind.as_ref() {
+        ErrorKind::Write(WriteFailure::WriteError(w)) => w.code == 11000,
+        ErrorKind::Command(c) => c.code == 11000,
+        _ => e.to_string().contains("E11000"),
+    }
+}
+
+fn corrupt(what: &str) -> MetaError {
+    MetaError::Corrupt(what.to_string())
+}
+
+// ----------------------------------------------------------------------- conversions ---
+
+fn clamp(n: u64) -> i64 {
+    n.min(i64::MAX as u64) as i64
+}
+
+fn now_micros() -> i64 {
+    Timestamp::now().micros()
+}
+
+/// A random fence value: unique per commit attempt and per takeover.
+fn new_fence() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+fn get_int(d: &Document, key: &str) -> Option<i64> {
+    match d.get(key)? {
+        Bson::Int64(x) => Some(*x),
+        Bson::Int32(x) => Some(i64::from(*x)),
+        Bson::Double(f) if f.fract() == 0.0 && f.is_finite() => Some(*f as i64),
+        _ => None,
+    }
+}
+
+fn get_opt_str(d: &Document, key: &str) -> Result<Option<String>, ()> {
+    match d.get(key) {
+        None | Some(Bson::Null) => Ok(None),
+        Some(Bson::String(s)) => Ok(Some(s.clone())),
+        _ => Err(()),
+    }
+}
+
+fn is_placeholder(head: &Document) -> bool {
+    matches!(head.get("pending"), Some(Bson::Boolean(true)))
+}
+
+/// The ov of a real (non-placeholder) head.
+fn real_ov(head: Option<&Document>) -> Option<i64> {
+    head.filter(|h| !is_placeholder(h))
+        .and_then(|h| get_int(h, "ov"))
+}
+
+fn fence_of(head: &Document) -> Bson {
+    head.get("fence").cloned().unwrap_or(Bson::Null)
+}
+
+fn to_u64(n: Option<i64>) -> Option<u64> {
+    n.map(|n| n.max(0) as u64)
+}
+
+/// Does an object key need escaping? MongoDB/FerretDB reject `$`-prefixed keys, `.` and NUL;
+/// keys that already start with the escape prefix are escaped too, so decoding is exact.
+fn needs_escape(k: &str) -> bool {
+    k.starts_with('$') || k.contains('.') || k.contains('\0') || k.starts_with(KEY_ESCAPE)
+}
+
+/// `_%` + the key with `%`, `.`, `$` and NUL percent-encoded. No filterable property name can
+/// start with `_%` (declared paths are `[A-Za-z0-9_-]`, automatic ones never start with `_`),
+/// so escaped keys never shadow a queryable one.
+fn escape_key(k: &str) -> String {
+    if !needs_escape(k) {
+        return k.to_string();
+    }
+    let mut out = String::from(KEY_ESCAPE);
+    for ch in k.chars() {
+        match ch {
+            '%' => out.push_str("%25"),
+            '.' => out.push_str("%2E"),
+            '$' => out.push_str("%24"),
+            '\0' => out.push_str("%00"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn unescape_key(k: &str) -> String {
+    let Some(rest) = k.strip_prefix(KEY_ESCAPE) else {
+        return k.to_string();
+    };
+    let mut parts = rest.split('%');
+    let mut out = parts.next().unwrap_or_default().to_string();
+    for p in parts {
+        match (p.get(..2), p.get(2..)) {
+            (Some(code), Some(tail)) => {
+                match code {
+                    "25" => out.push('%'),
+                    "2E" => out.push('.'),
+                    "24" => out.push('$'),
+                    "00" => out.push('\0'),
+                    other => {
+                        out.push('%');
+                        out.push_str(other);
+                    }
+                }
+                out.push_str(tail);
+            }
+            _ => {
+                out.push('%');
+                out.push_str(p);
+            }
+        }
+    }
+    out
+}
+
+/// JSON → BSON: integers become Int64, other numbers Double (so both round-trip; integers
+/// above i64::MAX become Double), object keys are escaped where needed.
+fn json_to_bson(v: &Value) -> Bson {
+    match v {
+        Value::Null => Bson::Null,
+        Value::Bool(b) => Bson::Boolean(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => Bson::Int64(i),
+            None => Bson::Double(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        Value::String(s) => Bson::String(s.clone()),
+        Value::Array(a) => Bson::Array(a.iter().map(json_to_bson).collect()),
+        Value::Object(m) => Bson::Document(json_object_to_doc(m)),
+    }
+}
+
+fn json_object_to_doc(m: &serde_json::Map<String, Value>) -> Document {
+    m.iter()
+        .map(|(k, v)| (escape_key(k), json_to_bson(v)))
+        .collect()
+}
+
+/// BSON → JSON (relaxed extended JSON for the leaves), unescaping object keys.
+fn bson_to_json(b: Bson) -> Value {
+    match b {
+        Bson::Document(d) => Value::Object(
+            d.into_iter()
+                .map(|(k, v)| (unescape_key(&k), bson_to_json(v)))
+                .collect(),
+        ),
+        Bson::Array(a) => Value::Array(a.into_iter().map(bson_to_json).collect()),
+        other => other.into_relaxed_extjson(),
+    }
+}
+
+/// The fields a version row and a head have in common.
+fn version_fields(v: &VersionRecord, cv: i64, shadow: Option<&str>) -> Result<Document, MetaError> {
+    let lineage = bson::to_bson(&v.lineage)
+        .map_err(|e| MetaError::Invalid(format!("cannot encode the lineage: {e}")))?;
+    Ok(doc! {
+        "ov": clamp(v.ov),
+        "cv": cv,
+        "op": v.op.as_str(),
+        "at": v.at.micros(),
+        "actor": v.actor.clone(),
+        "reason": v.reason.clone(),
+        "function_id": v.function_id.clone(),
+        "payload_key": v.payload_key.clone(),
+        "size": clamp(v.size),
+        "sha256": v.sha256.clone(),
+        "meta": json_object_to_doc(&v.meta),
+        "lineage": lineage,
+        "deleted": v.deleted,
+        "content_of": clamp(v.content_of),
+        "shadow": shadow.map(str::to_string),
+    })
+}
+
+/// Decodes a version row (`id_key` = "id") or a head (`id_key` = "_id").
+fn decode_version(d: &Document, id_key: &str) -> Result<VersionRecord, MetaError> {
+    let id = d
+        .get_str(id_key)
+        .map_err(|_| corrupt("a metadata document has no string id"))?
+        .to_string();
+    let ov = get_int(d, "ov").unwrap_or(-1);
+    let bad = |what: &str| MetaError::Corrupt(format!("version {ov} of '{id}': bad {what}"));
+    let int = |k: &str| -> Result<u64, MetaError> {
+        get_int(d, k)
+            .filter(|n| *n >= 0)
+            .map(|n| n as u64)
+            .ok_or_else(|| bad(k))
+    };
+    let meta = match d.get("meta") {
+        Some(Bson::Document(m)) => match bson_to_json(Bson::Document(m.clone())) {
+            Value::Object(o) => o,
+            _ => return Err(bad("meta")),
+        },
+        None | Some(Bson::Null) => Default::default(),
+        _ => return Err(bad("meta")),
+    };
+    let lineage = match d.get("lineage") {
+        Some(l @ Bson::Document(_)) => {
+            bson::from_bson::<Lineage>(l.clone()).map_err(|_| bad("lineage"))?
+        }
+        None | Some(Bson::Null) => Lineage::default(),
+        _ => return Err(bad("lineage")),
+    };
+    Ok(VersionRecord {
+        ov: int("ov")?,
+        cv: int("cv")?,
+        op: d
+            .get_str("op")
+            .ok()
+            .and_then(Op::parse)
+            .ok_or_else(|| bad("op"))?,
+        at: Timestamp(get_int(d, "at").ok_or_else(|| bad("at"))?),
+        actor: get_opt_str(d, "actor").map_err(|_| bad("actor"))?,
+        reason: get_opt_str(d, "reason").map_err(|_| bad("reason"))?,
+        function_id: get_opt_str(d, "function_id").map_err(|_| bad("function_id"))?,
+        payload_key: d
+            .get_str("payload_key")
+            .map_err(|_| bad("payload_key"))?
+            .to_string(),
+        size: int("size")?,
+        sha256: d.get_str("sha256").map_err(|_| bad("sha256"))?.to_string(),
+        meta,
+        lineage,
+        deleted: d.get_bool("deleted").map_err(|_| bad("deleted"))?,
+        content_of: int("content_of")?,
+        id,
+    })
+}
+
+fn decode_head(d: &Document, id_key: &str) -> Result<Head, MetaError> {
+    let version = decode_version(d, id_key)?;
+    let shadow = get_opt_str(d, "shadow").map_err(|_| {
+        MetaError::Corrupt(format!(
+            "version {} of '{}': bad shadow",
+            version.ov, version.id
+        ))
+    })?;
+    Ok(Head { version, shadow })
+}
+
+async fn collect(cursor: mongodb::Cursor<Document>) -> Result<Vec<Document>, MetaError> {
+    cursor.try_collect().await.map_err(map_err)
+}
+
+// -------------------------------------------------------------------- commit protocol ---
+
+/// What the head looked like to this commit attempt, and so how its compare-and-set reads.
+#[derive(Debug, Clone, PartialEq)]
+enum HeadState {
+    /// No head document: the commit inserts one.
+    Absent,
+    /// A placeholder head this attempt owns (its fence): the commit replaces it.
+    Placeholder(String),
+    /// A real head at this ov with this fence: the commit replaces it if both still match.
+    At(i64, Bson),
+}
+
+impl HeadState {
+    /// The refusal for a writer that lost a race in this state (`Conflict` carries the ov the
+    /// writer expected, which is still the head's as far as it knows).
+    fn lost(&self) -> MetaError {
+        match self {
+            HeadState::Absent | HeadState::Placeholder(_) => MetaError::AlreadyExists,
+            HeadState::At(ov, _) => MetaError::Conflict {
+                current_ov: to_u64(Some(*ov)),
+            },
+        }
+    }
+}
+
+impl MongoStore {
+    async fn raw_head(&self, c: &Colls, id: &str) -> Result<Option<Document>, MetaError> {
+        c.head.find_one(doc! {"_id": id}).await.map_err(map_err)
+    }
+
+    /// The refusal after the head turned out not to be as expected: `AlreadyExists` for a
+    /// create that finds a real head, else `Conflict` with the current ov.
+    async fn refusal(&self, c: &Colls, id: &str, expect: Expect) -> MetaError {
+        let current = match self.raw_head(c, id).await {
+            Ok(h) => real_ov(h.as_ref()),
+            Err(e) => return e,
+        };
+        match (expect, current) {
+            (Expect::Absent, _) => MetaError::AlreadyExists,
+            (Expect::Ov(_), cur) => MetaError::Conflict {
+                current_ov: to_u64(cur),
+            },
+        }
+    }
+
+    /// Rule 1: read the head and check `write.expect`; remember its fence.
+    async fn read_expected(
+        &self,
+        c: &Colls,
+        id: &str,
+        expect: Expect,
+    ) -> Result<HeadState, MetaError> {
+        let head = self.raw_head(c, id).await?;
+        match (expect, head) {
+            (Expect::Absent, None) => Ok(HeadState::Absent),
+            (Expect::Absent, Some(h)) if is_placeholder(&h) => {
+                // A placeholder: another create is taking over a stale row. If the placeholder
+                // itself is stale its owner died: adopt it by replacing its fence (CAS), which
+                // makes the old owner's final replace fail.
+                let at = get_int(&h, "at").unwrap_or(0);
+                if now_micros().saturating_sub(at) <= STALE_MICROS {
+                    return Err(MetaError::AlreadyExists);
+                }
+                let fence = new_fence();
+                let r = c
+                    .head
+                    .update_one(
+                        doc! {"_id": id, "pending": true, "fence": fence_of(&h)},
+                        doc! {"$set": {"fence": &fence, "at": now_micros()}},
+                    )
+                    .await
+                    .map_err(map_err)?;
+                if r.matched_count == 1 || self.head_has_fence(c, id, &fence).await? {
+                    Ok(HeadState::Placeholder(fence))
+                } else {
+                    Err(MetaError::AlreadyExists)
+                }
+            }
+            (Expect::Absent, Some(_)) => Err(MetaError::AlreadyExists),
+            (Expect::Ov(n), Some(h)) if real_ov(Some(&h)) == Some(clamp(n)) => {
+                Ok(HeadState::At(clamp(n), fence_of(&h)))
+            }
+            (Expect::Ov(_), h) => Err(MetaError::Conflict {
+                current_ov: to_u64(real_ov(h.as_ref())),
+            }),
+        }
+    }
+
+    /// Whether the head now carries `fence`: after a compare-and-set reported no match, this
+    /// tells "someone else won" from "our own write was applied and retried by the driver".
+    async fn head_has_fence(&self, c: &Colls, id: &str, fence: &str) -> Result<bool, MetaError> {
+        Ok(self
+            .raw_head(c, id)
+            .await?
+            .is_some_and(|h| h.get_str("fence").ok() == Some(fence)))
+    }
+
+    /// Checks the head is still in `state` (used before taking over a stale row).
+    async fn still(&self, c: &Colls, id: &str, state: &HeadState) -> Result<(), MetaError> {
+        let head = self.raw_head(c, id).await?;
+        let ok = match (state, &head) {
+            (HeadState::Absent, None) => true,
+            (HeadState::Placeholder(f), Some(h)) => {
+                is_placeholder(h) && h.get_str("fence").ok() == Some(f.as_str())
+            }
+            (HeadState::At(ov, fence), Some(h)) => {
+                real_ov(Some(h)) == Some(*ov) && &fence_of(h) == fence
+            }
+            _ => false,
+        };
+        if ok {
+            return Ok(());
+        }
+        Err(match (state, real_ov(head.as_ref())) {
+            (HeadState::At(..), cur) => MetaError::Conflict {
+                current_ov: to_u64(cur),
+            },
+            _ => MetaError::AlreadyExists,
+        })
+    }
+
+    /// Takeover, step a: fence the head so that whoever wrote the stale row can no longer
+    /// commit it. Update: compare-and-set `{_id, ov: n, fence: old}` → `{fence: new}`.
+    /// Create: insert a placeholder head `{_id, ov: -1, pending: true, fence: new, at: now}`
+    /// (a duplicate means someone else got there first → refused).
+    async fn fence_head(
+        &self,
+        c: &Colls,
+        id: &str,
+        state: &mut HeadState,
+    ) -> Result<(), MetaError> {
+        let fence = new_fence();
+        match state.clone() {
+            HeadState::Placeholder(_) => Ok(()),
+            HeadState::At(ov, old) => {
+                let r = c
+                    .head
+                    .update_one(
+                        doc! {"_id": id, "ov": ov, "fence": old},
+                        doc! {"$set": {"fence": &fence}},
+                    )
+                    .await
+                    .map_err(map_err)?;
+                if r.matched_count == 1 || self.head_has_fence(c, id, &fence).await? {
+                    *state = HeadState::At(ov, Bson::String(fence));
+                    Ok(())
+                } else {
+                    Err(self.refusal(c, id, Expect::Ov(ov as u64)).await)
+                }
+            }
+            HeadState::Absent => {
+                let placeholder = doc! {"_id": id, "ov": -1i64, "pending": true, "fence": &fence, "at": now_micros()};
+                match c.head.insert_one(placeholder).await {
+                    Ok(_) => {}
+                    Err(e) if is_dup(&e) => {
+                        if !self.head_has_fence(c, id, &fence).await? {
+                            return Err(MetaError::AlreadyExists);
+                        }
+                    }
+                    Err(e) => return Err(map_err(e)),
+                }
+                *state = HeadState::Placeholder(fence);
+                Ok(())
+            }
+        }
+    }
+
+    /// Removes a placeholder this attempt owns (best effort: a leftover one goes stale and is
+    /// adopted by the next create).
+    async fn drop_placeholder(&self, c: &Colls, id: &str, state: &HeadState) {
+        if let HeadState::Placeholder(fence) = state {
+            if let Err(e) = c
+                .head
+                .delete_one(doc! {"_id": id, "pending": true, "fence": fence})
+                .await
+            {
+                tracing::warn!(id, error = %map_err(e), "could not remove a placeholder head");
+            }
+        }
+    }
+
+    /// Deletes this attempt's own version row by its `_id` (never anything else).
+    async fn drop_row(&self, c: &Colls, row_id: ObjectId) {
+        if let Err(e) = c.ver.delete_one(doc! {"_id": row_id}).await {
+            tracing::warn!(error = %map_err(e), "could not remove an uncommitted version row; the next writer or reader evicts it");
+        }
+    }
+
+    /// Rule 3: insert the version row (`committed: false`). On a duplicate `(id, ov)`:
+    /// * the row is ours (the driver retried an insert that had been applied) → done;
+    /// * the head moved → refused;
+    /// * the row is fresh → a concurrent writer → refused;
+    /// * the row is stale (its writer's clock says it was written more than 60 s ago, compared
+    ///   with our clock) → take over: fence the head first, then delete the stale row by its
+    ///   `_id`, then insert ours again (a duplicate again → refused).
+    async fn insert_row(
+        &self,
+        c: &Colls,
+        id: &str,
+        ov: i64,
+        row: &Document,
+        row_id: ObjectId,
+        state: &mut HeadState,
+    ) -> Result<(), MetaError> {
+        match c.ver.insert_one(row).await {
+            Ok(_) => return Ok(()),
+            Err(e) if is_dup(&e) => {}
+            Err(e) => return Err(map_err(e)),
+        }
+        let existing = c
+            .ver
+            .find_one(doc! {"id": id, "ov": ov})
+            .projection(doc! {"_id": 1, "written": 1, "at": 1})
+            .await
+            .map_err(map_err)?;
+        let Some(existing) = existing else {
+            // The other row went away meanwhile (its writer gave up): one more try.
+            return match c.ver.insert_one(row).await {
+                Ok(_) => Ok(()),
+                Err(e) if is_dup(&e) => Err(state.lost()),
+                Err(e) => Err(map_err(e)),
+            };
+        };
+        let existing_id = existing.get_object_id("_id").ok();
+        if existing_id == Some(row_id) {
+            return Ok(());
+        }
+        self.still(c, id, state).await?;
+        let written = get_int(&existing, "written")
+            .or_else(|| get_int(&existing, "at"))
+            .unwrap_or(i64::MAX);
+        if now_micros().saturating_sub(written) <= STALE_MICROS {
+            return Err(state.lost());
+        }
+        let Some(existing_id) = existing_id else {
+            return Err(corrupt("a version row has no ObjectId"));
+        };
+        self.fence_head(c, id, state).await?;
+        c.ver
+            .delete_one(doc! {"_id": existing_id})
+            .await
+            .map_err(map_err)?;
+        match c.ver.insert_one(row).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_dup(&e) => Err(state.lost()),
+            Err(e) => Err(map_err(e)),
+        }
+    }
+
+    /// Rule 4: the head compare-and-set, the commit point.
+    /// * create: `insert_one` of the head (a duplicate key → `AlreadyExists`), or after a
+    ///   placeholder takeover `replace_one` on `{_id, fence: ours, pending: true}`;
+    /// * update: `replace_one` on `{_id, ov: n, fence: f}` (matched 0 → `Conflict`).
+    ///
+    /// The new head carries a fresh fence; "no match" is re-checked against it, so a write the
+    /// driver retried after it had been applied counts as ours.
+    async fn cas_head(
+        &self,
+        c: &Colls,
+        id: &str,
+        state: &HeadState,
+        head: Document,
+        fence: &str,
+    ) -> Result<(), MetaError> {
+        let matched = match state {
+            HeadState::Absent => {
+                let mut doc = doc! {"_id": id};
+                doc.extend(head);
+                match c.head.insert_one(doc).await {
+                    Ok(_) => true,
+                    Err(e) if is_dup(&e) => false,
+                    Err(e) => return Err(map_err(e)),
+                }
+            }
+            HeadState::Placeholder(f) => {
+                c.head
+                    .replace_one(doc! {"_id": id, "fence": f, "pending": true}, head)
+                    .await
+                    .map_err(map_err)?
+                    .matched_count
+                    == 1
+            }
+            HeadState::At(ov, f) => {
+                c.head
+                    .replace_one(doc! {"_id": id, "ov": ov, "fence": f.clone()}, head)
+                    .await
+                    .map_err(map_err)?
+                    .matched_count
+                    == 1
+            }
+        };
+        if matched || self.head_has_fence(c, id, fence).await? {
+            return Ok(());
+        }
+        Err(match state {
+            HeadState::At(ov, _) => self.refusal(c, id, Expect::Ov(*ov as u64)).await,
+            _ => MetaError::AlreadyExists,
+        })
+    }
+
+    /// Rules 5 and 6, after the commit point; failures are only logged (the commit stands and
+    /// readers treat the row as committed because the head reached its ov; the settle pass of
+    /// the next as-of read finishes the bookkeeping).
+    /// 5. `committed: true` on our row;
+    /// 6. with history: record on the previous version that it was superseded (`next_cv`,
+    ///    `next_at`); without history (`keep_history == false`): delete the item's older rows
+    ///    (`ov < ours`) and return them;
+    ///
+    /// then `settled: true` on our row.
+    async fn finish_commit(
+        &self,
+        c: &Colls,
+        row_id: ObjectId,
+        v: &VersionRecord,
+        cv: i64,
+        keep_history: bool,
+    ) -> Vec<VersionRecord> {
+        let ov = clamp(v.ov);
+        if ov == 0 {
+            if let Err(e) = c
+                .ver
+                .update_one(
+                    doc! {"_id": row_id},
+                    doc! {"$set": {"committed": true, "settled": true}},
+                )
+                .await
+            {
+                tracing::warn!(id = %v.id, ov, error = %map_err(e), "could not mark a committed version row");
+            }
+            return Vec::new();
+        }
+        if let Err(e) = c
+            .ver
+            .update_one(doc! {"_id": row_id}, doc! {"$set": {"committed": true}})
+            .await
+        {
+            tracing::warn!(id = %v.id, ov, error = %map_err(e), "could not mark a committed version row");
+            return Vec::new();
+        }
+        let mut dropped = Vec::new();
+        let done = if keep_history {
+            self.close_previous(c, &v.id, ov, cv, v.at.micros())
+                .await
+                .map_err(|e| tracing::warn!(id = %v.id, ov, error = %e, "could not close the previous version"))
+                .is_ok()
+        } else {
+            match self.drop_older(c, &v.id, ov).await {
+                Ok(rows) => {
+                    dropped = rows;
+                    true
+                }
+                Err(e) => {
+                    tracing::warn!(id = %v.id, ov, error = %e, "could not remove older versions (versioning off); the next commit will");
+                    false
+                }
+            }
+        };
+        if done {
+            if let Err(e) = c
+                .ver
+                .update_one(doc! {"_id": row_id}, doc! {"$set": {"settled": true}})
+                .await
+            {
+                tracing::warn!(id = %v.id, ov, error = %map_err(e), "could not mark a settled version row");
+            }
+        }
+        dropped
+    }
+
+    /// Marks version `ov - 1` of an item as superseded by version `ov` (cv, at).
+    async fn close_previous(
+        &self,
+        c: &Colls,
+        id: &str,
+        ov: i64,
+        cv: i64,
+        at: i64,
+    ) -> Result<(), MetaError> {
+        if ov <= 0 {
+            return Ok(());
+        }
+        c.ver
+            .update_one(
+                doc! {"id": id, "ov": ov - 1},
+                doc! {"$set": {"next_cv": cv, "next_at": at}},
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    /// Deletes the rows of an item below `ov` and returns them (versioning off).
+    async fn drop_older(
+        &self,
+        c: &Colls,
+        id: &str,
+        ov: i64,
+    ) -> Result<Vec<VersionRecord>, MetaError> {
+        let rows = collect(
+            c.ver
+                .find(doc! {"id": id, "ov": {"$lt": ov}})
+                .projection(doc! {"shadow": 0})
+                .await
+                .map_err(map_err)?,
+        )
+        .await?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<Bson> = rows.iter().filter_map(|r| r.get("_id").cloned()).collect();
+        c.ver
+            .delete_many(doc! {"_id": {"$in": ids}})
+            .await
+            .map_err(map_err)?;
+        let mut out = rows
+            .iter()
+            .map(|r| decode_version(r, "id"))
+            .collect::<Result<Vec<_>, _>>()?;
+        out.sort_by_key(|v| v.ov);
+        Ok(out)
+    }
+
+    async fn next_cv(&self, c: &Colls) -> Result<i64, MetaError> {
+        for attempt in 0..3 {
+            match c
+                .counter
+                .find_one_and_update(doc! {"_id": "cv"}, doc! {"$inc": {"value": 1i64}})
+                .upsert(true)
+                .return_document(ReturnDocument::After)
+                .await
+            {
+                Ok(Some(d)) => {
+                    return get_int(&d, "value")
+                        .ok_or_else(|| corrupt("the cv counter is not a number"))
+                }
+                Ok(None) => {}
+                // Two first upserts raced on the counter's _id: the loser retries.
+                Err(e) if is_dup(&e) && attempt < 2 => {}
+                Err(e) => return Err(map_err(e)),
+            }
+        }
+        Err(MetaError::Backend("could not allocate a cv".into()))
+    }
+
+    // ------------------------------------------------------------------ settle pass ---
+
+    /// Finishes the bookkeeping of unfinished version rows (`settled: false`) with
+    /// `bound_field <= bound`, so that as-of reads can trust `committed` and `next_*`:
+    /// * a row is committed iff `committed == true` or the head's ov is at least its ov: such a
+    ///   row gets `committed: true`, its predecessor `next_cv`/`next_at`, then `settled: true`;
+    /// * an uncommitted row whose writer can no longer commit it is evicted: a row above
+    ///   `head.ov + 1` or without any head (and ov > 0) is dead (its writer read a head that was
+    ///   purged since, and fences are never reused); a stale row at `head.ov + 1` (or at ov 0
+    ///   with no head) is evicted like a writer's takeover: fence the head (or insert a
+    ///   placeholder), then delete the row by `_id`;
+    /// * fresh uncommitted rows (writers in flight) are left alone.
+    ///
+    /// Errors while settling committed rows fail the read (its answer could be wrong);
+    /// eviction is best effort.
+    async fn settle(&self, c: &Colls, bound: Option<(&str, i64)>) -> Result<(), MetaError> {
+        let mut filter = doc! {"settled": false};
+        if let Some((field, x)) = bound {
+            filter.insert(field, doc! {"$lte": x});
+        }
+        let rows = collect(
+            c.ver
+                .find(filter)
+                .limit(SETTLE_BATCH)
+                .projection(doc! {"_id": 1, "id": 1, "ov": 1, "cv": 1, "at": 1, "committed": 1, "written": 1})
+                .await
+                .map_err(map_err)?,
+        )
+        .await?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = rows
+            .iter()
+            .filter_map(|r| r.get_str("id").ok().map(str::to_string))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let heads: HashMap<String, Document> = collect(
+            c.head
+                .find(doc! {"_id": {"$in": ids.clone()}})
+                .projection(doc! {"ov": 1, "pending": 1, "fence": 1})
+                .await
+                .map_err(map_err)?,
+        )
+        .await?
+        .into_iter()
+        .filter_map(|h| Some((h.get_str("_id").ok()?.to_string(), h)))
+        .collect();
+        let now = now_micros();
+        for r in rows {
+            let (Ok(row_id), Ok(id), Some(ov), Some(cv), Some(at)) = (
+                r.get_object_id("_id"),
+                r.get_str("id"),
+                get_int(&r, "ov"),
+                get_int(&r, "cv"),
+                get_int(&r, "at"),
+            ) else {
+                continue;
+            };
+            let head = heads.get(id);
+            let flagged = r.get_bool("committed").unwrap_or(false);
+            if flagged || real_ov(head).is_some_and(|h| h >= ov) {
+                if !flagged {
+                    c.ver
+                        .update_one(doc! {"_id": row_id}, doc! {"$set": {"committed": true}})
+                        .await
+                        .map_err(map_err)?;
+                }
+                self.close_previous(c, id, ov, cv, at).await?;
+                c.ver
+                    .update_one(doc! {"_id": row_id}, doc! {"$set": {"settled": true}})
+                    .await
+                    .map_err(map_err)?;
+            } else {
+                let written = get_int(&r, "written").unwrap_or(at);
+                let stale = now.saturating_sub(written) > STALE_MICROS;
+                if let Err(e) = self.evict(c, id, row_id, ov, head, stale).await {
+                    tracing::debug!(id, ov, error = %e, "could not evict an uncommitted version row");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn evict(
+        &self,
+        c: &Colls,
+        id: &str,
+        row_id: ObjectId,
+        ov: i64,
+        head: Option<&Document>,
+        stale: bool,
+    ) -> Result<(), MetaError> {
+        let delete = || async {
+            c.ver
+                .delete_one(doc! {"_id": row_id})
+                .await
+                .map_err(map_err)
+                .map(|_| ())
+        };
+        match head {
+            Some(h) if is_placeholder(h) => Ok(()),
+            Some(h) => {
+                let head_ov = real_ov(Some(h)).unwrap_or(-1);
+                if ov > head_ov + 1 {
+                    delete().await
+                } else if ov == head_ov + 1 && stale {
+                    let mut state = HeadState::At(head_ov, fence_of(h));
+                    self.fence_head(c, id, &mut state).await?;
+                    delete().await
+                } else {
+                    Ok(())
+                }
+            }
+            None if ov > 0 => delete().await,
+            None if stale => {
+                let mut state = HeadState::Absent;
+                self.fence_head(c, id, &mut state).await?;
+                let r = delete().await;
+                self.drop_placeholder(c, id, &state).await;
+                r
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+// --------------------------------------------------------------------------- queries ---
+
+fn field_path(f: &Field, ver: bool) -> String {
+    match f {
+        Field::Id if ver => "id".into(),
+        Field::Id => "_id".into(),
+        Field::Ov => "ov".into(),
+        Field::Cv => "cv".into(),
+        Field::UpdatedAt => "at".into(),
+        Field::Meta(p) => meta_path(p),
+    }
+}
+
+fn meta_path(p: &IndexedPath) -> String {
+    format!("meta.{}", p.dotted())
+}
+
+fn scalar_bson(s: &Scalar) -> Bson {
+    match s {
+        Scalar::Null => Bson::Null,
+        Scalar::Bool(b) => Bson::Boolean(*b),
+        Scalar::Int(i) => Bson::Int64(*i),
+        Scalar::Float(f) => Bson::Double(*f),
+        Scalar::Str(s) => Bson::String(s.clone()),
+    }
+}
+
+/// A condition nothing matches (every document has an `_id`).
+fn match_none() -> Document {
+    doc! {"_id": {"$in": []}}
+}
+
+fn one(path: &str, op: &str, value: Bson) -> Document {
+    let mut inner = Document::new();
+    inner.insert(op, value);
+    let mut d = Document::new();
+    d.insert(path, inner);
+    d
+}
+
+fn all_of(mut parts: Vec<Document>) -> Document {
+    parts.retain(|p| !p.is_empty());
+    match parts.len() {
+        0 => Document::new(),
+        1 => parts.pop().unwrap_or_default(),
+        _ => doc! {"$and": parts},
+    }
+}
+
+fn any_of(mut parts: Vec<Document>) -> Document {
+    match parts.len() {
+        0 => match_none(),
+        1 => parts.pop().unwrap_or_default(),
+        _ => doc! {"$or": parts},
+    }
+}
+
+/// Compiles a validated filter to a MongoDB filter (`ver`: over version rows, where the item
+/// id is `id` instead of `_id`).
+fn compile(f: &Filter, ver: bool) -> Document {
+    match f {
+        Filter::All => Document::new(),
+        Filter::And(parts) => all_of(parts.iter().map(|p| compile(p, ver)).collect()),
+        Filter::Or(parts) => {
+            let subs: Vec<Document> = parts.iter().map(|p| compile(p, ver)).collect();
+            if subs.iter().any(Document::is_empty) {
+                Document::new()
+            } else {
+                any_of(subs)
+            }
+        }
+        Filter::Not(inner) => doc! {"$nor": [compile(inner, ver)]},
+        Filter::Cmp { field, op, value } => {
+            let op = match op {
+                CmpOp::Eq => "$eq",
+                CmpOp::Ne => "$ne",
+                CmpOp::Gt => "$gt",
+                CmpOp::Gte => "$gte",
+                CmpOp::Lt => "$lt",
+                CmpOp::Lte => "$lte",
+            };
+            let path = field_path(field, ver);
+            if op == "$eq" && *value == Scalar::Null {
+                let mut d = Document::new();
+                d.insert(path, Bson::Null);
+                return d;
+            }
+            one(&path, op, scalar_bson(value))
+        }
+        Filter::In { field, values } => one(
+            &field_path(field, ver),
+            "$in",
+            Bson::Array(values.iter().map(scalar_bson).collect()),
+        ),
+        Filter::Exists { field, exists } => match field {
+            Field::Meta(p) => one(&meta_path(p), "$exists", Bson::Boolean(*exists)),
+            // System fields always exist.
+            _ if *exists => Document::new(),
+            _ => match_none(),
+        },
+        Filter::Regex { field, pattern } => {
+            // Inline flags such as `(?i)` stay in the pattern: PCRE (MongoDB) and Go's regexp
+            // (FerretDB) both understand them.
+            one(
+                &field_path(field, ver),
+                "$regex",
+                Bson::String(pattern.clone()),
+            )
+        }
+    }
+}
+
+/// The position of a BSON value's type in MongoDB's ascending sort order (of the types JSON
+/// values have): null/missing 0, numbers 1, strings 2, objects 3, arrays 4, booleans 5.
+fn type_rank(b: &Bson) -> usize {
+    match b {
+        Bson::Null | Bson::Undefined | Bson::MinKey => 0,
+        Bson::Int32(_) | Bson::Int64(_) | Bson::Double(_) | Bson::Decimal128(_) => 1,
+        Bson::String(_) | Bson::Symbol(_) => 2,
+        Bson::Document(_) => 3,
+        Bson::Array(_) => 4,
+        _ => 5,
+    }
+}
+
+fn type_list(names: &[&str]) -> Bson {
+    Bson::Array(names.iter().map(|n| Bson::String(n.to_string())).collect())
+}
+
+/// "Sorts strictly after `v`" for one sort key. MongoDB's comparison operators only match
+/// values of the same type, so the types that sort after `v`'s type are added explicitly.
+/// `None` when nothing can sort after it.
+fn after(path: &str, v: &Bson, desc: bool) -> Option<Document> {
+    let rank = type_rank(v);
+    let mut ors = Vec::new();
+    if !desc {
+        if rank > 0 {
+            ors.push(one(path, "$gt", v.clone()));
+        }
+        if rank + 1 < TYPE_ORDER.len() {
+            ors.push(one(path, "$type", type_list(&TYPE_ORDER[rank + 1..])));
+        }
+    } else {
+        if rank == 0 {
+            return None;
+        }
+        ors.push(one(path, "$lt", v.clone()));
+        if rank > 1 {
+            ors.push(one(path, "$type", type_list(&TYPE_ORDER[1..rank])));
+        }
+        // null or missing sorts first.
+        let mut null = Document::new();
+        null.insert(path, Bson::Null);
+        ors.push(null);
+    }
+    if ors.is_empty() {
+        None
+    } else {
+        Some(any_of(ors))
+    }
+}
+
+/// A cursor value as BSON (object and array sort values travel as marked hex BSON).
+fn cursor_bson(s: &Scalar) -> Result<Bson, MetaError> {
+    if let Scalar::Str(text) = s {
+        if let Some(hexed) = text.strip_prefix(CURSOR_BSON) {
+            let bad = || {
+                MetaError::Invalid(
+                    "invalid cursor: pass back the 'next' value of the previous page unchanged"
+                        .into(),
+                )
+            };
+            let bytes = hex::decode(hexed).map_err(|_| bad())?;
+            let d = bson::from_slice::<Document>(&bytes).map_err(|_| bad())?;
+            return d.get("v").cloned().ok_or_else(bad);
+        }
+    }
+    Ok(scalar_bson(s))
+}
+
+/// A sort value of a result row as a cursor scalar (missing → Null).
+fn cursor_scalar(b: Option<&Bson>) -> Scalar {
+    match b {
+        None | Some(Bson::Null) | Some(Bson::Undefined) => Scalar::Null,
+        Some(Bson::Boolean(x)) => Scalar::Bool(*x),
+        Some(Bson::Int32(x)) => Scalar::Int(i64::from(*x)),
+        Some(Bson::Int64(x)) => Scalar::Int(*x),
+        Some(Bson::Double(x)) => Scalar::Float(*x),
+        Some(Bson::String(s)) if !s.starts_with(CURSOR_BSON) => Scalar::Str(s.clone()),
+        Some(other) => {
+            let bytes = bson::to_vec(&doc! {"v": other.clone()}).unwrap_or_default();
+            Scalar::Str(format!("{CURSOR_BSON}{}", hex::encode(bytes)))
+        }
+    }
+}
+
+/// The value at a dotted path of a document.
+fn lookup<'a>(d: &'a Document, path: &str) -> Option<&'a Bson> {
+    let mut cur = d;
+    let mut segs = path.split('.').peekable();
+    while let Some(seg) = segs.next() {
+        let v = cur.get(seg)?;
+        if segs.peek().is_none() {
+            return Some(v);
+        }
+        cur = v.as_document()?;
+    }
+    None
+}
+
+/// The keyset condition "strictly after the cursor", like the SQLite store's: for each i,
+/// the first i sort values equal and the (i+1)-th after, and finally all equal and the id
+/// after (in the direction of the last key).
+fn keyset(
+    sort: &[(String, bool)],
+    id_path: &str,
+    id_sorted: bool,
+    cursor: &Cursor,
+) -> Result<Document, MetaError> {
+    if cursor.values.len() != sort.len() {
+        return Err(MetaError::Invalid(
+            "the cursor belongs to a query with a different sort".into(),
+        ));
+    }
+    let values = cursor
+        .values
+        .iter()
+        .map(cursor_bson)
+        .collect::<Result<Vec<_>, _>>()?;
+    let id_desc = sort.last().map(|s| s.1).unwrap_or(false);
+    let mut ors = Vec::new();
+    for i in 0..=sort.len() {
+        let mut ands: Vec<Document> = (0..i)
+            .map(|j| one(&sort[j].0, "$eq", values[j].clone()))
+            .collect();
+        if i < sort.len() {
+            match after(&sort[i].0, &values[i], sort[i].1) {
+                Some(d) => ands.push(d),
+                None => continue,
+            }
+        } else {
+            if id_sorted {
+                continue;
+            }
+            let op = if id_desc { "$lt" } else { "$gt" };
+            ands.push(one(id_path, op, Bson::String(cursor.id.clone())));
+        }
+        ors.push(all_of(ands));
+    }
+    Ok(any_of(ors))
+}
+
+// ------------------------------------------------------------------------ the trait ---
+
+fn short_hash(s: &str) -> String {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(s.as_bytes());
+    hex::encode(&d[..4])
+}
+
+fn index(keys: Document, name: &str, unique: bool) -> IndexModel {
+    let mut opts = IndexOptions::builder().name(name.to_string()).build();
+    if unique {
+        opts.unique = Some(true);
+    }
+    IndexModel::builder().keys(keys).options(opts).build()
+}
+
+fn as_of_bound(as_of: AsOf) -> (&'static str, &'static str, i64) {
+    match as_of {
+        AsOf::Time(t) => ("at", "next_at", t.micros()),
+        AsOf::Cv(cv) => ("cv", "next_cv", clamp(cv)),
+    }
+}
+
+#[async_trait]
+impl MetadataStore for MongoStore {
+    async fn ensure_collection(&self, coll: &CollectionSpec) -> Result<(), MetaError> {
+        let c = self.colls(&coll.name);
+        c.ver
+            .create_indexes(vec![
+                index(doc! {"id": 1, "ov": 1}, "id_ov", true),
+                index(doc! {"id": 1, "at": 1}, "id_at", false),
+                index(doc! {"id": 1, "cv": 1}, "id_cv", false),
+                index(doc! {"cv": 1}, "cv", false),
+                index(doc! {"at": 1}, "at", false),
+                index(doc! {"settled": 1}, "settled", false),
+            ])
+            .await
+            .map_err(map_err)?;
+        let mut head = vec![
+            index(doc! {"at": 1}, "at", false),
+            index(doc! {"cv": 1}, "cv", false),
+        ];
+        for p in &coll.index.paths {
+            let dotted = p.dotted();
+            let stem: String = dotted
+                .chars()
+                .take(40)
+                .map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '_' })
+                .collect();
+            let path = meta_path(p);
+            let mut keys = Document::new();
+            keys.insert(path, 1i32);
+            let name = if p.array {
+                format!("ma_{stem}_{}", short_hash(&dotted))
+            } else {
+                keys.insert("_id", 1i32);
+                format!("m_{stem}_{}", short_hash(&dotted))
+            };
+            head.push(index(keys, &name, false));
+        }
+        c.head.create_indexes(head).await.map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn get_head(&self, coll: &str, id: &str) -> Result<Option<Head>, MetaError> {
+        let c = self.colls(coll);
+        c.head
+            .find_one(doc! {"_id": id, "pending": {"$ne": true}})
+            .await
+            .map_err(map_err)?
+            .map(|d| decode_head(&d, "_id"))
+            .transpose()
+    }
+
+    async fn commit(&self, coll: &str, write: VersionWrite) -> Result<Committed, MetaError> {
+        let c = self.colls(coll);
+        let v = &write.version;
+        let id = v.id.as_str();
+        let ov = clamp(v.ov);
+        match (write.expect, v.ov) {
+            (Expect::Absent, 0) => {}
+            (Expect::Ov(n), o) if n.checked_add(1) == Some(o) => {}
+            _ => {
+                return Err(MetaError::Invalid(format!(
+                    "version {} of '{id}' does not follow the expected head",
+                    v.ov
+                )))
+            }
+        }
+
+        // 1. Read the head; check `expect` (Absent → no head, else AlreadyExists; Ov(n) →
+        //    head.ov == n, else Conflict{current_ov}); remember its fence.
+        let mut state = self.read_expected(&c, id, write.expect).await?;
+
+        // 2. Allocate the cv ($inc on C_counter). Gaps are allowed (I3): a refused attempt
+        //    burns its cv. Per item, a cv is always allocated after the previous version's
+        //    commit, so cv grows with ov.
+        let cv = match self.next_cv(&c).await {
+            Ok(cv) => cv,
+            Err(e) => {
+                self.drop_placeholder(&c, id, &state).await;
+                return Err(e);
+            }
+        };
+
+        // 3. Insert the version row, `committed: false`: invisible to every reader until the
+        //    head reaches its ov (see `insert_row` for duplicates and stale-row takeover).
+        let fields = version_fields(v, cv, write.shadow.as_deref())?;
+        let row_id = ObjectId::new();
+        let mut row = doc! {"_id": row_id, "id": id};
+        row.extend(fields.clone());
+        row.extend(doc! {
+            "committed": false,
+            "settled": false,
+            "next_cv": Bson::Null,
+            "next_at": Bson::Null,
+            "written": now_micros(),
+        });
+        if let Err(e) = self.insert_row(&c, id, ov, &row, row_id, &mut state).await {
+            // Not committed (the head was never touched): remove what we may have written.
+            if !matches!(e, MetaError::Conflict { .. } | MetaError::AlreadyExists) {
+                self.drop_row(&c, row_id).await;
+            }
+            self.drop_placeholder(&c, id, &state).await;
+            return Err(e);
+        }
+
+        // 4. The head compare-and-set: the commit point (I1, I2). On a refusal delete OUR
+        //    version row by its `_id` (never anything else) before returning. Any other error
+        //    leaves the outcome unknown, so nothing is deleted (an uncommitted leftover is
+        //    evicted later by a writer's takeover or a reader's settle pass).
+        let fence = new_fence();
+        let mut head = fields;
+        head.insert("fence", fence.as_str());
+        match self.cas_head(&c, id, &state, head, &fence).await {
+            Ok(()) => {}
+            Err(e @ (MetaError::Conflict { .. } | MetaError::AlreadyExists)) => {
+                self.drop_row(&c, row_id).await;
+                self.drop_placeholder(&c, id, &state).await;
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        }
+
+        // 5 and 6: `committed: true` (best effort), then close the previous version or, with
+        // versioning off, delete the item's older rows and return them.
+        let dropped = self
+            .finish_commit(&c, row_id, v, cv, write.keep_history)
+            .await;
+        Ok(Committed {
+            cv: cv as u64,
+            dropped,
+        })
+    }
+
+    /// CAS-delete the head (`{_id, ov: expected}`; no match → Conflict), bump the cv, then
+    /// delete the item's version rows (the ones read before the head went, by `_id`, so a
+    /// create of the same id racing with the purge keeps its own row). Before the head goes the
+    /// rows are marked unsettled and uncommitted: if the purge dies halfway they stay
+    /// invisible to as-of reads, and the settle pass evicts them once the head is gone (or
+    /// re-marks them committed if the head is still there).
+    async fn purge_item(
+        &self,
+        coll: &str,
+        id: &str,
+        expected_ov: u64,
+    ) -> Result<(u64, Vec<VersionRecord>), MetaError> {
+        let c = self.colls(coll);
+        let expected = clamp(expected_ov);
+        let current = real_ov(self.raw_head(&c, id).await?.as_ref());
+        if current != Some(expected) {
+            return Err(MetaError::Conflict {
+                current_ov: to_u64(current),
+            });
+        }
+        let rows = collect(
+            c.ver
+                .find(doc! {"id": id})
+                .projection(doc! {"shadow": 0})
+                .await
+                .map_err(map_err)?,
+        )
+        .await?;
+        let row_ids: Vec<Bson> = rows.iter().filter_map(|r| r.get("_id").cloned()).collect();
+        if !row_ids.is_empty() {
+            c.ver
+                .update_many(
+                    doc! {"_id": {"$in": row_ids.clone()}},
+                    doc! {"$set": {"committed": false, "settled": false}},
+                )
+                .await
+                .map_err(map_err)?;
+        }
+        let deleted = c
+            .head
+            .delete_one(doc! {"_id": id, "ov": expected, "pending": {"$ne": true}})
+            .await
+            .map_err(map_err)?
+            .deleted_count;
+        if deleted == 0 {
+            // The rows stay marked; the settle pass re-marks them committed while the head
+            // (now at another ov) is at or above them.
+            return Err(MetaError::Conflict {
+                current_ov: to_u64(real_ov(self.raw_head(&c, id).await?.as_ref())),
+            });
+        }
+        let cv = self.next_cv(&c).await?;
+        if !row_ids.is_empty() {
+            c.ver
+                .delete_many(doc! {"_id": {"$in": row_ids.clone()}})
+                .await
+                .map_err(map_err)?;
+        }
+        let mut removed = rows
+            .iter()
+            .map(|r| decode_version(r, "id"))
+            .collect::<Result<Vec<_>, _>>()?;
+        // In-flight rows of writers that lost to the purge are not versions of the item.
+        removed.retain(|v| v.ov <= expected_ov);
+        removed.sort_by_key(|v| v.ov);
+        Ok((cv as u64, removed))
+    }
+
+    async fn get_version(&self, coll: &str, id: &str, ov: u64) -> Result<Option<Head>, MetaError> {
+        let c = self.colls(coll);
+        // Only rows at or below the head's ov are committed.
+        let Some(head_ov) = real_ov(self.raw_head(&c, id).await?.as_ref()) else {
+            return Ok(None);
+        };
+        if clamp(ov) > head_ov {
+            return Ok(None);
+        }
+        c.ver
+            .find_one(doc! {"id": id, "ov": clamp(ov)})
+            .await
+            .map_err(map_err)?
+            .map(|d| decode_head(&d, "id"))
+            .transpose()
+    }
+
+    async fn version_as_of(
+        &self,
+        coll: &str,
+        id: &str,
+        as_of: AsOf,
+    ) -> Result<Option<Head>, MetaError> {
+        let c = self.colls(coll);
+        let Some(head_ov) = real_ov(self.raw_head(&c, id).await?.as_ref()) else {
+            return Ok(None);
+        };
+        let (filter, sort) = match as_of {
+            AsOf::Time(t) => (
+                doc! {"id": id, "ov": {"$lte": head_ov}, "at": {"$lte": t.micros()}},
+                doc! {"at": -1, "ov": -1},
+            ),
+            AsOf::Cv(cv) => (
+                doc! {"id": id, "ov": {"$lte": head_ov}, "cv": {"$lte": clamp(cv)}},
+                doc! {"cv": -1},
+            ),
+        };
+        c.ver
+            .find_one(filter)
+            .sort(sort)
+            .await
+            .map_err(map_err)?
+            .map(|d| decode_head(&d, "id"))
+            .transpose()
+    }
+
+    async fn history(
+        &self,
+        coll: &str,
+        id: &str,
+        before_ov: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<VersionRecord>, MetaError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let c = self.colls(coll);
+        let Some(head_ov) = real_ov(self.raw_head(&c, id).await?.as_ref()) else {
+            return Ok(Vec::new());
+        };
+        let before = before_ov.map(clamp).unwrap_or(i64::MAX);
+        let rows = collect(
+            c.ver
+                .find(doc! {"id": id, "ov": {"$lt": before, "$lte": head_ov}})
+                .sort(doc! {"ov": -1})
+                .limit(limit.min(i64::MAX as usize) as i64)
+                .projection(doc! {"shadow": 0})
+                .await
+                .map_err(map_err)?,
+        )
+        .await?;
+        rows.iter().map(|r| decode_version(r, "id")).collect()
+    }
+
+    async fn query(&self, coll: &CollectionSpec, query: &Query) -> Result<QueryPage, MetaError> {
+        let c = self.colls(&coll.name);
+        let ver = query.as_of.is_some();
+        let id_path = if ver { "id" } else { "_id" };
+        let sort: Vec<(String, bool)> = query
+            .sort
+            .iter()
+            .map(|k| (field_path(&k.field, ver), k.descending))
+            .collect();
+        let id_sorted = query.sort.iter().any(|k| k.field == Field::Id);
+        let id_desc = sort.last().map(|s| s.1).unwrap_or(false);
+
+        let mut conds = Vec::new();
+        let mut bound = None;
+        match query.as_of {
+            // The state as of X: per item, the committed version with `cv|at <= X` that was
+            // not yet superseded at X.
+            Some(as_of) => {
+                let (field, next, x) = as_of_bound(as_of);
+                bound = Some((field, x));
+                conds.push(doc! {"committed": true});
+                conds.push(one(field, "$lte", Bson::Int64(x)));
+                let mut open = Document::new();
+                open.insert(next, Bson::Null);
+                conds.push(any_of(vec![open, one(next, "$gt", Bson::Int64(x))]));
+            }
+            None => conds.push(doc! {"pending": {"$ne": true}}),
+        }
+        if !query.include_deleted {
+            conds.push(doc! {"deleted": false});
+        }
+        conds.push(compile(&query.filter, ver));
+        if let Some(cursor) = &query.after {
+            conds.push(keyset(&sort, id_path, id_sorted, cursor)?);
+        }
+        let filter = all_of(conds);
+        let mut sort_doc = Document::new();
+        for (p, desc) in &sort {
+            sort_doc.insert(p, if *desc { -1i32 } else { 1i32 });
+        }
+        if !id_sorted {
+            sort_doc.insert(id_path, if id_desc { -1i32 } else { 1i32 });
+        }
+        let limit = query.limit.min(i64::MAX as usize - 1) as i64 + 1;
+        let target = if ver { &c.ver } else { &c.head };
+
+        let mut attempt = 0;
+        let mut docs = loop {
+            attempt += 1;
+            if ver {
+                self.settle(&c, bound).await?;
+            }
+            let docs = collect(
+                target
+                    .find(filter.clone())
+                    .sort(sort_doc.clone())
+                    .limit(limit)
+                    .await
+                    .map_err(map_err)?,
+            )
+            .await?;
+            if !ver {
+                break docs;
+            }
+            // Two rows of one item: a commit finished its head CAS but not yet its
+            // bookkeeping. Settle again (it finishes it) and re-run; after a few tries keep
+            // the newer row.
+            let mut seen = HashSet::new();
+            let dup = docs
+                .iter()
+                .any(|d| !seen.insert(d.get_str("id").unwrap_or_default().to_string()));
+            if !dup {
+                break docs;
+            }
+            if attempt >= QUERY_ATTEMPTS {
+                let mut newest: HashMap<String, i64> = HashMap::new();
+                for d in &docs {
+                    let id = d.get_str("id").unwrap_or_default().to_string();
+                    let cv = get_int(d, "cv").unwrap_or(0);
+                    let e = newest.entry(id).or_insert(cv);
+                    *e = (*e).max(cv);
+                }
+                break docs
+                    .into_iter()
+                    .filter(|d| {
+                        newest.get(d.get_str("id").unwrap_or_default()).copied()
+                            == Some(get_int(d, "cv").unwrap_or(0))
+                    })
+                    .collect();
+            }
+        };
+
+        let next = if docs.len() > query.limit {
+            docs.truncate(query.limit);
+            docs.last().map(|d| Cursor {
+                values: sort
+                    .iter()
+                    .map(|(p, _)| cursor_scalar(lookup(d, p)))
+                    .collect(),
+                id: d.get_str(id_path).unwrap_or_default().to_string(),
+            })
+        } else {
+            None
+        };
+        let rows = docs
+            .iter()
+            .map(|d| decode_head(d, id_path))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(QueryPage { rows, next })
+    }
+
+    async fn scan_heads(
+        &self,
+        coll: &str,
+        after_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Head>, MetaError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let c = self.colls(coll);
+        let mut filter = doc! {"pending": {"$ne": true}};
+        if let Some(after) = after_id {
+            filter.insert("_id", doc! {"$gt": after});
+        }
+        let docs = collect(
+            c.head
+                .find(filter)
+                .sort(doc! {"_id": 1})
+                .limit(limit.min(i64::MAX as usize) as i64)
+                .await
+                .map_err(map_err)?,
+        )
+        .await?;
+        docs.iter().map(|d| decode_head(d, "_id")).collect()
+    }
+
+    async fn count_heads(&self, coll: &str) -> Result<u64, MetaError> {
+        let c = self.colls(coll);
+        c.head
+            .count_documents(doc! {"pending": {"$ne": true}})
+            .await
+            .map_err(map_err)
+    }
+
+    async fn cv_as_of(&self, coll: &str, at: Timestamp) -> Result<u64, MetaError> {
+        let c = self.colls(coll);
+        self.settle(&c, Some(("at", at.micros()))).await?;
+        let found = c
+            .ver
+            .find_one(doc! {"committed": true, "at": {"$lte": at.micros()}})
+            .sort(doc! {"cv": -1})
+            .projection(doc! {"cv": 1})
+            .await
+            .map_err(map_err)?;
+        Ok(found
+            .and_then(|d| get_int(&d, "cv"))
+            .map(|cv| cv.max(0) as u64)
+            .unwrap_or(0))
+    }
+}

@@ -1,0 +1,149 @@
+//! Misconfiguration and unreachable backends: clear, typed errors within a bounded time, and
+//! no credential in any message.
+
+use chronos_db::config::ChronosConfig;
+use chronos_db::{Chronos, DatabaseType, Error, Route};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+const SECRET: &str = "SuperSecretKey-DoNotLeak-123";
+
+fn config(space: serde_json::Value, dir: &std::path::Path) -> ChronosConfig {
+    ChronosConfig::from_json_value(json!({
+        "dbConnections": {"m": {"sqliteDir": dir.join("meta")}},
+        "spacesConnections": {"s": space},
+        "databases": {"runtime": {"tenantDatabases": [
+            {"tenantId": "t1", "dbConnRef": "m", "spaceConnRef": "s", "bucket": "chronos-test", "dbName": "rt_t1"}]}}
+    }))
+    .expect("config")
+}
+
+/// A port on 127.0.0.1 with nothing listening.
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    port
+}
+
+#[tokio::test]
+async fn unreachable_s3_fails_fast_with_a_typed_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let endpoint = format!("http://127.0.0.1:{}", closed_port());
+    let cfg = config(
+        json!({"provider": "s3", "endpoint": endpoint, "region": "us-east-1", "accessKey": "AKIDEXAMPLE", "secretKey": SECRET, "timeoutMs": 2000, "maxRetries": 1}),
+        dir.path(),
+    );
+    let chronos = Chronos::open(cfg).await.unwrap();
+    let c = chronos
+        .with(Route::tenant(DatabaseType::Runtime, "t1", "users"))
+        .unwrap();
+    let start = Instant::now();
+    let e = c
+        .create(json!({"a": 1}), "a", "r", Default::default())
+        .await
+        .unwrap_err();
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "bounded: {:?}",
+        start.elapsed()
+    );
+    assert!(matches!(e, Error::Payload(_)), "{e}");
+    assert!(!e.to_string().contains(SECRET), "{e}");
+    // Nothing was committed.
+    assert!(c
+        .list_by_meta(Default::default())
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+    let checks = chronos.check_connections().await;
+    let payload = checks.iter().find(|c| c.kind == "payload").unwrap();
+    assert!(!payload.ok);
+    assert!(!payload.message.contains(SECRET), "{}", payload.message);
+    assert!(checks.iter().any(|c| c.kind == "metadata" && c.ok));
+}
+
+#[tokio::test]
+async fn an_endpoint_that_is_not_s3_is_an_error() {
+    // A plain HTTP server that answers every request with a 200 HTML page.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        for _ in 0..50 {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            let mut buf = vec![0u8; 65536];
+            let _ = sock.read(&mut buf).await;
+            let body = "<html>not an object store</html>";
+            let resp = format!("HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+            let _ = sock.write_all(resp.as_bytes()).await;
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        json!({"provider": "s3", "endpoint": format!("http://127.0.0.1:{port}"), "region": "us-east-1", "accessKey": "AKIDEXAMPLE", "secretKey": SECRET, "timeoutMs": 2000, "maxRetries": 0}),
+        dir.path(),
+    );
+    let chronos = Chronos::open(cfg).await.unwrap();
+    let checks = chronos.check_connections().await;
+    let payload = checks.iter().find(|c| c.kind == "payload").unwrap();
+    assert!(
+        !payload.ok,
+        "a listing from a non-S3 endpoint must not pass: {payload:?}"
+    );
+    assert!(!payload.message.contains(SECRET));
+    server.abort();
+}
+
+#[tokio::test]
+async fn config_errors_redact_nothing_they_should_not_print() {
+    let e = ChronosConfig::from_json_str(&format!(
+        r#"{{"spacesConnections": {{"s": {{"provider": "s3", "endpoint": "ftp://x", "accessKey": "a", "secretKey": "{SECRET}"}}}}}}"#
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("$.spacesConnections.s.endpoint"), "{e}");
+    assert!(!e.contains(SECRET), "{e}");
+}
+
+#[tokio::test]
+async fn wrong_s3_credentials_are_reported_without_the_secret() {
+    let Ok(endpoint) = std::env::var("CHRONOS_TEST_S3_ENDPOINT") else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CHRONOS_TEST_S3_ENDPOINT is required in CI"
+        );
+        eprintln!("skipped: CHRONOS_TEST_S3_ENDPOINT is not set (scripts/test-servers.sh)");
+        return;
+    };
+    let access = std::env::var("CHRONOS_TEST_S3_ACCESS_KEY").unwrap_or_default();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        json!({"provider": "s3", "endpoint": endpoint, "region": "us-east-1", "accessKey": access, "secretKey": SECRET, "timeoutMs": 5000, "maxRetries": 0}),
+        dir.path(),
+    );
+    let chronos = Chronos::open(cfg).await.unwrap();
+    let c = chronos
+        .with(Route::tenant(DatabaseType::Runtime, "t1", "users"))
+        .unwrap();
+    let e = c
+        .create(json!({"a": 1}), "a", "r", Default::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Payload(_)), "{e}");
+    let text = e.to_string();
+    assert!(!text.contains(SECRET), "{text}");
+    assert!(
+        text.to_lowercase().contains("signature")
+            || text.contains("403")
+            || text.to_lowercase().contains("denied"),
+        "{text}"
+    );
+    let checks = chronos.check_connections().await;
+    assert!(checks
+        .iter()
+        .any(|c| c.kind == "payload" && !c.ok && !c.message.contains(SECRET)));
+}
