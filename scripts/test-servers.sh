@@ -6,7 +6,7 @@
 #   * s3s-fs    (S3 API on a local dir, SigV4 checked)   127.0.0.1:9000
 #   * Azurite   (Azure Blob service emulator)            127.0.0.1:10000
 #
-# Usage: scripts/test-servers.sh install|start|stop|status|env|create-container NAME
+# Usage: scripts/test-servers.sh install|start|stop|status|env|create-container NAME|pause NAME|resume NAME
 #
 #   install              build/install whatever is missing into the cache
 #   start                install if needed, wipe old state, start all three,
@@ -16,6 +16,8 @@
 #   env                  print `export` lines for the tests
 #   create-container N   create blob container N in Azurite (SharedKey auth)
 #   list-containers      list Azurite's blob containers
+#   pause NAME           stop one server (ferretdb, s3s, azurite), keeping its data
+#   resume NAME          start it again on the same data and wait until it answers
 #
 # Environment:
 #   CHRONOS_CACHE_DIR     cache root (default ~/.cache/chronos-db); binaries go
@@ -304,6 +306,48 @@ cmd_stop() {
     log "stopped"
 }
 
+launch_server() { # NAME: start one server on its existing state
+    case "$1" in
+    ferretdb)
+        launch ferretdb "$FERRETDB_BIN" \
+            --handler=sqlite \
+            --sqlite-url="file:$RUN_DIR/ferretdb/data/" \
+            --state-dir="$RUN_DIR/ferretdb/state" \
+            --listen-addr="$HOST:$FERRETDB_PORT" \
+            --debug-addr=- \
+            --telemetry=disable \
+            --log-level=INFO
+        ;;
+    s3s)
+        launch s3s "$S3S_BIN" \
+            --host "$HOST" \
+            --port "$S3_PORT" \
+            --access-key "$S3_ACCESS_KEY" \
+            --secret-key "$S3_SECRET_KEY" \
+            "$RUN_DIR/s3"
+        ;;
+    azurite)
+        launch azurite node "$AZURITE_MAIN" \
+            --blobHost "$HOST" \
+            --blobPort "$AZURITE_PORT" \
+            --location "$RUN_DIR/azurite" \
+            --disableProductStyleUrl \
+            --disableTelemetry \
+            --skipApiVersionCheck \
+            ${AZURITE_DEBUG:+--debug "$RUN_DIR/azurite-debug.log"}
+        ;;
+    *) die "unknown server: $1 (ferretdb, s3s, azurite)" ;;
+    esac
+}
+
+# pause NAME / resume NAME: stop one server and start it again on the same data, for tests
+# of outages in the middle of a workload.
+cmd_pause() { stop_one "$1"; }
+cmd_resume() {
+    launch_server "$1"
+    wait_up "$1"
+}
+
 cmd_start() {
     need python3
     need curl
@@ -325,30 +369,10 @@ cmd_start() {
     find "$RUN_DIR" -mindepth 1 -maxdepth 1 -exec rm -rf {} +
     mkdir -p "$RUN_DIR/ferretdb/data" "$RUN_DIR/ferretdb/state" "$RUN_DIR/s3" "$RUN_DIR/azurite"
 
-    launch ferretdb "$FERRETDB_BIN" \
-        --handler=sqlite \
-        --sqlite-url="file:$RUN_DIR/ferretdb/data/" \
-        --state-dir="$RUN_DIR/ferretdb/state" \
-        --listen-addr="$HOST:$FERRETDB_PORT" \
-        --debug-addr=- \
-        --telemetry=disable \
-        --log-level=INFO
-
-    launch s3s "$S3S_BIN" \
-        --host "$HOST" \
-        --port "$S3_PORT" \
-        --access-key "$S3_ACCESS_KEY" \
-        --secret-key "$S3_SECRET_KEY" \
-        "$RUN_DIR/s3"
-
-    launch azurite node "$AZURITE_MAIN" \
-        --blobHost "$HOST" \
-        --blobPort "$AZURITE_PORT" \
-        --location "$RUN_DIR/azurite" \
-        --disableProductStyleUrl \
-        --disableTelemetry \
-        --skipApiVersionCheck \
-        ${AZURITE_DEBUG:+--debug "$RUN_DIR/azurite-debug.log"}
+    local name
+    for name in "${SERVERS[@]}"; do
+        launch_server "$name"
+    done
 
     local failed=0
     for s in "${SERVERS[@]}"; do
@@ -420,6 +444,14 @@ main() {
         azure_blob create-container "$1"
         ;;
     list-containers) azure_blob list-containers ;;
+    pause)
+        [[ $# -eq 1 ]] || die "usage: $0 pause NAME"
+        cmd_pause "$1"
+        ;;
+    resume)
+        [[ $# -eq 1 ]] || die "usage: $0 resume NAME"
+        cmd_resume "$1"
+        ;;
     -h | --help | help) usage ;;
     *) log "unknown command: $cmd"; usage ;;
     esac
