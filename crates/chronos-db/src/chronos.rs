@@ -4,6 +4,7 @@
 use crate::config::ChronosConfig;
 use crate::document;
 use crate::error::{Error, Result};
+use crate::meta::mongo::MongoStore;
 use crate::meta::sqlite::SqliteStore;
 use crate::meta::MetadataStore;
 use crate::ops::{Collection, CollectionSettings};
@@ -12,6 +13,7 @@ use crate::routing::{self, ResolvedRoute, Route};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// Wraps a metadata store (for instrumentation or fault injection in tests).
 pub type MetadataLayer =
@@ -59,7 +61,13 @@ pub(crate) struct Inner {
     /// (dbConnRef, dbName, collection) whose tables and indexes exist in this process.
     pub(crate) ensured: Mutex<HashSet<(String, String, String)>>,
     settings: Mutex<HashMap<String, Arc<CollectionSettings>>>,
+    /// One MongoDB client per connection reference (the driver pools connections), shared
+    /// by every route that names it; never shared across references.
+    mongo_clients: HashMap<String, mongodb::Client>,
 }
+
+/// How long a MongoDB operation waits for a reachable server by default.
+const DEFAULT_MONGO_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Chronos {
     /// Opens an instance over a validated configuration.
@@ -73,6 +81,27 @@ impl Chronos {
         // installed another provider first keeps it.
         let _ = rustls::crypto::ring::default_provider().install_default();
         config.validate()?;
+        let mut mongo_clients = HashMap::new();
+        for (name, conn) in &config.db_connections {
+            if let Some(uri) = &conn.mongo_uri {
+                let timeout = conn
+                    .timeout_ms
+                    .map(Duration::from_millis)
+                    .unwrap_or(DEFAULT_MONGO_TIMEOUT);
+                // The driver connects lazily: an unreachable server fails the first operation
+                // (within `timeout`), not start-up.
+                let client =
+                    crate::meta::mongo::connect(uri, timeout)
+                        .await
+                        .map_err(|e| match e {
+                            crate::meta::MetaError::Invalid(m) => {
+                                Error::Validation(format!("dbConnections.{name}: {m}"))
+                            }
+                            other => Error::Metadata(other),
+                        })?;
+                mongo_clients.insert(name.clone(), client);
+            }
+        }
         Ok(Chronos {
             inner: Arc::new(Inner {
                 config,
@@ -81,6 +110,7 @@ impl Chronos {
                 payloads: Mutex::new(HashMap::new()),
                 ensured: Mutex::new(HashSet::new()),
                 settings: Mutex::new(HashMap::new()),
+                mongo_clients,
             }),
         })
     }
@@ -170,10 +200,14 @@ impl Chronos {
                 Arc::new(SqliteStore::open(&path)?)
             }
             _ => {
-                return Err(Error::Validation(format!(
-                    "connection '{}' is a MongoDB connection; this build has the embedded SQLite backend only",
-                    r.db_conn_ref
-                )))
+                let client = self
+                    .inner
+                    .mongo_clients
+                    .get(&r.db_conn_ref)
+                    .ok_or_else(|| {
+                        Error::Corrupt(format!("no client for connection '{}'", r.db_conn_ref))
+                    })?;
+                Arc::new(MongoStore::new(client.clone(), &r.db_name))
             }
         };
         let store = match &self.inner.options.metadata_layer {

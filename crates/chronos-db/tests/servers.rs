@@ -22,3 +22,27 @@ mod sqlite_azure {
         space: Space::Azure
     });
 }
+
+mod mongo_s3 {
+    use super::*;
+    conformance_suite!(Servers {
+        meta: Meta::Mongo,
+        space: Space::S3
+    });
+}
+
+mod mongo_azure {
+    use super::*;
+    conformance_suite!(Servers {
+        meta: Meta::Mongo,
+        space: Space::Azure
+    });
+}
+
+mod mongo_local {
+    use super::*;
+    conformance_suite!(Servers {
+        meta: Meta::Mongo,
+        space: Space::Local
+    });
+}
