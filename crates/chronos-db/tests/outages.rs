@@ -60,6 +60,16 @@ async fn outage_loop(cfg: ChronosConfig, server: &str, n: usize, down_at: usize,
         }
         if i == up_at {
             servers("resume", server);
+            // Clients rediscover a restarted server on their own schedule: wait until the
+            // item reads again before going on.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            while c.get_latest(&id, ReadOptions::default()).await.is_err() {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{server} did not come back"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
         }
         let content = json!({"i": i, "pad": "x".repeat(i)});
         match c.update(&id, content.clone(), ov, "t", "loop").await {
@@ -133,4 +143,23 @@ async fn s3_outage_during_a_write_loop() {
     // Reads must go to object storage, not to the inline copies.
     cfg.dev_shadow.enabled = false;
     outage_loop(cfg, "s3s", 45, 15, 30).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mongodb_outage_during_a_write_loop() {
+    let _serial = SERIAL.lock().await;
+    let Some(uri) = env("CHRONOS_TEST_MONGO_URI") else {
+        skip("CHRONOS_TEST_MONGO_URI");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let ns = format!("o{}", &chronos_db::names::generate_id()[14..]);
+    let mut cfg = ChronosConfig::from_json_value(json!({
+        "dbConnections": {"m": {"mongoUri": uri, "timeoutMs": 1500}},
+        "spacesConnections": {"s": {"provider": "local", "basePath": dir.path().join("objects")}},
+        "databases": {"runtime": {"tenantTemplate": {"dbConnRef": "m", "spaceConnRef": "s", "bucket": "chronos-test", "dbName": format!("{ns}_{{tenantId}}")}}}
+    }))
+    .unwrap();
+    cfg.dev_shadow.enabled = false;
+    outage_loop(cfg, "ferretdb", 30, 10, 16).await;
 }

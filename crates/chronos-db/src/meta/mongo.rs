@@ -2655,7 +2655,9 @@ mod tests {
             assert!(
                 pair[0].cv > pair[1].cv && pair[0].at >= pair[1].at,
                 "{:?}",
-                hist.iter().map(|v| (v.ov, v.cv, v.at.micros())).collect::<Vec<_>>()
+                hist.iter()
+                    .map(|v| (v.ov, v.cv, v.at.micros()))
+                    .collect::<Vec<_>>()
             );
         }
         let unique: HashSet<u64> = all_cvs.iter().copied().collect();
