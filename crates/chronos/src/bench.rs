@@ -47,6 +47,8 @@ struct Stats {
     name: &'static str,
     samples: Vec<Duration>,
     total: Duration,
+    /// For concurrent phases: the wall time of the whole phase (throughput = ops / wall).
+    wall: Option<Duration>,
 }
 
 impl Stats {
@@ -55,6 +57,7 @@ impl Stats {
             name,
             samples: Vec::new(),
             total: Duration::ZERO,
+            wall: None,
         }
     }
     fn add(&mut self, d: Duration) {
@@ -62,7 +65,8 @@ impl Stats {
         self.total += d;
     }
     fn ops_per_sec(&self) -> f64 {
-        self.samples.len() as f64 / self.total.as_secs_f64().max(1e-9)
+        let time = self.wall.unwrap_or(self.total);
+        self.samples.len() as f64 / time.as_secs_f64().max(1e-9)
     }
     fn pct(&self, p: f64) -> Duration {
         let mut s = self.samples.clone();
@@ -140,9 +144,10 @@ fn doc(i: usize) -> serde_json::Value {
 }
 
 /// Runs every workload on the embedded backend and prints the table.
-pub async fn run_embedded(sizes: BenchSizes) -> Result<String, BoxError> {
+/// Runs every workload on one backend and prints the table.
+pub async fn run(backend: BenchBackend, sizes: BenchSizes) -> Result<String, BoxError> {
     let dir = tempfile::tempdir()?;
-    let mut cfg = chronos_db::config::ChronosConfig::embedded(dir.path());
+    let mut cfg = backend.config(dir.path())?;
     cfg.collection_maps.insert(
         "bench".into(),
         chronos_db::config::CollectionMap {
@@ -155,25 +160,17 @@ pub async fn run_embedded(sizes: BenchSizes) -> Result<String, BoxError> {
             ..Default::default()
         },
     );
+    let floor_cfg = cfg.clone();
     let chronos = Chronos::open(cfg).await?;
     let c = chronos.with(Route::tenant(DatabaseType::Runtime, "bench", "bench"))?;
     let n = sizes.ops;
 
-    let floor = raw_floor(dir.path(), n).await?;
+    let floor = match backend {
+        BenchBackend::Embedded => raw_floor(dir.path(), n).await?,
+        _ => remote_raw_floor(&floor_cfg, n, backend.concurrency()).await?,
+    };
 
-    let mut create = Stats::new("create");
-    let mut ids = Vec::with_capacity(n);
-    let pb = bar(n, "create");
-    for i in 0..n {
-        let start = Instant::now();
-        let r = c
-            .create(doc(i), "bench", "create", CreateOptions::default())
-            .await?;
-        create.add(start.elapsed());
-        ids.push(r.id);
-        pb.inc(1);
-    }
-    pb.finish_and_clear();
+    let (create, ids) = concurrent_creates(&c, n, backend.concurrency()).await?;
 
     let mut update = Stats::new("update");
     let pb = bar(n, "update");
@@ -285,8 +282,8 @@ pub async fn run_embedded(sizes: BenchSizes) -> Result<String, BoxError> {
 
     let mut out = String::new();
     out.push_str(&format!(
-        "embedded backend (SQLite + local files), {} ops per workload, deep item with {} versions, list over {} items\n\n",
-        n, sizes.deep_versions, sizes.list_items
+        "{} backend, {} ops per workload (create and its raw floor at concurrency {}), deep item with {} versions, list over {} items\n\n",
+        backend.describe(), n, backend.concurrency(), sizes.deep_versions, sizes.list_items
     ));
     out.push_str(
         "| workload                           |     ops |       ops/s |  p50 (µs) |  p99 (µs) |\n",
@@ -329,4 +326,152 @@ pub async fn run_embedded(sizes: BenchSizes) -> Result<String, BoxError> {
         verdict(list_ratio <= 3.0)
     ));
     Ok(out)
+}
+
+/// The backends `chronos bench` can measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BenchBackend {
+    /// SQLite + local files.
+    Embedded,
+    /// MongoDB + S3, at the addresses of `scripts/test-servers.sh env`.
+    MongoS3,
+    /// MongoDB + Azure Blob, at the addresses of `scripts/test-servers.sh env`.
+    MongoAzure,
+}
+
+impl BenchBackend {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "embedded" => Some(BenchBackend::Embedded),
+            "mongo-s3" => Some(BenchBackend::MongoS3),
+            "mongo-azure" => Some(BenchBackend::MongoAzure),
+            _ => None,
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            BenchBackend::Embedded => "embedded (SQLite + local files)",
+            BenchBackend::MongoS3 => "MongoDB + S3",
+            BenchBackend::MongoAzure => "MongoDB + Azure Blob",
+        }
+    }
+
+    /// Concurrency of the create phase and its raw floor.
+    fn concurrency(self) -> usize {
+        match self {
+            BenchBackend::Embedded => 1,
+            _ => 16,
+        }
+    }
+
+    fn config(self, dir: &std::path::Path) -> Result<chronos_db::config::ChronosConfig, BoxError> {
+        if self == BenchBackend::Embedded {
+            return Ok(chronos_db::config::ChronosConfig::embedded(dir));
+        }
+        let var = |name: &str| {
+            std::env::var(name).map_err(|_| format!("{name} is not set: start the servers with scripts/test-servers.sh start and eval \"$(scripts/test-servers.sh env)\""))
+        };
+        let space = match self {
+            BenchBackend::MongoS3 => {
+                json!({"provider": "s3", "endpoint": var("CHRONOS_TEST_S3_ENDPOINT")?, "region": "us-east-1",
+                "accessKey": var("CHRONOS_TEST_S3_ACCESS_KEY")?, "secretKey": var("CHRONOS_TEST_S3_SECRET_KEY")?})
+            }
+            _ => json!({"provider": "azure", "endpoint": var("CHRONOS_TEST_AZURE_ENDPOINT")?,
+                "accessKey": var("CHRONOS_TEST_AZURE_ACCOUNT")?, "secretKey": var("CHRONOS_TEST_AZURE_KEY")?}),
+        };
+        let ns = format!("bench{}", &chronos_db::names::generate_id()[14..]);
+        let cfg = json!({
+            "dbConnections": {"m": {"mongoUri": var("CHRONOS_TEST_MONGO_URI")?}},
+            "spacesConnections": {"s": space},
+            "databases": {"runtime": {"tenantTemplate": {"dbConnRef": "m", "spaceConnRef": "s", "bucket": "chronos-test",
+                "prefix": format!("{ns}/{{tenantId}}"), "dbName": format!("{ns}_{{tenantId}}")}}}
+        });
+        Ok(chronos_db::config::ChronosConfig::from_json_value(cfg)?)
+    }
+}
+
+/// `n` creates spread over `concurrency` tasks: per-op latencies and the phase's wall time.
+async fn concurrent_creates(
+    c: &chronos_db::Collection,
+    n: usize,
+    concurrency: usize,
+) -> Result<(Stats, Vec<String>), BoxError> {
+    let pb = bar(n, "create");
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for t in 0..concurrency {
+        let c = c.clone();
+        let pb = pb.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            for i in (t..n).step_by(concurrency) {
+                let s = Instant::now();
+                let r = c
+                    .create(doc(i), "bench", "create", CreateOptions::default())
+                    .await?;
+                out.push((s.elapsed(), r.id));
+                pb.inc(1);
+            }
+            Ok::<_, chronos_db::Error>(out)
+        }));
+    }
+    let mut stats = Stats::new("create");
+    let mut ids = Vec::with_capacity(n);
+    for t in tasks {
+        for (d, id) in t.await?? {
+            stats.add(d);
+            ids.push(id);
+        }
+    }
+    stats.wall = Some(start.elapsed());
+    pb.finish_and_clear();
+    Ok((stats, ids))
+}
+
+/// The production backends' raw floor: one MongoDB insert plus one object PUT per op, with
+/// the same driver, the same object_store client settings and the same concurrency.
+async fn remote_raw_floor(
+    cfg: &chronos_db::config::ChronosConfig,
+    n: usize,
+    concurrency: usize,
+) -> Result<Stats, BoxError> {
+    let uri = cfg.db_connections["m"]
+        .mongo_uri
+        .clone()
+        .ok_or("no mongoUri")?;
+    let client = chronos_db::meta::mongo::connect(&uri, Duration::from_secs(5)).await?;
+    let coll = client
+        .database(&format!("raw{}", &chronos_db::names::generate_id()[14..]))
+        .collection::<mongodb::bson::Document>("raw_floor");
+    let store =
+        chronos_db::payload::open_object_store("s", &cfg.spaces_connections["s"], "chronos-test")?;
+    let pb = bar(n, "raw floor");
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for t in 0..concurrency {
+        let (coll, store, pb) = (coll.clone(), store.clone(), pb.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            for i in (t..n).step_by(concurrency) {
+                let body = serde_json::to_vec(&doc(i))?;
+                let s = Instant::now();
+                store.put(&object_store::path::Path::from(format!("rawfloor/{i}/item.json")), bytes::Bytes::from(body.clone()).into()).await?;
+                coll.insert_one(mongodb::bson::doc! {"i": i as i64, "body": String::from_utf8_lossy(&body).to_string()}).await?;
+                out.push(s.elapsed());
+                pb.inc(1);
+            }
+            Ok::<_, BoxError>(out)
+        }));
+    }
+    let mut stats = Stats::new("raw floor (mongo insert + object put)");
+    for t in tasks {
+        for d in t.await?? {
+            stats.add(d);
+        }
+    }
+    stats.wall = Some(start.elapsed());
+    pb.finish_and_clear();
+    let _ = coll.drop().await;
+    Ok(stats)
 }

@@ -120,7 +120,7 @@ fn parse_age(s: &str) -> Result<std::time::Duration, String> {
 #[derive(Args, Debug)]
 struct BenchArgs {
     /// The backend to measure.
-    #[arg(long, default_value = "embedded", value_parser = ["embedded"])]
+    #[arg(long, default_value = "embedded", value_parser = ["embedded", "mongo-s3", "mongo-azure"])]
     backend: String,
     /// Small workloads (a smoke run, not figures to record).
     #[arg(long)]
@@ -542,7 +542,13 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             } else {
                 bench::BenchSizes::full()
             };
-            let table = bench::run_embedded(sizes)
+            let backend = bench::BenchBackend::parse(&a.backend).ok_or_else(|| {
+                Failure::new(
+                    "VALIDATION_ERROR",
+                    format!("unknown backend '{}'", a.backend),
+                )
+            })?;
+            let table = bench::run(backend, sizes)
                 .await
                 .map_err(|e| Failure::new("BENCH_FAILED", e.to_string()))?;
             println!("{table}");

@@ -17,6 +17,16 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use std::sync::Arc;
 
+/// Opens the `object_store` backend of a spaces connection for one bucket (as Chronos-DB
+/// itself does), for tools that need the raw store, such as the benchmark's floor.
+pub fn open_object_store(
+    name: &str,
+    conn: &crate::config::SpacesConnection,
+    bucket: &str,
+) -> Result<Arc<dyn ObjectStore>, PayloadError> {
+    backends::open(name, conn, None, bucket).map(|(store, _)| store)
+}
+
 /// What a payload backend can fail with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PayloadError {
