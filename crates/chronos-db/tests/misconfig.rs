@@ -147,3 +147,54 @@ async fn wrong_s3_credentials_are_reported_without_the_secret() {
         .iter()
         .any(|c| c.kind == "payload" && !c.ok && !c.message.contains(SECRET)));
 }
+
+#[tokio::test]
+async fn unreachable_mongodb_fails_within_its_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let uri = format!(
+        "mongodb://chronos:{SECRET}@127.0.0.1:{}/?directConnection=true",
+        closed_port()
+    );
+    let cfg = ChronosConfig::from_json_value(json!({
+        "dbConnections": {"m": {"mongoUri": uri, "timeoutMs": 1500}},
+        "spacesConnections": {"s": {"provider": "local", "basePath": dir.path().join("objects")}},
+        "databases": {"runtime": {"tenantDatabases": [
+            {"tenantId": "t1", "dbConnRef": "m", "spaceConnRef": "s", "bucket": "chronos-test", "dbName": "rt_t1"}]}}
+    }))
+    .unwrap();
+    let chronos = Chronos::open(cfg)
+        .await
+        .expect("opening does not need the server");
+    let c = chronos
+        .with(Route::tenant(DatabaseType::Runtime, "t1", "users"))
+        .unwrap();
+    let start = Instant::now();
+    let e = c
+        .create(json!({"a": 1}), "a", "r", Default::default())
+        .await
+        .unwrap_err();
+    assert!(
+        start.elapsed() < Duration::from_secs(15),
+        "bounded: {:?}",
+        start.elapsed()
+    );
+    assert!(
+        matches!(
+            e,
+            Error::Metadata(chronos_db::meta::MetaError::Unavailable(_))
+        ),
+        "{e}"
+    );
+    assert!(!e.to_string().contains(SECRET), "{e}");
+    let checks = chronos.check_connections().await;
+    let meta = checks.iter().find(|c| c.kind == "metadata").unwrap();
+    assert!(!meta.ok, "{meta:?}");
+    assert!(!meta.message.contains(SECRET), "{}", meta.message);
+    // A malformed URI is a configuration error, reported with its path.
+    let e = ChronosConfig::from_json_value(
+        json!({"dbConnections": {"m": {"mongoUri": "postgres://x"}}}),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("$.dbConnections.m.mongoUri"), "{e}");
+}

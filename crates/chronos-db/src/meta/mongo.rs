@@ -1292,6 +1292,14 @@ fn as_of_bound(as_of: AsOf) -> (&'static str, &'static str, i64) {
 
 #[async_trait]
 impl MetadataStore for MongoStore {
+    async fn ping(&self) -> Result<(), MetaError> {
+        self.db
+            .run_command(doc! {"ping": 1})
+            .await
+            .map(|_| ())
+            .map_err(map_err)
+    }
+
     async fn ensure_collection(&self, coll: &CollectionSpec) -> Result<(), MetaError> {
         let c = self.colls(&coll.name);
         // One index per createIndexes call: FerretDB 1.24 drops the connection (a server-side
