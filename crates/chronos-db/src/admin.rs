@@ -51,17 +51,40 @@ impl Chronos {
                     continue;
                 }
             };
-            let meta = match self.metadata_store(&resolved) {
+            let mut meta = match self.metadata_store(&resolved) {
                 Ok(store) => store.ping().await.map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             };
-            out.push(check(
+            let is_mongo = self
+                .config()
+                .db_connections
+                .get(&resolved.db_conn_ref)
+                .is_some_and(|c| c.mongo_uri.is_some());
+            let mut note = None;
+            if meta.is_ok() && is_mongo {
+                match self.transaction_support(&resolved.db_conn_ref).await {
+                    Ok(Some(kind)) => {
+                        note = Some(format!(
+                            "ok ({kind}: multi-document transactions available)"
+                        ))
+                    }
+                    Ok(None) => {
+                        note = Some("ok (standalone: no multi-document transactions)".to_string())
+                    }
+                    Err(e) => meta = Err(e.to_string()),
+                }
+            }
+            let mut c = check(
                 "metadata",
                 &entry,
                 &resolved.db_conn_ref,
                 &resolved.db_name,
                 meta,
-            ));
+            );
+            if let (true, Some(n)) = (c.ok, note) {
+                c.message = n;
+            }
+            out.push(c);
             let payload = match self.payload_store(&resolved) {
                 Ok(store) => probe(store.as_ref()).await,
                 Err(e) => Err(e.to_string()),

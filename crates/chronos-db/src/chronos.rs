@@ -64,6 +64,9 @@ pub(crate) struct Inner {
     /// One MongoDB client per connection reference (the driver pools connections), shared
     /// by every route that names it; never shared across references.
     mongo_clients: HashMap<String, mongodb::Client>,
+    /// Per MongoDB connection: what `hello` said about multi-document transactions, detected
+    /// once per process (`transactions.autoDetect`).
+    transactions: Arc<Mutex<HashMap<String, Option<&'static str>>>>,
 }
 
 /// How long a MongoDB operation waits for a reachable server by default.
@@ -102,6 +105,26 @@ impl Chronos {
                 mongo_clients.insert(name.clone(), client);
             }
         }
+        let transactions: Arc<Mutex<HashMap<String, Option<&'static str>>>> = Arc::default();
+        if config.transactions.enabled && config.transactions.auto_detect {
+            for (name, client) in &mongo_clients {
+                let (name, client, found) = (name.clone(), client.clone(), transactions.clone());
+                // In the background: start-up must not wait for (or fail on) a slow server.
+                tokio::spawn(async move {
+                    match crate::meta::mongo::detect_transactions(&client).await {
+                        Ok(kind) => {
+                            tracing::info!(connection = %name, topology = ?kind, "MongoDB transaction support detected");
+                            if let Ok(mut m) = found.lock() {
+                                m.insert(name, kind);
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(connection = %name, error = %e, "could not detect MongoDB transaction support")
+                        }
+                    }
+                });
+            }
+        }
         Ok(Chronos {
             inner: Arc::new(Inner {
                 config,
@@ -111,6 +134,7 @@ impl Chronos {
                 ensured: Mutex::new(HashSet::new()),
                 settings: Mutex::new(HashMap::new()),
                 mongo_clients,
+                transactions,
             }),
         })
     }
@@ -118,6 +142,31 @@ impl Chronos {
     /// The embedded default: everything under `data_dir`.
     pub async fn embedded(data_dir: impl AsRef<Path>) -> Result<Self> {
         Self::open(ChronosConfig::embedded(data_dir)).await
+    }
+
+    /// What a MongoDB connection supports: `Some("replicaSet")` or `Some("sharded")` when
+    /// multi-document transactions are available, `None` for a standalone server. Detected
+    /// once per connection (at start-up when `transactions.autoDetect`, else on first call).
+    /// Writes use the same compare-and-set protocol either way; it is safe without
+    /// transactions.
+    pub async fn transaction_support(&self, db_conn_ref: &str) -> Result<Option<&'static str>> {
+        if let Some(found) = self
+            .inner
+            .transactions
+            .lock()
+            .ok()
+            .and_then(|m| m.get(db_conn_ref).copied())
+        {
+            return Ok(found);
+        }
+        let client = self.inner.mongo_clients.get(db_conn_ref).ok_or_else(|| {
+            Error::Validation(format!("'{db_conn_ref}' is not a MongoDB connection"))
+        })?;
+        let kind = crate::meta::mongo::detect_transactions(client).await?;
+        if let Ok(mut m) = self.inner.transactions.lock() {
+            m.insert(db_conn_ref.to_string(), kind);
+        }
+        Ok(kind)
     }
 
     /// The configuration in force.

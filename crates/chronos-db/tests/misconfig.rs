@@ -198,3 +198,30 @@ async fn unreachable_mongodb_fails_within_its_timeout() {
     .to_string();
     assert!(e.contains("$.dbConnections.m.mongoUri"), "{e}");
 }
+
+#[tokio::test]
+async fn mongodb_check_reports_transaction_support() {
+    let Ok(uri) = std::env::var("CHRONOS_TEST_MONGO_URI") else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CHRONOS_TEST_MONGO_URI is required in CI"
+        );
+        eprintln!("skipped: CHRONOS_TEST_MONGO_URI is not set (scripts/test-servers.sh)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ChronosConfig::from_json_value(json!({
+        "dbConnections": {"m": {"mongoUri": uri}},
+        "spacesConnections": {"s": {"provider": "local", "basePath": dir.path().join("objects")}},
+        "databases": {"runtime": {"tenantDatabases": [
+            {"tenantId": "t1", "dbConnRef": "m", "spaceConnRef": "s", "bucket": "chronos-test", "dbName": "check_t1"}]}}
+    }))
+    .unwrap();
+    let chronos = Chronos::open(cfg).await.unwrap();
+    // FerretDB answers `hello` as a standalone server: no multi-document transactions.
+    assert_eq!(chronos.transaction_support("m").await.unwrap(), None);
+    let checks = chronos.check_connections().await;
+    assert!(checks.iter().all(|c| c.ok), "{checks:?}");
+    let meta = checks.iter().find(|c| c.kind == "metadata").unwrap();
+    assert!(meta.message.contains("standalone"), "{}", meta.message);
+}
