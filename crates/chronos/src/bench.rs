@@ -32,6 +32,16 @@ impl BenchSizes {
             restore_items: 10_000,
         }
     }
+    /// The production backends on the test servers (FerretDB's SQLite handler is far
+    /// slower than MongoDB, so the deep history and the collection are smaller).
+    pub fn remote() -> Self {
+        BenchSizes {
+            ops: 500,
+            deep_versions: 2_000,
+            list_items: 5_000,
+            restore_items: 500,
+        }
+    }
     pub fn quick() -> Self {
         BenchSizes {
             ops: 200,

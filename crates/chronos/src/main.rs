@@ -537,17 +537,18 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             print_json(&report)
         }
         Command::Bench(a) => {
-            let sizes = if a.quick {
-                bench::BenchSizes::quick()
-            } else {
-                bench::BenchSizes::full()
-            };
             let backend = bench::BenchBackend::parse(&a.backend).ok_or_else(|| {
                 Failure::new(
                     "VALIDATION_ERROR",
                     format!("unknown backend '{}'", a.backend),
                 )
             })?;
+            let sizes = match (a.quick, backend) {
+                (true, _) => bench::BenchSizes::quick(),
+                (false, bench::BenchBackend::Embedded) => bench::BenchSizes::full(),
+                (false, _) => bench::BenchSizes::remote(),
+            };
+
             let table = bench::run(backend, sizes)
                 .await
                 .map_err(|e| Failure::new("BENCH_FAILED", e.to_string()))?;
