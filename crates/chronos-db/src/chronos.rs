@@ -216,6 +216,7 @@ impl Chronos {
                     logical_delete: cfg.logical_delete.enabled,
                     versioning: cfg.versioning.enabled,
                     shadow: cfg.dev_shadow.clone(),
+                    locks: cfg.locks.clone(),
                     limits: cfg.limits.clone(),
                 })
             })

@@ -55,6 +55,9 @@ pub enum Error {
     /// The item is logically deleted; restore it before writing to it.
     #[error("item '{id}' is deleted (at ov {ov}); restore it first")]
     Deleted { id: String, ov: u64 },
+    /// Another writer holds the item's lease and did not release it in time.
+    #[error("item '{id}' is locked by another writer; try again")]
+    Locked { id: String },
     /// Invalid configuration.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -95,6 +98,7 @@ impl Error {
             Error::Conflict { .. } => "CONFLICT",
             Error::AlreadyExists { .. } => "ALREADY_EXISTS",
             Error::Deleted { .. } => "DELETED",
+            Error::Locked { .. } => "LOCKED",
             Error::Config(_) => "CONFIG_ERROR",
             Error::Route(_) => "ROUTE_ERROR",
             Error::Metadata(_) => "METADATA_ERROR",

@@ -51,6 +51,9 @@ pub struct ChronosConfig {
     pub fallback: Option<Fallback>,
     #[serde(default)]
     pub transactions: Transactions,
+    /// Per-item leases that serialise writers across processes and servers.
+    #[serde(default)]
+    pub locks: Locks,
     /// Input limits (payload size, nesting depth).
     #[serde(default)]
     pub limits: Limits,
@@ -620,6 +623,40 @@ impl Default for Transactions {
         Transactions {
             enabled: true,
             auto_detect: true,
+        }
+    }
+}
+
+/// Transaction locks: every mutating operation holds a lease on its item (`<coll>_locks`),
+/// renewed while it runs and released at the end; a crashed holder's lease expires.
+/// Correctness never depends on them (the head compare-and-set decides every commit); they
+/// turn conflicts between concurrent writers into short waits.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Locks {
+    #[serde(default)]
+    pub enabled: bool,
+    /// Lease length; renewed every third of it while the operation runs (default 30000 ms).
+    #[serde(default = "default_lease_ms")]
+    pub lease_ms: u64,
+    /// How long an operation waits for a lease before failing with `Locked` (default 10000 ms).
+    #[serde(default = "default_wait_ms")]
+    pub wait_ms: u64,
+}
+
+fn default_lease_ms() -> u64 {
+    30_000
+}
+fn default_wait_ms() -> u64 {
+    10_000
+}
+
+impl Default for Locks {
+    fn default() -> Self {
+        Locks {
+            enabled: false,
+            lease_ms: default_lease_ms(),
+            wait_ms: default_wait_ms(),
         }
     }
 }

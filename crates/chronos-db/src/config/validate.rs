@@ -190,6 +190,9 @@ pub(super) fn problems(cfg: &ChronosConfig) -> Vec<String> {
     if cfg.limits.max_payload_bytes == 0 {
         p.add("$.limits.maxPayloadBytes", "must be greater than 0");
     }
+    if cfg.locks.lease_ms < 100 {
+        p.add("$.locks.leaseMs", "must be at least 100");
+    }
     if cfg.limits.max_depth == 0 {
         p.add("$.limits.maxDepth", "must be greater than 0");
     }

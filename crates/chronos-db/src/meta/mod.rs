@@ -93,6 +93,20 @@ pub struct CollectionSpec {
 /// The metadata-store interface. Collection names are already validated by the caller.
 #[async_trait]
 pub trait MetadataStore: Send + Sync + 'static {
+    /// Takes (or renews, when `owner` already holds it) the lease on an item for `lease`.
+    /// Returns false when another owner holds an unexpired lease. An expired lease is taken
+    /// over: that is how a crashed holder's lease ends.
+    async fn acquire_lease(
+        &self,
+        coll: &str,
+        id: &str,
+        owner: &str,
+        lease: std::time::Duration,
+    ) -> Result<bool, MetaError>;
+
+    /// Gives a lease back; a lease held by someone else (or already gone) is left alone.
+    async fn release_lease(&self, coll: &str, id: &str, owner: &str) -> Result<(), MetaError>;
+
     /// Checks that the backend answers (used by `chronos config check --connect`).
     async fn ping(&self) -> Result<(), MetaError> {
         Ok(())

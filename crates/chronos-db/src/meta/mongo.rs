@@ -1292,6 +1292,66 @@ fn as_of_bound(as_of: AsOf) -> (&'static str, &'static str, i64) {
 
 #[async_trait]
 impl MetadataStore for MongoStore {
+    /// `<coll>_locks`, one document per leased item: `{_id: itemId, owner, expiresAt}`.
+    /// Taking a free lease is a unique-index insert (atomic even on FerretDB). Taking over an
+    /// expired one deletes it and inserts again; on servers whose filtered deletes are not
+    /// atomic (FerretDB) two takers can both believe they won — leases only order writers,
+    /// the head compare-and-set still decides every commit, so that costs a conflict, never
+    /// a lost update.
+    async fn acquire_lease(
+        &self,
+        coll: &str,
+        id: &str,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<bool, MetaError> {
+        let locks = self.db.collection::<Document>(&format!("{coll}_locks"));
+        let now = now_micros();
+        let expires = now.saturating_add(lease.as_micros().min(i64::MAX as u128) as i64);
+        for _ in 0..2 {
+            match locks
+                .insert_one(doc! {"_id": id, "owner": owner, "expiresAt": expires})
+                .await
+            {
+                Ok(_) => return Ok(true),
+                Err(e) if is_dup(&e) => {}
+                Err(e) => return Err(map_err(e)),
+            }
+            let Some(held) = locks.find_one(doc! {"_id": id}).await.map_err(map_err)? else {
+                continue;
+            };
+            let held_owner = held.get_str("owner").unwrap_or_default().to_string();
+            let held_until = held.get_i64("expiresAt").unwrap_or(i64::MAX);
+            if held_owner == owner {
+                locks
+                    .update_one(
+                        doc! {"_id": id, "owner": owner},
+                        doc! {"$set": {"expiresAt": expires}},
+                    )
+                    .await
+                    .map_err(map_err)?;
+                return Ok(true);
+            }
+            if held_until >= now {
+                return Ok(false);
+            }
+            locks
+                .delete_one(doc! {"_id": id, "owner": &held_owner, "expiresAt": held_until})
+                .await
+                .map_err(map_err)?;
+        }
+        Ok(false)
+    }
+
+    async fn release_lease(&self, coll: &str, id: &str, owner: &str) -> Result<(), MetaError> {
+        let locks = self.db.collection::<Document>(&format!("{coll}_locks"));
+        locks
+            .delete_one(doc! {"_id": id, "owner": owner})
+            .await
+            .map(|_| ())
+            .map_err(map_err)
+    }
+
     async fn ping(&self) -> Result<(), MetaError> {
         self.db
             .run_command(doc! {"ping": 1})

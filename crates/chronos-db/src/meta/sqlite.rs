@@ -73,7 +73,9 @@ impl SqliteStore {
              PRAGMA synchronous=NORMAL;
              PRAGMA foreign_keys=OFF;
              CREATE TABLE IF NOT EXISTS _chronos_collections (name TEXT PRIMARY KEY, tbl TEXT NOT NULL UNIQUE) WITHOUT ROWID;
-             CREATE TABLE IF NOT EXISTS _chronos_cv (tbl TEXT PRIMARY KEY, cv INTEGER NOT NULL) WITHOUT ROWID;",
+             CREATE TABLE IF NOT EXISTS _chronos_cv (tbl TEXT PRIMARY KEY, cv INTEGER NOT NULL) WITHOUT ROWID;
+             CREATE TABLE IF NOT EXISTS _chronos_locks (coll TEXT NOT NULL, id TEXT NOT NULL, owner TEXT NOT NULL,
+                 expires INTEGER NOT NULL, PRIMARY KEY (coll, id)) WITHOUT ROWID;",
         )
         .map_err(backend)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
@@ -319,6 +321,46 @@ impl MetadataStore for SqliteStore {
             m.insert(coll.name.clone(), stem);
         }
         Ok(())
+    }
+
+    async fn acquire_lease(
+        &self,
+        coll: &str,
+        id: &str,
+        owner: &str,
+        lease: std::time::Duration,
+    ) -> Result<bool, MetaError> {
+        let (coll, id, owner) = (coll.to_string(), id.to_string(), owner.to_string());
+        let now = Timestamp::now().micros();
+        let expires = now.saturating_add(lease.as_micros().min(i64::MAX as u128) as i64);
+        self.run(move |c| {
+            // One statement: insert, or take over when the lease is ours or has expired.
+            let n = c
+                .prepare_cached(
+                    "INSERT INTO _chronos_locks(coll, id, owner, expires) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT(coll, id) DO UPDATE SET owner = excluded.owner, expires = excluded.expires
+                     WHERE _chronos_locks.owner = excluded.owner OR _chronos_locks.expires < ?5",
+                )
+                .map_err(backend)?
+                .execute(params![coll, id, owner, expires, now])
+                .map_err(backend)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn release_lease(&self, coll: &str, id: &str, owner: &str) -> Result<(), MetaError> {
+        let (coll, id, owner) = (coll.to_string(), id.to_string(), owner.to_string());
+        self.run(move |c| {
+            c.prepare_cached(
+                "DELETE FROM _chronos_locks WHERE coll = ?1 AND id = ?2 AND owner = ?3",
+            )
+            .map_err(backend)?
+            .execute(params![coll, id, owner])
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
     }
 
     async fn get_head(&self, coll: &str, id: &str) -> Result<Option<Head>, MetaError> {

@@ -45,7 +45,9 @@ use crate::model::{Document, Head, Item, SystemFields, Timestamp, VersionRecord}
 use crate::payload::PayloadStore;
 use crate::query::IndexSpec;
 use crate::routing::{ResolvedRoute, Route};
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Per-collection settings derived from the configuration.
 #[derive(Debug, Clone)]
@@ -57,6 +59,7 @@ pub struct CollectionSettings {
     pub versioning: bool,
     pub shadow: DevShadow,
     pub limits: Limits,
+    pub locks: crate::config::Locks,
 }
 
 /// The operations of one collection on one route. Cheap to clone.
@@ -227,6 +230,55 @@ impl Collection {
             .ok_or_else(|| Error::NotFound(format!("item '{id}'")))
     }
 
+    /// Runs a mutating operation under the item's lease when `locks.enabled`: acquire (with
+    /// bounded, jittered retries), renew every third of the lease while `op` runs, release.
+    async fn with_lease<T>(&self, id: &str, op: impl Future<Output = Result<T>>) -> Result<T> {
+        let cfg = &self.settings.locks;
+        if !cfg.enabled {
+            return op.await;
+        }
+        crate::names::check_item_id(id).map_err(Error::Validation)?;
+        let lease = Duration::from_millis(cfg.lease_ms);
+        let owner = format!("{}:{}", lease_owner_prefix(), crate::names::write_id());
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(cfg.wait_ms);
+        let mut pause_ms = 2u64;
+        while !self
+            .meta
+            .acquire_lease(self.name(), id, &owner, lease)
+            .await?
+        {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Error::Locked { id: id.to_string() });
+            }
+            let jitter = rand::random::<u64>() % pause_ms.max(1);
+            tokio::time::sleep(Duration::from_millis(pause_ms / 2 + jitter)).await;
+            pause_ms = (pause_ms * 2).min(100);
+        }
+        let renew = {
+            let (meta, coll, id, owner) = (
+                self.meta.clone(),
+                self.name().to_string(),
+                id.to_string(),
+                owner.clone(),
+            );
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(lease / 3).await;
+                    if let Err(e) = meta.acquire_lease(&coll, &id, &owner, lease).await {
+                        tracing::warn!(item = %id, error = %e, "could not renew a lease");
+                    }
+                }
+            })
+        };
+        let result = op.await;
+        renew.abort();
+        if let Err(e) = self.meta.release_lease(self.name(), id, &owner).await {
+            // The lease then simply expires.
+            tracing::warn!(item = %id, error = %e, "could not release a lease");
+        }
+        result
+    }
+
     /// Deletes objects this process wrote and knows are unreferenced. Failures only leave
     /// orphans for the sweeper.
     async fn discard(&self, keys: &[String]) {
@@ -251,4 +303,13 @@ impl Collection {
             }
         }
     }
+}
+
+/// `<host>-<pid>`: who holds a lease, for operators reading `<coll>_locks`.
+fn lease_owner_prefix() -> &'static str {
+    static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PREFIX.get_or_init(|| {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "host".into());
+        format!("{host}-{}", std::process::id())
+    })
 }

@@ -93,6 +93,17 @@ impl Collection {
         actor: &str,
         reason: &str,
     ) -> Result<WriteResult> {
+        self.with_lease(id, self.restore_object_unlocked(id, target, actor, reason))
+            .await
+    }
+
+    async fn restore_object_unlocked(
+        &self,
+        id: &str,
+        target: RestoreTarget,
+        actor: &str,
+        reason: &str,
+    ) -> Result<WriteResult> {
         let head = self.existing_head(id).await?;
         let version = match target {
             RestoreTarget::Ov(ov) => self.meta.get_version(self.name(), id, ov).await?,
@@ -158,6 +169,26 @@ impl Collection {
     }
 
     async fn restore_one(
+        &self,
+        head: Head,
+        target_cv: u64,
+        opts: &RestoreOptions<'_>,
+        report: &mut RestoreReport,
+    ) -> Result<()> {
+        let id = head.version.id.clone();
+        if opts.dry_run {
+            return self
+                .restore_one_unlocked(head, target_cv, opts, report)
+                .await;
+        }
+        self.with_lease(
+            &id,
+            self.restore_one_unlocked(head, target_cv, opts, report),
+        )
+        .await
+    }
+
+    async fn restore_one_unlocked(
         &self,
         mut head: Head,
         target_cv: u64,

@@ -261,6 +261,23 @@ impl Collection {
         reason: &str,
         opts: CreateOptions,
     ) -> Result<WriteResult> {
+        match opts.id.clone() {
+            // A caller-chosen id can collide with another writer's: take its lease.
+            Some(id) => {
+                self.with_lease(&id, self.create_unlocked(data, actor, reason, opts))
+                    .await
+            }
+            None => self.create_unlocked(data, actor, reason, opts).await,
+        }
+    }
+
+    async fn create_unlocked(
+        &self,
+        data: Value,
+        actor: &str,
+        reason: &str,
+        opts: CreateOptions,
+    ) -> Result<WriteResult> {
         if let Some(id) = &opts.id {
             names::check_item_id(id).map_err(Error::Validation)?;
         }
@@ -336,6 +353,21 @@ impl Collection {
         actor: &str,
         reason: &str,
     ) -> Result<WriteResult> {
+        self.with_lease(
+            id,
+            self.update_unlocked(id, data, expected_ov, actor, reason),
+        )
+        .await
+    }
+
+    async fn update_unlocked(
+        &self,
+        id: &str,
+        data: Value,
+        expected_ov: u64,
+        actor: &str,
+        reason: &str,
+    ) -> Result<WriteResult> {
         let head = self.existing_head(id).await?;
         let (doc, _) = self.accept(data, Some(id))?;
         self.check_required(&doc)?;
@@ -375,6 +407,17 @@ impl Collection {
     /// Deletes an item: a DELETE version (logical delete, the default), or, with
     /// `logicalDelete.enabled = false`, the item, all its versions and all their objects.
     pub async fn delete(
+        &self,
+        id: &str,
+        expected_ov: u64,
+        actor: &str,
+        reason: &str,
+    ) -> Result<WriteResult> {
+        self.with_lease(id, self.delete_unlocked(id, expected_ov, actor, reason))
+            .await
+    }
+
+    async fn delete_unlocked(
         &self,
         id: &str,
         expected_ov: u64,
@@ -435,6 +478,16 @@ impl Collection {
     /// Deep-merges one or more patches into the item (arrays unioned), recording
     /// `function_id` in `_system.functionIds`.
     pub async fn enrich(
+        &self,
+        id: &str,
+        patches: Value,
+        opts: EnrichOptions,
+    ) -> Result<WriteResult> {
+        self.with_lease(id, self.enrich_unlocked(id, patches, opts))
+            .await
+    }
+
+    async fn enrich_unlocked(
         &self,
         id: &str,
         patches: Value,

@@ -62,6 +62,10 @@ impl Fault {
 
 pub struct Harness {
     pub chronos: Chronos,
+    /// The configuration, to open independent clients on the same data.
+    pub config: ChronosConfig,
+    /// Every metadata store opened so far (below the fault layer).
+    pub metas: Arc<Mutex<Vec<Arc<dyn MetadataStore>>>>,
     pub payloads: Arc<Mutex<Vec<Arc<dyn PayloadStore>>>>,
     pub meta_fault: Arc<Fault>,
     pub payload_fault: Arc<Fault>,
@@ -79,9 +83,16 @@ impl Harness {
         let payloads: Arc<Mutex<Vec<Arc<dyn PayloadStore>>>> = Arc::default();
         let meta_fault = Arc::new(Fault::default());
         let payload_fault = Arc::new(Fault::default());
-        let (p, mf, pf) = (payloads.clone(), meta_fault.clone(), payload_fault.clone());
+        let metas: Arc<Mutex<Vec<Arc<dyn MetadataStore>>>> = Arc::default();
+        let (p, mf, pf, m) = (
+            payloads.clone(),
+            meta_fault.clone(),
+            payload_fault.clone(),
+            metas.clone(),
+        );
         let options = ChronosOptions {
             metadata_layer: Some(Arc::new(move |inner| {
+                m.lock().unwrap().push(inner.clone());
                 Arc::new(FaultyMeta {
                     inner,
                     fault: mf.clone(),
@@ -96,11 +107,13 @@ impl Harness {
                 tapped
             })),
         };
-        let chronos = Chronos::open_with(cfg, options)
+        let chronos = Chronos::open_with(cfg.clone(), options)
             .await
             .expect("open chronos");
         Some(Harness {
             chronos,
+            config: cfg,
+            metas,
             payloads,
             meta_fault,
             payload_fault,
@@ -147,6 +160,18 @@ fn injected() -> MetaError {
 
 #[async_trait]
 impl MetadataStore for FaultyMeta {
+    async fn acquire_lease(
+        &self,
+        coll: &str,
+        id: &str,
+        owner: &str,
+        lease: std::time::Duration,
+    ) -> Result<bool, MetaError> {
+        self.inner.acquire_lease(coll, id, owner, lease).await
+    }
+    async fn release_lease(&self, coll: &str, id: &str, owner: &str) -> Result<(), MetaError> {
+        self.inner.release_lease(coll, id, owner).await
+    }
     async fn ensure_collection(&self, coll: &CollectionSpec) -> Result<(), MetaError> {
         self.inner.ensure_collection(coll).await
     }
