@@ -429,22 +429,7 @@ impl Collection {
         if !self.settings.logical_delete {
             return self.hard_delete(&head).await;
         }
-        let doc = self
-            .load_content(&head.version, head.shadow.as_deref())
-            .await?;
-        self.write_version(NewVersion {
-            id,
-            head: Some(&head),
-            doc,
-            op: Op::Delete,
-            lineage: carried(&head),
-            actor,
-            reason,
-            function_id: None,
-            deleted: true,
-            content_of: Some(head.version.content_of),
-        })
-        .await
+        self.write_delete(&head, actor, reason).await
     }
 
     /// Commit point: the metadata purge. Objects are removed afterwards; a crash in between
@@ -605,7 +590,8 @@ impl Collection {
         .await
     }
 
-    /// Writes a DELETE version (restore of an item that did not exist at the target).
+    /// Writes a DELETE version: a copy of the head's content (so the version owns it),
+    /// marked deleted. Used by `delete` and by restores to a state where the item was absent.
     pub(super) async fn write_delete(
         &self,
         head: &Head,
