@@ -36,10 +36,10 @@ impl BenchSizes {
     /// slower than MongoDB, so the deep history and the collection are smaller).
     pub fn remote() -> Self {
         BenchSizes {
-            ops: 500,
-            deep_versions: 2_000,
+            ops: 200,
+            deep_versions: 300,
             list_items: 5_000,
-            restore_items: 500,
+            restore_items: 200,
         }
     }
     pub fn quick() -> Self {
