@@ -1,7 +1,9 @@
 //! Start-up and maintenance checks over the configured connections.
 
 use crate::chronos::Chronos;
+use crate::config::{ConnRefs, Provider};
 use crate::routing::{DatabaseType, Route};
+use futures::StreamExt;
 use serde::Serialize;
 
 /// The outcome of checking one database or bucket.
@@ -20,6 +22,41 @@ pub struct ConnectionCheck {
     /// What went wrong (credentials redacted), or "ok".
     pub message: String,
 }
+
+/// What `chronos admin buckets` found for one bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BucketStatus {
+    /// The bucket (container, directory) exists and the credentials reach it.
+    Exists,
+    /// It does not exist (only reported by a check; a create makes it).
+    Missing,
+    /// It did not exist and was just created.
+    Created,
+    /// A template bucket with `{tenantId}` or `{domain}`: one bucket per tenant or domain,
+    /// which cannot be listed from the configuration.
+    Skipped,
+    /// It could not be checked or created (see the message).
+    Error,
+}
+
+/// The state of one bucket of the configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BucketState {
+    /// The spaces connection reference.
+    pub connection: String,
+    /// The bucket (for a skipped template, the template text).
+    pub bucket: String,
+    /// The provider the bucket is stored with (`local` when `localStorage` is enabled).
+    pub provider: Provider,
+    pub state: BucketStatus,
+    /// What was asked and answered (credentials redacted).
+    pub message: String,
+}
+
+/// How many buckets are checked at once.
+const BUCKET_CONCURRENCY: usize = 8;
 
 /// Name of the collection used for probes (never written).
 const PROBE: &str = "chronos_check";
@@ -99,6 +136,131 @@ impl Chronos {
                 &resolved.space_conn_ref,
                 &target,
                 payload,
+            ));
+        }
+        out
+    }
+
+    /// Checks, and with `create` creates, every bucket of the configuration: one entry per
+    /// distinct (spaceConnRef, bucket) of the database entries, every reference of a
+    /// multi-reference list included. Template buckets count when their only placeholder is
+    /// `{databaseType}`; templates with `{tenantId}` or `{domain}` are listed as
+    /// [`BucketStatus::Skipped`].
+    ///
+    /// S3 is asked with a signed HeadBucket (`HEAD /<bucket>`) and CreateBucket
+    /// (`PUT /<bucket>`), Azure with Get/Create Container (`?restype=container`), a local
+    /// connection looks at `<basePath>/<bucket>`. GCS and memory connections are reported as
+    /// errors (not supported). A bucket that already exists is [`BucketStatus::Exists`], also
+    /// with `create`. Requests time out after the connection's `timeoutMs` (default 30 s).
+    pub async fn bucket_states(&self, create: bool) -> Vec<BucketState> {
+        let cfg = self.config();
+        let local_override = match &cfg.local_storage {
+            Some(ls) if ls.enabled => Some(ls.base_path.as_str()),
+            _ => None,
+        };
+        let mut seen = std::collections::HashSet::new();
+        let mut jobs = Vec::new();
+        for (ty, refs, bucket, template) in self.bucket_entries() {
+            // `{databaseType}` is known for a template; `{tenantId}` and `{domain}` are not.
+            let bucket = if template {
+                bucket.replace("{databaseType}", ty.as_str())
+            } else {
+                bucket.to_string()
+            };
+            for r in refs {
+                if seen.insert((r.clone(), bucket.clone())) {
+                    jobs.push((r.clone(), bucket.clone(), template));
+                }
+            }
+        }
+        futures::stream::iter(jobs)
+            .map(|(connection, bucket, template)| async move {
+                let Some(conn) = cfg.spaces_connections.get(&connection) else {
+                    return BucketState {
+                        message: format!("spaces connection '{connection}' is not configured"),
+                        connection,
+                        bucket,
+                        provider: Provider::S3,
+                        state: BucketStatus::Error,
+                    };
+                };
+                let provider = crate::payload::buckets::effective_provider(conn, local_override);
+                if template && bucket.contains('{') {
+                    return BucketState {
+                        message: "template bucket with {tenantId} or {domain}: one bucket \
+                                  per tenant or domain, which the configuration does not list \
+                                  (not checked)"
+                            .into(),
+                        connection,
+                        bucket,
+                        provider,
+                        state: BucketStatus::Skipped,
+                    };
+                }
+                let o = crate::payload::buckets::check(conn, local_override, &bucket, create).await;
+                BucketState {
+                    connection,
+                    bucket,
+                    provider,
+                    state: o.status,
+                    message: o.message,
+                }
+            })
+            .buffered(BUCKET_CONCURRENCY)
+            .collect()
+            .await
+    }
+
+    /// (databaseType, spaceConnRef, bucket, is a template) of every database entry and
+    /// template, in configuration order.
+    fn bucket_entries(&self) -> Vec<(DatabaseType, &ConnRefs, &str, bool)> {
+        let dbs = &self.config().databases;
+        let mut out = Vec::new();
+        for (ty, tiered) in [
+            (DatabaseType::Metadata, &dbs.metadata),
+            (DatabaseType::Knowledge, &dbs.knowledge),
+        ] {
+            let Some(t) = tiered else { continue };
+            if let Some(g) = &t.generic_database {
+                out.push((ty, &g.space_conn_ref, g.bucket.as_str(), false));
+            }
+            for d in &t.domains_databases {
+                out.push((ty, &d.space_conn_ref, d.bucket.as_str(), false));
+            }
+            for d in &t.tenant_databases {
+                out.push((ty, &d.space_conn_ref, d.bucket.as_str(), false));
+            }
+            for tpl in [&t.domain_template, &t.tenant_template]
+                .into_iter()
+                .flatten()
+            {
+                out.push((ty, &tpl.space_conn_ref, tpl.bucket.as_str(), true));
+            }
+        }
+        if let Some(rt) = &dbs.runtime {
+            for d in &rt.tenant_databases {
+                out.push((
+                    DatabaseType::Runtime,
+                    &d.space_conn_ref,
+                    d.bucket.as_str(),
+                    false,
+                ));
+            }
+            if let Some(tpl) = &rt.tenant_template {
+                out.push((
+                    DatabaseType::Runtime,
+                    &tpl.space_conn_ref,
+                    tpl.bucket.as_str(),
+                    true,
+                ));
+            }
+        }
+        if let Some(l) = &dbs.logs {
+            out.push((
+                DatabaseType::Logs,
+                &l.space_conn_ref,
+                l.bucket.as_str(),
+                false,
             ));
         }
         out

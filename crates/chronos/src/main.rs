@@ -85,6 +85,21 @@ enum AdminCommand {
     /// Find (and with --delete remove) payload objects no version references: leftovers of
     /// failed or interrupted writes. A dry run unless --delete is given.
     Gc(GcArgs),
+    /// Check (default) or create every bucket of the configuration and print each one's
+    /// state: exists, missing, created, skipped (per-tenant templates) or error. Exits 1
+    /// when a bucket is missing or in error.
+    Buckets(BucketsArgs),
+}
+
+/// Arguments of `chronos admin buckets`.
+#[derive(Args, Debug)]
+struct BucketsArgs {
+    /// Only report each bucket's state (the default).
+    #[arg(long, conflicts_with = "create")]
+    check: bool,
+    /// Create the missing buckets.
+    #[arg(long)]
+    create: bool,
 }
 
 /// Arguments of `chronos admin gc`.
@@ -536,6 +551,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let report = coll.sweep_orphans(a.older_than, !a.delete).await?;
             print_json(&report)
         }
+        Command::Admin {
+            command: AdminCommand::Buckets(a),
+        } => admin_buckets(&global, a.create && !a.check).await,
         Command::Bench(a) => {
             let backend = bench::BenchBackend::parse(&a.backend).ok_or_else(|| {
                 Failure::new(
@@ -801,6 +819,41 @@ async fn config_check(file: &Path, connect: bool) -> Result<(), Failure> {
             format!(
                 "{failed} of {} connection checks failed (see above)",
                 checks.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `chronos admin buckets`: every bucket's state; a missing or failed bucket fails the run.
+async fn admin_buckets(g: &Global, create: bool) -> Result<(), Failure> {
+    let chronos = g.open().await?;
+    let states = chronos.bucket_states(create).await;
+    print_json(&states)?;
+    let bad: Vec<String> = states
+        .iter()
+        .filter(|b| {
+            matches!(
+                b.state,
+                chronos_db::admin::BucketStatus::Missing | chronos_db::admin::BucketStatus::Error
+            )
+        })
+        .map(|b| {
+            let state = serde_json::to_value(b.state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            format!("{}/{} ({state})", b.connection, b.bucket)
+        })
+        .collect();
+    if !bad.is_empty() {
+        return Err(Failure::new(
+            "BUCKET_ERROR",
+            format!(
+                "{} of {} buckets are missing or in error: {}",
+                bad.len(),
+                states.len(),
+                bad.join(", ")
             ),
         ));
     }

@@ -72,7 +72,11 @@ pub(crate) fn open(
                 .with_retry(retry)
                 .with_virtual_hosted_style_request(!conn.force_path_style.unwrap_or(true));
             if let Some(e) = &conn.endpoint {
-                b = b.with_endpoint(e.trim_end_matches('/'));
+                b = b.with_endpoint(s3_endpoint(
+                    e,
+                    bucket,
+                    conn.force_path_style.unwrap_or(true),
+                ));
             }
             if let (Some(k), Some(s)) = (&conn.access_key, &conn.secret_key) {
                 b = b.with_access_key_id(k).with_secret_access_key(s);
@@ -133,6 +137,21 @@ pub(crate) fn open(
     })
 }
 
+/// The endpoint object_store expects: with virtual-hosted requests it must already name the
+/// bucket (`https://<bucket>.<host>`), while configurations give the service endpoint.
+fn s3_endpoint(endpoint: &str, bucket: &str, path_style: bool) -> String {
+    let endpoint = endpoint.trim_end_matches('/');
+    if path_style {
+        return endpoint.to_string();
+    }
+    match endpoint.split_once("://") {
+        Some((scheme, host)) if !host.starts_with(&format!("{bucket}.")) => {
+            format!("{scheme}://{bucket}.{host}")
+        }
+        _ => endpoint.to_string(),
+    }
+}
+
 /// Removes the connection's keys from a message.
 pub(crate) fn redact(message: &str, conn: &SpacesConnection) -> String {
     let mut out = message.to_string();
@@ -166,4 +185,25 @@ pub(crate) enum Signing {
     Url(Arc<dyn object_store::signer::Signer>),
     /// `file://` URLs of the local filesystem (development; they carry no expiry).
     File(Arc<object_store::local::LocalFileSystem>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::s3_endpoint;
+
+    #[test]
+    fn virtual_hosted_endpoints_name_the_bucket() {
+        assert_eq!(
+            s3_endpoint("https://nyc3.digitaloceanspaces.com/", "b1x", false),
+            "https://b1x.nyc3.digitaloceanspaces.com"
+        );
+        assert_eq!(
+            s3_endpoint("https://b1x.nyc3.digitaloceanspaces.com", "b1x", false),
+            "https://b1x.nyc3.digitaloceanspaces.com"
+        );
+        assert_eq!(
+            s3_endpoint("http://127.0.0.1:9000/", "b1x", true),
+            "http://127.0.0.1:9000"
+        );
+    }
 }

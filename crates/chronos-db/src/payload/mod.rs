@@ -8,6 +8,7 @@
 //! for base64 properties. Everything a version owns lives under its `v<ov>.<writeId>/` prefix.
 
 pub(crate) mod backends;
+pub(crate) mod buckets;
 pub mod keys;
 
 use async_trait::async_trait;
