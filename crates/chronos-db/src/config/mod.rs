@@ -264,3 +264,23 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod published_schema {
+    /// `schema/chronos-config.schema.json` is the published schema; it must match the types.
+    /// Regenerate with `cargo run -p chronos -- config schema > schema/chronos-config.schema.json`.
+    #[test]
+    fn published_schema_is_current() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../schema/chronos-config.schema.json");
+        let published: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("published schema"))
+                .expect("valid JSON");
+        assert_eq!(
+            published,
+            super::ChronosConfig::json_schema(),
+            "regenerate {}",
+            path.display()
+        );
+    }
+}
