@@ -59,10 +59,11 @@ impl IndexSpec {
         }
         let bare = name.strip_suffix("[]").unwrap_or(name);
         if self.paths.is_empty() {
+            // Field names reach the metadata backends' query text (JSON paths, document
+            // paths): only plain names of [A-Za-z0-9_-] are accepted, as for declared paths.
             let top_level = !bare.contains('.')
-                && !bare.starts_with('$')
-                && !bare.is_empty()
-                && !bare.starts_with('_');
+                && !bare.starts_with('_')
+                && crate::names::check_prop_path(bare).is_ok();
             if top_level && !self.excluded.iter().any(|e| e == bare) {
                 return Ok(Field::Meta(IndexedPath {
                     segments: vec![bare.to_string()],
@@ -451,6 +452,8 @@ mod tests {
             json!({"nope": 1}),
             json!({"status": {"$where": "x"}}),
             json!({"$nor": []}),
+            json!({"a\"')=1 OR 1=1 OR json_extract(h.meta,'$.\"a": 1}),
+            json!({"it's": 1}),
             json!({"status": {"$in": "a"}}),
             json!({"status": {"$regex": "("}}),
             json!({"status": {"a": 1}}),

@@ -100,9 +100,9 @@ impl SqliteStore {
     ) -> Result<T, MetaError> {
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || {
-            let mut guard = conn
-                .lock()
-                .map_err(|_| MetaError::Backend("sqlite connection lock poisoned".into()))?;
+            // A panic in an earlier call must not make the database unusable: SQLite itself
+            // rolled back whatever that call had open.
+            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
             f(&mut guard)
         })
         .await
@@ -646,7 +646,10 @@ fn op_sql(op: CmpOp) -> &'static str {
 /// MongoDB's rule that values of different types never compare.
 fn json_cmp(sql: &mut Sql, val: &str, ty: &str, op: CmpOp, s: &Scalar) -> String {
     if op == CmpOp::Ne {
-        return format!("NOT ({})", json_cmp(sql, val, ty, CmpOp::Eq, s));
+        return format!(
+            "NOT COALESCE(({}), 0)",
+            json_cmp(sql, val, ty, CmpOp::Eq, s)
+        );
     }
     match s {
         Scalar::Null => match op {
@@ -735,7 +738,9 @@ fn compile(sql: &mut Sql, f: &Filter) -> String {
                 .collect::<Vec<_>>()
                 .join(" OR ")
         ),
-        Filter::Not(inner) => format!("(NOT {})", compile(sql, inner)),
+        // COALESCE: a comparison on a missing field is NULL in SQL, and NOT NULL would drop
+        // the row, while MongoDB's negations match documents without the field.
+        Filter::Not(inner) => format!("(NOT COALESCE({}, 0))", compile(sql, inner)),
         Filter::Cmp { field, op, value } => {
             if *op == CmpOp::Ne {
                 // $ne is the negation of $eq over the whole field (arrays: no element equals).
@@ -744,7 +749,7 @@ fn compile(sql: &mut Sql, f: &Filter) -> String {
                     op: CmpOp::Eq,
                     value: value.clone(),
                 };
-                return format!("(NOT {})", compile(sql, &eq));
+                return format!("(NOT COALESCE({}, 0))", compile(sql, &eq));
             }
             let null_eq =
                 matches!(value, Scalar::Null) && matches!(op, CmpOp::Eq | CmpOp::Gte | CmpOp::Lte);
@@ -882,7 +887,12 @@ fn build_query(t: &str, q: &Query) -> Sql {
     }
     conds.push(compile(&mut sql, &q.filter));
     if let Some(cursor) = &q.after {
-        conds.push(keyset(&mut sql, &sort, cursor));
+        // `Query` is public: a hand-built cursor may not fit the sort (decoded ones always do).
+        if cursor.values.len() == sort.len() {
+            conds.push(keyset(&mut sql, &sort, cursor));
+        } else {
+            conds.push("0".into());
+        }
     }
     let id_desc = sort.last().map(|s| s.1).unwrap_or(false);
     let mut order: Vec<String> = sort

@@ -230,6 +230,18 @@ impl Collection {
             .ok_or_else(|| Error::NotFound(format!("item '{id}'")))
     }
 
+    /// Time travel and restores need the version history, which `versioning.enabled = false`
+    /// does not keep: refuse them rather than answer from the latest version alone.
+    fn need_history(&self, what: &str) -> Result<()> {
+        if self.settings.versioning {
+            Ok(())
+        } else {
+            Err(Error::validation(format!(
+                "{what} needs version history; this deployment has versioning.enabled = false"
+            )))
+        }
+    }
+
     /// Runs a mutating operation under the item's lease when `locks.enabled`: acquire (with
     /// bounded, jittered retries), renew every third of the lease while `op` runs, release.
     async fn with_lease<T>(&self, id: &str, op: impl Future<Output = Result<T>>) -> Result<T> {

@@ -142,6 +142,7 @@ impl Collection {
         at: Timestamp,
         opts: ReadOptions,
     ) -> Result<Option<Item>> {
+        self.need_history("get_as_of")?;
         crate::names::check_item_id(id).map_err(Error::Validation)?;
         let Some(found) = self
             .meta
@@ -210,6 +211,9 @@ impl Collection {
             None => None,
             Some(c) => Some(Cursor::decode(c, sort.len()).map_err(Error::Validation)?),
         };
+        if opts.as_of_time.is_some() || opts.as_of_cv.is_some() {
+            self.need_history("an as-of query")?;
+        }
         let as_of = match (opts.as_of_time, opts.as_of_cv) {
             (Some(_), Some(_)) => {
                 return Err(Error::validation(

@@ -76,6 +76,8 @@ fn plan(head: &Head, target: Option<Head>) -> Plan {
     match target {
         None if h.deleted => Plan::Unchanged,
         None => Plan::Delete,
+        // Deleted then and deleted now: nothing to restore, whatever the content was.
+        Some(t) if t.version.deleted && h.deleted => Plan::Unchanged,
         Some(t) if t.version.content_of == h.content_of && t.version.deleted == h.deleted => {
             Plan::Unchanged
         }
@@ -93,6 +95,7 @@ impl Collection {
         actor: &str,
         reason: &str,
     ) -> Result<WriteResult> {
+        self.need_history("restore_object")?;
         self.with_lease(id, self.restore_object_unlocked(id, target, actor, reason))
             .await
     }
@@ -130,6 +133,7 @@ impl Collection {
         target: CollectionTarget,
         opts: RestoreOptions<'_>,
     ) -> Result<RestoreReport> {
+        self.need_history("restore_collection")?;
         let target_cv = match target {
             CollectionTarget::Cv(cv) => cv,
             CollectionTarget::At(at) => self.meta.cv_as_of(self.name(), at).await?,

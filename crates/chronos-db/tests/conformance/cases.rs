@@ -801,6 +801,19 @@ pub async fn query_operators(b: &dyn Backend) {
         (json!({"age": {"$gt": "a"}}), vec!["dan"]),
         (json!({"age": null}), vec!["eve"]),
         (json!({"score": null}), vec!["ann", "bob", "dan", "eve"]),
+        // Negations match items without the field, as in MongoDB.
+        (
+            json!({"score": {"$ne": 1.5}}),
+            vec!["ann", "bob", "dan", "eve"],
+        ),
+        (
+            json!({"city.name": {"$nin": ["Paris"]}}),
+            vec!["bob", "cyd", "dan", "eve"],
+        ),
+        (
+            json!({"score": {"$not": {"$gt": 1}}}),
+            vec!["ann", "bob", "dan", "eve"],
+        ),
         (
             json!({"name": {"$in": ["ann", "eve", "zed"]}}),
             vec!["ann", "eve"],
@@ -1616,6 +1629,22 @@ pub async fn versioning_disabled(b: &dyn Backend) {
         1,
         "older payloads are removed"
     );
+    // Time travel and restores need history: refused, not answered from the latest version.
+    let e = c
+        .restore_object(&r.id, RestoreTarget::Ov(0), "a", "r")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Validation(_)), "{e}");
+    let e = c
+        .get_as_of(&r.id, Timestamp::now(), Default::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Validation(_)), "{e}");
+    let e = c
+        .restore_collection(CollectionTarget::Cv(1), RestoreOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Validation(_)), "{e}");
 }
 
 pub async fn tenant_isolation(b: &dyn Backend) {
