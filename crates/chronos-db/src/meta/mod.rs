@@ -167,4 +167,23 @@ pub trait MetadataStore: Send + Sync + 'static {
 
     /// The highest cv committed at or before `at` (0 when none).
     async fn cv_as_of(&self, coll: &str, at: Timestamp) -> Result<u64, MetaError>;
+
+    /// The payload keys of every version row of an item, committed or not yet: what the
+    /// orphan sweeper must keep. Backends whose rows are all committed (SQLite writes row and
+    /// head in one transaction) can rely on this default.
+    async fn payload_keys(&self, coll: &str, id: &str) -> Result<Vec<String>, MetaError> {
+        let mut out = Vec::new();
+        let mut before = None;
+        loop {
+            let page = self.history(coll, id, before, 1000).await?;
+            let Some(last) = page.last() else { break };
+            before = Some(last.ov);
+            let full = page.len() == 1000;
+            out.extend(page.into_iter().map(|v| v.payload_key));
+            if !full {
+                break;
+            }
+        }
+        Ok(out)
+    }
 }

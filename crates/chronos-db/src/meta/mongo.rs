@@ -634,6 +634,20 @@ impl MongoStore {
             ov = get_int(row, "ov"),
             "committed a version row whose writer stalled or died"
         );
+        // Mark it, so that its writer, if it wakes up and finds the head moved on, knows the
+        // row was committed on its behalf and neither deletes it nor reports a refusal.
+        if let Some(row_id) = row.get("_id") {
+            if let Err(e) = c
+                .ver
+                .update_one(
+                    doc! {"_id": row_id.clone()},
+                    doc! {"$set": {"committed": true}},
+                )
+                .await
+            {
+                tracing::warn!(id, error = %map_err(e), "could not mark a rolled-forward row committed");
+            }
+        }
         if let (Some(ov), Some(cv), Some(at)) =
             (get_int(row, "ov"), get_int(row, "cv"), get_int(row, "at"))
         {
@@ -1352,6 +1366,22 @@ impl MetadataStore for MongoStore {
             .map_err(map_err)
     }
 
+    async fn payload_keys(&self, coll: &str, id: &str) -> Result<Vec<String>, MetaError> {
+        let c = self.colls(coll);
+        let rows = collect(
+            c.ver
+                .find(doc! {"id": id})
+                .projection(doc! {"payload_key": 1})
+                .await
+                .map_err(map_err)?,
+        )
+        .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| r.get_str("payload_key").ok().map(str::to_string))
+            .collect())
+    }
+
     async fn ping(&self) -> Result<(), MetaError> {
         self.db
             .run_command(doc! {"ping": 1})
@@ -1453,8 +1483,17 @@ impl MetadataStore for MongoStore {
         match self.cas_head(&c, id, &state, &row).await {
             Ok(()) => {}
             Err(e @ (MetaError::Conflict { .. } | MetaError::AlreadyExists)) => {
-                self.drop_row(&c, &Bson::ObjectId(row_id)).await;
-                return Err(e);
+                // Someone may have rolled our (stalled) row forward before the head moved on:
+                // then the write is committed and must be reported as such, not deleted.
+                let ours = c
+                    .ver
+                    .find_one(doc! {"_id": row_id})
+                    .await
+                    .map_err(map_err)?;
+                if ours.as_ref().and_then(|r| r.get_bool("committed").ok()) != Some(true) {
+                    self.drop_row(&c, &Bson::ObjectId(row_id)).await;
+                    return Err(e);
+                }
             }
             Err(e) => return Err(e),
         }

@@ -90,20 +90,15 @@ impl Collection {
         Ok(report)
     }
 
-    /// Every payload key the item's committed versions reference.
+    /// Every payload key the item's version rows reference, including rows not committed
+    /// yet (a stalled writer's row can still be committed on its behalf).
     async fn referenced_keys(&self, id: &str) -> Result<HashSet<String>> {
-        let mut out = HashSet::new();
-        let mut before = None;
-        loop {
-            let page = self.meta.history(self.name(), id, before, 1000).await?;
-            let Some(last) = page.last() else { break };
-            before = Some(last.ov);
-            out.extend(page.iter().map(|v| v.payload_key.clone()));
-            if page.len() < 1000 {
-                break;
-            }
-        }
-        Ok(out)
+        Ok(self
+            .meta
+            .payload_keys(self.name(), id)
+            .await?
+            .into_iter()
+            .collect())
     }
 }
 

@@ -172,6 +172,9 @@ impl MetadataStore for FaultyMeta {
     async fn release_lease(&self, coll: &str, id: &str, owner: &str) -> Result<(), MetaError> {
         self.inner.release_lease(coll, id, owner).await
     }
+    async fn payload_keys(&self, coll: &str, id: &str) -> Result<Vec<String>, MetaError> {
+        self.inner.payload_keys(coll, id).await
+    }
     async fn ensure_collection(&self, coll: &CollectionSpec) -> Result<(), MetaError> {
         self.inner.ensure_collection(coll).await
     }
