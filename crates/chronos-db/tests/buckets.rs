@@ -146,11 +146,11 @@ async fn every_reference_and_template_is_listed_once() {
                     {"tenantId": "t1", "dbConnRef": "m", "spaceConnRef": "a", "bucket": "shared", "dbName": "t1"},
                     {"tenantId": "t2", "dbConnRef": "m", "spaceConnRef": ["g", "mem"], "bucket": "other", "dbName": "t2"}
                 ],
-                "domainTemplate": {"dbConnRef": "m", "spaceConnRef": "a", "bucket": "chronos-{databaseType}", "dbName": "d_{domain}"},
+                "domainTemplate": {"dbConnRef": "m", "spaceConnRef": "a", "bucket": "chronos-{databaseType}", "prefix": "d/{domain}", "dbName": "d_{domain}"},
                 "tenantTemplate": {"dbConnRef": "m", "spaceConnRef": "b", "bucket": "t-{tenantId}", "dbName": "t_{tenantId}"}
             },
             "runtime": {
-                "tenantTemplate": {"dbConnRef": "m", "spaceConnRef": "a", "bucket": "chronos-{databaseType}", "dbName": "r_{tenantId}"}
+                "tenantTemplate": {"dbConnRef": "m", "spaceConnRef": "a", "bucket": "chronos-{databaseType}", "prefix": "r/{tenantId}", "dbName": "r_{tenantId}"}
             }
         }
     }))

@@ -157,7 +157,7 @@ async fn mongodb_outage_during_a_write_loop() {
     let mut cfg = ChronosConfig::from_json_value(json!({
         "dbConnections": {"m": {"mongoUri": uri, "timeoutMs": 1500}},
         "spacesConnections": {"s": {"provider": "local", "basePath": dir.path().join("objects")}},
-        "databases": {"runtime": {"tenantTemplate": {"dbConnRef": "m", "spaceConnRef": "s", "bucket": "chronos-test", "dbName": format!("{ns}_{{tenantId}}")}}}
+        "databases": {"runtime": {"tenantTemplate": {"dbConnRef": "m", "spaceConnRef": "s", "bucket": "chronos-test", "prefix": format!("{ns}/{{tenantId}}"), "dbName": format!("{ns}_{{tenantId}}")}}}
     }))
     .unwrap();
     cfg.dev_shadow.enabled = false;

@@ -329,6 +329,24 @@ fn ref_list(
 /// A template must expand to valid names for a representative tenant and domain.
 fn template(p: &mut Problems, cfg: &ChronosConfig, path: &str, tpl: &DatabaseTemplate, ty: &str) {
     refs(p, cfg, path, &tpl.db_conn_ref, &tpl.space_conn_ref);
+    // Isolation: every tenant (domain) must get its own database and its own key space.
+    let key = if path.ends_with("domainTemplate") {
+        "{domain}"
+    } else {
+        "{tenantId}"
+    };
+    if !tpl.db_name.contains(key) {
+        p.add(
+            &format!("{path}.dbName"),
+            &format!(
+                "must contain {key}, or every {} would share one database",
+                &key[1..key.len() - 1]
+            ),
+        );
+    }
+    if !tpl.bucket.contains(key) && !tpl.prefix.as_deref().is_some_and(|x| x.contains(key)) {
+        p.add(&format!("{path}.bucket"), &format!("the bucket or the prefix must contain {key}, or objects of different {}s would share keys", &key[1..key.len() - 1]));
+    }
     for (field, text) in [
         ("dbName", Some(&tpl.db_name)),
         ("bucket", Some(&tpl.bucket)),
@@ -541,6 +559,21 @@ mod tests {
             e.contains("$.spacesConnections.l: provider 'local' needs basePath"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn templates_must_separate_tenants() {
+        let e = err_of(
+            r#"{"dbConnections":{"m":{"sqliteDir":"/tmp/m"}},
+                "spacesConnections":{"s":{"provider":"local","basePath":"/tmp/x"}},
+                "databases":{"runtime":{"tenantTemplate":
+                  {"dbConnRef":"m","spaceConnRef":"s","bucket":"shared","dbName":"rt_shared"}}}}"#,
+        );
+        assert!(
+            e.contains("$.databases.runtime.tenantTemplate.dbName: must contain {tenantId}"),
+            "{e}"
+        );
+        assert!(e.contains("$.databases.runtime.tenantTemplate.bucket: the bucket or the prefix must contain {tenantId}"), "{e}");
     }
 
     #[test]
