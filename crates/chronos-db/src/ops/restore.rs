@@ -134,9 +134,14 @@ impl Collection {
         opts: RestoreOptions<'_>,
     ) -> Result<RestoreReport> {
         self.need_history("restore_collection")?;
-        let target_cv = match target {
-            CollectionTarget::Cv(cv) => cv,
-            CollectionTarget::At(at) => self.meta.cv_as_of(self.name(), at).await?,
+        // By time, each item is restored to its own latest version at or before that time
+        // (commit times and cvs of different items need not be in the same order); the cv
+        // reported is the highest one committed by then.
+        let (target_cv, per_item) = match target {
+            CollectionTarget::Cv(cv) => (cv, AsOf::Cv(cv)),
+            CollectionTarget::At(at) => {
+                (self.meta.cv_as_of(self.name(), at).await?, AsOf::Time(at))
+            }
         };
         let total = self.meta.count_heads(self.name()).await?;
         let mut report = RestoreReport {
@@ -156,8 +161,7 @@ impl Collection {
             let Some(last) = heads.last() else { break };
             let last_id = last.version.id.clone();
             for head in heads {
-                self.restore_one(head, target_cv, &opts, &mut report)
-                    .await?;
+                self.restore_one(head, per_item, &opts, &mut report).await?;
                 processed += 1;
             }
             report.last_id = Some(last_id);
@@ -175,34 +179,29 @@ impl Collection {
     async fn restore_one(
         &self,
         head: Head,
-        target_cv: u64,
+        target: AsOf,
         opts: &RestoreOptions<'_>,
         report: &mut RestoreReport,
     ) -> Result<()> {
         let id = head.version.id.clone();
         if opts.dry_run {
-            return self
-                .restore_one_unlocked(head, target_cv, opts, report)
-                .await;
+            return self.restore_one_unlocked(head, target, opts, report).await;
         }
-        self.with_lease(
-            &id,
-            self.restore_one_unlocked(head, target_cv, opts, report),
-        )
-        .await
+        self.with_lease(&id, self.restore_one_unlocked(head, target, opts, report))
+            .await
     }
 
     async fn restore_one_unlocked(
         &self,
         mut head: Head,
-        target_cv: u64,
+        target: AsOf,
         opts: &RestoreOptions<'_>,
         report: &mut RestoreReport,
     ) -> Result<()> {
         let meta: &dyn MetadataStore = self.meta.as_ref();
         for attempt in 0..ITEM_ATTEMPTS {
             let target = meta
-                .version_as_of(self.name(), &head.version.id, AsOf::Cv(target_cv))
+                .version_as_of(self.name(), &head.version.id, target)
                 .await?;
             let plan = plan(&head, target);
             let outcome = match (&plan, opts.dry_run) {
