@@ -290,10 +290,7 @@ impl Collection {
             None => (names::generate_id(), false),
         };
         self.check_required(&doc)?;
-        let mut lineage = Lineage {
-            inserted_at: None,
-            ..Default::default()
-        };
+        let mut lineage = Lineage::default();
         if let Some(p) = &opts.parent {
             names::check_item_id(&p.id).map_err(|e| Error::validation(format!("parent: {e}")))?;
             names::check_name("parent collection", &p.collection).map_err(Error::Validation)?;
@@ -323,24 +320,19 @@ impl Collection {
         if chosen && self.head(&id).await?.is_some() {
             return Err(Error::AlreadyExists { id });
         }
-        let result = self
-            .write_version(NewVersion {
-                id: &id,
-                head: None,
-                doc,
-                op: Op::Create,
-                lineage: Lineage {
-                    inserted_at: None,
-                    ..lineage
-                },
-                actor,
-                reason,
-                function_id: None,
-                deleted: false,
-                content_of: None,
-            })
-            .await?;
-        Ok(result)
+        self.write_version(NewVersion {
+            id: &id,
+            head: None,
+            doc,
+            op: Op::Create,
+            lineage,
+            actor,
+            reason,
+            function_id: None,
+            deleted: false,
+            content_of: None,
+        })
+        .await
     }
 
     /// Replaces an item's content. Fails with `Conflict` when `expected_ov` is stale and with

@@ -12,21 +12,6 @@ use std::time::Duration;
 
 pub use super::faults::{concurrent_writers, fault_after_commit, faults_at_every_step};
 
-macro_rules! open {
-    ($b:expr) => {
-        open!($b, |_| {})
-    };
-    ($b:expr, $tweak:expr) => {
-        match Harness::open($b, $tweak).await {
-            Some(h) => h,
-            None => {
-                eprintln!("skipped: backend unavailable");
-                return;
-            }
-        }
-    };
-}
-
 fn map(indexed: &[&str]) -> CollectionMap {
     CollectionMap {
         indexed_props: indexed.iter().map(|s| s.to_string()).collect(),

@@ -1,23 +1,11 @@
 //! Concurrency and fault injection: the commit protocol's guarantees, on every backend.
 
-use super::harness::{Backend, Harness};
+use super::harness::Backend;
 use chronos_db::config::{Base64Prop, ChronosConfig, CollectionMap};
 use chronos_db::{Collection, EnrichOptions, Error, ReadOptions};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-
-macro_rules! open {
-    ($b:expr, $tweak:expr) => {
-        match Harness::open($b, $tweak).await {
-            Some(h) => h,
-            None => {
-                eprintln!("skipped: backend unavailable");
-                return;
-            }
-        }
-    };
-}
 
 const WRITERS: usize = 8;
 const ATTEMPTS_PER_WRITER: usize = 30;

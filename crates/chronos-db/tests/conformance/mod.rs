@@ -8,6 +8,23 @@
 //! ```
 #![allow(dead_code)]
 
+/// Opens a harness on a backend (with an optional config tweak), or skips the test with a
+/// printed reason when the backend is unavailable here.
+macro_rules! open {
+    ($b:expr) => {
+        open!($b, |_| {})
+    };
+    ($b:expr, $tweak:expr) => {
+        match $crate::conformance::harness::Harness::open($b, $tweak).await {
+            Some(h) => h,
+            None => {
+                eprintln!("skipped: backend unavailable");
+                return;
+            }
+        }
+    };
+}
+
 pub mod cases;
 pub mod faults;
 pub mod harness;
