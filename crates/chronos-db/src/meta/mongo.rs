@@ -21,8 +21,11 @@
 //!   collides with it, or a reader); its writer, if alive, finds its row in the head and
 //!   reports success. Rows are only deleted when nobody can ever commit them (their `base`
 //!   fence is gone, fences being random per commit), so no head points at a missing row.
-//! * **cv.** Allocated by inserting `{_id: k}`, k = max + 1, into `C_counter` (unique `_id`):
-//!   unique and increasing in real time (I3).
+//! * **cv.** Allocated by inserting `{_id: key(k)}`, k = top + 1, into `C_counter` (unique
+//!   `_id`): unique and increasing in real time (I3). Slots are never deleted, so the taken
+//!   ones always form the prefix `1..=top`: each process remembers the last slot it took and
+//!   finds the top again with point lookups (galloping, then bisection) when it meets a taken
+//!   slot, never with a scan or a sort.
 //! * **Purge claim.** A purge first inserts a claim row at `head.ov + 1` (so no writer can
 //!   move the head meanwhile), then deletes the head, the rows and the claim. Whoever meets
 //!   a stale claim completes the purge.
@@ -41,10 +44,12 @@
 //!   paths with `_id` as second key; array paths a plain multikey index).
 //! * `C_ver`: one document per version: the same fields plus `id`, `base` (the fence of the
 //!   head it was written against, `null` for a create), `written` (the inserting process's
-//!   clock), `committed` (set after the commit; informational, readers decide by the head),
+//!   clock), `committed` (set only when someone else rolled the row forward; readers decide by the head),
 //!   `next_cv` and `next_at`. Purge claims are rows with `purge: true`. Unique index
 //!   `(id, ov)`, indexes `(id, at)`, `(id, cv)`, `(cv)`, `(at)`.
-//! * `C_counter`: one `{_id: cv}` per allocated cv (pruned far below the top).
+//! * `C_counter`: one `{_id: key(cv)}` per allocated cv, the cv as a 20-digit zero-padded
+//!   string (string `_id`s are what FerretDB can look up without a scan). About 40 bytes per
+//!   commit, next to a version row of several hundred; never pruned (see the rule above).
 //!
 //! `at` is stored as i64 microseconds (BSON dates only have milliseconds). Indexed properties
 //! (`meta`) are stored as BSON with ints as Int64 and floats as Double, so they round-trip;
@@ -70,8 +75,8 @@ use std::time::Duration;
 const STALE_MICROS: i64 = 60_000_000;
 /// Times an as-of query is re-read after repairing what it met.
 const QUERY_ATTEMPTS: usize = 5;
-/// `C_counter` keeps the allocations this close to the top; older ones are pruned.
-const COUNTER_KEEP: i64 = 4096;
+/// Consecutive taken counter slots met one by one before looking the top up again.
+const CV_STEPS_BEFORE_SEARCH: usize = 2;
 /// Prefix of a cursor value that is not a scalar (an object or array sort value), followed by
 /// the hex of the BSON document `{v: value}`.
 const CURSOR_BSON: &str = "\u{0}bson:";
@@ -102,6 +107,55 @@ const VERSION_KEYS: [&str; 15] = [
 /// A metadata store over one MongoDB database.
 pub struct MongoStore {
     db: Database,
+    /// Per collection: the highest `C_counter` slot this process knows to be taken (`None`
+    /// until looked up). The async mutex also serialises this process's allocations, so its
+    /// own writers do not collide on the same slot.
+    cv_tops: std::sync::Mutex<HashMap<String, CvTop>>,
+}
+
+/// See [`MongoStore::cv_tops`].
+type CvTop = std::sync::Arc<tokio::sync::Mutex<Option<i64>>>;
+
+/// The `_id` of counter slot `k`: zero-padded, so string order is numeric order.
+fn cv_key(k: i64) -> String {
+    format!("{k:020}")
+}
+
+/// Whether counter slot `k` is taken (a lookup by `_id`).
+async fn slot_taken(c: &Colls, k: i64) -> Result<bool, MetaError> {
+    Ok(c.counter
+        .find_one(doc! {"_id": cv_key(k)})
+        .projection(doc! {"_id": 1})
+        .await
+        .map_err(map_err)?
+        .is_some())
+}
+
+/// The highest taken counter slot, given `taken`, a slot known to be taken (0 stands for
+/// "none"): gallops up to a free slot, then bisects. Taken slots form a prefix, so about
+/// 2·log2(distance) lookups, each by `_id`.
+async fn counter_top(c: &Colls, taken: i64) -> Result<i64, MetaError> {
+    let (mut lo, mut step) = (taken, 1i64);
+    let mut hi = loop {
+        let probe = lo.saturating_add(step);
+        if probe == lo {
+            return Err(MetaError::Corrupt("the cv counter is exhausted".into()));
+        }
+        if !slot_taken(c, probe).await? {
+            break probe;
+        }
+        lo = probe;
+        step = step.saturating_mul(2);
+    };
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if slot_taken(c, mid).await? {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Ok(lo)
 }
 
 /// The three MongoDB collections of one chronos collection.
@@ -117,6 +171,7 @@ impl MongoStore {
     pub fn new(client: Client, db_name: &str) -> Self {
         MongoStore {
             db: client.database(db_name),
+            cv_tops: std::sync::Mutex::default(),
         }
     }
 
@@ -547,19 +602,21 @@ impl MongoStore {
     }
 
     /// Rule 1: read the head and check `expect` (Absent → no head, else AlreadyExists;
-    /// Ov(n) → head.ov == n, else Conflict{current_ov}); remember its fence.
+    /// Ov(n) → head.ov == n, else Conflict{current_ov}); remember its fence, and return the
+    /// `_id` of its version row (to close that row after the commit without a search).
     async fn read_expected(
         &self,
         c: &Colls,
         id: &str,
         expect: Expect,
-    ) -> Result<HeadState, MetaError> {
+    ) -> Result<(HeadState, Option<Bson>), MetaError> {
         let head = self.raw_head(c, id).await?;
         let state = HeadState::of(head.as_ref());
+        let row = head.as_ref().and_then(|h| h.get("row")).cloned();
         match (expect, &state) {
-            (Expect::Absent, HeadState::Absent) => Ok(state),
+            (Expect::Absent, HeadState::Absent) => Ok((state, row)),
             (Expect::Absent, HeadState::At(..)) => Err(MetaError::AlreadyExists),
-            (Expect::Ov(n), HeadState::At(ov, _)) if *ov == clamp(n) => Ok(state),
+            (Expect::Ov(n), HeadState::At(ov, _)) if *ov == clamp(n) => Ok((state, row)),
             (Expect::Ov(_), _) => Err(MetaError::Conflict {
                 current_ov: to_u64(head_ov(head.as_ref())),
             }),
@@ -651,7 +708,7 @@ impl MongoStore {
         if let (Some(ov), Some(cv), Some(at)) =
             (get_int(row, "ov"), get_int(row, "cv"), get_int(row, "at"))
         {
-            if let Err(e) = self.close_previous(c, id, ov, cv, at).await {
+            if let Err(e) = self.close_previous(c, id, ov, None, cv, at).await {
                 tracing::warn!(id, ov, error = %e, "could not close the previous version");
             }
         }
@@ -745,61 +802,60 @@ impl MongoStore {
         Err(state.lost())
     }
 
-    /// Rules 5 and 6, after the commit point; failures are only logged (the commit stands;
-    /// as-of reads repair a missing `next_*`):
-    /// 6. with history: record on the previous version that it was superseded (`next_cv`,
-    ///    `next_at`); without history (`keep_history == false`): delete the item's older
-    ///    rows (`ov < ours`) and return them;
-    /// 5. `committed: true` on our row (informational).
+    /// Rule 5, after the commit point; failures are only logged (the commit stands; as-of
+    /// reads repair a missing `next_*`): with history, record on the previous version (the
+    /// row `prev_row` when the head named it) that it was superseded (`next_cv`, `next_at`);
+    /// without history (`keep_history == false`), delete the item's older rows (`ov < ours`)
+    /// and return them. The row keeps `committed: false`: that flag is only set by a
+    /// roll-forward (see [`MongoStore::roll_forward`]); the head decides what is committed.
     async fn finish_commit(
         &self,
         c: &Colls,
-        row_id: ObjectId,
         v: &VersionRecord,
+        prev_row: Option<&Bson>,
         cv: i64,
         keep_history: bool,
     ) -> Vec<VersionRecord> {
         let ov = clamp(v.ov);
-        let mut dropped = Vec::new();
         if keep_history {
-            if let Err(e) = self.close_previous(c, &v.id, ov, cv, v.at.micros()).await {
+            if let Err(e) = self
+                .close_previous(c, &v.id, ov, prev_row, cv, v.at.micros())
+                .await
+            {
                 tracing::warn!(id = %v.id, ov, error = %e, "could not close the previous version");
             }
-        } else {
-            match self.drop_older(c, &v.id, ov).await {
-                Ok(rows) => dropped = rows,
-                Err(e) => {
-                    tracing::warn!(id = %v.id, ov, error = %e, "could not remove older versions (versioning off); the next commit will")
-                }
+            return Vec::new();
+        }
+        match self.drop_older(c, &v.id, ov).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(id = %v.id, ov, error = %e, "could not remove older versions (versioning off); the next commit will");
+                Vec::new()
             }
         }
-        if let Err(e) = c
-            .ver
-            .update_one(doc! {"_id": row_id}, doc! {"$set": {"committed": true}})
-            .await
-        {
-            tracing::debug!(id = %v.id, ov, error = %map_err(e), "could not flag a committed version row");
-        }
-        dropped
     }
 
     /// Marks version `ov - 1` of an item as superseded by version `ov` (its cv and time).
+    /// `prev_row` is that version's row `_id` when known (a lookup by `_id`, which FerretDB
+    /// answers without scanning the collection).
     async fn close_previous(
         &self,
         c: &Colls,
         id: &str,
         ov: i64,
+        prev_row: Option<&Bson>,
         cv: i64,
         at: i64,
     ) -> Result<(), MetaError> {
         if ov <= 0 {
             return Ok(());
         }
+        let filter = match prev_row {
+            Some(row @ Bson::ObjectId(_)) => doc! {"_id": row.clone()},
+            _ => doc! {"id": id, "ov": ov - 1},
+        };
         c.ver
-            .update_one(
-                doc! {"id": id, "ov": ov - 1},
-                doc! {"$set": {"next_cv": cv, "next_at": at}},
-            )
+            .update_one(filter, doc! {"$set": {"next_cv": cv, "next_at": at}})
             .await
             .map_err(map_err)?;
         Ok(())
@@ -836,47 +892,43 @@ impl MongoStore {
         Ok(out)
     }
 
-    /// Rule 2: allocates a cv by inserting `{_id: max + 1}` into `C_counter` (the unique
-    /// `_id` makes it atomic even where `$inc` is not). Every allocation below the top is
-    /// taken, so a success means nobody holds a larger cv yet (I3) — unless the read of the
-    /// top was so old that the slot had been pruned: such a cv lies more than
-    /// [`COUNTER_KEEP`] below the top, and is given back.
-    async fn next_cv(&self, c: &Colls) -> Result<i64, MetaError> {
-        let top = || async {
-            c.counter
-                .find_one(doc! {})
-                .sort(doc! {"_id": -1})
-                .projection(doc! {"_id": 1})
-                .await
-                .map_err(map_err)
-                .map(|d| d.and_then(|d| get_int(&d, "_id")).unwrap_or(0))
+    /// Rule 2: allocates a cv by inserting `{_id: key(top + 1)}` into `C_counter` (the unique
+    /// `_id` makes it atomic even where `$inc` is not). Slots are taken only right above a
+    /// slot seen taken and never deleted, so the taken slots are the prefix `1..=top`, and a
+    /// successful insert at `k` means nobody holds a slot above `k` yet (I3).
+    async fn next_cv(&self, coll: &str, c: &Colls) -> Result<i64, MetaError> {
+        let known = {
+            let mut tops = self
+                .cv_tops
+                .lock()
+                .map_err(|_| MetaError::Backend("cv allocator state poisoned".into()))?;
+            tops.entry(coll.to_string()).or_default().clone()
         };
-        for attempt in 0..1000u64 {
-            let k = top().await? + 1;
-            match c.counter.insert_one(doc! {"_id": k}).await {
-                Ok(_) => {}
+        let mut known = known.lock().await;
+        let mut top = match *known {
+            Some(top) => top,
+            None => counter_top(c, 0).await?,
+        };
+        let mut taken_in_a_row = 0;
+        for _ in 0..10_000 {
+            let k = top + 1;
+            match c.counter.insert_one(doc! {"_id": cv_key(k)}).await {
+                Ok(_) => {
+                    *known = Some(k);
+                    return Ok(k);
+                }
+                // Taken (by another process, or by this insert's own retry after a lost
+                // reply: the slot is then burnt, which gaps allow).
                 Err(e) if is_dup(&e) => {
-                    if attempt > 8 {
-                        tokio::time::sleep(Duration::from_millis(attempt.min(50))).await;
-                    }
-                    continue;
+                    taken_in_a_row += 1;
+                    top = if taken_in_a_row <= CV_STEPS_BEFORE_SEARCH {
+                        k
+                    } else {
+                        counter_top(c, k).await?
+                    };
                 }
                 Err(e) => return Err(map_err(e)),
             }
-            if k + COUNTER_KEEP < top().await? {
-                let _ = c.counter.delete_one(doc! {"_id": k}).await;
-                continue;
-            }
-            if k % 256 == 0 {
-                if let Err(e) = c
-                    .counter
-                    .delete_many(doc! {"_id": {"$lt": k - COUNTER_KEEP}})
-                    .await
-                {
-                    tracing::debug!(error = %map_err(e), "could not prune the cv counter");
-                }
-            }
-            return Ok(k);
         }
         Err(MetaError::Unavailable(
             "could not allocate a cv (too much contention)".into(),
@@ -964,7 +1016,7 @@ impl MongoStore {
                         .map_err(map_err)?;
                     match next.and_then(|n| Some((get_int(&n, "cv")?, get_int(&n, "at")?))) {
                         Some((cv, at)) => {
-                            self.close_previous(c, id, ov + 1, cv, at).await?;
+                            self.close_previous(c, id, ov + 1, None, cv, at).await?;
                             reread = true;
                         }
                         // No successor: not part of the item's chain (a late writer's row in a
@@ -1453,12 +1505,18 @@ impl MetadataStore for MongoStore {
             }
         }
 
-        // 1. Read the head and check `expect`; remember its fence.
-        let state = self.read_expected(&c, id, write.expect).await?;
+        // 1. Read the head and check `expect`; remember its fence. A create skips the read:
+        //    it writes against "no head", and an existing item makes its slot-0 insert or its
+        //    head insert fail (both end in `AlreadyExists`), so the read would only fail
+        //    earlier, at the cost of a round trip on every create.
+        let (state, prev_row) = match write.expect {
+            Expect::Absent => (HeadState::Absent, None),
+            Expect::Ov(_) => self.read_expected(&c, id, write.expect).await?,
+        };
 
         // 2. Allocate the cv. Gaps are allowed (I3): a refused attempt burns its cv. Per item
         //    the cv is allocated after the previous version's commit, so it grows with ov.
-        let cv = self.next_cv(&c).await?;
+        let cv = self.next_cv(coll, &c).await?;
 
         // 3. Insert the version row at its (id, ov) slot, `committed: false`: invisible to
         //    every reader until the head reaches its ov. Holding the slot makes this attempt
@@ -1498,9 +1556,9 @@ impl MetadataStore for MongoStore {
             Err(e) => return Err(e),
         }
 
-        // 5 and 6, after the commit point.
+        // 5. After the commit point.
         let dropped = self
-            .finish_commit(&c, row_id, v, cv, write.keep_history)
+            .finish_commit(&c, v, prev_row.as_ref(), cv, write.keep_history)
             .await;
         Ok(Committed {
             cv: cv as u64,
@@ -1518,8 +1576,8 @@ impl MetadataStore for MongoStore {
         expected_ov: u64,
     ) -> Result<(u64, Vec<VersionRecord>), MetaError> {
         let c = self.colls(coll);
-        let state = self.read_expected(&c, id, Expect::Ov(expected_ov)).await?;
-        let cv = self.next_cv(&c).await?;
+        let (state, _) = self.read_expected(&c, id, Expect::Ov(expected_ov)).await?;
+        let cv = self.next_cv(coll, &c).await?;
         let now = now_micros();
         let claim = doc! {
             "_id": ObjectId::new(),
@@ -2369,7 +2427,7 @@ mod tests {
         // (all "paid": ties go by id in the direction of the last key)
         assert_eq!(all_pages(s, &sp, paged).await, ["c", "a"]);
 
-        // A commit whose bookkeeping (rule 6) was lost: the previous version is still open.
+        // A commit whose bookkeeping (rule 5) was lost: the previous version is still open.
         // The page check closes it, so each state shows exactly one version of "d".
         let cv = put(s, "h", "d", &[json!({"state": "new"})], 5_000).await[0];
         let d1 = s
@@ -2671,6 +2729,50 @@ mod tests {
         }
         // The fresh row is a writer in flight: readers left it alone.
         assert_eq!(ver.count_documents(doc! {"id": "a"}).await.unwrap(), 2);
+        e.drop().await;
+    }
+
+    /// cv allocation across independent stores (as in separate processes, each remembering
+    /// its own top): every cv is handed out once, each store's cvs grow, a store that fell far
+    /// behind still allocates above everything allocated before, and a new store finds the
+    /// top from nothing with lookups.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn cv_allocation_across_processes() {
+        let Some(e) = env("cvalloc").await else {
+            return;
+        };
+        let stores: Vec<_> = (0..4)
+            .map(|_| std::sync::Arc::new(MongoStore::new(e.client.clone(), &e.db)))
+            .collect();
+        let first = stores[3].next_cv("k", &stores[3].colls("k")).await.unwrap();
+        let mut tasks = Vec::new();
+        for s in stores[..3].iter().cloned() {
+            tasks.push(tokio::spawn(async move {
+                let c = s.colls("k");
+                let mut cvs = Vec::new();
+                for _ in 0..40 {
+                    cvs.push(s.next_cv("k", &c).await.unwrap());
+                }
+                cvs
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            let cvs = t.await.unwrap();
+            assert!(cvs.windows(2).all(|w| w[0] < w[1]), "{cvs:?}");
+            all.extend(cvs);
+        }
+        let n = all.len();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), n, "a cv was handed out twice");
+        assert!(first < all[0]);
+        let behind = stores[3].next_cv("k", &stores[3].colls("k")).await.unwrap();
+        assert!(behind > all[n - 1], "{behind} <= {}", all[n - 1]);
+        let c = stores[0].colls("k");
+        assert_eq!(counter_top(&c, 0).await.unwrap(), behind);
+        let fresh = MongoStore::new(e.client.clone(), &e.db);
+        assert_eq!(fresh.next_cv("k", &c).await.unwrap(), behind + 1);
         e.drop().await;
     }
 
