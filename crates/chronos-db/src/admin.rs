@@ -98,12 +98,20 @@ impl Chronos {
                 .get(&resolved.db_conn_ref)
                 .is_some_and(|c| c.mongo_uri.is_some());
             let mut note = None;
+            let t = &self.config().transactions;
+            let forced_transactions = t.enabled && !t.auto_detect;
             if meta.is_ok() && is_mongo {
                 match self.transaction_support(&resolved.db_conn_ref).await {
                     Ok(Some(kind)) => {
                         note = Some(format!(
                             "ok ({kind}: multi-document transactions available)"
                         ))
+                    }
+                    Ok(None) if forced_transactions => {
+                        meta = Err("standalone server (no multi-document transactions), but \
+                                    `transactions.autoDetect` is false, so every commit would \
+                                    need one: set autoDetect to true or enabled to false"
+                            .to_string())
                     }
                     Ok(None) => {
                         note = Some("ok (standalone: no multi-document transactions)".to_string())

@@ -4,7 +4,7 @@
 use crate::config::ChronosConfig;
 use crate::document;
 use crate::error::{Error, Result};
-use crate::meta::mongo::MongoStore;
+use crate::meta::mongo::{MongoStore, TransactionPolicy};
 use crate::meta::sqlite::SqliteStore;
 use crate::meta::MetadataStore;
 use crate::ops::{Collection, CollectionSettings};
@@ -64,9 +64,9 @@ pub(crate) struct Inner {
     /// One MongoDB client per connection reference (the driver pools connections), shared
     /// by every route that names it; never shared across references.
     mongo_clients: HashMap<String, mongodb::Client>,
-    /// Per MongoDB connection: what `hello` said about multi-document transactions, detected
-    /// once per process (`transactions.autoDetect`).
-    transactions: Arc<Mutex<HashMap<String, Option<&'static str>>>>,
+    /// Per MongoDB connection: what `hello` said about multi-document transactions, asked
+    /// once per process and shared by every store on the connection.
+    topologies: HashMap<String, crate::meta::mongo::Topology>,
 }
 
 /// How long a MongoDB operation waits for a reachable server by default.
@@ -105,18 +105,23 @@ impl Chronos {
                 mongo_clients.insert(name.clone(), client);
             }
         }
-        let transactions: Arc<Mutex<HashMap<String, Option<&'static str>>>> = Arc::default();
+        let topologies: HashMap<String, crate::meta::mongo::Topology> = mongo_clients
+            .keys()
+            .map(|name| (name.clone(), Default::default()))
+            .collect();
         if config.transactions.enabled && config.transactions.auto_detect {
             for (name, client) in &mongo_clients {
-                let (name, client, found) = (name.clone(), client.clone(), transactions.clone());
+                let (name, client) = (name.clone(), client.clone());
+                let topology = topologies.get(&name).cloned().unwrap_or_default();
                 // In the background: start-up must not wait for (or fail on) a slow server.
+                // A failed detection is retried by the first commit that needs the answer.
                 tokio::spawn(async move {
-                    match crate::meta::mongo::detect_transactions(&client).await {
+                    let found = topology
+                        .get_or_try_init(|| crate::meta::mongo::detect_transactions(&client))
+                        .await;
+                    match found {
                         Ok(kind) => {
-                            tracing::info!(connection = %name, topology = ?kind, "MongoDB transaction support detected");
-                            if let Ok(mut m) = found.lock() {
-                                m.insert(name, kind);
-                            }
+                            tracing::info!(connection = %name, topology = ?kind, "MongoDB transaction support detected")
                         }
                         Err(e) => {
                             tracing::warn!(connection = %name, error = %e, "could not detect MongoDB transaction support")
@@ -134,7 +139,7 @@ impl Chronos {
                 ensured: Mutex::new(HashSet::new()),
                 settings: Mutex::new(HashMap::new()),
                 mongo_clients,
-                transactions,
+                topologies,
             }),
         })
     }
@@ -145,28 +150,22 @@ impl Chronos {
     }
 
     /// What a MongoDB connection supports: `Some("replicaSet")` or `Some("sharded")` when
-    /// multi-document transactions are available, `None` for a standalone server. Detected
-    /// once per connection (at start-up when `transactions.autoDetect`, else on first call).
-    /// Writes use the same compare-and-set protocol either way; it is safe without
-    /// transactions.
+    /// multi-document transactions are available, `None` for a standalone server. Asked once
+    /// per connection (at start-up when `transactions.autoDetect`, else on first call).
+    /// With `transactions.enabled` and `autoDetect`, commits run in a transaction exactly when
+    /// this says they can; without transactions the compare-and-set protocol keeps them safe.
     pub async fn transaction_support(&self, db_conn_ref: &str) -> Result<Option<&'static str>> {
-        if let Some(found) = self
-            .inner
-            .transactions
-            .lock()
-            .ok()
-            .and_then(|m| m.get(db_conn_ref).copied())
-        {
-            return Ok(found);
-        }
-        let client = self.inner.mongo_clients.get(db_conn_ref).ok_or_else(|| {
-            Error::Validation(format!("'{db_conn_ref}' is not a MongoDB connection"))
-        })?;
-        let kind = crate::meta::mongo::detect_transactions(client).await?;
-        if let Ok(mut m) = self.inner.transactions.lock() {
-            m.insert(db_conn_ref.to_string(), kind);
-        }
-        Ok(kind)
+        let (Some(client), Some(topology)) = (
+            self.inner.mongo_clients.get(db_conn_ref),
+            self.inner.topologies.get(db_conn_ref),
+        ) else {
+            return Err(Error::Validation(format!(
+                "'{db_conn_ref}' is not a MongoDB connection"
+            )));
+        };
+        Ok(*topology
+            .get_or_try_init(|| crate::meta::mongo::detect_transactions(client))
+            .await?)
     }
 
     /// The configuration in force.
@@ -257,7 +256,19 @@ impl Chronos {
                     .ok_or_else(|| {
                         Error::Corrupt(format!("no client for connection '{}'", r.db_conn_ref))
                     })?;
-                Arc::new(MongoStore::new(client.clone(), &r.db_name))
+                let t = &self.inner.config.transactions;
+                let policy = match (t.enabled, t.auto_detect) {
+                    (false, _) => TransactionPolicy::Never,
+                    (true, false) => TransactionPolicy::Always,
+                    (true, true) => TransactionPolicy::WhenSupported(
+                        self.inner
+                            .topologies
+                            .get(&r.db_conn_ref)
+                            .cloned()
+                            .unwrap_or_default(),
+                    ),
+                };
+                Arc::new(MongoStore::new(client.clone(), &r.db_name).with_transactions(policy))
             }
         };
         let store = match &self.inner.options.metadata_layer {

@@ -225,3 +225,46 @@ async fn mongodb_check_reports_transaction_support() {
     let meta = checks.iter().find(|c| c.kind == "metadata").unwrap();
     assert!(meta.message.contains("standalone"), "{}", meta.message);
 }
+
+/// `transactions: {enabled: true, autoDetect: false}` against a server without transactions
+/// (FerretDB): `config check --connect` reports it as a metadata error naming the setting,
+/// and a write fails with the same advice instead of running without a transaction.
+#[tokio::test]
+async fn forced_transactions_on_a_standalone_server_are_reported() {
+    let Ok(uri) = std::env::var("CHRONOS_TEST_MONGO_URI") else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CHRONOS_TEST_MONGO_URI is required in CI"
+        );
+        eprintln!("skipped: CHRONOS_TEST_MONGO_URI is not set (scripts/test-servers.sh)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("forced_txn_{:08x}", rand::random::<u32>());
+    let cfg = ChronosConfig::from_json_value(json!({
+        "dbConnections": {"m": {"mongoUri": uri}},
+        "spacesConnections": {"s": {"provider": "local", "basePath": dir.path().join("objects")}},
+        "transactions": {"enabled": true, "autoDetect": false},
+        "databases": {"runtime": {"tenantDatabases": [
+            {"tenantId": "t1", "dbConnRef": "m", "spaceConnRef": "s", "bucket": "chronos-test", "dbName": db}]}}
+    }))
+    .unwrap();
+    let chronos = Chronos::open(cfg).await.unwrap();
+    let checks = chronos.check_connections().await;
+    let meta = checks.iter().find(|c| c.kind == "metadata").unwrap();
+    assert!(!meta.ok, "{meta:?}");
+    assert!(meta.message.contains("autoDetect"), "{}", meta.message);
+    let c = chronos
+        .with(Route::tenant(DatabaseType::Runtime, "t1", "users"))
+        .unwrap();
+    let e = c
+        .create(json!({"a": 1}), "a", "r", Default::default())
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("transactions.autoDetect"), "{e}");
+    assert!(c
+        .get_latest("a", Default::default())
+        .await
+        .unwrap()
+        .is_none());
+}

@@ -609,11 +609,18 @@ pub struct Fallback {
     pub dead_letter_collection: Option<String>,
 }
 
+/// MongoDB multi-document transactions for commits. `enabled` + `autoDetect` (the default):
+/// used where the deployment has them (replica set, sharded cluster; asked once per
+/// connection), else commits run a protocol that is safe without them. `autoDetect: false`
+/// forces them (a standalone server then refuses every commit, and `config check --connect`
+/// says so); `enabled: false` never uses them.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Transactions {
+    /// Allow transactions (default true).
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// Use them only where the deployment supports them (default true).
     #[serde(default = "yes")]
     pub auto_detect: bool,
 }

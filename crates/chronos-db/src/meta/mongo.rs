@@ -1,5 +1,13 @@
 //! MongoDB metadata store (the official `mongodb` driver), safe without transactions.
 //!
+//! **Two commit paths.** Where the deployment has multi-document transactions (a replica set
+//! or a sharded cluster, detected once per connection with `hello`), and config
+//! `transactions` allows them, a commit runs its head read, version row, previous-row update
+//! and head write in one transaction (`MongoStore::commit_in_transaction`): all or nothing.
+//! Everywhere else, and for purges, it runs the protocol below, which needs no transaction.
+//! Rows of both paths look alike, so processes of either kind can share a database; a
+//! transactional commit that meets a row the protocol left at its slot hands over to it.
+//!
 //! It must work on servers without multi-document transactions (a standalone `mongod`,
 //! FerretDB). FerretDB 1.24 (SQLite handler) does not even make single-document conditional
 //! writes atomic: `update_one` / `replace_one` / `delete_one` with a filter and
@@ -62,7 +70,10 @@ use crate::query::{AsOf, CmpOp, Cursor, Field, Filter, IndexedPath, Query, Scala
 use async_trait::async_trait;
 use futures::TryStreamExt;
 use mongodb::bson::{self, doc, oid::ObjectId, Bson, Document};
-use mongodb::error::{Error as DbError, ErrorKind, WriteFailure};
+use mongodb::error::{
+    Error as DbError, ErrorKind, WriteFailure, TRANSIENT_TRANSACTION_ERROR,
+    UNKNOWN_TRANSACTION_COMMIT_RESULT,
+};
 use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Client, Collection, Database, IndexModel};
 use serde_json::Value;
@@ -75,6 +86,8 @@ use std::time::Duration;
 const STALE_MICROS: i64 = 60_000_000;
 /// Times an as-of query is re-read after repairing what it met.
 const QUERY_ATTEMPTS: usize = 5;
+/// Attempts of a transactional commit that meets write conflicts.
+const TXN_ATTEMPTS: u32 = 8;
 /// Consecutive taken counter slots met one by one before looking the top up again.
 const CV_STEPS_BEFORE_SEARCH: usize = 2;
 /// Prefix of a cursor value that is not a scalar (an object or array sort value), followed by
@@ -104,9 +117,36 @@ const VERSION_KEYS: [&str; 15] = [
     "shadow",
 ];
 
+/// What [`detect_transactions`] answered for one connection: asked once, shared by every
+/// store on that connection (`Some("replicaSet" | "sharded")`, or `None` for standalone).
+pub type Topology = std::sync::Arc<tokio::sync::OnceCell<Option<&'static str>>>;
+
+/// When commits run inside a multi-document transaction (config `transactions`).
+#[derive(Debug, Clone)]
+pub enum TransactionPolicy {
+    /// `enabled: false`: the unique-insert protocol alone.
+    Never,
+    /// `enabled: true, autoDetect: false`: every commit runs in a transaction; on a deployment
+    /// without them every commit fails with an error saying so (nothing is written).
+    Always,
+    /// `enabled: true, autoDetect: true` (the default): in a transaction when the connection's
+    /// topology supports them (replica set or mongos), else the protocol.
+    WhenSupported(Topology),
+}
+
 /// A metadata store over one MongoDB database.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), chronos_db::meta::MetaError> {
+/// use chronos_db::meta::mongo::{connect, MongoStore};
+/// use std::time::Duration;
+/// let client = connect("mongodb://127.0.0.1:27017", Duration::from_secs(5)).await?;
+/// let store = MongoStore::new(client, "app_db");
+/// # let _ = store; Ok(()) }
+/// ```
 pub struct MongoStore {
     db: Database,
+    transactions: TransactionPolicy,
     /// Per collection: the highest `C_counter` slot this process knows to be taken (`None`
     /// until looked up). The async mutex also serialises this process's allocations, so its
     /// own writers do not collide on the same slot.
@@ -167,11 +207,32 @@ struct Colls {
 
 impl MongoStore {
     /// One client per connection ref is created by the caller and shared; this wraps one
-    /// database.
+    /// database. Commits use transactions when the deployment supports them (detected on the
+    /// first commit); see [`MongoStore::with_transactions`].
     pub fn new(client: Client, db_name: &str) -> Self {
         MongoStore {
             db: client.database(db_name),
+            transactions: TransactionPolicy::WhenSupported(Topology::default()),
             cv_tops: std::sync::Mutex::default(),
+        }
+    }
+
+    /// Sets when commits run in a transaction (pass one [`Topology`] per connection, so
+    /// detection runs once per connection).
+    pub fn with_transactions(mut self, policy: TransactionPolicy) -> Self {
+        self.transactions = policy;
+        self
+    }
+
+    /// Whether this store's commits run in a transaction (detecting the topology once).
+    async fn in_transactions(&self) -> Result<bool, MetaError> {
+        match &self.transactions {
+            TransactionPolicy::Never => Ok(false),
+            TransactionPolicy::Always => Ok(true),
+            TransactionPolicy::WhenSupported(topology) => Ok(topology
+                .get_or_try_init(|| detect_transactions(self.db.client()))
+                .await?
+                .is_some()),
         }
     }
 
@@ -565,6 +626,36 @@ impl HeadState {
             HeadState::At(ov, _) => MetaError::Conflict {
                 current_ov: to_u64(Some(*ov)),
             },
+        }
+    }
+}
+
+/// Why a transactional commit attempt stopped before `commitTransaction`.
+enum TxnStep {
+    /// The head is not as expected (or the content cannot be stored): the answer.
+    Refused(MetaError),
+    /// The `(id, ov)` slot holds a row written outside transactions.
+    SlotTaken,
+    /// The driver failed (a write conflict is labelled `TransientTransactionError`).
+    Driver(DbError),
+}
+
+impl From<DbError> for TxnStep {
+    fn from(e: DbError) -> Self {
+        TxnStep::Driver(e)
+    }
+}
+
+/// `commitTransaction`, retried while its outcome is unknown (a lost reply), as the driver
+/// specification asks of applications.
+async fn commit_transaction(s: &mut mongodb::ClientSession) -> Result<(), DbError> {
+    let mut tries = 0;
+    loop {
+        match s.commit_transaction().await {
+            Err(e) if e.contains_label(UNKNOWN_TRANSACTION_COMMIT_RESULT) && tries < 3 => {
+                tries += 1;
+            }
+            other => return other,
         }
     }
 }
@@ -1356,6 +1447,299 @@ fn as_of_bound(as_of: AsOf) -> (&'static str, &'static str, i64) {
     }
 }
 
+impl MongoStore {
+    /// The commit without transactions: rules 1-5 of the module documentation.
+    async fn commit_by_protocol(
+        &self,
+        coll: &str,
+        write: VersionWrite,
+    ) -> Result<Committed, MetaError> {
+        let c = self.colls(coll);
+        let v = &write.version;
+        let id = v.id.as_str();
+        // 1. Read the head and check `expect`; remember its fence. A create skips the read:
+        //    it writes against "no head", and an existing item makes its slot-0 insert or its
+        //    head insert fail (both end in `AlreadyExists`), so the read would only fail
+        //    earlier, at the cost of a round trip on every create.
+        let (state, prev_row) = match write.expect {
+            Expect::Absent => (HeadState::Absent, None),
+            Expect::Ov(_) => self.read_expected(&c, id, write.expect).await?,
+        };
+
+        // 2. Allocate the cv. Gaps are allowed (I3): a refused attempt burns its cv. Per item
+        //    the cv is allocated after the previous version's commit, so it grows with ov.
+        let cv = self.next_cv(coll, &c).await?;
+
+        // 3. Insert the version row at its (id, ov) slot, `committed: false`: invisible to
+        //    every reader until the head reaches its ov. Holding the slot makes this attempt
+        //    the only possible next state of the item (see `insert_row` for collisions).
+        let row_id = ObjectId::new();
+        let mut row = doc! {"_id": row_id, "id": id};
+        row.extend(version_fields(v, cv, write.shadow.as_deref())?);
+        row.extend(doc! {
+            "base": state.fence(),
+            "written": now_micros(),
+            "committed": false,
+            "next_cv": Bson::Null,
+            "next_at": Bson::Null,
+        });
+        self.insert_row(&c, id, &row, &state).await?;
+
+        // 4. The head compare-and-set: the commit point (I1, I2). On a refusal delete OUR
+        //    version row by its `_id` (never anything else) before returning: the head left
+        //    the state our row was written against, so nobody can commit it. Any other error
+        //    leaves the outcome unknown, so nothing is deleted (a stalled row is rolled forward
+        //    by the next writer or reader that meets it).
+        match self.cas_head(&c, id, &state, &row).await {
+            Ok(()) => {}
+            Err(e @ (MetaError::Conflict { .. } | MetaError::AlreadyExists)) => {
+                // Someone may have rolled our (stalled) row forward before the head moved on:
+                // then the write is committed and must be reported as such, not deleted.
+                let ours = c
+                    .ver
+                    .find_one(doc! {"_id": row_id})
+                    .await
+                    .map_err(map_err)?;
+                if ours.as_ref().and_then(|r| r.get_bool("committed").ok()) != Some(true) {
+                    self.drop_row(&c, &Bson::ObjectId(row_id)).await;
+                    return Err(e);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+
+        // 5. After the commit point.
+        let dropped = self
+            .finish_commit(&c, v, prev_row.as_ref(), cv, write.keep_history)
+            .await;
+        Ok(Committed {
+            cv: cv as u64,
+            dropped,
+        })
+    }
+
+    /// The commit inside one multi-document transaction (replica sets, sharded clusters):
+    /// the head read, the version row, the previous row's closing (or, versioning off, the
+    /// removal of older rows) and the head write become visible together or not at all, so
+    /// an aborted attempt leaves no row behind (I1). A concurrent commit on the same item
+    /// shows up as a write conflict (`TransientTransactionError`): the attempt is run again,
+    /// and its head read then reports the `Conflict` (I2).
+    ///
+    /// The cv slot is taken before each attempt, outside the transaction: slots must never be
+    /// given back (rule 2), and a transaction that aborts would give its slot back. An aborted
+    /// attempt therefore leaves a gap in cvs, which I3 allows.
+    ///
+    /// The commit point is `commitTransaction`; a reply lost in transit
+    /// (`UnknownTransactionCommitResult`) is retried, as the driver's specification says, and
+    /// reported as [`MetaError::Unavailable`] (outcome unknown) if it stays unknown.
+    async fn commit_in_transaction(
+        &self,
+        coll: &str,
+        write: &VersionWrite,
+    ) -> Result<Committed, MetaError> {
+        let c = self.colls(coll);
+        let mut session = self.db.client().start_session().await.map_err(map_err)?;
+        for attempt in 0..TXN_ATTEMPTS {
+            let cv = self.next_cv(coll, &c).await?;
+            if let Err(e) = session.start_transaction().await {
+                return Err(self.transaction_failure(e).await);
+            }
+            let error = match self.commit_steps(&c, write, cv, &mut session).await {
+                Ok(done) => match commit_transaction(&mut session).await {
+                    Ok(()) => return Ok(done),
+                    Err(e) => e,
+                },
+                Err(step) => {
+                    // Best effort: the server aborts a failed transaction by itself.
+                    let _ = session.abort_transaction().await;
+                    match step {
+                        TxnStep::Refused(e) => return Err(e),
+                        // A row left at the slot by a writer outside transactions (a crashed
+                        // one, or a process with transactions off): the protocol knows how
+                        // to clear or roll it forward.
+                        TxnStep::SlotTaken => {
+                            return self.commit_by_protocol(coll, write.clone()).await
+                        }
+                        TxnStep::Driver(e) => e,
+                    }
+                }
+            };
+            if !error.contains_label(TRANSIENT_TRANSACTION_ERROR) {
+                return Err(self.transaction_failure(error).await);
+            }
+            let pause = 1 + rand::random::<u64>() % (2u64 << attempt.min(6));
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+        }
+        Err(MetaError::Unavailable(
+            "the commit transaction kept meeting write conflicts".into(),
+        ))
+    }
+
+    /// The error of a failed transactional commit. With transactions forced (`autoDetect`
+    /// false) on a server that has none, the driver or the server refuses the transaction's
+    /// fields; that is a configuration problem, and the message says which setting to change.
+    async fn transaction_failure(&self, e: DbError) -> MetaError {
+        let forced = matches!(self.transactions, TransactionPolicy::Always);
+        if forced && matches!(detect_transactions(self.db.client()).await, Ok(None)) {
+            return MetaError::Backend(format!(
+                "mongodb: {} (this server has no multi-document transactions, and config \
+                 `transactions.autoDetect` is false, so every commit needs one: set autoDetect \
+                 to true, or enabled to false)",
+                redact(&e.to_string())
+            ));
+        }
+        map_err(e)
+    }
+
+    /// The writes of one transactional commit, all on `session` (see
+    /// [`MongoStore::commit_in_transaction`]). Without a transaction started on the session
+    /// they run one by one: the tests use that to check them on servers without transactions.
+    async fn commit_steps(
+        &self,
+        c: &Colls,
+        write: &VersionWrite,
+        cv: i64,
+        s: &mut mongodb::ClientSession,
+    ) -> Result<Committed, TxnStep> {
+        let v = &write.version;
+        let id = v.id.as_str();
+        let head = c.head.find_one(doc! {"_id": id}).session(&mut *s).await?;
+        let state = HeadState::of(head.as_ref());
+        match (write.expect, &state) {
+            (Expect::Absent, HeadState::Absent) => {}
+            (Expect::Ov(n), HeadState::At(ov, _)) if *ov == clamp(n) => {}
+            (Expect::Absent, HeadState::At(..)) => {
+                return Err(TxnStep::Refused(MetaError::AlreadyExists))
+            }
+            (Expect::Ov(_), _) => {
+                return Err(TxnStep::Refused(MetaError::Conflict {
+                    current_ov: to_u64(head_ov(head.as_ref())),
+                }))
+            }
+        }
+        let mut row = doc! {"_id": ObjectId::new(), "id": id};
+        row.extend(version_fields(v, cv, write.shadow.as_deref()).map_err(TxnStep::Refused)?);
+        row.extend(doc! {
+            "base": state.fence(),
+            "written": now_micros(),
+            "committed": false,
+            "next_cv": Bson::Null,
+            "next_at": Bson::Null,
+        });
+        match c.ver.insert_one(&row).session(&mut *s).await {
+            Ok(_) => {}
+            Err(e) if is_dup(&e) => return Err(TxnStep::SlotTaken),
+            Err(e) => return Err(TxnStep::Driver(e)),
+        }
+        let new_head = head_of_row(&row);
+        match &state {
+            HeadState::Absent => {
+                let mut doc = doc! {"_id": id};
+                doc.extend(new_head);
+                match c.head.insert_one(doc).session(&mut *s).await {
+                    Ok(_) => {}
+                    // The item exists but its rows are gone (versioning off).
+                    Err(e) if is_dup(&e) => return Err(TxnStep::Refused(MetaError::AlreadyExists)),
+                    Err(e) => return Err(TxnStep::Driver(e)),
+                }
+            }
+            HeadState::At(ov, fence) => {
+                let replaced = c
+                    .head
+                    .replace_one(doc! {"_id": id, "ov": ov, "fence": fence.clone()}, new_head)
+                    .session(&mut *s)
+                    .await?;
+                if replaced.matched_count != 1 {
+                    return Err(TxnStep::Refused(state.lost()));
+                }
+            }
+        }
+        let ov = clamp(v.ov);
+        let mut dropped = Vec::new();
+        if write.keep_history {
+            if let (HeadState::At(..), Some(prev)) =
+                (&state, head.as_ref().and_then(|h| h.get("row")))
+            {
+                c.ver
+                    .update_one(
+                        doc! {"_id": prev.clone()},
+                        doc! {"$set": {"next_cv": cv, "next_at": v.at.micros()}},
+                    )
+                    .session(&mut *s)
+                    .await?;
+            }
+        } else {
+            let filter = doc! {"id": id, "ov": {"$lt": ov}, "purge": {"$ne": true}};
+            let mut cursor = c
+                .ver
+                .find(filter.clone())
+                .projection(doc! {"shadow": 0})
+                .session(&mut *s)
+                .await?;
+            let mut rows = Vec::new();
+            while let Some(row) = cursor.next(&mut *s).await.transpose()? {
+                rows.push(row);
+            }
+            if !rows.is_empty() {
+                c.ver.delete_many(filter).session(&mut *s).await?;
+            }
+            dropped = rows
+                .iter()
+                .map(|r| decode_version(r, "id"))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(TxnStep::Refused)?;
+            dropped.sort_by_key(|v| v.ov);
+        }
+        Ok(Committed {
+            cv: cv as u64,
+            dropped,
+        })
+    }
+
+    /// See [`MetadataStore::purge_item`] below.
+    async fn purge_by_protocol(
+        &self,
+        coll: &str,
+        id: &str,
+        expected_ov: u64,
+    ) -> Result<(u64, Vec<VersionRecord>), MetaError> {
+        let c = self.colls(coll);
+        let (state, _) = self.read_expected(&c, id, Expect::Ov(expected_ov)).await?;
+        let cv = self.next_cv(coll, &c).await?;
+        let now = now_micros();
+        let claim = doc! {
+            "_id": ObjectId::new(),
+            "id": id,
+            "ov": state.next_ov(),
+            "cv": cv,
+            "at": now,
+            "purge": true,
+            "base": state.fence(),
+            "written": now,
+            "next_cv": Bson::Null,
+            "next_at": Bson::Null,
+        };
+        self.insert_row(&c, id, &claim, &state).await?;
+        let rows = collect(
+            c.ver
+                .find(doc! {"id": id, "cv": {"$lt": cv}, "purge": {"$ne": true}})
+                .projection(doc! {"shadow": 0})
+                .await
+                .map_err(map_err)?,
+        )
+        .await?;
+        self.complete_purge(&c, id, &claim).await?;
+        let mut removed = rows
+            .iter()
+            .map(|r| decode_version(r, "id"))
+            .collect::<Result<Vec<_>, _>>()?;
+        // Rows above the head (writers that lost to the purge) are not versions of the item.
+        removed.retain(|v| v.ov <= expected_ov);
+        removed.sort_by_key(|v| v.ov);
+        Ok((cv as u64, removed))
+    }
+}
+
 #[async_trait]
 impl MetadataStore for MongoStore {
     /// `<coll>_locks`, one document per leased item: `{_id: itemId, owner, expiresAt}`.
@@ -1491,7 +1875,6 @@ impl MetadataStore for MongoStore {
     }
 
     async fn commit(&self, coll: &str, write: VersionWrite) -> Result<Committed, MetaError> {
-        let c = self.colls(coll);
         let v = &write.version;
         let id = v.id.as_str();
         match (write.expect, v.ov) {
@@ -1505,110 +1888,23 @@ impl MetadataStore for MongoStore {
             }
         }
 
-        // 1. Read the head and check `expect`; remember its fence. A create skips the read:
-        //    it writes against "no head", and an existing item makes its slot-0 insert or its
-        //    head insert fail (both end in `AlreadyExists`), so the read would only fail
-        //    earlier, at the cost of a round trip on every create.
-        let (state, prev_row) = match write.expect {
-            Expect::Absent => (HeadState::Absent, None),
-            Expect::Ov(_) => self.read_expected(&c, id, write.expect).await?,
-        };
-
-        // 2. Allocate the cv. Gaps are allowed (I3): a refused attempt burns its cv. Per item
-        //    the cv is allocated after the previous version's commit, so it grows with ov.
-        let cv = self.next_cv(coll, &c).await?;
-
-        // 3. Insert the version row at its (id, ov) slot, `committed: false`: invisible to
-        //    every reader until the head reaches its ov. Holding the slot makes this attempt
-        //    the only possible next state of the item (see `insert_row` for collisions).
-        let row_id = ObjectId::new();
-        let mut row = doc! {"_id": row_id, "id": id};
-        row.extend(version_fields(v, cv, write.shadow.as_deref())?);
-        row.extend(doc! {
-            "base": state.fence(),
-            "written": now_micros(),
-            "committed": false,
-            "next_cv": Bson::Null,
-            "next_at": Bson::Null,
-        });
-        self.insert_row(&c, id, &row, &state).await?;
-
-        // 4. The head compare-and-set: the commit point (I1, I2). On a refusal delete OUR
-        //    version row by its `_id` (never anything else) before returning: the head left
-        //    the state our row was written against, so nobody can commit it. Any other error
-        //    leaves the outcome unknown, so nothing is deleted (a stalled row is rolled forward
-        //    by the next writer or reader that meets it).
-        match self.cas_head(&c, id, &state, &row).await {
-            Ok(()) => {}
-            Err(e @ (MetaError::Conflict { .. } | MetaError::AlreadyExists)) => {
-                // Someone may have rolled our (stalled) row forward before the head moved on:
-                // then the write is committed and must be reported as such, not deleted.
-                let ours = c
-                    .ver
-                    .find_one(doc! {"_id": row_id})
-                    .await
-                    .map_err(map_err)?;
-                if ours.as_ref().and_then(|r| r.get_bool("committed").ok()) != Some(true) {
-                    self.drop_row(&c, &Bson::ObjectId(row_id)).await;
-                    return Err(e);
-                }
-            }
-            Err(e) => return Err(e),
+        if self.in_transactions().await? {
+            return self.commit_in_transaction(coll, &write).await;
         }
-
-        // 5. After the commit point.
-        let dropped = self
-            .finish_commit(&c, v, prev_row.as_ref(), cv, write.keep_history)
-            .await;
-        Ok(Committed {
-            cv: cv as u64,
-            dropped,
-        })
+        self.commit_by_protocol(coll, write).await
     }
 
     /// A purge claims the item's next slot first (a row `{purge: true}` at `head.ov + 1`), so
     /// no writer can move the head while it runs; then it deletes the head, the item's rows
     /// older than its cv and the claim. Whoever meets a stale claim completes the purge.
+    /// (Purges use this protocol with or without transactions.)
     async fn purge_item(
         &self,
         coll: &str,
         id: &str,
         expected_ov: u64,
     ) -> Result<(u64, Vec<VersionRecord>), MetaError> {
-        let c = self.colls(coll);
-        let (state, _) = self.read_expected(&c, id, Expect::Ov(expected_ov)).await?;
-        let cv = self.next_cv(coll, &c).await?;
-        let now = now_micros();
-        let claim = doc! {
-            "_id": ObjectId::new(),
-            "id": id,
-            "ov": state.next_ov(),
-            "cv": cv,
-            "at": now,
-            "purge": true,
-            "base": state.fence(),
-            "written": now,
-            "next_cv": Bson::Null,
-            "next_at": Bson::Null,
-        };
-        self.insert_row(&c, id, &claim, &state).await?;
-        let rows = collect(
-            c.ver
-                .find(doc! {"id": id, "cv": {"$lt": cv}, "purge": {"$ne": true}})
-                .projection(doc! {"shadow": 0})
-                .await
-                .map_err(map_err)?,
-        )
-        .await?;
-        self.complete_purge(&c, id, &claim).await?;
-        let mut removed = rows
-            .iter()
-            .map(|r| decode_version(r, "id"))
-            .collect::<Result<Vec<_>, _>>()?;
-        // Rows above the head (writers that lost to the purge) are not versions of the item.
-        removed.retain(|v| v.ov <= expected_ov);
-        removed.sort_by_key(|v| v.ov);
-        Ok((cv as u64, removed))
+        self.purge_by_protocol(coll, id, expected_ov).await
     }
 
     async fn get_version(&self, coll: &str, id: &str, ov: u64) -> Result<Option<Head>, MetaError> {
@@ -2732,6 +3028,140 @@ mod tests {
         e.drop().await;
     }
 
+    /// The steps of a transactional commit, run on a session without a transaction (the test
+    /// server has none): the same observable results as the protocol — contiguous ov, the
+    /// expectation checks, the previous version closed for as-of reads, older rows removed
+    /// with versioning off — and nothing written by a refused step.
+    #[tokio::test]
+    async fn transaction_steps_commit_like_the_protocol() {
+        let Some(e) = env("txnsteps").await else {
+            return;
+        };
+        let s = &e.store;
+        s.ensure_collection(&spec("t", &["n"])).await.unwrap();
+        let c = s.colls("t");
+        let mut session = e.client.start_session().await.unwrap();
+        let t0 = now();
+        async fn step(
+            s: &MongoStore,
+            session: &mut mongodb::ClientSession,
+            v: VersionRecord,
+            keep_history: bool,
+        ) -> Result<Committed, TxnStep> {
+            let c = s.colls("t");
+            let cv = s.next_cv("t", &c).await.unwrap();
+            s.commit_steps(&c, &write(v, keep_history), cv, session)
+                .await
+        }
+        let created = step(s, &mut session, record("a", 0, json!({"n": 0}), t0), true)
+            .await
+            .ok()
+            .unwrap();
+        assert!(matches!(
+            step(s, &mut session, record("a", 0, json!({"n": 9}), t0), true).await,
+            Err(TxnStep::Refused(MetaError::AlreadyExists))
+        ));
+        let updated = step(
+            s,
+            &mut session,
+            record("a", 1, json!({"n": 1}), t0 + 10),
+            true,
+        )
+        .await
+        .ok()
+        .unwrap();
+        assert!(updated.cv > created.cv);
+        assert!(matches!(
+            step(
+                s,
+                &mut session,
+                record("a", 1, json!({"n": 9}), t0 + 20),
+                true
+            )
+            .await,
+            Err(TxnStep::Refused(MetaError::Conflict {
+                current_ov: Some(1)
+            }))
+        ));
+        let head = s.get_head("t", "a").await.unwrap().unwrap();
+        assert_eq!(head.version.ov, 1);
+        assert_eq!(Value::Object(head.version.meta.clone()), json!({"n": 1}));
+        // Version 0 was closed by version 1: the as-of reads of both sides of t0 + 10.
+        let at = |t| s.version_as_of("t", "a", AsOf::Time(Timestamp(t)));
+        assert_eq!(at(t0 + 5).await.unwrap().unwrap().version.ov, 0);
+        assert_eq!(at(t0 + 10).await.unwrap().unwrap().version.ov, 1);
+        let closed = c
+            .ver
+            .find_one(doc! {"id": "a", "ov": 0})
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(get_int(&closed, "next_cv"), Some(updated.cv as i64));
+        // The refused attempts left no rows: ov 0 and 1 only.
+        assert_eq!(c.ver.count_documents(doc! {"id": "a"}).await.unwrap(), 2);
+        // Versioning off: the commit removes and returns the older versions.
+        let dropped = step(
+            s,
+            &mut session,
+            record("a", 2, json!({"n": 2}), t0 + 30),
+            false,
+        )
+        .await
+        .ok()
+        .unwrap();
+        assert_eq!(
+            dropped.dropped.iter().map(|v| v.ov).collect::<Vec<_>>(),
+            vec![0, 1]
+        );
+        assert_eq!(c.ver.count_documents(doc! {"id": "a"}).await.unwrap(), 1);
+        assert_eq!(s.get_head("t", "a").await.unwrap().unwrap().version.ov, 2);
+        e.drop().await;
+    }
+
+    /// `transactions: {enabled: true, autoDetect: false}` on a server without transactions:
+    /// every commit fails with an error that names the setting, and writes nothing. With
+    /// detection, the same server is found standalone and commits go through the protocol.
+    #[tokio::test]
+    async fn transaction_policy_on_a_standalone_server() {
+        let Some(e) = env("txnpolicy").await else {
+            return;
+        };
+        let forced =
+            MongoStore::new(e.client.clone(), &e.db).with_transactions(TransactionPolicy::Always);
+        forced.ensure_collection(&spec("p", &[])).await.unwrap();
+        let err = forced
+            .commit("p", write(record("a", 0, json!({}), now()), true))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, MetaError::Backend(m) if m.contains("`transactions.autoDetect` is false")),
+            "{err:?}"
+        );
+        assert!(forced.get_head("p", "a").await.unwrap().is_none());
+        let c = forced.colls("p");
+        assert_eq!(c.ver.count_documents(doc! {}).await.unwrap(), 0);
+
+        let topology = Topology::default();
+        let detecting = MongoStore::new(e.client.clone(), &e.db)
+            .with_transactions(TransactionPolicy::WhenSupported(topology.clone()));
+        detecting
+            .commit("p", write(record("a", 0, json!({}), now()), true))
+            .await
+            .unwrap();
+        assert_eq!(topology.get(), Some(&None), "FerretDB is standalone");
+        assert_eq!(
+            detecting
+                .get_head("p", "a")
+                .await
+                .unwrap()
+                .unwrap()
+                .version
+                .ov,
+            0
+        );
+        e.drop().await;
+    }
+
     /// cv allocation across independent stores (as in separate processes, each remembering
     /// its own top): every cv is handed out once, each store's cvs grow, a store that fell far
     /// behind still allocates above everything allocated before, and a new store finds the
@@ -2746,7 +3176,8 @@ mod tests {
             .collect();
         let first = stores[3].next_cv("k", &stores[3].colls("k")).await.unwrap();
         let mut tasks = Vec::new();
-        for s in stores[..3].iter().cloned() {
+        for s in &stores[..3] {
+            let s = s.clone();
             tasks.push(tokio::spawn(async move {
                 let c = s.colls("k");
                 let mut cvs = Vec::new();
