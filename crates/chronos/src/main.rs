@@ -140,6 +140,18 @@ struct BenchArgs {
     /// Small workloads (a smoke run, not figures to record).
     #[arg(long)]
     quick: bool,
+    /// Operations per workload (overrides the preset).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    ops: Option<u32>,
+    /// Versions of the deep item read as of a time (overrides the preset).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    deep_versions: Option<u32>,
+    /// Items of the listed collection, at least 50 (overrides the preset).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(50..))]
+    list_items: Option<u32>,
+    /// Items changed then restored by restore_collection (overrides the preset).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    restore_items: Option<u32>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -561,11 +573,20 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     format!("unknown backend '{}'", a.backend),
                 )
             })?;
-            let sizes = match (a.quick, backend) {
+            let mut sizes = match (a.quick, backend) {
                 (true, _) => bench::BenchSizes::quick(),
                 (false, bench::BenchBackend::Embedded) => bench::BenchSizes::full(),
                 (false, _) => bench::BenchSizes::remote(),
             };
+            let set = |slot: &mut usize, v: Option<u32>| {
+                if let Some(v) = v {
+                    *slot = v as usize;
+                }
+            };
+            set(&mut sizes.ops, a.ops);
+            set(&mut sizes.deep_versions, a.deep_versions);
+            set(&mut sizes.list_items, a.list_items);
+            set(&mut sizes.restore_items, a.restore_items);
 
             let table = bench::run(backend, sizes)
                 .await

@@ -147,23 +147,148 @@ pub enum TransactionPolicy {
 pub struct MongoStore {
     db: Database,
     transactions: TransactionPolicy,
-    /// Per collection: the highest `C_counter` slot this process knows to be taken (`None`
-    /// until looked up). The async mutex also serialises this process's allocations, so its
-    /// own writers do not collide on the same slot.
-    cv_tops: std::sync::Mutex<HashMap<String, CvTop>>,
+    /// Per collection: this process's cv allocator.
+    cv_allocators: std::sync::Mutex<HashMap<String, std::sync::Arc<CvAllocator>>>,
 }
-
-/// See [`MongoStore::cv_tops`].
-type CvTop = std::sync::Arc<tokio::sync::Mutex<Option<i64>>>;
 
 /// The `_id` of counter slot `k`: zero-padded, so string order is numeric order.
 fn cv_key(k: i64) -> String {
     format!("{k:020}")
 }
 
+/// Hands out the cvs of one collection for this process (rule 2). Concurrent requests are
+/// served in groups: one task takes, with a single ordered `insert_many`, as many slots above
+/// the top as there are requests waiting, so this process's writers neither queue one round
+/// trip each nor collide with each other. Every slot of a group is still taken right above a
+/// slot seen taken, so the prefix rule (and I3) holds. A request whose caller went away
+/// leaves its slot unused: a gap.
+struct CvAllocator {
+    counter: Collection<Document>,
+    waiting: std::sync::Mutex<Vec<tokio::sync::oneshot::Sender<Result<i64, MetaError>>>>,
+    /// The highest slot known taken (`None` until looked up); holding it is leading.
+    top: std::sync::Arc<tokio::sync::Mutex<Option<i64>>>,
+}
+
+impl CvAllocator {
+    fn new(counter: Collection<Document>) -> Self {
+        CvAllocator {
+            counter,
+            waiting: std::sync::Mutex::default(),
+            top: std::sync::Arc::default(),
+        }
+    }
+
+    async fn next(self: &std::sync::Arc<Self>) -> Result<i64, MetaError> {
+        loop {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            self.waiting
+                .lock()
+                .map_err(|_| MetaError::Backend("cv allocator state poisoned".into()))?
+                .push(tx);
+            self.lead_if_idle();
+            match rx.await {
+                Ok(result) => return result,
+                // The leading task was torn down (runtime shutdown) before serving us.
+                Err(_) => continue,
+            }
+        }
+    }
+
+    /// Starts a leading task unless one runs. Each leader looks at the queue again after
+    /// stepping down, so a request queued while it stepped down is never stranded.
+    fn lead_if_idle(self: &std::sync::Arc<Self>) {
+        let Ok(top) = self.top.clone().try_lock_owned() else {
+            return;
+        };
+        let this = self.clone();
+        // A task of its own: a caller that gives up must not take the group down with it.
+        tokio::spawn(async move {
+            let mut top = top;
+            loop {
+                let group = match this.waiting.lock() {
+                    Ok(mut w) => std::mem::take(&mut *w),
+                    Err(_) => Vec::new(),
+                };
+                if group.is_empty() {
+                    break;
+                }
+                match this.take_slots(&mut top, group.len()).await {
+                    Ok(cvs) => {
+                        for (tx, cv) in group.into_iter().zip(cvs) {
+                            let _ = tx.send(Ok(cv));
+                        }
+                    }
+                    Err(e) => {
+                        for tx in group {
+                            let _ = tx.send(Err(e.clone()));
+                        }
+                    }
+                }
+            }
+            drop(top);
+            if this.waiting.lock().is_ok_and(|w| !w.is_empty()) {
+                this.lead_if_idle();
+            }
+        });
+    }
+
+    /// Takes `n` slots right above the top, in order. On a taken slot (another process), the
+    /// slots inserted before it are kept and the rest are tried above it.
+    async fn take_slots(&self, top: &mut Option<i64>, n: usize) -> Result<Vec<i64>, MetaError> {
+        let mut t = match *top {
+            Some(t) => t,
+            None => counter_top(&self.counter, 0).await?,
+        };
+        let mut out = Vec::with_capacity(n);
+        let mut taken_in_a_row = 0;
+        for _ in 0..10_000 {
+            let want = (n - out.len()) as i64;
+            let slots = (1..=want).map(|i| doc! {"_id": cv_key(t + i)});
+            let inserted = match self.counter.insert_many(slots).ordered(true).await {
+                Ok(_) => want,
+                Err(e) => match first_duplicate(&e) {
+                    Some(index) => index as i64,
+                    None => return Err(map_err(e)),
+                },
+            };
+            out.extend(t + 1..=t + inserted);
+            *top = Some(t + inserted);
+            if out.len() == n {
+                return Ok(out);
+            }
+            // Slot t + inserted + 1 is taken (by another process, or by this insert's own
+            // retry after a lost reply: it is then burnt, which gaps allow).
+            let taken = t + inserted + 1;
+            taken_in_a_row = if inserted == 0 { taken_in_a_row + 1 } else { 1 };
+            t = if taken_in_a_row <= CV_STEPS_BEFORE_SEARCH {
+                taken
+            } else {
+                counter_top(&self.counter, taken).await?
+            };
+            *top = Some(t);
+        }
+        Err(MetaError::Unavailable(
+            "could not allocate a cv (too much contention)".into(),
+        ))
+    }
+}
+
+/// For an ordered `insert_many` that stopped at a duplicate key: the index of that document
+/// (= how many were inserted before it). `None` for any other failure.
+fn first_duplicate(e: &DbError) -> Option<usize> {
+    match e.kind.as_ref() {
+        ErrorKind::InsertMany(m) if m.write_concern_error.is_none() => {
+            let first = m.write_errors.as_ref()?.iter().min_by_key(|w| w.index)?;
+            (first.code == 11000).then_some(first.index)
+        }
+        _ if is_dup(e) => Some(0),
+        _ => None,
+    }
+}
+
 /// Whether counter slot `k` is taken (a lookup by `_id`).
-async fn slot_taken(c: &Colls, k: i64) -> Result<bool, MetaError> {
-    Ok(c.counter
+async fn slot_taken(counter: &Collection<Document>, k: i64) -> Result<bool, MetaError> {
+    Ok(counter
         .find_one(doc! {"_id": cv_key(k)})
         .projection(doc! {"_id": 1})
         .await
@@ -174,14 +299,14 @@ async fn slot_taken(c: &Colls, k: i64) -> Result<bool, MetaError> {
 /// The highest taken counter slot, given `taken`, a slot known to be taken (0 stands for
 /// "none"): gallops up to a free slot, then bisects. Taken slots form a prefix, so about
 /// 2·log2(distance) lookups, each by `_id`.
-async fn counter_top(c: &Colls, taken: i64) -> Result<i64, MetaError> {
+async fn counter_top(counter: &Collection<Document>, taken: i64) -> Result<i64, MetaError> {
     let (mut lo, mut step) = (taken, 1i64);
     let mut hi = loop {
         let probe = lo.saturating_add(step);
         if probe == lo {
             return Err(MetaError::Corrupt("the cv counter is exhausted".into()));
         }
-        if !slot_taken(c, probe).await? {
+        if !slot_taken(counter, probe).await? {
             break probe;
         }
         lo = probe;
@@ -189,7 +314,7 @@ async fn counter_top(c: &Colls, taken: i64) -> Result<i64, MetaError> {
     };
     while hi - lo > 1 {
         let mid = lo + (hi - lo) / 2;
-        if slot_taken(c, mid).await? {
+        if slot_taken(counter, mid).await? {
             lo = mid;
         } else {
             hi = mid;
@@ -213,7 +338,7 @@ impl MongoStore {
         MongoStore {
             db: client.database(db_name),
             transactions: TransactionPolicy::WhenSupported(Topology::default()),
-            cv_tops: std::sync::Mutex::default(),
+            cv_allocators: std::sync::Mutex::default(),
         }
     }
 
@@ -988,42 +1113,16 @@ impl MongoStore {
     /// slot seen taken and never deleted, so the taken slots are the prefix `1..=top`, and a
     /// successful insert at `k` means nobody holds a slot above `k` yet (I3).
     async fn next_cv(&self, coll: &str, c: &Colls) -> Result<i64, MetaError> {
-        let known = {
-            let mut tops = self
-                .cv_tops
+        let allocator = {
+            let mut all = self
+                .cv_allocators
                 .lock()
                 .map_err(|_| MetaError::Backend("cv allocator state poisoned".into()))?;
-            tops.entry(coll.to_string()).or_default().clone()
+            all.entry(coll.to_string())
+                .or_insert_with(|| std::sync::Arc::new(CvAllocator::new(c.counter.clone())))
+                .clone()
         };
-        let mut known = known.lock().await;
-        let mut top = match *known {
-            Some(top) => top,
-            None => counter_top(c, 0).await?,
-        };
-        let mut taken_in_a_row = 0;
-        for _ in 0..10_000 {
-            let k = top + 1;
-            match c.counter.insert_one(doc! {"_id": cv_key(k)}).await {
-                Ok(_) => {
-                    *known = Some(k);
-                    return Ok(k);
-                }
-                // Taken (by another process, or by this insert's own retry after a lost
-                // reply: the slot is then burnt, which gaps allow).
-                Err(e) if is_dup(&e) => {
-                    taken_in_a_row += 1;
-                    top = if taken_in_a_row <= CV_STEPS_BEFORE_SEARCH {
-                        k
-                    } else {
-                        counter_top(c, k).await?
-                    };
-                }
-                Err(e) => return Err(map_err(e)),
-            }
-        }
-        Err(MetaError::Unavailable(
-            "could not allocate a cv (too much contention)".into(),
-        ))
+        allocator.next().await
     }
 
     /// Finishes a purge whose claim row is `claim` (idempotent; the purging process and
@@ -3176,12 +3275,17 @@ mod tests {
             .collect();
         let first = stores[3].next_cv("k", &stores[3].colls("k")).await.unwrap();
         let mut tasks = Vec::new();
-        for s in &stores[..3] {
+        // Three stores with four concurrent writers each (so allocations are grouped too).
+        for s in stores
+            .iter()
+            .take(3)
+            .flat_map(|s| std::iter::repeat_n(s, 4))
+        {
             let s = s.clone();
             tasks.push(tokio::spawn(async move {
                 let c = s.colls("k");
                 let mut cvs = Vec::new();
-                for _ in 0..40 {
+                for _ in 0..15 {
                     cvs.push(s.next_cv("k", &c).await.unwrap());
                 }
                 cvs
@@ -3201,7 +3305,7 @@ mod tests {
         let behind = stores[3].next_cv("k", &stores[3].colls("k")).await.unwrap();
         assert!(behind > all[n - 1], "{behind} <= {}", all[n - 1]);
         let c = stores[0].colls("k");
-        assert_eq!(counter_top(&c, 0).await.unwrap(), behind);
+        assert_eq!(counter_top(&c.counter, 0).await.unwrap(), behind);
         let fresh = MongoStore::new(e.client.clone(), &e.db);
         assert_eq!(fresh.next_cv("k", &c).await.unwrap(), behind + 1);
         e.drop().await;
