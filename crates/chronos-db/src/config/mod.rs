@@ -19,8 +19,11 @@
 //! assert!(err.to_string().contains("databases"));
 //! ```
 
+mod isolation;
 mod types;
 mod validate;
+
+pub(crate) use isolation::key_space_is_shared;
 
 pub(crate) use validate::expand_template as validate_expand;
 

@@ -196,6 +196,12 @@ pub(super) fn problems(cfg: &ChronosConfig) -> Vec<String> {
     if cfg.limits.max_depth == 0 {
         p.add("$.limits.maxDepth", "must be greater than 0");
     }
+    // Isolation compares names, so only once they are valid.
+    if p.0.is_empty() {
+        for (path, message) in super::isolation::database_collisions(cfg) {
+            p.add(&path, &message);
+        }
+    }
     p.0
 }
 

@@ -8,7 +8,7 @@
 //! written, commit not yet done) are never touched.
 
 use super::Collection;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::payload::keys;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
@@ -44,7 +44,30 @@ fn attempt_prefix<'a>(collection: &str, key: &'a str) -> Option<(&'a str, &'a st
 impl Collection {
     /// Finds (and unless `dry_run`, removes) payload objects of this collection that no
     /// version references and that are older than `older_than`.
+    ///
+    /// Refused (a validation error, nothing listed) when another configured database keeps
+    /// its objects under the same bucket and prefix: this database cannot tell which objects
+    /// are theirs (see `config::isolation`).
     pub async fn sweep_orphans(&self, older_than: Duration, dry_run: bool) -> Result<GcReport> {
+        let r = &self.resolved;
+        if crate::config::key_space_is_shared(
+            &self.inner.config,
+            &r.space_conn_ref,
+            &r.bucket,
+            r.prefix.as_deref(),
+            &r.db_conn_ref,
+            &r.db_name,
+        ) {
+            let place = match &r.prefix {
+                Some(p) => format!("bucket '{}', prefix '{p}'", r.bucket),
+                None => format!("bucket '{}' (no prefix)", r.bucket),
+            };
+            return Err(Error::Validation(format!(
+                "the orphan sweeper does not run on {place}: other configured databases keep \
+                 their objects there too, and this one cannot tell which are theirs; give each \
+                 database entry its own bucket or prefix"
+            )));
+        }
         let cutoff = chrono::Utc::now()
             - chrono::Duration::from_std(older_than).unwrap_or(chrono::Duration::MAX);
         let objects = self.payload.list(&format!("{}/", self.name())).await?;
