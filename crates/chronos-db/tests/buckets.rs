@@ -345,3 +345,80 @@ async fn azure_wrong_key_is_an_error_without_the_key() {
     assert_eq!(only(&s).state, BucketStatus::Error, "{s:?}");
     assert!(only(&s).message.contains("base64"), "{s:?}");
 }
+
+/// A TCP relay on an ephemeral 127.0.0.1 port in front of `target`, counting connections.
+async fn relay(
+    target: std::net::SocketAddr,
+) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = count.clone();
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    (port, count)
+}
+
+/// The Azure endpoint's port is the configured one for every call (writes, reads, presigned
+/// URLs, container creation), not object_store's fixed emulator address: Azurite is reached
+/// here only through a relay on another port.
+#[tokio::test]
+async fn azure_uses_the_configured_endpoint_port() {
+    let Some(v) = server_env(&AZURE_VARS) else {
+        return;
+    };
+    let url = reqwest::Url::parse(&v[0]).unwrap();
+    let target = url.socket_addrs(|| None).unwrap()[0];
+    let (port, connections) = relay(target).await;
+    let mut via_relay = v.clone();
+    via_relay[0] = format!("http://127.0.0.1:{port}");
+    let dir = tempfile::tempdir().unwrap();
+    let bucket = unique_bucket();
+    let chronos = open(
+        json!({"az": azure_conn(&via_relay, &v[2])}),
+        json!("az"),
+        &bucket,
+        dir.path(),
+    )
+    .await;
+    assert_eq!(
+        only(&chronos.bucket_states(true).await).state,
+        BucketStatus::Created
+    );
+    let c = chronos
+        .with(chronos_db::Route::generic(
+            chronos_db::DatabaseType::Logs,
+            "events",
+        ))
+        .unwrap();
+    let before = connections.load(std::sync::atomic::Ordering::SeqCst);
+    let r = c
+        .create(json!({"n": 1}), "t", "r", Default::default())
+        .await
+        .unwrap();
+    let after_write = connections.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(after_write > before, "the write went around the relay");
+    let read = c
+        .get_latest(
+            &r.id,
+            chronos_db::ReadOptions {
+                presign: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let link = read.presigned.expect("presigned urls").item_url;
+    assert!(link.contains(&format!(":{port}/")), "{link}");
+    let body = reqwest::get(&link).await.unwrap().text().await.unwrap();
+    assert!(body.contains("\"n\":1"), "{body}");
+}

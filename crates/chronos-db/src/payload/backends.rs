@@ -15,12 +15,6 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default retries of a failed request.
 const DEFAULT_RETRIES: u32 = 2;
 
-/// True when an endpoint points at this machine (Azurite and other emulators).
-fn is_loopback(endpoint: &str) -> bool {
-    let rest = endpoint.split("://").nth(1).unwrap_or(endpoint);
-    rest.starts_with("127.") || rest.starts_with("localhost") || rest.starts_with("[::1]")
-}
-
 fn client_options(conn: &SpacesConnection) -> (ClientOptions, RetryConfig) {
     let timeout = conn
         .timeout_ms
@@ -90,25 +84,21 @@ pub(crate) fn open(
             }
         }
         Provider::Azure => {
-            let endpoint = conn.endpoint.clone().unwrap_or_default();
             let mut b = object_store::azure::MicrosoftAzureBuilder::new()
                 .with_container_name(bucket)
                 .with_client_options(options)
                 .with_retry(retry);
-            if let Some(account) = &conn.access_key {
-                b = b.with_account(account);
-            }
+            let account = conn.access_key.clone().unwrap_or_default();
+            b = b.with_account(&account);
             if let Some(key) = &conn.secret_key {
                 b = b.with_access_key(key);
             }
-            // A loopback endpoint is the Azurite emulator (path-style account URLs).
-            b = if is_loopback(&endpoint) {
-                b.with_use_emulator(true)
-            } else if !endpoint.is_empty() {
-                b.with_endpoint(endpoint)
-            } else {
-                b
-            };
+            // The configured endpoint, as `admin buckets` uses it: an emulator on this machine
+            // (Azurite) gets the path-style account URL `<endpoint>/<account>`, on whatever
+            // port it listens (object_store's own emulator mode would always use port 10000).
+            if conn.endpoint.as_deref().is_some_and(|e| !e.is_empty()) {
+                b = b.with_endpoint(super::buckets::azure_base(conn, &account));
+            }
             {
                 let az =
                     Arc::new(b.build().map_err(|e| {

@@ -441,7 +441,7 @@ fn is_loopback(endpoint: &str) -> bool {
 
 /// The account's blob service URL: the endpoint; for an emulator endpoint without a path,
 /// the path-style account URL `<endpoint>/<account>`; without an endpoint, the public one.
-fn azure_base(conn: &SpacesConnection, account: &str) -> String {
+pub(crate) fn azure_base(conn: &SpacesConnection, account: &str) -> String {
     match conn.endpoint.as_deref().map(|e| e.trim_end_matches('/')) {
         Some(e) if !e.is_empty() => {
             let has_path = e.split("://").nth(1).is_some_and(|rest| rest.contains('/'));
