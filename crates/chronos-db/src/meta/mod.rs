@@ -162,8 +162,9 @@ pub trait MetadataStore: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<Head>, MetaError>;
 
-    /// Number of heads (deleted ones included).
-    async fn count_heads(&self, coll: &str) -> Result<u64, MetaError>;
+    /// Number of heads (deleted ones included), only those after `after_id` in the order of
+    /// [`MetadataStore::scan_heads`] when given.
+    async fn count_heads(&self, coll: &str, after_id: Option<&str>) -> Result<u64, MetaError>;
 
     /// The highest cv committed at or before `at` (0 when none).
     async fn cv_as_of(&self, coll: &str, at: Timestamp) -> Result<u64, MetaError>;

@@ -2202,9 +2202,13 @@ impl MetadataStore for MongoStore {
         docs.iter().map(|d| decode_head(d, "_id")).collect()
     }
 
-    async fn count_heads(&self, coll: &str) -> Result<u64, MetaError> {
+    async fn count_heads(&self, coll: &str, after_id: Option<&str>) -> Result<u64, MetaError> {
         let c = self.colls(coll);
-        c.head.count_documents(doc! {}).await.map_err(map_err)
+        let filter = match after_id {
+            Some(after) => doc! {"_id": {"$gt": after}},
+            None => doc! {},
+        };
+        c.head.count_documents(filter).await.map_err(map_err)
     }
 
     /// The highest committed cv with `at <= T`: the newest rows first, each checked like the
@@ -2498,7 +2502,7 @@ mod tests {
         s.commit("items", write(record("b", 0, json!({}), 1), true))
             .await
             .unwrap();
-        assert_eq!(s.count_heads("items").await.unwrap(), 2);
+        assert_eq!(s.count_heads("items", None).await.unwrap(), 2);
         let scan: Vec<String> = s
             .scan_heads("items", None, 10)
             .await
@@ -2885,7 +2889,7 @@ mod tests {
         assert!(s.get_version("p", "a", 0).await.unwrap().is_none());
         assert!(s.history("p", "a", None, 10).await.unwrap().is_empty());
         assert!(s.query(&sp, &all).await.unwrap().rows.is_empty());
-        assert_eq!(s.count_heads("p").await.unwrap(), 1);
+        assert_eq!(s.count_heads("p", None).await.unwrap(), 1);
         // The id can be created again, from ov 0.
         put(s, "p", "a", &[json!({"k": 3})], 200).await;
         assert_eq!(s.history("p", "a", None, 10).await.unwrap().len(), 1);

@@ -570,14 +570,17 @@ impl MetadataStore for SqliteStore {
         .await
     }
 
-    async fn count_heads(&self, coll: &str) -> Result<u64, MetaError> {
+    async fn count_heads(&self, coll: &str, after_id: Option<&str>) -> Result<u64, MetaError> {
         let Some(t) = self.table(coll).await? else {
             return Ok(0);
         };
+        let after = after_id.map(str::to_string);
         self.run(move |c| {
-            c.query_row(&format!("SELECT COUNT(*) FROM {t}_head"), [], |r| {
-                r.get::<_, i64>(0)
-            })
+            c.query_row(
+                &format!("SELECT COUNT(*) FROM {t}_head WHERE (?1 IS NULL OR id > ?1)"),
+                [after],
+                |r| r.get::<_, i64>(0),
+            )
             .map(|n| n as u64)
             .map_err(backend)
         })

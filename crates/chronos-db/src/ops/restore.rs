@@ -38,7 +38,10 @@ pub struct RestoreOptions<'a> {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RestoreProgress {
+    /// Items this run has gone through so far.
     pub processed: u64,
+    /// Items this run goes through: those after `resume_after` when resuming (items created
+    /// meanwhile can make `processed` end a little above it).
     pub total: u64,
     pub last_id: Option<String>,
 }
@@ -143,7 +146,11 @@ impl Collection {
                 (self.meta.cv_as_of(self.name(), at).await?, AsOf::Time(at))
             }
         };
-        let total = self.meta.count_heads(self.name()).await?;
+        // What this run will go through: a resumed run starts after `resume_after`.
+        let total = self
+            .meta
+            .count_heads(self.name(), opts.resume_after.as_deref())
+            .await?;
         let mut report = RestoreReport {
             target_cv,
             dry_run: opts.dry_run,

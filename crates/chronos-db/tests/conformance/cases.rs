@@ -1361,18 +1361,25 @@ pub async fn restore_collection_resumes(b: &dyn Backend) {
             .await
             .unwrap();
     }
-    // Simulate an interrupted run: restore only after k0199, then resume from there.
+    // Simulate an interrupted run: restore only after k0199, then resume from there. The
+    // resumed run's progress counts the 60 items it goes through, and reaches its total.
+    let last_progress = std::sync::Mutex::new(None);
+    let cb = |p: &chronos_db::RestoreProgress| {
+        *last_progress.lock().unwrap() = Some((p.processed, p.total));
+    };
     let first = c
         .restore_collection(
             CollectionTarget::Cv(mark),
             RestoreOptions {
                 resume_after: Some("k0199".into()),
+                progress: Some(&cb),
                 ..Default::default()
             },
         )
         .await
         .unwrap();
     assert_eq!(first.restored, 20, "{first:?}");
+    assert_eq!(*last_progress.lock().unwrap(), Some((60, 60)));
     assert_eq!(first.last_id.as_deref(), Some("k0259"));
     let rest = c
         .restore_collection(CollectionTarget::Cv(mark), RestoreOptions::default())

@@ -235,8 +235,8 @@ impl MetadataStore for FaultyMeta {
     ) -> Result<Vec<Head>, MetaError> {
         self.inner.scan_heads(coll, after_id, limit).await
     }
-    async fn count_heads(&self, coll: &str) -> Result<u64, MetaError> {
-        self.inner.count_heads(coll).await
+    async fn count_heads(&self, coll: &str, after_id: Option<&str>) -> Result<u64, MetaError> {
+        self.inner.count_heads(coll, after_id).await
     }
     async fn cv_as_of(&self, coll: &str, at: Timestamp) -> Result<u64, MetaError> {
         self.inner.cv_as_of(coll, at).await
