@@ -246,7 +246,7 @@ impl Chronos {
         let store: Arc<dyn MetadataStore> = match (&conn.sqlite_dir, &conn.mongo_uri) {
             (Some(dir), _) => {
                 let path = PathBuf::from(dir).join(format!("{}.sqlite", r.db_name));
-                Arc::new(SqliteStore::open(&path)?)
+                Arc::new(SqliteStore::open_with(&path, self.inner.config.durability)?)
             }
             _ => {
                 let client = self
@@ -305,11 +305,10 @@ impl Chronos {
         };
         let (inner, signing) =
             crate::payload::backends::open(&r.space_conn_ref, conn, local_base, &r.bucket)?;
-        let store: Arc<dyn PayloadStore> = Arc::new(ObjectPayloadStore::with_signing(
-            inner,
-            r.prefix.clone(),
-            signing,
-        ));
+        let store: Arc<dyn PayloadStore> = Arc::new(
+            ObjectPayloadStore::with_signing(inner, r.prefix.clone(), signing)
+                .with_durability(cfg.durability),
+        );
         let store = match &self.inner.options.payload_layer {
             Some(layer) => layer(store),
             None => store,

@@ -114,7 +114,7 @@ fn bar(len: usize, what: &str) -> ProgressBar {
 async fn raw_floor(dir: &std::path::Path, n: usize) -> Result<Stats, BoxError> {
     let conn = rusqlite::Connection::open(dir.join("raw.sqlite"))?;
     conn.execute_batch(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;
          CREATE TABLE raw (id TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;",
     )?;
     let conn = std::sync::Arc::new(std::sync::Mutex::new(conn));
@@ -126,11 +126,23 @@ async fn raw_floor(dir: &std::path::Path, n: usize) -> Result<Stats, BoxError> {
     for i in 0..n {
         let body = serde_json::to_vec(&doc(i))?;
         let start = Instant::now();
-        fs.put(
-            &object_store::path::Path::from(format!("raw/{i}/item.json")),
-            bytes::Bytes::from(body.clone()).into(),
-        )
-        .await?;
+        let key = object_store::path::Path::from(format!("raw/{i}/item.json"));
+        fs.put(&key, bytes::Bytes::from(body.clone()).into())
+            .await?;
+        // Flushed like the embedded store flushes (durability powerLoss, the default): the
+        // file and each directory up to the root.
+        let file = fs.path_to_filesystem(&key)?;
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            std::fs::File::open(&file)?.sync_all()?;
+            let mut dir = file.parent();
+            for _ in 0..3 {
+                let Some(d) = dir else { break };
+                std::fs::File::open(d)?.sync_all()?;
+                dir = d.parent();
+            }
+            Ok(())
+        })
+        .await??;
         let c = conn.clone();
         tokio::task::spawn_blocking(move || -> Result<(), BoxError> {
             let c = c.lock().map_err(|_| "lock poisoned")?;
@@ -153,7 +165,6 @@ fn doc(i: usize) -> serde_json::Value {
            "group": format!("g{}", i % 100), "score": i % 1000, "tags": ["a", "b"], "bio": "x".repeat(200)})
 }
 
-/// Runs every workload on the embedded backend and prints the table.
 /// Runs every workload on one backend and prints the table.
 pub async fn run(backend: BenchBackend, sizes: BenchSizes) -> Result<String, BoxError> {
     let dir = tempfile::tempdir()?;

@@ -57,6 +57,24 @@ pub struct ChronosConfig {
     /// Input limits (payload size, nesting depth).
     #[serde(default)]
     pub limits: Limits,
+    /// What an acknowledged write on local disks (SQLite metadata, local-file payloads)
+    /// survives: `powerLoss` (default) or `processCrash`.
+    #[serde(default)]
+    pub durability: Durability,
+}
+
+/// How far an acknowledged write on local disks (SQLite metadata, local-file payloads) is
+/// guaranteed to survive. MongoDB and cloud object stores follow their own settings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum Durability {
+    /// Flushed to disk (fsync of files, their directories and the SQLite log) before the
+    /// write is acknowledged: it survives a power loss.
+    #[default]
+    PowerLoss,
+    /// Handed to the operating system: it survives a crash of the process, not of the
+    /// machine. Fewer disk flushes per write.
+    ProcessCrash,
 }
 
 /// A metadata-store connection: exactly one of `mongoUri` or `sqliteDir`.

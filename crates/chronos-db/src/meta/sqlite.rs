@@ -15,6 +15,7 @@
 //! the head. A crash before it leaves nothing (SQLite rolls the journal back); after it, all.
 
 use super::{CollectionSpec, Committed, Expect, MetaError, MetadataStore, QueryPage, VersionWrite};
+use crate::config::Durability;
 use crate::model::{Head, Lineage, Op, Timestamp, VersionRecord};
 use crate::query::{AsOf, CmpOp, Cursor, Field, Filter, IndexedPath, Query, Scalar};
 use async_trait::async_trait;
@@ -61,8 +62,16 @@ fn backend(e: rusqlite::Error) -> MetaError {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database file and its parent directory.
+    /// Opens (creating if needed) the database file and its parent directory; commits are
+    /// flushed to disk before they return (survive power loss).
     pub fn open(path: &Path) -> Result<Self, MetaError> {
+        Self::open_with(path, Durability::PowerLoss)
+    }
+
+    /// [`SqliteStore::open`] with a chosen durability: `PowerLoss` syncs the write-ahead log
+    /// on every commit (`synchronous=FULL`), `ProcessCrash` leaves that to checkpoints
+    /// (`synchronous=NORMAL`).
+    pub fn open_with(path: &Path, durability: Durability) -> Result<Self, MetaError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
                 .map_err(|e| MetaError::Backend(format!("cannot create {}: {e}", dir.display())))?;
@@ -70,12 +79,20 @@ impl SqliteStore {
         let conn = Connection::open(path).map_err(backend)?;
         conn.execute_batch(
             "PRAGMA journal_mode=WAL;
-             PRAGMA synchronous=NORMAL;
              PRAGMA foreign_keys=OFF;
              CREATE TABLE IF NOT EXISTS _chronos_collections (name TEXT PRIMARY KEY, tbl TEXT NOT NULL UNIQUE) WITHOUT ROWID;
              CREATE TABLE IF NOT EXISTS _chronos_cv (tbl TEXT PRIMARY KEY, cv INTEGER NOT NULL) WITHOUT ROWID;
              CREATE TABLE IF NOT EXISTS _chronos_locks (coll TEXT NOT NULL, id TEXT NOT NULL, owner TEXT NOT NULL,
                  expires INTEGER NOT NULL, PRIMARY KEY (coll, id)) WITHOUT ROWID;",
+        )
+        .map_err(backend)?;
+        conn.pragma_update(
+            None,
+            "synchronous",
+            match durability {
+                Durability::PowerLoss => "FULL",
+                Durability::ProcessCrash => "NORMAL",
+            },
         )
         .map_err(backend)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
@@ -961,6 +978,21 @@ fn prefixed_cols() -> String {
 mod tests {
     use super::*;
     use crate::query::{IndexSpec, DEFAULT_LIMIT};
+
+    /// `durability` decides whether every commit syncs the log (FULL = 2) or not (NORMAL = 1).
+    #[test]
+    fn durability_sets_the_sync_level() {
+        let dir = tempfile::tempdir().unwrap();
+        for (d, level) in [(Durability::PowerLoss, 2), (Durability::ProcessCrash, 1)] {
+            let store =
+                SqliteStore::open_with(&dir.path().join(format!("{level}.sqlite")), d).unwrap();
+            let conn = store.conn.lock().unwrap();
+            let got: i64 = conn
+                .query_row("PRAGMA synchronous", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(got, level, "{d:?}");
+        }
+    }
 
     /// Latest queries on an indexed property are index seeks, not table scans.
     #[tokio::test]

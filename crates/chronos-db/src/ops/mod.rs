@@ -23,6 +23,11 @@
 //!
 //! Hence: an acknowledged write is always readable, and no version points at an object it
 //! does not own (a DELETE or RESTORE copies the content it reproduces into its own prefix).
+//!
+//! Machine crashes: with `durability: powerLoss` (the default) the embedded backend flushes
+//! each object and its directories in step 3 and the SQLite log in step 4 before going on,
+//! so the same holds across a power loss. MongoDB and cloud object stores acknowledge
+//! writes according to their own durability (write concern, the provider's guarantees).
 
 mod blobs;
 mod gc;

@@ -79,6 +79,8 @@ pub struct ObjectPayloadStore {
     inner: Arc<dyn ObjectStore>,
     prefix: Option<String>,
     signing: backends::Signing,
+    /// Local files only: flush each written object and its directories before returning.
+    sync_files: bool,
 }
 
 impl ObjectPayloadStore {
@@ -88,7 +90,46 @@ impl ObjectPayloadStore {
             inner,
             prefix,
             signing: backends::Signing::None,
+            sync_files: false,
         }
+    }
+
+    /// On local files, `PowerLoss` makes `put` and `copy` flush the object and every
+    /// directory on its path (fsync) before they return, so that a version committed after
+    /// them never points at an object a power loss took away. Other stores are unaffected.
+    pub fn with_durability(mut self, durability: crate::config::Durability) -> Self {
+        self.sync_files = durability == crate::config::Durability::PowerLoss;
+        self
+    }
+
+    /// See [`ObjectPayloadStore::with_durability`].
+    async fn flush_local(&self, key: &str) -> Result<(), PayloadError> {
+        let backends::Signing::File(fs) = &self.signing else {
+            return Ok(());
+        };
+        if !self.sync_files {
+            return Ok(());
+        }
+        let path = self.path(key);
+        let file = fs.path_to_filesystem(&path).map_err(|e| map_err(key, e))?;
+        // The directories from the object's up to the bucket's: each may have been created
+        // by this write, and a new entry is durable only once its directory is flushed.
+        let levels = path.as_ref().matches('/').count() + 1;
+        let key = key.to_string();
+        tokio::task::spawn_blocking(move || {
+            let flush = |p: &std::path::Path| std::fs::File::open(p).and_then(|f| f.sync_all());
+            flush(&file)?;
+            let mut dir = file.parent();
+            for _ in 0..levels {
+                let Some(d) = dir else { break };
+                flush(d)?;
+                dir = d.parent();
+            }
+            Ok::<(), std::io::Error>(())
+        })
+        .await
+        .map_err(|e| PayloadError::Backend(format!("flushing {key}: {e}")))?
+        .map_err(|e| PayloadError::Backend(format!("flushing {key} to disk: {e}")))
     }
 
     pub(crate) fn with_signing(
@@ -100,6 +141,7 @@ impl ObjectPayloadStore {
             inner,
             prefix,
             signing,
+            sync_files: false,
         }
     }
 
@@ -143,8 +185,8 @@ impl PayloadStore for ObjectPayloadStore {
         self.inner
             .put(&self.path(key), PutPayload::from_bytes(bytes))
             .await
-            .map(|_| ())
-            .map_err(|e| map_err(key, e))
+            .map_err(|e| map_err(key, e))?;
+        self.flush_local(key).await
     }
 
     async fn get(&self, key: &str) -> Result<Bytes, PayloadError> {
@@ -160,7 +202,8 @@ impl PayloadStore for ObjectPayloadStore {
         self.inner
             .copy(&self.path(from), &self.path(to))
             .await
-            .map_err(|e| map_err(from, e))
+            .map_err(|e| map_err(from, e))?;
+        self.flush_local(to).await
     }
 
     async fn delete(&self, key: &str) -> Result<(), PayloadError> {
