@@ -1,23 +1,30 @@
 //! Isolation between database entries: which configured entries could name the same
-//! database, or the same object key space.
+//! database, or overlapping object key spaces.
 //!
 //! Two rules, both about names that only *look* independent:
 //!
-//! * **Databases (a configuration error).** Two entries that belong to different owners (two
-//!   tenants, two domains, a tenant and a shared entry, ...) must never name the same database
-//!   on the same connection. Besides two listed entries with one `dbName`, that covers a listed
-//!   entry whose `dbName` is what a template gives some *other* tenant (listed `acme` with
-//!   `rt_globex`, template `rt_{tenantId}`: an unlisted tenant `globex` would land in acme's
-//!   database), and two templates whose names overlap (`k_{tenantId}` and `k_{domain}`).
-//!   Template against template is checked with a sample value, which catches every overlap
-//!   of the usual one-placeholder shapes.
-//! * **Key spaces (a sweeper guard).** Entries with different databases may share a bucket and
-//!   prefix (the seed's "shared infrastructure" layout): reads and writes use exact keys, so
-//!   that is safe, but the orphan sweeper decides what is an orphan by asking one database,
-//!   and would delete the other databases' objects. [`key_space_is_shared`] tells it not to.
+//! * **Databases (a configuration error).** Two entries must never be able to name the same
+//!   database (`dbName` or `analyticsDbName`) on the same server, unless they are the same
+//!   owner in the same database type: a tenant's listed entry may carry the name its tier's
+//!   template would give that tenant. Everything else is refused: two tenants (or domains,
+//!   or a tenant and a shared entry), including through templates — a listed `acme` with
+//!   `rt_globex` next to the template `rt_{tenantId}` would put an unlisted tenant `globex`
+//!   into acme's database; `k_{tenantId}` and `{domain}_k` both give `k_k` — and two database
+//!   types (their collections would merge). Templates are compared as patterns (a
+//!   placeholder stands for any scope name), so every overlap is found, not just samples.
+//! * **Key spaces (a sweeper guard).** Entries with different databases may share a bucket
+//!   (the seed's "shared infrastructure" layout): reads and writes use exact keys, so that is
+//!   safe, but the orphan sweeper decides what is an orphan by asking one database, and would
+//!   delete objects of the others. [`key_space_is_shared`] tells it when another database's
+//!   objects can live under (or above) a route's bucket and prefix.
+//!
+//! Names are compared without case (MongoDB refuses two databases that differ only by case,
+//! and some filesystems fold case), and connections by what they point at (two references
+//! to one server or directory are one connection).
 
-use super::types::{ChronosConfig, ConnRefs, DatabaseTemplate};
+use super::types::{ChronosConfig, ConnRefs, DatabaseTemplate, Provider};
 use regex::Regex;
+use std::collections::BTreeSet;
 
 /// Who a database entry's data belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +52,131 @@ enum Scope {
     Tenant,
 }
 
+// ------------------------------------------------------------------------- patterns ---
+
+/// One position of a name pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tok {
+    Char(char),
+    /// A scope name: one or more of `[a-z0-9_-]`.
+    Name,
+}
+
+fn is_name_char(c: char) -> bool {
+    c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-'
+}
+
+/// A lower-cased name in which a template's placeholder stands for any scope name.
+#[derive(Debug, Clone)]
+struct Pattern(Vec<Tok>);
+
+/// Automaton states: (position, inside a name that already has a character).
+type States = BTreeSet<(usize, bool)>;
+
+/// The character standing for `{tenantId}` / `{domain}` while a pattern is built.
+const HOLE: char = '\u{1}';
+
+impl Pattern {
+    fn new(text: &str) -> Self {
+        Pattern(
+            text.to_lowercase()
+                .chars()
+                .map(|c| if c == HOLE { Tok::Name } else { Tok::Char(c) })
+                .collect(),
+        )
+    }
+
+    fn close(&self, mut states: States) -> States {
+        let extra: Vec<_> = states
+            .iter()
+            .filter(|(i, inside)| *inside && self.0.get(*i) == Some(&Tok::Name))
+            .map(|(i, _)| (i + 1, false))
+            .collect();
+        states.extend(extra);
+        states
+    }
+
+    fn start(&self) -> States {
+        self.close(BTreeSet::from([(0, false)]))
+    }
+
+    fn step(&self, states: &States, c: char) -> States {
+        let mut next = BTreeSet::new();
+        for &(i, _) in states {
+            match self.0.get(i) {
+                Some(Tok::Char(x)) if *x == c => {
+                    next.insert((i + 1, false));
+                }
+                Some(Tok::Name) if is_name_char(c) => {
+                    next.insert((i, true));
+                }
+                _ => {}
+            }
+        }
+        self.close(next)
+    }
+
+    fn accepts(&self, states: &States) -> bool {
+        states.contains(&(self.0.len(), false))
+    }
+
+    fn run(&self, s: &str) -> States {
+        s.to_lowercase()
+            .chars()
+            .fold(self.start(), |st, c| self.step(&st, c))
+    }
+
+    /// Whether the pattern gives exactly `s`.
+    fn matches(&self, s: &str) -> bool {
+        self.accepts(&self.run(s))
+    }
+
+    /// Whether `s` starts some name the pattern gives (every live state can still reach the
+    /// end: names are non-empty and literals are literal).
+    fn starts(&self, s: &str) -> bool {
+        !self.run(s).is_empty()
+    }
+
+    /// Whether some name is given by both patterns (a subset construction over the product;
+    /// one character outside every literal stands for all such characters).
+    fn overlaps(&self, other: &Pattern) -> bool {
+        let mut alphabet: BTreeSet<char> = self
+            .0
+            .iter()
+            .chain(&other.0)
+            .filter_map(|t| match t {
+                Tok::Char(c) => Some(*c),
+                Tok::Name => None,
+            })
+            .collect();
+        if let Some(free) = "abcdefghijklmnopqrstuvwxyz0123456789_-"
+            .chars()
+            .find(|c| !alphabet.contains(c))
+        {
+            alphabet.insert(free);
+        }
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![(self.start(), other.start())];
+        while let Some((a, b)) = todo.pop() {
+            if self.accepts(&a) && other.accepts(&b) {
+                return true;
+            }
+            if !seen.insert((a.clone(), b.clone())) {
+                continue;
+            }
+            for &c in &alphabet {
+                let (na, nb) = (self.step(&a, c), other.step(&b, c));
+                if !na.is_empty() && !nb.is_empty() {
+                    todo.push((na, nb));
+                }
+            }
+        }
+        false
+    }
+}
+
+// --------------------------------------------------------------------------- places ---
+
 /// One configured entry: listed (fixed names) or a template.
 struct Place<'a> {
     path: String,
@@ -53,19 +185,17 @@ struct Place<'a> {
     template: Option<Scope>,
     /// The owner of a listed entry (unused for templates).
     owner: Owner,
-    db_conns: &'a ConnRefs,
-    space_conns: &'a ConnRefs,
+    db_conns: BTreeSet<String>,
+    space_conns: BTreeSet<String>,
     db_name: &'a str,
+    analytics: Option<&'a str>,
     bucket: &'a str,
     prefix: Option<&'a str>,
 }
 
-/// A value no configured name contains, used to instantiate a template for comparisons.
-const SAMPLE: &str = "zq7sample7qz";
-
 impl Place<'_> {
-    /// A template field with `{databaseType}` filled in and the placeholder of the other scope
-    /// emptied (as routing does), `value` standing for this scope's placeholder.
+    /// A field with `{databaseType}` filled in, the other scope's placeholder emptied (as
+    /// routing does) and this scope's replaced by `value`.
     fn expand(&self, text: &str, value: &str) -> String {
         let (tenant, domain) = match self.template {
             Some(Scope::Tenant) => (Some(value), None),
@@ -73,6 +203,10 @@ impl Place<'_> {
             None => return text.to_string(),
         };
         super::validate_expand(text, self.database_type, tenant, domain)
+    }
+
+    fn pattern(&self, text: &str) -> Pattern {
+        Pattern::new(&self.expand(text, &HOLE.to_string()))
     }
 
     fn owner_for(&self, value: &str) -> Owner {
@@ -83,83 +217,150 @@ impl Place<'_> {
         }
     }
 
-    /// What placeholder values make this place produce `name` from `text`: `Some(value)`
-    /// (the empty string for a listed entry) when it can, `None` when it cannot.
-    fn instantiate(&self, text: &str, name: &str) -> Option<String> {
-        if self.template.is_none() {
-            return (text == name).then(String::new);
+    /// The names this entry gives databases: (field, pattern).
+    fn databases(&self) -> Vec<(&'static str, Pattern)> {
+        let mut out = vec![("dbName", self.pattern(self.db_name))];
+        if let Some(a) = self.analytics {
+            out.push(("analyticsDbName", self.pattern(a)));
         }
-        // Everything but this scope's placeholder is fixed: escape it, then let each
-        // occurrence of the placeholder capture a valid scope name; all must agree.
-        let fixed = self.expand(text, "\u{1}");
+        out
+    }
+
+    /// The value of this template's placeholder that turns `text` into `name` (compared
+    /// without case); `Some("")` for a listed entry whose `text` is `name`.
+    fn value_for(&self, text: &str, name: &str) -> Option<String> {
+        if self.template.is_none() {
+            return text.eq_ignore_ascii_case(name).then(String::new);
+        }
+        let fixed = self.expand(text, &HOLE.to_string()).to_lowercase();
         let mut pattern = String::from("^");
-        for (i, piece) in fixed.split('\u{1}').enumerate() {
+        for (i, piece) in fixed.split(HOLE).enumerate() {
             if i > 0 {
-                pattern.push_str("([a-z0-9][a-z0-9_-]{0,63})");
+                pattern.push_str("([a-z0-9_-]+)");
             }
             pattern.push_str(&regex::escape(piece));
         }
         pattern.push('$');
-        let re = Regex::new(&pattern).ok()?;
-        let caps = re.captures(name)?;
+        let name = name.to_lowercase();
+        let caps = Regex::new(&pattern).ok()?.captures(&name)?;
         let mut values = caps.iter().skip(1).flatten().map(|m| m.as_str());
         let first = values.next()?.to_string();
         values.all(|v| v == first).then_some(first)
     }
 
-    /// The key space (bucket and prefix) as one text, placeholders unexpanded.
+    /// Bucket and prefix as one text (`bucket NUL prefix/`), placeholders unexpanded.
     fn key_space_text(&self) -> String {
-        format!("{}\u{0}{}", self.bucket, self.prefix.unwrap_or_default())
+        key_space(self.bucket, self.prefix)
     }
 }
 
-fn intersects(a: &ConnRefs, b: &ConnRefs) -> bool {
-    a.as_slice().iter().any(|x| b.as_slice().contains(x))
+fn key_space(bucket: &str, prefix: Option<&str>) -> String {
+    match prefix {
+        Some(p) => format!("{bucket}\u{0}{}/", p.trim_end_matches('/')),
+        None => format!("{bucket}\u{0}"),
+    }
+}
+
+/// What a database connection points at: two references to one server or directory are one.
+fn db_identity(cfg: &ChronosConfig, name: &str) -> String {
+    let Some(c) = cfg.db_connections.get(name) else {
+        return format!("ref:{name}");
+    };
+    if let Some(dir) = &c.sqlite_dir {
+        return format!("sqlite:{}", dir.trim_end_matches('/'));
+    }
+    let uri = c.mongo_uri.as_deref().unwrap_or_default();
+    // The hosts, without credentials, options or database.
+    let rest = uri.split_once("://").map(|(_, r)| r).unwrap_or(uri);
+    let hosts = rest.rsplit_once('@').map(|(_, h)| h).unwrap_or(rest);
+    let hosts = hosts.split(['/', '?']).next().unwrap_or_default();
+    let mut list: Vec<String> = hosts.split(',').map(|h| h.to_lowercase()).collect();
+    list.sort();
+    format!("mongo:{}", list.join(","))
+}
+
+/// What a spaces connection points at: the same service (and so the same bucket names).
+fn space_identity(cfg: &ChronosConfig, name: &str) -> String {
+    let Some(c) = cfg.spaces_connections.get(name) else {
+        return format!("ref:{name}");
+    };
+    let endpoint = c
+        .endpoint
+        .as_deref()
+        .map(|e| e.trim_end_matches('/').to_lowercase());
+    match c.effective_provider() {
+        Provider::Local => format!(
+            "local:{}",
+            c.base_path.as_deref().unwrap_or(".").trim_end_matches('/')
+        ),
+        // Every memory store is its own.
+        Provider::Memory => format!("memory:{name}"),
+        Provider::S3 => format!("s3:{}", endpoint.unwrap_or_else(|| "aws".into())),
+        Provider::Azure => format!(
+            "azure:{}:{}",
+            endpoint.unwrap_or_default(),
+            c.access_key.as_deref().unwrap_or_default()
+        ),
+        Provider::Gcs => format!("gcs:{}", endpoint.unwrap_or_default()),
+    }
+}
+
+fn identities(
+    cfg: &ChronosConfig,
+    refs: &ConnRefs,
+    f: fn(&ChronosConfig, &str) -> String,
+) -> BTreeSet<String> {
+    refs.as_slice().iter().map(|r| f(cfg, r)).collect()
 }
 
 /// A listed entry (generic, domain, tenant or logs: the same fields in different structs).
 macro_rules! listed {
-    ($path:expr, $ty:expr, $owner:expr, $e:expr) => {
+    ($cfg:expr, $path:expr, $ty:expr, $owner:expr, $e:expr) => {
         Place {
             path: $path,
             database_type: $ty,
             template: None,
             owner: $owner,
-            db_conns: &$e.db_conn_ref,
-            space_conns: &$e.space_conn_ref,
+            db_conns: identities($cfg, &$e.db_conn_ref, db_identity),
+            space_conns: identities($cfg, &$e.space_conn_ref, space_identity),
             db_name: &$e.db_name,
+            analytics: $e.analytics_db_name.as_deref(),
             bucket: &$e.bucket,
             prefix: $e.prefix.as_deref(),
         }
     };
 }
 
+fn templated<'a>(
+    cfg: &ChronosConfig,
+    path: String,
+    ty: &'static str,
+    scope: Scope,
+    t: &'a DatabaseTemplate,
+) -> Place<'a> {
+    Place {
+        path,
+        database_type: ty,
+        template: Some(scope),
+        owner: Owner::Shared,
+        db_conns: identities(cfg, &t.db_conn_ref, db_identity),
+        space_conns: identities(cfg, &t.space_conn_ref, space_identity),
+        db_name: &t.db_name,
+        analytics: t.analytics_db_name.as_deref(),
+        bucket: &t.bucket,
+        prefix: t.prefix.as_deref(),
+    }
+}
+
 fn places(cfg: &ChronosConfig) -> Vec<Place<'_>> {
     let mut out = Vec::new();
     let dbs = &cfg.databases;
-    fn templated<'a>(
-        path: String,
-        ty: &'static str,
-        scope: Scope,
-        t: &'a DatabaseTemplate,
-    ) -> Place<'a> {
-        Place {
-            path,
-            database_type: ty,
-            template: Some(scope),
-            owner: Owner::Shared,
-            db_conns: &t.db_conn_ref,
-            space_conns: &t.space_conn_ref,
-            db_name: &t.db_name,
-            bucket: &t.bucket,
-            prefix: t.prefix.as_deref(),
-        }
-    }
     for (ty, tiered) in [("metadata", &dbs.metadata), ("knowledge", &dbs.knowledge)] {
         let Some(t) = tiered else { continue };
         let base = format!("$.databases.{ty}");
         if let Some(g) = &t.generic_database {
             out.push(listed!(
+                cfg,
                 format!("{base}.genericDatabase"),
                 ty,
                 Owner::Shared,
@@ -168,6 +369,7 @@ fn places(cfg: &ChronosConfig) -> Vec<Place<'_>> {
         }
         for (i, d) in t.domains_databases.iter().enumerate() {
             out.push(listed!(
+                cfg,
                 format!("{base}.domainsDatabases[{i}]"),
                 ty,
                 Owner::Domain(d.domain.clone()),
@@ -176,6 +378,7 @@ fn places(cfg: &ChronosConfig) -> Vec<Place<'_>> {
         }
         for (i, e) in t.tenant_databases.iter().enumerate() {
             out.push(listed!(
+                cfg,
                 format!("{base}.tenantDatabases[{i}]"),
                 ty,
                 Owner::Tenant(e.tenant_id.clone()),
@@ -183,25 +386,18 @@ fn places(cfg: &ChronosConfig) -> Vec<Place<'_>> {
             ));
         }
         if let Some(tpl) = &t.domain_template {
-            out.push(templated(
-                format!("{base}.domainTemplate"),
-                ty,
-                Scope::Domain,
-                tpl,
-            ));
+            let path = format!("{base}.domainTemplate");
+            out.push(templated(cfg, path, ty, Scope::Domain, tpl));
         }
         if let Some(tpl) = &t.tenant_template {
-            out.push(templated(
-                format!("{base}.tenantTemplate"),
-                ty,
-                Scope::Tenant,
-                tpl,
-            ));
+            let path = format!("{base}.tenantTemplate");
+            out.push(templated(cfg, path, ty, Scope::Tenant, tpl));
         }
     }
     if let Some(rt) = &dbs.runtime {
         for (i, e) in rt.tenant_databases.iter().enumerate() {
             out.push(listed!(
+                cfg,
                 format!("$.databases.runtime.tenantDatabases[{i}]"),
                 "runtime",
                 Owner::Tenant(e.tenant_id.clone()),
@@ -209,39 +405,38 @@ fn places(cfg: &ChronosConfig) -> Vec<Place<'_>> {
             ));
         }
         if let Some(tpl) = &rt.tenant_template {
-            out.push(templated(
-                "$.databases.runtime.tenantTemplate".into(),
-                "runtime",
-                Scope::Tenant,
-                tpl,
-            ));
+            let path = "$.databases.runtime.tenantTemplate".to_string();
+            out.push(templated(cfg, path, "runtime", Scope::Tenant, tpl));
         }
     }
     if let Some(g) = &dbs.logs {
-        out.push(listed!("$.databases.logs".into(), "logs", Owner::Shared, g));
+        out.push(listed!(
+            cfg,
+            "$.databases.logs".into(),
+            "logs",
+            Owner::Shared,
+            g
+        ));
     }
     out
 }
 
-/// `(path, message)` for every pair of entries of different owners that can name the same
-/// database on a shared connection.
+// ------------------------------------------------------------------------ the rules ---
+
+/// `(path, message)` for every pair of entries that can name the same database on one
+/// server without being the same owner in the same database type.
 pub(super) fn database_collisions(cfg: &ChronosConfig) -> Vec<(String, String)> {
     let all = places(cfg);
     let mut out = Vec::new();
     for (j, b) in all.iter().enumerate() {
         for a in &all[..j] {
-            if !intersects(a.db_conns, b.db_conns) {
+            if a.db_conns.is_disjoint(&b.db_conns) {
                 continue;
             }
-            if let Some((owner_a, owner_b)) = shared_database(a, b) {
+            if let Some((field, why)) = shared_database(a, b) {
                 out.push((
-                    format!("{}.dbName", b.path),
-                    format!(
-                        "can name the same database as {} ({} and {} would share it); give each its own dbName",
-                        a.path,
-                        owner_b.describe(),
-                        owner_a.describe()
-                    ),
+                    format!("{}.{field}", b.path),
+                    format!("can name the same database as {}: {why}", a.path),
                 ));
             }
         }
@@ -249,29 +444,73 @@ pub(super) fn database_collisions(cfg: &ChronosConfig) -> Vec<(String, String)> 
     out
 }
 
-/// Owners of `a` and `b` that would share one database name, if any.
-fn shared_database(a: &Place<'_>, b: &Place<'_>) -> Option<(Owner, Owner)> {
-    // Instantiate one side (a sample value for a template), then ask the other side which of
-    // its values gives the same name; try both directions.
-    for (x, y) in [(a, b), (b, a)] {
-        let name = x.expand(x.db_name, SAMPLE);
-        if let Some(value) = y.instantiate(y.db_name, &name) {
-            let (ox, oy) = (x.owner_for(SAMPLE), y.owner_for(&value));
-            if ox != oy {
-                return Some(if std::ptr::eq(x, a) {
-                    (ox, oy)
-                } else {
-                    (oy, ox)
-                });
+/// Why `a` and `b` may share a database (the field of `b` concerned), if they may.
+fn shared_database(a: &Place<'_>, b: &Place<'_>) -> Option<(&'static str, String)> {
+    for (field_a, pa) in a.databases() {
+        for (field_b, pb) in b.databases() {
+            if !pa.overlaps(&pb) {
+                continue;
             }
+            // The one allowed overlap: a listed tenant (or domain) entry and its own tier's
+            // template, where the template would give the listed owner this very name (the
+            // listed entry wins for that owner, so the template never uses the name).
+            let same_field = field_a == field_b;
+            let same_type = a.database_type == b.database_type;
+            let (listed, template) = match (a.template, b.template) {
+                (None, Some(_)) => (a, b),
+                (Some(_), None) => (b, a),
+                _ => (a, b),
+            };
+            let text = |p: &Place<'_>| match field_a {
+                "dbName" => p.db_name.to_string(),
+                _ => p.analytics.unwrap_or_default().to_string(),
+            };
+            if same_field && same_type && listed.template.is_none() && template.template.is_some() {
+                let name = text(listed);
+                if template
+                    .value_for(&text(template), &name)
+                    .is_some_and(|v| template.owner_for(&v) == listed.owner)
+                {
+                    continue;
+                }
+            }
+            let why = match (a.template, b.template) {
+                (None, None) if !same_type => format!(
+                    "a {} and a {} database would merge their collections",
+                    a.database_type, b.database_type
+                ),
+                (None, None) => format!(
+                    "{} and {} would share it",
+                    b.owner.describe(),
+                    a.owner.describe()
+                ),
+                _ => {
+                    // Name an owner the template would put there, when the overlap is with a
+                    // listed name.
+                    let example = match (a.template, b.template) {
+                        (None, Some(_)) => b
+                            .value_for(&text(b), &text(a))
+                            .map(|v| format!(" ({} would get it)", b.owner_for(&v).describe())),
+                        (Some(_), None) => a
+                            .value_for(&text(a), &text(b))
+                            .map(|v| format!(" ({} would get it)", a.owner_for(&v).describe())),
+                        _ => None,
+                    };
+                    format!(
+                        "the names of `{field_b}` and of `{field_a}` overlap{}; give each entry names no other can produce",
+                        example.unwrap_or_default()
+                    )
+                }
+            };
+            return Some((field_b, why));
         }
     }
     None
 }
 
-/// Whether objects under this route's bucket and prefix can belong to a database other than
-/// `db_conn_ref` / `db_name` (another entry, or a template for another tenant or domain,
-/// names the same bucket and prefix on the same payload connection).
+/// Whether objects of a database other than `db_conn_ref` / `db_name` can live under this
+/// route's bucket and prefix, or above it (another entry, or a template for another tenant
+/// or domain, names the same or a nested key space on the same service).
 pub(crate) fn key_space_is_shared(
     cfg: &ChronosConfig,
     space_conn_ref: &str,
@@ -280,17 +519,29 @@ pub(crate) fn key_space_is_shared(
     db_conn_ref: &str,
     db_name: &str,
 ) -> bool {
-    let key = format!("{bucket}\u{0}{}", prefix.unwrap_or_default());
+    let space = space_identity(cfg, space_conn_ref);
+    let db = db_identity(cfg, db_conn_ref);
+    let key = key_space(bucket, prefix).to_lowercase();
     places(cfg).iter().any(|p| {
-        if !p.space_conns.as_slice().iter().any(|s| s == space_conn_ref) {
+        if !p.space_conns.contains(&space) {
             return false;
         }
-        let Some(value) = p.instantiate(&p.key_space_text(), &key) else {
-            return false;
-        };
-        let same_db = p.db_conns.as_slice().iter().any(|c| c == db_conn_ref)
-            && p.expand(p.db_name, &value) == db_name;
-        !same_db
+        let pattern = p.pattern(&p.key_space_text());
+        if pattern.matches(&key) {
+            // The same key space: shared unless it is this very database.
+            let Some(value) = p.value_for(&p.key_space_text(), &key) else {
+                return true;
+            };
+            let same_db = p.db_conns.contains(&db)
+                && p.expand(p.db_name, &value).eq_ignore_ascii_case(db_name);
+            return !same_db;
+        }
+        // Nested either way: its key space inside ours, or ours inside its.
+        let ours_inside_its = key
+            .char_indices()
+            .filter(|&(_, c)| c == '/' || c == '\u{0}')
+            .any(|(i, _)| pattern.matches(&key[..=i]));
+        pattern.starts(&key) || ours_inside_its
     })
 }
 
@@ -300,7 +551,8 @@ mod tests {
 
     fn cfg(databases: serde_json::Value) -> ChronosConfig {
         serde_json::from_value(serde_json::json!({
-            "dbConnections": {"m": {"sqliteDir": "/tmp/x"}, "m2": {"sqliteDir": "/tmp/y"}},
+            "dbConnections": {"m": {"sqliteDir": "/tmp/x"}, "m2": {"sqliteDir": "/tmp/y"},
+                              "m3": {"sqliteDir": "/tmp/x/"}},
             "spacesConnections": {"s": {"provider": "memory"}},
             "databases": databases,
         }))
@@ -311,10 +563,28 @@ mod tests {
         serde_json::json!({"tenantId": id, "dbConnRef": "m", "spaceConnRef": "s", "bucket": bucket, "dbName": db})
     }
 
+    fn tpl(db: &str) -> serde_json::Value {
+        serde_json::json!({"dbConnRef": "m", "spaceConnRef": "s", "bucket": "b-{tenantId}{domain}", "dbName": db})
+    }
+
     #[test]
-    fn listed_tenants_cannot_share_a_database() {
+    fn patterns() {
+        let p = |t: &str| Pattern::new(&t.replace("{}", &HOLE.to_string()));
+        assert!(p("k_{}").matches("k_acme"));
+        assert!(!p("k_{}").matches("k_"));
+        assert!(p("k_{}").starts("k_"));
+        assert!(!p("k_{}").starts("x"));
+        assert!(p("k_{}").overlaps(&p("{}_k")), "k_k");
+        assert!(p("k_{}").overlaps(&p("k_d_{}")));
+        assert!(!p("kt_{}").overlaps(&p("kd_{}")));
+        assert!(!p("a{}").overlaps(&p("b{}")));
+        assert!(p("DB_X").overlaps(&p("db_x")), "names compare without case");
+    }
+
+    #[test]
+    fn listed_entries_cannot_share_a_database() {
         let c = cfg(serde_json::json!({"runtime": {"tenantDatabases": [
-            tenant("a", "rt", "b-a"), tenant("b", "rt", "b-b")]}}));
+            tenant("a", "rt", "b-a"), tenant("b", "RT", "b-b")]}}));
         let found = database_collisions(&c);
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].0, "$.databases.runtime.tenantDatabases[1].dbName");
@@ -323,26 +593,49 @@ mod tests {
             "{}",
             found[0].1
         );
-        // Different connections: different databases.
+        // Another server: another database. The same directory under two names: the same.
         let mut other = tenant("b", "rt", "b-b");
         other["dbConnRef"] = "m2".into();
         let c = cfg(
-            serde_json::json!({"runtime": {"tenantDatabases": [tenant("a", "rt", "b-a"), other]}}),
+            serde_json::json!({"runtime": {"tenantDatabases": [tenant("a", "rt", "b-a"), other.clone()]}}),
         );
         assert!(database_collisions(&c).is_empty());
+        other["dbConnRef"] = "m3".into();
+        let c = cfg(
+            serde_json::json!({"runtime": {"tenantDatabases": [tenant("a", "rt", "b-a"), other]}}),
+        );
+        assert_eq!(database_collisions(&c).len(), 1);
+        // An analytics database named like another tenant's database.
+        let mut a = tenant("a", "rt_a", "b-a");
+        a["analyticsDbName"] = "rt_b".into();
+        let c = cfg(
+            serde_json::json!({"runtime": {"tenantDatabases": [a, tenant("b", "rt_b", "b-b")]}}),
+        );
+        assert_eq!(database_collisions(&c).len(), 1);
+        // Two database types in one database.
+        let g = serde_json::json!({"dbConnRef": "m", "spaceConnRef": "s", "bucket": "g", "dbName": "shared"});
+        let c = cfg(
+            serde_json::json!({"metadata": {"genericDatabase": g.clone()}, "knowledge": {"genericDatabase": g}}),
+        );
+        let found = database_collisions(&c);
+        assert!(
+            found.len() == 1 && found[0].1.contains("merge"),
+            "{found:?}"
+        );
     }
 
     #[test]
     fn a_listed_name_must_not_be_another_tenants_template_name() {
-        let tpl = serde_json::json!({"dbConnRef": "m", "spaceConnRef": "s", "bucket": "rt-{tenantId}", "dbName": "rt_{tenantId}"});
         // acme's own template name: fine (acme is listed, so the template is not used for it).
         let c = cfg(
-            serde_json::json!({"runtime": {"tenantTemplate": tpl.clone(),
+            serde_json::json!({"runtime": {"tenantTemplate": tpl("rt_{tenantId}"),
             "tenantDatabases": [tenant("acme", "rt_acme", "x")]}}),
         );
         assert!(database_collisions(&c).is_empty());
-        let c = cfg(serde_json::json!({"runtime": {"tenantTemplate": tpl,
-            "tenantDatabases": [tenant("acme", "rt_globex", "x")]}}));
+        let c = cfg(
+            serde_json::json!({"runtime": {"tenantTemplate": tpl("rt_{tenantId}"),
+            "tenantDatabases": [tenant("acme", "rt_globex", "x")]}}),
+        );
         let found = database_collisions(&c);
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(found[0].1.contains("tenant 'globex'"), "{}", found[0].1);
@@ -350,28 +643,34 @@ mod tests {
 
     #[test]
     fn overlapping_templates_are_found() {
-        let t = |db: &str| serde_json::json!({"dbConnRef": "m", "spaceConnRef": "s", "bucket": "k-{tenantId}{domain}", "dbName": db});
+        for (t, d) in [
+            ("k_{tenantId}", "k_d_{domain}"),
+            ("k_{tenantId}", "{domain}_k"),
+        ] {
+            let c = cfg(
+                serde_json::json!({"knowledge": {"tenantTemplate": tpl(t), "domainTemplate": tpl(d)}}),
+            );
+            assert_eq!(database_collisions(&c).len(), 1, "{t} / {d}");
+        }
         let c = cfg(serde_json::json!({"knowledge": {
-            "tenantTemplate": t("k_{tenantId}"), "domainTemplate": t("k_d_{domain}")}}));
-        assert_eq!(database_collisions(&c).len(), 1);
-        let c = cfg(serde_json::json!({"knowledge": {
-            "tenantTemplate": t("kt_{tenantId}"), "domainTemplate": t("kd_{domain}")}}));
+            "tenantTemplate": tpl("kt_{tenantId}"), "domainTemplate": tpl("kd_{domain}")}}));
         assert!(database_collisions(&c).is_empty());
-        // The same tenant in two tiers may share (its own data either way).
+        // One tenant's knowledge and runtime databases must differ too.
         let c = cfg(
-            serde_json::json!({"knowledge": {"tenantTemplate": t("t_{tenantId}")},
-            "runtime": {"tenantTemplate": t("t_{tenantId}")}}),
+            serde_json::json!({"knowledge": {"tenantTemplate": tpl("t_{tenantId}")},
+            "runtime": {"tenantTemplate": tpl("t_{tenantId}")}}),
         );
-        assert!(database_collisions(&c).is_empty());
+        assert_eq!(database_collisions(&c).len(), 1);
         // The embedded default is clean.
         assert!(database_collisions(&ChronosConfig::embedded("/tmp/d")).is_empty());
     }
 
     #[test]
     fn shared_key_spaces_are_recognised() {
+        let t = serde_json::json!({"dbConnRef": "m", "spaceConnRef": "s", "bucket": "rt", "prefix": "t/{tenantId}", "dbName": "rt_{tenantId}"});
         let c = cfg(serde_json::json!({"runtime": {
             "tenantDatabases": [tenant("a", "rt_a", "shared"), tenant("b", "rt_b", "shared")],
-            "tenantTemplate": {"dbConnRef": "m", "spaceConnRef": "s", "bucket": "rt", "prefix": "t/{tenantId}", "dbName": "rt_{tenantId}"}}}));
+            "tenantTemplate": t}}));
         assert!(key_space_is_shared(&c, "s", "shared", None, "m", "rt_a"));
         assert!(!key_space_is_shared(
             &c,
@@ -381,15 +680,25 @@ mod tests {
             "m",
             "rt_zed"
         ));
+        // A listed "rt-x" bucket is what the template gives tenant x.
         let c = cfg(serde_json::json!({"runtime": {
-            "tenantDatabases": [tenant("a", "rt_a", "only-a"), tenant("b", "rt_b", "rt")],
+            "tenantDatabases": [tenant("a", "rt_a", "rt-x"), tenant("b", "rt_b", "only-b")],
             "tenantTemplate": {"dbConnRef": "m", "spaceConnRef": "s", "bucket": "rt-{tenantId}", "dbName": "rt_{tenantId}"}}}));
-        assert!(!key_space_is_shared(&c, "s", "only-a", None, "m", "rt_a"));
-        // Listed "rt-x" bucket is what the template gives tenant x.
-        let c2 = cfg(serde_json::json!({"runtime": {
-            "tenantDatabases": [tenant("a", "rt_a", "rt-x")],
-            "tenantTemplate": {"dbConnRef": "m", "spaceConnRef": "s", "bucket": "rt-{tenantId}", "dbName": "rt_{tenantId}"}}}));
-        assert!(key_space_is_shared(&c2, "s", "rt-x", None, "m", "rt_a"));
-        assert!(key_space_is_shared(&c2, "s", "rt-x", None, "m", "rt_x"));
+        assert!(key_space_is_shared(&c, "s", "rt-x", None, "m", "rt_a"));
+        assert!(key_space_is_shared(&c, "s", "rt-x", None, "m", "rt_x"));
+        assert!(!key_space_is_shared(&c, "s", "only-b", None, "m", "rt_b"));
+        // Nested: a generic entry at the bucket's root, tenants under prefixes of it.
+        let c = cfg(serde_json::json!({"knowledge": {
+            "genericDatabase": {"dbConnRef": "m", "spaceConnRef": "s", "bucket": "b", "dbName": "kg"},
+            "tenantTemplate": {"dbConnRef": "m", "spaceConnRef": "s", "bucket": "b", "prefix": "{tenantId}", "dbName": "kt_{tenantId}"}}}));
+        assert!(key_space_is_shared(&c, "s", "b", None, "m", "kg"));
+        assert!(key_space_is_shared(
+            &c,
+            "s",
+            "b",
+            Some("acme"),
+            "m",
+            "kt_acme"
+        ));
     }
 }

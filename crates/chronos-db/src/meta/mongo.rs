@@ -30,10 +30,12 @@
 //!   reports success. Rows are only deleted when nobody can ever commit them (their `base`
 //!   fence is gone, fences being random per commit), so no head points at a missing row.
 //! * **cv.** Allocated by inserting `{_id: key(k)}`, k = top + 1, into `C_counter` (unique
-//!   `_id`): unique and increasing in real time (I3). Slots are never deleted, so the taken
-//!   ones always form the prefix `1..=top`: each process remembers the last slot it took and
-//!   finds the top again with point lookups (galloping, then bisection) when it meets a taken
-//!   slot, never with a scan or a sort.
+//!   `_id`): unique and increasing in real time (I3). Slots are never deleted and each is
+//!   taken right above one seen taken, so above the collection's *floor* (a document written
+//!   once with the highest cv the data already held) the taken ones form the prefix
+//!   `floor+1..=top`: each process remembers the last slot it took and finds the top again
+//!   with point lookups (galloping, then bisection) when it meets a taken slot, never with a
+//!   scan or a sort.
 //! * **Purge claim.** A purge first inserts a claim row at `head.ov + 1` (so no writer can
 //!   move the head meanwhile), then deletes the head, the rows and the claim. Whoever meets
 //!   a stale claim completes the purge.
@@ -52,12 +54,13 @@
 //!   paths with `_id` as second key; array paths a plain multikey index).
 //! * `C_ver`: one document per version: the same fields plus `id`, `base` (the fence of the
 //!   head it was written against, `null` for a create), `written` (the inserting process's
-//!   clock), `committed` (set only when someone else rolled the row forward; readers decide by the head),
-//!   `next_cv` and `next_at`. Purge claims are rows with `purge: true`. Unique index
+//!   clock), `committed` (set only when someone else rolled the row forward; readers decide
+//!   by the head), `next_cv` and `next_at`. Purge claims are rows with `purge: true`. Unique index
 //!   `(id, ov)`, indexes `(id, at)`, `(id, cv)`, `(cv)`, `(at)`.
 //! * `C_counter`: one `{_id: key(cv)}` per allocated cv, the cv as a 20-digit zero-padded
 //!   string (string `_id`s are what FerretDB can look up without a scan). About 40 bytes per
 //!   commit, next to a version row of several hundred; never pruned (see the rule above).
+//!   Plus `{_id: "floor", v}`.
 //!
 //! `at` is stored as i64 microseconds (BSON dates only have milliseconds). Indexed properties
 //! (`meta`) are stored as BSON with ints as Int64 and floats as Double, so they round-trip;
@@ -86,6 +89,8 @@ use std::time::Duration;
 const STALE_MICROS: i64 = 60_000_000;
 /// Times an as-of query is re-read after repairing what it met.
 const QUERY_ATTEMPTS: usize = 5;
+/// Longest a group of cv requests waits for its slots.
+const CV_ALLOCATION_TIMEOUT: Duration = Duration::from_secs(60);
 /// Attempts of a transactional commit that meets write conflicts.
 const TXN_ATTEMPTS: u32 = 8;
 /// Consecutive taken counter slots met one by one before looking the top up again.
@@ -156,7 +161,7 @@ fn cv_key(k: i64) -> String {
     format!("{k:020}")
 }
 
-/// Hands out the cvs of one collection for this process (rule 2). Concurrent requests are
+/// Hands out the cvs of one collection for this process (step 2 of a commit). Concurrent requests are
 /// served in groups: one task takes, with a single ordered `insert_many`, as many slots above
 /// the top as there are requests waiting, so this process's writers neither queue one round
 /// trip each nor collide with each other. Every slot of a group is still taken right above a
@@ -164,15 +169,20 @@ fn cv_key(k: i64) -> String {
 /// leaves its slot unused: a gap.
 struct CvAllocator {
     counter: Collection<Document>,
+    /// Read once per process for the floor (see [`CvAllocator::floor`]).
+    head: Collection<Document>,
+    ver: Collection<Document>,
     waiting: std::sync::Mutex<Vec<tokio::sync::oneshot::Sender<Result<i64, MetaError>>>>,
     /// The highest slot known taken (`None` until looked up); holding it is leading.
     top: std::sync::Arc<tokio::sync::Mutex<Option<i64>>>,
 }
 
 impl CvAllocator {
-    fn new(counter: Collection<Document>) -> Self {
+    fn new(c: &Colls) -> Self {
         CvAllocator {
-            counter,
+            counter: c.counter.clone(),
+            head: c.head.clone(),
+            ver: c.ver.clone(),
             waiting: std::sync::Mutex::default(),
             top: std::sync::Arc::default(),
         }
@@ -212,7 +222,18 @@ impl CvAllocator {
                 if group.is_empty() {
                     break;
                 }
-                match this.take_slots(&mut top, group.len()).await {
+                // Bounded: a hung server must not hold every writer of the collection.
+                let taken = tokio::time::timeout(
+                    CV_ALLOCATION_TIMEOUT,
+                    this.take_slots(&mut top, group.len()),
+                )
+                .await
+                .unwrap_or_else(|_| {
+                    Err(MetaError::Unavailable(
+                        "timed out allocating a collection version".into(),
+                    ))
+                });
+                match taken {
                     Ok(cvs) => {
                         for (tx, cv) in group.into_iter().zip(cvs) {
                             let _ = tx.send(Ok(cv));
@@ -237,7 +258,7 @@ impl CvAllocator {
     async fn take_slots(&self, top: &mut Option<i64>, n: usize) -> Result<Vec<i64>, MetaError> {
         let mut t = match *top {
             Some(t) => t,
-            None => counter_top(&self.counter, 0).await?,
+            None => counter_top(&self.counter, self.floor().await?).await?,
         };
         let mut out = Vec::with_capacity(n);
         let mut taken_in_a_row = 0;
@@ -270,6 +291,54 @@ impl CvAllocator {
         Err(MetaError::Unavailable(
             "could not allocate a cv (too much contention)".into(),
         ))
+    }
+}
+
+impl CvAllocator {
+    /// The slot every search starts from: `{_id: "floor", v}` in `C_counter`, written once
+    /// (unique `_id`, so every process agrees on it) with the highest cv the collection
+    /// already holds in any form: committed heads and rows, and integer slots of an older
+    /// counter layout. Slots above it form a prefix; below it they need not exist. If the
+    /// counter collection is dropped, the floor is recomputed from the data, so cvs still
+    /// never go back.
+    async fn floor(&self) -> Result<i64, MetaError> {
+        let read = || async {
+            Ok::<_, MetaError>(
+                self.counter
+                    .find_one(doc! {"_id": "floor"})
+                    .await
+                    .map_err(map_err)?
+                    .and_then(|d| get_int(&d, "v")),
+            )
+        };
+        if let Some(v) = read().await? {
+            return Ok(v);
+        }
+        let highest = |coll: &Collection<Document>, filter: Document, field: &'static str| {
+            let coll = coll.clone();
+            async move {
+                Ok::<_, MetaError>(
+                    coll.find_one(filter)
+                        .sort(doc! {field: -1})
+                        .projection(doc! {field: 1})
+                        .await
+                        .map_err(map_err)?
+                        .and_then(|d| get_int(&d, field))
+                        .unwrap_or(0),
+                )
+            }
+        };
+        let v = highest(&self.ver, doc! {}, "cv")
+            .await?
+            .max(highest(&self.head, doc! {}, "cv").await?)
+            .max(highest(&self.counter, doc! {"_id": {"$type": "number"}}, "_id").await?);
+        match self.counter.insert_one(doc! {"_id": "floor", "v": v}).await {
+            Ok(_) => Ok(v),
+            Err(e) if is_dup(&e) => read()
+                .await?
+                .ok_or_else(|| MetaError::Corrupt("the cv floor vanished".into())),
+            Err(e) => Err(map_err(e)),
+        }
     }
 }
 
@@ -1119,7 +1188,7 @@ impl MongoStore {
                 .lock()
                 .map_err(|_| MetaError::Backend("cv allocator state poisoned".into()))?;
             all.entry(coll.to_string())
-                .or_insert_with(|| std::sync::Arc::new(CvAllocator::new(c.counter.clone())))
+                .or_insert_with(|| std::sync::Arc::new(CvAllocator::new(c)))
                 .clone()
         };
         allocator.next().await
@@ -1547,7 +1616,13 @@ fn as_of_bound(as_of: AsOf) -> (&'static str, &'static str, i64) {
 }
 
 impl MongoStore {
-    /// The commit without transactions: rules 1-5 of the module documentation.
+    /// The commit without transactions, in five steps (the "rules" its helpers name):
+    ///
+    /// 1. read the head and check the expectation;
+    /// 2. allocate the cv;
+    /// 3. insert the version row at its `(id, ov)` slot;
+    /// 4. the head compare-and-set, the commit point;
+    /// 5. close the previous version (or, versioning off, remove the older ones).
     async fn commit_by_protocol(
         &self,
         coll: &str,
@@ -1625,7 +1700,7 @@ impl MongoStore {
     /// and its head read then reports the `Conflict` (I2).
     ///
     /// The cv slot is taken before each attempt, outside the transaction: slots must never be
-    /// given back (rule 2), and a transaction that aborts would give its slot back. An aborted
+    /// given back (see [`MongoStore::next_cv`]), and an aborted transaction would give one back. An aborted
     /// attempt therefore leaves a gap in cvs, which I3 allows.
     ///
     /// The commit point is `commitTransaction`; a reply lost in transit
@@ -1638,12 +1713,18 @@ impl MongoStore {
     ) -> Result<Committed, MetaError> {
         let c = self.colls(coll);
         let mut session = self.db.client().start_session().await.map_err(map_err)?;
+        // Rows of earlier attempts: one of them may have committed after all (a reply lost,
+        // then a retry), and a head pointing at it means success, not a conflict.
+        let mut attempts: Vec<(Bson, i64)> = Vec::new();
         for attempt in 0..TXN_ATTEMPTS {
             let cv = self.next_cv(coll, &c).await?;
             if let Err(e) = session.start_transaction().await {
                 return Err(self.transaction_failure(e).await);
             }
-            let error = match self.commit_steps(&c, write, cv, &mut session).await {
+            let error = match self
+                .commit_steps(&c, write, cv, &mut attempts, &mut session)
+                .await
+            {
                 Ok(done) => match commit_transaction(&mut session).await {
                     Ok(()) => return Ok(done),
                     Err(e) => e,
@@ -1698,11 +1779,20 @@ impl MongoStore {
         c: &Colls,
         write: &VersionWrite,
         cv: i64,
+        attempts: &mut Vec<(Bson, i64)>,
         s: &mut mongodb::ClientSession,
     ) -> Result<Committed, TxnStep> {
         let v = &write.version;
         let id = v.id.as_str();
         let head = c.head.find_one(doc! {"_id": id}).session(&mut *s).await?;
+        if let Some(row) = head.as_ref().and_then(|h| h.get("row")) {
+            if let Some((_, cv)) = attempts.iter().find(|(r, _)| r == row) {
+                return Ok(Committed {
+                    cv: *cv as u64,
+                    dropped: Vec::new(),
+                });
+            }
+        }
         let state = HeadState::of(head.as_ref());
         match (write.expect, &state) {
             (Expect::Absent, HeadState::Absent) => {}
@@ -1716,7 +1806,9 @@ impl MongoStore {
                 }))
             }
         }
-        let mut row = doc! {"_id": ObjectId::new(), "id": id};
+        let row_id = ObjectId::new();
+        attempts.push((Bson::ObjectId(row_id), cv));
+        let mut row = doc! {"_id": row_id, "id": id};
         row.extend(version_fields(v, cv, write.shadow.as_deref()).map_err(TxnStep::Refused)?);
         row.extend(doc! {
             "base": state.fence(),
@@ -1756,12 +1848,15 @@ impl MongoStore {
         let ov = clamp(v.ov);
         let mut dropped = Vec::new();
         if write.keep_history {
-            if let (HeadState::At(..), Some(prev)) =
-                (&state, head.as_ref().and_then(|h| h.get("row")))
-            {
+            if let HeadState::At(..) = &state {
+                // The previous row by its `_id` (named by the head), else by its slot.
+                let filter = match head.as_ref().and_then(|h| h.get("row")) {
+                    Some(prev @ Bson::ObjectId(_)) => doc! {"_id": prev.clone()},
+                    _ => doc! {"id": id, "ov": ov - 1},
+                };
                 c.ver
                     .update_one(
-                        doc! {"_id": prev.clone()},
+                        filter,
                         doc! {"$set": {"next_cv": cv, "next_at": v.at.micros()}},
                     )
                     .session(&mut *s)
@@ -3153,7 +3248,7 @@ mod tests {
         ) -> Result<Committed, TxnStep> {
             let c = s.colls("t");
             let cv = s.next_cv("t", &c).await.unwrap();
-            s.commit_steps(&c, &write(v, keep_history), cv, session)
+            s.commit_steps(&c, &write(v, keep_history), cv, &mut Vec::new(), session)
                 .await
         }
         let created = step(s, &mut session, record("a", 0, json!({"n": 0}), t0), true)
@@ -3203,6 +3298,25 @@ mod tests {
         // The refused attempts left no rows: ov 0 and 1 only.
         assert_eq!(c.ver.count_documents(doc! {"id": "a"}).await.unwrap(), 2);
         // Versioning off: the commit removes and returns the older versions.
+        // An attempt whose commit went through although its caller saw an error: the next
+        // attempt of the same commit finds its row in the head and reports that success.
+        let c = s.colls("t");
+        let mut attempts = Vec::new();
+        let w = write(record("r", 0, json!({"n": 0}), t0), true);
+        let cv = s.next_cv("t", &c).await.unwrap();
+        let first = s
+            .commit_steps(&c, &w, cv, &mut attempts, &mut session)
+            .await
+            .ok()
+            .unwrap();
+        let cv2 = s.next_cv("t", &c).await.unwrap();
+        let again = s
+            .commit_steps(&c, &w, cv2, &mut attempts, &mut session)
+            .await
+            .ok()
+            .unwrap();
+        assert_eq!(again.cv, first.cv);
+        assert_eq!(c.ver.count_documents(doc! {"id": "r"}).await.unwrap(), 1);
         let dropped = step(
             s,
             &mut session,
@@ -3312,6 +3426,30 @@ mod tests {
         assert_eq!(counter_top(&c.counter, 0).await.unwrap(), behind);
         let fresh = MongoStore::new(e.client.clone(), &e.db);
         assert_eq!(fresh.next_cv("k", &c).await.unwrap(), behind + 1);
+        e.drop().await;
+    }
+
+    /// cvs never go back: not over a counter of the older layout (integer slots), nor after
+    /// the counter collection is dropped (the floor is recomputed from the versions).
+    #[tokio::test]
+    async fn cvs_stay_above_existing_data() {
+        let Some(e) = env("cvfloor").await else {
+            return;
+        };
+        let c = e.store.colls("f");
+        c.counter
+            .insert_many((1..=41i64).map(|k| doc! {"_id": k}))
+            .await
+            .unwrap();
+        let s = MongoStore::new(e.client.clone(), &e.db);
+        s.ensure_collection(&spec("f", &[])).await.unwrap();
+        let cvs = put(&s, "f", "a", &[json!({}), json!({})], now()).await;
+        assert!(cvs[0] > 41, "{cvs:?}");
+        c.counter.drop().await.unwrap();
+        let fresh = MongoStore::new(e.client.clone(), &e.db);
+        let v = record("a", 2, json!({}), now());
+        let next = fresh.commit("f", write(v, true)).await.unwrap().cv;
+        assert!(next > cvs[1], "{next} after {cvs:?}");
         e.drop().await;
     }
 
