@@ -119,11 +119,14 @@ impl ObjectPayloadStore {
         tokio::task::spawn_blocking(move || {
             let flush = |p: &std::path::Path| std::fs::File::open(p).and_then(|f| f.sync_all());
             flush(&file)?;
-            let mut dir = file.parent();
-            for _ in 0..levels {
-                let Some(d) = dir else { break };
-                flush(d)?;
-                dir = d.parent();
+            // Directories can be opened and flushed on Unix only; elsewhere the file is.
+            if cfg!(unix) {
+                let mut dir = file.parent();
+                for _ in 0..levels {
+                    let Some(d) = dir else { break };
+                    flush(d)?;
+                    dir = d.parent();
+                }
             }
             Ok::<(), std::io::Error>(())
         })
