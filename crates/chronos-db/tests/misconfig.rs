@@ -18,6 +18,20 @@ fn config(space: serde_json::Value, dir: &std::path::Path) -> ChronosConfig {
     .expect("config")
 }
 
+/// The test MongoDB (FerretDB of `scripts/test-servers.sh`); `None`, after saying why, when
+/// it is not configured (required under CI).
+fn test_mongo_uri() -> Option<String> {
+    let uri = std::env::var("CHRONOS_TEST_MONGO_URI").ok();
+    if uri.is_none() {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CHRONOS_TEST_MONGO_URI is required in CI"
+        );
+        eprintln!("skipped: CHRONOS_TEST_MONGO_URI is not set (scripts/test-servers.sh)");
+    }
+    uri
+}
+
 /// A port on 127.0.0.1 with nothing listening.
 fn closed_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -201,12 +215,7 @@ async fn unreachable_mongodb_fails_within_its_timeout() {
 
 #[tokio::test]
 async fn mongodb_check_reports_transaction_support() {
-    let Ok(uri) = std::env::var("CHRONOS_TEST_MONGO_URI") else {
-        assert!(
-            std::env::var("CI").is_err(),
-            "CHRONOS_TEST_MONGO_URI is required in CI"
-        );
-        eprintln!("skipped: CHRONOS_TEST_MONGO_URI is not set (scripts/test-servers.sh)");
+    let Some(uri) = test_mongo_uri() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -231,12 +240,7 @@ async fn mongodb_check_reports_transaction_support() {
 /// and a write fails with the same advice instead of running without a transaction.
 #[tokio::test]
 async fn forced_transactions_on_a_standalone_server_are_reported() {
-    let Ok(uri) = std::env::var("CHRONOS_TEST_MONGO_URI") else {
-        assert!(
-            std::env::var("CI").is_err(),
-            "CHRONOS_TEST_MONGO_URI is required in CI"
-        );
-        eprintln!("skipped: CHRONOS_TEST_MONGO_URI is not set (scripts/test-servers.sh)");
+    let Some(uri) = test_mongo_uri() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

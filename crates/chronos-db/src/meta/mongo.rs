@@ -3297,7 +3297,6 @@ mod tests {
         assert_eq!(get_int(&closed, "next_cv"), Some(updated.cv as i64));
         // The refused attempts left no rows: ov 0 and 1 only.
         assert_eq!(c.ver.count_documents(doc! {"id": "a"}).await.unwrap(), 2);
-        // Versioning off: the commit removes and returns the older versions.
         // An attempt whose commit went through although its caller saw an error: the next
         // attempt of the same commit finds its row in the head and reports that success.
         let c = s.colls("t");
@@ -3317,6 +3316,7 @@ mod tests {
             .unwrap();
         assert_eq!(again.cv, first.cv);
         assert_eq!(c.ver.count_documents(doc! {"id": "r"}).await.unwrap(), 1);
+        // Versioning off: the commit removes and returns the older versions.
         let dropped = step(
             s,
             &mut session,
