@@ -35,6 +35,7 @@ pub mod ops;
 pub mod payload;
 pub mod query;
 pub mod routing;
+pub mod tiered;
 
 mod chronos;
 mod document;

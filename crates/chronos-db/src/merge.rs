@@ -52,6 +52,69 @@ fn merge_value(tv: &mut Value, pv: &Value) {
     }
 }
 
+/// How [`merge_records`] combines tiers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MergeOptions {
+    /// Arrays are unioned without duplicates (deep equality, first seen first); `false`
+    /// concatenates them.
+    pub dedupe_arrays: bool,
+    /// Keys the target already has are kept as they are (not merged into).
+    pub preserve_existing: bool,
+}
+
+impl Default for MergeOptions {
+    fn default() -> Self {
+        MergeOptions {
+            dedupe_arrays: true,
+            preserve_existing: false,
+        }
+    }
+}
+
+/// The tier merge of tiered fetches (reference §9.4), different from the enrichment rule:
+/// objects merge recursively, arrays union (or concatenate), anything else — `null`, an array
+/// against a scalar — is replaced by the source's value.
+///
+/// ```
+/// use chronos_db::merge::{merge_records, MergeOptions};
+/// use serde_json::json;
+/// let mut t = json!({"t": [1, {"a": 1}], "o": {"p": 1}, "k": 1});
+/// let s = json!({"t": [1, {"a": 1}, "1"], "o": {"q": 2}, "k": null});
+/// merge_records(t.as_object_mut().unwrap(), s.as_object().unwrap(), MergeOptions::default());
+/// assert_eq!(t, json!({"t": [1, {"a": 1}, "1"], "o": {"p": 1, "q": 2}, "k": null}));
+/// ```
+pub fn merge_records(
+    target: &mut Map<String, Value>,
+    source: &Map<String, Value>,
+    opts: MergeOptions,
+) {
+    for (key, sv) in source {
+        match target.get_mut(key) {
+            None => {
+                target.insert(key.clone(), sv.clone());
+            }
+            Some(_) if opts.preserve_existing => {}
+            Some(tv) => match (tv, sv) {
+                (Value::Object(t), Value::Object(s)) => merge_records(t, s, opts),
+                (Value::Array(t), Value::Array(s)) => {
+                    if opts.dedupe_arrays {
+                        let mut out: Vec<Value> = Vec::with_capacity(t.len() + s.len());
+                        for v in t.iter().chain(s) {
+                            if !out.contains(v) {
+                                out.push(v.clone());
+                            }
+                        }
+                        *t = out;
+                    } else {
+                        t.extend(s.iter().cloned());
+                    }
+                }
+                (tv, sv) => *tv = sv.clone(),
+            },
+        }
+    }
+}
+
 fn identity(v: &Map<String, Value>) -> Option<&str> {
     match (v.get("id"), v.get("_id")) {
         (Some(Value::String(s)), _) => Some(s),
@@ -89,6 +152,46 @@ pub fn union_into(target: &mut Vec<Value>, patch: &[Value]) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Reference §9.4: `preserveExisting` keeps what the target has (nested objects are not
+    /// merged into); without `dedupeArrays` arrays concatenate.
+    #[test]
+    fn tier_merge_options() {
+        let merged = |t: Value, s: Value, o: MergeOptions| {
+            let mut t = t;
+            merge_records(t.as_object_mut().unwrap(), s.as_object().unwrap(), o);
+            t
+        };
+        let keep = MergeOptions {
+            preserve_existing: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            merged(
+                json!({"a": 1, "o": {"x": 1}}),
+                json!({"a": 2, "b": 3, "o": {"y": 1}}),
+                keep
+            ),
+            json!({"a": 1, "o": {"x": 1}, "b": 3})
+        );
+        let concat = MergeOptions {
+            dedupe_arrays: false,
+            ..Default::default()
+        };
+        assert_eq!(
+            merged(json!({"t": [1, 2]}), json!({"t": [2, 3]}), concat),
+            json!({"t": [1, 2, 2, 3]})
+        );
+        // Deduplication compares values, not key order; arrays against scalars are replaced.
+        assert_eq!(
+            merged(
+                json!({"t": [{"a": 1, "b": 2}], "s": [1]}),
+                json!({"t": [{"b": 2, "a": 1}], "s": 5}),
+                MergeOptions::default()
+            ),
+            json!({"t": [{"a": 1, "b": 2}], "s": 5})
+        );
+    }
 
     #[test]
     fn reference_example() {

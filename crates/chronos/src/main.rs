@@ -64,6 +64,9 @@ enum Command {
     RestoreCollection(RestoreCollectionArgs),
     /// Query a collection on its indexed properties.
     Query(QueryArgs),
+    /// Fetch a knowledge or metadata record across tiers: the most specific found (tenant,
+    /// then domain, then generic), or all of them merged with --merge.
+    Fetch(FetchArgs),
     /// Check a configuration file or print the configuration's JSON Schema.
     Config {
         #[command(subcommand)]
@@ -423,6 +426,36 @@ struct RestoreCollectionArgs {
     meta: WriteMeta,
 }
 
+/// Arguments of `chronos fetch`.
+#[derive(Args, Debug)]
+struct FetchArgs {
+    /// Database type: knowledge or metadata.
+    #[arg(long, value_name = "TYPE", default_value = "knowledge", value_parser = ["knowledge", "metadata"])]
+    db: String,
+    /// Collection name.
+    #[arg(long, short = 'c', value_name = "C")]
+    collection: String,
+    /// MongoDB-style filter on indexed properties, e.g. '{"key":"feature-flags"}'.
+    #[arg(long, value_name = "JSON", value_parser = parse_json)]
+    filter: Value,
+    /// Look in this tenant's database too.
+    #[arg(long, value_name = "T")]
+    tenant: Option<String>,
+    /// Look in this domain's database too.
+    #[arg(long, value_name = "D")]
+    domain: Option<String>,
+    /// Merge all tiers found (generic ← domain ← tenant) instead of returning the most specific.
+    #[arg(long)]
+    merge: bool,
+    /// With --merge: concatenate arrays instead of their union.
+    #[arg(long)]
+    keep_duplicates: bool,
+    /// With --merge: keep the values earlier tiers set (later tiers only add keys).
+    #[arg(long)]
+    preserve_existing: bool,
+}
+
+/// Arguments of `chronos query`.
 #[derive(Args, Debug)]
 struct QueryArgs {
     #[command(flatten)]
@@ -549,6 +582,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Restore(a) => restore(&global, a).await,
         Command::RestoreCollection(a) => restore_collection(&global, a).await,
         Command::Query(a) => query(&global, a).await,
+        Command::Fetch(a) => fetch(&global, a).await,
         Command::Config {
             command: ConfigCommand::Check { file, connect },
         } => config_check(&file, connect).await,
@@ -821,6 +855,26 @@ async fn query(g: &Global, a: QueryArgs) -> Result<(), Failure> {
         .map(|i| Value::Object(i.to_document()))
         .collect();
     print_json(&serde_json::json!({ "items": items, "next": page.next }))
+}
+
+async fn fetch(g: &Global, a: FetchArgs) -> Result<(), Failure> {
+    let chronos = g.open().await?;
+    let opts = chronos_db::tiered::TieredOptions {
+        tenant_id: a.tenant,
+        domain: a.domain,
+        merge: a.merge,
+        merge_options: chronos_db::merge::MergeOptions {
+            dedupe_arrays: !a.keep_duplicates,
+            preserve_existing: a.preserve_existing,
+        },
+        include_deleted: false,
+    };
+    let found = if a.db == "metadata" {
+        chronos.get_metadata(&a.collection, a.filter, opts).await?
+    } else {
+        chronos.get_knowledge(&a.collection, a.filter, opts).await?
+    };
+    print_json(&found.to_json())
 }
 
 async fn config_check(file: &Path, connect: bool) -> Result<(), Failure> {

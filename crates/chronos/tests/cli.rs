@@ -187,3 +187,33 @@ fn demo_passes() {
     );
     assert!(String::from_utf8_lossy(&o.stdout).contains("Demo complete"));
 }
+
+/// `chronos fetch`: the most specific tier, or the tiers merged with --merge.
+#[test]
+fn fetch_across_tiers() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let create = |extra: &[&str], data: &str| {
+        let mut args = vec!["create", "--db", "knowledge", "-c", "app"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--data", data, "--actor", "ops", "--reason", "seed"]);
+        json(d, &args);
+    };
+    create(&[], r#"{"key":"flags","theme":"light","f":["a"]}"#);
+    create(
+        &["--tier", "tenant", "--tenant", "acme"],
+        r#"{"key":"flags","theme":"dark","f":["b"]}"#,
+    );
+    let fetch = |extra: &[&str]| {
+        let mut args = vec!["fetch", "-c", "app", "--filter", r#"{"key":"flags"}"#];
+        args.extend_from_slice(extra);
+        json(d, &args)
+    };
+    let first = fetch(&["--tenant", "acme"]);
+    assert_eq!(first["tiersFound"], serde_json::json!(["tenant"]));
+    assert_eq!(first["data"]["theme"], "dark");
+    let merged = fetch(&["--tenant", "acme", "--merge"]);
+    assert_eq!(merged["data"]["f"], serde_json::json!(["a", "b"]));
+    let other = fetch(&["--tenant", "globex"]);
+    assert_eq!(other["data"]["theme"], "light");
+}

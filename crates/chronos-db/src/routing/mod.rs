@@ -167,6 +167,9 @@ pub enum RouteError {
     Invalid(String),
     #[error("databaseType '{0}' is not configured")]
     NotConfigured(&'static str),
+    /// A tiered database type without a `genericDatabase`.
+    #[error("{0} has no genericDatabase configured")]
+    NoGeneric(&'static str),
     #[error("{kind} '{name}' is not configured for {database_type} and no template exists")]
     Unknown {
         kind: &'static str,
@@ -401,12 +404,10 @@ pub fn resolve(cfg: &ChronosConfig, route: &Route) -> Result<ResolvedRoute, Rout
                 .ok_or(RouteError::NotConfigured(ty.as_str()))?;
             match route.tier {
                 Tier::Generic => {
-                    let g = t.generic_database.as_ref().ok_or_else(|| {
-                        RouteError::Invalid(format!(
-                            "{} has no genericDatabase configured",
-                            ty.as_str()
-                        ))
-                    })?;
+                    let g = t
+                        .generic_database
+                        .as_ref()
+                        .ok_or(RouteError::NoGeneric(ty.as_str()))?;
                     ResolvedRoute::from_entry(
                         Entry {
                             db_conn_ref: &g.db_conn_ref,

@@ -87,7 +87,11 @@ impl Backend for Servers {
             "spacesConnections": {"s": space},
             "databases": {
                 "runtime": {"tenantTemplate": entry(format!("{ns}_rt_{{tenantId}}"), format!("{ns}/rt/{{tenantId}}"))},
-                "knowledge": {"genericDatabase": entry(format!("{ns}_kg"), format!("{ns}/kg"))},
+                "knowledge": {
+                    "genericDatabase": entry(format!("{ns}_kg"), format!("{ns}/kg")),
+                    "domainTemplate": entry(format!("{ns}_kd_{{domain}}"), format!("{ns}/kd/{{domain}}")),
+                    "tenantTemplate": entry(format!("{ns}_kt_{{tenantId}}"), format!("{ns}/kt/{{tenantId}}")),
+                },
             }
         });
         let cfg = ChronosConfig::from_json_value(cfg).expect("test config");
