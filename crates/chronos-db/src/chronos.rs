@@ -53,6 +53,13 @@ pub struct Chronos {
     inner: Arc<Inner>,
 }
 
+impl Chronos {
+    /// The instance a collection belongs to (for operations that span routes).
+    pub(crate) fn from_inner(inner: Arc<Inner>) -> Self {
+        Chronos { inner }
+    }
+}
+
 pub(crate) struct Inner {
     pub(crate) config: ChronosConfig,
     options: ChronosOptions,

@@ -290,6 +290,11 @@ struct CreateArgs {
     /// External system of the origin (originCollection becomes `<system>:<collection>`).
     #[arg(long, value_name = "S", requires = "origin_id")]
     origin_system: Option<String>,
+    /// Save embedded objects as entities first: a JSON array of
+    /// `{"property", "collection", "keyProperty", "databaseType"?, "tier"?}`.
+    #[arg(long, value_name = "JSON", value_parser = parse_json,
+          conflicts_with_all = ["id", "parent_id", "origin_id"])]
+    entities: Option<Value>,
     #[command(flatten)]
     meta: WriteMeta,
 }
@@ -669,6 +674,14 @@ pub(crate) fn print_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<(), 
 async fn create(g: &Global, a: CreateArgs) -> Result<(), Failure> {
     let coll = g.collection(&a.route).await?;
     let data = a.data.read()?;
+    if let Some(mappings) = a.entities {
+        let mappings: Vec<chronos_db::ops::EntityMapping> = serde_json::from_value(mappings)
+            .map_err(|e| Failure::new("VALIDATION_ERROR", format!("--entities: {e}")))?;
+        let done = coll
+            .insert_with_entities(data, &mappings, &a.meta.actor, &a.meta.reason)
+            .await?;
+        return print_json(&done);
+    }
     let opts = CreateOptions {
         id: a.id,
         parent: a

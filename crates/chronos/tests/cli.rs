@@ -217,3 +217,44 @@ fn fetch_across_tiers() {
     let other = fetch(&["--tenant", "globex"]);
     assert_eq!(other["data"]["theme"], "light");
 }
+
+/// `chronos create --entities`: embedded objects saved as entities, once per key.
+#[test]
+fn create_with_entities() {
+    let dir = tempfile::tempdir().unwrap();
+    let mappings =
+        r#"[{"property":"customer","collection":"customers","keyProperty":"customerId"}]"#;
+    let order = r#"{"o":1,"customer":{"customerId":"C-1","name":"Ada"}}"#;
+    let run = || {
+        json(
+            dir.path(),
+            &with_route(
+                "create",
+                &[
+                    "--data",
+                    order,
+                    "--entities",
+                    mappings,
+                    "--actor",
+                    "a",
+                    "--reason",
+                    "r",
+                ],
+            ),
+        )
+    };
+    assert_eq!(run()["entityResults"][0]["operation"], "created");
+    assert_eq!(run()["entityResults"][0]["operation"], "unchanged");
+    let customer = json(
+        dir.path(),
+        &[
+            "get",
+            "--tenant",
+            "tenant-a",
+            "--collection",
+            "customers",
+            "C-1",
+        ],
+    );
+    assert_eq!(customer["name"], "Ada");
+}

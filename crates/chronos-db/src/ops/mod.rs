@@ -30,11 +30,15 @@
 //! writes according to their own durability (write concern, the provider's guarantees).
 
 mod blobs;
+mod entities;
 mod gc;
 mod read;
 mod restore;
 mod write;
 
+pub use entities::{
+    entity_id, EntityInsert, EntityMapping, EntityOperation, EntityRecords, EntityResult,
+};
 pub use gc::GcReport;
 pub use read::{HistoryOptions, HistoryPage, ListOptions, Page, ReadOptions};
 pub use restore::{

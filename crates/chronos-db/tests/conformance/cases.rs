@@ -2205,3 +2205,136 @@ pub async fn tiered_fetch(b: &dyn Backend) {
         "{bad:?}"
     );
 }
+
+/// Entities: embedded objects saved as items keyed by their key property (created, updated,
+/// unchanged), fetched back with the record; one entity per key even under concurrent
+/// inserts; each tenant has its own.
+pub async fn entities(b: &dyn Backend) {
+    use chronos_db::ops::{EntityMapping, EntityOperation};
+    use chronos_db::{DatabaseType, Route, Tier};
+    let h = open!(b);
+    let orders = h.coll("orders");
+    let mappings = vec![
+        EntityMapping {
+            property: "customer".into(),
+            collection: "customers".into(),
+            key_property: "customerId".into(),
+            database_type: Some(DatabaseType::Knowledge),
+            tier: Some(Tier::Tenant),
+        },
+        EntityMapping {
+            property: "product".into(),
+            collection: "products".into(),
+            key_property: "productId".into(),
+            database_type: None,
+            tier: None,
+        },
+    ];
+    let order = |price: f64| {
+        json!({"orderId": "O-1", "quantity": 2,
+               "customer": {"customerId": "C-1", "name": "Ada"},
+               "product": {"productId": "P-1", "name": "Widget", "price": price}})
+    };
+    fn ops(r: &chronos_db::ops::EntityInsert) -> Vec<(&str, chronos_db::ops::EntityOperation)> {
+        r.entity_results
+            .iter()
+            .map(|e| (e.property.as_str(), e.operation))
+            .collect()
+    }
+    let first = orders
+        .insert_with_entities(order(9.5), &mappings, "shop", "order")
+        .await
+        .unwrap();
+    assert_eq!(
+        ops(&first),
+        vec![
+            ("customer", EntityOperation::Created),
+            ("product", EntityOperation::Created)
+        ]
+    );
+    let second = orders
+        .insert_with_entities(order(12.0), &mappings, "shop", "order")
+        .await
+        .unwrap();
+    assert_eq!(
+        ops(&second),
+        vec![
+            ("customer", EntityOperation::Unchanged),
+            ("product", EntityOperation::Updated)
+        ]
+    );
+    let customers = h
+        .chronos
+        .with(Route::tenant(
+            DatabaseType::Knowledge,
+            "tenant-a",
+            "customers",
+        ))
+        .unwrap();
+    let c = customers
+        .get_latest("C-1", Default::default())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.data["name"], json!("Ada"));
+    let got = orders
+        .get_with_entities(&second.main_record.id, &mappings, Default::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        got.main_record.unwrap().data["product"]["price"],
+        json!(12.0)
+    );
+    let (prop, product) = &got.entity_records[1];
+    assert_eq!(prop, "product");
+    let product = product.as_ref().unwrap();
+    assert_eq!(
+        (product.data["price"].clone(), product.system.ov),
+        (json!(12.0), 1)
+    );
+    assert_eq!(got.entity_records[0].1.as_ref().unwrap().id, "C-1");
+
+    // Another tenant has its own customers.
+    let other = h.tenant("tenant-b", "orders");
+    let theirs = other
+        .insert_with_entities(order(1.0), &mappings, "shop", "order")
+        .await
+        .unwrap();
+    assert_eq!(ops(&theirs)[0], ("customer", EntityOperation::Created));
+
+    // Concurrent inserts of a new key: one entity, created once.
+    let run = |n: i64| {
+        let orders = orders.clone();
+        let mappings = mappings.clone();
+        async move {
+            let data = json!({"orderId": n, "product": {"productId": "P-new", "stock": n}});
+            orders
+                .insert_with_entities(data, &mappings, "shop", "race")
+                .await
+                .unwrap()
+        }
+    };
+    let results = futures::future::join_all((0..4).map(run)).await;
+    let created = results
+        .iter()
+        .filter(|r| r.entity_results[0].operation == EntityOperation::Created)
+        .count();
+    assert_eq!(created, 1);
+    let page = orders.list_by_meta(ListOptions::default()).await.unwrap();
+    assert_eq!(page.items.len(), 6, "2 + 4 orders");
+
+    // An entity that is not an object is refused before anything is written.
+    let bad = orders
+        .insert_with_entities(json!({"product": "P-1"}), &mappings, "shop", "bad")
+        .await;
+    assert!(matches!(bad, Err(Error::Validation(_))), "{bad:?}");
+    assert_eq!(
+        orders
+            .list_by_meta(ListOptions::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        6
+    );
+}

@@ -38,7 +38,7 @@ macro_rules! conformance_suite {
             logical_delete, hard_delete_removes_everything, enrich_merges, time_travel, history_pages,
             query_operators, query_sort_and_pages, query_errors, query_as_of, restore_object, restore_collection,
             restore_collection_resumes, base64_blobs, required_indexed, versioning_disabled, tenant_isolation,
-            projection, presigned_urls, leases_serialise_two_clients, crashed_holder_lease_expires, sweeper_removes_only_orphans, concurrent_writers, faults_at_every_step, fault_after_commit, tiered_fetch);
+            projection, presigned_urls, leases_serialise_two_clients, crashed_holder_lease_expires, sweeper_removes_only_orphans, concurrent_writers, faults_at_every_step, fault_after_commit, tiered_fetch, entities);
     };
     (@cases $backend:expr; $($case:ident),* $(,)?) => {
         $(
