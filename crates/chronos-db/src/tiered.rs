@@ -4,10 +4,12 @@
 //!
 //! Each tier is queried like [`crate::Collection::list_by_meta`] (the filter is on indexed
 //! properties; with no `indexedProps` declared every top-level property is indexed), and the
-//! first match in id order is that tier's record. A tier that is not configured (no generic
-//! database, no entry or template for the domain or tenant) is skipped; any other error —
-//! a backend that does not answer, an invalid filter — fails the whole fetch, because
-//! silently falling back to a less specific tier would hand out the wrong configuration.
+//! first match in id order is that tier's record. A tier without a database is skipped: no
+//! generic database, or a tenant (domain) that is neither listed nor covered by a template —
+//! such a tenant gets the domain's or generic record, which is what fallback is for. Any
+//! other error — the database type not configured at all, a backend that does not answer, an
+//! invalid filter or tenant id — fails the whole fetch, because silently falling back to a
+//! less specific tier would hand out the wrong configuration.
 
 use crate::error::{Error, Result};
 use crate::merge::{merge_records, MergeOptions};
@@ -131,11 +133,9 @@ impl Chronos {
         for (tier, route) in tiers {
             let coll = match self.with(route) {
                 Ok(c) => c,
-                Err(Error::Route(
-                    RouteError::NoGeneric(_)
-                    | RouteError::NotConfigured(_)
-                    | RouteError::Unknown { .. },
-                )) => continue,
+                Err(Error::Route(RouteError::NoGeneric(_) | RouteError::Unknown { .. })) => {
+                    continue
+                }
                 Err(e) => return Err(e),
             };
             let page = coll

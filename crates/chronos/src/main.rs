@@ -453,10 +453,10 @@ struct FetchArgs {
     #[arg(long)]
     merge: bool,
     /// With --merge: concatenate arrays instead of their union.
-    #[arg(long)]
+    #[arg(long, requires = "merge")]
     keep_duplicates: bool,
     /// With --merge: keep the values earlier tiers set (later tiers only add keys).
-    #[arg(long)]
+    #[arg(long, requires = "merge")]
     preserve_existing: bool,
 }
 

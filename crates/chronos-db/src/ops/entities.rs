@@ -2,14 +2,21 @@
 //! items of their own collections, and fetched back with the record.
 //!
 //! An entity is identified by its key property, and that identity is structural: the entity's
-//! item id *is* its key (a string key that is a valid item id is used as it is; any other key
-//! becomes `key-` + the first 40 hex digits of the SHA-256 of its JSON). So a key can never
-//! have two entities, even when two writers insert it at the same time: the second create
-//! finds the id taken and updates instead.
+//! item id *is* its key's text (a string key that is a valid item id is used as it is, an
+//! integer as its digits — so `42` and `"42"` are one key —, any other key becomes `key-` +
+//! the first 40 hex digits of the SHA-256 of its JSON). So a key can never have two entities,
+//! even when two writers insert it at the same time: the second create finds the id taken and
+//! updates instead. An entity created before under another id (a plain `create`) is still
+//! found through its key property when that property is indexed.
 //!
-//! Write order, for a crash at any step: entities first (each create or update is a write of
-//! its own), then the main record. A failure leaves the entities written so far, and running
-//! the same insert again finds them `unchanged` (or updates them), so retrying is safe.
+//! Entities live in the record's own tier, tenant and domain (a mapping may name another
+//! database type): a tenant's record never writes into a shared (generic or domain) database
+//! that other tenants read.
+//!
+//! Everything is validated before the first write (every mapping, every entity, the record).
+//! Then entities are written (each create or update is a write of its own), then the record.
+//! A failure in between (a backend error) leaves the entities written so far; running the
+//! same insert again finds them `unchanged`, so retrying is safe.
 
 use super::{Collection, CreateOptions, ReadOptions};
 use crate::chronos::Chronos;
@@ -22,7 +29,7 @@ use sha2::Digest;
 
 /// Where the objects under one property of a record are kept.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EntityMapping {
     /// The record's property holding the entity object.
     pub property: String,
@@ -33,8 +40,8 @@ pub struct EntityMapping {
     /// Database type of the entities' collection (default: the record's).
     #[serde(default)]
     pub database_type: Option<DatabaseType>,
-    /// Tier of the entities' collection (default: the record's); the tenant and domain are
-    /// always the record's.
+    /// Tier of the entities' collection; only the record's own tier is accepted (entities
+    /// stay in the record's tenant or domain). Default: the record's.
     #[serde(default)]
     pub tier: Option<Tier>,
 }
@@ -100,15 +107,24 @@ pub fn entity_id(key: &Value) -> Option<String> {
     }
 }
 
-/// Attempts of an entity update that meets concurrent writers.
-const ENTITY_ATTEMPTS: usize = 5;
+/// Attempts of an entity update that meets concurrent writers (with growing, jittered pauses).
+const ENTITY_ATTEMPTS: u32 = 24;
 
 impl Collection {
     fn entity_collection(&self, m: &EntityMapping) -> Result<Collection> {
         let main = self.route();
+        if let Some(tier) = m.tier.filter(|t| *t != main.tier) {
+            return Err(Error::validation(format!(
+                "entities of '{}' must be in the record's own tier ('{}'), not '{}': a record \
+                 never writes into databases other tenants or domains read",
+                m.property,
+                main.tier.as_str(),
+                tier.as_str()
+            )));
+        }
         let route = Route {
             database_type: m.database_type.unwrap_or(main.database_type),
-            tier: m.tier.unwrap_or(main.tier),
+            tier: main.tier,
             tenant_id: main.tenant_id.clone(),
             domain: main.domain.clone(),
             collection: m.collection.clone(),
@@ -144,12 +160,12 @@ impl Collection {
         actor: &str,
         reason: &str,
     ) -> Result<EntityInsert> {
-        if !data.is_object() {
-            return Err(Error::validation("the record must be a JSON object"));
-        }
-        let mut results = Vec::new();
+        // 1. Validate everything before the first write.
+        let (doc, _) = self.accept(data.clone(), None)?;
+        self.check_required(&doc)?;
+        let mut planned = Vec::new();
         for m in mappings {
-            let Some(entity) = data.get(&m.property) else {
+            let Some(entity) = doc.get(&m.property) else {
                 continue;
             };
             let Some(fields) = entity.as_object() else {
@@ -158,14 +174,28 @@ impl Collection {
                     m.property, m.collection
                 )));
             };
-            let Some(id) = fields.get(&m.key_property).and_then(entity_id) else {
+            let Some(key) = fields
+                .get(&m.key_property)
+                .filter(|k| entity_id(k).is_some())
+            else {
                 return Err(Error::validation(format!(
                     "'{}.{}' (the entity's key) is missing or empty",
                     m.property, m.key_property
                 )));
             };
             let coll = self.entity_collection(m)?;
-            let operation = coll.save_entity(&id, fields, actor, reason).await?;
+            // `_id` and `_system` are the store's, never part of an entity's content.
+            let mut fields = fields.clone();
+            fields.remove("_id");
+            fields.remove("_system");
+            let (checked, _) = coll.accept(Value::Object(fields), None)?;
+            coll.check_required(&checked)?;
+            planned.push((m, coll, key.clone(), checked));
+        }
+        // 2. The entities, then the record.
+        let mut results = Vec::new();
+        for (m, coll, key, fields) in planned {
+            let (id, operation) = coll.save_entity(m, &key, &fields, actor, reason).await?;
             results.push(EntityResult {
                 property: m.property.clone(),
                 id,
@@ -181,34 +211,69 @@ impl Collection {
         })
     }
 
+    /// The entity with this key: at its derived id, else (created some other way) the first
+    /// item whose key property holds the key, when that property is indexed.
+    async fn find_entity(&self, m: &EntityMapping, key: &Value, id: &str) -> Result<Option<Item>> {
+        if let Some(item) = self.get_latest(id, ReadOptions::default()).await? {
+            return Ok(Some(item));
+        }
+        let by_property = super::ListOptions {
+            filter: Some(serde_json::json!({ m.key_property.clone(): key })),
+            limit: Some(1),
+            ..Default::default()
+        };
+        match self.list_by_meta(by_property).await {
+            Ok(page) => Ok(page.items.into_iter().next()),
+            // Not an indexed property: only the derived id can name the entity.
+            Err(Error::Validation(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Creates the entity, or sets the given fields on it (fields it has and the object does
-    /// not are kept).
+    /// not are kept). Returns its id and what was done.
     async fn save_entity(
         &self,
-        id: &str,
+        m: &EntityMapping,
+        key: &Value,
         fields: &serde_json::Map<String, Value>,
         actor: &str,
         reason: &str,
-    ) -> Result<EntityOperation> {
-        for _ in 0..ENTITY_ATTEMPTS {
-            let current = self.get_latest(id, ReadOptions::default()).await?;
-            let Some(current) = current else {
+    ) -> Result<(String, EntityOperation)> {
+        let derived = entity_id(key).ok_or_else(|| Error::validation("empty entity key"))?;
+        for attempt in 0..ENTITY_ATTEMPTS {
+            if attempt > 0 {
+                let cap = 2u64 << attempt.min(5);
+                let pause = 1 + rand::random::<u64>() % cap;
+                tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+            }
+            let Some(current) = self.find_entity(m, key, &derived).await? else {
                 let opts = CreateOptions {
-                    id: Some(id.to_string()),
+                    id: Some(derived.clone()),
                     ..Default::default()
                 };
                 match self
                     .create(Value::Object(fields.clone()), actor, reason, opts)
                     .await
                 {
-                    Ok(_) => return Ok(EntityOperation::Created),
-                    // Created meanwhile by another writer, or deleted: look again.
+                    Ok(_) => return Ok((derived, EntityOperation::Created)),
                     Err(Error::AlreadyExists { .. }) => {
-                        if self.get_latest(id, ReadOptions::default()).await?.is_none() {
-                            return Err(Error::Deleted {
-                                id: id.to_string(),
-                                ov: self.history_head_ov(id).await?.unwrap_or_default(),
-                            });
+                        // Created meanwhile by another writer (then look again), or deleted.
+                        let deleted = ReadOptions {
+                            include_deleted: true,
+                            ..Default::default()
+                        };
+                        if self.get_latest(&derived, deleted).await?.is_some()
+                            && self
+                                .get_latest(&derived, ReadOptions::default())
+                                .await?
+                                .is_none()
+                        {
+                            return Err(Error::validation(format!(
+                                "entity '{derived}' of '{}' (collection '{}') is deleted; restore \
+                                 it before inserting records that name it",
+                                m.property, m.collection
+                            )));
                         }
                         continue;
                     }
@@ -220,27 +285,33 @@ impl Collection {
                 merged.insert(k.clone(), v.clone());
             }
             if merged == current.data {
-                return Ok(EntityOperation::Unchanged);
+                return Ok((current.id, EntityOperation::Unchanged));
             }
             match self
-                .update(id, Value::Object(merged), current.system.ov, actor, reason)
+                .update(
+                    &current.id,
+                    Value::Object(merged),
+                    current.system.ov,
+                    actor,
+                    reason,
+                )
                 .await
             {
-                Ok(_) => return Ok(EntityOperation::Updated),
+                Ok(_) => return Ok((current.id, EntityOperation::Updated)),
                 Err(Error::Conflict { .. }) => continue,
                 Err(e) => return Err(e),
             }
         }
-        Err(Error::Locked { id: id.to_string() })
-    }
-
-    /// The current ov of an item whose latest version may be a deletion.
-    async fn history_head_ov(&self, id: &str) -> Result<Option<u64>> {
-        let opts = ReadOptions {
-            include_deleted: true,
-            ..Default::default()
-        };
-        Ok(self.get_latest(id, opts).await?.map(|i| i.system.ov))
+        let current = self
+            .get_latest(&derived, ReadOptions::default())
+            .await?
+            .map(|i| i.system.ov)
+            .unwrap_or_default();
+        Err(Error::Conflict {
+            id: derived,
+            expected: current,
+            current,
+        })
     }
 
     /// Reads a record and, for each mapping, the entity its embedded object names.
@@ -250,33 +321,52 @@ impl Collection {
         mappings: &[EntityMapping],
         opts: ReadOptions,
     ) -> Result<EntityRecords> {
-        let Some(main) = self.get_latest(id, opts.clone()).await? else {
+        // The keys come from the whole record, whatever the caller's projection keeps.
+        let whole = ReadOptions {
+            projection: None,
+            ..opts.clone()
+        };
+        let Some(full) = self.get_latest(id, whole).await? else {
             return Ok(EntityRecords {
                 main_record: None,
                 entity_records: Vec::new(),
             });
         };
+        let main = match opts.projection {
+            Some(_) => self.get_latest(id, opts.clone()).await?,
+            None => Some(full.clone()),
+        };
         let mut records = Vec::new();
         for m in mappings {
-            let key = main
+            let key = full
                 .data
                 .get(&m.property)
                 .and_then(|e| e.get(&m.key_property))
-                .and_then(entity_id);
+                .filter(|k| entity_id(k).is_some());
             let record = match key {
-                Some(eid) => {
-                    let read = ReadOptions {
-                        include_deleted: false,
-                        ..opts.clone()
-                    };
-                    self.entity_collection(m)?.get_latest(&eid, read).await?
+                Some(key) => {
+                    let coll = self.entity_collection(m)?;
+                    let id = entity_id(key).unwrap_or_default();
+                    match coll.find_entity(m, key, &id).await? {
+                        // Re-read with the caller's signing options; the record's projection
+                        // does not apply to its entities.
+                        Some(found) => {
+                            let read = ReadOptions {
+                                presign: opts.presign,
+                                ttl_seconds: opts.ttl_seconds,
+                                ..Default::default()
+                            };
+                            coll.get_latest(&found.id, read).await?
+                        }
+                        None => None,
+                    }
                 }
                 None => None,
             };
             records.push((m.property.clone(), record));
         }
         Ok(EntityRecords {
-            main_record: Some(main),
+            main_record: main,
             entity_records: records,
         })
     }

@@ -85,7 +85,11 @@ fn opt(s: &str) -> Option<String> {
 impl Collection {
     /// Validates a caller's document: a JSON object within the limits; `_system` is dropped
     /// (never taken from the caller); `_id`, if present, must match `id`.
-    fn accept(&self, data: Value, id: Option<&str>) -> Result<(Document, Option<String>)> {
+    pub(super) fn accept(
+        &self,
+        data: Value,
+        id: Option<&str>,
+    ) -> Result<(Document, Option<String>)> {
         let Value::Object(doc) = data else {
             return Err(Error::validation("the payload must be a JSON object"));
         };
@@ -123,7 +127,7 @@ impl Collection {
         Ok((doc, given_id))
     }
 
-    fn check_required(&self, doc: &Document) -> Result<()> {
+    pub(super) fn check_required(&self, doc: &Document) -> Result<()> {
         for req in &self.settings.required {
             let path = req.strip_suffix("[]").unwrap_or(req);
             let missing = match get_path(doc, path) {

@@ -2302,7 +2302,7 @@ pub async fn entities(b: &dyn Backend) {
         .unwrap();
     assert_eq!(ops(&theirs)[0], ("customer", EntityOperation::Created));
 
-    // Concurrent inserts of a new key: one entity, created once.
+    // Concurrent inserts of a new key with different content: all succeed, one creates it.
     let run = |n: i64| {
         let orders = orders.clone();
         let mappings = mappings.clone();
@@ -2314,27 +2314,114 @@ pub async fn entities(b: &dyn Backend) {
                 .unwrap()
         }
     };
-    let results = futures::future::join_all((0..4).map(run)).await;
+    let results = futures::future::join_all((0..12).map(run)).await;
     let created = results
         .iter()
         .filter(|r| r.entity_results[0].operation == EntityOperation::Created)
         .count();
     assert_eq!(created, 1);
-    let page = orders.list_by_meta(ListOptions::default()).await.unwrap();
-    assert_eq!(page.items.len(), 6, "2 + 4 orders");
-
-    // An entity that is not an object is refused before anything is written.
-    let bad = orders
-        .insert_with_entities(json!({"product": "P-1"}), &mappings, "shop", "bad")
-        .await;
-    assert!(matches!(bad, Err(Error::Validation(_))), "{bad:?}");
-    assert_eq!(
+    let count = || async {
         orders
-            .list_by_meta(ListOptions::default())
+            .list_by_meta(ListOptions {
+                limit: Some(1000),
+                ..Default::default()
+            })
             .await
             .unwrap()
             .items
-            .len(),
-        6
+            .len()
+    };
+    assert_eq!(count().await, 14, "2 + 12 orders");
+
+    // Refused before anything is written: an entity that is not an object after one that
+    // is, and a mapping into a shared tier.
+    let bad = orders
+        .insert_with_entities(
+            json!({"customer": {"customerId": "C-9"}, "product": "P-1"}),
+            &mappings,
+            "shop",
+            "bad",
+        )
+        .await;
+    assert!(matches!(bad, Err(Error::Validation(_))), "{bad:?}");
+    let shared = vec![EntityMapping {
+        tier: Some(Tier::Generic),
+        database_type: Some(DatabaseType::Knowledge),
+        ..mappings[0].clone()
+    }];
+    let bad = orders
+        .insert_with_entities(
+            json!({"customer": {"customerId": "C-9"}}),
+            &shared,
+            "shop",
+            "bad",
+        )
+        .await;
+    assert!(matches!(bad, Err(Error::Validation(_))), "{bad:?}");
+    assert!(customers
+        .get_latest("C-9", Default::default())
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(count().await, 14);
+
+    // The record's projection does not hide its entities.
+    let projected = orders
+        .get_with_entities(
+            &second.main_record.id,
+            &mappings,
+            ReadOptions {
+                projection: Some(vec!["orderId".into()]),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(projected
+        .main_record
+        .unwrap()
+        .data
+        .get("customer")
+        .is_none());
+    assert_eq!(
+        projected.entity_records[0].1.as_ref().unwrap().data["name"],
+        json!("Ada")
+    );
+
+    // An entity created some other way is found by its (indexed) key property.
+    let legacy = customers
+        .create(
+            json!({"customerId": "C-old", "name": "Grace"}),
+            "import",
+            "legacy",
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let found = orders
+        .insert_with_entities(
+            json!({"customer": {"customerId": "C-old", "name": "Grace"}}),
+            &mappings,
+            "shop",
+            "order",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            found.entity_results[0].id.as_str(),
+            found.entity_results[0].operation
+        ),
+        (legacy.id.as_str(), EntityOperation::Unchanged)
+    );
+
+    // A deleted entity blocks the insert with a clear error until it is restored.
+    customers.delete("C-1", 0, "ops", "gdpr").await.unwrap();
+    let blocked = orders
+        .insert_with_entities(order(12.0), &mappings, "shop", "order")
+        .await;
+    assert!(
+        matches!(&blocked, Err(Error::Validation(m)) if m.contains("deleted")),
+        "{blocked:?}"
     );
 }
