@@ -98,6 +98,24 @@ impl Chronos {
     }
 
     /// [`Chronos::get_knowledge`] over the metadata databases.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use chronos_db::{tiered::TieredOptions, Chronos, DatabaseType, Route, Tier};
+    /// use serde_json::json;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let chronos = Chronos::embedded(dir.path()).await.unwrap();
+    /// let at = |route| chronos.with(route).unwrap();
+    /// at(Route::generic(DatabaseType::Metadata, "schemas"))
+    ///     .create(json!({"entity": "user", "fields": ["email"]}), "ops", "seed", Default::default()).await.unwrap();
+    /// at(Route::domain(DatabaseType::Metadata, "saas", "schemas"))
+    ///     .create(json!({"entity": "user", "fields": ["plan"]}), "ops", "seed", Default::default()).await.unwrap();
+    /// let opts = TieredOptions { domain: Some("saas".into()), merge: true, ..Default::default() };
+    /// let schema = chronos.get_metadata("schemas", json!({"entity": "user"}), opts).await.unwrap();
+    /// assert_eq!(schema.tiers_found, vec![Tier::Generic, Tier::Domain]);
+    /// assert_eq!(schema.data.unwrap()["fields"], json!(["email", "plan"]));
+    /// # });
+    /// ```
     pub async fn get_metadata(
         &self,
         collection: &str,

@@ -314,7 +314,25 @@ impl Collection {
         })
     }
 
-    /// Reads a record and, for each mapping, the entity its embedded object names.
+    /// Reads a record and, for each mapping, the entity its embedded object names (read
+    /// whole: the record's projection applies to the record only).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use chronos_db::ops::EntityMapping;
+    /// use chronos_db::{Chronos, DatabaseType, Route};
+    /// use serde_json::json;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let chronos = Chronos::embedded(dir.path()).await.unwrap();
+    /// let orders = chronos.with(Route::tenant(DatabaseType::Runtime, "acme", "orders")).unwrap();
+    /// let m = [EntityMapping { property: "customer".into(), collection: "customers".into(),
+    ///     key_property: "customerId".into(), database_type: None, tier: None }];
+    /// let order = json!({"customer": {"customerId": "C-1", "name": "Ada"}});
+    /// let done = orders.insert_with_entities(order, &m, "shop", "order").await.unwrap();
+    /// let got = orders.get_with_entities(&done.main_record.id, &m, Default::default()).await.unwrap();
+    /// assert_eq!(got.entity_records[0].1.as_ref().unwrap().data["name"], "Ada");
+    /// # });
+    /// ```
     pub async fn get_with_entities(
         &self,
         id: &str,
