@@ -98,8 +98,10 @@ impl Chronos {
                 .get(&resolved.db_conn_ref)
                 .is_some_and(|c| c.mongo_uri.is_some());
             let mut note = None;
-            let t = &self.config().transactions;
-            let forced_transactions = t.enabled && !t.auto_detect;
+            let forced_transactions = matches!(
+                self.transaction_policy(&resolved.db_conn_ref),
+                crate::meta::mongo::TransactionPolicy::Always
+            );
             if meta.is_ok() && is_mongo {
                 match self.transaction_support(&resolved.db_conn_ref).await {
                     Ok(Some(kind)) => {

@@ -123,10 +123,7 @@ impl Chronos {
                 // In the background: start-up must not wait for (or fail on) a slow server.
                 // A failed detection is retried by the first commit that needs the answer.
                 tokio::spawn(async move {
-                    let found = topology
-                        .get_or_try_init(|| crate::meta::mongo::detect_transactions(&client))
-                        .await;
-                    match found {
+                    match crate::meta::mongo::topology_of(&topology, &client).await {
                         Ok(kind) => {
                             tracing::info!(connection = %name, topology = ?kind, "MongoDB transaction support detected")
                         }
@@ -170,9 +167,24 @@ impl Chronos {
                 "'{db_conn_ref}' is not a MongoDB connection"
             )));
         };
-        Ok(*topology
-            .get_or_try_init(|| crate::meta::mongo::detect_transactions(client))
-            .await?)
+        Ok(crate::meta::mongo::topology_of(topology, client).await?)
+    }
+
+    /// When commits on a MongoDB connection run in a transaction: config `transactions`,
+    /// sharing the connection's topology (detected once) with every store on it.
+    pub(crate) fn transaction_policy(&self, db_conn_ref: &str) -> TransactionPolicy {
+        let t = &self.inner.config.transactions;
+        match (t.enabled, t.auto_detect) {
+            (false, _) => TransactionPolicy::Never,
+            (true, false) => TransactionPolicy::Always,
+            (true, true) => TransactionPolicy::WhenSupported(
+                self.inner
+                    .topologies
+                    .get(db_conn_ref)
+                    .cloned()
+                    .unwrap_or_default(),
+            ),
+        }
     }
 
     /// The configuration in force.
@@ -263,18 +275,7 @@ impl Chronos {
                     .ok_or_else(|| {
                         Error::Corrupt(format!("no client for connection '{}'", r.db_conn_ref))
                     })?;
-                let t = &self.inner.config.transactions;
-                let policy = match (t.enabled, t.auto_detect) {
-                    (false, _) => TransactionPolicy::Never,
-                    (true, false) => TransactionPolicy::Always,
-                    (true, true) => TransactionPolicy::WhenSupported(
-                        self.inner
-                            .topologies
-                            .get(&r.db_conn_ref)
-                            .cloned()
-                            .unwrap_or_default(),
-                    ),
-                };
+                let policy = self.transaction_policy(&r.db_conn_ref);
                 Arc::new(MongoStore::new(client.clone(), &r.db_name).with_transactions(policy))
             }
         };

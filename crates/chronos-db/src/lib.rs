@@ -39,6 +39,7 @@ pub mod tiered;
 
 mod chronos;
 mod document;
+mod retry;
 
 pub use chronos::{Chronos, ChronosOptions, MetadataLayer, PayloadLayer};
 pub use error::{Error, Result};

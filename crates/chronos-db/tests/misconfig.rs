@@ -2,7 +2,7 @@
 //! no credential in any message.
 
 use chronos_db::config::ChronosConfig;
-use chronos_db::{Chronos, DatabaseType, Error, Route};
+use chronos_db::{Chronos, Collection, DatabaseType, Error, Route};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -32,6 +32,20 @@ fn test_mongo_uri() -> Option<String> {
     uri
 }
 
+/// The collection every test writes to.
+fn users(chronos: &Chronos) -> Collection {
+    chronos
+        .with(Route::tenant(DatabaseType::Runtime, "t1", "users"))
+        .unwrap()
+}
+
+/// A create that must fail; its error.
+async fn refused_create(c: &Collection) -> Error {
+    c.create(json!({"a": 1}), "a", "r", Default::default())
+        .await
+        .unwrap_err()
+}
+
 /// A port on 127.0.0.1 with nothing listening.
 fn closed_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -49,14 +63,9 @@ async fn unreachable_s3_fails_fast_with_a_typed_error() {
         dir.path(),
     );
     let chronos = Chronos::open(cfg).await.unwrap();
-    let c = chronos
-        .with(Route::tenant(DatabaseType::Runtime, "t1", "users"))
-        .unwrap();
+    let c = users(&chronos);
     let start = Instant::now();
-    let e = c
-        .create(json!({"a": 1}), "a", "r", Default::default())
-        .await
-        .unwrap_err();
+    let e = refused_create(&c).await;
     assert!(
         start.elapsed() < Duration::from_secs(20),
         "bounded: {:?}",
@@ -140,13 +149,8 @@ async fn wrong_s3_credentials_are_reported_without_the_secret() {
         dir.path(),
     );
     let chronos = Chronos::open(cfg).await.unwrap();
-    let c = chronos
-        .with(Route::tenant(DatabaseType::Runtime, "t1", "users"))
-        .unwrap();
-    let e = c
-        .create(json!({"a": 1}), "a", "r", Default::default())
-        .await
-        .unwrap_err();
+    let c = users(&chronos);
+    let e = refused_create(&c).await;
     assert!(matches!(e, Error::Payload(_)), "{e}");
     let text = e.to_string();
     assert!(!text.contains(SECRET), "{text}");
@@ -179,14 +183,9 @@ async fn unreachable_mongodb_fails_within_its_timeout() {
     let chronos = Chronos::open(cfg)
         .await
         .expect("opening does not need the server");
-    let c = chronos
-        .with(Route::tenant(DatabaseType::Runtime, "t1", "users"))
-        .unwrap();
+    let c = users(&chronos);
     let start = Instant::now();
-    let e = c
-        .create(json!({"a": 1}), "a", "r", Default::default())
-        .await
-        .unwrap_err();
+    let e = refused_create(&c).await;
     assert!(
         start.elapsed() < Duration::from_secs(15),
         "bounded: {:?}",
@@ -258,13 +257,8 @@ async fn forced_transactions_on_a_standalone_server_are_reported() {
     let meta = checks.iter().find(|c| c.kind == "metadata").unwrap();
     assert!(!meta.ok, "{meta:?}");
     assert!(meta.message.contains("autoDetect"), "{}", meta.message);
-    let c = chronos
-        .with(Route::tenant(DatabaseType::Runtime, "t1", "users"))
-        .unwrap();
-    let e = c
-        .create(json!({"a": 1}), "a", "r", Default::default())
-        .await
-        .unwrap_err();
+    let c = users(&chronos);
+    let e = refused_create(&c).await;
     assert!(e.to_string().contains("transactions.autoDetect"), "{e}");
     assert!(c
         .get_latest("a", Default::default())

@@ -132,17 +132,7 @@ async fn raw_floor(dir: &std::path::Path, n: usize) -> Result<Stats, BoxError> {
         // Flushed like the embedded store flushes (durability powerLoss, the default): the
         // file and each directory up to the root.
         let file = fs.path_to_filesystem(&key)?;
-        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            std::fs::File::open(&file)?.sync_all()?;
-            let mut dir = file.parent();
-            for _ in 0..3 {
-                let Some(d) = dir else { break };
-                std::fs::File::open(d)?.sync_all()?;
-                dir = d.parent();
-            }
-            Ok(())
-        })
-        .await??;
+        tokio::task::spawn_blocking(move || chronos_db::payload::flush_to_disk(&file, 3)).await??;
         let c = conn.clone();
         tokio::task::spawn_blocking(move || -> Result<(), BoxError> {
             let c = c.lock().map_err(|_| "lock poisoned")?;

@@ -23,8 +23,9 @@
 //! to one server or directory are one connection).
 
 use super::types::{ChronosConfig, ConnRefs, DatabaseTemplate, Provider};
+use crate::routing::ResolvedRoute;
 use regex::Regex;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 /// Who a database entry's data belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,6 +178,13 @@ impl Pattern {
 
 // --------------------------------------------------------------------------- places ---
 
+/// A database name an entry gives: the config field, its text, and what it can expand to.
+struct DbName {
+    field: &'static str,
+    text: String,
+    pattern: Pattern,
+}
+
 /// One configured entry: listed (fixed names) or a template.
 struct Place<'a> {
     path: String,
@@ -217,11 +225,16 @@ impl Place<'_> {
         }
     }
 
-    /// The names this entry gives databases: (field, pattern).
-    fn databases(&self) -> Vec<(&'static str, Pattern)> {
-        let mut out = vec![("dbName", self.pattern(self.db_name))];
+    /// The names this entry gives databases.
+    fn databases(&self) -> Vec<DbName> {
+        let name = |field, text: &str| DbName {
+            field,
+            text: text.to_string(),
+            pattern: self.pattern(text),
+        };
+        let mut out = vec![name("dbName", self.db_name)];
         if let Some(a) = self.analytics {
-            out.push(("analyticsDbName", self.pattern(a)));
+            out.push(name("analyticsDbName", a));
         }
         out
     }
@@ -425,15 +438,32 @@ fn places(cfg: &ChronosConfig) -> Vec<Place<'_>> {
 
 /// `(path, message)` for every pair of entries that can name the same database on one
 /// server without being the same owner in the same database type.
+///
+/// Each entry's names are built once. Two listed names can only meet when their texts are
+/// equal (without case), so those pairs come from a map of the listed names seen so far;
+/// only pairs involving a template are compared as patterns. That keeps start-up linear in
+/// the number of listed tenants rather than quadratic.
 pub(super) fn database_collisions(cfg: &ChronosConfig) -> Vec<(String, String)> {
     let all = places(cfg);
+    let names: Vec<Vec<DbName>> = all.iter().map(Place::databases).collect();
+    let mut listed: HashMap<String, Vec<usize>> = HashMap::new();
     let mut out = Vec::new();
     for (j, b) in all.iter().enumerate() {
-        for a in &all[..j] {
+        let mut earlier: BTreeSet<usize> = BTreeSet::new();
+        if b.template.is_none() {
+            for n in &names[j] {
+                let seen = listed.entry(n.text.to_lowercase()).or_default();
+                earlier.extend(seen.iter().copied());
+                seen.push(j);
+            }
+        }
+        earlier.extend((0..j).filter(|&i| all[i].template.is_some() || b.template.is_some()));
+        for i in earlier {
+            let a = &all[i];
             if a.db_conns.is_disjoint(&b.db_conns) {
                 continue;
             }
-            if let Some((field, why)) = shared_database(a, b) {
+            if let Some((field, why)) = shared_database(a, &names[i], b, &names[j]) {
                 out.push((
                     format!("{}.{field}", b.path),
                     format!("can name the same database as {}: {why}", a.path),
@@ -444,38 +474,42 @@ pub(super) fn database_collisions(cfg: &ChronosConfig) -> Vec<(String, String)> 
     out
 }
 
-/// Why `a` and `b` may share a database (the field of `b` concerned), if they may.
-fn shared_database(a: &Place<'_>, b: &Place<'_>) -> Option<(&'static str, String)> {
-    for (field_a, pa) in a.databases() {
-        for (field_b, pb) in b.databases() {
-            if !pa.overlaps(&pb) {
+/// Why `a` and `b` (with their names) may share a database (the field of `b` concerned), if
+/// they may.
+fn shared_database(
+    a: &Place<'_>,
+    a_names: &[DbName],
+    b: &Place<'_>,
+    b_names: &[DbName],
+) -> Option<(&'static str, String)> {
+    for na in a_names {
+        for nb in b_names {
+            if !na.pattern.overlaps(&nb.pattern) {
                 continue;
             }
+            // A listed name against a template: the owner the template gives that name.
+            let templated = match (a.template, b.template) {
+                (None, Some(_)) => b
+                    .value_for(&nb.text, &na.text)
+                    .map(|v| (a, b.owner_for(&v))),
+                (Some(_), None) => a
+                    .value_for(&na.text, &nb.text)
+                    .map(|v| (b, a.owner_for(&v))),
+                _ => None,
+            };
             // The one allowed overlap: a listed tenant (or domain) entry and its own tier's
             // template, where the template would give the listed owner this very name (the
             // listed entry wins for that owner, so the template never uses the name).
-            let same_field = field_a == field_b;
-            let same_type = a.database_type == b.database_type;
-            let (listed, template) = match (a.template, b.template) {
-                (None, Some(_)) => (a, b),
-                (Some(_), None) => (b, a),
-                _ => (a, b),
-            };
-            let text = |p: &Place<'_>| match field_a {
-                "dbName" => p.db_name.to_string(),
-                _ => p.analytics.unwrap_or_default().to_string(),
-            };
-            if same_field && same_type && listed.template.is_none() && template.template.is_some() {
-                let name = text(listed);
-                if template
-                    .value_for(&text(template), &name)
-                    .is_some_and(|v| template.owner_for(&v) == listed.owner)
+            if let Some((listed, owner)) = &templated {
+                if na.field == nb.field
+                    && a.database_type == b.database_type
+                    && *owner == listed.owner
                 {
                     continue;
                 }
             }
             let why = match (a.template, b.template) {
-                (None, None) if !same_type => format!(
+                (None, None) if a.database_type != b.database_type => format!(
                     "a {} and a {} database would merge their collections",
                     a.database_type, b.database_type
                 ),
@@ -484,52 +518,38 @@ fn shared_database(a: &Place<'_>, b: &Place<'_>) -> Option<(&'static str, String
                     b.owner.describe(),
                     a.owner.describe()
                 ),
-                _ => {
-                    // Name an owner the template would put there, when the overlap is with a
-                    // listed name.
-                    let example = match (a.template, b.template) {
-                        (None, Some(_)) => b
-                            .value_for(&text(b), &text(a))
-                            .map(|v| format!(" ({} would get it)", b.owner_for(&v).describe())),
-                        (Some(_), None) => a
-                            .value_for(&text(a), &text(b))
-                            .map(|v| format!(" ({} would get it)", a.owner_for(&v).describe())),
-                        _ => None,
-                    };
-                    format!(
-                        "the names of `{field_b}` and of `{field_a}` overlap{}; give each entry names no other can produce",
-                        example.unwrap_or_default()
-                    )
-                }
+                _ => format!(
+                    "the names of `{}` and of `{}` overlap{}; give each entry names no other can produce",
+                    nb.field,
+                    na.field,
+                    templated
+                        .map(|(_, owner)| format!(" ({} would get it)", owner.describe()))
+                        .unwrap_or_default()
+                ),
             };
-            return Some((field_b, why));
+            return Some((nb.field, why));
         }
     }
     None
 }
 
-/// Whether objects of a database other than `db_conn_ref` / `db_name` can live under this
-/// route's bucket and prefix, or above it (another entry, or a template for another tenant
-/// or domain, names the same or a nested key space on the same service).
-pub(crate) fn key_space_is_shared(
-    cfg: &ChronosConfig,
-    space_conn_ref: &str,
-    bucket: &str,
-    prefix: Option<&str>,
-    db_conn_ref: &str,
-    db_name: &str,
-) -> bool {
-    let space = space_identity(cfg, space_conn_ref);
-    let db = db_identity(cfg, db_conn_ref);
-    let key = key_space(bucket, prefix).to_lowercase();
+/// Whether objects of a database other than the route's can live under its bucket and
+/// prefix, or above them (another entry, or a template for another tenant or domain, names
+/// the same or a nested key space on the same service).
+pub(crate) fn key_space_is_shared(cfg: &ChronosConfig, route: &ResolvedRoute) -> bool {
+    let space = space_identity(cfg, &route.space_conn_ref);
+    let db = db_identity(cfg, &route.db_conn_ref);
+    let db_name = route.db_name.as_str();
+    let key = key_space(&route.bucket, route.prefix.as_deref()).to_lowercase();
     places(cfg).iter().any(|p| {
         if !p.space_conns.contains(&space) {
             return false;
         }
-        let pattern = p.pattern(&p.key_space_text());
+        let text = p.key_space_text();
+        let pattern = p.pattern(&text);
         if pattern.matches(&key) {
             // The same key space: shared unless it is this very database.
-            let Some(value) = p.value_for(&p.key_space_text(), &key) else {
+            let Some(value) = p.value_for(&text, &key) else {
                 return true;
             };
             let same_db = p.db_conns.contains(&db)
@@ -557,6 +577,27 @@ mod tests {
             "databases": databases,
         }))
         .unwrap()
+    }
+
+    /// Whether the key space of a route with these names is shared.
+    fn shared(
+        c: &ChronosConfig,
+        space: &str,
+        bucket: &str,
+        prefix: Option<&str>,
+        db_conn: &str,
+        db: &str,
+    ) -> bool {
+        let route = ResolvedRoute {
+            db_conn_ref: db_conn.into(),
+            db_name: db.into(),
+            space_conn_ref: space.into(),
+            bucket: bucket.into(),
+            prefix: prefix.map(str::to_string),
+            analytics_db_name: None,
+            collection: "c".into(),
+        };
+        key_space_is_shared(c, &route)
     }
 
     fn tenant(id: &str, db: &str, bucket: &str) -> serde_json::Value {
@@ -671,34 +712,20 @@ mod tests {
         let c = cfg(serde_json::json!({"runtime": {
             "tenantDatabases": [tenant("a", "rt_a", "shared"), tenant("b", "rt_b", "shared")],
             "tenantTemplate": t}}));
-        assert!(key_space_is_shared(&c, "s", "shared", None, "m", "rt_a"));
-        assert!(!key_space_is_shared(
-            &c,
-            "s",
-            "rt",
-            Some("t/zed"),
-            "m",
-            "rt_zed"
-        ));
+        assert!(shared(&c, "s", "shared", None, "m", "rt_a"));
+        assert!(!shared(&c, "s", "rt", Some("t/zed"), "m", "rt_zed"));
         // A listed "rt-x" bucket is what the template gives tenant x.
         let c = cfg(serde_json::json!({"runtime": {
             "tenantDatabases": [tenant("a", "rt_a", "rt-x"), tenant("b", "rt_b", "only-b")],
             "tenantTemplate": {"dbConnRef": "m", "spaceConnRef": "s", "bucket": "rt-{tenantId}", "dbName": "rt_{tenantId}"}}}));
-        assert!(key_space_is_shared(&c, "s", "rt-x", None, "m", "rt_a"));
-        assert!(key_space_is_shared(&c, "s", "rt-x", None, "m", "rt_x"));
-        assert!(!key_space_is_shared(&c, "s", "only-b", None, "m", "rt_b"));
+        assert!(shared(&c, "s", "rt-x", None, "m", "rt_a"));
+        assert!(shared(&c, "s", "rt-x", None, "m", "rt_x"));
+        assert!(!shared(&c, "s", "only-b", None, "m", "rt_b"));
         // Nested: a generic entry at the bucket's root, tenants under prefixes of it.
         let c = cfg(serde_json::json!({"knowledge": {
             "genericDatabase": {"dbConnRef": "m", "spaceConnRef": "s", "bucket": "b", "dbName": "kg"},
             "tenantTemplate": {"dbConnRef": "m", "spaceConnRef": "s", "bucket": "b", "prefix": "{tenantId}", "dbName": "kt_{tenantId}"}}}));
-        assert!(key_space_is_shared(&c, "s", "b", None, "m", "kg"));
-        assert!(key_space_is_shared(
-            &c,
-            "s",
-            "b",
-            Some("acme"),
-            "m",
-            "kt_acme"
-        ));
+        assert!(shared(&c, "s", "b", None, "m", "kg"));
+        assert!(shared(&c, "s", "b", Some("acme"), "m", "kt_acme"));
     }
 }

@@ -126,6 +126,16 @@ const VERSION_KEYS: [&str; 15] = [
 /// store on that connection (`Some("replicaSet" | "sharded")`, or `None` for standalone).
 pub type Topology = std::sync::Arc<tokio::sync::OnceCell<Option<&'static str>>>;
 
+/// What a connection's topology says about transactions, asking `hello` only the first time.
+pub async fn topology_of(
+    topology: &Topology,
+    client: &Client,
+) -> Result<Option<&'static str>, MetaError> {
+    Ok(*topology
+        .get_or_try_init(|| detect_transactions(client))
+        .await?)
+}
+
 /// When commits run inside a multi-document transaction (config `transactions`).
 #[derive(Debug, Clone)]
 pub enum TransactionPolicy {
@@ -292,9 +302,7 @@ impl CvAllocator {
             "could not allocate a cv (too much contention)".into(),
         ))
     }
-}
 
-impl CvAllocator {
     /// The slot every search starts from: `{_id: "floor", v}` in `C_counter`, written once
     /// (unique `_id`, so every process agrees on it) with the highest cv the collection
     /// already holds in any form: committed heads and rows, and integer slots of an older
@@ -423,10 +431,9 @@ impl MongoStore {
         match &self.transactions {
             TransactionPolicy::Never => Ok(false),
             TransactionPolicy::Always => Ok(true),
-            TransactionPolicy::WhenSupported(topology) => Ok(topology
-                .get_or_try_init(|| detect_transactions(self.db.client()))
-                .await?
-                .is_some()),
+            TransactionPolicy::WhenSupported(topology) => {
+                Ok(topology_of(topology, self.db.client()).await?.is_some())
+            }
         }
     }
 
@@ -854,6 +861,64 @@ async fn commit_transaction(s: &mut mongodb::ClientSession) -> Result<(), DbErro
     }
 }
 
+/// The filter of version `ov - 1` of an item: its row `_id` when the head named it (a lookup
+/// FerretDB answers without scanning the collection), else its `(id, ov)` slot.
+fn previous_row(id: &str, ov: i64, prev_row: Option<&Bson>) -> Document {
+    match prev_row {
+        Some(row @ Bson::ObjectId(_)) => doc! {"_id": row.clone()},
+        _ => doc! {"id": id, "ov": ov - 1},
+    }
+}
+
+/// The filter of an item's version rows below `ov` (purge claims excluded).
+fn rows_below(id: &str, ov: i64) -> Document {
+    doc! {"id": id, "ov": {"$lt": ov}, "purge": {"$ne": true}}
+}
+
+/// Version rows decoded, in ov order.
+fn versions_of(rows: &[Document]) -> Result<Vec<VersionRecord>, MetaError> {
+    let mut out = rows
+        .iter()
+        .map(|r| decode_version(r, "id"))
+        .collect::<Result<Vec<_>, _>>()?;
+    out.sort_by_key(|v| v.ov);
+    Ok(out)
+}
+
+/// A new, uncommitted version row written against `state`, and its `_id`.
+fn new_row(
+    v: &VersionRecord,
+    cv: i64,
+    shadow: Option<&str>,
+    state: &HeadState,
+) -> Result<(ObjectId, Document), MetaError> {
+    let row_id = ObjectId::new();
+    let mut row = doc! {"_id": row_id, "id": v.id.as_str()};
+    row.extend(version_fields(v, cv, shadow)?);
+    row.extend(doc! {
+        "base": state.fence(),
+        "written": now_micros(),
+        "committed": false,
+        "next_cv": Bson::Null,
+        "next_at": Bson::Null,
+    });
+    Ok((row_id, row))
+}
+
+/// Rule 1's check of a head read against `expect` (Absent → no head, else AlreadyExists;
+/// Ov(n) → head.ov == n, else Conflict{current_ov}).
+fn check_expected(expect: Expect, head: Option<&Document>) -> Result<HeadState, MetaError> {
+    let state = HeadState::of(head);
+    match (expect, &state) {
+        (Expect::Absent, HeadState::Absent) => Ok(state),
+        (Expect::Absent, HeadState::At(..)) => Err(MetaError::AlreadyExists),
+        (Expect::Ov(n), HeadState::At(ov, _)) if *ov == clamp(n) => Ok(state),
+        (Expect::Ov(_), _) => Err(MetaError::Conflict {
+            current_ov: to_u64(head_ov(head)),
+        }),
+    }
+}
+
 /// The head document of a version row: its version fields, a fresh fence and the row's id.
 fn head_of_row(row: &Document) -> Document {
     let mut head = Document::new();
@@ -896,16 +961,8 @@ impl MongoStore {
         expect: Expect,
     ) -> Result<(HeadState, Option<Bson>), MetaError> {
         let head = self.raw_head(c, id).await?;
-        let state = HeadState::of(head.as_ref());
-        let row = head.as_ref().and_then(|h| h.get("row")).cloned();
-        match (expect, &state) {
-            (Expect::Absent, HeadState::Absent) => Ok((state, row)),
-            (Expect::Absent, HeadState::At(..)) => Err(MetaError::AlreadyExists),
-            (Expect::Ov(n), HeadState::At(ov, _)) if *ov == clamp(n) => Ok((state, row)),
-            (Expect::Ov(_), _) => Err(MetaError::Conflict {
-                current_ov: to_u64(head_ov(head.as_ref())),
-            }),
-        }
+        let state = check_expected(expect, head.as_ref())?;
+        Ok((state, head.as_ref().and_then(|h| h.get("row")).cloned()))
     }
 
     async fn head_has_row(&self, c: &Colls, id: &str, row: &Bson) -> Result<bool, MetaError> {
@@ -1120,9 +1177,8 @@ impl MongoStore {
         }
     }
 
-    /// Marks version `ov - 1` of an item as superseded by version `ov` (its cv and time).
-    /// `prev_row` is that version's row `_id` when known (a lookup by `_id`, which FerretDB
-    /// answers without scanning the collection).
+    /// Marks version `ov - 1` of an item as superseded by version `ov` (its cv and time);
+    /// `prev_row` is that version's row `_id` when known (see [`previous_row`]).
     async fn close_previous(
         &self,
         c: &Colls,
@@ -1135,12 +1191,11 @@ impl MongoStore {
         if ov <= 0 {
             return Ok(());
         }
-        let filter = match prev_row {
-            Some(row @ Bson::ObjectId(_)) => doc! {"_id": row.clone()},
-            _ => doc! {"id": id, "ov": ov - 1},
-        };
         c.ver
-            .update_one(filter, doc! {"$set": {"next_cv": cv, "next_at": at}})
+            .update_one(
+                previous_row(id, ov, prev_row),
+                doc! {"$set": {"next_cv": cv, "next_at": at}},
+            )
             .await
             .map_err(map_err)?;
         Ok(())
@@ -1155,7 +1210,7 @@ impl MongoStore {
     ) -> Result<Vec<VersionRecord>, MetaError> {
         let rows = collect(
             c.ver
-                .find(doc! {"id": id, "ov": {"$lt": ov}, "purge": {"$ne": true}})
+                .find(rows_below(id, ov))
                 .projection(doc! {"shadow": 0})
                 .await
                 .map_err(map_err)?,
@@ -1169,18 +1224,14 @@ impl MongoStore {
             .delete_many(doc! {"_id": {"$in": ids}})
             .await
             .map_err(map_err)?;
-        let mut out = rows
-            .iter()
-            .map(|r| decode_version(r, "id"))
-            .collect::<Result<Vec<_>, _>>()?;
-        out.sort_by_key(|v| v.ov);
-        Ok(out)
+        versions_of(&rows)
     }
 
     /// Rule 2: allocates a cv by inserting `{_id: key(top + 1)}` into `C_counter` (the unique
     /// `_id` makes it atomic even where `$inc` is not). Slots are taken only right above a
-    /// slot seen taken and never deleted, so the taken slots are the prefix `1..=top`, and a
-    /// successful insert at `k` means nobody holds a slot above `k` yet (I3).
+    /// slot seen taken and never deleted, so above the floor the taken slots are the prefix
+    /// `floor+1..=top`, and a successful insert at `k` means nobody holds a slot above `k`
+    /// yet (I3). See [`CvAllocator`].
     async fn next_cv(&self, coll: &str, c: &Colls) -> Result<i64, MetaError> {
         let allocator = {
             let mut all = self
@@ -1647,16 +1698,7 @@ impl MongoStore {
         // 3. Insert the version row at its (id, ov) slot, `committed: false`: invisible to
         //    every reader until the head reaches its ov. Holding the slot makes this attempt
         //    the only possible next state of the item (see `insert_row` for collisions).
-        let row_id = ObjectId::new();
-        let mut row = doc! {"_id": row_id, "id": id};
-        row.extend(version_fields(v, cv, write.shadow.as_deref())?);
-        row.extend(doc! {
-            "base": state.fence(),
-            "written": now_micros(),
-            "committed": false,
-            "next_cv": Bson::Null,
-            "next_at": Bson::Null,
-        });
+        let (row_id, row) = new_row(v, cv, write.shadow.as_deref(), &state)?;
         self.insert_row(&c, id, &row, &state).await?;
 
         // 4. The head compare-and-set: the commit point (I1, I2). On a refusal delete OUR
@@ -1747,8 +1789,7 @@ impl MongoStore {
             if !error.contains_label(TRANSIENT_TRANSACTION_ERROR) {
                 return Err(self.transaction_failure(error).await);
             }
-            let pause = 1 + rand::random::<u64>() % (2u64 << attempt.min(6));
-            tokio::time::sleep(Duration::from_millis(pause)).await;
+            crate::retry::jittered_pause(attempt).await;
         }
         Err(MetaError::Unavailable(
             "the commit transaction kept meeting write conflicts".into(),
@@ -1793,30 +1834,10 @@ impl MongoStore {
                 });
             }
         }
-        let state = HeadState::of(head.as_ref());
-        match (write.expect, &state) {
-            (Expect::Absent, HeadState::Absent) => {}
-            (Expect::Ov(n), HeadState::At(ov, _)) if *ov == clamp(n) => {}
-            (Expect::Absent, HeadState::At(..)) => {
-                return Err(TxnStep::Refused(MetaError::AlreadyExists))
-            }
-            (Expect::Ov(_), _) => {
-                return Err(TxnStep::Refused(MetaError::Conflict {
-                    current_ov: to_u64(head_ov(head.as_ref())),
-                }))
-            }
-        }
-        let row_id = ObjectId::new();
+        let state = check_expected(write.expect, head.as_ref()).map_err(TxnStep::Refused)?;
+        let (row_id, row) =
+            new_row(v, cv, write.shadow.as_deref(), &state).map_err(TxnStep::Refused)?;
         attempts.push((Bson::ObjectId(row_id), cv));
-        let mut row = doc! {"_id": row_id, "id": id};
-        row.extend(version_fields(v, cv, write.shadow.as_deref()).map_err(TxnStep::Refused)?);
-        row.extend(doc! {
-            "base": state.fence(),
-            "written": now_micros(),
-            "committed": false,
-            "next_cv": Bson::Null,
-            "next_at": Bson::Null,
-        });
         match c.ver.insert_one(&row).session(&mut *s).await {
             Ok(_) => {}
             Err(e) if is_dup(&e) => return Err(TxnStep::SlotTaken),
@@ -1849,21 +1870,17 @@ impl MongoStore {
         let mut dropped = Vec::new();
         if write.keep_history {
             if let HeadState::At(..) = &state {
-                // The previous row by its `_id` (named by the head), else by its slot.
-                let filter = match head.as_ref().and_then(|h| h.get("row")) {
-                    Some(prev @ Bson::ObjectId(_)) => doc! {"_id": prev.clone()},
-                    _ => doc! {"id": id, "ov": ov - 1},
-                };
+                let prev = head.as_ref().and_then(|h| h.get("row"));
                 c.ver
                     .update_one(
-                        filter,
+                        previous_row(id, ov, prev),
                         doc! {"$set": {"next_cv": cv, "next_at": v.at.micros()}},
                     )
                     .session(&mut *s)
                     .await?;
             }
         } else {
-            let filter = doc! {"id": id, "ov": {"$lt": ov}, "purge": {"$ne": true}};
+            let filter = rows_below(id, ov);
             let mut cursor = c
                 .ver
                 .find(filter.clone())
@@ -1877,60 +1894,12 @@ impl MongoStore {
             if !rows.is_empty() {
                 c.ver.delete_many(filter).session(&mut *s).await?;
             }
-            dropped = rows
-                .iter()
-                .map(|r| decode_version(r, "id"))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(TxnStep::Refused)?;
-            dropped.sort_by_key(|v| v.ov);
+            dropped = versions_of(&rows).map_err(TxnStep::Refused)?;
         }
         Ok(Committed {
             cv: cv as u64,
             dropped,
         })
-    }
-
-    /// See [`MetadataStore::purge_item`] below.
-    async fn purge_by_protocol(
-        &self,
-        coll: &str,
-        id: &str,
-        expected_ov: u64,
-    ) -> Result<(u64, Vec<VersionRecord>), MetaError> {
-        let c = self.colls(coll);
-        let (state, _) = self.read_expected(&c, id, Expect::Ov(expected_ov)).await?;
-        let cv = self.next_cv(coll, &c).await?;
-        let now = now_micros();
-        let claim = doc! {
-            "_id": ObjectId::new(),
-            "id": id,
-            "ov": state.next_ov(),
-            "cv": cv,
-            "at": now,
-            "purge": true,
-            "base": state.fence(),
-            "written": now,
-            "next_cv": Bson::Null,
-            "next_at": Bson::Null,
-        };
-        self.insert_row(&c, id, &claim, &state).await?;
-        let rows = collect(
-            c.ver
-                .find(doc! {"id": id, "cv": {"$lt": cv}, "purge": {"$ne": true}})
-                .projection(doc! {"shadow": 0})
-                .await
-                .map_err(map_err)?,
-        )
-        .await?;
-        self.complete_purge(&c, id, &claim).await?;
-        let mut removed = rows
-            .iter()
-            .map(|r| decode_version(r, "id"))
-            .collect::<Result<Vec<_>, _>>()?;
-        // Rows above the head (writers that lost to the purge) are not versions of the item.
-        removed.retain(|v| v.ov <= expected_ov);
-        removed.sort_by_key(|v| v.ov);
-        Ok((cv as u64, removed))
     }
 }
 
@@ -2098,7 +2067,36 @@ impl MetadataStore for MongoStore {
         id: &str,
         expected_ov: u64,
     ) -> Result<(u64, Vec<VersionRecord>), MetaError> {
-        self.purge_by_protocol(coll, id, expected_ov).await
+        let c = self.colls(coll);
+        let (state, _) = self.read_expected(&c, id, Expect::Ov(expected_ov)).await?;
+        let cv = self.next_cv(coll, &c).await?;
+        let now = now_micros();
+        let claim = doc! {
+            "_id": ObjectId::new(),
+            "id": id,
+            "ov": state.next_ov(),
+            "cv": cv,
+            "at": now,
+            "purge": true,
+            "base": state.fence(),
+            "written": now,
+            "next_cv": Bson::Null,
+            "next_at": Bson::Null,
+        };
+        self.insert_row(&c, id, &claim, &state).await?;
+        let rows = collect(
+            c.ver
+                .find(doc! {"id": id, "cv": {"$lt": cv}, "purge": {"$ne": true}})
+                .projection(doc! {"shadow": 0})
+                .await
+                .map_err(map_err)?,
+        )
+        .await?;
+        self.complete_purge(&c, id, &claim).await?;
+        let mut removed = versions_of(&rows)?;
+        // Rows above the head (writers that lost to the purge) are not versions of the item.
+        removed.retain(|v| v.ov <= expected_ov);
+        Ok((cv as u64, removed))
     }
 
     async fn get_version(&self, coll: &str, id: &str, ov: u64) -> Result<Option<Head>, MetaError> {

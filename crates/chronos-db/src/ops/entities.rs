@@ -174,9 +174,9 @@ impl Collection {
                     m.property, m.collection
                 )));
             };
-            let Some(key) = fields
+            let Some((key, id)) = fields
                 .get(&m.key_property)
-                .filter(|k| entity_id(k).is_some())
+                .and_then(|k| Some((k.clone(), entity_id(k)?)))
             else {
                 return Err(Error::validation(format!(
                     "'{}.{}' (the entity's key) is missing or empty",
@@ -190,12 +190,14 @@ impl Collection {
             fields.remove("_system");
             let (checked, _) = coll.accept(Value::Object(fields), None)?;
             coll.check_required(&checked)?;
-            planned.push((m, coll, key.clone(), checked));
+            planned.push((m, coll, key, id, checked));
         }
         // 2. The entities, then the record.
         let mut results = Vec::new();
-        for (m, coll, key, fields) in planned {
-            let (id, operation) = coll.save_entity(m, &key, &fields, actor, reason).await?;
+        for (m, coll, key, id, fields) in planned {
+            let (id, operation) = coll
+                .save_entity(m, &key, id, &fields, actor, reason)
+                .await?;
             results.push(EntityResult {
                 property: m.property.clone(),
                 id,
@@ -236,16 +238,14 @@ impl Collection {
         &self,
         m: &EntityMapping,
         key: &Value,
+        derived: String,
         fields: &serde_json::Map<String, Value>,
         actor: &str,
         reason: &str,
     ) -> Result<(String, EntityOperation)> {
-        let derived = entity_id(key).ok_or_else(|| Error::validation("empty entity key"))?;
         for attempt in 0..ENTITY_ATTEMPTS {
             if attempt > 0 {
-                let cap = 2u64 << attempt.min(5);
-                let pause = 1 + rand::random::<u64>() % cap;
-                tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                crate::retry::jittered_pause(attempt).await;
             }
             let Some(current) = self.find_entity(m, key, &derived).await? else {
                 let opts = CreateOptions {
@@ -263,12 +263,8 @@ impl Collection {
                             include_deleted: true,
                             ..Default::default()
                         };
-                        if self.get_latest(&derived, deleted).await?.is_some()
-                            && self
-                                .get_latest(&derived, ReadOptions::default())
-                                .await?
-                                .is_none()
-                        {
+                        let found = self.get_latest(&derived, deleted).await?;
+                        if found.is_some_and(|item| item.system.deleted) {
                             return Err(Error::validation(format!(
                                 "entity '{derived}' of '{}' (collection '{}') is deleted; restore \
                                  it before inserting records that name it",
@@ -360,11 +356,10 @@ impl Collection {
                 .data
                 .get(&m.property)
                 .and_then(|e| e.get(&m.key_property))
-                .filter(|k| entity_id(k).is_some());
+                .and_then(|k| Some((k, entity_id(k)?)));
             let record = match key {
-                Some(key) => {
+                Some((key, id)) => {
                     let coll = self.entity_collection(m)?;
-                    let id = entity_id(key).unwrap_or_default();
                     match coll.find_entity(m, key, &id).await? {
                         // Re-read with the caller's signing options; the record's projection
                         // does not apply to its entities.

@@ -116,23 +116,10 @@ impl ObjectPayloadStore {
         // by this write, and a new entry is durable only once its directory is flushed.
         let levels = path.as_ref().matches('/').count() + 1;
         let key = key.to_string();
-        tokio::task::spawn_blocking(move || {
-            let flush = |p: &std::path::Path| std::fs::File::open(p).and_then(|f| f.sync_all());
-            flush(&file)?;
-            // Directories can be opened and flushed on Unix only; elsewhere the file is.
-            if cfg!(unix) {
-                let mut dir = file.parent();
-                for _ in 0..levels {
-                    let Some(d) = dir else { break };
-                    flush(d)?;
-                    dir = d.parent();
-                }
-            }
-            Ok::<(), std::io::Error>(())
-        })
-        .await
-        .map_err(|e| PayloadError::Backend(format!("flushing {key}: {e}")))?
-        .map_err(|e| PayloadError::Backend(format!("flushing {key} to disk: {e}")))
+        tokio::task::spawn_blocking(move || flush_to_disk(&file, levels))
+            .await
+            .map_err(|e| PayloadError::Backend(format!("flushing {key}: {e}")))?
+            .map_err(|e| PayloadError::Backend(format!("flushing {key} to disk: {e}")))
     }
 
     pub(crate) fn with_signing(
@@ -164,6 +151,31 @@ impl ObjectPayloadStore {
             None => full,
         }
     }
+}
+
+/// Flushes a file and `dir_levels` of the directories above it to disk (blocking). A new
+/// directory entry is durable only once its directory is flushed; directories can be opened
+/// and flushed on Unix only (elsewhere only the file is).
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let file = dir.path().join("a").join("item.json");
+/// std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+/// std::fs::write(&file, b"{}").unwrap();
+/// chronos_db::payload::flush_to_disk(&file, 2).unwrap();
+/// ```
+pub fn flush_to_disk(file: &std::path::Path, dir_levels: usize) -> std::io::Result<()> {
+    let flush = |p: &std::path::Path| std::fs::File::open(p).and_then(|f| f.sync_all());
+    flush(file)?;
+    if cfg!(unix) {
+        let mut dir = file.parent();
+        for _ in 0..dir_levels {
+            let Some(d) = dir else { break };
+            flush(d)?;
+            dir = d.parent();
+        }
+    }
+    Ok(())
 }
 
 fn map_err(key: &str, e: object_store::Error) -> PayloadError {
