@@ -311,12 +311,16 @@ impl Chronos {
             Some(ls) if ls.enabled => Some(ls.base_path.as_str()),
             _ => None,
         };
-        let (inner, signing) =
-            crate::payload::backends::open(&r.space_conn_ref, conn, local_base, &r.bucket)?;
-        let store: Arc<dyn PayloadStore> = Arc::new(
-            ObjectPayloadStore::with_signing(inner, r.prefix.clone(), signing)
-                .with_durability(cfg.durability),
-        );
+        let store = match crate::payload::backends::local_dir(conn, local_base, &r.bucket) {
+            // Created by the first write, so that reads never create directories.
+            Some(dir) => ObjectPayloadStore::local_dir(dir, r.prefix.clone()),
+            None => {
+                let (inner, signing) =
+                    crate::payload::backends::open(&r.space_conn_ref, conn, local_base, &r.bucket)?;
+                ObjectPayloadStore::with_signing(inner, r.prefix.clone(), signing)
+            }
+        };
+        let store: Arc<dyn PayloadStore> = Arc::new(store.with_durability(cfg.durability));
         let store = match &self.inner.options.payload_layer {
             Some(layer) => layer(store),
             None => store,

@@ -5,20 +5,36 @@ use crate::model::Document;
 use crate::query::{IndexSpec, IndexedPath};
 use serde_json::Value;
 
-/// Checks the nesting depth without recursion (a hostile payload cannot overflow the stack).
-pub(crate) fn check_depth(v: &Value, max: usize) -> Result<()> {
+/// Checks what every stored document must satisfy, without recursion (a hostile payload
+/// cannot overflow the stack):
+///
+/// * **depth**: objects and arrays nest at most `max_depth` levels; the document itself is
+///   level 1 and only containers count (`{"a":{}}` and `{"a":{"b":1}}` are both 2 levels);
+/// * **numbers**: any JSON number is kept exactly as written (digits, exponent, beyond 64
+///   bits), except numbers outside the range of a 64-bit float (`1e400`), which no index
+///   can order and most JSON readers cannot represent: those are refused.
+pub(crate) fn check_document(v: &Value, max_depth: usize) -> Result<()> {
     let mut stack = vec![(v, 1usize)];
     while let Some((v, d)) = stack.pop() {
-        if d > max {
+        let children = match v {
+            Value::Object(m) => Box::new(m.values()) as Box<dyn Iterator<Item = &Value>>,
+            Value::Array(a) => Box::new(a.iter()),
+            Value::Number(n) => {
+                if !n.as_f64().is_some_and(f64::is_finite) {
+                    return Err(Error::validation(format!(
+                        "the number {n} is outside the range of a 64-bit float"
+                    )));
+                }
+                continue;
+            }
+            _ => continue,
+        };
+        if d > max_depth {
             return Err(Error::validation(format!(
-                "payload is nested deeper than {max} levels"
+                "payload is nested deeper than {max_depth} levels of objects and arrays"
             )));
         }
-        match v {
-            Value::Object(m) => stack.extend(m.values().map(|c| (c, d + 1))),
-            Value::Array(a) => stack.extend(a.iter().map(|c| (c, d + 1))),
-            _ => {}
-        }
+        stack.extend(children.map(|c| (c, d + 1)));
     }
     Ok(())
 }
@@ -137,13 +153,52 @@ mod tests {
         );
     }
 
+    /// `levels` nested objects whose innermost one is `inner`.
+    fn nested(levels: usize, inner: Value) -> Value {
+        let mut v = inner;
+        for _ in 1..levels {
+            v = json!({ "a": v });
+        }
+        v
+    }
+
     #[test]
-    fn depth_limit() {
+    fn depth_counts_containers_only() {
+        // 64 objects deep is accepted whatever the innermost object holds...
+        assert!(check_document(&nested(64, json!({})), 64).is_ok());
+        assert!(check_document(&nested(64, json!({"x": 1})), 64).is_ok());
+        assert!(check_document(&nested(64, json!({"x": [] })), 64).is_err());
+        // ...and 65 is refused, empty or not.
+        assert!(check_document(&nested(65, json!({})), 64).is_err());
+        assert!(check_document(&nested(65, json!({"x": 1})), 64).is_err());
         let mut v = json!(1);
         for _ in 0..100 {
             v = json!([v]);
         }
-        assert!(check_depth(&v, 64).is_err());
-        assert!(check_depth(&json!({"a": [1]}), 64).is_ok());
+        assert!(check_document(&v, 64).is_err());
+        assert!(check_document(&json!({"a": [1]}), 2).is_ok());
+        assert!(check_document(&json!({"a": [[1]]}), 2).is_err());
+    }
+
+    #[test]
+    fn numbers_are_kept_exactly_unless_out_of_float_range() {
+        // Digits are kept; only an exponent's spelling is normalized (`e+N`).
+        for (text, stored) in [
+            ("18446744073709551616", "18446744073709551616"),
+            ("-9223372036854775809", "-9223372036854775809"),
+            ("1e30", "1e+30"),
+            ("1.5E-7", "1.5e-7"),
+            ("0.10000000000000000000000001", "0.10000000000000000000000001"),
+            ("1.50", "1.50"),
+        ] {
+            let doc: Value = serde_json::from_str(&format!(r#"{{"n":{text}}}"#)).unwrap();
+            assert!(check_document(&doc, 4).is_ok(), "{text}");
+            assert_eq!(serde_json::to_string(&doc).unwrap(), format!(r#"{{"n":{stored}}}"#));
+        }
+        for text in ["1e400", "-1e309"] {
+            let doc: Value = serde_json::from_str(&format!(r#"{{"n":[{text}]}}"#)).unwrap();
+            let e = check_document(&doc, 4).unwrap_err().to_string();
+            assert!(e.contains("outside the range of a 64-bit float"), "{e}");
+        }
     }
 }

@@ -377,26 +377,49 @@ pub struct Cursor {
 }
 
 impl Cursor {
-    /// The opaque text form handed to callers.
-    pub fn encode(&self) -> String {
+    /// The opaque text form handed to callers, bound to the query it continues: `context`
+    /// names that query (route, collection, filter, sort, as-of), and a tag over the context
+    /// and the position makes a cursor from any other query (or an edited one) invalid.
+    /// The tag is an integrity check, not a secret: a forged cursor could at most start a
+    /// page elsewhere in the same collection, which a filter can do too.
+    pub fn encode(&self, context: &str) -> String {
         let json = serde_json::to_vec(self).unwrap_or_default();
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+        let body = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json);
+        let tag = cursor_tag(context, &body);
+        format!("{body}.{tag}")
     }
 
-    /// Parses a cursor, checking it fits the query's sort.
-    pub fn decode(text: &str, sort_len: usize) -> Result<Cursor, String> {
+    /// Parses a cursor made by [`Cursor::encode`] for the same `context`, checking it fits
+    /// the query's sort.
+    pub fn decode(text: &str, sort_len: usize, context: &str) -> Result<Cursor, String> {
         let bad = || {
-            "invalid cursor: pass back the 'next' value of the previous page unchanged".to_string()
+            "invalid cursor: pass back the 'next' value of the previous page of the same query \
+             unchanged"
+                .to_string()
         };
+        let (body, tag) = text.rsplit_once('.').ok_or_else(bad)?;
+        if tag != cursor_tag(context, body) {
+            return Err(bad());
+        }
         let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(text)
+            .decode(body)
             .map_err(|_| bad())?;
         let c: Cursor = serde_json::from_slice(&bytes).map_err(|_| bad())?;
         if c.values.len() != sort_len {
-            return Err("the cursor belongs to a query with a different sort".into());
+            return Err(bad());
         }
         Ok(c)
     }
+}
+
+/// The first 16 hex digits of SHA-256(context, 0, body).
+fn cursor_tag(context: &str, body: &str) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(context.as_bytes());
+    h.update([0u8]);
+    h.update(body.as_bytes());
+    hex::encode(&h.finalize()[..8])
 }
 
 /// What a query reads: the latest state, or the state as of a time or collection version.
@@ -474,9 +497,19 @@ mod tests {
             values: vec![Scalar::Int(3)],
             id: "x".into(),
         };
-        assert_eq!(Cursor::decode(&c.encode(), 1).unwrap(), c);
-        assert!(Cursor::decode(&c.encode(), 0).is_err());
-        assert!(Cursor::decode("!!", 0).is_err());
+        assert_eq!(Cursor::decode(&c.encode("q1"), 1, "q1").unwrap(), c);
+        assert!(Cursor::decode(&c.encode("q1"), 0, "q1").is_err());
+        assert!(Cursor::decode("!!", 0, "q1").is_err());
+        // Bound to its query: another context, or an edited position, is refused.
+        assert!(Cursor::decode(&c.encode("q1"), 1, "q2").is_err());
+        let forged = Cursor {
+            values: c.values.clone(),
+            id: "zzz".into(),
+        }
+        .encode("q1");
+        let (body, _) = forged.rsplit_once('.').unwrap();
+        let (_, tag) = c.encode("q1").rsplit_once('.').map(|(b, t)| (b.to_string(), t.to_string())).unwrap();
+        assert!(Cursor::decode(&format!("{body}.{tag}"), 1, "q1").is_err());
     }
 
     #[test]

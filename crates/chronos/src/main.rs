@@ -119,19 +119,26 @@ struct GcArgs {
     delete: bool,
 }
 
+/// The longest age `--older-than` accepts: far beyond any object's lifetime, and small
+/// enough that "now minus the age" is a representable time.
+const MAX_AGE_DAYS: u64 = 36_500;
+
 fn parse_age(s: &str) -> Result<std::time::Duration, String> {
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
     let n: u64 = num
         .parse()
         .map_err(|_| format!("'{s}' is not an age like 30m, 1h or 2d"))?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" | "" => n * 3600,
-        "d" => n * 86_400,
+    let unit_secs: u64 = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" | "" => 3600,
+        "d" => 86_400,
         _ => return Err(format!("'{s}': use the units s, m, h or d")),
     };
-    Ok(std::time::Duration::from_secs(secs))
+    match n.checked_mul(unit_secs) {
+        Some(secs) if secs <= MAX_AGE_DAYS * 86_400 => Ok(std::time::Duration::from_secs(secs)),
+        _ => Err(format!("'{s}' is longer than the maximum age of {MAX_AGE_DAYS}d")),
+    }
 }
 
 /// Arguments of `chronos bench`.
@@ -557,7 +564,8 @@ async fn main() -> ExitCode {
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("{failure}");
+            // A closed or full stderr must not turn a clean failure into a panic.
+            let _ = writeln!(std::io::stderr().lock(), "{failure}");
             ExitCode::FAILURE
         }
     }
@@ -569,6 +577,9 @@ fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Its fallback report of a failed write is an `eprintln!`, which panics when stderr
+        // itself is the problem (closed, or a full disk).
+        .log_internal_errors(false)
         .init();
 }
 
@@ -630,8 +641,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let table = bench::run(backend, sizes)
                 .await
                 .map_err(|e| Failure::new("BENCH_FAILED", e.to_string()))?;
-            println!("{table}");
-            Ok(())
+            print_text(&table.to_string())
         }
     }
 }
@@ -661,6 +671,12 @@ impl Global {
 pub(crate) fn print_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<(), Failure> {
     let text = serde_json::to_string_pretty(value)
         .map_err(|e| Failure::new("INTERNAL_ERROR", format!("cannot encode the output: {e}")))?;
+    print_text(&text)
+}
+
+/// Prints a line on stdout. A closed pipe (`| head`) is not an error; any other write
+/// failure (a full disk) is reported, never a panic.
+pub(crate) fn print_text(text: &str) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
     match writeln!(out, "{text}").and_then(|()| out.flush()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure::new(
@@ -893,9 +909,7 @@ async fn fetch(g: &Global, a: FetchArgs) -> Result<(), Failure> {
 async fn config_check(file: &Path, connect: bool) -> Result<(), Failure> {
     let config = ChronosConfig::from_file(file)?;
     if !connect {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "config OK");
-        return Ok(());
+        return print_text("config OK");
     }
     let chronos = Chronos::open(config).await?;
     let checks = chronos.check_connections().await;

@@ -2485,8 +2485,8 @@ mod tests {
             match page.next {
                 Some(c) => {
                     // The cursor survives its text form.
-                    let text = c.encode();
-                    q.after = Some(Cursor::decode(&text, q.sort.len()).unwrap());
+                    let text = c.encode("test");
+                    q.after = Some(Cursor::decode(&text, q.sort.len(), "test").unwrap());
                 }
                 None => return out,
             }

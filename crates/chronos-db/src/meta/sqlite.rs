@@ -41,7 +41,10 @@ const VER_COLS: &str = "id, ov, cv, op, at, actor, reason, function_id, payload_
 /// # }
 /// ```
 pub struct SqliteStore {
-    conn: Arc<Mutex<Connection>>,
+    /// Opened on first need: a read of a database that does not exist yet must not create
+    /// its file (a read-only caller could otherwise create files without bound).
+    conn: Mutex<Option<Arc<Mutex<Connection>>>>,
+    durability: Durability,
     /// collection name → table stem, for collections known to exist.
     tables: Mutex<HashMap<String, String>>,
     path: PathBuf,
@@ -62,44 +65,20 @@ fn backend(e: rusqlite::Error) -> MetaError {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database file and its parent directory; commits are
-    /// flushed to disk before they return (survive power loss).
+    /// A store over the database file `path`; commits are flushed to disk before they
+    /// return (survive power loss). Nothing is created until the first write.
     pub fn open(path: &Path) -> Result<Self, MetaError> {
         Self::open_with(path, Durability::PowerLoss)
     }
 
     /// [`SqliteStore::open`] with a chosen durability: `PowerLoss` syncs the write-ahead log
     /// on every commit (`synchronous=FULL`), `ProcessCrash` leaves that to checkpoints
-    /// (`synchronous=NORMAL`).
+    /// (`synchronous=NORMAL`). The file (and its directory) is created by the first write;
+    /// reads of a database that does not exist answer "nothing there".
     pub fn open_with(path: &Path, durability: Durability) -> Result<Self, MetaError> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| MetaError::Backend(format!("cannot create {}: {e}", dir.display())))?;
-        }
-        let conn = Connection::open(path).map_err(backend)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL;
-             PRAGMA foreign_keys=OFF;
-             CREATE TABLE IF NOT EXISTS _chronos_collections (name TEXT PRIMARY KEY, tbl TEXT NOT NULL UNIQUE) WITHOUT ROWID;
-             CREATE TABLE IF NOT EXISTS _chronos_cv (tbl TEXT PRIMARY KEY, cv INTEGER NOT NULL) WITHOUT ROWID;
-             CREATE TABLE IF NOT EXISTS _chronos_locks (coll TEXT NOT NULL, id TEXT NOT NULL, owner TEXT NOT NULL,
-                 expires INTEGER NOT NULL, PRIMARY KEY (coll, id)) WITHOUT ROWID;",
-        )
-        .map_err(backend)?;
-        conn.pragma_update(
-            None,
-            "synchronous",
-            match durability {
-                Durability::PowerLoss => "FULL",
-                Durability::ProcessCrash => "NORMAL",
-            },
-        )
-        .map_err(backend)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))
-            .map_err(backend)?;
-        register_regexp(&conn)?;
         Ok(SqliteStore {
-            conn: Arc::new(Mutex::new(conn)),
+            conn: Mutex::new(None),
+            durability,
             tables: Mutex::new(HashMap::new()),
             path: path.to_path_buf(),
         })
@@ -110,12 +89,41 @@ impl SqliteStore {
         &self.path
     }
 
-    /// Runs blocking SQLite work off the async executor.
+    /// The connection, opening the file first if needed. With `create = false`, a file that
+    /// does not exist is not created and the answer is `None`.
+    async fn connection(&self, create: bool) -> Result<Option<Arc<Mutex<Connection>>>, MetaError> {
+        if let Some(c) = self.conn.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            return Ok(Some(c.clone()));
+        }
+        let (path, durability) = (self.path.clone(), self.durability);
+        let opened = tokio::task::spawn_blocking(move || {
+            if !create && !path.exists() {
+                return Ok(None);
+            }
+            open_connection(&path, durability).map(Some)
+        })
+        .await
+        .map_err(|e| MetaError::Backend(format!("sqlite worker failed: {e}")))??;
+        let Some(opened) = opened else {
+            return Ok(None);
+        };
+        // Another task may have opened it meanwhile: keep the first one.
+        let mut slot = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(Some(
+            slot.get_or_insert_with(|| Arc::new(Mutex::new(opened)))
+                .clone(),
+        ))
+    }
+
+    /// Runs blocking SQLite work off the async executor (creating the database if needed).
     async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, MetaError> + Send + 'static,
     ) -> Result<T, MetaError> {
-        let conn = self.conn.clone();
+        let conn = self
+            .connection(true)
+            .await?
+            .ok_or_else(|| MetaError::Backend("sqlite: the database was not opened".into()))?;
         tokio::task::spawn_blocking(move || {
             // A panic in an earlier call must not make the database unusable: SQLite itself
             // rolled back whatever that call had open.
@@ -130,6 +138,11 @@ impl SqliteStore {
     async fn table(&self, coll: &str) -> Result<Option<String>, MetaError> {
         if let Some(t) = self.tables.lock().ok().and_then(|m| m.get(coll).cloned()) {
             return Ok(Some(t));
+        }
+        // Every read starts here: a database that does not exist has no collections, and
+        // asking must not create it.
+        if self.connection(false).await?.is_none() {
+            return Ok(None);
         }
         let name = coll.to_string();
         let found = self
@@ -148,6 +161,37 @@ impl SqliteStore {
         }
         Ok(found)
     }
+}
+
+/// Creates (if needed) and opens the database file with its bookkeeping tables.
+fn open_connection(path: &Path, durability: Durability) -> Result<Connection, MetaError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| MetaError::Backend(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let conn = Connection::open(path).map_err(backend)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode=WAL;
+         PRAGMA foreign_keys=OFF;
+         CREATE TABLE IF NOT EXISTS _chronos_collections (name TEXT PRIMARY KEY, tbl TEXT NOT NULL UNIQUE) WITHOUT ROWID;
+         CREATE TABLE IF NOT EXISTS _chronos_cv (tbl TEXT PRIMARY KEY, cv INTEGER NOT NULL) WITHOUT ROWID;
+         CREATE TABLE IF NOT EXISTS _chronos_locks (coll TEXT NOT NULL, id TEXT NOT NULL, owner TEXT NOT NULL,
+             expires INTEGER NOT NULL, PRIMARY KEY (coll, id)) WITHOUT ROWID;",
+    )
+    .map_err(backend)?;
+    conn.pragma_update(
+        None,
+        "synchronous",
+        match durability {
+            Durability::PowerLoss => "FULL",
+            Durability::ProcessCrash => "NORMAL",
+        },
+    )
+    .map_err(backend)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(backend)?;
+    register_regexp(&conn)?;
+    Ok(conn)
 }
 
 fn register_regexp(conn: &Connection) -> Result<(), MetaError> {
@@ -980,18 +1024,58 @@ mod tests {
     use crate::query::{IndexSpec, DEFAULT_LIMIT};
 
     /// `durability` decides whether every commit syncs the log (FULL = 2) or not (NORMAL = 1).
-    #[test]
-    fn durability_sets_the_sync_level() {
+    #[tokio::test]
+    async fn durability_sets_the_sync_level() {
         let dir = tempfile::tempdir().unwrap();
         for (d, level) in [(Durability::PowerLoss, 2), (Durability::ProcessCrash, 1)] {
             let store =
                 SqliteStore::open_with(&dir.path().join(format!("{level}.sqlite")), d).unwrap();
-            let conn = store.conn.lock().unwrap();
-            let got: i64 = conn
-                .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            let got: i64 = store
+                .run(|c| {
+                    c.query_row("PRAGMA synchronous", [], |r| r.get(0))
+                        .map_err(backend)
+                })
+                .await
                 .unwrap();
             assert_eq!(got, level, "{d:?}");
         }
+    }
+
+    /// Reads of a database that does not exist answer "nothing" and create no file; the
+    /// first write creates it.
+    #[tokio::test]
+    async fn reads_create_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join("ghost.sqlite");
+        let store = SqliteStore::open(&path).unwrap();
+        let spec = CollectionSpec {
+            name: "users".into(),
+            index: IndexSpec::default(),
+        };
+        assert!(store.get_head("users", "x").await.unwrap().is_none());
+        assert!(store.get_version("users", "x", 0).await.unwrap().is_none());
+        assert!(store
+            .version_as_of("users", "x", AsOf::Cv(1))
+            .await
+            .unwrap()
+            .is_none());
+        assert!(store.history("users", "x", None, 10).await.unwrap().is_empty());
+        assert!(store.scan_heads("users", None, 10).await.unwrap().is_empty());
+        assert_eq!(store.count_heads("users", None).await.unwrap(), 0);
+        assert_eq!(store.cv_as_of("users", Timestamp::now()).await.unwrap(), 0);
+        let everything = Query {
+            filter: Filter::parse(&serde_json::json!({}), &spec.index).unwrap(),
+            sort: vec![],
+            limit: DEFAULT_LIMIT,
+            after: None,
+            as_of: None,
+            include_deleted: true,
+        };
+        let page = store.query(&spec, &everything).await.unwrap();
+        assert!(page.rows.is_empty());
+        assert!(!path.exists() && !path.parent().unwrap().exists());
+        store.ensure_collection(&spec).await.unwrap();
+        assert!(path.exists());
     }
 
     /// Latest queries on an indexed property are index seeks, not table scans.

@@ -4,8 +4,11 @@
 //!
 //! A ref object already in the document (kept from an earlier version by an update, enrich,
 //! delete or restore) is copied into the new version's prefix, so every version owns its
-//! blobs. A ref may only point into the same item's own objects: anything else is rejected,
-//! which stops a caller from reaching another item's (or tenant's) objects through a ref.
+//! blobs. A ref is trusted for nothing but the version it names: its `blobKey` must be the
+//! blob of the same property in a committed version of the same item, found in this route's
+//! own metadata store (so never another item's or another tenant's, even when tenants share
+//! a bucket and prefix), and everything else in the new ref (`contentType`, `size`,
+//! `sha256`, `textKey`) is taken from that version's stored ref, never from the caller.
 
 use super::Collection;
 use crate::config::Base64Prop;
@@ -14,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::model::Document;
 use crate::payload::keys;
 use base64::Engine;
+use std::collections::HashMap;
 use bytes::Bytes;
 use serde_json::{json, Value};
 use sha2::Digest;
@@ -48,15 +52,17 @@ fn is_texty(bytes: &[u8]) -> Option<String> {
 
 impl Collection {
     /// Rewrites the base64 properties of `doc` for a version whose objects live under
-    /// `prefix`, and returns the object writes to perform. Pure: no I/O, so invalid input is
+    /// `prefix`, and returns the object writes to perform. Only reads: invalid input is
     /// rejected before anything is written.
-    pub(super) fn plan_blobs(
+    pub(super) async fn plan_blobs(
         &self,
         id: &str,
         prefix: &str,
         doc: &mut Document,
     ) -> Result<Vec<BlobWrite>> {
         let mut writes = Vec::new();
+        // The content of each earlier version a ref names, read once per version.
+        let mut sources: HashMap<u64, Document> = HashMap::new();
         for (prop, spec) in &self.settings.base64 {
             let Some(value) = get_path(doc, prop).cloned() else {
                 continue;
@@ -65,7 +71,10 @@ impl Collection {
             let new_ref = match value {
                 Value::Null => continue,
                 Value::String(s) => self.plan_put(prop, spec, prefix, &s, &mut writes)?,
-                Value::Object(ref o) if o.contains_key("ref") => self.plan_copy(id, prop, prefix, o, &mut writes)?,
+                Value::Object(ref o) if o.contains_key("ref") => {
+                    self.plan_copy(id, prop, prefix, o, &mut sources, &mut writes)
+                        .await?
+                }
                 _ => {
                     return Err(Error::validation(format!(
                         "property '{prop}' must be a base64 string (or the ref object it was stored as)"
@@ -111,59 +120,82 @@ impl Collection {
         Ok(json!({ "ref": r }))
     }
 
-    fn plan_copy(
+    /// Plans the copy of a blob an earlier version of this item owns (see the module docs
+    /// for what a ref may name).
+    async fn plan_copy(
         &self,
         id: &str,
         prop: &str,
         prefix: &str,
         obj: &Document,
+        sources: &mut HashMap<u64, Document>,
         writes: &mut Vec<BlobWrite>,
     ) -> Result<Value> {
         let bad = || {
             Error::validation(format!(
-                "property '{prop}' holds a ref object that does not belong to this item"
+                "property '{prop}' holds a ref object that names no blob of this item's versions"
             ))
         };
-        let Some(Value::Object(r)) = obj.get("ref") else {
+        let Some(Value::Object(given)) = obj.get("ref") else {
             return Err(bad());
         };
-        let own = keys::item_prefix(self.name(), id);
-        let belongs = |key: &str, file: &str| {
-            key.starts_with(&own)
-                && key.ends_with(&format!("/{prop}/{file}"))
-                && !key.contains("..")
-                && !key.contains("//")
-        };
-        if obj.len() != 1
-            || r.get("contentBucket").and_then(Value::as_str) != Some(self.resolved.bucket.as_str())
-        {
+        if obj.len() != 1 {
             return Err(bad());
         }
-        let Some(blob) = r
+        let blob = given
             .get("blobKey")
             .and_then(Value::as_str)
-            .filter(|k| belongs(k, "blob.bin"))
-        else {
-            return Err(bad());
-        };
-        let mut new_ref = r.clone();
+            .ok_or_else(bad)?;
+        // `<coll>/<id>/v<ov>.<writeId>/<prop>/blob.bin`
+        let version_prefix = blob
+            .strip_suffix(&format!("{prop}/blob.bin"))
+            .filter(|p| p.ends_with('/'))
+            .ok_or_else(bad)?;
+        let ov = version_prefix
+            .strip_prefix(&keys::item_prefix(self.name(), id))
+            .and_then(|rest| rest.strip_prefix('v'))
+            .and_then(|rest| rest.split_once('.'))
+            .and_then(|(ov, _)| ov.parse::<u64>().ok())
+            .ok_or_else(bad)?;
+        if !sources.contains_key(&ov) {
+            // The version must exist in this route's store and own exactly that prefix (its
+            // write id): a key of the same shape from another tenant's item does not.
+            let source = self
+                .meta
+                .get_version(self.name(), id, ov)
+                .await?
+                .filter(|v| v.version.payload_key == keys::item_key(version_prefix))
+                .ok_or_else(bad)?;
+            let content = self
+                .load_content(&source.version, source.shadow.as_deref())
+                .await?;
+            sources.insert(ov, content);
+        }
+        let stored = sources
+            .get(&ov)
+            .and_then(|content| get_path(content, prop))
+            .and_then(|v| v.get("ref"))
+            .and_then(Value::as_object)
+            .filter(|r| r.get("blobKey").and_then(Value::as_str) == Some(blob))
+            .ok_or_else(bad)?;
+        let mut new_ref = stored.clone();
         let blob_key = keys::blob_key(prefix, prop);
         writes.push(BlobWrite::Copy {
             from: blob.to_string(),
             to: blob_key.clone(),
         });
         new_ref.insert("blobKey".into(), Value::String(blob_key));
-        match r.get("textKey") {
-            None => {}
-            Some(Value::String(t)) if belongs(t, "text.txt") => {
-                let text_key = keys::text_key(prefix, prop);
-                writes.push(BlobWrite::Copy {
-                    from: t.clone(),
-                    to: text_key.clone(),
-                });
-                new_ref.insert("textKey".into(), Value::String(text_key));
-            }
-            Some(_) => return Err(bad()),
+        new_ref.insert(
+            "contentBucket".into(),
+            Value::String(self.resolved.bucket.clone()),
+        );
+        if let Some(text) = stored.get("textKey").and_then(Value::as_str) {
+            let text_key = keys::text_key(prefix, prop);
+            writes.push(BlobWrite::Copy {
+                from: text.to_string(),
+                to: text_key.clone(),
+            });
+            new_ref.insert("textKey".into(), Value::String(text_key));
         }
         Ok(json!({ "ref": new_ref }))
     }

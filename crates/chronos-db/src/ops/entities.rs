@@ -161,7 +161,7 @@ impl Collection {
         reason: &str,
     ) -> Result<EntityInsert> {
         // 1. Validate everything before the first write.
-        let (doc, _) = self.accept(data.clone(), None)?;
+        let doc = self.accept(data.clone(), None)?;
         self.check_required(&doc)?;
         let mut planned = Vec::new();
         for m in mappings {
@@ -188,7 +188,7 @@ impl Collection {
             let mut fields = fields.clone();
             fields.remove("_id");
             fields.remove("_system");
-            let (checked, _) = coll.accept(Value::Object(fields), None)?;
+            let checked = coll.accept(Value::Object(fields), None)?;
             coll.check_required(&checked)?;
             planned.push((m, coll, key, id, checked));
         }

@@ -61,8 +61,11 @@ impl Collection {
                  database entry its own bucket or prefix"
             )));
         }
-        let cutoff = chrono::Utc::now()
-            - chrono::Duration::from_std(older_than).unwrap_or(chrono::Duration::MAX);
+        // An age reaching past the earliest representable time means "nothing is that old".
+        let cutoff = chrono::Duration::from_std(older_than)
+            .ok()
+            .and_then(|age| chrono::Utc::now().checked_sub_signed(age))
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
         let objects = self.payload.list(&format!("{}/", self.name())).await?;
         let mut report = GcReport {
             dry_run,

@@ -261,7 +261,11 @@ impl Collection {
         crate::names::check_item_id(id).map_err(Error::Validation)?;
         let lease = Duration::from_millis(cfg.lease_ms);
         let owner = format!("{}:{}", lease_owner_prefix(), crate::names::write_id());
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(cfg.wait_ms);
+        let now = tokio::time::Instant::now();
+        // A wait too long to add to the clock waits (in effect) forever instead of panicking.
+        let deadline = now
+            .checked_add(Duration::from_millis(cfg.wait_ms))
+            .unwrap_or(now + Duration::from_secs(100 * 365 * 86_400));
         let mut pause_ms = 2u64;
         while !self
             .meta

@@ -178,6 +178,23 @@ impl Collection {
         })
     }
 
+    /// What a page cursor is bound to: the database, collection and the query's own terms.
+    fn cursor_context(&self, opts: &ListOptions) -> String {
+        let r = &self.resolved;
+        let json = |v: &Option<Value>| v.as_ref().map(Value::to_string).unwrap_or_default();
+        format!(
+            "{}\0{}\0{}\0{}\0{}\0{:?}\0{:?}\0{}",
+            r.db_conn_ref,
+            r.db_name,
+            self.name(),
+            json(&opts.filter),
+            json(&opts.sort),
+            opts.as_of_time,
+            opts.as_of_cv,
+            opts.include_deleted
+        )
+    }
+
     /// Items whose indexed properties match a filter, sorted and paginated by keyset.
     ///
     /// ```
@@ -207,9 +224,10 @@ impl Collection {
             Some(s) => parse_sort(s, index).map_err(Error::Validation)?,
         };
         let limit = check_limit(opts.limit)?;
+        let context = self.cursor_context(&opts);
         let after = match &opts.after {
             None => None,
-            Some(c) => Some(Cursor::decode(c, sort.len()).map_err(Error::Validation)?),
+            Some(c) => Some(Cursor::decode(c, sort.len(), &context).map_err(Error::Validation)?),
         };
         if opts.as_of_time.is_some() || opts.as_of_cv.is_some() {
             self.need_history("an as-of query")?;
@@ -254,7 +272,7 @@ impl Collection {
             .await?;
         Ok(Page {
             items,
-            next: page.next.map(|c| c.encode()),
+            next: page.next.map(|c| c.encode(&context)),
         })
     }
 }

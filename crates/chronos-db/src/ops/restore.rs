@@ -89,8 +89,11 @@ fn plan(head: &Head, target: Option<Head>) -> Plan {
 }
 
 impl Collection {
-    /// Appends a RESTORE version whose content (and deletion state) is the target's. If the
-    /// target was live, the item is live again.
+    /// Appends a RESTORE version whose content is the target's: if the target was live, the
+    /// item is live again. A target state that is deleted is restored as deleted (with
+    /// `logicalDelete.enabled = false`: the item is removed, as `delete` does there). When the item is already
+    /// in the target state (same content and deletion state), nothing is appended and the
+    /// result names the current version.
     pub async fn restore_object(
         &self,
         id: &str,
@@ -125,6 +128,15 @@ impl Collection {
                 Error::NotFound(format!("a version of item '{id}' at or before {at}"))
             }
         })?;
+        // Already in the target state: nothing to append (as in a collection restore).
+        if let Plan::Unchanged = plan(&head, Some(version.clone())) {
+            return Ok(WriteResult {
+                id: head.version.id.clone(),
+                ov: head.version.ov,
+                cv: head.version.cv,
+                at: head.version.at,
+            });
+        }
         self.write_restore(&head, &version, actor, reason).await
     }
 
@@ -232,7 +244,7 @@ impl Collection {
                     self.write_restore(&head, t, &opts.actor, &opts.reason)
                         .await
                 }
-                (Plan::Delete, false) => self.write_delete(&head, &opts.actor, &opts.reason).await,
+                (Plan::Delete, false) => self.remove_item(&head, &opts.actor, &opts.reason).await,
             };
             match outcome {
                 Ok(_) => {

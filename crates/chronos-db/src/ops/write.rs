@@ -2,7 +2,7 @@
 //! parent module.
 
 use super::Collection;
-use crate::document::{check_depth, extract_meta, get_path};
+use crate::document::{check_document, extract_meta, get_path};
 use crate::error::{Error, Result};
 use crate::merge::merge_objects;
 use crate::meta::{Expect, MetaError, VersionWrite};
@@ -83,21 +83,18 @@ fn opt(s: &str) -> Option<String> {
 }
 
 impl Collection {
-    /// Validates a caller's document: a JSON object within the limits; `_system` is dropped
-    /// (never taken from the caller); `_id`, if present, must match `id`.
-    pub(super) fn accept(
-        &self,
-        data: Value,
-        id: Option<&str>,
-    ) -> Result<(Document, Option<String>)> {
-        let Value::Object(doc) = data else {
-            return Err(Error::validation("the payload must be a JSON object"));
-        };
+    /// Validates a caller's document: a JSON object within the limits (depth, numbers,
+    /// size); `_system` is dropped (never taken from the caller).
+    ///
+    /// `_id` is never content and never chooses an item's id (that is the `id` option of
+    /// [`Collection::create`]): a payload may carry it only when it names the item the write
+    /// acts on (`id`), so that a document read back can be written back unchanged. Anywhere
+    /// else (a create without an `id` option, an entity, another item's id) it is refused.
+    pub(super) fn accept(&self, data: Value, id: Option<&str>) -> Result<Document> {
         let limits = &self.settings.limits;
-        let doc_value = Value::Object(doc);
-        // Depth first: it bounds the recursion of everything that walks the document later.
-        check_depth(&doc_value, limits.max_depth)?;
-        let Value::Object(mut doc) = doc_value else {
+        // Shape first: the depth bound protects everything that walks the document later.
+        check_document(&data, limits.max_depth)?;
+        let Value::Object(mut doc) = data else {
             return Err(Error::validation("the payload must be a JSON object"));
         };
         let size = serde_json::to_vec(&doc)
@@ -110,21 +107,25 @@ impl Collection {
             });
         }
         doc.remove("_system");
-        let given_id = match doc.remove("_id") {
-            None => None,
-            Some(Value::String(s)) => Some(s),
-            Some(_) => return Err(Error::validation("_id must be a string")),
-        };
-        if let (Some(a), Some(b)) = (&given_id, id) {
-            if a != b {
+        match (doc.remove("_id"), id) {
+            (None, _) => {}
+            (Some(Value::String(given)), Some(id)) if given == id => {}
+            (Some(Value::String(given)), Some(id)) => {
                 return Err(Error::validation(format!(
                     "the payload's _id '{}' does not match the item id '{}'",
-                    names::printable(a),
-                    names::printable(b)
-                )));
+                    names::printable(&given),
+                    names::printable(id)
+                )))
+            }
+            (Some(_), Some(_)) => return Err(Error::validation("_id must be a string")),
+            (Some(_), None) => {
+                return Err(Error::validation(
+                    "the payload must not carry an _id: choose the item id with the `id` option \
+                     (CLI: --id) instead",
+                ))
             }
         }
-        Ok((doc, given_id))
+        Ok(doc)
     }
 
     pub(super) fn check_required(&self, doc: &Document) -> Result<()> {
@@ -151,7 +152,7 @@ impl Collection {
         let write_id = names::write_id();
         let prefix = keys::version_prefix(self.name(), v.id, ov, &write_id);
         let mut doc = v.doc;
-        let blob_writes = self.plan_blobs(v.id, &prefix, &mut doc)?;
+        let blob_writes = self.plan_blobs(v.id, &prefix, &mut doc).await?;
         let meta = extract_meta(&doc, &self.settings.index);
         let bytes = serde_json::to_vec(&doc)
             .map_err(|e| Error::validation(format!("cannot encode the payload: {e}")))?;
@@ -285,12 +286,9 @@ impl Collection {
         if let Some(id) = &opts.id {
             names::check_item_id(id).map_err(Error::Validation)?;
         }
-        let (doc, given_id) = self.accept(data, opts.id.as_deref())?;
-        let (id, chosen) = match opts.id.or(given_id) {
-            Some(id) => {
-                names::check_item_id(&id).map_err(Error::Validation)?;
-                (id, true)
-            }
+        let doc = self.accept(data, opts.id.as_deref())?;
+        let (id, chosen) = match opts.id {
+            Some(id) => (id, true),
             None => (names::generate_id(), false),
         };
         self.check_required(&doc)?;
@@ -365,7 +363,7 @@ impl Collection {
         reason: &str,
     ) -> Result<WriteResult> {
         let head = self.existing_head(id).await?;
-        let (doc, _) = self.accept(data, Some(id))?;
+        let doc = self.accept(data, Some(id))?;
         self.check_required(&doc)?;
         self.check_writable(&head, expected_ov)?;
         self.write_version(NewVersion {
@@ -422,10 +420,7 @@ impl Collection {
     ) -> Result<WriteResult> {
         let head = self.existing_head(id).await?;
         self.check_writable(&head, expected_ov)?;
-        if !self.settings.logical_delete {
-            return self.hard_delete(&head).await;
-        }
-        self.write_delete(&head, actor, reason).await
+        self.remove_item(&head, actor, reason).await
     }
 
     /// Commit point: the metadata purge. Objects are removed afterwards; a crash in between
@@ -477,13 +472,13 @@ impl Collection {
         let patches: Vec<Document> = match patches {
             Value::Array(items) if !items.is_empty() => items
                 .into_iter()
-                .map(|p| self.accept(p, Some(id)).map(|(d, _)| d))
+                .map(|p| self.accept(p, Some(id)))
                 .collect::<Result<_>>()
                 .map_err(|e| match e {
                     Error::Validation(m) => Error::validation(format!("enrichment: {m}")),
                     other => other,
                 })?,
-            Value::Object(_) => vec![self.accept(patches, Some(id))?.0],
+            Value::Object(_) => vec![self.accept(patches, Some(id))?],
             _ => {
                 return Err(Error::validation(
                     "enrichment must be a JSON object or a non-empty array of objects",
@@ -517,7 +512,7 @@ impl Collection {
                     limit: self.settings.limits.max_payload_bytes,
                 });
             }
-            check_depth(&merged, self.settings.limits.max_depth)?;
+            check_document(&merged, self.settings.limits.max_depth)?;
             let Value::Object(doc) = merged else {
                 return Err(Error::validation("enrichment result is not an object"));
             };
@@ -554,7 +549,24 @@ impl Collection {
         unreachable!("the loop returns")
     }
 
-    /// Writes a version reproducing `target`'s content and deletion state (restore).
+    /// Removes an item the way `delete` does in this deployment: a DELETE version with
+    /// logical delete, else the item itself (versions and objects), so the id is free again.
+    pub(super) async fn remove_item(
+        &self,
+        head: &Head,
+        actor: &str,
+        reason: &str,
+    ) -> Result<WriteResult> {
+        if self.settings.logical_delete {
+            self.write_delete(head, actor, reason).await
+        } else {
+            self.hard_delete(head).await
+        }
+    }
+
+    /// Writes a version reproducing `target`'s content and deletion state (restore). With
+    /// `logicalDelete.enabled = false` a deleted target state removes the item instead, as
+    /// `delete` does there.
     pub(super) async fn write_restore(
         &self,
         head: &Head,
@@ -562,6 +574,9 @@ impl Collection {
         actor: &str,
         reason: &str,
     ) -> Result<WriteResult> {
+        if target.version.deleted && !self.settings.logical_delete {
+            return self.hard_delete(head).await;
+        }
         let doc = self
             .load_content(&target.version, target.shadow.as_deref())
             .await?;

@@ -158,12 +158,34 @@ fn local(
     bucket: &str,
 ) -> Result<(Arc<dyn object_store::ObjectStore>, Signing), PayloadError> {
     let dir = PathBuf::from(base).join(bucket);
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| PayloadError::Backend(format!("cannot create {}: {e}", dir.display())))?;
-    let fs = object_store::local::LocalFileSystem::new_with_prefix(&dir)
-        .map_err(|e| PayloadError::Backend(e.to_string()))?;
-    let fs = Arc::new(fs);
+    let fs = open_local_dir(&dir)?;
     Ok((fs.clone(), Signing::File(fs)))
+}
+
+/// The directory of a bucket when the connection keeps objects in local files.
+pub(crate) fn local_dir(
+    conn: &SpacesConnection,
+    local_override: Option<&str>,
+    bucket: &str,
+) -> Option<PathBuf> {
+    match (local_override, conn.effective_provider()) {
+        (Some(base), _) => Some(PathBuf::from(base).join(bucket)),
+        (None, Provider::Local) => {
+            Some(PathBuf::from(conn.base_path.as_deref().unwrap_or(".")).join(bucket))
+        }
+        _ => None,
+    }
+}
+
+/// Creates (if needed) and opens a local directory as an object store.
+pub(crate) fn open_local_dir(
+    dir: &std::path::Path,
+) -> Result<Arc<object_store::local::LocalFileSystem>, PayloadError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| PayloadError::Backend(format!("cannot create {}: {e}", dir.display())))?;
+    let fs = object_store::local::LocalFileSystem::new_with_prefix(dir)
+        .map_err(|e| PayloadError::Backend(e.to_string()))?;
+    Ok(Arc::new(fs))
 }
 
 /// How a store turns a key into a URL a client can fetch.

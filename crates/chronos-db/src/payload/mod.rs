@@ -76,22 +76,68 @@ pub trait PayloadStore: Send + Sync + 'static {
 /// # });
 /// ```
 pub struct ObjectPayloadStore {
-    inner: Arc<dyn ObjectStore>,
+    backend: Backend,
     prefix: Option<String>,
-    signing: backends::Signing,
     /// Local files only: flush each written object and its directories before returning.
     sync_files: bool,
+}
+
+/// The object store behind a [`ObjectPayloadStore`].
+enum Backend {
+    Ready(Arc<dyn ObjectStore>, backends::Signing),
+    /// A local directory, opened on first need and created by the first write: reading a
+    /// bucket nobody wrote to must not create it.
+    LocalDir {
+        dir: std::path::PathBuf,
+        opened: std::sync::Mutex<Option<Arc<object_store::local::LocalFileSystem>>>,
+    },
 }
 
 impl ObjectPayloadStore {
     /// A store without URL signing.
     pub fn new(inner: Arc<dyn ObjectStore>, prefix: Option<String>) -> Self {
+        Self::with_signing(inner, prefix, backends::Signing::None)
+    }
+
+    /// A store over the local directory `dir`, which the first write creates.
+    pub(crate) fn local_dir(dir: std::path::PathBuf, prefix: Option<String>) -> Self {
         ObjectPayloadStore {
-            inner,
+            backend: Backend::LocalDir {
+                dir,
+                opened: std::sync::Mutex::new(None),
+            },
             prefix,
-            signing: backends::Signing::None,
             sync_files: false,
         }
+    }
+
+    /// The object store and its signing, or `None` when it is a local directory that does
+    /// not exist and `create` is false (then it holds no objects).
+    fn store(
+        &self,
+        create: bool,
+    ) -> Result<Option<(Arc<dyn ObjectStore>, backends::Signing)>, PayloadError> {
+        let (dir, opened) = match &self.backend {
+            Backend::Ready(store, signing) => return Ok(Some((store.clone(), signing.clone()))),
+            Backend::LocalDir { dir, opened } => (dir, opened),
+        };
+        let mut slot = opened.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            if !create && !dir.exists() {
+                return Ok(None);
+            }
+            *slot = Some(backends::open_local_dir(dir)?);
+        }
+        Ok(slot.as_ref().map(|fs| {
+            let store: Arc<dyn ObjectStore> = fs.clone();
+            (store, backends::Signing::File(fs.clone()))
+        }))
+    }
+
+    /// The store for a write (created if needed).
+    fn writable(&self) -> Result<(Arc<dyn ObjectStore>, backends::Signing), PayloadError> {
+        self.store(true)?
+            .ok_or_else(|| PayloadError::Backend("the payload store could not be opened".into()))
     }
 
     /// On local files, `PowerLoss` makes `put` and `copy` flush the object and every
@@ -103,8 +149,8 @@ impl ObjectPayloadStore {
     }
 
     /// See [`ObjectPayloadStore::with_durability`].
-    async fn flush_local(&self, key: &str) -> Result<(), PayloadError> {
-        let backends::Signing::File(fs) = &self.signing else {
+    async fn flush_local(&self, key: &str, signing: &backends::Signing) -> Result<(), PayloadError> {
+        let backends::Signing::File(fs) = signing else {
             return Ok(());
         };
         if !self.sync_files {
@@ -128,9 +174,8 @@ impl ObjectPayloadStore {
         signing: backends::Signing,
     ) -> Self {
         ObjectPayloadStore {
-            inner,
+            backend: Backend::Ready(inner, signing),
             prefix,
-            signing,
             sync_files: false,
         }
     }
@@ -197,16 +242,19 @@ fn map_err(key: &str, e: object_store::Error) -> PayloadError {
 #[async_trait]
 impl PayloadStore for ObjectPayloadStore {
     async fn put(&self, key: &str, bytes: Bytes) -> Result<(), PayloadError> {
-        self.inner
+        let (store, signing) = self.writable()?;
+        store
             .put(&self.path(key), PutPayload::from_bytes(bytes))
             .await
             .map_err(|e| map_err(key, e))?;
-        self.flush_local(key).await
+        self.flush_local(key, &signing).await
     }
 
     async fn get(&self, key: &str) -> Result<Bytes, PayloadError> {
-        let r = self
-            .inner
+        let Some((store, _)) = self.store(false)? else {
+            return Err(PayloadError::NotFound(key.to_string()));
+        };
+        let r = store
             .get(&self.path(key))
             .await
             .map_err(|e| map_err(key, e))?;
@@ -214,15 +262,19 @@ impl PayloadStore for ObjectPayloadStore {
     }
 
     async fn copy(&self, from: &str, to: &str) -> Result<(), PayloadError> {
-        self.inner
+        let (store, signing) = self.writable()?;
+        store
             .copy(&self.path(from), &self.path(to))
             .await
             .map_err(|e| map_err(from, e))?;
-        self.flush_local(to).await
+        self.flush_local(to, &signing).await
     }
 
     async fn delete(&self, key: &str) -> Result<(), PayloadError> {
-        match self.inner.delete(&self.path(key)).await {
+        let Some((store, _)) = self.store(false)? else {
+            return Ok(());
+        };
+        match store.delete(&self.path(key)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(map_err(key, e)),
         }
@@ -230,7 +282,10 @@ impl PayloadStore for ObjectPayloadStore {
 
     async fn presign(&self, key: &str, ttl: std::time::Duration) -> Result<String, PayloadError> {
         let path = self.path(key);
-        match &self.signing {
+        let Some((_, signing)) = self.store(false)? else {
+            return Err(PayloadError::NotFound(key.to_string()));
+        };
+        match signing {
             backends::Signing::Url(signer) => signer
                 .signed_url(object_store::signer::Method::GET, &path, ttl)
                 .await
@@ -247,9 +302,11 @@ impl PayloadStore for ObjectPayloadStore {
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, PayloadError> {
+        let Some((store, _)) = self.store(false)? else {
+            return Ok(vec![]);
+        };
         let p = self.path(prefix.trim_end_matches('/'));
-        let items: Vec<object_store::ObjectMeta> = self
-            .inner
+        let items: Vec<object_store::ObjectMeta> = store
             .list(Some(&p))
             .try_collect()
             .await
