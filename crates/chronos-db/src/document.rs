@@ -188,12 +188,18 @@ mod tests {
             ("-9223372036854775809", "-9223372036854775809"),
             ("1e30", "1e+30"),
             ("1.5E-7", "1.5e-7"),
-            ("0.10000000000000000000000001", "0.10000000000000000000000001"),
+            (
+                "0.10000000000000000000000001",
+                "0.10000000000000000000000001",
+            ),
             ("1.50", "1.50"),
         ] {
             let doc: Value = serde_json::from_str(&format!(r#"{{"n":{text}}}"#)).unwrap();
             assert!(check_document(&doc, 4).is_ok(), "{text}");
-            assert_eq!(serde_json::to_string(&doc).unwrap(), format!(r#"{{"n":{stored}}}"#));
+            assert_eq!(
+                serde_json::to_string(&doc).unwrap(),
+                format!(r#"{{"n":{stored}}}"#)
+            );
         }
         for text in ["1e400", "-1e309"] {
             let doc: Value = serde_json::from_str(&format!(r#"{{"n":[{text}]}}"#)).unwrap();

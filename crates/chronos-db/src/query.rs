@@ -508,7 +508,11 @@ mod tests {
         }
         .encode("q1");
         let (body, _) = forged.rsplit_once('.').unwrap();
-        let (_, tag) = c.encode("q1").rsplit_once('.').map(|(b, t)| (b.to_string(), t.to_string())).unwrap();
+        let (_, tag) = c
+            .encode("q1")
+            .rsplit_once('.')
+            .map(|(b, t)| (b.to_string(), t.to_string()))
+            .unwrap();
         assert!(Cursor::decode(&format!("{body}.{tag}"), 1, "q1").is_err());
     }
 

@@ -125,9 +125,12 @@ const MAX_AGE_DAYS: u64 = 36_500;
 
 fn parse_age(s: &str) -> Result<std::time::Duration, String> {
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not an age like 30m, 1h or 2d"))?;
+    if num.is_empty() {
+        return Err(format!("'{s}' is not an age like 30m, 1h or 2d"));
+    }
+    let too_long = || format!("'{s}' is longer than the maximum age of {MAX_AGE_DAYS}d");
+    // Only digits here: a parse failure is an overflow.
+    let n: u64 = num.parse().map_err(|_| too_long())?;
     let unit_secs: u64 = match unit {
         "s" => 1,
         "m" => 60,
@@ -137,7 +140,7 @@ fn parse_age(s: &str) -> Result<std::time::Duration, String> {
     };
     match n.checked_mul(unit_secs) {
         Some(secs) if secs <= MAX_AGE_DAYS * 86_400 => Ok(std::time::Duration::from_secs(secs)),
-        _ => Err(format!("'{s}' is longer than the maximum age of {MAX_AGE_DAYS}d")),
+        _ => Err(too_long()),
     }
 }
 

@@ -1059,8 +1059,16 @@ mod tests {
             .await
             .unwrap()
             .is_none());
-        assert!(store.history("users", "x", None, 10).await.unwrap().is_empty());
-        assert!(store.scan_heads("users", None, 10).await.unwrap().is_empty());
+        assert!(store
+            .history("users", "x", None, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(store
+            .scan_heads("users", None, 10)
+            .await
+            .unwrap()
+            .is_empty());
         assert_eq!(store.count_heads("users", None).await.unwrap(), 0);
         assert_eq!(store.cv_as_of("users", Timestamp::now()).await.unwrap(), 0);
         let everything = Query {

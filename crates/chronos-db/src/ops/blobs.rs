@@ -17,10 +17,10 @@ use crate::error::{Error, Result};
 use crate::model::Document;
 use crate::payload::keys;
 use base64::Engine;
-use std::collections::HashMap;
 use bytes::Bytes;
 use serde_json::{json, Value};
 use sha2::Digest;
+use std::collections::HashMap;
 
 /// One object write a version needs.
 pub(super) enum BlobWrite {

@@ -149,7 +149,11 @@ impl ObjectPayloadStore {
     }
 
     /// See [`ObjectPayloadStore::with_durability`].
-    async fn flush_local(&self, key: &str, signing: &backends::Signing) -> Result<(), PayloadError> {
+    async fn flush_local(
+        &self,
+        key: &str,
+        signing: &backends::Signing,
+    ) -> Result<(), PayloadError> {
         let backends::Signing::File(fs) = signing else {
             return Ok(());
         };

@@ -11,15 +11,21 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 pub use super::faults::{concurrent_writers, fault_after_commit, faults_at_every_step};
+pub use super::hardening::{
+    blob_refs_resolve_to_own_versions, cursors_are_bound_to_their_query,
+    depth_limit_counts_containers, hard_delete_restore_removes_items, numbers_read_back_exactly,
+    payload_id_never_chooses_the_id, reads_and_sweeps_of_nothing,
+    restore_to_current_state_is_a_no_op, shared_key_space_keeps_blobs_apart,
+};
 
-fn map(indexed: &[&str]) -> CollectionMap {
+pub fn map(indexed: &[&str]) -> CollectionMap {
     CollectionMap {
         indexed_props: indexed.iter().map(|s| s.to_string()).collect(),
         ..Default::default()
     }
 }
 
-fn with_map(name: &'static str, m: CollectionMap) -> impl FnOnce(&mut ChronosConfig) {
+pub fn with_map(name: &'static str, m: CollectionMap) -> impl FnOnce(&mut ChronosConfig) {
     move |c| {
         c.collection_maps.insert(name.into(), m);
     }
@@ -108,8 +114,8 @@ pub async fn caller_ids(b: &dyn Backend) {
             .data["n"],
         json!(1)
     );
-    // An _id in the payload names the item.
-    let r = c
+    // An _id in the payload never names the item (see hardening::payload_id_never_chooses_the_id).
+    let e = c
         .create(
             json!({"_id": "from-payload", "n": 3}),
             "a",
@@ -117,8 +123,8 @@ pub async fn caller_ids(b: &dyn Backend) {
             Default::default(),
         )
         .await
-        .unwrap();
-    assert_eq!(r.id, "from-payload");
+        .unwrap_err();
+    assert!(matches!(e, Error::Validation(_)), "{e}");
     let e = c
         .create(
             json!({"_id": "x1"}),
@@ -1396,7 +1402,7 @@ pub async fn restore_collection_resumes(b: &dyn Backend) {
     assert!(page.items.is_empty());
 }
 
-fn blob_map() -> CollectionMap {
+pub fn blob_map() -> CollectionMap {
     CollectionMap {
         indexed_props: vec![],
         base64_props: [
