@@ -4,7 +4,7 @@
 //! (skipped without it, failed under CI).
 
 use chronos_db::config::ChronosConfig;
-use chronos_db::{Chronos, DatabaseType, ListOptions, ReadOptions, Route, Timestamp, Tier};
+use chronos_db::{Chronos, DatabaseType, ListOptions, ReadOptions, Route, Tier, Timestamp};
 use serde_json::json;
 
 #[tokio::test]
@@ -62,8 +62,14 @@ async fn reads_of_nothing_create_no_database() {
             .unwrap()
             .items
             .is_empty());
-        assert!(c.history("x", Default::default()).await.is_err_and(|e| e.code() == "NOT_FOUND")
-            || c.history("x", Default::default()).await.is_ok_and(|p| p.versions.is_empty()));
+        assert!(
+            c.history("x", Default::default())
+                .await
+                .is_err_and(|e| e.code() == "NOT_FOUND")
+                || c.history("x", Default::default())
+                    .await
+                    .is_ok_and(|p| p.versions.is_empty())
+        );
     }
     let found = chronos
         .get_knowledge(
@@ -84,5 +90,8 @@ async fn reads_of_nothing_create_no_database() {
     let names = client.list_database_names().await.unwrap();
     let ours: Vec<_> = names.iter().filter(|n| n.starts_with(&ns)).collect();
     assert!(ours.is_empty(), "reads created databases: {ours:?}");
-    assert!(!dir.path().join("objects").exists(), "reads created directories");
+    assert!(
+        !dir.path().join("objects").exists(),
+        "reads created directories"
+    );
 }

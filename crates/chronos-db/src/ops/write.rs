@@ -399,7 +399,9 @@ impl Collection {
     }
 
     /// Deletes an item: a DELETE version (logical delete, the default), or, with
-    /// `logicalDelete.enabled = false`, the item, all its versions and all their objects.
+    /// `logicalDelete.enabled = false`, the item, all its versions and all their objects
+    /// (an item deleted logically before hard deletes were configured is removed that way
+    /// too, which frees its id).
     pub async fn delete(
         &self,
         id: &str,
@@ -419,6 +421,18 @@ impl Collection {
         reason: &str,
     ) -> Result<WriteResult> {
         let head = self.existing_head(id).await?;
+        if head.version.deleted && !self.settings.logical_delete {
+            // Logically deleted before hard deletes were configured: removing it is the only
+            // way to free its id, and exactly what a delete means here.
+            if head.version.ov != expected_ov {
+                return Err(Error::Conflict {
+                    id: id.to_string(),
+                    expected: expected_ov,
+                    current: head.version.ov,
+                });
+            }
+            return self.hard_delete(&head).await;
+        }
         self.check_writable(&head, expected_ov)?;
         self.remove_item(&head, actor, reason).await
     }

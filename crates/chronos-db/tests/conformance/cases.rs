@@ -13,9 +13,10 @@ use std::time::Duration;
 pub use super::faults::{concurrent_writers, fault_after_commit, faults_at_every_step};
 pub use super::hardening::{
     blob_refs_resolve_to_own_versions, cursors_are_bound_to_their_query,
-    depth_limit_counts_containers, hard_delete_restore_removes_items, numbers_read_back_exactly,
-    payload_id_never_chooses_the_id, reads_and_sweeps_of_nothing,
-    restore_to_current_state_is_a_no_op, shared_key_space_keeps_blobs_apart,
+    depth_limit_counts_containers, hard_delete_frees_logically_deleted_items,
+    hard_delete_restore_removes_items, numbers_read_back_exactly, payload_id_never_chooses_the_id,
+    reads_and_sweeps_of_nothing, restore_to_current_state_is_a_no_op,
+    shared_key_space_keeps_blobs_apart,
 };
 
 pub fn map(indexed: &[&str]) -> CollectionMap {

@@ -324,6 +324,55 @@ pub async fn hard_delete_restore_removes_items(b: &dyn Backend) {
     assert_eq!((again.restored, again.deleted, again.unchanged), (0, 0, 1));
 }
 
+/// Switching to hard deletes: an item deleted logically before can be deleted (removed) and
+/// its id created again, instead of being stuck between DELETED and ALREADY_EXISTS.
+pub async fn hard_delete_frees_logically_deleted_items(b: &dyn Backend) {
+    let h = open!(b);
+    let c = h.coll("users");
+    c.create(json!({"v": 1}), "a", "r", with_id("old"))
+        .await
+        .unwrap();
+    c.delete("old", 0, "a", "r").await.unwrap();
+    let mut cfg = h.config.clone();
+    cfg.logical_delete.enabled = false;
+    let hard = chronos_db::Chronos::open(cfg).await.unwrap();
+    let c = hard
+        .with(chronos_db::Route::tenant(
+            chronos_db::DatabaseType::Runtime,
+            "tenant-a",
+            "users",
+        ))
+        .unwrap();
+    let e = c
+        .create(json!({"v": 2}), "a", "r", with_id("old"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::AlreadyExists { .. }), "{e}");
+    let e = c.delete("old", 0, "a", "r").await.unwrap_err();
+    assert!(
+        matches!(e, Error::Conflict { current: 1, .. }),
+        "a stale expected ov is still a conflict: {e}"
+    );
+    c.delete("old", 1, "a", "r").await.unwrap();
+    assert!(c
+        .get_latest(
+            "old",
+            ReadOptions {
+                include_deleted: true,
+                ..Default::default()
+            }
+        )
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(h.objects("users/old/").await, Vec::<String>::new());
+    let again = c
+        .create(json!({"v": 3}), "a", "r", with_id("old"))
+        .await
+        .unwrap();
+    assert_eq!(again.ov, 0);
+}
+
 /// Restoring an item to the state it is already in appends nothing.
 pub async fn restore_to_current_state_is_a_no_op(b: &dyn Backend) {
     let h = open!(b);

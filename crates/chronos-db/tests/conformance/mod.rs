@@ -41,7 +41,8 @@ macro_rules! conformance_suite {
             restore_collection_resumes, base64_blobs, required_indexed, versioning_disabled, tenant_isolation,
             projection, presigned_urls, leases_serialise_two_clients, crashed_holder_lease_expires, sweeper_removes_only_orphans, concurrent_writers, faults_at_every_step, fault_after_commit, tiered_fetch, entities,
             numbers_read_back_exactly, depth_limit_counts_containers, payload_id_never_chooses_the_id,
-            hard_delete_restore_removes_items, restore_to_current_state_is_a_no_op,
+            hard_delete_restore_removes_items, hard_delete_frees_logically_deleted_items,
+            restore_to_current_state_is_a_no_op,
             blob_refs_resolve_to_own_versions, shared_key_space_keeps_blobs_apart,
             cursors_are_bound_to_their_query, reads_and_sweeps_of_nothing);
     };
