@@ -4,36 +4,12 @@
 //! The server cases need `eval "$(bash scripts/test-servers.sh env)"`; without the variables
 //! they are skipped with a printed reason, and fail under `CI=true`.
 
+mod common;
+
 use chronos_db::admin::{BucketState, BucketStatus};
 use chronos_db::config::{ChronosConfig, Provider};
 use chronos_db::Chronos;
 use serde_json::{json, Value};
-
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-/// The variables, or None (after printing why) when they are absent; panics under CI.
-fn server_env(names: &[&str]) -> Option<Vec<String>> {
-    let values: Vec<Option<String>> = names.iter().map(|n| env(n)).collect();
-    if values.iter().all(Option::is_some) {
-        return Some(values.into_iter().flatten().collect());
-    }
-    let missing: Vec<&str> = names
-        .iter()
-        .zip(&values)
-        .filter(|(_, v)| v.is_none())
-        .map(|(n, _)| *n)
-        .collect();
-    if env("CI").is_some_and(|v| v == "true" || v == "1") {
-        panic!("{} required in CI", missing.join(", "));
-    }
-    eprintln!(
-        "skipped: {} not set (start the servers with scripts/test-servers.sh)",
-        missing.join(", ")
-    );
-    None
-}
 
 /// A bucket name no other run uses.
 fn unique_bucket() -> String {
@@ -221,7 +197,7 @@ fn s3_conn(v: &[String], secret: &str) -> Value {
 
 #[tokio::test]
 async fn s3_bucket_missing_created_exists() {
-    let Some(v) = server_env(&S3_VARS) else {
+    let Some(v) = common::servers(S3_VARS) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -237,7 +213,7 @@ async fn s3_bucket_missing_created_exists() {
 
 #[tokio::test]
 async fn s3_wrong_secret_is_an_error_without_the_secret() {
-    let Some(v) = server_env(&S3_VARS) else {
+    let Some(v) = common::servers(S3_VARS) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -293,7 +269,7 @@ fn azure_conn(v: &[String], key: &str) -> Value {
 
 #[tokio::test]
 async fn azure_container_missing_created_exists() {
-    let Some(v) = server_env(&AZURE_VARS) else {
+    let Some(v) = common::servers(AZURE_VARS) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -309,7 +285,7 @@ async fn azure_container_missing_created_exists() {
 
 #[tokio::test]
 async fn azure_wrong_key_is_an_error_without_the_key() {
-    let Some(v) = server_env(&AZURE_VARS) else {
+    let Some(v) = common::servers(AZURE_VARS) else {
         return;
     };
     use base64::Engine;
@@ -372,7 +348,7 @@ async fn relay(
 /// here only through a relay on another port.
 #[tokio::test]
 async fn azure_uses_the_configured_endpoint_port() {
-    let Some(v) = server_env(&AZURE_VARS) else {
+    let Some(v) = common::servers(AZURE_VARS) else {
         return;
     };
     let url = reqwest::Url::parse(&v[0]).unwrap();

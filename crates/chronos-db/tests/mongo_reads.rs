@@ -3,27 +3,22 @@
 //! create databases without bound). Needs the test MongoDB of `scripts/test-servers.sh`
 //! (skipped without it, failed under CI).
 
+mod common;
+
 use chronos_db::config::ChronosConfig;
 use chronos_db::{Chronos, DatabaseType, ListOptions, ReadOptions, Route, Tier, Timestamp};
 use serde_json::json;
 
 #[tokio::test]
 async fn reads_of_nothing_create_no_database() {
-    let Some(uri) = std::env::var("CHRONOS_TEST_MONGO_URI")
-        .ok()
-        .filter(|v| !v.is_empty())
-    else {
-        if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
-            panic!("CHRONOS_TEST_MONGO_URI is required in CI");
-        }
-        eprintln!("skipped: CHRONOS_TEST_MONGO_URI is not set (scripts/test-servers.sh)");
+    let Some([uri]) = common::servers(["CHRONOS_TEST_MONGO_URI"]) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
     let ns = format!("r{}", &chronos_db::names::generate_id()[14..]);
     let entry = |db: String| json!({"dbConnRef": "m", "spaceConnRef": "s", "bucket": "objects", "dbName": db, "prefix": db});
     let cfg = ChronosConfig::from_json_value(json!({
-        "dbConnections": {"m": {"mongoUri": uri, "timeoutMs": 5000}},
+        "dbConnections": {"m": {"mongoUri": &uri, "timeoutMs": 5000}},
         "spacesConnections": {"s": {"provider": "local", "basePath": dir.path().join("objects")}},
         "databases": {
             "runtime": {"tenantTemplate": entry(format!("{ns}_rt_{{tenantId}}"))},
@@ -84,9 +79,7 @@ async fn reads_of_nothing_create_no_database() {
         .unwrap();
     assert!(found.tiers_found.is_empty());
 
-    let client = mongodb::Client::with_uri_str(std::env::var("CHRONOS_TEST_MONGO_URI").unwrap())
-        .await
-        .unwrap();
+    let client = mongodb::Client::with_uri_str(&uri).await.unwrap();
     let names = client.list_database_names().await.unwrap();
     let ours: Vec<_> = names.iter().filter(|n| n.starts_with(&ns)).collect();
     assert!(ours.is_empty(), "reads created databases: {ours:?}");

@@ -5,6 +5,8 @@
 //! Needs the servers of `scripts/test-servers.sh` (skipped without them, failed under CI).
 //! The tests pause shared servers, so they run one at a time.
 
+mod common;
+
 use chronos_db::config::ChronosConfig;
 use chronos_db::{Chronos, DatabaseType, ReadOptions, Route};
 use serde_json::{json, Value};
@@ -25,18 +27,6 @@ fn servers(action: &str, name: &str) {
         .status()
         .expect("run test-servers.sh");
     assert!(status.success(), "test-servers.sh {action} {name} failed");
-}
-
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-fn skip(what: &str) -> bool {
-    if env("CI").is_some_and(|v| v == "true" || v == "1") {
-        panic!("{what} is required in CI");
-    }
-    eprintln!("skipped: {what} is not set (scripts/test-servers.sh)");
-    true
 }
 
 /// Runs `n` updates of one item, pausing `server` before update `down_at` and resuming it
@@ -124,12 +114,11 @@ async fn outage_loop(cfg: ChronosConfig, server: &str, n: usize, down_at: usize,
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_outage_during_a_write_loop() {
     let _serial = SERIAL.lock().await;
-    let (Some(endpoint), Some(ak), Some(sk)) = (
-        env("CHRONOS_TEST_S3_ENDPOINT"),
-        env("CHRONOS_TEST_S3_ACCESS_KEY"),
-        env("CHRONOS_TEST_S3_SECRET_KEY"),
-    ) else {
-        skip("CHRONOS_TEST_S3_ENDPOINT");
+    let Some([endpoint, ak, sk]) = common::servers([
+        "CHRONOS_TEST_S3_ENDPOINT",
+        "CHRONOS_TEST_S3_ACCESS_KEY",
+        "CHRONOS_TEST_S3_SECRET_KEY",
+    ]) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -148,8 +137,7 @@ async fn s3_outage_during_a_write_loop() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mongodb_outage_during_a_write_loop() {
     let _serial = SERIAL.lock().await;
-    let Some(uri) = env("CHRONOS_TEST_MONGO_URI") else {
-        skip("CHRONOS_TEST_MONGO_URI");
+    let Some([uri]) = common::servers(["CHRONOS_TEST_MONGO_URI"]) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

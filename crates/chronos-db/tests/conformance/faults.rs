@@ -1,6 +1,6 @@
 //! Concurrency and fault injection: the commit protocol's guarantees, on every backend.
 
-use super::harness::Backend;
+use crate::harness::Backend;
 use chronos_db::config::{Base64Prop, ChronosConfig, CollectionMap};
 use chronos_db::{Collection, EnrichOptions, Error, ReadOptions};
 use serde_json::{json, Value};
@@ -10,9 +10,10 @@ use std::sync::Arc;
 const WRITERS: usize = 8;
 const ATTEMPTS_PER_WRITER: usize = 30;
 
+conformance_case!(concurrent_writers);
 /// 8 writers update one item concurrently: each update commits or gets `Conflict`; ov is
 /// contiguous; every version holds exactly what its writer sent.
-pub async fn concurrent_writers(b: &dyn Backend) {
+async fn concurrent_writers(b: &dyn Backend) {
     let h = open!(b, |_: &mut ChronosConfig| {});
     let c = h.coll("hot");
     let created = c
@@ -231,9 +232,10 @@ fn strip_refs(mut v: Value) -> Value {
     v
 }
 
+conformance_case!(faults_at_every_step);
 /// A failure injected at each step of each kind of write leaves the item readable at its
 /// last committed version, and no version pointing at a missing or foreign payload.
-pub async fn faults_at_every_step(b: &dyn Backend) {
+async fn faults_at_every_step(b: &dyn Backend) {
     let h = open!(b, blob_tweak);
     let c = h.coll("faulty");
     let created = c
@@ -356,9 +358,10 @@ pub async fn faults_at_every_step(b: &dyn Backend) {
     }
 }
 
+conformance_case!(fault_after_commit);
 /// A commit whose reply is lost: the caller sees an error, the write is nevertheless
 /// complete and readable (its objects were not deleted).
-pub async fn fault_after_commit(b: &dyn Backend) {
+async fn fault_after_commit(b: &dyn Backend) {
     let h = open!(b, blob_tweak);
     let c = h.coll("faulty");
     let r = c

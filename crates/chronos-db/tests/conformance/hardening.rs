@@ -1,30 +1,23 @@
 //! Hostile and careless input: each case reproduces a defect class found by probing, on every
 //! backend.
 
-use super::cases::{blob_map, map, with_map};
-use super::harness::Backend;
+use crate::harness::Backend;
+use crate::support::{blob_map, map, with_id, with_map};
 use chronos_db::config::{ChronosConfig, TenantDatabase};
 use chronos_db::{
-    CollectionTarget, CreateOptions, EnrichOptions, Error, ListOptions, ReadOptions,
-    RestoreOptions, RestoreTarget,
+    CollectionTarget, EnrichOptions, Error, ListOptions, ReadOptions, RestoreOptions, RestoreTarget,
 };
 use serde_json::{json, Value};
 use std::time::Duration;
-
-fn with_id(id: &str) -> CreateOptions {
-    CreateOptions {
-        id: Some(id.into()),
-        ..Default::default()
-    }
-}
 
 fn parse(text: &str) -> Value {
     serde_json::from_str(text).expect("test JSON")
 }
 
+conformance_case!(numbers_read_back_exactly);
 /// Numbers are acknowledged and read back with their exact digits, on every path (create,
 /// update, enrich, restore, history reads); numbers beyond a 64-bit float are refused.
-pub async fn numbers_read_back_exactly(b: &dyn Backend) {
+async fn numbers_read_back_exactly(b: &dyn Backend) {
     let h = open!(b, with_map("nums", map(&["n"])));
     let c = h.coll("nums");
     let big = r#"{"n": 18446744073709551616, "neg": -9223372036854775809, "tiny": 0.100000000000000000000000000001, "list": [1.50, 123456789012345678901234567890]}"#;
@@ -108,9 +101,10 @@ fn nested(levels: usize, inner: Value) -> Value {
     v
 }
 
+conformance_case!(depth_limit_counts_containers);
 /// The depth limit counts objects and arrays only, the same way whatever the innermost
 /// object holds, on create, update and enrich.
-pub async fn depth_limit_counts_containers(b: &dyn Backend) {
+async fn depth_limit_counts_containers(b: &dyn Backend) {
     let h = open!(b);
     let c = h.coll("deep");
     let limit = h.config.limits.max_depth;
@@ -157,9 +151,10 @@ pub async fn depth_limit_counts_containers(b: &dyn Backend) {
     );
 }
 
+conformance_case!(payload_id_never_chooses_the_id);
 /// `_id` in a payload never chooses an id: refused on a create without `id`, accepted only
 /// when it names the item being written (read-modify-write round trips).
-pub async fn payload_id_never_chooses_the_id(b: &dyn Backend) {
+async fn payload_id_never_chooses_the_id(b: &dyn Backend) {
     let h = open!(b);
     let c = h.coll("ids");
     let e = c
@@ -240,9 +235,10 @@ fn hard_delete(c: &mut ChronosConfig) {
     c.collection_maps.insert("files".into(), blob_map());
 }
 
+conformance_case!(hard_delete_restore_removes_items);
 /// With hard deletes, a collection restore removes the items created after the target the
 /// way `delete` does: no version, no object left, and the id can be created again.
-pub async fn hard_delete_restore_removes_items(b: &dyn Backend) {
+async fn hard_delete_restore_removes_items(b: &dyn Backend) {
     let h = open!(b, hard_delete);
     let c = h.coll("files");
     let kept = c
@@ -324,9 +320,10 @@ pub async fn hard_delete_restore_removes_items(b: &dyn Backend) {
     assert_eq!((again.restored, again.deleted, again.unchanged), (0, 0, 1));
 }
 
+conformance_case!(hard_delete_frees_logically_deleted_items);
 /// Switching to hard deletes: an item deleted logically before can be deleted (removed) and
 /// its id created again, instead of being stuck between DELETED and ALREADY_EXISTS.
-pub async fn hard_delete_frees_logically_deleted_items(b: &dyn Backend) {
+async fn hard_delete_frees_logically_deleted_items(b: &dyn Backend) {
     let h = open!(b);
     let c = h.coll("users");
     c.create(json!({"v": 1}), "a", "r", with_id("old"))
@@ -373,8 +370,9 @@ pub async fn hard_delete_frees_logically_deleted_items(b: &dyn Backend) {
     assert_eq!(again.ov, 0);
 }
 
+conformance_case!(restore_to_current_state_is_a_no_op);
 /// Restoring an item to the state it is already in appends nothing.
-pub async fn restore_to_current_state_is_a_no_op(b: &dyn Backend) {
+async fn restore_to_current_state_is_a_no_op(b: &dyn Backend) {
     let h = open!(b);
     let c = h.coll("same");
     let v0 = c
@@ -402,9 +400,10 @@ pub async fn restore_to_current_state_is_a_no_op(b: &dyn Backend) {
     assert_eq!(history.versions.len(), 3);
 }
 
+conformance_case!(blob_refs_resolve_to_own_versions);
 /// A blob ref in a write is resolved against the item's own committed versions: forged
 /// metadata is replaced by the stored one, and refs that name no such version are refused.
-pub async fn blob_refs_resolve_to_own_versions(b: &dyn Backend) {
+async fn blob_refs_resolve_to_own_versions(b: &dyn Backend) {
     let h = open!(b, with_map("files", blob_map()));
     let c = h.coll("files");
     c.create(
@@ -491,9 +490,10 @@ pub async fn blob_refs_resolve_to_own_versions(b: &dyn Backend) {
     assert_eq!(h.objects("files/").await, before);
 }
 
+conformance_case!(shared_key_space_keeps_blobs_apart);
 /// Two tenants sharing one bucket and prefix: a tenant cannot copy the other's blob by
 /// sending its ref (same collection, same item id, same key shape).
-pub async fn shared_key_space_keeps_blobs_apart(b: &dyn Backend) {
+async fn shared_key_space_keeps_blobs_apart(b: &dyn Backend) {
     // Listed tenants may share a bucket and prefix (templates may not).
     let h = open!(b, |c: &mut ChronosConfig| {
         c.collection_maps.insert("files".into(), blob_map());
@@ -570,8 +570,9 @@ pub async fn shared_key_space_keeps_blobs_apart(b: &dyn Backend) {
     assert_eq!(b_now.data["file"], b_item.data["file"]);
 }
 
+conformance_case!(cursors_are_bound_to_their_query);
 /// A page cursor continues only the query that made it.
-pub async fn cursors_are_bound_to_their_query(b: &dyn Backend) {
+async fn cursors_are_bound_to_their_query(b: &dyn Backend) {
     let h = open!(b, |c: &mut ChronosConfig| {
         c.collection_maps.insert("p1".into(), map(&["n"]));
         c.collection_maps.insert("p2".into(), map(&["n"]));
@@ -617,9 +618,10 @@ pub async fn cursors_are_bound_to_their_query(b: &dyn Backend) {
     assert!(matches!(e, Error::Validation(_)), "{e}");
 }
 
+conformance_case!(reads_and_sweeps_of_nothing);
 /// Reads of tenants, collections and items nobody wrote answer "nothing" and create no
 /// object; an orphan sweep with an age beyond any time does not fail.
-pub async fn reads_and_sweeps_of_nothing(b: &dyn Backend) {
+async fn reads_and_sweeps_of_nothing(b: &dyn Backend) {
     let h = open!(b, with_map("files", blob_map()));
     let ghost = h.tenant("ghost", "files");
     let all = ReadOptions {

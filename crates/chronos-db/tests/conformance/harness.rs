@@ -55,9 +55,6 @@ impl Fault {
         let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
         k != 0 && n == k
     }
-    fn count(&self) -> usize {
-        self.calls.load(Ordering::SeqCst)
-    }
 }
 
 pub struct Harness {
@@ -280,12 +277,5 @@ impl PayloadStore for FaultyPayload {
     }
     async fn presign(&self, key: &str, ttl: std::time::Duration) -> Result<String, PayloadError> {
         self.inner.presign(key, ttl).await
-    }
-}
-
-impl Harness {
-    /// Number of faultable calls made since the last arming.
-    pub fn calls(&self) -> (usize, usize) {
-        (self.meta_fault.count(), self.payload_fault.count())
     }
 }

@@ -5,7 +5,7 @@
 //! Without the variables a test is skipped with a printed reason — except under CI
 //! (`CI=true`), where a missing server is a failure.
 
-use super::harness::Backend;
+use crate::harness::Backend;
 use chronos_db::config::ChronosConfig;
 use serde_json::json;
 use std::any::Any;
@@ -34,52 +34,38 @@ pub struct Servers {
 /// The bucket (container) the test script creates on the S3 and Azure servers.
 pub const TEST_BUCKET: &str = "chronos-test";
 
-fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-fn unavailable(what: &str) -> Option<(ChronosConfig, Box<dyn Any + Send + Sync>)> {
-    if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
-        panic!("{what} is required in CI: start the servers with scripts/test-servers.sh");
-    }
-    eprintln!("skipped: {what} is not set (run: scripts/test-servers.sh start && eval \"$(scripts/test-servers.sh env)\")");
-    None
-}
-
 impl Backend for Servers {
     fn config(&self) -> Option<(ChronosConfig, Box<dyn Any + Send + Sync>)> {
         let dir = tempfile::tempdir().expect("tempdir");
         let ns = format!("t{}", &chronos_db::names::generate_id()[14..]);
         let db = match self.meta {
             Meta::Sqlite => json!({"sqliteDir": dir.path().join("meta")}),
-            Meta::Mongo => match var("CHRONOS_TEST_MONGO_URI") {
-                Some(uri) => json!({"mongoUri": uri, "timeoutMs": 5000}),
-                None => return unavailable("CHRONOS_TEST_MONGO_URI"),
-            },
+            Meta::Mongo => {
+                let [uri] = crate::common::servers(["CHRONOS_TEST_MONGO_URI"])?;
+                json!({"mongoUri": uri, "timeoutMs": 5000})
+            }
         };
         let space = match self.space {
             Space::Local => json!({"provider": "local", "basePath": dir.path().join("objects")}),
-            Space::S3 => match (
-                var("CHRONOS_TEST_S3_ENDPOINT"),
-                var("CHRONOS_TEST_S3_ACCESS_KEY"),
-                var("CHRONOS_TEST_S3_SECRET_KEY"),
-            ) {
-                (Some(e), Some(k), Some(s)) => {
-                    json!({"provider": "s3", "endpoint": e, "region": var("CHRONOS_TEST_S3_REGION").unwrap_or_else(|| "us-east-1".into()),
-                    "accessKey": k, "secretKey": s, "forcePathStyle": true, "timeoutMs": 10000})
-                }
-                _ => return unavailable("CHRONOS_TEST_S3_ENDPOINT / _ACCESS_KEY / _SECRET_KEY"),
-            },
-            Space::Azure => match (
-                var("CHRONOS_TEST_AZURE_ENDPOINT"),
-                var("CHRONOS_TEST_AZURE_ACCOUNT"),
-                var("CHRONOS_TEST_AZURE_KEY"),
-            ) {
-                (Some(e), Some(a), Some(k)) => {
-                    json!({"provider": "azure", "endpoint": e, "accessKey": a, "secretKey": k, "timeoutMs": 10000})
-                }
-                _ => return unavailable("CHRONOS_TEST_AZURE_ENDPOINT / _ACCOUNT / _KEY"),
-            },
+            Space::S3 => {
+                let [e, k, s] = crate::common::servers([
+                    "CHRONOS_TEST_S3_ENDPOINT",
+                    "CHRONOS_TEST_S3_ACCESS_KEY",
+                    "CHRONOS_TEST_S3_SECRET_KEY",
+                ])?;
+                let region =
+                    std::env::var("CHRONOS_TEST_S3_REGION").unwrap_or_else(|_| "us-east-1".into());
+                json!({"provider": "s3", "endpoint": e, "region": region, "accessKey": k,
+                       "secretKey": s, "forcePathStyle": true, "timeoutMs": 10000})
+            }
+            Space::Azure => {
+                let [e, a, k] = crate::common::servers([
+                    "CHRONOS_TEST_AZURE_ENDPOINT",
+                    "CHRONOS_TEST_AZURE_ACCOUNT",
+                    "CHRONOS_TEST_AZURE_KEY",
+                ])?;
+                json!({"provider": "azure", "endpoint": e, "accessKey": a, "secretKey": k, "timeoutMs": 10000})
+            }
         };
         let entry = |db_name: String, prefix: String| json!({"dbConnRef": "m", "spaceConnRef": "s", "bucket": TEST_BUCKET, "dbName": db_name, "prefix": prefix});
         let cfg = json!({
