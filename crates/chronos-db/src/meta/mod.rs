@@ -16,6 +16,8 @@
 //!   same item (the writer passes `max(now, head.at)`), so "latest version with at <= T" is a
 //!   single index seek.
 
+#[cfg(test)]
+pub(crate) mod contract;
 pub mod mongo;
 pub mod sqlite;
 

@@ -368,9 +368,11 @@ impl MetadataStore for SqliteStore {
                     let name: String = p.dotted().chars().map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '_' }).collect();
                     let hash = hex::encode(sha2_short(&p.dotted()));
                     ddl.push_str(&format!(
-                        "CREATE INDEX IF NOT EXISTS {stem}_head_m_{name}_{hash} ON {stem}_head({}, {}, deleted, id);",
+                        "CREATE INDEX IF NOT EXISTS {stem}_head_m_{name}_{hash} ON {stem}_head({}, {}, deleted, id);
+                         CREATE INDEX IF NOT EXISTS {stem}_head_s_{name}_{hash} ON {stem}_head({}, id);",
                         meta_expr(p),
-                        meta_type_expr(p)
+                        meta_type_expr(p),
+                        sort_key_expr(p, "meta"),
                     ));
                 }
                 tx.execute_batch(&ddl).map_err(backend)?;
@@ -689,7 +691,10 @@ impl Sql {
             Scalar::Bool(b) => SqlValue::Integer(*b as i64),
             Scalar::Int(i) => SqlValue::Integer(*i),
             Scalar::Float(f) => SqlValue::Real(*f),
-            Scalar::Str(s) => SqlValue::Text(s.clone()),
+            Scalar::Str(s) => match s.strip_prefix(CURSOR_BLOB).map(hex::decode) {
+                Some(Ok(bytes)) => SqlValue::Blob(bytes),
+                _ => SqlValue::Text(s.clone()),
+            },
         };
         self.bind(v)
     }
@@ -871,10 +876,28 @@ fn compile(sql: &mut Sql, f: &Filter) -> String {
 
 fn sort_expr(field: &Field) -> String {
     match field {
-        Field::Meta(p) => format!("json_extract(h.meta, {})", json_path(p)),
+        Field::Meta(p) => sort_key_expr(p, "h.meta"),
         other => column(other).to_string(),
     }
 }
+
+/// The value an indexed property sorts by, so that SQLite's own order of values (NULL <
+/// numbers < text < BLOB, BLOBs bytewise) is MongoDB's order of BSON types: null and missing
+/// < numbers < strings < objects < arrays < booleans (false < true). Objects and arrays
+/// become BLOBs of their JSON text behind a type byte; booleans a type byte and 0 or 1.
+fn sort_key_expr(p: &IndexedPath, meta: &str) -> String {
+    let path = json_path(p);
+    format!(
+        "(CASE json_type({meta}, {path}) \
+         WHEN 'object' THEN CAST(X'01' || json_extract({meta}, {path}) AS BLOB) \
+         WHEN 'array' THEN CAST(X'02' || json_extract({meta}, {path}) AS BLOB) \
+         WHEN 'false' THEN X'0300' WHEN 'true' THEN X'0301' \
+         ELSE json_extract({meta}, {path}) END)"
+    )
+}
+
+/// Marks a cursor value that stands for a BLOB sort key (its bytes in hex).
+const CURSOR_BLOB: &str = "\u{0}blob:";
 
 /// The keyset condition "strictly after the cursor" for the given sort.
 fn keyset(sql: &mut Sql, sort: &[(String, bool)], cursor: &Cursor) -> String {
@@ -916,7 +939,7 @@ fn to_scalar(v: SqlValue) -> Scalar {
         SqlValue::Integer(i) => Scalar::Int(i),
         SqlValue::Real(f) => Scalar::Float(f),
         SqlValue::Text(s) => Scalar::Str(s),
-        SqlValue::Blob(b) => Scalar::Str(hex::encode(b)),
+        SqlValue::Blob(b) => Scalar::Str(format!("{CURSOR_BLOB}{}", hex::encode(b))),
     }
 }
 
@@ -1022,6 +1045,16 @@ fn prefixed_cols() -> String {
 mod tests {
     use super::*;
     use crate::query::{IndexSpec, DEFAULT_LIMIT};
+
+    mod contract {
+        use super::*;
+        crate::meta::contract::contract_tests!(async {
+            let dir = tempfile::tempdir().ok()?;
+            let store: Arc<dyn MetadataStore> =
+                Arc::new(SqliteStore::open(&dir.path().join("contract.sqlite")).ok()?);
+            Some((store, dir))
+        });
+    }
 
     /// `durability` decides whether every commit syncs the log (FULL = 2) or not (NORMAL = 1).
     #[tokio::test]
