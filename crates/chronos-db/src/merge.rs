@@ -1,4 +1,4 @@
-//! Deep merge with array union: the enrichment rule (reference §4.6).
+//! Deep merge with array union: the enrichment rule (see [`merge_objects`]).
 //!
 //! For each key of the patch:
 //! 1. `null` overrides;
@@ -71,7 +71,7 @@ impl Default for MergeOptions {
     }
 }
 
-/// The tier merge of tiered fetches (reference §9.4), different from the enrichment rule:
+/// The tier merge of tiered fetches, different from the enrichment rule:
 /// objects merge recursively, arrays union (or concatenate), anything else — `null`, an array
 /// against a scalar — is replaced by the source's value.
 ///

@@ -194,7 +194,7 @@ impl SystemFields {
 
 /// An item as read: its id, its content and `_system`.
 ///
-/// [`Item::to_document`] gives the seed's flat shape: `{"_id": ..., ...data, "_system": {...}}`.
+/// [`Item::to_document`] gives the flat shape clients of chronos-db v2.2 (TypeScript) read: `{"_id": ..., ...data, "_system": {...}}`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Item {
     pub id: String,

@@ -1,7 +1,7 @@
 //! Validation of every identifier that reaches a storage key or a database name, and
 //! generation of item ids.
 //!
-//! Rules (SPEC §1, §5): item ids are 1-128 chars of `[A-Za-z0-9._:-]`, never `.` or `..`;
+//! Rules: item ids are 1-128 chars of `[A-Za-z0-9._:-]`, never `.` or `..`;
 //! collections, tenants and domains are 1-64 chars of `[A-Za-z0-9_-]` starting with a letter
 //! or digit; database names 1-63 of `[A-Za-z0-9_-]`; buckets 3-63 of `[a-z0-9.-]`.
 

@@ -48,7 +48,7 @@ pub struct Tiered {
 }
 
 impl Tiered {
-    /// The seed's shape: `{data, tiersFound, tierRecords: {tier: {_id, ...data, _system}}}`.
+    /// The JSON shape of chronos-db v2.2 (TypeScript): `{data, tiersFound, tierRecords: {tier: {_id, ...data, _system}}}`.
     ///
     /// ```
     /// let empty = chronos_db::tiered::Tiered { data: None, tiers_found: vec![], tier_records: vec![] };

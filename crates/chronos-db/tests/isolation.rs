@@ -36,7 +36,7 @@ async fn the_sweeper_never_runs_on_a_bucket_other_databases_share() {
     let dir = tempfile::tempdir().unwrap();
     let shared = |id: &str| json!({"tenantId": id, "dbConnRef": "m", "spaceConnRef": "s", "bucket": "shared", "dbName": format!("db_{id}")});
     let cfg = ChronosConfig::from_json_value(config(dir.path(), json!([shared("a"), shared("b")])))
-        .expect("sharing a bucket between databases is allowed (the seed's shared layout)");
+        .expect("sharing a bucket between databases is allowed (a shared-infrastructure layout)");
     let chronos = Chronos::open(cfg).await.unwrap();
     let a = chronos
         .with(Route::tenant(DatabaseType::Runtime, "a", "users"))

@@ -46,7 +46,7 @@
 //!   page is checked against the heads before it is returned: rows above their head are
 //!   dropped, rows below it that are still open are closed and the page is read again.
 //!
-//! Layout per collection `C` (the seed's names):
+//! Layout per collection `C` (the names chronos-db v2.2 used):
 //! * `C_head`: one document per item, `_id` = item id, the fields of its latest version
 //!   (`ov, cv, op, at, actor, reason, function_id, payload_key, size, sha256, meta, lineage,
 //!   deleted, content_of, shadow`) plus `fence` (random per commit) and `row` (the `_id` of its

@@ -3,7 +3,7 @@
 //! A small trait over the `object_store` crate (local filesystem, memory; S3, Azure and GCS
 //! with the production backends). Keys are relative to the route's bucket and prefix.
 //!
-//! Key layout (the seed's, with one change so that no two write attempts share a key):
+//! Key layout (chronos-db v2.2's, with one change so that no two write attempts share a key):
 //! `<collection>/<id>/v<ov>.<writeId>/item.json`, and `.../<prop>/blob.bin`, `.../<prop>/text.txt`
 //! for base64 properties. Everything a version owns lives under its `v<ov>.<writeId>/` prefix.
 

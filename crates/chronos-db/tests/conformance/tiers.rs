@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 conformance_case!(tiered_fetch);
 /// Tiered fetch over the knowledge databases: the most specific tier wins without `merge`
 /// (tenant, else domain, else generic); with `merge` the tiers merge generic ← domain ←
-/// tenant as in the seed's example; another tenant never sees this tenant's record.
+/// tenant (arrays unioned, later tiers win); another tenant never sees this tenant's record.
 async fn tiered_fetch(b: &dyn Backend) {
     use chronos_db::tiered::TieredOptions;
     use chronos_db::{DatabaseType, Route, Tier};
