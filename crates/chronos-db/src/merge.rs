@@ -1,4 +1,4 @@
-//! Deep merge with array union: the enrichment rule (see [`merge_objects`]).
+//! Deep merge with array union: the enrichment rule (see [`deep_merge`]).
 //!
 //! For each key of the patch:
 //! 1. `null` overrides;

@@ -1,0 +1,83 @@
+//! Opening a database file: its bookkeeping tables, sync level and SQL functions; how
+//! SQLite errors map to [`MetaError`].
+
+use super::super::MetaError;
+use crate::config::Durability;
+use rusqlite::Connection;
+use std::path::Path;
+use std::sync::Arc;
+
+pub(super) fn backend(e: rusqlite::Error) -> MetaError {
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(
+                f.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ) =>
+        {
+            MetaError::Unavailable(format!("sqlite is busy: {e}"))
+        }
+        _ => MetaError::Backend(format!("sqlite: {e}")),
+    }
+}
+
+/// Creates (if needed) and opens the database file with its bookkeeping tables.
+pub(super) fn open_connection(
+    path: &Path,
+    durability: Durability,
+) -> Result<Connection, MetaError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| MetaError::Backend(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let conn = Connection::open(path).map_err(backend)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode=WAL;
+         PRAGMA foreign_keys=OFF;
+         CREATE TABLE IF NOT EXISTS _chronos_collections (name TEXT PRIMARY KEY, tbl TEXT NOT NULL UNIQUE) WITHOUT ROWID;
+         CREATE TABLE IF NOT EXISTS _chronos_cv (tbl TEXT PRIMARY KEY, cv INTEGER NOT NULL) WITHOUT ROWID;
+         CREATE TABLE IF NOT EXISTS _chronos_locks (coll TEXT NOT NULL, id TEXT NOT NULL, owner TEXT NOT NULL,
+             expires INTEGER NOT NULL, PRIMARY KEY (coll, id)) WITHOUT ROWID;",
+    )
+    .map_err(backend)?;
+    conn.pragma_update(
+        None,
+        "synchronous",
+        match durability {
+            Durability::PowerLoss => "FULL",
+            Durability::ProcessCrash => "NORMAL",
+        },
+    )
+    .map_err(backend)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(backend)?;
+    register_regexp(&conn)?;
+    Ok(conn)
+}
+
+fn register_regexp(conn: &Connection) -> Result<(), MetaError> {
+    use rusqlite::functions::FunctionFlags;
+    conn.create_scalar_function(
+        "chronos_regexp",
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let re: Arc<regex::Regex> = ctx.get_or_create_aux(
+                0,
+                |v| -> Result<regex::Regex, Box<dyn std::error::Error + Send + Sync>> {
+                    let pattern = v.as_str()?;
+                    Ok(regex::RegexBuilder::new(pattern)
+                        .size_limit(1 << 20)
+                        .build()?)
+                },
+            )?;
+            Ok(match ctx.get_raw(1) {
+                rusqlite::types::ValueRef::Text(t) => std::str::from_utf8(t)
+                    .map(|s| re.is_match(s))
+                    .unwrap_or(false),
+                _ => false,
+            })
+        },
+    )
+    .map_err(backend)
+}

@@ -1,0 +1,503 @@
+//! Embedded metadata store: one SQLite file per database, WAL mode.
+//!
+//! Layout per database file:
+//! * `_chronos_collections(name, tbl)`: maps each collection to a table stem `c<N>`, so
+//!   collection names never reach SQL text and names that differ only in case stay apart
+//!   (SQLite compares identifiers without case, MongoDB does not);
+//! * `_chronos_cv(tbl, cv)`: the collection version counter;
+//! * `c<N>_ver`: one row per committed version, primary key `(id, ov)`, unique `cv`,
+//!   indexes `(id, at)` and `(id, cv)` so as-of reads are index seeks;
+//! * `c<N>_head`: one row per item (the latest version plus its inline shadow), with an
+//!   expression index `json_extract(meta, '$."p"')` per scalar indexed property.
+//!
+//! Commit point: the `COMMIT` of the `BEGIN IMMEDIATE` transaction in [`SqliteStore::commit`],
+//! which checks the head (compare-and-set), bumps the cv, inserts the version row and writes
+//! the head. A crash before it leaves nothing (SQLite rolls the journal back); after it, all.
+
+mod connection;
+mod query;
+mod rows;
+#[cfg(test)]
+mod tests;
+
+use super::{CollectionSpec, Committed, Expect, MetaError, MetadataStore, QueryPage, VersionWrite};
+use crate::config::Durability;
+use crate::model::{Head, Timestamp, VersionRecord};
+use crate::query::{AsOf, Query};
+use async_trait::async_trait;
+use connection::{backend, open_connection};
+use query::{meta_expr, meta_type_expr, run_query, sort_key_expr};
+use rows::{collect, read_head, read_version, version_params, VER_COLS};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// A metadata store backed by one SQLite database file.
+///
+/// ```
+/// # tokio_test_block_on(async {
+/// use chronos_db::meta::{sqlite::SqliteStore, MetadataStore};
+/// let dir = tempfile::tempdir().unwrap();
+/// let store = SqliteStore::open(&dir.path().join("db.sqlite")).unwrap();
+/// assert!(store.get_head("users", "nobody").await.unwrap().is_none());
+/// # });
+/// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+/// # }
+/// ```
+pub struct SqliteStore {
+    /// Opened on first need: a read of a database that does not exist yet must not create
+    /// its file (a read-only caller could otherwise create files without bound).
+    conn: Mutex<Option<Arc<Mutex<Connection>>>>,
+    durability: Durability,
+    /// collection name → table stem, for collections known to exist.
+    tables: Mutex<HashMap<String, String>>,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// A store over the database file `path`; commits are flushed to disk before they
+    /// return (survive power loss). Nothing is created until the first write.
+    pub fn open(path: &Path) -> Result<Self, MetaError> {
+        Self::open_with(path, Durability::PowerLoss)
+    }
+
+    /// [`SqliteStore::open`] with a chosen durability: `PowerLoss` syncs the write-ahead log
+    /// on every commit (`synchronous=FULL`), `ProcessCrash` leaves that to checkpoints
+    /// (`synchronous=NORMAL`). The file (and its directory) is created by the first write;
+    /// reads of a database that does not exist answer "nothing there".
+    pub fn open_with(path: &Path, durability: Durability) -> Result<Self, MetaError> {
+        Ok(SqliteStore {
+            conn: Mutex::new(None),
+            durability,
+            tables: Mutex::new(HashMap::new()),
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The connection, opening the file first if needed. With `create = false`, a file that
+    /// does not exist is not created and the answer is `None`.
+    async fn connection(&self, create: bool) -> Result<Option<Arc<Mutex<Connection>>>, MetaError> {
+        if let Some(c) = self.conn.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            return Ok(Some(c.clone()));
+        }
+        let (path, durability) = (self.path.clone(), self.durability);
+        let opened = tokio::task::spawn_blocking(move || {
+            if !create && !path.exists() {
+                return Ok(None);
+            }
+            open_connection(&path, durability).map(Some)
+        })
+        .await
+        .map_err(|e| MetaError::Backend(format!("sqlite worker failed: {e}")))??;
+        let Some(opened) = opened else {
+            return Ok(None);
+        };
+        // Another task may have opened it meanwhile: keep the first one.
+        let mut slot = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(Some(
+            slot.get_or_insert_with(|| Arc::new(Mutex::new(opened)))
+                .clone(),
+        ))
+    }
+
+    /// Runs blocking SQLite work off the async executor (creating the database if needed).
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, MetaError> + Send + 'static,
+    ) -> Result<T, MetaError> {
+        let conn = self
+            .connection(true)
+            .await?
+            .ok_or_else(|| MetaError::Backend("sqlite: the database was not opened".into()))?;
+        tokio::task::spawn_blocking(move || {
+            // A panic in an earlier call must not make the database unusable: SQLite itself
+            // rolled back whatever that call had open.
+            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| MetaError::Backend(format!("sqlite worker failed: {e}")))?
+    }
+
+    /// The table stem of a collection, or `None` if it was never created.
+    async fn table(&self, coll: &str) -> Result<Option<String>, MetaError> {
+        if let Some(t) = self.tables.lock().ok().and_then(|m| m.get(coll).cloned()) {
+            return Ok(Some(t));
+        }
+        // Every read starts here: a database that does not exist has no collections, and
+        // asking must not create it.
+        if self.connection(false).await?.is_none() {
+            return Ok(None);
+        }
+        let name = coll.to_string();
+        let found = self
+            .run(move |c| {
+                c.query_row(
+                    "SELECT tbl FROM _chronos_collections WHERE name = ?1",
+                    [&name],
+                    |r| r.get::<_, String>(0),
+                )
+                .optional()
+                .map_err(backend)
+            })
+            .await?;
+        if let (Some(t), Ok(mut m)) = (&found, self.tables.lock()) {
+            m.insert(coll.to_string(), t.clone());
+        }
+        Ok(found)
+    }
+}
+
+#[async_trait]
+impl MetadataStore for SqliteStore {
+    async fn ensure_collection(&self, coll: &CollectionSpec) -> Result<(), MetaError> {
+        let spec = coll.clone();
+        let stem = self
+            .run(move |c| {
+                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+                let existing: Option<String> = tx
+                    .query_row("SELECT tbl FROM _chronos_collections WHERE name = ?1", [&spec.name], |r| r.get(0))
+                    .optional()
+                    .map_err(backend)?;
+                let stem = match existing {
+                    Some(s) => s,
+                    None => {
+                        let n: i64 = tx
+                            .query_row("SELECT COUNT(*) FROM _chronos_collections", [], |r| r.get(0))
+                            .map_err(backend)?;
+                        let stem = format!("c{}", n + 1);
+                        tx.execute("INSERT INTO _chronos_collections(name, tbl) VALUES (?1, ?2)", params![spec.name, stem])
+                            .map_err(backend)?;
+                        stem
+                    }
+                };
+                let cols = "id TEXT NOT NULL, ov INTEGER NOT NULL, cv INTEGER NOT NULL, op TEXT NOT NULL, at INTEGER NOT NULL,
+                    actor TEXT, reason TEXT, function_id TEXT, payload_key TEXT NOT NULL, size INTEGER NOT NULL,
+                    sha256 TEXT NOT NULL, meta TEXT NOT NULL, lineage TEXT NOT NULL, deleted INTEGER NOT NULL,
+                    content_of INTEGER NOT NULL";
+                let mut ddl = format!(
+                    "CREATE TABLE IF NOT EXISTS {stem}_ver ({cols}, shadow TEXT, PRIMARY KEY (id, ov)) WITHOUT ROWID;
+                     CREATE UNIQUE INDEX IF NOT EXISTS {stem}_ver_cv ON {stem}_ver(cv);
+                     CREATE INDEX IF NOT EXISTS {stem}_ver_id_at ON {stem}_ver(id, at);
+                     CREATE INDEX IF NOT EXISTS {stem}_ver_id_cv ON {stem}_ver(id, cv);
+                     CREATE INDEX IF NOT EXISTS {stem}_ver_at ON {stem}_ver(at);
+                     CREATE TABLE IF NOT EXISTS {stem}_head ({cols}, shadow TEXT, PRIMARY KEY (id)) WITHOUT ROWID;
+                     CREATE INDEX IF NOT EXISTS {stem}_head_at ON {stem}_head(at);
+                     CREATE INDEX IF NOT EXISTS {stem}_head_cv ON {stem}_head(cv);"
+                );
+                for p in spec.index.paths.iter().filter(|p| !p.array) {
+                    let name: String = p.dotted().chars().map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '_' }).collect();
+                    let hash = hex::encode(sha2_short(&p.dotted()));
+                    ddl.push_str(&format!(
+                        "CREATE INDEX IF NOT EXISTS {stem}_head_m_{name}_{hash} ON {stem}_head({}, {}, deleted, id);
+                         CREATE INDEX IF NOT EXISTS {stem}_head_s_{name}_{hash} ON {stem}_head({}, id);",
+                        meta_expr(p),
+                        meta_type_expr(p),
+                        sort_key_expr(p, "meta"),
+                    ));
+                }
+                tx.execute_batch(&ddl).map_err(backend)?;
+                tx.commit().map_err(backend)?;
+                Ok(stem)
+            })
+            .await?;
+        if let Ok(mut m) = self.tables.lock() {
+            m.insert(coll.name.clone(), stem);
+        }
+        Ok(())
+    }
+
+    async fn acquire_lease(
+        &self,
+        coll: &str,
+        id: &str,
+        owner: &str,
+        lease: std::time::Duration,
+    ) -> Result<bool, MetaError> {
+        let (coll, id, owner) = (coll.to_string(), id.to_string(), owner.to_string());
+        let now = Timestamp::now().micros();
+        let expires = now.saturating_add(lease.as_micros().min(i64::MAX as u128) as i64);
+        self.run(move |c| {
+            // One statement: insert, or take over when the lease is ours or has expired.
+            let n = c
+                .prepare_cached(
+                    "INSERT INTO _chronos_locks(coll, id, owner, expires) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT(coll, id) DO UPDATE SET owner = excluded.owner, expires = excluded.expires
+                     WHERE _chronos_locks.owner = excluded.owner OR _chronos_locks.expires < ?5",
+                )
+                .map_err(backend)?
+                .execute(params![coll, id, owner, expires, now])
+                .map_err(backend)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn release_lease(&self, coll: &str, id: &str, owner: &str) -> Result<(), MetaError> {
+        let (coll, id, owner) = (coll.to_string(), id.to_string(), owner.to_string());
+        self.run(move |c| {
+            c.prepare_cached(
+                "DELETE FROM _chronos_locks WHERE coll = ?1 AND id = ?2 AND owner = ?3",
+            )
+            .map_err(backend)?
+            .execute(params![coll, id, owner])
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_head(&self, coll: &str, id: &str) -> Result<Option<Head>, MetaError> {
+        let Some(t) = self.table(coll).await? else {
+            return Ok(None);
+        };
+        let id = id.to_string();
+        self.run(move |c| {
+            let mut st = c
+                .prepare_cached(&format!(
+                    "SELECT {VER_COLS}, shadow FROM {t}_head WHERE id = ?1"
+                ))
+                .map_err(backend)?;
+            st.query_row([&id], read_head)
+                .optional()
+                .map_err(backend)?
+                .transpose()
+        })
+        .await
+    }
+
+    async fn commit(&self, coll: &str, write: VersionWrite) -> Result<Committed, MetaError> {
+        let t = self
+            .table(coll)
+            .await?
+            .ok_or_else(|| MetaError::Invalid(format!("collection '{coll}' is not initialised")))?;
+        self.run(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+            let v = &write.version;
+            let current: Option<i64> = tx
+                .prepare_cached(&format!("SELECT ov FROM {t}_head WHERE id = ?1"))
+                .map_err(backend)?
+                .query_row([&v.id], |r| r.get(0))
+                .optional()
+                .map_err(backend)?;
+            match (write.expect, current) {
+                (Expect::Absent, None) => {}
+                (Expect::Absent, Some(_)) => return Err(MetaError::AlreadyExists),
+                (Expect::Ov(e), Some(cur)) if cur as u64 == e => {}
+                (Expect::Ov(_), cur) => return Err(MetaError::Conflict { current_ov: cur.map(|c| c as u64) }),
+            }
+            let cv: i64 = tx
+                .prepare_cached("INSERT INTO _chronos_cv(tbl, cv) VALUES (?1, 1) ON CONFLICT(tbl) DO UPDATE SET cv = cv + 1 RETURNING cv")
+                .map_err(backend)?
+                .query_row([&t], |r| r.get(0))
+                .map_err(backend)?;
+            let mut dropped = Vec::new();
+            if !write.keep_history {
+                let mut st = tx
+                    .prepare_cached(&format!("DELETE FROM {t}_ver WHERE id = ?1 RETURNING {VER_COLS}"))
+                    .map_err(backend)?;
+                dropped = collect(st.query_map([&v.id], read_version).map_err(backend)?)?;
+            }
+            let mut p = version_params(v, cv as u64)?;
+            p.push(write.shadow.map(SqlValue::Text).unwrap_or(SqlValue::Null));
+            tx.prepare_cached(&format!("INSERT INTO {t}_ver ({VER_COLS}, shadow) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)"))
+                .map_err(backend)?
+                .execute(rusqlite::params_from_iter(p.iter()))
+                .map_err(backend)?;
+            tx.prepare_cached(&format!(
+                "INSERT OR REPLACE INTO {t}_head ({VER_COLS}, shadow) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)"
+            ))
+            .map_err(backend)?
+            .execute(rusqlite::params_from_iter(p.iter()))
+            .map_err(backend)?;
+            tx.commit().map_err(backend)?;
+            Ok(Committed { cv: cv as u64, dropped })
+        })
+        .await
+    }
+
+    async fn purge_item(
+        &self,
+        coll: &str,
+        id: &str,
+        expected_ov: u64,
+    ) -> Result<(u64, Vec<VersionRecord>), MetaError> {
+        let Some(t) = self.table(coll).await? else {
+            return Err(MetaError::Conflict { current_ov: None });
+        };
+        let id = id.to_string();
+        self.run(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+            let current: Option<i64> = tx
+                .query_row(&format!("SELECT ov FROM {t}_head WHERE id = ?1"), [&id], |r| r.get(0))
+                .optional()
+                .map_err(backend)?;
+            if current.map(|c| c as u64) != Some(expected_ov) {
+                return Err(MetaError::Conflict { current_ov: current.map(|c| c as u64) });
+            }
+            let cv: i64 = tx
+                .query_row("INSERT INTO _chronos_cv(tbl, cv) VALUES (?1, 1) ON CONFLICT(tbl) DO UPDATE SET cv = cv + 1 RETURNING cv", [&t], |r| r.get(0))
+                .map_err(backend)?;
+            let removed = {
+                let mut st = tx.prepare(&format!("DELETE FROM {t}_ver WHERE id = ?1 RETURNING {VER_COLS}")).map_err(backend)?;
+                let rows = collect(st.query_map([&id], read_version).map_err(backend)?)?;
+                rows
+            };
+            let head: Vec<VersionRecord> = {
+                let mut st = tx.prepare(&format!("DELETE FROM {t}_head WHERE id = ?1 RETURNING {VER_COLS}")).map_err(backend)?;
+                let rows = collect(st.query_map([&id], read_version).map_err(backend)?)?;
+                rows
+            };
+            tx.commit().map_err(backend)?;
+            let mut all = removed;
+            // With versioning off the head's row is also the only version row; keep keys unique.
+            for h in head {
+                if !all.iter().any(|v| v.payload_key == h.payload_key) {
+                    all.push(h);
+                }
+            }
+            Ok((cv as u64, all))
+        })
+        .await
+    }
+
+    async fn get_version(&self, coll: &str, id: &str, ov: u64) -> Result<Option<Head>, MetaError> {
+        let Some(t) = self.table(coll).await? else {
+            return Ok(None);
+        };
+        let id = id.to_string();
+        self.run(move |c| {
+            let mut st = c
+                .prepare_cached(&format!(
+                    "SELECT {VER_COLS}, shadow FROM {t}_ver WHERE id = ?1 AND ov = ?2"
+                ))
+                .map_err(backend)?;
+            st.query_row(params![id, ov as i64], read_head)
+                .optional()
+                .map_err(backend)?
+                .transpose()
+        })
+        .await
+    }
+
+    async fn version_as_of(
+        &self,
+        coll: &str,
+        id: &str,
+        as_of: AsOf,
+    ) -> Result<Option<Head>, MetaError> {
+        let Some(t) = self.table(coll).await? else {
+            return Ok(None);
+        };
+        let id = id.to_string();
+        self.run(move |c| {
+            let (sql, bound) = match as_of {
+                AsOf::Time(ts) => (format!("SELECT {VER_COLS}, shadow FROM {t}_ver WHERE id = ?1 AND at <= ?2 ORDER BY at DESC, ov DESC LIMIT 1"), ts.micros()),
+                AsOf::Cv(cv) => (format!("SELECT {VER_COLS}, shadow FROM {t}_ver WHERE id = ?1 AND cv <= ?2 ORDER BY cv DESC LIMIT 1"), cv.min(i64::MAX as u64) as i64),
+            };
+            let mut st = c.prepare_cached(&sql).map_err(backend)?;
+            st.query_row(params![id, bound], read_head).optional().map_err(backend)?.transpose()
+        })
+        .await
+    }
+
+    async fn history(
+        &self,
+        coll: &str,
+        id: &str,
+        before_ov: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<VersionRecord>, MetaError> {
+        let Some(t) = self.table(coll).await? else {
+            return Ok(vec![]);
+        };
+        let id = id.to_string();
+        self.run(move |c| {
+            let before = before_ov.map(|b| b.min(i64::MAX as u64) as i64).unwrap_or(i64::MAX);
+            let mut st = c
+                .prepare_cached(&format!("SELECT {VER_COLS} FROM {t}_ver WHERE id = ?1 AND ov < ?2 ORDER BY ov DESC LIMIT ?3"))
+                .map_err(backend)?;
+            let rows = st.query_map(params![id, before, limit as i64], read_version).map_err(backend)?;
+            collect(rows)
+        })
+        .await
+    }
+
+    async fn query(&self, coll: &CollectionSpec, query: &Query) -> Result<QueryPage, MetaError> {
+        let Some(t) = self.table(&coll.name).await? else {
+            return Ok(QueryPage {
+                rows: vec![],
+                next: None,
+            });
+        };
+        let q = query.clone();
+        self.run(move |c| run_query(c, &t, &q)).await
+    }
+
+    async fn scan_heads(
+        &self,
+        coll: &str,
+        after_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Head>, MetaError> {
+        let Some(t) = self.table(coll).await? else {
+            return Ok(vec![]);
+        };
+        let after = after_id.map(str::to_string);
+        self.run(move |c| {
+            let mut st = c
+                .prepare_cached(&format!("SELECT {VER_COLS}, shadow FROM {t}_head WHERE (?1 IS NULL OR id > ?1) ORDER BY id LIMIT ?2"))
+                .map_err(backend)?;
+            let rows = st.query_map(params![after, limit as i64], read_head).map_err(backend)?;
+            collect(rows)
+        })
+        .await
+    }
+
+    async fn count_heads(&self, coll: &str, after_id: Option<&str>) -> Result<u64, MetaError> {
+        let Some(t) = self.table(coll).await? else {
+            return Ok(0);
+        };
+        let after = after_id.map(str::to_string);
+        self.run(move |c| {
+            c.query_row(
+                &format!("SELECT COUNT(*) FROM {t}_head WHERE (?1 IS NULL OR id > ?1)"),
+                [after],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn cv_as_of(&self, coll: &str, at: Timestamp) -> Result<u64, MetaError> {
+        let Some(t) = self.table(coll).await? else {
+            return Ok(0);
+        };
+        self.run(move |c| {
+            c.query_row(
+                &format!("SELECT COALESCE(MAX(cv), 0) FROM {t}_ver WHERE at <= ?1"),
+                [at.micros()],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(backend)
+        })
+        .await
+    }
+}
+
+fn sha2_short(s: &str) -> [u8; 4] {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(s.as_bytes());
+    [d[0], d[1], d[2], d[3]]
+}

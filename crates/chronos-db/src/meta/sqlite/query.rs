@@ -1,0 +1,400 @@
+//! The query compiler: filters, sorts and keyset pages as SQL over the indexed properties
+//! (`json_extract` of the head's `meta` column), and running a query.
+
+use super::super::{MetaError, QueryPage};
+use super::connection::backend;
+use super::rows::{collect, read_head, VER_COLS};
+use crate::model::Head;
+use crate::query::{AsOf, CmpOp, Cursor, Field, Filter, IndexedPath, Query, Scalar};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::Connection;
+
+/// `'$."a"."b"'`: the JSON path literal of an indexed property (segments are validated names).
+fn json_path(p: &IndexedPath) -> String {
+    let mut s = String::from("'$");
+    for seg in &p.segments {
+        s.push_str(".\"");
+        s.push_str(seg);
+        s.push('"');
+    }
+    s.push('\'');
+    s
+}
+
+pub(super) fn meta_expr(p: &IndexedPath) -> String {
+    format!("json_extract(meta, {})", json_path(p))
+}
+
+/// The second index column: filters check the JSON type next to the value (MongoDB never
+/// compares values of different types), so the index answers both without reading the row.
+pub(super) fn meta_type_expr(p: &IndexedPath) -> String {
+    format!("json_type(meta, {})", json_path(p))
+}
+
+/// Builds SQL text and its parameters.
+pub(super) struct Sql {
+    pub(super) text: String,
+    pub(super) params: Vec<SqlValue>,
+}
+
+impl Sql {
+    fn bind(&mut self, v: SqlValue) -> String {
+        self.params.push(v);
+        format!("?{}", self.params.len())
+    }
+
+    fn bind_scalar(&mut self, s: &Scalar) -> String {
+        let v = match s {
+            Scalar::Null => SqlValue::Null,
+            Scalar::Bool(b) => SqlValue::Integer(*b as i64),
+            Scalar::Int(i) => SqlValue::Integer(*i),
+            Scalar::Float(f) => SqlValue::Real(*f),
+            Scalar::Str(s) => match s.strip_prefix(CURSOR_BLOB).map(hex::decode) {
+                Some(Ok(bytes)) => SqlValue::Blob(bytes),
+                _ => SqlValue::Text(s.clone()),
+            },
+        };
+        self.bind(v)
+    }
+}
+
+fn op_sql(op: CmpOp) -> &'static str {
+    match op {
+        CmpOp::Eq => "=",
+        CmpOp::Ne => "<>",
+        CmpOp::Gt => ">",
+        CmpOp::Gte => ">=",
+        CmpOp::Lt => "<",
+        CmpOp::Lte => "<=",
+    }
+}
+
+/// A comparison of one JSON value (`val`, with SQLite JSON type `ty`) against a scalar, with
+/// MongoDB's rule that values of different types never compare.
+fn json_cmp(sql: &mut Sql, val: &str, ty: &str, op: CmpOp, s: &Scalar) -> String {
+    if op == CmpOp::Ne {
+        return format!(
+            "NOT COALESCE(({}), 0)",
+            json_cmp(sql, val, ty, CmpOp::Eq, s)
+        );
+    }
+    match s {
+        Scalar::Null => match op {
+            CmpOp::Eq | CmpOp::Gte | CmpOp::Lte => format!("({ty} IS NULL OR {ty} = 'null')"),
+            _ => "0".into(),
+        },
+        Scalar::Bool(b) => match op {
+            CmpOp::Eq => format!("({ty} = '{}')", if *b { "true" } else { "false" }),
+            _ => {
+                let p = sql.bind_scalar(s);
+                format!("({ty} IN ('true','false') AND {val} {} {p})", op_sql(op))
+            }
+        },
+        Scalar::Int(_) | Scalar::Float(_) => {
+            let p = sql.bind_scalar(s);
+            format!("({val} {} {p} AND {ty} IN ('integer','real'))", op_sql(op))
+        }
+        Scalar::Str(_) => {
+            let p = sql.bind_scalar(s);
+            format!("({val} {} {p} AND {ty} = 'text')", op_sql(op))
+        }
+    }
+}
+
+fn column(field: &Field) -> &'static str {
+    match field {
+        Field::Id => "h.id",
+        Field::Ov => "h.ov",
+        Field::Cv => "h.cv",
+        Field::UpdatedAt => "h.at",
+        Field::Meta(_) => "",
+    }
+}
+
+/// A condition on a field, for scalar and array properties alike.
+fn field_cond(
+    sql: &mut Sql,
+    field: &Field,
+    cond: &dyn Fn(&mut Sql, &str, &str) -> String,
+    null_means_missing: bool,
+) -> String {
+    match field {
+        Field::Meta(p) => {
+            let path = json_path(p);
+            let val = format!("json_extract(h.meta, {path})");
+            let ty = format!("json_type(h.meta, {path})");
+            if p.array {
+                let inner = cond(sql, "j.value", "j.type");
+                let missing = if null_means_missing {
+                    format!(" OR {ty} IS NULL OR {ty} = 'null'")
+                } else {
+                    String::new()
+                };
+                format!("(EXISTS (SELECT 1 FROM json_each(h.meta, {path}) AS j WHERE {inner}){missing})")
+            } else {
+                cond(sql, &val, &ty)
+            }
+        }
+        _ => {
+            let col = column(field);
+            let ty = match field {
+                Field::Id => "'text'",
+                _ => "'integer'",
+            };
+            cond(sql, col, ty)
+        }
+    }
+}
+
+fn compile(sql: &mut Sql, f: &Filter) -> String {
+    match f {
+        Filter::All => "1".into(),
+        Filter::And(parts) => format!(
+            "({})",
+            parts
+                .iter()
+                .map(|p| compile(sql, p))
+                .collect::<Vec<_>>()
+                .join(" AND ")
+        ),
+        Filter::Or(parts) => format!(
+            "({})",
+            parts
+                .iter()
+                .map(|p| compile(sql, p))
+                .collect::<Vec<_>>()
+                .join(" OR ")
+        ),
+        // COALESCE: a comparison on a missing field is NULL in SQL, and NOT NULL would drop
+        // the row, while MongoDB's negations match documents without the field.
+        Filter::Not(inner) => format!("(NOT COALESCE({}, 0))", compile(sql, inner)),
+        Filter::Cmp { field, op, value } => {
+            if *op == CmpOp::Ne {
+                // $ne is the negation of $eq over the whole field (arrays: no element equals).
+                let eq = Filter::Cmp {
+                    field: field.clone(),
+                    op: CmpOp::Eq,
+                    value: value.clone(),
+                };
+                return format!("(NOT COALESCE({}, 0))", compile(sql, &eq));
+            }
+            let null_eq =
+                matches!(value, Scalar::Null) && matches!(op, CmpOp::Eq | CmpOp::Gte | CmpOp::Lte);
+            field_cond(
+                sql,
+                field,
+                &|sql, val, ty| json_cmp(sql, val, ty, *op, value),
+                null_eq,
+            )
+        }
+        Filter::In { field, values } => {
+            if values.is_empty() {
+                return "0".into();
+            }
+            let parts: Vec<String> = values
+                .iter()
+                .map(|v| {
+                    compile(
+                        sql,
+                        &Filter::Cmp {
+                            field: field.clone(),
+                            op: CmpOp::Eq,
+                            value: v.clone(),
+                        },
+                    )
+                })
+                .collect();
+            format!("({})", parts.join(" OR "))
+        }
+        Filter::Exists { field, exists } => {
+            let cond = match field {
+                Field::Meta(p) => format!("json_type(h.meta, {}) IS NOT NULL", json_path(p)),
+                _ => "1".into(),
+            };
+            if *exists {
+                cond
+            } else {
+                format!("(NOT {cond})")
+            }
+        }
+        Filter::Regex { field, pattern } => {
+            let pattern = pattern.clone();
+            field_cond(
+                sql,
+                field,
+                &|sql, val, ty| {
+                    let p = sql.bind(SqlValue::Text(pattern.clone()));
+                    format!("({ty} = 'text' AND chronos_regexp({p}, {val}))")
+                },
+                false,
+            )
+        }
+    }
+}
+
+fn sort_expr(field: &Field) -> String {
+    match field {
+        Field::Meta(p) => sort_key_expr(p, "h.meta"),
+        other => column(other).to_string(),
+    }
+}
+
+/// The value an indexed property sorts by, so that SQLite's own order of values (NULL <
+/// numbers < text < BLOB, BLOBs bytewise) is MongoDB's order of BSON types: null and missing
+/// < numbers < strings < objects < arrays < booleans (false < true). Objects and arrays
+/// become BLOBs of their JSON text behind a type byte; booleans a type byte and 0 or 1.
+pub(super) fn sort_key_expr(p: &IndexedPath, meta: &str) -> String {
+    let path = json_path(p);
+    format!(
+        "(CASE json_type({meta}, {path}) \
+         WHEN 'object' THEN CAST(X'01' || json_extract({meta}, {path}) AS BLOB) \
+         WHEN 'array' THEN CAST(X'02' || json_extract({meta}, {path}) AS BLOB) \
+         WHEN 'false' THEN X'0300' WHEN 'true' THEN X'0301' \
+         ELSE json_extract({meta}, {path}) END)"
+    )
+}
+
+/// Marks a cursor value that stands for a BLOB sort key (its bytes in hex).
+const CURSOR_BLOB: &str = "\u{0}blob:";
+
+/// The keyset condition "strictly after the cursor" for the given sort.
+fn keyset(sql: &mut Sql, sort: &[(String, bool)], cursor: &Cursor) -> String {
+    let id_desc = sort.last().map(|s| s.1).unwrap_or(false);
+    let mut ors = Vec::new();
+    for i in 0..=sort.len() {
+        let mut ands = Vec::new();
+        for (j, (expr, _)) in sort.iter().enumerate().take(i) {
+            let p = sql.bind_scalar(&cursor.values[j]);
+            ands.push(format!("{expr} IS {p}"));
+        }
+        if i < sort.len() {
+            let (expr, desc) = &sort[i];
+            let after = match (&cursor.values[i], desc) {
+                (Scalar::Null, false) => format!("{expr} IS NOT NULL"),
+                (Scalar::Null, true) => "0".into(),
+                (v, false) => {
+                    let p = sql.bind_scalar(v);
+                    format!("{expr} > {p}")
+                }
+                (v, true) => {
+                    let p = sql.bind_scalar(v);
+                    format!("({expr} < {p} OR {expr} IS NULL)")
+                }
+            };
+            ands.push(after);
+        } else {
+            let p = sql.bind(SqlValue::Text(cursor.id.clone()));
+            ands.push(format!("h.id {} {p}", if id_desc { "<" } else { ">" }));
+        }
+        ors.push(format!("({})", ands.join(" AND ")));
+    }
+    format!("({})", ors.join(" OR "))
+}
+
+fn to_scalar(v: SqlValue) -> Scalar {
+    match v {
+        SqlValue::Null => Scalar::Null,
+        SqlValue::Integer(i) => Scalar::Int(i),
+        SqlValue::Real(f) => Scalar::Float(f),
+        SqlValue::Text(s) => Scalar::Str(s),
+        SqlValue::Blob(b) => Scalar::Str(format!("{CURSOR_BLOB}{}", hex::encode(b))),
+    }
+}
+
+pub(super) fn build_query(t: &str, q: &Query) -> Sql {
+    let mut sql = Sql {
+        text: String::new(),
+        params: Vec::new(),
+    };
+    let sort: Vec<(String, bool)> = q
+        .sort
+        .iter()
+        .map(|k| (sort_expr(&k.field), k.descending))
+        .collect();
+    let sort_cols: String = sort.iter().map(|(e, _)| format!(", {e}")).collect();
+    let cols = prefixed_cols();
+    // Latest queries read the head table directly, so SQLite can use its expression indexes.
+    let mut conds = Vec::new();
+    let source = match q.as_of {
+        None => format!("SELECT {cols}, h.shadow{sort_cols} FROM {t}_head AS h"),
+        Some(as_of) => {
+            let (col, bound) = match as_of {
+                AsOf::Time(ts) => ("at", ts.micros()),
+                AsOf::Cv(cv) => ("cv", cv.min(i64::MAX as u64) as i64),
+            };
+            let p = sql.bind(SqlValue::Integer(bound));
+            conds.push(format!("h.cv = (SELECT MAX(v2.cv) FROM {t}_ver AS v2 WHERE v2.id = h.id AND v2.{col} <= {p})"));
+            format!("SELECT {cols}, h.shadow{sort_cols} FROM {t}_ver AS h")
+        }
+    };
+    if !q.include_deleted {
+        conds.push("h.deleted = 0".to_string());
+    }
+    conds.push(compile(&mut sql, &q.filter));
+    if let Some(cursor) = &q.after {
+        // `Query` is public: a hand-built cursor may not fit the sort (decoded ones always do).
+        if cursor.values.len() == sort.len() {
+            conds.push(keyset(&mut sql, &sort, cursor));
+        } else {
+            conds.push("0".into());
+        }
+    }
+    let id_desc = sort.last().map(|s| s.1).unwrap_or(false);
+    let mut order: Vec<String> = sort
+        .iter()
+        .map(|(e, d)| format!("{e} {}", if *d { "DESC" } else { "ASC" }))
+        .collect();
+    order.push(format!("h.id {}", if id_desc { "DESC" } else { "ASC" }));
+    let limit = sql.bind(SqlValue::Integer(q.limit as i64 + 1));
+    sql.text = format!(
+        "{source} WHERE {} ORDER BY {} LIMIT {limit}",
+        conds.join(" AND "),
+        order.join(", ")
+    );
+    sql
+}
+
+pub(super) fn run_query(c: &mut Connection, t: &str, q: &Query) -> Result<QueryPage, MetaError> {
+    let sql = build_query(t, q);
+    let n_sort = q.sort.len();
+    let mut st = c.prepare_cached(&sql.text).map_err(backend)?;
+    let rows = st
+        .query_map(rusqlite::params_from_iter(sql.params.iter()), |r| {
+            let head = read_head(r)?;
+            let mut vals = Vec::with_capacity(n_sort);
+            for i in 0..n_sort {
+                vals.push(to_scalar(r.get::<_, SqlValue>(16 + i)?));
+            }
+            Ok(head.map(|h| (h, vals)))
+        })
+        .map_err(backend)?;
+    let mut out: Vec<(Head, Vec<Scalar>)> = collect(rows)?;
+    let next = if out.len() > q.limit {
+        out.truncate(q.limit);
+        out.last().map(|(h, vals)| Cursor {
+            values: vals.clone(),
+            id: h.version.id.clone(),
+        })
+    } else {
+        None
+    };
+    Ok(QueryPage {
+        rows: out.into_iter().map(|(h, _)| h).collect(),
+        next,
+    })
+}
+
+fn prefixed_cols() -> String {
+    // Query results never need the indexed meta decoded (filters read `h.meta` directly).
+    VER_COLS
+        .split(", ")
+        .map(|c| {
+            if c == "meta" {
+                "'{}' AS meta".to_string()
+            } else {
+                format!("h.{c}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}

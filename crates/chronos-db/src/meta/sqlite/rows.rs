@@ -1,0 +1,94 @@
+//! Version rows: the column list, decoding a row, encoding a record's parameters.
+
+use super::super::MetaError;
+use super::connection::backend;
+use crate::model::{Head, Lineage, Op, Timestamp, VersionRecord};
+use rusqlite::types::Value as SqlValue;
+
+pub(super) const VER_COLS: &str = "id, ov, cv, op, at, actor, reason, function_id, payload_key, size, sha256, meta, lineage, deleted, content_of";
+
+pub(super) fn read_version(
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<Result<VersionRecord, MetaError>> {
+    let op: String = r.get(3)?;
+    let meta: String = r.get(11)?;
+    let lineage: String = r.get(12)?;
+    let id: String = r.get(0)?;
+    let ov: i64 = r.get(1)?;
+    let decoded = (|| -> Result<VersionRecord, MetaError> {
+        let corrupt =
+            |what: &str| MetaError::Corrupt(format!("version {ov} of '{id}': bad {what}"));
+        Ok(VersionRecord {
+            id: id.clone(),
+            ov: ov as u64,
+            cv: r.get::<_, i64>(2).map_err(|_| corrupt("cv"))? as u64,
+            op: Op::parse(&op).ok_or_else(|| corrupt("op"))?,
+            at: Timestamp(r.get(4).map_err(|_| corrupt("at"))?),
+            actor: r.get(5).map_err(|_| corrupt("actor"))?,
+            reason: r.get(6).map_err(|_| corrupt("reason"))?,
+            function_id: r.get(7).map_err(|_| corrupt("function_id"))?,
+            payload_key: r.get(8).map_err(|_| corrupt("payload_key"))?,
+            size: r.get::<_, i64>(9).map_err(|_| corrupt("size"))? as u64,
+            sha256: r.get(10).map_err(|_| corrupt("sha256"))?,
+            meta: serde_json::from_str(&meta).map_err(|_| corrupt("meta"))?,
+            lineage: serde_json::from_str::<Lineage>(&lineage).map_err(|_| corrupt("lineage"))?,
+            deleted: r.get::<_, i64>(13).map_err(|_| corrupt("deleted"))? != 0,
+            content_of: r.get::<_, i64>(14).map_err(|_| corrupt("content_of"))? as u64,
+        })
+    })();
+    Ok(decoded)
+}
+
+pub(super) fn read_head(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Head, MetaError>> {
+    let shadow: Option<String> = r.get(15)?;
+    Ok(read_version(r)?.map(|version| Head { version, shadow }))
+}
+
+pub(super) fn version_params(v: &VersionRecord, cv: u64) -> Result<Vec<SqlValue>, MetaError> {
+    let json = |x: &dyn erased::Ser| x.to_json();
+    Ok(vec![
+        SqlValue::Text(v.id.clone()),
+        SqlValue::Integer(v.ov as i64),
+        SqlValue::Integer(cv as i64),
+        SqlValue::Text(v.op.as_str().into()),
+        SqlValue::Integer(v.at.micros()),
+        v.actor
+            .clone()
+            .map(SqlValue::Text)
+            .unwrap_or(SqlValue::Null),
+        v.reason
+            .clone()
+            .map(SqlValue::Text)
+            .unwrap_or(SqlValue::Null),
+        v.function_id
+            .clone()
+            .map(SqlValue::Text)
+            .unwrap_or(SqlValue::Null),
+        SqlValue::Text(v.payload_key.clone()),
+        SqlValue::Integer(v.size as i64),
+        SqlValue::Text(v.sha256.clone()),
+        SqlValue::Text(json(&v.meta)?),
+        SqlValue::Text(json(&v.lineage)?),
+        SqlValue::Integer(v.deleted as i64),
+        SqlValue::Integer(v.content_of as i64),
+    ])
+}
+
+mod erased {
+    use super::MetaError;
+    pub trait Ser {
+        fn to_json(&self) -> Result<String, MetaError>;
+    }
+    impl<T: serde::Serialize> Ser for T {
+        fn to_json(&self) -> Result<String, MetaError> {
+            serde_json::to_string(self)
+                .map_err(|e| MetaError::Invalid(format!("cannot encode: {e}")))
+        }
+    }
+}
+
+pub(super) fn collect<T>(
+    rows: impl Iterator<Item = rusqlite::Result<Result<T, MetaError>>>,
+) -> Result<Vec<T>, MetaError> {
+    rows.map(|r| r.map_err(backend)?).collect()
+}
