@@ -258,3 +258,72 @@ fn create_with_entities() {
     );
     assert_eq!(customer["name"], "Ada");
 }
+
+/// Writes `text` as a configuration file and runs `chronos config check` on it with `extra`
+/// arguments and environment.
+fn check_config(dir: &Path, text: &str, extra: &[&str], env: &[(&str, &str)]) -> Output {
+    let file = dir.join("config.json");
+    std::fs::write(&file, text).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_chronos"));
+    cmd.args(["config", "check"])
+        .arg(&file)
+        .args(extra)
+        .stdin(Stdio::null())
+        .env_remove("RUST_LOG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("the chronos binary runs")
+}
+
+#[test]
+fn config_check_refuses_arrays_and_duplicate_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    for text in ["[]", r#"[{"dbConnections": {}}]"#] {
+        let o = check_config(dir.path(), text, &[], &[]);
+        assert_eq!(o.status.code(), Some(1), "{text}");
+        let err = stderr(&o);
+        assert!(
+            err.contains(
+                "CONFIG_ERROR: invalid config: $: the configuration must be a JSON object"
+            ),
+            "{err}"
+        );
+    }
+    let o = check_config(
+        dir.path(),
+        r#"{"logicalDelete": {"enabled": true, "enabled": false}}"#,
+        &[],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("$.logicalDelete.enabled: the key is given twice"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn entity_mappings_must_be_objects() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = chronos(
+        dir.path(),
+        &with_route(
+            "create",
+            &[
+                "--data",
+                r#"{"customer":{"customerId":"C-1"}}"#,
+                "--entities",
+                r#"[["customer","customers","customerId"]]"#,
+            ],
+        ),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.starts_with("error: VALIDATION_ERROR: --entities"),
+        "{err}"
+    );
+    assert!(err.contains("expected an entity mapping object"), "{err}");
+}

@@ -44,10 +44,13 @@ pub enum ConfigError {
 }
 
 impl ChronosConfig {
-    /// Parses and validates a JSON document.
+    /// Parses and validates a JSON document. A key given twice in one object is an error
+    /// (JSON parsers disagree on which of the two counts).
     pub fn from_json_str(text: &str) -> Result<Self, ConfigError> {
-        let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
+        let value = crate::json::parse_unique_keys(text).map_err(|e| match e {
+            crate::json::ParseError::Syntax(m) => ConfigError::Syntax(m),
+            duplicate => ConfigError::Invalid(vec![duplicate.to_string()]),
+        })?;
         Self::from_json_value(value)
     }
 
@@ -67,9 +70,13 @@ impl ChronosConfig {
         if !problems.is_empty() {
             return Err(ConfigError::Invalid(problems));
         }
-        let config: ChronosConfig = serde_path_to_error::deserialize(value).map_err(|e| {
-            let path = e.path().to_string();
-            ConfigError::Invalid(vec![format!("$.{}: {}", path, e.inner())])
+        if !value.is_object() {
+            return Err(ConfigError::Invalid(vec![
+                "$: the configuration must be a JSON object".into(),
+            ]));
+        }
+        let config: ChronosConfig = crate::json::from_value(&value).map_err(|e| {
+            ConfigError::Invalid(vec![format!("{}: {}", json_path(e.path()), e.inner())])
         })?;
         config.validate()?;
         Ok(config)
@@ -164,6 +171,14 @@ impl ChronosConfig {
     }
 }
 
+/// A serde path in the `$.a.b[0]` form of every other message.
+fn json_path(path: &serde_path_to_error::Path) -> String {
+    match path.to_string().as_str() {
+        "." => "$".into(),
+        p => format!("$.{p}"),
+    }
+}
+
 /// Replaces `${env:NAME}` inside every string value.
 fn expand_env(value: &mut serde_json::Value, path: &str, problems: &mut Vec<String>) {
     match value {
@@ -223,6 +238,60 @@ mod tests {
                 .to_string();
         assert!(err.contains("$.databases.metadata"), "{err}");
         assert!(err.contains("genericDatabse"), "{err}");
+    }
+
+    #[test]
+    fn a_configuration_is_an_object_and_so_is_every_section() {
+        for text in ["[]", r#"[{"dbConnections": {}}]"#, "null", "1", r#""x""#] {
+            let err = ChronosConfig::from_json_str(text).unwrap_err().to_string();
+            assert!(
+                err.contains("$: the configuration must be a JSON object"),
+                "{text}: {err}"
+            );
+        }
+        for (text, path) in [
+            (r#"{"logicalDelete": [false]}"#, "$.logicalDelete"),
+            (
+                r#"{"dbConnections": {"m": ["/tmp/m"]}}"#,
+                "$.dbConnections.m",
+            ),
+            (r#"{"limits": []}"#, "$.limits"),
+            (
+                r#"{"databases": {"runtime": {"tenantDatabases": [["t", "m", "s", "b", "d"]]}}}"#,
+                "$.databases.runtime.tenantDatabases[0]",
+            ),
+        ] {
+            let err = ChronosConfig::from_json_str(text).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("{path}: must be a JSON object, not an array")),
+                "{text}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused() {
+        let err = ChronosConfig::from_json_str(
+            r#"{"spacesConnections": {"s": {"provider": "local", "basePath": "/tmp/a",
+                                          "basePath": "/tmp/b"}}}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("$.spacesConnections.s.basePath: the key is given twice (line 2"),
+            "{err}"
+        );
+        let err = ChronosConfig::from_json_str(r#"{"versioning": {}, "versioning": {}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("$.versioning: the key is given twice"),
+            "{err}"
+        );
+        let err = ChronosConfig::from_json_str(r#"{"versioning": }"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("config is not valid JSON"), "{err}");
     }
 
     #[test]

@@ -102,7 +102,7 @@ impl std::str::FromStr for Tier {
 /// assert_eq!(r.to_string(), "runtime/tenant/tenant-a/users");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(remote = "Self", rename_all = "camelCase")]
 pub struct Route {
     pub database_type: DatabaseType,
     pub tier: Tier,
@@ -112,6 +112,9 @@ pub struct Route {
     pub domain: Option<String>,
     pub collection: String,
 }
+
+// A route from JSON is an object: an array would be read positionally.
+crate::object_only!(Route, "a route object", serialize);
 
 impl Route {
     pub fn generic(database_type: DatabaseType, collection: &str) -> Self {
