@@ -7,6 +7,7 @@
 
 mod bench;
 mod demo;
+mod redacting_writer;
 
 use chronos_db::config::ChronosConfig;
 use chronos_db::{
@@ -568,7 +569,7 @@ fn init_logging() {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(redacting_writer::Redacting(std::io::stderr))
         .init();
 }
 

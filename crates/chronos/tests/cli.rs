@@ -327,3 +327,111 @@ fn entity_mappings_must_be_objects() {
     );
     assert!(err.contains("expected an entity mapping object"), "{err}");
 }
+
+/// Runs the binary with exactly these arguments and extra environment.
+fn run_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_chronos"));
+    cmd.args(args).stdin(Stdio::null()).env_remove("RUST_LOG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("the chronos binary runs")
+}
+
+/// A port on 127.0.0.1 with nothing listening.
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    port
+}
+
+/// Neither stdout nor stderr of any run mentions the secret, at any log level.
+fn never_shows(secret: &str, config: &Value, dir: &Path) -> Vec<Output> {
+    let file = dir.join("secret-config.json");
+    std::fs::write(&file, config.to_string()).unwrap();
+    let file = file.to_str().unwrap();
+    let mut outputs = Vec::new();
+    for level in ["", "trace"] {
+        let env: &[(&str, &str)] = if level.is_empty() {
+            &[]
+        } else {
+            &[("RUST_LOG", level)]
+        };
+        for args in [
+            vec!["config", "check", file],
+            vec!["config", "check", file, "--connect"],
+            vec!["--config", file, "admin", "buckets"],
+            vec!["--config", file, "admin", "buckets", "--create"],
+        ] {
+            let o = run_with_env(&args, env);
+            for (name, text) in [("stdout", &o.stdout), ("stderr", &o.stderr)] {
+                let text = String::from_utf8_lossy(text);
+                assert!(
+                    !text.contains(secret),
+                    "chronos {args:?} (RUST_LOG={level}) printed the secret on {name}:\n{text}"
+                );
+            }
+            outputs.push(o);
+        }
+    }
+    outputs
+}
+
+fn secret_config(space: Value, db: Value) -> Value {
+    serde_json::json!({
+        "dbConnections": {"m": db},
+        "spacesConnections": {"s3": space},
+        "databases": {"runtime": {"tenantDatabases": [
+            {"tenantId": "t1", "dbConnRef": "m", "spaceConnRef": "s3", "bucket": "chronos-t1", "dbName": "rt_t1"}]}}
+    })
+}
+
+#[test]
+fn a_credential_in_an_endpoint_is_refused_and_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = secret_config(
+        serde_json::json!({"provider": "s3", "endpoint": "http://user:SUPERSECRET@127.0.0.1:9",
+                           "region": "us-east-1", "timeoutMs": 2000, "maxRetries": 0}),
+        serde_json::json!({"sqliteDir": dir.path().join("meta")}),
+    );
+    for o in never_shows("SUPERSECRET", &config, dir.path()) {
+        assert_eq!(o.status.code(), Some(1));
+        let err = stderr(&o);
+        assert!(
+            err.contains("$.spacesConnections.s3.endpoint: must not contain credentials"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn keys_and_passwords_of_unreachable_backends_are_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = secret_config(
+        serde_json::json!({"provider": "s3", "endpoint": format!("http://127.0.0.1:{}", closed_port()),
+                           "region": "us-east-1", "accessKey": "AKIDSUPERSECRET0",
+                           "secretKey": "SUPERSECRET-key", "timeoutMs": 2000, "maxRetries": 0}),
+        serde_json::json!({"mongoUri": format!("mongodb://chronos:SUPERSECRET-pw@127.0.0.1:{}/?directConnection=true", closed_port()),
+                           "timeoutMs": 1000}),
+    );
+    let outputs = never_shows("SUPERSECRET", &config, dir.path());
+    // The connection checks ran and failed (so their messages were printed).
+    let connect = &outputs[1];
+    assert_eq!(connect.status.code(), Some(1), "{}", stderr(connect));
+    let checks: Value = serde_json::from_slice(&connect.stdout).unwrap();
+    assert!(
+        checks
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["ok"] == false && !c["message"].as_str().unwrap().is_empty()),
+        "{checks}"
+    );
+    let traced = &outputs[5];
+    assert!(
+        stderr(traced).contains("TRACE") || stderr(traced).contains("DEBUG"),
+        "trace logging was on: {}",
+        stderr(traced)
+    );
+}

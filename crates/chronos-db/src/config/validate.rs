@@ -38,7 +38,16 @@ pub(super) fn problems(cfg: &ChronosConfig) -> Vec<String> {
             Provider::Memory => {}
             Provider::S3 | Provider::Azure | Provider::Gcs => {
                 if let Some(endpoint) = &conn.endpoint {
-                    if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+                    // The endpoint is shown in messages and logs; keys have their own fields,
+                    // which are kept out of both. The URL itself is not repeated here.
+                    if crate::redact::url_has_credentials(endpoint) {
+                        p.add(
+                            &format!("{path}.endpoint"),
+                            "must not contain credentials (user:password@ or a signature or \
+                             token parameter); use accessKey/secretKey",
+                        );
+                    } else if !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+                    {
                         p.add(
                             &format!("{path}.endpoint"),
                             "must be an http:// or https:// URL",
@@ -550,6 +559,30 @@ mod tests {
         assert!(refs.contains(r#""minItems":1"#), "{refs}");
         assert!(refs.contains(r#""type":"string""#), "{refs}");
         assert!(refs.contains(r#""type":"array""#), "{refs}");
+    }
+
+    #[test]
+    fn endpoints_must_not_carry_credentials() {
+        for endpoint in [
+            "http://user:SUPERSECRET@127.0.0.1:9",
+            "https://SUPERSECRET@s3.example.com",
+            "https://acct.blob.core.windows.net/?sv=2024-01-01&sig=SUPERSECRET",
+            "https://s3.example.com/?X-Amz-Security-Token=SUPERSECRET",
+        ] {
+            let e = err_of(&format!(
+                r#"{{"spacesConnections":{{"s3":{{"provider":"s3","endpoint":"{endpoint}"}}}}}}"#
+            ));
+            assert!(
+                e.contains("$.spacesConnections.s3.endpoint: must not contain credentials"),
+                "{e}"
+            );
+            assert!(e.contains("use accessKey/secretKey"), "{e}");
+            assert!(!e.contains("SUPERSECRET"), "{e}");
+        }
+        ChronosConfig::from_json_str(
+            r#"{"spacesConnections":{"s3":{"provider":"s3","endpoint":"https://s3.example.com/x?region=1"}}}"#,
+        )
+        .unwrap();
     }
 
     #[test]
