@@ -435,3 +435,21 @@ fn keys_and_passwords_of_unreachable_backends_are_never_printed() {
         stderr(traced)
     );
 }
+
+#[test]
+fn a_secret_of_the_wrong_type_is_not_echoed() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = check_config(
+        dir.path(),
+        r#"{"spacesConnections": {"s3": {"provider": "s3", "accessKey": "ak", "secretKey": 12345678}}}"#,
+        &[],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("$.spacesConnections.s3.secretKey: must be a string (value not shown)"),
+        "{err}"
+    );
+    assert!(!err.contains("12345678"), "{err}");
+}
