@@ -453,3 +453,26 @@ fn a_secret_of_the_wrong_type_is_not_echoed() {
     );
     assert!(!err.contains("12345678"), "{err}");
 }
+
+#[test]
+fn a_filesystem_root_or_system_directory_is_not_a_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    for (config, path) in [
+        (
+            serde_json::json!({"dbConnections": {"m": {"sqliteDir": "/"}}}),
+            "$.dbConnections.m.sqliteDir: '/' is the filesystem root",
+        ),
+        (
+            serde_json::json!({"spacesConnections": {"l": {"provider": "local", "basePath": "/tmp/../etc"}}}),
+            "$.spacesConnections.l.basePath: '/tmp/../etc' is a system directory (/etc)",
+        ),
+        (
+            serde_json::json!({"localStorage": {"enabled": true, "basePath": "/"}}),
+            "$.localStorage.basePath: '/' is the filesystem root",
+        ),
+    ] {
+        let o = check_config(dir.path(), &config.to_string(), &[], &[]);
+        assert_eq!(o.status.code(), Some(1), "{config}");
+        assert!(stderr(&o).contains(path), "{}", stderr(&o));
+    }
+}

@@ -24,17 +24,17 @@ pub(super) fn problems(cfg: &ChronosConfig) -> Vec<String> {
             (None, Some(dir)) if dir.is_empty() => {
                 p.add(&format!("{path}.sqliteDir"), "must not be empty")
             }
+            (None, Some(dir)) => data_dir(&mut p, &format!("{path}.sqliteDir"), dir),
             _ => {}
         }
     }
     for (name, conn) in &cfg.spaces_connections {
         let path = format!("$.spacesConnections.{name}");
         match conn.effective_provider() {
-            Provider::Local => {
-                if conn.base_path.as_deref().unwrap_or("").is_empty() {
-                    p.add(&path, "provider 'local' needs basePath");
-                }
-            }
+            Provider::Local => match conn.base_path.as_deref() {
+                None | Some("") => p.add(&path, "provider 'local' needs basePath"),
+                Some(dir) => data_dir(&mut p, &format!("{path}.basePath"), dir),
+            },
             Provider::Memory => {}
             Provider::S3 | Provider::Azure | Provider::Gcs => {
                 if let Some(endpoint) = &conn.endpoint {
@@ -76,6 +76,8 @@ pub(super) fn problems(cfg: &ChronosConfig) -> Vec<String> {
     if let Some(ls) = &cfg.local_storage {
         if ls.enabled && ls.base_path.is_empty() {
             p.add("$.localStorage.basePath", "must not be empty");
+        } else if !ls.base_path.is_empty() {
+            data_dir(&mut p, "$.localStorage.basePath", &ls.base_path);
         }
     }
 
@@ -212,6 +214,144 @@ pub(super) fn problems(cfg: &ChronosConfig) -> Vec<String> {
         }
     }
     p.0
+}
+
+/// A directory Chronos-DB writes into (and whose files the orphan sweeper may delete) must
+/// be one of its own: not a filesystem root, a system directory or the home directory.
+fn data_dir(p: &mut Problems, path: &str, dir: &str) {
+    if let Some(what) = dangerous_dir(dir) {
+        p.add(
+            path,
+            &format!(
+                "'{}' is {what}; give Chronos-DB a directory of its own (such as /var/lib/chronos)",
+                names::printable(dir)
+            ),
+        );
+    }
+}
+
+/// Directories that hold the system or everybody's files.
+const SYSTEM_DIRS: &[&str] = &[
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/home",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/media",
+    "/mnt",
+    "/opt",
+    "/proc",
+    "/root",
+    "/run",
+    "/sbin",
+    "/srv",
+    "/sys",
+    "/usr",
+    "/usr/bin",
+    "/usr/lib",
+    "/usr/local",
+    "/usr/sbin",
+    "/usr/share",
+    "/var",
+    "/var/lib",
+    "/Applications",
+    "/Library",
+    "/System",
+    "/Users",
+    "/Volumes",
+    "/private",
+];
+
+/// Trees of pseudo-files (kernel and device interfaces), never storage.
+const PSEUDO_TREES: &[&str] = &["/proc/", "/sys/", "/dev/"];
+
+/// Windows directories (compared lower-case, after the drive letter).
+const WINDOWS_DIRS: &[&str] = &[
+    "/windows",
+    "/program files",
+    "/program files (x86)",
+    "/programdata",
+    "/users",
+];
+
+/// What makes `dir` unfit for data, if anything. Relative paths are taken from the current
+/// directory, and `.` / `..` are resolved without looking at the filesystem (symbolic links
+/// are not followed).
+fn dangerous_dir(dir: &str) -> Option<String> {
+    let full = normalize_dir(dir);
+    // The resolved path is shown when it is not what was written.
+    let trimmed = dir.trim_end_matches(['/', '\\']);
+    let shown = if full == trimmed || (trimmed.is_empty() && dir == "/") {
+        String::new()
+    } else {
+        format!(" ({full})")
+    };
+    let home = ["HOME", "USERPROFILE"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .filter(|h| !h.is_empty())
+        .any(|h| normalize_dir(&h) == full);
+    let what = if full == "/" || (full.len() == 3 && full.ends_with(":/")) {
+        "the filesystem root".to_string()
+    } else if home {
+        "the home directory".to_string()
+    } else if let Some(tree) = PSEUDO_TREES
+        .iter()
+        .find(|t| full.starts_with(*t) && !full.starts_with("/dev/shm/"))
+    {
+        format!(
+            "inside {} (a system pseudo-filesystem)",
+            tree.trim_end_matches('/')
+        )
+    } else if SYSTEM_DIRS.contains(&full.as_str())
+        || full
+            .split_once(":/")
+            .is_some_and(|(_, rest)| WINDOWS_DIRS.contains(&format!("/{rest}").as_str()))
+    {
+        "a system directory".to_string()
+    } else {
+        return None;
+    };
+    Some(format!("{what}{shown}"))
+}
+
+/// `dir` as an absolute path with `.` and `..` resolved: `/a/b`, or `c:/a/b` (lower-case)
+/// for a Windows path.
+fn normalize_dir(dir: &str) -> String {
+    let windows = |t: &str| {
+        let b = t.as_bytes();
+        (b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':') || t.starts_with("\\\\")
+    };
+    let mut text = dir.to_string();
+    if !windows(&text) && !text.starts_with(['/', '\\']) {
+        if let Ok(cwd) = std::env::current_dir() {
+            text = format!("{}/{text}", cwd.display());
+        }
+    }
+    let (root, rest) = if windows(&text) {
+        let t = text.replace('\\', "/").to_lowercase();
+        match t.split_once(':') {
+            Some((drive, rest)) if drive.len() == 1 => (format!("{drive}:"), rest.to_string()),
+            _ => (String::new(), t),
+        }
+    } else {
+        (String::new(), text)
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for part in rest.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    format!("{root}/{}", parts.join("/"))
 }
 
 struct Problems(Vec<String>);
@@ -583,6 +723,69 @@ mod tests {
             r#"{"spacesConnections":{"s3":{"provider":"s3","endpoint":"https://s3.example.com/x?region=1"}}}"#,
         )
         .unwrap();
+    }
+
+    #[test]
+    fn data_directories_must_be_their_own() {
+        let up = "../".repeat(40);
+        let mut cases = vec![
+            ("/".to_string(), "'/' is the filesystem root;"),
+            ("//".to_string(), "the filesystem root (/)"),
+            ("/etc".to_string(), "'/etc' is a system directory;"),
+            ("/usr/".to_string(), "'/usr/' is a system directory;"),
+            (
+                "/tmp/x/../../boot".to_string(),
+                "a system directory (/boot)",
+            ),
+            ("/proc/self".to_string(), "inside /proc"),
+            ("/sys/fs".to_string(), "inside /sys"),
+            ("/dev/sda1".to_string(), "inside /dev"),
+            ("C:\\".to_string(), "the filesystem root (c:/)"),
+            ("c:/Windows/".to_string(), "a system directory (c:/windows)"),
+            (up.clone(), "the filesystem root (/)"),
+            (format!("{up}bin"), "a system directory (/bin)"),
+        ];
+        if let Some(home) = std::env::var("HOME").ok().filter(|h| h.len() > 1) {
+            cases.push((home.clone(), "is the home directory"));
+            cases.push((format!("{home}/x/.."), "the home directory"));
+        }
+        for (dir, what) in cases {
+            for (field, json) in [
+                (
+                    "$.dbConnections.m.sqliteDir",
+                    serde_json::json!({"dbConnections": {"m": {"sqliteDir": dir}}}),
+                ),
+                (
+                    "$.spacesConnections.l.basePath",
+                    serde_json::json!({"spacesConnections": {"l": {"provider": "local", "basePath": dir}}}),
+                ),
+                (
+                    "$.localStorage.basePath",
+                    serde_json::json!({"localStorage": {"enabled": true, "basePath": dir}}),
+                ),
+            ] {
+                let e = ChronosConfig::from_json_value(json)
+                    .unwrap_err()
+                    .to_string();
+                assert!(e.contains(&format!("{field}: '")), "{dir}: {e}");
+                assert!(e.contains(what), "{dir}: {e}");
+            }
+        }
+        for dir in [
+            "/var/lib/chronos",
+            "/tmp/x",
+            "/dev/shm/chronos",
+            "data",
+            "./chronos-data",
+            "/home/app/chronos",
+            "D:\\chronos",
+        ] {
+            ChronosConfig::from_json_value(serde_json::json!({
+                "dbConnections": {"m": {"sqliteDir": dir}},
+                "spacesConnections": {"l": {"provider": "local", "basePath": dir}},
+                "localStorage": {"enabled": true, "basePath": dir}}))
+            .unwrap_or_else(|e| panic!("{dir}: {e}"));
+        }
     }
 
     #[test]
