@@ -476,3 +476,30 @@ fn a_filesystem_root_or_system_directory_is_not_a_data_directory() {
         assert!(stderr(&o).contains(path), "{}", stderr(&o));
     }
 }
+
+#[test]
+fn a_tenant_id_too_long_for_the_default_template_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let tenant = "t".repeat(60);
+    let o = chronos(
+        dir.path(),
+        &[
+            "create",
+            "--tenant",
+            &tenant,
+            "--collection",
+            "users",
+            "--data",
+            "{}",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!(
+            "tenant id '{tenant}' (60 chars) makes the database name 'runtime_tenant_"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("longer than 63 characters"), "{err}");
+}

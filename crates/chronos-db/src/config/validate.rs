@@ -207,7 +207,10 @@ pub(super) fn problems(cfg: &ChronosConfig) -> Vec<String> {
     if cfg.limits.max_depth == 0 {
         p.add("$.limits.maxDepth", "must be greater than 0");
     }
-    // Isolation compares names, so only once they are valid.
+    // These compare and derive names, so only once they are valid.
+    if p.0.is_empty() {
+        listed_scopes_fit_templates(&mut p, cfg);
+    }
     if p.0.is_empty() {
         for (path, message) in super::isolation::database_collisions(cfg) {
             p.add(&path, &message);
@@ -352,6 +355,104 @@ fn normalize_dir(dir: &str) -> String {
         }
     }
     format!("{root}/{}", parts.join("/"))
+}
+
+/// A tenant (domain) listed for one database type is served by the tenant (domain) templates
+/// of the types that do not list it: each of those must give it valid names. Scope names
+/// may be longer than a template leaves room for (a 60-character tenant id and
+/// `runtime_tenant_{tenantId}` make a 75-character database name).
+fn listed_scopes_fit_templates(p: &mut Problems, cfg: &ChronosConfig) {
+    use std::collections::HashMap;
+    let dbs = &cfg.databases;
+    // (database type, template, path of the template, listed (path, name) pairs)
+    type Tier<'a> = (
+        &'static str,
+        Option<&'a DatabaseTemplate>,
+        String,
+        Vec<(String, &'a str)>,
+    );
+    let mut tenants: Vec<Tier<'_>> = Vec::new();
+    let mut domains: Vec<Tier<'_>> = Vec::new();
+    for (ty, tiered) in [("metadata", &dbs.metadata), ("knowledge", &dbs.knowledge)] {
+        let Some(t) = tiered else { continue };
+        let base = format!("$.databases.{ty}");
+        tenants.push((
+            ty,
+            t.tenant_template.as_ref(),
+            format!("{base}.tenantTemplate"),
+            t.tenant_databases
+                .iter()
+                .enumerate()
+                .map(|(i, e)| {
+                    (
+                        format!("{base}.tenantDatabases[{i}].tenantId"),
+                        e.tenant_id.as_str(),
+                    )
+                })
+                .collect(),
+        ));
+        domains.push((
+            ty,
+            t.domain_template.as_ref(),
+            format!("{base}.domainTemplate"),
+            t.domains_databases
+                .iter()
+                .enumerate()
+                .map(|(i, e)| {
+                    (
+                        format!("{base}.domainsDatabases[{i}].domain"),
+                        e.domain.as_str(),
+                    )
+                })
+                .collect(),
+        ));
+    }
+    if let Some(rt) = &dbs.runtime {
+        let base = "$.databases.runtime";
+        tenants.push((
+            "runtime",
+            rt.tenant_template.as_ref(),
+            format!("{base}.tenantTemplate"),
+            rt.tenant_databases
+                .iter()
+                .enumerate()
+                .map(|(i, e)| {
+                    (
+                        format!("{base}.tenantDatabases[{i}].tenantId"),
+                        e.tenant_id.as_str(),
+                    )
+                })
+                .collect(),
+        ));
+    }
+    for (tiers, is_tenant) in [(&tenants, true), (&domains, false)] {
+        // Each name once, at the first place it is listed.
+        let mut first: HashMap<&str, &str> = HashMap::new();
+        for (_, _, _, listed) in tiers.iter() {
+            for (path, name) in listed {
+                first.entry(name).or_insert(path.as_str());
+            }
+        }
+        let mut names: Vec<(&str, &str)> = first.into_iter().collect();
+        names.sort_by_key(|(_, path)| *path);
+        for (ty, template, template_path, listed) in tiers.iter() {
+            let Some(template) = template else { continue };
+            let here: HashSet<&str> = listed.iter().map(|(_, n)| *n).collect();
+            for (name, path) in &names {
+                if here.contains(name) {
+                    continue;
+                }
+                let (tenant, domain) = if is_tenant {
+                    (Some(*name), None)
+                } else {
+                    (None, Some(*name))
+                };
+                if let Err(e) = crate::routing::template_names(template, ty, tenant, domain) {
+                    p.add(path, &format!("{e} (with {template_path})"));
+                }
+            }
+        }
+    }
 }
 
 struct Problems(Vec<String>);
@@ -786,6 +887,45 @@ mod tests {
                 "localStorage": {"enabled": true, "basePath": dir}}))
             .unwrap_or_else(|e| panic!("{dir}: {e}"));
         }
+    }
+
+    #[test]
+    fn listed_tenants_and_domains_must_fit_the_other_types_templates() {
+        let t = "x".repeat(60);
+        let d = "d".repeat(50);
+        let e = err_of(&format!(
+            r#"{{"dbConnections":{{"m":{{"sqliteDir":"/tmp/m"}}}},
+                "spacesConnections":{{"s":{{"provider":"local","basePath":"/tmp/x"}}}},
+                "databases":{{
+                  "runtime":{{"tenantDatabases":[
+                    {{"tenantId":"{t}","dbConnRef":"m","spaceConnRef":"s","bucket":"rt-x","dbName":"rt_x"}}]}},
+                  "metadata":{{
+                    "domainsDatabases":[{{"domain":"{d}","dbConnRef":"m","spaceConnRef":"s","bucket":"md-d","dbName":"md_d"}}],
+                    "tenantTemplate":{{"dbConnRef":"m","spaceConnRef":"s","bucket":"md-t","prefix":"{{tenantId}}","dbName":"metadata_tenant_{{tenantId}}"}}}},
+                  "knowledge":{{
+                    "domainTemplate":{{"dbConnRef":"m","spaceConnRef":"s","bucket":"kn-d","prefix":"{{domain}}","dbName":"kn_{{domain}}"}}}}}}}}"#
+        ));
+        assert!(
+            e.contains(&format!(
+                "$.databases.runtime.tenantDatabases[0].tenantId: tenant id '{t}' (60 chars) makes the database name 'metadata_tenant_{}…' longer than 63 characters (with $.databases.metadata.tenantTemplate)",
+                &t[..48]
+            )),
+            "{e}"
+        );
+        // The domain fits knowledge's template (53 characters).
+        assert!(!e.contains("domainsDatabases"), "{e}");
+        let ok = ChronosConfig::from_json_str(&format!(
+            r#"{{"dbConnections":{{"m":{{"sqliteDir":"/tmp/m"}}}},
+                "spacesConnections":{{"s":{{"provider":"local","basePath":"/tmp/x"}}}},
+                "databases":{{
+                  "runtime":{{"tenantDatabases":[
+                    {{"tenantId":"{t}","dbConnRef":"m","spaceConnRef":"s","bucket":"rt-x","dbName":"rt_x"}}],
+                    "tenantTemplate":{{"dbConnRef":"m","spaceConnRef":"s","bucket":"rt-t","prefix":"{{tenantId}}","dbName":"runtime_tenant_{{tenantId}}"}}}}}}}}"#
+        ));
+        assert!(
+            ok.is_ok(),
+            "a listed tenant does not use its own type's template: {ok:?}"
+        );
     }
 
     #[test]
