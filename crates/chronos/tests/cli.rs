@@ -503,3 +503,21 @@ fn a_tenant_id_too_long_for_the_default_template_is_named() {
     );
     assert!(err.contains("longer than 63 characters"), "{err}");
 }
+
+#[test]
+fn gcs_takes_the_service_account_key_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = serde_json::json!({"type": "service_account", "client_email": "x@y.iam.gserviceaccount.com",
+                                 "private_key": "-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----\n"});
+    let config = serde_json::json!({"spacesConnections": {"g": {"provider": "gcs", "secretKey": key.to_string()}}});
+    let o = check_config(dir.path(), &config.to_string(), &[], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let config = serde_json::json!({"spacesConnections": {"g": {"provider": "gcs", "accessKey": "a", "secretKey": key.to_string()}}});
+    let o = check_config(dir.path(), &config.to_string(), &[], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("$.spacesConnections.g.accessKey: is not used by provider 'gcs'"),
+        "{}",
+        stderr(&o)
+    );
+}

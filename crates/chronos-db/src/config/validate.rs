@@ -30,6 +30,7 @@ pub(super) fn problems(cfg: &ChronosConfig) -> Vec<String> {
     }
     for (name, conn) in &cfg.spaces_connections {
         let path = format!("$.spacesConnections.{name}");
+        provider_fields(&mut p, &path, conn);
         match conn.effective_provider() {
             Provider::Local => match conn.base_path.as_deref() {
                 None | Some("") => p.add(&path, "provider 'local' needs basePath"),
@@ -54,21 +55,52 @@ pub(super) fn problems(cfg: &ChronosConfig) -> Vec<String> {
                         );
                     }
                 }
-                if conn.effective_provider() == Provider::Azure {
-                    for (field, v) in [
-                        ("accessKey", &conn.access_key),
-                        ("secretKey", &conn.secret_key),
-                    ] {
-                        if v.as_deref().unwrap_or("").is_empty() {
+                match conn.effective_provider() {
+                    Provider::Azure => {
+                        for (field, v) in [
+                            ("accessKey", &conn.access_key),
+                            ("secretKey", &conn.secret_key),
+                        ] {
+                            if v.as_deref().unwrap_or("").is_empty() {
+                                p.add(
+                                    &format!("{path}.{field}"),
+                                    "is required for Azure (account name / key)",
+                                );
+                            }
+                        }
+                        let key = conn.secret_key.as_deref().unwrap_or_default();
+                        if !key.is_empty() && !is_base64(key) {
                             p.add(
-                                &format!("{path}.{field}"),
-                                "is required for Azure (account name / key)",
+                                &format!("{path}.secretKey"),
+                                "must be the storage account key, in base64 (value not shown)",
                             );
                         }
                     }
-                }
-                if conn.access_key.is_some() != conn.secret_key.is_some() {
-                    p.add(&path, "accessKey and secretKey must be given together");
+                    // secretKey alone: the service-account key; without it, the
+                    // environment's credentials.
+                    Provider::Gcs => {
+                        let is_key_document = |k: &str| {
+                            matches!(
+                                serde_json::from_str::<serde_json::Value>(k),
+                                Ok(serde_json::Value::Object(_))
+                            )
+                        };
+                        if conn
+                            .secret_key
+                            .as_deref()
+                            .is_some_and(|k| !is_key_document(k))
+                        {
+                            p.add(
+                                &format!("{path}.secretKey"),
+                                "must be the service-account key JSON document (value not shown)",
+                            );
+                        }
+                    }
+                    _ => {
+                        if conn.access_key.is_some() != conn.secret_key.is_some() {
+                            p.add(&path, "accessKey and secretKey must be given together");
+                        }
+                    }
                 }
             }
         }
@@ -217,6 +249,65 @@ pub(super) fn problems(cfg: &ChronosConfig) -> Vec<String> {
         }
     }
     p.0
+}
+
+fn is_base64(text: &str) -> bool {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .is_ok()
+}
+
+/// The fields each provider uses. Any other is refused rather than silently ignored (a key
+/// under the wrong provider is a misconfiguration, not an option).
+fn provider_fields(p: &mut Problems, path: &str, conn: &SpacesConnection) {
+    let provider = conn.effective_provider();
+    let used: &[&str] = match provider {
+        Provider::S3 => &[
+            "endpoint",
+            "region",
+            "accessKey",
+            "secretKey",
+            "forcePathStyle",
+            "timeoutMs",
+            "maxRetries",
+        ],
+        Provider::Azure => &[
+            "endpoint",
+            "accessKey",
+            "secretKey",
+            "timeoutMs",
+            "maxRetries",
+        ],
+        Provider::Gcs => &["secretKey", "timeoutMs", "maxRetries"],
+        Provider::Local => &["basePath"],
+        Provider::Memory => &[],
+    };
+    let given = [
+        ("endpoint", conn.endpoint.is_some()),
+        ("region", conn.region.is_some()),
+        ("accessKey", conn.access_key.is_some()),
+        ("secretKey", conn.secret_key.is_some()),
+        ("forcePathStyle", conn.force_path_style.is_some()),
+        ("basePath", conn.base_path.is_some()),
+        ("timeoutMs", conn.timeout_ms.is_some()),
+        ("maxRetries", conn.max_retries.is_some()),
+    ];
+    let name = serde_json::to_value(provider)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    for (field, _) in given.iter().filter(|(f, set)| *set && !used.contains(f)) {
+        let uses = if used.is_empty() {
+            "no other field".to_string()
+        } else {
+            used.join(", ")
+        };
+        p.add(
+            &format!("{path}.{field}"),
+            &format!("is not used by provider '{name}' (it uses {uses})"),
+        );
+    }
 }
 
 /// A directory Chronos-DB writes into (and whose files the orphan sweeper may delete) must
@@ -925,6 +1016,48 @@ mod tests {
         assert!(
             ok.is_ok(),
             "a listed tenant does not use its own type's template: {ok:?}"
+        );
+    }
+
+    #[test]
+    fn each_provider_takes_its_own_fields() {
+        // GCS: the service-account key alone (or nothing: the environment's credentials).
+        let key = serde_json::json!({"type": "service_account", "private_key": "k"}).to_string();
+        let cfg = ChronosConfig::from_json_value(serde_json::json!({"spacesConnections": {
+            "g": {"provider": "gcs", "secretKey": key, "timeoutMs": 1000},
+            "g2": {"provider": "gcs"},
+            "s": {"provider": "s3", "endpoint": "http://127.0.0.1:9000", "region": "r",
+                  "accessKey": "a", "secretKey": "s", "forcePathStyle": true, "maxRetries": 0},
+            "a": {"provider": "azure", "endpoint": "http://127.0.0.1:10000", "accessKey": "acct",
+                  "secretKey": "a2V5"},
+            "l": {"provider": "local", "basePath": "/tmp/x"},
+            "m": {"provider": "memory"}}}));
+        assert!(cfg.is_ok(), "{cfg:?}");
+        let e = err_of(
+            r#"{"spacesConnections": {
+                "g": {"provider": "gcs", "accessKey": "a", "secretKey": "not-json-SECRET", "endpoint": "https://x"},
+                "s": {"provider": "s3", "accessKey": "a", "basePath": "/tmp/x"},
+                "a": {"provider": "azure", "accessKey": "acct", "secretKey": "%%SECRET%%", "region": "r"},
+                "l": {"provider": "local", "basePath": "/tmp/x", "secretKey": "SECRET"},
+                "m": {"provider": "memory", "timeoutMs": 5}}}"#,
+        );
+        for want in [
+            "$.spacesConnections.g.accessKey: is not used by provider 'gcs' (it uses secretKey, timeoutMs, maxRetries)",
+            "$.spacesConnections.g.endpoint: is not used by provider 'gcs'",
+            "$.spacesConnections.g.secretKey: must be the service-account key JSON document (value not shown)",
+            "$.spacesConnections.s: accessKey and secretKey must be given together",
+            "$.spacesConnections.s.basePath: is not used by provider 's3'",
+            "$.spacesConnections.a.secretKey: must be the storage account key, in base64 (value not shown)",
+            "$.spacesConnections.a.region: is not used by provider 'azure'",
+            "$.spacesConnections.l.secretKey: is not used by provider 'local' (it uses basePath)",
+            "$.spacesConnections.m.timeoutMs: is not used by provider 'memory' (it uses no other field)",
+        ] {
+            assert!(e.contains(want), "missing {want:?} in:\n{e}");
+        }
+        assert!(!e.contains("SECRET"), "{e}");
+        assert!(
+            !e.contains("$.spacesConnections.g: accessKey and secretKey"),
+            "{e}"
         );
     }
 
