@@ -322,7 +322,7 @@ fn check(
 ) -> ConnectionCheck {
     let (ok, message) = match result {
         Ok(()) => (true, "ok".to_string()),
-        Err(e) => (false, e),
+        Err(e) => (false, crate::redact::redact(&e)),
     };
     ConnectionCheck {
         kind,

@@ -91,6 +91,9 @@ impl Chronos {
         // installed another provider first keeps it.
         let _ = rustls::crypto::ring::default_provider().install_default();
         config.validate()?;
+        // Backend errors and dependencies' log lines may quote a key: from now on every
+        // redacted text leaves the configured ones out.
+        crate::redact::register_config(&config);
         let mut mongo_clients = HashMap::new();
         for (name, conn) in &config.db_connections {
             if let Some(uri) = &conn.mongo_uri {

@@ -22,11 +22,13 @@
 //!
 //! Layout: [`config`] (JSON configuration and its schema), [`routing`] (routes to databases
 //! and buckets), [`meta`] (metadata-store trait and backends), [`payload`] (object storage),
-//! [`ops`] (the operations), [`query`] (the filter language), [`merge`] (deep merge).
+//! [`ops`] (the operations), [`query`] (the filter language), [`merge`] (deep merge),
+//! [`json`] (strict reading of user JSON).
 
 pub mod admin;
 pub mod config;
 pub mod error;
+pub mod json;
 pub mod merge;
 pub mod meta;
 pub mod model;
@@ -34,6 +36,7 @@ pub mod names;
 pub mod ops;
 pub mod payload;
 pub mod query;
+pub mod redact;
 pub mod routing;
 pub mod tiered;
 

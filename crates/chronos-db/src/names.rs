@@ -66,9 +66,17 @@ pub fn check_scope_name(kind: &str, name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The longest database name (MongoDB's limit, applied to every backend so that
+/// configurations stay portable).
+pub const MAX_DB_NAME: usize = 63;
+/// The longest bucket (S3, Azure and GCS limit).
+pub const MAX_BUCKET: usize = 63;
+/// The longest key prefix.
+pub const MAX_PREFIX: usize = 256;
+
 /// Checks a database name (MongoDB limits apply to every backend so configs stay portable).
 pub fn check_db_name(name: &str) -> Result<(), String> {
-    if name.is_empty() || name.len() > 63 || !all_chars(name, &['_', '-']) {
+    if name.is_empty() || name.len() > MAX_DB_NAME || !all_chars(name, &['_', '-']) {
         return Err(format!(
             "database name '{}' is invalid: use 1-63 characters of [A-Za-z0-9_-]",
             printable(name)
@@ -82,7 +90,7 @@ pub fn check_bucket(name: &str) -> Result<(), String> {
     let edge_ok = name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
         && name.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit());
     if name.len() < 3
-        || name.len() > 63
+        || name.len() > MAX_BUCKET
         || !edge_ok
         || name.contains("..")
         || !name
@@ -100,7 +108,7 @@ pub fn check_bucket(name: &str) -> Result<(), String> {
 /// Checks a key prefix inside a bucket: `/`-separated segments of `[A-Za-z0-9._-]`, no `..`.
 pub fn check_prefix(prefix: &str) -> Result<(), String> {
     let ok = !prefix.is_empty()
-        && prefix.len() <= 256
+        && prefix.len() <= MAX_PREFIX
         && prefix.split('/').all(|seg| {
             !seg.is_empty() && seg != "." && seg != ".." && all_chars(seg, &['.', '_', '-'])
         });

@@ -369,12 +369,16 @@ pub fn parse_sort(v: &Value, spec: &IndexSpec) -> Result<Vec<SortKey>, String> {
 
 /// A keyset position: the sort values and the id of the last item of a page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(remote = "Self")]
 pub struct Cursor {
     #[serde(rename = "k")]
     pub values: Vec<Scalar>,
     #[serde(rename = "i")]
     pub id: String,
 }
+
+// Cursors come back from callers: only the object form `encode` writes is one.
+crate::object_only!(Cursor, "a cursor object", serialize);
 
 impl Cursor {
     /// The opaque text form handed to callers, bound to the query it continues: `context`

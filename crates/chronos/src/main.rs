@@ -7,6 +7,7 @@
 
 mod bench;
 mod demo;
+mod redacting_writer;
 
 use chronos_db::config::ChronosConfig;
 use chronos_db::{
@@ -579,7 +580,7 @@ fn init_logging() {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(redacting_writer::Redacting(std::io::stderr))
         // Its fallback report of a failed write is an `eprintln!`, which panics when stderr
         // itself is the problem (closed, or a full disk).
         .log_internal_errors(false)

@@ -258,3 +258,266 @@ fn create_with_entities() {
     );
     assert_eq!(customer["name"], "Ada");
 }
+
+/// Writes `text` as a configuration file and runs `chronos config check` on it with `extra`
+/// arguments and environment.
+fn check_config(dir: &Path, text: &str, extra: &[&str], env: &[(&str, &str)]) -> Output {
+    let file = dir.join("config.json");
+    std::fs::write(&file, text).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_chronos"));
+    cmd.args(["config", "check"])
+        .arg(&file)
+        .args(extra)
+        .stdin(Stdio::null())
+        .env_remove("RUST_LOG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("the chronos binary runs")
+}
+
+#[test]
+fn config_check_refuses_arrays_and_duplicate_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    for text in ["[]", r#"[{"dbConnections": {}}]"#] {
+        let o = check_config(dir.path(), text, &[], &[]);
+        assert_eq!(o.status.code(), Some(1), "{text}");
+        let err = stderr(&o);
+        assert!(
+            err.contains(
+                "CONFIG_ERROR: invalid config: $: the configuration must be a JSON object"
+            ),
+            "{err}"
+        );
+    }
+    let o = check_config(
+        dir.path(),
+        r#"{"logicalDelete": {"enabled": true, "enabled": false}}"#,
+        &[],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("$.logicalDelete.enabled: the key is given twice"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn entity_mappings_must_be_objects() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = chronos(
+        dir.path(),
+        &with_route(
+            "create",
+            &[
+                "--data",
+                r#"{"customer":{"customerId":"C-1"}}"#,
+                "--entities",
+                r#"[["customer","customers","customerId"]]"#,
+            ],
+        ),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.starts_with("error: VALIDATION_ERROR: --entities"),
+        "{err}"
+    );
+    assert!(err.contains("expected an entity mapping object"), "{err}");
+}
+
+/// Runs the binary with exactly these arguments and extra environment.
+fn run_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_chronos"));
+    cmd.args(args).stdin(Stdio::null()).env_remove("RUST_LOG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("the chronos binary runs")
+}
+
+/// A port on 127.0.0.1 with nothing listening.
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    port
+}
+
+/// Neither stdout nor stderr of any run mentions the secret, at any log level.
+fn never_shows(secret: &str, config: &Value, dir: &Path) -> Vec<Output> {
+    let file = dir.join("secret-config.json");
+    std::fs::write(&file, config.to_string()).unwrap();
+    let file = file.to_str().unwrap();
+    let mut outputs = Vec::new();
+    for level in ["", "trace"] {
+        let env: &[(&str, &str)] = if level.is_empty() {
+            &[]
+        } else {
+            &[("RUST_LOG", level)]
+        };
+        for args in [
+            vec!["config", "check", file],
+            vec!["config", "check", file, "--connect"],
+            vec!["--config", file, "admin", "buckets"],
+            vec!["--config", file, "admin", "buckets", "--create"],
+        ] {
+            let o = run_with_env(&args, env);
+            for (name, text) in [("stdout", &o.stdout), ("stderr", &o.stderr)] {
+                let text = String::from_utf8_lossy(text);
+                assert!(
+                    !text.contains(secret),
+                    "chronos {args:?} (RUST_LOG={level}) printed the secret on {name}:\n{text}"
+                );
+            }
+            outputs.push(o);
+        }
+    }
+    outputs
+}
+
+fn secret_config(space: Value, db: Value) -> Value {
+    serde_json::json!({
+        "dbConnections": {"m": db},
+        "spacesConnections": {"s3": space},
+        "databases": {"runtime": {"tenantDatabases": [
+            {"tenantId": "t1", "dbConnRef": "m", "spaceConnRef": "s3", "bucket": "chronos-t1", "dbName": "rt_t1"}]}}
+    })
+}
+
+#[test]
+fn a_credential_in_an_endpoint_is_refused_and_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = secret_config(
+        serde_json::json!({"provider": "s3", "endpoint": "http://user:SUPERSECRET@127.0.0.1:9",
+                           "region": "us-east-1", "timeoutMs": 2000, "maxRetries": 0}),
+        serde_json::json!({"sqliteDir": dir.path().join("meta")}),
+    );
+    for o in never_shows("SUPERSECRET", &config, dir.path()) {
+        assert_eq!(o.status.code(), Some(1));
+        let err = stderr(&o);
+        assert!(
+            err.contains("$.spacesConnections.s3.endpoint: must not contain credentials"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn keys_and_passwords_of_unreachable_backends_are_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = secret_config(
+        serde_json::json!({"provider": "s3", "endpoint": format!("http://127.0.0.1:{}", closed_port()),
+                           "region": "us-east-1", "accessKey": "AKIDSUPERSECRET0",
+                           "secretKey": "SUPERSECRET-key", "timeoutMs": 2000, "maxRetries": 0}),
+        serde_json::json!({"mongoUri": format!("mongodb://chronos:SUPERSECRET-pw@127.0.0.1:{}/?directConnection=true", closed_port()),
+                           "timeoutMs": 1000}),
+    );
+    let outputs = never_shows("SUPERSECRET", &config, dir.path());
+    // The connection checks ran and failed (so their messages were printed).
+    let connect = &outputs[1];
+    assert_eq!(connect.status.code(), Some(1), "{}", stderr(connect));
+    let checks: Value = serde_json::from_slice(&connect.stdout).unwrap();
+    assert!(
+        checks
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["ok"] == false && !c["message"].as_str().unwrap().is_empty()),
+        "{checks}"
+    );
+    let traced = &outputs[5];
+    assert!(
+        stderr(traced).contains("TRACE") || stderr(traced).contains("DEBUG"),
+        "trace logging was on: {}",
+        stderr(traced)
+    );
+}
+
+#[test]
+fn a_secret_of_the_wrong_type_is_not_echoed() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = check_config(
+        dir.path(),
+        r#"{"spacesConnections": {"s3": {"provider": "s3", "accessKey": "ak", "secretKey": 12345678}}}"#,
+        &[],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("$.spacesConnections.s3.secretKey: must be a string (value not shown)"),
+        "{err}"
+    );
+    assert!(!err.contains("12345678"), "{err}");
+}
+
+#[test]
+fn a_filesystem_root_or_system_directory_is_not_a_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    for (config, path) in [
+        (
+            serde_json::json!({"dbConnections": {"m": {"sqliteDir": "/"}}}),
+            "$.dbConnections.m.sqliteDir: '/' is the filesystem root",
+        ),
+        (
+            serde_json::json!({"spacesConnections": {"l": {"provider": "local", "basePath": "/tmp/../etc"}}}),
+            "$.spacesConnections.l.basePath: '/tmp/../etc' is a system directory (/etc)",
+        ),
+        (
+            serde_json::json!({"localStorage": {"enabled": true, "basePath": "/"}}),
+            "$.localStorage.basePath: '/' is the filesystem root",
+        ),
+    ] {
+        let o = check_config(dir.path(), &config.to_string(), &[], &[]);
+        assert_eq!(o.status.code(), Some(1), "{config}");
+        assert!(stderr(&o).contains(path), "{}", stderr(&o));
+    }
+}
+
+#[test]
+fn a_tenant_id_too_long_for_the_default_template_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let tenant = "t".repeat(60);
+    let o = chronos(
+        dir.path(),
+        &[
+            "create",
+            "--tenant",
+            &tenant,
+            "--collection",
+            "users",
+            "--data",
+            "{}",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!(
+            "tenant id '{tenant}' (60 chars) makes the database name 'runtime_tenant_"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("longer than 63 characters"), "{err}");
+}
+
+#[test]
+fn gcs_takes_the_service_account_key_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = serde_json::json!({"type": "service_account", "client_email": "x@y.iam.gserviceaccount.com",
+                                 "private_key": "-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----\n"});
+    let config = serde_json::json!({"spacesConnections": {"g": {"provider": "gcs", "secretKey": key.to_string()}}});
+    let o = check_config(dir.path(), &config.to_string(), &[], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let config = serde_json::json!({"spacesConnections": {"g": {"provider": "gcs", "accessKey": "a", "secretKey": key.to_string()}}});
+    let o = check_config(dir.path(), &config.to_string(), &[], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("$.spacesConnections.g.accessKey: is not used by provider 'gcs'"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -44,10 +44,13 @@ pub enum ConfigError {
 }
 
 impl ChronosConfig {
-    /// Parses and validates a JSON document.
+    /// Parses and validates a JSON document. A key given twice in one object is an error
+    /// (JSON parsers disagree on which of the two counts).
     pub fn from_json_str(text: &str) -> Result<Self, ConfigError> {
-        let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
+        let value = crate::json::parse_unique_keys(text).map_err(|e| match e {
+            crate::json::ParseError::Syntax(m) => ConfigError::Syntax(m),
+            duplicate => ConfigError::Invalid(vec![duplicate.to_string()]),
+        })?;
         Self::from_json_value(value)
     }
 
@@ -61,17 +64,40 @@ impl ChronosConfig {
     }
 
     /// Validates an already parsed JSON value.
+    ///
+    /// No message repeats the value of a secret field (keys, passwords, tokens, connection
+    /// strings) or of a `${env:NAME}` reference: those are described, not quoted.
     pub fn from_json_value(mut value: serde_json::Value) -> Result<Self, ConfigError> {
         let mut problems = Vec::new();
-        expand_env(&mut value, "$", &mut problems);
+        let mut expanded = Vec::new();
+        expand_env(&mut value, "$", &mut problems, &mut expanded);
         if !problems.is_empty() {
             return Err(ConfigError::Invalid(problems));
         }
-        let config: ChronosConfig = serde_path_to_error::deserialize(value).map_err(|e| {
-            let path = e.path().to_string();
-            ConfigError::Invalid(vec![format!("$.{}: {}", path, e.inner())])
+        if !value.is_object() {
+            return Err(ConfigError::Invalid(vec![
+                "$: the configuration must be a JSON object".into(),
+            ]));
+        }
+        let config: ChronosConfig = crate::json::from_value(&value).map_err(|e| {
+            let path = json_path(e.path());
+            let message = e.inner().to_string();
+            let message = if is_secret_path(&path) || expanded.iter().any(|x| x.path == path) {
+                without_value(&message)
+            } else {
+                crate::redact::redact(&message)
+            };
+            ConfigError::Invalid(vec![format!("{path}: {message}")])
         })?;
-        config.validate()?;
+        config.validate().map_err(|e| match e {
+            ConfigError::Invalid(problems) => ConfigError::Invalid(
+                problems
+                    .into_iter()
+                    .map(|p| hide_expanded(p, &expanded))
+                    .collect(),
+            ),
+            other => other,
+        })?;
         Ok(config)
     }
 
@@ -164,8 +190,91 @@ impl ChronosConfig {
     }
 }
 
-/// Replaces `${env:NAME}` inside every string value.
-fn expand_env(value: &mut serde_json::Value, path: &str, problems: &mut Vec<String>) {
+/// A serde path in the `$.a.b[0]` form of every other message.
+fn json_path(path: &serde_path_to_error::Path) -> String {
+    match path.to_string().as_str() {
+        "." => "$".into(),
+        p => format!("$.{p}"),
+    }
+}
+
+/// Whether the field at the end of a JSON path holds a secret (a key, a password, a token,
+/// a connection string that may carry credentials), whose value no message may show.
+fn is_secret_path(path: &str) -> bool {
+    let field = path
+        .rsplit('.')
+        .next()
+        .unwrap_or(path)
+        .split('[')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    [
+        "key",
+        "secret",
+        "password",
+        "passwd",
+        "pwd",
+        "token",
+        "credential",
+        "uri",
+        "url",
+        "connectionstring",
+        "sas",
+    ]
+    .iter()
+    .any(|word| field.contains(word))
+}
+
+/// A deserialization message about a secret value, without the value: serde quotes the
+/// value it got ("invalid type: integer `12345678`, expected a string"), so only what was
+/// expected is kept. Messages that quote no value (unknown or missing fields) stay.
+fn without_value(message: &str) -> String {
+    if message.starts_with("unknown field") || message.starts_with("missing field") {
+        return message.to_string();
+    }
+    match message.rsplit_once(", expected ") {
+        Some((_, expected)) => format!("must be {expected} (value not shown)"),
+        None => "is not valid (value not shown)".to_string(),
+    }
+}
+
+/// One `${env:NAME}` substitution: where, and what came in.
+struct Expanded {
+    path: String,
+    name: String,
+    value: String,
+}
+
+/// A validation problem with every value that came from the environment replaced by its
+/// `${env:NAME}` reference (the message part only: paths are keys, never expanded).
+fn hide_expanded(problem: String, expanded: &[Expanded]) -> String {
+    let Some((path, message)) = problem.split_once(": ") else {
+        return problem;
+    };
+    let mut message = message.to_string();
+    // Very short values would mask ordinary words; they carry no secret either.
+    for x in expanded.iter().filter(|x| x.value.len() >= 4) {
+        message = message.replace(&x.value, &format!("${{env:{}}}", x.name));
+    }
+    format!("{path}: {message}")
+}
+
+/// Whether `name` can be an environment variable's name as written in a configuration.
+fn is_env_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Replaces `${env:NAME}` inside every string value, recording each substitution. Messages
+/// name the variable, never its value (nor text that is not a variable name, which may be
+/// a secret written in the wrong place).
+fn expand_env(
+    value: &mut serde_json::Value,
+    path: &str,
+    problems: &mut Vec<String>,
+    expanded: &mut Vec<Expanded>,
+) {
     match value {
         serde_json::Value::String(s) if s.contains("${env:") => {
             let mut out = String::new();
@@ -178,10 +287,30 @@ fn expand_env(value: &mut serde_json::Value, path: &str, problems: &mut Vec<Stri
                     return;
                 };
                 let name = &after[..end];
+                if !is_env_name(name) {
+                    problems.push(format!(
+                        "{path}: ${{env:...}} must name an environment variable \
+                         ([A-Za-z_][A-Za-z0-9_]*; the text is not shown)"
+                    ));
+                    return;
+                }
                 match std::env::var(name) {
-                    Ok(v) => out.push_str(&v),
-                    Err(_) => {
+                    Ok(v) => {
+                        out.push_str(&v);
+                        expanded.push(Expanded {
+                            path: path.to_string(),
+                            name: name.to_string(),
+                            value: v,
+                        });
+                    }
+                    Err(std::env::VarError::NotPresent) => {
                         problems.push(format!("{path}: environment variable '{name}' is not set"));
+                        return;
+                    }
+                    Err(std::env::VarError::NotUnicode(_)) => {
+                        problems.push(format!(
+                            "{path}: environment variable '{name}' is not valid UTF-8 (value not shown)"
+                        ));
                         return;
                     }
                 }
@@ -192,12 +321,12 @@ fn expand_env(value: &mut serde_json::Value, path: &str, problems: &mut Vec<Stri
         }
         serde_json::Value::Array(items) => {
             for (i, item) in items.iter_mut().enumerate() {
-                expand_env(item, &format!("{path}[{i}]"), problems);
+                expand_env(item, &format!("{path}[{i}]"), problems, expanded);
             }
         }
         serde_json::Value::Object(map) => {
             for (k, v) in map.iter_mut() {
-                expand_env(v, &format!("{path}.{k}"), problems);
+                expand_env(v, &format!("{path}.{k}"), problems, expanded);
             }
         }
         _ => {}
@@ -223,6 +352,60 @@ mod tests {
                 .to_string();
         assert!(err.contains("$.databases.metadata"), "{err}");
         assert!(err.contains("genericDatabse"), "{err}");
+    }
+
+    #[test]
+    fn a_configuration_is_an_object_and_so_is_every_section() {
+        for text in ["[]", r#"[{"dbConnections": {}}]"#, "null", "1", r#""x""#] {
+            let err = ChronosConfig::from_json_str(text).unwrap_err().to_string();
+            assert!(
+                err.contains("$: the configuration must be a JSON object"),
+                "{text}: {err}"
+            );
+        }
+        for (text, path) in [
+            (r#"{"logicalDelete": [false]}"#, "$.logicalDelete"),
+            (
+                r#"{"dbConnections": {"m": ["/tmp/m"]}}"#,
+                "$.dbConnections.m",
+            ),
+            (r#"{"limits": []}"#, "$.limits"),
+            (
+                r#"{"databases": {"runtime": {"tenantDatabases": [["t", "m", "s", "b", "d"]]}}}"#,
+                "$.databases.runtime.tenantDatabases[0]",
+            ),
+        ] {
+            let err = ChronosConfig::from_json_str(text).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("{path}: must be a JSON object, not an array")),
+                "{text}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused() {
+        let err = ChronosConfig::from_json_str(
+            r#"{"spacesConnections": {"s": {"provider": "local", "basePath": "/tmp/a",
+                                          "basePath": "/tmp/b"}}}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("$.spacesConnections.s.basePath: the key is given twice (line 2"),
+            "{err}"
+        );
+        let err = ChronosConfig::from_json_str(r#"{"versioning": {}, "versioning": {}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("$.versioning: the key is given twice"),
+            "{err}"
+        );
+        let err = ChronosConfig::from_json_str(r#"{"versioning": }"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("config is not valid JSON"), "{err}");
     }
 
     #[test]
@@ -252,6 +435,97 @@ mod tests {
         .to_string();
         assert!(err.contains("$.spacesConnections.s3.secretKey"), "{err}");
         assert!(err.contains("CHRONOS_TEST_MISSING_Y"), "{err}");
+    }
+
+    #[test]
+    fn secret_values_are_never_quoted() {
+        for (json, path, want) in [
+            (
+                r#"{"spacesConnections":{"s3":{"secretKey":12345678}}}"#,
+                "$.spacesConnections.s3.secretKey",
+                "must be a string (value not shown)",
+            ),
+            (
+                r#"{"spacesConnections":{"s3":{"accessKey":["12345678"]}}}"#,
+                "$.spacesConnections.s3.accessKey",
+                "must be a string (value not shown)",
+            ),
+            (
+                r#"{"dbConnections":{"m":{"mongoUri":{"u":"12345678"}}}}"#,
+                "$.dbConnections.m.mongoUri",
+                "must be a string (value not shown)",
+            ),
+            (
+                r#"{"dbConnections":{"m":{"mongoUri":true,"sqliteDir":"12345678"}}}"#,
+                "$.dbConnections.m.mongoUri",
+                "must be a string (value not shown)",
+            ),
+        ] {
+            let err = ChronosConfig::from_json_str(json).unwrap_err().to_string();
+            assert!(err.contains(&format!("{path}: {want}")), "{err}");
+            assert!(!err.contains("12345678"), "{err}");
+        }
+        // Elsewhere the value is shown, with any credential in it removed.
+        let err = ChronosConfig::from_json_str(
+            r#"{"logicalDelete":{"enabled":"mongodb://u:12345678@h"}}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("$.logicalDelete.enabled: invalid type: string"),
+            "{err}"
+        );
+        assert!(!err.contains("12345678"), "{err}");
+        // An unknown field named like a secret still says which field.
+        let err =
+            ChronosConfig::from_json_str(r#"{"spacesConnections":{"s3":{"secretKeys":"x"}}}"#)
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("unknown field `secretKeys`"), "{err}");
+    }
+
+    #[test]
+    fn values_from_the_environment_are_never_quoted() {
+        std::env::set_var("CHRONOS_TEST_ENV_NUMBER", "Secret-From-Env-1");
+        std::env::set_var("CHRONOS_TEST_ENV_BUCKET", "Secret_From_Env_2");
+        let err = ChronosConfig::from_json_str(
+            r#"{"locks":{"leaseMs":"${env:CHRONOS_TEST_ENV_NUMBER}"}}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("$.locks.leaseMs: must be u64 (value not shown)"),
+            "{err}"
+        );
+        assert!(!err.contains("Secret-From-Env"), "{err}");
+        let err = ChronosConfig::from_json_str(
+            r#"{"dbConnections":{"m":{"sqliteDir":"/tmp/m"}},
+                "spacesConnections":{"s":{"provider":"memory"}},
+                "databases":{"logs":{"dbConnRef":"m","spaceConnRef":"s",
+                                     "bucket":"${env:CHRONOS_TEST_ENV_BUCKET}","dbName":"logs"}}}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains(
+                "$.databases.logs.bucket: bucket '${env:CHRONOS_TEST_ENV_BUCKET}' is invalid"
+            ),
+            "{err}"
+        );
+        assert!(!err.contains("Secret_From_Env"), "{err}");
+        // Text that is not a variable name (a value pasted in the wrong place) is not shown.
+        let err = ChronosConfig::from_json_str(
+            r#"{"spacesConnections":{"s":{"secretKey":"${env:wJalr/XUtnFEMI=}"}}}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains(
+                "$.spacesConnections.s.secretKey: ${env:...} must name an environment variable"
+            ),
+            "{err}"
+        );
+        assert!(!err.contains("wJalr"), "{err}");
     }
 
     #[test]

@@ -108,21 +108,30 @@ pub enum Provider {
     Memory,
 }
 
-/// A payload-store connection.
+/// A payload-store connection. Each provider takes only the fields it uses: `s3` endpoint,
+/// region, accessKey + secretKey, forcePathStyle; `azure` endpoint, accessKey, secretKey;
+/// `gcs` secretKey; `s3`, `azure` and `gcs` also timeoutMs and maxRetries; `local` basePath.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SpacesConnection {
     /// Provider; when absent, `azure` if the endpoint is an Azure blob endpoint, else `s3`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider: Option<Provider>,
+    /// `s3`, `azure`: the service URL (http:// or https://, without credentials).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
+    /// `s3`: the region (default us-east-1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// `s3`: the access key id (with secretKey); `azure`: the storage account name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_key: Option<String>,
+    /// `s3`: the secret access key; `azure`: the base64 account key; `gcs`: the
+    /// service-account key JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_key: Option<String>,
+    /// `s3`: path-style requests (`<endpoint>/<bucket>`, the default) rather than
+    /// virtual-hosted ones (`<bucket>.<host>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub force_path_style: Option<bool>,
     /// For `provider: local`: the directory that holds one folder per bucket.

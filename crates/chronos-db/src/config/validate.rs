@@ -24,42 +24,83 @@ pub(super) fn problems(cfg: &ChronosConfig) -> Vec<String> {
             (None, Some(dir)) if dir.is_empty() => {
                 p.add(&format!("{path}.sqliteDir"), "must not be empty")
             }
+            (None, Some(dir)) => data_dir(&mut p, &format!("{path}.sqliteDir"), dir),
             _ => {}
         }
     }
     for (name, conn) in &cfg.spaces_connections {
         let path = format!("$.spacesConnections.{name}");
+        provider_fields(&mut p, &path, conn);
         match conn.effective_provider() {
-            Provider::Local => {
-                if conn.base_path.as_deref().unwrap_or("").is_empty() {
-                    p.add(&path, "provider 'local' needs basePath");
-                }
-            }
+            Provider::Local => match conn.base_path.as_deref() {
+                None | Some("") => p.add(&path, "provider 'local' needs basePath"),
+                Some(dir) => data_dir(&mut p, &format!("{path}.basePath"), dir),
+            },
             Provider::Memory => {}
             Provider::S3 | Provider::Azure | Provider::Gcs => {
                 if let Some(endpoint) = &conn.endpoint {
-                    if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+                    // The endpoint is shown in messages and logs; keys have their own fields,
+                    // which are kept out of both. The URL itself is not repeated here.
+                    if crate::redact::url_has_credentials(endpoint) {
+                        p.add(
+                            &format!("{path}.endpoint"),
+                            "must not contain credentials (user:password@ or a signature or \
+                             token parameter); use accessKey/secretKey",
+                        );
+                    } else if !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+                    {
                         p.add(
                             &format!("{path}.endpoint"),
                             "must be an http:// or https:// URL",
                         );
                     }
                 }
-                if conn.effective_provider() == Provider::Azure {
-                    for (field, v) in [
-                        ("accessKey", &conn.access_key),
-                        ("secretKey", &conn.secret_key),
-                    ] {
-                        if v.as_deref().unwrap_or("").is_empty() {
+                match conn.effective_provider() {
+                    Provider::Azure => {
+                        for (field, v) in [
+                            ("accessKey", &conn.access_key),
+                            ("secretKey", &conn.secret_key),
+                        ] {
+                            if v.as_deref().unwrap_or("").is_empty() {
+                                p.add(
+                                    &format!("{path}.{field}"),
+                                    "is required for Azure (account name / key)",
+                                );
+                            }
+                        }
+                        let key = conn.secret_key.as_deref().unwrap_or_default();
+                        if !key.is_empty() && !is_base64(key) {
                             p.add(
-                                &format!("{path}.{field}"),
-                                "is required for Azure (account name / key)",
+                                &format!("{path}.secretKey"),
+                                "must be the storage account key, in base64 (value not shown)",
                             );
                         }
                     }
-                }
-                if conn.access_key.is_some() != conn.secret_key.is_some() {
-                    p.add(&path, "accessKey and secretKey must be given together");
+                    // secretKey alone: the service-account key; without it, the
+                    // environment's credentials.
+                    Provider::Gcs => {
+                        let is_key_document = |k: &str| {
+                            matches!(
+                                serde_json::from_str::<serde_json::Value>(k),
+                                Ok(serde_json::Value::Object(_))
+                            )
+                        };
+                        if conn
+                            .secret_key
+                            .as_deref()
+                            .is_some_and(|k| !is_key_document(k))
+                        {
+                            p.add(
+                                &format!("{path}.secretKey"),
+                                "must be the service-account key JSON document (value not shown)",
+                            );
+                        }
+                    }
+                    _ => {
+                        if conn.access_key.is_some() != conn.secret_key.is_some() {
+                            p.add(&path, "accessKey and secretKey must be given together");
+                        }
+                    }
                 }
             }
         }
@@ -67,6 +108,8 @@ pub(super) fn problems(cfg: &ChronosConfig) -> Vec<String> {
     if let Some(ls) = &cfg.local_storage {
         if ls.enabled && ls.base_path.is_empty() {
             p.add("$.localStorage.basePath", "must not be empty");
+        } else if !ls.base_path.is_empty() {
+            data_dir(&mut p, "$.localStorage.basePath", &ls.base_path);
         }
     }
 
@@ -196,13 +239,311 @@ pub(super) fn problems(cfg: &ChronosConfig) -> Vec<String> {
     if cfg.limits.max_depth == 0 {
         p.add("$.limits.maxDepth", "must be greater than 0");
     }
-    // Isolation compares names, so only once they are valid.
+    // These compare and derive names, so only once they are valid.
+    if p.0.is_empty() {
+        listed_scopes_fit_templates(&mut p, cfg);
+    }
     if p.0.is_empty() {
         for (path, message) in super::isolation::database_collisions(cfg) {
             p.add(&path, &message);
         }
     }
     p.0
+}
+
+fn is_base64(text: &str) -> bool {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .is_ok()
+}
+
+/// The fields each provider uses. Any other is refused rather than silently ignored (a key
+/// under the wrong provider is a misconfiguration, not an option).
+fn provider_fields(p: &mut Problems, path: &str, conn: &SpacesConnection) {
+    let provider = conn.effective_provider();
+    let used: &[&str] = match provider {
+        Provider::S3 => &[
+            "endpoint",
+            "region",
+            "accessKey",
+            "secretKey",
+            "forcePathStyle",
+            "timeoutMs",
+            "maxRetries",
+        ],
+        Provider::Azure => &[
+            "endpoint",
+            "accessKey",
+            "secretKey",
+            "timeoutMs",
+            "maxRetries",
+        ],
+        Provider::Gcs => &["secretKey", "timeoutMs", "maxRetries"],
+        Provider::Local => &["basePath"],
+        Provider::Memory => &[],
+    };
+    let given = [
+        ("endpoint", conn.endpoint.is_some()),
+        ("region", conn.region.is_some()),
+        ("accessKey", conn.access_key.is_some()),
+        ("secretKey", conn.secret_key.is_some()),
+        ("forcePathStyle", conn.force_path_style.is_some()),
+        ("basePath", conn.base_path.is_some()),
+        ("timeoutMs", conn.timeout_ms.is_some()),
+        ("maxRetries", conn.max_retries.is_some()),
+    ];
+    let name = serde_json::to_value(provider)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    for (field, _) in given.iter().filter(|(f, set)| *set && !used.contains(f)) {
+        let uses = if used.is_empty() {
+            "no other field".to_string()
+        } else {
+            used.join(", ")
+        };
+        p.add(
+            &format!("{path}.{field}"),
+            &format!("is not used by provider '{name}' (it uses {uses})"),
+        );
+    }
+}
+
+/// A directory Chronos-DB writes into (and whose files the orphan sweeper may delete) must
+/// be one of its own: not a filesystem root, a system directory or the home directory.
+fn data_dir(p: &mut Problems, path: &str, dir: &str) {
+    if let Some(what) = dangerous_dir(dir) {
+        p.add(
+            path,
+            &format!(
+                "'{}' is {what}; give Chronos-DB a directory of its own (such as /var/lib/chronos)",
+                names::printable(dir)
+            ),
+        );
+    }
+}
+
+/// Directories that hold the system or everybody's files.
+const SYSTEM_DIRS: &[&str] = &[
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/home",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/media",
+    "/mnt",
+    "/opt",
+    "/proc",
+    "/root",
+    "/run",
+    "/sbin",
+    "/srv",
+    "/sys",
+    "/usr",
+    "/usr/bin",
+    "/usr/lib",
+    "/usr/local",
+    "/usr/sbin",
+    "/usr/share",
+    "/var",
+    "/var/lib",
+    "/Applications",
+    "/Library",
+    "/System",
+    "/Users",
+    "/Volumes",
+    "/private",
+];
+
+/// Trees of pseudo-files (kernel and device interfaces), never storage.
+const PSEUDO_TREES: &[&str] = &["/proc/", "/sys/", "/dev/"];
+
+/// Windows directories (compared lower-case, after the drive letter).
+const WINDOWS_DIRS: &[&str] = &[
+    "/windows",
+    "/program files",
+    "/program files (x86)",
+    "/programdata",
+    "/users",
+];
+
+/// What makes `dir` unfit for data, if anything. Relative paths are taken from the current
+/// directory, and `.` / `..` are resolved without looking at the filesystem (symbolic links
+/// are not followed).
+fn dangerous_dir(dir: &str) -> Option<String> {
+    let full = normalize_dir(dir);
+    // The resolved path is shown when it is not what was written.
+    let trimmed = dir.trim_end_matches(['/', '\\']);
+    let shown = if full == trimmed || (trimmed.is_empty() && dir == "/") {
+        String::new()
+    } else {
+        format!(" ({full})")
+    };
+    let home = ["HOME", "USERPROFILE"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .filter(|h| !h.is_empty())
+        .any(|h| normalize_dir(&h) == full);
+    let what = if full == "/" || (full.len() == 3 && full.ends_with(":/")) {
+        "the filesystem root".to_string()
+    } else if home {
+        "the home directory".to_string()
+    } else if let Some(tree) = PSEUDO_TREES
+        .iter()
+        .find(|t| full.starts_with(*t) && !full.starts_with("/dev/shm/"))
+    {
+        format!(
+            "inside {} (a system pseudo-filesystem)",
+            tree.trim_end_matches('/')
+        )
+    } else if SYSTEM_DIRS.contains(&full.as_str())
+        || full
+            .split_once(":/")
+            .is_some_and(|(_, rest)| WINDOWS_DIRS.contains(&format!("/{rest}").as_str()))
+    {
+        "a system directory".to_string()
+    } else {
+        return None;
+    };
+    Some(format!("{what}{shown}"))
+}
+
+/// `dir` as an absolute path with `.` and `..` resolved: `/a/b`, or `c:/a/b` (lower-case)
+/// for a Windows path.
+fn normalize_dir(dir: &str) -> String {
+    let windows = |t: &str| {
+        let b = t.as_bytes();
+        (b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':') || t.starts_with("\\\\")
+    };
+    let mut text = dir.to_string();
+    if !windows(&text) && !text.starts_with(['/', '\\']) {
+        if let Ok(cwd) = std::env::current_dir() {
+            text = format!("{}/{text}", cwd.display());
+        }
+    }
+    let (root, rest) = if windows(&text) {
+        let t = text.replace('\\', "/").to_lowercase();
+        match t.split_once(':') {
+            Some((drive, rest)) if drive.len() == 1 => (format!("{drive}:"), rest.to_string()),
+            _ => (String::new(), t),
+        }
+    } else {
+        (String::new(), text)
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for part in rest.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    format!("{root}/{}", parts.join("/"))
+}
+
+/// A tenant (domain) listed for one database type is served by the tenant (domain) templates
+/// of the types that do not list it: each of those must give it valid names. Scope names
+/// may be longer than a template leaves room for (a 60-character tenant id and
+/// `runtime_tenant_{tenantId}` make a 75-character database name).
+fn listed_scopes_fit_templates(p: &mut Problems, cfg: &ChronosConfig) {
+    use std::collections::HashMap;
+    let dbs = &cfg.databases;
+    // (database type, template, path of the template, listed (path, name) pairs)
+    type Tier<'a> = (
+        &'static str,
+        Option<&'a DatabaseTemplate>,
+        String,
+        Vec<(String, &'a str)>,
+    );
+    let mut tenants: Vec<Tier<'_>> = Vec::new();
+    let mut domains: Vec<Tier<'_>> = Vec::new();
+    for (ty, tiered) in [("metadata", &dbs.metadata), ("knowledge", &dbs.knowledge)] {
+        let Some(t) = tiered else { continue };
+        let base = format!("$.databases.{ty}");
+        tenants.push((
+            ty,
+            t.tenant_template.as_ref(),
+            format!("{base}.tenantTemplate"),
+            t.tenant_databases
+                .iter()
+                .enumerate()
+                .map(|(i, e)| {
+                    (
+                        format!("{base}.tenantDatabases[{i}].tenantId"),
+                        e.tenant_id.as_str(),
+                    )
+                })
+                .collect(),
+        ));
+        domains.push((
+            ty,
+            t.domain_template.as_ref(),
+            format!("{base}.domainTemplate"),
+            t.domains_databases
+                .iter()
+                .enumerate()
+                .map(|(i, e)| {
+                    (
+                        format!("{base}.domainsDatabases[{i}].domain"),
+                        e.domain.as_str(),
+                    )
+                })
+                .collect(),
+        ));
+    }
+    if let Some(rt) = &dbs.runtime {
+        let base = "$.databases.runtime";
+        tenants.push((
+            "runtime",
+            rt.tenant_template.as_ref(),
+            format!("{base}.tenantTemplate"),
+            rt.tenant_databases
+                .iter()
+                .enumerate()
+                .map(|(i, e)| {
+                    (
+                        format!("{base}.tenantDatabases[{i}].tenantId"),
+                        e.tenant_id.as_str(),
+                    )
+                })
+                .collect(),
+        ));
+    }
+    for (tiers, is_tenant) in [(&tenants, true), (&domains, false)] {
+        // Each name once, at the first place it is listed.
+        let mut first: HashMap<&str, &str> = HashMap::new();
+        for (_, _, _, listed) in tiers.iter() {
+            for (path, name) in listed {
+                first.entry(name).or_insert(path.as_str());
+            }
+        }
+        let mut names: Vec<(&str, &str)> = first.into_iter().collect();
+        names.sort_by_key(|(_, path)| *path);
+        for (ty, template, template_path, listed) in tiers.iter() {
+            let Some(template) = template else { continue };
+            let here: HashSet<&str> = listed.iter().map(|(_, n)| *n).collect();
+            for (name, path) in &names {
+                if here.contains(name) {
+                    continue;
+                }
+                let (tenant, domain) = if is_tenant {
+                    (Some(*name), None)
+                } else {
+                    (None, Some(*name))
+                };
+                if let Err(e) = crate::routing::template_names(template, ty, tenant, domain) {
+                    p.add(path, &format!("{e} (with {template_path})"));
+                }
+            }
+        }
+    }
 }
 
 struct Problems(Vec<String>);
@@ -550,6 +891,174 @@ mod tests {
         assert!(refs.contains(r#""minItems":1"#), "{refs}");
         assert!(refs.contains(r#""type":"string""#), "{refs}");
         assert!(refs.contains(r#""type":"array""#), "{refs}");
+    }
+
+    #[test]
+    fn endpoints_must_not_carry_credentials() {
+        for endpoint in [
+            "http://user:SUPERSECRET@127.0.0.1:9",
+            "https://SUPERSECRET@s3.example.com",
+            "https://acct.blob.core.windows.net/?sv=2024-01-01&sig=SUPERSECRET",
+            "https://s3.example.com/?X-Amz-Security-Token=SUPERSECRET",
+        ] {
+            let e = err_of(&format!(
+                r#"{{"spacesConnections":{{"s3":{{"provider":"s3","endpoint":"{endpoint}"}}}}}}"#
+            ));
+            assert!(
+                e.contains("$.spacesConnections.s3.endpoint: must not contain credentials"),
+                "{e}"
+            );
+            assert!(e.contains("use accessKey/secretKey"), "{e}");
+            assert!(!e.contains("SUPERSECRET"), "{e}");
+        }
+        ChronosConfig::from_json_str(
+            r#"{"spacesConnections":{"s3":{"provider":"s3","endpoint":"https://s3.example.com/x?region=1"}}}"#,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn data_directories_must_be_their_own() {
+        let up = "../".repeat(40);
+        let mut cases = vec![
+            ("/".to_string(), "'/' is the filesystem root;"),
+            ("//".to_string(), "the filesystem root (/)"),
+            ("/etc".to_string(), "'/etc' is a system directory;"),
+            ("/usr/".to_string(), "'/usr/' is a system directory;"),
+            (
+                "/tmp/x/../../boot".to_string(),
+                "a system directory (/boot)",
+            ),
+            ("/proc/self".to_string(), "inside /proc"),
+            ("/sys/fs".to_string(), "inside /sys"),
+            ("/dev/sda1".to_string(), "inside /dev"),
+            ("C:\\".to_string(), "the filesystem root (c:/)"),
+            ("c:/Windows/".to_string(), "a system directory (c:/windows)"),
+            (up.clone(), "the filesystem root (/)"),
+            (format!("{up}bin"), "a system directory (/bin)"),
+        ];
+        if let Some(home) = std::env::var("HOME").ok().filter(|h| h.len() > 1) {
+            cases.push((home.clone(), "is the home directory"));
+            cases.push((format!("{home}/x/.."), "the home directory"));
+        }
+        for (dir, what) in cases {
+            for (field, json) in [
+                (
+                    "$.dbConnections.m.sqliteDir",
+                    serde_json::json!({"dbConnections": {"m": {"sqliteDir": dir}}}),
+                ),
+                (
+                    "$.spacesConnections.l.basePath",
+                    serde_json::json!({"spacesConnections": {"l": {"provider": "local", "basePath": dir}}}),
+                ),
+                (
+                    "$.localStorage.basePath",
+                    serde_json::json!({"localStorage": {"enabled": true, "basePath": dir}}),
+                ),
+            ] {
+                let e = ChronosConfig::from_json_value(json)
+                    .unwrap_err()
+                    .to_string();
+                assert!(e.contains(&format!("{field}: '")), "{dir}: {e}");
+                assert!(e.contains(what), "{dir}: {e}");
+            }
+        }
+        for dir in [
+            "/var/lib/chronos",
+            "/tmp/x",
+            "/dev/shm/chronos",
+            "data",
+            "./chronos-data",
+            "/home/app/chronos",
+            "D:\\chronos",
+        ] {
+            ChronosConfig::from_json_value(serde_json::json!({
+                "dbConnections": {"m": {"sqliteDir": dir}},
+                "spacesConnections": {"l": {"provider": "local", "basePath": dir}},
+                "localStorage": {"enabled": true, "basePath": dir}}))
+            .unwrap_or_else(|e| panic!("{dir}: {e}"));
+        }
+    }
+
+    #[test]
+    fn listed_tenants_and_domains_must_fit_the_other_types_templates() {
+        let t = "x".repeat(60);
+        let d = "d".repeat(50);
+        let e = err_of(&format!(
+            r#"{{"dbConnections":{{"m":{{"sqliteDir":"/tmp/m"}}}},
+                "spacesConnections":{{"s":{{"provider":"local","basePath":"/tmp/x"}}}},
+                "databases":{{
+                  "runtime":{{"tenantDatabases":[
+                    {{"tenantId":"{t}","dbConnRef":"m","spaceConnRef":"s","bucket":"rt-x","dbName":"rt_x"}}]}},
+                  "metadata":{{
+                    "domainsDatabases":[{{"domain":"{d}","dbConnRef":"m","spaceConnRef":"s","bucket":"md-d","dbName":"md_d"}}],
+                    "tenantTemplate":{{"dbConnRef":"m","spaceConnRef":"s","bucket":"md-t","prefix":"{{tenantId}}","dbName":"metadata_tenant_{{tenantId}}"}}}},
+                  "knowledge":{{
+                    "domainTemplate":{{"dbConnRef":"m","spaceConnRef":"s","bucket":"kn-d","prefix":"{{domain}}","dbName":"kn_{{domain}}"}}}}}}}}"#
+        ));
+        assert!(
+            e.contains(&format!(
+                "$.databases.runtime.tenantDatabases[0].tenantId: tenant id '{t}' (60 chars) makes the database name 'metadata_tenant_{}…' longer than 63 characters (with $.databases.metadata.tenantTemplate)",
+                &t[..48]
+            )),
+            "{e}"
+        );
+        // The domain fits knowledge's template (53 characters).
+        assert!(!e.contains("domainsDatabases"), "{e}");
+        let ok = ChronosConfig::from_json_str(&format!(
+            r#"{{"dbConnections":{{"m":{{"sqliteDir":"/tmp/m"}}}},
+                "spacesConnections":{{"s":{{"provider":"local","basePath":"/tmp/x"}}}},
+                "databases":{{
+                  "runtime":{{"tenantDatabases":[
+                    {{"tenantId":"{t}","dbConnRef":"m","spaceConnRef":"s","bucket":"rt-x","dbName":"rt_x"}}],
+                    "tenantTemplate":{{"dbConnRef":"m","spaceConnRef":"s","bucket":"rt-t","prefix":"{{tenantId}}","dbName":"runtime_tenant_{{tenantId}}"}}}}}}}}"#
+        ));
+        assert!(
+            ok.is_ok(),
+            "a listed tenant does not use its own type's template: {ok:?}"
+        );
+    }
+
+    #[test]
+    fn each_provider_takes_its_own_fields() {
+        // GCS: the service-account key alone (or nothing: the environment's credentials).
+        let key = serde_json::json!({"type": "service_account", "private_key": "k"}).to_string();
+        let cfg = ChronosConfig::from_json_value(serde_json::json!({"spacesConnections": {
+            "g": {"provider": "gcs", "secretKey": key, "timeoutMs": 1000},
+            "g2": {"provider": "gcs"},
+            "s": {"provider": "s3", "endpoint": "http://127.0.0.1:9000", "region": "r",
+                  "accessKey": "a", "secretKey": "s", "forcePathStyle": true, "maxRetries": 0},
+            "a": {"provider": "azure", "endpoint": "http://127.0.0.1:10000", "accessKey": "acct",
+                  "secretKey": "a2V5"},
+            "l": {"provider": "local", "basePath": "/tmp/x"},
+            "m": {"provider": "memory"}}}));
+        assert!(cfg.is_ok(), "{cfg:?}");
+        let e = err_of(
+            r#"{"spacesConnections": {
+                "g": {"provider": "gcs", "accessKey": "a", "secretKey": "not-json-SECRET", "endpoint": "https://x"},
+                "s": {"provider": "s3", "accessKey": "a", "basePath": "/tmp/x"},
+                "a": {"provider": "azure", "accessKey": "acct", "secretKey": "%%SECRET%%", "region": "r"},
+                "l": {"provider": "local", "basePath": "/tmp/x", "secretKey": "SECRET"},
+                "m": {"provider": "memory", "timeoutMs": 5}}}"#,
+        );
+        for want in [
+            "$.spacesConnections.g.accessKey: is not used by provider 'gcs' (it uses secretKey, timeoutMs, maxRetries)",
+            "$.spacesConnections.g.endpoint: is not used by provider 'gcs'",
+            "$.spacesConnections.g.secretKey: must be the service-account key JSON document (value not shown)",
+            "$.spacesConnections.s: accessKey and secretKey must be given together",
+            "$.spacesConnections.s.basePath: is not used by provider 's3'",
+            "$.spacesConnections.a.secretKey: must be the storage account key, in base64 (value not shown)",
+            "$.spacesConnections.a.region: is not used by provider 'azure'",
+            "$.spacesConnections.l.secretKey: is not used by provider 'local' (it uses basePath)",
+            "$.spacesConnections.m.timeoutMs: is not used by provider 'memory' (it uses no other field)",
+        ] {
+            assert!(e.contains(want), "missing {want:?} in:\n{e}");
+        }
+        assert!(!e.contains("SECRET"), "{e}");
+        assert!(
+            !e.contains("$.spacesConnections.g: accessKey and secretKey"),
+            "{e}"
+        );
     }
 
     #[test]

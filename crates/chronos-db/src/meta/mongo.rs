@@ -70,6 +70,7 @@
 use super::{CollectionSpec, Committed, Expect, MetaError, MetadataStore, QueryPage, VersionWrite};
 use crate::model::{Head, Lineage, Op, Timestamp, VersionRecord};
 use crate::query::{AsOf, CmpOp, Cursor, Field, Filter, IndexedPath, Query, Scalar};
+use crate::redact::redact;
 use async_trait::async_trait;
 use futures::TryStreamExt;
 use mongodb::bson::{self, doc, oid::ObjectId, Bson, Document};
@@ -487,26 +488,6 @@ pub async fn detect_transactions(client: &Client) -> Result<Option<&'static str>
 }
 
 // ------------------------------------------------------------------------------ errors ---
-
-/// Removes credentials from a driver message: `user:pass@` in URIs and `password=...`-like
-/// options.
-fn redact(s: &str) -> String {
-    use std::sync::OnceLock;
-    static USERINFO: OnceLock<Option<regex::Regex>> = OnceLock::new();
-    static OPTION: OnceLock<Option<regex::Regex>> = OnceLock::new();
-    let userinfo = USERINFO.get_or_init(|| regex::Regex::new(r"[^\s/@,;]+:[^\s/@]*@").ok());
-    let option = OPTION.get_or_init(|| {
-        regex::Regex::new(r"(?i)(password|pwd|secret|token|AWS_SESSION_TOKEN)([=:])[^&\s,;]*").ok()
-    });
-    let mut out = s.to_string();
-    if let Some(re) = userinfo {
-        out = re.replace_all(&out, "***@").into_owned();
-    }
-    if let Some(re) = option {
-        out = re.replace_all(&out, "$1$2***").into_owned();
-    }
-    out
-}
 
 /// Server error codes that mean "not reachable / not now" rather than "refused".
 const UNAVAILABLE_CODES: &[i32] = &[

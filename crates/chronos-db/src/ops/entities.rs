@@ -28,8 +28,10 @@ use serde_json::Value;
 use sha2::Digest;
 
 /// Where the objects under one property of a record are kept.
+///
+/// In JSON an object; an array (which serde would read positionally) is refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(remote = "Self", rename_all = "camelCase", deny_unknown_fields)]
 pub struct EntityMapping {
     /// The record's property holding the entity object.
     pub property: String,
@@ -45,6 +47,8 @@ pub struct EntityMapping {
     #[serde(default)]
     pub tier: Option<Tier>,
 }
+
+crate::object_only!(EntityMapping, "an entity mapping object", serialize);
 
 /// What happened to one entity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -16,16 +16,18 @@ use sha2::Digest;
 
 /// A parent record, for lineage.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(remote = "Self", rename_all = "camelCase", deny_unknown_fields)]
 pub struct LineageRef {
     pub id: String,
     pub collection: String,
 }
 
+crate::object_only!(LineageRef, "a lineage object");
+
 /// An explicit origin, optionally in an external system (`originCollection` becomes
 /// `<system>:<collection>`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(remote = "Self", rename_all = "camelCase", deny_unknown_fields)]
 pub struct OriginRef {
     pub id: String,
     pub collection: String,
@@ -33,9 +35,11 @@ pub struct OriginRef {
     pub system: Option<String>,
 }
 
+crate::object_only!(OriginRef, "an origin object");
+
 /// Options of [`Collection::create`].
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(remote = "Self", rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateOptions {
     /// Use this id instead of a generated one (1-128 chars of `[A-Za-z0-9._:-]`).
     #[serde(default)]
@@ -47,6 +51,8 @@ pub struct CreateOptions {
     #[serde(default)]
     pub origin: Option<OriginRef>,
 }
+
+crate::object_only!(CreateOptions, "a create options object");
 
 /// Options of [`Collection::enrich`].
 #[derive(Debug, Clone, Default)]

@@ -1,10 +1,11 @@
 //! Opening an `object_store` backend for a spaces connection and a bucket.
 //!
 //! Credentials go only into the builders; every error message is built from the connection
-//! name and bucket, never from keys.
+//! name and bucket, and a backend's own text goes through [`redact_for`].
 
 use super::PayloadError;
 use crate::config::{Provider, SpacesConnection};
+use crate::redact::redact_for;
 use object_store::{ClientOptions, RetryConfig};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -76,10 +77,10 @@ pub(crate) fn open(
                 b = b.with_access_key_id(k).with_secret_access_key(s);
             }
             {
-                let s3 = Arc::new(
-                    b.build()
-                        .map_err(|e| bad("invalid S3 settings", &redact(&e.to_string(), conn)))?,
-                );
+                let s3 =
+                    Arc::new(b.build().map_err(|e| {
+                        bad("invalid S3 settings", &redact_for(&e.to_string(), conn))
+                    })?);
                 (s3.clone(), Signing::Url(s3))
             }
         }
@@ -100,10 +101,9 @@ pub(crate) fn open(
                 b = b.with_endpoint(super::buckets::azure_base(conn, &account));
             }
             {
-                let az =
-                    Arc::new(b.build().map_err(|e| {
-                        bad("invalid Azure settings", &redact(&e.to_string(), conn))
-                    })?);
+                let az = Arc::new(b.build().map_err(|e| {
+                    bad("invalid Azure settings", &redact_for(&e.to_string(), conn))
+                })?);
                 (az.clone(), Signing::Url(az))
             }
         }
@@ -117,10 +117,10 @@ pub(crate) fn open(
                 b = b.with_service_account_key(key);
             }
             {
-                let gcs = Arc::new(
-                    b.build()
-                        .map_err(|e| bad("invalid GCS settings", &redact(&e.to_string(), conn)))?,
-                );
+                let gcs =
+                    Arc::new(b.build().map_err(|e| {
+                        bad("invalid GCS settings", &redact_for(&e.to_string(), conn))
+                    })?);
                 (gcs.clone(), Signing::Url(gcs))
             }
         }
@@ -140,17 +140,6 @@ fn s3_endpoint(endpoint: &str, bucket: &str, path_style: bool) -> String {
         }
         _ => endpoint.to_string(),
     }
-}
-
-/// Removes the connection's keys from a message.
-pub(crate) fn redact(message: &str, conn: &SpacesConnection) -> String {
-    let mut out = message.to_string();
-    for secret in [&conn.secret_key, &conn.access_key].into_iter().flatten() {
-        if secret.len() >= 4 {
-            out = out.replace(secret.as_str(), "***");
-        }
-    }
-    out
 }
 
 fn local(

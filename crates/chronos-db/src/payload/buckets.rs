@@ -11,11 +11,12 @@
 //! * Local: the directory `<basePath>/<bucket>`.
 //! * GCS and memory: not supported (reported as an error, never as a guess).
 //!
-//! Every message goes through [`redact`], so no key of the connection is ever printed.
+//! Every message goes through [`redact_for`], so no key of the connection (nor any other
+//! credential, such as a URL's userinfo) is ever printed.
 
-use super::backends::redact;
 use crate::admin::BucketStatus;
 use crate::config::{Provider, SpacesConnection};
+use crate::redact::redact_for;
 use bytes::Bytes;
 use object_store::aws::{AwsAuthorizer, AwsCredential};
 use object_store::azure::{AzureAccessKey, AzureAuthorizer, AzureCredential};
@@ -88,7 +89,7 @@ pub(crate) async fn check(
             "not supported for this provider (memory): in-memory buckets exist only inside a running process",
         ),
     };
-    out.message = redact(&out.message, conn);
+    out.message = redact_for(&out.message, conn);
     out
 }
 

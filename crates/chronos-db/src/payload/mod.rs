@@ -231,7 +231,8 @@ fn map_err(key: &str, e: object_store::Error) -> PayloadError {
     match e {
         object_store::Error::NotFound { .. } => PayloadError::NotFound(key.to_string()),
         other => {
-            let text = other.to_string();
+            // object_store's messages quote the request URL.
+            let text = crate::redact::redact(&other.to_string());
             let lower = text.to_ascii_lowercase();
             if lower.contains("connect") || lower.contains("timed out") || lower.contains("timeout")
             {
@@ -323,5 +324,24 @@ impl PayloadStore for ObjectPayloadStore {
                 last_modified: m.last_modified,
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_errors_lose_their_credentials() {
+        let e = object_store::Error::Generic {
+            store: "S3",
+            source: "Error performing PUT http://user:SUPERSECRET@127.0.0.1:9/b/k?X-Amz-Signature=SIGSECRET: connection refused".into(),
+        };
+        let text = map_err("k", e).to_string();
+        assert!(
+            !text.contains("SUPERSECRET") && !text.contains("SIGSECRET"),
+            "{text}"
+        );
+        assert!(text.contains("http://***@127.0.0.1:9/b/k"), "{text}");
     }
 }

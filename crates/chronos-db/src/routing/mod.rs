@@ -102,7 +102,7 @@ impl std::str::FromStr for Tier {
 /// assert_eq!(r.to_string(), "runtime/tenant/tenant-a/users");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(remote = "Self", rename_all = "camelCase")]
 pub struct Route {
     pub database_type: DatabaseType,
     pub tier: Tier,
@@ -112,6 +112,9 @@ pub struct Route {
     pub domain: Option<String>,
     pub collection: String,
 }
+
+// A route from JSON is an object: an array would be read positionally.
+crate::object_only!(Route, "a route object", serialize);
 
 impl Route {
     pub fn generic(database_type: DatabaseType, collection: &str) -> Self {
@@ -320,36 +323,91 @@ impl ResolvedRoute {
         tenant: Option<&str>,
         domain: Option<&str>,
     ) -> Result<Self, RouteError> {
-        let ty = route.database_type;
-        let expand = |s: &str| validate_expand(s, ty.as_str(), tenant, domain);
-        let db_name = expand(&t.db_name);
-        // No case folding or character mapping here: two tenants must never share a name.
-        let bucket = expand(&t.bucket);
-        let prefix = t.prefix.as_deref().map(expand);
-        let analytics = t.analytics_db_name.as_deref().map(expand);
-        let bad = |e: String| {
-            RouteError::Invalid(format!(
-                "the template gives an invalid name for this route: {e}"
-            ))
-        };
-        names::check_db_name(&db_name).map_err(bad)?;
-        names::check_bucket(&bucket).map_err(bad)?;
-        if let Some(p) = &prefix {
-            names::check_prefix(p).map_err(bad)?;
-        }
-        if let Some(a) = &analytics {
-            names::check_db_name(a).map_err(bad)?;
-        }
+        let names = template_names(t, route.database_type.as_str(), tenant, domain)
+            .map_err(RouteError::Invalid)?;
         Ok(ResolvedRoute {
             db_conn_ref: pick(routing, route, "dbConnRef", &t.db_conn_ref)?,
-            db_name,
+            db_name: names.db_name,
             space_conn_ref: pick(routing, route, "spaceConnRef", &t.space_conn_ref)?,
-            bucket,
-            prefix,
-            analytics_db_name: analytics,
+            bucket: names.bucket,
+            prefix: names.prefix,
+            analytics_db_name: names.analytics_db_name,
             collection: route.collection.clone(),
         })
     }
+}
+
+/// The names a template gives one tenant or domain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TemplateNames {
+    pub(crate) db_name: String,
+    pub(crate) bucket: String,
+    pub(crate) prefix: Option<String>,
+    pub(crate) analytics_db_name: Option<String>,
+}
+
+/// Fills a template for a tenant (or a domain) of a database type and checks every name it
+/// gives. Scope names may be up to 64 characters while database names and buckets may not,
+/// so a valid tenant id can still make an invalid name: the error then says which input
+/// made which name ("tenant id 'x…' (60 chars) makes the database name 'runtime_tenant_x…'
+/// longer than 63 characters").
+pub(crate) fn template_names(
+    t: &DatabaseTemplate,
+    database_type: &str,
+    tenant: Option<&str>,
+    domain: Option<&str>,
+) -> Result<TemplateNames, String> {
+    let derive = |text: &str, kind: &str, limit: usize, check: fn(&str) -> Result<(), String>| {
+        // No case folding or character mapping here: two tenants must never share a name.
+        let name = validate_expand(text, database_type, tenant, domain);
+        let Err(e) = check(&name) else {
+            return Ok(name);
+        };
+        let input = match (tenant, domain) {
+            (Some(t), _) if text.contains("{tenantId}") => Some(("tenant id", t)),
+            (_, Some(d)) if text.contains("{domain}") => Some(("domain", d)),
+            _ => None,
+        };
+        Err(match input {
+            Some((what, value)) if name.len() > limit => format!(
+                "{what} '{}' ({} chars) makes the {kind} '{}' longer than {limit} characters",
+                names::printable(value),
+                value.chars().count(),
+                names::printable(&name)
+            ),
+            Some((what, value)) => format!(
+                "{what} '{}' makes an invalid {kind}: {e}",
+                names::printable(value)
+            ),
+            None => format!("the template gives an invalid {kind}: {e}"),
+        })
+    };
+    Ok(TemplateNames {
+        db_name: derive(
+            &t.db_name,
+            "database name",
+            names::MAX_DB_NAME,
+            names::check_db_name,
+        )?,
+        bucket: derive(&t.bucket, "bucket", names::MAX_BUCKET, names::check_bucket)?,
+        prefix: t
+            .prefix
+            .as_deref()
+            .map(|p| derive(p, "prefix", names::MAX_PREFIX, names::check_prefix))
+            .transpose()?,
+        analytics_db_name: t
+            .analytics_db_name
+            .as_deref()
+            .map(|a| {
+                derive(
+                    a,
+                    "analytics database name",
+                    names::MAX_DB_NAME,
+                    names::check_db_name,
+                )
+            })
+            .transpose()?,
+    })
 }
 
 /// Resolves a route against the configuration.
@@ -796,6 +854,71 @@ mod tests {
         }
         let e = resolve(&cfg, &rt("acme")).unwrap_err().to_string();
         assert!(e.contains("lists no dbConnRef"), "{e}");
+    }
+
+    #[test]
+    fn a_valid_tenant_id_too_long_for_a_template_says_which_input_is_too_long() {
+        let cfg = ChronosConfig::embedded("/tmp/d");
+        // What README promises for the embedded default: 46 characters fit everywhere.
+        let t46 = "t".repeat(46);
+        for ty in [
+            DatabaseType::Metadata,
+            DatabaseType::Knowledge,
+            DatabaseType::Runtime,
+        ] {
+            resolve(&cfg, &Route::tenant(ty, &t46, "users")).unwrap();
+            if ty != DatabaseType::Runtime {
+                resolve(&cfg, &Route::domain(ty, &t46, "users")).unwrap();
+            }
+        }
+        for (ty, len, name) in [
+            (DatabaseType::Runtime, 60, "database name 'runtime_tenant_"),
+            (
+                DatabaseType::Runtime,
+                47,
+                "analytics database name 'analytics_tenant_",
+            ),
+            (
+                DatabaseType::Knowledge,
+                64,
+                "database name 'knowledge_tenant_",
+            ),
+        ] {
+            let tenant = "x".repeat(len);
+            let e = resolve(&cfg, &Route::tenant(ty, &tenant, "users"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(&format!(
+                    "tenant id '{tenant}' ({len} chars) makes the {name}"
+                )),
+                "{e}"
+            );
+            assert!(e.ends_with("longer than 63 characters"), "{e}");
+        }
+        let domain = "d".repeat(50);
+        let e = resolve(&cfg, &Route::domain(DatabaseType::Metadata, &domain, "c"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&format!(
+                "domain '{domain}' (50 chars) makes the database name 'metadata_domain_"
+            )),
+            "{e}"
+        );
+        // A character a bucket cannot hold.
+        let cfg = ChronosConfig::from_json_str(
+            r#"{"dbConnections":{"m":{"sqliteDir":"/tmp/m"}},
+                "spacesConnections":{"s":{"provider":"local","basePath":"/tmp/s"}},
+                "databases":{"runtime":{"tenantTemplate":
+                  {"dbConnRef":"m","spaceConnRef":"s","bucket":"rt-{tenantId}","dbName":"rt_{tenantId}"}}}}"#,
+        )
+        .unwrap();
+        let e = resolve(&cfg, &rt("a_b")).unwrap_err().to_string();
+        assert!(
+            e.contains("tenant id 'a_b' makes an invalid bucket: bucket 'rt-a_b' is invalid"),
+            "{e}"
+        );
     }
 
     #[test]
