@@ -15,7 +15,7 @@
 use serde::de::value::{MapDeserializer, SeqDeserializer};
 use serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
 use serde::forward_to_deserialize_any;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::cell::RefCell;
 
 /// Why a JSON text was refused by [`parse_unique_keys`].
@@ -54,98 +54,117 @@ impl std::error::Error for ParseError {}
 /// assert!(matches!(e, ParseError::DuplicateKey { ref path, .. } if path == "$.a.b"));
 /// ```
 pub fn parse_unique_keys(text: &str) -> Result<Value, ParseError> {
+    // Two passes: one that only looks at keys, then serde_json's own parser, so that values
+    // (numbers above all, kept with their exact digits) are exactly what serde_json makes.
     let duplicate = RefCell::new(None);
     let mut de = serde_json::Deserializer::from_str(text);
-    let parsed = Node {
+    let checked = KeysOf {
         path: "$",
         duplicate: &duplicate,
     }
     .deserialize(&mut de)
-    .and_then(|v| de.end().map(|()| v));
-    parsed.map_err(|e| match duplicate.into_inner() {
-        Some(path) => ParseError::DuplicateKey {
-            path,
-            line: e.line(),
-            column: e.column(),
-        },
-        None => ParseError::Syntax(e.to_string()),
-    })
+    .and_then(|()| de.end());
+    if let Err(e) = checked {
+        return Err(match duplicate.into_inner() {
+            Some(path) => ParseError::DuplicateKey {
+                path,
+                line: e.line(),
+                column: e.column(),
+            },
+            None => ParseError::Syntax(e.to_string()),
+        });
+    }
+    serde_json::from_str(text).map_err(|e| ParseError::Syntax(e.to_string()))
 }
 
-/// Builds a `Value` like serde_json does, but remembers the path of a repeated key.
-struct Node<'a> {
+/// Walks a JSON document and fails at the first object that repeats a key, remembering its
+/// path. Scalars are skipped (a number's internal representation may itself be a map with one
+/// key, which can never repeat).
+struct KeysOf<'a> {
     path: &'a str,
     duplicate: &'a RefCell<Option<String>>,
 }
 
-impl<'de> DeserializeSeed<'de> for Node<'_> {
-    type Value = Value;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+impl<'de> DeserializeSeed<'de> for KeysOf<'_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for Node<'_> {
-    type Value = Value;
+impl<'de> Visitor<'de> for KeysOf<'_> {
+    type Value = ();
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("any JSON value")
     }
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
     }
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
     }
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
     }
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(Value::from(v))
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
     }
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
     }
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
     }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_none<E>(self) -> Result<(), E> {
+        Ok(())
     }
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+    fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         self.deserialize(d)
     }
-    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut out = Vec::new();
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut index = 0usize;
         loop {
-            let path = format!("{}[{}]", self.path, out.len());
-            let node = Node {
+            let path = format!("{}[{index}]", self.path);
+            let node = KeysOf {
                 path: &path,
                 duplicate: self.duplicate,
             };
-            match seq.next_element_seed(node)? {
-                Some(v) => out.push(v),
-                None => return Ok(Value::Array(out)),
+            if seq.next_element_seed(node)?.is_none() {
+                return Ok(());
             }
+            index += 1;
         }
     }
-    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut out = Map::new();
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = std::collections::HashSet::new();
         while let Some(key) = map.next_key::<String>()? {
             let path = format!("{}.{key}", self.path);
-            if out.contains_key(&key) {
+            if !seen.insert(key) {
                 *self.duplicate.borrow_mut() = Some(path);
                 return Err(de::Error::custom("duplicate key"));
             }
-            let value = map.next_value_seed(Node {
+            map.next_value_seed(KeysOf {
                 path: &path,
                 duplicate: self.duplicate,
             })?;
-            out.insert(key, value);
         }
-        Ok(Value::Object(out))
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod number_tests {
+    #[test]
+    fn numbers_keep_their_digits() {
+        let v = super::parse_unique_keys(
+            r#"{"n": 18446744073709551616, "f": [0.10000000000000000000001], "s": 5000}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            v.to_string(),
+            r#"{"n":18446744073709551616,"f":[0.10000000000000000000001],"s":5000}"#
+        );
+        assert_eq!(v["s"].as_u64(), Some(5000));
     }
 }
 
