@@ -249,7 +249,8 @@ impl DataArgs {
                 ))
             }
         };
-        serde_json::from_str(&text).map_err(|e| {
+        // A key given twice would silently lose one of its values: refused.
+        chronos_db::json::parse_unique_keys(&text).map_err(|e| {
             Failure::new(
                 "VALIDATION_ERROR",
                 format!("the payload from {source} is not valid JSON: {e}"),
@@ -503,7 +504,7 @@ fn parse_time(s: &str) -> Result<Timestamp, String> {
 }
 
 fn parse_json(s: &str) -> Result<Value, String> {
-    serde_json::from_str(s).map_err(|e| format!("not valid JSON: {e}"))
+    chronos_db::json::parse_unique_keys(s).map_err(|e| format!("not valid JSON: {e}"))
 }
 
 /// A failure as the CLI reports it: `error: <code>: <message>`.

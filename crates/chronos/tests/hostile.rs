@@ -291,3 +291,39 @@ fn reads_create_no_files() {
     let created: Vec<_> = after.difference(&before).collect();
     assert!(created.is_empty(), "reads created {created:?}");
 }
+
+/// A key given twice in a payload, filter or sort is refused (it would lose a value).
+#[test]
+fn duplicate_keys_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(
+        dir.path(),
+        &[
+            "create",
+            "--tenant",
+            "t",
+            "-c",
+            "c",
+            "--data",
+            r#"{"a":1,"b":{"x":1,"x":2}}"#,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("$.b.x") && err.contains("twice"), "{err}");
+    let o = run(
+        dir.path(),
+        &[
+            "query",
+            "--tenant",
+            "t",
+            "-c",
+            "c",
+            "--filter",
+            r#"{"a":1,"a":2}"#,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("twice"));
+    assert!(!dir.path().join("meta").exists(), "nothing was written");
+}

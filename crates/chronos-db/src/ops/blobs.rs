@@ -157,23 +157,24 @@ impl Collection {
             .and_then(|rest| rest.split_once('.'))
             .and_then(|(ov, _)| ov.parse::<u64>().ok())
             .ok_or_else(bad)?;
-        if !sources.contains_key(&ov) {
-            // The version must exist in this route's store and own exactly that prefix (its
-            // write id): a key of the same shape from another tenant's item does not.
-            let source = self
-                .meta
-                .get_version(self.name(), id, ov)
-                .await?
-                .filter(|v| v.version.payload_key == keys::item_key(version_prefix))
-                .ok_or_else(bad)?;
-            let content = self
-                .load_content(&source.version, source.shadow.as_deref())
-                .await?;
-            sources.insert(ov, content);
-        }
-        let stored = sources
-            .get(&ov)
-            .and_then(|content| get_path(content, prop))
+        let content = match sources.entry(ov) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                // The version must exist in this route's store and own exactly that prefix
+                // (its write id): a key of the same shape from another tenant's item does not.
+                let source = self
+                    .meta
+                    .get_version(self.name(), id, ov)
+                    .await?
+                    .filter(|v| v.version.payload_key == keys::item_key(version_prefix))
+                    .ok_or_else(bad)?;
+                slot.insert(
+                    self.load_content(&source.version, source.shadow.as_deref())
+                        .await?,
+                )
+            }
+        };
+        let stored = get_path(content, prop)
             .and_then(|v| v.get("ref"))
             .and_then(Value::as_object)
             .filter(|r| r.get("blobKey").and_then(Value::as_str) == Some(blob))

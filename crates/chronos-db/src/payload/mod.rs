@@ -82,6 +82,9 @@ pub struct ObjectPayloadStore {
     sync_files: bool,
 }
 
+/// An opened object store and the way to sign its keys.
+type Opened = (Arc<dyn ObjectStore>, backends::Signing);
+
 /// The object store behind a [`ObjectPayloadStore`].
 enum Backend {
     Ready(Arc<dyn ObjectStore>, backends::Signing),
@@ -113,10 +116,7 @@ impl ObjectPayloadStore {
 
     /// The object store and its signing, or `None` when it is a local directory that does
     /// not exist and `create` is false (then it holds no objects).
-    fn store(
-        &self,
-        create: bool,
-    ) -> Result<Option<(Arc<dyn ObjectStore>, backends::Signing)>, PayloadError> {
+    fn store(&self, create: bool) -> Result<Option<Opened>, PayloadError> {
         let (dir, opened) = match &self.backend {
             Backend::Ready(store, signing) => return Ok(Some((store.clone(), signing.clone()))),
             Backend::LocalDir { dir, opened } => (dir, opened),
@@ -135,7 +135,7 @@ impl ObjectPayloadStore {
     }
 
     /// The store for a write (created if needed).
-    fn writable(&self) -> Result<(Arc<dyn ObjectStore>, backends::Signing), PayloadError> {
+    fn writable(&self) -> Result<Opened, PayloadError> {
         self.store(true)?
             .ok_or_else(|| PayloadError::Backend("the payload store could not be opened".into()))
     }
