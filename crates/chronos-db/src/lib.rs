@@ -39,19 +39,23 @@ pub mod query;
 pub mod redact;
 pub mod routing;
 pub mod tiered;
+pub mod tiers;
 
 mod chronos;
 mod document;
 mod retry;
 
-pub use chronos::{Chronos, ChronosOptions, MetadataLayer, PayloadLayer};
+pub use chronos::Chronos;
 pub use error::{Error, Result};
+pub use meta::MetadataLayer;
 pub use model::{
     BlobUrls, Document, Item, Op, Presigned, SystemFields, Timestamp, VersionInfo, WriteResult,
 };
+pub use ops::ChronosOptions;
 pub use ops::{
     Collection, CollectionTarget, CreateOptions, EnrichOptions, GcReport, HistoryOptions,
     HistoryPage, LineageRef, ListOptions, OriginRef, Page, ReadOptions, RestoreOptions,
     RestoreProgress, RestoreReport, RestoreTarget,
 };
+pub use payload::PayloadLayer;
 pub use routing::{DatabaseType, Route, Tier};

@@ -162,42 +162,8 @@ pub fn url_has_credentials(url: &str) -> bool {
     }
 }
 
-/// [`redact_with`] the keys of a spaces connection (the message is about it).
-pub(crate) fn redact_for(text: &str, conn: &crate::config::SpacesConnection) -> String {
-    let secrets = connection_secrets(conn);
-    redact_with(text, secrets.iter().map(String::as_str))
-}
-
-/// The keys of a spaces connection as they may appear in a message.
-fn connection_secrets(conn: &crate::config::SpacesConnection) -> Vec<String> {
-    let mut out: Vec<String> = [&conn.secret_key, &conn.access_key]
-        .into_iter()
-        .flatten()
-        .cloned()
-        .collect();
-    if let Some(key) = &conn.secret_key {
-        out.extend(service_account_secrets(key));
-    }
-    out
-}
-
-/// Registers every key and password of a configuration (see [`register_secret`]).
-pub(crate) fn register_config(cfg: &crate::config::ChronosConfig) {
-    for conn in cfg.spaces_connections.values() {
-        for s in connection_secrets(conn) {
-            register_secret(&s);
-        }
-    }
-    for conn in cfg.db_connections.values() {
-        if let Some(password) = conn.mongo_uri.as_deref().and_then(uri_password) {
-            register_secret(&percent_decode(password));
-            register_secret(password);
-        }
-    }
-}
-
 /// The password of a URI's userinfo (`scheme://user:password@host`).
-fn uri_password(uri: &str) -> Option<&str> {
+pub(crate) fn uri_password(uri: &str) -> Option<&str> {
     let rest = uri.split_once("://")?.1;
     let authority = rest.split(['/', '?', '#']).next()?;
     let (userinfo, _) = authority.rsplit_once('@')?;
@@ -206,7 +172,7 @@ fn uri_password(uri: &str) -> Option<&str> {
 
 /// `%XX` escapes decoded (a URI's password is written percent-encoded, and may be quoted
 /// decoded).
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -231,7 +197,7 @@ fn percent_decode(s: &str) -> String {
 
 /// The values inside a GCS service-account key (JSON) that are secret on their own: an
 /// error may quote the private key without the rest of the document.
-fn service_account_secrets(key_json: &str) -> Vec<String> {
+pub(crate) fn service_account_secrets(key_json: &str) -> Vec<String> {
     let Ok(serde_json::Value::Object(doc)) = serde_json::from_str(key_json) else {
         return Vec::new();
     };

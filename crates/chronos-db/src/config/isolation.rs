@@ -23,7 +23,6 @@
 //! to one server or directory are one connection).
 
 use super::types::{ChronosConfig, ConnRefs, DatabaseTemplate, Provider};
-use crate::routing::ResolvedRoute;
 use regex::Regex;
 use std::collections::{BTreeSet, HashMap};
 
@@ -533,14 +532,24 @@ fn shared_database(
     None
 }
 
+/// Where one database keeps its objects, and which database that is.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct KeySpace<'a> {
+    pub(crate) space_conn_ref: &'a str,
+    pub(crate) bucket: &'a str,
+    pub(crate) prefix: Option<&'a str>,
+    pub(crate) db_conn_ref: &'a str,
+    pub(crate) db_name: &'a str,
+}
+
 /// Whether objects of a database other than the route's can live under its bucket and
 /// prefix, or above them (another entry, or a template for another tenant or domain, names
 /// the same or a nested key space on the same service).
-pub(crate) fn key_space_is_shared(cfg: &ChronosConfig, route: &ResolvedRoute) -> bool {
-    let space = space_identity(cfg, &route.space_conn_ref);
-    let db = db_identity(cfg, &route.db_conn_ref);
-    let db_name = route.db_name.as_str();
-    let key = key_space(&route.bucket, route.prefix.as_deref()).to_lowercase();
+pub(crate) fn key_space_is_shared(cfg: &ChronosConfig, route: &KeySpace<'_>) -> bool {
+    let space = space_identity(cfg, route.space_conn_ref);
+    let db = db_identity(cfg, route.db_conn_ref);
+    let db_name = route.db_name;
+    let key = key_space(route.bucket, route.prefix).to_lowercase();
     places(cfg).iter().any(|p| {
         if !p.space_conns.contains(&space) {
             return false;
@@ -588,14 +597,12 @@ mod tests {
         db_conn: &str,
         db: &str,
     ) -> bool {
-        let route = ResolvedRoute {
-            db_conn_ref: db_conn.into(),
-            db_name: db.into(),
-            space_conn_ref: space.into(),
-            bucket: bucket.into(),
-            prefix: prefix.map(str::to_string),
-            analytics_db_name: None,
-            collection: "c".into(),
+        let route = KeySpace {
+            db_conn_ref: db_conn,
+            db_name: db,
+            space_conn_ref: space,
+            bucket,
+            prefix,
         };
         key_space_is_shared(c, &route)
     }

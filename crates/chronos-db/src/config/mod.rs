@@ -19,11 +19,16 @@
 //! assert!(err.to_string().contains("databases"));
 //! ```
 
+mod choose_key;
 mod isolation;
+mod secrets;
+mod templates;
 mod types;
 mod validate;
 
-pub(crate) use isolation::key_space_is_shared;
+pub use choose_key::{check_choose_key, CHOOSE_KEY_TOKENS, DEFAULT_CHOOSE_KEY};
+pub(crate) use isolation::{key_space_is_shared, KeySpace};
+pub(crate) use templates::template_names;
 
 pub(crate) use validate::expand_template as validate_expand;
 

@@ -226,7 +226,7 @@ pub(super) fn problems(cfg: &ChronosConfig) -> Vec<String> {
         }
     }
     if let Some(key) = &cfg.routing.choose_key {
-        if let Err(e) = crate::routing::check_choose_key(key) {
+        if let Err(e) = super::check_choose_key(key) {
             p.add("$.routing.chooseKey", &e);
         }
     }
@@ -538,7 +538,7 @@ fn listed_scopes_fit_templates(p: &mut Problems, cfg: &ChronosConfig) {
                 } else {
                     (None, Some(*name))
                 };
-                if let Err(e) = crate::routing::template_names(template, ty, tenant, domain) {
+                if let Err(e) = super::template_names(template, ty, tenant, domain) {
                     p.add(path, &format!("{e} (with {template_path})"));
                 }
             }

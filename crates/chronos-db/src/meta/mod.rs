@@ -19,7 +19,11 @@
 #[cfg(test)]
 pub(crate) mod contract;
 pub mod mongo;
+mod open;
 pub mod sqlite;
+
+pub use open::MetadataLayer;
+pub(crate) use open::MetadataStores;
 
 use crate::model::{Head, Timestamp, VersionRecord};
 use crate::query::{AsOf, Cursor, IndexSpec, Query};
@@ -112,6 +116,13 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Checks that the backend answers (used by `chronos config check --connect`).
     async fn ping(&self) -> Result<(), MetaError> {
         Ok(())
+    }
+
+    /// [`MetadataStore::ping`], plus what an operator should know about this backend as
+    /// configured (e.g. whether commits run in transactions). An error when the backend
+    /// answers but cannot work as configured.
+    async fn health(&self) -> Result<Option<String>, MetaError> {
+        self.ping().await.map(|()| None)
     }
 
     /// Creates the collection's tables/collections and indexes if missing. Called once per

@@ -19,7 +19,6 @@
 //! same insert again finds them `unchanged`, so retrying is safe.
 
 use super::{Collection, CreateOptions, ReadOptions};
-use crate::chronos::Chronos;
 use crate::error::{Error, Result};
 use crate::model::{Item, WriteResult};
 use crate::routing::{DatabaseType, Route, Tier};
@@ -133,7 +132,7 @@ impl Collection {
             domain: main.domain.clone(),
             collection: m.collection.clone(),
         };
-        Chronos::from_inner(self.inner.clone()).with(route)
+        self.inner.collection(route)
     }
 
     /// Saves the objects under the mapped properties as entities (created when their key is

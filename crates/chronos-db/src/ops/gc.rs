@@ -50,7 +50,7 @@ impl Collection {
     /// are theirs (see `config::isolation`).
     pub async fn sweep_orphans(&self, older_than: Duration, dry_run: bool) -> Result<GcReport> {
         let r = &self.resolved;
-        if crate::config::key_space_is_shared(&self.inner.config, r) {
+        if crate::config::key_space_is_shared(&self.inner.config, &r.key_space()) {
             let place = match &r.prefix {
                 Some(p) => format!("bucket '{}', prefix '{p}'", r.bucket),
                 None => format!("bucket '{}' (no prefix)", r.bucket),

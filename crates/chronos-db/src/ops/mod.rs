@@ -30,6 +30,7 @@
 //! writes according to their own durability (write concern, the provider's guarantees).
 
 mod blobs;
+mod context;
 mod entities;
 mod gc;
 mod read;
@@ -46,7 +47,9 @@ pub use restore::{
 };
 pub use write::{CreateOptions, EnrichOptions, LineageRef, OriginRef};
 
-use crate::chronos::Inner;
+pub use context::ChronosOptions;
+pub(crate) use context::Context;
+
 use crate::config::{Base64Prop, DevShadow, Limits};
 use crate::error::{Error, Result};
 use crate::meta::{CollectionSpec, MetadataStore};
@@ -71,10 +74,35 @@ pub struct CollectionSettings {
     pub locks: crate::config::Locks,
 }
 
+impl CollectionSettings {
+    /// The settings of `collection` under a configuration.
+    pub(crate) fn of(cfg: &crate::config::ChronosConfig, collection: &str) -> Self {
+        let map = cfg
+            .collection_maps
+            .get(collection)
+            .cloned()
+            .unwrap_or_default();
+        let base64: Vec<String> = map.base64_props.keys().cloned().collect();
+        CollectionSettings {
+            index: crate::document::index_spec(&map.indexed_props, &base64),
+            required: map
+                .validation
+                .map(|v| v.required_indexed)
+                .unwrap_or_default(),
+            base64: map.base64_props.into_iter().collect(),
+            logical_delete: cfg.logical_delete.enabled,
+            versioning: cfg.versioning.enabled,
+            shadow: cfg.dev_shadow.clone(),
+            locks: cfg.locks.clone(),
+            limits: cfg.limits.clone(),
+        }
+    }
+}
+
 /// The operations of one collection on one route. Cheap to clone.
 #[derive(Clone)]
 pub struct Collection {
-    inner: Arc<Inner>,
+    inner: Arc<Context>,
     route: Route,
     resolved: ResolvedRoute,
     meta: Arc<dyn MetadataStore>,
@@ -84,7 +112,7 @@ pub struct Collection {
 
 impl Collection {
     pub(crate) fn new(
-        inner: Arc<Inner>,
+        inner: Arc<Context>,
         route: Route,
         resolved: ResolvedRoute,
         meta: Arc<dyn MetadataStore>,

@@ -1,11 +1,10 @@
 //! Opening an `object_store` backend for a spaces connection and a bucket.
 //!
 //! Credentials go only into the builders; every error message is built from the connection
-//! name and bucket, and a backend's own text goes through [`redact_for`].
+//! name and bucket, and a backend's own text goes through `SpacesConnection::redact`.
 
 use super::PayloadError;
 use crate::config::{Provider, SpacesConnection};
-use crate::redact::redact_for;
 use object_store::{ClientOptions, RetryConfig};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -77,10 +76,10 @@ pub(crate) fn open(
                 b = b.with_access_key_id(k).with_secret_access_key(s);
             }
             {
-                let s3 =
-                    Arc::new(b.build().map_err(|e| {
-                        bad("invalid S3 settings", &redact_for(&e.to_string(), conn))
-                    })?);
+                let s3 = Arc::new(
+                    b.build()
+                        .map_err(|e| bad("invalid S3 settings", &conn.redact(&e.to_string())))?,
+                );
                 (s3.clone(), Signing::Url(s3))
             }
         }
@@ -98,12 +97,13 @@ pub(crate) fn open(
             // (Azurite) gets the path-style account URL `<endpoint>/<account>`, on whatever
             // port it listens (object_store's own emulator mode would always use port 10000).
             if conn.endpoint.as_deref().is_some_and(|e| !e.is_empty()) {
-                b = b.with_endpoint(super::buckets::azure_base(conn, &account));
+                b = b.with_endpoint(azure_base(conn, &account));
             }
             {
-                let az = Arc::new(b.build().map_err(|e| {
-                    bad("invalid Azure settings", &redact_for(&e.to_string(), conn))
-                })?);
+                let az =
+                    Arc::new(b.build().map_err(|e| {
+                        bad("invalid Azure settings", &conn.redact(&e.to_string()))
+                    })?);
                 (az.clone(), Signing::Url(az))
             }
         }
@@ -117,10 +117,10 @@ pub(crate) fn open(
                 b = b.with_service_account_key(key);
             }
             {
-                let gcs =
-                    Arc::new(b.build().map_err(|e| {
-                        bad("invalid GCS settings", &redact_for(&e.to_string(), conn))
-                    })?);
+                let gcs = Arc::new(
+                    b.build()
+                        .map_err(|e| bad("invalid GCS settings", &conn.redact(&e.to_string())))?,
+                );
                 (gcs.clone(), Signing::Url(gcs))
             }
         }
@@ -175,6 +175,28 @@ pub(crate) fn open_local_dir(
     let fs = object_store::local::LocalFileSystem::new_with_prefix(dir)
         .map_err(|e| PayloadError::Backend(e.to_string()))?;
     Ok(Arc::new(fs))
+}
+
+/// True when an endpoint points at this machine (the Azurite emulator).
+fn is_loopback(endpoint: &str) -> bool {
+    let rest = endpoint.split("://").nth(1).unwrap_or(endpoint);
+    rest.starts_with("127.") || rest.starts_with("localhost") || rest.starts_with("[::1]")
+}
+
+/// The account's blob service URL: the endpoint; for an emulator endpoint without a path,
+/// the path-style account URL `<endpoint>/<account>`; without an endpoint, the public one.
+pub(crate) fn azure_base(conn: &SpacesConnection, account: &str) -> String {
+    match conn.endpoint.as_deref().map(|e| e.trim_end_matches('/')) {
+        Some(e) if !e.is_empty() => {
+            let has_path = e.split("://").nth(1).is_some_and(|rest| rest.contains('/'));
+            if is_loopback(e) && !has_path {
+                format!("{e}/{account}")
+            } else {
+                e.to_string()
+            }
+        }
+        _ => format!("https://{account}.blob.core.windows.net"),
+    }
 }
 
 /// How a store turns a key into a URL a client can fetch.

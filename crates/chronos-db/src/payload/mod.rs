@@ -8,8 +8,11 @@
 //! for base64 properties. Everything a version owns lives under its `v<ov>.<writeId>/` prefix.
 
 pub(crate) mod backends;
-pub(crate) mod buckets;
 pub mod keys;
+mod open;
+
+pub use open::PayloadLayer;
+pub(crate) use open::PayloadStores;
 
 use async_trait::async_trait;
 use bytes::Bytes;

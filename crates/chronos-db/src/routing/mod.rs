@@ -12,87 +12,13 @@ pub mod hash;
 
 pub use hash::{jump, key_hash, rendezvous, rendezvous_score};
 
-use crate::config::{
-    validate_expand, ChronosConfig, ConnRefs, DatabaseTemplate, HashAlgo, Routing,
-};
+pub use crate::config::{check_choose_key, CHOOSE_KEY_TOKENS, DEFAULT_CHOOSE_KEY};
+pub use crate::tiers::{DatabaseType, Tier};
+
+use crate::config::{template_names, ChronosConfig, ConnRefs, DatabaseTemplate, HashAlgo, Routing};
 use crate::names;
 use serde::{Deserialize, Serialize};
 use std::fmt;
-
-/// The four database types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DatabaseType {
-    Metadata,
-    Knowledge,
-    Runtime,
-    Logs,
-}
-
-impl DatabaseType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DatabaseType::Metadata => "metadata",
-            DatabaseType::Knowledge => "knowledge",
-            DatabaseType::Runtime => "runtime",
-            DatabaseType::Logs => "logs",
-        }
-    }
-}
-
-impl std::str::FromStr for DatabaseType {
-    type Err = RouteError;
-    fn from_str(s: &str) -> Result<Self, RouteError> {
-        Ok(match s {
-            "metadata" => DatabaseType::Metadata,
-            "knowledge" => DatabaseType::Knowledge,
-            "runtime" => DatabaseType::Runtime,
-            "logs" => DatabaseType::Logs,
-            _ => {
-                return Err(RouteError::Invalid(format!(
-                    "unknown databaseType '{}' (metadata, knowledge, runtime or logs)",
-                    names::printable(s)
-                )))
-            }
-        })
-    }
-}
-
-/// The three tiers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Tier {
-    Generic,
-    Domain,
-    Tenant,
-}
-
-impl Tier {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Tier::Generic => "generic",
-            Tier::Domain => "domain",
-            Tier::Tenant => "tenant",
-        }
-    }
-}
-
-impl std::str::FromStr for Tier {
-    type Err = RouteError;
-    fn from_str(s: &str) -> Result<Self, RouteError> {
-        Ok(match s {
-            "generic" => Tier::Generic,
-            "domain" => Tier::Domain,
-            "tenant" => Tier::Tenant,
-            _ => {
-                return Err(RouteError::Invalid(format!(
-                    "unknown tier '{}' (generic, domain or tenant)",
-                    names::printable(s)
-                )))
-            }
-        })
-    }
-}
 
 /// Where an operation goes.
 ///
@@ -181,6 +107,12 @@ pub enum RouteError {
     },
 }
 
+impl From<crate::tiers::UnknownName> for RouteError {
+    fn from(e: crate::tiers::UnknownName) -> Self {
+        RouteError::Invalid(e.0)
+    }
+}
+
 /// The physical target of a route. When the entry lists several connections, the
 /// `*_conn_ref` fields hold the ones picked for this route.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -192,34 +124,6 @@ pub struct ResolvedRoute {
     pub prefix: Option<String>,
     pub analytics_db_name: Option<String>,
     pub collection: String,
-}
-
-/// The tokens `routing.chooseKey` may use.
-pub const CHOOSE_KEY_TOKENS: [&str; 4] = ["tenantId", "domain", "collection", "databaseType"];
-
-/// `routing.chooseKey` when it is not set.
-pub const DEFAULT_CHOOSE_KEY: &str = "tenantId";
-
-/// Checks a `routing.chooseKey` expression: `|`-separated tokens from [`CHOOSE_KEY_TOKENS`].
-///
-/// ```
-/// use chronos_db::routing::check_choose_key;
-/// assert!(check_choose_key("tenantId|collection").is_ok());
-/// assert!(check_choose_key("tenantId|objectId").is_err());
-/// ```
-pub fn check_choose_key(expr: &str) -> Result<(), String> {
-    for token in expr.split('|').map(str::trim) {
-        if token.is_empty() {
-            return Err("has an empty alternative (write e.g. 'tenantId|collection')".into());
-        }
-        if !CHOOSE_KEY_TOKENS.contains(&token) {
-            return Err(format!(
-                "unknown token '{}' (use tenantId, domain, collection or databaseType, separated by '|')",
-                names::printable(token)
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// The routing key of a route: the first alternative of `routing.chooseKey` (default
@@ -304,6 +208,19 @@ struct Entry<'a> {
 }
 
 impl ResolvedRoute {
+    /// Where this route's database keeps its objects (for isolation checks).
+    pub(crate) fn key_space(&self) -> crate::config::KeySpace<'_> {
+        crate::config::KeySpace {
+            space_conn_ref: &self.space_conn_ref,
+            bucket: &self.bucket,
+            prefix: self.prefix.as_deref(),
+            db_conn_ref: &self.db_conn_ref,
+            db_name: &self.db_name,
+        }
+    }
+}
+
+impl ResolvedRoute {
     fn from_entry(e: Entry<'_>, routing: &Routing, route: &Route) -> Result<Self, RouteError> {
         Ok(ResolvedRoute {
             db_conn_ref: pick(routing, route, "dbConnRef", e.db_conn_ref)?,
@@ -335,79 +252,6 @@ impl ResolvedRoute {
             collection: route.collection.clone(),
         })
     }
-}
-
-/// The names a template gives one tenant or domain.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct TemplateNames {
-    pub(crate) db_name: String,
-    pub(crate) bucket: String,
-    pub(crate) prefix: Option<String>,
-    pub(crate) analytics_db_name: Option<String>,
-}
-
-/// Fills a template for a tenant (or a domain) of a database type and checks every name it
-/// gives. Scope names may be up to 64 characters while database names and buckets may not,
-/// so a valid tenant id can still make an invalid name: the error then says which input
-/// made which name ("tenant id 'x…' (60 chars) makes the database name 'runtime_tenant_x…'
-/// longer than 63 characters").
-pub(crate) fn template_names(
-    t: &DatabaseTemplate,
-    database_type: &str,
-    tenant: Option<&str>,
-    domain: Option<&str>,
-) -> Result<TemplateNames, String> {
-    let derive = |text: &str, kind: &str, limit: usize, check: fn(&str) -> Result<(), String>| {
-        // No case folding or character mapping here: two tenants must never share a name.
-        let name = validate_expand(text, database_type, tenant, domain);
-        let Err(e) = check(&name) else {
-            return Ok(name);
-        };
-        let input = match (tenant, domain) {
-            (Some(t), _) if text.contains("{tenantId}") => Some(("tenant id", t)),
-            (_, Some(d)) if text.contains("{domain}") => Some(("domain", d)),
-            _ => None,
-        };
-        Err(match input {
-            Some((what, value)) if name.len() > limit => format!(
-                "{what} '{}' ({} chars) makes the {kind} '{}' longer than {limit} characters",
-                names::printable(value),
-                value.chars().count(),
-                names::printable(&name)
-            ),
-            Some((what, value)) => format!(
-                "{what} '{}' makes an invalid {kind}: {e}",
-                names::printable(value)
-            ),
-            None => format!("the template gives an invalid {kind}: {e}"),
-        })
-    };
-    Ok(TemplateNames {
-        db_name: derive(
-            &t.db_name,
-            "database name",
-            names::MAX_DB_NAME,
-            names::check_db_name,
-        )?,
-        bucket: derive(&t.bucket, "bucket", names::MAX_BUCKET, names::check_bucket)?,
-        prefix: t
-            .prefix
-            .as_deref()
-            .map(|p| derive(p, "prefix", names::MAX_PREFIX, names::check_prefix))
-            .transpose()?,
-        analytics_db_name: t
-            .analytics_db_name
-            .as_deref()
-            .map(|a| {
-                derive(
-                    a,
-                    "analytics database name",
-                    names::MAX_DB_NAME,
-                    names::check_db_name,
-                )
-            })
-            .transpose()?,
-    })
 }
 
 /// Resolves a route against the configuration.

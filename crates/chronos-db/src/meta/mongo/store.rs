@@ -103,6 +103,25 @@ impl MetadataStore for MongoStore {
             .map_err(map_err)
     }
 
+    async fn health(&self) -> Result<Option<String>, MetaError> {
+        self.ping().await?;
+        let support = detect_transactions(self.db.client()).await?;
+        match (support, &self.transactions) {
+            (Some(kind), _) => Ok(Some(format!(
+                "ok ({kind}: multi-document transactions available)"
+            ))),
+            (None, TransactionPolicy::Always) => Err(MetaError::Invalid(
+                "standalone server (no multi-document transactions), but \
+                 `transactions.autoDetect` is false, so every commit would need one: set \
+                 autoDetect to true or enabled to false"
+                    .into(),
+            )),
+            (None, _) => Ok(Some(
+                "ok (standalone: no multi-document transactions)".into(),
+            )),
+        }
+    }
+
     async fn ensure_collection(&self, coll: &CollectionSpec) -> Result<(), MetaError> {
         let c = self.colls(&coll.name);
         // One index per createIndexes call: FerretDB 1.24 drops the connection (a server-side

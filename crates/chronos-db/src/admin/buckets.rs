@@ -11,12 +11,12 @@
 //! * Local: the directory `<basePath>/<bucket>`.
 //! * GCS and memory: not supported (reported as an error, never as a guess).
 //!
-//! Every message goes through [`redact_for`], so no key of the connection (nor any other
+//! Every message goes through `SpacesConnection::redact`, so no key of the connection (nor any other
 //! credential, such as a URL's userinfo) is ever printed.
 
-use crate::admin::BucketStatus;
+use super::BucketStatus;
 use crate::config::{Provider, SpacesConnection};
-use crate::redact::redact_for;
+use crate::payload::backends::azure_base;
 use bytes::Bytes;
 use object_store::aws::{AwsAuthorizer, AwsCredential};
 use object_store::azure::{AzureAccessKey, AzureAuthorizer, AzureCredential};
@@ -89,7 +89,7 @@ pub(crate) async fn check(
             "not supported for this provider (memory): in-memory buckets exist only inside a running process",
         ),
     };
-    out.message = redact_for(&out.message, conn);
+    out.message = conn.redact(&out.message);
     out
 }
 
@@ -433,28 +433,6 @@ async fn s3(
 }
 
 // ------------------------------------------------------------------------------ Azure ---
-
-/// True when an endpoint points at this machine (the Azurite emulator).
-fn is_loopback(endpoint: &str) -> bool {
-    let rest = endpoint.split("://").nth(1).unwrap_or(endpoint);
-    rest.starts_with("127.") || rest.starts_with("localhost") || rest.starts_with("[::1]")
-}
-
-/// The account's blob service URL: the endpoint; for an emulator endpoint without a path,
-/// the path-style account URL `<endpoint>/<account>`; without an endpoint, the public one.
-pub(crate) fn azure_base(conn: &SpacesConnection, account: &str) -> String {
-    match conn.endpoint.as_deref().map(|e| e.trim_end_matches('/')) {
-        Some(e) if !e.is_empty() => {
-            let has_path = e.split("://").nth(1).is_some_and(|rest| rest.contains('/'));
-            if is_loopback(e) && !has_path {
-                format!("{e}/{account}")
-            } else {
-                e.to_string()
-            }
-        }
-        _ => format!("https://{account}.blob.core.windows.net"),
-    }
-}
 
 async fn azure(
     client: &reqwest::Client,

@@ -1,5 +1,7 @@
 //! Start-up and maintenance checks over the configured connections.
 
+mod buckets;
+
 use crate::chronos::Chronos;
 use crate::config::{ConnRefs, Provider};
 use crate::routing::{DatabaseType, Route};
@@ -88,39 +90,20 @@ impl Chronos {
                     continue;
                 }
             };
-            let mut meta = match self.metadata_store(&resolved) {
-                Ok(store) => store.ping().await.map_err(|e| e.to_string()),
+            // The store says what an operator should know (e.g. transactions), and fails
+            // when it answers but cannot work as configured.
+            let health = match self
+                .context
+                .metadata
+                .open(&resolved.db_conn_ref, &resolved.db_name)
+            {
+                Ok(store) => store.health().await.map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             };
-            let is_mongo = self
-                .config()
-                .db_connections
-                .get(&resolved.db_conn_ref)
-                .is_some_and(|c| c.mongo_uri.is_some());
-            let mut note = None;
-            let forced_transactions = matches!(
-                self.transaction_policy(&resolved.db_conn_ref),
-                crate::meta::mongo::TransactionPolicy::Always
-            );
-            if meta.is_ok() && is_mongo {
-                match self.transaction_support(&resolved.db_conn_ref).await {
-                    Ok(Some(kind)) => {
-                        note = Some(format!(
-                            "ok ({kind}: multi-document transactions available)"
-                        ))
-                    }
-                    Ok(None) if forced_transactions => {
-                        meta = Err("standalone server (no multi-document transactions), but \
-                                    `transactions.autoDetect` is false, so every commit would \
-                                    need one: set autoDetect to true or enabled to false"
-                            .to_string())
-                    }
-                    Ok(None) => {
-                        note = Some("ok (standalone: no multi-document transactions)".to_string())
-                    }
-                    Err(e) => meta = Err(e.to_string()),
-                }
-            }
+            let (meta, note) = match health {
+                Ok(note) => (Ok(()), note),
+                Err(e) => (Err(e), None),
+            };
             let mut c = check(
                 "metadata",
                 &entry,
@@ -132,7 +115,11 @@ impl Chronos {
                 c.message = n;
             }
             out.push(c);
-            let payload = match self.payload_store(&resolved) {
+            let payload = match self.context.payloads.open(
+                &resolved.space_conn_ref,
+                &resolved.bucket,
+                resolved.prefix.as_deref(),
+            ) {
                 Ok(store) => probe(store.as_ref()).await,
                 Err(e) => Err(e.to_string()),
             };
@@ -194,7 +181,7 @@ impl Chronos {
                         state: BucketStatus::Error,
                     };
                 };
-                let provider = crate::payload::buckets::effective_provider(conn, local_override);
+                let provider = buckets::effective_provider(conn, local_override);
                 if template && bucket.contains('{') {
                     return BucketState {
                         message: "template bucket with {tenantId} or {domain}: one bucket \
@@ -207,7 +194,7 @@ impl Chronos {
                         state: BucketStatus::Skipped,
                     };
                 }
-                let o = crate::payload::buckets::check(conn, local_override, &bucket, create).await;
+                let o = buckets::check(conn, local_override, &bucket, create).await;
                 BucketState {
                     connection,
                     bucket,

@@ -1,0 +1,85 @@
+//! What every operation shares: the configuration, the metadata and payload stores (opened
+//! once, through each layer's factory), the per-collection settings and which collections
+//! exist in this process. The facade ([`crate::Chronos`]) holds one; operations reach other
+//! routes (entities) through it, never through the facade.
+
+use super::{Collection, CollectionSettings};
+use crate::config::ChronosConfig;
+use crate::error::Result;
+use crate::meta::{MetadataLayer, MetadataStores};
+use crate::payload::{PayloadLayer, PayloadStores};
+use crate::routing::{self, Route};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+/// Optional hooks for [`crate::Chronos::open_with`].
+///
+/// ```
+/// use chronos_db::ChronosOptions;
+/// let options = ChronosOptions::default();
+/// assert!(options.metadata_layer.is_none() && options.payload_layer.is_none());
+/// ```
+#[derive(Clone, Default)]
+pub struct ChronosOptions {
+    /// Applied to every metadata store when it is opened.
+    pub metadata_layer: Option<MetadataLayer>,
+    /// Applied to every payload store when it is opened.
+    pub payload_layer: Option<PayloadLayer>,
+}
+
+/// The state shared by a [`crate::Chronos`] and every [`Collection`] it hands out.
+pub(crate) struct Context {
+    pub(crate) config: Arc<ChronosConfig>,
+    pub(crate) metadata: MetadataStores,
+    pub(crate) payloads: PayloadStores,
+    /// (dbConnRef, dbName, collection) whose tables and indexes exist in this process.
+    pub(crate) ensured: Mutex<HashSet<(String, String, String)>>,
+    settings: Mutex<HashMap<String, Arc<CollectionSettings>>>,
+}
+
+impl Context {
+    /// The context of a validated configuration.
+    pub(crate) async fn open(config: ChronosConfig, options: ChronosOptions) -> Result<Self> {
+        let config = Arc::new(config);
+        let metadata = MetadataStores::new(config.clone(), options.metadata_layer).await?;
+        let payloads = PayloadStores::new(config.clone(), options.payload_layer);
+        Ok(Context {
+            config,
+            metadata,
+            payloads,
+            ensured: Mutex::new(HashSet::new()),
+            settings: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Collection operations for a route.
+    pub(crate) fn collection(self: &Arc<Self>, route: Route) -> Result<Collection> {
+        let resolved = routing::resolve(&self.config, &route)?;
+        let meta = self
+            .metadata
+            .open(&resolved.db_conn_ref, &resolved.db_name)?;
+        let payload = self.payloads.open(
+            &resolved.space_conn_ref,
+            &resolved.bucket,
+            resolved.prefix.as_deref(),
+        )?;
+        let settings = self.settings(&route.collection);
+        Ok(Collection::new(
+            self.clone(),
+            route,
+            resolved,
+            meta,
+            payload,
+            settings,
+        ))
+    }
+
+    /// A collection's settings, derived from the configuration once.
+    fn settings(&self, collection: &str) -> Arc<CollectionSettings> {
+        let mut cache = self.settings.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .entry(collection.to_string())
+            .or_insert_with(|| Arc::new(CollectionSettings::of(&self.config, collection)))
+            .clone()
+    }
+}

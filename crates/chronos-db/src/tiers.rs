@@ -1,0 +1,86 @@
+//! Where data lives: the four database types and the three tiers. Shared by the
+//! configuration (which declares databases per type and tier) and routing (which resolves a
+//! route to one of them).
+
+use crate::names;
+use serde::{Deserialize, Serialize};
+
+/// A database type or tier name that is not one of the known ones.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct UnknownName(pub String);
+
+/// The four database types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DatabaseType {
+    Metadata,
+    Knowledge,
+    Runtime,
+    Logs,
+}
+
+impl DatabaseType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DatabaseType::Metadata => "metadata",
+            DatabaseType::Knowledge => "knowledge",
+            DatabaseType::Runtime => "runtime",
+            DatabaseType::Logs => "logs",
+        }
+    }
+}
+
+impl std::str::FromStr for DatabaseType {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
+        Ok(match s {
+            "metadata" => DatabaseType::Metadata,
+            "knowledge" => DatabaseType::Knowledge,
+            "runtime" => DatabaseType::Runtime,
+            "logs" => DatabaseType::Logs,
+            _ => {
+                return Err(UnknownName(format!(
+                    "unknown databaseType '{}' (metadata, knowledge, runtime or logs)",
+                    names::printable(s)
+                )))
+            }
+        })
+    }
+}
+
+/// The three tiers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    Generic,
+    Domain,
+    Tenant,
+}
+
+impl Tier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Generic => "generic",
+            Tier::Domain => "domain",
+            Tier::Tenant => "tenant",
+        }
+    }
+}
+
+impl std::str::FromStr for Tier {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
+        Ok(match s {
+            "generic" => Tier::Generic,
+            "domain" => Tier::Domain,
+            "tenant" => Tier::Tenant,
+            _ => {
+                return Err(UnknownName(format!(
+                    "unknown tier '{}' (generic, domain or tenant)",
+                    names::printable(s)
+                )))
+            }
+        })
+    }
+}
