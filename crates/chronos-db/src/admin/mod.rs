@@ -3,7 +3,7 @@
 mod buckets;
 
 use crate::chronos::Chronos;
-use crate::config::{ConnRefs, Provider};
+use crate::config::{ConnRefs, Provider, Serves};
 use crate::routing::{DatabaseType, Route};
 use futures::StreamExt;
 use serde::Serialize;
@@ -211,92 +211,39 @@ impl Chronos {
     /// (databaseType, spaceConnRef, bucket, is a template) of every database entry and
     /// template, in configuration order.
     fn bucket_entries(&self) -> Vec<(DatabaseType, &ConnRefs, &str, bool)> {
-        let dbs = &self.config().databases;
-        let mut out = Vec::new();
-        for (ty, tiered) in [
-            (DatabaseType::Metadata, &dbs.metadata),
-            (DatabaseType::Knowledge, &dbs.knowledge),
-        ] {
-            let Some(t) = tiered else { continue };
-            if let Some(g) = &t.generic_database {
-                out.push((ty, &g.space_conn_ref, g.bucket.as_str(), false));
-            }
-            for d in &t.domains_databases {
-                out.push((ty, &d.space_conn_ref, d.bucket.as_str(), false));
-            }
-            for d in &t.tenant_databases {
-                out.push((ty, &d.space_conn_ref, d.bucket.as_str(), false));
-            }
-            for tpl in [&t.domain_template, &t.tenant_template]
-                .into_iter()
-                .flatten()
-            {
-                out.push((ty, &tpl.space_conn_ref, tpl.bucket.as_str(), true));
-            }
-        }
-        if let Some(rt) = &dbs.runtime {
-            for d in &rt.tenant_databases {
-                out.push((
-                    DatabaseType::Runtime,
-                    &d.space_conn_ref,
-                    d.bucket.as_str(),
-                    false,
-                ));
-            }
-            if let Some(tpl) = &rt.tenant_template {
-                out.push((
-                    DatabaseType::Runtime,
-                    &tpl.space_conn_ref,
-                    tpl.bucket.as_str(),
-                    true,
-                ));
-            }
-        }
-        if let Some(l) = &dbs.logs {
-            out.push((
-                DatabaseType::Logs,
-                &l.space_conn_ref,
-                l.bucket.as_str(),
-                false,
-            ));
-        }
-        out
+        self.config()
+            .databases
+            .entries()
+            .into_iter()
+            .map(|e| {
+                let template = e.serves.template().is_some();
+                (
+                    e.database_type,
+                    e.db.space_conn_ref(),
+                    e.db.bucket(),
+                    template,
+                )
+            })
+            .collect()
     }
 
     /// One route per listed (non-template) database entry.
     fn listed_routes(&self) -> Vec<Route> {
-        let dbs = &self.config().databases;
-        let mut routes = Vec::new();
-        for (ty, tiered) in [
-            (DatabaseType::Metadata, &dbs.metadata),
-            (DatabaseType::Knowledge, &dbs.knowledge),
-        ] {
-            let Some(t) = tiered else { continue };
-            if t.generic_database.is_some() {
-                routes.push(Route::generic(ty, PROBE));
-            }
-            routes.extend(
-                t.domains_databases
-                    .iter()
-                    .map(|d| Route::domain(ty, &d.domain, PROBE)),
-            );
-            routes.extend(
-                t.tenant_databases
-                    .iter()
-                    .map(|d| Route::tenant(ty, &d.tenant_id, PROBE)),
-            );
-        }
-        if let Some(rt) = &dbs.runtime {
-            routes.extend(
-                rt.tenant_databases
-                    .iter()
-                    .map(|d| Route::tenant(DatabaseType::Runtime, &d.tenant_id, PROBE)),
-            );
-        }
-        if dbs.logs.is_some() {
-            routes.push(Route::logs(PROBE));
-        }
-        routes
+        self.config()
+            .databases
+            .entries()
+            .into_iter()
+            .filter_map(|e| {
+                let ty = e.database_type;
+                Some(match e.serves {
+                    Serves::Everyone if ty == DatabaseType::Logs => Route::logs(PROBE),
+                    Serves::Everyone => Route::generic(ty, PROBE),
+                    Serves::Domain(d) => Route::domain(ty, d, PROBE),
+                    Serves::Tenant(t) => Route::tenant(ty, t, PROBE),
+                    Serves::AnyDomain(_) | Serves::AnyTenant(_) => return None,
+                })
+            })
+            .collect()
     }
 }
 

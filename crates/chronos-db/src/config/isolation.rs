@@ -22,7 +22,8 @@
 //! and some filesystems fold case), and connections by what they point at (two references
 //! to one server or directory are one connection).
 
-use super::types::{ChronosConfig, ConnRefs, DatabaseTemplate, Provider};
+use super::entries::Serves;
+use super::types::{ChronosConfig, ConnRefs, Provider};
 use regex::Regex;
 use std::collections::{BTreeSet, HashMap};
 
@@ -325,112 +326,33 @@ fn identities(
     refs.as_slice().iter().map(|r| f(cfg, r)).collect()
 }
 
-/// A listed entry (generic, domain, tenant or logs: the same fields in different structs).
-macro_rules! listed {
-    ($cfg:expr, $path:expr, $ty:expr, $owner:expr, $e:expr) => {
-        Place {
-            path: $path,
-            database_type: $ty,
-            template: None,
-            owner: $owner,
-            db_conns: identities($cfg, &$e.db_conn_ref, db_identity),
-            space_conns: identities($cfg, &$e.space_conn_ref, space_identity),
-            db_name: &$e.db_name,
-            analytics: $e.analytics_db_name.as_deref(),
-            bucket: &$e.bucket,
-            prefix: $e.prefix.as_deref(),
-        }
-    };
-}
-
-fn templated<'a>(
-    cfg: &ChronosConfig,
-    path: String,
-    ty: &'static str,
-    scope: Scope,
-    t: &'a DatabaseTemplate,
-) -> Place<'a> {
-    Place {
-        path,
-        database_type: ty,
-        template: Some(scope),
-        owner: Owner::Shared,
-        db_conns: identities(cfg, &t.db_conn_ref, db_identity),
-        space_conns: identities(cfg, &t.space_conn_ref, space_identity),
-        db_name: &t.db_name,
-        analytics: t.analytics_db_name.as_deref(),
-        bucket: &t.bucket,
-        prefix: t.prefix.as_deref(),
-    }
-}
-
+/// Every configured entry as a place where names can meet.
 fn places(cfg: &ChronosConfig) -> Vec<Place<'_>> {
-    let mut out = Vec::new();
-    let dbs = &cfg.databases;
-    for (ty, tiered) in [("metadata", &dbs.metadata), ("knowledge", &dbs.knowledge)] {
-        let Some(t) = tiered else { continue };
-        let base = format!("$.databases.{ty}");
-        if let Some(g) = &t.generic_database {
-            out.push(listed!(
-                cfg,
-                format!("{base}.genericDatabase"),
-                ty,
-                Owner::Shared,
-                g
-            ));
-        }
-        for (i, d) in t.domains_databases.iter().enumerate() {
-            out.push(listed!(
-                cfg,
-                format!("{base}.domainsDatabases[{i}]"),
-                ty,
-                Owner::Domain(d.domain.clone()),
-                d
-            ));
-        }
-        for (i, e) in t.tenant_databases.iter().enumerate() {
-            out.push(listed!(
-                cfg,
-                format!("{base}.tenantDatabases[{i}]"),
-                ty,
-                Owner::Tenant(e.tenant_id.clone()),
-                e
-            ));
-        }
-        if let Some(tpl) = &t.domain_template {
-            let path = format!("{base}.domainTemplate");
-            out.push(templated(cfg, path, ty, Scope::Domain, tpl));
-        }
-        if let Some(tpl) = &t.tenant_template {
-            let path = format!("{base}.tenantTemplate");
-            out.push(templated(cfg, path, ty, Scope::Tenant, tpl));
-        }
-    }
-    if let Some(rt) = &dbs.runtime {
-        for (i, e) in rt.tenant_databases.iter().enumerate() {
-            out.push(listed!(
-                cfg,
-                format!("$.databases.runtime.tenantDatabases[{i}]"),
-                "runtime",
-                Owner::Tenant(e.tenant_id.clone()),
-                e
-            ));
-        }
-        if let Some(tpl) = &rt.tenant_template {
-            let path = "$.databases.runtime.tenantTemplate".to_string();
-            out.push(templated(cfg, path, "runtime", Scope::Tenant, tpl));
-        }
-    }
-    if let Some(g) = &dbs.logs {
-        out.push(listed!(
-            cfg,
-            "$.databases.logs".into(),
-            "logs",
-            Owner::Shared,
-            g
-        ));
-    }
-    out
+    cfg.databases
+        .entries()
+        .into_iter()
+        .map(|e| {
+            let (owner, template) = match e.serves {
+                Serves::Everyone => (Owner::Shared, None),
+                Serves::Domain(d) => (Owner::Domain(d.to_string()), None),
+                Serves::Tenant(t) => (Owner::Tenant(t.to_string()), None),
+                Serves::AnyDomain(_) => (Owner::Shared, Some(Scope::Domain)),
+                Serves::AnyTenant(_) => (Owner::Shared, Some(Scope::Tenant)),
+            };
+            Place {
+                database_type: e.database_type.as_str(),
+                template,
+                owner,
+                db_conns: identities(cfg, e.db.db_conn_ref(), db_identity),
+                space_conns: identities(cfg, e.db.space_conn_ref(), space_identity),
+                db_name: e.db.db_name(),
+                analytics: e.db.analytics_db_name(),
+                bucket: e.db.bucket(),
+                prefix: e.db.prefix(),
+                path: e.path,
+            }
+        })
+        .collect()
 }
 
 // ------------------------------------------------------------------------ the rules ---

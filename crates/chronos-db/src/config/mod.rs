@@ -20,6 +20,7 @@
 //! ```
 
 mod choose_key;
+mod entries;
 mod isolation;
 mod secrets;
 mod templates;
@@ -27,6 +28,7 @@ mod types;
 mod validate;
 
 pub use choose_key::{check_choose_key, CHOOSE_KEY_TOKENS, DEFAULT_CHOOSE_KEY};
+pub use entries::{DatabaseEntry, Entry, Serves};
 pub(crate) use isolation::{key_space_is_shared, KeySpace};
 pub(crate) use templates::template_names;
 

@@ -1,7 +1,9 @@
 //! Cross-field checks of a deserialized configuration. Each problem is `path: message`.
 
+use super::entries::{DatabaseEntry, Entry, Serves};
 use super::types::*;
 use crate::names;
+use crate::tiers::Tier;
 use std::collections::HashSet;
 
 pub(super) fn problems(cfg: &ChronosConfig) -> Vec<String> {
@@ -113,81 +115,33 @@ pub(super) fn problems(cfg: &ChronosConfig) -> Vec<String> {
         }
     }
 
-    let dbs = &cfg.databases;
-    for (ty, tiered) in [("metadata", &dbs.metadata), ("knowledge", &dbs.knowledge)] {
-        let Some(t) = tiered else { continue };
-        let base = format!("$.databases.{ty}");
-        if let Some(g) = &t.generic_database {
-            entry(
-                &mut p,
-                cfg,
-                &format!("{base}.genericDatabase"),
-                &g.db_conn_ref,
-                &g.space_conn_ref,
-                &g.bucket,
-                &g.db_name,
-                &g.prefix,
-                &g.analytics_db_name,
-            );
-        }
-        let mut seen = HashSet::new();
-        for (i, d) in t.domains_databases.iter().enumerate() {
-            let path = format!("{base}.domainsDatabases[{i}]");
-            if let Err(e) = names::check_scope_name("domain", &d.domain) {
-                p.add(&format!("{path}.domain"), &e);
+    // Listed domains and tenants: valid names, each listed once per database type.
+    let mut listed: HashSet<(&str, &str, &str)> = HashSet::new();
+    for e in cfg.databases.entries() {
+        let ty = e.database_type.as_str();
+        let scope = match e.serves {
+            Serves::Domain(d) => Some(("domain", d)),
+            Serves::Tenant(t) => Some(("tenantId", t)),
+            _ => None,
+        };
+        if let Some((field, name)) = scope {
+            let at = format!("{}.{field}", e.path);
+            if let Err(err) = names::check_scope_name(field, name) {
+                p.add(&at, &err);
             }
-            if !seen.insert(d.domain.as_str()) {
-                p.add(
-                    &format!("{path}.domain"),
-                    &format!("domain '{}' is listed twice", d.domain),
-                );
-            }
-            entry(
-                &mut p,
-                cfg,
-                &path,
-                &d.db_conn_ref,
-                &d.space_conn_ref,
-                &d.bucket,
-                &d.db_name,
-                &d.prefix,
-                &d.analytics_db_name,
-            );
-        }
-        tenants(&mut p, cfg, &base, &t.tenant_databases);
-        for (field, tpl) in [
-            ("domainTemplate", &t.domain_template),
-            ("tenantTemplate", &t.tenant_template),
-        ] {
-            if let Some(tpl) = tpl {
-                template(&mut p, cfg, &format!("{base}.{field}"), tpl, ty);
+            if !listed.insert((ty, field, name)) {
+                let kind = if field == "domain" {
+                    "domain"
+                } else {
+                    "tenant"
+                };
+                p.add(&at, &format!("{kind} '{name}' is listed twice"));
             }
         }
-    }
-    if let Some(rt) = &dbs.runtime {
-        tenants(&mut p, cfg, "$.databases.runtime", &rt.tenant_databases);
-        if let Some(tpl) = &rt.tenant_template {
-            template(
-                &mut p,
-                cfg,
-                "$.databases.runtime.tenantTemplate",
-                tpl,
-                "runtime",
-            );
+        match e.serves.template() {
+            Some(tpl) => template(&mut p, cfg, &e.path, tpl, ty),
+            None => entry(&mut p, cfg, &e.path, e.db),
         }
-    }
-    if let Some(g) = &dbs.logs {
-        entry(
-            &mut p,
-            cfg,
-            "$.databases.logs",
-            &g.db_conn_ref,
-            &g.space_conn_ref,
-            &g.bucket,
-            &g.db_name,
-            &g.prefix,
-            &g.analytics_db_name,
-        );
     }
 
     for (coll, map) in &cfg.collection_maps {
@@ -454,92 +408,52 @@ fn normalize_dir(dir: &str) -> String {
 /// `runtime_tenant_{tenantId}` make a 75-character database name).
 fn listed_scopes_fit_templates(p: &mut Problems, cfg: &ChronosConfig) {
     use std::collections::HashMap;
-    let dbs = &cfg.databases;
-    // (database type, template, path of the template, listed (path, name) pairs)
-    type Tier<'a> = (
-        &'static str,
-        Option<&'a DatabaseTemplate>,
-        String,
-        Vec<(String, &'a str)>,
-    );
-    let mut tenants: Vec<Tier<'_>> = Vec::new();
-    let mut domains: Vec<Tier<'_>> = Vec::new();
-    for (ty, tiered) in [("metadata", &dbs.metadata), ("knowledge", &dbs.knowledge)] {
-        let Some(t) = tiered else { continue };
-        let base = format!("$.databases.{ty}");
-        tenants.push((
-            ty,
-            t.tenant_template.as_ref(),
-            format!("{base}.tenantTemplate"),
-            t.tenant_databases
-                .iter()
-                .enumerate()
-                .map(|(i, e)| {
-                    (
-                        format!("{base}.tenantDatabases[{i}].tenantId"),
-                        e.tenant_id.as_str(),
-                    )
-                })
-                .collect(),
-        ));
-        domains.push((
-            ty,
-            t.domain_template.as_ref(),
-            format!("{base}.domainTemplate"),
-            t.domains_databases
-                .iter()
-                .enumerate()
-                .map(|(i, e)| {
-                    (
-                        format!("{base}.domainsDatabases[{i}].domain"),
-                        e.domain.as_str(),
-                    )
-                })
-                .collect(),
-        ));
-    }
-    if let Some(rt) = &dbs.runtime {
-        let base = "$.databases.runtime";
-        tenants.push((
-            "runtime",
-            rt.tenant_template.as_ref(),
-            format!("{base}.tenantTemplate"),
-            rt.tenant_databases
-                .iter()
-                .enumerate()
-                .map(|(i, e)| {
-                    (
-                        format!("{base}.tenantDatabases[{i}].tenantId"),
-                        e.tenant_id.as_str(),
-                    )
-                })
-                .collect(),
-        ));
-    }
-    for (tiers, is_tenant) in [(&tenants, true), (&domains, false)] {
-        // Each name once, at the first place it is listed.
-        let mut first: HashMap<&str, &str> = HashMap::new();
-        for (_, _, _, listed) in tiers.iter() {
-            for (path, name) in listed {
-                first.entry(name).or_insert(path.as_str());
+    let entries = cfg.databases.entries();
+    for tier in [Tier::Tenant, Tier::Domain] {
+        let field = if tier == Tier::Tenant {
+            "tenantId"
+        } else {
+            "domain"
+        };
+        fn listed<'a>(tier: Tier, e: &Entry<'a>) -> Option<&'a str> {
+            match (tier, e.serves) {
+                (Tier::Tenant, Serves::Tenant(name)) | (Tier::Domain, Serves::Domain(name)) => {
+                    Some(name)
+                }
+                _ => None,
             }
         }
-        let mut names: Vec<(&str, &str)> = first.into_iter().collect();
-        names.sort_by_key(|(_, path)| *path);
-        for (ty, template, template_path, listed) in tiers.iter() {
-            let Some(template) = template else { continue };
-            let here: HashSet<&str> = listed.iter().map(|(_, n)| *n).collect();
+        // Each name once, at the first place it is listed.
+        let mut first: HashMap<&str, String> = HashMap::new();
+        for e in &entries {
+            if let Some(name) = listed(tier, e) {
+                first
+                    .entry(name)
+                    .or_insert_with(|| format!("{}.{field}", e.path));
+            }
+        }
+        let mut names: Vec<(&str, String)> = first.into_iter().collect();
+        names.sort_by(|a, b| a.1.cmp(&b.1));
+        for e in entries.iter().filter(|e| e.serves.tier() == tier) {
+            let Some(template) = e.serves.template() else {
+                continue;
+            };
+            let ty = e.database_type;
+            let here: HashSet<&str> = entries
+                .iter()
+                .filter(|other| other.database_type == ty)
+                .filter_map(|other| listed(tier, other))
+                .collect();
             for (name, path) in &names {
                 if here.contains(name) {
                     continue;
                 }
-                let (tenant, domain) = if is_tenant {
-                    (Some(*name), None)
-                } else {
-                    (None, Some(*name))
+                let (tenant, domain) = match tier {
+                    Tier::Tenant => (Some(*name), None),
+                    _ => (None, Some(*name)),
                 };
-                if let Err(e) = super::template_names(template, ty, tenant, domain) {
-                    p.add(path, &format!("{e} (with {template_path})"));
+                if let Err(err) = super::template_names(template, ty.as_str(), tenant, domain) {
+                    p.add(path, &format!("{err} (with {})", e.path));
                 }
             }
         }
@@ -554,46 +468,11 @@ impl Problems {
     }
 }
 
-fn tenants(p: &mut Problems, cfg: &ChronosConfig, base: &str, list: &[TenantDatabase]) {
-    let mut seen = HashSet::new();
-    for (i, t) in list.iter().enumerate() {
-        let path = format!("{base}.tenantDatabases[{i}]");
-        if let Err(e) = names::check_scope_name("tenantId", &t.tenant_id) {
-            p.add(&format!("{path}.tenantId"), &e);
-        }
-        if !seen.insert(t.tenant_id.as_str()) {
-            p.add(
-                &format!("{path}.tenantId"),
-                &format!("tenant '{}' is listed twice", t.tenant_id),
-            );
-        }
-        entry(
-            p,
-            cfg,
-            &path,
-            &t.db_conn_ref,
-            &t.space_conn_ref,
-            &t.bucket,
-            &t.db_name,
-            &t.prefix,
-            &t.analytics_db_name,
-        );
-    }
-}
-
 #[allow(clippy::too_many_arguments)]
-fn entry(
-    p: &mut Problems,
-    cfg: &ChronosConfig,
-    path: &str,
-    db_ref: &ConnRefs,
-    space_ref: &ConnRefs,
-    bucket: &str,
-    db_name: &str,
-    prefix: &Option<String>,
-    analytics: &Option<String>,
-) {
-    refs(p, cfg, path, db_ref, space_ref);
+fn entry(p: &mut Problems, cfg: &ChronosConfig, path: &str, e: &dyn DatabaseEntry) {
+    let (bucket, db_name, prefix, analytics) =
+        (e.bucket(), e.db_name(), e.prefix(), e.analytics_db_name());
+    refs(p, cfg, path, e.db_conn_ref(), e.space_conn_ref());
     if let Err(e) = names::check_bucket(bucket) {
         p.add(&format!("{path}.bucket"), &e);
     }

@@ -15,7 +15,10 @@ pub use hash::{jump, key_hash, rendezvous, rendezvous_score};
 pub use crate::config::{check_choose_key, CHOOSE_KEY_TOKENS, DEFAULT_CHOOSE_KEY};
 pub use crate::tiers::{DatabaseType, Tier};
 
-use crate::config::{template_names, ChronosConfig, ConnRefs, DatabaseTemplate, HashAlgo, Routing};
+use crate::config::{
+    template_names, ChronosConfig, ConnRefs, DatabaseEntry, DatabaseTemplate, HashAlgo, Routing,
+    Serves,
+};
 use crate::names;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -198,15 +201,6 @@ fn pick(
     }
 }
 
-struct Entry<'a> {
-    db_conn_ref: &'a ConnRefs,
-    space_conn_ref: &'a ConnRefs,
-    bucket: &'a str,
-    db_name: &'a str,
-    prefix: &'a Option<String>,
-    analytics: &'a Option<String>,
-}
-
 impl ResolvedRoute {
     /// Where this route's database keeps its objects (for isolation checks).
     pub(crate) fn key_space(&self) -> crate::config::KeySpace<'_> {
@@ -221,14 +215,18 @@ impl ResolvedRoute {
 }
 
 impl ResolvedRoute {
-    fn from_entry(e: Entry<'_>, routing: &Routing, route: &Route) -> Result<Self, RouteError> {
+    fn from_entry(
+        e: &dyn DatabaseEntry,
+        routing: &Routing,
+        route: &Route,
+    ) -> Result<Self, RouteError> {
         Ok(ResolvedRoute {
-            db_conn_ref: pick(routing, route, "dbConnRef", e.db_conn_ref)?,
-            db_name: e.db_name.into(),
-            space_conn_ref: pick(routing, route, "spaceConnRef", e.space_conn_ref)?,
-            bucket: e.bucket.into(),
-            prefix: e.prefix.clone(),
-            analytics_db_name: e.analytics.clone(),
+            db_conn_ref: pick(routing, route, "dbConnRef", e.db_conn_ref())?,
+            db_name: e.db_name().into(),
+            space_conn_ref: pick(routing, route, "spaceConnRef", e.space_conn_ref())?,
+            bucket: e.bucket().into(),
+            prefix: e.prefix().map(str::to_string),
+            analytics_db_name: e.analytics_db_name().map(str::to_string),
             collection: route.collection.clone(),
         })
     }
@@ -263,183 +261,86 @@ impl ResolvedRoute {
 /// assert_eq!(r.db_name, "runtime_tenant_acme");
 /// assert!(resolve(&cfg, &Route::generic(DatabaseType::Runtime, "orders")).is_err());
 /// ```
-pub fn resolve(cfg: &ChronosConfig, route: &Route) -> Result<ResolvedRoute, RouteError> {
+pub fn resolve<'a>(cfg: &ChronosConfig, route: &'a Route) -> Result<ResolvedRoute, RouteError> {
     names::check_name("collection", &route.collection).map_err(RouteError::Invalid)?;
     let ty = route.database_type;
-    let routing = &cfg.routing;
-    let need_tenant = || -> Result<&str, RouteError> {
-        let t = route.tenant_id.as_deref().ok_or_else(|| {
-            RouteError::Invalid(format!("tier 'tenant' of {} needs a tenantId", ty.as_str()))
-        })?;
-        names::check_scope_name("tenantId", t).map_err(RouteError::Invalid)?;
-        Ok(t)
-    };
-    let need_domain = || -> Result<&str, RouteError> {
-        let d = route.domain.as_deref().ok_or_else(|| {
-            RouteError::Invalid(format!("tier 'domain' of {} needs a domain", ty.as_str()))
-        })?;
-        names::check_scope_name("domain", d).map_err(RouteError::Invalid)?;
-        Ok(d)
-    };
     let unused = |field: &str| {
         RouteError::Invalid(format!(
             "{field} is not used by tier '{}'; leave it out",
             route.tier.as_str()
         ))
     };
-    match route.tier {
-        Tier::Generic if route.tenant_id.is_some() => return Err(unused("tenantId")),
-        Tier::Generic if route.domain.is_some() => return Err(unused("domain")),
-        Tier::Tenant if route.domain.is_some() => return Err(unused("domain")),
-        Tier::Domain if route.tenant_id.is_some() => return Err(unused("tenantId")),
+    match (ty, route.tier) {
+        (_, Tier::Generic) if route.tenant_id.is_some() => return Err(unused("tenantId")),
+        (_, Tier::Generic) if route.domain.is_some() => return Err(unused("domain")),
+        (_, Tier::Tenant) if route.domain.is_some() => return Err(unused("domain")),
+        (_, Tier::Domain) if route.tenant_id.is_some() => return Err(unused("tenantId")),
+        (DatabaseType::Runtime, Tier::Generic | Tier::Domain) => {
+            return Err(RouteError::Invalid(format!(
+                "runtime has only the tenant tier, not '{}'",
+                route.tier.as_str()
+            )))
+        }
+        (DatabaseType::Logs, Tier::Domain | Tier::Tenant) => {
+            return Err(RouteError::Invalid(format!(
+                "logs has a single database; use tier 'generic', not '{}'",
+                route.tier.as_str()
+            )))
+        }
         _ => {}
     }
-    match ty {
-        DatabaseType::Metadata | DatabaseType::Knowledge => {
-            let tiered = if ty == DatabaseType::Metadata {
-                &cfg.databases.metadata
-            } else {
-                &cfg.databases.knowledge
-            };
-            let t = tiered
-                .as_ref()
-                .ok_or(RouteError::NotConfigured(ty.as_str()))?;
-            match route.tier {
-                Tier::Generic => {
-                    let g = t
-                        .generic_database
-                        .as_ref()
-                        .ok_or(RouteError::NoGeneric(ty.as_str()))?;
-                    ResolvedRoute::from_entry(
-                        Entry {
-                            db_conn_ref: &g.db_conn_ref,
-                            space_conn_ref: &g.space_conn_ref,
-                            bucket: &g.bucket,
-                            db_name: &g.db_name,
-                            prefix: &g.prefix,
-                            analytics: &g.analytics_db_name,
-                        },
-                        routing,
-                        route,
-                    )
-                }
-                Tier::Domain => {
-                    let d = need_domain()?;
-                    if let Some(e) = t.domains_databases.iter().find(|e| e.domain == d) {
-                        return ResolvedRoute::from_entry(
-                            Entry {
-                                db_conn_ref: &e.db_conn_ref,
-                                space_conn_ref: &e.space_conn_ref,
-                                bucket: &e.bucket,
-                                db_name: &e.db_name,
-                                prefix: &e.prefix,
-                                analytics: &e.analytics_db_name,
-                            },
-                            routing,
-                            route,
-                        );
-                    }
-                    let tpl = t
-                        .domain_template
-                        .as_ref()
-                        .ok_or_else(|| RouteError::Unknown {
-                            kind: "domain",
-                            name: d.into(),
-                            database_type: ty.as_str(),
-                        })?;
-                    ResolvedRoute::from_template(tpl, routing, route, None, Some(d))
-                }
-                Tier::Tenant => {
-                    let tenant = need_tenant()?;
-                    if let Some(e) = t.tenant_databases.iter().find(|e| e.tenant_id == tenant) {
-                        return ResolvedRoute::from_entry(
-                            Entry {
-                                db_conn_ref: &e.db_conn_ref,
-                                space_conn_ref: &e.space_conn_ref,
-                                bucket: &e.bucket,
-                                db_name: &e.db_name,
-                                prefix: &e.prefix,
-                                analytics: &e.analytics_db_name,
-                            },
-                            routing,
-                            route,
-                        );
-                    }
-                    let tpl = t
-                        .tenant_template
-                        .as_ref()
-                        .ok_or_else(|| RouteError::Unknown {
-                            kind: "tenant",
-                            name: tenant.into(),
-                            database_type: ty.as_str(),
-                        })?;
-                    ResolvedRoute::from_template(tpl, routing, route, Some(tenant), None)
-                }
-            }
-        }
-        DatabaseType::Runtime => {
-            if route.tier != Tier::Tenant {
-                return Err(RouteError::Invalid(format!(
-                    "runtime has only the tenant tier, not '{}'",
-                    route.tier.as_str()
-                )));
-            }
-            let rt = cfg
-                .databases
-                .runtime
-                .as_ref()
-                .ok_or(RouteError::NotConfigured("runtime"))?;
-            let tenant = need_tenant()?;
-            if let Some(e) = rt.tenant_databases.iter().find(|e| e.tenant_id == tenant) {
-                return ResolvedRoute::from_entry(
-                    Entry {
-                        db_conn_ref: &e.db_conn_ref,
-                        space_conn_ref: &e.space_conn_ref,
-                        bucket: &e.bucket,
-                        db_name: &e.db_name,
-                        prefix: &e.prefix,
-                        analytics: &e.analytics_db_name,
-                    },
-                    routing,
-                    route,
-                );
-            }
-            let tpl = rt
-                .tenant_template
-                .as_ref()
-                .ok_or_else(|| RouteError::Unknown {
-                    kind: "tenant",
-                    name: tenant.into(),
-                    database_type: "runtime",
-                })?;
-            ResolvedRoute::from_template(tpl, routing, route, Some(tenant), None)
-        }
-        DatabaseType::Logs => {
-            if route.tier != Tier::Generic {
-                return Err(RouteError::Invalid(format!(
-                    "logs has a single database; use tier 'generic', not '{}'",
-                    route.tier.as_str()
-                )));
-            }
-            let g = cfg
-                .databases
-                .logs
-                .as_ref()
-                .ok_or(RouteError::NotConfigured("logs"))?;
-            ResolvedRoute::from_entry(
-                Entry {
-                    db_conn_ref: &g.db_conn_ref,
-                    space_conn_ref: &g.space_conn_ref,
-                    bucket: &g.bucket,
-                    db_name: &g.db_name,
-                    prefix: &g.prefix,
-                    analytics: &g.analytics_db_name,
-                },
-                routing,
-                route,
-            )
-        }
+    // Who the route is for: nobody in particular, or one (validated) domain or tenant.
+    let scope = |kind: &'static str, value: Option<&'a str>| -> Result<&'a str, RouteError> {
+        let v = value.ok_or_else(|| {
+            RouteError::Invalid(format!(
+                "tier '{}' of {} needs a {kind}",
+                route.tier.as_str(),
+                ty.as_str()
+            ))
+        })?;
+        names::check_scope_name(kind, v).map_err(RouteError::Invalid)?;
+        Ok(v)
+    };
+    let (tenant, domain) = match route.tier {
+        Tier::Generic => (None, None),
+        Tier::Domain => (None, Some(scope("domain", route.domain.as_deref())?)),
+        Tier::Tenant => (Some(scope("tenantId", route.tenant_id.as_deref())?), None),
+    };
+    if !cfg.databases.has(ty) {
+        return Err(RouteError::NotConfigured(ty.as_str()));
     }
+    let entries = cfg.databases.entries();
+    let of_tier = || {
+        entries
+            .iter()
+            .filter(|e| e.database_type == ty && e.serves.tier() == route.tier)
+    };
+    // A listed entry first, then the tier's template.
+    let listed = of_tier().find(|e| match e.serves {
+        Serves::Everyone => true,
+        Serves::Domain(d) => Some(d) == domain,
+        Serves::Tenant(t) => Some(t) == tenant,
+        Serves::AnyDomain(_) | Serves::AnyTenant(_) => false,
+    });
+    if let Some(e) = listed {
+        return ResolvedRoute::from_entry(e.db, &cfg.routing, route);
+    }
+    if let Some(template) = of_tier().find_map(|e| e.serves.template()) {
+        return ResolvedRoute::from_template(template, &cfg.routing, route, tenant, domain);
+    }
+    Err(match (tenant, domain) {
+        (Some(t), _) => RouteError::Unknown {
+            kind: "tenant",
+            name: t.into(),
+            database_type: ty.as_str(),
+        },
+        (_, Some(d)) => RouteError::Unknown {
+            kind: "domain",
+            name: d.into(),
+            database_type: ty.as_str(),
+        },
+        _ => RouteError::NoGeneric(ty.as_str()),
+    })
 }
 
 #[cfg(test)]
