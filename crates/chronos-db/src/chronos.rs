@@ -45,6 +45,9 @@ impl Chronos {
         // Backend errors and dependencies' log lines may quote a key: from now on every
         // redacted text leaves the configured ones out.
         config.register_secrets();
+        for key in config.inactive_keys() {
+            tracing::warn!(key, "configuration key accepted but not yet in effect");
+        }
         Ok(Chronos {
             context: Arc::new(Context::open(config, options).await?),
         })

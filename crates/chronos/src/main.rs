@@ -913,6 +913,12 @@ async fn fetch(g: &Global, a: FetchArgs) -> Result<(), Failure> {
 
 async fn config_check(file: &Path, connect: bool) -> Result<(), Failure> {
     let config = ChronosConfig::from_file(file)?;
+    for key in config.inactive_keys() {
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "note: `{key}` is accepted but not yet in effect (nothing acts on it yet)"
+        );
+    }
     if !connect {
         return print_text("config OK");
     }

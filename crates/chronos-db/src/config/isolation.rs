@@ -13,7 +13,7 @@
 //!   types (their collections would merge). Templates are compared as patterns (a
 //!   placeholder stands for any scope name), so every overlap is found, not just samples.
 //! * **Key spaces (a sweeper guard).** Entries with different databases may share a bucket
-//!   (the seed's "shared infrastructure" layout): reads and writes use exact keys, so that is
+//!   (a "shared infrastructure" layout): reads and writes use exact keys, so that is
 //!   safe, but the orphan sweeper decides what is an orphan by asking one database, and would
 //!   delete objects of the others. [`key_space_is_shared`] tells it when another database's
 //!   objects can live under (or above) a route's bucket and prefix.

@@ -108,6 +108,36 @@ impl ChronosConfig {
         Ok(config)
     }
 
+    /// The keys this configuration sets that are accepted but not yet in effect (nothing
+    /// reads them yet), so that tools can say so instead of silently promising them.
+    ///
+    /// ```
+    /// use chronos_db::config::ChronosConfig;
+    /// let cfg = ChronosConfig::from_json_str(r#"{"fallback": {"enabled": true}}"#).unwrap();
+    /// assert_eq!(cfg.inactive_keys(), ["fallback"]);
+    /// assert!(ChronosConfig::embedded("/tmp/x").inactive_keys().is_empty());
+    /// ```
+    pub fn inactive_keys(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        let default_retention = serde_json::to_value(Retention::default()).ok();
+        if serde_json::to_value(&self.retention).ok() != default_retention {
+            out.push("retention");
+        }
+        if self.counter_rules.is_some() {
+            out.push("counterRules");
+        }
+        if self.analytics.is_some() {
+            out.push("analytics");
+        }
+        if self.write_optimization.is_some() {
+            out.push("writeOptimization");
+        }
+        if self.fallback.is_some() {
+            out.push("fallback");
+        }
+        out
+    }
+
     /// Checks the cross-field rules (references, names, duplicates).
     pub fn validate(&self) -> Result<(), ConfigError> {
         let problems = validate::problems(self);

@@ -1,8 +1,11 @@
-//! The configuration types: the seed's "Configuration Reference" plus the embedded
-//! (SQLite + local files) connection kinds and dynamic-tenant templates.
+//! The configuration types: the configuration keys of chronos-db v2.2 plus the embedded
+//! (SQLite + local files) connection kinds, dynamic-tenant templates, limits, locks and
+//! durability.
 //!
 //! Every struct rejects unknown keys, so a typo is an error rather than a silently
-//! ignored option. Field names are camelCase in JSON, as in the seed.
+//! ignored option. Field names are camelCase in JSON. Keys accepted for compatibility but not
+//! yet acted on say so in their documentation ("Accepted, not yet in effect"), which the
+//! published JSON Schema and `chronos config check` carry.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -27,15 +30,16 @@ pub struct ChronosConfig {
     pub local_storage: Option<LocalStorage>,
     #[serde(default)]
     pub routing: Routing,
+    /// Retention of versions and counters. Accepted, not yet in effect: validated, but nothing reads it yet.
     #[serde(default)]
     pub retention: Retention,
     /// Per-collection settings: indexed properties, base64 blobs, validation.
     #[serde(default)]
     pub collection_maps: BTreeMap<String, CollectionMap>,
-    /// Counter rules in the seed's top-level form (`{rules: [...]}`).
+    /// Counter rules in their top-level form (`{rules: [...]}`). Accepted, not yet in effect: validated, but nothing reads it yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counter_rules: Option<CounterRules>,
-    /// Analytics rules (counter, time-based, cross-tenant).
+    /// Analytics rules (counter, time-based, cross-tenant). Accepted, not yet in effect: validated, but nothing reads it yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analytics: Option<Analytics>,
     /// Keep a copy of small latest documents next to the head for fast reads.
@@ -45,8 +49,10 @@ pub struct ChronosConfig {
     pub logical_delete: Toggle,
     #[serde(default)]
     pub versioning: Toggle,
+    /// Write batching and debouncing. Accepted, not yet in effect: validated, but nothing reads it yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub write_optimization: Option<WriteOptimization>,
+    /// The fallback queue for writes that fail. Accepted, not yet in effect: validated, but nothing reads it yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback: Option<Fallback>,
     #[serde(default)]
