@@ -59,6 +59,21 @@ pub enum Tier {
 }
 
 impl Tier {
+    /// The tier a route of this database type has when none is named: tenant for runtime
+    /// (its only tier), generic otherwise.
+    ///
+    /// ```
+    /// use chronos_db::{DatabaseType, Tier};
+    /// assert_eq!(Tier::default_for(DatabaseType::Runtime), Tier::Tenant);
+    /// assert_eq!(Tier::default_for(DatabaseType::Knowledge), Tier::Generic);
+    /// ```
+    pub fn default_for(database_type: DatabaseType) -> Tier {
+        match database_type {
+            DatabaseType::Runtime => Tier::Tenant,
+            _ => Tier::Generic,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Tier::Generic => "generic",

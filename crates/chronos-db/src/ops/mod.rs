@@ -41,7 +41,7 @@ pub use entities::{
     entity_id, EntityInsert, EntityMapping, EntityOperation, EntityRecords, EntityResult,
 };
 pub use gc::GcReport;
-pub use read::{HistoryOptions, HistoryPage, ListOptions, Page, ReadOptions};
+pub use read::{HistoryOptions, HistoryPage, ListOptions, Page, ReadAt, ReadOptions};
 pub use restore::{
     CollectionTarget, RestoreOptions, RestoreProgress, RestoreReport, RestoreTarget,
 };

@@ -92,7 +92,64 @@ fn check_limit(limit: Option<usize>) -> Result<usize> {
     }
 }
 
+/// Which version a [`Collection::read`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadAt {
+    /// The latest version.
+    Latest,
+    /// The version with this ov.
+    Ov(u64),
+    /// The latest version committed at or before this time.
+    Time(Timestamp),
+}
+
 impl Collection {
+    /// One item at a version, or `NotFound` saying why: the item (or that version) does not
+    /// exist, or the version read is a deletion (then the message says so, and
+    /// `include_deleted` returns it).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let chronos = chronos_db::Chronos::embedded(dir.path()).await.unwrap();
+    /// use chronos_db::{ops::ReadAt, DatabaseType, Route};
+    /// let c = chronos.with(Route::tenant(DatabaseType::Runtime, "t1", "notes")).unwrap();
+    /// let r = c.create(serde_json::json!({"n": 1}), "app", "", Default::default()).await.unwrap();
+    /// c.delete(&r.id, 0, "app", "").await.unwrap();
+    /// let e = c.read(&r.id, ReadAt::Latest, Default::default()).await.unwrap_err();
+    /// assert!(e.to_string().contains("is deleted"));
+    /// assert_eq!(c.read(&r.id, ReadAt::Ov(0), Default::default()).await.unwrap().data["n"], 1);
+    /// # });
+    /// ```
+    pub async fn read(&self, id: &str, at: ReadAt, opts: ReadOptions) -> Result<Item> {
+        crate::names::check_item_id(id).map_err(Error::Validation)?;
+        let (found, what) = match at {
+            ReadAt::Latest => (self.head(id).await?, format!("item '{id}'")),
+            ReadAt::Ov(ov) => (
+                self.meta.get_version(self.name(), id, ov).await?,
+                format!("version {ov} of item '{id}'"),
+            ),
+            ReadAt::Time(t) => {
+                self.need_history("a read as of a time")?;
+                (
+                    self.meta
+                        .version_as_of(self.name(), id, AsOf::Time(t))
+                        .await?,
+                    format!("item '{id}' as of {t}"),
+                )
+            }
+        };
+        let Some(found) = found else {
+            return Err(Error::NotFound(what));
+        };
+        match self.read_one(&found, &opts).await? {
+            Some(item) => Ok(item),
+            None => Err(Error::NotFound(format!(
+                "{what} (it is deleted; read it with include_deleted)"
+            ))),
+        }
+    }
+
     /// Hydrates one version for a single-item read: deletion rule, projection, URLs.
     async fn read_one(
         &self,

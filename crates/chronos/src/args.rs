@@ -1,0 +1,489 @@
+//! The command line: every command, its arguments and their parsers (clap).
+
+use crate::output::Failure;
+use chronos_db::{DatabaseType, Route, Tier, Timestamp};
+use clap::{Args, Parser, Subcommand};
+use serde_json::Value;
+use std::io::Read;
+use std::path::PathBuf;
+
+/// The command line of `chronos`.
+#[derive(Parser, Debug)]
+#[command(
+    name = "chronos",
+    version,
+    about = "Versioned, multi-tenant JSON persistence (chronos-db) from the command line"
+)]
+pub(crate) struct Cli {
+    /// JSON configuration file (see `chronos config schema`).
+    #[arg(long, global = true, value_name = "FILE", conflicts_with = "data_dir")]
+    pub(crate) config: Option<PathBuf>,
+
+    /// Data directory of the embedded default, used when no --config is given
+    /// [default: ./chronos-data].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// The commands. Each variant carries its own `Args` struct and is dispatched in [`run`].
+#[derive(Subcommand, Debug)]
+pub(crate) enum Command {
+    /// Create an item (ov 0); prints the write result.
+    Create(CreateArgs),
+    /// Read an item: latest, a version (--ov) or as of a time (--as-of).
+    Get(GetArgs),
+    /// Replace an item's content (optimistic lock on --expected-ov).
+    Update(UpdateArgs),
+    /// Delete an item (a logical delete unless the configuration disables logicalDelete).
+    Delete(DeleteArgs),
+    /// Deep-merge one patch (object) or several (array) into an item.
+    Enrich(EnrichArgs),
+    /// List the versions of an item, newest first.
+    History(HistoryArgs),
+    /// Restore an item to an earlier version (appends a RESTORE version).
+    Restore(RestoreArgs),
+    /// Restore a whole collection to a collection version or a time.
+    RestoreCollection(RestoreCollectionArgs),
+    /// Query a collection on its indexed properties.
+    Query(QueryArgs),
+    /// Fetch a knowledge or metadata record across tiers: the most specific found (tenant,
+    /// then domain, then generic), or all of them merged with --merge.
+    Fetch(FetchArgs),
+    /// Check a configuration file or print the configuration's JSON Schema.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// A narrated walk-through of the main features (also a smoke test: exits 1 on failure).
+    Demo,
+    /// Run the benchmark workloads next to the backend's raw floor (use a release build).
+    Bench(BenchArgs),
+    /// Maintenance commands.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum AdminCommand {
+    /// Find (and with --delete remove) payload objects no version references: leftovers of
+    /// failed or interrupted writes. A dry run unless --delete is given.
+    Gc(GcArgs),
+    /// Check (default) or create every bucket of the configuration and print each one's
+    /// state: exists, missing, created, skipped (per-tenant templates) or error. Exits 1
+    /// when a bucket is missing or in error.
+    Buckets(BucketsArgs),
+}
+
+/// Arguments of `chronos admin buckets`.
+#[derive(Args, Debug)]
+pub(crate) struct BucketsArgs {
+    /// Only report each bucket's state (the default).
+    #[arg(long, conflicts_with = "create")]
+    pub(crate) check: bool,
+    /// Create the missing buckets.
+    #[arg(long)]
+    pub(crate) create: bool,
+}
+
+/// Arguments of `chronos admin gc`.
+#[derive(Args, Debug)]
+pub(crate) struct GcArgs {
+    #[command(flatten)]
+    pub(crate) route: RouteArgs,
+    /// Only objects older than this (e.g. 30m, 1h, 2d); younger ones may belong to writes
+    /// still in flight.
+    #[arg(long, value_name = "AGE", default_value = "1h", value_parser = parse_age)]
+    pub(crate) older_than: std::time::Duration,
+    /// Remove the orphans (default: only report them).
+    #[arg(long)]
+    pub(crate) delete: bool,
+}
+
+/// The longest age `--older-than` accepts: far beyond any object's lifetime, and small
+/// enough that "now minus the age" is a representable time.
+pub(crate) const MAX_AGE_DAYS: u64 = 36_500;
+
+pub(crate) fn parse_age(s: &str) -> Result<std::time::Duration, String> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    if num.is_empty() {
+        return Err(format!("'{s}' is not an age like 30m, 1h or 2d"));
+    }
+    let too_long = || format!("'{s}' is longer than the maximum age of {MAX_AGE_DAYS}d");
+    // Only digits here: a parse failure is an overflow.
+    let n: u64 = num.parse().map_err(|_| too_long())?;
+    let unit_secs: u64 = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" | "" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("'{s}': use the units s, m, h or d")),
+    };
+    match n.checked_mul(unit_secs) {
+        Some(secs) if secs <= MAX_AGE_DAYS * 86_400 => Ok(std::time::Duration::from_secs(secs)),
+        _ => Err(too_long()),
+    }
+}
+
+/// Arguments of `chronos bench`.
+#[derive(Args, Debug)]
+pub(crate) struct BenchArgs {
+    /// The backend to measure.
+    #[arg(long, default_value = "embedded", value_parser = ["embedded", "mongo-s3", "mongo-azure"])]
+    pub(crate) backend: String,
+    /// Small workloads (a smoke run, not figures to record).
+    #[arg(long)]
+    pub(crate) quick: bool,
+    /// Operations per workload (overrides the preset).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) ops: Option<u32>,
+    /// Versions of the deep item read as of a time (overrides the preset).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) deep_versions: Option<u32>,
+    /// Items of the listed collection, at least 50 (overrides the preset).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(50..))]
+    pub(crate) list_items: Option<u32>,
+    /// Items changed then restored by restore_collection (overrides the preset).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) restore_items: Option<u32>,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum ConfigCommand {
+    /// Validate a configuration file: prints "config OK" or the error (exit 1).
+    Check {
+        /// The configuration file.
+        file: PathBuf,
+        /// Also contact every configured database and bucket and report each one.
+        #[arg(long)]
+        connect: bool,
+    },
+    /// Print the JSON Schema of the configuration document.
+    Schema,
+}
+
+/// Where an item command goes.
+#[derive(Args, Debug)]
+pub(crate) struct RouteArgs {
+    /// Database type: metadata, knowledge, runtime or logs.
+    #[arg(long, value_name = "TYPE", default_value = "runtime")]
+    pub(crate) db: DatabaseType,
+    /// Tier: generic, domain or tenant [default: tenant for runtime, generic otherwise].
+    #[arg(long, value_name = "TIER")]
+    pub(crate) tier: Option<Tier>,
+    /// Tenant id (tenant tier).
+    #[arg(long, value_name = "T")]
+    pub(crate) tenant: Option<String>,
+    /// Domain (domain tier).
+    #[arg(long, value_name = "D")]
+    pub(crate) domain: Option<String>,
+    /// Collection name.
+    #[arg(long, short = 'c', value_name = "C")]
+    pub(crate) collection: String,
+}
+
+impl RouteArgs {
+    pub(crate) fn route(&self) -> Route {
+        let tier = self.tier.unwrap_or(Tier::default_for(self.db));
+        Route {
+            database_type: self.db,
+            tier,
+            tenant_id: self.tenant.clone(),
+            domain: self.domain.clone(),
+            collection: self.collection.clone(),
+        }
+    }
+}
+
+/// The JSON payload of a write.
+#[derive(Args, Debug)]
+#[group(required = true, multiple = false)]
+pub(crate) struct DataArgs {
+    /// The JSON document inline, or `-` to read it from stdin.
+    #[arg(long, value_name = "JSON")]
+    pub(crate) data: Option<String>,
+    /// A file holding the JSON document (`-` for stdin).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) data_file: Option<PathBuf>,
+}
+
+impl DataArgs {
+    pub(crate) fn read(&self) -> Result<Value, Failure> {
+        let (text, source) = match (&self.data, &self.data_file) {
+            (Some(d), _) if d == "-" => (read_stdin()?, "stdin".to_string()),
+            (Some(d), _) => (d.clone(), "--data".to_string()),
+            (None, Some(f)) if f.as_os_str() == "-" => (read_stdin()?, "stdin".to_string()),
+            (None, Some(f)) => {
+                let text = std::fs::read_to_string(f).map_err(|e| {
+                    Failure::new("IO_ERROR", format!("cannot read {}: {e}", f.display()))
+                })?;
+                (text, f.display().to_string())
+            }
+            (None, None) => {
+                return Err(Failure::new(
+                    "VALIDATION_ERROR",
+                    "no payload: give --data or --data-file",
+                ))
+            }
+        };
+        // A key given twice would silently lose one of its values: refused.
+        chronos_db::json::parse_unique_keys(&text).map_err(|e| {
+            Failure::new(
+                "VALIDATION_ERROR",
+                format!("the payload from {source} is not valid JSON: {e}"),
+            )
+        })
+    }
+}
+
+pub(crate) fn read_stdin() -> Result<String, Failure> {
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .map_err(|e| Failure::new("IO_ERROR", format!("cannot read stdin: {e}")))?;
+    Ok(text)
+}
+
+/// Who writes and why (recorded with the version).
+#[derive(Args, Debug)]
+pub(crate) struct WriteMeta {
+    /// Actor recorded with the version.
+    #[arg(long, value_name = "A", default_value = "cli")]
+    pub(crate) actor: String,
+    /// Reason recorded with the version.
+    #[arg(long, value_name = "R", default_value = "")]
+    pub(crate) reason: String,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct CreateArgs {
+    #[command(flatten)]
+    pub(crate) route: RouteArgs,
+    #[command(flatten)]
+    pub(crate) data: DataArgs,
+    /// Use this id instead of a generated one.
+    #[arg(long)]
+    pub(crate) id: Option<String>,
+    /// Parent record id (lineage).
+    #[arg(long, value_name = "X", requires = "parent_collection")]
+    pub(crate) parent_id: Option<String>,
+    /// Parent record collection.
+    #[arg(long, value_name = "Y", requires = "parent_id")]
+    pub(crate) parent_collection: Option<String>,
+    /// Origin record id (lineage).
+    #[arg(long, value_name = "X", requires = "origin_collection")]
+    pub(crate) origin_id: Option<String>,
+    /// Origin collection.
+    #[arg(long, value_name = "Y", requires = "origin_id")]
+    pub(crate) origin_collection: Option<String>,
+    /// External system of the origin (originCollection becomes `<system>:<collection>`).
+    #[arg(long, value_name = "S", requires = "origin_id")]
+    pub(crate) origin_system: Option<String>,
+    /// Save embedded objects as entities first: a JSON array of
+    /// `{"property", "collection", "keyProperty", "databaseType"?, "tier"?}`.
+    #[arg(long, value_name = "JSON", value_parser = parse_json,
+          conflicts_with_all = ["id", "parent_id", "origin_id"])]
+    pub(crate) entities: Option<Value>,
+    #[command(flatten)]
+    pub(crate) meta: WriteMeta,
+}
+
+/// Read options shared by `get` and `query`.
+#[derive(Args, Debug)]
+pub(crate) struct ReadArgs {
+    /// Include logically deleted items.
+    #[arg(long)]
+    pub(crate) include_deleted: bool,
+    /// Keep only these dot paths of the content (comma-separated).
+    #[arg(long, value_name = "PATHS", value_delimiter = ',')]
+    pub(crate) projection: Option<Vec<String>>,
+    /// Add signed URLs for the version's JSON and blobs (`_presigned`).
+    #[arg(long)]
+    pub(crate) presign: bool,
+    /// Lifetime of the signed URLs in seconds (default 3600).
+    #[arg(long, value_name = "SECONDS", requires = "presign")]
+    pub(crate) ttl: Option<u64>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct GetArgs {
+    #[command(flatten)]
+    pub(crate) route: RouteArgs,
+    /// Item id.
+    pub(crate) id: String,
+    /// Read this object version.
+    #[arg(long, value_name = "N", conflicts_with = "as_of")]
+    pub(crate) ov: Option<u64>,
+    /// Read the item as it was at this time (RFC 3339).
+    #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
+    pub(crate) as_of: Option<Timestamp>,
+    #[command(flatten)]
+    pub(crate) read: ReadArgs,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct UpdateArgs {
+    #[command(flatten)]
+    pub(crate) route: RouteArgs,
+    /// Item id.
+    pub(crate) id: String,
+    /// The ov the item must be at (optimistic lock).
+    #[arg(long, value_name = "N")]
+    pub(crate) expected_ov: u64,
+    #[command(flatten)]
+    pub(crate) data: DataArgs,
+    #[command(flatten)]
+    pub(crate) meta: WriteMeta,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct DeleteArgs {
+    #[command(flatten)]
+    pub(crate) route: RouteArgs,
+    /// Item id.
+    pub(crate) id: String,
+    /// The ov the item must be at (optimistic lock).
+    #[arg(long, value_name = "N")]
+    pub(crate) expected_ov: u64,
+    #[command(flatten)]
+    pub(crate) meta: WriteMeta,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct EnrichArgs {
+    #[command(flatten)]
+    pub(crate) route: RouteArgs,
+    /// Item id.
+    pub(crate) id: String,
+    /// A patch object, or an array of patch objects.
+    #[command(flatten)]
+    pub(crate) data: DataArgs,
+    /// Recorded in `_system.functionIds`.
+    #[arg(long, value_name = "F")]
+    pub(crate) function_id: Option<String>,
+    /// Fail with CONFLICT unless the item is at this ov (default: re-merge on concurrent writes).
+    #[arg(long, value_name = "N")]
+    pub(crate) expected_ov: Option<u64>,
+    #[command(flatten)]
+    pub(crate) meta: WriteMeta,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct HistoryArgs {
+    #[command(flatten)]
+    pub(crate) route: RouteArgs,
+    /// Item id.
+    pub(crate) id: String,
+    /// Page size (1-1000, default 50).
+    #[arg(long, value_name = "N")]
+    pub(crate) limit: Option<usize>,
+    /// Only versions below this ov (the `nextBeforeOv` of the previous page).
+    #[arg(long, value_name = "N")]
+    pub(crate) before_ov: Option<u64>,
+}
+
+#[derive(Args, Debug)]
+#[command(group = clap::ArgGroup::new("target").required(true).multiple(false))]
+pub(crate) struct RestoreArgs {
+    #[command(flatten)]
+    pub(crate) route: RouteArgs,
+    /// Item id.
+    pub(crate) id: String,
+    /// Restore this object version.
+    #[arg(long, value_name = "N", group = "target")]
+    pub(crate) ov: Option<u64>,
+    /// Restore the state the item had at this time (RFC 3339).
+    #[arg(long, value_name = "T", value_parser = parse_time, group = "target")]
+    pub(crate) at: Option<Timestamp>,
+    #[command(flatten)]
+    pub(crate) meta: WriteMeta,
+}
+
+#[derive(Args, Debug)]
+#[command(group = clap::ArgGroup::new("target").required(true).multiple(false))]
+pub(crate) struct RestoreCollectionArgs {
+    #[command(flatten)]
+    pub(crate) route: RouteArgs,
+    /// Restore to this collection version.
+    #[arg(long, value_name = "N", group = "target")]
+    pub(crate) cv: Option<u64>,
+    /// Restore to the collection's state at this time (RFC 3339).
+    #[arg(long, value_name = "T", value_parser = parse_time, group = "target")]
+    pub(crate) at: Option<Timestamp>,
+    /// Count what would change; change nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Continue an interrupted run after this item id (its `lastId`).
+    #[arg(long, value_name = "ID")]
+    pub(crate) resume_after: Option<String>,
+    #[command(flatten)]
+    pub(crate) meta: WriteMeta,
+}
+
+/// Arguments of `chronos fetch`.
+#[derive(Args, Debug)]
+pub(crate) struct FetchArgs {
+    /// Database type: knowledge or metadata.
+    #[arg(long, value_name = "TYPE", default_value = "knowledge", value_parser = ["knowledge", "metadata"])]
+    pub(crate) db: String,
+    /// Collection name.
+    #[arg(long, short = 'c', value_name = "C")]
+    pub(crate) collection: String,
+    /// MongoDB-style filter on indexed properties, e.g. '{"key":"feature-flags"}'.
+    #[arg(long, value_name = "JSON", value_parser = parse_json)]
+    pub(crate) filter: Value,
+    /// Look in this tenant's database too.
+    #[arg(long, value_name = "T")]
+    pub(crate) tenant: Option<String>,
+    /// Look in this domain's database too.
+    #[arg(long, value_name = "D")]
+    pub(crate) domain: Option<String>,
+    /// Merge all tiers found (generic ← domain ← tenant) instead of returning the most specific.
+    #[arg(long)]
+    pub(crate) merge: bool,
+    /// With --merge: concatenate arrays instead of their union.
+    #[arg(long, requires = "merge")]
+    pub(crate) keep_duplicates: bool,
+    /// With --merge: keep the values earlier tiers set (later tiers only add keys).
+    #[arg(long, requires = "merge")]
+    pub(crate) preserve_existing: bool,
+}
+
+/// Arguments of `chronos query`.
+#[derive(Args, Debug)]
+pub(crate) struct QueryArgs {
+    #[command(flatten)]
+    pub(crate) route: RouteArgs,
+    /// MongoDB-style filter on indexed properties, e.g. '{"plan":"pro"}'.
+    #[arg(long, value_name = "JSON", value_parser = parse_json)]
+    pub(crate) filter: Option<Value>,
+    /// Sort keys, e.g. '{"name":1}' (the id is the final tie-break).
+    #[arg(long, value_name = "JSON", value_parser = parse_json)]
+    pub(crate) sort: Option<Value>,
+    /// Page size (1-1000, default 50).
+    #[arg(long, value_name = "N")]
+    pub(crate) limit: Option<usize>,
+    /// The `next` cursor of the previous page.
+    #[arg(long, value_name = "CURSOR")]
+    pub(crate) after: Option<String>,
+    /// Query the collection as it was at this time (RFC 3339).
+    #[arg(long, value_name = "T", value_parser = parse_time, conflicts_with = "as_of_cv")]
+    pub(crate) as_of: Option<Timestamp>,
+    /// Query the collection as it was at this collection version.
+    #[arg(long, value_name = "N")]
+    pub(crate) as_of_cv: Option<u64>,
+    #[command(flatten)]
+    pub(crate) read: ReadArgs,
+}
+
+pub(crate) fn parse_time(s: &str) -> Result<Timestamp, String> {
+    Timestamp::parse(s)
+}
+
+pub(crate) fn parse_json(s: &str) -> Result<Value, String> {
+    chronos_db::json::parse_unique_keys(s).map_err(|e| format!("not valid JSON: {e}"))
+}

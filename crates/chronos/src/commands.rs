@@ -1,0 +1,293 @@
+//! One function per command: parse what the library needs from the arguments, make one
+//! library call, print its result.
+
+use crate::args::*;
+use crate::output::{print_json, print_text, Failure};
+use chronos_db::config::ChronosConfig;
+use chronos_db::ops::ReadAt;
+use chronos_db::{
+    Chronos, CollectionTarget, CreateOptions, EnrichOptions, HistoryOptions, LineageRef,
+    ListOptions, OriginRef, ReadOptions, RestoreOptions, RestoreProgress, RestoreTarget,
+};
+use serde_json::Value;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The embedded default data directory.
+const DEFAULT_DATA_DIR: &str = "./chronos-data";
+
+/// The global flags: how to open the instance.
+pub(crate) struct Global {
+    pub(crate) config: Option<PathBuf>,
+    pub(crate) data_dir: Option<PathBuf>,
+}
+
+impl Global {
+    pub(crate) async fn open(&self) -> Result<Chronos, Failure> {
+        let config = match (&self.config, &self.data_dir) {
+            (Some(file), _) => ChronosConfig::from_file(file)?,
+            (None, Some(dir)) => ChronosConfig::embedded(dir),
+            (None, None) => ChronosConfig::embedded(DEFAULT_DATA_DIR),
+        };
+        Ok(Chronos::open(config).await?)
+    }
+
+    pub(crate) async fn collection(
+        &self,
+        route: &RouteArgs,
+    ) -> Result<chronos_db::Collection, Failure> {
+        Ok(self.open().await?.with(route.route())?)
+    }
+}
+
+pub(crate) async fn create(g: &Global, a: CreateArgs) -> Result<(), Failure> {
+    let coll = g.collection(&a.route).await?;
+    let data = a.data.read()?;
+    if let Some(mappings) = a.entities {
+        let mappings: Vec<chronos_db::ops::EntityMapping> = serde_json::from_value(mappings)
+            .map_err(|e| Failure::new("VALIDATION_ERROR", format!("--entities: {e}")))?;
+        let done = coll
+            .insert_with_entities(data, &mappings, &a.meta.actor, &a.meta.reason)
+            .await?;
+        return print_json(&done);
+    }
+    let opts = CreateOptions {
+        id: a.id,
+        parent: a
+            .parent_id
+            .zip(a.parent_collection)
+            .map(|(id, collection)| LineageRef { id, collection }),
+        origin: a
+            .origin_id
+            .zip(a.origin_collection)
+            .map(|(id, collection)| OriginRef {
+                id,
+                collection,
+                system: a.origin_system,
+            }),
+    };
+    print_json(
+        &coll
+            .create(data, &a.meta.actor, &a.meta.reason, opts)
+            .await?,
+    )
+}
+
+pub(crate) fn read_options(r: ReadArgs) -> ReadOptions {
+    ReadOptions {
+        projection: r.projection,
+        include_deleted: r.include_deleted,
+        presign: r.presign,
+        ttl_seconds: r.ttl,
+    }
+}
+
+pub(crate) async fn get(g: &Global, a: GetArgs) -> Result<(), Failure> {
+    let coll = g.collection(&a.route).await?;
+    let at = match (a.ov, a.as_of) {
+        (Some(ov), _) => ReadAt::Ov(ov),
+        (None, Some(t)) => ReadAt::Time(t),
+        (None, None) => ReadAt::Latest,
+    };
+    let item = coll.read(&a.id, at, read_options(a.read)).await?;
+    print_json(&item.to_document())
+}
+
+pub(crate) async fn update(g: &Global, a: UpdateArgs) -> Result<(), Failure> {
+    let coll = g.collection(&a.route).await?;
+    let data = a.data.read()?;
+    print_json(
+        &coll
+            .update(&a.id, data, a.expected_ov, &a.meta.actor, &a.meta.reason)
+            .await?,
+    )
+}
+
+pub(crate) async fn delete(g: &Global, a: DeleteArgs) -> Result<(), Failure> {
+    let coll = g.collection(&a.route).await?;
+    print_json(
+        &coll
+            .delete(&a.id, a.expected_ov, &a.meta.actor, &a.meta.reason)
+            .await?,
+    )
+}
+
+pub(crate) async fn enrich(g: &Global, a: EnrichArgs) -> Result<(), Failure> {
+    let coll = g.collection(&a.route).await?;
+    let patches = a.data.read()?;
+    let opts = EnrichOptions {
+        function_id: a.function_id,
+        actor: a.meta.actor,
+        reason: a.meta.reason,
+        expected_ov: a.expected_ov,
+    };
+    print_json(&coll.enrich(&a.id, patches, opts).await?)
+}
+
+pub(crate) async fn history(g: &Global, a: HistoryArgs) -> Result<(), Failure> {
+    let coll = g.collection(&a.route).await?;
+    print_json(
+        &coll
+            .history(
+                &a.id,
+                HistoryOptions {
+                    limit: a.limit,
+                    before_ov: a.before_ov,
+                },
+            )
+            .await?,
+    )
+}
+
+pub(crate) async fn restore(g: &Global, a: RestoreArgs) -> Result<(), Failure> {
+    let coll = g.collection(&a.route).await?;
+    let target = match (a.ov, a.at) {
+        (Some(ov), _) => RestoreTarget::Ov(ov),
+        (None, Some(at)) => RestoreTarget::At(at),
+        (None, None) => return Err(Failure::new("VALIDATION_ERROR", "give --ov or --at")),
+    };
+    print_json(
+        &coll
+            .restore_object(&a.id, target, &a.meta.actor, &a.meta.reason)
+            .await?,
+    )
+}
+
+pub(crate) async fn restore_collection(
+    g: &Global,
+    a: RestoreCollectionArgs,
+) -> Result<(), Failure> {
+    let coll = g.collection(&a.route).await?;
+    let target = match (a.cv, a.at) {
+        (Some(cv), _) => CollectionTarget::Cv(cv),
+        (None, Some(at)) => CollectionTarget::At(at),
+        (None, None) => return Err(Failure::new("VALIDATION_ERROR", "give --cv or --at")),
+    };
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} restoring [{bar:40}] {pos}/{len} items ({elapsed})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let on_progress = |p: &RestoreProgress| {
+        bar.set_length(p.total.max(p.processed));
+        bar.set_position(p.processed);
+    };
+    let opts = RestoreOptions {
+        dry_run: a.dry_run,
+        resume_after: a.resume_after,
+        actor: a.meta.actor,
+        reason: a.meta.reason,
+        progress: Some(&on_progress),
+    };
+    let report = coll.restore_collection(target, opts).await;
+    bar.finish_and_clear();
+    print_json(&report?)
+}
+
+pub(crate) async fn query(g: &Global, a: QueryArgs) -> Result<(), Failure> {
+    let coll = g.collection(&a.route).await?;
+    let opts = ListOptions {
+        filter: a.filter,
+        sort: a.sort,
+        limit: a.limit,
+        after: a.after,
+        as_of_time: a.as_of,
+        as_of_cv: a.as_of_cv,
+        include_deleted: a.read.include_deleted,
+        projection: a.read.projection,
+        presign: a.read.presign,
+        ttl_seconds: a.read.ttl,
+    };
+    let page = coll.list_by_meta(opts).await?;
+    let items: Vec<Value> = page
+        .items
+        .iter()
+        .map(|i| Value::Object(i.to_document()))
+        .collect();
+    print_json(&serde_json::json!({ "items": items, "next": page.next }))
+}
+
+pub(crate) async fn fetch(g: &Global, a: FetchArgs) -> Result<(), Failure> {
+    let chronos = g.open().await?;
+    let opts = chronos_db::tiered::TieredOptions {
+        tenant_id: a.tenant,
+        domain: a.domain,
+        merge: a.merge,
+        merge_options: chronos_db::merge::MergeOptions {
+            dedupe_arrays: !a.keep_duplicates,
+            preserve_existing: a.preserve_existing,
+        },
+        include_deleted: false,
+    };
+    let found = if a.db == "metadata" {
+        chronos.get_metadata(&a.collection, a.filter, opts).await?
+    } else {
+        chronos.get_knowledge(&a.collection, a.filter, opts).await?
+    };
+    print_json(&found.to_json())
+}
+
+pub(crate) async fn config_check(file: &Path, connect: bool) -> Result<(), Failure> {
+    let config = ChronosConfig::from_file(file)?;
+    for key in config.inactive_keys() {
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "note: `{key}` is accepted but not yet in effect (nothing acts on it yet)"
+        );
+    }
+    if !connect {
+        return print_text("config OK");
+    }
+    let chronos = Chronos::open(config).await?;
+    let checks = chronos.check_connections().await;
+    print_json(&checks)?;
+    let failed = checks.iter().filter(|c| !c.ok).count();
+    if failed > 0 {
+        return Err(Failure::new(
+            "CONNECTION_ERROR",
+            format!(
+                "{failed} of {} connection checks failed (see above)",
+                checks.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `chronos admin buckets`: every bucket's state; a missing or failed bucket fails the run.
+pub(crate) async fn admin_buckets(g: &Global, create: bool) -> Result<(), Failure> {
+    let chronos = g.open().await?;
+    let states = chronos.bucket_states(create).await;
+    print_json(&states)?;
+    let bad: Vec<String> = states
+        .iter()
+        .filter(|b| {
+            matches!(
+                b.state,
+                chronos_db::admin::BucketStatus::Missing | chronos_db::admin::BucketStatus::Error
+            )
+        })
+        .map(|b| {
+            let state = serde_json::to_value(b.state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            format!("{}/{} ({state})", b.connection, b.bucket)
+        })
+        .collect();
+    if !bad.is_empty() {
+        return Err(Failure::new(
+            "BUCKET_ERROR",
+            format!(
+                "{} of {} buckets are missing or in error: {}",
+                bad.len(),
+                states.len(),
+                bad.join(", ")
+            ),
+        ));
+    }
+    Ok(())
+}
