@@ -32,6 +32,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// assert_eq!(http_status(&Error::NotFound("item x".into())), 404);
 /// ```
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The input is malformed: bad id, bad filter, wrong payload shape, missing required field...
     #[error("validation failed: {0}")]

@@ -20,6 +20,7 @@ use std::cell::RefCell;
 
 /// Why a JSON text was refused by [`parse_unique_keys`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ParseError {
     /// Not JSON (serde_json's message, with line and column).
     Syntax(String),

@@ -48,6 +48,18 @@ impl IndexedPath {
 }
 
 impl IndexSpec {
+    /// Whether filters and sorts may name this property (a declared indexed property, or any
+    /// top-level property when none is declared).
+    ///
+    /// ```
+    /// use chronos_db::query::{IndexSpec, IndexedPath};
+    /// let spec = IndexSpec { paths: vec![IndexedPath::parse("email")], excluded: vec![] };
+    /// assert!(spec.is_indexed("email") && !spec.is_indexed("name"));
+    /// ```
+    pub fn is_indexed(&self, name: &str) -> bool {
+        self.field(name).is_ok()
+    }
+
     /// Finds the indexed property a filter or sort names.
     fn field(&self, name: &str) -> Result<Field, String> {
         match name {

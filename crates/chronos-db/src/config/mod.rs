@@ -40,6 +40,7 @@ use std::path::Path;
 
 /// A configuration problem, with the JSON path it concerns.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {message}")]
     Io { path: String, message: String },

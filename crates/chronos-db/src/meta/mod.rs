@@ -31,6 +31,7 @@ use async_trait::async_trait;
 
 /// What a metadata backend can fail with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum MetaError {
     /// The head is not in the expected state; `current_ov` is `None` when the item is absent.
     #[error("the item changed concurrently (current ov {current_ov:?})")]

@@ -222,17 +222,23 @@ impl Collection {
         if let Some(item) = self.get_latest(id, ReadOptions::default()).await? {
             return Ok(Some(item));
         }
+        // Only the derived id can name the entity when the key property is not indexed, or
+        // when the key is not a scalar (an object would read as filter operators).
+        let scalar = key.is_string() || key.is_number() || key.is_boolean();
+        if !scalar || !self.settings.index.is_indexed(&m.key_property) {
+            return Ok(None);
+        }
         let by_property = super::ListOptions {
             filter: Some(serde_json::json!({ m.key_property.clone(): key })),
             limit: Some(1),
             ..Default::default()
         };
-        match self.list_by_meta(by_property).await {
-            Ok(page) => Ok(page.items.into_iter().next()),
-            // Not an indexed property: only the derived id can name the entity.
-            Err(Error::Validation(_)) => Ok(None),
-            Err(e) => Err(e),
-        }
+        Ok(self
+            .list_by_meta(by_property)
+            .await?
+            .items
+            .into_iter()
+            .next())
     }
 
     /// Creates the entity, or sets the given fields on it (fields it has and the object does

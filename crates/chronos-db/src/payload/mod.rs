@@ -33,6 +33,7 @@ pub fn open_object_store(
 
 /// What a payload backend can fail with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum PayloadError {
     #[error("object '{0}' not found")]
     NotFound(String),
@@ -234,17 +235,50 @@ fn map_err(key: &str, e: object_store::Error) -> PayloadError {
     match e {
         object_store::Error::NotFound { .. } => PayloadError::NotFound(key.to_string()),
         other => {
+            let transient = is_transient(&other);
             // object_store's messages quote the request URL.
             let text = crate::redact::redact(&other.to_string());
-            let lower = text.to_ascii_lowercase();
-            if lower.contains("connect") || lower.contains("timed out") || lower.contains("timeout")
-            {
+            if transient {
                 PayloadError::Unavailable(text)
             } else {
                 PayloadError::Backend(text)
             }
         }
     }
+}
+
+/// Whether the request never got an answer (the service is down, unreachable or slow), as
+/// opposed to an answer that refused it: decided from the HTTP client's error kind found in
+/// the error's source chain, never from the wording of a message.
+fn is_transient(e: &object_store::Error) -> bool {
+    use object_store::client::{HttpError, HttpErrorKind};
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(http) = err.downcast_ref::<HttpError>() {
+            return matches!(
+                http.kind(),
+                HttpErrorKind::Connect
+                    | HttpErrorKind::Request
+                    | HttpErrorKind::Timeout
+                    | HttpErrorKind::Interrupted
+            );
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind as K;
+            return matches!(
+                io.kind(),
+                K::ConnectionRefused
+                    | K::ConnectionReset
+                    | K::ConnectionAborted
+                    | K::NotConnected
+                    | K::TimedOut
+                    | K::Interrupted
+                    | K::WouldBlock
+            );
+        }
+        source = err.source();
+    }
+    false
 }
 
 #[async_trait]
@@ -333,6 +367,29 @@ impl PayloadStore for ObjectPayloadStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A refused connection is "unavailable" (retry later), an answer that refuses the
+    /// request is not — decided from error kinds, whatever the messages say.
+    #[tokio::test]
+    async fn unreachable_services_are_unavailable() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        // A closed port on this machine: the connection is refused at once.
+        let conn: crate::config::SpacesConnection = serde_json::from_value(serde_json::json!({
+            "provider": "s3", "endpoint": "http://127.0.0.1:9", "region": "us-east-1",
+            "accessKey": "k", "secretKey": "s", "timeoutMs": 2000, "maxRetries": 0
+        }))
+        .unwrap();
+        let (inner, signing) = backends::open("s", &conn, None, "bucket").unwrap();
+        let store = ObjectPayloadStore::with_signing(inner, None, signing);
+        let e = store.get("a/b").await.unwrap_err();
+        assert!(matches!(e, PayloadError::Unavailable(_)), "{e:?}");
+        // A message that merely mentions a connection is not a kind.
+        let refused = object_store::Error::Generic {
+            store: "S3",
+            source: "access denied: could not connect the dots".into(),
+        };
+        assert!(matches!(map_err("k", refused), PayloadError::Backend(_)));
+    }
 
     #[test]
     fn backend_errors_lose_their_credentials() {

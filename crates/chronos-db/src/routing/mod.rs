@@ -94,6 +94,7 @@ impl fmt::Display for Route {
 
 /// Why a route does not resolve. Messages only repeat what the caller passed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum RouteError {
     #[error("invalid route: {0}")]
     Invalid(String),
