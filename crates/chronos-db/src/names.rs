@@ -38,6 +38,44 @@ pub fn check_item_id(id: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// An item id that passed [`check_item_id`]: parsed once where a caller's id enters the
+/// library, then passed around as proof that it is valid.
+///
+/// ```
+/// use chronos_db::names::ItemId;
+/// let id = ItemId::parse("cus_123:v2").unwrap();
+/// assert_eq!(id.as_str(), "cus_123:v2");
+/// assert!(ItemId::parse("../etc").is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ItemId(String);
+
+impl ItemId {
+    /// Validates an id (see [`check_item_id`]).
+    pub fn parse(id: &str) -> Result<ItemId, String> {
+        check_item_id(id)?;
+        Ok(ItemId(id.to_string()))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ItemId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::ops::Deref for ItemId {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Checks a name used for collections, tenants and domains.
 pub fn check_name(kind: &str, name: &str) -> Result<(), String> {
     let first_ok = name

@@ -54,6 +54,7 @@ use crate::config::{Base64Prop, DevShadow, Limits};
 use crate::error::{Error, Result};
 use crate::meta::{CollectionSpec, MetadataStore};
 use crate::model::{Document, Head, Item, SystemFields, Timestamp, VersionRecord};
+use crate::names::ItemId;
 use crate::payload::PayloadStore;
 use crate::query::IndexSpec;
 use crate::routing::{ResolvedRoute, Route};
@@ -256,12 +257,11 @@ impl Collection {
         Ok(())
     }
 
-    async fn head(&self, id: &str) -> Result<Option<Head>> {
-        crate::names::check_item_id(id).map_err(Error::Validation)?;
+    async fn head(&self, id: &ItemId) -> Result<Option<Head>> {
         Ok(self.meta.get_head(self.name(), id).await?)
     }
 
-    async fn existing_head(&self, id: &str) -> Result<Head> {
+    async fn existing_head(&self, id: &ItemId) -> Result<Head> {
         self.head(id)
             .await?
             .ok_or_else(|| Error::NotFound(format!("item '{id}'")))
@@ -281,12 +281,11 @@ impl Collection {
 
     /// Runs a mutating operation under the item's lease when `locks.enabled`: acquire (with
     /// bounded, jittered retries), renew every third of the lease while `op` runs, release.
-    async fn with_lease<T>(&self, id: &str, op: impl Future<Output = Result<T>>) -> Result<T> {
+    async fn with_lease<T>(&self, id: &ItemId, op: impl Future<Output = Result<T>>) -> Result<T> {
         let cfg = &self.settings.locks;
         if !cfg.enabled {
             return op.await;
         }
-        crate::names::check_item_id(id).map_err(Error::Validation)?;
         let lease = Duration::from_millis(cfg.lease_ms);
         let owner = format!("{}:{}", lease_owner_prefix(), crate::names::write_id());
         let now = tokio::time::Instant::now();
@@ -356,6 +355,11 @@ impl Collection {
             }
         }
     }
+}
+
+/// A caller's item id, validated: every public operation parses its id once, here.
+fn item_id(id: &str) -> Result<ItemId> {
+    ItemId::parse(id).map_err(Error::Validation)
 }
 
 /// `<host>-<pid>`: who holds a lease, for operators reading `<coll>_locks`.

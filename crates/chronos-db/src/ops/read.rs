@@ -1,6 +1,6 @@
 //! Reads: latest, by version, as of a time, history, and queries on indexed properties.
 
-use super::Collection;
+use super::{item_id, Collection};
 use crate::error::{Error, Result};
 use crate::model::{Item, Timestamp, VersionInfo};
 use crate::query::{parse_sort, AsOf, Cursor, Filter, Query, DEFAULT_LIMIT, MAX_LIMIT};
@@ -122,7 +122,7 @@ impl Collection {
     /// # });
     /// ```
     pub async fn read(&self, id: &str, at: ReadAt, opts: ReadOptions) -> Result<Item> {
-        crate::names::check_item_id(id).map_err(Error::Validation)?;
+        let id = &item_id(id)?;
         let (found, what) = match at {
             ReadAt::Latest => (self.head(id).await?, format!("item '{id}'")),
             ReadAt::Ov(ov) => (
@@ -176,7 +176,7 @@ impl Collection {
     /// The latest version, or `None` if the item does not exist (or is deleted, unless
     /// `include_deleted`).
     pub async fn get_latest(&self, id: &str, opts: ReadOptions) -> Result<Option<Item>> {
-        let Some(head) = self.head(id).await? else {
+        let Some(head) = self.head(&item_id(id)?).await? else {
             return Ok(None);
         };
         self.read_one(&head, &opts).await
@@ -184,7 +184,7 @@ impl Collection {
 
     /// One version by its ov.
     pub async fn get_version(&self, id: &str, ov: u64, opts: ReadOptions) -> Result<Option<Item>> {
-        crate::names::check_item_id(id).map_err(Error::Validation)?;
+        let id = &item_id(id)?;
         let Some(found) = self.meta.get_version(self.name(), id, ov).await? else {
             return Ok(None);
         };
@@ -200,7 +200,7 @@ impl Collection {
         opts: ReadOptions,
     ) -> Result<Option<Item>> {
         self.need_history("get_as_of")?;
-        crate::names::check_item_id(id).map_err(Error::Validation)?;
+        let id = &item_id(id)?;
         let Some(found) = self
             .meta
             .version_as_of(self.name(), id, AsOf::Time(at))
@@ -213,7 +213,7 @@ impl Collection {
 
     /// The versions of an item, newest first. `NotFound` if the item has none.
     pub async fn history(&self, id: &str, opts: HistoryOptions) -> Result<HistoryPage> {
-        crate::names::check_item_id(id).map_err(Error::Validation)?;
+        let id = &item_id(id)?;
         let limit = check_limit(opts.limit)?;
         let rows = self
             .meta

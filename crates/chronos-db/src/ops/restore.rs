@@ -1,9 +1,10 @@
 //! Append-only restore of one item or of a whole collection.
 
-use super::Collection;
+use super::{item_id, Collection};
 use crate::error::{Error, Result};
 use crate::meta::MetadataStore;
 use crate::model::{Head, Timestamp, WriteResult};
+use crate::names::ItemId;
 use crate::query::AsOf;
 use serde::Serialize;
 
@@ -102,13 +103,14 @@ impl Collection {
         reason: &str,
     ) -> Result<WriteResult> {
         self.need_history("restore_object")?;
+        let id = &item_id(id)?;
         self.with_lease(id, self.restore_object_unlocked(id, target, actor, reason))
             .await
     }
 
     async fn restore_object_unlocked(
         &self,
-        id: &str,
+        id: &ItemId,
         target: RestoreTarget,
         actor: &str,
         reason: &str,
@@ -202,7 +204,7 @@ impl Collection {
         opts: &RestoreOptions<'_>,
         report: &mut RestoreReport,
     ) -> Result<()> {
-        let id = head.version.id.clone();
+        let id = item_id(&head.version.id)?;
         if opts.dry_run {
             return self.restore_one_unlocked(head, target, opts, report).await;
         }

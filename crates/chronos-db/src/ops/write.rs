@@ -1,13 +1,14 @@
 //! create, update, delete, enrich. The protocol and its crash windows are described in the
 //! parent module.
 
+use super::item_id;
 use super::Collection;
 use crate::document::{check_document, extract_meta, get_path};
 use crate::error::{Error, Result};
 use crate::merge::merge_objects;
 use crate::meta::{Expect, MetaError, VersionWrite};
 use crate::model::{Document, Head, Lineage, Op, Timestamp, VersionRecord, WriteResult};
-use crate::names;
+use crate::names::{self, ItemId};
 use crate::payload::keys;
 use bytes::Bytes;
 use serde::Deserialize;
@@ -272,13 +273,16 @@ impl Collection {
         reason: &str,
         opts: CreateOptions,
     ) -> Result<WriteResult> {
-        match opts.id.clone() {
+        match opts.id.as_deref().map(item_id).transpose()? {
             // A caller-chosen id can collide with another writer's: take its lease.
             Some(id) => {
-                self.with_lease(&id, self.create_unlocked(data, actor, reason, opts))
-                    .await
+                self.with_lease(
+                    &id,
+                    self.create_unlocked(data, actor, reason, Some(&id), opts),
+                )
+                .await
             }
-            None => self.create_unlocked(data, actor, reason, opts).await,
+            None => self.create_unlocked(data, actor, reason, None, opts).await,
         }
     }
 
@@ -287,15 +291,13 @@ impl Collection {
         data: Value,
         actor: &str,
         reason: &str,
+        chosen_id: Option<&ItemId>,
         opts: CreateOptions,
     ) -> Result<WriteResult> {
-        if let Some(id) = &opts.id {
-            names::check_item_id(id).map_err(Error::Validation)?;
-        }
-        let doc = self.accept(data, opts.id.as_deref())?;
-        let (id, chosen) = match opts.id {
-            Some(id) => (id, true),
-            None => (names::generate_id(), false),
+        let doc = self.accept(data, chosen_id.map(ItemId::as_str))?;
+        let (id, chosen) = match chosen_id {
+            Some(id) => (id.clone(), true),
+            None => (item_id(&names::generate_id())?, false),
         };
         self.check_required(&doc)?;
         let mut lineage = Lineage::default();
@@ -326,7 +328,7 @@ impl Collection {
         // A caller's id may be taken: fail before writing any object. (The commit's
         // compare-and-set is what guarantees it; this only avoids wasted writes.)
         if chosen && self.head(&id).await?.is_some() {
-            return Err(Error::AlreadyExists { id });
+            return Err(Error::AlreadyExists { id: id.to_string() });
         }
         self.write_version(NewVersion {
             id: &id,
@@ -353,6 +355,7 @@ impl Collection {
         actor: &str,
         reason: &str,
     ) -> Result<WriteResult> {
+        let id = &item_id(id)?;
         self.with_lease(
             id,
             self.update_unlocked(id, data, expected_ov, actor, reason),
@@ -362,7 +365,7 @@ impl Collection {
 
     async fn update_unlocked(
         &self,
-        id: &str,
+        id: &ItemId,
         data: Value,
         expected_ov: u64,
         actor: &str,
@@ -415,13 +418,14 @@ impl Collection {
         actor: &str,
         reason: &str,
     ) -> Result<WriteResult> {
+        let id = &item_id(id)?;
         self.with_lease(id, self.delete_unlocked(id, expected_ov, actor, reason))
             .await
     }
 
     async fn delete_unlocked(
         &self,
-        id: &str,
+        id: &ItemId,
         expected_ov: u64,
         actor: &str,
         reason: &str,
@@ -479,13 +483,14 @@ impl Collection {
         patches: Value,
         opts: EnrichOptions,
     ) -> Result<WriteResult> {
+        let id = &item_id(id)?;
         self.with_lease(id, self.enrich_unlocked(id, patches, opts))
             .await
     }
 
     async fn enrich_unlocked(
         &self,
-        id: &str,
+        id: &ItemId,
         patches: Value,
         opts: EnrichOptions,
     ) -> Result<WriteResult> {
