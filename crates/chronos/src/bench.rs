@@ -132,7 +132,7 @@ async fn raw_floor(dir: &std::path::Path, n: usize) -> Result<Stats, BoxError> {
         // Flushed like the embedded store flushes (durability powerLoss, the default): the
         // file and each directory up to the root.
         let file = fs.path_to_filesystem(&key)?;
-        tokio::task::spawn_blocking(move || chronos_db::payload::flush_to_disk(&file, 3)).await??;
+        tokio::task::spawn_blocking(move || flush_to_disk(&file, 3)).await??;
         let c = conn.clone();
         tokio::task::spawn_blocking(move || -> Result<(), BoxError> {
             let c = c.lock().map_err(|_| "lock poisoned")?;
@@ -451,12 +451,15 @@ async fn remote_raw_floor(
         .mongo_uri
         .clone()
         .ok_or("no mongoUri")?;
-    let client = chronos_db::meta::mongo::connect(&uri, Duration::from_secs(5)).await?;
+    // The same driver with the same bounded timeouts the library uses.
+    let mut options = mongodb::options::ClientOptions::parse(&uri).await?;
+    options.server_selection_timeout = Some(Duration::from_secs(5));
+    options.connect_timeout = Some(Duration::from_secs(5));
+    let client = mongodb::Client::with_options(options)?;
     let coll = client
         .database(&format!("raw{}", &chronos_db::names::generate_id()[14..]))
         .collection::<mongodb::bson::Document>("raw_floor");
-    let store =
-        chronos_db::payload::open_object_store("s", &cfg.spaces_connections["s"], "chronos-test")?;
+    let store = raw_object_store(&cfg.spaces_connections["s"], "chronos-test")?;
     let pb = bar(n, "raw floor");
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -485,4 +488,54 @@ async fn remote_raw_floor(
     pb.finish_and_clear();
     let _ = coll.drop().await;
     Ok(stats)
+}
+
+/// The object store of the raw floor, built directly with object_store (the floor measures
+/// the service, not the library): S3 path-style or Azure at the configured endpoint.
+fn raw_object_store(
+    conn: &chronos_db::config::SpacesConnection,
+    bucket: &str,
+) -> Result<std::sync::Arc<dyn object_store::ObjectStore>, BoxError> {
+    let endpoint = conn.endpoint.clone().ok_or("no endpoint")?;
+    let options =
+        object_store::ClientOptions::new().with_allow_http(endpoint.starts_with("http://"));
+    let key = |k: &Option<String>| k.clone().ok_or("missing key");
+    Ok(match conn.effective_provider() {
+        chronos_db::config::Provider::Azure => std::sync::Arc::new(
+            object_store::azure::MicrosoftAzureBuilder::new()
+                .with_account(key(&conn.access_key)?)
+                .with_access_key(key(&conn.secret_key)?)
+                .with_container_name(bucket)
+                .with_endpoint(endpoint)
+                .with_client_options(options)
+                .build()?,
+        ),
+        _ => std::sync::Arc::new(
+            object_store::aws::AmazonS3Builder::new()
+                .with_endpoint(endpoint)
+                .with_region(conn.region.clone().unwrap_or_else(|| "us-east-1".into()))
+                .with_access_key_id(key(&conn.access_key)?)
+                .with_secret_access_key(key(&conn.secret_key)?)
+                .with_bucket_name(bucket)
+                .with_virtual_hosted_style_request(false)
+                .with_client_options(options)
+                .build()?,
+        ),
+    })
+}
+
+/// Flushes a file and the directories above it (as the embedded store does with durability
+/// `powerLoss`), so the raw floor pays the same disk flushes.
+fn flush_to_disk(file: &std::path::Path, dir_levels: usize) -> std::io::Result<()> {
+    let flush = |p: &std::path::Path| std::fs::File::open(p).and_then(|f| f.sync_all());
+    flush(file)?;
+    if cfg!(unix) {
+        let mut dir = file.parent();
+        for _ in 0..dir_levels {
+            let Some(d) = dir else { break };
+            flush(d)?;
+            dir = d.parent();
+        }
+    }
+    Ok(())
 }

@@ -21,16 +21,6 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use std::sync::Arc;
 
-/// Opens the `object_store` backend of a spaces connection for one bucket (as Chronos-DB
-/// itself does), for tools that need the raw store, such as the benchmark's floor.
-pub fn open_object_store(
-    name: &str,
-    conn: &crate::config::SpacesConnection,
-    bucket: &str,
-) -> Result<Arc<dyn ObjectStore>, PayloadError> {
-    backends::open(name, conn, None, bucket).map(|(store, _)| store)
-}
-
 /// What a payload backend can fail with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -210,14 +200,7 @@ impl ObjectPayloadStore {
 /// directory entry is durable only once its directory is flushed; directories can be opened
 /// and flushed on Unix only (elsewhere only the file is).
 ///
-/// ```
-/// let dir = tempfile::tempdir().unwrap();
-/// let file = dir.path().join("a").join("item.json");
-/// std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-/// std::fs::write(&file, b"{}").unwrap();
-/// chronos_db::payload::flush_to_disk(&file, 2).unwrap();
-/// ```
-pub fn flush_to_disk(file: &std::path::Path, dir_levels: usize) -> std::io::Result<()> {
+pub(crate) fn flush_to_disk(file: &std::path::Path, dir_levels: usize) -> std::io::Result<()> {
     let flush = |p: &std::path::Path| std::fs::File::open(p).and_then(|f| f.sync_all());
     flush(file)?;
     if cfg!(unix) {

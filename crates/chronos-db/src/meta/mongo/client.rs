@@ -5,7 +5,7 @@ use super::*;
 /// Connects with bounded timeouts (server selection / connect = `timeout`), never logging or
 /// returning the URI's credentials in errors. The client connects lazily: an unreachable
 /// server shows up as [`MetaError::Unavailable`] on first use.
-pub async fn connect(uri: &str, timeout: Duration) -> Result<Client, MetaError> {
+pub(crate) async fn connect(uri: &str, timeout: Duration) -> Result<Client, MetaError> {
     let mut opts = tokio::time::timeout(timeout, async { ClientOptions::parse(uri).await })
         .await
         .map_err(|_| {

@@ -79,7 +79,7 @@ mod store;
 mod tests;
 mod txn;
 
-pub use client::connect;
+pub(crate) use client::connect;
 pub use txn::{detect_transactions, topology_of, Topology, TransactionPolicy};
 
 use super::{CollectionSpec, Committed, Expect, MetaError, MetadataStore, QueryPage, VersionWrite};
@@ -148,10 +148,9 @@ pub(super) const VERSION_KEYS: [&str; 15] = [
 /// A metadata store over one MongoDB database.
 ///
 /// ```no_run
-/// # async fn demo() -> Result<(), chronos_db::meta::MetaError> {
-/// use chronos_db::meta::mongo::{connect, MongoStore};
-/// use std::time::Duration;
-/// let client = connect("mongodb://127.0.0.1:27017", Duration::from_secs(5)).await?;
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use chronos_db::meta::mongo::MongoStore;
+/// let client = mongodb::Client::with_uri_str("mongodb://127.0.0.1:27017").await?;
 /// let store = MongoStore::new(client, "app_db");
 /// # let _ = store; Ok(()) }
 /// ```
