@@ -39,26 +39,45 @@ pub enum Error {
     Validation(String),
     /// The payload is bigger than the configured limit.
     #[error("payload of {size} bytes exceeds the limit of {limit} bytes")]
-    PayloadTooLarge { size: usize, limit: usize },
+    PayloadTooLarge {
+        /// Size of the payload's JSON, in bytes.
+        size: usize,
+        /// The configured `limits.maxPayloadBytes`.
+        limit: usize,
+    },
     /// The item (or the requested version of it) does not exist.
     #[error("not found: {0}")]
     NotFound(String),
     /// Optimistic lock failure: the caller's expected ov is not the item's current ov.
     #[error("conflict on item '{id}': expected ov {expected}, current ov is {current}")]
     Conflict {
+        /// The item.
         id: String,
+        /// The ov the caller expected.
         expected: u64,
+        /// The item's current ov.
         current: u64,
     },
     /// A create named an id that is already taken.
     #[error("item '{id}' already exists")]
-    AlreadyExists { id: String },
+    AlreadyExists {
+        /// The id that is taken.
+        id: String,
+    },
     /// The item is logically deleted; restore it before writing to it.
     #[error("item '{id}' is deleted (at ov {ov}); restore it first")]
-    Deleted { id: String, ov: u64 },
+    Deleted {
+        /// The deleted item.
+        id: String,
+        /// The ov of its deletion version.
+        ov: u64,
+    },
     /// Another writer holds the item's lease and did not release it in time.
     #[error("item '{id}' is locked by another writer; try again")]
-    Locked { id: String },
+    Locked {
+        /// The locked item.
+        id: String,
+    },
     /// Invalid configuration.
     #[error(transparent)]
     Config(#[from] ConfigError),

@@ -26,8 +26,11 @@ pub enum ParseError {
     Syntax(String),
     /// A key appears twice in one object; `path` is the repeated key's JSON path.
     DuplicateKey {
+        /// JSON path of the repeated key, such as `$.a.b`.
         path: String,
+        /// Line where the repetition was found, counting from 1.
         line: usize,
+        /// Column where the repetition was found, counting from 1.
         column: usize,
     },
 }

@@ -11,14 +11,20 @@ pub type Document = Map<String, Value>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Op {
+    /// `CREATE`: the item's first version (ov 0).
     Create,
+    /// `UPDATE`: the content replaced.
     Update,
+    /// `ENRICH`: patches deep-merged into the content.
     Enrich,
+    /// `DELETE`: a logical deletion (the version keeps the last content).
     Delete,
+    /// `RESTORE`: an earlier version's content and deletion state written again.
     Restore,
 }
 
 impl Op {
+    /// The upper-case name stored and returned (`CREATE`, `UPDATE`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
             Op::Create => "CREATE",
@@ -29,6 +35,7 @@ impl Op {
         }
     }
 
+    /// The operation with this upper-case name; `None` for any other text.
     pub fn parse(s: &str) -> Option<Op> {
         Some(match s {
             "CREATE" => Op::Create,
@@ -53,10 +60,12 @@ impl Op {
 pub struct Timestamp(pub i64);
 
 impl Timestamp {
+    /// The current time.
     pub fn now() -> Self {
         Timestamp(Utc::now().timestamp_micros())
     }
 
+    /// Microseconds since the Unix epoch (UTC).
     pub fn micros(self) -> i64 {
         self.0
     }
@@ -73,6 +82,7 @@ impl Timestamp {
             })
     }
 
+    /// As a `chrono` UTC date-time (the epoch when out of `chrono`'s range).
     pub fn to_datetime(self) -> DateTime<Utc> {
         Utc.timestamp_micros(self.0).single().unwrap_or_default()
     }
@@ -105,33 +115,52 @@ impl<'de> Deserialize<'de> for Timestamp {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Lineage {
+    /// When the item was created; `None` on its first version (whose `at` is that time).
     pub inserted_at: Option<Timestamp>,
+    /// The functions that enriched the item (`EnrichOptions::function_id`), each once, first use
+    /// first.
     #[serde(default)]
     pub function_ids: Vec<String>,
+    /// The parent record's id, from `CreateOptions::parent`.
     pub parent_id: Option<String>,
+    /// The parent record's collection.
     pub parent_collection: Option<String>,
+    /// The origin record's id: from `CreateOptions::origin`, else the parent's.
     pub origin_id: Option<String>,
+    /// The origin record's collection, `<system>:<collection>` when the origin names a system.
     pub origin_collection: Option<String>,
 }
 
 /// One committed write of one item, as the metadata store keeps it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VersionRecord {
+    /// The item's id.
     pub id: String,
+    /// Object version: 0 for the item's first version, one more for each later write.
     pub ov: u64,
+    /// Collection version, allocated by the commit: greater than every earlier one of the
+    /// collection (gaps allowed).
     pub cv: u64,
+    /// The operation that wrote the version.
     pub op: Op,
+    /// Commit time, never earlier than the previous version's.
     pub at: Timestamp,
+    /// Who wrote the version, as passed to the operation (`None` when empty).
     pub actor: Option<String>,
+    /// Why, as passed to the operation (`None` when empty).
     pub reason: Option<String>,
+    /// The enrichment function an `ENRICH` version names, if any.
     pub function_id: Option<String>,
     /// The key of this version's `item.json`; every object of the version lives under the
     /// same per-attempt prefix, which this version alone owns.
     pub payload_key: String,
+    /// Size of `item.json`, in bytes.
     pub size: u64,
+    /// SHA-256 of `item.json`, in lower-case hex.
     pub sha256: String,
     /// The indexed properties of this version's content.
     pub meta: Document,
+    /// The `_system` fields carried from version to version.
     pub lineage: Lineage,
     /// True for a DELETE version (and a RESTORE to a deleted state).
     pub deleted: bool,
@@ -152,6 +181,7 @@ impl VersionRecord {
 /// store returns for heads (the latest version of an item) and for single-version reads.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Head {
+    /// The committed version.
     pub version: VersionRecord,
     /// The version's content as JSON text, when small enough to be kept inline.
     pub shadow: Option<String>,
@@ -161,16 +191,27 @@ pub struct Head {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SystemFields {
+    /// The version's object version.
     pub ov: u64,
+    /// The version's collection version.
     pub cv: u64,
+    /// `insertedAt`: when the item was created.
     pub inserted_at: Timestamp,
+    /// `updatedAt`: when this version was committed.
     pub updated_at: Timestamp,
+    /// `deletedAt`: this version's time when it is a deletion, else `None`.
     pub deleted_at: Option<Timestamp>,
+    /// Whether this version is a deletion.
     pub deleted: bool,
+    /// `functionIds`: the functions that enriched the item, each once, first use first.
     pub function_ids: Vec<String>,
+    /// `parentId`: the parent record's id, if the item was created with one.
     pub parent_id: Option<String>,
+    /// `parentCollection`: the parent record's collection.
     pub parent_collection: Option<String>,
+    /// `originId`: the origin record's id (the explicit origin, else the parent).
     pub origin_id: Option<String>,
+    /// `originCollection`: the origin's collection, `<system>:<collection>` for an external system.
     pub origin_collection: Option<String>,
 }
 
@@ -197,12 +238,17 @@ impl SystemFields {
 /// [`Item::to_document`] gives the flat shape clients of chronos-db v2.2 (TypeScript) read: `{"_id": ..., ...data, "_system": {...}}`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Item {
+    /// The item's id (`_id` in the flat form).
     pub id: String,
+    /// The version's content, without `_id` and `_system`.
     pub data: Document,
+    /// `_system`: versions, times, deletion and lineage.
     pub system: SystemFields,
     /// Which operation wrote this version, and who and why.
     pub op: Op,
+    /// Who wrote this version, as passed to the write (`None` when empty).
     pub actor: Option<String>,
+    /// Why, as passed to the write (`None` when empty).
     pub reason: Option<String>,
     /// Signed URLs, when the read asked for them.
     pub presigned: Option<Presigned>,
@@ -217,6 +263,7 @@ pub struct Presigned {
     pub item_url: String,
     /// Per base64 property (dot path): its blob, and its text rendition if any.
     pub blobs: std::collections::BTreeMap<String, BlobUrls>,
+    /// `expiresIn`: how long the URLs stay valid, in seconds.
     pub expires_in: u64,
 }
 
@@ -224,7 +271,9 @@ pub struct Presigned {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BlobUrls {
+    /// `blobUrl`: the blob's bytes.
     pub blob_url: String,
+    /// `textUrl`: the blob's UTF-8 text rendition, when it has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text_url: Option<String>,
 }
@@ -255,16 +304,27 @@ impl Item {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VersionInfo {
+    /// The item's id.
     pub id: String,
+    /// Object version: 0 for the item's first version, one more for each later write.
     pub ov: u64,
+    /// Collection version of the commit.
     pub cv: u64,
+    /// The operation that wrote the version.
     pub op: Op,
+    /// Commit time.
     pub at: Timestamp,
+    /// Who wrote the version, as passed to the operation (`None` when empty).
     pub actor: Option<String>,
+    /// Why, as passed to the operation (`None` when empty).
     pub reason: Option<String>,
+    /// `functionId`: the enrichment function an `ENRICH` version names, if any.
     pub function_id: Option<String>,
+    /// Whether this version is a deletion.
     pub deleted: bool,
+    /// Size of the version's `item.json`, in bytes.
     pub size: u64,
+    /// SHA-256 of the version's `item.json`, in lower-case hex.
     pub sha256: String,
 }
 
@@ -290,8 +350,12 @@ impl From<&VersionRecord> for VersionInfo {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WriteResult {
+    /// The item's id (generated, or the one chosen at create).
     pub id: String,
+    /// The object version written (0 for a create).
     pub ov: u64,
+    /// The collection version of the commit.
     pub cv: u64,
+    /// Commit time of the version.
     pub at: Timestamp,
 }

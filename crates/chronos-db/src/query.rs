@@ -31,6 +31,8 @@ pub struct IndexedPath {
 }
 
 impl IndexedPath {
+    /// Reads a declared path: dot-separated segments, with a trailing `[]` for an array (not
+    /// validated).
     pub fn parse(spec: &str) -> Self {
         let (body, array) = match spec.strip_suffix("[]") {
             Some(b) => (b, true),
@@ -42,6 +44,7 @@ impl IndexedPath {
         }
     }
 
+    /// The path as written, without the `[]` marker: `a.b.c`.
     pub fn dotted(&self) -> String {
         self.segments.join(".")
     }
@@ -95,10 +98,15 @@ impl IndexSpec {
 /// A field a filter or sort refers to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Field {
+    /// `_id`: the item id (string values).
     Id,
+    /// `_system.ov` (integer values).
     Ov,
+    /// `_system.cv` (integer values).
     Cv,
+    /// `_system.updatedAt` (RFC 3339 strings, compared as microseconds).
     UpdatedAt,
+    /// An indexed property of the content.
     Meta(IndexedPath),
 }
 
@@ -106,14 +114,19 @@ pub enum Field {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "t", content = "v")]
 pub enum Scalar {
+    /// `null`.
     #[serde(rename = "n")]
     Null,
+    /// `true` or `false`.
     #[serde(rename = "b")]
     Bool(bool),
+    /// A number that is a 64-bit integer (also `_system.updatedAt`, in microseconds).
     #[serde(rename = "i")]
     Int(i64),
+    /// Any other number, as the nearest 64-bit float.
     #[serde(rename = "f")]
     Float(f64),
+    /// A string.
     #[serde(rename = "s")]
     Str(String),
 }
@@ -154,11 +167,17 @@ impl Scalar {
 /// Comparison operators.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CmpOp {
+    /// `$eq`, or a bare value: equal.
     Eq,
+    /// `$ne`: not equal.
     Ne,
+    /// `$gt`: greater than.
     Gt,
+    /// `$gte`: greater than or equal.
     Gte,
+    /// `$lt`: less than.
     Lt,
+    /// `$lte`: less than or equal.
     Lte,
 }
 
@@ -167,24 +186,41 @@ pub enum CmpOp {
 pub enum Filter {
     /// Matches everything.
     All,
+    /// Every filter matches (`$and`, or several conditions in one object).
     And(Vec<Filter>),
+    /// At least one filter matches (`$or`).
     Or(Vec<Filter>),
+    /// The filter does not match (`$not`; `$nin` is a negated `In`).
     Not(Box<Filter>),
+    /// A field compared with a value (`$eq`, `$ne`, `$gt`, `$gte`, `$lt`, `$lte`, or a bare value).
     Cmp {
+        /// The field compared.
         field: Field,
+        /// The comparison.
         op: CmpOp,
+        /// The value compared with.
         value: Scalar,
     },
+    /// `$in`: the field equals one of the values.
     In {
+        /// The field tested.
         field: Field,
+        /// The accepted values (at most 256).
         values: Vec<Scalar>,
     },
+    /// `$exists`: whether the field is present.
     Exists {
+        /// The field tested.
         field: Field,
+        /// `true`: the field must be present; `false`: it must be absent.
         exists: bool,
     },
+    /// `$regex`: the field is a string that matches the pattern.
     Regex {
+        /// The field matched.
         field: Field,
+        /// The regular expression (Rust `regex` syntax), with the `$options` flags prepended as
+        /// `(?flags)`.
         pattern: String,
     },
 }
@@ -351,7 +387,9 @@ fn parse_field(field: Field, v: &Value, depth: usize) -> Result<Filter, String> 
 /// One sort key.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SortKey {
+    /// The field sorted on (not an array property).
     pub field: Field,
+    /// `true` for `-1` (largest first), `false` for `1`.
     pub descending: bool,
 }
 
@@ -383,8 +421,10 @@ pub fn parse_sort(v: &Value, spec: &IndexSpec) -> Result<Vec<SortKey>, String> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(remote = "Self")]
 pub struct Cursor {
+    /// The last item's sort values, one per sort key.
     #[serde(rename = "k")]
     pub values: Vec<Scalar>,
+    /// The last item's id (the final tie-break).
     #[serde(rename = "i")]
     pub id: String,
 }
@@ -441,18 +481,26 @@ fn cursor_tag(context: &str, body: &str) -> String {
 /// What a query reads: the latest state, or the state as of a time or collection version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AsOf {
+    /// The state at this time: each item's latest version committed at or before it.
     Time(Timestamp),
+    /// The state at this collection version: each item's latest version with a cv at or below it.
     Cv(u64),
 }
 
 /// A validated query, ready for a backend.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Query {
+    /// Which items match.
     pub filter: Filter,
+    /// Sort keys (at most 3); the id always breaks ties last.
     pub sort: Vec<SortKey>,
+    /// Page size, 1 to [`MAX_LIMIT`] ([`DEFAULT_LIMIT`] when the caller gives none).
     pub limit: usize,
+    /// Continue after this position (the previous page's `next`).
     pub after: Option<Cursor>,
+    /// Read the state as of a time or collection version instead of the latest.
     pub as_of: Option<AsOf>,
+    /// Also return items whose version read is a deletion.
     pub include_deleted: bool,
 }
 

@@ -29,6 +29,8 @@ pub struct TieredOptions {
     /// Merge every tier found (generic ← domain ← tenant) instead of returning the most
     /// specific one.
     pub merge: bool,
+    /// How tiers merge when `merge` is set (default: arrays unioned without duplicates, the
+    /// more specific tier winning).
     pub merge_options: MergeOptions,
     /// Also find records whose latest version is a deletion.
     pub include_deleted: bool,

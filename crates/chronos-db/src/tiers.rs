@@ -14,13 +14,18 @@ pub struct UnknownName(pub String);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DatabaseType {
+    /// `metadata`: generic, domain and tenant tiers.
     Metadata,
+    /// `knowledge`: generic, domain and tenant tiers.
     Knowledge,
+    /// `runtime`: the tenant tier only.
     Runtime,
+    /// `logs`: a single database (the generic tier).
     Logs,
 }
 
 impl DatabaseType {
+    /// The lower-case name used in configurations, routes and the `{databaseType}` placeholder.
     pub fn as_str(self) -> &'static str {
         match self {
             DatabaseType::Metadata => "metadata",
@@ -53,8 +58,11 @@ impl std::str::FromStr for DatabaseType {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Tier {
+    /// `generic`: one database shared by every domain and tenant.
     Generic,
+    /// `domain`: one database per domain.
     Domain,
+    /// `tenant`: one database per tenant.
     Tenant,
 }
 
@@ -74,6 +82,7 @@ impl Tier {
         }
     }
 
+    /// The lower-case name: `generic`, `domain` or `tenant`.
     pub fn as_str(self) -> &'static str {
         match self {
             Tier::Generic => "generic",

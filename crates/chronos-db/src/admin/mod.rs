@@ -20,6 +20,7 @@ pub struct ConnectionCheck {
     pub connection: String,
     /// The database name or bucket checked.
     pub target: String,
+    /// Whether the check passed.
     pub ok: bool,
     /// What went wrong (credentials redacted), or "ok".
     pub message: String,
@@ -52,6 +53,7 @@ pub struct BucketState {
     pub bucket: String,
     /// The provider the bucket is stored with (`local` when `localStorage` is enabled).
     pub provider: Provider,
+    /// What was found or done.
     pub state: BucketStatus,
     /// What was asked and answered (credentials redacted).
     pub message: String,

@@ -42,8 +42,15 @@ use std::path::Path;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
+    /// The configuration file could not be read.
     #[error("cannot read config file {path}: {message}")]
-    Io { path: String, message: String },
+    Io {
+        /// The file's path, as given.
+        path: String,
+        /// The operating system's reason.
+        message: String,
+    },
+    /// The text is not JSON (the parser's message, with line and column).
     #[error("config is not valid JSON: {0}")]
     Syntax(String),
     /// One or more problems, each as `path: message`.

@@ -28,6 +28,8 @@ pub struct ChronosConfig {
     /// spaces connection says (development and tests).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local_storage: Option<LocalStorage>,
+    /// How one connection is picked when an entry lists several `dbConnRef` or `spaceConnRef`
+    /// values (`hashAlgo`, `chooseKey`).
     #[serde(default)]
     pub routing: Routing,
     /// Retention of versions and counters. Accepted, not yet in effect: validated, but nothing reads it yet.
@@ -45,8 +47,12 @@ pub struct ChronosConfig {
     /// Keep a copy of small latest documents next to the head for fast reads.
     #[serde(default)]
     pub dev_shadow: DevShadow,
+    /// When enabled (default), `delete` writes a deletion version and keeps the history; when
+    /// disabled, it removes the item, its versions and objects, which frees the id.
     #[serde(default)]
     pub logical_delete: Toggle,
+    /// When enabled (default), every version is kept; when disabled, only each item's latest
+    /// version is, and reads as of a time, as-of queries and restores are refused.
     #[serde(default)]
     pub versioning: Toggle,
     /// Write batching and debouncing. Accepted, not yet in effect: validated, but nothing reads it yet.
@@ -55,6 +61,8 @@ pub struct ChronosConfig {
     /// The fallback queue for writes that fail. Accepted, not yet in effect: validated, but nothing reads it yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback: Option<Fallback>,
+    /// MongoDB multi-document transactions for commits (default: used where the deployment supports
+    /// them).
     #[serde(default)]
     pub transactions: Transactions,
     /// Per-item leases that serialise writers across processes and servers.
@@ -173,12 +181,16 @@ impl SpacesConnection {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Databases {
+    /// The `metadata` database type: generic, domain and tenant tiers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<TieredDatabases>,
+    /// The `knowledge` database type: generic, domain and tenant tiers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub knowledge: Option<TieredDatabases>,
+    /// The `runtime` database type: the tenant tier only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runtime: Option<RuntimeDatabases>,
+    /// The `logs` database type: one database.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logs: Option<GenericDatabase>,
 }
@@ -187,10 +199,13 @@ pub struct Databases {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TieredDatabases {
+    /// The generic tier: one database shared by every domain and tenant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generic_database: Option<GenericDatabase>,
+    /// The domain tier: one database per listed domain (each domain at most once).
     #[serde(default)]
     pub domains_databases: Vec<DomainDatabase>,
+    /// The tenant tier: one database per listed tenant (each tenant at most once).
     #[serde(default)]
     pub tenant_databases: Vec<TenantDatabase>,
     /// Used for any domain not listed in `domainsDatabases`.
@@ -205,8 +220,10 @@ pub struct TieredDatabases {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RuntimeDatabases {
+    /// One database per listed tenant (each tenant at most once).
     #[serde(default)]
     pub tenant_databases: Vec<TenantDatabase>,
+    /// Used for any tenant not listed in `tenantDatabases`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant_template: Option<DatabaseTemplate>,
 }
@@ -221,11 +238,16 @@ pub struct GenericDatabase {
     /// Payload-store connection: a name from `spacesConnections`, or several (one is picked
     /// per route by `routing`).
     pub space_conn_ref: ConnRefs,
+    /// Bucket (Azure container, local folder) of the payloads: 3-63 characters of `[a-z0-9.-]`,
+    /// starting and ending with a letter or digit.
     pub bucket: String,
+    /// Metadata database name (SQLite: the `<dbName>.sqlite` file): 1-63 characters of
+    /// `[A-Za-z0-9_-]`.
     pub db_name: String,
     /// Optional key prefix inside the bucket.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
+    /// Name of a separate analytics database, checked like `dbName`. Accepted, not yet in effect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analytics_db_name: Option<String>,
 }
@@ -234,6 +256,7 @@ pub struct GenericDatabase {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DomainDatabase {
+    /// The domain served: 1-64 characters of `[a-z0-9_-]`, starting with a letter or digit.
     pub domain: String,
     /// Metadata-store connection: a name from `dbConnections`, or several (one is picked
     /// per route by `routing`).
@@ -241,10 +264,17 @@ pub struct DomainDatabase {
     /// Payload-store connection: a name from `spacesConnections`, or several (one is picked
     /// per route by `routing`).
     pub space_conn_ref: ConnRefs,
+    /// Bucket (Azure container, local folder) of the payloads: 3-63 characters of `[a-z0-9.-]`,
+    /// starting and ending with a letter or digit.
     pub bucket: String,
+    /// Metadata database name (SQLite: the `<dbName>.sqlite` file): 1-63 characters of
+    /// `[A-Za-z0-9_-]`.
     pub db_name: String,
+    /// Optional key prefix inside the bucket: `/`-separated segments of `[A-Za-z0-9._-]`, at most
+    /// 256 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
+    /// Name of a separate analytics database, checked like `dbName`. Accepted, not yet in effect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analytics_db_name: Option<String>,
 }
@@ -253,6 +283,7 @@ pub struct DomainDatabase {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TenantDatabase {
+    /// The tenant served, 1-64 characters of `[a-z0-9_-]`, starting with a letter or digit.
     pub tenant_id: String,
     /// Metadata-store connection: a name from `dbConnections`, or several (one is picked
     /// per route by `routing`).
@@ -260,10 +291,17 @@ pub struct TenantDatabase {
     /// Payload-store connection: a name from `spacesConnections`, or several (one is picked
     /// per route by `routing`).
     pub space_conn_ref: ConnRefs,
+    /// Bucket (Azure container, local folder) of the payloads: 3-63 characters of `[a-z0-9.-]`,
+    /// starting and ending with a letter or digit.
     pub bucket: String,
+    /// Metadata database name (SQLite: the `<dbName>.sqlite` file): 1-63 characters of
+    /// `[A-Za-z0-9_-]`.
     pub db_name: String,
+    /// Optional key prefix inside the bucket: `/`-separated segments of `[A-Za-z0-9._-]`, at most
+    /// 256 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
+    /// Name of a separate analytics database, checked like `dbName`. Accepted, not yet in effect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analytics_db_name: Option<String>,
 }
@@ -279,10 +317,16 @@ pub struct DatabaseTemplate {
     /// Payload-store connection: a name from `spacesConnections`, or several (one is picked
     /// per route by `routing`).
     pub space_conn_ref: ConnRefs,
+    /// Bucket, with placeholders; the bucket or the `prefix` must contain `{tenantId}` (`{domain}`
+    /// in a domain template) and expand to a valid bucket name.
     pub bucket: String,
+    /// Database name, with placeholders; it must contain `{tenantId}` (`{domain}` in a domain
+    /// template) and expand to 1-63 characters of `[A-Za-z0-9_-]`.
     pub db_name: String,
+    /// Optional key prefix inside the bucket, with placeholders.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
+    /// Name of a separate analytics database, with placeholders. Accepted, not yet in effect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analytics_db_name: Option<String>,
 }
@@ -321,6 +365,7 @@ impl<T> OneOrMany<T> {
             OneOrMany::Many(v) => v,
         }
     }
+    /// The number of values.
     pub fn len(&self) -> usize {
         self.as_slice().len()
     }
@@ -328,6 +373,7 @@ impl<T> OneOrMany<T> {
     pub fn is_empty(&self) -> bool {
         self.as_slice().is_empty()
     }
+    /// The values, in the order written.
     pub fn iter(&self) -> std::slice::Iter<'_, T> {
         self.as_slice().iter()
     }
@@ -419,7 +465,10 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LocalStorage {
+    /// The directory holding one folder per bucket; it must be a directory of its own (not a
+    /// filesystem root, a system directory or the home directory).
     pub base_path: String,
+    /// Whether the override applies; when `false`, payloads go where the spaces connections say.
     pub enabled: bool,
 }
 
@@ -456,31 +505,41 @@ pub struct Routing {
     pub choose_key: Option<String>,
 }
 
+/// Retention of versions and counters. Accepted, not yet in effect.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Retention {
+    /// How long versions are kept. Accepted, not yet in effect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ver: Option<VersionRetention>,
+    /// How long counters are kept. Accepted, not yet in effect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counters: Option<CounterRetention>,
 }
 
+/// How long versions are kept. Accepted, not yet in effect.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct VersionRetention {
+    /// Keep versions this many days. Accepted, not yet in effect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub days: Option<u32>,
+    /// Keep at most this many versions per item. Accepted, not yet in effect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_per_item: Option<u32>,
 }
 
+/// How long counters are kept. Accepted, not yet in effect.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CounterRetention {
+    /// Keep counters this many days. Accepted, not yet in effect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub days: Option<u32>,
+    /// Keep counters this many weeks. Accepted, not yet in effect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weeks: Option<u32>,
+    /// Keep counters this many months. Accepted, not yet in effect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub months: Option<u32>,
 }
@@ -496,21 +555,28 @@ pub struct CollectionMap {
     /// Properties holding base64 data, stored as separate blobs.
     #[serde(default)]
     pub base64_props: BTreeMap<String, Base64Prop>,
+    /// Checks every write of the collection must pass.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validation: Option<CollectionValidation>,
 }
 
+/// A property holding base64 data: the bytes are stored as a separate blob and the property reads
+/// back as `{"ref": {...}}`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Base64Prop {
+    /// MIME type recorded with the blob (required, not empty); `text/*` types also get a text
+    /// rendition.
     pub content_type: String,
     /// Also store a UTF-8 text rendition (`text.txt`) when the bytes decode as text.
     #[serde(default)]
     pub preferred_text: bool,
+    /// Charset of the text rendition; only `utf-8` is accepted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text_charset: Option<String>,
 }
 
+/// Checks every write of a collection must pass.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CollectionValidation {
@@ -519,51 +585,71 @@ pub struct CollectionValidation {
     pub required_indexed: Vec<String>,
 }
 
+/// An operation a counter rule counts. Accepted, not yet in effect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum CounterOp {
+    /// `CREATE`: item creations.
     Create,
+    /// `UPDATE`: item updates.
     Update,
+    /// `DELETE`: item deletions.
     Delete,
 }
 
+/// What a counter rule's `when` conditions look at. Accepted, not yet in effect.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RuleScope {
+    /// `meta` (default): the indexed properties.
     #[default]
     Meta,
+    /// `payload`: the whole document.
     Payload,
 }
 
+/// Counter rules in their top-level form. Accepted, not yet in effect.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CounterRules {
+    /// The rules. Accepted, not yet in effect.
     #[serde(default)]
     pub rules: Vec<CounterRule>,
 }
 
+/// One counter rule. Accepted, not yet in effect.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CounterRule {
+    /// The counter's name. Accepted, not yet in effect.
     pub name: String,
+    /// The operations counted (default: all). Accepted, not yet in effect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on: Option<Vec<CounterOp>>,
+    /// What `when` looks at: `meta` (default) or `payload`. Accepted, not yet in effect.
     #[serde(default)]
     pub scope: RuleScope,
+    /// The conditions a write must match to be counted. Accepted, not yet in effect.
     pub when: serde_json::Map<String, serde_json::Value>,
+    /// Properties whose distinct values are counted. Accepted, not yet in effect.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub count_unique: Vec<String>,
 }
 
+/// Analytics rules. Accepted, not yet in effect.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Analytics {
+    /// Counter rules, as in the top-level `counterRules`. Accepted, not yet in effect.
     #[serde(default)]
     pub counter_rules: Vec<CounterRule>,
+    /// Time-based rules (any JSON). Accepted, not yet in effect.
     #[serde(default)]
     pub time_based_rules: Vec<serde_json::Value>,
+    /// Cross-tenant rules (any JSON). Accepted, not yet in effect.
     #[serde(default)]
     pub cross_tenant_rules: Vec<serde_json::Value>,
+    /// The tenants the analytics cover. Accepted, not yet in effect.
     #[serde(default)]
     pub tenants: Vec<String>,
 }
@@ -573,11 +659,14 @@ pub struct Analytics {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DevShadow {
+    /// Whether inline copies are kept (required inside `devShadow`; without `devShadow` they are).
     pub enabled: bool,
-    /// Shadows older than this are ignored (the object store is read instead).
+    /// Shadows of versions committed more than this many hours ago are ignored (the object
+    /// store is read instead); default 8760 (one year).
     #[serde(default = "default_ttl_hours")]
     pub ttl_hours: u32,
-    /// Documents whose JSON is larger than this are not shadowed.
+    /// Documents whose JSON is larger than this many bytes are not shadowed
+    /// (default 65536).
     #[serde(default = "default_shadow_bytes")]
     pub max_bytes_per_doc: u32,
 }
@@ -603,6 +692,7 @@ impl Default for DevShadow {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Toggle {
+    /// Whether the feature is on (default true).
     #[serde(default = "yes")]
     pub enabled: bool,
 }
@@ -617,27 +707,38 @@ impl Default for Toggle {
     }
 }
 
+/// Write batching, debouncing and compression. Accepted, not yet in effect.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WriteOptimization {
+    /// Writes per batch. Accepted, not yet in effect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_size: Option<u32>,
+    /// How long writes are held before a batch goes out, in milliseconds. Accepted, not yet in
+    /// effect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub debounce_ms: Option<u64>,
+    /// Compress payloads. Accepted, not yet in effect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compression_enabled: Option<bool>,
 }
 
+/// A queue that retries writes that failed. Accepted, not yet in effect.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Fallback {
+    /// Whether the queue is on (required). Accepted, not yet in effect.
     pub enabled: bool,
+    /// Attempts before a write goes to the dead-letter collection. Accepted, not yet in effect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_retries: Option<u32>,
+    /// Delay before the first retry, in milliseconds. Accepted, not yet in effect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_delay_ms: Option<u64>,
+    /// Longest delay between retries, in milliseconds. Accepted, not yet in effect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_delay_ms: Option<u64>,
+    /// Where writes that ran out of retries go. Accepted, not yet in effect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dead_letter_collection: Option<String>,
 }
@@ -674,9 +775,11 @@ impl Default for Transactions {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Locks {
+    /// Whether mutating operations take the item's lease (default false).
     #[serde(default)]
     pub enabled: bool,
-    /// Lease length; renewed every third of it while the operation runs (default 30000 ms).
+    /// Lease length, at least 100 ms; renewed every third of it while the operation
+    /// runs (default 30000 ms).
     #[serde(default = "default_lease_ms")]
     pub lease_ms: u64,
     /// How long an operation waits for a lease before failing with `Locked` (default 10000 ms).
@@ -705,10 +808,12 @@ impl Default for Locks {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Limits {
-    /// Largest accepted payload, in bytes of its JSON (default 16 MiB).
+    /// Largest accepted payload, in bytes of its JSON, greater than 0
+    /// (default 16 MiB).
     #[serde(default = "default_max_payload")]
     pub max_payload_bytes: usize,
-    /// Deepest accepted nesting of objects and arrays (default 64).
+    /// Deepest accepted nesting of objects and arrays, the document itself being
+    /// level 1, greater than 0 (default 64).
     #[serde(default = "default_max_depth")]
     pub max_depth: usize,
 }

@@ -35,7 +35,10 @@ use async_trait::async_trait;
 pub enum MetaError {
     /// The head is not in the expected state; `current_ov` is `None` when the item is absent.
     #[error("the item changed concurrently (current ov {current_ov:?})")]
-    Conflict { current_ov: Option<u64> },
+    Conflict {
+        /// The item's current ov; `None` when the item is absent.
+        current_ov: Option<u64>,
+    },
     /// A create found the id taken.
     #[error("the id is already taken")]
     AlreadyExists,
@@ -65,7 +68,9 @@ pub enum Expect {
 /// One version to commit. `version.cv` is ignored: the store allocates it.
 #[derive(Debug, Clone)]
 pub struct VersionWrite {
+    /// The version to commit (its `cv` is ignored).
     pub version: VersionRecord,
+    /// The head state the commit requires (compare-and-set).
     pub expect: Expect,
     /// The content as JSON text, kept inline with the version and head when given.
     pub shadow: Option<String>,
@@ -77,6 +82,7 @@ pub struct VersionWrite {
 /// The outcome of a successful commit.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Committed {
+    /// The collection version allocated to the commit.
     pub cv: u64,
     /// Versions removed by this commit (only when `keep_history` was false).
     pub dropped: Vec<VersionRecord>,
@@ -87,13 +93,16 @@ pub struct Committed {
 pub struct QueryPage {
     /// Matching versions (the head's for latest queries, the as-of version otherwise).
     pub rows: Vec<Head>,
+    /// Where the next page starts; `None` on the last page.
     pub next: Option<Cursor>,
 }
 
 /// A collection as the store needs to know it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CollectionSpec {
+    /// The collection name.
     pub name: String,
+    /// Which properties are indexed (and may be filtered and sorted on).
     pub index: IndexSpec,
 }
 

@@ -25,10 +25,14 @@ use std::sync::Arc;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PayloadError {
+    /// No object has this key (the key).
     #[error("object '{0}' not found")]
     NotFound(String),
+    /// The service did not answer (unreachable, connection refused or reset, timed out): worth
+    /// retrying.
     #[error("backend unavailable: {0}")]
     Unavailable(String),
+    /// Any other failure, including a request the service refused (credentials redacted).
     #[error("{0}")]
     Backend(String),
 }
@@ -36,8 +40,11 @@ pub enum PayloadError {
 /// One stored object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectInfo {
+    /// The object's key, relative to the store's bucket and prefix.
     pub key: String,
+    /// Size in bytes.
     pub size: u64,
+    /// When the object was last written.
     pub last_modified: chrono::DateTime<chrono::Utc>,
 }
 

@@ -33,12 +33,17 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(remote = "Self", rename_all = "camelCase")]
 pub struct Route {
+    /// `databaseType`: which of the four database types.
     pub database_type: DatabaseType,
+    /// Which tier of it (`runtime` has only `tenant`, `logs` only `generic`).
     pub tier: Tier,
+    /// `tenantId`: the tenant, for the tenant tier only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<String>,
+    /// The domain, for the domain tier only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain: Option<String>,
+    /// The collection: 1-64 characters of `[A-Za-z0-9_-]`, starting with a letter or digit.
     pub collection: String,
 }
 
@@ -46,6 +51,7 @@ pub struct Route {
 crate::object_only!(Route, "a route object", serialize);
 
 impl Route {
+    /// A route to the generic tier of a database type, shared by every domain and tenant.
     pub fn generic(database_type: DatabaseType, collection: &str) -> Self {
         Route {
             database_type,
@@ -55,6 +61,7 @@ impl Route {
             collection: collection.into(),
         }
     }
+    /// A route to one domain's database of a database type.
     pub fn domain(database_type: DatabaseType, domain: &str, collection: &str) -> Self {
         Route {
             database_type,
@@ -64,6 +71,7 @@ impl Route {
             collection: collection.into(),
         }
     }
+    /// A route to one tenant's database of a database type.
     pub fn tenant(database_type: DatabaseType, tenant_id: &str, collection: &str) -> Self {
         Route {
             database_type,
@@ -96,17 +104,24 @@ impl fmt::Display for Route {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RouteError {
+    /// The route cannot be used: a bad name (or one too long for a template), or a field or
+    /// tier the database type does not have.
     #[error("invalid route: {0}")]
     Invalid(String),
+    /// The configuration has no database of this type (the type's name).
     #[error("databaseType '{0}' is not configured")]
     NotConfigured(&'static str),
     /// A tiered database type without a `genericDatabase`.
     #[error("{0} has no genericDatabase configured")]
     NoGeneric(&'static str),
+    /// The tenant or domain is neither listed nor covered by a template.
     #[error("{kind} '{name}' is not configured for {database_type} and no template exists")]
     Unknown {
+        /// `tenant` or `domain`.
         kind: &'static str,
+        /// The tenant id or domain the route named.
         name: String,
+        /// The database type's name (`metadata`, `knowledge`, `runtime` or `logs`).
         database_type: &'static str,
     },
 }
@@ -121,12 +136,19 @@ impl From<crate::tiers::UnknownName> for RouteError {
 /// `*_conn_ref` fields hold the ones picked for this route.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ResolvedRoute {
+    /// The metadata connection (a `dbConnections` name) picked for the route.
     pub db_conn_ref: String,
+    /// The metadata database name, placeholders filled in.
     pub db_name: String,
+    /// The payload connection (a `spacesConnections` name) picked for the route.
     pub space_conn_ref: String,
+    /// The bucket, placeholders filled in.
     pub bucket: String,
+    /// The key prefix inside the bucket, placeholders filled in, if any.
     pub prefix: Option<String>,
+    /// The analytics database name, if configured (nothing uses it yet).
     pub analytics_db_name: Option<String>,
+    /// The route's collection.
     pub collection: String,
 }
 

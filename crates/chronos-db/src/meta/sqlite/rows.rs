@@ -76,7 +76,7 @@ pub(super) fn version_params(v: &VersionRecord, cv: u64) -> Result<Vec<SqlValue>
 
 mod erased {
     use super::MetaError;
-    pub trait Ser {
+    pub(crate) trait Ser {
         fn to_json(&self) -> Result<String, MetaError>;
     }
     impl<T: serde::Serialize> Ser for T {
