@@ -25,6 +25,8 @@
 //! [`ops`] (the operations), [`query`] (the filter language), [`merge`] (deep merge),
 //! [`json`] (strict reading of user JSON).
 
+#![warn(missing_docs, unreachable_pub)]
+
 pub mod admin;
 pub mod config;
 pub mod error;

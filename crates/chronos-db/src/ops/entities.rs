@@ -53,8 +53,11 @@ crate::object_only!(EntityMapping, "an entity mapping object", serialize);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EntityOperation {
+    /// The entity did not exist and was created.
     Created,
+    /// The entity existed and the given fields were set.
     Updated,
+    /// The entity already held the given fields: nothing was written.
     Unchanged,
 }
 
@@ -62,8 +65,11 @@ pub enum EntityOperation {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EntityResult {
+    /// The record property the entity came from.
     pub property: String,
+    /// The entity's item id.
     pub id: String,
+    /// What was done to it.
     pub operation: EntityOperation,
 }
 
@@ -80,6 +86,7 @@ pub struct EntityInsert {
 /// The outcome of [`Collection::get_with_entities`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct EntityRecords {
+    /// The record as stored (with its entities), when it was read back.
     pub main_record: Option<Item>,
     /// Per mapping: the entity's latest version (`None` when the record has no such
     /// property, or the entity does not exist or is deleted).

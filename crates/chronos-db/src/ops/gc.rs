@@ -18,6 +18,7 @@ use std::time::Duration;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GcReport {
+    /// `true` when nothing was removed (only reported).
     pub dry_run: bool,
     /// Objects listed under the collection.
     pub objects_scanned: u64,

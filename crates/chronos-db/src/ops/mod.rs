@@ -65,13 +65,21 @@ use std::time::Duration;
 /// Per-collection settings derived from the configuration.
 #[derive(Debug, Clone)]
 pub struct CollectionSettings {
+    /// Which properties filters and sorts may name.
     pub index: IndexSpec,
+    /// `validation.requiredIndexed`: properties every write must give.
     pub required: Vec<String>,
+    /// `base64Props`: properties stored as blobs, with their content types.
     pub base64: Vec<(String, Base64Prop)>,
+    /// `logicalDelete.enabled`: delete writes a DELETE version (else it removes the item).
     pub logical_delete: bool,
+    /// `versioning.enabled`: keep every version (else only the latest).
     pub versioning: bool,
+    /// `devShadow`: keep small documents inline with their version.
     pub shadow: DevShadow,
+    /// Input limits.
     pub limits: Limits,
+    /// Per-item leases around writes.
     pub locks: crate::config::Locks,
 }
 

@@ -21,7 +21,7 @@ pub struct ReadOptions {
 }
 
 /// Default lifetime of presigned URLs.
-pub const DEFAULT_PRESIGN_TTL: u64 = 3600;
+pub(crate) const DEFAULT_PRESIGN_TTL: u64 = 3600;
 
 fn presign_ttl(opts: &ReadOptions) -> Result<Option<u64>> {
     if !opts.presign {
@@ -48,7 +48,9 @@ pub struct HistoryOptions {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HistoryPage {
+    /// The versions of this page, newest first.
     pub versions: Vec<VersionInfo>,
+    /// Pass as `before_ov` for the next page; `None` on the last page.
     pub next_before_ov: Option<u64>,
 }
 
@@ -67,16 +69,20 @@ pub struct ListOptions {
     pub as_of_time: Option<Timestamp>,
     /// ...or at a collection version.
     pub as_of_cv: Option<u64>,
+    /// Include items whose latest (or as-of) version is a deletion.
     pub include_deleted: bool,
+    /// Keep only these dot paths of each item (`_system` is always returned).
     pub projection: Option<Vec<String>>,
     /// Add signed URLs to every item (see [`ReadOptions::presign`]).
     pub presign: bool,
+    /// Lifetime of the signed URLs, 1..=604800 seconds (default 3600).
     pub ttl_seconds: Option<u64>,
 }
 
 /// A page of items.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page {
+    /// The items of this page, in the query's order.
     pub items: Vec<Item>,
     /// Pass back as `after` for the next page; `None` on the last page.
     pub next: Option<String>,

@@ -11,14 +11,18 @@ use serde::Serialize;
 /// Which state of an item to restore.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RestoreTarget {
+    /// The version with this ov.
     Ov(u64),
+    /// The latest version committed at or before this time.
     At(Timestamp),
 }
 
 /// Which state of a collection to restore.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CollectionTarget {
+    /// The collection as of this collection version.
     Cv(u64),
+    /// The collection as of this time (each item at its own latest version then).
     At(Timestamp),
 }
 
@@ -29,7 +33,9 @@ pub struct RestoreOptions<'a> {
     pub dry_run: bool,
     /// Resume after this item id (the `last_id` of an interrupted run).
     pub resume_after: Option<String>,
+    /// Recorded as the actor of every version the restore writes.
     pub actor: String,
+    /// Recorded as the reason of every version the restore writes.
     pub reason: String,
     /// Called after each batch.
     pub progress: Option<&'a (dyn Fn(&RestoreProgress) + Send + Sync)>,
@@ -44,6 +50,7 @@ pub struct RestoreProgress {
     /// Items this run goes through: those after `resume_after` when resuming (items created
     /// meanwhile can make `processed` end a little above it).
     pub total: u64,
+    /// The last item id processed (pass as `resume_after` to continue).
     pub last_id: Option<String>,
 }
 
@@ -53,6 +60,7 @@ pub struct RestoreProgress {
 pub struct RestoreReport {
     /// The collection version restored to.
     pub target_cv: u64,
+    /// `true` when nothing was written (only counted).
     pub dry_run: bool,
     /// Items given their content at the target.
     pub restored: u64,

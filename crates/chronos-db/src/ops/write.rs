@@ -19,7 +19,9 @@ use sha2::Digest;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(remote = "Self", rename_all = "camelCase", deny_unknown_fields)]
 pub struct LineageRef {
+    /// The parent record's id.
     pub id: String,
+    /// The parent record's collection.
     pub collection: String,
 }
 
@@ -30,9 +32,12 @@ crate::object_only!(LineageRef, "a lineage object");
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(remote = "Self", rename_all = "camelCase", deny_unknown_fields)]
 pub struct OriginRef {
+    /// The origin record's id.
     pub id: String,
+    /// The origin record's collection.
     pub collection: String,
     #[serde(default)]
+    /// The external system it lives in (e.g. `stripe`).
     pub system: Option<String>,
 }
 
@@ -50,6 +55,7 @@ pub struct CreateOptions {
     #[serde(default, alias = "parentRecord")]
     pub parent: Option<LineageRef>,
     #[serde(default)]
+    /// Where the record originally comes from (without it: the parent, if any).
     pub origin: Option<OriginRef>,
 }
 
@@ -60,7 +66,9 @@ crate::object_only!(CreateOptions, "a create options object");
 pub struct EnrichOptions {
     /// Recorded in `_system.functionIds` (provenance).
     pub function_id: Option<String>,
+    /// Recorded as the version's actor.
     pub actor: String,
+    /// Recorded as the version's reason.
     pub reason: String,
     /// When given, the enrichment fails with `Conflict` unless the item is at this ov.
     /// Without it a concurrent write makes the enrichment re-read and merge again.
