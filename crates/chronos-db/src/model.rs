@@ -159,7 +159,7 @@ pub struct VersionRecord {
     /// SHA-256 of `item.json`, in lower-case hex.
     pub sha256: String,
     /// The indexed properties of this version's content.
-    pub meta: Document,
+    pub indexed: Document,
     /// The `_system` fields carried from version to version.
     pub lineage: Lineage,
     /// True for a DELETE version (and a RESTORE to a deleted state).
@@ -177,10 +177,10 @@ impl VersionRecord {
     }
 }
 
-/// A committed version with the optional inline copy of its content: what the metadata
-/// store returns for heads (the latest version of an item) and for single-version reads.
+/// A committed version as the metadata store returns it, with the optional inline copy of
+/// its content: an item's head (its latest version) as well as any earlier version.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Head {
+pub struct StoredVersion {
     /// The committed version.
     pub version: VersionRecord,
     /// The version's content as JSON text, when small enough to be kept inline.

@@ -7,7 +7,7 @@
 //! layouts, repairs) stays in that backend's own tests.
 
 use super::{CollectionSpec, Expect, MetaError, MetadataStore, QueryPage, VersionWrite};
-use crate::model::{Head, Lineage, Op, Timestamp, VersionRecord};
+use crate::model::{Lineage, Op, StoredVersion, Timestamp, VersionRecord};
 use crate::query::{parse_sort, AsOf, Cursor, Filter, IndexSpec, IndexedPath, Query, Scalar};
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -66,7 +66,7 @@ pub(crate) fn record(id: &str, ov: u64, meta: Value, at: i64) -> VersionRecord {
         payload_key: format!("c/{id}/v{ov}.w/item.json"),
         size: 10,
         sha256: "00".into(),
-        meta: meta.as_object().cloned().unwrap_or_default(),
+        indexed: meta.as_object().cloned().unwrap_or_default(),
         lineage: Lineage {
             inserted_at: Some(Timestamp(1_700_000_000_000_000)),
             function_ids: vec!["f1".into()],
@@ -183,8 +183,8 @@ pub(crate) async fn commit_conflict_and_already_exists(store: Arc<dyn MetadataSt
     let head = s.get_head("items", "a").await.unwrap().unwrap();
     assert_eq!(head.version.ov, 0);
     assert_eq!(head.version.cv, c0.cv);
-    assert_eq!(Value::Object(head.version.meta.clone()), meta);
-    assert!(head.version.meta["n"].is_i64() && head.version.meta["f"].is_f64());
+    assert_eq!(Value::Object(head.version.indexed.clone()), meta);
+    assert!(head.version.indexed["n"].is_i64() && head.version.indexed["f"].is_f64());
     assert_eq!(head.shadow.as_deref(), Some("{\"v\":0}"));
     assert_eq!(head.version, {
         let mut r = record("a", 0, meta.clone(), 100);
@@ -218,7 +218,7 @@ pub(crate) async fn commit_conflict_and_already_exists(store: Arc<dyn MetadataSt
     // The losers left nothing a reader can see.
     assert_eq!(ovs(s, "items", "a").await, [1, 0]);
     let v1 = s.get_version("items", "a", 1).await.unwrap().unwrap();
-    assert_eq!(v1.version.meta["status"], "done");
+    assert_eq!(v1.version.indexed["status"], "done");
     assert!(s.get_version("items", "zz", 3).await.unwrap().is_none());
     assert!(ovs(s, "items", "zz").await.is_empty());
     assert_eq!(
@@ -638,6 +638,6 @@ pub(crate) async fn reads_of_unknown_collections_are_empty(store: Arc<dyn Metada
     assert_eq!(s.cv_as_of("ghost", Timestamp(i64::MAX)).await.unwrap(), 0);
     let q = query(&sp, json!({}), json!({}), 10, None);
     assert!(s.query(&sp, &q).await.unwrap().rows.is_empty());
-    let head: Option<Head> = s.get_head("ghost", "x").await.unwrap();
+    let head: Option<StoredVersion> = s.get_head("ghost", "x").await.unwrap();
     assert!(head.is_none());
 }

@@ -25,7 +25,7 @@ pub mod sqlite;
 pub use open::MetadataLayer;
 pub(crate) use open::MetadataStores;
 
-use crate::model::{Head, Timestamp, VersionRecord};
+use crate::model::{StoredVersion, Timestamp, VersionRecord};
 use crate::query::{AsOf, Cursor, IndexSpec, Query};
 use async_trait::async_trait;
 
@@ -92,7 +92,7 @@ pub struct Committed {
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueryPage {
     /// Matching versions (the head's for latest queries, the as-of version otherwise).
-    pub rows: Vec<Head>,
+    pub rows: Vec<StoredVersion>,
     /// Where the next page starts; `None` on the last page.
     pub next: Option<Cursor>,
 }
@@ -140,7 +140,7 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn ensure_collection(&self, coll: &CollectionSpec) -> Result<(), MetaError>;
 
     /// The head of an item, or `None`.
-    async fn get_head(&self, coll: &str, id: &str) -> Result<Option<Head>, MetaError>;
+    async fn get_head(&self, coll: &str, id: &str) -> Result<Option<StoredVersion>, MetaError>;
 
     /// Atomically allocates a cv, inserts the version row and moves the head (see I1-I4).
     async fn commit(&self, coll: &str, write: VersionWrite) -> Result<Committed, MetaError>;
@@ -155,7 +155,12 @@ pub trait MetadataStore: Send + Sync + 'static {
     ) -> Result<(u64, Vec<VersionRecord>), MetaError>;
 
     /// One committed version of an item, with its inline content when it has one.
-    async fn get_version(&self, coll: &str, id: &str, ov: u64) -> Result<Option<Head>, MetaError>;
+    async fn get_version(
+        &self,
+        coll: &str,
+        id: &str,
+        ov: u64,
+    ) -> Result<Option<StoredVersion>, MetaError>;
 
     /// The latest committed version with `at <= T` (or `cv <= N`), with its inline content.
     async fn version_as_of(
@@ -163,7 +168,7 @@ pub trait MetadataStore: Send + Sync + 'static {
         coll: &str,
         id: &str,
         as_of: AsOf,
-    ) -> Result<Option<Head>, MetaError>;
+    ) -> Result<Option<StoredVersion>, MetaError>;
 
     /// Versions newest first, strictly below `before_ov` when given.
     async fn history(
@@ -183,7 +188,7 @@ pub trait MetadataStore: Send + Sync + 'static {
         coll: &str,
         after_id: Option<&str>,
         limit: usize,
-    ) -> Result<Vec<Head>, MetaError>;
+    ) -> Result<Vec<StoredVersion>, MetaError>;
 
     /// Number of heads (deleted ones included), only those after `after_id` in the order of
     /// [`MetadataStore::scan_heads`] when given.

@@ -163,7 +163,7 @@ impl Collection {
                 // The version must exist in this route's store and own exactly that prefix
                 // (its write id): a key of the same shape from another tenant's item does not.
                 let source = self
-                    .meta
+                    .store
                     .get_version(self.name(), id, ov)
                     .await?
                     .filter(|v| v.version.payload_key == keys::item_key(version_prefix))

@@ -114,7 +114,7 @@ impl Collection {
     /// yet (a stalled writer's row can still be committed on its behalf).
     async fn referenced_keys(&self, id: &str) -> Result<HashSet<String>> {
         Ok(self
-            .meta
+            .store
             .payload_keys(self.name(), id)
             .await?
             .into_iter()

@@ -53,7 +53,7 @@ pub(crate) use context::Context;
 use crate::config::{Base64Prop, DevShadow, Limits};
 use crate::error::{Error, Result};
 use crate::meta::{CollectionSpec, MetadataStore};
-use crate::model::{Document, Head, Item, SystemFields, Timestamp, VersionRecord};
+use crate::model::{Document, Item, StoredVersion, SystemFields, Timestamp, VersionRecord};
 use crate::names::ItemId;
 use crate::payload::PayloadStore;
 use crate::query::IndexSpec;
@@ -114,7 +114,7 @@ pub struct Collection {
     inner: Arc<Context>,
     route: Route,
     resolved: ResolvedRoute,
-    meta: Arc<dyn MetadataStore>,
+    store: Arc<dyn MetadataStore>,
     payload: Arc<dyn PayloadStore>,
     settings: Arc<CollectionSettings>,
 }
@@ -124,7 +124,7 @@ impl Collection {
         inner: Arc<Context>,
         route: Route,
         resolved: ResolvedRoute,
-        meta: Arc<dyn MetadataStore>,
+        store: Arc<dyn MetadataStore>,
         payload: Arc<dyn PayloadStore>,
         settings: Arc<CollectionSettings>,
     ) -> Self {
@@ -132,7 +132,7 @@ impl Collection {
             inner,
             route,
             resolved,
-            meta,
+            store,
             payload,
             settings,
         }
@@ -167,7 +167,7 @@ impl Collection {
             name: self.route.collection.clone(),
             index: self.settings.index.clone(),
         };
-        self.meta.ensure_collection(&spec).await?;
+        self.store.ensure_collection(&spec).await?;
         if let Ok(mut s) = self.inner.ensured.lock() {
             s.insert(key);
         }
@@ -265,11 +265,11 @@ impl Collection {
         Ok(())
     }
 
-    async fn head(&self, id: &ItemId) -> Result<Option<Head>> {
-        Ok(self.meta.get_head(self.name(), id).await?)
+    async fn head(&self, id: &ItemId) -> Result<Option<StoredVersion>> {
+        Ok(self.store.get_head(self.name(), id).await?)
     }
 
-    async fn existing_head(&self, id: &ItemId) -> Result<Head> {
+    async fn existing_head(&self, id: &ItemId) -> Result<StoredVersion> {
         self.head(id)
             .await?
             .ok_or_else(|| Error::NotFound(format!("item '{id}'")))
@@ -303,7 +303,7 @@ impl Collection {
             .unwrap_or(now + Duration::from_secs(100 * 365 * 86_400));
         let mut pause_ms = 2u64;
         while !self
-            .meta
+            .store
             .acquire_lease(self.name(), id, &owner, lease)
             .await?
         {
@@ -316,7 +316,7 @@ impl Collection {
         }
         let renew = {
             let (meta, coll, id, owner) = (
-                self.meta.clone(),
+                self.store.clone(),
                 self.name().to_string(),
                 id.to_string(),
                 owner.clone(),
@@ -332,7 +332,7 @@ impl Collection {
         };
         let result = op.await;
         renew.abort();
-        if let Err(e) = self.meta.release_lease(self.name(), id, &owner).await {
+        if let Err(e) = self.store.release_lease(self.name(), id, &owner).await {
             // The lease then simply expires.
             tracing::warn!(item = %id, error = %e, "could not release a lease");
         }

@@ -132,13 +132,13 @@ impl Collection {
         let (found, what) = match at {
             ReadAt::Latest => (self.head(id).await?, format!("item '{id}'")),
             ReadAt::Ov(ov) => (
-                self.meta.get_version(self.name(), id, ov).await?,
+                self.store.get_version(self.name(), id, ov).await?,
                 format!("version {ov} of item '{id}'"),
             ),
             ReadAt::Time(t) => {
                 self.need_history("a read as of a time")?;
                 (
-                    self.meta
+                    self.store
                         .version_as_of(self.name(), id, AsOf::Time(t))
                         .await?,
                     format!("item '{id}' as of {t}"),
@@ -159,7 +159,7 @@ impl Collection {
     /// Hydrates one version for a single-item read: deletion rule, projection, URLs.
     async fn read_one(
         &self,
-        found: &crate::model::Head,
+        found: &crate::model::StoredVersion,
         opts: &ReadOptions,
     ) -> Result<Option<Item>> {
         if found.version.deleted && !opts.include_deleted {
@@ -191,7 +191,7 @@ impl Collection {
     /// One version by its ov.
     pub async fn get_version(&self, id: &str, ov: u64, opts: ReadOptions) -> Result<Option<Item>> {
         let id = &item_id(id)?;
-        let Some(found) = self.meta.get_version(self.name(), id, ov).await? else {
+        let Some(found) = self.store.get_version(self.name(), id, ov).await? else {
             return Ok(None);
         };
         self.read_one(&found, &opts).await
@@ -208,7 +208,7 @@ impl Collection {
         self.need_history("get_as_of")?;
         let id = &item_id(id)?;
         let Some(found) = self
-            .meta
+            .store
             .version_as_of(self.name(), id, AsOf::Time(at))
             .await?
         else {
@@ -222,7 +222,7 @@ impl Collection {
         let id = &item_id(id)?;
         let limit = check_limit(opts.limit)?;
         let rows = self
-            .meta
+            .store
             .history(self.name(), id, opts.before_ov, limit + 1)
             .await?;
         if rows.is_empty() && opts.before_ov.is_none() {
@@ -313,7 +313,7 @@ impl Collection {
             as_of,
             include_deleted: opts.include_deleted,
         };
-        let page = self.meta.query(&self.spec(), &query).await?;
+        let page = self.store.query(&self.spec(), &query).await?;
         let projection = opts.projection.as_deref();
         let ttl = presign_ttl(&ReadOptions {
             presign: opts.presign,

@@ -3,7 +3,7 @@
 use super::{item_id, Collection};
 use crate::error::{Error, Result};
 use crate::meta::MetadataStore;
-use crate::model::{Head, Timestamp, WriteResult};
+use crate::model::{StoredVersion, Timestamp, WriteResult};
 use crate::names::ItemId;
 use crate::query::AsOf;
 use serde::Serialize;
@@ -79,11 +79,11 @@ const ITEM_ATTEMPTS: usize = 8;
 
 enum Plan {
     Unchanged,
-    Restore(Box<Head>),
+    Restore(Box<StoredVersion>),
     Delete,
 }
 
-fn plan(head: &Head, target: Option<Head>) -> Plan {
+fn plan(head: &StoredVersion, target: Option<StoredVersion>) -> Plan {
     let h = &head.version;
     match target {
         None if h.deleted => Plan::Unchanged,
@@ -125,9 +125,9 @@ impl Collection {
     ) -> Result<WriteResult> {
         let head = self.existing_head(id).await?;
         let version = match target {
-            RestoreTarget::Ov(ov) => self.meta.get_version(self.name(), id, ov).await?,
+            RestoreTarget::Ov(ov) => self.store.get_version(self.name(), id, ov).await?,
             RestoreTarget::At(at) => {
-                self.meta
+                self.store
                     .version_as_of(self.name(), id, AsOf::Time(at))
                     .await?
             }
@@ -165,12 +165,12 @@ impl Collection {
         let (target_cv, per_item) = match target {
             CollectionTarget::Cv(cv) => (cv, AsOf::Cv(cv)),
             CollectionTarget::At(at) => {
-                (self.meta.cv_as_of(self.name(), at).await?, AsOf::Time(at))
+                (self.store.cv_as_of(self.name(), at).await?, AsOf::Time(at))
             }
         };
         // What this run will go through: a resumed run starts after `resume_after`.
         let total = self
-            .meta
+            .store
             .count_heads(self.name(), opts.resume_after.as_deref())
             .await?;
         let mut report = RestoreReport {
@@ -184,7 +184,7 @@ impl Collection {
         let mut processed = 0u64;
         loop {
             let heads = self
-                .meta
+                .store
                 .scan_heads(self.name(), report.last_id.as_deref(), BATCH)
                 .await?;
             let Some(last) = heads.last() else { break };
@@ -207,7 +207,7 @@ impl Collection {
 
     async fn restore_one(
         &self,
-        head: Head,
+        head: StoredVersion,
         target: AsOf,
         opts: &RestoreOptions<'_>,
         report: &mut RestoreReport,
@@ -222,12 +222,12 @@ impl Collection {
 
     async fn restore_one_unlocked(
         &self,
-        mut head: Head,
+        mut head: StoredVersion,
         target: AsOf,
         opts: &RestoreOptions<'_>,
         report: &mut RestoreReport,
     ) -> Result<()> {
-        let meta: &dyn MetadataStore = self.meta.as_ref();
+        let meta: &dyn MetadataStore = self.store.as_ref();
         for attempt in 0..ITEM_ATTEMPTS {
             let target = meta
                 .version_as_of(self.name(), &head.version.id, target)
@@ -266,7 +266,7 @@ impl Collection {
                 }
                 Err(Error::Conflict { .. }) if attempt + 1 < ITEM_ATTEMPTS => {
                     // Someone wrote the item meanwhile: re-read and re-plan.
-                    match self.meta.get_head(self.name(), &head.version.id).await? {
+                    match self.store.get_head(self.name(), &head.version.id).await? {
                         Some(h) => head = h,
                         None => return Ok(()),
                     }
@@ -276,7 +276,7 @@ impl Collection {
             }
         }
         let current = self
-            .meta
+            .store
             .get_head(self.name(), &head.version.id)
             .await?
             .map(|h| h.version.ov)

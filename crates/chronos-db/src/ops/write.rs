@@ -7,7 +7,7 @@ use crate::document::{check_document, extract_meta, get_path};
 use crate::error::{Error, Result};
 use crate::merge::merge_objects;
 use crate::meta::{Expect, MetaError, VersionWrite};
-use crate::model::{Document, Head, Lineage, Op, Timestamp, VersionRecord, WriteResult};
+use crate::model::{Document, Lineage, Op, StoredVersion, Timestamp, VersionRecord, WriteResult};
 use crate::names::{self, ItemId};
 use crate::payload::keys;
 use bytes::Bytes;
@@ -81,7 +81,7 @@ const ENRICH_ATTEMPTS: usize = 16;
 /// Everything needed to write one version.
 struct NewVersion<'a> {
     id: &'a str,
-    head: Option<&'a Head>,
+    head: Option<&'a StoredVersion>,
     doc: Document,
     op: Op,
     lineage: Lineage,
@@ -210,7 +210,7 @@ impl Collection {
             payload_key: item_key,
             size,
             sha256,
-            meta,
+            indexed: meta,
             lineage: v.lineage,
             deleted: v.deleted,
             content_of: v.content_of.unwrap_or(ov),
@@ -225,7 +225,7 @@ impl Collection {
             shadow,
             keep_history: self.settings.versioning,
         };
-        match self.meta.commit(self.name(), write).await {
+        match self.store.commit(self.name(), write).await {
             Ok(committed) => {
                 if !committed.dropped.is_empty() {
                     self.discard_versions(&committed.dropped).await;
@@ -398,7 +398,7 @@ impl Collection {
         .await
     }
 
-    fn check_writable(&self, head: &Head, expected_ov: u64) -> Result<()> {
+    fn check_writable(&self, head: &StoredVersion, expected_ov: u64) -> Result<()> {
         if head.version.deleted {
             return Err(Error::Deleted {
                 id: head.version.id.clone(),
@@ -457,10 +457,10 @@ impl Collection {
 
     /// Commit point: the metadata purge. Objects are removed afterwards; a crash in between
     /// leaves unreferenced objects for the sweeper.
-    async fn hard_delete(&self, head: &Head) -> Result<WriteResult> {
+    async fn hard_delete(&self, head: &StoredVersion) -> Result<WriteResult> {
         let id = head.version.id.clone();
         let (cv, removed) = self
-            .meta
+            .store
             .purge_item(self.name(), &id, head.version.ov)
             .await
             .map_err(|e| match e {
@@ -586,7 +586,7 @@ impl Collection {
     /// logical delete, else the item itself (versions and objects), so the id is free again.
     pub(super) async fn remove_item(
         &self,
-        head: &Head,
+        head: &StoredVersion,
         actor: &str,
         reason: &str,
     ) -> Result<WriteResult> {
@@ -602,8 +602,8 @@ impl Collection {
     /// `delete` does there.
     pub(super) async fn write_restore(
         &self,
-        head: &Head,
-        target: &Head,
+        head: &StoredVersion,
+        target: &StoredVersion,
         actor: &str,
         reason: &str,
     ) -> Result<WriteResult> {
@@ -638,7 +638,7 @@ impl Collection {
     /// marked deleted. Used by `delete` and by restores to a state where the item was absent.
     pub(super) async fn write_delete(
         &self,
-        head: &Head,
+        head: &StoredVersion,
         actor: &str,
         reason: &str,
     ) -> Result<WriteResult> {
@@ -662,7 +662,7 @@ impl Collection {
 }
 
 /// The `_system` fields a new version inherits from the head.
-fn carried(head: &Head) -> Lineage {
+fn carried(head: &StoredVersion) -> Lineage {
     let mut l = head.version.lineage.clone();
     l.inserted_at = Some(l.inserted_at.unwrap_or(head.version.at));
     l

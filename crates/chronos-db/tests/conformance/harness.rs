@@ -6,7 +6,7 @@ use chronos_db::config::ChronosConfig;
 use chronos_db::meta::{
     CollectionSpec, Committed, MetaError, MetadataStore, QueryPage, VersionWrite,
 };
-use chronos_db::model::{Head, Timestamp, VersionRecord};
+use chronos_db::model::{StoredVersion, Timestamp, VersionRecord};
 use chronos_db::payload::{ObjectInfo, PayloadError, PayloadStore};
 use chronos_db::query::{AsOf, Query};
 use chronos_db::{Chronos, ChronosOptions, Collection, DatabaseType, Route};
@@ -175,7 +175,7 @@ impl MetadataStore for FaultyMeta {
     async fn ensure_collection(&self, coll: &CollectionSpec) -> Result<(), MetaError> {
         self.inner.ensure_collection(coll).await
     }
-    async fn get_head(&self, coll: &str, id: &str) -> Result<Option<Head>, MetaError> {
+    async fn get_head(&self, coll: &str, id: &str) -> Result<Option<StoredVersion>, MetaError> {
         if self.fault.hit() {
             return Err(injected());
         }
@@ -201,7 +201,12 @@ impl MetadataStore for FaultyMeta {
         }
         self.inner.purge_item(coll, id, expected_ov).await
     }
-    async fn get_version(&self, coll: &str, id: &str, ov: u64) -> Result<Option<Head>, MetaError> {
+    async fn get_version(
+        &self,
+        coll: &str,
+        id: &str,
+        ov: u64,
+    ) -> Result<Option<StoredVersion>, MetaError> {
         self.inner.get_version(coll, id, ov).await
     }
     async fn version_as_of(
@@ -209,7 +214,7 @@ impl MetadataStore for FaultyMeta {
         coll: &str,
         id: &str,
         as_of: AsOf,
-    ) -> Result<Option<Head>, MetaError> {
+    ) -> Result<Option<StoredVersion>, MetaError> {
         self.inner.version_as_of(coll, id, as_of).await
     }
     async fn history(
@@ -229,7 +234,7 @@ impl MetadataStore for FaultyMeta {
         coll: &str,
         after_id: Option<&str>,
         limit: usize,
-    ) -> Result<Vec<Head>, MetaError> {
+    ) -> Result<Vec<StoredVersion>, MetaError> {
         self.inner.scan_heads(coll, after_id, limit).await
     }
     async fn count_heads(&self, coll: &str, after_id: Option<&str>) -> Result<u64, MetaError> {

@@ -167,7 +167,7 @@ pub(super) fn version_fields(
         "payload_key": v.payload_key.clone(),
         "size": clamp(v.size),
         "sha256": v.sha256.clone(),
-        "meta": json_object_to_doc(&v.meta),
+        "meta": json_object_to_doc(&v.indexed),
         "lineage": lineage,
         "deleted": v.deleted,
         "content_of": clamp(v.content_of),
@@ -222,7 +222,7 @@ pub(super) fn decode_version(d: &Document, id_key: &str) -> Result<VersionRecord
             .to_string(),
         size: int("size")?,
         sha256: d.get_str("sha256").map_err(|_| bad("sha256"))?.to_string(),
-        meta,
+        indexed: meta,
         lineage,
         deleted: d.get_bool("deleted").map_err(|_| bad("deleted"))?,
         content_of: int("content_of")?,
@@ -230,7 +230,7 @@ pub(super) fn decode_version(d: &Document, id_key: &str) -> Result<VersionRecord
     })
 }
 
-pub(super) fn decode_head(d: &Document, id_key: &str) -> Result<Head, MetaError> {
+pub(super) fn decode_head(d: &Document, id_key: &str) -> Result<StoredVersion, MetaError> {
     let version = decode_version(d, id_key)?;
     let shadow = get_opt_str(d, "shadow").map_err(|_| {
         MetaError::Corrupt(format!(
@@ -238,7 +238,7 @@ pub(super) fn decode_head(d: &Document, id_key: &str) -> Result<Head, MetaError>
             version.ov, version.id
         ))
     })?;
-    Ok(Head { version, shadow })
+    Ok(StoredVersion { version, shadow })
 }
 
 pub(super) async fn collect(cursor: mongodb::Cursor<Document>) -> Result<Vec<Document>, MetaError> {

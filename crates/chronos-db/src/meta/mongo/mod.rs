@@ -83,7 +83,7 @@ pub(crate) use client::connect;
 pub use txn::{detect_transactions, topology_of, Topology, TransactionPolicy};
 
 use super::{CollectionSpec, Committed, Expect, MetaError, MetadataStore, QueryPage, VersionWrite};
-use crate::model::{Head, Lineage, Op, Timestamp, VersionRecord};
+use crate::model::{Lineage, Op, StoredVersion, Timestamp, VersionRecord};
 use crate::query::{AsOf, CmpOp, Cursor, Field, Filter, IndexedPath, Query, Scalar};
 use crate::redact::redact;
 use async_trait::async_trait;

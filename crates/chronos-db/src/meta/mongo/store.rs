@@ -162,7 +162,7 @@ impl MetadataStore for MongoStore {
         Ok(())
     }
 
-    async fn get_head(&self, coll: &str, id: &str) -> Result<Option<Head>, MetaError> {
+    async fn get_head(&self, coll: &str, id: &str) -> Result<Option<StoredVersion>, MetaError> {
         let c = self.colls(coll);
         self.raw_head(&c, id)
             .await?
@@ -232,7 +232,12 @@ impl MetadataStore for MongoStore {
         Ok((cv as u64, removed))
     }
 
-    async fn get_version(&self, coll: &str, id: &str, ov: u64) -> Result<Option<Head>, MetaError> {
+    async fn get_version(
+        &self,
+        coll: &str,
+        id: &str,
+        ov: u64,
+    ) -> Result<Option<StoredVersion>, MetaError> {
         let c = self.colls(coll);
         // Only rows at or below the head's ov are committed.
         let Some(head_ov) = head_ov(self.raw_head(&c, id).await?.as_ref()) else {
@@ -254,7 +259,7 @@ impl MetadataStore for MongoStore {
         coll: &str,
         id: &str,
         as_of: AsOf,
-    ) -> Result<Option<Head>, MetaError> {
+    ) -> Result<Option<StoredVersion>, MetaError> {
         let c = self.colls(coll);
         let Some(head_ov) = head_ov(self.raw_head(&c, id).await?.as_ref()) else {
             return Ok(None);
@@ -407,7 +412,7 @@ impl MetadataStore for MongoStore {
         coll: &str,
         after_id: Option<&str>,
         limit: usize,
-    ) -> Result<Vec<Head>, MetaError> {
+    ) -> Result<Vec<StoredVersion>, MetaError> {
         if limit == 0 {
             return Ok(Vec::new());
         }

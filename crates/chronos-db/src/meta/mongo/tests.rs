@@ -298,7 +298,7 @@ async fn stalled_rows_are_rolled_forward() {
     );
     let h = s.get_head("s", "a").await.unwrap().unwrap();
     assert_eq!((h.version.ov, h.version.cv), (1, 7_001));
-    assert_eq!(h.version.meta.get("left"), Some(&json!(true)));
+    assert_eq!(h.version.indexed.get("left"), Some(&json!(true)));
     let v0 = ver
         .find_one(doc! {"id": "a", "ov": 0})
         .await
@@ -494,7 +494,7 @@ async fn transaction_steps_commit_like_the_protocol() {
     ));
     let head = s.get_head("t", "a").await.unwrap().unwrap();
     assert_eq!(head.version.ov, 1);
-    assert_eq!(Value::Object(head.version.meta.clone()), json!({"n": 1}));
+    assert_eq!(Value::Object(head.version.indexed.clone()), json!({"n": 1}));
     // Version 0 was closed by version 1: the as-of reads of both sides of t0 + 10.
     let at = |t| s.version_as_of("t", "a", AsOf::Time(Timestamp(t)));
     assert_eq!(at(t0 + 5).await.unwrap().unwrap().version.ov, 0);

@@ -22,7 +22,7 @@ mod tests;
 
 use super::{CollectionSpec, Committed, Expect, MetaError, MetadataStore, QueryPage, VersionWrite};
 use crate::config::Durability;
-use crate::model::{Head, Timestamp, VersionRecord};
+use crate::model::{StoredVersion, Timestamp, VersionRecord};
 use crate::query::{AsOf, Query};
 use async_trait::async_trait;
 use connection::{backend, open_connection};
@@ -255,7 +255,7 @@ impl MetadataStore for SqliteStore {
         .await
     }
 
-    async fn get_head(&self, coll: &str, id: &str) -> Result<Option<Head>, MetaError> {
+    async fn get_head(&self, coll: &str, id: &str) -> Result<Option<StoredVersion>, MetaError> {
         let Some(t) = self.table(coll).await? else {
             return Ok(None);
         };
@@ -369,7 +369,12 @@ impl MetadataStore for SqliteStore {
         .await
     }
 
-    async fn get_version(&self, coll: &str, id: &str, ov: u64) -> Result<Option<Head>, MetaError> {
+    async fn get_version(
+        &self,
+        coll: &str,
+        id: &str,
+        ov: u64,
+    ) -> Result<Option<StoredVersion>, MetaError> {
         let Some(t) = self.table(coll).await? else {
             return Ok(None);
         };
@@ -393,7 +398,7 @@ impl MetadataStore for SqliteStore {
         coll: &str,
         id: &str,
         as_of: AsOf,
-    ) -> Result<Option<Head>, MetaError> {
+    ) -> Result<Option<StoredVersion>, MetaError> {
         let Some(t) = self.table(coll).await? else {
             return Ok(None);
         };
@@ -447,7 +452,7 @@ impl MetadataStore for SqliteStore {
         coll: &str,
         after_id: Option<&str>,
         limit: usize,
-    ) -> Result<Vec<Head>, MetaError> {
+    ) -> Result<Vec<StoredVersion>, MetaError> {
         let Some(t) = self.table(coll).await? else {
             return Ok(vec![]);
         };

@@ -4,7 +4,7 @@
 use super::super::{MetaError, QueryPage};
 use super::connection::backend;
 use super::rows::{collect, read_head, VER_COLS};
-use crate::model::Head;
+use crate::model::StoredVersion;
 use crate::query::{AsOf, CmpOp, Cursor, Field, Filter, IndexedPath, Query, Scalar};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::Connection;
@@ -368,7 +368,7 @@ pub(super) fn run_query(c: &mut Connection, t: &str, q: &Query) -> Result<QueryP
             Ok(head.map(|h| (h, vals)))
         })
         .map_err(backend)?;
-    let mut out: Vec<(Head, Vec<Scalar>)> = collect(rows)?;
+    let mut out: Vec<(StoredVersion, Vec<Scalar>)> = collect(rows)?;
     let next = if out.len() > q.limit {
         out.truncate(q.limit);
         out.last().map(|(h, vals)| Cursor {

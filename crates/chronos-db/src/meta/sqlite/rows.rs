@@ -2,7 +2,7 @@
 
 use super::super::MetaError;
 use super::connection::backend;
-use crate::model::{Head, Lineage, Op, Timestamp, VersionRecord};
+use crate::model::{Lineage, Op, StoredVersion, Timestamp, VersionRecord};
 use rusqlite::types::Value as SqlValue;
 
 pub(super) const VER_COLS: &str = "id, ov, cv, op, at, actor, reason, function_id, payload_key, size, sha256, meta, lineage, deleted, content_of";
@@ -30,7 +30,7 @@ pub(super) fn read_version(
             payload_key: r.get(8).map_err(|_| corrupt("payload_key"))?,
             size: r.get::<_, i64>(9).map_err(|_| corrupt("size"))? as u64,
             sha256: r.get(10).map_err(|_| corrupt("sha256"))?,
-            meta: serde_json::from_str(&meta).map_err(|_| corrupt("meta"))?,
+            indexed: serde_json::from_str(&meta).map_err(|_| corrupt("meta"))?,
             lineage: serde_json::from_str::<Lineage>(&lineage).map_err(|_| corrupt("lineage"))?,
             deleted: r.get::<_, i64>(13).map_err(|_| corrupt("deleted"))? != 0,
             content_of: r.get::<_, i64>(14).map_err(|_| corrupt("content_of"))? as u64,
@@ -39,9 +39,11 @@ pub(super) fn read_version(
     Ok(decoded)
 }
 
-pub(super) fn read_head(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Head, MetaError>> {
+pub(super) fn read_head(
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<Result<StoredVersion, MetaError>> {
     let shadow: Option<String> = r.get(15)?;
-    Ok(read_version(r)?.map(|version| Head { version, shadow }))
+    Ok(read_version(r)?.map(|version| StoredVersion { version, shadow }))
 }
 
 pub(super) fn version_params(v: &VersionRecord, cv: u64) -> Result<Vec<SqlValue>, MetaError> {
@@ -67,7 +69,7 @@ pub(super) fn version_params(v: &VersionRecord, cv: u64) -> Result<Vec<SqlValue>
         SqlValue::Text(v.payload_key.clone()),
         SqlValue::Integer(v.size as i64),
         SqlValue::Text(v.sha256.clone()),
-        SqlValue::Text(json(&v.meta)?),
+        SqlValue::Text(json(&v.indexed)?),
         SqlValue::Text(json(&v.lineage)?),
         SqlValue::Integer(v.deleted as i64),
         SqlValue::Integer(v.content_of as i64),
