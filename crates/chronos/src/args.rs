@@ -212,16 +212,24 @@ pub(crate) struct DataArgs {
 }
 
 impl DataArgs {
-    pub(crate) fn read(&self) -> Result<Value, Failure> {
+    /// The payload, read from at most `max_text` bytes of text (a longer text, an endless
+    /// file or stdin, is refused without being read into memory).
+    pub(crate) fn read(&self, max_text: usize) -> Result<Value, Failure> {
         let (text, source) = match (&self.data, &self.data_file) {
-            (Some(d), _) if d == "-" => (read_stdin()?, "stdin".to_string()),
+            (Some(d), _) if d == "-" => (
+                read_bounded(std::io::stdin(), max_text, "stdin")?,
+                "stdin".to_string(),
+            ),
             (Some(d), _) => (d.clone(), "--data".to_string()),
-            (None, Some(f)) if f.as_os_str() == "-" => (read_stdin()?, "stdin".to_string()),
+            (None, Some(f)) if f.as_os_str() == "-" => (
+                read_bounded(std::io::stdin(), max_text, "stdin")?,
+                "stdin".to_string(),
+            ),
             (None, Some(f)) => {
-                let text = std::fs::read_to_string(f).map_err(|e| {
-                    Failure::new("IO_ERROR", format!("cannot read {}: {e}", f.display()))
-                })?;
-                (text, f.display().to_string())
+                let name = f.display().to_string();
+                let file = std::fs::File::open(f)
+                    .map_err(|e| Failure::new("IO_ERROR", format!("cannot read {name}: {e}")))?;
+                (read_bounded(file, max_text, &name)?, name)
             }
             (None, None) => {
                 return Err(Failure::new(
@@ -240,12 +248,21 @@ impl DataArgs {
     }
 }
 
-pub(crate) fn read_stdin() -> Result<String, Failure> {
-    let mut text = String::new();
-    std::io::stdin()
-        .read_to_string(&mut text)
-        .map_err(|e| Failure::new("IO_ERROR", format!("cannot read stdin: {e}")))?;
-    Ok(text)
+/// Reads UTF-8 text of at most `max` bytes.
+fn read_bounded(input: impl Read, max: usize, source: &str) -> Result<String, Failure> {
+    let mut bytes = Vec::new();
+    input
+        .take(max as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Failure::new("IO_ERROR", format!("cannot read {source}: {e}")))?;
+    if bytes.len() > max {
+        return Err(Failure::new(
+            "PAYLOAD_TOO_LARGE",
+            format!("the payload text from {source} is longer than {max} bytes"),
+        ));
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| Failure::new("VALIDATION_ERROR", format!("{source} is not UTF-8 text")))
 }
 
 /// Who writes and why (recorded with the version).

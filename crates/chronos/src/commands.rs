@@ -13,6 +13,15 @@ use serde_json::Value;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// The longest payload text read for a write: a document within `limits.maxPayloadBytes` may
+/// be written with more whitespace, so the text may be 4× that (plus 1 MiB).
+fn payload_text_limit(coll: &chronos_db::Collection) -> usize {
+    coll.limits()
+        .max_payload_bytes
+        .saturating_mul(4)
+        .saturating_add(1 << 20)
+}
+
 /// The embedded default data directory.
 const DEFAULT_DATA_DIR: &str = "./chronos-data";
 
@@ -42,7 +51,7 @@ impl Global {
 
 pub(crate) async fn create(g: &Global, a: CreateArgs) -> Result<(), Failure> {
     let coll = g.collection(&a.route).await?;
-    let data = a.data.read()?;
+    let data = a.data.read(payload_text_limit(&coll))?;
     if let Some(mappings) = a.entities {
         let mappings: Vec<chronos_db::ops::EntityMapping> = serde_json::from_value(mappings)
             .map_err(|e| Failure::new("VALIDATION_ERROR", format!("--entities: {e}")))?;
@@ -95,7 +104,7 @@ pub(crate) async fn get(g: &Global, a: GetArgs) -> Result<(), Failure> {
 
 pub(crate) async fn update(g: &Global, a: UpdateArgs) -> Result<(), Failure> {
     let coll = g.collection(&a.route).await?;
-    let data = a.data.read()?;
+    let data = a.data.read(payload_text_limit(&coll))?;
     print_json(
         &coll
             .update(&a.id, data, a.expected_ov, &a.meta.actor, &a.meta.reason)
@@ -114,7 +123,7 @@ pub(crate) async fn delete(g: &Global, a: DeleteArgs) -> Result<(), Failure> {
 
 pub(crate) async fn enrich(g: &Global, a: EnrichArgs) -> Result<(), Failure> {
     let coll = g.collection(&a.route).await?;
-    let patches = a.data.read()?;
+    let patches = a.data.read(payload_text_limit(&coll))?;
     let opts = EnrichOptions {
         function_id: a.function_id,
         actor: a.meta.actor,

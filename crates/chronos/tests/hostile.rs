@@ -327,3 +327,117 @@ fn duplicate_keys_are_refused() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("twice"));
     assert!(!dir.path().join("meta").exists(), "nothing was written");
 }
+
+/// An endless payload source is refused after a bounded read, not read into memory.
+#[test]
+fn endless_payload_input_is_refused() {
+    if !Path::new("/dev/zero").exists() {
+        eprintln!("skipped: no /dev/zero on this system");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(
+        dir.path(),
+        &[
+            "create",
+            "--tenant",
+            "t",
+            "-c",
+            "c",
+            "--data-file",
+            "/dev/zero",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("PAYLOAD_TOO_LARGE"));
+}
+
+/// Configuration values at the edge of their types never make an operation panic.
+#[test]
+fn extreme_configuration_values_do_not_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut cfg = serde_json::json!({
+        "dbConnections": {"m": {"sqliteDir": d.join("meta")}},
+        "spacesConnections": {"s": {"provider": "local", "basePath": d.join("objects")}},
+        "databases": {"runtime": {"tenantTemplate": {"dbConnRef": "m", "spaceConnRef": "s",
+            "bucket": "rt-{tenantId}", "dbName": "rt_{tenantId}"}}},
+    });
+    cfg["devShadow"] = serde_json::json!({"enabled": true, "ttlHours": 4294967295u64});
+    let file = d.join("c.json");
+    std::fs::write(&file, cfg.to_string()).unwrap();
+    let with_config = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_chronos"))
+            .arg("--config")
+            .arg(&file)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let o = with_config(&[
+        "create",
+        "--tenant",
+        "t",
+        "-c",
+        "c",
+        "--id",
+        "x",
+        "--data",
+        r#"{"a":1}"#,
+    ]);
+    assert!(o.status.success(), "{o:?}");
+    let o = with_config(&["get", "--tenant", "t", "-c", "c", "x"]);
+    assert!(o.status.success(), "{o:?}");
+    let o = with_config(&["query", "--tenant", "t", "-c", "c"]);
+    assert!(o.status.success(), "{o:?}");
+
+    // An endpoint the HTTP client could not send (a trailing space) is a config error.
+    cfg["spacesConnections"]["s"] = serde_json::json!({"provider": "s3",
+        "endpoint": "http://127.0.0.1:9 ", "accessKey": "k", "secretKey": "s"});
+    std::fs::write(&file, cfg.to_string()).unwrap();
+    let o = with_config(&["create", "--tenant", "t", "-c", "c", "--data", "{}"]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("endpoint"));
+}
+
+/// `config check --connect` checks without creating: no database file, bucket directory or
+/// probe directory appears.
+#[test]
+fn connection_checks_create_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cfg = serde_json::json!({
+        "dbConnections": {"m": {"sqliteDir": d.join("meta")}},
+        "spacesConnections": {"s": {"provider": "local", "basePath": d.join("objects")}},
+        "databases": {"knowledge": {"genericDatabase": {"dbConnRef": "m", "spaceConnRef": "s",
+            "bucket": "kgeneric", "dbName": "kg"}}},
+    });
+    let file = d.join("c.json");
+    std::fs::write(&file, cfg.to_string()).unwrap();
+    let before = tree(d);
+    let o = Command::new(env!("CARGO_BIN_EXE_chronos"))
+        .args(["config", "check", "--connect"])
+        .arg(&file)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        report.to_string().contains("the first write creates it"),
+        "{report}"
+    );
+    assert_eq!(tree(d), before, "the check created files");
+    // Once the directory exists, the probe runs and leaves nothing behind.
+    std::fs::create_dir_all(d.join("objects").join("kgeneric")).unwrap();
+    let before = tree(d);
+    let o = Command::new(env!("CARGO_BIN_EXE_chronos"))
+        .args(["config", "check", "--connect"])
+        .arg(&file)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(tree(d), before, "the probe left files behind");
+}

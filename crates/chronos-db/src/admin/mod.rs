@@ -122,20 +122,28 @@ impl Chronos {
                 &resolved.bucket,
                 resolved.prefix.as_deref(),
             ) {
-                Ok(store) => probe(store.as_ref()).await,
+                Ok(store) => store.health().await.map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
+            };
+            let (payload, payload_note) = match payload {
+                Ok(note) => (Ok(()), note),
+                Err(e) => (Err(e), None),
             };
             let target = match &resolved.prefix {
                 Some(p) => format!("{}/{p}", resolved.bucket),
                 None => resolved.bucket.clone(),
             };
-            out.push(check(
+            let mut c = check(
                 "payload",
                 &entry,
                 &resolved.space_conn_ref,
                 &target,
                 payload,
-            ));
+            );
+            if let (true, Some(n)) = (c.ok, payload_note) {
+                c.message = n;
+            }
+            out.push(c);
         }
         out
     }
@@ -267,26 +275,5 @@ fn check(
         target: target.to_string(),
         ok,
         message,
-    }
-}
-
-/// Writes, reads back and removes a small object: a listing alone passes on endpoints that
-/// answer anything with 200, so the probe checks the bytes come back.
-async fn probe(store: &dyn crate::payload::PayloadStore) -> Result<(), String> {
-    let key = format!("{PROBE}/{}.probe", crate::names::write_id());
-    let body = bytes::Bytes::from(format!("chronos probe {key}"));
-    store
-        .put(&key, body.clone())
-        .await
-        .map_err(|e| e.to_string())?;
-    let read = store.get(&key).await.map_err(|e| e.to_string());
-    let _ = store.delete(&key).await;
-    match read {
-        Ok(b) if b == body => Ok(()),
-        Ok(_) => Err(
-            "the endpoint accepted a write but returned different bytes: it is not an object store"
-                .into(),
-        ),
-        Err(e) => Err(e),
     }
 }

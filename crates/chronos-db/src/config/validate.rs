@@ -43,7 +43,11 @@ pub(super) fn problems(cfg: &ChronosConfig) -> Vec<String> {
                 if let Some(endpoint) = &conn.endpoint {
                     // The endpoint is shown in messages and logs; keys have their own fields,
                     // which are kept out of both. The URL itself is not repeated here.
-                    if crate::redact::url_has_credentials(endpoint) {
+                    // Checked first: a URL with a space or a quote may hide a password the
+                    // credential check cannot see, and the HTTP client cannot send it.
+                    if let Err(why) = check_endpoint_syntax(endpoint) {
+                        p.add(&format!("{path}.endpoint"), why);
+                    } else if crate::redact::url_has_credentials(endpoint) {
                         p.add(
                             &format!("{path}.endpoint"),
                             "must not contain credentials (user:password@ or a signature or \
@@ -189,6 +193,50 @@ pub(super) fn problems(cfg: &ChronosConfig) -> Vec<String> {
     }
     if cfg.locks.lease_ms < 100 {
         p.add("$.locks.leaseMs", "must be at least 100");
+    }
+    // Durations are added to clocks by the drivers and timers below us: bounded here, so no
+    // configuration can make one overflow.
+    const DAY_MS: u64 = 86_400_000;
+    const HOUR_MS: u64 = 3_600_000;
+    let bounded = [
+        (
+            "$.locks.leaseMs".to_string(),
+            Some(cfg.locks.lease_ms),
+            DAY_MS,
+        ),
+        (
+            "$.locks.waitMs".to_string(),
+            Some(cfg.locks.wait_ms),
+            DAY_MS,
+        ),
+    ]
+    .into_iter()
+    .chain(cfg.db_connections.iter().map(|(name, c)| {
+        (
+            format!("$.dbConnections.{name}.timeoutMs"),
+            c.timeout_ms,
+            HOUR_MS,
+        )
+    }))
+    .chain(cfg.spaces_connections.iter().map(|(name, c)| {
+        (
+            format!("$.spacesConnections.{name}.timeoutMs"),
+            c.timeout_ms,
+            HOUR_MS,
+        )
+    }));
+    for (path, value, max) in bounded {
+        if value.is_some_and(|v| v > max) {
+            p.add(&path, &format!("must be at most {max} (milliseconds)"));
+        }
+    }
+    for (name, c) in &cfg.spaces_connections {
+        if c.max_retries.is_some_and(|r| r > 100) {
+            p.add(
+                &format!("$.spacesConnections.{name}.maxRetries"),
+                "must be at most 100",
+            );
+        }
     }
     if cfg.limits.max_depth == 0 {
         p.add("$.limits.maxDepth", "must be greater than 0");
@@ -457,6 +505,22 @@ fn listed_scopes_fit_templates(p: &mut Problems, cfg: &ChronosConfig) {
                 }
             }
         }
+    }
+}
+
+/// An endpoint must be a plain absolute URL: no whitespace, quotes, angle brackets or other
+/// characters a URL may not hold, and an `@` only as part of credentials (refused later).
+/// The message never repeats the URL.
+fn check_endpoint_syntax(endpoint: &str) -> Result<(), &'static str> {
+    let forbidden = |c: char| c.is_whitespace() || c.is_control() || "\"'<>{}|\\^`".contains(c);
+    if endpoint.chars().any(forbidden) {
+        return Err("must be a URL without spaces, quotes or characters such as < > { } | \\ ^ `");
+    }
+    match reqwest::Url::parse(endpoint) {
+        Ok(url) if url.host_str().is_some_and(|h| !h.is_empty()) => Ok(()),
+        _ => Err(
+            "must be a valid absolute URL with a host (e.g. https://s3.eu-west-1.amazonaws.com)",
+        ),
     }
 }
 
@@ -770,6 +834,51 @@ mod tests {
         assert!(refs.contains(r#""minItems":1"#), "{refs}");
         assert!(refs.contains(r#""type":"string""#), "{refs}");
         assert!(refs.contains(r#""type":"array""#), "{refs}");
+    }
+
+    #[test]
+    fn durations_are_bounded() {
+        let cfg = serde_json::json!({
+            "dbConnections": {"m": {"sqliteDir": "/tmp/x/meta", "timeoutMs": 18446744073709551615u64}},
+            "spacesConnections": {"s": {"provider": "local", "basePath": "/tmp/x/o",
+                                        "timeoutMs": 3600001}},
+            "locks": {"enabled": true, "leaseMs": 86400001, "waitMs": 18446744073709551615u64},
+        });
+        let e = ChronosConfig::from_json_value(cfg).unwrap_err().to_string();
+        for path in [
+            "$.dbConnections.m.timeoutMs",
+            "$.locks.leaseMs",
+            "$.locks.waitMs",
+        ] {
+            assert!(e.contains(path), "{path}: {e}");
+        }
+    }
+
+    #[test]
+    fn endpoints_must_be_plain_urls() {
+        for endpoint in [
+            "http://127.0.0.1:9 ",
+            "http://127.0.0.1:9/a b",
+            "http://exa mple:9",
+            "http://127.0.0.1:9/a<b>",
+            "http://admin:hunter2 LEAKME@127.0.0.1:9",
+            "http://admin:\"hunter2LEAKME\"@127.0.0.1:9",
+            "http://",
+        ] {
+            let cfg = serde_json::json!({
+                "spacesConnections": {"s": {"provider": "s3", "endpoint": endpoint,
+                                            "accessKey": "k", "secretKey": "s"}},
+            });
+            let e = ChronosConfig::from_json_value(cfg).unwrap_err().to_string();
+            assert!(
+                e.contains("$.spacesConnections.s.endpoint"),
+                "{endpoint}: {e}"
+            );
+            assert!(!e.contains("LEAKME") && !e.contains("127.0.0.1"), "{e}");
+        }
+        let ok = serde_json::json!({"spacesConnections": {"s": {"provider": "s3",
+            "endpoint": "http://127.0.0.1:9000/", "accessKey": "k", "secretKey": "s"}}});
+        assert!(ChronosConfig::from_json_value(ok).is_ok());
     }
 
     #[test]

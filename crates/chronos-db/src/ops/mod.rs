@@ -138,6 +138,11 @@ impl Collection {
         }
     }
 
+    /// The input limits that apply to this collection's writes.
+    pub fn limits(&self) -> &Limits {
+        &self.settings.limits
+    }
+
     /// The route these operations act on.
     pub fn route(&self) -> &Route {
         &self.route
@@ -184,7 +189,9 @@ impl Collection {
     /// The stored content of a version: the inline shadow when fresh, else the object.
     async fn load_content(&self, v: &VersionRecord, shadow: Option<&str>) -> Result<Document> {
         if let Some(text) = shadow {
-            let ttl_micros = i64::from(self.settings.shadow.ttl_hours) * 3_600_000_000;
+            // Any ttlHours a u32 can hold: a very long one means "always fresh", not overflow.
+            let ttl_micros =
+                i64::from(self.settings.shadow.ttl_hours).saturating_mul(3_600_000_000);
             if Timestamp::now().micros().saturating_sub(v.at.micros()) <= ttl_micros {
                 if let Ok(doc) = serde_json::from_str::<Document>(text) {
                     return Ok(doc);

@@ -30,7 +30,7 @@ fn client_options(conn: &SpacesConnection) -> (ClientOptions, RetryConfig) {
         );
     let retry = RetryConfig {
         max_retries: conn.max_retries.unwrap_or(DEFAULT_RETRIES) as usize,
-        retry_timeout: timeout * 2,
+        retry_timeout: timeout.saturating_mul(2),
         ..Default::default()
     };
     (options, retry)

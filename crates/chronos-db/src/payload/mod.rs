@@ -64,6 +64,32 @@ pub trait PayloadStore: Send + Sync + 'static {
     /// A URL that lets its holder GET the object for `ttl` (for S3, Azure and GCS a signed
     /// URL; for the local filesystem a `file://` URL).
     async fn presign(&self, key: &str, ttl: std::time::Duration) -> Result<String, PayloadError>;
+
+    /// Checks that the store works (used by `chronos config check --connect`): writes, reads
+    /// back and removes a small object at the top of the store's key space, and returns what
+    /// an operator should know, if anything.
+    async fn health(&self) -> Result<Option<String>, PayloadError> {
+        probe(self).await.map(|()| None)
+    }
+}
+
+/// Writes, reads back and removes a small object: a listing alone passes on endpoints that
+/// answer anything with 200, so the probe checks the bytes come back. The key has no `/`, so
+/// a filesystem store keeps no directory behind.
+async fn probe<S: PayloadStore + ?Sized>(store: &S) -> Result<(), PayloadError> {
+    let key = format!("chronos_check.{}.probe", crate::names::write_id());
+    let body = Bytes::from(format!("chronos probe {key}"));
+    store.put(&key, body.clone()).await?;
+    let read = store.get(&key).await;
+    let _ = store.delete(&key).await;
+    match read {
+        Ok(b) if b == body => Ok(()),
+        Ok(_) => Err(PayloadError::Backend(
+            "the endpoint accepted a write but returned different bytes: it is not an object store"
+                .into(),
+        )),
+        Err(e) => Err(e),
+    }
 }
 
 /// A [`PayloadStore`] over any `object_store` backend, under an optional key prefix.
@@ -331,6 +357,23 @@ impl PayloadStore for ObjectPayloadStore {
                 "this payload store cannot produce URLs".into(),
             )),
         }
+    }
+
+    async fn health(&self) -> Result<Option<String>, PayloadError> {
+        // A check creates nothing: a local directory nobody wrote to yet stays absent.
+        if let Backend::LocalDir { dir, .. } = &self.backend {
+            let here = match &self.prefix {
+                Some(p) => dir.join(p),
+                None => dir.clone(),
+            };
+            if !here.exists() {
+                return Ok(Some(format!(
+                    "ok (directory {} does not exist yet; the first write creates it)",
+                    here.display()
+                )));
+            }
+        }
+        probe(self).await.map(|()| None)
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, PayloadError> {
