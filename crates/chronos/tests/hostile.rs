@@ -22,6 +22,18 @@ fn run(dir: &Path, args: &[&str]) -> Output {
         .expect("the chronos binary runs")
 }
 
+/// Runs the binary with `--config file`.
+fn run_with_config(file: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_chronos"))
+        .arg("--config")
+        .arg(file)
+        .args(args)
+        .stdin(Stdio::null())
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("the chronos binary runs")
+}
+
 fn ok_json(dir: &Path, args: &[&str]) -> Value {
     let o = run(dir, args);
     assert!(
@@ -366,15 +378,7 @@ fn extreme_configuration_values_do_not_panic() {
     cfg["devShadow"] = serde_json::json!({"enabled": true, "ttlHours": 4294967295u64});
     let file = d.join("c.json");
     std::fs::write(&file, cfg.to_string()).unwrap();
-    let with_config = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_chronos"))
-            .arg("--config")
-            .arg(&file)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    };
+    let with_config = |args: &[&str]| run_with_config(&file, args);
     let o = with_config(&[
         "create",
         "--tenant",
@@ -416,12 +420,8 @@ fn connection_checks_create_nothing() {
     let file = d.join("c.json");
     std::fs::write(&file, cfg.to_string()).unwrap();
     let before = tree(d);
-    let o = Command::new(env!("CARGO_BIN_EXE_chronos"))
-        .args(["config", "check", "--connect"])
-        .arg(&file)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let path = file.to_string_lossy().into_owned();
+    let o = run_with_config(&file, &["config", "check", "--connect", &path]);
     assert!(o.status.success(), "{o:?}");
     let report: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(
@@ -432,12 +432,8 @@ fn connection_checks_create_nothing() {
     // Once the directory exists, the probe runs and leaves nothing behind.
     std::fs::create_dir_all(d.join("objects").join("kgeneric")).unwrap();
     let before = tree(d);
-    let o = Command::new(env!("CARGO_BIN_EXE_chronos"))
-        .args(["config", "check", "--connect"])
-        .arg(&file)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let path = file.to_string_lossy().into_owned();
+    let o = run_with_config(&file, &["config", "check", "--connect", &path]);
     assert!(o.status.success(), "{o:?}");
     assert_eq!(tree(d), before, "the probe left files behind");
 }

@@ -42,7 +42,7 @@ macro_rules! contract_tests {
 }
 pub(crate) use contract_tests;
 
-fn spec(name: &str, paths: &[&str]) -> CollectionSpec {
+pub(crate) fn spec(name: &str, paths: &[&str]) -> CollectionSpec {
     CollectionSpec {
         name: name.into(),
         index: IndexSpec {
@@ -108,7 +108,7 @@ pub(crate) async fn put(
     cvs
 }
 
-fn query(
+pub(crate) fn query(
     spec: &CollectionSpec,
     filter: Value,
     sort: Value,
@@ -125,7 +125,7 @@ fn query(
     }
 }
 
-fn ids(page: &QueryPage) -> Vec<String> {
+pub(crate) fn ids(page: &QueryPage) -> Vec<String> {
     page.rows.iter().map(|h| h.version.id.clone()).collect()
 }
 
@@ -148,7 +148,7 @@ async fn all_pages(s: &dyn MetadataStore, spec: &CollectionSpec, mut q: Query) -
     panic!("pagination does not end: {out:?}");
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     Timestamp::now().micros()
 }
 

@@ -7,7 +7,6 @@
 //! no server answers. Every test uses its own database and drops it at the end.
 use super::txn::TxnStep;
 use super::*;
-use crate::query::{parse_sort, IndexSpec};
 use serde_json::json;
 
 struct Env {
@@ -73,42 +72,7 @@ mod contract {
     });
 }
 
-use crate::meta::contract::{put, record, write};
-
-fn spec(name: &str, paths: &[&str]) -> CollectionSpec {
-    CollectionSpec {
-        name: name.into(),
-        index: IndexSpec {
-            paths: paths.iter().map(|p| IndexedPath::parse(p)).collect(),
-            excluded: vec![],
-        },
-    }
-}
-
-fn query(
-    spec: &CollectionSpec,
-    filter: Value,
-    sort: Value,
-    limit: usize,
-    as_of: Option<AsOf>,
-) -> Query {
-    Query {
-        filter: Filter::parse(&filter, &spec.index).unwrap(),
-        sort: parse_sort(&sort, &spec.index).unwrap(),
-        limit,
-        after: None,
-        as_of,
-        include_deleted: false,
-    }
-}
-
-fn ids(page: &QueryPage) -> Vec<String> {
-    page.rows.iter().map(|h| h.version.id.clone()).collect()
-}
-
-fn now() -> i64 {
-    Timestamp::now().micros()
-}
+use crate::meta::contract::{ids, now, put, query, record, spec, write};
 
 /// Losing commits leave no version row behind (not even an invisible one).
 #[tokio::test]
