@@ -45,6 +45,7 @@ pub mod tiers;
 
 mod chronos;
 mod document;
+mod local_fs;
 mod retry;
 
 pub use chronos::Chronos;

@@ -153,7 +153,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    /// Reference §9.4: `preserveExisting` keeps what the target has (nested objects are not
+    /// `preserveExisting` keeps what the target has (nested objects are not
     /// merged into); without `dedupeArrays` arrays concatenate.
     #[test]
     fn tier_merge_options() {

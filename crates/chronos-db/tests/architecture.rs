@@ -29,26 +29,34 @@ fn top_module(src: &Path, file: &Path) -> Option<String> {
 }
 
 /// Code without comments (line comments and doc comments; string contents are kept, which
-/// is harmless for this check) and without its inline test module (`#[cfg(test)] mod tests
-/// { ... }` at the end of a file): tests may use any layer.
+/// is harmless for this check) and without its inline test modules (`#[cfg(test)] mod tests
+/// { ... }`, wherever they are in the file): tests may use any layer.
 fn code_of(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    let end = (0..lines.len())
-        .find(|&i| {
-            lines[i].trim() == "#[cfg(test)]"
-                && lines.get(i + 1).is_some_and(|next| {
-                    next.trim_start().starts_with("mod ") && next.trim_end().ends_with('{')
-                })
-        })
-        .unwrap_or(lines.len());
-    lines[..end]
-        .iter()
-        .map(|l| match l.find("//") {
-            Some(i) => &l[..i],
-            None => l,
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+    let mut out = Vec::new();
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        let test_module = line.trim() == "#[cfg(test)]"
+            && lines.peek().is_some_and(|next| {
+                next.trim_start().starts_with("mod ") && next.trim_end().ends_with('{')
+            });
+        if test_module {
+            // Skip to the module's closing brace, at the indentation of its `mod` line.
+            let Some(open) = lines.next() else { break };
+            let indent = open.len() - open.trim_start().len();
+            let close = format!("{}}}", " ".repeat(indent));
+            for inner in lines.by_ref() {
+                if inner.trim_end() == close {
+                    break;
+                }
+            }
+            continue;
+        }
+        out.push(match line.find("//") {
+            Some(i) => &line[..i],
+            None => line,
+        });
+    }
+    out.join("\n")
 }
 
 /// Files that only exist in test builds: `#[cfg(test)] mod name;` declared next to them.

@@ -621,7 +621,7 @@ pub(crate) async fn concurrent_writers_keep_ov_contiguous(store: Arc<dyn Metadat
     }
 }
 
-/// Reads of a collection nobody created answer "nothing" (and create nothing).
+/// Reads of a collection nobody created answer "nothing".
 pub(crate) async fn reads_of_unknown_collections_are_empty(store: Arc<dyn MetadataStore>) {
     let s = store.as_ref();
     let sp = spec("ghost", &["k"]);

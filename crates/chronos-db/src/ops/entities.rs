@@ -194,7 +194,9 @@ impl Collection {
                 )));
             };
             let coll = self.entity_collection(m)?;
-            // `_id` and `_system` are the store's, never part of an entity's content.
+            // `_id` and `_system` are the store's, never part of an entity's content; an
+            // entity's identity is its key property, so an `_id` here (an entity object as
+            // read back) is ignored rather than refused.
             let mut fields = fields.clone();
             fields.remove("_id");
             fields.remove("_system");

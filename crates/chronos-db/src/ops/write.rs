@@ -104,7 +104,9 @@ impl Collection {
     /// `_id` is never content and never chooses an item's id (that is the `id` option of
     /// [`Collection::create`]): a payload may carry it only when it names the item the write
     /// acts on (`id`), so that a document read back can be written back unchanged. Anywhere
-    /// else (a create without an `id` option, an entity, another item's id) it is refused.
+    /// else (a create without an `id` option, another item's id) it is refused. (An object
+    /// saved as an entity is the one exception, handled before this: its identity is its key
+    /// property, so an `_id` it carries — the entity as read back — is ignored.)
     pub(super) fn accept(&self, data: Value, id: Option<&str>) -> Result<Document> {
         let limits = &self.settings.limits;
         // Shape first: the depth bound protects everything that walks the document later.

@@ -150,7 +150,10 @@ impl ObjectPayloadStore {
         };
         let mut slot = opened.lock().unwrap_or_else(|p| p.into_inner());
         if slot.is_none() {
-            if !create && !dir.exists() {
+            let exists = dir.try_exists().map_err(|e| {
+                PayloadError::Backend(format!("cannot reach {}: {e}", dir.display()))
+            })?;
+            if !create && !exists {
                 return Ok(None);
             }
             *slot = Some(backends::open_local_dir(dir)?);
@@ -366,10 +369,16 @@ impl PayloadStore for ObjectPayloadStore {
                 Some(p) => dir.join(p),
                 None => dir.clone(),
             };
-            if !here.exists() {
+            let exists = here.try_exists().map_err(|e| {
+                PayloadError::Backend(format!("cannot reach {}: {e}", here.display()))
+            })?;
+            if !exists {
+                let parent =
+                    crate::local_fs::writable_ancestor(&here).map_err(PayloadError::Backend)?;
                 return Ok(Some(format!(
-                    "ok (directory {} does not exist yet; the first write creates it)",
-                    here.display()
+                    "ok (directory {} does not exist yet; the first write creates it under {})",
+                    here.display(),
+                    parent.display()
                 )));
             }
         }

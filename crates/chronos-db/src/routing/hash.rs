@@ -79,7 +79,7 @@ pub fn rendezvous(key: &str, candidates: &[String]) -> usize {
 ///
 /// ```
 /// use chronos_db::routing::{jump, key_hash};
-/// assert_eq!(jump(256, 1024), 520); // the reference implementation's value
+/// assert_eq!(jump(256, 1024), 520); // the value of Lamping and Veach's published algorithm
 /// assert_eq!(jump(key_hash("tenant-a"), 3), 2);
 /// assert_eq!(jump(12345, 1), 0);
 /// ```

@@ -312,6 +312,9 @@ pub fn resolve<'a>(cfg: &ChronosConfig, route: &'a Route) -> Result<ResolvedRout
         }
         _ => {}
     }
+    if !cfg.databases.has(ty) {
+        return Err(RouteError::NotConfigured(ty.as_str()));
+    }
     // Who the route is for: nobody in particular, or one (validated) domain or tenant.
     let scope = |kind: &'static str, value: Option<&'a str>| -> Result<&'a str, RouteError> {
         let v = value.ok_or_else(|| {
@@ -329,9 +332,6 @@ pub fn resolve<'a>(cfg: &ChronosConfig, route: &'a Route) -> Result<ResolvedRout
         Tier::Domain => (None, Some(scope("domain", route.domain.as_deref())?)),
         Tier::Tenant => (Some(scope("tenantId", route.tenant_id.as_deref())?), None),
     };
-    if !cfg.databases.has(ty) {
-        return Err(RouteError::NotConfigured(ty.as_str()));
-    }
     let entries = cfg.databases.entries();
     let of_tier = || {
         entries

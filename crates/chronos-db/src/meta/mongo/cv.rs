@@ -182,9 +182,9 @@ impl CvAllocator {
             .max(highest(&self.counter, doc! {"_id": {"$type": "number"}}, "_id").await?);
         match self.counter.insert_one(doc! {"_id": "floor", "v": v}).await {
             Ok(_) => Ok(v),
-            Err(e) if is_dup(&e) => read()
-                .await?
-                .ok_or_else(|| MetaError::Corrupt("the cv floor vanished".into())),
+            Err(e) if is_dup(&e) => read().await?.ok_or_else(|| {
+                MetaError::Backend("the cv floor was removed while it was read".into())
+            }),
             Err(e) => Err(map_err(e)),
         }
     }
@@ -224,7 +224,7 @@ pub(super) async fn counter_top(
     let mut hi = loop {
         let probe = lo.saturating_add(step);
         if probe == lo {
-            return Err(MetaError::Corrupt("the cv counter is exhausted".into()));
+            return Err(MetaError::Backend("the cv counter is exhausted".into()));
         }
         if !slot_taken(counter, probe).await? {
             break probe;

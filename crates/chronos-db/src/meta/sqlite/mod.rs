@@ -90,7 +90,11 @@ impl SqliteStore {
         }
         let (path, durability) = (self.path.clone(), self.durability);
         let opened = tokio::task::spawn_blocking(move || {
-            if !create && !path.exists() {
+            // An error (no permission) is an error, not "no database".
+            let exists = path
+                .try_exists()
+                .map_err(|e| MetaError::Backend(format!("cannot reach {}: {e}", path.display())))?;
+            if !create && !exists {
                 return Ok(None);
             }
             open_connection(&path, durability).map(Some)
@@ -213,6 +217,34 @@ impl MetadataStore for SqliteStore {
             m.insert(coll.name.clone(), stem);
         }
         Ok(())
+    }
+
+    async fn health(&self) -> Result<Option<String>, MetaError> {
+        // A check creates nothing: an existing file is opened and read; a missing one must
+        // have a writable directory to be created in by the first write.
+        if self.connection(false).await?.is_some() {
+            return self
+                .run(|c| {
+                    c.query_row("SELECT COUNT(*) FROM _chronos_collections", [], |r| {
+                        r.get::<_, i64>(0)
+                    })
+                    .map_err(backend)
+                })
+                .await
+                .map(|_| None);
+        }
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            crate::local_fs::writable_ancestor(&path).map_err(MetaError::Invalid)
+        })
+        .await
+        .map_err(|e| MetaError::Backend(format!("sqlite worker failed: {e}")))?
+        .map(|dir| {
+            Some(format!(
+                "ok (database file does not exist yet; the first write creates it under {})",
+                dir.display()
+            ))
+        })
     }
 
     async fn acquire_lease(

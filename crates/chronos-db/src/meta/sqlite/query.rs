@@ -49,12 +49,20 @@ impl Sql {
             Scalar::Bool(b) => SqlValue::Integer(*b as i64),
             Scalar::Int(i) => SqlValue::Integer(*i),
             Scalar::Float(f) => SqlValue::Real(*f),
-            Scalar::Str(s) => match s.strip_prefix(CURSOR_BLOB).map(hex::decode) {
-                Some(Ok(bytes)) => SqlValue::Blob(bytes),
-                _ => SqlValue::Text(s.clone()),
-            },
+            Scalar::Str(s) => SqlValue::Text(s.clone()),
         };
         self.bind(v)
+    }
+
+    /// Binds a sort value taken from a cursor: a BLOB sort key travels as marked text.
+    fn bind_cursor_value(&mut self, s: &Scalar) -> String {
+        match s {
+            Scalar::Str(text) => match text.strip_prefix(CURSOR_BLOB).map(hex::decode) {
+                Some(Ok(bytes)) => self.bind(SqlValue::Blob(bytes)),
+                _ => self.bind_scalar(s),
+            },
+            other => self.bind_scalar(other),
+        }
     }
 }
 
@@ -240,9 +248,11 @@ fn sort_expr(field: &Field) -> String {
 }
 
 /// The value an indexed property sorts by, so that SQLite's own order of values (NULL <
-/// numbers < text < BLOB, BLOBs bytewise) is MongoDB's order of BSON types: null and missing
-/// < numbers < strings < objects < arrays < booleans (false < true). Objects and arrays
-/// become BLOBs of their JSON text behind a type byte; booleans a type byte and 0 or 1.
+/// numbers < text < BLOB, BLOBs bytewise) puts the types in MongoDB's order: null and
+/// missing < numbers < strings < objects < arrays < booleans (false < true). Objects and
+/// arrays become BLOBs of their JSON text behind a type byte, so within those two types the
+/// order is their JSON text's (MongoDB compares them field by field, and arrays by their
+/// smallest element); booleans become a type byte and 0 or 1.
 pub(super) fn sort_key_expr(p: &IndexedPath, meta: &str) -> String {
     let path = json_path(p);
     format!(
@@ -264,7 +274,7 @@ fn keyset(sql: &mut Sql, sort: &[(String, bool)], cursor: &Cursor) -> String {
     for i in 0..=sort.len() {
         let mut ands = Vec::new();
         for (j, (expr, _)) in sort.iter().enumerate().take(i) {
-            let p = sql.bind_scalar(&cursor.values[j]);
+            let p = sql.bind_cursor_value(&cursor.values[j]);
             ands.push(format!("{expr} IS {p}"));
         }
         if i < sort.len() {
@@ -273,11 +283,11 @@ fn keyset(sql: &mut Sql, sort: &[(String, bool)], cursor: &Cursor) -> String {
                 (Scalar::Null, false) => format!("{expr} IS NOT NULL"),
                 (Scalar::Null, true) => "0".into(),
                 (v, false) => {
-                    let p = sql.bind_scalar(v);
+                    let p = sql.bind_cursor_value(v);
                     format!("{expr} > {p}")
                 }
                 (v, true) => {
-                    let p = sql.bind_scalar(v);
+                    let p = sql.bind_cursor_value(v);
                     format!("({expr} < {p} OR {expr} IS NULL)")
                 }
             };

@@ -8,9 +8,9 @@ use crate::query::{IndexSpec, DEFAULT_LIMIT};
 mod contract {
     use super::*;
     crate::meta::contract::contract_tests!(async {
-        let dir = tempfile::tempdir().ok()?;
+        let dir = tempfile::tempdir().expect("a temporary directory");
         let store: Arc<dyn MetadataStore> =
-            Arc::new(SqliteStore::open(&dir.path().join("contract.sqlite")).ok()?);
+            Arc::new(SqliteStore::open(&dir.path().join("contract.sqlite")).expect("a store"));
         Some((store, dir))
     });
 }
@@ -120,4 +120,26 @@ async fn indexed_equality_uses_the_expression_index() {
         plan.contains("USING INDEX") && plan.contains("_head_m_status"),
         "{plan}"
     );
+}
+
+/// A connection check creates nothing, yet still fails where the first write would.
+#[tokio::test]
+async fn health_checks_without_creating() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sub").join("db.sqlite");
+    let store = SqliteStore::open(&path).unwrap();
+    let note = store.health().await.unwrap().unwrap();
+    assert!(note.contains("does not exist yet"), "{note}");
+    assert!(!dir.path().join("sub").exists());
+    // Under a file, no database can ever be created.
+    std::fs::write(dir.path().join("file"), b"x").unwrap();
+    let blocked = SqliteStore::open(&dir.path().join("file").join("db.sqlite")).unwrap();
+    assert!(blocked.health().await.is_err());
+    // An existing database is opened and read.
+    let spec = CollectionSpec {
+        name: "c".into(),
+        index: IndexSpec::default(),
+    };
+    store.ensure_collection(&spec).await.unwrap();
+    assert_eq!(store.health().await.unwrap(), None);
 }
