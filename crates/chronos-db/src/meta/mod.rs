@@ -106,9 +106,10 @@ pub struct CollectionSpec {
     pub index: IndexSpec,
 }
 
-/// The metadata-store interface. Collection names are already validated by the caller.
+/// Per-item leases that serialise writers across processes and servers (`locks.enabled`):
+/// a capability of its own, which every metadata store provides.
 #[async_trait]
-pub trait MetadataStore: Send + Sync + 'static {
+pub trait LeaseStore: Send + Sync + 'static {
     /// Takes (or renews, when `owner` already holds it) the lease on an item for `lease`.
     /// Returns false when another owner holds an unexpired lease. An expired lease is taken
     /// over: that is how a crashed holder's lease ends.
@@ -122,7 +123,11 @@ pub trait MetadataStore: Send + Sync + 'static {
 
     /// Gives a lease back; a lease held by someone else (or already gone) is left alone.
     async fn release_lease(&self, coll: &str, id: &str, owner: &str) -> Result<(), MetaError>;
+}
 
+/// The metadata-store interface. Collection names are already validated by the caller.
+#[async_trait]
+pub trait MetadataStore: LeaseStore {
     /// Checks that the backend answers (used by `chronos config check --connect`).
     async fn ping(&self) -> Result<(), MetaError> {
         Ok(())

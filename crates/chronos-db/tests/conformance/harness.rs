@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chronos_db::config::ChronosConfig;
 use chronos_db::meta::{
-    CollectionSpec, Committed, MetaError, MetadataStore, QueryPage, VersionWrite,
+    CollectionSpec, Committed, LeaseStore, MetaError, MetadataStore, QueryPage, VersionWrite,
 };
 use chronos_db::model::{StoredVersion, Timestamp, VersionRecord};
 use chronos_db::payload::{ObjectInfo, PayloadError, PayloadStore};
@@ -156,7 +156,7 @@ fn injected() -> MetaError {
 }
 
 #[async_trait]
-impl MetadataStore for FaultyMeta {
+impl LeaseStore for FaultyMeta {
     async fn acquire_lease(
         &self,
         coll: &str,
@@ -169,6 +169,10 @@ impl MetadataStore for FaultyMeta {
     async fn release_lease(&self, coll: &str, id: &str, owner: &str) -> Result<(), MetaError> {
         self.inner.release_lease(coll, id, owner).await
     }
+}
+
+#[async_trait]
+impl MetadataStore for FaultyMeta {
     async fn payload_keys(&self, coll: &str, id: &str) -> Result<Vec<String>, MetaError> {
         self.inner.payload_keys(coll, id).await
     }

@@ -27,12 +27,17 @@ pub(super) fn map_err(e: DbError) -> MetaError {
     }
 }
 
-/// A duplicate-key error (E11000).
+/// A duplicate-key error (code 11000), decided from the error's kind and code.
 pub(super) fn is_dup(e: &DbError) -> bool {
+    const DUPLICATE_KEY: i32 = 11000;
     match e.kind.as_ref() {
-        ErrorKind::Write(WriteFailure::WriteError(w)) => w.code == 11000,
-        ErrorKind::Command(c) => c.code == 11000,
-        _ => e.to_string().contains("E11000"),
+        ErrorKind::Write(WriteFailure::WriteError(w)) => w.code == DUPLICATE_KEY,
+        ErrorKind::Command(c) => c.code == DUPLICATE_KEY,
+        ErrorKind::InsertMany(m) => m
+            .write_errors
+            .as_ref()
+            .is_some_and(|errors| errors.iter().any(|w| w.code == DUPLICATE_KEY)),
+        _ => false,
     }
 }
 

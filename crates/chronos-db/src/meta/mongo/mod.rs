@@ -82,7 +82,10 @@ mod txn;
 pub(crate) use client::connect;
 pub use txn::{detect_transactions, topology_of, Topology, TransactionPolicy};
 
-use super::{CollectionSpec, Committed, Expect, MetaError, MetadataStore, QueryPage, VersionWrite};
+use super::{
+    CollectionSpec, Committed, Expect, LeaseStore, MetaError, MetadataStore, QueryPage,
+    VersionWrite,
+};
 use crate::model::{Lineage, Op, StoredVersion, Timestamp, VersionRecord};
 use crate::query::{AsOf, CmpOp, Cursor, Field, Filter, IndexedPath, Query, Scalar};
 use crate::redact::redact;

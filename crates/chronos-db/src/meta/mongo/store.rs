@@ -18,7 +18,7 @@ pub(super) fn index(keys: Document, name: &str, unique: bool) -> IndexModel {
 }
 
 #[async_trait]
-impl MetadataStore for MongoStore {
+impl LeaseStore for MongoStore {
     /// `<coll>_locks`, one document per leased item: `{_id: itemId, owner, expiresAt}`.
     /// Taking a free lease is a unique-index insert (atomic even on FerretDB). Taking over an
     /// expired one deletes it and inserts again; on servers whose filtered deletes are not
@@ -69,7 +69,6 @@ impl MetadataStore for MongoStore {
         }
         Ok(false)
     }
-
     async fn release_lease(&self, coll: &str, id: &str, owner: &str) -> Result<(), MetaError> {
         let locks = self.db.collection::<Document>(&format!("{coll}_locks"));
         locks
@@ -78,7 +77,10 @@ impl MetadataStore for MongoStore {
             .map(|_| ())
             .map_err(map_err)
     }
+}
 
+#[async_trait]
+impl MetadataStore for MongoStore {
     async fn payload_keys(&self, coll: &str, id: &str) -> Result<Vec<String>, MetaError> {
         let c = self.colls(coll);
         let rows = collect(

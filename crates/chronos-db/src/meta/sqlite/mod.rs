@@ -20,7 +20,10 @@ mod rows;
 #[cfg(test)]
 mod tests;
 
-use super::{CollectionSpec, Committed, Expect, MetaError, MetadataStore, QueryPage, VersionWrite};
+use super::{
+    CollectionSpec, Committed, Expect, LeaseStore, MetaError, MetadataStore, QueryPage,
+    VersionWrite,
+};
 use crate::config::Durability;
 use crate::model::{StoredVersion, Timestamp, VersionRecord};
 use crate::query::{AsOf, Query};
@@ -161,6 +164,48 @@ impl SqliteStore {
 }
 
 #[async_trait]
+impl LeaseStore for SqliteStore {
+    async fn acquire_lease(
+        &self,
+        coll: &str,
+        id: &str,
+        owner: &str,
+        lease: std::time::Duration,
+    ) -> Result<bool, MetaError> {
+        let (coll, id, owner) = (coll.to_string(), id.to_string(), owner.to_string());
+        let now = Timestamp::now().micros();
+        let expires = now.saturating_add(lease.as_micros().min(i64::MAX as u128) as i64);
+        self.run(move |c| {
+            // One statement: insert, or take over when the lease is ours or has expired.
+            let n = c
+                .prepare_cached(
+                    "INSERT INTO _chronos_locks(coll, id, owner, expires) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT(coll, id) DO UPDATE SET owner = excluded.owner, expires = excluded.expires
+                     WHERE _chronos_locks.owner = excluded.owner OR _chronos_locks.expires < ?5",
+                )
+                .map_err(backend)?
+                .execute(params![coll, id, owner, expires, now])
+                .map_err(backend)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+    async fn release_lease(&self, coll: &str, id: &str, owner: &str) -> Result<(), MetaError> {
+        let (coll, id, owner) = (coll.to_string(), id.to_string(), owner.to_string());
+        self.run(move |c| {
+            c.prepare_cached(
+                "DELETE FROM _chronos_locks WHERE coll = ?1 AND id = ?2 AND owner = ?3",
+            )
+            .map_err(backend)?
+            .execute(params![coll, id, owner])
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[async_trait]
 impl MetadataStore for SqliteStore {
     async fn ensure_collection(&self, coll: &CollectionSpec) -> Result<(), MetaError> {
         let spec = coll.clone();
@@ -245,46 +290,6 @@ impl MetadataStore for SqliteStore {
                 dir.display()
             ))
         })
-    }
-
-    async fn acquire_lease(
-        &self,
-        coll: &str,
-        id: &str,
-        owner: &str,
-        lease: std::time::Duration,
-    ) -> Result<bool, MetaError> {
-        let (coll, id, owner) = (coll.to_string(), id.to_string(), owner.to_string());
-        let now = Timestamp::now().micros();
-        let expires = now.saturating_add(lease.as_micros().min(i64::MAX as u128) as i64);
-        self.run(move |c| {
-            // One statement: insert, or take over when the lease is ours or has expired.
-            let n = c
-                .prepare_cached(
-                    "INSERT INTO _chronos_locks(coll, id, owner, expires) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT(coll, id) DO UPDATE SET owner = excluded.owner, expires = excluded.expires
-                     WHERE _chronos_locks.owner = excluded.owner OR _chronos_locks.expires < ?5",
-                )
-                .map_err(backend)?
-                .execute(params![coll, id, owner, expires, now])
-                .map_err(backend)?;
-            Ok(n == 1)
-        })
-        .await
-    }
-
-    async fn release_lease(&self, coll: &str, id: &str, owner: &str) -> Result<(), MetaError> {
-        let (coll, id, owner) = (coll.to_string(), id.to_string(), owner.to_string());
-        self.run(move |c| {
-            c.prepare_cached(
-                "DELETE FROM _chronos_locks WHERE coll = ?1 AND id = ?2 AND owner = ?3",
-            )
-            .map_err(backend)?
-            .execute(params![coll, id, owner])
-            .map_err(backend)?;
-            Ok(())
-        })
-        .await
     }
 
     async fn get_head(&self, coll: &str, id: &str) -> Result<Option<StoredVersion>, MetaError> {
