@@ -57,6 +57,11 @@ impl ItemId {
         Ok(ItemId(id.to_string()))
     }
 
+    /// A new generated id (see [`generate_id`]), valid by construction.
+    pub fn generate() -> ItemId {
+        ItemId(generate_id())
+    }
+
     /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -102,21 +102,13 @@ impl Chronos {
                 Ok(store) => store.health().await.map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             };
-            let (meta, note) = match health {
-                Ok(note) => (Ok(()), note),
-                Err(e) => (Err(e), None),
-            };
-            let mut c = check(
+            out.push(check(
                 "metadata",
                 &entry,
                 &resolved.db_conn_ref,
                 &resolved.db_name,
-                meta,
-            );
-            if let (true, Some(n)) = (c.ok, note) {
-                c.message = n;
-            }
-            out.push(c);
+                health,
+            ));
             let payload = match self.context.payloads.open(
                 &resolved.space_conn_ref,
                 &resolved.bucket,
@@ -125,25 +117,17 @@ impl Chronos {
                 Ok(store) => store.health().await.map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             };
-            let (payload, payload_note) = match payload {
-                Ok(note) => (Ok(()), note),
-                Err(e) => (Err(e), None),
-            };
             let target = match &resolved.prefix {
                 Some(p) => format!("{}/{p}", resolved.bucket),
                 None => resolved.bucket.clone(),
             };
-            let mut c = check(
+            out.push(check(
                 "payload",
                 &entry,
                 &resolved.space_conn_ref,
                 &target,
                 payload,
-            );
-            if let (true, Some(n)) = (c.ok, payload_note) {
-                c.message = n;
-            }
-            out.push(c);
+            ));
         }
         out
     }
@@ -262,10 +246,11 @@ fn check(
     entry: &str,
     connection: &str,
     target: &str,
-    result: Result<(), String>,
+    result: Result<Option<String>, String>,
 ) -> ConnectionCheck {
+    // A healthy store may say more than "ok" (transactions, a directory not created yet).
     let (ok, message) = match result {
-        Ok(()) => (true, "ok".to_string()),
+        Ok(note) => (true, note.unwrap_or_else(|| "ok".to_string())),
         Err(e) => (false, crate::redact::redact(&e)),
     };
     ConnectionCheck {

@@ -2,7 +2,9 @@
 
 use super::{item_id, Collection};
 use crate::error::{Error, Result};
+use crate::model::StoredVersion;
 use crate::model::{Item, Timestamp, VersionInfo};
+use crate::names::ItemId;
 use crate::query::{parse_sort, AsOf, Cursor, Filter, Query, DEFAULT_LIMIT, MAX_LIMIT};
 use futures::{StreamExt, TryStreamExt};
 use serde_json::Value;
@@ -129,23 +131,12 @@ impl Collection {
     /// ```
     pub async fn read(&self, id: &str, at: ReadAt, opts: ReadOptions) -> Result<Item> {
         let id = &item_id(id)?;
-        let (found, what) = match at {
-            ReadAt::Latest => (self.head(id).await?, format!("item '{id}'")),
-            ReadAt::Ov(ov) => (
-                self.store.get_version(self.name(), id, ov).await?,
-                format!("version {ov} of item '{id}'"),
-            ),
-            ReadAt::Time(t) => {
-                self.need_history("a read as of a time")?;
-                (
-                    self.store
-                        .version_as_of(self.name(), id, AsOf::Time(t))
-                        .await?,
-                    format!("item '{id}' as of {t}"),
-                )
-            }
+        let what = match at {
+            ReadAt::Latest => format!("item '{id}'"),
+            ReadAt::Ov(ov) => format!("version {ov} of item '{id}'"),
+            ReadAt::Time(t) => format!("item '{id}' as of {t}"),
         };
-        let Some(found) = found else {
+        let Some(found) = self.find(id, at).await? else {
             return Err(Error::NotFound(what));
         };
         match self.read_one(&found, &opts).await? {
@@ -156,12 +147,22 @@ impl Collection {
         }
     }
 
+    /// The stored version a single-item read reads, if any.
+    async fn find(&self, id: &ItemId, at: ReadAt) -> Result<Option<StoredVersion>> {
+        Ok(match at {
+            ReadAt::Latest => self.head(id).await?,
+            ReadAt::Ov(ov) => self.store.get_version(self.name(), id, ov).await?,
+            ReadAt::Time(t) => {
+                self.need_history("a read as of a time")?;
+                self.store
+                    .version_as_of(self.name(), id, AsOf::Time(t))
+                    .await?
+            }
+        })
+    }
+
     /// Hydrates one version for a single-item read: deletion rule, projection, URLs.
-    async fn read_one(
-        &self,
-        found: &crate::model::StoredVersion,
-        opts: &ReadOptions,
-    ) -> Result<Option<Item>> {
+    async fn read_one(&self, found: &StoredVersion, opts: &ReadOptions) -> Result<Option<Item>> {
         if found.version.deleted && !opts.include_deleted {
             return Ok(None);
         }
@@ -182,19 +183,12 @@ impl Collection {
     /// The latest version, or `None` if the item does not exist (or is deleted, unless
     /// `include_deleted`).
     pub async fn get_latest(&self, id: &str, opts: ReadOptions) -> Result<Option<Item>> {
-        let Some(head) = self.head(&item_id(id)?).await? else {
-            return Ok(None);
-        };
-        self.read_one(&head, &opts).await
+        self.get_at(id, ReadAt::Latest, opts).await
     }
 
     /// One version by its ov.
     pub async fn get_version(&self, id: &str, ov: u64, opts: ReadOptions) -> Result<Option<Item>> {
-        let id = &item_id(id)?;
-        let Some(found) = self.store.get_version(self.name(), id, ov).await? else {
-            return Ok(None);
-        };
-        self.read_one(&found, &opts).await
+        self.get_at(id, ReadAt::Ov(ov), opts).await
     }
 
     /// The item as it was at `at`: its latest version with a commit time `<= at`. `None` if it
@@ -205,16 +199,15 @@ impl Collection {
         at: Timestamp,
         opts: ReadOptions,
     ) -> Result<Option<Item>> {
-        self.need_history("get_as_of")?;
-        let id = &item_id(id)?;
-        let Some(found) = self
-            .store
-            .version_as_of(self.name(), id, AsOf::Time(at))
-            .await?
-        else {
-            return Ok(None);
-        };
-        self.read_one(&found, &opts).await
+        self.get_at(id, ReadAt::Time(at), opts).await
+    }
+
+    /// [`Collection::read`] with "absent or deleted" as `None`.
+    async fn get_at(&self, id: &str, at: ReadAt, opts: ReadOptions) -> Result<Option<Item>> {
+        match self.find(&item_id(id)?, at).await? {
+            Some(found) => self.read_one(&found, &opts).await,
+            None => Ok(None),
+        }
     }
 
     /// The versions of an item, newest first. `NotFound` if the item has none.

@@ -307,7 +307,7 @@ impl Collection {
         let doc = self.accept(data, chosen_id.map(ItemId::as_str))?;
         let (id, chosen) = match chosen_id {
             Some(id) => (id.clone(), true),
-            None => (item_id(&names::generate_id())?, false),
+            None => (ItemId::generate(), false),
         };
         self.check_required(&doc)?;
         let mut lineage = Lineage::default();
