@@ -18,7 +18,7 @@ use std::sync::Arc;
 /// use serde_json::json;
 /// let dir = tempfile::tempdir().unwrap();
 /// let chronos = Chronos::embedded(dir.path()).await.unwrap();
-/// let users = chronos.with(Route::tenant(DatabaseType::Runtime, "tenant-a", "users")).unwrap();
+/// let users = chronos.with(Route::tenant(DatabaseType::Runtime, "tenant-a", "users").unwrap()).unwrap();
 /// let created = users.create(json!({"email": "a@example.com"}), "app", "signup", Default::default()).await.unwrap();
 /// let item = users.get_latest(&created.id, Default::default()).await.unwrap().unwrap();
 /// assert_eq!(item.data["email"], "a@example.com");

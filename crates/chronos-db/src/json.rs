@@ -401,7 +401,7 @@ mod tests {
             serde_json::from_str(r#"{"id": "x", "parent": {"id": "p", "collection": "c"}}"#)
                 .unwrap();
         assert_eq!(o.parent.unwrap().collection, "c");
-        let r = Route::tenant(crate::DatabaseType::Runtime, "t", "c");
+        let r = Route::tenant(crate::DatabaseType::Runtime, "t", "c").unwrap();
         let text = serde_json::to_string(&r).unwrap();
         assert_eq!(serde_json::from_str::<Route>(&text).unwrap(), r);
 

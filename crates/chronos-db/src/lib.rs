@@ -11,7 +11,7 @@
 //! use serde_json::json;
 //! let dir = tempfile::tempdir().unwrap();
 //! let chronos = Chronos::embedded(dir.path()).await.unwrap();
-//! let users = chronos.with(Route::tenant(DatabaseType::Runtime, "tenant-a", "users")).unwrap();
+//! let users = chronos.with(Route::tenant(DatabaseType::Runtime, "tenant-a", "users").unwrap()).unwrap();
 //! let v0 = users.create(json!({"name": "Ada"}), "app", "signup", Default::default()).await.unwrap();
 //! let v1 = users.update(&v0.id, json!({"name": "Ada L."}), 0, "app", "rename").await.unwrap();
 //! assert_eq!(v1.ov, 1);

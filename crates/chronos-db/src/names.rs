@@ -109,6 +109,116 @@ pub fn check_scope_name(kind: &str, name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Defines a validated name type: a `String` that passed one check, parsed once where a
+/// caller's name enters the library (a route, a CLI flag, an HTTP path) and trusted after.
+macro_rules! name_type {
+    ($(#[$doc:meta])* $name:ident, $kind:literal, $check:path) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            /// Validates a name; the error says which rule it breaks.
+            pub fn parse(name: &str) -> Result<$name, String> {
+                $check($kind, name)?;
+                Ok($name(name.to_string()))
+            }
+
+            /// The name as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(name: String) -> Result<$name, String> {
+                $check($kind, &name)?;
+                Ok($name(name))
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(name: $name) -> String {
+                name.0
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+            fn from_str(name: &str) -> Result<$name, String> {
+                $name::parse(name)
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+    };
+}
+
+name_type!(
+    /// A collection name that passed [`check_name`].
+    ///
+    /// ```
+    /// use chronos_db::names::CollectionName;
+    /// assert_eq!(CollectionName::parse("orders").unwrap().as_str(), "orders");
+    /// assert!(CollectionName::parse("_private").is_err());
+    /// ```
+    CollectionName,
+    "collection",
+    check_name
+);
+
+name_type!(
+    /// A tenant id that passed [`check_scope_name`] (lower-case, because tenants become
+    /// database and bucket names).
+    ///
+    /// ```
+    /// use chronos_db::names::TenantId;
+    /// assert!(TenantId::parse("tenant-a").is_ok());
+    /// assert!(TenantId::parse("Tenant-A").is_err());
+    /// ```
+    TenantId,
+    "tenantId",
+    check_scope_name
+);
+
+name_type!(
+    /// A domain that passed [`check_scope_name`].
+    ///
+    /// ```
+    /// use chronos_db::names::DomainName;
+    /// assert!(DomainName::parse("health").is_ok());
+    /// assert!(DomainName::parse("a/b").is_err());
+    /// ```
+    DomainName,
+    "domain",
+    check_scope_name
+);
+
 /// The longest database name (MongoDB's limit, applied to every backend so that
 /// configurations stay portable).
 pub const MAX_DB_NAME: usize = 63;

@@ -80,9 +80,9 @@ impl Chronos {
     /// use serde_json::json;
     /// let dir = tempfile::tempdir().unwrap();
     /// let chronos = Chronos::embedded(dir.path()).await.unwrap();
-    /// let generic = chronos.with(Route::generic(DatabaseType::Knowledge, "app-config")).unwrap();
+    /// let generic = chronos.with(Route::generic(DatabaseType::Knowledge, "app-config").unwrap()).unwrap();
     /// generic.create(json!({"key": "flags", "theme": "light"}), "ops", "seed", Default::default()).await.unwrap();
-    /// let tenant = chronos.with(Route::tenant(DatabaseType::Knowledge, "acme", "app-config")).unwrap();
+    /// let tenant = chronos.with(Route::tenant(DatabaseType::Knowledge, "acme", "app-config").unwrap()).unwrap();
     /// tenant.create(json!({"key": "flags", "theme": "dark"}), "ops", "seed", Default::default()).await.unwrap();
     /// let opts = TieredOptions { tenant_id: Some("acme".into()), ..Default::default() };
     /// let found = chronos.get_knowledge("app-config", json!({"key": "flags"}), opts).await.unwrap();
@@ -108,9 +108,9 @@ impl Chronos {
     /// let dir = tempfile::tempdir().unwrap();
     /// let chronos = Chronos::embedded(dir.path()).await.unwrap();
     /// let at = |route| chronos.with(route).unwrap();
-    /// at(Route::generic(DatabaseType::Metadata, "schemas"))
+    /// at(Route::generic(DatabaseType::Metadata, "schemas").unwrap())
     ///     .create(json!({"entity": "user", "fields": ["email"]}), "ops", "seed", Default::default()).await.unwrap();
-    /// at(Route::domain(DatabaseType::Metadata, "saas", "schemas"))
+    /// at(Route::domain(DatabaseType::Metadata, "saas", "schemas").unwrap())
     ///     .create(json!({"entity": "user", "fields": ["plan"]}), "ops", "seed", Default::default()).await.unwrap();
     /// let opts = TieredOptions { domain: Some("saas".into()), merge: true, ..Default::default() };
     /// let schema = chronos.get_metadata("schemas", json!({"entity": "user"}), opts).await.unwrap();
@@ -135,12 +135,12 @@ impl Chronos {
         filter: Value,
         opts: TieredOptions,
     ) -> Result<Tiered> {
-        let mut tiers = vec![(Tier::Generic, Route::generic(ty, collection))];
+        let mut tiers = vec![(Tier::Generic, Route::generic(ty, collection)?)];
         if let Some(d) = &opts.domain {
-            tiers.push((Tier::Domain, Route::domain(ty, d, collection)));
+            tiers.push((Tier::Domain, Route::domain(ty, d, collection)?));
         }
         if let Some(t) = &opts.tenant_id {
-            tiers.push((Tier::Tenant, Route::tenant(ty, t, collection)));
+            tiers.push((Tier::Tenant, Route::tenant(ty, t, collection)?));
         }
         if !opts.merge {
             tiers.reverse();

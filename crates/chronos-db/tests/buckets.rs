@@ -370,10 +370,7 @@ async fn azure_uses_the_configured_endpoint_port() {
         BucketStatus::Created
     );
     let c = chronos
-        .with(chronos_db::Route::generic(
-            chronos_db::DatabaseType::Logs,
-            "events",
-        ))
+        .with(chronos_db::Route::generic(chronos_db::DatabaseType::Logs, "events").unwrap())
         .unwrap();
     let before = connections.load(std::sync::atomic::Ordering::SeqCst);
     let r = c

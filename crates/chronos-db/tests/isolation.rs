@@ -39,10 +39,10 @@ async fn the_sweeper_never_runs_on_a_bucket_other_databases_share() {
         .expect("sharing a bucket between databases is allowed (a shared-infrastructure layout)");
     let chronos = Chronos::open(cfg).await.unwrap();
     let a = chronos
-        .with(Route::tenant(DatabaseType::Runtime, "a", "users"))
+        .with(Route::tenant(DatabaseType::Runtime, "a", "users").unwrap())
         .unwrap();
     let b = chronos
-        .with(Route::tenant(DatabaseType::Runtime, "b", "users"))
+        .with(Route::tenant(DatabaseType::Runtime, "b", "users").unwrap())
         .unwrap();
     a.create(json!({"n": 1}), "t", "r", Default::default())
         .await
@@ -65,7 +65,7 @@ async fn the_sweeper_never_runs_on_a_bucket_other_databases_share() {
     assert_eq!(item.unwrap().data["n"], 2);
     // A tenant of the template has its own bucket: its sweeper runs.
     let t = chronos
-        .with(Route::tenant(DatabaseType::Runtime, "zed", "users"))
+        .with(Route::tenant(DatabaseType::Runtime, "zed", "users").unwrap())
         .unwrap();
     t.create(json!({"n": 3}), "t", "r", Default::default())
         .await

@@ -29,7 +29,7 @@ fn test_mongo_uri() -> Option<String> {
 /// The collection every test writes to.
 fn users(chronos: &Chronos) -> Collection {
     chronos
-        .with(Route::tenant(DatabaseType::Runtime, "t1", "users"))
+        .with(Route::tenant(DatabaseType::Runtime, "t1", "users").unwrap())
         .unwrap()
 }
 

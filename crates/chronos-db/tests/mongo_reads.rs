@@ -6,7 +6,7 @@
 mod common;
 
 use chronos_db::config::ChronosConfig;
-use chronos_db::{Chronos, DatabaseType, ListOptions, ReadOptions, Route, Tier, Timestamp};
+use chronos_db::{Chronos, DatabaseType, ListOptions, ReadOptions, Route, Timestamp};
 use serde_json::json;
 
 #[tokio::test]
@@ -33,14 +33,8 @@ async fn reads_of_nothing_create_no_database() {
         ..Default::default()
     };
     let routes = [
-        Route::tenant(DatabaseType::Runtime, "ghost", "users"),
-        Route {
-            database_type: DatabaseType::Knowledge,
-            tier: Tier::Domain,
-            tenant_id: None,
-            domain: Some("ghost".into()),
-            collection: "kb".into(),
-        },
+        Route::tenant(DatabaseType::Runtime, "ghost", "users").unwrap(),
+        Route::domain(DatabaseType::Knowledge, "ghost", "kb").unwrap(),
     ];
     for route in routes {
         let c = chronos.with(route).unwrap();

@@ -34,7 +34,7 @@ fn servers(action: &str, name: &str) {
 async fn outage_loop(cfg: ChronosConfig, server: &str, n: usize, down_at: usize, up_at: usize) {
     let chronos = Chronos::open(cfg).await.unwrap();
     let c = chronos
-        .with(Route::tenant(DatabaseType::Runtime, "tenant-a", "outage"))
+        .with(Route::tenant(DatabaseType::Runtime, "tenant-a", "outage").unwrap())
         .unwrap();
     let first = c
         .create(json!({"i": -1}), "t", "r", Default::default())

@@ -1,6 +1,7 @@
 //! The command line: every command, its arguments and their parsers (clap).
 
 use crate::output::Failure;
+use chronos_db::names::{CollectionName, DomainName, TenantId};
 use chronos_db::{DatabaseType, Route, Tier, Timestamp};
 use clap::{Args, Parser, Subcommand};
 use serde_json::Value;
@@ -177,13 +178,13 @@ pub(crate) struct RouteArgs {
     pub(crate) tier: Option<Tier>,
     /// Tenant id (tenant tier).
     #[arg(long, value_name = "T")]
-    pub(crate) tenant: Option<String>,
+    pub(crate) tenant: Option<TenantId>,
     /// Domain (domain tier).
     #[arg(long, value_name = "D")]
-    pub(crate) domain: Option<String>,
+    pub(crate) domain: Option<DomainName>,
     /// Collection name.
     #[arg(long, short = 'c', value_name = "C")]
-    pub(crate) collection: String,
+    pub(crate) collection: CollectionName,
 }
 
 impl RouteArgs {

@@ -173,7 +173,7 @@ pub async fn run(backend: BenchBackend, sizes: BenchSizes) -> Result<String, Box
     );
     let floor_cfg = cfg.clone();
     let chronos = Chronos::open(cfg).await?;
-    let c = chronos.with(Route::tenant(DatabaseType::Runtime, "bench", "bench"))?;
+    let c = chronos.with(Route::tenant(DatabaseType::Runtime, "bench", "bench")?)?;
     let n = sizes.ops;
 
     let floor = match backend {
@@ -237,7 +237,7 @@ pub async fn run(backend: BenchBackend, sizes: BenchSizes) -> Result<String, Box
     }
 
     // A big collection; an indexed equality filter, one page of 50.
-    let lc = chronos.with(Route::tenant(DatabaseType::Runtime, "bench", "bench"))?;
+    let lc = chronos.with(Route::tenant(DatabaseType::Runtime, "bench", "bench")?)?;
     let have = n;
     let pb = bar(sizes.list_items.saturating_sub(have), "list collection");
     for i in have..sizes.list_items {
@@ -262,7 +262,7 @@ pub async fn run(backend: BenchBackend, sizes: BenchSizes) -> Result<String, Box
     }
 
     // restore_collection over a separate collection.
-    let rc = chronos.with(Route::tenant(DatabaseType::Runtime, "bench", "restore"))?;
+    let rc = chronos.with(Route::tenant(DatabaseType::Runtime, "bench", "restore")?)?;
     let mut rids = Vec::new();
     for i in 0..sizes.restore_items {
         rids.push(

@@ -127,7 +127,7 @@ impl Demo {
     fn users(&self, tenant: &str) -> Result<Collection, Failure> {
         Ok(self
             .chronos
-            .with(Route::tenant(DatabaseType::Runtime, tenant, "users"))?)
+            .with(Route::tenant(DatabaseType::Runtime, tenant, "users")?)?)
     }
 
     async fn steps(&mut self) -> Result<(), Failure> {
@@ -391,7 +391,7 @@ impl Demo {
         self.begin("create an order in runtime/tenant/tenant-a/orders whose parent is the user");
         let orders =
             self.chronos
-                .with(Route::tenant(DatabaseType::Runtime, "tenant-a", "orders"))?;
+                .with(Route::tenant(DatabaseType::Runtime, "tenant-a", "orders")?)?;
         let parent = LineageRef {
             id: id.clone(),
             collection: "users".into(),

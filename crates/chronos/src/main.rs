@@ -144,12 +144,12 @@ mod tests {
         };
         assert_eq!(
             a.route.route(),
-            Route::tenant(DatabaseType::Runtime, "t", "c")
+            Route::tenant(DatabaseType::Runtime, "t", "c").unwrap()
         );
         let cli = Cli::parse_from(["chronos", "get", "--db", "logs", "--collection", "c", "x"]);
         let Command::Get(a) = cli.command else {
             panic!("parsed as get")
         };
-        assert_eq!(a.route.route(), Route::logs("c"));
+        assert_eq!(a.route.route(), Route::logs("c").unwrap());
     }
 }

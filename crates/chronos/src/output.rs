@@ -31,6 +31,12 @@ impl From<chronos_db::config::ConfigError> for Failure {
     }
 }
 
+impl From<chronos_db::routing::RouteError> for Failure {
+    fn from(e: chronos_db::routing::RouteError) -> Self {
+        chronos_db::Error::from(e).into()
+    }
+}
+
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // One line, whatever the message: multi-line errors (config problems) are joined.

@@ -21,6 +21,7 @@
 use super::{Collection, CreateOptions, ReadOptions};
 use crate::error::{Error, Result};
 use crate::model::{Item, WriteResult};
+use crate::names::CollectionName;
 use crate::routing::{DatabaseType, Route, Tier};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -134,10 +135,8 @@ impl Collection {
         }
         let route = Route {
             database_type: m.database_type.unwrap_or(main.database_type),
-            tier: main.tier,
-            tenant_id: main.tenant_id.clone(),
-            domain: main.domain.clone(),
-            collection: m.collection.clone(),
+            collection: CollectionName::parse(&m.collection).map_err(Error::Validation)?,
+            ..main.clone()
         };
         self.inner.collection(route)
     }
@@ -153,7 +152,7 @@ impl Collection {
     /// use serde_json::json;
     /// let dir = tempfile::tempdir().unwrap();
     /// let chronos = Chronos::embedded(dir.path()).await.unwrap();
-    /// let orders = chronos.with(Route::tenant(DatabaseType::Runtime, "acme", "orders")).unwrap();
+    /// let orders = chronos.with(Route::tenant(DatabaseType::Runtime, "acme", "orders").unwrap()).unwrap();
     /// let customers = EntityMapping { property: "customer".into(), collection: "customers".into(),
     ///     key_property: "customerId".into(), database_type: None, tier: None };
     /// let order = json!({"orderId": "O-1", "customer": {"customerId": "C-1", "name": "Ada"}});
@@ -338,7 +337,7 @@ impl Collection {
     /// use serde_json::json;
     /// let dir = tempfile::tempdir().unwrap();
     /// let chronos = Chronos::embedded(dir.path()).await.unwrap();
-    /// let orders = chronos.with(Route::tenant(DatabaseType::Runtime, "acme", "orders")).unwrap();
+    /// let orders = chronos.with(Route::tenant(DatabaseType::Runtime, "acme", "orders").unwrap()).unwrap();
     /// let m = [EntityMapping { property: "customer".into(), collection: "customers".into(),
     ///     key_property: "customerId".into(), database_type: None, tier: None }];
     /// let order = json!({"customer": {"customerId": "C-1", "name": "Ada"}});

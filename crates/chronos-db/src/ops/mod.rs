@@ -157,7 +157,7 @@ impl Collection {
         let key = (
             self.resolved.db_conn_ref.clone(),
             self.resolved.db_name.clone(),
-            self.route.collection.clone(),
+            self.route.collection.to_string(),
         );
         if self
             .inner
@@ -169,7 +169,7 @@ impl Collection {
             return Ok(());
         }
         let spec = CollectionSpec {
-            name: self.route.collection.clone(),
+            name: self.route.collection.to_string(),
             index: self.settings.index.clone(),
         };
         self.store.ensure_collection(&spec).await?;
@@ -181,7 +181,7 @@ impl Collection {
 
     fn spec(&self) -> CollectionSpec {
         CollectionSpec {
-            name: self.route.collection.clone(),
+            name: self.route.collection.to_string(),
             index: self.settings.index.clone(),
         }
     }

@@ -121,7 +121,7 @@ impl Collection {
     /// # let dir = tempfile::tempdir().unwrap();
     /// # let chronos = chronos_db::Chronos::embedded(dir.path()).await.unwrap();
     /// use chronos_db::{ops::ReadAt, DatabaseType, Route};
-    /// let c = chronos.with(Route::tenant(DatabaseType::Runtime, "t1", "notes")).unwrap();
+    /// let c = chronos.with(Route::tenant(DatabaseType::Runtime, "t1", "notes").unwrap()).unwrap();
     /// let r = c.create(serde_json::json!({"n": 1}), "app", "", Default::default()).await.unwrap();
     /// c.delete(&r.id, 0, "app", "").await.unwrap();
     /// let e = c.read(&r.id, ReadAt::Latest, Default::default()).await.unwrap_err();
@@ -259,7 +259,7 @@ impl Collection {
     /// # let chronos = chronos_db::Chronos::embedded(dir.path()).await.unwrap();
     /// use chronos_db::{ListOptions, Route, DatabaseType};
     /// use serde_json::json;
-    /// let c = chronos.with(Route::tenant(DatabaseType::Runtime, "t1", "orders")).unwrap();
+    /// let c = chronos.with(Route::tenant(DatabaseType::Runtime, "t1", "orders").unwrap()).unwrap();
     /// for n in 0..3 {
     ///     c.create(json!({"status": "open", "n": n}), "app", "", Default::default()).await.unwrap();
     /// }

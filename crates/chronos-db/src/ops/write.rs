@@ -268,7 +268,7 @@ impl Collection {
     /// # let dir = tempfile::tempdir().unwrap();
     /// # let chronos = chronos_db::Chronos::embedded(dir.path()).await.unwrap();
     /// use chronos_db::{CreateOptions, OriginRef, Route, DatabaseType};
-    /// let c = chronos.with(Route::tenant(DatabaseType::Runtime, "t1", "customers")).unwrap();
+    /// let c = chronos.with(Route::tenant(DatabaseType::Runtime, "t1", "customers").unwrap()).unwrap();
     /// let opts = CreateOptions { id: Some("cus-1".into()), origin: Some(OriginRef { id: "cus_123".into(), collection: "customers".into(), system: Some("stripe".into()) }), ..Default::default() };
     /// let r = c.create(serde_json::json!({"name": "Ada"}), "importer", "sync", opts).await.unwrap();
     /// assert_eq!((r.id.as_str(), r.ov), ("cus-1", 0));

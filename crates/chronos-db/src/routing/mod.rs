@@ -19,16 +19,19 @@ use crate::config::{
     template_names, ChronosConfig, ConnRefs, DatabaseEntry, DatabaseTemplate, HashAlgo, Routing,
     Serves,
 };
-use crate::names;
+use crate::names::{CollectionName, DomainName, TenantId};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// Where an operation goes.
+/// Where an operation goes. Its names are validated when the route is built (by the
+/// constructors or by deserializing), so a `Route` always holds well-formed names; whether
+/// the configuration serves it is decided by [`resolve`].
 ///
 /// ```
-/// use chronos_db::Route;
-/// let r = Route::tenant(chronos_db::DatabaseType::Runtime, "tenant-a", "users");
+/// use chronos_db::{DatabaseType, Route};
+/// let r = Route::tenant(DatabaseType::Runtime, "tenant-a", "users").unwrap();
 /// assert_eq!(r.to_string(), "runtime/tenant/tenant-a/users");
+/// assert!(Route::tenant(DatabaseType::Runtime, "../a", "users").is_err());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(remote = "Self", rename_all = "camelCase")]
@@ -39,12 +42,12 @@ pub struct Route {
     pub tier: Tier,
     /// `tenantId`: the tenant, for the tenant tier only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tenant_id: Option<String>,
+    pub tenant_id: Option<TenantId>,
     /// The domain, for the domain tier only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub domain: Option<String>,
+    pub domain: Option<DomainName>,
     /// The collection: 1-64 characters of `[A-Za-z0-9_-]`, starting with a letter or digit.
-    pub collection: String,
+    pub collection: CollectionName,
 }
 
 // A route from JSON is an object: an array would be read positionally.
@@ -52,37 +55,45 @@ crate::object_only!(Route, "a route object", serialize);
 
 impl Route {
     /// A route to the generic tier of a database type, shared by every domain and tenant.
-    pub fn generic(database_type: DatabaseType, collection: &str) -> Self {
-        Route {
+    pub fn generic(database_type: DatabaseType, collection: &str) -> Result<Self, RouteError> {
+        Ok(Route {
             database_type,
             tier: Tier::Generic,
             tenant_id: None,
             domain: None,
-            collection: collection.into(),
-        }
+            collection: CollectionName::parse(collection).map_err(RouteError::Invalid)?,
+        })
     }
     /// A route to one domain's database of a database type.
-    pub fn domain(database_type: DatabaseType, domain: &str, collection: &str) -> Self {
-        Route {
+    pub fn domain(
+        database_type: DatabaseType,
+        domain: &str,
+        collection: &str,
+    ) -> Result<Self, RouteError> {
+        Ok(Route {
             database_type,
             tier: Tier::Domain,
             tenant_id: None,
-            domain: Some(domain.into()),
-            collection: collection.into(),
-        }
+            domain: Some(DomainName::parse(domain).map_err(RouteError::Invalid)?),
+            collection: CollectionName::parse(collection).map_err(RouteError::Invalid)?,
+        })
     }
     /// A route to one tenant's database of a database type.
-    pub fn tenant(database_type: DatabaseType, tenant_id: &str, collection: &str) -> Self {
-        Route {
+    pub fn tenant(
+        database_type: DatabaseType,
+        tenant_id: &str,
+        collection: &str,
+    ) -> Result<Self, RouteError> {
+        Ok(Route {
             database_type,
             tier: Tier::Tenant,
-            tenant_id: Some(tenant_id.into()),
+            tenant_id: Some(TenantId::parse(tenant_id).map_err(RouteError::Invalid)?),
             domain: None,
-            collection: collection.into(),
-        }
+            collection: CollectionName::parse(collection).map_err(RouteError::Invalid)?,
+        })
     }
     /// The logs database (it has a single tier).
-    pub fn logs(collection: &str) -> Self {
+    pub fn logs(collection: &str) -> Result<Self, RouteError> {
         Route::generic(DatabaseType::Logs, collection)
     }
 }
@@ -159,9 +170,9 @@ pub struct ResolvedRoute {
 /// ```
 /// use chronos_db::{config::Routing, routing::routing_key, DatabaseType, Route};
 /// let by_tenant = Routing::default();
-/// let r = Route::tenant(DatabaseType::Runtime, "acme", "orders");
+/// let r = Route::tenant(DatabaseType::Runtime, "acme", "orders").unwrap();
 /// assert_eq!(routing_key(&by_tenant, &r), "acme");
-/// assert_eq!(routing_key(&by_tenant, &Route::logs("audit")), "audit");
+/// assert_eq!(routing_key(&by_tenant, &Route::logs("audit").unwrap()), "audit");
 /// let by_domain = Routing { choose_key: Some("domain|databaseType".into()), ..Routing::default() };
 /// assert_eq!(routing_key(&by_domain, &r), "runtime");
 /// ```
@@ -179,7 +190,7 @@ pub fn routing_key(routing: &Routing, route: &Route) -> String {
             return v.to_owned();
         }
     }
-    route.collection.clone()
+    route.collection.to_string()
 }
 
 /// Which of `candidates` a routing key goes to, with `routing.hashAlgo`. Always an index
@@ -250,7 +261,7 @@ impl ResolvedRoute {
             bucket: e.bucket().into(),
             prefix: e.prefix().map(str::to_string),
             analytics_db_name: e.analytics_db_name().map(str::to_string),
-            collection: route.collection.clone(),
+            collection: route.collection.to_string(),
         })
     }
 
@@ -270,7 +281,7 @@ impl ResolvedRoute {
             bucket: names.bucket,
             prefix: names.prefix,
             analytics_db_name: names.analytics_db_name,
-            collection: route.collection.clone(),
+            collection: route.collection.to_string(),
         })
     }
 }
@@ -280,12 +291,11 @@ impl ResolvedRoute {
 /// ```
 /// use chronos_db::{config::ChronosConfig, routing::resolve, Route, DatabaseType};
 /// let cfg = ChronosConfig::embedded("/tmp/data");
-/// let r = resolve(&cfg, &Route::tenant(DatabaseType::Runtime, "acme", "orders")).unwrap();
+/// let r = resolve(&cfg, &Route::tenant(DatabaseType::Runtime, "acme", "orders").unwrap()).unwrap();
 /// assert_eq!(r.db_name, "runtime_tenant_acme");
-/// assert!(resolve(&cfg, &Route::generic(DatabaseType::Runtime, "orders")).is_err());
+/// assert!(resolve(&cfg, &Route::generic(DatabaseType::Runtime, "orders").unwrap()).is_err());
 /// ```
 pub fn resolve<'a>(cfg: &ChronosConfig, route: &'a Route) -> Result<ResolvedRoute, RouteError> {
-    names::check_name("collection", &route.collection).map_err(RouteError::Invalid)?;
     let ty = route.database_type;
     let unused = |field: &str| {
         RouteError::Invalid(format!(
@@ -317,15 +327,13 @@ pub fn resolve<'a>(cfg: &ChronosConfig, route: &'a Route) -> Result<ResolvedRout
     }
     // Who the route is for: nobody in particular, or one (validated) domain or tenant.
     let scope = |kind: &'static str, value: Option<&'a str>| -> Result<&'a str, RouteError> {
-        let v = value.ok_or_else(|| {
+        value.ok_or_else(|| {
             RouteError::Invalid(format!(
                 "tier '{}' of {} needs a {kind}",
                 route.tier.as_str(),
                 ty.as_str()
             ))
-        })?;
-        names::check_scope_name(kind, v).map_err(RouteError::Invalid)?;
-        Ok(v)
+        })
     };
     let (tenant, domain) = match route.tier {
         Tier::Generic => (None, None),
@@ -388,7 +396,7 @@ mod tests {
         let cfg = listed();
         let r = resolve(
             &cfg,
-            &Route::tenant(DatabaseType::Runtime, "tenant-a", "users"),
+            &Route::tenant(DatabaseType::Runtime, "tenant-a", "users").unwrap(),
         )
         .unwrap();
         assert_eq!(
@@ -401,7 +409,7 @@ mod tests {
         );
         let r = resolve(
             &cfg,
-            &Route::domain(DatabaseType::Metadata, "health", "schemas"),
+            &Route::domain(DatabaseType::Metadata, "health", "schemas").unwrap(),
         )
         .unwrap();
         assert_eq!(r.db_name, "meta_health");
@@ -410,11 +418,14 @@ mod tests {
     #[test]
     fn invalid_combinations_are_clear_errors() {
         let cfg = listed();
-        let e = resolve(&cfg, &Route::generic(DatabaseType::Runtime, "users"))
-            .unwrap_err()
-            .to_string();
+        let e = resolve(
+            &cfg,
+            &Route::generic(DatabaseType::Runtime, "users").unwrap(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("runtime has only the tenant tier"), "{e}");
-        let mut r = Route::tenant(DatabaseType::Runtime, "x", "users");
+        let mut r = Route::tenant(DatabaseType::Runtime, "x", "users").unwrap();
         r.tenant_id = None;
         assert!(resolve(&cfg, &r)
             .unwrap_err()
@@ -422,7 +433,7 @@ mod tests {
             .contains("needs a tenantId"));
         let e = resolve(
             &cfg,
-            &Route::tenant(DatabaseType::Runtime, "tenant-b", "users"),
+            &Route::tenant(DatabaseType::Runtime, "tenant-b", "users").unwrap(),
         )
         .unwrap_err();
         assert_eq!(
@@ -434,15 +445,16 @@ mod tests {
             }
         );
         assert!(matches!(
-            resolve(&cfg, &Route::logs("x")),
+            resolve(&cfg, &Route::logs("x").unwrap()),
             Err(RouteError::NotConfigured("logs"))
         ));
-        assert!(resolve(&cfg, &Route::tenant(DatabaseType::Runtime, "../a", "users")).is_err());
-        assert!(resolve(
-            &cfg,
-            &Route::tenant(DatabaseType::Runtime, "tenant-a", "a/b")
-        )
-        .is_err());
+        // Bad names never become a route, whether built or deserialized.
+        assert!(Route::tenant(DatabaseType::Runtime, "../a", "users").is_err());
+        assert!(Route::tenant(DatabaseType::Runtime, "tenant-a", "a/b").is_err());
+        assert!(Route::domain(DatabaseType::Metadata, "", "users").is_err());
+        let bad = r#"{"databaseType":"runtime","tier":"tenant","tenantId":"a/b","collection":"c"}"#;
+        let e = serde_json::from_str::<Route>(bad).unwrap_err().to_string();
+        assert!(e.contains("tenantId 'a/b' is invalid"), "{e}");
     }
 
     const MULTI: &str = r#"{
@@ -462,7 +474,7 @@ mod tests {
     }
 
     fn rt(tenant: &str) -> Route {
-        Route::tenant(DatabaseType::Runtime, tenant, "users")
+        Route::tenant(DatabaseType::Runtime, tenant, "users").unwrap()
     }
 
     fn strings(v: &[&str]) -> Vec<String> {
@@ -545,7 +557,7 @@ mod tests {
             .map(|i| {
                 let r = resolve(
                     &cfg,
-                    &Route::tenant(DatabaseType::Runtime, "acme", &format!("c{i}")),
+                    &Route::tenant(DatabaseType::Runtime, "acme", &format!("c{i}")).unwrap(),
                 )
                 .unwrap();
                 (r.db_conn_ref, r.space_conn_ref)
@@ -553,13 +565,13 @@ mod tests {
             .collect();
         assert_eq!(picks.len(), 1);
         // Listed entries hash too; the generic tier has no tenant, so the collection is used.
-        let listed = Route::tenant(DatabaseType::Metadata, "listed", "x");
+        let listed = Route::tenant(DatabaseType::Metadata, "listed", "x").unwrap();
         assert_eq!(resolve(&cfg, &listed).unwrap().db_name, "meta_l");
         let generic: std::collections::BTreeSet<_> = (0..40)
             .map(|i| {
                 resolve(
                     &cfg,
-                    &Route::generic(DatabaseType::Metadata, &format!("c{i}")),
+                    &Route::generic(DatabaseType::Metadata, &format!("c{i}")).unwrap(),
                 )
                 .unwrap()
                 .db_conn_ref
@@ -571,9 +583,9 @@ mod tests {
     #[test]
     fn choose_key_alternatives() {
         let mut routing = Routing::default();
-        let t = Route::tenant(DatabaseType::Runtime, "acme", "orders");
-        let d = Route::domain(DatabaseType::Metadata, "health", "schemas");
-        let g = Route::generic(DatabaseType::Knowledge, "facts");
+        let t = Route::tenant(DatabaseType::Runtime, "acme", "orders").unwrap();
+        let d = Route::domain(DatabaseType::Metadata, "health", "schemas").unwrap();
+        let g = Route::generic(DatabaseType::Knowledge, "facts").unwrap();
         assert_eq!(routing_key(&routing, &t), "acme");
         assert_eq!(routing_key(&routing, &d), "schemas");
         routing.choose_key = Some("collection".into());
@@ -584,11 +596,9 @@ mod tests {
         assert_eq!(routing_key(&routing, &g), "facts");
         routing.choose_key = Some(" tenantId | databaseType ".into());
         assert_eq!(routing_key(&routing, &g), "knowledge");
-        // An empty value does not count.
-        let mut empty = t.clone();
-        empty.tenant_id = Some(String::new());
+        // A value the route does not have does not count.
         routing.choose_key = Some("tenantId|collection".into());
-        assert_eq!(routing_key(&routing, &empty), "orders");
+        assert_eq!(routing_key(&routing, &d), "schemas");
         // Unknown tokens (rejected by validation) are skipped.
         routing.choose_key = Some("objectId".into());
         assert_eq!(routing_key(&routing, &t), "orders");
@@ -603,7 +613,7 @@ mod tests {
             .map(|i| {
                 resolve(
                     &cfg,
-                    &Route::tenant(DatabaseType::Runtime, "acme", &format!("c{i}")),
+                    &Route::tenant(DatabaseType::Runtime, "acme", &format!("c{i}")).unwrap(),
                 )
                 .unwrap()
                 .db_conn_ref
@@ -634,9 +644,9 @@ mod tests {
             DatabaseType::Knowledge,
             DatabaseType::Runtime,
         ] {
-            resolve(&cfg, &Route::tenant(ty, &t46, "users")).unwrap();
+            resolve(&cfg, &Route::tenant(ty, &t46, "users").unwrap()).unwrap();
             if ty != DatabaseType::Runtime {
-                resolve(&cfg, &Route::domain(ty, &t46, "users")).unwrap();
+                resolve(&cfg, &Route::domain(ty, &t46, "users").unwrap()).unwrap();
             }
         }
         for (ty, len, name) in [
@@ -653,7 +663,7 @@ mod tests {
             ),
         ] {
             let tenant = "x".repeat(len);
-            let e = resolve(&cfg, &Route::tenant(ty, &tenant, "users"))
+            let e = resolve(&cfg, &Route::tenant(ty, &tenant, "users").unwrap())
                 .unwrap_err()
                 .to_string();
             assert!(
@@ -665,9 +675,12 @@ mod tests {
             assert!(e.ends_with("longer than 63 characters"), "{e}");
         }
         let domain = "d".repeat(50);
-        let e = resolve(&cfg, &Route::domain(DatabaseType::Metadata, &domain, "c"))
-            .unwrap_err()
-            .to_string();
+        let e = resolve(
+            &cfg,
+            &Route::domain(DatabaseType::Metadata, &domain, "c").unwrap(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             e.contains(&format!(
                 "domain '{domain}' (50 chars) makes the database name 'metadata_domain_"
@@ -694,21 +707,17 @@ mod tests {
         let cfg = ChronosConfig::embedded("/tmp/d");
         let a = resolve(
             &cfg,
-            &Route::tenant(DatabaseType::Runtime, "tenant_a", "users"),
+            &Route::tenant(DatabaseType::Runtime, "tenant_a", "users").unwrap(),
         )
         .unwrap();
         let b = resolve(
             &cfg,
-            &Route::tenant(DatabaseType::Runtime, "tenant-a", "users"),
+            &Route::tenant(DatabaseType::Runtime, "tenant-a", "users").unwrap(),
         )
         .unwrap();
         assert_eq!(a.db_name, "runtime_tenant_tenant_a");
         assert_ne!(a.db_name, b.db_name);
         assert_ne!((&a.bucket, &a.prefix), (&b.bucket, &b.prefix));
-        assert!(resolve(
-            &cfg,
-            &Route::tenant(DatabaseType::Runtime, "Tenant-A", "users")
-        )
-        .is_err());
+        assert!(Route::tenant(DatabaseType::Runtime, "Tenant-A", "users").is_err());
     }
 }

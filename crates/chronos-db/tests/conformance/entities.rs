@@ -64,11 +64,7 @@ async fn entities(b: &dyn Backend) {
     );
     let customers = h
         .chronos
-        .with(Route::tenant(
-            DatabaseType::Knowledge,
-            "tenant-a",
-            "customers",
-        ))
+        .with(Route::tenant(DatabaseType::Knowledge, "tenant-a", "customers").unwrap())
         .unwrap();
     let c = customers
         .get_latest("C-1", Default::default())

@@ -334,11 +334,10 @@ async fn hard_delete_frees_logically_deleted_items(b: &dyn Backend) {
     cfg.logical_delete.enabled = false;
     let hard = chronos_db::Chronos::open(cfg).await.unwrap();
     let c = hard
-        .with(chronos_db::Route::tenant(
-            chronos_db::DatabaseType::Runtime,
-            "tenant-a",
-            "users",
-        ))
+        .with(
+            chronos_db::Route::tenant(chronos_db::DatabaseType::Runtime, "tenant-a", "users")
+                .unwrap(),
+        )
         .unwrap();
     let e = c
         .create(json!({"v": 2}), "a", "r", with_id("old"))

@@ -120,7 +120,7 @@ impl Harness {
 
     pub fn tenant(&self, tenant: &str, collection: &str) -> Collection {
         self.chronos
-            .with(Route::tenant(DatabaseType::Runtime, tenant, collection))
+            .with(Route::tenant(DatabaseType::Runtime, tenant, collection).unwrap())
             .expect("route")
     }
 

@@ -172,16 +172,12 @@ async fn invalid_input(b: &dyn Backend) {
         .unwrap_err();
     assert!(e.to_string().contains("nested deeper"), "{e}");
     for bad_coll in ["a/b", "..", "", "_x", &"c".repeat(65)] {
-        let e = h
-            .chronos
-            .with(chronos_db::Route::tenant(
-                chronos_db::DatabaseType::Runtime,
-                "tenant-a",
-                bad_coll,
-            ))
-            .err()
-            .expect("bad collection");
-        assert!(matches!(e, Error::Route(_)), "{bad_coll}: {e}");
+        let e = chronos_db::Route::tenant(chronos_db::DatabaseType::Runtime, "tenant-a", bad_coll)
+            .expect_err("bad collection");
+        assert!(
+            matches!(e, chronos_db::routing::RouteError::Invalid(_)),
+            "{bad_coll}: {e}"
+        );
     }
     // Nothing was written by any rejected call.
     assert!(c
@@ -741,10 +737,7 @@ async fn tenant_isolation(b: &dyn Backend) {
     // Other database types and tiers are separate too.
     let k = h
         .chronos
-        .with(chronos_db::Route::generic(
-            chronos_db::DatabaseType::Knowledge,
-            "users",
-        ))
+        .with(chronos_db::Route::generic(chronos_db::DatabaseType::Knowledge, "users").unwrap())
         .unwrap();
     assert!(k
         .get_latest("shared-id", Default::default())

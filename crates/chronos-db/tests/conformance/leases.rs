@@ -22,11 +22,10 @@ async fn leases_serialise_two_clients(b: &dyn Backend) {
     let first = h.coll("hot");
     let other = chronos_db::Chronos::open(h.config.clone()).await.unwrap();
     let second = other
-        .with(chronos_db::Route::tenant(
-            chronos_db::DatabaseType::Runtime,
-            "tenant-a",
-            "hot",
-        ))
+        .with(
+            chronos_db::Route::tenant(chronos_db::DatabaseType::Runtime, "tenant-a", "hot")
+                .unwrap(),
+        )
         .unwrap();
     let r = first
         .create(

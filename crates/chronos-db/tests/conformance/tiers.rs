@@ -13,17 +13,9 @@ async fn tiered_fetch(b: &dyn Backend) {
     use chronos_db::{DatabaseType, Route, Tier};
     let h = open!(b);
     let k = |route| h.chronos.with(route).expect("route");
-    let generic = k(Route::generic(DatabaseType::Knowledge, "app-config"));
-    let domain = k(Route::domain(
-        DatabaseType::Knowledge,
-        "production",
-        "app-config",
-    ));
-    let tenant = k(Route::tenant(
-        DatabaseType::Knowledge,
-        "tenant-a",
-        "app-config",
-    ));
+    let generic = k(Route::generic(DatabaseType::Knowledge, "app-config").unwrap());
+    let domain = k(Route::domain(DatabaseType::Knowledge, "production", "app-config").unwrap());
+    let tenant = k(Route::tenant(DatabaseType::Knowledge, "tenant-a", "app-config").unwrap());
     let put = |c: &chronos_db::Collection, v: Value| {
         let c = c.clone();
         async move {
