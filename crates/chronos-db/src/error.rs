@@ -86,7 +86,7 @@ pub enum Error {
     Route(#[from] RouteError),
     /// The metadata store failed.
     #[error("metadata store: {0}")]
-    Metadata(MetaError),
+    Metadata(#[source] MetaError),
     /// The payload store failed.
     #[error("payload store: {0}")]
     Payload(#[from] PayloadError),

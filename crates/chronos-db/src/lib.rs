@@ -28,6 +28,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod admin;
+pub mod backend_error;
 pub mod config;
 pub mod error;
 pub mod json;
@@ -48,6 +49,7 @@ mod document;
 mod local_fs;
 mod retry;
 
+pub use backend_error::BackendError;
 pub use chronos::Chronos;
 pub use error::{Error, Result};
 pub use meta::MetadataLayer;

@@ -180,7 +180,15 @@ fn lower_layers_do_not_reach_up() {
     let deps = dependencies();
     let upper = ["ops", "chronos", "admin", "tiered"];
     for lower in [
-        "meta", "payload", "model", "query", "config", "routing", "names",
+        "meta",
+        "payload",
+        "model",
+        "query",
+        "config",
+        "routing",
+        "names",
+        "backend_error",
+        "redact",
     ] {
         let reached: Vec<&String> = deps
             .get(lower)

@@ -25,6 +25,7 @@ pub mod sqlite;
 pub use open::MetadataLayer;
 pub(crate) use open::MetadataStores;
 
+use crate::backend_error::BackendError;
 use crate::model::{StoredVersion, Timestamp, VersionRecord};
 use crate::query::{AsOf, Cursor, IndexSpec, Query};
 use async_trait::async_trait;
@@ -47,10 +48,10 @@ pub enum MetaError {
     Invalid(String),
     /// The backend cannot be reached or timed out; a commit's outcome is unknown.
     #[error("backend unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] BackendError),
     /// Any other backend failure.
     #[error("backend error: {0}")]
-    Backend(String),
+    Backend(#[source] BackendError),
     /// A stored row cannot be decoded.
     #[error("corrupt row: {0}")]
     Corrupt(String),

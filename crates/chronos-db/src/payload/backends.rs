@@ -4,6 +4,7 @@
 //! name and bucket, and a backend's own text goes through `SpacesConnection::redact`.
 
 use super::PayloadError;
+use crate::backend_error::BackendError;
 use crate::config::{Provider, SpacesConnection};
 use object_store::{ClientOptions, RetryConfig};
 use std::path::PathBuf;
@@ -43,10 +44,12 @@ pub(crate) fn open(
     local_override: Option<&str>,
     bucket: &str,
 ) -> Result<(Arc<dyn object_store::ObjectStore>, Signing), PayloadError> {
+    // The builders' messages may quote a configured key, so only the connection's own
+    // redaction of them is kept, not the errors.
     let bad = |what: &str, e: &dyn std::fmt::Display| {
-        PayloadError::Backend(format!(
+        PayloadError::Backend(BackendError::new(format!(
             "spaces connection '{name}', bucket '{bucket}': {what}: {e}"
-        ))
+        )))
     };
     if let Some(base) = local_override {
         return local(base, bucket);
@@ -170,10 +173,14 @@ pub(crate) fn local_dir(
 pub(crate) fn open_local_dir(
     dir: &std::path::Path,
 ) -> Result<Arc<object_store::local::LocalFileSystem>, PayloadError> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| PayloadError::Backend(format!("cannot create {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(dir).map_err(|e| {
+        PayloadError::Backend(BackendError::caused_by(
+            format!("cannot create {}", dir.display()),
+            &e,
+        ))
+    })?;
     let fs = object_store::local::LocalFileSystem::new_with_prefix(dir)
-        .map_err(|e| PayloadError::Backend(e.to_string()))?;
+        .map_err(|e| PayloadError::Backend(BackendError::caused_by("local directory", &e)))?;
     Ok(Arc::new(fs))
 }
 

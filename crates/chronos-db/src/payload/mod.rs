@@ -14,6 +14,7 @@ mod open;
 pub use open::PayloadLayer;
 pub(crate) use open::PayloadStores;
 
+use crate::backend_error::BackendError;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::TryStreamExt;
@@ -31,10 +32,10 @@ pub enum PayloadError {
     /// The service did not answer (unreachable, connection refused or reset, timed out): worth
     /// retrying.
     #[error("backend unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] BackendError),
     /// Any other failure, including a request the service refused (credentials redacted).
     #[error("{0}")]
-    Backend(String),
+    Backend(#[source] BackendError),
 }
 
 /// One stored object.
@@ -151,7 +152,10 @@ impl ObjectPayloadStore {
         let mut slot = opened.lock().unwrap_or_else(|p| p.into_inner());
         if slot.is_none() {
             let exists = dir.try_exists().map_err(|e| {
-                PayloadError::Backend(format!("cannot reach {}: {e}", dir.display()))
+                PayloadError::Backend(BackendError::caused_by(
+                    format!("cannot reach {}", dir.display()),
+                    &e,
+                ))
             })?;
             if !create && !exists {
                 return Ok(None);
@@ -166,8 +170,9 @@ impl ObjectPayloadStore {
 
     /// The store for a write (created if needed).
     fn writable(&self) -> Result<Opened, PayloadError> {
-        self.store(true)?
-            .ok_or_else(|| PayloadError::Backend("the payload store could not be opened".into()))
+        self.store(true)?.ok_or_else(|| {
+            PayloadError::Backend(BackendError::new("the payload store could not be opened"))
+        })
     }
 
     /// On local files, `PowerLoss` makes `put` and `copy` flush the object and every
@@ -198,8 +203,15 @@ impl ObjectPayloadStore {
         let key = key.to_string();
         tokio::task::spawn_blocking(move || flush_to_disk(&file, levels))
             .await
-            .map_err(|e| PayloadError::Backend(format!("flushing {key}: {e}")))?
-            .map_err(|e| PayloadError::Backend(format!("flushing {key} to disk: {e}")))
+            .map_err(|e| {
+                PayloadError::Backend(BackendError::caused_by(format!("flushing {key}"), &e))
+            })?
+            .map_err(|e| {
+                PayloadError::Backend(BackendError::caused_by(
+                    format!("flushing {key} to disk"),
+                    &e,
+                ))
+            })
     }
 
     pub(crate) fn with_signing(
@@ -255,12 +267,12 @@ fn map_err(key: &str, e: object_store::Error) -> PayloadError {
         object_store::Error::NotFound { .. } => PayloadError::NotFound(key.to_string()),
         other => {
             let transient = is_transient(&other);
-            // object_store's messages quote the request URL.
-            let text = crate::redact::redact(&other.to_string());
+            // object_store's messages quote the request URL: the chain is copied redacted.
+            let error = BackendError::caused_by(other.to_string(), &other);
             if transient {
-                PayloadError::Unavailable(text)
+                PayloadError::Unavailable(error)
             } else {
-                PayloadError::Backend(text)
+                PayloadError::Backend(error)
             }
         }
     }
@@ -370,11 +382,14 @@ impl PayloadStore for ObjectPayloadStore {
                 None => dir.clone(),
             };
             let exists = here.try_exists().map_err(|e| {
-                PayloadError::Backend(format!("cannot reach {}: {e}", here.display()))
+                PayloadError::Backend(BackendError::caused_by(
+                    format!("cannot reach {}", here.display()),
+                    &e,
+                ))
             })?;
             if !exists {
-                let parent =
-                    crate::local_fs::writable_ancestor(&here).map_err(PayloadError::Backend)?;
+                let parent = crate::local_fs::writable_ancestor(&here)
+                    .map_err(|e| PayloadError::Backend(e.into()))?;
                 return Ok(Some(format!(
                     "ok (directory {} does not exist yet; the first write creates it under {})",
                     here.display(),
@@ -425,6 +440,18 @@ mod tests {
         let store = ObjectPayloadStore::with_signing(inner, None, signing);
         let e = store.get("a/b").await.unwrap_err();
         assert!(matches!(e, PayloadError::Unavailable(_)), "{e:?}");
+        // The driver's chain is kept as the source, level by level, down to the refusal.
+        let mut chain = Vec::new();
+        let mut next = std::error::Error::source(&e);
+        while let Some(level) = next {
+            chain.push(level.to_string());
+            next = level.source();
+        }
+        assert!(chain.len() >= 3, "{chain:?}");
+        assert!(
+            chain.iter().any(|l| l.to_lowercase().contains("refused")),
+            "{chain:?}"
+        );
         // A message that merely mentions a connection is not a kind.
         let refused = object_store::Error::Generic {
             store: "S3",

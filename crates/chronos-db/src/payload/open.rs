@@ -47,7 +47,7 @@ impl PayloadStores {
         }
         let cfg = &self.config;
         let conn = cfg.spaces_connections.get(space_conn_ref).ok_or_else(|| {
-            PayloadError::Backend(format!("no spaces connection '{space_conn_ref}'"))
+            PayloadError::Backend(format!("no spaces connection '{space_conn_ref}'").into())
         })?;
         let local_base = match &cfg.local_storage {
             Some(ls) if ls.enabled => Some(ls.base_path.as_str()),

@@ -9,10 +9,15 @@ pub(crate) async fn connect(uri: &str, timeout: Duration) -> Result<Client, Meta
     let mut opts = tokio::time::timeout(timeout, async { ClientOptions::parse(uri).await })
         .await
         .map_err(|_| {
-            MetaError::Unavailable("timed out resolving the MongoDB connection string".into())
+            MetaError::Unavailable(BackendError::new(
+                "timed out resolving the MongoDB connection string",
+            ))
         })?
         .map_err(|e| match map_err(e) {
-            MetaError::Backend(m) | MetaError::Invalid(m) => {
+            MetaError::Backend(m) => {
+                MetaError::Invalid(format!("invalid MongoDB connection string: {m}"))
+            }
+            MetaError::Invalid(m) => {
                 MetaError::Invalid(format!("invalid MongoDB connection string: {m}"))
             }
             other => other,

@@ -39,7 +39,7 @@ impl CvAllocator {
             let (tx, rx) = tokio::sync::oneshot::channel();
             self.waiting
                 .lock()
-                .map_err(|_| MetaError::Backend("cv allocator state poisoned".into()))?
+                .map_err(|_| MetaError::Backend(BackendError::new("cv allocator state poisoned")))?
                 .push(tx);
             self.lead_if_idle();
             match rx.await {
@@ -183,7 +183,9 @@ impl CvAllocator {
         match self.counter.insert_one(doc! {"_id": "floor", "v": v}).await {
             Ok(_) => Ok(v),
             Err(e) if is_dup(&e) => read().await?.ok_or_else(|| {
-                MetaError::Backend("the cv floor was removed while it was read".into())
+                MetaError::Backend(BackendError::new(
+                    "the cv floor was removed while it was read",
+                ))
             }),
             Err(e) => Err(map_err(e)),
         }
@@ -224,7 +226,9 @@ pub(super) async fn counter_top(
     let mut hi = loop {
         let probe = lo.saturating_add(step);
         if probe == lo {
-            return Err(MetaError::Backend("the cv counter is exhausted".into()));
+            return Err(MetaError::Backend(BackendError::new(
+                "the cv counter is exhausted",
+            )));
         }
         if !slot_taken(counter, probe).await? {
             break probe;
@@ -251,10 +255,9 @@ impl MongoStore {
     /// yet (I3). See [`CvAllocator`].
     pub(super) async fn next_cv(&self, coll: &str, c: &Colls) -> Result<i64, MetaError> {
         let allocator = {
-            let mut all = self
-                .cv_allocators
-                .lock()
-                .map_err(|_| MetaError::Backend("cv allocator state poisoned".into()))?;
+            let mut all = self.cv_allocators.lock().map_err(|_| {
+                MetaError::Backend(BackendError::new("cv allocator state poisoned"))
+            })?;
             all.entry(coll.to_string())
                 .or_insert_with(|| std::sync::Arc::new(CvAllocator::new(c)))
                 .clone()

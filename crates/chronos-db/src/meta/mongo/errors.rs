@@ -8,7 +8,6 @@ pub(super) const UNAVAILABLE_CODES: &[i32] = &[
 ];
 
 pub(super) fn map_err(e: DbError) -> MetaError {
-    let msg = redact(&e.to_string());
     let unavailable = match e.kind.as_ref() {
         ErrorKind::ServerSelection { .. }
         | ErrorKind::Io(_)
@@ -19,11 +18,13 @@ pub(super) fn map_err(e: DbError) -> MetaError {
         _ => false,
     };
     if unavailable {
-        return MetaError::Unavailable(format!("mongodb: {msg}"));
+        return MetaError::Unavailable(BackendError::caused_by("mongodb", &e));
     }
     match e.kind.as_ref() {
-        ErrorKind::InvalidArgument { .. } => MetaError::Invalid(format!("mongodb: {msg}")),
-        _ => MetaError::Backend(format!("mongodb: {msg}")),
+        ErrorKind::InvalidArgument { .. } => {
+            MetaError::Invalid(format!("mongodb: {}", redact(&e.to_string())))
+        }
+        _ => MetaError::Backend(BackendError::caused_by("mongodb", &e)),
     }
 }
 

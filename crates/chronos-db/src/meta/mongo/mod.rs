@@ -86,6 +86,7 @@ use super::{
     CollectionSpec, Committed, Expect, LeaseStore, MetaError, MetadataStore, QueryPage,
     VersionWrite,
 };
+use crate::backend_error::BackendError;
 use crate::model::{Lineage, Op, StoredVersion, Timestamp, VersionRecord};
 use crate::query::{AsOf, CmpOp, Cursor, Field, Filter, IndexedPath, Query, Scalar};
 use crate::redact::redact;

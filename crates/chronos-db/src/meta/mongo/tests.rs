@@ -526,7 +526,7 @@ async fn transaction_policy_on_a_standalone_server() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, MetaError::Backend(m) if m.contains("`transactions.autoDetect` is false")),
+        matches!(&err, MetaError::Backend(m) if m.message().contains("`transactions.autoDetect` is false")),
         "{err:?}"
     );
     assert!(forced.get_head("p", "a").await.unwrap().is_none());

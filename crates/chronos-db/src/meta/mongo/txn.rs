@@ -146,11 +146,11 @@ impl MongoStore {
     pub(super) async fn transaction_failure(&self, e: DbError) -> MetaError {
         let forced = matches!(self.transactions, TransactionPolicy::Always);
         if forced && matches!(detect_transactions(self.db.client()).await, Ok(None)) {
-            return MetaError::Backend(format!(
-                "mongodb: {} (this server has no multi-document transactions, and config \
+            return MetaError::Backend(BackendError::caused_by(
+                "mongodb: this server has no multi-document transactions, and config \
                  `transactions.autoDetect` is false, so every commit needs one: set autoDetect \
-                 to true, or enabled to false)",
-                redact(&e.to_string())
+                 to true, or enabled to false",
+                &e,
             ));
         }
         map_err(e)

@@ -2,6 +2,7 @@
 //! SQLite errors map to [`MetaError`].
 
 use super::super::MetaError;
+use crate::backend_error::BackendError;
 use crate::config::Durability;
 use rusqlite::Connection;
 use std::path::Path;
@@ -15,9 +16,9 @@ pub(super) fn backend(e: rusqlite::Error) -> MetaError {
                 rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
             ) =>
         {
-            MetaError::Unavailable(format!("sqlite is busy: {e}"))
+            MetaError::Unavailable(BackendError::caused_by("sqlite is busy", &e))
         }
-        _ => MetaError::Backend(format!("sqlite: {e}")),
+        _ => MetaError::Backend(BackendError::caused_by("sqlite", &e)),
     }
 }
 
@@ -27,8 +28,12 @@ pub(super) fn open_connection(
     durability: Durability,
 ) -> Result<Connection, MetaError> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| MetaError::Backend(format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            MetaError::Backend(BackendError::caused_by(
+                format!("cannot create {}", dir.display()),
+                &e,
+            ))
+        })?;
     }
     let conn = Connection::open(path).map_err(backend)?;
     conn.execute_batch(

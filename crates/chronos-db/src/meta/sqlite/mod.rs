@@ -24,6 +24,7 @@ use super::{
     CollectionSpec, Committed, Expect, LeaseStore, MetaError, MetadataStore, QueryPage,
     VersionWrite,
 };
+use crate::backend_error::BackendError;
 use crate::config::Durability;
 use crate::model::{StoredVersion, Timestamp, VersionRecord};
 use crate::query::{AsOf, Query};
@@ -94,16 +95,19 @@ impl SqliteStore {
         let (path, durability) = (self.path.clone(), self.durability);
         let opened = tokio::task::spawn_blocking(move || {
             // An error (no permission) is an error, not "no database".
-            let exists = path
-                .try_exists()
-                .map_err(|e| MetaError::Backend(format!("cannot reach {}: {e}", path.display())))?;
+            let exists = path.try_exists().map_err(|e| {
+                MetaError::Backend(BackendError::caused_by(
+                    format!("cannot reach {}", path.display()),
+                    &e,
+                ))
+            })?;
             if !create && !exists {
                 return Ok(None);
             }
             open_connection(&path, durability).map(Some)
         })
         .await
-        .map_err(|e| MetaError::Backend(format!("sqlite worker failed: {e}")))??;
+        .map_err(|e| MetaError::Backend(BackendError::caused_by("sqlite worker failed", &e)))??;
         let Some(opened) = opened else {
             return Ok(None);
         };
@@ -120,10 +124,9 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, MetaError> + Send + 'static,
     ) -> Result<T, MetaError> {
-        let conn = self
-            .connection(true)
-            .await?
-            .ok_or_else(|| MetaError::Backend("sqlite: the database was not opened".into()))?;
+        let conn = self.connection(true).await?.ok_or_else(|| {
+            MetaError::Backend(BackendError::new("sqlite: the database was not opened"))
+        })?;
         tokio::task::spawn_blocking(move || {
             // A panic in an earlier call must not make the database unusable: SQLite itself
             // rolled back whatever that call had open.
@@ -131,7 +134,7 @@ impl SqliteStore {
             f(&mut guard)
         })
         .await
-        .map_err(|e| MetaError::Backend(format!("sqlite worker failed: {e}")))?
+        .map_err(|e| MetaError::Backend(BackendError::caused_by("sqlite worker failed", &e)))?
     }
 
     /// The table stem of a collection, or `None` if it was never created.
@@ -283,7 +286,7 @@ impl MetadataStore for SqliteStore {
             crate::local_fs::writable_ancestor(&path).map_err(MetaError::Invalid)
         })
         .await
-        .map_err(|e| MetaError::Backend(format!("sqlite worker failed: {e}")))?
+        .map_err(|e| MetaError::Backend(BackendError::caused_by("sqlite worker failed", &e)))?
         .map(|dir| {
             Some(format!(
                 "ok (database file does not exist yet; the first write creates it under {})",
