@@ -185,7 +185,18 @@ pub struct StoredVersion {
     pub version: VersionRecord,
     /// The version's content as JSON text, when small enough to be kept inline.
     pub shadow: Option<String>,
+    /// For an item's head, how the backend recognises that exact head (see [`HeadMark`]).
+    pub mark: Option<HeadMark>,
 }
+
+/// How a metadata backend recognises one state of an item's head, returned with the head by
+/// [`crate::meta::MetadataStore::get_head`] and handed back with a commit against it
+/// ([`crate::meta::VersionWrite::seen`]) so that the commit need not read the head again.
+/// Opaque outside its backend. A stale or foreign mark can never make a commit land on a
+/// head it was not written against: the backend's compare-and-set still decides, the mark
+/// only saves the read before it (MongoDB: the head's fence and the `_id` of its row).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeadMark(pub(crate) String);
 
 /// `_system`, as returned with every read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -27,6 +27,7 @@ macro_rules! contract_tests {
             versioning_off_drops_older_versions,
             concurrent_writers_keep_ov_contiguous,
             reads_of_unknown_collections_are_empty,
+            head_marks_save_reads_but_never_decide,
         );
     };
     (@cases $open:expr; $($case:ident),* $(,)?) => {
@@ -88,6 +89,7 @@ pub(crate) fn write(v: VersionRecord, keep_history: bool) -> VersionWrite {
         shadow: Some(format!("{{\"v\":{}}}", v.ov)),
         version: v,
         expect,
+        seen: None,
         keep_history,
     }
 }
@@ -638,4 +640,64 @@ pub(crate) async fn reads_of_unknown_collections_are_empty(store: Arc<dyn Metada
     assert_eq!(s.cv_as_of("ghost", Timestamp(i64::MAX)).await.unwrap(), 0);
     let q = query(&sp, json!({}), json!({}), 10, None);
     assert!(s.query(&sp, &q).await.unwrap().rows.is_empty());
+}
+
+/// A commit may hand back the mark of the head it read (`VersionWrite::seen`). With the
+/// current mark it commits; with a stale one, or one that is not a mark of this store, it
+/// never lands on a head it was not written against, and leaves nothing a reader sees.
+pub(crate) async fn head_marks_save_reads_but_never_decide(store: Arc<dyn MetadataStore>) {
+    let s = store.as_ref();
+    let sp = spec("marks", &["n"]);
+    s.ensure_collection(&sp).await.unwrap();
+    s.commit("marks", write(record("a", 0, json!({"n": 0}), 100), true))
+        .await
+        .unwrap();
+    let head0 = s.get_head("marks", "a").await.unwrap().unwrap();
+    let with_mark = |v: VersionRecord, mark: Option<crate::model::HeadMark>| VersionWrite {
+        seen: mark,
+        ..write(v, true)
+    };
+    // The current mark: the commit lands.
+    s.commit(
+        "marks",
+        with_mark(record("a", 1, json!({"n": 1}), 200), head0.mark.clone()),
+    )
+    .await
+    .unwrap();
+    // The mark of ov 0 again, now stale, with the stale ov: refused.
+    let r = s
+        .commit(
+            "marks",
+            with_mark(record("a", 1, json!({"n": 9}), 300), head0.mark.clone()),
+        )
+        .await;
+    assert!(matches!(r, Err(MetaError::Conflict { .. })), "{r:?}");
+    // The stale mark with the current ov contradicts itself: a store that uses marks refuses
+    // it, one that ignores them commits on the head the ov names. Never anything else.
+    let r = s
+        .commit(
+            "marks",
+            with_mark(record("a", 2, json!({"n": 9}), 301), head0.mark.clone()),
+        )
+        .await;
+    let next = match r {
+        Ok(_) => 3,
+        Err(MetaError::Conflict {
+            current_ov: Some(1),
+        }) => 2,
+        other => panic!("a stale mark with the current ov: {other:?}"),
+    };
+    // Not a mark of this store: read as if there were none.
+    let foreign = Some(crate::model::HeadMark("not/a-mark".into()));
+    s.commit(
+        "marks",
+        with_mark(record("a", next, json!({"n": 2}), 400), foreign),
+    )
+    .await
+    .unwrap();
+    let expected: Vec<u64> = (0..=next).rev().collect();
+    assert_eq!(ovs(s, "marks", "a").await, expected);
+    let head = s.get_head("marks", "a").await.unwrap().unwrap();
+    assert_eq!(head.version.ov, next);
+    assert_eq!(head.version.indexed["n"], 2);
 }

@@ -73,6 +73,10 @@ pub struct VersionWrite {
     pub version: VersionRecord,
     /// The head state the commit requires (compare-and-set).
     pub expect: Expect,
+    /// The mark of the head the caller read and wrote against (`StoredVersion::mark`), if
+    /// any: lets a backend skip reading the head again. It never replaces the
+    /// compare-and-set on `expect`.
+    pub seen: Option<crate::model::HeadMark>,
     /// The content as JSON text, kept inline with the version and head when given.
     pub shadow: Option<String>,
     /// `false` when versioning is disabled: earlier versions of the item are removed in the

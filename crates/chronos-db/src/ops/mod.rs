@@ -33,6 +33,7 @@ mod blobs;
 mod context;
 mod entities;
 mod gc;
+mod hydrate;
 mod read;
 mod restore;
 mod write;
@@ -41,7 +42,7 @@ pub use entities::{
     entity_id, EntityInsert, EntityMapping, EntityOperation, EntityRecords, EntityResult,
 };
 pub use gc::GcReport;
-pub use read::{HistoryOptions, HistoryPage, ListOptions, Page, ReadAt, ReadOptions};
+pub use read::{HistoryOptions, HistoryPage, JsonPage, ListOptions, Page, ReadAt, ReadOptions};
 pub use restore::{
     CollectionTarget, RestoreOptions, RestoreProgress, RestoreReport, RestoreTarget,
 };
@@ -53,7 +54,7 @@ pub(crate) use context::Context;
 use crate::config::{Base64Prop, DevShadow, Limits};
 use crate::error::{Error, Result};
 use crate::meta::{CollectionSpec, MetadataStore};
-use crate::model::{Document, Item, StoredVersion, SystemFields, Timestamp, VersionRecord};
+use crate::model::{StoredVersion, VersionRecord};
 use crate::names::ItemId;
 use crate::payload::PayloadStore;
 use crate::query::IndexSpec;
@@ -184,92 +185,6 @@ impl Collection {
             name: self.route.collection.to_string(),
             index: self.settings.index.clone(),
         }
-    }
-
-    /// The stored content of a version: the inline shadow when fresh, else the object.
-    async fn load_content(&self, v: &VersionRecord, shadow: Option<&str>) -> Result<Document> {
-        if let Some(text) = shadow {
-            // Any ttlHours a u32 can hold: a very long one means "always fresh", not overflow.
-            let ttl_micros =
-                i64::from(self.settings.shadow.ttl_hours).saturating_mul(3_600_000_000);
-            if Timestamp::now().micros().saturating_sub(v.at.micros()) <= ttl_micros {
-                if let Ok(doc) = serde_json::from_str::<Document>(text) {
-                    return Ok(doc);
-                }
-            }
-        }
-        let bytes = self
-            .payload
-            .get(&v.payload_key)
-            .await
-            .map_err(|e| match e {
-                crate::payload::PayloadError::NotFound(k) => Error::Corrupt(format!(
-                    "version {} of '{}' points at missing object '{k}'",
-                    v.ov, v.id
-                )),
-                other => Error::Payload(other),
-            })?;
-        serde_json::from_slice(&bytes).map_err(|e| {
-            Error::Corrupt(format!(
-                "version {} of '{}' is not a JSON object: {e}",
-                v.ov, v.id
-            ))
-        })
-    }
-
-    async fn item_of(
-        &self,
-        v: &VersionRecord,
-        shadow: Option<&str>,
-        projection: Option<&[String]>,
-    ) -> Result<Item> {
-        let mut data = self.load_content(v, shadow).await?;
-        if let Some(paths) = projection {
-            data = crate::document::project(&data, paths);
-        }
-        Ok(Item {
-            id: v.id.clone(),
-            data,
-            system: SystemFields::of(v),
-            op: v.op,
-            actor: v.actor.clone(),
-            reason: v.reason.clone(),
-            presigned: None,
-        })
-    }
-
-    /// Adds signed URLs for the version's `item.json` and every blob its (projected)
-    /// content still references.
-    async fn presign_item(
-        &self,
-        item: &mut Item,
-        v: &VersionRecord,
-        ttl_seconds: u64,
-    ) -> Result<()> {
-        let ttl = std::time::Duration::from_secs(ttl_seconds);
-        let item_url = self.payload.presign(&v.payload_key, ttl).await?;
-        let mut blobs = std::collections::BTreeMap::new();
-        for (prop, _) in &self.settings.base64 {
-            let Some(r) = crate::document::get_path(&item.data, prop).and_then(|x| x.get("ref"))
-            else {
-                continue;
-            };
-            let Some(blob_key) = r.get("blobKey").and_then(|k| k.as_str()) else {
-                continue;
-            };
-            let blob_url = self.payload.presign(blob_key, ttl).await?;
-            let text_url = match r.get("textKey").and_then(|k| k.as_str()) {
-                Some(t) => Some(self.payload.presign(t, ttl).await?),
-                None => None,
-            };
-            blobs.insert(prop.clone(), crate::model::BlobUrls { blob_url, text_url });
-        }
-        item.presigned = Some(crate::model::Presigned {
-            item_url,
-            blobs,
-            expires_in: ttl_seconds,
-        });
-        Ok(())
     }
 
     async fn head(&self, id: &ItemId) -> Result<Option<StoredVersion>> {

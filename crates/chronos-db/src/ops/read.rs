@@ -6,7 +6,7 @@ use crate::model::StoredVersion;
 use crate::model::{Item, Timestamp, VersionInfo};
 use crate::names::ItemId;
 use crate::query::{parse_sort, AsOf, Cursor, Filter, Query, DEFAULT_LIMIT, MAX_LIMIT};
-use futures::{StreamExt, TryStreamExt};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// Options of the single-item reads.
@@ -90,6 +90,16 @@ pub struct Page {
     pub next: Option<String>,
 }
 
+/// A page of items as flat JSON objects (see [`Collection::list_by_meta_json`]); serializes
+/// as `{"items": [...], "next": ...}`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct JsonPage {
+    /// The items of this page, in the query's order, each `{"_id", ...data, "_system"}`.
+    pub items: Vec<Box<RawValue>>,
+    /// Pass back as `after` for the next page; `None` on the last page.
+    pub next: Option<String>,
+}
+
 fn check_limit(limit: Option<usize>) -> Result<usize> {
     match limit {
         None => Ok(DEFAULT_LIMIT),
@@ -130,20 +140,33 @@ impl Collection {
     /// # });
     /// ```
     pub async fn read(&self, id: &str, at: ReadAt, opts: ReadOptions) -> Result<Item> {
-        let id = &item_id(id)?;
+        let found = self
+            .readable(&item_id(id)?, at, opts.include_deleted)
+            .await?;
+        match self.read_one(&found, &opts).await? {
+            Some(item) => Ok(item),
+            None => Err(Error::Corrupt(format!("item '{id}' could not be read"))),
+        }
+    }
+
+    /// The version [`Collection::read`] returns, or `NotFound` saying why.
+    async fn readable(
+        &self,
+        id: &ItemId,
+        at: ReadAt,
+        include_deleted: bool,
+    ) -> Result<StoredVersion> {
         let what = match at {
             ReadAt::Latest => format!("item '{id}'"),
             ReadAt::Ov(ov) => format!("version {ov} of item '{id}'"),
             ReadAt::Time(t) => format!("item '{id}' as of {t}"),
         };
-        let Some(found) = self.find(id, at).await? else {
-            return Err(Error::NotFound(what));
-        };
-        match self.read_one(&found, &opts).await? {
-            Some(item) => Ok(item),
-            None => Err(Error::NotFound(format!(
-                "{what} (it is deleted; read it with include_deleted)"
-            ))),
+        match self.find(id, at).await? {
+            None => Err(Error::NotFound(what)),
+            Some(found) if found.version.deleted && !include_deleted => Err(Error::NotFound(
+                format!("{what} (it is deleted; read it with include_deleted)"),
+            )),
+            Some(found) => Ok(found),
         }
     }
 
@@ -270,6 +293,71 @@ impl Collection {
     /// # });
     /// ```
     pub async fn list_by_meta(&self, opts: ListOptions) -> Result<Page> {
+        let (query, context, ttl) = self.page_query(&opts)?;
+        let page = self.store.query(&self.spec(), &query).await?;
+        let items = self
+            .items_of(&page.rows, opts.projection.as_deref(), ttl)
+            .await?;
+        Ok(Page {
+            items,
+            next: page.next.map(|c| c.encode(&context)),
+        })
+    }
+
+    /// [`Collection::list_by_meta`] with each item as flat JSON text (`{"_id", ...data,
+    /// "_system"}`, as [`Item::to_document`] gives), assembled around the stored JSON
+    /// without decoding it: the cheap path for callers that pass JSON on.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let chronos = chronos_db::Chronos::embedded(dir.path()).await.unwrap();
+    /// use chronos_db::{ListOptions, Route, DatabaseType};
+    /// let c = chronos.with(Route::tenant(DatabaseType::Runtime, "t1", "orders").unwrap()).unwrap();
+    /// let r = c.create(serde_json::json!({"n": 1.50}), "app", "", Default::default()).await.unwrap();
+    /// let page = c.list_by_meta_json(ListOptions::default()).await.unwrap();
+    /// let text = serde_json::to_string(&page).unwrap();
+    /// assert!(text.starts_with(&format!(r#"{{"items":[{{"_id":"{}","n":1.50,"_system":"#, r.id)));
+    /// # });
+    /// ```
+    pub async fn list_by_meta_json(&self, opts: ListOptions) -> Result<JsonPage> {
+        let (query, context, ttl) = self.page_query(&opts)?;
+        let page = self.store.query(&self.spec(), &query).await?;
+        let items = self
+            .json_items_of(&page.rows, opts.projection.as_deref(), ttl)
+            .await?;
+        Ok(JsonPage {
+            items,
+            next: page.next.map(|c| c.encode(&context)),
+        })
+    }
+
+    /// [`Collection::read`] with the item as flat JSON text (see
+    /// [`Collection::list_by_meta_json`]).
+    pub async fn read_json(
+        &self,
+        id: &str,
+        at: ReadAt,
+        opts: ReadOptions,
+    ) -> Result<Box<RawValue>> {
+        let ttl = presign_ttl(&opts)?;
+        let found = self
+            .readable(&item_id(id)?, at, opts.include_deleted)
+            .await?;
+        let mut json = self
+            .json_items_of(
+                std::slice::from_ref(&found),
+                opts.projection.as_deref(),
+                ttl,
+            )
+            .await?;
+        json.pop()
+            .ok_or_else(|| Error::Corrupt(format!("item '{id}' could not be read")))
+    }
+
+    /// The store query, cursor context and URL lifetime of a page request (shared by both
+    /// forms of the list).
+    fn page_query(&self, opts: &ListOptions) -> Result<(Query, String, Option<u64>)> {
         let index = &self.settings.index;
         let filter = match &opts.filter {
             None => Filter::All,
@@ -280,7 +368,7 @@ impl Collection {
             Some(s) => parse_sort(s, index).map_err(Error::Validation)?,
         };
         let limit = check_limit(opts.limit)?;
-        let context = self.cursor_context(&opts);
+        let context = self.cursor_context(opts);
         let after = match &opts.after {
             None => None,
             Some(c) => Some(Cursor::decode(c, sort.len(), &context).map_err(Error::Validation)?),
@@ -298,6 +386,11 @@ impl Collection {
             (None, Some(cv)) => Some(AsOf::Cv(cv)),
             (None, None) => None,
         };
+        let ttl = presign_ttl(&ReadOptions {
+            presign: opts.presign,
+            ttl_seconds: opts.ttl_seconds,
+            ..Default::default()
+        })?;
         let query = Query {
             filter,
             sort,
@@ -306,29 +399,6 @@ impl Collection {
             as_of,
             include_deleted: opts.include_deleted,
         };
-        let page = self.store.query(&self.spec(), &query).await?;
-        let projection = opts.projection.as_deref();
-        let ttl = presign_ttl(&ReadOptions {
-            presign: opts.presign,
-            ttl_seconds: opts.ttl_seconds,
-            ..Default::default()
-        })?;
-        let items: Vec<Item> = futures::stream::iter(page.rows.iter())
-            .map(|h| async move {
-                let mut item = self
-                    .item_of(&h.version, h.shadow.as_deref(), projection)
-                    .await?;
-                if let Some(ttl) = ttl {
-                    self.presign_item(&mut item, &h.version, ttl).await?;
-                }
-                Ok::<Item, Error>(item)
-            })
-            .buffered(16)
-            .try_collect()
-            .await?;
-        Ok(Page {
-            items,
-            next: page.next.map(|c| c.encode(&context)),
-        })
+        Ok((query, context, ttl))
     }
 }

@@ -224,6 +224,7 @@ impl Collection {
         let write = VersionWrite {
             version: record,
             expect,
+            seen: v.head.and_then(|h| h.mark.clone()),
             shadow,
             keep_history: self.settings.versioning,
         };

@@ -96,6 +96,7 @@ mod faults;
 mod hardening;
 mod history;
 mod items;
+mod json_out;
 mod leases;
 mod queries;
 mod restores;

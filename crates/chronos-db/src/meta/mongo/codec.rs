@@ -238,7 +238,28 @@ pub(super) fn decode_head(d: &Document, id_key: &str) -> Result<StoredVersion, M
             version.ov, version.id
         ))
     })?;
-    Ok(StoredVersion { version, shadow })
+    // Heads carry their fence and the `_id` of their row; version rows have neither.
+    let mark = match (d.get("fence"), d.get("row")) {
+        (Some(Bson::String(fence)), Some(Bson::ObjectId(row))) => {
+            Some(HeadMark(format!("{fence}/{}", row.to_hex())))
+        }
+        _ => None,
+    };
+    Ok(StoredVersion {
+        version,
+        shadow,
+        mark,
+    })
+}
+
+/// The head state and row `_id` a [`HeadMark`] of this store stands for, if it is one.
+pub(super) fn unmark(mark: &HeadMark, ov: i64) -> Option<(HeadState, Bson)> {
+    let (fence, row) = mark.0.split_once('/')?;
+    let row = ObjectId::parse_str(row).ok()?;
+    Some((
+        HeadState::At(ov, Bson::String(fence.to_string())),
+        Bson::ObjectId(row),
+    ))
 }
 
 pub(super) async fn collect(cursor: mongodb::Cursor<Document>) -> Result<Vec<Document>, MetaError> {

@@ -87,7 +87,7 @@ use super::{
     VersionWrite,
 };
 use crate::backend_error::BackendError;
-use crate::model::{Lineage, Op, StoredVersion, Timestamp, VersionRecord};
+use crate::model::{HeadMark, Lineage, Op, StoredVersion, Timestamp, VersionRecord};
 use crate::query::{AsOf, CmpOp, Cursor, Field, Filter, IndexedPath, Query, Scalar};
 use crate::redact::redact;
 use async_trait::async_trait;

@@ -480,9 +480,17 @@ impl MongoStore {
         //    it writes against "no head", and an existing item makes its slot-0 insert or its
         //    head insert fail (both end in `AlreadyExists`), so the read would only fail
         //    earlier, at the cost of a round trip on every create.
-        let (state, prev_row) = match write.expect {
-            Expect::Absent => (HeadState::Absent, None),
-            Expect::Ov(_) => self.read_expected(&c, id, write.expect).await?,
+        //    An update that hands back the mark of the head it read skips the read too: the
+        //    state it names is what that read returned, and a head that moved since fails the
+        //    slot insert or the compare-and-set exactly as it would after a fresh read.
+        let marked = match (write.expect, &write.seen) {
+            (Expect::Ov(n), Some(mark)) => unmark(mark, clamp(n)).map(|(s, row)| (s, Some(row))),
+            _ => None,
+        };
+        let (state, prev_row) = match (write.expect, marked) {
+            (Expect::Absent, _) => (HeadState::Absent, None),
+            (Expect::Ov(_), Some(known)) => known,
+            (Expect::Ov(_), None) => self.read_expected(&c, id, write.expect).await?,
         };
 
         // 2. Allocate the cv. Gaps are allowed (I3): a refused attempt burns its cv. Per item

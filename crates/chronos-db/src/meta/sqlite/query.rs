@@ -264,6 +264,45 @@ pub(super) fn sort_key_expr(p: &IndexedPath, meta: &str) -> String {
     )
 }
 
+/// Bounds on the first sort key implied by the filter's top-level comparisons of the same
+/// property, restated on the sort-key expression.
+///
+/// Why: a range filter on `p` sorted by `p` would otherwise be answered by one of two plans,
+/// both bad when the range is wide: the value index (every match read, then sorted) or the
+/// sort index scanned from its start, testing rows the range excludes one by one. Restated
+/// on the sort key, the bound lets SQLite seek into the sort index and stop after one page.
+/// Each hint only widens what the filter itself keeps (the sort key of a number is the
+/// number, of a string the string, and SQLite orders NULL < numbers < text < BLOBs), so it
+/// never changes the result: the filter still decides, the hint only starts the scan.
+fn sort_range_hints(sql: &mut Sql, filter: &Filter, sorted: &Field) -> Vec<String> {
+    let Field::Meta(p) = sorted else {
+        return Vec::new();
+    };
+    let parts: &[Filter] = match filter {
+        Filter::And(parts) => parts,
+        single => std::slice::from_ref(single),
+    };
+    let key = sort_key_expr(p, "h.meta");
+    let mut hints = Vec::new();
+    for part in parts {
+        let Filter::Cmp { field, op, value } = part else {
+            continue;
+        };
+        if field != sorted || !matches!(value, Scalar::Int(_) | Scalar::Float(_) | Scalar::Str(_)) {
+            continue;
+        }
+        let op = match op {
+            CmpOp::Eq => "=",
+            CmpOp::Gt | CmpOp::Gte => ">=",
+            CmpOp::Lt | CmpOp::Lte => "<=",
+            CmpOp::Ne => continue,
+        };
+        let bound = sql.bind_scalar(value);
+        hints.push(format!("{key} {op} {bound}"));
+    }
+    hints
+}
+
 /// Marks a cursor value that stands for a BLOB sort key (its bytes in hex).
 const CURSOR_BLOB: &str = "\u{0}blob:";
 
@@ -341,6 +380,9 @@ pub(super) fn build_query(t: &str, q: &Query) -> Sql {
         conds.push("h.deleted = 0".to_string());
     }
     conds.push(compile(&mut sql, &q.filter));
+    if let Some(first) = q.sort.first() {
+        conds.extend(sort_range_hints(&mut sql, &q.filter, &first.field));
+    }
     if let Some(cursor) = &q.after {
         // `Query` is public: a hand-built cursor may not fit the sort (decoded ones always do).
         if cursor.values.len() == sort.len() {

@@ -43,7 +43,11 @@ pub(super) fn read_head(
     r: &rusqlite::Row<'_>,
 ) -> rusqlite::Result<Result<StoredVersion, MetaError>> {
     let shadow: Option<String> = r.get(15)?;
-    Ok(read_version(r)?.map(|version| StoredVersion { version, shadow }))
+    Ok(read_version(r)?.map(|version| StoredVersion {
+        version,
+        shadow,
+        mark: None,
+    }))
 }
 
 pub(super) fn version_params(v: &VersionRecord, cv: u64) -> Result<Vec<SqlValue>, MetaError> {

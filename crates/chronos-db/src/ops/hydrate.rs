@@ -1,0 +1,246 @@
+//! Hydration: turning stored versions into what readers get, either typed [`Item`]s or the
+//! same items as JSON text.
+//!
+//! The JSON path exists for callers that only pass JSON on (the CLI, an HTTP server): a
+//! version's content is stored as the JSON text of its document (inline in the version row
+//! when small, see `devShadow`, else as the version's `item.json`), so the flat item
+//! `{"_id": ..., <content>, "_system": {...}}` can be assembled around that text without
+//! decoding it into a `serde_json::Value` and encoding it again. The result is checked to be
+//! one well-formed JSON object before it is returned, and it is byte for byte what
+//! `serde_json::to_string(&item.to_document())` gives (`hydrate` tests hold both paths to
+//! that). With a projection or signed URLs the item is built typed and then encoded, so every
+//! read option behaves the same on both paths.
+
+use super::Collection;
+use crate::error::{Error, Result};
+use crate::model::{Document, Item, StoredVersion, SystemFields, Timestamp, VersionRecord};
+use futures::{StreamExt, TryStreamExt};
+use serde_json::value::RawValue;
+
+/// Concurrent object reads while hydrating a page whose content is not inline.
+const FETCH_CONCURRENCY: usize = 16;
+
+impl Collection {
+    /// The inline copy of a version's content, when there is one and it is still fresh
+    /// (`devShadow.ttlHours`).
+    fn fresh_shadow<'a>(&self, v: &VersionRecord, shadow: Option<&'a str>) -> Option<&'a str> {
+        let text = shadow?;
+        // Any ttlHours a u32 can hold: a very long one means "always fresh", not overflow.
+        let ttl_micros = i64::from(self.settings.shadow.ttl_hours).saturating_mul(3_600_000_000);
+        (Timestamp::now().micros().saturating_sub(v.at.micros()) <= ttl_micros).then_some(text)
+    }
+
+    /// The version's `item.json`, read from object storage.
+    async fn object_bytes(&self, v: &VersionRecord) -> Result<bytes::Bytes> {
+        self.payload.get(&v.payload_key).await.map_err(|e| match e {
+            crate::payload::PayloadError::NotFound(k) => Error::Corrupt(format!(
+                "version {} of '{}' points at missing object '{k}'",
+                v.ov, v.id
+            )),
+            other => Error::Payload(other),
+        })
+    }
+
+    fn not_an_object(v: &VersionRecord, e: impl std::fmt::Display) -> Error {
+        Error::Corrupt(format!(
+            "version {} of '{}' is not a JSON object: {e}",
+            v.ov, v.id
+        ))
+    }
+
+    /// The stored content of a version: the inline shadow when fresh, else the object.
+    pub(super) async fn load_content(
+        &self,
+        v: &VersionRecord,
+        shadow: Option<&str>,
+    ) -> Result<Document> {
+        if let Some(text) = self.fresh_shadow(v, shadow) {
+            if let Ok(doc) = serde_json::from_str::<Document>(text) {
+                return Ok(doc);
+            }
+        }
+        let bytes = self.object_bytes(v).await?;
+        serde_json::from_slice(&bytes).map_err(|e| Self::not_an_object(v, e))
+    }
+
+    /// The item a version reads as, with `data` projected when asked.
+    fn item_from(v: &VersionRecord, data: Document, projection: Option<&[String]>) -> Item {
+        let data = match projection {
+            Some(paths) => crate::document::project(&data, paths),
+            None => data,
+        };
+        Item {
+            id: v.id.clone(),
+            data,
+            system: SystemFields::of(v),
+            op: v.op,
+            actor: v.actor.clone(),
+            reason: v.reason.clone(),
+            presigned: None,
+        }
+    }
+
+    pub(super) async fn item_of(
+        &self,
+        v: &VersionRecord,
+        shadow: Option<&str>,
+        projection: Option<&[String]>,
+    ) -> Result<Item> {
+        let data = self.load_content(v, shadow).await?;
+        Ok(Self::item_from(v, data, projection))
+    }
+
+    /// The items of a page of rows, in order. Rows whose content is inline are decoded in
+    /// one pass; the others are read from object storage concurrently.
+    pub(super) async fn items_of(
+        &self,
+        rows: &[StoredVersion],
+        projection: Option<&[String]>,
+        presign_ttl: Option<u64>,
+    ) -> Result<Vec<Item>> {
+        let mut items: Vec<Option<Item>> = rows
+            .iter()
+            .map(|r| {
+                let text = self.fresh_shadow(&r.version, r.shadow.as_deref())?;
+                let data = serde_json::from_str::<Document>(text).ok()?;
+                Some(Self::item_from(&r.version, data, projection))
+            })
+            .collect();
+        let missing: Vec<usize> = (0..rows.len()).filter(|&i| items[i].is_none()).collect();
+        let fetched: Vec<(usize, Item)> = futures::stream::iter(missing)
+            .map(|i| async move {
+                let bytes = self.object_bytes(&rows[i].version).await?;
+                let data = serde_json::from_slice::<Document>(&bytes)
+                    .map_err(|e| Self::not_an_object(&rows[i].version, e))?;
+                Ok::<_, Error>((i, Self::item_from(&rows[i].version, data, projection)))
+            })
+            .buffered(FETCH_CONCURRENCY)
+            .try_collect()
+            .await?;
+        for (i, item) in fetched {
+            items[i] = Some(item);
+        }
+        let mut out = Vec::with_capacity(rows.len());
+        for (row, item) in rows.iter().zip(items) {
+            let mut item = item.ok_or_else(|| Self::not_an_object(&row.version, "not read"))?;
+            if let Some(ttl) = presign_ttl {
+                self.presign_item(&mut item, &row.version, ttl).await?;
+            }
+            out.push(item);
+        }
+        Ok(out)
+    }
+
+    /// The items of a page of rows as flat JSON objects (see the module docs), in order.
+    pub(super) async fn json_items_of(
+        &self,
+        rows: &[StoredVersion],
+        projection: Option<&[String]>,
+        presign_ttl: Option<u64>,
+    ) -> Result<Vec<Box<RawValue>>> {
+        if projection.is_some() || presign_ttl.is_some() {
+            return self
+                .items_of(rows, projection, presign_ttl)
+                .await?
+                .iter()
+                .map(encode_item)
+                .collect();
+        }
+        let mut out: Vec<Option<Box<RawValue>>> = rows
+            .iter()
+            .map(|r| {
+                let text = self.fresh_shadow(&r.version, r.shadow.as_deref())?;
+                flat_json(&r.version, text).ok()
+            })
+            .collect();
+        let missing: Vec<usize> = (0..rows.len()).filter(|&i| out[i].is_none()).collect();
+        let fetched: Vec<(usize, Box<RawValue>)> = futures::stream::iter(missing)
+            .map(|i| async move {
+                let v = &rows[i].version;
+                let bytes = self.object_bytes(v).await?;
+                let text = std::str::from_utf8(&bytes).map_err(|e| Self::not_an_object(v, e))?;
+                Ok::<_, Error>((
+                    i,
+                    flat_json(v, text).map_err(|e| Self::not_an_object(v, e))?,
+                ))
+            })
+            .buffered(FETCH_CONCURRENCY)
+            .try_collect()
+            .await?;
+        for (i, json) in fetched {
+            out[i] = Some(json);
+        }
+        rows.iter()
+            .zip(out)
+            .map(|(r, j)| j.ok_or_else(|| Self::not_an_object(&r.version, "not read")))
+            .collect()
+    }
+
+    /// Adds signed URLs for the version's `item.json` and every blob its (projected)
+    /// content still references.
+    pub(super) async fn presign_item(
+        &self,
+        item: &mut Item,
+        v: &VersionRecord,
+        ttl_seconds: u64,
+    ) -> Result<()> {
+        let ttl = std::time::Duration::from_secs(ttl_seconds);
+        let item_url = self.payload.presign(&v.payload_key, ttl).await?;
+        let mut blobs = std::collections::BTreeMap::new();
+        for (prop, _) in &self.settings.base64 {
+            let Some(r) = crate::document::get_path(&item.data, prop).and_then(|x| x.get("ref"))
+            else {
+                continue;
+            };
+            let Some(blob_key) = r.get("blobKey").and_then(|k| k.as_str()) else {
+                continue;
+            };
+            let blob_url = self.payload.presign(blob_key, ttl).await?;
+            let text_url = match r.get("textKey").and_then(|k| k.as_str()) {
+                Some(t) => Some(self.payload.presign(t, ttl).await?),
+                None => None,
+            };
+            blobs.insert(prop.clone(), crate::model::BlobUrls { blob_url, text_url });
+        }
+        item.presigned = Some(crate::model::Presigned {
+            item_url,
+            blobs,
+            expires_in: ttl_seconds,
+        });
+        Ok(())
+    }
+}
+
+/// A typed item as flat JSON text.
+pub(super) fn encode_item(item: &Item) -> Result<Box<RawValue>> {
+    serde_json::value::to_raw_value(&item.to_document())
+        .map_err(|e| Error::Corrupt(format!("item '{}' cannot be encoded: {e}", item.id)))
+}
+
+/// `{"_id": <id>, <content's members>, "_system": {...}}` around a version's stored JSON text.
+/// Fails when `content` is not one JSON object (the caller then decodes it the slow way, or
+/// reports corruption).
+fn flat_json(v: &VersionRecord, content: &str) -> std::result::Result<Box<RawValue>, String> {
+    let body = content.trim();
+    let members = body
+        .strip_prefix('{')
+        .and_then(|b| b.strip_suffix('}'))
+        .ok_or("the content is not a JSON object")?
+        .trim();
+    let id = serde_json::to_string(&v.id).map_err(|e| e.to_string())?;
+    let system = serde_json::to_string(&SystemFields::of(v)).map_err(|e| e.to_string())?;
+    let mut out = String::with_capacity(body.len() + id.len() + system.len() + 24);
+    out.push_str("{\"_id\":");
+    out.push_str(&id);
+    out.push(',');
+    if !members.is_empty() {
+        out.push_str(members);
+        out.push(',');
+    }
+    out.push_str("\"_system\":");
+    out.push_str(&system);
+    out.push('}');
+    // One well-formed object, or nothing: `{"a":1}{"b":2}` stripped of its outer braces
+    // would otherwise splice into something else.
+    RawValue::from_string(out).map_err(|e| e.to_string())
+}
