@@ -56,7 +56,7 @@
 //!   head it was written against, `null` for a create), `written` (the inserting process's
 //!   clock), `committed` (set only when someone else rolled the row forward; readers decide
 //!   by the head), `next_cv` and `next_at`. Purge claims are rows with `purge: true`. Unique index
-//!   `(id, ov)`, indexes `(id, at)`, `(id, cv)`, `(cv)`, `(at)`.
+//!   `(id, ov)`, indexes `(id, at, ov)`, `(id, cv)`, `(cv)`, `(at)`.
 //! * `C_counter`: one `{_id: key(cv)}` per allocated cv, the cv as a 20-digit zero-padded
 //!   string (string `_id`s are what FerretDB can look up without a scan). About 40 bytes per
 //!   commit, next to a version row of several hundred; never pruned (see the rule above).
@@ -73,6 +73,8 @@ mod codec;
 mod cv;
 mod errors;
 mod filter;
+#[cfg(test)]
+mod plans;
 mod protocol;
 mod store;
 #[cfg(test)]

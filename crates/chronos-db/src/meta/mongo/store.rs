@@ -130,7 +130,8 @@ impl MetadataStore for MongoStore {
         // panic) when one call names several indexes that all exist already.
         for model in [
             index(doc! {"id": 1, "ov": 1}, "id_ov", true),
-            index(doc! {"id": 1, "at": 1}, "id_at", false),
+            // `ov` last: an as-of read by time sorts on `(at, ov)` (equal times are possible).
+            index(doc! {"id": 1, "at": 1, "ov": 1}, "id_at_ov", false),
             index(doc! {"id": 1, "cv": 1}, "id_cv", false),
             index(doc! {"cv": 1}, "cv", false),
             index(doc! {"at": 1}, "at", false),
