@@ -224,6 +224,9 @@ fn selections(s: &Sent) -> Vec<(String, Document, Document, Option<Bson>)> {
     }
 }
 
+/// An index's name and key pattern.
+type NamedIndex = (String, Vec<(String, i64)>);
+
 /// Whether an index with key pattern `keys` serves a query: its leading keys are the
 /// filter's equality fields (in any order), the sort's fields follow in order (all in the
 /// index's direction or all reversed), and a range field may come next. A query on `_id`
@@ -383,7 +386,7 @@ async fn every_query_has_an_index() {
 
     let sent = m.take();
     let db = m.client.database(&m.db);
-    let mut indexes: HashMap<String, Vec<(String, Vec<(String, i64)>)>> = HashMap::new();
+    let mut indexes: HashMap<String, Vec<NamedIndex>> = HashMap::new();
     let mut unserved = Vec::new();
     let mut shapes = std::collections::BTreeSet::new();
     for cmd in &sent {
