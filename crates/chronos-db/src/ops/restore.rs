@@ -5,8 +5,9 @@ use crate::error::{Error, Result};
 use crate::meta::MetadataStore;
 use crate::model::{StoredVersion, Timestamp, WriteResult};
 use crate::names::ItemId;
-use crate::query::AsOf;
+use crate::query::{AsOf, CmpOp, Field, Filter, Query, Scalar, MAX_LIMIT};
 use serde::Serialize;
+use std::collections::HashMap;
 
 /// Which state of an item to restore.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,10 +188,17 @@ impl Collection {
                 .store
                 .scan_heads(self.name(), report.last_id.as_deref(), BATCH)
                 .await?;
-            let Some(last) = heads.last() else { break };
+            let (Some(first), Some(last)) = (heads.first(), heads.last()) else {
+                break;
+            };
             let last_id = last.version.id.clone();
+            let mut targets = self
+                .targets_between(&first.version.id, &last_id, per_item)
+                .await?;
             for head in heads {
-                self.restore_one(head, per_item, &opts, &mut report).await?;
+                let target = targets.remove(&head.version.id);
+                self.restore_one(head, per_item, target, &opts, &mut report)
+                    .await?;
                 processed += 1;
             }
             report.last_id = Some(last_id);
@@ -205,33 +213,79 @@ impl Collection {
         Ok(report)
     }
 
+    /// The state as of `target` of every item whose id is in `first..=last`, read with as-of
+    /// queries (a page holds up to 1000 items) instead of one version read per item: the
+    /// heads of a batch and their targets then cost two queries, not one per item.
+    async fn targets_between(
+        &self,
+        first: &str,
+        last: &str,
+        target: AsOf,
+    ) -> Result<HashMap<String, StoredVersion>> {
+        let bound = |op, id: &str| Filter::Cmp {
+            field: Field::Id,
+            op,
+            value: Scalar::Str(id.to_string()),
+        };
+        let mut query = Query {
+            filter: Filter::And(vec![bound(CmpOp::Gte, first), bound(CmpOp::Lte, last)]),
+            sort: Vec::new(),
+            limit: MAX_LIMIT,
+            after: None,
+            as_of: Some(target),
+            include_deleted: true,
+        };
+        let mut out = HashMap::new();
+        loop {
+            let page = self.store.query(&self.spec(), &query).await?;
+            out.extend(page.rows.into_iter().map(|r| (r.version.id.clone(), r)));
+            match page.next {
+                Some(cursor) => query.after = Some(cursor),
+                None => return Ok(out),
+            }
+        }
+    }
+
     async fn restore_one(
         &self,
         head: StoredVersion,
         target: AsOf,
+        known: Option<StoredVersion>,
         opts: &RestoreOptions<'_>,
         report: &mut RestoreReport,
     ) -> Result<()> {
         let id = item_id(&head.version.id)?;
         if opts.dry_run {
-            return self.restore_one_unlocked(head, target, opts, report).await;
+            return self
+                .restore_one_unlocked(head, target, known, opts, report)
+                .await;
         }
-        self.with_lease(&id, self.restore_one_unlocked(head, target, opts, report))
-            .await
+        self.with_lease(
+            &id,
+            self.restore_one_unlocked(head, target, known, opts, report),
+        )
+        .await
     }
 
+    /// Restores one item. `known` is its target state as read with its batch; after a
+    /// conflict (someone wrote the item meanwhile) the head and the target are read again.
     async fn restore_one_unlocked(
         &self,
         mut head: StoredVersion,
         target: AsOf,
+        mut known: Option<StoredVersion>,
         opts: &RestoreOptions<'_>,
         report: &mut RestoreReport,
     ) -> Result<()> {
         let meta: &dyn MetadataStore = self.store.as_ref();
         for attempt in 0..ITEM_ATTEMPTS {
-            let target = meta
-                .version_as_of(self.name(), &head.version.id, target)
-                .await?;
+            let target = match (attempt, known.take()) {
+                (0, found) => found,
+                _ => {
+                    meta.version_as_of(self.name(), &head.version.id, target)
+                        .await?
+                }
+            };
             let plan = plan(&head, target);
             let outcome = match (&plan, opts.dry_run) {
                 (Plan::Unchanged, _) => {

@@ -36,14 +36,23 @@ pub(super) fn open_connection(
         })?;
     }
     let conn = Connection::open(path).map_err(backend)?;
+    // Before anything that takes a lock: two tasks opening a new database at once must wait
+    // for each other, not fail. The tables are created in an IMMEDIATE transaction, which
+    // takes the write lock up front (waiting for it): a statement that first reads the
+    // schema and then upgrades to write would get SQLITE_BUSY at once, without waiting,
+    // from SQLite's deadlock rule.
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(backend)?;
+    use_wal(&conn)?;
     conn.execute_batch(
-        "PRAGMA journal_mode=WAL;
-         PRAGMA foreign_keys=OFF;
+        "PRAGMA foreign_keys=OFF;
          PRAGMA mmap_size=67108864;
+         BEGIN IMMEDIATE;
          CREATE TABLE IF NOT EXISTS _chronos_collections (name TEXT PRIMARY KEY, tbl TEXT NOT NULL UNIQUE) WITHOUT ROWID;
          CREATE TABLE IF NOT EXISTS _chronos_cv (tbl TEXT PRIMARY KEY, cv INTEGER NOT NULL) WITHOUT ROWID;
          CREATE TABLE IF NOT EXISTS _chronos_locks (coll TEXT NOT NULL, id TEXT NOT NULL, owner TEXT NOT NULL,
-             expires INTEGER NOT NULL, PRIMARY KEY (coll, id)) WITHOUT ROWID;",
+             expires INTEGER NOT NULL, PRIMARY KEY (coll, id)) WITHOUT ROWID;
+         COMMIT;",
     )
     .map_err(backend)?;
     conn.pragma_update(
@@ -55,8 +64,6 @@ pub(super) fn open_connection(
         },
     )
     .map_err(backend)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))
-        .map_err(backend)?;
     // Plans that do not depend on bound values: otherwise (this SQLite is built with STAT4)
     // every cached query statement is re-prepared whenever its parameters change, which
     // was a tenth of a list page's time. The queries' indexes do not need value statistics.
@@ -67,6 +74,37 @@ pub(super) fn open_connection(
     .map_err(backend)?;
     register_regexp(&conn)?;
     Ok(conn)
+}
+
+/// Switches the database to WAL. The switch needs the database to itself and SQLite does
+/// not wait for that (no busy handler), so while another connection is opening the same new
+/// database it is retried for up to the busy timeout; a database already in WAL needs
+/// nothing.
+fn use_wal(conn: &Connection) -> Result<(), MetaError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut pause = std::time::Duration::from_millis(1);
+    loop {
+        let mode = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0))
+            .map(|m| m.eq_ignore_ascii_case("wal"));
+        let busy = matches!(&mode, Err(rusqlite::Error::SqliteFailure(f, _))
+            if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked));
+        match mode {
+            Ok(true) => return Ok(()),
+            Ok(false) | Err(_)
+                if (busy || mode.is_ok()) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_millis(50));
+            }
+            Ok(false) => {
+                return Err(MetaError::Unavailable(BackendError::new(
+                    "sqlite: the database could not be switched to WAL",
+                )))
+            }
+            Err(e) => return Err(backend(e)),
+        }
+    }
 }
 
 fn register_regexp(conn: &Connection) -> Result<(), MetaError> {

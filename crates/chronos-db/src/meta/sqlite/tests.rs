@@ -143,3 +143,31 @@ async fn health_checks_without_creating() {
     store.ensure_collection(&spec).await.unwrap();
     assert_eq!(store.health().await.unwrap(), None);
 }
+
+/// The first operations on a new database may run at once (several requests to a new
+/// tenant): each opens the file, and none may fail because another is switching it to WAL
+/// or creating its tables.
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn concurrent_first_opens_wait_for_each_other() {
+    for round in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(format!("fresh{round}.sqlite"));
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let path = path.clone();
+                tokio::spawn(async move {
+                    // One store per task, as separate processes or routes would have.
+                    let store = SqliteStore::open(&path).unwrap();
+                    store
+                        .ensure_collection(&crate::meta::contract::spec("c", &["n"]))
+                        .await
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await
+                .unwrap()
+                .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        }
+    }
+}
