@@ -5,6 +5,7 @@
 use crate::data::INDEXED;
 use crate::Error;
 use chronos_db::config::{ChronosConfig, CollectionMap, Durability};
+use chronos_db::{DatabaseType, Route};
 use serde_json::json;
 use std::path::Path;
 
@@ -126,6 +127,11 @@ impl BenchBackend {
         });
         Ok(ChronosConfig::from_json_value(cfg)?)
     }
+}
+
+/// The route of a bench collection: tenant `bench` of the runtime database.
+pub(crate) fn route(collection: &str) -> Result<Route, Error> {
+    Ok(Route::tenant(DatabaseType::Runtime, "bench", collection)?)
 }
 
 /// The bucket (container) of the test servers.

@@ -6,11 +6,10 @@
 //! `5` to `/proc/self/clear_refs` (which sets the peak back to the current resident size).
 //! Where the reset is refused, the figures are the process-wide peak, and the report says so.
 
-use crate::backends::BenchBackend;
+use crate::backends::{route, BenchBackend};
 use crate::data::{doc, item_id, revised, GROUPS};
 use crate::drive::{bar, fill};
 use crate::stats::{ratio_line, Target};
-use crate::workloads::route;
 use crate::{BenchOptions, Error};
 use chronos_db::config::Durability;
 use chronos_db::{Chronos, CollectionTarget, CreateOptions, ListOptions, RestoreOptions};

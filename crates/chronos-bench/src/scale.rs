@@ -1,13 +1,14 @@
 //! The scale run: one collection grown step by step to each size; at each size the same
 //! operations sampled the same number of times, so their p50 can be compared across sizes.
 
+use crate::backends::route;
 use crate::data::{
     doc, eq_query, expected_page, group_count, groups_for, item_id, range_query, range_start,
     revised, score_count, Rng,
 };
 use crate::drive::{bar, fill};
 use crate::stats::{micros, ratio, ratio_line, Stats, Target};
-use crate::workloads::{list_page, route};
+use crate::workloads::list_page;
 use crate::{BenchOptions, Error};
 use chronos_db::config::Durability;
 use chronos_db::{Chronos, Collection, CreateOptions, ReadOptions, Timestamp};

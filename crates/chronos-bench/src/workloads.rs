@@ -1,7 +1,7 @@
 //! The standard run: the raw floor, the writes at the floor's concurrency, the single-item
 //! reads, the list pages and a collection restore, with their ratios.
 
-use crate::backends::BenchBackend;
+use crate::backends::{route, BenchBackend};
 use crate::data::{
     doc, eq_query, expected_page, group_count, groups_for, item_id, range_query, range_start,
     revised, score_count, Rng, GROUPS,
@@ -12,8 +12,8 @@ use crate::stats::{ratio, ratio_line, table, Stats, Target};
 use crate::{BenchOptions, Error};
 use chronos_db::config::Durability;
 use chronos_db::{
-    Chronos, Collection, CollectionTarget, CreateOptions, DatabaseType, EnrichOptions, ListOptions,
-    ReadOptions, RestoreOptions, Route, Timestamp,
+    Chronos, Collection, CollectionTarget, CreateOptions, EnrichOptions, ListOptions, ReadOptions,
+    RestoreOptions, Timestamp,
 };
 use serde_json::json;
 use std::sync::Arc;
@@ -23,11 +23,6 @@ use std::time::Instant;
 const OPS: &str = "bench";
 const LIST: &str = "list";
 const RESTORE: &str = "restore";
-
-/// The route of a bench collection.
-pub(crate) fn route(collection: &str) -> Result<Route, Error> {
-    Ok(Route::tenant(DatabaseType::Runtime, "bench", collection)?)
-}
 
 /// Runs every workload of the standard run on one backend; returns its report section.
 pub(crate) async fn standard(opts: &BenchOptions) -> Result<String, Error> {
