@@ -131,26 +131,82 @@ pub(crate) fn parse_age(s: &str) -> Result<std::time::Duration, String> {
 }
 
 /// Arguments of `chronos bench`.
+///
+/// Without `--scale` or `--memory` this is the standard run; `--scale` and `--memory` run
+/// their measurement instead (both may be given). Every size is bounded; the defaults come
+/// from a preset (full on embedded, smaller on the remote backends, small with `--quick`).
 #[derive(Args, Debug)]
+#[command(
+    after_help = "Runs: the standard run (default); --scale; --memory (these two may be combined). \
+Figures are printed next to the ratios the project tracks (met/MISSED); use a release build."
+)]
 pub(crate) struct BenchArgs {
-    /// The backend to measure.
-    #[arg(long, default_value = "embedded", value_parser = ["embedded", "mongo-s3", "mongo-azure"])]
+    /// The backend to measure (the remote ones at the addresses of
+    /// `scripts/test-servers.sh env`).
+    #[arg(long, default_value = "embedded", value_parser = chronos_bench::BenchBackend::NAMES)]
     pub(crate) backend: String,
-    /// Small workloads (a smoke run, not figures to record).
+    /// Small preset sizes (a smoke run, not figures to record).
     #[arg(long)]
     pub(crate) quick: bool,
-    /// Operations per workload (overrides the preset).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Operations per workload of the standard run, and samples per operation and size of
+    /// the scale run (1-1000000; overrides the preset: 2000, 200 remote or --quick).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=chronos_bench::MAX_OPS as i64))]
     pub(crate) ops: Option<u32>,
-    /// Versions of the deep item read as of a time (overrides the preset).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Standard run: versions of the deep item read as of a time (1-1000000; preset 10000,
+    /// 300 remote, 500 --quick).
+    #[arg(long, value_name = "N", conflicts_with_all = ["scale", "memory"],
+          value_parser = clap::value_parser!(u32).range(1..=chronos_bench::MAX_OPS as i64))]
     pub(crate) deep_versions: Option<u32>,
-    /// Items of the listed collection, at least 50 (overrides the preset).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(50..))]
+    /// Standard run: items of the listed collection (50-10000000; preset 100000, 5000
+    /// remote, 10000 --quick).
+    #[arg(long, value_name = "N", conflicts_with_all = ["scale", "memory"],
+          value_parser = clap::value_parser!(u32).range(chronos_bench::MIN_LIST_ITEMS as i64..=chronos_bench::MAX_ITEMS as i64))]
     pub(crate) list_items: Option<u32>,
-    /// Items changed then restored by restore_collection (overrides the preset).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Standard run: items changed then restored by restore_collection (1-10000000; preset
+    /// 10000, 200 remote, 500 --quick).
+    #[arg(long, value_name = "N", conflicts_with_all = ["scale", "memory"],
+          value_parser = clap::value_parser!(u32).range(1..=chronos_bench::MAX_ITEMS as i64))]
     pub(crate) restore_items: Option<u32>,
+    /// Run the scale measurement: create, get_latest, get_as_of and the list pages at each
+    /// of --scale-sizes items in one growing collection (durability processCrash).
+    #[arg(long)]
+    pub(crate) scale: bool,
+    /// With --scale: the collection sizes, comma-separated, strictly ascending, at least two,
+    /// each 50-10000000 (preset 10000,100000,1000000; 1000,10000,100000 remote; 1000,10000
+    /// --quick).
+    #[arg(long, value_name = "N,N,...", requires = "scale", value_parser = parse_scale_sizes)]
+    pub(crate) scale_sizes: Option<ScaleSizes>,
+    /// Run the memory measurement: peak resident memory of a restore_collection and of paging
+    /// list_by_meta to the end (durability processCrash).
+    #[arg(long)]
+    pub(crate) memory: bool,
+    /// With --memory: items paged through with the cursor (1-10000000; preset 1000000,
+    /// 100000 remote, 20000 --quick).
+    #[arg(long, value_name = "N", requires = "memory",
+          value_parser = clap::value_parser!(u32).range(1..=chronos_bench::MAX_ITEMS as i64))]
+    pub(crate) memory_items: Option<u32>,
+    /// With --memory: items changed then restored by restore_collection (1-10000000; preset
+    /// 100000, 10000 remote, 5000 --quick).
+    #[arg(long, value_name = "N", requires = "memory",
+          value_parser = clap::value_parser!(u32).range(1..=chronos_bench::MAX_ITEMS as i64))]
+    pub(crate) memory_restore_items: Option<u32>,
+}
+
+/// The sizes of `--scale-sizes`, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ScaleSizes(pub(crate) Vec<usize>);
+
+pub(crate) fn parse_scale_sizes(s: &str) -> Result<ScaleSizes, String> {
+    let sizes = s
+        .split(',')
+        .map(|part| {
+            let part = part.trim();
+            part.parse::<usize>()
+                .map_err(|_| format!("'{part}' is not a whole number of items"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    chronos_bench::check_scale_sizes(&sizes)?;
+    Ok(ScaleSizes(sizes))
 }
 
 #[derive(Subcommand, Debug)]

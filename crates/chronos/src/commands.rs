@@ -300,3 +300,47 @@ pub(crate) async fn admin_buckets(g: &Global, create: bool) -> Result<(), Failur
     }
     Ok(())
 }
+
+/// `chronos bench`: the options from the flags (a preset, then each size given), one run of
+/// the bench crate, its report on stdout.
+/// `--data-dir`, when given, is where the run's temporary directories are made.
+pub(crate) async fn bench(work_dir: Option<PathBuf>, a: BenchArgs) -> Result<(), Failure> {
+    let backend: chronos_bench::BenchBackend = a
+        .backend
+        .parse()
+        .map_err(|e: String| Failure::new("VALIDATION_ERROR", e))?;
+    let mut opts = chronos_bench::BenchOptions::new(backend, a.quick);
+    opts.scale = a.scale;
+    opts.memory = a.memory;
+    opts.work_dir = work_dir;
+    let sizes = &mut opts.sizes;
+    let set = |slot: &mut usize, v: Option<u32>| {
+        if let Some(v) = v {
+            *slot = v as usize;
+        }
+    };
+    set(&mut sizes.ops, a.ops);
+    set(&mut sizes.deep_versions, a.deep_versions);
+    set(&mut sizes.list_items, a.list_items);
+    set(&mut sizes.restore_items, a.restore_items);
+    set(&mut sizes.memory_items, a.memory_items);
+    set(&mut sizes.memory_restore_items, a.memory_restore_items);
+    if let Some(ScaleSizes(s)) = a.scale_sizes {
+        sizes.scale_sizes = s;
+    }
+    let report = chronos_bench::run(&opts).await.map_err(|e| {
+        // The whole chain: a driver's error often says what went wrong only in its source
+        // (library errors already print theirs).
+        let mut message = e.to_string();
+        let mut source = e.source();
+        while let Some(s) = source {
+            let text = s.to_string();
+            if !message.contains(&text) {
+                message.push_str(&format!(": {text}"));
+            }
+            source = s.source();
+        }
+        Failure::new("BENCH_FAILED", message)
+    })?;
+    print_text(&report)
+}

@@ -6,7 +6,6 @@
 //! usage errors are clap's (exit 2).
 
 mod args;
-mod bench;
 mod commands;
 mod demo;
 mod output;
@@ -16,7 +15,7 @@ use args::*;
 use chronos_db::config::ChronosConfig;
 use clap::{CommandFactory, Parser};
 use commands::*;
-use output::{print_json, print_text, Failure};
+use output::{print_json, Failure};
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -28,6 +27,15 @@ async fn main() -> ExitCode {
             .error(
                 clap::error::ErrorKind::ArgumentConflict,
                 "the demo runs on the embedded default; use --data-dir DIR instead of --config",
+            )
+            .exit();
+    }
+    if matches!(cli.command, Command::Bench(_)) && cli.config.is_some() {
+        Cli::command()
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "the bench configures its own backend (--backend); --config does not apply \
+                 (--data-dir DIR sets where its temporary directories are made)",
             )
             .exit();
     }
@@ -87,33 +95,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Admin {
             command: AdminCommand::Buckets(a),
         } => admin_buckets(&global, a.create && !a.check).await,
-        Command::Bench(a) => {
-            let backend = bench::BenchBackend::parse(&a.backend).ok_or_else(|| {
-                Failure::new(
-                    "VALIDATION_ERROR",
-                    format!("unknown backend '{}'", a.backend),
-                )
-            })?;
-            let mut sizes = match (a.quick, backend) {
-                (true, _) => bench::BenchSizes::quick(),
-                (false, bench::BenchBackend::Embedded) => bench::BenchSizes::full(),
-                (false, _) => bench::BenchSizes::remote(),
-            };
-            let set = |slot: &mut usize, v: Option<u32>| {
-                if let Some(v) = v {
-                    *slot = v as usize;
-                }
-            };
-            set(&mut sizes.ops, a.ops);
-            set(&mut sizes.deep_versions, a.deep_versions);
-            set(&mut sizes.list_items, a.list_items);
-            set(&mut sizes.restore_items, a.restore_items);
-
-            let table = bench::run(backend, sizes)
-                .await
-                .map_err(|e| Failure::new("BENCH_FAILED", e.to_string()))?;
-            print_text(&table.to_string())
-        }
+        Command::Bench(a) => bench(global.data_dir, a).await,
     }
 }
 

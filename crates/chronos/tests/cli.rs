@@ -521,3 +521,113 @@ fn gcs_takes_the_service_account_key_alone() {
         stderr(&o)
     );
 }
+
+/// `chronos bench` at tiny, odd sizes: every run completes and prints its ratio lines. No
+/// timing is asserted (figures depend on the machine; this is a debug build).
+#[test]
+fn bench_runs_at_tiny_sizes() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let mut all = vec!["bench", "--quick"];
+        all.extend_from_slice(args);
+        let o = chronos(dir.path(), &all);
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(
+            o.status.success(),
+            "chronos {all:?} failed: {}\n{out}",
+            stderr(&o)
+        );
+        out
+    };
+
+    // 73 items: fewer than 100 groups' worth; every page must still be what the data holds.
+    let standard = run(&[
+        "--ops",
+        "3",
+        "--deep-versions",
+        "3",
+        "--list-items",
+        "73",
+        "--restore-items",
+        "3",
+    ]);
+    for line in [
+        "create ops/s / raw floor ops/s",
+        "update ops/s / raw floor ops/s",
+        "enrich ops/s / raw floor ops/s",
+        "get_as_of p50 / get_latest p50",
+        "list_by_meta indexed eq page p50 / get_latest p50",
+        "list_by_meta range+sort page p50 / get_latest p50",
+        "restore_collection per item / update per item (sequential)",
+    ] {
+        assert!(standard.contains(line), "no '{line}' in:\n{standard}");
+    }
+
+    let scale_and_memory = run(&[
+        "--ops",
+        "3",
+        "--scale",
+        "--scale-sizes",
+        "60,120",
+        "--memory",
+        "--memory-items",
+        "130",
+        "--memory-restore-items",
+        "7",
+    ]);
+    for line in [
+        "durability processCrash",
+        "create: p50 at largest / p50 at smallest",
+        "get_latest: p50 at largest / p50 at smallest",
+        "get_as_of: p50 at largest / p50 at smallest",
+        "list eq (50): p50 at largest / p50 at smallest",
+        "list range+sort (50): p50 at largest / p50 at smallest",
+        "restore_collection: peak resident MiB",
+        "list_by_meta paging: peak resident MiB",
+    ] {
+        assert!(
+            scale_and_memory.contains(line),
+            "no '{line}' in:\n{scale_and_memory}"
+        );
+    }
+}
+
+/// Every bench size is bounded by clap: out-of-range or inconsistent sizes are usage errors.
+#[test]
+fn bench_sizes_are_validated() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["bench", "--list-items", "49"][..],
+        &["bench", "--ops", "0"],
+        &["bench", "--restore-items", "0"],
+        &["bench", "--scale", "--scale-sizes", "120,60"],
+        &["bench", "--scale", "--scale-sizes", "60"],
+        &["bench", "--scale", "--scale-sizes", "10,120"],
+        &["bench", "--scale", "--scale-sizes", "60,x"],
+        &["bench", "--scale-sizes", "60,120"],
+        &["bench", "--memory", "--memory-items", "0"],
+        &["bench", "--memory-restore-items", "5"],
+        &["bench", "--scale", "--list-items", "100"],
+        &["bench", "--backend", "sqlite"],
+    ] {
+        let o = chronos(dir.path(), args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+    }
+    let help = chronos(dir.path(), &["bench", "--help"]);
+    let help = String::from_utf8_lossy(&help.stdout);
+    for flag in [
+        "--backend",
+        "--quick",
+        "--ops",
+        "--deep-versions",
+        "--list-items",
+        "--restore-items",
+        "--scale",
+        "--scale-sizes",
+        "--memory",
+        "--memory-items",
+        "--memory-restore-items",
+    ] {
+        assert!(help.contains(flag), "--help does not document {flag}");
+    }
+}

@@ -1,0 +1,269 @@
+//! # chronos-bench
+//!
+//! The benchmark of chronos-db, run as `chronos bench`. It measures the library's operations on
+//! one backend and prints each figure next to the ratio the project tracks; nothing here is a
+//! test (no threshold fails a build, a missed target prints `MISSED`). Run it on a release
+//! build.
+//!
+//! ## What is measured
+//!
+//! * **The standard run** ([`run`] with neither `scale` nor `memory`): the backend's *raw
+//!   floor* (what the storage itself costs per write: one SQLite insert plus one flushed file
+//!   put on the embedded backend, one MongoDB insert plus one object PUT on the remote ones,
+//!   built directly with the drivers), then `create`, `update` and `enrich` over distinct
+//!   items at the floor's concurrency, `get_latest`, `get_as_of` at random points of one item
+//!   with a deep history, `list_by_meta` pages of 50 (an indexed equality filter, and a range
+//!   filter with a sort) and `restore_collection` per item. Ratios: each write's throughput
+//!   over the floor's (target >= 0.5), `get_as_of` over `get_latest` (<= 2), each list page
+//!   over `get_latest` (<= 3), a collection restore per item over one sequential update
+//!   (<= 2).
+//! * **The scale run** (`scale`): one collection grown step by step to each of
+//!   [`BenchSizes::scale_sizes`]; at each size `create`, `get_latest`, `get_as_of` and both
+//!   list pages are sampled a fixed number of times. Ratio per operation: p50 at the largest
+//!   size over p50 at the smallest (target <= 1.5), i.e. the cost of an operation must not
+//!   grow with the collection.
+//! * **The memory run** (`memory`): the peak resident memory of a `restore_collection` of
+//!   many changed items and of paging `list_by_meta` with its cursor through a large
+//!   collection (target < 100 MiB each): both must stream, not load the collection.
+//!
+//! ## Why ratios measured side by side
+//!
+//! Absolute figures move with the machine, its disks, its load and the servers' placement; a
+//! figure recorded last month on another machine says little. A ratio of two figures taken in
+//! the same process, on the same backend, minutes apart, cancels most of that: if the disk is
+//! slow today, the floor is slow too. So every target is a ratio of two measurements of one
+//! run, and the report prints both figures and their quotient.
+
+#![warn(missing_docs, unreachable_pub)]
+
+mod backends;
+mod data;
+mod drive;
+mod floors;
+mod memory;
+mod scale;
+mod stats;
+mod workloads;
+
+pub use backends::BenchBackend;
+
+/// The error of a bench run: any failure of a backend, the library or the bench's own checks,
+/// as text with its source chain.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// The smallest `list_items`: one full page of 50.
+pub const MIN_LIST_ITEMS: u32 = 50;
+/// The smallest size of a scale step: one full page of 50.
+pub const MIN_SCALE_SIZE: u32 = 50;
+/// The largest item count any size accepts.
+pub const MAX_ITEMS: u32 = 10_000_000;
+/// The largest `ops` and `deep_versions`.
+pub const MAX_OPS: u32 = 1_000_000;
+
+/// Sizes of the workloads of every run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BenchSizes {
+    /// Standard run: operations per workload. Scale run: samples per operation and size.
+    pub ops: usize,
+    /// Standard run: versions of the deep item read as of a time.
+    pub deep_versions: usize,
+    /// Standard run: items of the listed collection (at least [`MIN_LIST_ITEMS`]).
+    pub list_items: usize,
+    /// Standard run: items changed, then restored by `restore_collection`.
+    pub restore_items: usize,
+    /// Scale run: the collection sizes measured, ascending, at least two.
+    pub scale_sizes: Vec<usize>,
+    /// Memory run: items paged through with the cursor.
+    pub memory_items: usize,
+    /// Memory run: items changed, then restored by `restore_collection`.
+    pub memory_restore_items: usize,
+}
+
+impl BenchSizes {
+    /// The embedded backend's full sizes: the figures recorded in `BENCHMARKS.md`.
+    pub fn full() -> Self {
+        BenchSizes {
+            ops: 2000,
+            deep_versions: 10_000,
+            list_items: 100_000,
+            restore_items: 10_000,
+            scale_sizes: vec![10_000, 100_000, 1_000_000],
+            memory_items: 1_000_000,
+            memory_restore_items: 100_000,
+        }
+    }
+
+    /// The production backends on the test servers (FerretDB's SQLite handler is far slower
+    /// than MongoDB, so the deep history and the collections are smaller).
+    pub fn remote() -> Self {
+        BenchSizes {
+            ops: 200,
+            deep_versions: 300,
+            list_items: 5_000,
+            restore_items: 200,
+            scale_sizes: vec![1_000, 10_000, 100_000],
+            memory_items: 100_000,
+            memory_restore_items: 10_000,
+        }
+    }
+
+    /// Small sizes for a smoke run (not figures to record).
+    pub fn quick() -> Self {
+        BenchSizes {
+            ops: 200,
+            deep_versions: 500,
+            list_items: 10_000,
+            restore_items: 500,
+            scale_sizes: vec![1_000, 10_000],
+            memory_items: 20_000,
+            memory_restore_items: 5_000,
+        }
+    }
+
+    /// The preset of a backend: [`quick`](Self::quick) when asked, else
+    /// [`full`](Self::full) on the embedded backend and [`remote`](Self::remote) on the others.
+    pub fn preset(backend: BenchBackend, quick: bool) -> Self {
+        match (quick, backend) {
+            (true, _) => BenchSizes::quick(),
+            (false, BenchBackend::Embedded) => BenchSizes::full(),
+            (false, _) => BenchSizes::remote(),
+        }
+    }
+
+    /// Checks every size against its bounds (the command line checks the same bounds; a
+    /// library caller gets the same message here).
+    pub fn check(&self) -> Result<(), Error> {
+        let within = |name: &str, v: usize, min: u32, max: u32| {
+            if v < min as usize || v > max as usize {
+                Err(format!("{name} must be between {min} and {max}, got {v}"))
+            } else {
+                Ok(())
+            }
+        };
+        within("ops", self.ops, 1, MAX_OPS)?;
+        within("deep_versions", self.deep_versions, 1, MAX_OPS)?;
+        within("list_items", self.list_items, MIN_LIST_ITEMS, MAX_ITEMS)?;
+        within("restore_items", self.restore_items, 1, MAX_ITEMS)?;
+        within("memory_items", self.memory_items, 1, MAX_ITEMS)?;
+        within(
+            "memory_restore_items",
+            self.memory_restore_items,
+            1,
+            MAX_ITEMS,
+        )?;
+        check_scale_sizes(&self.scale_sizes)?;
+        Ok(())
+    }
+}
+
+/// Checks a list of scale sizes: at least two, each within
+/// [`MIN_SCALE_SIZE`]..=[`MAX_ITEMS`], strictly ascending.
+pub fn check_scale_sizes(sizes: &[usize]) -> Result<(), String> {
+    if sizes.len() < 2 {
+        return Err(format!(
+            "give at least two scale sizes (the ratio compares the largest with the smallest), got {}",
+            sizes.len()
+        ));
+    }
+    for &s in sizes {
+        if s < MIN_SCALE_SIZE as usize || s > MAX_ITEMS as usize {
+            return Err(format!(
+                "each scale size must be between {MIN_SCALE_SIZE} and {MAX_ITEMS}, got {s}"
+            ));
+        }
+    }
+    if sizes.windows(2).any(|w| w[0] >= w[1]) {
+        return Err("scale sizes must be strictly ascending (e.g. 10000,100000,1000000)".into());
+    }
+    Ok(())
+}
+
+/// What to run, where, at which sizes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BenchOptions {
+    /// The backend measured.
+    pub backend: BenchBackend,
+    /// The sizes of every run.
+    pub sizes: BenchSizes,
+    /// Run the scale measurement (instead of the standard run).
+    pub scale: bool,
+    /// Run the memory measurement (instead of the standard run).
+    pub memory: bool,
+    /// Where the run's temporary directories are made (the embedded backend's data, the raw
+    /// floor's files); `None`: the system's temporary directory. They are removed at the end.
+    pub work_dir: Option<std::path::PathBuf>,
+}
+
+impl BenchOptions {
+    /// The standard run on `backend` at its preset sizes ([`BenchSizes::preset`]).
+    pub fn new(backend: BenchBackend, quick: bool) -> Self {
+        BenchOptions {
+            backend,
+            sizes: BenchSizes::preset(backend, quick),
+            scale: false,
+            memory: false,
+            work_dir: None,
+        }
+    }
+
+    /// A fresh temporary directory under [`work_dir`](Self::work_dir), removed when dropped.
+    pub(crate) fn scratch_dir(&self) -> Result<tempfile::TempDir, Error> {
+        let builder = tempfile::Builder::new().prefix("chronos-bench-").to_owned();
+        Ok(match &self.work_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                builder.tempdir_in(dir)?
+            }
+            None => builder.tempdir()?,
+        })
+    }
+}
+
+/// Runs what `opts` asks for (the standard run unless `scale` or `memory` is set; those two
+/// may be combined) and returns the report: one section per run, each with its header, its
+/// table and its ratios. Progress bars are drawn on stderr when it is a terminal.
+pub async fn run(opts: &BenchOptions) -> Result<String, Error> {
+    opts.sizes.check()?;
+    let mut sections = Vec::new();
+    if !opts.scale && !opts.memory {
+        sections.push(workloads::standard(opts).await?);
+    }
+    if opts.scale {
+        sections.push(scale::scale(opts).await?);
+    }
+    if opts.memory {
+        sections.push(memory::memory(opts).await?);
+    }
+    Ok(sections.join("\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_are_within_bounds() {
+        for backend in [
+            BenchBackend::Embedded,
+            BenchBackend::MongoS3,
+            BenchBackend::MongoAzure,
+        ] {
+            for quick in [false, true] {
+                BenchSizes::preset(backend, quick)
+                    .check()
+                    .unwrap_or_else(|e| panic!("{backend:?} quick={quick}: {e}"));
+            }
+        }
+    }
+
+    #[test]
+    fn scale_sizes_are_checked() {
+        assert!(check_scale_sizes(&[60, 120]).is_ok());
+        assert!(check_scale_sizes(&[60]).is_err());
+        assert!(check_scale_sizes(&[120, 60]).is_err());
+        assert!(check_scale_sizes(&[60, 60]).is_err());
+        assert!(check_scale_sizes(&[49, 120]).is_err());
+        assert!(check_scale_sizes(&[60, MAX_ITEMS as usize + 1]).is_err());
+    }
+}

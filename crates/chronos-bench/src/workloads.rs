@@ -1,0 +1,336 @@
+//! The standard run: the raw floor, the writes at the floor's concurrency, the single-item
+//! reads, the list pages and a collection restore, with their ratios.
+
+use crate::backends::{route, BenchBackend};
+use crate::data::{
+    doc, eq_query, expected_page, group_count, groups_for, item_id, range_query, range_start,
+    revised, score_count, Rng, GROUPS,
+};
+use crate::drive::{bar, fill, timed};
+use crate::floors::raw_floor;
+use crate::stats::{ratio, ratio_line, table, Stats, Target};
+use crate::{BenchOptions, Error};
+use chronos_db::config::Durability;
+use chronos_db::{
+    Chronos, Collection, CollectionTarget, CreateOptions, EnrichOptions, ListOptions, ReadOptions,
+    RestoreOptions, Timestamp,
+};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The collections of the standard run.
+const OPS: &str = "bench";
+const LIST: &str = "list";
+const RESTORE: &str = "restore";
+
+/// Runs every workload of the standard run on one backend; returns its report section.
+pub(crate) async fn standard(opts: &BenchOptions) -> Result<String, Error> {
+    let (backend, sizes) = (opts.backend, &opts.sizes);
+    let dir = opts.scratch_dir()?;
+    let durability = Durability::PowerLoss;
+    let cfg = backend.config(dir.path(), durability, &[OPS, LIST, RESTORE])?;
+    let chronos = Chronos::open(cfg.clone()).await?;
+    let c = chronos.with(route(OPS)?)?;
+    let n = sizes.ops;
+    let k = backend.concurrency();
+    let mut rng = Rng::new();
+
+    let floor = raw_floor(backend, dir.path(), &cfg, n).await?;
+
+    // Writes over distinct items at the floor's concurrency; throughput from wall time.
+    let cc = c.clone();
+    let (create, ids) = timed("create", n, k, move |i| {
+        let c = cc.clone();
+        async move {
+            let r = c
+                .create(doc(i, GROUPS), "bench", "create", CreateOptions::default())
+                .await?;
+            Ok(r.id)
+        }
+    })
+    .await?;
+    let ids = Arc::new(ids);
+    let (cc, ids2) = (c.clone(), ids.clone());
+    let (update, _) = timed(&format!("update (concurrency {k})"), n, k, move |i| {
+        let (c, ids) = (cc.clone(), ids2.clone());
+        async move {
+            c.update(&ids[i], doc(i + 1, GROUPS), 0, "bench", "update")
+                .await?;
+            Ok(())
+        }
+    })
+    .await?;
+    let (cc, ids2) = (c.clone(), ids.clone());
+    let (enrich, _) = timed(&format!("enrich (concurrency {k})"), n, k, move |i| {
+        let (c, ids) = (cc.clone(), ids2.clone());
+        async move {
+            let opts = EnrichOptions {
+                function_id: Some("bench@1".into()),
+                actor: "bench".into(),
+                reason: "enrich".into(),
+                expected_ov: None,
+            };
+            c.enrich(
+                &ids[i],
+                json!({"tags": ["enriched"], "enrichment": {"n": i}}),
+                opts,
+            )
+            .await?;
+            Ok(())
+        }
+    })
+    .await?;
+
+    let mut latest = Stats::new("get_latest");
+    for (i, id) in ids.iter().enumerate() {
+        let start = Instant::now();
+        let item = c.get_latest(id, ReadOptions::default()).await?;
+        latest.add(start.elapsed());
+        if item.is_none() {
+            return Err(format!("get_latest: item {i} is missing").into());
+        }
+    }
+
+    let (latest_deep, as_of) = deep_history(&c, n, sizes.deep_versions, &mut rng).await?;
+
+    // The listed collection, apart from the others so that every count is known.
+    let lc = chronos.with(route(LIST)?)?;
+    let items = sizes.list_items;
+    let groups = groups_for(items);
+    let fc = lc.clone();
+    fill(
+        "list collection",
+        0,
+        items,
+        backend.fill_concurrency(),
+        move |i| {
+            let c = fc.clone();
+            async move {
+                let r = c
+                    .create(doc(i, groups), "bench", "fill", CreateOptions::default())
+                    .await?;
+                Ok(r.cv)
+            }
+        },
+    )
+    .await?;
+    let mut list_eq = Stats::new("list_by_meta (indexed eq, page of 50)");
+    for _ in 0..n {
+        let g = rng.below(groups);
+        let want = expected_page(group_count(items, groups, g));
+        list_eq.add(list_page(&lc, eq_query(g), want, None).await?);
+    }
+    let mut list_range = Stats::new("list_by_meta (range + sort, page of 50)");
+    for _ in 0..n {
+        let x = range_start(items, rng.next_u64());
+        let want = expected_page(score_count(items, x));
+        list_range.add(list_page(&lc, range_query(x), want, Some(x)).await?);
+    }
+
+    let (update_seq, restore) = restore_workload(&chronos, backend, sizes.restore_items).await?;
+
+    let mut out = String::new();
+    out.push_str(&format!(
+        "{} backend, standard run, {}\n{n} ops per workload (create, update, enrich and the raw floor at concurrency {k}, over distinct items), \
+         deep item with {} versions, list over {items} items (equality filter over {groups} group values: a full page each), restore of {} items\n\n",
+        backend.describe(),
+        backend.durability_note(durability),
+        sizes.deep_versions,
+        sizes.restore_items,
+    ));
+    out.push_str(&table(&[
+        &floor,
+        &create,
+        &update,
+        &enrich,
+        &latest,
+        &latest_deep,
+        &as_of,
+        &list_eq,
+        &list_range,
+        &update_seq,
+        &restore,
+    ]));
+    let floor_ops = floor.ops_per_sec();
+    let latest_p50 = latest.p50_secs();
+    out.push_str("\nratios (same run):\n");
+    out.push_str(&ratio_line(
+        "create ops/s / raw floor ops/s",
+        ratio(create.ops_per_sec(), floor_ops),
+        Target::AtLeast(0.5),
+    ));
+    out.push_str(&ratio_line(
+        "update ops/s / raw floor ops/s",
+        ratio(update.ops_per_sec(), floor_ops),
+        Target::AtLeast(0.5),
+    ));
+    out.push_str(&ratio_line(
+        "enrich ops/s / raw floor ops/s",
+        ratio(enrich.ops_per_sec(), floor_ops),
+        Target::AtLeast(0.5),
+    ));
+    out.push_str(&ratio_line(
+        "get_as_of p50 / get_latest p50 (deep item)",
+        ratio(as_of.p50_secs(), latest_deep.p50_secs()),
+        Target::AtMost(2.0),
+    ));
+    out.push_str(&ratio_line(
+        "list_by_meta indexed eq page p50 / get_latest p50",
+        ratio(list_eq.p50_secs(), latest_p50),
+        Target::AtMost(3.0),
+    ));
+    out.push_str(&ratio_line(
+        "list_by_meta range+sort page p50 / get_latest p50",
+        ratio(list_range.p50_secs(), latest_p50),
+        Target::AtMost(3.0),
+    ));
+    out.push_str(&ratio_line(
+        "restore_collection per item / update per item (sequential)",
+        ratio(restore.mean_secs(), update_seq.mean_secs()),
+        Target::AtMost(2.0),
+    ));
+    out.push_str(
+        "  (restore_collection goes through the items one at a time; it is compared with the\n   \
+         sequential updates of the same items just before it, mean time per item on both sides)\n",
+    );
+    Ok(out)
+}
+
+/// One item with a deep history; `get_as_of` at random points of it next to `get_latest`
+/// of the same item.
+async fn deep_history(
+    c: &Collection,
+    n: usize,
+    versions: usize,
+    rng: &mut Rng,
+) -> Result<(Stats, Stats), Error> {
+    let deep = c
+        .create(doc(0, GROUPS), "bench", "deep", CreateOptions::default())
+        .await?;
+    let mut times: Vec<Timestamp> = Vec::with_capacity(versions);
+    let pb = bar(versions, "deep history");
+    for ov in 0..versions as u64 {
+        let r = c
+            .update(&deep.id, doc(ov as usize, GROUPS), ov, "bench", "deep")
+            .await?;
+        times.push(r.at);
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    let mut latest_deep = Stats::new("get_latest (deep item)");
+    let mut as_of = Stats::new("get_as_of (deep item)");
+    for _ in 0..n {
+        let t = times[rng.below(times.len())];
+        let start = Instant::now();
+        let item = c.get_as_of(&deep.id, t, ReadOptions::default()).await?;
+        as_of.add(start.elapsed());
+        if item.is_none() {
+            return Err("get_as_of: the deep item's read found nothing".into());
+        }
+        let start = Instant::now();
+        let item = c.get_latest(&deep.id, ReadOptions::default()).await?;
+        latest_deep.add(start.elapsed());
+        if item.is_none() {
+            return Err("get_latest: the deep item is missing".into());
+        }
+    }
+    Ok((latest_deep, as_of))
+}
+
+/// One timed page; an error unless it holds `want` items (and, for a range query from `x`,
+/// only scores from `x` upwards in ascending order).
+pub(crate) async fn list_page(
+    c: &Collection,
+    opts: ListOptions,
+    want: usize,
+    range_from: Option<usize>,
+) -> Result<std::time::Duration, Error> {
+    let what = format!("{:?}", opts.filter);
+    let start = Instant::now();
+    let page = c.list_by_meta(opts).await?;
+    let elapsed = start.elapsed();
+    if page.items.len() != want {
+        return Err(format!(
+            "list_by_meta {what}: expected a page of {want}, got {}",
+            page.items.len()
+        )
+        .into());
+    }
+    if let Some(x) = range_from {
+        let mut last = x as u64;
+        for item in &page.items {
+            let s = item.data.get("score").and_then(|s| s.as_u64());
+            match s {
+                Some(s) if s >= last => last = s,
+                _ => {
+                    return Err(format!(
+                        "list_by_meta {what}: score {s:?} out of order or below {x}"
+                    )
+                    .into())
+                }
+            }
+        }
+    }
+    Ok(elapsed)
+}
+
+/// A collection of `items` items, each changed once after a mark; the changes timed one at a
+/// time, then `restore_collection` back to the mark timed as a whole (time per item).
+async fn restore_workload(
+    chronos: &Chronos,
+    backend: BenchBackend,
+    items: usize,
+) -> Result<(Stats, Stats), Error> {
+    let rc = chronos.with(route(RESTORE)?)?;
+    let fc = rc.clone();
+    let mark = fill(
+        "restore collection",
+        0,
+        items,
+        backend.fill_concurrency(),
+        move |i| {
+            let c = fc.clone();
+            async move {
+                let opts = CreateOptions {
+                    id: Some(item_id("r", i)),
+                    ..Default::default()
+                };
+                Ok(c.create(doc(i, GROUPS), "bench", "fill", opts).await?.cv)
+            }
+        },
+    )
+    .await?;
+    let mut update_seq = Stats::new("update (sequential, the restored items)");
+    let pb = bar(items, "changes to restore");
+    for i in 0..items {
+        let id = item_id("r", i);
+        let start = Instant::now();
+        rc.update(&id, revised(i, GROUPS, 1), 0, "bench", "change")
+            .await?;
+        update_seq.add(start.elapsed());
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    let start = Instant::now();
+    let rep = rc
+        .restore_collection(
+            CollectionTarget::Cv(mark),
+            RestoreOptions {
+                actor: "bench".into(),
+                reason: "restore".into(),
+                ..Default::default()
+            },
+        )
+        .await?;
+    let elapsed = start.elapsed();
+    if rep.restored != items as u64 {
+        return Err(format!(
+            "restore_collection restored {} items, expected {items} ({} deleted, {} unchanged)",
+            rep.restored, rep.deleted, rep.unchanged
+        )
+        .into());
+    }
+    let restore = Stats::per_item("restore_collection (per item)", items, elapsed);
+    Ok((update_seq, restore))
+}
