@@ -85,15 +85,6 @@ where
 {
     let concurrency = concurrency.max(1);
     let pb = bar(to.saturating_sub(from), what);
-    // The first operation alone: on a fresh embedded store, connections opened at the same
-    // moment can fail with "database is locked" (the library sets SQLite's busy timeout only
-    // after its first statements), so the database and the collection are created once here.
-    let mut first = 0;
-    if from < to {
-        first = op(from).await?;
-        pb.inc(1);
-    }
-    let from = from + 1;
     let op = Arc::new(op);
     let mut tasks = JoinSet::new();
     for t in 0..concurrency {
@@ -107,7 +98,7 @@ where
             Ok::<_, Error>(max)
         });
     }
-    let mut max = first;
+    let mut max = 0;
     while let Some(done) = tasks.join_next().await {
         max = max.max(done??);
     }

@@ -128,6 +128,20 @@ pub(crate) async fn standard(opts: &BenchOptions) -> Result<String, Error> {
         list_range.add(list_page(&lc, range_query(x), want, Some(x)).await?);
     }
 
+    // The same pages through the JSON read path (what an HTTP server or the CLI sends on).
+    let mut json_eq = Stats::new("list_by_meta_json (indexed eq, page of 50)");
+    for _ in 0..n {
+        let g = rng.below(groups);
+        let want = expected_page(group_count(items, groups, g));
+        json_eq.add(json_page(&lc, eq_query(g), want).await?);
+    }
+    let mut json_range = Stats::new("list_by_meta_json (range + sort, page of 50)");
+    for _ in 0..n {
+        let x = range_start(items, rng.next_u64());
+        let want = expected_page(score_count(items, x));
+        json_range.add(json_page(&lc, range_query(x), want).await?);
+    }
+
     let (update_seq, restore) = restore_workload(&chronos, backend, sizes.restore_items).await?;
 
     let mut out = String::new();
@@ -149,6 +163,8 @@ pub(crate) async fn standard(opts: &BenchOptions) -> Result<String, Error> {
         &as_of,
         &list_eq,
         &list_range,
+        &json_eq,
+        &json_range,
         &update_seq,
         &restore,
     ]));
@@ -183,6 +199,16 @@ pub(crate) async fn standard(opts: &BenchOptions) -> Result<String, Error> {
     out.push_str(&ratio_line(
         "list_by_meta range+sort page p50 / get_latest p50",
         ratio(list_range.p50_secs(), latest_p50),
+        Target::AtMost(3.0),
+    ));
+    out.push_str(&ratio_line(
+        "list_by_meta_json indexed eq page p50 / get_latest p50",
+        ratio(json_eq.p50_secs(), latest_p50),
+        Target::AtMost(3.0),
+    ));
+    out.push_str(&ratio_line(
+        "list_by_meta_json range+sort page p50 / get_latest p50",
+        ratio(json_range.p50_secs(), latest_p50),
         Target::AtMost(3.0),
     ));
     out.push_str(&ratio_line(
@@ -271,6 +297,26 @@ pub(crate) async fn list_page(
                 }
             }
         }
+    }
+    Ok(elapsed)
+}
+
+/// One timed page of the JSON read path; an error unless it holds `want` items.
+async fn json_page(
+    c: &Collection,
+    opts: ListOptions,
+    want: usize,
+) -> Result<std::time::Duration, Error> {
+    let what = format!("{:?}", opts.filter);
+    let start = Instant::now();
+    let page = c.list_by_meta_json(opts).await?;
+    let elapsed = start.elapsed();
+    if page.items.len() != want {
+        return Err(format!(
+            "list_by_meta_json {what}: expected a page of {want}, got {}",
+            page.items.len()
+        )
+        .into());
     }
     Ok(elapsed)
 }

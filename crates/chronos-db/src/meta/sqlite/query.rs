@@ -264,43 +264,58 @@ pub(super) fn sort_key_expr(p: &IndexedPath, meta: &str) -> String {
     )
 }
 
-/// Bounds on the first sort key implied by the filter's top-level comparisons of the same
-/// property, restated on the sort-key expression.
+/// The filter as SQL, with its top-level comparisons of the first sort key's property
+/// (numbers and strings, not `$ne`) stated on the sort-key expression instead of on
+/// `json_extract`/`json_type`.
 ///
 /// Why: a range filter on `p` sorted by `p` would otherwise be answered by one of two plans,
 /// both bad when the range is wide: the value index (every match read, then sorted) or the
-/// sort index scanned from its start, testing rows the range excludes one by one. Restated
-/// on the sort key, the bound lets SQLite seek into the sort index and stop after one page.
-/// Each hint only widens what the filter itself keeps (the sort key of a number is the
-/// number, of a string the string, and SQLite orders NULL < numbers < text < BLOBs), so it
-/// never changes the result: the filter still decides, the hint only starts the scan.
-fn sort_range_hints(sql: &mut Sql, filter: &Filter, sorted: &Field) -> Vec<String> {
-    let Field::Meta(p) = sorted else {
-        return Vec::new();
+/// sort index scanned from its start, parsing each row's JSON to test the range. Stated on
+/// the sort key, the bound is a seek into the sort index and the test reads the key from
+/// it. The two forms match the same rows: the sort key of a number is the number and of a
+/// string the string, while every other JSON type (null, booleans, objects, arrays) has a
+/// NULL or BLOB key, which the type test excludes as `json_type` did.
+fn compile_with_sort_key(sql: &mut Sql, filter: &Filter, sorted: Option<&Field>) -> String {
+    let Some(sorted @ Field::Meta(p)) = sorted else {
+        return compile(sql, filter);
     };
     let parts: &[Filter] = match filter {
         Filter::And(parts) => parts,
         single => std::slice::from_ref(single),
     };
     let key = sort_key_expr(p, "h.meta");
-    let mut hints = Vec::new();
+    let mut conds = Vec::new();
+    let mut rest = Vec::new();
     for part in parts {
-        let Filter::Cmp { field, op, value } = part else {
-            continue;
+        let on_key = match part {
+            Filter::Cmp { field, op, value } if field == sorted && *op != CmpOp::Ne => {
+                match value {
+                    Scalar::Int(_) | Scalar::Float(_) => Some((op, value, "('integer','real')")),
+                    Scalar::Str(_) => Some((op, value, "('text')")),
+                    _ => None,
+                }
+            }
+            _ => None,
         };
-        if field != sorted || !matches!(value, Scalar::Int(_) | Scalar::Float(_) | Scalar::Str(_)) {
-            continue;
+        match on_key {
+            Some((op, value, types)) => {
+                let bound = sql.bind_scalar(value);
+                conds.push(format!(
+                    "({key} {} {bound} AND typeof({key}) IN {types})",
+                    op_sql(*op)
+                ));
+            }
+            None => rest.push(part.clone()),
         }
-        let op = match op {
-            CmpOp::Eq => "=",
-            CmpOp::Gt | CmpOp::Gte => ">=",
-            CmpOp::Lt | CmpOp::Lte => "<=",
-            CmpOp::Ne => continue,
-        };
-        let bound = sql.bind_scalar(value);
-        hints.push(format!("{key} {op} {bound}"));
     }
-    hints
+    if !rest.is_empty() {
+        conds.push(compile(sql, &Filter::And(rest)));
+    }
+    if conds.is_empty() {
+        "1".into()
+    } else {
+        conds.join(" AND ")
+    }
 }
 
 /// Marks a cursor value that stands for a BLOB sort key (its bytes in hex).
@@ -379,10 +394,8 @@ pub(super) fn build_query(t: &str, q: &Query) -> Sql {
     if !q.include_deleted {
         conds.push("h.deleted = 0".to_string());
     }
-    conds.push(compile(&mut sql, &q.filter));
-    if let Some(first) = q.sort.first() {
-        conds.extend(sort_range_hints(&mut sql, &q.filter, &first.field));
-    }
+    let first_sorted = q.sort.first().map(|k| &k.field);
+    conds.push(compile_with_sort_key(&mut sql, &q.filter, first_sorted));
     if let Some(cursor) = &q.after {
         // `Query` is public: a hand-built cursor may not fit the sort (decoded ones always do).
         if cursor.values.len() == sort.len() {
