@@ -105,3 +105,27 @@ where
     pb.finish_and_clear();
     Ok(max)
 }
+
+/// Creates items `0..n` of a collection with the ids `item_id(prefix, i)` (so a later phase
+/// can address them), at `concurrency`; returns the highest cv committed.
+pub(crate) async fn fill_named(
+    c: &chronos_db::Collection,
+    what: &str,
+    prefix: &'static str,
+    n: usize,
+    concurrency: usize,
+) -> Result<u64, Error> {
+    let c = c.clone();
+    fill(what, 0, n, concurrency, move |i| {
+        let c = c.clone();
+        async move {
+            let opts = chronos_db::CreateOptions {
+                id: Some(crate::data::item_id(prefix, i)),
+                ..Default::default()
+            };
+            let doc = crate::data::doc(i, crate::data::GROUPS);
+            Ok(c.create(doc, "bench", "fill", opts).await?.cv)
+        }
+    })
+    .await
+}

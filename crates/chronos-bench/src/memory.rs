@@ -8,7 +8,7 @@
 
 use crate::backends::{route, BenchBackend};
 use crate::data::{doc, item_id, revised, GROUPS};
-use crate::drive::{bar, fill};
+use crate::drive::{bar, fill, fill_named};
 use crate::stats::{ratio_line, Target};
 use crate::{BenchOptions, Error};
 use chronos_db::config::Durability;
@@ -48,24 +48,7 @@ pub(crate) async fn memory(opts: &BenchOptions) -> Result<String, Error> {
     // (a) restore_collection of many changed items.
     let n = sizes.memory_restore_items;
     let rc = chronos.with(route(RESTORE)?)?;
-    let c = rc.clone();
-    let mark = fill(
-        "restore items",
-        0,
-        n,
-        backend.fill_concurrency(),
-        move |i| {
-            let c = c.clone();
-            async move {
-                let opts = CreateOptions {
-                    id: Some(item_id("m", i)),
-                    ..Default::default()
-                };
-                Ok(c.create(doc(i, GROUPS), "bench", "fill", opts).await?.cv)
-            }
-        },
-    )
-    .await?;
+    let mark = fill_named(&rc, "restore items", "m", n, backend.fill_concurrency()).await?;
     let c = rc.clone();
     fill(
         "changes to restore",

@@ -6,7 +6,7 @@ use crate::data::{
     doc, eq_query, expected_page, group_count, groups_for, item_id, range_query, range_start,
     revised, score_count, Rng, GROUPS,
 };
-use crate::drive::{bar, fill, timed};
+use crate::drive::{bar, fill, fill_named, timed};
 use crate::floors::raw_floor;
 use crate::stats::{ratio, ratio_line, table, Stats, Target};
 use crate::{BenchOptions, Error};
@@ -329,22 +329,12 @@ async fn restore_workload(
     items: usize,
 ) -> Result<(Stats, Stats), Error> {
     let rc = chronos.with(route(RESTORE)?)?;
-    let fc = rc.clone();
-    let mark = fill(
+    let mark = fill_named(
+        &rc,
         "restore collection",
-        0,
+        "r",
         items,
         backend.fill_concurrency(),
-        move |i| {
-            let c = fc.clone();
-            async move {
-                let opts = CreateOptions {
-                    id: Some(item_id("r", i)),
-                    ..Default::default()
-                };
-                Ok(c.create(doc(i, GROUPS), "bench", "fill", opts).await?.cv)
-            }
-        },
     )
     .await?;
     let mut update_seq = Stats::new("update (sequential, the restored items)");
