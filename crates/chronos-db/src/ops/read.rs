@@ -314,7 +314,9 @@ impl Collection {
     /// # let chronos = chronos_db::Chronos::embedded(dir.path()).await.unwrap();
     /// use chronos_db::{ListOptions, Route, DatabaseType};
     /// let c = chronos.with(Route::tenant(DatabaseType::Runtime, "t1", "orders").unwrap()).unwrap();
-    /// let r = c.create(serde_json::json!({"n": 1.50}), "app", "", Default::default()).await.unwrap();
+    /// // Parsed from text, the number keeps its digits (a `json!` literal would be an f64).
+    /// let doc = serde_json::from_str(r#"{"n": 1.50}"#).unwrap();
+    /// let r = c.create(doc, "app", "", Default::default()).await.unwrap();
     /// let page = c.list_by_meta_json(ListOptions::default()).await.unwrap();
     /// let text = serde_json::to_string(&page).unwrap();
     /// assert!(text.starts_with(&format!(r#"{{"items":[{{"_id":"{}","n":1.50,"_system":"#, r.id)));
