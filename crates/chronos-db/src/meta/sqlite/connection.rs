@@ -46,7 +46,7 @@ pub(super) fn open_connection(
     use_wal(&conn)?;
     conn.execute_batch(
         "PRAGMA foreign_keys=OFF;
-         PRAGMA mmap_size=67108864;
+         PRAGMA mmap_size=33554432;
          BEGIN IMMEDIATE;
          CREATE TABLE IF NOT EXISTS _chronos_collections (name TEXT PRIMARY KEY, tbl TEXT NOT NULL UNIQUE) WITHOUT ROWID;
          CREATE TABLE IF NOT EXISTS _chronos_cv (tbl TEXT PRIMARY KEY, cv INTEGER NOT NULL) WITHOUT ROWID;
