@@ -80,55 +80,61 @@ impl Collection {
         }
     }
 
-    pub(super) async fn item_of(
+    /// One value per row, in order, built by `build` from the row's version and its stored
+    /// JSON text: rows whose content is inline and fresh are built in one pass; the others
+    /// (and inline copies `build` refuses) from their object, read concurrently.
+    async fn per_row<T>(
         &self,
-        v: &VersionRecord,
-        shadow: Option<&str>,
-        projection: Option<&[String]>,
-    ) -> Result<Item> {
-        let data = self.load_content(v, shadow).await?;
-        Ok(Self::item_from(v, data, projection))
+        rows: &[StoredVersion],
+        build: impl Fn(&VersionRecord, &str) -> std::result::Result<T, String> + Sync,
+    ) -> Result<Vec<T>> {
+        let mut out: Vec<Option<T>> = rows
+            .iter()
+            .map(|r| {
+                let text = self.fresh_shadow(&r.version, r.shadow.as_deref())?;
+                build(&r.version, text).ok()
+            })
+            .collect();
+        let missing: Vec<usize> = (0..rows.len()).filter(|&i| out[i].is_none()).collect();
+        let build = &build;
+        let fetched: Vec<(usize, T)> = futures::stream::iter(missing)
+            .map(|i| async move {
+                let v = &rows[i].version;
+                let bytes = self.object_bytes(v).await?;
+                let text = std::str::from_utf8(&bytes).map_err(|e| Self::not_an_object(v, e))?;
+                Ok::<_, Error>((i, build(v, text).map_err(|e| Self::not_an_object(v, e))?))
+            })
+            .buffered(FETCH_CONCURRENCY)
+            .try_collect()
+            .await?;
+        for (i, value) in fetched {
+            out[i] = Some(value);
+        }
+        rows.iter()
+            .zip(out)
+            .map(|(r, v)| v.ok_or_else(|| Self::not_an_object(&r.version, "not read")))
+            .collect()
     }
 
-    /// The items of a page of rows, in order. Rows whose content is inline are decoded in
-    /// one pass; the others are read from object storage concurrently.
+    /// The items of a page of rows, in order (see [`Collection::per_row`]).
     pub(super) async fn items_of(
         &self,
         rows: &[StoredVersion],
         projection: Option<&[String]>,
         presign_ttl: Option<u64>,
     ) -> Result<Vec<Item>> {
-        let mut items: Vec<Option<Item>> = rows
-            .iter()
-            .map(|r| {
-                let text = self.fresh_shadow(&r.version, r.shadow.as_deref())?;
-                let data = serde_json::from_str::<Document>(text).ok()?;
-                Some(Self::item_from(&r.version, data, projection))
+        let mut items = self
+            .per_row(rows, |v, text| {
+                let data = serde_json::from_str::<Document>(text).map_err(|e| e.to_string())?;
+                Ok(Self::item_from(v, data, projection))
             })
-            .collect();
-        let missing: Vec<usize> = (0..rows.len()).filter(|&i| items[i].is_none()).collect();
-        let fetched: Vec<(usize, Item)> = futures::stream::iter(missing)
-            .map(|i| async move {
-                let bytes = self.object_bytes(&rows[i].version).await?;
-                let data = serde_json::from_slice::<Document>(&bytes)
-                    .map_err(|e| Self::not_an_object(&rows[i].version, e))?;
-                Ok::<_, Error>((i, Self::item_from(&rows[i].version, data, projection)))
-            })
-            .buffered(FETCH_CONCURRENCY)
-            .try_collect()
             .await?;
-        for (i, item) in fetched {
-            items[i] = Some(item);
-        }
-        let mut out = Vec::with_capacity(rows.len());
-        for (row, item) in rows.iter().zip(items) {
-            let mut item = item.ok_or_else(|| Self::not_an_object(&row.version, "not read"))?;
-            if let Some(ttl) = presign_ttl {
-                self.presign_item(&mut item, &row.version, ttl).await?;
+        if let Some(ttl) = presign_ttl {
+            for (item, row) in items.iter_mut().zip(rows) {
+                self.presign_item(item, &row.version, ttl).await?;
             }
-            out.push(item);
         }
-        Ok(out)
+        Ok(items)
     }
 
     /// The items of a page of rows as flat JSON objects (see the module docs), in order.
@@ -146,34 +152,7 @@ impl Collection {
                 .map(encode_item)
                 .collect();
         }
-        let mut out: Vec<Option<Box<RawValue>>> = rows
-            .iter()
-            .map(|r| {
-                let text = self.fresh_shadow(&r.version, r.shadow.as_deref())?;
-                flat_json(&r.version, text).ok()
-            })
-            .collect();
-        let missing: Vec<usize> = (0..rows.len()).filter(|&i| out[i].is_none()).collect();
-        let fetched: Vec<(usize, Box<RawValue>)> = futures::stream::iter(missing)
-            .map(|i| async move {
-                let v = &rows[i].version;
-                let bytes = self.object_bytes(v).await?;
-                let text = std::str::from_utf8(&bytes).map_err(|e| Self::not_an_object(v, e))?;
-                Ok::<_, Error>((
-                    i,
-                    flat_json(v, text).map_err(|e| Self::not_an_object(v, e))?,
-                ))
-            })
-            .buffered(FETCH_CONCURRENCY)
-            .try_collect()
-            .await?;
-        for (i, json) in fetched {
-            out[i] = Some(json);
-        }
-        rows.iter()
-            .zip(out)
-            .map(|(r, j)| j.ok_or_else(|| Self::not_an_object(&r.version, "not read")))
-            .collect()
+        self.per_row(rows, flat_json).await
     }
 
     /// Adds signed URLs for the version's `item.json` and every blob its (projected)

@@ -143,10 +143,7 @@ impl Collection {
         let found = self
             .readable(&item_id(id)?, at, opts.include_deleted)
             .await?;
-        match self.read_one(&found, &opts).await? {
-            Some(item) => Ok(item),
-            None => Err(Error::Corrupt(format!("item '{id}' could not be read"))),
-        }
+        self.read_one(&found, &opts).await
     }
 
     /// The version [`Collection::read`] returns, or `NotFound` saying why.
@@ -184,23 +181,15 @@ impl Collection {
         })
     }
 
-    /// Hydrates one version for a single-item read: deletion rule, projection, URLs.
-    async fn read_one(&self, found: &StoredVersion, opts: &ReadOptions) -> Result<Option<Item>> {
-        if found.version.deleted && !opts.include_deleted {
-            return Ok(None);
-        }
+    /// Hydrates one version for a single-item read: projection, URLs.
+    async fn read_one(&self, found: &StoredVersion, opts: &ReadOptions) -> Result<Item> {
         let ttl = presign_ttl(opts)?;
-        let mut item = self
-            .item_of(
-                &found.version,
-                found.shadow.as_deref(),
-                opts.projection.as_deref(),
-            )
+        let mut items = self
+            .items_of(std::slice::from_ref(found), opts.projection.as_deref(), ttl)
             .await?;
-        if let Some(ttl) = ttl {
-            self.presign_item(&mut item, &found.version, ttl).await?;
-        }
-        Ok(Some(item))
+        items
+            .pop()
+            .ok_or_else(|| Error::Corrupt(format!("item '{}' could not be read", found.version.id)))
     }
 
     /// The latest version, or `None` if the item does not exist (or is deleted, unless
@@ -228,8 +217,10 @@ impl Collection {
     /// [`Collection::read`] with "absent or deleted" as `None`.
     async fn get_at(&self, id: &str, at: ReadAt, opts: ReadOptions) -> Result<Option<Item>> {
         match self.find(&item_id(id)?, at).await? {
-            Some(found) => self.read_one(&found, &opts).await,
-            None => Ok(None),
+            Some(found) if !found.version.deleted || opts.include_deleted => {
+                self.read_one(&found, &opts).await.map(Some)
+            }
+            _ => Ok(None),
         }
     }
 
