@@ -5,10 +5,14 @@
 //!   collection names never reach SQL text and names that differ only in case stay apart
 //!   (SQLite compares identifiers without case, MongoDB does not);
 //! * `_chronos_cv(tbl, cv)`: the collection version counter;
-//! * `c<N>_ver`: one row per committed version, primary key `(id, ov)`, unique `cv`,
-//!   indexes `(id, at)` and `(id, cv)` so as-of reads are index seeks;
-//! * `c<N>_head`: one row per item (the latest version plus its inline shadow), with an
-//!   expression index `json_extract(meta, '$."p"')` per scalar indexed property.
+//! * `c<N>_ver`: one row per committed version, unique `(id, ov)` and `cv`, indexes
+//!   `(id, at)` and `(id, cv)` so as-of reads are index seeks;
+//! * `c<N>_head`: one row per item (the latest version plus its inline shadow), unique `id`,
+//!   with expression indexes on `json_extract(meta, '$."p"')` per scalar indexed property.
+//!
+//! Both are rowid tables with their keys in unique indexes, not `WITHOUT ROWID` tables: their
+//! rows are large (inline content), and a `WITHOUT ROWID` table stores whole rows in its
+//! interior pages (`rebuild_with_rowid` says more, and moves tables written before).
 //!
 //! Commit point: the `COMMIT` of the `BEGIN IMMEDIATE` transaction in [`SqliteStore::commit`],
 //! which checks the head (compare-and-set), bumps the cv, inserts the version row and writes
@@ -208,6 +212,61 @@ impl LeaseStore for SqliteStore {
     }
 }
 
+/// The columns an upsert of the head sets: every column but the key, so the row keeps its
+/// rowid and only the index entries whose values changed are rewritten.
+const HEAD_UPDATE: &str =
+    "ov = excluded.ov, cv = excluded.cv, op = excluded.op, at = excluded.at, \
+    actor = excluded.actor, reason = excluded.reason, function_id = excluded.function_id, \
+    payload_key = excluded.payload_key, size = excluded.size, sha256 = excluded.sha256, \
+    meta = excluded.meta, lineage = excluded.lineage, deleted = excluded.deleted, \
+    content_of = excluded.content_of, shadow = excluded.shadow";
+
+/// Moves a table written by an earlier release as `WITHOUT ROWID` into the rowid layout
+/// `create` describes, inside the caller's transaction (a crash leaves the old table whole).
+///
+/// Why the layout matters: a `WITHOUT ROWID` table keeps whole rows in its interior pages,
+/// and with rows near 1 KB (inline content, lineage) an interior page holds about four of
+/// them, so a lookup by id walks seven or eight levels at 100,000 items. A rowid table's
+/// interior pages hold only integer keys (hundreds per page), and the id lives in a small
+/// unique index, so a lookup is two short walks and a page of query results one short walk
+/// per row. The old table's indexes go with it; the caller recreates them.
+fn rebuild_with_rowid(
+    tx: &rusqlite::Transaction<'_>,
+    table: &str,
+    create: &str,
+) -> Result<(), MetaError> {
+    let sql: Option<String> = tx
+        .query_row(
+            "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+            [table],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(backend)?;
+    let Some(sql) = sql else { return Ok(()) };
+    if !sql.to_ascii_uppercase().contains("WITHOUT ROWID") {
+        return Ok(());
+    }
+    tracing::info!(
+        table,
+        "moving a table to the rowid layout (one-time, in one transaction)"
+    );
+    let staging = format!("{table}_rowid_layout");
+    let create_staging = create.replacen(
+        &format!("IF NOT EXISTS {table} "),
+        &format!("{staging} "),
+        1,
+    );
+    tx.execute_batch(&format!(
+        "DROP TABLE IF EXISTS {staging};
+         {create_staging};
+         INSERT INTO {staging} ({VER_COLS}, shadow) SELECT {VER_COLS}, shadow FROM {table} ORDER BY id;
+         DROP TABLE {table};
+         ALTER TABLE {staging} RENAME TO {table};"
+    ))
+    .map_err(backend)
+}
+
 #[async_trait]
 impl MetadataStore for SqliteStore {
     async fn ensure_collection(&self, coll: &CollectionSpec) -> Result<(), MetaError> {
@@ -235,13 +294,19 @@ impl MetadataStore for SqliteStore {
                     actor TEXT, reason TEXT, function_id TEXT, payload_key TEXT NOT NULL, size INTEGER NOT NULL,
                     sha256 TEXT NOT NULL, meta TEXT NOT NULL, lineage TEXT NOT NULL, deleted INTEGER NOT NULL,
                     content_of INTEGER NOT NULL";
+                let ver_table = format!("CREATE TABLE IF NOT EXISTS {stem}_ver ({cols}, shadow TEXT)");
+                let head_table = format!("CREATE TABLE IF NOT EXISTS {stem}_head ({cols}, shadow TEXT)");
+                rebuild_with_rowid(&tx, &format!("{stem}_ver"), &ver_table)?;
+                rebuild_with_rowid(&tx, &format!("{stem}_head"), &head_table)?;
                 let mut ddl = format!(
-                    "CREATE TABLE IF NOT EXISTS {stem}_ver ({cols}, shadow TEXT, PRIMARY KEY (id, ov)) WITHOUT ROWID;
+                    "{ver_table};
+                     CREATE UNIQUE INDEX IF NOT EXISTS {stem}_ver_id_ov ON {stem}_ver(id, ov);
                      CREATE UNIQUE INDEX IF NOT EXISTS {stem}_ver_cv ON {stem}_ver(cv);
                      CREATE INDEX IF NOT EXISTS {stem}_ver_id_at ON {stem}_ver(id, at);
                      CREATE INDEX IF NOT EXISTS {stem}_ver_id_cv ON {stem}_ver(id, cv);
                      CREATE INDEX IF NOT EXISTS {stem}_ver_at ON {stem}_ver(at);
-                     CREATE TABLE IF NOT EXISTS {stem}_head ({cols}, shadow TEXT, PRIMARY KEY (id)) WITHOUT ROWID;
+                     {head_table};
+                     CREATE UNIQUE INDEX IF NOT EXISTS {stem}_head_id ON {stem}_head(id);
                      CREATE INDEX IF NOT EXISTS {stem}_head_at ON {stem}_head(at);
                      CREATE INDEX IF NOT EXISTS {stem}_head_cv ON {stem}_head(cv);"
                 );
@@ -353,7 +418,8 @@ impl MetadataStore for SqliteStore {
                 .execute(rusqlite::params_from_iter(p.iter()))
                 .map_err(backend)?;
             tx.prepare_cached(&format!(
-                "INSERT OR REPLACE INTO {t}_head ({VER_COLS}, shadow) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)"
+                "INSERT INTO {t}_head ({VER_COLS}, shadow) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)
+                 ON CONFLICT(id) DO UPDATE SET {HEAD_UPDATE}"
             ))
             .map_err(backend)?
             .execute(rusqlite::params_from_iter(p.iter()))

@@ -171,3 +171,129 @@ async fn concurrent_first_opens_wait_for_each_other() {
         }
     }
 }
+
+/// A file written by an earlier release keeps its `WITHOUT ROWID` tables until the
+/// collection is next opened: they are then moved to the rowid layout in one transaction,
+/// and every read answers as before, indexes included.
+#[tokio::test]
+async fn tables_of_the_earlier_layout_are_moved_on_open() {
+    use crate::meta::contract::{put, spec};
+    use serde_json::json;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.sqlite");
+    let orders = spec("orders", &["status"]);
+    let before = {
+        let store = SqliteStore::open(&path).unwrap();
+        store.ensure_collection(&orders).await.unwrap();
+        put(
+            &store,
+            "orders",
+            "a",
+            &[json!({"status": "open"}), json!({"status": "shut"})],
+            10,
+        )
+        .await;
+        put(&store, "orders", "b", &[json!({"status": "open"})], 20).await;
+        let t = store.table("orders").await.unwrap().unwrap();
+        // Rewrite both tables as the earlier release created them.
+        store
+            .run(move |c| {
+                for (table, key) in [(format!("{t}_ver"), "id, ov"), (format!("{t}_head"), "id")] {
+                    c.execute_batch(&format!(
+                        "CREATE TABLE old_layout ({}, shadow TEXT, PRIMARY KEY ({key})) WITHOUT ROWID;
+                         INSERT INTO old_layout SELECT {VER_COLS}, shadow FROM {table};
+                         DROP TABLE {table};
+                         ALTER TABLE old_layout RENAME TO {table};",
+                        "id TEXT NOT NULL, ov INTEGER NOT NULL, cv INTEGER NOT NULL, op TEXT NOT NULL, at INTEGER NOT NULL,
+                         actor TEXT, reason TEXT, function_id TEXT, payload_key TEXT NOT NULL, size INTEGER NOT NULL,
+                         sha256 TEXT NOT NULL, meta TEXT NOT NULL, lineage TEXT NOT NULL, deleted INTEGER NOT NULL,
+                         content_of INTEGER NOT NULL"
+                    ))
+                    .map_err(backend)?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+        (
+            store.get_head("orders", "a").await.unwrap(),
+            store.history("orders", "a", None, 10).await.unwrap(),
+        )
+    };
+    let store = SqliteStore::open(&path).unwrap();
+    let old = table_layouts(&store).await;
+    assert_eq!(old.len(), 2);
+    assert!(
+        old.iter().all(|sql| sql.contains("WITHOUT ROWID")),
+        "{old:?}"
+    );
+    store.ensure_collection(&orders).await.unwrap();
+    let new = table_layouts(&store).await;
+    assert_eq!(new.len(), 2, "{new:?}");
+    assert!(
+        new.iter().all(|sql| !sql.contains("WITHOUT ROWID")),
+        "{new:?}"
+    );
+    assert_eq!(store.get_head("orders", "a").await.unwrap(), before.0);
+    assert_eq!(
+        store.history("orders", "a", None, 10).await.unwrap(),
+        before.1
+    );
+    assert_eq!(store.count_heads("orders", None).await.unwrap(), 2);
+    // The unique keys hold again: the same (id, ov) cannot commit twice.
+    let again =
+        crate::meta::contract::write(crate::meta::contract::record("b", 0, json!({}), 30), true);
+    assert!(store.commit("orders", again).await.is_err());
+    // The indexes are back: an indexed equality is an index seek.
+    let filter = Filter::parse(&json!({"status": "open"}), &orders.index).unwrap();
+    let q = Query {
+        filter,
+        sort: vec![],
+        limit: DEFAULT_LIMIT,
+        after: None,
+        as_of: None,
+        include_deleted: false,
+    };
+    let page = store.query(&orders, &q).await.unwrap();
+    assert_eq!(page.rows.len(), 1);
+    let t = store.table("orders").await.unwrap().unwrap();
+    let sql = build_query(&t, &q);
+    let plan: String = store
+        .run(move |c| {
+            let mut st = c
+                .prepare(&format!("EXPLAIN QUERY PLAN {}", sql.text))
+                .map_err(backend)?;
+            let rows = st
+                .query_map(rusqlite::params_from_iter(sql.params.iter()), |r| {
+                    r.get::<_, String>(3)
+                })
+                .map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>()
+                .map(|v| v.join(" | "))
+                .map_err(backend)
+        })
+        .await
+        .unwrap();
+    assert!(plan.contains("_head_m_status"), "{plan}");
+    // A second open finds nothing to move.
+    drop(store);
+    let store = SqliteStore::open(&path).unwrap();
+    store.ensure_collection(&orders).await.unwrap();
+    assert_eq!(store.get_head("orders", "a").await.unwrap(), before.0);
+}
+
+/// The `CREATE TABLE` text of every collection table in the store's file.
+async fn table_layouts(store: &SqliteStore) -> Vec<String> {
+    store
+        .run(|c| {
+            let mut st = c
+                .prepare("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name LIKE 'c%'")
+                .map_err(backend)?;
+            let rows = st
+                .query_map([], |r| r.get::<_, String>(0))
+                .map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+        })
+        .await
+        .unwrap()
+}
