@@ -99,23 +99,7 @@ async fn indexed_equality_uses_the_expression_index() {
         as_of: None,
         include_deleted: false,
     };
-    let t = store.table("orders").await.unwrap().unwrap();
-    let sql = build_query(&t, &q);
-    let plan: Vec<String> = store
-        .run(move |c| {
-            let mut st = c
-                .prepare(&format!("EXPLAIN QUERY PLAN {}", sql.text))
-                .map_err(backend)?;
-            let rows = st
-                .query_map(rusqlite::params_from_iter(sql.params.iter()), |r| {
-                    r.get::<_, String>(3)
-                })
-                .map_err(backend)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
-        })
-        .await
-        .unwrap();
-    let plan = plan.join(" | ");
+    let plan = query_plan(&store, &q).await;
     assert!(
         plan.contains("USING INDEX") && plan.contains("_head_m_status"),
         "{plan}"
@@ -256,24 +240,7 @@ async fn tables_of_the_earlier_layout_are_moved_on_open() {
     };
     let page = store.query(&orders, &q).await.unwrap();
     assert_eq!(page.rows.len(), 1);
-    let t = store.table("orders").await.unwrap().unwrap();
-    let sql = build_query(&t, &q);
-    let plan: String = store
-        .run(move |c| {
-            let mut st = c
-                .prepare(&format!("EXPLAIN QUERY PLAN {}", sql.text))
-                .map_err(backend)?;
-            let rows = st
-                .query_map(rusqlite::params_from_iter(sql.params.iter()), |r| {
-                    r.get::<_, String>(3)
-                })
-                .map_err(backend)?;
-            rows.collect::<Result<Vec<_>, _>>()
-                .map(|v| v.join(" | "))
-                .map_err(backend)
-        })
-        .await
-        .unwrap();
+    let plan = query_plan(&store, &q).await;
     assert!(plan.contains("_head_m_status"), "{plan}");
     // A second open finds nothing to move.
     drop(store);
@@ -293,6 +260,28 @@ async fn table_layouts(store: &SqliteStore) -> Vec<String> {
                 .query_map([], |r| r.get::<_, String>(0))
                 .map_err(backend)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+        })
+        .await
+        .unwrap()
+}
+
+/// SQLite's plan for the query on the `orders` collection, its steps joined by ` | `.
+async fn query_plan(store: &SqliteStore, q: &Query) -> String {
+    let t = store.table("orders").await.unwrap().unwrap();
+    let sql = build_query(&t, q);
+    store
+        .run(move |c| {
+            let mut st = c
+                .prepare(&format!("EXPLAIN QUERY PLAN {}", sql.text))
+                .map_err(backend)?;
+            let rows = st
+                .query_map(rusqlite::params_from_iter(sql.params.iter()), |r| {
+                    r.get::<_, String>(3)
+                })
+                .map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>()
+                .map(|v| v.join(" | "))
+                .map_err(backend)
         })
         .await
         .unwrap()
