@@ -90,15 +90,7 @@ async fn indexed_equality_uses_the_expression_index() {
         },
     };
     store.ensure_collection(&spec).await.unwrap();
-    let filter = Filter::parse(&serde_json::json!({"status": "open"}), &spec.index).unwrap();
-    let q = Query {
-        filter,
-        sort: vec![],
-        limit: DEFAULT_LIMIT,
-        after: None,
-        as_of: None,
-        include_deleted: false,
-    };
+    let q = open_orders(&spec.index);
     let plan = query_plan(&store, &q).await;
     assert!(
         plan.contains("USING INDEX") && plan.contains("_head_m_status"),
@@ -229,15 +221,7 @@ async fn tables_of_the_earlier_layout_are_moved_on_open() {
         crate::meta::contract::write(crate::meta::contract::record("b", 0, json!({}), 30), true);
     assert!(store.commit("orders", again).await.is_err());
     // The indexes are back: an indexed equality is an index seek.
-    let filter = Filter::parse(&json!({"status": "open"}), &orders.index).unwrap();
-    let q = Query {
-        filter,
-        sort: vec![],
-        limit: DEFAULT_LIMIT,
-        after: None,
-        as_of: None,
-        include_deleted: false,
-    };
+    let q = open_orders(&orders.index);
     let page = store.query(&orders, &q).await.unwrap();
     assert_eq!(page.rows.len(), 1);
     let plan = query_plan(&store, &q).await;
@@ -285,4 +269,16 @@ async fn query_plan(store: &SqliteStore, q: &Query) -> String {
         })
         .await
         .unwrap()
+}
+
+/// The latest items whose indexed `status` is `"open"`, first page.
+fn open_orders(index: &IndexSpec) -> Query {
+    Query {
+        filter: Filter::parse(&serde_json::json!({"status": "open"}), index).unwrap(),
+        sort: vec![],
+        limit: DEFAULT_LIMIT,
+        after: None,
+        as_of: None,
+        include_deleted: false,
+    }
 }
