@@ -214,15 +214,18 @@ impl LeaseStore for SqliteStore {
 
 /// The columns an upsert of the head sets: every column but the key, so the row keeps its
 /// rowid and only the index entries whose values changed are rewritten.
-const HEAD_UPDATE: &str =
-    "ov = excluded.ov, cv = excluded.cv, op = excluded.op, at = excluded.at, \
-    actor = excluded.actor, reason = excluded.reason, function_id = excluded.function_id, \
-    payload_key = excluded.payload_key, size = excluded.size, sha256 = excluded.sha256, \
-    meta = excluded.meta, lineage = excluded.lineage, deleted = excluded.deleted, \
-    content_of = excluded.content_of, shadow = excluded.shadow";
+static HEAD_UPDATE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    VER_COLS
+        .split(", ")
+        .filter(|c| *c != "id")
+        .chain(["shadow"])
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+});
 
-/// Moves a table written by an earlier release as `WITHOUT ROWID` into the rowid layout
-/// `create` describes, inside the caller's transaction (a crash leaves the old table whole).
+/// Moves a table written by an earlier release as `WITHOUT ROWID` into a rowid table with
+/// the column definitions `columns`, inside the caller's transaction (a crash leaves the old table whole).
 ///
 /// Why the layout matters: a `WITHOUT ROWID` table keeps whole rows in its interior pages,
 /// and with rows near 1 KB (inline content, lineage) an interior page holds about four of
@@ -233,7 +236,7 @@ const HEAD_UPDATE: &str =
 fn rebuild_with_rowid(
     tx: &rusqlite::Transaction<'_>,
     table: &str,
-    create: &str,
+    columns: &str,
 ) -> Result<(), MetaError> {
     let sql: Option<String> = tx
         .query_row(
@@ -252,14 +255,9 @@ fn rebuild_with_rowid(
         "moving a table to the rowid layout (one-time, in one transaction)"
     );
     let staging = format!("{table}_rowid_layout");
-    let create_staging = create.replacen(
-        &format!("IF NOT EXISTS {table} "),
-        &format!("{staging} "),
-        1,
-    );
     tx.execute_batch(&format!(
         "DROP TABLE IF EXISTS {staging};
-         {create_staging};
+         CREATE TABLE {staging} ({columns});
          INSERT INTO {staging} ({VER_COLS}, shadow) SELECT {VER_COLS}, shadow FROM {table} ORDER BY id;
          DROP TABLE {table};
          ALTER TABLE {staging} RENAME TO {table};"
@@ -293,19 +291,17 @@ impl MetadataStore for SqliteStore {
                 let cols = "id TEXT NOT NULL, ov INTEGER NOT NULL, cv INTEGER NOT NULL, op TEXT NOT NULL, at INTEGER NOT NULL,
                     actor TEXT, reason TEXT, function_id TEXT, payload_key TEXT NOT NULL, size INTEGER NOT NULL,
                     sha256 TEXT NOT NULL, meta TEXT NOT NULL, lineage TEXT NOT NULL, deleted INTEGER NOT NULL,
-                    content_of INTEGER NOT NULL";
-                let ver_table = format!("CREATE TABLE IF NOT EXISTS {stem}_ver ({cols}, shadow TEXT)");
-                let head_table = format!("CREATE TABLE IF NOT EXISTS {stem}_head ({cols}, shadow TEXT)");
-                rebuild_with_rowid(&tx, &format!("{stem}_ver"), &ver_table)?;
-                rebuild_with_rowid(&tx, &format!("{stem}_head"), &head_table)?;
+                    content_of INTEGER NOT NULL, shadow TEXT";
+                rebuild_with_rowid(&tx, &format!("{stem}_ver"), cols)?;
+                rebuild_with_rowid(&tx, &format!("{stem}_head"), cols)?;
                 let mut ddl = format!(
-                    "{ver_table};
+                    "CREATE TABLE IF NOT EXISTS {stem}_ver ({cols});
                      CREATE UNIQUE INDEX IF NOT EXISTS {stem}_ver_id_ov ON {stem}_ver(id, ov);
                      CREATE UNIQUE INDEX IF NOT EXISTS {stem}_ver_cv ON {stem}_ver(cv);
                      CREATE INDEX IF NOT EXISTS {stem}_ver_id_at ON {stem}_ver(id, at);
                      CREATE INDEX IF NOT EXISTS {stem}_ver_id_cv ON {stem}_ver(id, cv);
                      CREATE INDEX IF NOT EXISTS {stem}_ver_at ON {stem}_ver(at);
-                     {head_table};
+                     CREATE TABLE IF NOT EXISTS {stem}_head ({cols});
                      CREATE UNIQUE INDEX IF NOT EXISTS {stem}_head_id ON {stem}_head(id);
                      CREATE INDEX IF NOT EXISTS {stem}_head_at ON {stem}_head(at);
                      CREATE INDEX IF NOT EXISTS {stem}_head_cv ON {stem}_head(cv);"
@@ -419,7 +415,8 @@ impl MetadataStore for SqliteStore {
                 .map_err(backend)?;
             tx.prepare_cached(&format!(
                 "INSERT INTO {t}_head ({VER_COLS}, shadow) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)
-                 ON CONFLICT(id) DO UPDATE SET {HEAD_UPDATE}"
+                 ON CONFLICT(id) DO UPDATE SET {}",
+                *HEAD_UPDATE
             ))
             .map_err(backend)?
             .execute(rusqlite::params_from_iter(p.iter()))
