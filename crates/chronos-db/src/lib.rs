@@ -27,6 +27,7 @@
 
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod access;
 pub mod admin;
 pub mod backend_error;
 pub mod config;

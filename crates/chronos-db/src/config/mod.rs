@@ -23,6 +23,7 @@ mod choose_key;
 mod entries;
 mod isolation;
 mod secrets;
+mod server;
 mod templates;
 mod types;
 mod validate;
@@ -34,6 +35,7 @@ pub(crate) use templates::template_names;
 
 pub(crate) use validate::expand_template as validate_expand;
 
+pub use server::{ApiKeyEntry, ServerSettings};
 pub use types::*;
 
 use std::path::Path;

@@ -75,6 +75,9 @@ pub struct ChronosConfig {
     /// survives: `powerLoss` (default) or `processCrash`.
     #[serde(default)]
     pub durability: Durability,
+    /// The HTTP server (`chronos serve`): API keys and request limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<super::ServerSettings>,
 }
 
 /// How far an acknowledged write on local disks (SQLite metadata, local-file payloads) is

@@ -8,6 +8,20 @@ use std::collections::HashSet;
 
 pub(super) fn problems(cfg: &ChronosConfig) -> Vec<String> {
     let mut p = Problems(Vec::new());
+    if let Some(server) = &cfg.server {
+        if let Err(keys) = crate::access::ApiKeys::from_entries(&server.api_keys) {
+            p.0.extend(keys);
+        }
+        if server.max_body_bytes == Some(0) {
+            p.add("$.server.maxBodyBytes", "must be at least 1");
+        }
+        if server.request_timeout_ms == Some(0) {
+            p.add("$.server.requestTimeoutMs", "must be at least 1");
+        }
+        if server.max_concurrent_requests == Some(0) {
+            p.add("$.server.maxConcurrentRequests", "must be at least 1");
+        }
+    }
     for (name, conn) in &cfg.db_connections {
         let path = format!("$.dbConnections.{name}");
         match (&conn.mongo_uri, &conn.sqlite_dir) {

@@ -1,0 +1,47 @@
+//! The `server` section: what `chronos serve` (the HTTP server) reads. The library itself
+//! only validates it; the scopes it holds are parsed by [`crate::access`].
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Settings of the HTTP server (`chronos serve`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServerSettings {
+    /// API keys. Without any, the server only listens on loopback addresses.
+    #[serde(default)]
+    pub api_keys: Vec<ApiKeyEntry>,
+    /// The largest request body accepted, in bytes (default 16 MiB). A larger body is
+    /// refused with 413 before it is read whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_body_bytes: Option<u64>,
+    /// How long one request may take before it is answered with 503 (default 30000 ms).
+    /// A write that already reached its commit point stays committed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_timeout_ms: Option<u64>,
+    /// Requests served at once (default 512); more wait for a slot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent_requests: Option<usize>,
+}
+
+/// One API key: its SHA-256 digest (the key itself is never stored) and what it may do.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ApiKeyEntry {
+    /// A name for the key, shown in logs and metrics (never the key).
+    pub id: String,
+    /// The lower-case hex SHA-256 digest of the key (`chronos keys new` prints it).
+    pub sha256: String,
+    /// `databaseType:tier:scopeId:permission`, `*` allowed in the first three parts,
+    /// permission `read` < `write` < `admin` (e.g. `runtime:tenant:tenant-a:write`).
+    pub scopes: Vec<String>,
+}
+
+impl ServerSettings {
+    /// Default of [`ServerSettings::max_body_bytes`].
+    pub const DEFAULT_MAX_BODY_BYTES: u64 = 16 << 20;
+    /// Default of [`ServerSettings::request_timeout_ms`].
+    pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 30_000;
+    /// Default of [`ServerSettings::max_concurrent_requests`].
+    pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 512;
+}
