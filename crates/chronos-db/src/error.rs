@@ -109,8 +109,25 @@ impl Error {
         Error::Validation(msg.into())
     }
 
+    /// Whether a backend did not answer (unreachable, timed out): the operation may be
+    /// retried. A write's outcome is then unknown until it is read back.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            Error::Metadata(MetaError::Unavailable(_))
+                | Error::Payload(PayloadError::Unavailable(_))
+        )
+    }
+
     /// A short machine-readable code for the error category (used by the CLI and HTTP layers).
+    ///
+    /// ```
+    /// assert_eq!(chronos_db::Error::NotFound("item 'x'".into()).code(), "NOT_FOUND");
+    /// ```
     pub fn code(&self) -> &'static str {
+        if self.is_unavailable() {
+            return "BACKEND_UNAVAILABLE";
+        }
         match self {
             Error::Validation(_) => "VALIDATION_ERROR",
             Error::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",

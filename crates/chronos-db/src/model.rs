@@ -9,6 +9,7 @@ pub type Document = Map<String, Value>;
 
 /// What a version records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Op {
     /// `CREATE`: the item's first version (ov 0).
@@ -103,6 +104,22 @@ impl Serialize for Timestamp {
         s.serialize_str(&self.to_string())
     }
 }
+
+/// In OpenAPI documents a timestamp is an RFC 3339 `date-time` string.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Timestamp {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+            .description(Some("RFC 3339 time in UTC, microsecond precision"))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Timestamp {}
 
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -200,6 +217,7 @@ pub struct HeadMark(pub(crate) String);
 
 /// `_system`, as returned with every read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SystemFields {
     /// The version's object version.
@@ -313,6 +331,7 @@ impl Item {
 
 /// A version as listed by `history`: the record without its content.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct VersionInfo {
     /// The item's id.
@@ -359,6 +378,7 @@ impl From<&VersionRecord> for VersionInfo {
 
 /// What a write returns.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct WriteResult {
     /// The item's id (generated, or the one chosen at create).

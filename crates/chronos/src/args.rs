@@ -67,6 +67,48 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Serve every operation over HTTP/JSON (OpenAPI document at /openapi.json). Without
+    /// API keys in the configuration it only listens on loopback addresses.
+    Serve(ServeArgs),
+    /// API keys for `chronos serve`.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+/// Arguments of `chronos serve`.
+#[derive(Args, Debug)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the address used is printed).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7070")]
+    pub(crate) listen: std::net::SocketAddr,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum KeysCommand {
+    /// Make a new random API key. Prints the key (shown this once: store it now) and the
+    /// entry to add to `server.apiKeys` in the configuration, which keeps only its SHA-256.
+    New(KeysNewArgs),
+}
+
+/// Arguments of `chronos keys new`.
+#[derive(Args, Debug)]
+pub(crate) struct KeysNewArgs {
+    /// What the key may do, as databaseType:tier:scopeId:permission, `*` allowed in the first
+    /// three parts, permission read < write < admin (e.g. runtime:tenant:tenant-a:write,
+    /// knowledge:generic:*:read). Repeat for several scopes.
+    #[arg(long = "scope", value_name = "SCOPE", required = true, value_parser = parse_scope)]
+    pub(crate) scopes: Vec<String>,
+    /// A name for the key, shown in logs (default: key-<first digest characters>).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) id: Option<String>,
+}
+
+fn parse_scope(text: &str) -> Result<String, String> {
+    text.parse::<chronos_db::access::Scope>()
+        .map(|s| s.to_string())
+        .map_err(|e| e.to_string())
 }
 
 #[derive(Subcommand, Debug)]

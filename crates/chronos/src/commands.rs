@@ -344,3 +344,40 @@ pub(crate) async fn bench(work_dir: Option<PathBuf>, a: BenchArgs) -> Result<(),
     })?;
     print_text(&report)
 }
+
+pub(crate) async fn serve(g: &Global, a: ServeArgs) -> Result<(), Failure> {
+    let chronos = g.open().await?;
+    let server = chronos_server::Server::new(chronos, &a.listen)
+        .map_err(|e| Failure::new("CONFIG_ERROR", e.to_string()))?;
+    let listener = tokio::net::TcpListener::bind(a.listen)
+        .await
+        .map_err(|e| Failure::new("IO_ERROR", format!("cannot listen on {}: {e}", a.listen)))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Failure::new("IO_ERROR", e.to_string()))?;
+    let auth = if server.auth_enabled() {
+        "on (API keys from server.apiKeys)"
+    } else {
+        "off (no API keys configured: loopback only)"
+    };
+    print_text(&format!("chronos serving on http://{addr} — auth {auth}"))?;
+    server
+        .serve(listener, chronos_server::shutdown_signal())
+        .await
+        .map_err(|e| Failure::new("IO_ERROR", e.to_string()))
+}
+
+pub(crate) fn keys_new(a: KeysNewArgs) -> Result<(), Failure> {
+    let (key, sha256) = chronos_db::access::new_key();
+    let id = a.id.unwrap_or_else(|| format!("key-{}", &sha256[..8]));
+    let entry = chronos_db::config::ApiKeyEntry {
+        id,
+        sha256,
+        scopes: a.scopes,
+    };
+    print_json(&serde_json::json!({
+        "key": key,
+        "apiKeysEntry": entry,
+        "note": "The key is shown this once: store it now. Add apiKeysEntry to server.apiKeys; clients send `Authorization: Bearer <key>`.",
+    }))
+}

@@ -39,7 +39,12 @@ async fn main() -> ExitCode {
             )
             .exit();
     }
-    init_logging();
+    // A server logs each request; the other commands only what goes wrong.
+    init_logging(if matches!(cli.command, Command::Serve(_)) {
+        "info"
+    } else {
+        "warn"
+    });
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
@@ -50,11 +55,12 @@ async fn main() -> ExitCode {
     }
 }
 
-fn init_logging() {
+fn init_logging(default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(redacting_writer::Redacting(std::io::stderr))
         // Its fallback report of a failed write is an `eprintln!`, which panics when stderr
         // itself is the problem (closed, or a full disk).
@@ -96,6 +102,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             command: AdminCommand::Buckets(a),
         } => admin_buckets(&global, a.create && !a.check).await,
         Command::Bench(a) => bench(global.data_dir, a).await,
+        Command::Serve(a) => serve(&global, a).await,
+        Command::Keys {
+            command: KeysCommand::New(a),
+        } => keys_new(a),
     }
 }
 

@@ -50,8 +50,40 @@ pub struct EntityMapping {
 
 crate::object_only!(EntityMapping, "an entity mapping object", serialize);
 
+impl EntityMapping {
+    /// The route of this mapping's entities for a record on `record`: the record's tier,
+    /// tenant or domain, in the mapping's database type (or the record's). A tier other than
+    /// the record's is refused: entities never leave the record's tenant or domain.
+    ///
+    /// ```
+    /// use chronos_db::ops::EntityMapping;
+    /// use chronos_db::{DatabaseType, Route};
+    /// let m = EntityMapping { property: "customer".into(), collection: "customers".into(),
+    ///     key_property: "customerId".into(), database_type: Some(DatabaseType::Knowledge), tier: None };
+    /// let record = Route::tenant(DatabaseType::Runtime, "acme", "orders").unwrap();
+    /// assert_eq!(m.route_for(&record).unwrap().to_string(), "knowledge/tenant/acme/customers");
+    /// ```
+    pub fn route_for(&self, record: &Route) -> Result<Route> {
+        if let Some(tier) = self.tier.filter(|t| *t != record.tier) {
+            return Err(Error::validation(format!(
+                "entities of '{}' must be in the record's own tier ('{}'), not '{}': a record \
+                 never writes into databases other tenants or domains read",
+                self.property,
+                record.tier.as_str(),
+                tier.as_str()
+            )));
+        }
+        Ok(Route {
+            database_type: self.database_type.unwrap_or(record.database_type),
+            collection: CollectionName::parse(&self.collection).map_err(Error::Validation)?,
+            ..record.clone()
+        })
+    }
+}
+
 /// What happened to one entity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum EntityOperation {
     /// The entity did not exist and was created.
@@ -64,6 +96,7 @@ pub enum EntityOperation {
 
 /// One entity written by [`Collection::insert_with_entities`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct EntityResult {
     /// The record property the entity came from.
@@ -76,6 +109,7 @@ pub struct EntityResult {
 
 /// The outcome of [`Collection::insert_with_entities`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct EntityInsert {
     /// The main record's create.
@@ -123,22 +157,7 @@ const ENTITY_ATTEMPTS: u32 = 24;
 
 impl Collection {
     fn entity_collection(&self, m: &EntityMapping) -> Result<Collection> {
-        let main = self.route();
-        if let Some(tier) = m.tier.filter(|t| *t != main.tier) {
-            return Err(Error::validation(format!(
-                "entities of '{}' must be in the record's own tier ('{}'), not '{}': a record \
-                 never writes into databases other tenants or domains read",
-                m.property,
-                main.tier.as_str(),
-                tier.as_str()
-            )));
-        }
-        let route = Route {
-            database_type: m.database_type.unwrap_or(main.database_type),
-            collection: CollectionName::parse(&m.collection).map_err(Error::Validation)?,
-            ..main.clone()
-        };
-        self.inner.collection(route)
+        self.inner.collection(m.route_for(self.route())?)
     }
 
     /// Saves the objects under the mapped properties as entities (created when their key is

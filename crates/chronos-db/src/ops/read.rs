@@ -48,6 +48,7 @@ pub struct HistoryOptions {
 
 /// One page of history, newest first.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct HistoryPage {
     /// The versions of this page, newest first.

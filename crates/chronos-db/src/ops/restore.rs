@@ -57,6 +57,7 @@ pub struct RestoreProgress {
 
 /// What a collection restore did (or, in a dry run, would do).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RestoreReport {
     /// The collection version restored to.

@@ -1,0 +1,227 @@
+//! # chronos-server
+//!
+//! Every operation of the `chronos-db` library over HTTP/JSON, safe to expose on a network:
+//! API keys with tenant-scoped permissions, RFC 9457 problem documents, an OpenAPI 3.1
+//! document at `/openapi.json`, Prometheus metrics at `/metrics`, request limits and a
+//! graceful shutdown. `chronos serve` is its command-line shell.
+//!
+//! The handlers are thin: each parses its request, checks the key's scope and makes one
+//! library call. Layout: `routes/` (handlers, one file per group), `target.rs` (path →
+//! route → scope check), `auth.rs` (API keys), `extract.rs` (strict JSON and query
+//! parsing), `problem.rs` (errors), `observe.rs` (request ids, limits, logs, metrics),
+//! `openapi.rs`, `metrics.rs`, `readiness.rs`.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let chronos = chronos_db::Chronos::embedded("./chronos-data").await?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:7070").await?;
+//! let server = chronos_server::Server::new(chronos, &listener.local_addr()?)?;
+//! server.serve(listener, chronos_server::shutdown_signal()).await?;
+//! # Ok(()) }
+//! ```
+
+#![warn(missing_docs, unreachable_pub)]
+
+mod auth;
+mod extract;
+mod metrics;
+mod observe;
+mod openapi;
+mod problem;
+mod readiness;
+mod routes;
+mod state;
+mod target;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::middleware::from_fn_with_state;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Router;
+use chronos_db::access::ApiKeys;
+use chronos_db::config::ServerSettings;
+use chronos_db::Chronos;
+use problem::ApiError;
+use routes::{collection, fetch, items, system};
+use state::AppState;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use target::PREFIXES;
+
+/// Why a server cannot start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The `server` section of the configuration is invalid (each problem as `path: message`).
+    #[error("invalid server configuration:\n{}", .0.join("\n"))]
+    Config(Vec<String>),
+    /// No API key is configured and the address is not a loopback address.
+    #[error("refusing to listen on {0} without API keys: add server.apiKeys to the configuration (`chronos keys new`), or listen on 127.0.0.1 / [::1]")]
+    Unprotected(SocketAddr),
+    /// Serving failed.
+    #[error("server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A configured server: the library instance, its keys and limits, and the router.
+pub struct Server {
+    router: Router,
+    auth: bool,
+}
+
+impl Server {
+    /// A server over `chronos`, configured by its configuration's `server` section, that will
+    /// listen on `addr`. Without API keys only a loopback `addr` is accepted.
+    pub fn new(chronos: Chronos, addr: &SocketAddr) -> Result<Self, ServerError> {
+        let server = Self::without_address_check(chronos)?;
+        if !server.auth && !addr.ip().is_loopback() {
+            return Err(ServerError::Unprotected(*addr));
+        }
+        Ok(server)
+    }
+
+    fn without_address_check(chronos: Chronos) -> Result<Self, ServerError> {
+        let settings = chronos.config().server.clone().unwrap_or_default();
+        let keys = ApiKeys::from_entries(&settings.api_keys).map_err(ServerError::Config)?;
+        let auth = !keys.is_empty();
+        let state = AppState {
+            chronos: Arc::new(chronos),
+            keys: Arc::new(keys),
+            metrics: Arc::new(metrics::Metrics::new()),
+            readiness: Arc::new(readiness::Readiness::new()),
+            slots: Arc::new(tokio::sync::Semaphore::new(
+                settings
+                    .max_concurrent_requests
+                    .unwrap_or(ServerSettings::DEFAULT_MAX_CONCURRENT_REQUESTS),
+            )),
+            request_timeout: Duration::from_millis(
+                settings
+                    .request_timeout_ms
+                    .unwrap_or(ServerSettings::DEFAULT_REQUEST_TIMEOUT_MS),
+            ),
+        };
+        let max_body = settings
+            .max_body_bytes
+            .unwrap_or(ServerSettings::DEFAULT_MAX_BODY_BYTES);
+        Ok(Server {
+            router: router(state, usize::try_from(max_body).unwrap_or(usize::MAX)),
+            auth,
+        })
+    }
+
+    /// Whether requests need an API key (keys are configured).
+    pub fn auth_enabled(&self) -> bool {
+        self.auth
+    }
+
+    /// The router, for embedding in another axum application or testing without a socket.
+    pub fn into_router(self) -> Router {
+        self.router
+    }
+
+    /// Serves on `listener` until `shutdown` completes, then stops accepting connections
+    /// and waits for the requests in flight (writes included) to finish.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        axum::serve(listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        Ok(())
+    }
+}
+
+fn router(state: AppState, max_body: usize) -> Router {
+    let mut v1 = Router::new();
+    for prefix in PREFIXES {
+        v1 = v1
+            .route(&format!("{prefix}/items"), post(items::create))
+            .route(
+                &format!("{prefix}/items/{{id}}"),
+                get(items::get).put(items::update).delete(items::delete),
+            )
+            .route(
+                &format!("{prefix}/items/{{id}}/enrich"),
+                post(items::enrich),
+            )
+            .route(
+                &format!("{prefix}/items/{{id}}/versions"),
+                get(items::versions),
+            )
+            .route(
+                &format!("{prefix}/items/{{id}}/restore"),
+                post(items::restore),
+            )
+            .route(&format!("{prefix}/query"), post(collection::query))
+            .route(&format!("{prefix}/restore"), post(collection::restore));
+    }
+    let v1 = v1
+        .route("/v1/{databaseType}/fetch", post(fetch::fetch))
+        .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
+    Router::new()
+        .merge(v1)
+        .route("/healthz", get(system::healthz))
+        .route("/readyz", get(system::readyz))
+        .route("/metrics", get(system::metrics))
+        .route("/openapi.json", get(system::openapi))
+        .fallback(|| async {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                "no such endpoint: see /openapi.json",
+            )
+            .into_response()
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "METHOD_NOT_ALLOWED",
+                "this endpoint does not take this method: see /openapi.json",
+            )
+            .into_response()
+        })
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(from_fn_with_state(state.clone(), observe::observe))
+        .with_state(state)
+}
+
+/// The OpenAPI 3.1 document of the server, as served at `/openapi.json`.
+///
+/// ```
+/// let doc = chronos_server::openapi_json();
+/// assert_eq!(doc["openapi"], "3.1.0");
+/// assert!(doc["paths"]["/v1/{databaseType}/tenant/{tenantId}/{collection}/items"]["post"].is_object());
+/// ```
+pub fn openapi_json() -> serde_json::Value {
+    serde_json::to_value(openapi::document()).unwrap_or_default()
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing the requests in flight");
+}

@@ -1,0 +1,85 @@
+//! The outermost layer of every request: a request id, a concurrency slot, the time limit,
+//! the request log and the metrics.
+//!
+//! The log line has the request id, method, route template, status, latency and key id;
+//! never a body, a query string, a header value or a concrete path (which names tenants and
+//! items).
+
+use crate::auth::KeyId;
+use crate::problem::{ApiError, ErrorCode};
+use crate::state::AppState;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::time::Instant;
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// A caller's request id is kept when it is short and plain; otherwise one is made.
+fn request_id(req: &Request) -> String {
+    req.headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        })
+        .map(String::from)
+        .unwrap_or_else(|| hex::encode(rand::random::<[u8; 12]>()))
+}
+
+pub(crate) async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let id = request_id(&req);
+    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let mut response = match state.slots.clone().acquire_owned().await {
+        Ok(_slot) => match tokio::time::timeout(state.request_timeout, next.run(req)).await {
+            Ok(response) => response,
+            Err(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "TIMEOUT",
+                "the request ran out of time (server.requestTimeoutMs); a write may have been committed: read the item before retrying it",
+            )
+            .into_response(),
+        },
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "BACKEND_UNAVAILABLE",
+            "the server is shutting down",
+        )
+        .into_response(),
+    };
+    let status = response.status().as_u16();
+    let seconds = started.elapsed().as_secs_f64();
+    let code = response.extensions().get::<ErrorCode>().map(|c| c.0);
+    state
+        .metrics
+        .record_request(&method, &route, status, code, seconds);
+    let key = response
+        .extensions()
+        .get::<KeyId>()
+        .map(|k| k.0.as_str())
+        .unwrap_or("-");
+    tracing::info!(
+        request_id = %id,
+        method = %method,
+        route = %route,
+        status,
+        latency_ms = seconds * 1000.0,
+        key,
+        code = code.unwrap_or(""),
+        "request"
+    );
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID.clone(), value);
+    }
+    response
+}

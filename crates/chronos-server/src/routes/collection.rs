@@ -1,0 +1,168 @@
+//! A whole collection: queries and restores.
+
+use super::{CollectionPath, ItemDocument};
+use crate::extract::{time, JsonBody};
+use crate::problem::{ApiError, Problem};
+use crate::state::AppState;
+use crate::target::Scoped;
+use axum::extract::State;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chronos_db::access::Permission;
+use chronos_db::{CollectionTarget, ListOptions, RestoreOptions, RestoreReport};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+/// `POST {C}/query`.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct QueryBody {
+    /// A MongoDB-style filter on indexed properties (`$eq $ne $gt $gte $lt $lte $in $nin
+    /// $exists $and $or $not $regex`); `{}` or absent = every item.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    filter: Option<Value>,
+    /// `{"property": 1 | -1}`; the id breaks ties. Default: by id.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    sort: Option<Value>,
+    /// Page size, 1-1000 (default 50).
+    #[serde(default)]
+    limit: Option<usize>,
+    /// The `nextCursor` of the previous page.
+    #[serde(default)]
+    cursor: Option<String>,
+    /// Query the collection as it was at this time (RFC 3339)...
+    #[serde(default)]
+    as_of: Option<String>,
+    /// ...or at this collection version.
+    #[serde(default)]
+    as_of_cv: Option<u64>,
+    /// Include items whose version read is a deletion.
+    #[serde(default)]
+    include_deleted: Option<bool>,
+    /// Keep only these dot paths of each item's content.
+    #[serde(default)]
+    fields: Option<Vec<String>>,
+    /// Add `_presigned` URLs to every item.
+    #[serde(default)]
+    presign: Option<bool>,
+    /// Lifetime of the signed URLs, 1-604800 seconds (default 3600).
+    #[serde(default)]
+    ttl_seconds: Option<u64>,
+}
+
+/// A page of items.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct QueryPage {
+    /// The items of this page, in the query's order, in their flat shape.
+    #[schema(value_type = Vec<ItemDocument>)]
+    items: Vec<Box<RawValue>>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    next_cursor: Option<String>,
+}
+
+/// Queries a collection on its indexed properties, one keyset page at a time.
+#[utoipa::path(post, path = "/v1/{databaseType}/tenant/{tenantId}/{collection}/query", operation_id = "queryItems", tag = "collections",
+    params(CollectionPath), request_body = QueryBody,
+    responses((status = 200, body = QueryPage), (status = 400, description = "Bad filter, sort, limit or cursor", body = Problem),
+        (status = 404, body = Problem)))]
+pub(crate) async fn query(
+    State(state): State<AppState>,
+    s: Scoped,
+    JsonBody(body): JsonBody<QueryBody>,
+) -> Result<Response, ApiError> {
+    let coll = s.open(Permission::Read, None)?;
+    let as_of_time = body
+        .as_of
+        .as_deref()
+        .map(|t| time("$.asOf", t))
+        .transpose()?;
+    if as_of_time.is_some() && body.as_of_cv.is_some() {
+        return Err(ApiError::invalid("give asOf or asOfCv, not both"));
+    }
+    let opts = ListOptions {
+        filter: body.filter,
+        sort: body.sort,
+        limit: body.limit,
+        after: body.cursor,
+        as_of_time,
+        as_of_cv: body.as_of_cv,
+        include_deleted: body.include_deleted.unwrap_or(false),
+        projection: body.fields,
+        presign: body.presign.unwrap_or(false),
+        ttl_seconds: body.ttl_seconds,
+    };
+    let page = state
+        .metrics
+        .time("list_by_meta", coll.list_by_meta_json(opts))
+        .await?;
+    let page = QueryPage {
+        items: page.items,
+        next_cursor: page.next,
+    };
+    let text = serde_json::to_string(&page)
+        .map_err(|e| ApiError::from(chronos_db::Error::Corrupt(e.to_string())))?;
+    let mut response = text.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(response)
+}
+
+/// `POST {C}/restore`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct RestoreCollectionBody {
+    /// Restore to this collection version...
+    #[serde(default)]
+    cv: Option<u64>,
+    /// ...or to this time (RFC 3339).
+    #[serde(default)]
+    at: Option<String>,
+    /// Count what would change, change nothing.
+    #[serde(default)]
+    dry_run: bool,
+    /// Continue an interrupted restore after this item id (its report's `lastId`).
+    #[serde(default)]
+    resume_after: Option<String>,
+    /// Recorded as the actor of every version written.
+    actor: String,
+    /// Recorded as the reason of every version written.
+    reason: String,
+}
+
+/// Restores every item of a collection to its state at a collection version or a time
+/// (appending versions; needs `admin`).
+#[utoipa::path(post, path = "/v1/{databaseType}/tenant/{tenantId}/{collection}/restore", operation_id = "restoreCollection", tag = "collections",
+    params(CollectionPath), request_body = RestoreCollectionBody,
+    responses((status = 200, body = RestoreReport), (status = 400, body = Problem), (status = 403, description = "The key is not admin here", body = Problem),
+        (status = 404, body = Problem)))]
+pub(crate) async fn restore(
+    State(state): State<AppState>,
+    s: Scoped,
+    JsonBody(body): JsonBody<RestoreCollectionBody>,
+) -> Result<Json<RestoreReport>, ApiError> {
+    let coll = s.open(Permission::Admin, None)?;
+    let target = match (body.cv, body.at.as_deref()) {
+        (Some(cv), None) => CollectionTarget::Cv(cv),
+        (None, Some(t)) => CollectionTarget::At(time("$.at", t)?),
+        _ => return Err(ApiError::invalid("give exactly one of cv or at")),
+    };
+    let opts = RestoreOptions {
+        dry_run: body.dry_run,
+        resume_after: body.resume_after,
+        actor: body.actor,
+        reason: body.reason,
+        progress: None,
+    };
+    let report = state
+        .metrics
+        .time("restore_collection", coll.restore_collection(target, opts))
+        .await?;
+    Ok(Json(report))
+}

@@ -1,0 +1,20 @@
+//! What every handler shares.
+
+use crate::metrics::Metrics;
+use crate::readiness::Readiness;
+use chronos_db::access::ApiKeys;
+use chronos_db::Chronos;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// The shared state of one server.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub(crate) chronos: Arc<Chronos>,
+    pub(crate) keys: Arc<ApiKeys>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) readiness: Arc<Readiness>,
+    pub(crate) slots: Arc<Semaphore>,
+    pub(crate) request_timeout: Duration,
+}
