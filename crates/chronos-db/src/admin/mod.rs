@@ -70,8 +70,29 @@ impl Chronos {
     /// a ping for databases; for buckets a small object written, read back and removed (what
     /// fails with a missing bucket, wrong credentials, or an endpoint that is not an object
     /// store). Template entries are checked
-    /// when a route first uses them.
+    /// when a route first uses them; a metadata connection only templates use is still
+    /// pinged (with the database name `chronos_check`, which the ping does not create).
     pub async fn check_connections(&self) -> Vec<ConnectionCheck> {
+        let mut out = self.listed_checks().await;
+        let checked: std::collections::HashSet<String> = out
+            .iter()
+            .filter(|c| c.kind == "metadata")
+            .map(|c| c.connection.clone())
+            .collect();
+        for conn in self.config().db_connections.keys() {
+            if checked.contains(conn) {
+                continue;
+            }
+            let health = match self.context.metadata.open(conn, PROBE) {
+                Ok(store) => store.health().await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            out.push(check("metadata", "(templates)", conn, PROBE, health));
+        }
+        out
+    }
+
+    async fn listed_checks(&self) -> Vec<ConnectionCheck> {
         let mut out = Vec::new();
         for route in self.listed_routes() {
             let entry = route

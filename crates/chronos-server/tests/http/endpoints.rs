@@ -1,0 +1,459 @@
+//! Every endpoint, its success cases and its typed errors, on every backend; and every path
+//! of the OpenAPI document exercised (read back from the server's own metrics).
+
+use crate::support::{start, Backend, TestServer};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+
+/// The collection prefixes, one per kind of route.
+const PREFIXES: [&str; 4] = [
+    "/v1/runtime/tenant/acme/orders",
+    "/v1/knowledge/domain/retail/products",
+    "/v1/metadata/generic/schemas",
+    "/v1/logs/events",
+];
+
+async fn item_lifecycle(s: &TestServer, p: &str) {
+    let first = s
+        .post(
+            &format!("{p}/items"),
+            json!({"data": {"status": "open", "n": 1}, "actor": "app", "reason": "new"}),
+        )
+        .await
+        .expect(201, "create");
+    let first_id = first.json["id"].as_str().expect("id").to_string();
+    assert_eq!(first.json["ov"], 0);
+    let first_cv = first.json["cv"].as_u64().expect("cv");
+    assert!(first.json["at"].as_str().is_some_and(|t| t.ends_with('Z')));
+
+    let body = json!({"data": {"status": "open", "n": 2}, "actor": "app", "reason": "new", "id": "it-1",
+        "parent": {"id": first_id, "collection": "orders"}, "origin": {"id": "cus_1", "collection": "customers", "system": "stripe"}});
+    s.post(&format!("{p}/items"), body.clone())
+        .await
+        .expect(201, "create with id");
+    s.post(&format!("{p}/items"), body).await.problem(
+        409,
+        "ALREADY_EXISTS",
+        "create with a taken id",
+    );
+
+    let item = s.get(&format!("{p}/items/it-1")).await.expect(200, "get");
+    assert_eq!(item.json["_id"], "it-1");
+    assert_eq!(item.json["n"], 2);
+    assert_eq!(item.json["_system"]["ov"], 0);
+    assert_eq!(item.json["_system"]["parentId"], first_id.as_str());
+    assert_eq!(item.json["_system"]["originCollection"], "stripe:customers");
+    s.get(&format!("{p}/items/nope"))
+        .await
+        .problem(404, "NOT_FOUND", "get a missing item");
+
+    let v1 = s
+        .put(&format!("{p}/items/it-1"), json!({"data": {"status": "paid", "n": 3}, "expectedOv": 0, "actor": "app", "reason": "pay"}))
+        .await
+        .expect(200, "update");
+    assert_eq!(v1.json["ov"], 1);
+    let v1_at = v1.json["at"].as_str().expect("at").to_string();
+    let stale = s
+        .put(
+            &format!("{p}/items/it-1"),
+            json!({"data": {"status": "x"}, "expectedOv": 0, "actor": "app", "reason": "late"}),
+        )
+        .await
+        .problem(409, "CONFLICT", "stale update");
+    assert_eq!(stale.json["currentOv"], 1);
+    assert_eq!(stale.json["expectedOv"], 0);
+
+    let v2 = s
+        .post(&format!("{p}/items/it-1/enrich"), json!({"patch": [{"tags": ["a"]}, {"tags": ["b"]}], "functionId": "tagger", "actor": "fn", "reason": "tags"}))
+        .await
+        .expect(200, "enrich");
+    assert_eq!(v2.json["ov"], 2);
+    s.post(
+        &format!("{p}/items/it-1/enrich"),
+        json!({"patch": {"x": 1}, "functionId": "f", "actor": "fn", "reason": "", "expectedOv": 0}),
+    )
+    .await
+    .problem(409, "CONFLICT", "enrich with a stale expectedOv");
+    let enriched = s
+        .get(&format!("{p}/items/it-1"))
+        .await
+        .expect(200, "get enriched");
+    assert_eq!(enriched.json["tags"], json!(["a", "b"]));
+    assert_eq!(enriched.json["_system"]["functionIds"], json!(["tagger"]));
+
+    let page = s
+        .get(&format!("{p}/items/it-1/versions?limit=2"))
+        .await
+        .expect(200, "versions");
+    let ovs: Vec<u64> = page.json["versions"]
+        .as_array()
+        .expect("versions")
+        .iter()
+        .map(|v| v["ov"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ovs, [2, 1]);
+    assert_eq!(page.json["nextBeforeOv"], 1);
+    assert_eq!(page.json["versions"][0]["op"], "ENRICH");
+    let rest = s
+        .get(&format!("{p}/items/it-1/versions?beforeOv=1"))
+        .await
+        .expect(200, "versions, next page");
+    assert_eq!(rest.json["versions"][0]["ov"], 0);
+    assert_eq!(rest.json["nextBeforeOv"], Value::Null);
+
+    let old = s
+        .get(&format!("{p}/items/it-1?ov=0"))
+        .await
+        .expect(200, "get ov 0");
+    assert_eq!(old.json["n"], 2);
+    let then = s
+        .get(&format!("{p}/items/it-1?at={}", v1_at.replace(':', "%3A")))
+        .await
+        .expect(200, "get at");
+    assert_eq!(then.json["_system"]["ov"], 1);
+    let projected = s
+        .get(&format!("{p}/items/it-1?fields=status,tags"))
+        .await
+        .expect(200, "get fields");
+    assert_eq!(projected.json["status"], "paid");
+    assert!(projected.json.get("n").is_none(), "{}", projected.text);
+    s.get(&format!("{p}/items/it-1?ov=9"))
+        .await
+        .problem(404, "NOT_FOUND", "a missing version");
+
+    let restored = s
+        .post(
+            &format!("{p}/items/it-1/restore"),
+            json!({"ov": 0, "actor": "ops", "reason": "undo"}),
+        )
+        .await
+        .expect(200, "restore");
+    assert_eq!(restored.json["ov"], 3);
+    let now = s
+        .get(&format!("{p}/items/it-1"))
+        .await
+        .expect(200, "get restored");
+    assert_eq!(
+        (now.json["status"].clone(), now.json["n"].clone()),
+        (json!("open"), json!(2))
+    );
+    s.post(
+        &format!("{p}/items/it-1/restore"),
+        json!({"at": v1_at, "actor": "ops", "reason": "redo"}),
+    )
+    .await
+    .expect(200, "restore at a time");
+
+    // Queries: every item, pages with a cursor, as of a collection version.
+    let all = s
+        .post(&format!("{p}/query"), json!({"filter": {}}))
+        .await
+        .expect(200, "query");
+    assert_eq!(all.json["items"].as_array().expect("items").len(), 2);
+    let one = s
+        .post(&format!("{p}/query"), json!({"limit": 1}))
+        .await
+        .expect(200, "page 1");
+    assert_eq!(one.json["items"].as_array().unwrap().len(), 1);
+    let cursor = one.json["nextCursor"]
+        .as_str()
+        .expect("a next cursor")
+        .to_string();
+    let two = s
+        .post(&format!("{p}/query"), json!({"limit": 1, "cursor": cursor}))
+        .await
+        .expect(200, "page 2");
+    assert_ne!(one.json["items"][0]["_id"], two.json["items"][0]["_id"]);
+    let past = s
+        .post(&format!("{p}/query"), json!({"asOfCv": first_cv}))
+        .await
+        .expect(200, "query as of a cv");
+    assert_eq!(past.json["items"].as_array().unwrap().len(), 1);
+    assert_eq!(past.json["items"][0]["_id"], first_id.as_str());
+    let paid = s
+        .post(
+            &format!("{p}/query"),
+            json!({"filter": {"status": "paid"}, "fields": ["status"]}),
+        )
+        .await
+        .expect(200, "query with a filter");
+    assert_eq!(paid.json["items"][0]["_id"], "it-1");
+    assert!(paid.json["items"][0].get("n").is_none());
+
+    // Delete, then the deleted item's answers.
+    let head = s.get(&format!("{p}/items/it-1")).await.json["_system"]["ov"]
+        .as_u64()
+        .unwrap();
+    s.delete(&format!(
+        "{p}/items/it-1?expectedOv={}&actor=ops&reason=bye",
+        head + 7
+    ))
+    .await
+    .problem(409, "CONFLICT", "delete with a stale expectedOv");
+    let deleted = s
+        .delete(&format!(
+            "{p}/items/it-1?expectedOv={head}&actor=ops&reason=bye"
+        ))
+        .await
+        .expect(200, "delete");
+    s.get(&format!("{p}/items/it-1"))
+        .await
+        .problem(404, "NOT_FOUND", "get a deleted item");
+    let tomb = s
+        .get(&format!("{p}/items/it-1?includeDeleted=true"))
+        .await
+        .expect(200, "get deleted with includeDeleted");
+    assert_eq!(tomb.json["_system"]["deleted"], true);
+    let gone = s
+        .put(&format!("{p}/items/it-1"), json!({"data": {"n": 9}, "expectedOv": deleted.json["ov"], "actor": "app", "reason": "late"}))
+        .await
+        .problem(410, "DELETED", "update a deleted item");
+    assert_eq!(gone.json["ov"], deleted.json["ov"]);
+
+    // The whole collection back to before it-1 existed: it-1 stays deleted, the first item
+    // is unchanged.
+    let dry = s
+        .post(
+            &format!("{p}/restore"),
+            json!({"cv": first_cv, "dryRun": true, "actor": "ops", "reason": "check"}),
+        )
+        .await
+        .expect(200, "collection restore, dry run");
+    assert_eq!(dry.json["dryRun"], true);
+    assert_eq!(dry.json["unchanged"], 2);
+    let report = s
+        .post(
+            &format!("{p}/restore"),
+            json!({"at": first.json["at"], "actor": "ops", "reason": "rollback"}),
+        )
+        .await
+        .expect(200, "collection restore");
+    assert_eq!(report.json["targetCv"], first_cv);
+}
+
+async fn every_endpoint(backend: Backend) {
+    let Some(s) = start(backend).await else {
+        return;
+    };
+    for p in PREFIXES {
+        item_lifecycle(&s, p).await;
+    }
+
+    // Tiered fetch: generic and tenant records, fallback and merge.
+    s.post(
+        "/v1/knowledge/generic/cfg/items",
+        json!({"data": {"key": "flags", "a": [1], "g": true}, "actor": "ops", "reason": "seed"}),
+    )
+    .await
+    .expect(201, "generic record");
+    s.post(
+        "/v1/knowledge/tenant/acme/cfg/items",
+        json!({"data": {"key": "flags", "a": [2], "t": true}, "actor": "ops", "reason": "seed"}),
+    )
+    .await
+    .expect(201, "tenant record");
+    let found = s
+        .post(
+            "/v1/knowledge/fetch",
+            json!({"collection": "cfg", "filter": {"key": "flags"}, "tenantId": "acme"}),
+        )
+        .await
+        .expect(200, "fetch");
+    assert_eq!(found.json["tiersFound"], json!(["tenant"]));
+    assert_eq!(found.json["data"]["t"], true);
+    assert_eq!(
+        found.json["tierRecords"]["tenant"]["_id"]
+            .as_str()
+            .is_some(),
+        true
+    );
+    let merged = s
+        .post("/v1/knowledge/fetch", json!({"collection": "cfg", "filter": {"key": "flags"}, "tenantId": "acme", "merge": true}))
+        .await
+        .expect(200, "fetch merged");
+    assert_eq!(merged.json["tiersFound"], json!(["generic", "tenant"]));
+    assert_eq!(merged.json["data"]["a"], json!([1, 2]));
+    let none = s
+        .post(
+            "/v1/metadata/fetch",
+            json!({"collection": "cfg", "filter": {"key": "flags"}, "domain": "retail"}),
+        )
+        .await
+        .expect(200, "fetch with nothing found");
+    assert_eq!(none.json["data"], Value::Null);
+    s.post(
+        "/v1/runtime/fetch",
+        json!({"collection": "cfg", "filter": {}}),
+    )
+    .await
+    .problem(400, "VALIDATION_ERROR", "fetch from runtime");
+
+    // Entities: saved on create, read back with the record.
+    let mappings =
+        json!([{"property": "customer", "collection": "customers", "keyProperty": "customerId"}]);
+    let made = s
+        .post(
+            "/v1/runtime/tenant/acme/orders/items",
+            json!({"data": {"orderId": "o-9", "customer": {"customerId": "C-1", "name": "Ada"}},
+            "actor": "shop", "reason": "order", "entities": mappings}),
+        )
+        .await
+        .expect(201, "create with entities");
+    assert_eq!(made.json["entityResults"][0]["operation"], "created");
+    let order_id = made.json["mainRecord"]["id"]
+        .as_str()
+        .expect("main id")
+        .to_string();
+    let encoded = mappings
+        .to_string()
+        .replace('"', "%22")
+        .replace(' ', "%20")
+        .replace('{', "%7B")
+        .replace('}', "%7D")
+        .replace('[', "%5B")
+        .replace(']', "%5D")
+        .replace(',', "%2C")
+        .replace(':', "%3A");
+    let with = s
+        .get(&format!(
+            "/v1/runtime/tenant/acme/orders/items/{order_id}?entities={encoded}"
+        ))
+        .await
+        .expect(200, "get with entities");
+    assert_eq!(with.json["mainRecord"]["orderId"], "o-9");
+    assert_eq!(with.json["entityRecords"]["customer"]["name"], "Ada");
+
+    // Presigned URLs.
+    let signed = s
+        .get(&format!(
+            "/v1/runtime/tenant/acme/orders/items/{order_id}?presign=true&ttlSeconds=60"
+        ))
+        .await
+        .expect(200, "get with presign");
+    assert!(
+        signed.json["_presigned"]["itemUrl"].is_string(),
+        "{}",
+        signed.text
+    );
+    assert_eq!(signed.json["_presigned"]["expiresIn"], 60);
+    let url = signed.json["_presigned"]["itemUrl"].as_str().unwrap();
+    if url.starts_with("http") {
+        // A real signed URL (S3): it serves the version's JSON without any other credential.
+        let got = reqwest::get(url).await.expect("signed GET");
+        assert_eq!(got.status(), 200, "{url}");
+        let content: Value = got.json().await.expect("JSON");
+        assert_eq!(content["orderId"], "o-9");
+    }
+
+    // System endpoints.
+    assert_eq!(
+        s.get("/healthz").await.expect(200, "healthz").json["status"],
+        "ok"
+    );
+    let ready = s.get("/readyz").await.expect(200, "readyz");
+    assert_eq!(ready.json["status"], "ready");
+    assert!(
+        !ready.text.contains("acme"),
+        "readyz names no tenant: {}",
+        ready.text
+    );
+    let doc = s.get("/openapi.json").await.expect(200, "openapi");
+    s.get("/metrics").await.expect(200, "metrics");
+    let metrics = s.get("/metrics").await.expect(200, "metrics");
+    assert!(metrics.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    assert!(metrics
+        .text
+        .contains("chronos_backend_call_duration_seconds"));
+    assert!(
+        !metrics.text.contains("acme"),
+        "metrics name route templates only"
+    );
+
+    // Every operation of the OpenAPI document was answered with a success above.
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc.json["paths"].as_object().expect("paths") {
+        for method in item.as_object().unwrap().keys() {
+            documented.insert((method.to_uppercase(), path.clone()));
+        }
+    }
+    let mut exercised = BTreeSet::new();
+    for line in metrics
+        .text
+        .lines()
+        .filter(|l| l.starts_with("chronos_http_requests_total{"))
+    {
+        let label = |name: &str| {
+            let start = line
+                .find(&format!("{name}=\""))
+                .map(|i| i + name.len() + 2)?;
+            let end = line[start..].find('"')? + start;
+            Some(line[start..end].to_string())
+        };
+        let (Some(method), Some(route), Some(status)) =
+            (label("method"), label("route"), label("status"))
+        else {
+            continue;
+        };
+        if status.starts_with('2') {
+            exercised.insert((method, route));
+        }
+    }
+    let missing: Vec<_> = documented.difference(&exercised).collect();
+    assert!(
+        missing.is_empty(),
+        "documented but never answered with a success: {missing:?}"
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_endpoint_embedded() {
+    every_endpoint(Backend::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_endpoint_mongo_s3() {
+    every_endpoint(Backend::MongoS3).await;
+}
+
+/// A backend that does not answer is 503 with Retry-After, and says nothing of its address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_backend_is_503_with_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = chronos_db::config::ChronosConfig::from_json_value(json!({
+        "dbConnections": {"m": {"mongoUri": format!("mongodb://user:hunter2@127.0.0.1:{port}"), "timeoutMs": 300}},
+        "spacesConnections": {"s": {"provider": "local", "basePath": dir.path().join("o")}},
+        "databases": {"runtime": {"tenantTemplate": {"dbConnRef": "m", "spaceConnRef": "s", "bucket": "test-b", "prefix": "{tenantId}", "dbName": "rt_{tenantId}"}}}
+    }))
+    .unwrap();
+    let s = crate::support::start_with(cfg, Box::new(dir), vec![], |_| {}).await;
+    let a = s
+        .get("/v1/runtime/tenant/acme/orders/items/x")
+        .await
+        .problem(
+            503,
+            "BACKEND_UNAVAILABLE",
+            "read with the metadata store down",
+        );
+    assert_eq!(a.headers["retry-after"], "1");
+    assert!(!a.text.contains("hunter2"), "{}", a.text);
+    let ready = s
+        .get("/readyz")
+        .await
+        .expect(503, "readyz with the metadata store down");
+    assert_eq!(ready.json["status"], "unavailable");
+    assert!(
+        !ready.text.contains("hunter2") && !ready.text.contains("127.0.0.1"),
+        "{}",
+        ready.text
+    );
+    s.stop().await;
+}

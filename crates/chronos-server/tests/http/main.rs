@@ -1,0 +1,13 @@
+//! The HTTP server end to end: a real server on a loopback port, a real HTTP client, on the
+//! embedded backend and (with the test servers) on MongoDB + S3.
+
+#[path = "../../../chronos-db/tests/common/mod.rs"]
+mod common;
+
+mod auth;
+mod bad_input;
+mod concurrency;
+mod endpoints;
+mod openapi;
+mod startup;
+mod support;
