@@ -47,6 +47,7 @@ pub mod tiers;
 
 mod chronos;
 mod document;
+mod links;
 mod local_fs;
 mod retry;
 

@@ -43,7 +43,7 @@ use chronos_db::access::ApiKeys;
 use chronos_db::config::ServerSettings;
 use chronos_db::Chronos;
 use problem::ApiError;
-use routes::{collection, fetch, items, system};
+use routes::{blobs, collection, fetch, items, system};
 use state::AppState;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -75,16 +75,23 @@ pub struct Server {
 impl Server {
     /// A server over `chronos`, configured by its configuration's `server` section, that will
     /// listen on `addr`. Without API keys only a loopback `addr` is accepted.
+    /// Objects kept in local files are presigned as links to this server
+    /// (`server.publicUrl`, default `http://<addr>`), which it serves at `/v1/blobs/...`.
     pub fn new(chronos: Chronos, addr: &SocketAddr) -> Result<Self, ServerError> {
-        let server = Self::without_address_check(chronos)?;
+        let settings = chronos.config().server.clone().unwrap_or_default();
+        let base_url = settings
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
+        chronos.enable_local_links(&base_url);
+        let server = Self::over(chronos, settings)?;
         if !server.auth && !addr.ip().is_loopback() {
             return Err(ServerError::Unprotected(*addr));
         }
         Ok(server)
     }
 
-    fn without_address_check(chronos: Chronos) -> Result<Self, ServerError> {
-        let settings = chronos.config().server.clone().unwrap_or_default();
+    fn over(chronos: Chronos, settings: ServerSettings) -> Result<Self, ServerError> {
         let keys = ApiKeys::from_entries(&settings.api_keys).map_err(ServerError::Config)?;
         let auth = !keys.is_empty();
         let state = AppState {
@@ -165,6 +172,8 @@ fn router(state: AppState, max_body: usize) -> Router {
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
     Router::new()
         .merge(v1)
+        // A signed link is its own credential: no API key.
+        .route("/v1/blobs/{*path}", get(blobs::get))
         .route("/healthz", get(system::healthz))
         .route("/readyz", get(system::readyz))
         .route("/metrics", get(system::metrics))

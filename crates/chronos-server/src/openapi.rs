@@ -4,7 +4,7 @@
 //! to the generic, domain and logs prefixes, adjusting the path parameters, so the document
 //! lists every path the router serves (a test holds the two together).
 
-use crate::routes::{collection, fetch, items, system};
+use crate::routes::{blobs, collection, fetch, items, system};
 use crate::target::PREFIXES;
 use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -21,7 +21,7 @@ use utoipa::{Modify, OpenApi};
     paths(
         items::create, items::get, items::update, items::delete, items::enrich,
         items::versions, items::restore, collection::query, collection::restore,
-        fetch::fetch, system::healthz, system::readyz, system::metrics, system::openapi,
+        fetch::fetch, blobs::get, system::healthz, system::readyz, system::metrics, system::openapi,
     ),
     modifiers(&BearerKeys),
     security(("apiKey" = [])),

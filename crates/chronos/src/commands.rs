@@ -347,14 +347,14 @@ pub(crate) async fn bench(work_dir: Option<PathBuf>, a: BenchArgs) -> Result<(),
 
 pub(crate) async fn serve(g: &Global, a: ServeArgs) -> Result<(), Failure> {
     let chronos = g.open().await?;
-    let server = chronos_server::Server::new(chronos, &a.listen)
-        .map_err(|e| Failure::new("CONFIG_ERROR", e.to_string()))?;
     let listener = tokio::net::TcpListener::bind(a.listen)
         .await
         .map_err(|e| Failure::new("IO_ERROR", format!("cannot listen on {}: {e}", a.listen)))?;
     let addr = listener
         .local_addr()
         .map_err(|e| Failure::new("IO_ERROR", e.to_string()))?;
+    let server = chronos_server::Server::new(chronos, &addr)
+        .map_err(|e| Failure::new("CONFIG_ERROR", e.to_string()))?;
     let auth = if server.auth_enabled() {
         "on (API keys from server.apiKeys)"
     } else {

@@ -22,6 +22,11 @@ pub struct ServerSettings {
     /// Requests served at once (default 512); more wait for a slot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrent_requests: Option<usize>,
+    /// The URL clients reach the server at (e.g. `https://chronos.example.com`), used in the
+    /// signed links the server hands out for objects kept in local files. Default:
+    /// `http://<listen address>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
 }
 
 /// One API key: its SHA-256 digest (the key itself is never stored) and what it may do.

@@ -169,6 +169,16 @@ pub(crate) fn local_dir(
     }
 }
 
+/// The directory under which a connection keeps its buckets when it keeps objects in local
+/// files.
+pub(crate) fn local_base(conn: &SpacesConnection, local_override: Option<&str>) -> Option<PathBuf> {
+    match (local_override, conn.effective_provider()) {
+        (Some(base), _) => Some(PathBuf::from(base)),
+        (None, Provider::Local) => Some(PathBuf::from(conn.base_path.as_deref().unwrap_or("."))),
+        _ => None,
+    }
+}
+
 /// Creates (if needed) and opens a local directory as an object store.
 pub(crate) fn open_local_dir(
     dir: &std::path::Path,

@@ -9,8 +9,11 @@
 
 pub(crate) mod backends;
 pub mod keys;
+mod links;
 mod open;
 
+pub use links::LinkError;
+pub(crate) use links::LinkSigner;
 pub use open::PayloadLayer;
 pub(crate) use open::PayloadStores;
 
@@ -108,6 +111,17 @@ pub struct ObjectPayloadStore {
     prefix: Option<String>,
     /// Local files only: flush each written object and its directories before returning.
     sync_files: bool,
+    /// Local files only: where signed links (when a server enabled them) point.
+    link: Option<LocalLink>,
+}
+
+/// What a local store needs to sign links to its objects.
+pub(crate) struct LocalLink {
+    pub(crate) signer: Arc<std::sync::OnceLock<LinkSigner>>,
+    pub(crate) connection: String,
+    pub(crate) bucket: String,
+    /// The data directory holding the link key (the connection's base path).
+    pub(crate) data_dir: std::path::PathBuf,
 }
 
 /// An opened object store and the way to sign its keys.
@@ -139,7 +153,14 @@ impl ObjectPayloadStore {
             },
             prefix,
             sync_files: false,
+            link: None,
         }
+    }
+
+    /// Signs links to this (local) store's objects once a server enables links.
+    pub(crate) fn with_link(mut self, link: LocalLink) -> Self {
+        self.link = Some(link);
+        self
     }
 
     /// The object store and its signing, or `None` when it is a local directory that does
@@ -223,6 +244,7 @@ impl ObjectPayloadStore {
             backend: Backend::Ready(inner, signing),
             prefix,
             sync_files: false,
+            link: None,
         }
     }
 
@@ -365,6 +387,17 @@ impl PayloadStore for ObjectPayloadStore {
                 .map(|u| u.to_string())
                 .map_err(|e| map_err(key, e)),
             backends::Signing::File(fs) => {
+                if let Some(link) = &self.link {
+                    if let Some(signer) = link.signer.get() {
+                        return signer.link(
+                            &link.data_dir,
+                            &link.connection,
+                            &link.bucket,
+                            path.as_ref(),
+                            ttl,
+                        );
+                    }
+                }
                 let file = fs.path_to_filesystem(&path).map_err(|e| map_err(key, e))?;
                 Ok(format!("file://{}", file.display()))
             }

@@ -1,7 +1,7 @@
 //! The one place that chooses a payload backend: a spaces connection, bucket and prefix in,
 //! an `Arc<dyn PayloadStore>` out, cached per `(connection, bucket, prefix)`.
 
-use super::{backends, ObjectPayloadStore, PayloadError, PayloadStore};
+use super::{backends, LinkSigner, LocalLink, ObjectPayloadStore, PayloadError, PayloadStore};
 use crate::config::ChronosConfig;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -17,6 +17,9 @@ pub(crate) struct PayloadStores {
     config: Arc<ChronosConfig>,
     layer: Option<PayloadLayer>,
     opened: Mutex<HashMap<PayloadKey, Arc<dyn PayloadStore>>>,
+    /// Signed links to local objects, once a server enables them (shared with every local
+    /// store, including those opened before).
+    pub(crate) links: Arc<std::sync::OnceLock<LinkSigner>>,
 }
 
 impl PayloadStores {
@@ -25,6 +28,7 @@ impl PayloadStores {
             config,
             layer,
             opened: Mutex::new(HashMap::new()),
+            links: Arc::new(std::sync::OnceLock::new()),
         }
     }
 
@@ -55,7 +59,15 @@ impl PayloadStores {
         };
         let prefix = prefix.map(str::to_string);
         let store = match backends::local_dir(conn, local_base, bucket) {
-            Some(dir) => ObjectPayloadStore::local_dir(dir, prefix),
+            Some(dir) => {
+                let data_dir = backends::local_base(conn, local_base).unwrap_or_default();
+                ObjectPayloadStore::local_dir(dir, prefix).with_link(LocalLink {
+                    signer: self.links.clone(),
+                    connection: space_conn_ref.to_string(),
+                    bucket: bucket.to_string(),
+                    data_dir,
+                })
+            }
             None => {
                 let (inner, signing) = backends::open(space_conn_ref, conn, local_base, bucket)?;
                 ObjectPayloadStore::with_signing(inner, prefix, signing)
@@ -68,5 +80,18 @@ impl PayloadStores {
         };
         opened.insert(key, store.clone());
         Ok(store)
+    }
+}
+
+impl PayloadStores {
+    /// The data directory of a local connection's objects (`None` for other providers).
+    pub(crate) fn local_base(&self, space_conn_ref: &str) -> Option<std::path::PathBuf> {
+        let cfg = &self.config;
+        let conn = cfg.spaces_connections.get(space_conn_ref)?;
+        let local_base = match &cfg.local_storage {
+            Some(ls) if ls.enabled => Some(ls.base_path.as_str()),
+            _ => None,
+        };
+        backends::local_base(conn, local_base)
     }
 }

@@ -21,6 +21,17 @@ pub(super) fn problems(cfg: &ChronosConfig) -> Vec<String> {
         if server.max_concurrent_requests == Some(0) {
             p.add("$.server.maxConcurrentRequests", "must be at least 1");
         }
+        if let Some(url) = &server.public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://"))
+                || check_endpoint_syntax(url).is_err()
+                || crate::redact::url_has_credentials(url)
+            {
+                p.add(
+                    "$.server.publicUrl",
+                    "must be an http:// or https:// URL without credentials",
+                );
+            }
+        }
     }
     for (name, conn) in &cfg.db_connections {
         let path = format!("$.dbConnections.{name}");
