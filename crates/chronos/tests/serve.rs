@@ -1,0 +1,217 @@
+//! `chronos serve` and `chronos keys new` as a user runs them: a real process, a real socket.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+
+fn chronos() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_chronos"))
+}
+
+/// One HTTP/1.1 request; the status and the body.
+fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: Option<&str>,
+) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(k) = key {
+        req.push_str(&format!("Authorization: Bearer {k}\r\n"));
+    }
+    let body = body.unwrap_or("");
+    if !body.is_empty() {
+        req.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).expect("send");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("read");
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("status");
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Starts `chronos serve` and returns it with the address it printed.
+fn serve(args: &[&str]) -> (Child, String) {
+    let mut child = chronos()
+        .arg("serve")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the start line");
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    (child, addr)
+}
+
+#[test]
+fn keys_new_then_serve_with_that_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = chronos()
+        .args([
+            "keys",
+            "new",
+            "--scope",
+            "runtime:tenant:tenant-a:write",
+            "--id",
+            "orders-svc",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let made: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let key = made["key"].as_str().unwrap().to_string();
+    assert!(key.starts_with("chr_"));
+    assert_eq!(made["apiKeysEntry"]["id"], "orders-svc");
+    assert_eq!(
+        made["apiKeysEntry"]["scopes"],
+        serde_json::json!(["runtime:tenant:tenant-a:write"])
+    );
+    assert!(
+        !made["apiKeysEntry"].to_string().contains(&key),
+        "the entry keeps only the digest"
+    );
+
+    let mut cfg = serde_json::to_value(chronos_db::config::ChronosConfig::embedded(
+        dir.path().join("data"),
+    ))
+    .unwrap();
+    cfg["server"] = serde_json::json!({"apiKeys": [made["apiKeysEntry"].clone()]});
+    let file = dir.path().join("chronos.json");
+    std::fs::write(&file, cfg.to_string()).unwrap();
+
+    let (mut child, addr) = serve(&[
+        "--config",
+        file.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let body = r#"{"data": {"n": 1}, "actor": "t", "reason": "r", "id": "x"}"#;
+    let (status, _) = http(
+        &addr,
+        "POST",
+        "/v1/runtime/tenant/tenant-a/orders/items",
+        None,
+        Some(body),
+    );
+    assert_eq!(status, 401, "no key");
+    let (status, text) = http(
+        &addr,
+        "POST",
+        "/v1/runtime/tenant/tenant-a/orders/items",
+        Some(&key),
+        Some(body),
+    );
+    assert_eq!(status, 201, "{text}");
+    let (status, text) = http(
+        &addr,
+        "GET",
+        "/v1/runtime/tenant/tenant-a/orders/items/x",
+        Some(&key),
+        None,
+    );
+    assert_eq!(status, 200, "{text}");
+    let (status, _) = http(
+        &addr,
+        "GET",
+        "/v1/runtime/tenant/tenant-b/orders/items/x",
+        Some(&key),
+        None,
+    );
+    assert_eq!(status, 404, "another tenant");
+
+    // SIGTERM: a graceful stop, exit 0.
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn serve_without_keys_refuses_a_public_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = chronos()
+        .args([
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "serve",
+            "--listen",
+            "0.0.0.0:0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("without API keys") && err.contains("chronos keys new"),
+        "{err}"
+    );
+}
+
+#[test]
+fn keys_new_checks_its_scopes() {
+    for bad in [
+        "runtime:tenant:a",
+        "runtime:tenant:a:own",
+        "knowledge:generic:x:read",
+    ] {
+        let out = chronos()
+            .args(["keys", "new", "--scope", bad])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("databaseType:tier:scopeId:permission")
+        );
+    }
+    let out = chronos().args(["keys", "new"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "a key needs a scope");
+}
+
+#[test]
+fn serve_answers_on_the_embedded_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr) = serve(&[
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let (status, text) = http(&addr, "GET", "/healthz", None, None);
+    assert_eq!((status, text.as_str()), (200, r#"{"status":"ok"}"#));
+    let (status, text) = http(&addr, "GET", "/readyz", None, None);
+    assert_eq!(status, 200, "{text}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
