@@ -42,6 +42,7 @@ impl Chronos {
         // installed another provider first keeps it.
         let _ = rustls::crypto::ring::default_provider().install_default();
         config.validate()?;
+        crate::access::check_config(&config)?;
         // Backend errors and dependencies' log lines may quote a key: from now on every
         // redacted text leaves the configured ones out.
         config.register_secrets();

@@ -215,3 +215,23 @@ fn serve_answers_on_the_embedded_default() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[test]
+fn config_check_reports_bad_api_keys_with_their_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg =
+        serde_json::to_value(chronos_db::config::ChronosConfig::embedded(dir.path())).unwrap();
+    cfg["server"] = serde_json::json!({"apiKeys": [{"id": "k", "sha256": "abc", "scopes": ["runtime:tenant:a:own"]}]});
+    let file = dir.path().join("c.json");
+    std::fs::write(&file, cfg.to_string()).unwrap();
+    let out = chronos()
+        .args(["config", "check", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("$.server.apiKeys[0].sha256") && err.contains("$.server.apiKeys[0].scopes[0]"),
+        "{err}"
+    );
+}

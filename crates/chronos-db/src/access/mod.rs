@@ -26,3 +26,26 @@ mod scope;
 
 pub use keys::{new_key, ApiKeys, Grant};
 pub use scope::{Permission, Scope, ScopeError};
+
+use crate::config::{ChronosConfig, ConfigError};
+
+/// Checks the configuration's `server.apiKeys` (digests, ids, scopes), each problem as
+/// `path: message`. [`crate::Chronos::open`] runs it after the configuration's own checks.
+///
+/// ```
+/// let mut cfg = chronos_db::config::ChronosConfig::embedded("./data");
+/// cfg.server = Some(chronos_db::config::ServerSettings {
+///     api_keys: vec![chronos_db::config::ApiKeyEntry { id: "k".into(), sha256: "nope".into(), scopes: vec![] }],
+///     ..Default::default()
+/// });
+/// let e = chronos_db::access::check_config(&cfg).unwrap_err().to_string();
+/// assert!(e.contains("$.server.apiKeys[0].sha256"));
+/// ```
+pub fn check_config(cfg: &ChronosConfig) -> Result<(), ConfigError> {
+    match &cfg.server {
+        Some(server) => ApiKeys::from_entries(&server.api_keys)
+            .map(|_| ())
+            .map_err(ConfigError::Invalid),
+        None => Ok(()),
+    }
+}

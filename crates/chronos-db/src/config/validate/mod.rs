@@ -8,10 +8,9 @@ use std::collections::HashSet;
 
 pub(super) fn problems(cfg: &ChronosConfig) -> Vec<String> {
     let mut p = Problems(Vec::new());
+    // `server.apiKeys` is checked by `access::check_config` (scopes name routes, a layer
+    // above the configuration).
     if let Some(server) = &cfg.server {
-        if let Err(keys) = crate::access::ApiKeys::from_entries(&server.api_keys) {
-            p.0.extend(keys);
-        }
         if server.max_body_bytes == Some(0) {
             p.add("$.server.maxBodyBytes", "must be at least 1");
         }
