@@ -236,7 +236,9 @@ impl Collection {
             tokio::time::sleep(Duration::from_millis(pause_ms / 2 + jitter)).await;
             pause_ms = (pause_ms * 2).min(100);
         }
-        let renew = {
+        // Aborted when dropped, so that a caller who drops this future (a request timeout, a
+        // cancelled task) stops the renewals too, and the lease then simply expires.
+        let renew = AbortOnDrop({
             let (meta, coll, id, owner) = (
                 self.store.clone(),
                 self.name().to_string(),
@@ -251,9 +253,9 @@ impl Collection {
                     }
                 }
             })
-        };
+        });
         let result = op.await;
-        renew.abort();
+        drop(renew);
         if let Err(e) = self.store.release_lease(self.name(), id, &owner).await {
             // The lease then simply expires.
             tracing::warn!(item = %id, error = %e, "could not release a lease");
@@ -284,6 +286,15 @@ impl Collection {
                 }
             }
         }
+    }
+}
+
+/// A spawned task that is aborted when this is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

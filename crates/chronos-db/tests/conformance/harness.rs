@@ -38,6 +38,8 @@ pub struct Fault {
     pub fail_at: AtomicUsize,
     /// For commits: perform the call, then report failure (a lost reply).
     pub after_effect: std::sync::atomic::AtomicBool,
+    /// Payload writes: wait this long first (a slow store), 0 = no wait.
+    pub put_delay_ms: std::sync::atomic::AtomicU64,
 }
 
 impl Fault {
@@ -261,6 +263,10 @@ fn payload_injected() -> PayloadError {
 #[async_trait]
 impl PayloadStore for FaultyPayload {
     async fn put(&self, key: &str, bytes: Bytes) -> Result<(), PayloadError> {
+        let delay = self.fault.put_delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+        }
         if self.fault.hit() {
             if self.fault.after_effect.load(Ordering::SeqCst) {
                 self.inner.put(key, bytes).await?;

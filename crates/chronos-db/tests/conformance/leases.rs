@@ -91,6 +91,45 @@ async fn leases_serialise_two_clients(b: &dyn Backend) {
     assert_eq!(item.system.ov, 36);
 }
 
+conformance_case!(a_dropped_write_stops_renewing_its_lease);
+/// A write whose future is dropped while it holds the item's lease (a request timeout, a
+/// cancelled task) stops renewing it: the next writer gets through once the lease expires,
+/// and the dropped write left no version.
+async fn a_dropped_write_stops_renewing_its_lease(b: &dyn Backend) {
+    let h = open!(b, with_locks(600, 5_000));
+    let c = h.coll("leases");
+    let r = c
+        .create(json!({"v": 0}), "a", "r", Default::default())
+        .await
+        .unwrap();
+    h.payload_fault
+        .put_delay_ms
+        .store(60_000, std::sync::atomic::Ordering::SeqCst);
+    let dropped = tokio::time::timeout(
+        Duration::from_millis(300),
+        c.update(&r.id, json!({"v": "dropped"}), 0, "a", "r"),
+    )
+    .await;
+    assert!(
+        dropped.is_err(),
+        "the slow write was dropped by the timeout"
+    );
+    h.payload_fault
+        .put_delay_ms
+        .store(0, std::sync::atomic::Ordering::SeqCst);
+    // Renewals every 200 ms would keep the lease forever; without them it expires.
+    let start = std::time::Instant::now();
+    let next = c.update(&r.id, json!({"v": 1}), 0, "a", "r").await;
+    let next = next.unwrap_or_else(|e| panic!("after {:?}: {e}", start.elapsed()));
+    assert_eq!(next.ov, 1);
+    let item = c
+        .get_latest(&r.id, Default::default())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(item.data["v"], 1);
+}
+
 conformance_case!(crashed_holder_lease_expires);
 /// A crashed holder's lease blocks writers only until it expires; a live one makes them
 /// fail with `Locked` after their wait.
