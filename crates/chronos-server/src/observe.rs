@@ -40,23 +40,33 @@ pub(crate) async fn observe(State(state): State<AppState>, req: Request, next: N
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".into());
-    let mut response = match state.slots.clone().acquire_owned().await {
-        Ok(_slot) => match tokio::time::timeout(state.request_timeout, next.run(req)).await {
-            Ok(response) => response,
-            Err(_) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "TIMEOUT",
-                "the request ran out of time (server.requestTimeoutMs); a write may have been committed: read the item before retrying it",
-            )
-            .into_response(),
-        },
+    // Health, readiness and metrics answer even when every slot is taken: a saturated
+    // server is busy, not dead.
+    let slot = if route.starts_with("/v1/") {
+        match state.slots.clone().acquire_owned().await {
+            Ok(slot) => Some(slot),
+            Err(_) => {
+                return ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "BACKEND_UNAVAILABLE",
+                    "the server is shutting down",
+                )
+                .into_response()
+            }
+        }
+    } else {
+        None
+    };
+    let mut response = match tokio::time::timeout(state.request_timeout, next.run(req)).await {
+        Ok(response) => response,
         Err(_) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "BACKEND_UNAVAILABLE",
-            "the server is shutting down",
+            "TIMEOUT",
+            "the request ran out of time (server.requestTimeoutMs); a write may have been committed: read the item before retrying it",
         )
         .into_response(),
     };
+    drop(slot);
     let status = response.status().as_u16();
     let seconds = started.elapsed().as_secs_f64();
     let code = response.extensions().get::<ErrorCode>().map(|c| c.0);

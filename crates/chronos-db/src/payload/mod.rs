@@ -66,7 +66,8 @@ pub trait PayloadStore: Send + Sync + 'static {
     /// Every object under a prefix.
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, PayloadError>;
     /// A URL that lets its holder GET the object for `ttl` (for S3, Azure and GCS a signed
-    /// URL; for the local filesystem a `file://` URL).
+    /// URL; for the local filesystem a link signed for a server when one enabled them,
+    /// else a `file://` URL).
     async fn presign(&self, key: &str, ttl: std::time::Duration) -> Result<String, PayloadError>;
 
     /// Checks that the store works (used by `chronos config check --connect`): writes, reads

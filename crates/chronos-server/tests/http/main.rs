@@ -8,6 +8,7 @@ mod auth;
 mod bad_input;
 mod concurrency;
 mod endpoints;
+mod limits;
 mod openapi;
 mod startup;
 mod support;

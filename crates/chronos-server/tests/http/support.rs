@@ -85,6 +85,14 @@ pub async fn start_with(
     tweak(&mut settings);
     cfg.server = Some(settings);
     let chronos = chronos_db::Chronos::open(cfg).await.expect("open");
+    serve_chronos(chronos, keep).await
+}
+
+/// Serves an opened instance (its configuration's `server` section applies).
+pub async fn serve_chronos(
+    chronos: chronos_db::Chronos,
+    keep: Box<dyn Any + Send + Sync>,
+) -> TestServer {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
