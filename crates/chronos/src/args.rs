@@ -70,6 +70,8 @@ pub(crate) enum Command {
     /// Serve every operation over HTTP/JSON (OpenAPI document at /openapi.json). Without
     /// API keys in the configuration it only listens on loopback addresses.
     Serve(ServeArgs),
+    /// Print the server's OpenAPI 3.1 document (what `chronos serve` serves at /openapi.json).
+    Openapi,
     /// API keys for `chronos serve`.
     Keys {
         #[command(subcommand)]

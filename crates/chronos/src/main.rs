@@ -103,6 +103,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         } => admin_buckets(&global, a.create && !a.check).await,
         Command::Bench(a) => bench(global.data_dir, a).await,
         Command::Serve(a) => serve(&global, a).await,
+        Command::Openapi => print_json(&chronos_server::openapi_json()),
         Command::Keys {
             command: KeysCommand::New(a),
         } => keys_new(a),

@@ -303,8 +303,9 @@ pub(crate) struct EnrichBody {
     /// arrays unioned.
     #[schema(value_type = Object)]
     patch: Value,
-    /// The enrichment function (recorded in `_system.functionIds`).
-    function_id: String,
+    /// The enrichment function (recorded in `_system.functionIds`), if any.
+    #[serde(default)]
+    function_id: Option<String>,
     /// Who enriches.
     actor: String,
     /// Why.
@@ -329,7 +330,7 @@ pub(crate) async fn enrich(
     let id = params.get("id").map(String::as_str).unwrap_or_default();
     let coll = s.open(Permission::Write, Some(id))?;
     let opts = EnrichOptions {
-        function_id: Some(body.function_id),
+        function_id: body.function_id,
         actor: body.actor,
         reason: body.reason,
         expected_ov: body.expected_ov,

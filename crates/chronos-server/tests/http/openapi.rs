@@ -68,3 +68,19 @@ fn every_path_declares_its_parameters_and_a_unique_operation_id() {
         }
     }
 }
+
+/// The TypeScript client's types are generated from a checked-in copy of the document.
+/// Regenerate with `cargo run -p chronos -- openapi > clients/typescript/openapi.json`
+/// (then `npm run generate` in `clients/typescript`).
+#[test]
+fn the_typescript_clients_copy_is_current() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../clients/typescript/openapi.json");
+    let copy: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("the copy"))
+        .expect("JSON");
+    assert!(
+        copy == chronos_server::openapi_json(),
+        "{} is stale: regenerate it",
+        path.display()
+    );
+}
