@@ -3,7 +3,9 @@
 #
 # 1. installs (cached) and starts the test servers on 127.0.0.1 — FerretDB (MongoDB wire
 #    protocol), s3s-fs (S3 with SigV4 checks) and Azurite (Azure Blob) — and stops them on exit;
-# 2. runs every test once in debug, with the servers' addresses in CHRONOS_TEST_*.
+# 2. runs every test once in debug, with the servers' addresses in CHRONOS_TEST_*;
+# 3. runs the TypeScript client's suites (npm ci from the committed lock file, tsc, node --test)
+#    against the debug `chronos` binary.
 # Set CHRONOS_SKIP_SERVERS=1 to run without servers (server-backed tests are then skipped,
 # except under CI=true, where they fail).
 set -euo pipefail
@@ -26,3 +28,11 @@ fi
 
 cargo test --workspace --all-targets
 cargo test --workspace --doc
+
+# The TypeScript client, against the `chronos serve` binary the tests above built.
+(
+  cd clients/typescript
+  npm ci --no-audit --no-fund
+  npm run typecheck
+  CHRONOS_BIN="$CARGO_TARGET_DIR/debug/chronos" npm test
+)

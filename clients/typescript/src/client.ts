@@ -1,0 +1,361 @@
+/**
+ * The chronos-db v2.2 API over the HTTP server: `initChronos(...)`, `chronos.with(...)` and
+ * the operations, each one request (or a read and a request where the v2.2 API lets the
+ * expected ov be left out).
+ */
+
+import { ConflictError, NotFoundError, ValidationError } from './errors.js';
+import { Http, type ConnectionOptions } from './http.js';
+import type {
+  ChronosDocument,
+  CreateOptions,
+  EnrichOptions,
+  EntityMapping,
+  HistoryPage,
+  ListPage,
+  ListQuery,
+  ReadOptions,
+  RestoreReport,
+  RouteContext,
+  TieredOptions,
+  TieredResult,
+  WriteResult,
+} from './types.js';
+
+/** Attempts of an update or delete without `expectedOv` when other writers keep moving the item. */
+const UNLOCKED_ATTEMPTS = 8;
+
+const seg = encodeURIComponent;
+
+function collectionPath(ctx: RouteContext): string {
+  if (!ctx || typeof ctx.collection !== 'string') {
+    throw new ValidationError('with() needs { databaseType, collection, ... }', 'VALIDATION_ERROR', 0);
+  }
+  const ty = ctx.databaseType;
+  if (ty === 'logs') return `/v1/logs/${seg(ctx.collection)}`;
+  const tier = ctx.tier ?? (ctx.tenantId ? 'tenant' : ctx.domain ? 'domain' : 'generic');
+  switch (tier) {
+    case 'tenant':
+      return `/v1/${seg(ty)}/tenant/${seg(ctx.tenantId ?? '')}/${seg(ctx.collection)}`;
+    case 'domain':
+      return `/v1/${seg(ty)}/domain/${seg(ctx.domain ?? '')}/${seg(ctx.collection)}`;
+    default:
+      return `/v1/${seg(ty)}/generic/${seg(ctx.collection)}`;
+  }
+}
+
+function readQuery(opts: ReadOptions | undefined): Record<string, string | number | boolean | undefined> {
+  return {
+    presign: opts?.presign || undefined,
+    ttlSeconds: opts?.ttlSeconds,
+    fields: opts?.projection?.join(','),
+    includeDeleted: opts?.includeDeleted || undefined,
+  };
+}
+
+/** `null` for a missing item (what chronos-db v2.2 reads return), other errors thrown. */
+async function orNull<T>(call: Promise<T>): Promise<T | null> {
+  try {
+    return await call;
+  } catch (e) {
+    if (e instanceof NotFoundError) return null;
+    throw e;
+  }
+}
+
+/** The operations of one collection. */
+export class CollectionOps {
+  readonly path: string;
+
+  constructor(
+    private readonly http: Http,
+    readonly context: RouteContext,
+  ) {
+    this.path = collectionPath(context);
+  }
+
+  private item(id: string, suffix = ''): string {
+    return `${this.path}/items/${seg(id)}${suffix}`;
+  }
+
+  /** Creates an item (ov 0). Returns `{ id, ov, cv, at, createdAt }`. */
+  async create(
+    data: Record<string, unknown>,
+    actor = '',
+    reason = '',
+    opts: CreateOptions = {},
+  ): Promise<WriteResult & { createdAt: string }> {
+    const written = await this.http.send<WriteResult>({
+      method: 'POST',
+      path: `${this.path}/items`,
+      body: { data, actor, reason, id: opts.id, parent: opts.parent ?? opts.parentRecord, origin: opts.origin },
+      idempotent: false,
+    });
+    return { ...written, createdAt: written.at };
+  }
+
+  /**
+   * Replaces an item's content. With `expectedOv` it fails with `ConflictError` when the item
+   * moved on; without it, the item's current version is replaced whatever it is.
+   */
+  async update(
+    id: string,
+    data: Record<string, unknown>,
+    expectedOv?: number,
+    actor = '',
+    reason = '',
+  ): Promise<WriteResult & { updatedAt: string }> {
+    const written = await this.withOv(id, expectedOv, (ov) =>
+      this.http.send<WriteResult>({
+        method: 'PUT',
+        path: this.item(id),
+        body: { data, expectedOv: ov, actor, reason },
+        idempotent: false,
+      }),
+    );
+    return { ...written, updatedAt: written.at };
+  }
+
+  /** Deletes an item (a deletion version; the history stays). */
+  async delete(id: string, expectedOv?: number, actor = '', reason = ''): Promise<WriteResult & { deletedAt: string }> {
+    const written = await this.withOv(id, expectedOv, (ov) =>
+      this.http.send<WriteResult>({
+        method: 'DELETE',
+        path: this.item(id),
+        query: { expectedOv: ov, actor, reason },
+        idempotent: false,
+      }),
+    );
+    return { ...written, deletedAt: written.at };
+  }
+
+  /** Runs a write at `expectedOv`, or (without one) at the item's current ov, again if it moved. */
+  private async withOv(id: string, expectedOv: number | undefined, write: (ov: number) => Promise<WriteResult>): Promise<WriteResult> {
+    if (expectedOv !== undefined) return write(expectedOv);
+    const head = await this.getLatest(id);
+    if (!head) throw new NotFoundError(`not found: item '${id}'`, 'NOT_FOUND', 404);
+    let ov = head._system.ov;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await write(ov);
+      } catch (e) {
+        if (e instanceof ConflictError && e.currentOv !== undefined && attempt < UNLOCKED_ATTEMPTS) {
+          ov = e.currentOv;
+          continue;
+        }
+        throw e;
+      }
+    }
+  }
+
+  /** Deep-merges one patch or several into an item (arrays unioned; `functionId` recorded). */
+  async enrich(
+    id: string,
+    patch: Record<string, unknown> | Array<Record<string, unknown>>,
+    opts: EnrichOptions = {},
+  ): Promise<WriteResult & { updatedAt: string }> {
+    const written = await this.http.send<WriteResult>({
+      method: 'POST',
+      path: this.item(id, '/enrich'),
+      body: {
+        patch,
+        functionId: opts.functionId,
+        expectedOv: opts.expectedOv,
+        actor: opts.actor ?? '',
+        reason: opts.reason ?? '',
+      },
+      idempotent: false,
+    });
+    return { ...written, updatedAt: written.at };
+  }
+
+  /** The latest version, or `null` when the item does not exist or is deleted. */
+  getLatest(id: string, opts?: ReadOptions): Promise<ChronosDocument | null> {
+    return orNull(this.http.send<ChronosDocument>({ method: 'GET', path: this.item(id), query: readQuery(opts), idempotent: true }));
+  }
+
+  /** The version `ov`, or `null`. */
+  getVersion(id: string, ov: number, opts?: ReadOptions): Promise<ChronosDocument | null> {
+    return orNull(
+      this.http.send<ChronosDocument>({ method: 'GET', path: this.item(id), query: { ...readQuery(opts), ov }, idempotent: true }),
+    );
+  }
+
+  /**
+   * The version current at `isoTime` (RFC 3339, microseconds kept; a `Date` has only
+   * milliseconds), or `null`.
+   */
+  getAsOf(id: string, isoTime: string | Date, opts?: ReadOptions): Promise<ChronosDocument | null> {
+    return orNull(
+      this.http.send<ChronosDocument>({
+        method: 'GET',
+        path: this.item(id),
+        query: { ...readQuery(opts), at: isoTime instanceof Date ? isoTime.toISOString() : isoTime },
+        idempotent: true,
+      }),
+    );
+  }
+
+  /** A page of items matching a filter on indexed properties; continue with `cursor: page.nextCursor`. */
+  async listByMeta(query: ListQuery = {}, opts?: ReadOptions): Promise<ListPage> {
+    if (query.afterId !== undefined) {
+      throw new ValidationError(
+        'afterId is not supported: pass the previous page\'s nextCursor as cursor',
+        'VALIDATION_ERROR',
+        0,
+      );
+    }
+    return this.http.send<ListPage>({
+      method: 'POST',
+      path: `${this.path}/query`,
+      body: {
+        filter: query.filter,
+        sort: query.sort,
+        limit: query.limit,
+        cursor: query.cursor,
+        asOf: query.asOf,
+        asOfCv: query.asOfCv,
+        includeDeleted: query.includeDeleted,
+        fields: opts?.projection,
+        presign: opts?.presign,
+        ttlSeconds: opts?.ttlSeconds,
+      },
+      idempotent: true,
+    });
+  }
+
+  /** The item's versions, newest first; continue with `beforeOv: page.nextBeforeOv`. */
+  history(id: string, opts: { limit?: number; beforeOv?: number } = {}): Promise<HistoryPage> {
+    return this.http.send<HistoryPage>({
+      method: 'GET',
+      path: this.item(id, '/versions'),
+      query: { limit: opts.limit, beforeOv: opts.beforeOv },
+      idempotent: true,
+    });
+  }
+
+  /** Appends a version with the content of version `ov`, or of the version current at `at`. */
+  restoreObject(id: string, target: { ov: number } | { at: string }, actor = '', reason = ''): Promise<WriteResult> {
+    return this.http.send<WriteResult>({
+      method: 'POST',
+      path: this.item(id, '/restore'),
+      body: { ...target, actor, reason },
+      idempotent: false,
+    });
+  }
+
+  /** Brings every item back to its state at a collection version or a time (needs an admin key). */
+  restoreCollection(
+    target: { cv: number } | { at: string },
+    opts: { dryRun?: boolean; resumeAfter?: string; actor?: string; reason?: string } = {},
+  ): Promise<RestoreReport> {
+    return this.http.send<RestoreReport>({
+      method: 'POST',
+      path: `${this.path}/restore`,
+      body: {
+        ...target,
+        dryRun: opts.dryRun ?? false,
+        resumeAfter: opts.resumeAfter,
+        actor: opts.actor ?? '',
+        reason: opts.reason ?? '',
+      },
+      idempotent: false,
+    });
+  }
+
+  /** Saves the objects under the mapped properties as entities, then creates the record. */
+  async insertWithEntities(
+    record: Record<string, unknown>,
+    mappings: EntityMapping[],
+    actor = '',
+    reason = '',
+  ): Promise<{
+    mainRecordId: string;
+    mainRecord: WriteResult;
+    entityResults: Map<string, { id: string; operation: 'created' | 'updated' | 'unchanged' }>;
+  }> {
+    const done = await this.http.send<{
+      mainRecord: WriteResult;
+      entityResults: Array<{ property: string; id: string; operation: 'created' | 'updated' | 'unchanged' }>;
+    }>({
+      method: 'POST',
+      path: `${this.path}/items`,
+      body: { data: record, actor, reason, entities: mappings },
+      idempotent: false,
+    });
+    return {
+      mainRecordId: done.mainRecord.id,
+      mainRecord: done.mainRecord,
+      entityResults: new Map(done.entityResults.map((r) => [r.property, { id: r.id, operation: r.operation }])),
+    };
+  }
+
+  /** The record and, per mapping, its entity (`null` when absent). */
+  async getWithEntities(
+    id: string,
+    mappings: EntityMapping[],
+    opts?: ReadOptions,
+  ): Promise<{ mainRecord: ChronosDocument | null; entityRecords: Map<string, ChronosDocument | null> }> {
+    const found = await orNull(
+      this.http.send<{ mainRecord: ChronosDocument; entityRecords: Record<string, ChronosDocument | null> }>({
+        method: 'GET',
+        path: this.item(id),
+        query: { ...readQuery(opts), entities: JSON.stringify(mappings) },
+        idempotent: true,
+      }),
+    );
+    if (!found) return { mainRecord: null, entityRecords: new Map() };
+    return { mainRecord: found.mainRecord, entityRecords: new Map(Object.entries(found.entityRecords)) };
+  }
+}
+
+/** A connection to a Chronos-DB server. */
+export class Chronos {
+  private readonly http: Http;
+
+  constructor(options: ConnectionOptions) {
+    this.http = new Http(options);
+  }
+
+  /** The operations of one collection. */
+  with(context: RouteContext): CollectionOps {
+    return new CollectionOps(this.http, context);
+  }
+
+  /** A knowledge record from the tenant, domain and generic tiers (the most specific, or merged). */
+  getKnowledge(collection: string, filter: Record<string, unknown>, opts: TieredOptions = {}): Promise<TieredResult> {
+    return this.tiered('knowledge', collection, filter, opts);
+  }
+
+  /** `getKnowledge` over the metadata databases. */
+  getMetadata(collection: string, filter: Record<string, unknown>, opts: TieredOptions = {}): Promise<TieredResult> {
+    return this.tiered('metadata', collection, filter, opts);
+  }
+
+  private tiered(
+    type: 'knowledge' | 'metadata',
+    collection: string,
+    filter: Record<string, unknown>,
+    opts: TieredOptions,
+  ): Promise<TieredResult> {
+    return this.http.send<TieredResult>({
+      method: 'POST',
+      path: `/v1/${type}/fetch`,
+      body: {
+        collection,
+        filter,
+        tenantId: opts.tenantId,
+        domain: opts.domain,
+        merge: opts.merge ?? false,
+        mergeOptions: opts.mergeOptions,
+        includeDeleted: opts.includeDeleted ?? false,
+      },
+      idempotent: true,
+    });
+  }
+}
+
+/** Connects to a Chronos-DB server (`chronos serve`). */
+export function initChronos(options: ConnectionOptions): Chronos {
+  return new Chronos(options);
+}
