@@ -76,8 +76,8 @@ fn every_path_declares_its_parameters_and_a_unique_operation_id() {
 fn the_typescript_clients_copy_is_current() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../clients/typescript/openapi.json");
-    let copy: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("the copy"))
-        .expect("JSON");
+    let copy: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("the copy")).expect("JSON");
     assert!(
         copy == chronos_server::openapi_json(),
         "{} is stale: regenerate it",
