@@ -68,6 +68,30 @@ describe('error classes', () => {
     await assert.rejects(gone.with({ databaseType: 'logs', collection: 'events' }).create({}), BackendUnavailableError);
   });
 
+  it('a backend that does not answer is a 503, retried for reads, then BackendUnavailableError', async () => {
+    const down = await startServer((dataDir) => ({
+      dbConnections: { m: { mongoUri: 'mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=200', timeoutMs: 200 } },
+      spacesConnections: { files: { provider: 'local', basePath: `${dataDir}/objects` } },
+      databases: {
+        runtime: { tenantTemplate: { dbConnRef: 'm', spaceConnRef: 'files', bucket: 'chronos-runtime', prefix: '{tenantId}', dbName: 'rt_{tenantId}' } },
+      },
+    }));
+    try {
+      const ops = initChronos({ url: down.url, maxAttempts: 2 }).with({ databaseType: 'runtime', tenantId: 'tenant-a', collection: 'c' });
+      const started = Date.now();
+      await assert.rejects(ops.getLatest('x'), (e: unknown) => {
+        assert.ok(e instanceof BackendUnavailableError);
+        assert.equal(e.status, 503);
+        assert.equal(e.code, 'BACKEND_UNAVAILABLE');
+        return true;
+      });
+      assert.ok(Date.now() - started >= 1000, 'the second attempt waited for Retry-After');
+      await assert.rejects(ops.create({ a: 1 }), BackendUnavailableError);
+    } finally {
+      await down.stop();
+    }
+  });
+
   it('initChronos needs a URL', () => {
     assert.throws(() => initChronos({ url: 'localhost:7070' }), ChronosError);
   });
