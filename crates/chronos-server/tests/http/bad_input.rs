@@ -271,6 +271,14 @@ async fn bad_input_is_a_typed_4xx() {
     s.call(Method::PATCH, &format!("{C}/items/x-1"), None)
         .await
         .problem(405, "METHOD_NOT_ALLOWED", "PATCH");
+    let brew = Method::from_bytes(b"BREW").unwrap();
+    let a = s.call(brew, &format!("{C}/items/x-1"), None).await;
+    assert!(a.status.is_client_error(), "{}", a.text);
+    let metrics = s.get("/metrics").await.expect(200, "metrics");
+    assert!(
+        !metrics.text.contains("BREW"),
+        "made-up methods do not become labels"
+    );
 
     // None of it changed the item.
     let item = s
