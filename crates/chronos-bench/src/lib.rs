@@ -25,6 +25,12 @@
 //! * **The memory run** (`memory`): the peak resident memory of a `restore_collection` of
 //!   many changed items and of paging `list_by_meta` with its cursor through a large
 //!   collection (target < 100 MiB each): both must stream, not load the collection.
+//! * **The HTTP run** (`http`, embedded backend only): `create` over distinct items and
+//!   `get_latest` of them at concurrency 32, through the library and through
+//!   `chronos-server` over loopback HTTP (POST and GET of `/v1/runtime/tenant/bench/bench/items`),
+//!   each side on its own instance, durability `processCrash`. Ratio per operation: HTTP
+//!   ops/s over library ops/s (target >= 0.7). The server runs in the bench's process, on its
+//!   tokio runtime, next to the client (`reqwest` with keep-alive connections).
 //!
 //! ## Why ratios measured side by side
 //!
@@ -40,6 +46,7 @@ mod backends;
 mod data;
 mod drive;
 mod floors;
+mod http;
 mod memory;
 mod scale;
 mod stats;
@@ -77,6 +84,8 @@ pub struct BenchSizes {
     pub memory_items: usize,
     /// Memory run: items changed, then restored by `restore_collection`.
     pub memory_restore_items: usize,
+    /// HTTP run: operations per workload (each side, each operation).
+    pub http_ops: usize,
 }
 
 impl BenchSizes {
@@ -90,6 +99,7 @@ impl BenchSizes {
             scale_sizes: vec![10_000, 100_000, 1_000_000],
             memory_items: 1_000_000,
             memory_restore_items: 100_000,
+            http_ops: 20_000,
         }
     }
 
@@ -104,6 +114,8 @@ impl BenchSizes {
             scale_sizes: vec![1_000, 10_000, 100_000],
             memory_items: 100_000,
             memory_restore_items: 10_000,
+            // The HTTP run measures the embedded backend only.
+            http_ops: 2_000,
         }
     }
 
@@ -117,6 +129,7 @@ impl BenchSizes {
             scale_sizes: vec![1_000, 10_000],
             memory_items: 20_000,
             memory_restore_items: 5_000,
+            http_ops: 200,
         }
     }
 
@@ -151,6 +164,7 @@ impl BenchSizes {
             1,
             MAX_ITEMS,
         )?;
+        within("http_ops", self.http_ops, 1, MAX_OPS)?;
         check_scale_sizes(&self.scale_sizes)?;
         Ok(())
     }
@@ -189,6 +203,8 @@ pub struct BenchOptions {
     pub scale: bool,
     /// Run the memory measurement (instead of the standard run).
     pub memory: bool,
+    /// Run the HTTP measurement (instead of the standard run; embedded backend only).
+    pub http: bool,
     /// Where the run's temporary directories are made (the embedded backend's data, the raw
     /// floor's files); `None`: the system's temporary directory. They are removed at the end.
     pub work_dir: Option<std::path::PathBuf>,
@@ -202,6 +218,7 @@ impl BenchOptions {
             sizes: BenchSizes::preset(backend, quick),
             scale: false,
             memory: false,
+            http: false,
             work_dir: None,
         }
     }
@@ -220,14 +237,21 @@ impl BenchOptions {
     }
 }
 
-/// Runs what `opts` asks for (the standard run unless `scale` or `memory` is set; those two
-/// may be combined) and returns the report: one section per run, each with its header, its
-/// table and its ratios. Progress bars are drawn on stderr when it is a terminal.
+/// Runs what `opts` asks for (the standard run unless `scale`, `memory` or `http` is set;
+/// those may be combined) and returns the report: one section per run, each with its header,
+/// its table and its ratios. Progress bars are drawn on stderr when it is a terminal.
+///
+/// The HTTP run measures the embedded backend only: with `http` on another backend this is
+/// an error, before anything runs.
 pub async fn run(opts: &BenchOptions) -> Result<String, Error> {
     opts.sizes.check()?;
     let mut sections = Vec::new();
-    if !opts.scale && !opts.memory {
+    if !opts.scale && !opts.memory && !opts.http {
         sections.push(workloads::standard(opts).await?);
+    }
+    // First of the runs asked for: on another backend it fails before anything has run.
+    if opts.http {
+        sections.push(http::http(opts).await?);
     }
     if opts.scale {
         sections.push(scale::scale(opts).await?);
@@ -254,6 +278,17 @@ mod tests {
                     .check()
                     .unwrap_or_else(|e| panic!("{backend:?} quick={quick}: {e}"));
             }
+        }
+    }
+
+    /// The HTTP run refuses the remote backends before it contacts anything.
+    #[tokio::test]
+    async fn http_run_is_embedded_only() {
+        for backend in [BenchBackend::MongoS3, BenchBackend::MongoAzure] {
+            let mut opts = BenchOptions::new(backend, true);
+            opts.http = true;
+            let err = run(&opts).await.expect_err("a remote backend").to_string();
+            assert!(err.contains("embedded backend only"), "{err}");
         }
     }
 

@@ -176,13 +176,14 @@ pub(crate) fn parse_age(s: &str) -> Result<std::time::Duration, String> {
 
 /// Arguments of `chronos bench`.
 ///
-/// Without `--scale` or `--memory` this is the standard run; `--scale` and `--memory` run
-/// their measurement instead (both may be given). Every size is bounded; the defaults come
+/// Without `--scale`, `--memory` or `--http` this is the standard run; `--scale` and
+/// `--memory` run their measurement instead (both may be given), `--http` its own (alone, on
+/// the embedded backend). Every size is bounded; the defaults come
 /// from a preset (full on embedded, smaller on the remote backends, small with `--quick`).
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Runs: the standard run (default); --scale; --memory (these two may be combined). \
-Figures are printed next to the ratios the project tracks (met/MISSED); use a release build."
+    after_help = "Runs: the standard run (default); --scale; --memory (these two may be combined); \
+--http (alone, embedded backend only). Figures are printed next to the ratios the project tracks (met/MISSED); use a release build."
 )]
 pub(crate) struct BenchArgs {
     /// The backend to measure (the remote ones at the addresses of
@@ -192,8 +193,9 @@ pub(crate) struct BenchArgs {
     /// Small preset sizes (a smoke run, not figures to record).
     #[arg(long)]
     pub(crate) quick: bool,
-    /// Operations per workload of the standard run, and samples per operation and size of
-    /// the scale run (1-1000000; overrides the preset: 2000, 200 remote or --quick).
+    /// Operations per workload of the standard run and of the HTTP run, and samples per
+    /// operation and size of the scale run (1-1000000; overrides the preset: 2000, 200
+    /// remote or --quick; HTTP run 20000, 200 --quick).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=chronos_bench::MAX_OPS as i64))]
     pub(crate) ops: Option<u32>,
     /// Standard run: versions of the deep item read as of a time (1-1000000; preset 10000,
@@ -234,6 +236,11 @@ pub(crate) struct BenchArgs {
     #[arg(long, value_name = "N", requires = "memory",
           value_parser = clap::value_parser!(u32).range(1..=chronos_bench::MAX_ITEMS as i64))]
     pub(crate) memory_restore_items: Option<u32>,
+    /// Run the HTTP measurement instead: create and get_latest at concurrency 32 through the
+    /// library and through chronos-server on loopback HTTP, side by side (embedded backend
+    /// only, durability processCrash; the server runs in the bench's process).
+    #[arg(long, conflicts_with_all = ["scale", "memory", "deep_versions", "list_items", "restore_items"])]
+    pub(crate) http: bool,
 }
 
 /// The sizes of `--scale-sizes`, checked.

@@ -313,6 +313,7 @@ pub(crate) async fn bench(work_dir: Option<PathBuf>, a: BenchArgs) -> Result<(),
     let mut opts = chronos_bench::BenchOptions::new(backend, a.quick);
     opts.scale = a.scale;
     opts.memory = a.memory;
+    opts.http = a.http;
     opts.work_dir = work_dir;
     let sizes = &mut opts.sizes;
     let set = |slot: &mut usize, v: Option<u32>| {
@@ -321,6 +322,7 @@ pub(crate) async fn bench(work_dir: Option<PathBuf>, a: BenchArgs) -> Result<(),
         }
     };
     set(&mut sizes.ops, a.ops);
+    set(&mut sizes.http_ops, a.ops);
     set(&mut sizes.deep_versions, a.deep_versions);
     set(&mut sizes.list_items, a.list_items);
     set(&mut sizes.restore_items, a.restore_items);

@@ -39,6 +39,20 @@ async fn main() -> ExitCode {
             )
             .exit();
     }
+    if let Command::Bench(a) = &cli.command {
+        if a.http && a.backend != "embedded" {
+            Cli::command()
+                .error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    format!(
+                        "--http measures the embedded backend only (library and server side by side \
+                         in one process); drop --backend {}",
+                        a.backend
+                    ),
+                )
+                .exit();
+        }
+    }
     // A server logs each request; the other commands only what goes wrong.
     init_logging(if matches!(cli.command, Command::Serve(_)) {
         "info"

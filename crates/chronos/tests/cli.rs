@@ -592,6 +592,39 @@ fn bench_runs_at_tiny_sizes() {
     }
 }
 
+/// `chronos bench --http --quick`: library and HTTP side by side (the server in the bench's
+/// process), both ratio lines printed. No timing is asserted (this is a debug build).
+#[test]
+fn bench_http_quick_prints_both_ratios() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = chronos(dir.path(), &["bench", "--http", "--quick"]);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "failed: {}\n{out}", stderr(&o));
+    for line in [
+        "HTTP run, durability processCrash",
+        "create (library, concurrency 32)",
+        "create (HTTP POST, concurrency 32)",
+        "get_latest (library, concurrency 32)",
+        "get_latest (HTTP GET, concurrency 32)",
+        "create HTTP ops/s / library ops/s",
+        "get_latest HTTP ops/s / library ops/s",
+    ] {
+        assert!(out.contains(line), "no '{line}' in:\n{out}");
+    }
+    assert_eq!(out.matches("(target >= 0.7: ").count(), 2, "{out}");
+    // The run's temporary directories are gone.
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("chronos-bench-")
+        })
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
 /// Every bench size is bounded by clap: out-of-range or inconsistent sizes are usage errors.
 #[test]
 fn bench_sizes_are_validated() {
@@ -609,6 +642,11 @@ fn bench_sizes_are_validated() {
         &["bench", "--memory-restore-items", "5"],
         &["bench", "--scale", "--list-items", "100"],
         &["bench", "--backend", "sqlite"],
+        &["bench", "--http", "--backend", "mongo-s3"],
+        &["bench", "--http", "--backend", "mongo-azure"],
+        &["bench", "--http", "--scale"],
+        &["bench", "--http", "--memory"],
+        &["bench", "--http", "--list-items", "100"],
     ] {
         let o = chronos(dir.path(), args);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
@@ -627,6 +665,7 @@ fn bench_sizes_are_validated() {
         "--memory",
         "--memory-items",
         "--memory-restore-items",
+        "--http",
     ] {
         assert!(help.contains(flag), "--help does not document {flag}");
     }
