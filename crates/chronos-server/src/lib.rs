@@ -97,6 +97,7 @@ impl Server {
         let state = AppState {
             chronos: Arc::new(chronos),
             keys: Arc::new(keys),
+            open_grant: ApiKeys::open_grant(),
             metrics: Arc::new(metrics::Metrics::new()),
             readiness: Arc::new(readiness::Readiness::new()),
             slots: Arc::new(tokio::sync::Semaphore::new(
@@ -136,6 +137,12 @@ impl Server {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
+        // Answers are small and written whole: send them at once (no Nagle delay).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "could not set TCP_NODELAY");
+            }
+        });
         axum::serve(listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await?;

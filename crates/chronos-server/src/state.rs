@@ -2,7 +2,7 @@
 
 use crate::metrics::Metrics;
 use crate::readiness::Readiness;
-use chronos_db::access::ApiKeys;
+use chronos_db::access::{ApiKeys, Grant};
 use chronos_db::Chronos;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +13,8 @@ use tokio::sync::Semaphore;
 pub(crate) struct AppState {
     pub(crate) chronos: Arc<Chronos>,
     pub(crate) keys: Arc<ApiKeys>,
+    /// What every request may do when no key is configured (loopback only).
+    pub(crate) open_grant: Grant,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) readiness: Arc<Readiness>,
     pub(crate) slots: Arc<Semaphore>,
