@@ -1,6 +1,6 @@
 // The chronos-db v2.2 README's call sites, unchanged apart from the set-up.
 // Type-checked by `npm run typecheck`; run against a server with
-// `CHRONOS_URL=http://127.0.0.1:7070 node --experimental-strip-types examples/seed-readme.ts`
+// `CHRONOS_URL=http://127.0.0.1:7070 node --experimental-strip-types examples/v2-call-sites.ts`
 // after `npm run build` (or compile it with tsc).
 
 import { initChronos, ConflictError } from '@chronos-db/client';
