@@ -1,7 +1,7 @@
-// The chronos-db v2.2 README's call sites, unchanged apart from the set-up.
-// Type-checked by `npm run typecheck`; run against a server with
-// `CHRONOS_URL=http://127.0.0.1:7070 node --experimental-strip-types examples/v2-call-sites.ts`
-// after `npm run build` (or compile it with tsc).
+// The call sites of the chronos-db v2.2 README, unchanged apart from the set-up.
+// Type-checked (strict) by `npm run typecheck`; the same calls run against a real server in
+// src/test/v2-readme-examples.test.ts. In an application that installed the package, call
+// `main()` with CHRONOS_URL pointing at `chronos serve`.
 
 import { initChronos, ConflictError } from '@chronos-db/client';
 
