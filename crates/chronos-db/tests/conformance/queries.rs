@@ -6,16 +6,47 @@ use chronos_db::config::CollectionMap;
 use chronos_db::{CreateOptions, Error, ListOptions, Timestamp};
 use serde_json::{json, Value};
 
-async fn seed_people(h: &Harness) -> chronos_db::Collection {
-    let c = h.coll("people");
-    let people = [
+fn people() -> [Value; 5] {
+    [
         json!({"name": "ann", "age": 31, "city": {"name": "Paris"}, "tags": ["a", "b"], "vip": true}),
         json!({"name": "bob", "age": 25, "city": {"name": "Berlin"}, "tags": ["b"], "vip": false}),
         json!({"name": "cyd", "age": 40, "city": {"name": "paris"}, "tags": [], "score": 1.5}),
         json!({"name": "dan", "age": "unknown", "tags": ["c"]}),
         json!({"name": "eve", "age": null, "city": {"name": "Rome"}}),
-    ];
-    for p in people {
+    ]
+}
+
+/// The names of `people()` a filter matches in memory (`Filter::matches`, what counter rules
+/// use), at ov 0.
+fn matched_in_memory(filter: &Value) -> Vec<String> {
+    let spec = chronos_db::query::IndexSpec {
+        paths: PEOPLE_PATHS
+            .iter()
+            .map(|p| chronos_db::query::IndexedPath::parse(p))
+            .collect(),
+        excluded: vec![],
+    };
+    let f = chronos_db::query::Filter::parse(filter, &spec).unwrap();
+    people()
+        .iter()
+        .filter(|d| {
+            let id = d["name"].as_str().unwrap();
+            let sys = chronos_db::query::SystemValues {
+                id,
+                ov: 0,
+                ..Default::default()
+            };
+            f.matches(d, &sys)
+        })
+        .map(|d| d["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+const PEOPLE_PATHS: [&str; 6] = ["name", "age", "city.name", "tags[]", "vip", "score"];
+
+async fn seed_people(h: &Harness) -> chronos_db::Collection {
+    let c = h.coll("people");
+    for p in people() {
         let id = p["name"].as_str().unwrap().to_string();
         c.create(
             p,
@@ -33,7 +64,7 @@ async fn seed_people(h: &Harness) -> chronos_db::Collection {
 }
 
 fn people_map() -> CollectionMap {
-    map(&["name", "age", "city.name", "tags[]", "vip", "score"])
+    map(&PEOPLE_PATHS)
 }
 
 async fn names(c: &chronos_db::Collection, filter: Value) -> Vec<String> {
@@ -128,6 +159,8 @@ async fn query_operators(b: &dyn Backend) {
     ];
     for (filter, expected) in cases {
         assert_eq!(names(&c, filter.clone()).await, expected, "{filter}");
+        // The in-memory matcher (counter rules) agrees with the store.
+        assert_eq!(matched_in_memory(&filter), expected, "in memory: {filter}");
     }
     // Latest state only: an update moves an item out of a filter's result.
     c.update("bob", json!({"name": "bob", "age": 50}), 0, "a", "r")

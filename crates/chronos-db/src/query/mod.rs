@@ -2,6 +2,10 @@
 //! opaque keyset cursor, parsed and validated once here and then compiled by each metadata
 //! backend. Unknown operators and non-indexed fields are errors, never an empty result.
 
+mod eval;
+
+pub use eval::SystemValues;
+
 use crate::model::Timestamp;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
