@@ -43,6 +43,7 @@ impl Chronos {
         let _ = rustls::crypto::ring::default_provider().install_default();
         config.validate()?;
         crate::access::check_config(&config)?;
+        crate::analytics::check_config(&config)?;
         // Backend errors and dependencies' log lines may quote a key: from now on every
         // redacted text leaves the configured ones out.
         config.register_secrets();

@@ -29,6 +29,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod analytics;
 pub mod backend_error;
 pub mod config;
 pub mod error;

@@ -242,6 +242,7 @@ pub(crate) async fn fetch(g: &Global, a: FetchArgs) -> Result<(), Failure> {
 pub(crate) async fn config_check(file: &Path, connect: bool) -> Result<(), Failure> {
     let config = ChronosConfig::from_file(file)?;
     chronos_db::access::check_config(&config)?;
+    chronos_db::analytics::check_config(&config)?;
     for key in config.inactive_keys() {
         let _ = writeln!(
             std::io::stderr().lock(),

@@ -598,6 +598,10 @@ pub enum CounterOp {
     Update,
     /// `DELETE`: item deletions.
     Delete,
+    /// `ENRICH`: enrichments.
+    Enrich,
+    /// `RESTORE`: restores (of one item, or of each item a collection restore changes).
+    Restore,
 }
 
 /// What a counter rule's `when` conditions look at. Accepted, not yet in effect.
