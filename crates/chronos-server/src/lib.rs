@@ -181,9 +181,13 @@ fn router(state: AppState, max_body: usize) -> Router {
         .merge(v1)
         // A signed link is its own credential: no API key.
         .route("/v1/blobs/{*path}", get(blobs::get))
+        .merge(
+            Router::new()
+                .route("/readyz", get(system::readyz))
+                .route("/metrics", get(system::metrics))
+                .route_layer(from_fn_with_state(state.clone(), auth::operators_only)),
+        )
         .route("/healthz", get(system::healthz))
-        .route("/readyz", get(system::readyz))
-        .route("/metrics", get(system::metrics))
         .route("/openapi.json", get(system::openapi))
         .fallback(|| async {
             ApiError::new(

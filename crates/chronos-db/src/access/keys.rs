@@ -53,6 +53,11 @@ impl Grant {
         self.scopes.iter().any(|s| s.allows(route, permission))
     }
 
+    /// Whether one of the key's scopes covers every route (an operator's key).
+    pub fn is_global(&self) -> bool {
+        self.scopes.iter().any(Scope::is_global)
+    }
+
     /// Whether one of the key's scopes covers `route` at all. A server answers requests on
     /// routes a key does not cover exactly as it answers for data that does not exist.
     pub fn covers(&self, route: &Route) -> bool {
@@ -66,6 +71,7 @@ impl ApiKeys {
         let mut problems = Vec::new();
         let mut keys = Vec::new();
         let mut ids = std::collections::HashSet::new();
+        let mut digests = std::collections::HashSet::new();
         for (i, e) in entries.iter().enumerate() {
             let path = format!("$.server.apiKeys[{i}]");
             if e.id.is_empty() || e.id.len() > 64 || e.id.chars().any(|c| c.is_control()) {
@@ -95,7 +101,15 @@ impl ApiKeys {
                     Err(why) => problems.push(format!("{path}.scopes[{j}]: {why}")),
                 }
             }
-            if let Some(digest) = digest {
+            if let Some(digest) = digest.filter(|d| {
+                let fresh = digests.insert(*d);
+                if !fresh {
+                    problems.push(format!(
+                        "{path}.sha256: the same key is configured under another id; give each key one entry"
+                    ));
+                }
+                fresh
+            }) {
                 keys.push(Key {
                     id: e.id.clone(),
                     digest,
@@ -182,6 +196,7 @@ mod tests {
             entry("a", &d, &["runtime:tenant:a:read"]),
             entry("a", &d.to_uppercase(), &[]),
             entry("", "abc", &["nope"]),
+            entry("c", &d, &["runtime:tenant:a:read"]),
         ])
         .err()
         .unwrap();
@@ -193,6 +208,7 @@ mod tests {
             "$.server.apiKeys[2].id",
             "$.server.apiKeys[2].sha256",
             "$.server.apiKeys[2].scopes[0]: invalid scope 'nope'",
+            "$.server.apiKeys[3].sha256: the same key is configured under another id",
         ] {
             assert!(text.contains(want), "missing {want} in:\n{text}");
         }

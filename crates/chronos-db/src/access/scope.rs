@@ -94,6 +94,12 @@ impl Scope {
             && self.scope_id.covers(scope_id.as_ref())
     }
 
+    /// Whether this scope covers every route (`*:*:*:<permission>`): what operators' keys
+    /// have, and what the server's metrics and readiness endpoints ask for.
+    pub fn is_global(&self) -> bool {
+        self.database_type == Part::Any && self.tier == Part::Any && self.scope_id == Part::Any
+    }
+
     /// The permission this scope grants.
     pub fn permission(&self) -> Permission {
         self.permission
@@ -132,10 +138,20 @@ impl FromStr for Scope {
             "*" => Part::Any,
             id => {
                 crate::names::check_scope_name("scopeId", id).map_err(fail)?;
-                if matches!(tier, Part::Exactly(Tier::Generic)) {
-                    return Err(fail(
-                        "the generic tier has no scope id: use * as the scopeId".into(),
-                    ));
+                match tier {
+                    Part::Exactly(Tier::Generic) => {
+                        return Err(fail(
+                            "the generic tier has no scope id: use * as the scopeId".into(),
+                        ))
+                    }
+                    // A tenant and a domain may share a name: `*:*:acme:...` would grant the
+                    // domain every tenant of it reads, as well as the tenant.
+                    Part::Any => {
+                        return Err(fail(
+                            "a scopeId needs its tier (tenant or domain), not *".into(),
+                        ))
+                    }
+                    _ => {}
                 }
                 Part::Exactly(id.to_string())
             }
@@ -266,13 +282,13 @@ mod tests {
             ),
             // A concrete scope id never covers the generic tier or the logs database.
             (
-                "*:*:tenant-a:admin",
+                "*:tenant:tenant-a:admin",
                 "knowledge/generic/x",
                 Permission::Read,
                 false,
             ),
             (
-                "*:*:tenant-a:admin",
+                "*:tenant:tenant-a:admin",
                 "logs/generic/x",
                 Permission::Read,
                 false,
@@ -316,6 +332,8 @@ mod tests {
             "runtime:tenant:a/b:read",
             "knowledge:generic:acme:read",
             "runtime:tenant::read",
+            "*:*:tenant-a:read",
+            "runtime:*:acme:write",
         ] {
             let e = bad.parse::<Scope>().unwrap_err().to_string();
             assert!(

@@ -1,5 +1,6 @@
-//! Liveness, readiness, metrics and the OpenAPI document. None of them needs a key, and none
-//! names a tenant, a database or a bucket.
+//! Liveness, readiness, metrics and the OpenAPI document. None names a tenant, a database or a
+//! bucket; readiness and metrics (which show every tenant's traffic) need an operator's key
+//! when keys are configured.
 
 use crate::problem::ApiError;
 use crate::readiness::ReadyReport;
@@ -17,8 +18,9 @@ pub(crate) async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// Every configured database and bucket answers (checked at most every 2 seconds).
-#[utoipa::path(get, path = "/readyz", operation_id = "readyz", security(()), tag = "system",
+/// Every configured database and bucket answers (checked at most every 2 seconds). Needs an
+/// operator's key (`*:*:*:read`) when keys are configured.
+#[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "system",
     responses((status = 200, body = ReadyReport), (status = 503, description = "A connection did not answer", body = ReadyReport)))]
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     let report = state.readiness.report(&state.chronos).await;
@@ -30,8 +32,9 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     (status, Json(report)).into_response()
 }
 
-/// Prometheus metrics (text format).
-#[utoipa::path(get, path = "/metrics", operation_id = "metrics", security(()), tag = "system",
+/// Prometheus metrics (text format). Needs an operator's key (`*:*:*:read`) when keys are
+/// configured.
+#[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "system",
     responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String)))]
 pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     let text = state

@@ -26,7 +26,8 @@ async fn keys_see_their_scopes_and_nothing_else() {
     );
     let (all_tenants, e5) = key("tenants-read", &["runtime:tenant:*:read"]);
     let (generic, e6) = key("generic-read", &["knowledge:generic:*:read"]);
-    let s = start_with(cfg, keep, vec![e1, e2, e3, e4, e5, e6], |_| {}).await;
+    let (operator, e7) = key("operator", &["*:*:*:read"]);
+    let s = start_with(cfg, keep, vec![e1, e2, e3, e4, e5, e6, e7], |_| {}).await;
 
     let a = s.with_key(Some(&a_write));
     let b = s.with_key(Some(&b_admin));
@@ -270,7 +271,7 @@ async fn keys_see_their_scopes_and_nothing_else() {
             assert_eq!(body["code"], "UNAUTHORIZED");
         }
     }
-    // The system endpoints need no key.
+    // Liveness and the API description need no key.
     s.with_key(None)
         .call(Method::GET, "/healthz", None)
         .await
@@ -279,5 +280,23 @@ async fn keys_see_their_scopes_and_nothing_else() {
         .call(Method::GET, "/openapi.json", None)
         .await
         .expect(200, "openapi without a key");
+    // Metrics and readiness (every tenant's traffic, the deployment's connections) need an
+    // operator's key.
+    for path in ["/metrics", "/readyz"] {
+        s.with_key(None)
+            .call(Method::GET, path, None)
+            .await
+            .problem(401, "UNAUTHORIZED", path);
+        for tenant_key in [&a_admin, &b_admin, &all_tenants] {
+            s.with_key(Some(tenant_key))
+                .call(Method::GET, path, None)
+                .await
+                .problem(403, "FORBIDDEN", &format!("{path} with a tenant's key"));
+        }
+        s.with_key(Some(&operator))
+            .call(Method::GET, path, None)
+            .await
+            .expect(200, path);
+    }
     s.stop().await;
 }
