@@ -78,3 +78,75 @@ impl Chronos {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::payload::LinkError;
+    use crate::{Chronos, DatabaseType, ReadOptions, Route};
+    use std::time::Duration;
+
+    /// Links signed with the deployment's own key but naming a path out of a bucket are
+    /// refused before anything is read.
+    #[tokio::test]
+    async fn signed_traversal_paths_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("meta")).unwrap();
+        std::fs::write(dir.path().join("meta/secret.json"), b"{\"secret\":1}").unwrap();
+        let chronos = Chronos::embedded(dir.path()).await.unwrap();
+        chronos.enable_local_links("http://h");
+        let c = chronos
+            .with(Route::tenant(DatabaseType::Runtime, "t1", "notes").unwrap())
+            .unwrap();
+        let w = c
+            .create(serde_json::json!({"n": 1}), "a", "", Default::default())
+            .await
+            .unwrap();
+        let opts = ReadOptions {
+            presign: true,
+            ..Default::default()
+        };
+        assert!(c
+            .get_latest(&w.id, opts)
+            .await
+            .unwrap()
+            .unwrap()
+            .presigned
+            .is_some());
+        let signer = chronos.context.payloads.links.get().unwrap();
+        let data_dir = dir.path().join("objects");
+        for (bucket, key) in [
+            ("..", "meta/secret.json"),
+            ("chronos-runtime", "../../meta/secret.json"),
+            ("chronos-runtime", "a/../../../meta/secret.json"),
+            ("chronos-runtime", "./x"),
+            ("chronos-runtime", ""),
+            ("CHRONOS", "x"),
+        ] {
+            let link = signer
+                .link(&data_dir, "files", bucket, key, Duration::from_secs(60))
+                .unwrap();
+            let rest = link.strip_prefix("http://h/v1/blobs/").unwrap();
+            let (path, query) = rest.split_once('?').unwrap();
+            let expires: u64 = query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("expires="))
+                .unwrap()
+                .parse()
+                .unwrap();
+            let sig = query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("sig="))
+                .unwrap();
+            let got = chronos.read_link(path, expires, sig).await;
+            assert!(
+                matches!(got, Err(LinkError::Invalid)),
+                "{bucket} / {key}: {got:?}"
+            );
+        }
+        // Another connection name, and a cloud connection, are refused too.
+        assert!(matches!(
+            chronos.read_link("nope/b/k", u64::MAX, "00").await,
+            Err(LinkError::Invalid)
+        ));
+    }
+}

@@ -50,13 +50,19 @@ impl LinkSigner {
         }
     }
 
-    /// The link key of a data directory, read from it or (the first time) made and stored.
-    fn key_of(&self, data_dir: &Path) -> Result<Arc<[u8]>, PayloadError> {
+    /// The link key of a data directory, read from it or (the first time a link is made,
+    /// `create`) made and stored. Checking a link never creates one.
+    fn key_of(&self, data_dir: &Path, create: bool) -> Result<Arc<[u8]>, PayloadError> {
         let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(k) = keys.get(data_dir) {
             return Ok(k.clone());
         }
-        let key: Arc<[u8]> = load_or_create_key(data_dir)?.into();
+        let key: Arc<[u8]> = if create {
+            load_or_create_key(data_dir)?
+        } else {
+            read_key(&data_dir.join(KEY_FILE))?
+        }
+        .into();
         keys.insert(data_dir.to_path_buf(), key.clone());
         Ok(key)
     }
@@ -79,7 +85,7 @@ impl LinkSigner {
     ) -> Result<String, PayloadError> {
         let path = format!("{conn}/{bucket}/{key}");
         let expires = now_seconds().saturating_add(ttl.as_secs());
-        let mac = Self::signature(&self.key_of(data_dir)?, &path, expires)?;
+        let mac = Self::signature(&self.key_of(data_dir, true)?, &path, expires)?;
         let sig = hex::encode(mac.finalize().into_bytes());
         Ok(format!(
             "{}/v1/blobs/{path}?expires={expires}&sig={sig}",
@@ -96,7 +102,9 @@ impl LinkSigner {
         sig: &str,
     ) -> Result<(), LinkError> {
         let sig = hex::decode(sig).map_err(|_| LinkError::Invalid)?;
-        let key = self.key_of(data_dir).map_err(|_| LinkError::Invalid)?;
+        let key = self
+            .key_of(data_dir, false)
+            .map_err(|_| LinkError::Invalid)?;
         Self::signature(&key, path, expires)
             .map_err(|_| LinkError::Invalid)?
             .verify_slice(&sig)
@@ -115,44 +123,54 @@ fn now_seconds() -> u64 {
         .unwrap_or(0)
 }
 
+fn read_key(file: &Path) -> Result<Vec<u8>, PayloadError> {
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        PayloadError::Backend(BackendError::caused_by(
+            format!("cannot read {}", file.display()),
+            &e,
+        ))
+    })?;
+    match hex::decode(text.trim()) {
+        Ok(k) if k.len() >= 32 => Ok(k),
+        _ => Err(PayloadError::Backend(BackendError::new(format!(
+            "{} is not a link key (64 hex digits); remove it to make a new one",
+            file.display()
+        )))),
+    }
+}
+
+/// Reads the directory's key, or makes one: written whole to a temporary file, then linked
+/// to its name, so another process never reads a partly written key; the first link wins.
 fn load_or_create_key(data_dir: &Path) -> Result<Vec<u8>, PayloadError> {
     let file = data_dir.join(KEY_FILE);
+    if file.exists() {
+        return read_key(&file);
+    }
     let fail = |what: &str, e: &std::io::Error| {
         PayloadError::Backend(BackendError::caused_by(
             format!("{what} {}", file.display()),
             e,
         ))
     };
-    let read = |file: &Path| -> Result<Vec<u8>, PayloadError> {
-        let text = std::fs::read_to_string(file).map_err(|e| fail("cannot read", &e))?;
-        match hex::decode(text.trim()) {
-            Ok(k) if k.len() >= 32 => Ok(k),
-            _ => Err(PayloadError::Backend(BackendError::new(format!(
-                "{} is not a link key (64 hex digits); remove it to make a new one",
-                file.display()
-            )))),
-        }
-    };
-    if file.exists() {
-        return read(&file);
-    }
     std::fs::create_dir_all(data_dir).map_err(|e| fail("cannot create the directory of", &e))?;
     let mut key = [0u8; 32];
     rand::fill(&mut key);
+    let temp = data_dir.join(format!("{KEY_FILE}.{}", crate::names::write_id()));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(&file) {
-        Ok(mut f) => {
-            use std::io::Write;
-            f.write_all(hex::encode(key).as_bytes())
-                .and_then(|()| f.sync_all())
-                .map_err(|e| fail("cannot write", &e))?;
-            Ok(key.to_vec())
-        }
+    let written = options.open(&temp).and_then(|mut f| {
+        use std::io::Write;
+        f.write_all(hex::encode(key).as_bytes())?;
+        f.sync_all()
+    });
+    let linked = written.and_then(|()| std::fs::hard_link(&temp, &file));
+    let _ = std::fs::remove_file(&temp);
+    match linked {
+        Ok(()) => Ok(key.to_vec()),
         // Another process made it first: use theirs.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(&file),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read_key(&file),
         Err(e) => Err(fail("cannot create", &e)),
     }
 }
@@ -177,6 +195,28 @@ mod tests {
         (path.to_string(), expires, sig)
     }
 
+    /// `sig` with its first hex digit changed.
+    fn tampered(sig: &str) -> String {
+        let first = if sig.starts_with('0') { "1" } else { "0" };
+        format!("{first}{}", &sig[1..])
+    }
+
+    #[test]
+    fn checking_a_link_creates_no_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let signer = LinkSigner::new("http://x");
+        assert!(matches!(
+            signer.check(dir.path(), "files/b/k", u64::MAX, "00"),
+            Err(LinkError::Invalid)
+        ));
+        assert!(!dir.path().join(KEY_FILE).exists());
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "nothing written"
+        );
+    }
+
     #[test]
     fn links_verify_until_they_expire_and_not_once_altered() {
         let dir = tempfile::tempdir().unwrap();
@@ -198,7 +238,7 @@ mod tests {
         for (p, e, s) in [
             (path.replace("v0.x", "v1.x"), expires, sig.clone()),
             (path.clone(), expires + 1, sig.clone()),
-            (path.clone(), expires, sig.replace(&sig[..2], "00")),
+            (path.clone(), expires, tampered(&sig)),
             (path.clone(), expires, "zz".into()),
         ] {
             assert!(
