@@ -34,11 +34,17 @@ function collectionPath(ctx: RouteContext): string {
   const ty = ctx.databaseType;
   if (ty === 'logs') return `/v1/logs/${seg(ctx.collection)}`;
   const tier = ctx.tier ?? (ctx.tenantId ? 'tenant' : ctx.domain ? 'domain' : 'generic');
+  const need = (value: string | undefined, name: string): string => {
+    if (!value) {
+      throw new ValidationError(`with(): tier '${tier}' needs ${name}`, 'VALIDATION_ERROR', 0);
+    }
+    return value;
+  };
   switch (tier) {
     case 'tenant':
-      return `/v1/${seg(ty)}/tenant/${seg(ctx.tenantId ?? '')}/${seg(ctx.collection)}`;
+      return `/v1/${seg(ty)}/tenant/${seg(need(ctx.tenantId, 'tenantId'))}/${seg(ctx.collection)}`;
     case 'domain':
-      return `/v1/${seg(ty)}/domain/${seg(ctx.domain ?? '')}/${seg(ctx.collection)}`;
+      return `/v1/${seg(ty)}/domain/${seg(need(ctx.domain, 'domain'))}/${seg(ctx.collection)}`;
     default:
       return `/v1/${seg(ty)}/generic/${seg(ctx.collection)}`;
   }
@@ -51,6 +57,19 @@ function readQuery(opts: ReadOptions | undefined): Record<string, string | numbe
     fields: opts?.projection?.join(','),
     includeDeleted: opts?.includeDeleted || undefined,
   };
+}
+
+/**
+ * chronos-db v2.2 sorted on `updatedAt` / `createdAt` as system fields; here they are
+ * `_system.updatedAt` (any other key sorts on an indexed property).
+ */
+function systemSort(sort: Record<string, 1 | -1> | undefined): Record<string, 1 | -1> | undefined {
+  if (!sort) return sort;
+  const out: Record<string, 1 | -1> = {};
+  for (const [key, dir] of Object.entries(sort)) {
+    out[key === 'updatedAt' ? '_system.updatedAt' : key] = dir;
+  }
+  return out;
 }
 
 /** `null` for a missing item (what chronos-db v2.2 reads return), other errors thrown. */
@@ -210,7 +229,7 @@ export class CollectionOps {
       path: `${this.path}/query`,
       body: {
         filter: query.filter,
-        sort: query.sort,
+        sort: systemSort(query.sort),
         limit: query.limit,
         cursor: query.cursor,
         asOf: query.asOf,

@@ -84,9 +84,23 @@ export class Http {
         }
         throw error;
       }
-      const text = await response.text();
+      let text: string;
+      try {
+        text = await response.text();
+      } catch (cause) {
+        // The connection broke (or timed out) while the answer was being read.
+        if (attempt < attempts) {
+          await sleep(backoff(attempt));
+          continue;
+        }
+        throw new BackendUnavailableError(`the answer from ${this.base} was cut off: ${String(cause)}`, 'NETWORK_ERROR', 0, undefined);
+      }
       if (response.ok) {
-        return (text ? JSON.parse(text) : undefined) as T;
+        try {
+          return (text ? JSON.parse(text) : undefined) as T;
+        } catch {
+          throw new ChronosError(`${req.method} ${req.path}: the answer is not JSON`, 'INVALID_RESPONSE', response.status);
+        }
       }
       let problem: Problem | undefined;
       try {

@@ -69,9 +69,17 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T>
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or_default();
-        serde_urlencoded::from_str::<T>(query)
+        let params = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize::<_, T>(params)
             .map(QueryParams)
-            .map_err(|e| ApiError::invalid(format!("query string: {e}")))
+            .map_err(|e| {
+                let name = e.path().to_string();
+                if name == "." {
+                    ApiError::invalid(format!("query string: {}", e.inner()))
+                } else {
+                    ApiError::invalid_at(name, e.inner())
+                }
+            })
     }
 }
 

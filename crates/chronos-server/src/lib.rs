@@ -172,7 +172,8 @@ fn router(state: AppState, max_body: usize) -> Router {
                 post(items::restore),
             )
             .route(&format!("{prefix}/query"), post(collection::query))
-            .route(&format!("{prefix}/restore"), post(collection::restore));
+            .route(&format!("{prefix}/restore"), post(collection::restore))
+            .route(&format!("{prefix}/gc"), post(collection::gc));
     }
     let v1 = v1
         .route("/v1/{databaseType}/fetch", post(fetch::fetch))

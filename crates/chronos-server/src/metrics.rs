@@ -79,7 +79,7 @@ impl Metrics {
         );
         registry.register(
             "backend_call_duration_seconds",
-            "Time spent in library calls (metadata store and object storage), by operation and outcome",
+            "Time spent in each request's library call (its metadata-store and object-storage round trips and their processing), by operation and outcome",
             calls.clone(),
         );
         Metrics {

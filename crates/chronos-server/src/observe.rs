@@ -47,23 +47,17 @@ pub(crate) async fn observe(State(state): State<AppState>, req: Request, next: N
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".into());
     // Health, readiness and metrics answer even when every slot is taken: a saturated
-    // server is busy, not dead.
-    let slot = if route.starts_with("/v1/") {
-        match state.slots.clone().acquire_owned().await {
-            Ok(slot) => Some(slot),
-            Err(_) => {
-                return ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "BACKEND_UNAVAILABLE",
-                    "the server is shutting down",
-                )
-                .into_response()
-            }
-        }
-    } else {
-        None
+    // server is busy, not dead. Waiting for a slot counts against the request's time.
+    let needs_slot = route.starts_with("/v1/");
+    let slots = state.slots.clone();
+    let run = async move {
+        let _slot = match needs_slot {
+            true => slots.acquire_owned().await.ok(),
+            false => None,
+        };
+        next.run(req).await
     };
-    let mut response = match tokio::time::timeout(state.request_timeout, next.run(req)).await {
+    let mut response = match tokio::time::timeout(state.request_timeout, run).await {
         Ok(response) => response,
         Err(_) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -72,7 +66,6 @@ pub(crate) async fn observe(State(state): State<AppState>, req: Request, next: N
         )
         .into_response(),
     };
-    drop(slot);
     let status = response.status().as_u16();
     let seconds = started.elapsed().as_secs_f64();
     let code = response.extensions().get::<ErrorCode>().map(|c| c.0);

@@ -20,7 +20,7 @@ use utoipa::{Modify, OpenApi};
     ),
     paths(
         items::create, items::get, items::update, items::delete, items::enrich,
-        items::versions, items::restore, collection::query, collection::restore,
+        items::versions, items::restore, collection::query, collection::restore, collection::gc,
         fetch::fetch, blobs::get, system::healthz, system::readyz, system::metrics, system::openapi,
     ),
     modifiers(&BearerKeys),

@@ -3,6 +3,7 @@
 //! | status | code | when |
 //! |---|---|---|
 //! | 400 | `VALIDATION_ERROR`, `ROUTE_ERROR` | malformed JSON, wrong types, bad ids or names, unknown parameters or query operators (with the JSON path or parameter) |
+//! | 404 | `ROUTE_ERROR` | a database type, tenant or domain the configuration does not serve |
 //! | 401 | `UNAUTHORIZED` | no, malformed or unknown API key |
 //! | 403 | `FORBIDDEN` | the key sees the route but lacks the permission (a read key writing) |
 //! | 404 | `NOT_FOUND` | no such item or version, no such route, or a route outside the key's scopes |

@@ -102,9 +102,17 @@ pub(crate) struct KeysNewArgs {
     /// knowledge:generic:*:read). Repeat for several scopes.
     #[arg(long = "scope", value_name = "SCOPE", required = true, value_parser = parse_scope)]
     pub(crate) scopes: Vec<String>,
-    /// A name for the key, shown in logs (default: key-<first digest characters>).
-    #[arg(long, value_name = "NAME")]
+    /// A name for the key, shown in logs (default: key-<first digest characters>); 1-64
+    /// printable characters.
+    #[arg(long, value_name = "NAME", value_parser = parse_key_id)]
     pub(crate) id: Option<String>,
+}
+
+fn parse_key_id(text: &str) -> Result<String, String> {
+    if text.is_empty() || text.len() > 64 || text.chars().any(char::is_control) {
+        return Err("a key id is 1-64 printable characters".into());
+    }
+    Ok(text.to_string())
 }
 
 fn parse_scope(text: &str) -> Result<String, String> {

@@ -28,7 +28,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Prometheus metrics (text format). */
+        /**
+         * Prometheus metrics (text format). Needs an operator's key (`*:*:*:read`) when keys are
+         *     configured.
+         */
         get: operations["metrics"];
         put?: never;
         post?: never;
@@ -62,7 +65,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Every configured database and bucket answers (checked at most every 2 seconds). */
+        /**
+         * Every configured database and bucket answers (checked at most every 2 seconds). Needs an
+         *     operator's key (`*:*:*:read`) when keys are configured.
+         */
         get: operations["readyz"];
         put?: never;
         post?: never;
@@ -86,6 +92,26 @@ export interface paths {
         get: operations["getLinkedObject"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/logs/{collection}/gc": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Finds (and with `dryRun: false` removes) payload objects of the collection that no
+         *     version references: leftovers of failed or interrupted writes (needs `admin`).
+         */
+        post: operations["collectGarbageLogs"];
         delete?: never;
         options?: never;
         head?: never;
@@ -210,6 +236,26 @@ export interface paths {
          *     (appending versions; needs `admin`).
          */
         post: operations["restoreCollectionLogs"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/{databaseType}/domain/{domain}/{collection}/gc": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Finds (and with `dryRun: false` removes) payload objects of the collection that no
+         *     version references: leftovers of failed or interrupted writes (needs `admin`).
+         */
+        post: operations["collectGarbageDomain"];
         delete?: never;
         options?: never;
         head?: never;
@@ -360,6 +406,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/{databaseType}/generic/{collection}/gc": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Finds (and with `dryRun: false` removes) payload objects of the collection that no
+         *     version references: leftovers of failed or interrupted writes (needs `admin`).
+         */
+        post: operations["collectGarbageGeneric"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/{databaseType}/generic/{collection}/items": {
         parameters: {
             query?: never;
@@ -478,6 +544,26 @@ export interface paths {
          *     (appending versions; needs `admin`).
          */
         post: operations["restoreCollectionGeneric"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/{databaseType}/tenant/{tenantId}/{collection}/gc": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Finds (and with `dryRun: false` removes) payload objects of the collection that no
+         *     version references: leftovers of failed or interrupted writes (needs `admin`).
+         */
+        post: operations["collectGarbageTenant"];
         delete?: never;
         options?: never;
         head?: never;
@@ -686,6 +772,39 @@ export interface components {
             tiersFound: string[];
             /** @description Each of those tiers' records, by tier, in the flat item shape. */
             tierRecords: Record<string, never>;
+        };
+        /** @description `POST {C}/gc`. */
+        GcBody: {
+            /**
+             * Format: int64
+             * @description Only objects older than this many seconds (default 3600: writes in progress are
+             *     never touched).
+             */
+            olderThanSeconds?: number | null;
+            /** @description Only report (default `true`); `false` removes the orphans. */
+            dryRun?: boolean | null;
+        };
+        /** @description What a sweep found and did. */
+        GcReport: {
+            /** @description `true` when nothing was removed (only reported). */
+            dryRun: boolean;
+            /**
+             * Format: int64
+             * @description Objects listed under the collection.
+             */
+            objectsScanned: number;
+            /** @description Write-attempt prefixes that no version references and are old enough. */
+            orphanPrefixes: string[];
+            /**
+             * Format: int64
+             * @description Objects under those prefixes.
+             */
+            orphanObjects: number;
+            /**
+             * Format: int64
+             * @description Objects removed (0 in a dry run).
+             */
+            deletedObjects: number;
         };
         /** @description One page of history, newest first. */
         HistoryPage: {
@@ -1095,6 +1214,57 @@ export interface operations {
                 };
             };
             /** @description The object no longer exists */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    collectGarbageLogs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The collection (1-64 of `[A-Za-z0-9_-]`). */
+                collection: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GcBody"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GcReport"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key is not admin here */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1561,6 +1731,61 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RestoreReport"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key is not admin here */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    collectGarbageDomain: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description `metadata` or `knowledge`. */
+                databaseType: string;
+                /** @description The domain (lower-case letters, digits, `_`, `-`). */
+                domain: string;
+                /** @description The collection (1-64 of `[A-Za-z0-9_-]`). */
+                collection: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GcBody"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GcReport"];
                 };
             };
             400: {
@@ -2153,6 +2378,59 @@ export interface operations {
             };
         };
     };
+    collectGarbageGeneric: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description `metadata` or `knowledge`. */
+                databaseType: string;
+                /** @description The collection (1-64 of `[A-Za-z0-9_-]`). */
+                collection: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GcBody"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GcReport"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key is not admin here */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     createItemGeneric: {
         parameters: {
             query?: never;
@@ -2627,6 +2905,61 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RestoreReport"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key is not admin here */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    collectGarbageTenant: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description `runtime`, `knowledge` or `metadata`. */
+                databaseType: string;
+                /** @description The tenant (lower-case letters, digits, `_`, `-`). */
+                tenantId: string;
+                /** @description The collection (1-64 of `[A-Za-z0-9_-]`). */
+                collection: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GcBody"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GcReport"];
                 };
             };
             400: {

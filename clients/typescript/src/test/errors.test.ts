@@ -92,7 +92,10 @@ describe('error classes', () => {
     }
   });
 
-  it('initChronos needs a URL', () => {
+  it('initChronos needs a URL, and with() a complete route', () => {
     assert.throws(() => initChronos({ url: 'localhost:7070' }), ChronosError);
+    const chronos = initChronos({ url: 'http://127.0.0.1:9' });
+    assert.throws(() => chronos.with({ databaseType: 'runtime', tier: 'tenant', collection: 'c' }), ValidationError);
+    assert.throws(() => chronos.with({ databaseType: 'knowledge', tier: 'domain', collection: 'c' }), ValidationError);
   });
 });

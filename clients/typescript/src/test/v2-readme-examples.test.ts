@@ -135,6 +135,9 @@ describe('listByMeta', () => {
       cursor = page.nextCursor ?? undefined;
     } while (cursor);
     assert.deepEqual(seen, [5, 3, 1]);
+    // `sort: { updatedAt: -1 }` as in chronos-db v2.2: newest write first.
+    const newest = await ops.listByMeta({ filter: { status: 'active' }, limit: 3, sort: { updatedAt: -1 } });
+    assert.deepEqual(newest.items.map((d) => d.rank), [5, 3, 1]);
   });
 });
 

@@ -22,7 +22,7 @@ pub enum Permission {
     Read,
     /// Creates, updates, deletes, enrichments, restores of one item.
     Write,
-    /// Collection-wide changes: a collection restore, garbage collection.
+    /// Collection-wide changes: a collection restore, garbage collection (`POST .../gc`).
     Admin,
 }
 

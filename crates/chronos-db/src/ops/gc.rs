@@ -16,6 +16,7 @@ use std::time::Duration;
 
 /// What a sweep found and did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct GcReport {
     /// `true` when nothing was removed (only reported).

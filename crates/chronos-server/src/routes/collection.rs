@@ -10,7 +10,7 @@ use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chronos_db::access::Permission;
-use chronos_db::{CollectionTarget, ListOptions, RestoreOptions, RestoreReport};
+use chronos_db::{CollectionTarget, GcReport, ListOptions, RestoreOptions, RestoreReport};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -163,6 +163,42 @@ pub(crate) async fn restore(
     let report = state
         .metrics
         .time("restore_collection", coll.restore_collection(target, opts))
+        .await?;
+    Ok(Json(report))
+}
+
+/// `POST {C}/gc`.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct GcBody {
+    /// Only objects older than this many seconds (default 3600: writes in progress are
+    /// never touched).
+    #[serde(default)]
+    older_than_seconds: Option<u64>,
+    /// Only report (default `true`); `false` removes the orphans.
+    #[serde(default)]
+    dry_run: Option<bool>,
+}
+
+/// Finds (and with `dryRun: false` removes) payload objects of the collection that no
+/// version references: leftovers of failed or interrupted writes (needs `admin`).
+#[utoipa::path(post, path = "/v1/{databaseType}/tenant/{tenantId}/{collection}/gc", tag = "collections", operation_id = "collectGarbage",
+    params(CollectionPath), request_body = GcBody,
+    responses((status = 200, body = GcReport), (status = 400, body = Problem), (status = 403, description = "The key is not admin here", body = Problem),
+        (status = 404, body = Problem)))]
+pub(crate) async fn gc(
+    State(state): State<AppState>,
+    s: Scoped,
+    JsonBody(body): JsonBody<GcBody>,
+) -> Result<Json<GcReport>, ApiError> {
+    let coll = s.open(Permission::Admin, None)?;
+    let older_than = std::time::Duration::from_secs(body.older_than_seconds.unwrap_or(3600));
+    let report = state
+        .metrics
+        .time(
+            "sweep_orphans",
+            coll.sweep_orphans(older_than, body.dry_run.unwrap_or(true)),
+        )
         .await?;
     Ok(Json(report))
 }

@@ -186,6 +186,12 @@ async fn keys_see_their_scopes_and_nothing_else() {
     a.call(Method::POST, &format!("{A}/restore"), Some(restore.clone()))
         .await
         .problem(403, "FORBIDDEN", "write key restoring a collection");
+    a.call(Method::POST, &format!("{A}/gc"), Some(json!({})))
+        .await
+        .problem(403, "FORBIDDEN", "write key collecting garbage");
+    a.call(Method::POST, &format!("{B}/gc"), Some(json!({})))
+        .await
+        .problem(404, "NOT_FOUND", "a's key collecting b's garbage");
     s.with_key(Some(&a_admin))
         .call(Method::POST, &format!("{A}/restore"), Some(restore))
         .await

@@ -226,6 +226,12 @@ async fn bad_input_is_a_typed_4xx() {
         );
         assert!(a.json["code"].is_string(), "GET {path}: {}", a.text);
     }
+    let named = s.get(&format!("{C}/items/x-1?ov=abc")).await;
+    assert_eq!(
+        named.json["path"], "ov",
+        "the offending parameter is named: {}",
+        named.text
+    );
     // Traversal never reaches a file: `..` in any form is refused or stays a name.
     let a = s
         .get("/v1/runtime/tenant/acme/orders/items/..%2F..%2Fmeta")

@@ -229,6 +229,15 @@ async fn item_lifecycle(s: &TestServer, p: &str) {
         .await
         .expect(200, "collection restore");
     assert_eq!(report.json["targetCv"], first_cv);
+    let swept = s
+        .post(&format!("{p}/gc"), json!({"olderThanSeconds": 0}))
+        .await
+        .expect(200, "gc, dry run");
+    assert_eq!(swept.json["dryRun"], true);
+    assert_eq!(
+        swept.json["orphanObjects"], 0,
+        "every object belongs to a version"
+    );
 }
 
 async fn every_endpoint(backend: Backend) {

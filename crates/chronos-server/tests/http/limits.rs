@@ -39,6 +39,15 @@ impl PayloadStore for Slow {
 }
 
 async fn slow_server(delay: Duration, timeout_ms: u64, slots: usize) -> TestServer {
+    slow_server_with_config(delay, timeout_ms, slots).await.0
+}
+
+/// A server whose payload writes take `delay`, and its configuration (to reopen the data).
+pub(crate) async fn slow_server_with_config(
+    delay: Duration,
+    timeout_ms: u64,
+    slots: usize,
+) -> (TestServer, chronos_db::config::ChronosConfig) {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = chronos_db::config::ChronosConfig::embedded(dir.path());
     cfg.server = Some(chronos_db::config::ServerSettings {
@@ -52,8 +61,13 @@ async fn slow_server(delay: Duration, timeout_ms: u64, slots: usize) -> TestServ
         })),
         ..Default::default()
     };
-    let chronos = chronos_db::Chronos::open_with(cfg, options).await.unwrap();
-    crate::support::serve_chronos(chronos, Box::new(dir)).await
+    let chronos = chronos_db::Chronos::open_with(cfg.clone(), options)
+        .await
+        .unwrap();
+    (
+        crate::support::serve_chronos(chronos, Box::new(dir)).await,
+        cfg,
+    )
 }
 
 const C: &str = "/v1/runtime/tenant/acme/orders";

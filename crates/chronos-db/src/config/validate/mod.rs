@@ -17,8 +17,14 @@ pub(super) fn problems(cfg: &ChronosConfig) -> Vec<String> {
         if server.request_timeout_ms == Some(0) {
             p.add("$.server.requestTimeoutMs", "must be at least 1");
         }
-        if server.max_concurrent_requests == Some(0) {
-            p.add("$.server.maxConcurrentRequests", "must be at least 1");
+        if server
+            .max_concurrent_requests
+            .is_some_and(|n| n == 0 || n > 1_000_000)
+        {
+            p.add(
+                "$.server.maxConcurrentRequests",
+                "must be between 1 and 1000000",
+            );
         }
         if let Some(url) = &server.public_url {
             if !(url.starts_with("http://") || url.starts_with("https://"))
