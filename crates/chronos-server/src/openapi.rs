@@ -134,6 +134,62 @@ fn adapt_item(mut item: PathItem, v: &Variant) -> PathItem {
     item
 }
 
+/// The answers every keyed endpoint can give whatever it does (see `problem.rs`).
+const COMMON_PROBLEMS: [(&str, &str); 6] = [
+    ("400", "Bad input (the problem names the JSON path or parameter)"),
+    ("401", "No API key, or not a valid one"),
+    ("404", "No such item, version or route, or a route outside the key's scopes"),
+    (
+        "413",
+        "The body is larger than server.maxBodyBytes (or the data than limits.maxPayloadBytes)",
+    ),
+    (
+        "423",
+        "Another writer holds the item's lease (locks.enabled); try again",
+    ),
+    (
+        "503",
+        "A backend did not answer, or the request ran out of time (Retry-After)",
+    ),
+];
+
+/// Adds the common problem answers to every `/v1` operation that does not list them.
+fn add_common_problems(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    for (path, item) in doc.paths.paths.iter_mut() {
+        if !path.starts_with("/v1/") || path.starts_with("/v1/blobs/") {
+            continue;
+        }
+        for op in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            for (status, description) in COMMON_PROBLEMS {
+                op.responses
+                    .responses
+                    .entry(status.to_string())
+                    .or_insert_with(|| {
+                        ResponseBuilder::new()
+                            .description(description)
+                            .content(
+                                "application/problem+json",
+                                ContentBuilder::new()
+                                    .schema(Some(Ref::from_schema_name("Problem")))
+                                    .build(),
+                            )
+                            .build()
+                            .into()
+                    });
+            }
+        }
+    }
+}
+
 /// The OpenAPI 3.1 document of the server.
 pub(crate) fn document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
@@ -154,5 +210,6 @@ pub(crate) fn document() -> utoipa::openapi::OpenApi {
             }
         }
     }
+    add_common_problems(&mut doc);
     doc
 }

@@ -65,6 +65,14 @@ fn every_path_declares_its_parameters_and_a_unique_operation_id() {
                 })
                 .unwrap_or_default();
             assert_eq!(declared, in_path, "{method} {path}");
+            if path.starts_with("/v1/") && !path.starts_with("/v1/blobs/") {
+                for status in ["400", "401", "404", "503"] {
+                    assert!(
+                        op["responses"][status].is_object(),
+                        "{method} {path} does not document {status}"
+                    );
+                }
+            }
         }
     }
 }
