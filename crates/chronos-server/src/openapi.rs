@@ -136,9 +136,15 @@ fn adapt_item(mut item: PathItem, v: &Variant) -> PathItem {
 
 /// The answers every keyed endpoint can give whatever it does (see `problem.rs`).
 const COMMON_PROBLEMS: [(&str, &str); 6] = [
-    ("400", "Bad input (the problem names the JSON path or parameter)"),
+    (
+        "400",
+        "Bad input (the problem names the JSON path or parameter)",
+    ),
     ("401", "No API key, or not a valid one"),
-    ("404", "No such item, version or route, or a route outside the key's scopes"),
+    (
+        "404",
+        "No such item, version or route, or a route outside the key's scopes",
+    ),
     (
         "413",
         "The body is larger than server.maxBodyBytes (or the data than limits.maxPayloadBytes)",

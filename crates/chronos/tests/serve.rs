@@ -235,3 +235,102 @@ fn config_check_reports_bad_api_keys_with_their_path() {
         "{err}"
     );
 }
+
+/// The request log has the route template, status and key id, never the key, the body, the
+/// query string or the concrete path (which names tenants and items).
+#[test]
+fn request_logs_keep_keys_bodies_and_names_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = chronos()
+        .args([
+            "keys",
+            "new",
+            "--scope",
+            "runtime:tenant:tenant-secret:write",
+            "--id",
+            "log-test",
+        ])
+        .output()
+        .unwrap();
+    let made: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let key = made["key"].as_str().unwrap().to_string();
+    let mut cfg = serde_json::to_value(chronos_db::config::ChronosConfig::embedded(
+        dir.path().join("data"),
+    ))
+    .unwrap();
+    cfg["server"] = serde_json::json!({"apiKeys": [made["apiKeysEntry"].clone()]});
+    let file = dir.path().join("chronos.json");
+    std::fs::write(&file, cfg.to_string()).unwrap();
+    let log = dir.path().join("stderr.log");
+    let mut child = chronos()
+        .args([
+            "--config",
+            file.to_str().unwrap(),
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    let body = r#"{"data": {"note": "BODY-MARKER-42"}, "actor": "t", "reason": "r", "id": "item-marker-7"}"#;
+    let (status, _) = http(
+        &addr,
+        "POST",
+        "/v1/runtime/tenant/tenant-secret/orders/items",
+        Some(&key),
+        Some(body),
+    );
+    assert_eq!(status, 201);
+    let (status, _) = http(
+        &addr,
+        "GET",
+        "/v1/runtime/tenant/tenant-secret/orders/items/item-marker-7?fields=note",
+        Some(&key),
+        None,
+    );
+    assert_eq!(status, 200);
+    let (status, _) = http(
+        &addr,
+        "GET",
+        "/v1/runtime/tenant/tenant-secret/orders/items/x",
+        Some("chr_wrong-key-marker"),
+        None,
+    );
+    assert_eq!(status, 401);
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("route=/v1/{databaseType}/tenant/{tenantId}/{collection}/items"),
+        "{text}"
+    );
+    assert!(
+        text.contains("status=201") && text.contains("log-test"),
+        "{text}"
+    );
+    for secret in [
+        key.as_str(),
+        "chr_wrong-key-marker",
+        "BODY-MARKER-42",
+        "tenant-secret",
+        "item-marker-7",
+        "fields=note",
+    ] {
+        assert!(!text.contains(secret), "the log shows {secret}:\n{text}");
+    }
+}
