@@ -137,12 +137,18 @@ impl CounterRuleSet {
     }
 }
 
-/// Checks the configuration's counter rules (names, operations, `when`, `countUnique`).
-/// [`crate::Chronos::open`] runs it after the configuration's own checks.
+/// Checks the configuration's analytics rules: counter rules (names, operations, `when`,
+/// `countUnique`), time-based and cross-tenant rules (query, aggregate and its field,
+/// timeframe, ISO 8601 windows, tenants). [`crate::Chronos::open`] runs it after the
+/// configuration's own checks.
 pub fn check_config(cfg: &ChronosConfig) -> Result<(), ConfigError> {
-    CounterRuleSet::from_config(cfg)
-        .map(|_| ())
-        .map_err(ConfigError::Invalid)
+    let mut problems = CounterRuleSet::from_config(cfg).err().unwrap_or_default();
+    problems.extend(super::rule_checks::problems(cfg));
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid(problems))
+    }
 }
 
 /// A rule compiled, or the field at fault (a JSON path suffix) and why.
@@ -207,7 +213,7 @@ fn compile(rule: &CounterRule) -> Result<CountedRule, (String, String)> {
 }
 
 /// The property names a filter object mentions (inside `$and` / `$or` too).
-fn field_names(filter: &Value, out: &mut Vec<String>) {
+pub(super) fn field_names(filter: &Value, out: &mut Vec<String>) {
     let Value::Object(map) = filter else { return };
     for (k, v) in map {
         match k.as_str() {

@@ -650,15 +650,148 @@ pub struct Analytics {
     /// Counter rules, as in the top-level `counterRules`. Accepted, not yet in effect.
     #[serde(default)]
     pub counter_rules: Vec<CounterRule>,
-    /// Time-based rules (any JSON). Accepted, not yet in effect.
+    /// Time-based rules: an aggregate over a collection's items, per hour, day, ISO week or
+    /// month of their creation, or over all of them. Accepted, not yet in effect.
     #[serde(default)]
-    pub time_based_rules: Vec<serde_json::Value>,
-    /// Cross-tenant rules (any JSON). Accepted, not yet in effect.
+    pub time_based_rules: Vec<TimeBasedRule>,
+    /// Cross-tenant rules: one aggregate per tenant and their combination. Accepted, not yet
+    /// in effect.
     #[serde(default)]
-    pub cross_tenant_rules: Vec<serde_json::Value>,
+    pub cross_tenant_rules: Vec<CrossTenantRule>,
     /// The tenants the analytics cover. Accepted, not yet in effect.
     #[serde(default)]
     pub tenants: Vec<String>,
+}
+
+/// How a time-based or cross-tenant rule aggregates the matching items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AggregateOp {
+    /// The number of matching items (with `arguments`: of distinct combinations of them).
+    Count,
+    /// The sum of `field`.
+    Sum,
+    /// The mean of `field`.
+    Average,
+    /// The smallest `field`.
+    Min,
+    /// The largest `field`.
+    Max,
+    /// The median of `field` (the mean of the two middle values for an even count).
+    Median,
+}
+
+/// Where a time-based rule's results go.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SaveMode {
+    /// One result per time bucket of the items' creation time.
+    #[default]
+    Timeframe,
+    /// One result over every matching item.
+    Global,
+}
+
+/// The buckets of a `timeframe` rule (UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Timeframe {
+    /// Calendar hours.
+    Hourly,
+    /// Calendar days.
+    Daily,
+    /// ISO weeks (from Monday 00:00).
+    Weekly,
+    /// Calendar months.
+    Monthly,
+}
+
+/// A window relative to the time a rule runs, as ISO 8601 durations (`PT1H`, `P1D`, `P1M`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RelativeTime {
+    /// Only items created less than this long ago.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newer_than: Option<String>,
+    /// Only items created more than this long ago.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub older_than: Option<String>,
+}
+
+/// A time-based rule. Accepted, not yet in effect.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TimeBasedRule {
+    /// The rule's name.
+    pub name: String,
+    /// The collection whose items it aggregates.
+    pub collection: String,
+    /// A filter on the items (the query language); `{}` = all.
+    #[serde(default)]
+    pub query: serde_json::Map<String, serde_json::Value>,
+    /// The aggregate.
+    pub operation: AggregateOp,
+    /// The property aggregated (every operation but `count`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Per time bucket (default) or over everything.
+    #[serde(default)]
+    pub save_mode: SaveMode,
+    /// The buckets (with `saveMode: "timeframe"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeframe: Option<Timeframe>,
+    /// Only items created within this window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relative_time: Option<RelativeTime>,
+    /// With `count`: count distinct combinations of these properties instead of items.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub arguments: Vec<String>,
+}
+
+/// How a cross-tenant rule aggregates per tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CrossTenantMode {
+    /// Whether the tenant has a matching item; combined: how many tenants have one.
+    Boolean,
+    /// See [`AggregateOp::Count`].
+    Count,
+    /// See [`AggregateOp::Sum`].
+    Sum,
+    /// See [`AggregateOp::Average`].
+    Average,
+    /// See [`AggregateOp::Min`].
+    Min,
+    /// See [`AggregateOp::Max`].
+    Max,
+    /// See [`AggregateOp::Median`].
+    Median,
+}
+
+/// A cross-tenant rule. Accepted, not yet in effect.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CrossTenantRule {
+    /// The rule's name.
+    pub name: String,
+    /// The collection aggregated in each tenant's runtime database.
+    pub collection: String,
+    /// A filter on the items; `{}` = all.
+    #[serde(default)]
+    pub query: serde_json::Map<String, serde_json::Value>,
+    /// The aggregate per tenant.
+    pub mode: CrossTenantMode,
+    /// The property aggregated (every mode but `boolean` and `count`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// The tenant whose analytics database keeps the results (and who may read them).
+    pub master_tenant_id: String,
+    /// The tenants aggregated (default: `analytics.tenants`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slave_tenant_ids: Option<Vec<String>>,
+    /// Only items created within this window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relative_time: Option<RelativeTime>,
 }
 
 /// Small latest documents are kept inline with the head, so latest reads and queries need
