@@ -37,6 +37,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                     "PAYLOAD_TOO_LARGE",
                     "the request body is larger than the server accepts (server.maxBodyBytes)",
                 )
+                .closing()
             } else {
                 ApiError::invalid(format!(
                     "the request body could not be read: {}",

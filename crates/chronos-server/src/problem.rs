@@ -38,6 +38,8 @@ pub(crate) struct ApiError {
     code: &'static str,
     detail: String,
     extra: Map<String, Value>,
+    /// Answer with `Connection: close` (the request body was left unread).
+    close: bool,
 }
 
 impl ApiError {
@@ -47,7 +49,15 @@ impl ApiError {
             code,
             detail: detail.into(),
             extra: Map::new(),
+            close: false,
         }
+    }
+
+    /// Closes the connection after this answer: the rest of the request's body was not read,
+    /// so the connection cannot carry another request.
+    pub(crate) fn closing(mut self) -> Self {
+        self.close = true;
+        self
     }
 
     /// 400 `VALIDATION_ERROR`.
@@ -150,6 +160,9 @@ impl IntoResponse for ApiError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"chronos\""),
             );
+        }
+        if self.close {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));

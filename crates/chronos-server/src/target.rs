@@ -28,10 +28,12 @@ pub(crate) const PREFIXES: [&str; 4] = [
     "/v1/logs/{collection}",
 ];
 
-/// A request's route and grant.
+/// A request's route, grant and (on item endpoints) item id.
 pub(crate) struct Scoped {
     pub(crate) route: Route,
     pub(crate) grant: Grant,
+    /// The `{id}` of the path, unchecked (the library parses it).
+    item: Option<String>,
     chronos: Arc<Chronos>,
 }
 
@@ -50,6 +52,7 @@ impl FromRequestParts<AppState> for Scoped {
         Ok(Scoped {
             route: route_of(&params)?,
             grant,
+            item: params.get("id").cloned(),
             chronos: state.chronos.clone(),
         })
     }
@@ -74,15 +77,16 @@ fn route_of(params: &HashMap<String, String>) -> Result<Route, ApiError> {
 }
 
 impl Scoped {
-    /// The collection, when the key may act on it with `permission`. `item` names the item
-    /// the request is about, so that an out-of-scope answer reads like a missing item.
-    pub(crate) fn open(
-        &self,
-        permission: Permission,
-        item: Option<&str>,
-    ) -> Result<Collection, ApiError> {
-        check(&self.grant, &self.route, permission, item)?;
+    /// The collection, when the key may act on it with `permission`. On an item endpoint an
+    /// out-of-scope answer reads like that item missing.
+    pub(crate) fn open(&self, permission: Permission) -> Result<Collection, ApiError> {
+        check(&self.grant, &self.route, permission, self.item.as_deref())?;
         Ok(self.chronos.with(self.route.clone())?)
+    }
+
+    /// The item id of an item endpoint (empty elsewhere).
+    pub(crate) fn item(&self) -> &str {
+        self.item.as_deref().unwrap_or_default()
     }
 }
 

@@ -75,7 +75,7 @@ pub(crate) async fn query(
     s: Scoped,
     JsonBody(body): JsonBody<QueryBody>,
 ) -> Result<Response, ApiError> {
-    let coll = s.open(Permission::Read, None)?;
+    let coll = s.open(Permission::Read)?;
     let as_of_time = body
         .as_of
         .as_deref()
@@ -147,7 +147,7 @@ pub(crate) async fn restore(
     s: Scoped,
     JsonBody(body): JsonBody<RestoreCollectionBody>,
 ) -> Result<Json<RestoreReport>, ApiError> {
-    let coll = s.open(Permission::Admin, None)?;
+    let coll = s.open(Permission::Admin)?;
     let target = match (body.cv, body.at.as_deref()) {
         (Some(cv), None) => CollectionTarget::Cv(cv),
         (None, Some(t)) => CollectionTarget::At(time("$.at", t)?),
@@ -191,7 +191,7 @@ pub(crate) async fn gc(
     s: Scoped,
     JsonBody(body): JsonBody<GcBody>,
 ) -> Result<Json<GcReport>, ApiError> {
-    let coll = s.open(Permission::Admin, None)?;
+    let coll = s.open(Permission::Admin)?;
     let older_than = std::time::Duration::from_secs(body.older_than_seconds.unwrap_or(3600));
     let report = state
         .metrics

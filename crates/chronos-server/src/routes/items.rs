@@ -5,7 +5,7 @@ use crate::extract::{field_list, time, JsonBody, QueryParams};
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 use crate::target::{check, Scoped};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -17,7 +17,6 @@ use chronos_db::{
 };
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use std::collections::HashMap;
 
 /// A parent record.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -92,7 +91,7 @@ pub(crate) async fn create(
     s: Scoped,
     JsonBody(body): JsonBody<CreateBody>,
 ) -> Result<Response, ApiError> {
-    let coll = s.open(Permission::Write, None)?;
+    let coll = s.open(Permission::Write)?;
     if let Some(mappings) = body.entities {
         if body.id.is_some() || body.parent.is_some() || body.origin.is_some() {
             return Err(ApiError::invalid_at(
@@ -161,11 +160,10 @@ pub(crate) struct GetQuery {
 pub(crate) async fn get(
     State(state): State<AppState>,
     s: Scoped,
-    Path(params): Path<HashMap<String, String>>,
     QueryParams(q): QueryParams<GetQuery>,
 ) -> Result<Response, ApiError> {
-    let id = params.get("id").map(String::as_str).unwrap_or_default();
-    let coll = s.open(Permission::Read, Some(id))?;
+    let id = s.item();
+    let coll = s.open(Permission::Read)?;
     let at = match (q.ov, q.at.as_deref()) {
         (Some(_), Some(_)) => return Err(ApiError::invalid("give ov or at, not both")),
         (Some(ov), None) => ReadAt::Ov(ov),
@@ -244,11 +242,10 @@ pub(crate) struct UpdateBody {
 pub(crate) async fn update(
     State(state): State<AppState>,
     s: Scoped,
-    Path(params): Path<HashMap<String, String>>,
     JsonBody(body): JsonBody<UpdateBody>,
 ) -> Result<Json<WriteResult>, ApiError> {
-    let id = params.get("id").map(String::as_str).unwrap_or_default();
-    let coll = s.open(Permission::Write, Some(id))?;
+    let id = s.item();
+    let coll = s.open(Permission::Write)?;
     let written = state
         .metrics
         .time(
@@ -280,11 +277,10 @@ pub(crate) struct DeleteQuery {
 pub(crate) async fn delete(
     State(state): State<AppState>,
     s: Scoped,
-    Path(params): Path<HashMap<String, String>>,
     QueryParams(q): QueryParams<DeleteQuery>,
 ) -> Result<Json<WriteResult>, ApiError> {
-    let id = params.get("id").map(String::as_str).unwrap_or_default();
-    let coll = s.open(Permission::Write, Some(id))?;
+    let id = s.item();
+    let coll = s.open(Permission::Write)?;
     let written = state
         .metrics
         .time(
@@ -324,11 +320,10 @@ pub(crate) struct EnrichBody {
 pub(crate) async fn enrich(
     State(state): State<AppState>,
     s: Scoped,
-    Path(params): Path<HashMap<String, String>>,
     JsonBody(body): JsonBody<EnrichBody>,
 ) -> Result<Json<WriteResult>, ApiError> {
-    let id = params.get("id").map(String::as_str).unwrap_or_default();
-    let coll = s.open(Permission::Write, Some(id))?;
+    let id = s.item();
+    let coll = s.open(Permission::Write)?;
     let opts = EnrichOptions {
         function_id: body.function_id,
         actor: body.actor,
@@ -360,11 +355,10 @@ pub(crate) struct VersionsQuery {
 pub(crate) async fn versions(
     State(state): State<AppState>,
     s: Scoped,
-    Path(params): Path<HashMap<String, String>>,
     QueryParams(q): QueryParams<VersionsQuery>,
 ) -> Result<Json<HistoryPage>, ApiError> {
-    let id = params.get("id").map(String::as_str).unwrap_or_default();
-    let coll = s.open(Permission::Read, Some(id))?;
+    let id = s.item();
+    let coll = s.open(Permission::Read)?;
     let opts = HistoryOptions {
         limit: q.limit,
         before_ov: q.before_ov,
@@ -400,11 +394,10 @@ pub(crate) struct RestoreItemBody {
 pub(crate) async fn restore(
     State(state): State<AppState>,
     s: Scoped,
-    Path(params): Path<HashMap<String, String>>,
     JsonBody(body): JsonBody<RestoreItemBody>,
 ) -> Result<Json<WriteResult>, ApiError> {
-    let id = params.get("id").map(String::as_str).unwrap_or_default();
-    let coll = s.open(Permission::Write, Some(id))?;
+    let id = s.item();
+    let coll = s.open(Permission::Write)?;
     let target = match (body.ov, body.at.as_deref()) {
         (Some(ov), None) => RestoreTarget::Ov(ov),
         (None, Some(t)) => RestoreTarget::At(time("$.at", t)?),

@@ -157,18 +157,11 @@ impl Answer {
 }
 
 impl TestServer {
-    /// Sends a request; `body` is sent as JSON when given.
+    /// Sends a request (with [`TestServer::key`] when set); `body` is sent as JSON when given.
     pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Answer {
-        let mut req = self.client.request(method, format!("{}{path}", self.base));
-        if let Some(key) = &self.key {
-            req = req.bearer_auth(key);
-        }
-        if let Some(b) = body {
-            req = req
-                .header("content-type", "application/json")
-                .body(b.to_string());
-        }
-        answer(req.send().await.expect("request")).await
+        self.with_key(self.key.as_deref())
+            .call(method, path, body)
+            .await
     }
 
     /// Sends a request with a raw body and content type.
