@@ -48,11 +48,16 @@ fn http(
 
 /// Starts `chronos serve` and returns it with the address it printed.
 fn serve(args: &[&str]) -> (Child, String) {
+    serve_logging_to(args, Stdio::null())
+}
+
+/// [`serve`] with its log (stderr) sent to `log`.
+fn serve_logging_to(args: &[&str], log: Stdio) -> (Child, String) {
     let mut child = chronos()
         .arg("serve")
         .args(args)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .expect("spawn");
     let mut line = String::new();
@@ -68,18 +73,10 @@ fn serve(args: &[&str]) -> (Child, String) {
     (child, addr)
 }
 
-#[test]
-fn keys_new_then_serve_with_that_key() {
-    let dir = tempfile::tempdir().unwrap();
+/// `chronos keys new` for one scope: its JSON answer.
+fn new_key(scope: &str, id: &str) -> Value {
     let out = chronos()
-        .args([
-            "keys",
-            "new",
-            "--scope",
-            "runtime:tenant:tenant-a:write",
-            "--id",
-            "orders-svc",
-        ])
+        .args(["keys", "new", "--scope", scope, "--id", id])
         .output()
         .unwrap();
     assert!(
@@ -87,7 +84,25 @@ fn keys_new_then_serve_with_that_key() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let made: Value = serde_json::from_slice(&out.stdout).unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A configuration file: the embedded default under `dir/data` with these `server.apiKeys`.
+fn config_with_keys(dir: &std::path::Path, entries: &[&Value]) -> std::path::PathBuf {
+    let mut cfg = serde_json::to_value(chronos_db::config::ChronosConfig::embedded(
+        dir.join("data"),
+    ))
+    .unwrap();
+    cfg["server"] = serde_json::json!({ "apiKeys": entries });
+    let file = dir.join("chronos.json");
+    std::fs::write(&file, cfg.to_string()).unwrap();
+    file
+}
+
+#[test]
+fn keys_new_then_serve_with_that_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = new_key("runtime:tenant:tenant-a:write", "orders-svc");
     let key = made["key"].as_str().unwrap().to_string();
     assert!(key.starts_with("chr_"));
     assert_eq!(made["apiKeysEntry"]["id"], "orders-svc");
@@ -99,14 +114,7 @@ fn keys_new_then_serve_with_that_key() {
         !made["apiKeysEntry"].to_string().contains(&key),
         "the entry keeps only the digest"
     );
-
-    let mut cfg = serde_json::to_value(chronos_db::config::ChronosConfig::embedded(
-        dir.path().join("data"),
-    ))
-    .unwrap();
-    cfg["server"] = serde_json::json!({"apiKeys": [made["apiKeysEntry"].clone()]});
-    let file = dir.path().join("chronos.json");
-    std::fs::write(&file, cfg.to_string()).unwrap();
+    let file = config_with_keys(dir.path(), &[&made["apiKeysEntry"]]);
 
     let (mut child, addr) = serve(&[
         "--config",
@@ -241,49 +249,19 @@ fn config_check_reports_bad_api_keys_with_their_path() {
 #[test]
 fn request_logs_keep_keys_bodies_and_names_out() {
     let dir = tempfile::tempdir().unwrap();
-    let out = chronos()
-        .args([
-            "keys",
-            "new",
-            "--scope",
-            "runtime:tenant:tenant-secret:write",
-            "--id",
-            "log-test",
-        ])
-        .output()
-        .unwrap();
-    let made: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let made = new_key("runtime:tenant:tenant-secret:write", "log-test");
     let key = made["key"].as_str().unwrap().to_string();
-    let mut cfg = serde_json::to_value(chronos_db::config::ChronosConfig::embedded(
-        dir.path().join("data"),
-    ))
-    .unwrap();
-    cfg["server"] = serde_json::json!({"apiKeys": [made["apiKeysEntry"].clone()]});
-    let file = dir.path().join("chronos.json");
-    std::fs::write(&file, cfg.to_string()).unwrap();
+    let file = config_with_keys(dir.path(), &[&made["apiKeysEntry"]]);
     let log = dir.path().join("stderr.log");
-    let mut child = chronos()
-        .args([
+    let (mut child, addr) = serve_logging_to(
+        &[
             "--config",
             file.to_str().unwrap(),
-            "serve",
             "--listen",
             "127.0.0.1:0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap()
-        .to_string();
+        ],
+        Stdio::from(std::fs::File::create(&log).unwrap()),
+    );
     let body = r#"{"data": {"note": "BODY-MARKER-42"}, "actor": "t", "reason": "r", "id": "item-marker-7"}"#;
     let (status, _) = http(
         &addr,
