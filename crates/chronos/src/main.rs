@@ -21,7 +21,17 @@ use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help, --version and usage errors: clap's text and exit code, unless the text
+        // cannot be written (a full disk, a closed stream), which is a failure.
+        Err(e) => {
+            return match e.print() {
+                Ok(()) => ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2)),
+                Err(_) => ExitCode::FAILURE,
+            }
+        }
+    };
     if matches!(cli.command, Command::Demo) && cli.config.is_some() {
         Cli::command()
             .error(

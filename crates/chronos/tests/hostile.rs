@@ -141,6 +141,15 @@ fn unwritable_output_is_a_failure_not_a_panic() {
     .unwrap();
     assert_eq!(o.status.code(), Some(1), "{o:?}");
     assert!(String::from_utf8_lossy(&o.stderr).contains("cannot write to stdout"));
+    // Help and version that cannot be written.
+    for args in [
+        &["--help"][..],
+        &["--version"][..],
+        &["serve", "--help"][..],
+    ] {
+        let o = command(dir.path(), args).stdout(full()).output().unwrap();
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {o:?}");
+    }
     // Neither stream writable.
     for args in [
         &["config", "schema"][..],
