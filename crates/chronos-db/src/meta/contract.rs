@@ -28,6 +28,7 @@ macro_rules! contract_tests {
             concurrent_writers_keep_ov_contiguous,
             reads_of_unknown_collections_are_empty,
             head_marks_save_reads_but_never_decide,
+            counters_are_exact_and_idempotent,
         );
     };
     (@cases $open:expr; $($case:ident),* $(,)?) => {
@@ -700,4 +701,138 @@ pub(crate) async fn head_marks_save_reads_but_never_decide(store: Arc<dyn Metada
     let head = s.get_head("marks", "a").await.unwrap().unwrap();
     assert_eq!(head.version.ov, next);
     assert_eq!(head.version.indexed["n"], 2);
+}
+
+/// Counted versions and distinct values: a repeated record counts once, concurrent writers
+/// of overlapping values leave exactly the distinct ones, totals add up per operation and
+/// rule, pages of values walk all of them once, and collections keep their own counts.
+pub(crate) async fn counters_are_exact_and_idempotent(store: Arc<dyn MetadataStore>) {
+    use crate::meta::{CountedVersion, CounterTotals};
+    let sp = spec("events", &[]);
+    store.ensure_collection(&sp).await.unwrap();
+    assert_eq!(
+        store.counter_totals("events").await.unwrap(),
+        CounterTotals::default()
+    );
+    let entry = |id: &str, ov: u64, op: Op, rules: &[&str]| CountedVersion {
+        id: id.into(),
+        ov,
+        op,
+        at: Timestamp(1_700_000_000_000_000 + ov as i64),
+        rules: rules.iter().map(|r| r.to_string()).collect(),
+    };
+    assert!(store
+        .record_counted("events", &entry("a", 0, Op::Create, &["logins"]))
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .record_counted("events", &entry("a", 0, Op::Create, &["logins"]))
+            .await
+            .unwrap(),
+        "counted twice"
+    );
+    assert!(store
+        .record_counted("events", &entry("a", 1, Op::Update, &[]))
+        .await
+        .unwrap());
+    assert!(store
+        .record_counted("events", &entry("b", 0, Op::Create, &["logins", "vip"]))
+        .await
+        .unwrap());
+    assert!(store
+        .record_counted("events", &entry("b", 5, Op::Enrich, &["vip"]))
+        .await
+        .unwrap());
+
+    // 8 writers add overlapping values (each writer 0..150 step 1, of 45 distinct ones).
+    let mut tasks = Vec::new();
+    for w in 0..8u64 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let values: Vec<String> = (0..150u64)
+                .map(|i| format!("\"s-{}\"", (i * 7 + w) % 45))
+                .collect();
+            s.add_unique_values("events", "logins", "sessionId", &values)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut added = 0;
+    for t in tasks {
+        added += t.await.unwrap();
+    }
+    assert_eq!(added, 45, "each distinct value was new exactly once");
+    assert_eq!(
+        store
+            .add_unique_values(
+                "events",
+                "logins",
+                "sessionId",
+                &["\"s-1\"".into(), "1".into()]
+            )
+            .await
+            .unwrap(),
+        1,
+        "\"1\" and 1 are different values"
+    );
+    // Same value under another property or rule is another row.
+    assert_eq!(
+        store
+            .add_unique_values("events", "vip", "sessionId", &["1".into()])
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .add_unique_values("events", "logins", "userId", &["1".into()])
+            .await
+            .unwrap(),
+        1
+    );
+
+    let t = store.counter_totals("events").await.unwrap();
+    assert_eq!(t.by_op.get("CREATE"), Some(&2));
+    assert_eq!(t.by_op.get("UPDATE"), Some(&1));
+    assert_eq!(t.by_op.get("ENRICH"), Some(&1));
+    assert_eq!(t.by_op.get("DELETE"), None);
+    assert_eq!(t.by_rule["logins"].get("CREATE"), Some(&2));
+    assert_eq!(t.by_rule["vip"].get("CREATE"), Some(&1));
+    assert_eq!(t.by_rule["vip"].get("ENRICH"), Some(&1));
+    assert_eq!(t.unique["logins"]["sessionId"], 46);
+    assert_eq!(t.unique["logins"]["userId"], 1);
+    assert_eq!(t.unique["vip"]["sessionId"], 1);
+    assert_eq!(t.last_at, Some(Timestamp(1_700_000_000_000_005)));
+
+    // Pages of 10 walk the 46 values once each.
+    let mut seen = std::collections::BTreeSet::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store
+            .unique_values("events", "logins", "sessionId", after.as_deref(), 10)
+            .await
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        for (_, v) in &page {
+            assert!(seen.insert(v.clone()), "{v} seen twice");
+        }
+        after = page.last().map(|(k, _)| k.clone());
+    }
+    assert_eq!(seen.len(), 46);
+    assert!(seen.contains("1") && seen.contains("\"s-44\""));
+
+    // Another collection counts for itself.
+    store.ensure_collection(&spec("other", &[])).await.unwrap();
+    assert_eq!(
+        store.counter_totals("other").await.unwrap(),
+        CounterTotals::default()
+    );
+    assert!(store
+        .unique_values("other", "logins", "sessionId", None, 10)
+        .await
+        .unwrap()
+        .is_empty());
 }

@@ -18,10 +18,13 @@
 
 #[cfg(test)]
 pub(crate) mod contract;
+mod counters;
 pub mod mongo;
 mod open;
 pub mod sqlite;
 
+pub(crate) use counters::unique_row_key;
+pub use counters::{CountedVersion, CounterStore, CounterTotals};
 pub use open::MetadataLayer;
 pub(crate) use open::MetadataStores;
 
@@ -132,7 +135,7 @@ pub trait LeaseStore: Send + Sync + 'static {
 
 /// The metadata-store interface. Collection names are already validated by the caller.
 #[async_trait]
-pub trait MetadataStore: LeaseStore {
+pub trait MetadataStore: LeaseStore + CounterStore {
     /// Checks that the backend answers (used by `chronos config check --connect`).
     async fn ping(&self) -> Result<(), MetaError> {
         Ok(())

@@ -173,6 +173,47 @@ impl LeaseStore for FaultyMeta {
     }
 }
 
+/// Counters pass through: the fault points are the commits.
+#[async_trait]
+impl chronos_db::meta::CounterStore for FaultyMeta {
+    async fn record_counted(
+        &self,
+        coll: &str,
+        e: &chronos_db::meta::CountedVersion,
+    ) -> Result<bool, MetaError> {
+        self.inner.record_counted(coll, e).await
+    }
+    async fn add_unique_values(
+        &self,
+        coll: &str,
+        rule: &str,
+        property: &str,
+        values: &[String],
+    ) -> Result<u64, MetaError> {
+        self.inner
+            .add_unique_values(coll, rule, property, values)
+            .await
+    }
+    async fn counter_totals(
+        &self,
+        coll: &str,
+    ) -> Result<chronos_db::meta::CounterTotals, MetaError> {
+        self.inner.counter_totals(coll).await
+    }
+    async fn unique_values(
+        &self,
+        coll: &str,
+        rule: &str,
+        property: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>, MetaError> {
+        self.inner
+            .unique_values(coll, rule, property, after, limit)
+            .await
+    }
+}
+
 #[async_trait]
 impl MetadataStore for FaultyMeta {
     async fn payload_keys(&self, coll: &str, id: &str) -> Result<Vec<String>, MetaError> {

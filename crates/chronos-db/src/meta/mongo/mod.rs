@@ -70,6 +70,7 @@
 mod asof;
 mod client;
 mod codec;
+mod counters;
 mod cv;
 mod errors;
 mod filter;

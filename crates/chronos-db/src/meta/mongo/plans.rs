@@ -10,6 +10,7 @@
 
 use super::*;
 use crate::meta::contract::{record, spec, write};
+use crate::meta::CounterStore;
 use crate::query::AsOf;
 use mongodb::event::command::CommandEvent;
 use mongodb::event::EventHandler;
@@ -382,6 +383,19 @@ async fn every_query_has_an_index() {
         .await
         .unwrap();
     s.release_lease("pl", "a", "me").await.unwrap();
+    let counted = crate::meta::CountedVersion {
+        id: "a".into(),
+        ov: 0,
+        op: Op::Create,
+        at: Timestamp(100),
+        rules: vec!["r".into()],
+    };
+    s.record_counted("pl", &counted).await.unwrap();
+    s.add_unique_values("pl", "r", "p", &["1".into()])
+        .await
+        .unwrap();
+    s.counter_totals("pl").await.unwrap();
+    s.unique_values("pl", "r", "p", None, 10).await.unwrap();
     s.purge_item("pl", "b", 1).await.unwrap();
 
     let sent = m.take();

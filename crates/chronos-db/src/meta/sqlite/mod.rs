@@ -19,6 +19,7 @@
 //! the head. A crash before it leaves nothing (SQLite rolls the journal back); after it, all.
 
 mod connection;
+mod counters;
 mod query;
 mod rows;
 #[cfg(test)]
