@@ -3,7 +3,6 @@
 
 use super::aggregate::IsoDuration;
 use crate::config::{AggregateOp, ChronosConfig, CrossTenantMode, RelativeTime, SaveMode};
-use crate::query::{Filter, IndexSpec, IndexedPath};
 use serde_json::{Map, Value};
 use std::collections::HashSet;
 
@@ -96,31 +95,20 @@ fn common(
     if let Err(e) = crate::names::CollectionName::parse(collection) {
         out.push(format!("{path}.collection: {e}"));
     }
-    let mut spec = IndexSpec::default();
-    for key in query
-        .keys()
-        .filter(|k| !k.starts_with('$') && !k.starts_with('_'))
-    {
-        match crate::names::check_prop_path(key.strip_suffix("[]").unwrap_or(key)) {
-            Ok(()) => spec.paths.push(IndexedPath::parse(key)),
-            Err(e) => out.push(format!("{path}.query: {e}")),
-        }
-    }
-    if spec.paths.is_empty() {
-        // Only operators or system fields: any plain name parses against an empty spec.
-        spec.paths.push(IndexedPath::parse("_unused"));
-    }
-    if let Err(e) = Filter::parse(&Value::Object(query.clone()), &spec) {
+    if let Err(e) = super::rules::filter_on_named_paths(query) {
         out.push(format!("{path}.query: {e}"));
     }
     if let Some(r) = relative {
+        let mut durations_ok = true;
         for (key, text) in [("newerThan", &r.newer_than), ("olderThan", &r.older_than)] {
             if let Some(Err(e)) = text.as_deref().map(IsoDuration::parse) {
+                durations_ok = false;
                 out.push(format!("{path}.relativeTime.{key}: {e}"));
             }
         }
-        if let Err(e) = super::aggregate::window(Some(r), chrono::Utc::now()) {
-            if !e.contains("ISO 8601") {
+        // With both durations valid, what is left to check is that the window is not empty.
+        if durations_ok {
+            if let Err(e) = super::aggregate::window(Some(r), chrono::Utc::now()) {
                 out.push(format!("{path}.relativeTime: {e}"));
             }
         }
@@ -154,6 +142,8 @@ mod tests {
                  "operation": "sum", "field": "amount", "saveMode": "timeframe", "timeframe": "daily"},
                 {"name": "hourly_active_users", "collection": "events", "query": {"action": "page_view"},
                  "operation": "count", "saveMode": "timeframe", "timeframe": "hourly", "relativeTime": {"newerThan": "PT1H"}},
+                {"name": "nested_or", "collection": "orders", "query": {"$or": [{"customer.tier": "gold"}, {"tags[]": "vip"}]},
+                 "operation": "count", "saveMode": "global"},
                 {"name": "monthly_unique_customers", "collection": "orders", "query": {"status": "completed"},
                  "operation": "count", "saveMode": "timeframe", "timeframe": "monthly", "arguments": ["customerId"]}
             ],
@@ -173,7 +163,9 @@ mod tests {
                 {"name": "r", "collection": "c", "operation": "median", "field": "v", "timeframe": "daily",
                  "relativeTime": {"newerThan": "1 day", "olderThan": "P1D"}},
                 {"name": "s", "collection": "c", "operation": "max", "field": "v", "saveMode": "timeframe"},
-                {"name": "t", "collection": "c", "operation": "sum", "field": "v", "saveMode": "global", "arguments": ["a"]}
+                {"name": "t", "collection": "c", "operation": "sum", "field": "v", "saveMode": "global", "arguments": ["a"]},
+                {"name": "u", "collection": "c", "operation": "count", "saveMode": "global",
+                 "relativeTime": {"newerThan": "P1D", "olderThan": "P7D"}}
             ],
             "crossTenantRules": [
                 {"name": "x", "collection": "c", "mode": "sum", "masterTenantId": "Master"}
@@ -189,6 +181,7 @@ mod tests {
             "$.analytics.timeBasedRules[1].relativeTime.newerThan: '1 day' is not an ISO 8601 duration",
             "$.analytics.timeBasedRules[2].timeframe",
             "$.analytics.timeBasedRules[3].arguments: only a count",
+            "$.analytics.timeBasedRules[4].relativeTime: newerThan must reach further back",
             "$.analytics.crossTenantRules[0].field",
             "$.analytics.crossTenantRules[0].masterTenantId",
             "$.analytics.crossTenantRules[0].slaveTenantIds: name the tenants",

@@ -173,23 +173,7 @@ fn compile(rule: &CounterRule) -> Result<CountedRule, (String, String)> {
             })
             .collect(),
     };
-    let mut fields = Vec::new();
-    field_names(&Value::Object(rule.when.clone()), &mut fields);
-    let mut paths = Vec::new();
-    for f in &fields {
-        if f.starts_with('_') {
-            continue; // `_id` and `_system.*`: the filter parser knows them
-        }
-        let bare = f.strip_suffix("[]").unwrap_or(f);
-        crate::names::check_prop_path(bare).map_err(|e| (".when".to_string(), e))?;
-        paths.push(IndexedPath::parse(f));
-    }
-    let spec = IndexSpec {
-        paths,
-        excluded: vec![],
-    };
-    let when = Filter::parse(&Value::Object(rule.when.clone()), &spec)
-        .map_err(|e| (".when".to_string(), e))?;
+    let when = filter_on_named_paths(&rule.when).map_err(|e| (".when".to_string(), e))?;
     let mut count_unique = Vec::new();
     let mut seen = HashSet::new();
     for (i, p) in rule.count_unique.iter().enumerate() {
@@ -212,8 +196,34 @@ fn compile(rule: &CounterRule) -> Result<CountedRule, (String, String)> {
     })
 }
 
+/// A filter over whatever properties it names (rules are checked before any collection's
+/// `indexedProps` is known): every name must be a valid property path, then the filter is
+/// parsed with those names taken as indexed.
+pub(super) fn filter_on_named_paths(
+    filter: &serde_json::Map<String, Value>,
+) -> Result<Filter, String> {
+    let filter = Value::Object(filter.clone());
+    let mut fields = Vec::new();
+    field_names(&filter, &mut fields);
+    let mut paths = Vec::new();
+    for f in &fields {
+        if f.starts_with('_') {
+            continue; // `_id` and `_system.*`: the filter parser knows them
+        }
+        crate::names::check_prop_path(f.strip_suffix("[]").unwrap_or(f))?;
+        paths.push(IndexedPath::parse(f));
+    }
+    Filter::parse(
+        &filter,
+        &IndexSpec {
+            paths,
+            excluded: vec![],
+        },
+    )
+}
+
 /// The property names a filter object mentions (inside `$and` / `$or` too).
-pub(super) fn field_names(filter: &Value, out: &mut Vec<String>) {
+fn field_names(filter: &Value, out: &mut Vec<String>) {
     let Value::Object(map) = filter else { return };
     for (k, v) in map {
         match k.as_str() {
