@@ -49,6 +49,33 @@ pub struct Tiered {
     pub tier_records: Vec<(Tier, Item)>,
 }
 
+/// The routes a tiered fetch consults, generic first: the generic tier, then the domain's
+/// and the tenant's when `opts` names them. A server checks a caller's access to each
+/// before fetching.
+///
+/// ```
+/// use chronos_db::tiered::{tier_routes, TieredOptions};
+/// use chronos_db::DatabaseType;
+/// let opts = TieredOptions { tenant_id: Some("acme".into()), ..Default::default() };
+/// let routes = tier_routes(DatabaseType::Knowledge, "cfg", &opts).unwrap();
+/// let names: Vec<String> = routes.iter().map(|r| r.to_string()).collect();
+/// assert_eq!(names, ["knowledge/generic/cfg", "knowledge/tenant/acme/cfg"]);
+/// ```
+pub fn tier_routes(
+    database_type: DatabaseType,
+    collection: &str,
+    opts: &TieredOptions,
+) -> Result<Vec<Route>> {
+    let mut routes = vec![Route::generic(database_type, collection)?];
+    if let Some(d) = &opts.domain {
+        routes.push(Route::domain(database_type, d, collection)?);
+    }
+    if let Some(t) = &opts.tenant_id {
+        routes.push(Route::tenant(database_type, t, collection)?);
+    }
+    Ok(routes)
+}
+
 impl Tiered {
     /// The JSON shape of chronos-db v2.2 (TypeScript): `{data, tiersFound, tierRecords: {tier: {_id, ...data, _system}}}`.
     ///
@@ -135,13 +162,10 @@ impl Chronos {
         filter: Value,
         opts: TieredOptions,
     ) -> Result<Tiered> {
-        let mut tiers = vec![(Tier::Generic, Route::generic(ty, collection)?)];
-        if let Some(d) = &opts.domain {
-            tiers.push((Tier::Domain, Route::domain(ty, d, collection)?));
-        }
-        if let Some(t) = &opts.tenant_id {
-            tiers.push((Tier::Tenant, Route::tenant(ty, t, collection)?));
-        }
+        let mut tiers: Vec<(Tier, Route)> = tier_routes(ty, collection, &opts)?
+            .into_iter()
+            .map(|r| (r.tier, r))
+            .collect();
         if !opts.merge {
             tiers.reverse();
         }

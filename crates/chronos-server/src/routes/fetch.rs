@@ -9,8 +9,8 @@ use axum::Extension;
 use axum::Json;
 use chronos_db::access::{Grant, Permission};
 use chronos_db::merge::MergeOptions;
-use chronos_db::tiered::TieredOptions;
-use chronos_db::{DatabaseType, Route};
+use chronos_db::tiered::{tier_routes, TieredOptions};
+use chronos_db::DatabaseType;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -90,17 +90,6 @@ pub(crate) async fn fetch(
             ))
         }
     };
-    let mut tiers = vec![Route::generic(ty, &body.collection)];
-    if let Some(d) = &body.domain {
-        tiers.push(Route::domain(ty, d, &body.collection));
-    }
-    if let Some(t) = &body.tenant_id {
-        tiers.push(Route::tenant(ty, t, &body.collection));
-    }
-    for route in tiers {
-        let route = route.map_err(chronos_db::Error::from)?;
-        check(&grant, &route, Permission::Read, None)?;
-    }
     let defaults = MergeOptions::default();
     let merge = body.merge_options.unwrap_or_default();
     let opts = TieredOptions {
@@ -115,6 +104,9 @@ pub(crate) async fn fetch(
         },
         include_deleted: body.include_deleted,
     };
+    for route in tier_routes(ty, &body.collection, &opts)? {
+        check(&grant, &route, Permission::Read, None)?;
+    }
     let chronos = &state.chronos;
     let found = match ty {
         DatabaseType::Knowledge => {
