@@ -102,6 +102,29 @@ impl Filter {
     }
 }
 
+/// Patterns compiled once per process: a rule's filter is matched on every write it sees.
+/// Bounded: when full it starts over (patterns come from configuration and queries).
+fn compiled(pattern: &str) -> Option<regex::Regex> {
+    use std::collections::HashMap;
+    use std::sync::{LazyLock, Mutex};
+    static CACHE: LazyLock<Mutex<HashMap<String, regex::Regex>>> =
+        LazyLock::new(|| Mutex::new(HashMap::new()));
+    const MAX_PATTERNS: usize = 256;
+    let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(re) = cache.get(pattern) {
+        return Some(re.clone());
+    }
+    let re = regex::RegexBuilder::new(pattern)
+        .size_limit(1 << 20)
+        .build()
+        .ok()?;
+    if cache.len() >= MAX_PATTERNS {
+        cache.clear();
+    }
+    cache.insert(pattern.to_string(), re.clone());
+    Some(re)
+}
+
 /// The value at an indexed path, if present (`null` is present).
 fn lookup<'a>(doc: &'a Value, path: &IndexedPath) -> Option<&'a Value> {
     let mut at = doc;
