@@ -84,10 +84,7 @@ impl Filter {
             Filter::Regex { field, pattern } => {
                 // The pattern compiled when the filter was parsed; a failure here matches
                 // nothing rather than panicking.
-                let Ok(re) = regex::RegexBuilder::new(pattern)
-                    .size_limit(1 << 20)
-                    .build()
-                else {
+                let Some(re) = compiled(pattern) else {
                     return false;
                 };
                 field_test(
