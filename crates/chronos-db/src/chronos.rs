@@ -78,6 +78,13 @@ impl Chronos {
         &self.context.config
     }
 
+    /// The real-time counters (see [`crate::counters`]).
+    pub fn counters(&self) -> crate::counters::Counters {
+        crate::counters::Counters {
+            context: self.context.clone(),
+        }
+    }
+
     /// Collection operations for a route.
     pub fn with(&self, route: Route) -> Result<Collection> {
         self.context.collection(route)

@@ -32,6 +32,7 @@ pub mod admin;
 pub mod analytics;
 pub mod backend_error;
 pub mod config;
+pub mod counters;
 pub mod error;
 pub mod json;
 pub mod merge;

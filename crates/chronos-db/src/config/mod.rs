@@ -133,11 +133,13 @@ impl ChronosConfig {
         if serde_json::to_value(&self.retention).ok() != default_retention {
             out.push("retention");
         }
-        if self.counter_rules.is_some() {
-            out.push("counterRules");
-        }
-        if self.analytics.is_some() {
-            out.push("analytics");
+        if let Some(a) = &self.analytics {
+            if !a.time_based_rules.is_empty() {
+                out.push("analytics.timeBasedRules");
+            }
+            if !a.cross_tenant_rules.is_empty() {
+                out.push("analytics.crossTenantRules");
+            }
         }
         if self.write_optimization.is_some() {
             out.push("writeOptimization");

@@ -29,6 +29,7 @@ macro_rules! contract_tests {
             reads_of_unknown_collections_are_empty,
             head_marks_save_reads_but_never_decide,
             counters_are_exact_and_idempotent,
+            committed_versions_in_cv_order,
         );
     };
     (@cases $open:expr; $($case:ident),* $(,)?) => {
@@ -705,105 +706,116 @@ pub(crate) async fn head_marks_save_reads_but_never_decide(store: Arc<dyn Metada
 
 /// Counted versions and distinct values: a repeated record counts once, concurrent writers
 /// of overlapping values leave exactly the distinct ones, totals add up per operation and
-/// rule, pages of values walk all of them once, and collections keep their own counts.
+/// rule, pages of values walk all of them once, marks only go up, a reset starts from its
+/// floor, and keys keep their own counts.
 pub(crate) async fn counters_are_exact_and_idempotent(store: Arc<dyn MetadataStore>) {
-    use crate::meta::{CountedVersion, CounterTotals};
-    let sp = spec("events", &[]);
-    store.ensure_collection(&sp).await.unwrap();
+    use crate::meta::{CountedVersion, CounterMark, CounterTotals, UniqueValue};
+    store.ensure_counters("events").await.unwrap();
     assert_eq!(
         store.counter_totals("events").await.unwrap(),
         CounterTotals::default()
     );
-    let entry = |id: &str, ov: u64, op: Op, rules: &[&str]| CountedVersion {
+    assert_eq!(
+        store.counter_mark("events").await.unwrap(),
+        CounterMark::default()
+    );
+    let entry = |id: &str, ov: u64, cv: u64, op: Op, rules: &[&str]| CountedVersion {
         id: id.into(),
         ov,
+        cv,
         op,
-        at: Timestamp(1_700_000_000_000_000 + ov as i64),
+        at: Timestamp(1_700_000_000_000_000 + cv as i64),
         rules: rules.iter().map(|r| r.to_string()).collect(),
     };
+    let value = |rule: &str, property: &str, v: &str| UniqueValue {
+        rule: rule.into(),
+        property: property.into(),
+        value: v.into(),
+    };
     assert!(store
-        .record_counted("events", &entry("a", 0, Op::Create, &["logins"]))
+        .record_counted("events", &entry("a", 0, 1, Op::Create, &["logins"]), &[])
         .await
         .unwrap());
     assert!(
         !store
-            .record_counted("events", &entry("a", 0, Op::Create, &["logins"]))
+            .record_counted("events", &entry("a", 0, 1, Op::Create, &["logins"]), &[])
             .await
             .unwrap(),
         "counted twice"
     );
     assert!(store
-        .record_counted("events", &entry("a", 1, Op::Update, &[]))
+        .record_counted("events", &entry("a", 1, 3, Op::Update, &[]), &[])
         .await
         .unwrap());
     assert!(store
-        .record_counted("events", &entry("b", 0, Op::Create, &["logins", "vip"]))
+        .record_counted(
+            "events",
+            &entry("b", 0, 2, Op::Create, &["logins", "vip"]),
+            &[]
+        )
         .await
         .unwrap());
     assert!(store
-        .record_counted("events", &entry("b", 5, Op::Enrich, &["vip"]))
+        .record_counted("events", &entry("b", 5, 9, Op::Enrich, &["vip"]), &[])
         .await
         .unwrap());
+    assert_eq!(store.counted_cvs("events", 1, 9).await.unwrap(), [2, 3, 9]);
+    assert_eq!(store.counted_cvs("events", 0, 2).await.unwrap(), [1, 2]);
 
-    // 8 writers add overlapping values (each writer 0..150 step 1, of 45 distinct ones).
+    // 8 writers record versions whose values overlap (150 values each, of 45 distinct ones).
     let mut tasks = Vec::new();
     for w in 0..8u64 {
         let s = store.clone();
         tasks.push(tokio::spawn(async move {
-            let values: Vec<String> = (0..150u64)
-                .map(|i| format!("\"s-{}\"", (i * 7 + w) % 45))
+            let values: Vec<UniqueValue> = (0..150u64)
+                .map(|i| UniqueValue {
+                    rule: "logins".into(),
+                    property: "sessionId".into(),
+                    value: format!("\"s-{}\"", (i * 7 + w) % 45),
+                })
                 .collect();
-            s.add_unique_values("events", "logins", "sessionId", &values)
-                .await
-                .unwrap()
+            let e = CountedVersion {
+                id: format!("w{w}"),
+                ov: 0,
+                cv: 100 + w,
+                op: Op::Create,
+                at: Timestamp(1_700_000_000_000_000),
+                rules: vec!["logins".into()],
+            };
+            s.record_counted("events", &e, &values).await.unwrap()
         }));
     }
-    let mut added = 0;
     for t in tasks {
-        added += t.await.unwrap();
+        assert!(t.await.unwrap());
     }
-    assert_eq!(added, 45, "each distinct value was new exactly once");
-    assert_eq!(
-        store
-            .add_unique_values(
-                "events",
-                "logins",
-                "sessionId",
-                &["\"s-1\"".into(), "1".into()]
-            )
-            .await
-            .unwrap(),
-        1,
-        "\"1\" and 1 are different values"
-    );
-    // Same value under another property or rule is another row.
-    assert_eq!(
-        store
-            .add_unique_values("events", "vip", "sessionId", &["1".into()])
-            .await
-            .unwrap(),
-        1
-    );
-    assert_eq!(
-        store
-            .add_unique_values("events", "logins", "userId", &["1".into()])
-            .await
-            .unwrap(),
-        1
-    );
+    // "1" and 1 are different values; the same value under another property or rule is
+    // another row.
+    store
+        .record_counted(
+            "events",
+            &entry("c", 0, 200, Op::Create, &["logins", "vip"]),
+            &[
+                value("logins", "sessionId", "\"s-1\""),
+                value("logins", "sessionId", "1"),
+                value("vip", "sessionId", "1"),
+                value("logins", "userId", "1"),
+            ],
+        )
+        .await
+        .unwrap();
 
     let t = store.counter_totals("events").await.unwrap();
-    assert_eq!(t.by_op.get("CREATE"), Some(&2));
+    assert_eq!(t.by_op.get("CREATE"), Some(&11));
     assert_eq!(t.by_op.get("UPDATE"), Some(&1));
     assert_eq!(t.by_op.get("ENRICH"), Some(&1));
     assert_eq!(t.by_op.get("DELETE"), None);
-    assert_eq!(t.by_rule["logins"].get("CREATE"), Some(&2));
-    assert_eq!(t.by_rule["vip"].get("CREATE"), Some(&1));
+    assert_eq!(t.by_rule["logins"].get("CREATE"), Some(&11));
+    assert_eq!(t.by_rule["vip"].get("CREATE"), Some(&2));
     assert_eq!(t.by_rule["vip"].get("ENRICH"), Some(&1));
     assert_eq!(t.unique["logins"]["sessionId"], 46);
     assert_eq!(t.unique["logins"]["userId"], 1);
     assert_eq!(t.unique["vip"]["sessionId"], 1);
-    assert_eq!(t.last_at, Some(Timestamp(1_700_000_000_000_005)));
+    assert_eq!(t.last_at, Some(Timestamp(1_700_000_000_000_200)));
 
     // Pages of 10 walk the 46 values once each.
     let mut seen = std::collections::BTreeSet::new();
@@ -824,8 +836,56 @@ pub(crate) async fn counters_are_exact_and_idempotent(store: Arc<dyn MetadataSto
     assert_eq!(seen.len(), 46);
     assert!(seen.contains("1") && seen.contains("\"s-44\""));
 
-    // Another collection counts for itself.
-    store.ensure_collection(&spec("other", &[])).await.unwrap();
+    // Marks only go up.
+    store.advance_counter_mark("events", 7).await.unwrap();
+    store.advance_counter_mark("events", 5).await.unwrap();
+    assert_eq!(
+        store.counter_mark("events").await.unwrap(),
+        CounterMark {
+            through: 7,
+            floor: 0
+        }
+    );
+
+    // A reset: everything at or below the floor is gone, later records count.
+    store.reset_counters("events", 150).await.unwrap();
+    assert_eq!(
+        store.counter_mark("events").await.unwrap(),
+        CounterMark {
+            through: 150,
+            floor: 150
+        }
+    );
+    assert_eq!(
+        store.counter_totals("events").await.unwrap(),
+        CounterTotals::default()
+    );
+    // A late record of a version below the floor (a writer racing the reset) is not counted.
+    store
+        .record_counted(
+            "events",
+            &entry("late", 0, 140, Op::Create, &["logins"]),
+            &[],
+        )
+        .await
+        .unwrap();
+    store
+        .record_counted(
+            "events",
+            &entry("d", 0, 151, Op::Create, &["logins"]),
+            &[value("logins", "sessionId", "\"s-1\"")],
+        )
+        .await
+        .unwrap();
+    let t = store.counter_totals("events").await.unwrap();
+    assert_eq!(t.by_op.get("CREATE"), Some(&1));
+    assert_eq!(t.by_rule["logins"].get("CREATE"), Some(&1));
+    assert_eq!(t.unique["logins"]["sessionId"], 1);
+    store.advance_counter_mark("events", 100).await.unwrap();
+    assert_eq!(store.counter_mark("events").await.unwrap().through, 150);
+
+    // Another key counts for itself.
+    store.ensure_counters("other").await.unwrap();
     assert_eq!(
         store.counter_totals("other").await.unwrap(),
         CounterTotals::default()
@@ -835,4 +895,64 @@ pub(crate) async fn counters_are_exact_and_idempotent(store: Arc<dyn MetadataSto
         .await
         .unwrap()
         .is_empty());
+    assert_eq!(
+        store.counter_mark("other").await.unwrap(),
+        CounterMark::default()
+    );
+}
+
+/// Committed versions in cv order, in pages: every committed version once, none of a
+/// refused write, the content inline when it was given, and a settled cv that never passes
+/// a version still to come.
+pub(crate) async fn committed_versions_in_cv_order(store: Arc<dyn MetadataStore>) {
+    let sp = spec("feed", &[]);
+    store.ensure_collection(&sp).await.unwrap();
+    let empty = store.committed_after("feed", 0, 10).await.unwrap();
+    assert!(empty.versions.is_empty() && !empty.more);
+    let mut cvs = Vec::new();
+    for i in 0..5 {
+        let id = format!("i{i}");
+        let c = store
+            .commit(
+                "feed",
+                write(record(&id, 0, json!({"n": i}), 1_000 + i), true),
+            )
+            .await
+            .unwrap();
+        cvs.push(c.cv);
+        // A refused write leaves nothing to count.
+        assert!(store
+            .commit("feed", write(record(&id, 0, json!({"n": 99}), 2_000), true))
+            .await
+            .is_err());
+    }
+    let c = store
+        .commit(
+            "feed",
+            write(record("i0", 1, json!({"n": 10}), 3_000), true),
+        )
+        .await
+        .unwrap();
+    cvs.push(c.cv);
+    let mut seen = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store.committed_after("feed", after, 2).await.unwrap();
+        if page.more {
+            assert!(page.settled <= page.versions.last().map(|v| v.version.cv).unwrap_or(0));
+        }
+        seen.extend(page.versions.iter().map(|v| v.version.cv));
+        match page.versions.last() {
+            Some(last) if page.more => after = last.version.cv,
+            _ => break,
+        }
+    }
+    assert_eq!(seen, cvs);
+    let all = store.committed_after("feed", 0, 100).await.unwrap();
+    let first = &all.versions[0];
+    assert_eq!((first.version.id.as_str(), first.version.ov), ("i0", 0));
+    assert_eq!(first.version.indexed["n"], 0);
+    assert_eq!(all.versions.last().unwrap().version.indexed["n"], 10);
+    assert_eq!(all.versions[0].shadow.as_deref(), Some("{\"v\":0}"));
+    assert!(all.settled <= *cvs.last().unwrap());
 }

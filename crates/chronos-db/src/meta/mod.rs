@@ -24,7 +24,9 @@ mod open;
 pub mod sqlite;
 
 pub(crate) use counters::unique_row_key;
-pub use counters::{CountedVersion, CounterStore, CounterTotals};
+pub use counters::{
+    CommittedPage, CountedVersion, CounterMark, CounterStore, CounterTotals, UniqueValue,
+};
 pub use open::MetadataLayer;
 pub(crate) use open::MetadataStores;
 
@@ -206,6 +208,18 @@ pub trait MetadataStore: LeaseStore + CounterStore {
     /// Number of heads (deleted ones included), only those after `after_id` in the order of
     /// [`MetadataStore::scan_heads`] when given.
     async fn count_heads(&self, coll: &str, after_id: Option<&str>) -> Result<u64, MetaError>;
+
+    /// Committed versions with `cv > after`, ascending, at most `limit` (with their inline
+    /// content): what a counter catch-up reads. `settled` says how far a catch-up may trust
+    /// that nothing below will still commit: the last cv returned where commits are
+    /// serialised (SQLite, transactions), less where a slow writer's row can still commit
+    /// below a newer one (MongoDB's protocol).
+    async fn committed_after(
+        &self,
+        coll: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<CommittedPage, MetaError>;
 
     /// The highest cv committed at or before `at` (0 when none).
     async fn cv_as_of(&self, coll: &str, at: Timestamp) -> Result<u64, MetaError>;

@@ -4,6 +4,7 @@
 //! routes (entities) through it, never through the facade.
 
 use super::{Collection, CollectionSettings};
+use crate::analytics::CounterRuleSet;
 use crate::config::ChronosConfig;
 use crate::error::Result;
 use crate::meta::{MetadataLayer, MetadataStores};
@@ -34,6 +35,9 @@ pub(crate) struct Context {
     pub(crate) payloads: PayloadStores,
     /// (dbConnRef, dbName, collection) whose tables and indexes exist in this process.
     pub(crate) ensured: Mutex<HashSet<(String, String, String)>>,
+    /// The counter rules, compiled once; `None` when the configuration has neither
+    /// `counterRules` nor `analytics` (counting is off).
+    pub(crate) counter_rules: Option<Arc<CounterRuleSet>>,
     settings: Mutex<HashMap<String, Arc<CollectionSettings>>>,
 }
 
@@ -43,7 +47,15 @@ impl Context {
         let config = Arc::new(config);
         let metadata = MetadataStores::new(config.clone(), options.metadata_layer).await?;
         let payloads = PayloadStores::new(config.clone(), options.payload_layer);
+        let counter_rules = match config.counter_rules.is_some() || config.analytics.is_some() {
+            true => Some(Arc::new(
+                CounterRuleSet::from_config(&config)
+                    .map_err(|p| crate::config::ConfigError::Invalid(p))?,
+            )),
+            false => None,
+        };
         Ok(Context {
+            counter_rules,
             config,
             metadata,
             payloads,

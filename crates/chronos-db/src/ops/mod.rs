@@ -31,6 +31,7 @@
 
 mod blobs;
 mod context;
+mod counting;
 mod entities;
 mod gc;
 mod hydrate;

@@ -221,6 +221,8 @@ impl Collection {
             Some(h) => Expect::Ov(h.version.ov),
             None => Expect::Absent,
         };
+        // Kept for counting after the commit (the write below takes the record).
+        let counted = self.counter_rules().is_some().then(|| record.clone());
         let write = VersionWrite {
             version: record,
             expect,
@@ -230,6 +232,10 @@ impl Collection {
         };
         match self.store.commit(self.name(), write).await {
             Ok(committed) => {
+                if let Some(mut version) = counted {
+                    version.cv = committed.cv;
+                    self.count_committed(&version, Some(&doc)).await;
+                }
                 if !committed.dropped.is_empty() {
                     self.discard_versions(&committed.dropped).await;
                 }
@@ -477,12 +483,30 @@ impl Collection {
                 MetaError::Conflict { current_ov: None } => Error::NotFound(format!("item '{id}'")),
                 other => other.into(),
             })?;
+        let at = Timestamp::now();
+        if self.counter_rules().is_some() {
+            // A purge leaves no version to count again: counted from the head it removed,
+            // before its objects go (rules on the payload read them).
+            let content = self
+                .load_content(&head.version, head.shadow.as_deref())
+                .await
+                .ok();
+            let version = VersionRecord {
+                ov: head.version.ov + 1,
+                cv,
+                op: Op::Delete,
+                at,
+                deleted: true,
+                ..head.version.clone()
+            };
+            self.count_committed(&version, content.as_ref()).await;
+        }
         self.discard_versions(&removed).await;
         Ok(WriteResult {
             id,
             ov: head.version.ov + 1,
             cv,
-            at: Timestamp::now(),
+            at,
         })
     }
 

@@ -157,7 +157,7 @@ pub struct ResolvedRoute {
     pub bucket: String,
     /// The key prefix inside the bucket, placeholders filled in, if any.
     pub prefix: Option<String>,
-    /// The analytics database name, if configured (nothing uses it yet).
+    /// The analytics database name, if configured: where the collection's counters live.
     pub analytics_db_name: Option<String>,
     /// The route's collection.
     pub collection: String,

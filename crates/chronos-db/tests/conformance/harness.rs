@@ -68,6 +68,8 @@ pub struct Harness {
     pub payloads: Arc<Mutex<Vec<Arc<dyn PayloadStore>>>>,
     pub meta_fault: Arc<Fault>,
     pub payload_fault: Arc<Fault>,
+    /// Fails recording a counted version (a crash between a commit and its count).
+    pub count_fault: Arc<Fault>,
     _guard: Box<dyn Any + Send + Sync>,
 }
 
@@ -82,6 +84,8 @@ impl Harness {
         let payloads: Arc<Mutex<Vec<Arc<dyn PayloadStore>>>> = Arc::default();
         let meta_fault = Arc::new(Fault::default());
         let payload_fault = Arc::new(Fault::default());
+        let count_fault = Arc::new(Fault::default());
+        let cf = count_fault.clone();
         let metas: Arc<Mutex<Vec<Arc<dyn MetadataStore>>>> = Arc::default();
         let (p, mf, pf, m) = (
             payloads.clone(),
@@ -95,6 +99,7 @@ impl Harness {
                 Arc::new(FaultyMeta {
                     inner,
                     fault: mf.clone(),
+                    count_fault: cf.clone(),
                 }) as Arc<dyn MetadataStore>
             })),
             payload_layer: Some(Arc::new(move |inner| {
@@ -116,6 +121,7 @@ impl Harness {
             payloads,
             meta_fault,
             payload_fault,
+            count_fault,
             _guard: guard,
         })
     }
@@ -151,6 +157,7 @@ impl Harness {
 struct FaultyMeta {
     inner: Arc<dyn MetadataStore>,
     fault: Arc<Fault>,
+    count_fault: Arc<Fault>,
 }
 
 fn injected() -> MetaError {
@@ -173,43 +180,60 @@ impl LeaseStore for FaultyMeta {
     }
 }
 
-/// Counters pass through: the fault points are the commits.
+/// Counters pass through, except that recording a counted version can fail like a crash
+/// between a commit and its count (`Harness::count_fault`).
 #[async_trait]
 impl chronos_db::meta::CounterStore for FaultyMeta {
+    async fn ensure_counters(&self, key: &str) -> Result<(), MetaError> {
+        self.inner.ensure_counters(key).await
+    }
     async fn record_counted(
         &self,
-        coll: &str,
+        key: &str,
         e: &chronos_db::meta::CountedVersion,
+        values: &[chronos_db::meta::UniqueValue],
     ) -> Result<bool, MetaError> {
-        self.inner.record_counted(coll, e).await
+        if self.count_fault.hit() {
+            if self.count_fault.after_effect.load(Ordering::SeqCst) {
+                self.inner.record_counted(key, e, values).await?;
+            }
+            return Err(injected());
+        }
+        self.inner.record_counted(key, e, values).await
     }
-    async fn add_unique_values(
+    async fn counted_cvs(
         &self,
-        coll: &str,
-        rule: &str,
-        property: &str,
-        values: &[String],
-    ) -> Result<u64, MetaError> {
-        self.inner
-            .add_unique_values(coll, rule, property, values)
-            .await
+        key: &str,
+        after: u64,
+        through: u64,
+    ) -> Result<Vec<u64>, MetaError> {
+        self.inner.counted_cvs(key, after, through).await
+    }
+    async fn counter_mark(&self, key: &str) -> Result<chronos_db::meta::CounterMark, MetaError> {
+        self.inner.counter_mark(key).await
+    }
+    async fn advance_counter_mark(&self, key: &str, through: u64) -> Result<(), MetaError> {
+        self.inner.advance_counter_mark(key, through).await
+    }
+    async fn reset_counters(&self, key: &str, floor: u64) -> Result<(), MetaError> {
+        self.inner.reset_counters(key, floor).await
     }
     async fn counter_totals(
         &self,
-        coll: &str,
+        key: &str,
     ) -> Result<chronos_db::meta::CounterTotals, MetaError> {
-        self.inner.counter_totals(coll).await
+        self.inner.counter_totals(key).await
     }
     async fn unique_values(
         &self,
-        coll: &str,
+        key: &str,
         rule: &str,
         property: &str,
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(String, String)>, MetaError> {
         self.inner
-            .unique_values(coll, rule, property, after, limit)
+            .unique_values(key, rule, property, after, limit)
             .await
     }
 }
@@ -289,6 +313,14 @@ impl MetadataStore for FaultyMeta {
     }
     async fn cv_as_of(&self, coll: &str, at: Timestamp) -> Result<u64, MetaError> {
         self.inner.cv_as_of(coll, at).await
+    }
+    async fn committed_after(
+        &self,
+        coll: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<chronos_db::meta::CommittedPage, MetaError> {
+        self.inner.committed_after(coll, after, limit).await
     }
 }
 

@@ -91,6 +91,7 @@ mod servers;
 mod support;
 
 mod blobs;
+mod counters;
 mod entities;
 mod faults;
 mod hardening;

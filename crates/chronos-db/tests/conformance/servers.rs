@@ -78,6 +78,7 @@ impl Backend for Servers {
                     "domainTemplate": entry(format!("{ns}_kd_{{domain}}"), format!("{ns}/kd/{{domain}}")),
                     "tenantTemplate": entry(format!("{ns}_kt_{{tenantId}}"), format!("{ns}/kt/{{tenantId}}")),
                 },
+                "logs": entry(format!("{ns}_logs"), format!("{ns}/logs")),
             }
         });
         let cfg = ChronosConfig::from_json_value(cfg).expect("test config");

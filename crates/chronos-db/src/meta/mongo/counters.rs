@@ -1,11 +1,15 @@
-//! Counted versions and distinct values (`meta::CounterStore`) in `<coll>_counted` (one
-//! document per version, `_id` = `<item id>/<ov>`: ids cannot hold `/`) and `<coll>_unique`
-//! (one per distinct value, `_id` = its key). Both are written with plain inserts, whose
-//! duplicate-key refusal is the one conditional write FerretDB makes atomic; every total is
-//! a `countDocuments` over them.
+//! Counted versions and distinct values (`meta::CounterStore`) in `<key>_counted` (one
+//! document per version, `_id` = `<item id>/<ov>`: ids cannot hold `/`) and `<key>_unique`
+//! (one per distinct value, `_id` = its key), marks in `chronos_counter_marks` (`_id` = the
+//! key). Counted and value rows are written with plain inserts, whose duplicate-key refusal
+//! is the one conditional write FerretDB makes atomic, and every total is a
+//! `countDocuments` over them. The mark is a plain `$max`: where two updates race (FerretDB)
+//! it can go back, which only makes the next catch-up check more rows.
 
 use super::*;
-use crate::meta::{unique_row_key, CountedVersion, CounterStore, CounterTotals};
+use crate::meta::{
+    unique_row_key, CountedVersion, CounterMark, CounterStore, CounterTotals, UniqueValue,
+};
 
 /// The operations a version can have, for the per-operation counts.
 const OPS: [Op; 5] = [Op::Create, Op::Update, Op::Enrich, Op::Delete, Op::Restore];
@@ -19,18 +23,24 @@ impl MongoStore {
         self.db.collection(&format!("{coll}_unique"))
     }
 
-    /// The indexes the counts are served from (one createIndexes call each, see
-    /// `ensure_collection`).
-    pub(super) async fn ensure_counter_indexes(&self, coll: &str) -> Result<(), MetaError> {
-        let counted = self.counted(coll);
+    fn marks(&self) -> Collection<Document> {
+        self.db.collection("chronos_counter_marks")
+    }
+}
+
+#[async_trait]
+impl CounterStore for MongoStore {
+    async fn ensure_counters(&self, key: &str) -> Result<(), MetaError> {
+        let counted = self.counted(key);
         for model in [
-            store::index(doc! {"op": 1}, "op", false),
-            store::index(doc! {"rules": 1, "op": 1}, "rules_op", false),
+            store::index(doc! {"op": 1, "cv": 1}, "op_cv", false),
+            store::index(doc! {"rules": 1, "op": 1, "cv": 1}, "rules_op_cv", false),
             store::index(doc! {"at": 1}, "at", false),
+            store::index(doc! {"cv": 1}, "cv", false),
         ] {
             counted.create_index(model).await.map_err(map_err)?;
         }
-        self.uniques(coll)
+        self.uniques(key)
             .create_index(store::index(
                 doc! {"rule": 1, "prop": 1, "_id": 1},
                 "rule_prop",
@@ -40,54 +50,126 @@ impl MongoStore {
             .map_err(map_err)?;
         Ok(())
     }
-}
 
-#[async_trait]
-impl CounterStore for MongoStore {
-    async fn record_counted(&self, coll: &str, e: &CountedVersion) -> Result<bool, MetaError> {
+    async fn record_counted(
+        &self,
+        key: &str,
+        e: &CountedVersion,
+        values: &[UniqueValue],
+    ) -> Result<bool, MetaError> {
+        let uniques = self.uniques(key);
+        // One insert each: a batch insert stops (or reports) at the first duplicate, and most
+        // values of a busy rule are duplicates. Values first: a counted row is never visible
+        // without its values, and a repeated record writes the missing ones.
+        for v in values {
+            let row = doc! {
+                "_id": unique_row_key(&v.rule, &v.property, &v.value),
+                "rule": &v.rule,
+                "prop": &v.property,
+                "value": &v.value,
+            };
+            match uniques.insert_one(row).await {
+                Ok(_) => {}
+                Err(err) if is_dup(&err) => {}
+                Err(err) => return Err(map_err(err)),
+            }
+        }
         let row = doc! {
             "_id": format!("{}/{}", e.id, e.ov),
             "id": &e.id,
-            "ov": e.ov as i64,
+            "ov": clamp(e.ov),
+            "cv": clamp(e.cv),
             "op": e.op.as_str(),
             "at": e.at.micros(),
             "rules": e.rules.clone(),
         };
-        match self.counted(coll).insert_one(row).await {
+        match self.counted(key).insert_one(row).await {
             Ok(_) => Ok(true),
             Err(err) if is_dup(&err) => Ok(false),
             Err(err) => Err(map_err(err)),
         }
     }
 
-    async fn add_unique_values(
+    async fn counted_cvs(
         &self,
-        coll: &str,
-        rule: &str,
-        property: &str,
-        values: &[String],
-    ) -> Result<u64, MetaError> {
-        let uniques = self.uniques(coll);
-        let mut added = 0;
-        // One insert each: a batch insert stops (or reports) at the first duplicate, and most
-        // values of a busy rule are duplicates.
-        for v in values {
-            let row = doc! {"_id": unique_row_key(rule, property, v), "rule": rule, "prop": property, "value": v};
-            match uniques.insert_one(row).await {
-                Ok(_) => added += 1,
-                Err(err) if is_dup(&err) => {}
-                Err(err) => return Err(map_err(err)),
-            }
-        }
-        Ok(added)
+        key: &str,
+        after: u64,
+        through: u64,
+    ) -> Result<Vec<u64>, MetaError> {
+        let rows = collect(
+            self.counted(key)
+                .find(doc! {"cv": {"$gt": clamp(after), "$lte": clamp(through)}})
+                .sort(doc! {"cv": 1})
+                .projection(doc! {"_id": 0, "cv": 1})
+                .await
+                .map_err(map_err)?,
+        )
+        .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|d| get_int(d, "cv").map(|cv| cv as u64))
+            .collect())
+    }
+
+    async fn counter_mark(&self, key: &str) -> Result<CounterMark, MetaError> {
+        let mark = self
+            .marks()
+            .find_one(doc! {"_id": key})
+            .await
+            .map_err(map_err)?;
+        Ok(mark
+            .map(|m| {
+                let floor = get_int(&m, "floor").unwrap_or(0).max(0) as u64;
+                let through = get_int(&m, "through").unwrap_or(0).max(0) as u64;
+                CounterMark {
+                    through: through.max(floor),
+                    floor,
+                }
+            })
+            .unwrap_or_default())
+    }
+
+    async fn advance_counter_mark(&self, key: &str, through: u64) -> Result<(), MetaError> {
+        self.marks()
+            .update_one(
+                doc! {"_id": key},
+                doc! {"$max": {"through": clamp(through)}, "$setOnInsert": {"floor": 0_i64}},
+            )
+            .upsert(true)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn reset_counters(&self, key: &str, floor: u64) -> Result<(), MetaError> {
+        // The floor first: from here on no total counts a version at or below it, whether
+        // or not the rows below are gone yet (a reset that dies half-way is run again).
+        self.marks()
+            .update_one(
+                doc! {"_id": key},
+                doc! {"$set": {"through": clamp(floor), "floor": clamp(floor)}},
+            )
+            .upsert(true)
+            .await
+            .map_err(map_err)?;
+        self.counted(key)
+            .delete_many(doc! {})
+            .await
+            .map_err(map_err)?;
+        self.uniques(key)
+            .delete_many(doc! {})
+            .await
+            .map_err(map_err)?;
+        Ok(())
     }
 
     async fn counter_totals(&self, coll: &str) -> Result<CounterTotals, MetaError> {
         let counted = self.counted(coll);
+        let above = clamp(self.counter_mark(coll).await?.floor);
         let mut t = CounterTotals::default();
         for op in OPS {
             let n = counted
-                .count_documents(doc! {"op": op.as_str()})
+                .count_documents(doc! {"op": op.as_str(), "cv": {"$gt": above}})
                 .await
                 .map_err(map_err)?;
             if n > 0 {
@@ -95,18 +177,21 @@ impl CounterStore for MongoStore {
             }
         }
         if let Some(last) = counted
-            .find_one(doc! {})
+            .find_one(doc! {"cv": {"$gt": above}})
             .sort(doc! {"at": -1})
             .await
             .map_err(map_err)?
         {
             t.last_at = last.get_i64("at").ok().map(Timestamp);
         }
-        let rules = counted.distinct("rules", doc! {}).await.map_err(map_err)?;
+        let rules = counted
+            .distinct("rules", doc! {"cv": {"$gt": above}})
+            .await
+            .map_err(map_err)?;
         for rule in rules.iter().filter_map(|b| b.as_str()) {
             for op in OPS {
                 let n = counted
-                    .count_documents(doc! {"rules": rule, "op": op.as_str()})
+                    .count_documents(doc! {"rules": rule, "op": op.as_str(), "cv": {"$gt": above}})
                     .await
                     .map_err(map_err)?;
                 if n > 0 {

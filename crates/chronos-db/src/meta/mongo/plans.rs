@@ -386,16 +386,24 @@ async fn every_query_has_an_index() {
     let counted = crate::meta::CountedVersion {
         id: "a".into(),
         ov: 0,
+        cv: 1,
         op: Op::Create,
         at: Timestamp(100),
         rules: vec!["r".into()],
     };
-    s.record_counted("pl", &counted).await.unwrap();
-    s.add_unique_values("pl", "r", "p", &["1".into()])
-        .await
-        .unwrap();
+    s.ensure_counters("pl").await.unwrap();
+    let value = crate::meta::UniqueValue {
+        rule: "r".into(),
+        property: "p".into(),
+        value: "1".into(),
+    };
+    s.record_counted("pl", &counted, &[value]).await.unwrap();
+    s.counted_cvs("pl", 0, 10).await.unwrap();
+    s.counter_mark("pl").await.unwrap();
+    s.advance_counter_mark("pl", 1).await.unwrap();
     s.counter_totals("pl").await.unwrap();
     s.unique_values("pl", "r", "p", None, 10).await.unwrap();
+    s.committed_after("pl", 0, 10).await.unwrap();
     s.purge_item("pl", "b", 1).await.unwrap();
 
     let sent = m.take();

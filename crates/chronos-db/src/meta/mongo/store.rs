@@ -162,7 +162,7 @@ impl MetadataStore for MongoStore {
         for model in head {
             c.head.create_index(model).await.map_err(map_err)?;
         }
-        self.ensure_counter_indexes(&coll.name).await
+        Ok(())
     }
 
     async fn get_head(&self, coll: &str, id: &str) -> Result<Option<StoredVersion>, MetaError> {
@@ -443,6 +443,64 @@ impl MetadataStore for MongoStore {
             None => doc! {},
         };
         c.head.count_documents(filter).await.map_err(map_err)
+    }
+
+    /// Rows above `after` in cv order, checked like the rows of an as-of page (stale rows
+    /// at their head's next slot are rolled forward or removed on the way). A row can still
+    /// commit below a newer one while its writer is live (the protocol's slow writer, or a
+    /// transaction that allocated its cv earlier), so `settled` stops before the first row
+    /// that is not decided or was written less than the stale time ago.
+    async fn committed_after(
+        &self,
+        coll: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<CommittedPage, MetaError> {
+        let c = self.colls(coll);
+        let limit = limit.clamp(1, 100_000);
+        for _ in 0..QUERY_ATTEMPTS {
+            let mut rows = collect(
+                c.ver
+                    .find(doc! {"cv": {"$gt": clamp(after)}, "purge": {"$ne": true}})
+                    .sort(doc! {"cv": 1})
+                    .limit(limit as i64 + 1)
+                    .await
+                    .map_err(map_err)?,
+            )
+            .await?;
+            let more = rows.len() > limit;
+            rows.truncate(limit);
+            let (reread, hidden) = self.verify_page(&c, &rows, "next_cv").await?;
+            if reread {
+                continue;
+            }
+            let mut versions = Vec::with_capacity(rows.len());
+            let mut settled = after;
+            let mut settling = true;
+            for r in &rows {
+                let uncommitted = r
+                    .get_object_id("_id")
+                    .is_ok_and(|oid| hidden.contains(&oid));
+                // A hidden row that is stale was met by `verify_page` and is dead; a fresh
+                // one may still commit. A committed fresh row may have a slower neighbour
+                // below it that has not inserted its row yet.
+                settling &= is_stale(r);
+                if settling {
+                    settled = get_int(r, "cv").map(|cv| cv as u64).unwrap_or(settled);
+                }
+                if !uncommitted {
+                    versions.push(decode_head(r, "id")?);
+                }
+            }
+            return Ok(CommittedPage {
+                versions,
+                settled,
+                more,
+            });
+        }
+        Err(MetaError::Backend(BackendError::new(
+            "rows above the collection's counted mark kept changing while being read",
+        )))
     }
 
     /// The highest committed cv with `at <= T`: the newest rows first, each checked like the

@@ -8,7 +8,8 @@
 //! * `c<N>_ver`: one row per committed version, unique `(id, ov)` and `cv`, indexes
 //!   `(id, at)` and `(id, cv)` so as-of reads are index seeks;
 //! * `c<N>_head`: one row per item (the latest version plus its inline shadow), unique `id`,
-//!   with expression indexes on `json_extract(meta, '$."p"')` per scalar indexed property.
+//!   with expression indexes on `json_extract(meta, '$."p"')` per scalar indexed property;
+//! * `_chronos_counts`, `_chronos_unique`, `_chronos_counter_marks`: counters (`counters.rs`).
 //!
 //! Both are rowid tables with their keys in unique indexes, not `WITHOUT ROWID` tables: their
 //! rows are large (inline content), and a `WITHOUT ROWID` table stores whole rows in its
@@ -26,8 +27,8 @@ mod rows;
 mod tests;
 
 use super::{
-    CollectionSpec, Committed, Expect, LeaseStore, MetaError, MetadataStore, QueryPage,
-    VersionWrite,
+    CollectionSpec, Committed, CommittedPage, Expect, LeaseStore, MetaError, MetadataStore,
+    QueryPage, VersionWrite,
 };
 use crate::backend_error::BackendError;
 use crate::config::Durability;
@@ -584,6 +585,55 @@ impl MetadataStore for SqliteStore {
             )
             .map(|n| n as u64)
             .map_err(backend)
+        })
+        .await
+    }
+
+    async fn committed_after(
+        &self,
+        coll: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<CommittedPage, MetaError> {
+        let Some(t) = self.table(coll).await? else {
+            return Ok(CommittedPage::default());
+        };
+        let limit = limit.clamp(1, 100_000);
+        self.run(move |c| {
+            // Commits are serialised and each row lands with its cv in one transaction, so
+            // every row below the newest one read is already there: the page is settled.
+            let mut st = c
+                .prepare_cached(&format!(
+                    "SELECT {VER_COLS}, shadow FROM {t}_ver WHERE cv > ?1 ORDER BY cv LIMIT ?2"
+                ))
+                .map_err(backend)?;
+            let rows = st
+                .query_map(
+                    params![after.min(i64::MAX as u64) as i64, limit as i64 + 1],
+                    read_head,
+                )
+                .map_err(backend)?;
+            let mut versions = collect(rows)?;
+            let more = versions.len() > limit;
+            versions.truncate(limit);
+            let settled = match (more, versions.last()) {
+                (true, Some(last)) => last.version.cv,
+                // Nothing above: settled up to the counter, past cvs a purge took.
+                _ => c
+                    .query_row("SELECT cv FROM _chronos_cv WHERE tbl = ?1", [&t], |r| {
+                        r.get::<_, i64>(0)
+                    })
+                    .optional()
+                    .map_err(backend)?
+                    .map(|cv| cv as u64)
+                    .unwrap_or(after)
+                    .max(after),
+            };
+            Ok(CommittedPage {
+                versions,
+                settled,
+                more,
+            })
         })
         .await
     }
