@@ -13,6 +13,7 @@ pub struct UnknownName(pub String);
 /// The four database types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum DatabaseType {
     /// `metadata`: generic, domain and tenant tiers.
     Metadata,
@@ -57,6 +58,7 @@ impl std::str::FromStr for DatabaseType {
 /// The three tiers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Tier {
     /// `generic`: one database shared by every domain and tenant.
     Generic,

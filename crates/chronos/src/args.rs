@@ -77,6 +77,66 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Real-time counters of a collection (counter rules: `counterRules`, `analytics`).
+    Counters {
+        #[command(subcommand)]
+        command: CountersCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum CountersCommand {
+    /// Print a collection's totals: writes per kind, and per rule with --rules or --rule.
+    Totals(CounterTotalsArgs),
+    /// Print the distinct values a rule counted for a property, a page at a time.
+    Uniques(CounterUniquesArgs),
+    /// Start a collection's counts again from zero (recorded in the logs database).
+    Reset(CounterResetArgs),
+}
+
+/// Arguments of `chronos counters totals`.
+#[derive(Args, Debug)]
+pub(crate) struct CounterTotalsArgs {
+    #[command(flatten)]
+    pub(crate) route: RouteArgs,
+    /// Include every rule's totals.
+    #[arg(long)]
+    pub(crate) rules: bool,
+    /// Include this rule's totals (repeat for several; implies --rules for those only).
+    #[arg(long = "rule", value_name = "NAME")]
+    pub(crate) only: Vec<String>,
+}
+
+/// Arguments of `chronos counters uniques`.
+#[derive(Args, Debug)]
+pub(crate) struct CounterUniquesArgs {
+    #[command(flatten)]
+    pub(crate) route: RouteArgs,
+    /// The counter rule.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) rule: String,
+    /// The property, as written in the rule's countUnique (without `[]`).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) property: String,
+    /// Values per page (1-1000).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub(crate) limit: u16,
+    /// The `next` cursor of the previous page.
+    #[arg(long, value_name = "CURSOR")]
+    pub(crate) cursor: Option<String>,
+}
+
+/// Arguments of `chronos counters reset`.
+#[derive(Args, Debug)]
+pub(crate) struct CounterResetArgs {
+    #[command(flatten)]
+    pub(crate) route: RouteArgs,
+    /// Who resets (recorded with the reset).
+    #[arg(long, default_value = "cli")]
+    pub(crate) actor: String,
+    /// Why (recorded with the reset).
+    #[arg(long, default_value = "")]
+    pub(crate) reason: String,
 }
 
 /// Arguments of `chronos serve`.

@@ -239,6 +239,36 @@ pub(crate) async fn fetch(g: &Global, a: FetchArgs) -> Result<(), Failure> {
     print_json(&found.to_json())
 }
 
+pub(crate) async fn counters(g: &Global, command: CountersCommand) -> Result<(), Failure> {
+    let chronos = g.open().await?;
+    let counters = chronos.counters();
+    match command {
+        CountersCommand::Totals(a) => {
+            let opts = chronos_db::counters::TotalsOptions {
+                include_rules: a.rules || !a.only.is_empty(),
+                rules: (!a.only.is_empty()).then_some(a.only),
+            };
+            print_json(&counters.get_totals(&a.route.route(), &opts).await?)
+        }
+        CountersCommand::Uniques(a) => print_json(
+            &counters
+                .get_unique_values(
+                    &a.route.route(),
+                    &a.rule,
+                    &a.property,
+                    a.cursor.as_deref(),
+                    usize::from(a.limit),
+                )
+                .await?,
+        ),
+        CountersCommand::Reset(a) => print_json(
+            &counters
+                .reset_totals(&a.route.route(), &a.actor, &a.reason)
+                .await?,
+        ),
+    }
+}
+
 pub(crate) async fn config_check(file: &Path, connect: bool) -> Result<(), Failure> {
     let config = ChronosConfig::from_file(file)?;
     chronos_db::access::check_config(&config)?;

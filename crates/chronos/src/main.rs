@@ -131,6 +131,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Keys {
             command: KeysCommand::New(a),
         } => keys_new(a),
+        Command::Counters { command } => counters(&global, command).await,
     }
 }
 

@@ -38,10 +38,12 @@ pub struct ChronosConfig {
     /// Per-collection settings: indexed properties, base64 blobs, validation.
     #[serde(default)]
     pub collection_maps: BTreeMap<String, CollectionMap>,
-    /// Counter rules in their top-level form (`{rules: [...]}`). Accepted, not yet in effect: validated, but nothing reads it yet.
+    /// Counter rules in their top-level form (`{rules: [...]}`). With this key or `analytics`,
+    /// every committed write is counted (see `chronos_db::counters`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counter_rules: Option<CounterRules>,
-    /// Analytics rules (counter, time-based, cross-tenant). Accepted, not yet in effect: validated, but nothing reads it yet.
+    /// Analytics rules: counter rules (in effect), time-based and cross-tenant rules (accepted,
+    /// not yet in effect: validated, but nothing runs them yet).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analytics: Option<Analytics>,
     /// Keep a copy of small latest documents next to the head for fast reads.
@@ -250,7 +252,8 @@ pub struct GenericDatabase {
     /// Optional key prefix inside the bucket.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
-    /// Name of a separate analytics database, checked like `dbName`. Accepted, not yet in effect.
+    /// Name of a separate analytics database, checked like `dbName`: where the counters of
+    /// this database's collections live (default: beside each collection).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analytics_db_name: Option<String>,
 }
@@ -277,7 +280,8 @@ pub struct DomainDatabase {
     /// 256 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
-    /// Name of a separate analytics database, checked like `dbName`. Accepted, not yet in effect.
+    /// Name of a separate analytics database, checked like `dbName`: where the counters of
+    /// this database's collections live (default: beside each collection).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analytics_db_name: Option<String>,
 }
@@ -304,7 +308,8 @@ pub struct TenantDatabase {
     /// 256 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
-    /// Name of a separate analytics database, checked like `dbName`. Accepted, not yet in effect.
+    /// Name of a separate analytics database, checked like `dbName`: where the counters of
+    /// this database's collections live (default: beside each collection).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analytics_db_name: Option<String>,
 }
@@ -329,7 +334,8 @@ pub struct DatabaseTemplate {
     /// Optional key prefix inside the bucket, with placeholders.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
-    /// Name of a separate analytics database, with placeholders. Accepted, not yet in effect.
+    /// Name of a separate analytics database, with placeholders: where the counters of this
+    /// database's collections live (default: beside each collection).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analytics_db_name: Option<String>,
 }
@@ -588,7 +594,7 @@ pub struct CollectionValidation {
     pub required_indexed: Vec<String>,
 }
 
-/// An operation a counter rule counts. Accepted, not yet in effect.
+/// An operation a counter rule counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum CounterOp {
@@ -604,7 +610,7 @@ pub enum CounterOp {
     Restore,
 }
 
-/// What a counter rule's `when` conditions look at. Accepted, not yet in effect.
+/// What a counter rule's `when` conditions look at.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RuleScope {
@@ -615,39 +621,39 @@ pub enum RuleScope {
     Payload,
 }
 
-/// Counter rules in their top-level form. Accepted, not yet in effect.
+/// Counter rules in their top-level form.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CounterRules {
-    /// The rules. Accepted, not yet in effect.
+    /// The rules.
     #[serde(default)]
     pub rules: Vec<CounterRule>,
 }
 
-/// One counter rule. Accepted, not yet in effect.
+/// One counter rule.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CounterRule {
-    /// The counter's name. Accepted, not yet in effect.
+    /// The counter's name.
     pub name: String,
-    /// The operations counted (default: all). Accepted, not yet in effect.
+    /// The operations counted (default: all).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on: Option<Vec<CounterOp>>,
-    /// What `when` looks at: `meta` (default) or `payload`. Accepted, not yet in effect.
+    /// What `when` looks at: `meta` (default) or `payload`.
     #[serde(default)]
     pub scope: RuleScope,
-    /// The conditions a write must match to be counted. Accepted, not yet in effect.
+    /// The conditions a write must match to be counted.
     pub when: serde_json::Map<String, serde_json::Value>,
-    /// Properties whose distinct values are counted. Accepted, not yet in effect.
+    /// Properties whose distinct values are counted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub count_unique: Vec<String>,
 }
 
-/// Analytics rules. Accepted, not yet in effect.
+/// Analytics rules.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Analytics {
-    /// Counter rules, as in the top-level `counterRules`. Accepted, not yet in effect.
+    /// Counter rules, as in the top-level `counterRules`.
     #[serde(default)]
     pub counter_rules: Vec<CounterRule>,
     /// Time-based rules: an aggregate over a collection's items, per hour, day, ISO week or

@@ -49,6 +49,15 @@ impl Collection {
         self.inner.counter_rules.as_ref()
     }
 
+    /// Whether a counter rule looks at the whole document (so counting needs the content).
+    pub(crate) fn counting_needs_payload(&self) -> bool {
+        self.counter_rules().is_some_and(|set| {
+            set.rules()
+                .iter()
+                .any(|r| r.scope == crate::config::RuleScope::Payload)
+        })
+    }
+
     /// Where this collection's counters live (its indexes made once per process).
     pub(crate) async fn counter_place(&self) -> Result<CounterPlace> {
         let r = &self.resolved;
@@ -160,13 +169,10 @@ impl Collection {
     /// Step 2: counts every committed version above the mark that is not counted yet, then
     /// moves the mark as far as the store says is settled. Returns how many it counted.
     pub(crate) async fn catch_up_counters(&self, place: &CounterPlace) -> Result<u64> {
-        let Some(rules) = self.counter_rules().cloned() else {
+        if self.counter_rules().is_none() {
             return Ok(0);
-        };
-        let needs_payload = rules
-            .rules()
-            .iter()
-            .any(|r| r.scope == crate::config::RuleScope::Payload);
+        }
+        let needs_payload = self.counting_needs_payload();
         let mark = place.store.counter_mark(&place.key).await?;
         let mut after = mark.through;
         let mut settled = mark.through;

@@ -487,10 +487,13 @@ impl Collection {
         if self.counter_rules().is_some() {
             // A purge leaves no version to count again: counted from the head it removed,
             // before its objects go (rules on the payload read them).
-            let content = self
-                .load_content(&head.version, head.shadow.as_deref())
-                .await
-                .ok();
+            let content = match self.counting_needs_payload() {
+                true => self
+                    .load_content(&head.version, head.shadow.as_deref())
+                    .await
+                    .ok(),
+                false => None,
+            };
             let version = VersionRecord {
                 ov: head.version.ov + 1,
                 cv,
