@@ -43,7 +43,7 @@ use chronos_db::access::ApiKeys;
 use chronos_db::config::ServerSettings;
 use chronos_db::Chronos;
 use problem::ApiError;
-use routes::{blobs, collection, fetch, items, system};
+use routes::{blobs, collection, counters, fetch, items, system};
 use state::AppState;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -173,7 +173,10 @@ fn router(state: AppState, max_body: usize) -> Router {
             )
             .route(&format!("{prefix}/query"), post(collection::query))
             .route(&format!("{prefix}/restore"), post(collection::restore))
-            .route(&format!("{prefix}/gc"), post(collection::gc));
+            .route(&format!("{prefix}/gc"), post(collection::gc))
+            .route(&format!("{prefix}/counters"), get(counters::totals))
+            .route(&format!("{prefix}/counters/unique"), get(counters::unique))
+            .route(&format!("{prefix}/counters/reset"), post(counters::reset));
     }
     let v1 = v1
         .route("/v1/{databaseType}/fetch", post(fetch::fetch))

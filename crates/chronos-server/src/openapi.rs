@@ -4,7 +4,7 @@
 //! to the generic, domain and logs prefixes, adjusting the path parameters, so the document
 //! lists every path the router serves (a test holds the two together).
 
-use crate::routes::{blobs, collection, fetch, items, system};
+use crate::routes::{blobs, collection, counters, fetch, items, system};
 use crate::target::PREFIXES;
 use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -21,6 +21,7 @@ use utoipa::{Modify, OpenApi};
     paths(
         items::create, items::get, items::update, items::delete, items::enrich,
         items::versions, items::restore, collection::query, collection::restore, collection::gc,
+        counters::totals, counters::unique, counters::reset,
         fetch::fetch, blobs::get, system::healthz, system::readyz, system::metrics, system::openapi,
     ),
     modifiers(&BearerKeys),
@@ -28,6 +29,7 @@ use utoipa::{Modify, OpenApi};
     tags(
         (name = "items", description = "One item: writes, reads, versions, restore"),
         (name = "collections", description = "Queries and collection restores"),
+        (name = "counters", description = "Real-time totals and distinct values of a collection"),
         (name = "tiered", description = "Fetch across the generic, domain and tenant tiers"),
         (name = "system", description = "Health, readiness, metrics, this document"),
     )

@@ -84,6 +84,15 @@ impl Scoped {
         Ok(self.chronos.with(self.route.clone())?)
     }
 
+    /// The counters, after checking the key may do `permission` on the route.
+    pub(crate) fn counters(
+        &self,
+        permission: Permission,
+    ) -> Result<chronos_db::counters::Counters, ApiError> {
+        check(&self.grant, &self.route, permission, self.item.as_deref())?;
+        Ok(self.chronos.counters())
+    }
+
     /// The item id of an item endpoint (empty elsewhere).
     pub(crate) fn item(&self) -> &str {
         self.item.as_deref().unwrap_or_default()

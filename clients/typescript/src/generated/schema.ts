@@ -98,6 +98,64 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/logs/{collection}/counters": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A collection's totals: writes per kind (`created`, `updated`, `deleted`, `enriched`,
+         *     `restored`), per counter rule with their distinct-value counts, and `lastAt`. Every
+         *     committed write is in them.
+         */
+        get: operations["getTotalsLogs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/logs/{collection}/counters/reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Starts a collection's counts again from zero: totals and distinct values (needs
+         *     `admin`). The reset is recorded in the logs database first.
+         */
+        post: operations["resetTotalsLogs"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/logs/{collection}/counters/unique": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The distinct values a counter rule counted for a property, a page at a time. */
+        get: operations["getUniqueValuesLogs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/logs/{collection}/gc": {
         parameters: {
             query?: never;
@@ -236,6 +294,64 @@ export interface paths {
          *     (appending versions; needs `admin`).
          */
         post: operations["restoreCollectionLogs"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/{databaseType}/domain/{domain}/{collection}/counters": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A collection's totals: writes per kind (`created`, `updated`, `deleted`, `enriched`,
+         *     `restored`), per counter rule with their distinct-value counts, and `lastAt`. Every
+         *     committed write is in them.
+         */
+        get: operations["getTotalsDomain"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/{databaseType}/domain/{domain}/{collection}/counters/reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Starts a collection's counts again from zero: totals and distinct values (needs
+         *     `admin`). The reset is recorded in the logs database first.
+         */
+        post: operations["resetTotalsDomain"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/{databaseType}/domain/{domain}/{collection}/counters/unique": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The distinct values a counter rule counted for a property, a page at a time. */
+        get: operations["getUniqueValuesDomain"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -406,6 +522,64 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/{databaseType}/generic/{collection}/counters": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A collection's totals: writes per kind (`created`, `updated`, `deleted`, `enriched`,
+         *     `restored`), per counter rule with their distinct-value counts, and `lastAt`. Every
+         *     committed write is in them.
+         */
+        get: operations["getTotalsGeneric"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/{databaseType}/generic/{collection}/counters/reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Starts a collection's counts again from zero: totals and distinct values (needs
+         *     `admin`). The reset is recorded in the logs database first.
+         */
+        post: operations["resetTotalsGeneric"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/{databaseType}/generic/{collection}/counters/unique": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The distinct values a counter rule counted for a property, a page at a time. */
+        get: operations["getUniqueValuesGeneric"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/{databaseType}/generic/{collection}/gc": {
         parameters: {
             query?: never;
@@ -544,6 +718,64 @@ export interface paths {
          *     (appending versions; needs `admin`).
          */
         post: operations["restoreCollectionGeneric"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/{databaseType}/tenant/{tenantId}/{collection}/counters": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A collection's totals: writes per kind (`created`, `updated`, `deleted`, `enriched`,
+         *     `restored`), per counter rule with their distinct-value counts, and `lastAt`. Every
+         *     committed write is in them.
+         */
+        get: operations["getTotalsTenant"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/{databaseType}/tenant/{tenantId}/{collection}/counters/reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Starts a collection's counts again from zero: totals and distinct values (needs
+         *     `admin`). The reset is recorded in the logs database first.
+         */
+        post: operations["resetTotalsTenant"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/{databaseType}/tenant/{tenantId}/{collection}/counters/unique": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The distinct values a counter rule counted for a property, a page at a time. */
+        get: operations["getUniqueValuesTenant"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -725,6 +957,11 @@ export interface components {
              */
             entities?: Record<string, never>[] | null;
         };
+        /**
+         * @description The four database types.
+         * @enum {string}
+         */
+        DatabaseType: "metadata" | "knowledge" | "runtime" | "logs";
         /** @description `POST {C}/items/{id}/enrich`. */
         EnrichBody: {
             /**
@@ -837,6 +1074,34 @@ export interface components {
          * @enum {string}
          */
         Op: "CREATE" | "UPDATE" | "ENRICH" | "DELETE" | "RESTORE";
+        /** @description Counted writes per operation. */
+        OpCounts: {
+            /**
+             * Format: int64
+             * @description Creates.
+             */
+            created: number;
+            /**
+             * Format: int64
+             * @description Updates.
+             */
+            updated: number;
+            /**
+             * Format: int64
+             * @description Deletes (logical and hard).
+             */
+            deleted: number;
+            /**
+             * Format: int64
+             * @description Enrichments.
+             */
+            enriched: number;
+            /**
+             * Format: int64
+             * @description Restores (of an item, or as part of a collection restore).
+             */
+            restored: number;
+        };
         /** @description Where the record originally comes from. */
         OriginBody: {
             /** @description The origin record's id. */
@@ -922,6 +1187,26 @@ export interface components {
             /** @description One entry per connection. */
             connections: components["schemas"]["ConnectionReady"][];
         };
+        /** @description `POST {C}/counters/reset`. */
+        ResetBody: {
+            /** @description Who resets (recorded in the logs database). */
+            actor: string;
+            /** @description Why (recorded in the logs database). */
+            reason?: string;
+        };
+        /** @description What a reset did. */
+        ResetReport: {
+            /**
+             * Format: int64
+             * @description Writes committed with a cv above this count from now on.
+             */
+            floorCv: number;
+            /**
+             * @description The id of the reset's record in the logs database (`counter_resets`), when the
+             *     configuration has one.
+             */
+            logId?: string | null;
+        };
         /** @description `POST {C}/restore`. */
         RestoreCollectionBody: {
             /**
@@ -981,6 +1266,13 @@ export interface components {
             /** @description The last item processed: pass as `resume_after` to continue an interrupted run. */
             lastId?: string | null;
         };
+        /** @description One rule's totals. */
+        RuleTotals: components["schemas"]["OpCounts"] & {
+            /** @description Per `countUnique` property, its number of distinct values. */
+            unique: {
+                [key: string]: number;
+            };
+        };
         /** @description `_system`, as returned with every read. */
         SystemFields: {
             /**
@@ -1012,10 +1304,47 @@ export interface components {
             originCollection?: string | null;
         };
         /**
+         * @description The three tiers.
+         * @enum {string}
+         */
+        Tier: "generic" | "domain" | "tenant";
+        /**
          * Format: date-time
          * @description RFC 3339 time in UTC, microsecond precision
          */
         Timestamp: string;
+        /** @description A collection's totals. */
+        Totals: components["schemas"]["OpCounts"] & {
+            /**
+             * @description `tenant:<id>|db:<dbName>|coll:<collection>` (`domain:<name>` or `generic` for the
+             *     other tiers).
+             */
+            _id: string;
+            /** @description The tenant, for the tenant tier. */
+            tenant?: string | null;
+            /** @description The domain, for the domain tier. */
+            domain?: string | null;
+            /** @description The database type. */
+            databaseType: components["schemas"]["DatabaseType"];
+            /** @description The tier. */
+            tier: components["schemas"]["Tier"];
+            /** @description The metadata database the collection lives in. */
+            dbName: string;
+            /** @description The collection. */
+            collection: string;
+            /** @description Per rule (with `include_rules`). */
+            rules?: {
+                [key: string]: components["schemas"]["RuleTotals"];
+            } | null;
+            lastAt?: null | components["schemas"]["Timestamp"];
+        };
+        /** @description A page of a rule property's distinct values. */
+        UniqueValuesPage: {
+            /** @description The values, as JSON (`"1"` and `1` are different values). */
+            values: Record<string, never>[];
+            /** @description Pass back as `cursor` for the next page; absent on the last page. */
+            next?: string | null;
+        };
         /** @description `PUT {C}/items/{id}`. */
         UpdateBody: {
             /** @description The new content (replaces the old). */
@@ -1220,6 +1549,257 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getTotalsLogs: {
+        parameters: {
+            query?: {
+                /** @description Include per-rule totals (every rule, or those of `rules`). */
+                includeRules?: boolean;
+                /** @description Comma-separated rule names: only these rules' totals (implies `includeRules`). */
+                rules?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The collection (1-64 of `[A-Za-z0-9_-]`). */
+                collection: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Totals"];
+                };
+            };
+            /** @description Counting is off, or an unknown rule */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or not a valid one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than server.maxBodyBytes (or the data than limits.maxPayloadBytes) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Another writer holds the item's lease (locks.enabled); try again */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend did not answer, or the request ran out of time (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    resetTotalsLogs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The collection (1-64 of `[A-Za-z0-9_-]`). */
+                collection: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ResetBody"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ResetReport"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or not a valid one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key is not admin here */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than server.maxBodyBytes (or the data than limits.maxPayloadBytes) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Another writer holds the item's lease (locks.enabled); try again */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend did not answer, or the request ran out of time (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getUniqueValuesLogs: {
+        parameters: {
+            query: {
+                /** @description The counter rule. */
+                rule: string;
+                /** @description The property, as the rule's `countUnique` names it (without `[]`). */
+                property: string;
+                /** @description Values per page, 1-1000 (default 100). */
+                limit?: number;
+                /** @description The `next` of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The collection (1-64 of `[A-Za-z0-9_-]`). */
+                collection: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UniqueValuesPage"];
+                };
+            };
+            /** @description Counting is off, an unknown rule or property, a bad cursor */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or not a valid one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than server.maxBodyBytes (or the data than limits.maxPayloadBytes) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Another writer holds the item's lease (locks.enabled); try again */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend did not answer, or the request ran out of time (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -2072,6 +2652,269 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than server.maxBodyBytes (or the data than limits.maxPayloadBytes) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Another writer holds the item's lease (locks.enabled); try again */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend did not answer, or the request ran out of time (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getTotalsDomain: {
+        parameters: {
+            query?: {
+                /** @description Include per-rule totals (every rule, or those of `rules`). */
+                includeRules?: boolean;
+                /** @description Comma-separated rule names: only these rules' totals (implies `includeRules`). */
+                rules?: string;
+            };
+            header?: never;
+            path: {
+                /** @description `metadata` or `knowledge`. */
+                databaseType: string;
+                /** @description The domain (lower-case letters, digits, `_`, `-`). */
+                domain: string;
+                /** @description The collection (1-64 of `[A-Za-z0-9_-]`). */
+                collection: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Totals"];
+                };
+            };
+            /** @description Counting is off, or an unknown rule */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or not a valid one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than server.maxBodyBytes (or the data than limits.maxPayloadBytes) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Another writer holds the item's lease (locks.enabled); try again */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend did not answer, or the request ran out of time (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    resetTotalsDomain: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description `metadata` or `knowledge`. */
+                databaseType: string;
+                /** @description The domain (lower-case letters, digits, `_`, `-`). */
+                domain: string;
+                /** @description The collection (1-64 of `[A-Za-z0-9_-]`). */
+                collection: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ResetBody"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ResetReport"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or not a valid one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key is not admin here */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than server.maxBodyBytes (or the data than limits.maxPayloadBytes) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Another writer holds the item's lease (locks.enabled); try again */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend did not answer, or the request ran out of time (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getUniqueValuesDomain: {
+        parameters: {
+            query: {
+                /** @description The counter rule. */
+                rule: string;
+                /** @description The property, as the rule's `countUnique` names it (without `[]`). */
+                property: string;
+                /** @description Values per page, 1-1000 (default 100). */
+                limit?: number;
+                /** @description The `next` of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                /** @description `metadata` or `knowledge`. */
+                databaseType: string;
+                /** @description The domain (lower-case letters, digits, `_`, `-`). */
+                domain: string;
+                /** @description The collection (1-64 of `[A-Za-z0-9_-]`). */
+                collection: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UniqueValuesPage"];
+                };
+            };
+            /** @description Counting is off, an unknown rule or property, a bad cursor */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or not a valid one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             404: {
@@ -3116,6 +3959,263 @@ export interface operations {
             };
         };
     };
+    getTotalsGeneric: {
+        parameters: {
+            query?: {
+                /** @description Include per-rule totals (every rule, or those of `rules`). */
+                includeRules?: boolean;
+                /** @description Comma-separated rule names: only these rules' totals (implies `includeRules`). */
+                rules?: string;
+            };
+            header?: never;
+            path: {
+                /** @description `metadata` or `knowledge`. */
+                databaseType: string;
+                /** @description The collection (1-64 of `[A-Za-z0-9_-]`). */
+                collection: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Totals"];
+                };
+            };
+            /** @description Counting is off, or an unknown rule */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or not a valid one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than server.maxBodyBytes (or the data than limits.maxPayloadBytes) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Another writer holds the item's lease (locks.enabled); try again */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend did not answer, or the request ran out of time (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    resetTotalsGeneric: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description `metadata` or `knowledge`. */
+                databaseType: string;
+                /** @description The collection (1-64 of `[A-Za-z0-9_-]`). */
+                collection: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ResetBody"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ResetReport"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or not a valid one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key is not admin here */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than server.maxBodyBytes (or the data than limits.maxPayloadBytes) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Another writer holds the item's lease (locks.enabled); try again */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend did not answer, or the request ran out of time (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getUniqueValuesGeneric: {
+        parameters: {
+            query: {
+                /** @description The counter rule. */
+                rule: string;
+                /** @description The property, as the rule's `countUnique` names it (without `[]`). */
+                property: string;
+                /** @description Values per page, 1-1000 (default 100). */
+                limit?: number;
+                /** @description The `next` of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                /** @description `metadata` or `knowledge`. */
+                databaseType: string;
+                /** @description The collection (1-64 of `[A-Za-z0-9_-]`). */
+                collection: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UniqueValuesPage"];
+                };
+            };
+            /** @description Counting is off, an unknown rule or property, a bad cursor */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or not a valid one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than server.maxBodyBytes (or the data than limits.maxPayloadBytes) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Another writer holds the item's lease (locks.enabled); try again */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend did not answer, or the request ran out of time (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     collectGarbageGeneric: {
         parameters: {
             query?: never;
@@ -3984,6 +5084,269 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than server.maxBodyBytes (or the data than limits.maxPayloadBytes) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Another writer holds the item's lease (locks.enabled); try again */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend did not answer, or the request ran out of time (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getTotalsTenant: {
+        parameters: {
+            query?: {
+                /** @description Include per-rule totals (every rule, or those of `rules`). */
+                includeRules?: boolean;
+                /** @description Comma-separated rule names: only these rules' totals (implies `includeRules`). */
+                rules?: string;
+            };
+            header?: never;
+            path: {
+                /** @description `runtime`, `knowledge` or `metadata`. */
+                databaseType: string;
+                /** @description The tenant (lower-case letters, digits, `_`, `-`). */
+                tenantId: string;
+                /** @description The collection (1-64 of `[A-Za-z0-9_-]`). */
+                collection: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Totals"];
+                };
+            };
+            /** @description Counting is off, or an unknown rule */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or not a valid one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than server.maxBodyBytes (or the data than limits.maxPayloadBytes) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Another writer holds the item's lease (locks.enabled); try again */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend did not answer, or the request ran out of time (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    resetTotalsTenant: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description `runtime`, `knowledge` or `metadata`. */
+                databaseType: string;
+                /** @description The tenant (lower-case letters, digits, `_`, `-`). */
+                tenantId: string;
+                /** @description The collection (1-64 of `[A-Za-z0-9_-]`). */
+                collection: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ResetBody"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ResetReport"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or not a valid one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key is not admin here */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than server.maxBodyBytes (or the data than limits.maxPayloadBytes) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Another writer holds the item's lease (locks.enabled); try again */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend did not answer, or the request ran out of time (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getUniqueValuesTenant: {
+        parameters: {
+            query: {
+                /** @description The counter rule. */
+                rule: string;
+                /** @description The property, as the rule's `countUnique` names it (without `[]`). */
+                property: string;
+                /** @description Values per page, 1-1000 (default 100). */
+                limit?: number;
+                /** @description The `next` of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                /** @description `runtime`, `knowledge` or `metadata`. */
+                databaseType: string;
+                /** @description The tenant (lower-case letters, digits, `_`, `-`). */
+                tenantId: string;
+                /** @description The collection (1-64 of `[A-Za-z0-9_-]`). */
+                collection: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UniqueValuesPage"];
+                };
+            };
+            /** @description Counting is off, an unknown rule or property, a bad cursor */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or not a valid one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             404: {

@@ -3,6 +3,7 @@
 
 pub(crate) mod blobs;
 pub(crate) mod collection;
+pub(crate) mod counters;
 pub(crate) mod fetch;
 pub(crate) mod items;
 pub(crate) mod system;

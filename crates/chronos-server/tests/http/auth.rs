@@ -197,6 +197,34 @@ async fn keys_see_their_scopes_and_nothing_else() {
         .await
         .expect(200, "admin key restoring a collection");
 
+    // Counters: reading needs read, a reset admin; another tenant's are missing, and say so
+    // in the words of a missing item.
+    r.call(Method::GET, &format!("{A}/counters"), None)
+        .await
+        .expect(200, "read key reads totals");
+    let reset = json!({"actor": "x", "reason": "x"});
+    a.call(
+        Method::POST,
+        &format!("{A}/counters/reset"),
+        Some(reset.clone()),
+    )
+    .await
+    .problem(403, "FORBIDDEN", "write key resetting counters");
+    a.call(Method::GET, &format!("{B}/counters"), None)
+        .await
+        .problem(404, "NOT_FOUND", "a's key reading b's totals");
+    a.call(
+        Method::GET,
+        &format!("{B}/counters/unique?rule=open_items&property=n"),
+        None,
+    )
+    .await
+    .problem(404, "NOT_FOUND", "a's key reading b's distinct values");
+    s.with_key(Some(&a_admin))
+        .call(Method::POST, &format!("{A}/counters/reset"), Some(reset))
+        .await
+        .expect(200, "admin key resetting counters");
+
     // Entities in another database type need their own scope.
     a.call(Method::POST, &format!("{A}/items"), Some(json!({"data": {"c": {"cid": "1"}}, "actor": "x", "reason": "x",
         "entities": [{"property": "c", "collection": "customers", "keyProperty": "cid", "databaseType": "knowledge"}]})))

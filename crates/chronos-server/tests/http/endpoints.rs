@@ -238,6 +238,61 @@ async fn item_lifecycle(s: &TestServer, p: &str) {
         swept.json["orphanObjects"], 0,
         "every object belongs to a version"
     );
+
+    // Counters: two creates (the refused one counts nothing), both of open items.
+    let totals = s
+        .get(&format!("{p}/counters?includeRules=true"))
+        .await
+        .expect(200, "counter totals");
+    assert_eq!(totals.json["created"], 2);
+    assert_eq!(totals.json["rules"]["open_items"]["created"], 2);
+    assert_eq!(totals.json["rules"]["open_items"]["unique"]["n"], 2);
+    assert!(totals.json["lastAt"].is_string());
+    let only = s
+        .get(&format!("{p}/counters?rules=open_items"))
+        .await
+        .expect(200, "counter totals of named rules");
+    assert_eq!(only.json["rules"]["open_items"]["created"], 2);
+    s.get(&format!("{p}/counters?rules=nope")).await.problem(
+        400,
+        "VALIDATION_ERROR",
+        "totals of an unknown rule",
+    );
+    let page = s
+        .get(&format!(
+            "{p}/counters/unique?rule=open_items&property=n&limit=1"
+        ))
+        .await
+        .expect(200, "distinct values");
+    assert_eq!(page.json["values"].as_array().map(Vec::len), Some(1));
+    let next = page.json["next"].as_str().expect("a next cursor");
+    let rest = s
+        .get(&format!(
+            "{p}/counters/unique?rule=open_items&property=n&cursor={next}"
+        ))
+        .await
+        .expect(200, "distinct values, next page");
+    assert_eq!(rest.json["values"].as_array().map(Vec::len), Some(1));
+    s.get(&format!("{p}/counters/unique?rule=open_items"))
+        .await
+        .problem(
+            400,
+            "VALIDATION_ERROR",
+            "distinct values without a property",
+        );
+    let reset = s
+        .post(
+            &format!("{p}/counters/reset"),
+            json!({"actor": "ops", "reason": "test"}),
+        )
+        .await
+        .expect(200, "counter reset");
+    assert!(reset.json["floorCv"].is_u64());
+    let after = s
+        .get(&format!("{p}/counters"))
+        .await
+        .expect(200, "totals after a reset");
+    assert_eq!(after.json["created"], 0);
 }
 
 async fn every_endpoint(backend: Backend) {

@@ -24,7 +24,8 @@ pub fn config(backend: Backend) -> Option<(ChronosConfig, Box<dyn Any + Send + S
     let dir = tempfile::tempdir().expect("tempdir");
     match backend {
         Backend::Embedded => {
-            let cfg = ChronosConfig::embedded(dir.path());
+            let mut cfg = ChronosConfig::embedded(dir.path());
+            cfg.counter_rules = Some(counter_rules());
             Some((cfg, Box::new(dir)))
         }
         Backend::MongoS3 => {
@@ -56,10 +57,19 @@ pub fn config(backend: Backend) -> Option<(ChronosConfig, Box<dyn Any + Send + S
                     "logs": entry(format!("{ns}_logs"), format!("{ns}/logs")),
                 }
             });
-            let cfg = ChronosConfig::from_json_value(cfg).expect("test config");
+            let mut cfg = ChronosConfig::from_json_value(cfg).expect("test config");
+            cfg.counter_rules = Some(counter_rules());
             Some((cfg, Box::new(dir)))
         }
     }
+}
+
+/// One counter rule: writes of open items, with their distinct `n` values.
+fn counter_rules() -> chronos_db::config::CounterRules {
+    serde_json::from_value(json!({"rules": [
+        {"name": "open_items", "when": {"status": "open"}, "countUnique": ["n"]}
+    ]}))
+    .expect("counter rules")
 }
 
 /// A running server and a client for it.
