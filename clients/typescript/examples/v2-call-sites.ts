@@ -53,6 +53,9 @@ export async function main(): Promise<void> {
   const result = await orders.insertWithEntities({ orderId: 'ORD-123', customer: { customerId: 'CUST-456', name: 'John Doe' } }, entityMappings, 'order-system', 'new order created');
   const withEntities = await orders.getWithEntities(result.mainRecordId, entityMappings, { presign: true });
 
+  const metrics = await chronos.counters.getTotals({ databaseType: 'runtime', tenantId: 'tenant-a', collection: 'events', includeRules: true });
+  console.log(metrics.created, metrics.rules?.user_logins?.unique.sessionId);
+
   try {
     await ops.update(created.id, { email: 'x' }, 0);
   } catch (e) {

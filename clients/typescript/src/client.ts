@@ -15,10 +15,14 @@ import type {
   ListPage,
   ListQuery,
   ReadOptions,
+  ResetReport,
   RestoreReport,
   RouteContext,
   TieredOptions,
   TieredResult,
+  Totals,
+  TotalsQuery,
+  UniqueValuesPage,
   WriteResult,
 } from './types.js';
 
@@ -328,12 +332,76 @@ export class CollectionOps {
   }
 }
 
+/**
+ * Real-time counters of a collection (`chronos.counters`). The collection is named by its
+ * route, as in `chronos.with(...)`: the server decides which database holds it, so the v2.2
+ * form `{ dbName, collection }` is refused with a ValidationError saying what to pass.
+ */
+export class Counters {
+  constructor(private readonly http: Http) {}
+
+  private path(ctx: RouteContext & { dbName?: unknown }): string {
+    if (ctx && 'dbName' in ctx) {
+      throw new ValidationError(
+        'counters: name the collection by its route ({ databaseType, tenantId | domain, collection }), not by dbName: the server routes it',
+        'VALIDATION_ERROR',
+        0,
+      );
+    }
+    return `${collectionPath(ctx)}/counters`;
+  }
+
+  /**
+   * Totals in the v2.2 shape: `{ _id, created, updated, deleted, enriched, restored, lastAt,
+   * rules?: { name: { created, ..., unique: { property: count } } } }`.
+   */
+  async getTotals(query: TotalsQuery): Promise<Totals> {
+    return this.http.send<Totals>({
+      method: 'GET',
+      path: this.path(query),
+      query: {
+        includeRules: query.includeRules || undefined,
+        rules: query.rules?.join(','),
+      },
+      idempotent: true,
+    });
+  }
+
+  /** A page of the distinct values `rule` counted for `property` (pass `next` back as `cursor`). */
+  async getUniqueValues(
+    ctx: RouteContext,
+    rule: string,
+    property: string,
+    opts: { limit?: number; cursor?: string } = {},
+  ): Promise<UniqueValuesPage> {
+    return this.http.send<UniqueValuesPage>({
+      method: 'GET',
+      path: `${this.path(ctx)}/unique`,
+      query: { rule, property, limit: opts.limit, cursor: opts.cursor },
+      idempotent: true,
+    });
+  }
+
+  /** Starts the collection's counts again from zero (needs an admin key; logged by the server). */
+  async resetTotals(ctx: RouteContext, actor: string, reason = ''): Promise<ResetReport> {
+    return this.http.send<ResetReport>({
+      method: 'POST',
+      path: `${this.path(ctx)}/reset`,
+      body: { actor, reason },
+      idempotent: false,
+    });
+  }
+}
+
 /** A connection to a Chronos-DB server. */
 export class Chronos {
   private readonly http: Http;
+  /** Real-time counters (`chronos.counters.getTotals(...)`). */
+  readonly counters: Counters;
 
   constructor(options: ConnectionOptions) {
     this.http = new Http(options);
+    this.counters = new Counters(this.http);
   }
 
   /** The operations of one collection. */

@@ -17,6 +17,23 @@ export type HistoryPage = Schemas['HistoryPage'];
 /** What a collection restore did (or would do, in a dry run). */
 export type RestoreReport = Schemas['RestoreReport'];
 
+/** A collection's counter totals (`chronos.counters.getTotals`). */
+export type Totals = Schemas['Totals'];
+/** One counter rule's totals. */
+export type RuleTotals = Schemas['RuleTotals'];
+/** A page of the distinct values a rule counted. */
+export type UniqueValuesPage = Schemas['UniqueValuesPage'];
+/** What a counter reset did. */
+export type ResetReport = Schemas['ResetReport'];
+
+/** `chronos.counters.getTotals(...)`: the collection (its route) and what to include. */
+export interface TotalsQuery extends RouteContext {
+  /** Include per-rule totals (all rules, or those of `rules`). */
+  includeRules?: boolean;
+  /** Only these rules (implies `includeRules`). */
+  rules?: string[];
+}
+
 /** What every write returns: the item, its new object version and collection version. */
 export type WriteResult = Schemas['WriteResult'];
 
