@@ -57,7 +57,11 @@ pub(super) fn open_connection(
              PRIMARY KEY (coll, id, ov)) WITHOUT ROWID;
          CREATE INDEX IF NOT EXISTS _chronos_counts_cv ON _chronos_counts(coll, cv);
          CREATE TABLE IF NOT EXISTS _chronos_counter_marks (coll TEXT PRIMARY KEY, through INTEGER NOT NULL,
-             floor INTEGER NOT NULL) WITHOUT ROWID;
+             floor INTEGER NOT NULL, last_at INTEGER) WITHOUT ROWID;
+         CREATE TABLE IF NOT EXISTS _chronos_counter_totals (coll TEXT NOT NULL, rule TEXT NOT NULL, op TEXT NOT NULL,
+             n INTEGER NOT NULL, PRIMARY KEY (coll, rule, op)) WITHOUT ROWID;
+         CREATE TABLE IF NOT EXISTS _chronos_unique_totals (coll TEXT NOT NULL, rule TEXT NOT NULL, prop TEXT NOT NULL,
+             n INTEGER NOT NULL, PRIMARY KEY (coll, rule, prop)) WITHOUT ROWID;
          CREATE TABLE IF NOT EXISTS _chronos_unique (coll TEXT NOT NULL, rule TEXT NOT NULL, prop TEXT NOT NULL,
              k TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (coll, rule, prop, k));
          COMMIT;",

@@ -1,8 +1,14 @@
-//! Counted versions, distinct values and marks (`meta::CounterStore`): three bookkeeping
-//! tables of the database file, `_chronos_counts`, `_chronos_unique` and
-//! `_chronos_counter_marks`. A counted version and its values are written in one
-//! transaction with `INSERT OR IGNORE` on their primary keys, so a repeated record changes
-//! nothing; a reset is one transaction too.
+//! Counted versions, distinct values and marks (`meta::CounterStore`) in bookkeeping tables
+//! of the database file: the rows (`_chronos_counts`, `_chronos_unique`), the marks
+//! (`_chronos_counter_marks`, with the latest time counted) and the totals they add up to
+//! (`_chronos_counter_totals` per rule and operation, rule `''` for the collection;
+//! `_chronos_unique_totals` per rule and property).
+//!
+//! A counted version is one transaction: skip it if it is at or below the floor or already
+//! there (`INSERT OR IGNORE` on the primary key), else insert its row and its new values and
+//! add what was new to the totals. So the totals always equal the rows (SQLite serialises
+//! writers), and reading them costs the same at a thousand values as at a million. A reset
+//! is one transaction too.
 
 use super::super::{
     unique_row_key, CountedVersion, CounterMark, CounterStore, CounterTotals, MetaError,
@@ -41,22 +47,22 @@ impl CounterStore for SqliteStore {
             e.op.as_str(),
             e.at.micros(),
         );
+        let rule_names = e.rules.clone();
         self.run(move |c| {
-            let tx = c.transaction().map_err(backend)?;
-            {
-                let mut insert = tx
-                    .prepare_cached(
-                        "INSERT OR IGNORE INTO _chronos_unique(coll, rule, prop, k, value)
-                         VALUES (?1, ?2, ?3, ?4, ?5)",
-                    )
-                    .map_err(backend)?;
-                for (v, k) in &rows {
-                    insert
-                        .execute(params![key, v.rule, v.property, k, v.value])
-                        .map_err(backend)?;
-                }
+            let tx = c
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(backend)?;
+            let floor: i64 = tx
+                .prepare_cached("SELECT floor FROM _chronos_counter_marks WHERE coll = ?1")
+                .map_err(backend)?
+                .query_row([&key], |r| r.get(0))
+                .optional()
+                .map_err(backend)?
+                .unwrap_or(0);
+            if cv <= floor {
+                return Ok(false);
             }
-            let n = tx
+            let inserted = tx
                 .prepare_cached(
                     "INSERT OR IGNORE INTO _chronos_counts(coll, id, ov, cv, op, at, rules)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -64,8 +70,52 @@ impl CounterStore for SqliteStore {
                 .map_err(backend)?
                 .execute(params![key, id, ov, cv, op, at, rules])
                 .map_err(backend)?;
+            if inserted == 0 {
+                return Ok(false);
+            }
+            {
+                let mut add_total = tx
+                    .prepare_cached(
+                        "INSERT INTO _chronos_counter_totals(coll, rule, op, n) VALUES (?1, ?2, ?3, 1)
+                         ON CONFLICT(coll, rule, op) DO UPDATE SET n = n + 1",
+                    )
+                    .map_err(backend)?;
+                for rule in std::iter::once("").chain(rule_names.iter().map(String::as_str)) {
+                    add_total.execute(params![key, rule, op]).map_err(backend)?;
+                }
+                let mut insert = tx
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO _chronos_unique(coll, rule, prop, k, value)
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )
+                    .map_err(backend)?;
+                let mut new_values: std::collections::BTreeMap<(&str, &str), i64> =
+                    std::collections::BTreeMap::new();
+                for (v, k) in &rows {
+                    let added = insert
+                        .execute(params![key, v.rule, v.property, k, v.value])
+                        .map_err(backend)?;
+                    *new_values.entry((&v.rule, &v.property)).or_default() += added as i64;
+                }
+                let mut add_unique = tx
+                    .prepare_cached(
+                        "INSERT INTO _chronos_unique_totals(coll, rule, prop, n) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT(coll, rule, prop) DO UPDATE SET n = n + excluded.n",
+                    )
+                    .map_err(backend)?;
+                for ((rule, prop), n) in new_values.into_iter().filter(|(_, n)| *n > 0) {
+                    add_unique.execute(params![key, rule, prop, n]).map_err(backend)?;
+                }
+                tx.prepare_cached(
+                    "INSERT INTO _chronos_counter_marks(coll, through, floor, last_at) VALUES (?1, 0, 0, ?2)
+                     ON CONFLICT(coll) DO UPDATE SET last_at = MAX(COALESCE(last_at, ?2), ?2)",
+                )
+                .map_err(backend)?
+                .execute(params![key, at])
+                .map_err(backend)?;
+            }
             tx.commit().map_err(backend)?;
-            Ok(n == 1)
+            Ok(true)
         })
         .await
     }
@@ -139,15 +189,21 @@ impl CounterStore for SqliteStore {
         self.run(move |c| {
             let tx = c.transaction().map_err(backend)?;
             tx.execute(
-                "INSERT INTO _chronos_counter_marks(coll, through, floor) VALUES (?1, ?2, ?2)
-                 ON CONFLICT(coll) DO UPDATE SET through = excluded.through, floor = excluded.floor",
+                "INSERT INTO _chronos_counter_marks(coll, through, floor, last_at) VALUES (?1, ?2, ?2, NULL)
+                 ON CONFLICT(coll) DO UPDATE SET through = excluded.through, floor = excluded.floor,
+                 last_at = NULL",
                 params![key, sql_cv(floor)],
             )
             .map_err(backend)?;
-            tx.execute("DELETE FROM _chronos_counts WHERE coll = ?1", [&key])
-                .map_err(backend)?;
-            tx.execute("DELETE FROM _chronos_unique WHERE coll = ?1", [&key])
-                .map_err(backend)?;
+            for table in [
+                "_chronos_counts",
+                "_chronos_unique",
+                "_chronos_counter_totals",
+                "_chronos_unique_totals",
+            ] {
+                tx.execute(&format!("DELETE FROM {table} WHERE coll = ?1"), [&key])
+                    .map_err(backend)?;
+            }
             tx.commit().map_err(backend)
         })
         .await
@@ -158,55 +214,54 @@ impl CounterStore for SqliteStore {
         if self.connection(false).await?.is_none() {
             return Ok(CounterTotals::default());
         }
-        let floor = sql_cv(self.counter_mark(key).await?.floor);
         let key = key.to_string();
         self.run(move |c| {
             let mut t = CounterTotals::default();
             let mut by_op = c
                 .prepare_cached(
-                    "SELECT op, COUNT(*), MAX(at) FROM _chronos_counts
-                     WHERE coll = ?1 AND cv > ?2 GROUP BY op",
+                    "SELECT rule, op, n FROM _chronos_counter_totals WHERE coll = ?1 AND n > 0",
                 )
                 .map_err(backend)?;
             let rows = by_op
-                .query_map(params![key, floor], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
-                })
-                .map_err(backend)?;
-            for row in rows {
-                let (op, n, at) = row.map_err(backend)?;
-                t.by_op.insert(op, n as u64);
-                t.last_at = t.last_at.max(Some(Timestamp(at)));
-            }
-            let mut by_rule = c
-                .prepare_cached(
-                    "SELECT j.value, c.op, COUNT(*) FROM _chronos_counts c, json_each(c.rules) j
-                     WHERE c.coll = ?1 AND c.cv > ?2 GROUP BY j.value, c.op",
-                )
-                .map_err(backend)?;
-            let rows = by_rule
-                .query_map(params![key, floor], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+                .query_map([&key], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
                 })
                 .map_err(backend)?;
             for row in rows {
                 let (rule, op, n) = row.map_err(backend)?;
-                t.by_rule.entry(rule).or_default().insert(op, n as u64);
+                match rule.as_str() {
+                    "" => t.by_op.insert(op, n as u64),
+                    _ => t.by_rule.entry(rule).or_default().insert(op, n as u64),
+                };
             }
             let mut unique = c
-                .prepare_cached(
-                    "SELECT rule, prop, COUNT(*) FROM _chronos_unique WHERE coll = ?1 GROUP BY rule, prop",
-                )
+                .prepare_cached("SELECT rule, prop, n FROM _chronos_unique_totals WHERE coll = ?1")
                 .map_err(backend)?;
             let rows = unique
                 .query_map([&key], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
                 })
                 .map_err(backend)?;
             for row in rows {
                 let (rule, prop, n) = row.map_err(backend)?;
                 t.unique.entry(rule).or_default().insert(prop, n as u64);
             }
+            t.last_at = c
+                .prepare_cached("SELECT last_at FROM _chronos_counter_marks WHERE coll = ?1")
+                .map_err(backend)?
+                .query_row([&key], |r| r.get::<_, Option<i64>>(0))
+                .optional()
+                .map_err(backend)?
+                .flatten()
+                .map(Timestamp);
             Ok(t)
         })
         .await
