@@ -32,6 +32,12 @@
 //!   ops/s over library ops/s (target >= 0.7). The server runs in the bench's process, on its
 //!   tokio runtime, next to the client (`reqwest` with keep-alive connections).
 //!
+//! * **The counters run** (`counters`): `create` without counter rules next to `create` with
+//!   three rules of two `countUnique` properties each, in alternating rounds at the standard
+//!   run's concurrency and durability (target: time per create <= 1.3x); then a rule counting
+//!   [`BenchSizes::distinct_values`] distinct values (a million on the embedded preset),
+//!   checked exact, and reading the totals at the end over at the start (<= 1.5).
+//!
 //! ## Why ratios measured side by side
 //!
 //! Absolute figures move with the machine, its disks, its load and the servers' placement; a
@@ -43,6 +49,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod backends;
+mod counters;
 mod data;
 mod drive;
 mod floors;
@@ -86,6 +93,9 @@ pub struct BenchSizes {
     pub memory_restore_items: usize,
     /// HTTP run: operations per workload (each side, each operation).
     pub http_ops: usize,
+    /// Counters run: distinct values counted (rounded up to whole items of
+    /// `VALUES_PER_ITEM`).
+    pub distinct_values: usize,
 }
 
 impl BenchSizes {
@@ -100,6 +110,7 @@ impl BenchSizes {
             memory_items: 1_000_000,
             memory_restore_items: 100_000,
             http_ops: 20_000,
+            distinct_values: 1_000_000,
         }
     }
 
@@ -116,6 +127,7 @@ impl BenchSizes {
             memory_restore_items: 10_000,
             // The HTTP run measures the embedded backend only.
             http_ops: 2_000,
+            distinct_values: 100_000,
         }
     }
 
@@ -130,6 +142,7 @@ impl BenchSizes {
             memory_items: 20_000,
             memory_restore_items: 5_000,
             http_ops: 200,
+            distinct_values: 20_000,
         }
     }
 
@@ -165,6 +178,7 @@ impl BenchSizes {
             MAX_ITEMS,
         )?;
         within("http_ops", self.http_ops, 1, MAX_OPS)?;
+        within("distinct_values", self.distinct_values, 1, MAX_ITEMS)?;
         check_scale_sizes(&self.scale_sizes)?;
         Ok(())
     }
@@ -205,6 +219,8 @@ pub struct BenchOptions {
     pub memory: bool,
     /// Run the HTTP measurement (instead of the standard run; embedded backend only).
     pub http: bool,
+    /// Run the counters measurement (instead of the standard run).
+    pub counters: bool,
     /// Where the run's temporary directories are made (the embedded backend's data, the raw
     /// floor's files); `None`: the system's temporary directory. They are removed at the end.
     pub work_dir: Option<std::path::PathBuf>,
@@ -219,6 +235,7 @@ impl BenchOptions {
             scale: false,
             memory: false,
             http: false,
+            counters: false,
             work_dir: None,
         }
     }
@@ -237,7 +254,8 @@ impl BenchOptions {
     }
 }
 
-/// Runs what `opts` asks for (the standard run unless `scale`, `memory` or `http` is set;
+/// Runs what `opts` asks for (the standard run unless `scale`, `memory`, `http` or
+/// `counters` is set;
 /// those may be combined) and returns the report: one section per run, each with its header,
 /// its table and its ratios. Progress bars are drawn on stderr when it is a terminal.
 ///
@@ -246,12 +264,15 @@ impl BenchOptions {
 pub async fn run(opts: &BenchOptions) -> Result<String, Error> {
     opts.sizes.check()?;
     let mut sections = Vec::new();
-    if !opts.scale && !opts.memory && !opts.http {
+    if !opts.scale && !opts.memory && !opts.http && !opts.counters {
         sections.push(workloads::standard(opts).await?);
     }
     // First of the runs asked for: on another backend it fails before anything has run.
     if opts.http {
         sections.push(http::http(opts).await?);
+    }
+    if opts.counters {
+        sections.push(counters::counters(opts).await?);
     }
     if opts.scale {
         sections.push(scale::scale(opts).await?);

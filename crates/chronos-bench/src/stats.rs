@@ -41,6 +41,14 @@ impl Stats {
         self.total += d;
     }
 
+    /// Adds another phase's samples and wall time (rounds of one workload).
+    pub(crate) fn merge(&mut self, other: &Stats) {
+        for d in &other.samples {
+            self.add(*d);
+        }
+        self.wall = Some(self.wall.unwrap_or(Duration::ZERO) + other.wall.unwrap_or(other.total));
+    }
+
     /// Sets the wall time of a concurrent phase.
     pub(crate) fn set_wall(&mut self, wall: Duration) {
         self.wall = Some(wall);

@@ -251,7 +251,7 @@ pub(crate) fn parse_age(s: &str) -> Result<std::time::Duration, String> {
 #[derive(Args, Debug)]
 #[command(
     after_help = "Runs: the standard run (default); --scale; --memory (these two may be combined); \
---http (alone, embedded backend only). Figures are printed next to the ratios the project tracks (met/MISSED); use a release build."
+--http (alone, embedded backend only); --counters (alone). Figures are printed next to the ratios the project tracks (met/MISSED); use a release build."
 )]
 pub(crate) struct BenchArgs {
     /// The backend to measure (the remote ones at the addresses of
@@ -309,6 +309,16 @@ pub(crate) struct BenchArgs {
     /// only, durability processCrash; the server runs in the bench's process).
     #[arg(long, conflicts_with_all = ["scale", "memory", "deep_versions", "list_items", "restore_items"])]
     pub(crate) http: bool,
+    /// Run the counters measurement instead: create with 3 counter rules (2 countUnique
+    /// properties each) next to create without rules, then a rule counting
+    /// --distinct-values distinct values, checked exact.
+    #[arg(long, conflicts_with_all = ["scale", "memory", "http", "deep_versions", "list_items", "restore_items"])]
+    pub(crate) counters: bool,
+    /// With --counters: distinct values to count (1-10000000; preset 1000000, 100000
+    /// remote, 20000 --quick).
+    #[arg(long, value_name = "N", requires = "counters",
+          value_parser = clap::value_parser!(u32).range(1..=chronos_bench::MAX_ITEMS as i64))]
+    pub(crate) distinct_values: Option<u32>,
 }
 
 /// The sizes of `--scale-sizes`, checked.

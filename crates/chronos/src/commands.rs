@@ -345,6 +345,7 @@ pub(crate) async fn bench(work_dir: Option<PathBuf>, a: BenchArgs) -> Result<(),
     opts.scale = a.scale;
     opts.memory = a.memory;
     opts.http = a.http;
+    opts.counters = a.counters;
     opts.work_dir = work_dir;
     let sizes = &mut opts.sizes;
     let set = |slot: &mut usize, v: Option<u32>| {
@@ -359,6 +360,7 @@ pub(crate) async fn bench(work_dir: Option<PathBuf>, a: BenchArgs) -> Result<(),
     set(&mut sizes.restore_items, a.restore_items);
     set(&mut sizes.memory_items, a.memory_items);
     set(&mut sizes.memory_restore_items, a.memory_restore_items);
+    set(&mut sizes.distinct_values, a.distinct_values);
     if let Some(ScaleSizes(s)) = a.scale_sizes {
         sizes.scale_sizes = s;
     }

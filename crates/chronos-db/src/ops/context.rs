@@ -50,7 +50,7 @@ impl Context {
         let counter_rules = match config.counter_rules.is_some() || config.analytics.is_some() {
             true => Some(Arc::new(
                 CounterRuleSet::from_config(&config)
-                    .map_err(|p| crate::config::ConfigError::Invalid(p))?,
+                    .map_err(crate::config::ConfigError::Invalid)?,
             )),
             false => None,
         };

@@ -48,74 +48,22 @@ impl CounterStore for SqliteStore {
             e.at.micros(),
         );
         let rule_names = e.rules.clone();
+        let flushed = self.durability == crate::config::Durability::PowerLoss;
         self.run(move |c| {
-            let tx = c
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(backend)?;
-            let floor: i64 = tx
-                .prepare_cached("SELECT floor FROM _chronos_counter_marks WHERE coll = ?1")
-                .map_err(backend)?
-                .query_row([&key], |r| r.get(0))
-                .optional()
-                .map_err(backend)?
-                .unwrap_or(0);
-            if cv <= floor {
-                return Ok(false);
-            }
-            let inserted = tx
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO _chronos_counts(coll, id, ov, cv, op, at, rules)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )
-                .map_err(backend)?
-                .execute(params![key, id, ov, cv, op, at, rules])
-                .map_err(backend)?;
-            if inserted == 0 {
-                return Ok(false);
-            }
-            {
-                let mut add_total = tx
-                    .prepare_cached(
-                        "INSERT INTO _chronos_counter_totals(coll, rule, op, n) VALUES (?1, ?2, ?3, 1)
-                         ON CONFLICT(coll, rule, op) DO UPDATE SET n = n + 1",
-                    )
+            // A record need not reach the disk before it returns: the versions it counts do,
+            // and a record lost to a power cut is counted again by the next catch-up. That
+            // holds because the mark only moves in a flushed transaction, which flushes the
+            // log up to it, records included (SQLite's log is written in order).
+            if flushed {
+                c.pragma_update(None, "synchronous", "NORMAL")
                     .map_err(backend)?;
-                for rule in std::iter::once("").chain(rule_names.iter().map(String::as_str)) {
-                    add_total.execute(params![key, rule, op]).map_err(backend)?;
-                }
-                let mut insert = tx
-                    .prepare_cached(
-                        "INSERT OR IGNORE INTO _chronos_unique(coll, rule, prop, k, value)
-                         VALUES (?1, ?2, ?3, ?4, ?5)",
-                    )
-                    .map_err(backend)?;
-                let mut new_values: std::collections::BTreeMap<(&str, &str), i64> =
-                    std::collections::BTreeMap::new();
-                for (v, k) in &rows {
-                    let added = insert
-                        .execute(params![key, v.rule, v.property, k, v.value])
-                        .map_err(backend)?;
-                    *new_values.entry((&v.rule, &v.property)).or_default() += added as i64;
-                }
-                let mut add_unique = tx
-                    .prepare_cached(
-                        "INSERT INTO _chronos_unique_totals(coll, rule, prop, n) VALUES (?1, ?2, ?3, ?4)
-                         ON CONFLICT(coll, rule, prop) DO UPDATE SET n = n + excluded.n",
-                    )
-                    .map_err(backend)?;
-                for ((rule, prop), n) in new_values.into_iter().filter(|(_, n)| *n > 0) {
-                    add_unique.execute(params![key, rule, prop, n]).map_err(backend)?;
-                }
-                tx.prepare_cached(
-                    "INSERT INTO _chronos_counter_marks(coll, through, floor, last_at) VALUES (?1, 0, 0, ?2)
-                     ON CONFLICT(coll) DO UPDATE SET last_at = MAX(COALESCE(last_at, ?2), ?2)",
-                )
-                .map_err(backend)?
-                .execute(params![key, at])
-                .map_err(backend)?;
             }
-            tx.commit().map_err(backend)?;
-            Ok(true)
+            let recorded = record(c, &key, &id, (ov, cv, op, at), &rules, &rule_names, &rows);
+            if flushed {
+                c.pragma_update(None, "synchronous", "FULL")
+                    .map_err(backend)?;
+            }
+            recorded
         })
         .await
     }
@@ -297,4 +245,85 @@ impl CounterStore for SqliteStore {
         })
         .await
     }
+}
+
+/// One counted version, in one transaction (see the module docs).
+fn record(
+    c: &mut rusqlite::Connection,
+    key: &str,
+    id: &str,
+    (ov, cv, op, at): (i64, i64, &str, i64),
+    rules: &str,
+    rule_names: &[String],
+    rows: &[(UniqueValue, String)],
+) -> Result<bool, MetaError> {
+    let tx = c
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(backend)?;
+    let floor: i64 = tx
+        .prepare_cached("SELECT floor FROM _chronos_counter_marks WHERE coll = ?1")
+        .map_err(backend)?
+        .query_row([&key], |r| r.get(0))
+        .optional()
+        .map_err(backend)?
+        .unwrap_or(0);
+    if cv <= floor {
+        return Ok(false);
+    }
+    let inserted = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO _chronos_counts(coll, id, ov, cv, op, at, rules)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .map_err(backend)?
+        .execute(params![key, id, ov, cv, op, at, rules])
+        .map_err(backend)?;
+    if inserted == 0 {
+        return Ok(false);
+    }
+    {
+        let mut add_total = tx
+            .prepare_cached(
+                "INSERT INTO _chronos_counter_totals(coll, rule, op, n) VALUES (?1, ?2, ?3, 1)
+                 ON CONFLICT(coll, rule, op) DO UPDATE SET n = n + 1",
+            )
+            .map_err(backend)?;
+        for rule in std::iter::once("").chain(rule_names.iter().map(String::as_str)) {
+            add_total.execute(params![key, rule, op]).map_err(backend)?;
+        }
+        let mut insert = tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO _chronos_unique(coll, rule, prop, k, value)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .map_err(backend)?;
+        let mut new_values: std::collections::BTreeMap<(&str, &str), i64> =
+            std::collections::BTreeMap::new();
+        for (v, k) in rows {
+            let added = insert
+                .execute(params![key, v.rule, v.property, k, v.value])
+                .map_err(backend)?;
+            *new_values.entry((&v.rule, &v.property)).or_default() += added as i64;
+        }
+        let mut add_unique = tx
+            .prepare_cached(
+                "INSERT INTO _chronos_unique_totals(coll, rule, prop, n) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(coll, rule, prop) DO UPDATE SET n = n + excluded.n",
+            )
+            .map_err(backend)?;
+        for ((rule, prop), n) in new_values.into_iter().filter(|(_, n)| *n > 0) {
+            add_unique
+                .execute(params![key, rule, prop, n])
+                .map_err(backend)?;
+        }
+        tx.prepare_cached(
+            "INSERT INTO _chronos_counter_marks(coll, through, floor, last_at) VALUES (?1, 0, 0, ?2)
+             ON CONFLICT(coll) DO UPDATE SET last_at = MAX(COALESCE(last_at, ?2), ?2)",
+        )
+        .map_err(backend)?
+        .execute(params![key, at])
+        .map_err(backend)?;
+    }
+    tx.commit().map_err(backend)?;
+    Ok(true)
 }
