@@ -85,6 +85,14 @@ impl Chronos {
         }
     }
 
+    /// Time-based and cross-tenant rules: run them, read their results (see
+    /// [`crate::analytics_jobs`]).
+    pub fn analytics(&self) -> crate::analytics_jobs::AnalyticsJobs {
+        crate::analytics_jobs::AnalyticsJobs {
+            context: self.context.clone(),
+        }
+    }
+
     /// Collection operations for a route.
     pub fn with(&self, route: Route) -> Result<Collection> {
         self.context.collection(route)

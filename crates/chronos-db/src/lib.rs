@@ -30,6 +30,7 @@
 pub mod access;
 pub mod admin;
 pub mod analytics;
+pub mod analytics_jobs;
 pub mod backend_error;
 pub mod config;
 pub mod counters;

@@ -88,6 +88,28 @@ impl IsoDuration {
     }
 }
 
+/// The interval of a schedule (an ISO 8601 duration, at least a minute), measured from now
+/// (a month is a calendar month).
+///
+/// ```
+/// use chronos_db::analytics::schedule_interval;
+/// assert_eq!(schedule_interval("PT1H").unwrap().as_secs(), 3600);
+/// assert!(schedule_interval("PT30S").is_err());
+/// assert!(schedule_interval("hourly").is_err());
+/// ```
+pub fn schedule_interval(text: &str) -> Result<std::time::Duration, String> {
+    let d = IsoDuration::parse(text)?;
+    let now = Utc::now();
+    let secs = (now - d.before(now)).num_seconds();
+    if secs < 60 {
+        return Err(format!(
+            "'{}' is shorter than a minute",
+            crate::names::printable(text)
+        ));
+    }
+    Ok(std::time::Duration::from_secs(secs.unsigned_abs()))
+}
+
 /// The creation-time window of a rule run at `now`: items created after `from` (`newerThan`)
 /// and before `to` (`olderThan`); either bound may be absent.
 ///

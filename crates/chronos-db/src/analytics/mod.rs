@@ -9,10 +9,12 @@
 //! in effect" until it is, but they are checked now.
 
 mod aggregate;
+mod evaluate;
 mod rule_checks;
 mod rules;
 mod unique;
 
-pub use aggregate::{aggregate, bucket_start, window, IsoDuration};
+pub use aggregate::{aggregate, bucket_start, schedule_interval, window, IsoDuration};
+pub use evaluate::{combine, tenant_value, Aggregation, BucketValue, ItemFacts};
 pub use rules::{check_config, CountedRule, CounterRuleSet};
 pub use unique::unique_key;

@@ -74,6 +74,11 @@ pub(super) fn problems(cfg: &ChronosConfig) -> Vec<String> {
             out.push(format!("$.analytics.tenants[{j}]: {e}"));
         }
     }
+    if let Some(every) = &a.schedule {
+        if let Err(e) = super::schedule_interval(every) {
+            out.push(format!("$.analytics.schedule: {e}"));
+        }
+    }
     out
 }
 

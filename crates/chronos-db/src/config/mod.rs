@@ -133,14 +133,6 @@ impl ChronosConfig {
         if serde_json::to_value(&self.retention).ok() != default_retention {
             out.push("retention");
         }
-        if let Some(a) = &self.analytics {
-            if !a.time_based_rules.is_empty() {
-                out.push("analytics.timeBasedRules");
-            }
-            if !a.cross_tenant_rules.is_empty() {
-                out.push("analytics.crossTenantRules");
-            }
-        }
         if self.write_optimization.is_some() {
             out.push("writeOptimization");
         }

@@ -42,8 +42,8 @@ pub struct ChronosConfig {
     /// every committed write is counted (see `chronos_db::counters`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counter_rules: Option<CounterRules>,
-    /// Analytics rules: counter rules (in effect), time-based and cross-tenant rules (accepted,
-    /// not yet in effect: validated, but nothing runs them yet).
+    /// Analytics rules: counter rules (every write counted), time-based and cross-tenant rules
+    /// (run by `chronos analytics run`, or by `chronos serve` on `analytics.schedule`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analytics: Option<Analytics>,
     /// Keep a copy of small latest documents next to the head for fast reads.
@@ -657,16 +657,23 @@ pub struct Analytics {
     #[serde(default)]
     pub counter_rules: Vec<CounterRule>,
     /// Time-based rules: an aggregate over a collection's items, per hour, day, ISO week or
-    /// month of their creation, or over all of them. Accepted, not yet in effect.
+    /// month of their creation, or over all of them (run by `chronos analytics run` or on
+    /// `schedule`).
     #[serde(default)]
     pub time_based_rules: Vec<TimeBasedRule>,
-    /// Cross-tenant rules: one aggregate per tenant and their combination. Accepted, not yet
-    /// in effect.
+    /// Cross-tenant rules: one aggregate per tenant and their combination (run like the
+    /// time-based rules).
     #[serde(default)]
     pub cross_tenant_rules: Vec<CrossTenantRule>,
-    /// The tenants the analytics cover. Accepted, not yet in effect.
+    /// The tenants the time-based rules run for, and the cross-tenant rules' default
+    /// `slaveTenantIds`.
     #[serde(default)]
     pub tenants: Vec<String>,
+    /// How often `chronos serve` runs the time-based and cross-tenant rules: an ISO 8601
+    /// duration of at least a minute (`PT1H`, `P1D`). Absent: `chronos serve` does not run
+    /// them (run `chronos analytics run`, once or with `--every`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
 }
 
 /// How a time-based or cross-tenant rule aggregates the matching items.
@@ -724,7 +731,7 @@ pub struct RelativeTime {
     pub older_than: Option<String>,
 }
 
-/// A time-based rule. Accepted, not yet in effect.
+/// A time-based rule.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TimeBasedRule {
@@ -774,7 +781,7 @@ pub enum CrossTenantMode {
     Median,
 }
 
-/// A cross-tenant rule. Accepted, not yet in effect.
+/// A cross-tenant rule.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CrossTenantRule {

@@ -30,6 +30,7 @@ macro_rules! contract_tests {
             head_marks_save_reads_but_never_decide,
             counters_are_exact_and_idempotent,
             committed_versions_in_cv_order,
+            results_replace_by_key_and_filter,
         );
     };
     (@cases $open:expr; $($case:ident),* $(,)?) => {
@@ -955,4 +956,124 @@ pub(crate) async fn committed_versions_in_cv_order(store: Arc<dyn MetadataStore>
     assert_eq!(all.versions.last().unwrap().version.indexed["n"], 10);
     assert_eq!(all.versions[0].shadow.as_deref(), Some("{\"v\":0}"));
     assert!(all.settled <= *cvs.last().unwrap());
+}
+
+/// Analytics results: a result written again under its key replaces the first, reads filter
+/// on rule, collection, tenant, timeframe and a bucket range, newest bucket first, and
+/// tables keep their own rows.
+pub(crate) async fn results_replace_by_key_and_filter(store: Arc<dyn MetadataStore>) {
+    use crate::meta::{AnalyticsResult, ResultFilter};
+    store.ensure_results("timeBasedResults").await.unwrap();
+    let all = |limit| ResultFilter {
+        limit,
+        ..Default::default()
+    };
+    assert!(store
+        .results("timeBasedResults", &all(10))
+        .await
+        .unwrap()
+        .is_empty());
+    let row = |rule: &str, tenant: &str, bucket: Option<i64>, value: i64| AnalyticsResult {
+        key: format!("{rule}|{tenant}|{}", bucket.unwrap_or(-1)),
+        rule: rule.into(),
+        collection: "events".into(),
+        tenant: tenant.into(),
+        timeframe: bucket.map(|_| "daily".to_string()),
+        bucket: bucket.map(Timestamp),
+        document: json!({"value": value}),
+    };
+    store
+        .put_results(
+            "timeBasedResults",
+            &[
+                row("a", "t1", Some(100), 1),
+                row("a", "t1", Some(200), 2),
+                row("a", "t2", Some(200), 3),
+                row("b", "t1", None, 4),
+            ],
+        )
+        .await
+        .unwrap();
+    // Running again replaces.
+    store
+        .put_results("timeBasedResults", &[row("a", "t1", Some(200), 20)])
+        .await
+        .unwrap();
+    let got = store.results("timeBasedResults", &all(10)).await.unwrap();
+    let summary: Vec<(String, i64)> = got
+        .iter()
+        .map(|r| (r.key.clone(), r.document["value"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("a|t1|200".to_string(), 20),
+            ("a|t2|200".to_string(), 3),
+            ("a|t1|100".to_string(), 1),
+            ("b|t1|-1".to_string(), 4),
+        ]
+    );
+    let f = |rule: Option<&str>, tenant: Option<&str>, from: Option<i64>, to: Option<i64>| {
+        ResultFilter {
+            rule: rule.map(str::to_string),
+            tenant: tenant.map(str::to_string),
+            from: from.map(Timestamp),
+            to: to.map(Timestamp),
+            limit: 10,
+            ..Default::default()
+        }
+    };
+    let keys = |rows: Vec<AnalyticsResult>| rows.into_iter().map(|r| r.key).collect::<Vec<_>>();
+    assert_eq!(
+        keys(
+            store
+                .results("timeBasedResults", &f(Some("a"), Some("t1"), None, None))
+                .await
+                .unwrap()
+        ),
+        ["a|t1|200", "a|t1|100"]
+    );
+    assert_eq!(
+        keys(
+            store
+                .results("timeBasedResults", &f(None, None, Some(150), Some(250)))
+                .await
+                .unwrap()
+        ),
+        ["a|t1|200", "a|t2|200"]
+    );
+    assert_eq!(
+        keys(
+            store
+                .results("timeBasedResults", &f(Some("b"), None, None, None))
+                .await
+                .unwrap()
+        ),
+        ["b|t1|-1"]
+    );
+    let timeframe = ResultFilter {
+        timeframe: Some("daily".into()),
+        collection: Some("events".into()),
+        limit: 1,
+        ..Default::default()
+    };
+    assert_eq!(
+        keys(store.results("timeBasedResults", &timeframe).await.unwrap()),
+        ["a|t1|200"]
+    );
+    let first = &store.results("timeBasedResults", &all(1)).await.unwrap()[0];
+    assert_eq!(
+        (
+            first.rule.as_str(),
+            first.tenant.as_str(),
+            first.timeframe.as_deref(),
+            first.bucket
+        ),
+        ("a", "t1", Some("daily"), Some(Timestamp(200)))
+    );
+    assert!(store
+        .results("crossTenantResults", &all(10))
+        .await
+        .unwrap()
+        .is_empty());
 }

@@ -21,6 +21,7 @@ pub(crate) mod contract;
 mod counters;
 pub mod mongo;
 mod open;
+mod results;
 pub mod sqlite;
 
 pub(crate) use counters::unique_row_key;
@@ -29,6 +30,7 @@ pub use counters::{
 };
 pub use open::MetadataLayer;
 pub(crate) use open::MetadataStores;
+pub use results::{AnalyticsResult, ResultFilter, ResultStore};
 
 use crate::backend_error::BackendError;
 use crate::model::{StoredVersion, Timestamp, VersionRecord};
@@ -137,7 +139,7 @@ pub trait LeaseStore: Send + Sync + 'static {
 
 /// The metadata-store interface. Collection names are already validated by the caller.
 #[async_trait]
-pub trait MetadataStore: LeaseStore + CounterStore {
+pub trait MetadataStore: LeaseStore + CounterStore + ResultStore {
     /// Checks that the backend answers (used by `chronos config check --connect`).
     async fn ping(&self) -> Result<(), MetaError> {
         Ok(())

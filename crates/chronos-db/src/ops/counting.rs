@@ -61,17 +61,13 @@ impl Collection {
     /// Where this collection's counters live (its indexes made once per process).
     pub(crate) async fn counter_place(&self) -> Result<CounterPlace> {
         let r = &self.resolved;
-        let (store, key, db) = match &r.analytics_db_name {
+        let store = self.analytics_store()?;
+        let (key, db) = match &r.analytics_db_name {
             Some(db) => (
-                self.inner.metadata.open(&r.db_conn_ref, db)?,
                 format!("{}.{}", r.db_name, self.route.collection),
                 db.clone(),
             ),
-            None => (
-                self.store.clone(),
-                self.route.collection.to_string(),
-                r.db_name.clone(),
-            ),
+            None => (self.route.collection.to_string(), r.db_name.clone()),
         };
         let ensured = (r.db_conn_ref.clone(), db, format!("counters:{key}"));
         let known = self

@@ -29,6 +29,7 @@
 //! so the same holds across a power loss. MongoDB and cloud object stores acknowledge
 //! writes according to their own durability (write concern, the provider's guarantees).
 
+mod analytics;
 mod blobs;
 mod context;
 mod counting;

@@ -239,6 +239,27 @@ impl chronos_db::meta::CounterStore for FaultyMeta {
 }
 
 #[async_trait]
+impl chronos_db::meta::ResultStore for FaultyMeta {
+    async fn ensure_results(&self, table: &str) -> Result<(), MetaError> {
+        self.inner.ensure_results(table).await
+    }
+    async fn put_results(
+        &self,
+        table: &str,
+        rows: &[chronos_db::meta::AnalyticsResult],
+    ) -> Result<(), MetaError> {
+        self.inner.put_results(table, rows).await
+    }
+    async fn results(
+        &self,
+        table: &str,
+        filter: &chronos_db::meta::ResultFilter,
+    ) -> Result<Vec<chronos_db::meta::AnalyticsResult>, MetaError> {
+        self.inner.results(table, filter).await
+    }
+}
+
+#[async_trait]
 impl MetadataStore for FaultyMeta {
     async fn payload_keys(&self, coll: &str, id: &str) -> Result<Vec<String>, MetaError> {
         self.inner.payload_keys(coll, id).await

@@ -90,6 +90,7 @@ mod harness;
 mod servers;
 mod support;
 
+mod analytics;
 mod blobs;
 mod counters;
 mod entities;

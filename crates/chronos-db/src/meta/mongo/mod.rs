@@ -77,6 +77,7 @@ mod filter;
 #[cfg(test)]
 mod plans;
 mod protocol;
+mod results;
 mod store;
 #[cfg(test)]
 mod tests;

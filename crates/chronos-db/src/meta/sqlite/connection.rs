@@ -60,6 +60,10 @@ pub(super) fn open_connection(
              floor INTEGER NOT NULL, last_at INTEGER) WITHOUT ROWID;
          CREATE TABLE IF NOT EXISTS _chronos_counter_totals (coll TEXT NOT NULL, rule TEXT NOT NULL, op TEXT NOT NULL,
              n INTEGER NOT NULL, PRIMARY KEY (coll, rule, op)) WITHOUT ROWID;
+         CREATE TABLE IF NOT EXISTS _chronos_results (tbl TEXT NOT NULL, k TEXT NOT NULL, rule TEXT NOT NULL,
+             collection TEXT NOT NULL, tenant TEXT NOT NULL, timeframe TEXT, bucket INTEGER, doc TEXT NOT NULL,
+             PRIMARY KEY (tbl, k)) WITHOUT ROWID;
+         CREATE INDEX IF NOT EXISTS _chronos_results_bucket ON _chronos_results(tbl, bucket);
          CREATE TABLE IF NOT EXISTS _chronos_unique_totals (coll TEXT NOT NULL, rule TEXT NOT NULL, prop TEXT NOT NULL,
              n INTEGER NOT NULL, PRIMARY KEY (coll, rule, prop)) WITHOUT ROWID;
          CREATE TABLE IF NOT EXISTS _chronos_unique (coll TEXT NOT NULL, rule TEXT NOT NULL, prop TEXT NOT NULL,

@@ -22,6 +22,7 @@
 mod connection;
 mod counters;
 mod query;
+mod results;
 mod rows;
 #[cfg(test)]
 mod tests;
