@@ -125,7 +125,7 @@ async fn time_based_rules_bucket_and_rerun(b: &dyn Backend) {
         .map(|r| r["value"].as_f64().unwrap())
         .sum();
     assert!(
-        customers >= 4.0 && customers <= 5.0,
+        (4.0..=5.0).contains(&customers),
         "{customers}: c1-c4, once per month"
     );
     assert_eq!(by_rule(&results, "recent")[0]["value"], 5.0);
