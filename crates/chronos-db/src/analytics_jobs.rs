@@ -206,6 +206,31 @@ impl AnalyticsJobs {
         Ok(report)
     }
 
+    /// Runs [`run`](Self::run) now and then every `every` until `stop` completes (a run in
+    /// progress then is dropped: its results so far stay, its lease expires), handing each
+    /// outcome to `on_run`. A run that takes longer than `every` delays the next one.
+    pub async fn run_every(
+        &self,
+        opts: &RunOptions,
+        every: std::time::Duration,
+        stop: impl std::future::Future<Output = ()>,
+        mut on_run: impl FnMut(Result<RunReport>),
+    ) {
+        tokio::pin!(stop);
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = &mut stop => return,
+                _ = ticks.tick() => {}
+            }
+            tokio::select! {
+                _ = &mut stop => return,
+                outcome = self.run(opts) => on_run(outcome),
+            }
+        }
+    }
+
     fn collection(&self, tenant: &str, collection: &str) -> Result<Collection> {
         self.context
             .collection(Route::tenant(DatabaseType::Runtime, tenant, collection)?)

@@ -43,7 +43,7 @@ use chronos_db::access::ApiKeys;
 use chronos_db::config::ServerSettings;
 use chronos_db::Chronos;
 use problem::ApiError;
-use routes::{blobs, collection, counters, fetch, items, system};
+use routes::{analytics, blobs, collection, counters, fetch, items, system};
 use state::AppState;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -70,6 +70,8 @@ pub enum ServerError {
 pub struct Server {
     router: Router,
     auth: bool,
+    /// The analytics rules' schedule (`analytics.schedule`), run while serving.
+    schedule: Option<(Duration, Arc<Chronos>)>,
 }
 
 impl Server {
@@ -114,9 +116,20 @@ impl Server {
         let max_body = settings
             .max_body_bytes
             .unwrap_or(ServerSettings::DEFAULT_MAX_BODY_BYTES);
+        // Checked with the configuration (`analytics::check_config`): an unreadable schedule
+        // never gets here.
+        let schedule = state
+            .chronos
+            .config()
+            .analytics
+            .as_ref()
+            .and_then(|a| a.schedule.as_deref())
+            .and_then(|every| chronos_db::analytics::schedule_interval(every).ok())
+            .map(|every| (every, state.chronos.clone()));
         Ok(Server {
             router: router(state, usize::try_from(max_body).unwrap_or(usize::MAX)),
             auth,
+            schedule,
         })
     }
 
@@ -143,9 +156,21 @@ impl Server {
                 tracing::debug!(error = %e, "could not set TCP_NODELAY");
             }
         });
+        // The analytics schedule stops when the server begins its graceful stop.
+        let (stopping, stopped) = tokio::sync::watch::channel(false);
+        let schedule = self
+            .schedule
+            .map(|(every, chronos)| tokio::spawn(run_schedule(chronos, every, stopped)));
+        let shutdown = async move {
+            shutdown.await;
+            let _ = stopping.send(true);
+        };
         axum::serve(listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await?;
+        if let Some(task) = schedule {
+            task.abort();
+        }
         Ok(())
     }
 }
@@ -180,6 +205,15 @@ fn router(state: AppState, max_body: usize) -> Router {
     }
     let v1 = v1
         .route("/v1/{databaseType}/fetch", post(fetch::fetch))
+        .route(
+            "/v1/analytics/{tenantId}/time-based",
+            get(analytics::time_based),
+        )
+        .route(
+            "/v1/analytics/{tenantId}/cross-tenant",
+            get(analytics::cross_tenant),
+        )
+        .route("/v1/analytics/{tenantId}/run", post(analytics::run))
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
     Router::new()
         .merge(v1)
@@ -248,4 +282,38 @@ pub async fn shutdown_signal() {
         _ = terminate => {},
     }
     tracing::info!("shutting down: finishing the requests in flight");
+}
+
+/// Runs the analytics rules every `every` until `stop` turns true, logging each run.
+async fn run_schedule(
+    chronos: Arc<Chronos>,
+    every: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let stopped = async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    chronos
+        .analytics()
+        .run_every(
+            &Default::default(),
+            every,
+            stopped,
+            |outcome| match outcome {
+                Ok(report) => {
+                    let busy = report
+                        .runs
+                        .iter()
+                        .filter(|r| r.status == chronos_db::analytics_jobs::RunStatus::Busy)
+                        .count();
+                    tracing::info!(
+                        runs = report.runs.len(),
+                        busy,
+                        "analytics rules ran on schedule"
+                    );
+                }
+                Err(e) => tracing::warn!(error = %e, "a scheduled analytics run failed"),
+            },
+        )
+        .await;
 }

@@ -78,6 +78,63 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/analytics/{tenantId}/cross-tenant": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The results of the cross-tenant rules this tenant is master of, newest run first (other
+         *     tenants read none of them).
+         */
+        get: operations["getCrossTenantResults"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/analytics/{tenantId}/run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Runs the tenant's time-based rules and the cross-tenant rules it is master of, now
+         *     (needs `admin`). A rule another process is running is reported `busy`.
+         */
+        post: operations["runAnalytics"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/analytics/{tenantId}/time-based": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The results of the tenant's time-based rules, newest bucket first. */
+        get: operations["getTimeBasedResults"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/blobs/{path}": {
         parameters: {
             query?: never;
@@ -1266,6 +1323,37 @@ export interface components {
             /** @description The last item processed: pass as `resume_after` to continue an interrupted run. */
             lastId?: string | null;
         };
+        /** @description Stored results, newest first. */
+        ResultsPage: {
+            /**
+             * @description One document per result: the rule, its value (and per tenant, for a cross-tenant
+             *     rule), the bucket or run hour, when it was computed.
+             */
+            results: Record<string, never>[];
+        };
+        /**
+         * @description What kind of rule a run was.
+         * @enum {string}
+         */
+        RuleKind: "timeBased" | "crossTenant";
+        /** @description One rule's run for one tenant (the master tenant of a cross-tenant rule). */
+        RuleRun: {
+            /** @description The rule. */
+            rule: string;
+            /** @description Its kind. */
+            kind: components["schemas"]["RuleKind"];
+            /** @description The tenant (the master tenant of a cross-tenant rule). */
+            tenant: string;
+            /** @description How it ended. */
+            status: components["schemas"]["RunStatus"];
+            /**
+             * Format: int64
+             * @description Live items read.
+             */
+            items: number;
+            /** @description Results written. */
+            results: number;
+        };
         /** @description One rule's totals. */
         RuleTotals: components["schemas"]["OpCounts"] & {
             /** @description Per `countUnique` property, its number of distinct values. */
@@ -1273,6 +1361,21 @@ export interface components {
                 [key: string]: number;
             };
         };
+        /** @description `POST /v1/analytics/{tenantId}/run`. */
+        RunBody: {
+            /** @description Only this rule. */
+            rule?: string | null;
+        };
+        /** @description What [`AnalyticsJobs::run`] did, rule by rule. */
+        RunReport: {
+            /** @description One entry per rule and tenant. */
+            runs: components["schemas"]["RuleRun"][];
+        };
+        /**
+         * @description How a run ended.
+         * @enum {string}
+         */
+        RunStatus: "done" | "busy";
         /** @description `_system`, as returned with every read. */
         SystemFields: {
             /**
@@ -1503,6 +1606,267 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ReadyReport"];
+                };
+            };
+        };
+    };
+    getCrossTenantResults: {
+        parameters: {
+            query?: {
+                /** @description Only this rule's results. */
+                rule?: string;
+                /** @description Only rules over this collection. */
+                collection?: string;
+                /** @description Only this timeframe's: `hourly`, `daily`, `weekly`, `monthly` (time-based). */
+                timeframe?: string;
+                /** @description Only buckets (cross-tenant: run hours) starting at or after this time (RFC 3339). */
+                from?: string;
+                /** @description Only buckets starting at or before this time (RFC 3339). */
+                to?: string;
+                /** @description At most this many, 1-10000 (default 100). */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The tenant (lower-case letters, digits, `_`, `-`). */
+                tenantId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ResultsPage"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or not a valid one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than server.maxBodyBytes (or the data than limits.maxPayloadBytes) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Another writer holds the item's lease (locks.enabled); try again */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend did not answer, or the request ran out of time (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    runAnalytics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant (lower-case letters, digits, `_`, `-`). */
+                tenantId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RunBody"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunReport"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or not a valid one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key is not admin here */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than server.maxBodyBytes (or the data than limits.maxPayloadBytes) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Another writer holds the item's lease (locks.enabled); try again */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend did not answer, or the request ran out of time (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getTimeBasedResults: {
+        parameters: {
+            query?: {
+                /** @description Only this rule's results. */
+                rule?: string;
+                /** @description Only rules over this collection. */
+                collection?: string;
+                /** @description Only this timeframe's: `hourly`, `daily`, `weekly`, `monthly` (time-based). */
+                timeframe?: string;
+                /** @description Only buckets (cross-tenant: run hours) starting at or after this time (RFC 3339). */
+                from?: string;
+                /** @description Only buckets starting at or before this time (RFC 3339). */
+                to?: string;
+                /** @description At most this many, 1-10000 (default 100). */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The tenant (lower-case letters, digits, `_`, `-`). */
+                tenantId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ResultsPage"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or not a valid one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than server.maxBodyBytes (or the data than limits.maxPayloadBytes) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Another writer holds the item's lease (locks.enabled); try again */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend did not answer, or the request ran out of time (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };

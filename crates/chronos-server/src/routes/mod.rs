@@ -1,6 +1,7 @@
 //! The handlers, one file per group of endpoints. Each reads its request, checks the key's
 //! scope, makes one library call and writes its answer: no behaviour lives here.
 
+pub(crate) mod analytics;
 pub(crate) mod blobs;
 pub(crate) mod collection;
 pub(crate) mod counters;

@@ -225,6 +225,17 @@ async fn keys_see_their_scopes_and_nothing_else() {
         .await
         .expect(200, "admin key resetting counters");
 
+    // Analytics: a tenant's results need read on its runtime databases, a run admin.
+    r.call(Method::GET, "/v1/analytics/tenant-a/time-based", None)
+        .await
+        .expect(200, "read key reads its tenant's results");
+    a.call(Method::GET, "/v1/analytics/tenant-b/cross-tenant", None)
+        .await
+        .problem(404, "NOT_FOUND", "a's key reading b's cross-tenant results");
+    a.call(Method::POST, "/v1/analytics/tenant-a/run", Some(json!({})))
+        .await
+        .problem(403, "FORBIDDEN", "write key running analytics");
+
     // Entities in another database type need their own scope.
     a.call(Method::POST, &format!("{A}/items"), Some(json!({"data": {"c": {"cid": "1"}}, "actor": "x", "reason": "x",
         "entities": [{"property": "c", "collection": "customers", "keyProperty": "cid", "databaseType": "knowledge"}]})))

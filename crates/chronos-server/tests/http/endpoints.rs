@@ -437,6 +437,62 @@ async fn every_endpoint(backend: Backend) {
         assert_eq!(no_sig.status(), 400, "a link without its signature");
     }
 
+    // Analytics: acme has one order (the entities one above, not "open") and its customer;
+    // run its rules, read the results.
+    s.post(
+        "/v1/runtime/tenant/acme/orders/items",
+        json!({"data": {"status": "open"}, "actor": "shop", "reason": "checkout"}),
+    )
+    .await
+    .expect(201, "an open order");
+    let ran = s
+        .post("/v1/analytics/acme/run", json!({}))
+        .await
+        .expect(200, "analytics run");
+    assert_eq!(ran.json["runs"].as_array().map(Vec::len), Some(2));
+    assert!(ran.json["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["status"] == "done"));
+    let daily = s
+        .get("/v1/analytics/acme/time-based?rule=open_orders&timeframe=daily")
+        .await
+        .expect(200, "time-based results");
+    let results = daily.json["results"].as_array().expect("results");
+    assert_eq!(results.len(), 1);
+    let open = s
+        .post(
+            "/v1/runtime/tenant/acme/orders/query",
+            json!({"filter": {"status": "open"}, "limit": 1000}),
+        )
+        .await
+        .expect(200, "open orders");
+    let open = open.json["items"].as_array().map(Vec::len).unwrap_or(0);
+    assert!(open >= 1);
+    assert_eq!(results[0]["value"], open as f64);
+    let cross = s
+        .get("/v1/analytics/acme/cross-tenant")
+        .await
+        .expect(200, "cross-tenant results");
+    assert_eq!(
+        cross.json["results"][0]["value"], 1.0,
+        "acme has orders, other none"
+    );
+    assert_eq!(
+        s.get("/v1/analytics/other/cross-tenant")
+            .await
+            .expect(200, "another tenant's cross-tenant results")
+            .json["results"],
+        json!([])
+    );
+    s.get("/v1/analytics/acme/time-based?from=yesterday")
+        .await
+        .problem(400, "VALIDATION_ERROR", "a bad time");
+    s.post("/v1/analytics/acme/run", json!({"rule": "nope"}))
+        .await
+        .problem(400, "VALIDATION_ERROR", "an unknown rule");
+
     // System endpoints.
     assert_eq!(
         s.get("/healthz").await.expect(200, "healthz").json["status"],
@@ -551,5 +607,44 @@ async fn an_unreachable_backend_is_503_with_retry_after() {
         "{}",
         ready.text
     );
+    s.stop().await;
+}
+
+/// With `analytics.schedule`, the server runs the rules while it serves (the first run at
+/// start-up), and stops with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analytics_run_on_the_schedule() {
+    let Some((mut cfg, keep)) = crate::support::config(Backend::Embedded) else {
+        return;
+    };
+    if let Some(a) = cfg.analytics.as_mut() {
+        a.schedule = Some("PT1H".into());
+    }
+    let chronos = chronos_db::Chronos::open(cfg).await.expect("open");
+    let orders = chronos
+        .with(
+            chronos_db::Route::tenant(chronos_db::DatabaseType::Runtime, "acme", "orders").unwrap(),
+        )
+        .unwrap();
+    for _ in 0..3 {
+        orders
+            .create(json!({"status": "open"}), "shop", "", Default::default())
+            .await
+            .unwrap();
+    }
+    let s = crate::support::serve_chronos(chronos, keep).await;
+    let mut value = Value::Null;
+    for _ in 0..100 {
+        let got = s
+            .get("/v1/analytics/acme/time-based?rule=open_orders")
+            .await
+            .expect(200, "results");
+        value = got.json["results"][0]["value"].clone();
+        if !value.is_null() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(value, 3.0, "the scheduled run stored its result");
     s.stop().await;
 }

@@ -39,11 +39,11 @@ fn every_path_declares_its_parameters_and_a_unique_operation_id() {
     let mut ids = BTreeSet::new();
     let paths = doc["paths"].as_object().expect("paths");
     // Four collection prefixes × thirteen operations, the tiered fetch, signed links, four system
-    // endpoints.
+    // endpoints, three analytics endpoints.
     let operations: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
     assert_eq!(
         operations,
-        4 * 13 + 1 + 1 + 4,
+        4 * 13 + 1 + 1 + 4 + 3,
         "{:?}",
         paths.keys().collect::<Vec<_>>()
     );

@@ -26,6 +26,7 @@ pub fn config(backend: Backend) -> Option<(ChronosConfig, Box<dyn Any + Send + S
         Backend::Embedded => {
             let mut cfg = ChronosConfig::embedded(dir.path());
             cfg.counter_rules = Some(counter_rules());
+            cfg.analytics = Some(analytics());
             Some((cfg, Box::new(dir)))
         }
         Backend::MongoS3 => {
@@ -59,6 +60,7 @@ pub fn config(backend: Backend) -> Option<(ChronosConfig, Box<dyn Any + Send + S
             });
             let mut cfg = ChronosConfig::from_json_value(cfg).expect("test config");
             cfg.counter_rules = Some(counter_rules());
+            cfg.analytics = Some(analytics());
             Some((cfg, Box::new(dir)))
         }
     }
@@ -286,4 +288,16 @@ pub fn key(id: &str, scopes: &[&str]) -> (String, ApiKeyEntry) {
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
         },
     )
+}
+
+/// A time-based rule over tenant acme's orders, and a cross-tenant rule acme is master of.
+fn analytics() -> chronos_db::config::Analytics {
+    serde_json::from_value(json!({
+        "tenants": ["acme"],
+        "timeBasedRules": [{"name": "open_orders", "collection": "orders", "query": {"status": "open"},
+                            "operation": "count", "timeframe": "daily"}],
+        "crossTenantRules": [{"name": "tenants_with_orders", "collection": "orders", "mode": "boolean",
+                              "masterTenantId": "acme", "slaveTenantIds": ["acme", "other"]}],
+    }))
+    .expect("analytics rules")
 }
