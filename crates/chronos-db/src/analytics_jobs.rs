@@ -207,14 +207,14 @@ impl AnalyticsJobs {
     }
 
     /// Runs [`run`](Self::run) now and then every `every` until `stop` completes (a run in
-    /// progress then is dropped: its results so far stay, its lease expires), handing each
-    /// outcome to `on_run`. A run that takes longer than `every` delays the next one.
+    /// progress then is dropped: its results so far stay, its lease expires) or `on_run`,
+    /// handed each outcome, breaks. A run that takes longer than `every` delays the next.
     pub async fn run_every(
         &self,
         opts: &RunOptions,
         every: std::time::Duration,
         stop: impl std::future::Future<Output = ()>,
-        mut on_run: impl FnMut(Result<RunReport>),
+        mut on_run: impl FnMut(Result<RunReport>) -> std::ops::ControlFlow<()>,
     ) {
         tokio::pin!(stop);
         let mut ticks = tokio::time::interval(every);
@@ -224,9 +224,12 @@ impl AnalyticsJobs {
                 _ = &mut stop => return,
                 _ = ticks.tick() => {}
             }
-            tokio::select! {
+            let outcome = tokio::select! {
                 _ = &mut stop => return,
-                outcome = self.run(opts) => on_run(outcome),
+                outcome = self.run(opts) => outcome,
+            };
+            if on_run(outcome).is_break() {
+                return;
             }
         }
     }

@@ -295,11 +295,8 @@ async fn run_schedule(
     };
     chronos
         .analytics()
-        .run_every(
-            &Default::default(),
-            every,
-            stopped,
-            |outcome| match outcome {
+        .run_every(&Default::default(), every, stopped, |outcome| {
+            match outcome {
                 Ok(report) => {
                     let busy = report
                         .runs
@@ -313,7 +310,8 @@ async fn run_schedule(
                     );
                 }
                 Err(e) => tracing::warn!(error = %e, "a scheduled analytics run failed"),
-            },
-        )
+            }
+            std::ops::ControlFlow::Continue(())
+        })
         .await;
 }

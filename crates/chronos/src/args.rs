@@ -82,6 +82,79 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: CountersCommand,
     },
+    /// Time-based and cross-tenant analytics rules (`analytics.timeBasedRules`,
+    /// `analytics.crossTenantRules`): run them, read their results.
+    Analytics {
+        #[command(subcommand)]
+        command: AnalyticsCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum AnalyticsCommand {
+    /// Run the rules now (time-based for each tenant of analytics.tenants, or --tenant; the
+    /// cross-tenant ones), or again every --every until interrupted. Prints each run's
+    /// report (one JSON document per line with --every). Safe to run from two processes.
+    Run(AnalyticsRunArgs),
+    /// Print a tenant's stored results: its time-based rules', or with --cross-tenant those
+    /// of the cross-tenant rules it is master of. Newest first.
+    Results(AnalyticsResultsArgs),
+}
+
+/// Arguments of `chronos analytics run`.
+#[derive(Args, Debug)]
+pub(crate) struct AnalyticsRunArgs {
+    /// Only this rule.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) rule: Option<String>,
+    /// Only this tenant (its time-based runs, and the cross-tenant rules it is master of).
+    #[arg(long, value_name = "T")]
+    pub(crate) tenant: Option<TenantId>,
+    /// Run again this often (e.g. 15m, 1h, 1d; at least a minute) until interrupted.
+    #[arg(long, value_name = "INTERVAL", value_parser = parse_interval)]
+    pub(crate) every: Option<std::time::Duration>,
+}
+
+fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
+    let d = parse_age(s)?;
+    if d < std::time::Duration::from_secs(60) {
+        return Err(format!("'{s}' is shorter than a minute"));
+    }
+    Ok(d)
+}
+
+/// Arguments of `chronos analytics results`.
+#[derive(Args, Debug)]
+pub(crate) struct AnalyticsResultsArgs {
+    /// The tenant (the master tenant, with --cross-tenant).
+    #[arg(long, value_name = "T")]
+    pub(crate) tenant: TenantId,
+    /// The cross-tenant rules' results instead of the time-based ones.
+    #[arg(long)]
+    pub(crate) cross_tenant: bool,
+    /// Only this rule's results.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) rule: Option<String>,
+    /// Only rules over this collection.
+    #[arg(long, short = 'c', value_name = "C")]
+    pub(crate) collection: Option<String>,
+    /// Only this timeframe's: hourly, daily, weekly or monthly.
+    #[arg(long, value_name = "TIMEFRAME", value_parser = parse_timeframe)]
+    pub(crate) timeframe: Option<chronos_db::config::Timeframe>,
+    /// Only buckets starting at or after this time (RFC 3339).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub(crate) from: Option<Timestamp>,
+    /// Only buckets starting at or before this time (RFC 3339).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub(crate) to: Option<Timestamp>,
+    /// At most this many (1-10000).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=10000))]
+    pub(crate) limit: u16,
+}
+
+fn parse_timeframe(s: &str) -> Result<chronos_db::config::Timeframe, String> {
+    serde_json::from_value(Value::String(s.to_string()))
+        .map_err(|_| format!("'{s}' is not one of hourly, daily, weekly, monthly"))
 }
 
 #[derive(Subcommand, Debug)]

@@ -269,6 +269,57 @@ pub(crate) async fn counters(g: &Global, command: CountersCommand) -> Result<(),
     }
 }
 
+pub(crate) async fn analytics(g: &Global, command: AnalyticsCommand) -> Result<(), Failure> {
+    let chronos = g.open().await?;
+    let jobs = chronos.analytics();
+    match command {
+        AnalyticsCommand::Run(a) => {
+            let opts = chronos_db::analytics_jobs::RunOptions {
+                rule: a.rule,
+                tenant: a.tenant.map(|t| t.to_string()),
+            };
+            let Some(every) = a.every else {
+                return print_json(&jobs.run(&opts).await?);
+            };
+            // One JSON document per line and run; a failed run is reported and the loop
+            // goes on (the next run may succeed), until Ctrl-C or a closed stdout.
+            let mut out = Ok(());
+            jobs.run_every(&opts, every, chronos_server::shutdown_signal(), |outcome| {
+                let line = match outcome {
+                    Ok(report) => serde_json::to_string(&report).unwrap_or_default(),
+                    Err(e) => {
+                        serde_json::json!({"error": {"code": e.code(), "message": e.to_string()}})
+                            .to_string()
+                    }
+                };
+                out = print_text(&line);
+                match out {
+                    Ok(()) => std::ops::ControlFlow::Continue(()),
+                    Err(_) => std::ops::ControlFlow::Break(()),
+                }
+            })
+            .await;
+            out
+        }
+        AnalyticsCommand::Results(a) => {
+            let tenant = a.tenant.to_string();
+            let query = chronos_db::analytics_jobs::ResultsQuery {
+                rule: a.rule,
+                collection: a.collection,
+                timeframe: a.timeframe,
+                from: a.from,
+                to: a.to,
+                limit: Some(usize::from(a.limit)),
+            };
+            let results = match a.cross_tenant {
+                true => jobs.get_cross_tenant_results(&tenant, &query).await?,
+                false => jobs.get_time_based_results(&tenant, &query).await?,
+            };
+            print_json(&results)
+        }
+    }
+}
+
 pub(crate) async fn config_check(file: &Path, connect: bool) -> Result<(), Failure> {
     let config = ChronosConfig::from_file(file)?;
     chronos_db::access::check_config(&config)?;

@@ -132,6 +132,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             command: KeysCommand::New(a),
         } => keys_new(a),
         Command::Counters { command } => counters(&global, command).await,
+        Command::Analytics { command } => analytics(&global, command).await,
     }
 }
 

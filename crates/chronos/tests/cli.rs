@@ -763,3 +763,78 @@ fn counters_totals_uniques_and_reset() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("counters are off"), "{}", stderr(&o));
 }
+
+/// `chronos analytics run` and `results`: a time-based and a cross-tenant rule over tenants'
+/// data; `--every` runs at once and then on its interval (one JSON line per run).
+#[test]
+fn analytics_run_and_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut cfg =
+        serde_json::to_value(chronos_db::config::ChronosConfig::embedded(d.join("data"))).unwrap();
+    cfg["analytics"] = serde_json::json!({
+        "tenants": ["tenant-a", "tenant-b"],
+        "timeBasedRules": [{"name": "revenue", "collection": "tx", "operation": "sum", "field": "amount",
+                            "saveMode": "global"}],
+        "crossTenantRules": [{"name": "active", "collection": "tx", "mode": "boolean", "masterTenantId": "tenant-a"}],
+    });
+    let cfg_path = d.join("chronos.json");
+    std::fs::write(&cfg_path, cfg.to_string()).unwrap();
+    let cfg_arg = cfg_path.to_str().unwrap().to_string();
+    let command = |args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_chronos"));
+        c.arg("--config").arg(&cfg_arg).args(args).env_remove("RUST_LOG");
+        c
+    };
+    let ok = |args: &[&str]| -> Value {
+        let o = command(args).stdin(Stdio::null()).output().unwrap();
+        assert!(o.status.success(), "chronos {args:?} failed: {}", stderr(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    for amount in ["5", "7"] {
+        let data = format!(r#"{{"amount":{amount}}}"#);
+        ok(&["create", "--tenant", "tenant-a", "-c", "tx", "--data", &data]);
+    }
+    let report = ok(&["analytics", "run"]);
+    let runs = report["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 3, "revenue for 2 tenants, and the cross-tenant rule");
+    assert!(runs.iter().all(|r| r["status"] == "done"));
+    let results = ok(&["analytics", "results", "--tenant", "tenant-a"]);
+    assert_eq!(results[0]["value"], 12.0);
+    assert_eq!(ok(&["analytics", "results", "--tenant", "tenant-b"])[0]["value"], Value::Null);
+    let cross = ok(&["analytics", "results", "--tenant", "tenant-a", "--cross-tenant"]);
+    assert_eq!(cross[0]["value"], 1.0);
+    assert_eq!(
+        ok(&["analytics", "results", "--tenant", "tenant-b", "--cross-tenant"]),
+        serde_json::json!([])
+    );
+
+    // Bad input: an unknown rule, an interval under a minute, a bad timeframe.
+    for (args, want) in [
+        (vec!["analytics", "run", "--rule", "nope"], "nope"),
+        (vec!["analytics", "run", "--every", "10s"], "shorter than a minute"),
+        (vec!["analytics", "results", "--tenant", "tenant-a", "--timeframe", "yearly"], "yearly"),
+    ] {
+        let o = command(&args).stdin(Stdio::null()).output().unwrap();
+        assert!(!o.status.success(), "{args:?} succeeded");
+        assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
+    }
+
+    // --every: the first run at once, as a line of JSON; stopped by a signal.
+    let mut child = command(&["analytics", "run", "--every", "1h", "--rule", "revenue"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let first: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(first["runs"].as_array().unwrap().len(), 2);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
