@@ -17,6 +17,8 @@ import type {
   ReadOptions,
   ResetReport,
   RestoreReport,
+  ResultsQuery,
+  RunReport,
   RouteContext,
   TieredOptions,
   TieredResult,
@@ -393,15 +395,56 @@ export class Counters {
   }
 }
 
+/**
+ * Time-based and cross-tenant analytics rules (`chronos.analytics`): run a tenant's rules,
+ * read their stored results (the v2.2 `AdvancedAnalytics` results, computed by the server).
+ */
+export class Analytics {
+  constructor(private readonly http: Http) {}
+
+  /** Runs the tenant's time-based rules and the cross-tenant rules it is master of (admin key). */
+  async run(tenantId: string, rule?: string): Promise<RunReport> {
+    return this.http.send<RunReport>({
+      method: 'POST',
+      path: `/v1/analytics/${seg(tenantId)}/run`,
+      body: { rule },
+      idempotent: true,
+    });
+  }
+
+  /** The tenant's time-based results, newest bucket first. */
+  async getTimeBasedResults(tenantId: string, query: ResultsQuery = {}): Promise<Record<string, unknown>[]> {
+    return this.results(tenantId, 'time-based', query);
+  }
+
+  /** The results of the cross-tenant rules the tenant is master of, newest run first. */
+  async getCrossTenantResults(masterTenantId: string, query: ResultsQuery = {}): Promise<Record<string, unknown>[]> {
+    return this.results(masterTenantId, 'cross-tenant', query);
+  }
+
+  private async results(tenantId: string, kind: string, q: ResultsQuery): Promise<Record<string, unknown>[]> {
+    const page = await this.http.send<{ results: Record<string, unknown>[] }>({
+      method: 'GET',
+      path: `/v1/analytics/${seg(tenantId)}/${kind}`,
+      query: { rule: q.rule, collection: q.collection, timeframe: q.timeframe, from: q.from, to: q.to, limit: q.limit },
+      idempotent: true,
+    });
+    return page.results;
+  }
+}
+
 /** A connection to a Chronos-DB server. */
 export class Chronos {
   private readonly http: Http;
   /** Real-time counters (`chronos.counters.getTotals(...)`). */
   readonly counters: Counters;
+  /** Time-based and cross-tenant analytics rules. */
+  readonly analytics: Analytics;
 
   constructor(options: ConnectionOptions) {
     this.http = new Http(options);
     this.counters = new Counters(this.http);
+    this.analytics = new Analytics(this.http);
   }
 
   /** The operations of one collection. */

@@ -10,7 +10,7 @@
  * ```
  */
 
-export { initChronos, Chronos, CollectionOps, Counters } from './client.js';
+export { initChronos, Analytics, Chronos, CollectionOps, Counters } from './client.js';
 export type { ConnectionOptions } from './http.js';
 export {
   ChronosError,

@@ -26,6 +26,20 @@ export type UniqueValuesPage = Schemas['UniqueValuesPage'];
 /** What a counter reset did. */
 export type ResetReport = Schemas['ResetReport'];
 
+/** What a run of the analytics rules did (`chronos.analytics.run`). */
+export type RunReport = Schemas['RunReport'];
+
+/** Which analytics results to read. */
+export interface ResultsQuery {
+  rule?: string;
+  collection?: string;
+  timeframe?: 'hourly' | 'daily' | 'weekly' | 'monthly';
+  /** Buckets (cross-tenant: run hours) starting at or after this time. */
+  from?: string;
+  to?: string;
+  limit?: number;
+}
+
 /** `chronos.counters.getTotals(...)`: the collection (its route) and what to include. */
 export interface TotalsQuery extends RouteContext {
   /** Include per-rule totals (all rules, or those of `rules`). */

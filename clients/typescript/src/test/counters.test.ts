@@ -20,6 +20,11 @@ before(async () => {
     counterRules: {
       rules: [{ name: 'user_logins', on: ['CREATE'], when: { action: 'login' }, countUnique: ['sessionId'] }],
     },
+    analytics: {
+      tenants: ['tenant-a'],
+      timeBasedRules: [{ name: 'logins_per_day', collection: 'events', query: { action: 'login' }, operation: 'count', timeframe: 'daily' }],
+      crossTenantRules: [{ name: 'active', collection: 'events', mode: 'boolean', masterTenantId: 'tenant-a', slaveTenantIds: ['tenant-a', 'tenant-z'] }],
+    },
   }));
 });
 after(async () => {
@@ -75,5 +80,23 @@ describe('counters', () => {
     const totals = await chronos.counters.getTotals({ ...events, includeRules: true });
     assert.equal(totals.created, 0);
     assert.equal(totals.rules?.user_logins?.unique.sessionId, 0);
+  });
+});
+
+describe('analytics', () => {
+  it('runs a tenant\'s rules and reads their results', async () => {
+    const asAdmin = initChronos({ url: server.url, apiKey: admin });
+    await asAdmin.with(events).create({ action: 'login', sessionId: 'x' }, 'app', 'login');
+    const report = await asAdmin.analytics.run('tenant-a');
+    assert.equal(report.runs.length, 2);
+    assert.ok(report.runs.every((r) => r.status === 'done'));
+    const daily = await asAdmin.analytics.getTimeBasedResults('tenant-a', { rule: 'logins_per_day', timeframe: 'daily' });
+    assert.equal(daily.length, 1);
+    assert.ok((daily[0]?.value as number) >= 1);
+    const cross = await asAdmin.analytics.getCrossTenantResults('tenant-a');
+    assert.equal(cross[0]?.value, 1);
+    const reader = initChronos({ url: server.url, apiKey: writer });
+    await assert.rejects(reader.analytics.run('tenant-a'), ForbiddenError);
+    await assert.rejects(reader.analytics.getTimeBasedResults('tenant-b'), NotFoundError);
   });
 });
