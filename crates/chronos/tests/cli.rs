@@ -783,37 +783,78 @@ fn analytics_run_and_results() {
     let cfg_arg = cfg_path.to_str().unwrap().to_string();
     let command = |args: &[&str]| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_chronos"));
-        c.arg("--config").arg(&cfg_arg).args(args).env_remove("RUST_LOG");
+        c.arg("--config")
+            .arg(&cfg_arg)
+            .args(args)
+            .env_remove("RUST_LOG");
         c
     };
     let ok = |args: &[&str]| -> Value {
         let o = command(args).stdin(Stdio::null()).output().unwrap();
-        assert!(o.status.success(), "chronos {args:?} failed: {}", stderr(&o));
+        assert!(
+            o.status.success(),
+            "chronos {args:?} failed: {}",
+            stderr(&o)
+        );
         serde_json::from_slice(&o.stdout).unwrap()
     };
     for amount in ["5", "7"] {
         let data = format!(r#"{{"amount":{amount}}}"#);
-        ok(&["create", "--tenant", "tenant-a", "-c", "tx", "--data", &data]);
+        ok(&[
+            "create", "--tenant", "tenant-a", "-c", "tx", "--data", &data,
+        ]);
     }
     let report = ok(&["analytics", "run"]);
     let runs = report["runs"].as_array().unwrap();
-    assert_eq!(runs.len(), 3, "revenue for 2 tenants, and the cross-tenant rule");
+    assert_eq!(
+        runs.len(),
+        3,
+        "revenue for 2 tenants, and the cross-tenant rule"
+    );
     assert!(runs.iter().all(|r| r["status"] == "done"));
     let results = ok(&["analytics", "results", "--tenant", "tenant-a"]);
     assert_eq!(results[0]["value"], 12.0);
-    assert_eq!(ok(&["analytics", "results", "--tenant", "tenant-b"])[0]["value"], Value::Null);
-    let cross = ok(&["analytics", "results", "--tenant", "tenant-a", "--cross-tenant"]);
+    assert_eq!(
+        ok(&["analytics", "results", "--tenant", "tenant-b"])[0]["value"],
+        Value::Null
+    );
+    let cross = ok(&[
+        "analytics",
+        "results",
+        "--tenant",
+        "tenant-a",
+        "--cross-tenant",
+    ]);
     assert_eq!(cross[0]["value"], 1.0);
     assert_eq!(
-        ok(&["analytics", "results", "--tenant", "tenant-b", "--cross-tenant"]),
+        ok(&[
+            "analytics",
+            "results",
+            "--tenant",
+            "tenant-b",
+            "--cross-tenant"
+        ]),
         serde_json::json!([])
     );
 
     // Bad input: an unknown rule, an interval under a minute, a bad timeframe.
     for (args, want) in [
         (vec!["analytics", "run", "--rule", "nope"], "nope"),
-        (vec!["analytics", "run", "--every", "10s"], "shorter than a minute"),
-        (vec!["analytics", "results", "--tenant", "tenant-a", "--timeframe", "yearly"], "yearly"),
+        (
+            vec!["analytics", "run", "--every", "10s"],
+            "shorter than a minute",
+        ),
+        (
+            vec![
+                "analytics",
+                "results",
+                "--tenant",
+                "tenant-a",
+                "--timeframe",
+                "yearly",
+            ],
+            "yearly",
+        ),
     ] {
         let o = command(&args).stdin(Stdio::null()).output().unwrap();
         assert!(!o.status.success(), "{args:?} succeeded");

@@ -1,12 +1,12 @@
-//! Counters and analytics: the rules that decide what a committed write counts under.
+//! Counters and analytics: the rules, compiled and evaluated without I/O.
 //!
-//! This layer holds the rule engine: counter rules compiled from the configuration (both
-//! forms, `counterRules.rules` and `analytics.counterRules`), matched in memory with the query
-//! language's semantics ([`crate::query::Filter::matches`]), the canonical form of the
-//! values `countUnique` counts, and the arithmetic of time-based and cross-tenant rules
-//! (windows from ISO 8601 durations, UTC buckets, aggregates with a true median). Storing
-//! totals and running rules is not done yet: the configuration keys stay "accepted, not yet
-//! in effect" until it is, but they are checked now.
+//! Counter rules are compiled from the configuration (both forms, `counterRules.rules` and
+//! `analytics.counterRules`) and matched in memory with the query language's semantics
+//! ([`crate::query::Filter::matches`]); [`unique_key`] is the canonical form of the values
+//! `countUnique` counts. Time-based and cross-tenant rules are evaluated by [`Aggregation`]
+//! (windows from ISO 8601 durations, UTC buckets, aggregates with a true median). Counting
+//! writes is `ops/counting.rs`, reading the totals [`crate::counters`]; running the other
+//! rules and reading their results is [`crate::analytics_jobs`].
 
 mod aggregate;
 mod evaluate;
