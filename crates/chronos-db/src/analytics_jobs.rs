@@ -166,7 +166,7 @@ impl AnalyticsJobs {
             }
         }
         let wanted = |name: &str| opts.rule.as_deref().is_none_or(|r| r == name);
-        let now = chrono::Utc::now();
+        let now = self.context.now().to_datetime();
         let mut report = RunReport::default();
         let time_based: Vec<&TimeBasedRule> = a
             .time_based_rules

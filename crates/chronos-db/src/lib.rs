@@ -61,7 +61,7 @@ pub use meta::MetadataLayer;
 pub use model::{
     BlobUrls, Document, Item, Op, Presigned, SystemFields, Timestamp, VersionInfo, WriteResult,
 };
-pub use ops::ChronosOptions;
+pub use ops::{ChronosOptions, Clock};
 pub use ops::{
     Collection, CollectionTarget, CreateOptions, EnrichOptions, GcReport, HistoryOptions,
     HistoryPage, LineageRef, ListOptions, OriginRef, Page, ReadOptions, RestoreOptions,

@@ -8,10 +8,14 @@ use crate::analytics::CounterRuleSet;
 use crate::config::ChronosConfig;
 use crate::error::Result;
 use crate::meta::{MetadataLayer, MetadataStores};
+use crate::model::Timestamp;
 use crate::payload::{PayloadLayer, PayloadStores};
 use crate::routing::{self, Route};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
+
+/// The time writes are stamped with and analytics rules run at (see [`ChronosOptions::clock`]).
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
 
 /// Optional hooks for [`crate::Chronos::open_with`].
 ///
@@ -26,6 +30,11 @@ pub struct ChronosOptions {
     pub metadata_layer: Option<MetadataLayer>,
     /// Applied to every payload store when it is opened.
     pub payload_layer: Option<PayloadLayer>,
+    /// Where "now" comes from for the time a write records (`_system.updatedAt`, and
+    /// `insertedAt` of a create) and for the windows of analytics rules; default the system
+    /// clock. For importers replaying history and for tests with fixed timestamps. A write
+    /// still never records a time before its item's previous version.
+    pub clock: Option<Clock>,
 }
 
 /// The state shared by a [`crate::Chronos`] and every [`Collection`] it hands out.
@@ -39,6 +48,7 @@ pub(crate) struct Context {
     /// `counterRules` nor `analytics` (counting is off).
     pub(crate) counter_rules: Option<Arc<CounterRuleSet>>,
     settings: Mutex<HashMap<String, Arc<CollectionSettings>>>,
+    clock: Option<Clock>,
 }
 
 impl Context {
@@ -55,6 +65,7 @@ impl Context {
             false => None,
         };
         Ok(Context {
+            clock: options.clock,
             counter_rules,
             config,
             metadata,
@@ -62,6 +73,14 @@ impl Context {
             ensured: Mutex::new(HashSet::new()),
             settings: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Now, by the configured clock.
+    pub(crate) fn now(&self) -> Timestamp {
+        match &self.clock {
+            Some(clock) => clock(),
+            None => Timestamp::now(),
+        }
     }
 
     /// Collection operations for a route.

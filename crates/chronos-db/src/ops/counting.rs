@@ -300,7 +300,7 @@ impl Collection {
         let place = self.counter_place().await?;
         let floor = self
             .store
-            .cv_as_of(self.name(), crate::model::Timestamp::now())
+            .cv_as_of(self.name(), crate::model::Timestamp(i64::MAX))
             .await?;
         place.store.reset_counters(&place.key, floor).await?;
         Ok(ResetDone { floor })

@@ -50,8 +50,8 @@ pub use restore::{
 };
 pub use write::{CreateOptions, EnrichOptions, LineageRef, OriginRef};
 
-pub use context::ChronosOptions;
 pub(crate) use context::Context;
+pub use context::{ChronosOptions, Clock};
 
 use crate::config::{Base64Prop, DevShadow, Limits};
 use crate::error::{Error, Result};

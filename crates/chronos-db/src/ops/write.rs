@@ -7,7 +7,7 @@ use crate::document::{check_document, extract_meta, get_path};
 use crate::error::{Error, Result};
 use crate::merge::merge_objects;
 use crate::meta::{Expect, MetaError, VersionWrite};
-use crate::model::{Document, Lineage, Op, StoredVersion, Timestamp, VersionRecord, WriteResult};
+use crate::model::{Document, Lineage, Op, StoredVersion, VersionRecord, WriteResult};
 use crate::names::{self, ItemId};
 use crate::payload::keys;
 use bytes::Bytes;
@@ -195,7 +195,7 @@ impl Collection {
             return Err(e);
         }
 
-        let now = Timestamp::now();
+        let now = self.inner.now();
         let at = match v.head {
             Some(h) if h.version.at > now => h.version.at,
             _ => now,
@@ -483,7 +483,7 @@ impl Collection {
                 MetaError::Conflict { current_ov: None } => Error::NotFound(format!("item '{id}'")),
                 other => other.into(),
             })?;
-        let at = Timestamp::now();
+        let at = self.inner.now();
         if self.counter_rules().is_some() {
             // A purge leaves no version to count again: counted from the head it removed,
             // before its objects go (rules on the payload read them).

@@ -343,3 +343,104 @@ async fn cross_tenant_rules_combine_tenants(b: &dyn Backend) {
             .is_empty());
     }
 }
+
+conformance_case!(time_based_buckets_at_fixed_times);
+/// Items written at fixed times on both sides of hour, day and month boundaries land in the
+/// right UTC buckets; the median of an even count is the mean of the middle two; a window
+/// relative to the run's time keeps only the items inside it.
+async fn time_based_buckets_at_fixed_times(b: &dyn Backend) {
+    let h = open!(b, |cfg: &mut ChronosConfig| {
+        cfg.analytics = Some(
+            serde_json::from_value(json!({
+                "tenants": ["tenant-a"],
+                "timeBasedRules": [
+                    {"name": "hourly", "collection": "tx", "operation": "sum", "field": "n", "timeframe": "hourly"},
+                    {"name": "daily", "collection": "tx", "operation": "sum", "field": "n", "timeframe": "daily"},
+                    {"name": "monthly", "collection": "tx", "operation": "sum", "field": "n", "timeframe": "monthly"},
+                    {"name": "median", "collection": "tx", "operation": "median", "field": "n", "timeframe": "monthly"},
+                    {"name": "last_day", "collection": "tx", "operation": "count", "saveMode": "global",
+                     "relativeTime": {"newerThan": "P1D", "olderThan": "PT30M"}},
+                ],
+            }))
+            .unwrap(),
+        );
+    });
+    let tx = h.tenant("tenant-a", "tx");
+    for (at, n) in [
+        ("2024-01-31T22:59:59Z", 1),
+        ("2024-01-31T23:00:00Z", 2),
+        ("2024-01-31T23:59:59Z", 4),
+        ("2024-02-01T00:00:00Z", 8),
+        ("2024-02-01T00:45:00Z", 16),
+    ] {
+        h.set_clock(Some(at));
+        tx.create(json!({"n": n}), "shop", "", Default::default())
+            .await
+            .unwrap();
+    }
+    // The run happens at 01:00 on Feb 1st: the last day is Jan 31st 01:00 to 00:30.
+    h.set_clock(Some("2024-02-01T01:00:00Z"));
+    h.chronos
+        .analytics()
+        .run(&RunOptions::default())
+        .await
+        .unwrap();
+    h.set_clock(None);
+    let results = h
+        .chronos
+        .analytics()
+        .get_time_based_results(
+            "tenant-a",
+            &ResultsQuery {
+                limit: Some(1000),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let buckets = |rule: &str| -> Vec<(String, Value)> {
+        let mut v: Vec<(String, Value)> = by_rule(&results, rule)
+            .into_iter()
+            .map(|r| {
+                (
+                    r["bucket"].as_str().unwrap()[..19].to_string(),
+                    r["value"].clone(),
+                )
+            })
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    };
+    let pairs = |v: &[(&str, f64)]| -> Vec<(String, Value)> {
+        v.iter().map(|(t, n)| (t.to_string(), json!(n))).collect()
+    };
+    assert_eq!(
+        buckets("hourly"),
+        pairs(&[
+            ("2024-01-31T22:00:00", 1.0),
+            ("2024-01-31T23:00:00", 6.0),
+            ("2024-02-01T00:00:00", 24.0),
+        ])
+    );
+    assert_eq!(
+        buckets("daily"),
+        pairs(&[("2024-01-31T00:00:00", 7.0), ("2024-02-01T00:00:00", 24.0)])
+    );
+    assert_eq!(
+        buckets("monthly"),
+        pairs(&[("2024-01-01T00:00:00", 7.0), ("2024-02-01T00:00:00", 24.0)])
+    );
+    // January: 1, 2, 4 → 2; February: 8, 16 → 12 (an even count).
+    assert_eq!(
+        buckets("median"),
+        pairs(&[("2024-01-01T00:00:00", 2.0), ("2024-02-01T00:00:00", 12.0)])
+    );
+    // Created between Jan 31st 01:00 and Feb 1st 00:30: all but the 00:45 one.
+    assert_eq!(by_rule(&results, "last_day")[0]["value"], 4.0);
+    // The items carry those times.
+    let page = tx.list_by_meta(Default::default()).await.unwrap();
+    assert!(page
+        .items
+        .iter()
+        .any(|i| i.system.inserted_at == Timestamp::parse("2024-01-31T23:00:00Z").unwrap()));
+}

@@ -332,8 +332,20 @@ async fn counters_are_exact_under_concurrency_and_faults(b: &dyn Backend) {
     );
     h.count_fault.disarm();
 
-    // A commit that fails before its effect counts nothing; one whose reply is lost after
-    // the commit counts once.
+    // A write whose payload cannot be stored counts nothing; neither does a commit that
+    // fails before its effect; one whose reply is lost after the commit counts once.
+    h.payload_fault.arm(1, false);
+    let unstored = h
+        .coll("busy")
+        .create(
+            json!({"action": "login", "sessionId": "never"}),
+            "app",
+            "",
+            Default::default(),
+        )
+        .await;
+    assert!(unstored.is_err());
+    h.payload_fault.disarm();
     h.meta_fault.arm(1, false);
     let refused = h
         .coll("busy")

@@ -70,6 +70,9 @@ pub struct Harness {
     pub payload_fault: Arc<Fault>,
     /// Fails recording a counted version (a crash between a commit and its count).
     pub count_fault: Arc<Fault>,
+    /// The clock writes and analytics runs read: microseconds since the epoch, 0 = the
+    /// system clock.
+    pub clock: Arc<std::sync::atomic::AtomicI64>,
     _guard: Box<dyn Any + Send + Sync>,
 }
 
@@ -86,6 +89,8 @@ impl Harness {
         let payload_fault = Arc::new(Fault::default());
         let count_fault = Arc::new(Fault::default());
         let cf = count_fault.clone();
+        let clock = Arc::new(std::sync::atomic::AtomicI64::new(0));
+        let fixed = clock.clone();
         let metas: Arc<Mutex<Vec<Arc<dyn MetadataStore>>>> = Arc::default();
         let (p, mf, pf, m) = (
             payloads.clone(),
@@ -110,6 +115,10 @@ impl Harness {
                 p.lock().unwrap().push(tapped.clone());
                 tapped
             })),
+            clock: Some(Arc::new(move || match fixed.load(Ordering::SeqCst) {
+                0 => Timestamp::now(),
+                at => Timestamp(at),
+            })),
         };
         let chronos = Chronos::open_with(cfg.clone(), options)
             .await
@@ -122,8 +131,17 @@ impl Harness {
             meta_fault,
             payload_fault,
             count_fault,
+            clock,
             _guard: guard,
         })
+    }
+
+    /// Sets the clock to `at` (RFC 3339); `None` gives it back to the system clock.
+    pub fn set_clock(&self, at: Option<&str>) {
+        let micros = at
+            .map(|t| Timestamp::parse(t).expect("a time").micros())
+            .unwrap_or(0);
+        self.clock.store(micros, Ordering::SeqCst);
     }
 
     pub fn tenant(&self, tenant: &str, collection: &str) -> Collection {
