@@ -330,6 +330,11 @@ pub(crate) async fn config_check(file: &Path, connect: bool) -> Result<(), Failu
             "note: `{key}` is accepted but not yet in effect (nothing acts on it yet)"
         );
     }
+    if let Ok(rules) = chronos_db::analytics::CounterRuleSet::from_config(&config) {
+        for warning in rules.blind_spots(&config) {
+            let _ = writeln!(std::io::stderr().lock(), "warning: {warning}");
+        }
+    }
     if !connect {
         return print_text("config OK");
     }

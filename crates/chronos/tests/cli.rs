@@ -173,6 +173,30 @@ fn config_check_reports_the_json_path() {
     let o = chronos(dir.path(), &["config", "check", good.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "config OK");
+
+    // A meta-scope counter rule naming a property a collection does not index is valid, but
+    // blind there: a warning says so.
+    let blind = dir.path().join("blind.json");
+    let config = serde_json::json!({
+        "dbConnections": {"m": {"sqliteDir": dir.path().join("meta")}},
+        "collectionMaps": {"orders": {"indexedProps": ["status", "customer"]}},
+        "counterRules": {"rules": [
+            {"name": "big", "when": {"total": {"$gt": 100}, "status": "paid"}, "countUnique": ["customer.id"]},
+            {"name": "seen", "scope": "payload", "when": {"total": {"$gt": 100}}}
+        ]}
+    });
+    std::fs::write(&blind, config.to_string()).unwrap();
+    let o = chronos(dir.path(), &["config", "check", blind.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("warning: $.counterRules.rules[0]: counter rule 'big' (scope meta) names 'total' that collection 'orders' does not index"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("'seen'") && !err.contains("'customer.id'"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -26,6 +26,10 @@ pub struct CountedRule {
     when: Filter,
     /// The properties whose distinct values are counted.
     pub count_unique: Vec<IndexedPath>,
+    /// Every property `when` and `countUnique` name (dotted, without `[]`).
+    named: Vec<String>,
+    /// Where the rule is in the configuration (`$.counterRules.rules[0]`).
+    path: String,
 }
 
 impl CountedRule {
@@ -119,7 +123,7 @@ impl CounterRuleSet {
                     crate::names::printable(&rule.name)
                 ));
             }
-            match compile(rule) {
+            match compile(rule, &path) {
                 Ok(compiled) => rules.push(compiled),
                 Err((field, why)) => problems.push(format!("{path}{field}: {why}")),
             }
@@ -134,6 +138,59 @@ impl CounterRuleSet {
     /// The rules, in configuration order (`counterRules` first).
     pub fn rules(&self) -> &[CountedRule] {
         &self.rules
+    }
+
+    /// Rules that can never match in some collection: a `scope: "meta"` rule sees only the
+    /// indexed properties, so one naming a property a collection with `indexedProps` does not
+    /// index never counts (or never sees the value) there. One line per rule and collection.
+    ///
+    /// ```
+    /// use chronos_db::analytics::CounterRuleSet;
+    /// use serde_json::json;
+    /// let cfg = chronos_db::config::ChronosConfig::from_json_value(json!({
+    ///     "collectionMaps": {"orders": {"indexedProps": ["status"]}},
+    ///     "counterRules": {"rules": [{"name": "big", "when": {"total": {"$gt": 100}}}]}
+    /// })).unwrap();
+    /// let warnings = CounterRuleSet::from_config(&cfg).unwrap().blind_spots(&cfg);
+    /// assert!(warnings[0].contains("'total'") && warnings[0].contains("'orders'"));
+    /// ```
+    pub fn blind_spots(&self, cfg: &ChronosConfig) -> Vec<String> {
+        let mut out = Vec::new();
+        for rule in self.rules.iter().filter(|r| r.scope == RuleScope::Meta) {
+            for (collection, map) in &cfg.collection_maps {
+                if map.indexed_props.is_empty() {
+                    continue; // every top-level property is indexed
+                }
+                let indexed: Vec<String> = map
+                    .indexed_props
+                    .iter()
+                    .map(|p| IndexedPath::parse(p).dotted())
+                    .collect();
+                let missing: Vec<String> = rule
+                    .named
+                    .iter()
+                    .filter(|n| {
+                        // An indexed object holds its nested properties too.
+                        !indexed
+                            .iter()
+                            .any(|i| *n == i || n.starts_with(&format!("{i}.")))
+                    })
+                    .map(|m| format!("'{m}'"))
+                    .collect();
+                if missing.is_empty() {
+                    continue;
+                }
+                let them = if missing.len() == 1 { "it" } else { "them" };
+                out.push(format!(
+                    "{}: counter rule '{}' (scope meta) names {} that collection '{collection}' \
+                     does not index: there it never sees {them}; index {them} or use scope payload",
+                    rule.path,
+                    rule.name,
+                    missing.join(", "),
+                ));
+            }
+        }
+        out
     }
 }
 
@@ -152,7 +209,7 @@ pub fn check_config(cfg: &ChronosConfig) -> Result<(), ConfigError> {
 }
 
 /// A rule compiled, or the field at fault (a JSON path suffix) and why.
-fn compile(rule: &CounterRule) -> Result<CountedRule, (String, String)> {
+fn compile(rule: &CounterRule, path: &str) -> Result<CountedRule, (String, String)> {
     crate::names::check_name("a counter rule name", &rule.name).map_err(|e| (".name".into(), e))?;
     let on = match &rule.on {
         None => Vec::new(),
@@ -187,12 +244,23 @@ fn compile(rule: &CounterRule) -> Result<CountedRule, (String, String)> {
         }
         count_unique.push(IndexedPath::parse(p));
     }
+    let mut named = Vec::new();
+    field_names(&Value::Object(rule.when.clone()), &mut named);
+    named.retain(|n| !n.starts_with('_'));
+    named.extend(count_unique.iter().map(IndexedPath::dotted));
+    for n in &mut named {
+        if let Some(bare) = n.strip_suffix("[]") {
+            *n = bare.to_string();
+        }
+    }
     Ok(CountedRule {
         name: rule.name.clone(),
         on,
         scope: rule.scope,
         when,
         count_unique,
+        named,
+        path: path.to_string(),
     })
 }
 

@@ -727,6 +727,7 @@ pub(crate) async fn counters_are_exact_and_idempotent(store: Arc<dyn MetadataSto
         op,
         at: Timestamp(1_700_000_000_000_000 + cv as i64),
         rules: rules.iter().map(|r| r.to_string()).collect(),
+        replayable: true,
     };
     let value = |rule: &str, property: &str, v: &str| UniqueValue {
         rule: rule.into(),
@@ -761,6 +762,11 @@ pub(crate) async fn counters_are_exact_and_idempotent(store: Arc<dyn MetadataSto
         .await
         .unwrap());
     assert_eq!(store.counted_cvs("events", 1, 9).await.unwrap(), [2, 3, 9]);
+    // An item created again under the same id (after a hard delete) is another commit.
+    assert!(store
+        .record_counted("events", &entry("a", 0, 10, Op::Create, &[]), &[])
+        .await
+        .unwrap());
     assert_eq!(store.counted_cvs("events", 0, 2).await.unwrap(), [1, 2]);
 
     // 8 writers record versions whose values overlap (150 values each, of 45 distinct ones).
@@ -782,6 +788,7 @@ pub(crate) async fn counters_are_exact_and_idempotent(store: Arc<dyn MetadataSto
                 op: Op::Create,
                 at: Timestamp(1_700_000_000_000_000),
                 rules: vec!["logins".into()],
+                replayable: true,
             };
             s.record_counted("events", &e, &values).await.unwrap()
         }));
@@ -806,7 +813,7 @@ pub(crate) async fn counters_are_exact_and_idempotent(store: Arc<dyn MetadataSto
         .unwrap();
 
     let t = store.counter_totals("events").await.unwrap();
-    assert_eq!(t.by_op.get("CREATE"), Some(&11));
+    assert_eq!(t.by_op.get("CREATE"), Some(&12));
     assert_eq!(t.by_op.get("UPDATE"), Some(&1));
     assert_eq!(t.by_op.get("ENRICH"), Some(&1));
     assert_eq!(t.by_op.get("DELETE"), None);

@@ -2,8 +2,9 @@
 //! unique keys, so recording twice (a retry, a catch-up after a crash) never counts twice,
 //! and no number depends on an update being atomic (FerretDB's conditional updates are not).
 //!
-//! * a **counted version** row per `(counter key, item id, ov)`: its cv, operation, time and
-//!   the names of the counter rules it matched;
+//! * a **counted version** row per `(counter key, cv)` (a cv names one commit of one
+//!   collection, also across a hard delete and a new item with the same id): its item, ov,
+//!   operation, time and the names of the counter rules it matched;
 //! * a **distinct value** row per `(counter key, rule, property, value)`, keyed by the
 //!   SHA-256 of the three (values may be long; their canonical JSON text is kept beside it);
 //! * a **mark** per counter key: `through`, a cv up to which every committed version is known
@@ -36,6 +37,9 @@ pub struct CountedVersion {
     pub at: Timestamp,
     /// The counter rules it matched.
     pub rules: Vec<String>,
+    /// Whether a catch-up could count it again from its version row. A hard delete leaves
+    /// no row, so its record must reach the disk on its own (SQLite flushes it).
+    pub replayable: bool,
 }
 
 /// One distinct value a counted version adds: the rule, the property (its full dotted
@@ -105,9 +109,10 @@ pub trait CounterStore: Send + Sync + 'static {
         Ok(())
     }
 
-    /// Records a counted version and the distinct values it adds; `false` when `(id, ov)`
-    /// was recorded before. The values are written first, so a counted row is never visible
-    /// without them; values already there are left alone.
+    /// Records a counted version and the distinct values it adds; `false` when its cv was
+    /// recorded before, or is at or below the key's floor (a record racing a reset). The
+    /// values are written first, so a counted row is never visible without them; values
+    /// already there are left alone.
     async fn record_counted(
         &self,
         key: &str,

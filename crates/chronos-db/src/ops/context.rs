@@ -58,10 +58,14 @@ impl Context {
         let metadata = MetadataStores::new(config.clone(), options.metadata_layer).await?;
         let payloads = PayloadStores::new(config.clone(), options.payload_layer);
         let counter_rules = match config.counter_rules.is_some() || config.analytics.is_some() {
-            true => Some(Arc::new(
-                CounterRuleSet::from_config(&config)
-                    .map_err(crate::config::ConfigError::Invalid)?,
-            )),
+            true => {
+                let rules = CounterRuleSet::from_config(&config)
+                    .map_err(crate::config::ConfigError::Invalid)?;
+                for warning in rules.blind_spots(&config) {
+                    tracing::warn!("{warning}");
+                }
+                Some(Arc::new(rules))
+            }
             false => None,
         };
         Ok(Context {

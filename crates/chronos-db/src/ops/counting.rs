@@ -7,7 +7,7 @@
 //!
 //! **When, and why nothing is lost or counted twice.** Counting is on when the configuration
 //! has `counterRules` or `analytics`. Every committed version is counted from what its
-//! commit stored, by an idempotent record keyed on `(id, ov)`:
+//! commit stored, by an idempotent record keyed on its cv:
 //!
 //! 1. right after the commit point, by the writer (an error here is logged, never reported:
 //!    the write is committed);
@@ -58,8 +58,9 @@ impl Collection {
         })
     }
 
-    /// Where this collection's counters live (its indexes made once per process).
-    pub(crate) async fn counter_place(&self) -> Result<CounterPlace> {
+    /// Where this collection's counters live; with `ensure`, their indexes are made (once
+    /// per process). Reads pass `false`: asking must not create a database.
+    pub(crate) async fn counter_place(&self, ensure: bool) -> Result<CounterPlace> {
         let r = &self.resolved;
         let store = self.analytics_store()?;
         let (key, db) = match &r.analytics_db_name {
@@ -76,7 +77,7 @@ impl Collection {
             .lock()
             .map(|s| s.contains(&ensured))
             .unwrap_or(false);
-        if !known {
+        if ensure && !known {
             store.ensure_counters(&key).await?;
             if let Ok(mut s) = self.inner.ensured.lock() {
                 s.insert(ensured);
@@ -91,13 +92,15 @@ impl Collection {
         &self,
         version: &VersionRecord,
         content: Option<&Document>,
+        replayable: bool,
     ) {
         if self.counter_rules().is_none() {
             return;
         }
         let counted = async {
-            let place = self.counter_place().await?;
-            self.record_count(&place, version, content).await
+            let place = self.counter_place(true).await?;
+            self.record_count(&place, version, content, replayable)
+                .await
         }
         .await;
         if let Err(e) = counted {
@@ -112,15 +115,17 @@ impl Collection {
     }
 
     /// Records one version under the rules it matches (`content` may be `None` when no
-    /// rule looks at the payload).
+    /// rule looks at the payload); `false` when it was recorded before. `replayable`: see
+    /// [`CountedVersion::replayable`].
     async fn record_count(
         &self,
         place: &CounterPlace,
         v: &VersionRecord,
         content: Option<&Document>,
-    ) -> Result<()> {
+        replayable: bool,
+    ) -> Result<bool> {
         let Some(rules) = self.counter_rules() else {
-            return Ok(());
+            return Ok(false);
         };
         let meta = Value::Object(v.indexed.clone());
         let payload = content
@@ -154,12 +159,12 @@ impl Collection {
             op: v.op,
             at: v.at,
             rules: matched,
+            replayable,
         };
-        place
+        Ok(place
             .store
             .record_counted(&place.key, &entry, &values)
-            .await?;
-        Ok(())
+            .await?)
     }
 
     /// Step 2: counts every committed version above the mark that is not counted yet, then
@@ -174,6 +179,7 @@ impl Collection {
         let mut settled = mark.through;
         let mut blocked = false;
         let mut repaired = 0;
+        let mut ensured = false;
         loop {
             let page = self
                 .store
@@ -197,8 +203,16 @@ impl Collection {
                     true => Some(self.load_content(version, shadow.as_deref()).await?),
                     false => None,
                 };
-                self.record_count(place, version, content.as_ref()).await?;
-                repaired += 1;
+                if !ensured {
+                    place.store.ensure_counters(&place.key).await?;
+                    ensured = true;
+                }
+                if self
+                    .record_count(place, version, content.as_ref(), true)
+                    .await?
+                {
+                    repaired += 1;
+                }
             }
             // A page that did not settle up to its last row blocks every later page's claim.
             if !blocked {
@@ -247,7 +261,7 @@ impl Collection {
     /// The collection's totals, after counting whatever the writers did not.
     pub(crate) async fn counted_totals(&self) -> Result<crate::meta::CounterTotals> {
         self.rules_in_force()?;
-        let place = self.counter_place().await?;
+        let place = self.counter_place(false).await?;
         self.catch_up_counters(&place).await?;
         Ok(place.store.counter_totals(&place.key).await?)
     }
@@ -284,7 +298,7 @@ impl Collection {
                 ));
             }
         }
-        let place = self.counter_place().await?;
+        let place = self.counter_place(false).await?;
         self.catch_up_counters(&place).await?;
         Ok(place
             .store
@@ -297,7 +311,7 @@ impl Collection {
     /// either side of it; distinct values it adds after the reset are kept.
     pub(crate) async fn reset_counted(&self) -> Result<ResetDone> {
         self.rules_in_force()?;
-        let place = self.counter_place().await?;
+        let place = self.counter_place(true).await?;
         let floor = self
             .store
             .cv_as_of(self.name(), crate::model::Timestamp(i64::MAX))

@@ -234,7 +234,7 @@ impl Collection {
             Ok(committed) => {
                 if let Some(mut version) = counted {
                     version.cv = committed.cv;
-                    self.count_committed(&version, Some(&doc)).await;
+                    self.count_committed(&version, Some(&doc), true).await;
                 }
                 if !committed.dropped.is_empty() {
                     self.discard_versions(&committed.dropped).await;
@@ -468,6 +468,16 @@ impl Collection {
     /// leaves unreferenced objects for the sweeper.
     async fn hard_delete(&self, head: &StoredVersion) -> Result<WriteResult> {
         let id = head.version.id.clone();
+        // A purge leaves no version to count again, so it is counted from the head it
+        // removes; a rule on the payload needs the content, read before anything is removed
+        // (a failure here fails the delete, which has changed nothing yet).
+        let counted_content = match self.counting_needs_payload() {
+            true => Some(
+                self.load_content(&head.version, head.shadow.as_deref())
+                    .await?,
+            ),
+            false => None,
+        };
         let (cv, removed) = self
             .store
             .purge_item(self.name(), &id, head.version.ov)
@@ -485,15 +495,6 @@ impl Collection {
             })?;
         let at = self.inner.now();
         if self.counter_rules().is_some() {
-            // A purge leaves no version to count again: counted from the head it removed,
-            // before its objects go (rules on the payload read them).
-            let content = match self.counting_needs_payload() {
-                true => self
-                    .load_content(&head.version, head.shadow.as_deref())
-                    .await
-                    .ok(),
-                false => None,
-            };
             let version = VersionRecord {
                 ov: head.version.ov + 1,
                 cv,
@@ -502,7 +503,8 @@ impl Collection {
                 deleted: true,
                 ..head.version.clone()
             };
-            self.count_committed(&version, content.as_ref()).await;
+            self.count_committed(&version, counted_content.as_ref(), false)
+                .await;
         }
         self.discard_versions(&removed).await;
         Ok(WriteResult {

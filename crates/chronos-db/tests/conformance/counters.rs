@@ -292,6 +292,40 @@ async fn counters_follow_operations_and_scope(b: &dyn Backend) {
     assert_eq!(all("all_changes"), (2, 1, 1, 1, 1));
 }
 
+conformance_case!(counters_count_hard_deletes_and_reused_ids);
+/// With logical delete off, a delete removes the item: it still counts as a delete, and an
+/// item created again under the same id counts as a new create.
+async fn counters_count_hard_deletes_and_reused_ids(b: &dyn Backend) {
+    let h = open!(b, |cfg: &mut ChronosConfig| {
+        seed_rules(cfg);
+        cfg.logical_delete.enabled = false;
+    });
+    let c = h.coll("reused");
+    let opts = || chronos_db::CreateOptions {
+        id: Some("x-1".into()),
+        ..Default::default()
+    };
+    c.create(json!({"total": 500}), "app", "", opts())
+        .await
+        .unwrap();
+    c.delete("x-1", 0, "app", "").await.unwrap();
+    c.create(json!({"total": 7}), "app", "", opts())
+        .await
+        .unwrap();
+    c.update("x-1", json!({"total": 8}), 0, "app", "")
+        .await
+        .unwrap();
+    let t = totals(&h, &route("tenant-a", "reused")).await;
+    assert_eq!(
+        (t.counts.created, t.counts.deleted, t.counts.updated),
+        (2, 1, 1)
+    );
+    // The payload rule saw the deleted item's content.
+    let rules = t.rules.unwrap();
+    assert_eq!(rules["big_orders"].counts.created, 1);
+    assert_eq!(rules["big_orders"].counts.deleted, 1);
+}
+
 conformance_case!(counters_are_exact_under_concurrency_and_faults);
 /// 8 writers at once, with the count step failing now and then (as if the process died
 /// between a commit and its count) and commits failing before or after their effect: the

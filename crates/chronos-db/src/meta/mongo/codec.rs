@@ -39,10 +39,15 @@ pub(super) fn head_ov(head: Option<&Document>) -> Option<i64> {
 }
 
 pub(super) fn is_stale(row: &Document) -> bool {
+    written_longer_ago(row, STALE_MICROS)
+}
+
+/// Whether the row was written more than `micros` ago (by its writer's clock).
+pub(super) fn written_longer_ago(row: &Document, micros: i64) -> bool {
     let written = get_int(row, "written")
         .or_else(|| get_int(row, "at"))
         .unwrap_or(i64::MAX);
-    now_micros().saturating_sub(written) > STALE_MICROS
+    now_micros().saturating_sub(written) > micros
 }
 
 pub(super) fn is_claim(row: &Document) -> bool {

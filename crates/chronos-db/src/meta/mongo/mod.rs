@@ -118,6 +118,15 @@ use protocol::*;
 /// forward by whoever meets it: its writer is presumed stalled or dead. Safety never depends
 /// on it; only liveness.
 pub(super) const STALE_MICROS: i64 = 60_000_000;
+/// A writer that took longer than this between starting to allocate its cv and inserting
+/// its version row gives the cv up and allocates another: so no row can appear below a cv
+/// that has been taken for longer than this (plus the insert's own transit), which is what
+/// lets a counter catch-up settle past gaps (see `SETTLE_MICROS`).
+pub(super) const CV_SLOT_TTL: Duration = Duration::from_secs(30);
+/// A counter catch-up trusts that no version can still commit below a row written longer
+/// ago than this (by the writer's clock): far above `CV_SLOT_TTL` and `STALE_MICROS`, so
+/// only a stall or a clock skew of several minutes could break it.
+pub(super) const SETTLE_MICROS: i64 = 600_000_000;
 /// Times an as-of query is re-read after repairing what it met.
 pub(super) const QUERY_ATTEMPTS: usize = 5;
 /// Longest a group of cv requests waits for its slots.

@@ -390,6 +390,7 @@ async fn every_query_has_an_index() {
         op: Op::Create,
         at: Timestamp(100),
         rules: vec!["r".into()],
+        replayable: true,
     };
     s.ensure_counters("pl").await.unwrap();
     let value = crate::meta::UniqueValue {

@@ -495,7 +495,23 @@ impl MongoStore {
 
         // 2. Allocate the cv. Gaps are allowed (I3): a refused attempt burns its cv. Per item
         //    the cv is allocated after the previous version's commit, so it grows with ov.
-        let cv = self.next_cv(coll, &c).await?;
+        //    An allocation that took longer than `CV_SLOT_TTL` is given up for a fresh one:
+        //    no row may appear far below the cvs others have committed since (counter
+        //    catch-ups rely on it, see `committed_after`).
+        let mut cv = None;
+        for _ in 0..3 {
+            let started = std::time::Instant::now();
+            let slot = self.next_cv(coll, &c).await?;
+            if started.elapsed() <= CV_SLOT_TTL {
+                cv = Some(slot);
+                break;
+            }
+        }
+        let Some(cv) = cv else {
+            return Err(MetaError::Unavailable(BackendError::new(
+                "allocating a collection version took too long, three times",
+            )));
+        };
 
         // 3. Insert the version row at its (id, ov) slot, `committed: false`: invisible to
         //    every reader until the head reaches its ov. Holding the slot makes this attempt

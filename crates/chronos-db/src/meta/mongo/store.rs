@@ -449,7 +449,8 @@ impl MetadataStore for MongoStore {
     /// at their head's next slot are rolled forward or removed on the way). A row can still
     /// commit below a newer one while its writer is live (the protocol's slow writer, or a
     /// transaction that allocated its cv earlier), so `settled` stops before the first row
-    /// that is not decided or was written less than the stale time ago.
+    /// written less than `SETTLE_MICROS` ago: a writer gives its cv up after `CV_SLOT_TTL`,
+    /// so no row appears in a gap below a row that old.
     async fn committed_after(
         &self,
         coll: &str,
@@ -481,10 +482,10 @@ impl MetadataStore for MongoStore {
                 let uncommitted = r
                     .get_object_id("_id")
                     .is_ok_and(|oid| hidden.contains(&oid));
-                // A hidden row that is stale was met by `verify_page` and is dead; a fresh
-                // one may still commit. A committed fresh row may have a slower neighbour
-                // below it that has not inserted its row yet.
-                settling &= is_stale(r);
+                // A hidden row that old was met by `verify_page` and is dead; a younger one may
+                // still commit. A committed young row may have a slower neighbour below it
+                // that has not inserted its row yet.
+                settling &= written_longer_ago(r, SETTLE_MICROS);
                 if settling {
                     settled = get_int(r, "cv").map(|cv| cv as u64).unwrap_or(settled);
                 }

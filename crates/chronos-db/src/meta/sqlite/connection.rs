@@ -52,10 +52,9 @@ pub(super) fn open_connection(
          CREATE TABLE IF NOT EXISTS _chronos_cv (tbl TEXT PRIMARY KEY, cv INTEGER NOT NULL) WITHOUT ROWID;
          CREATE TABLE IF NOT EXISTS _chronos_locks (coll TEXT NOT NULL, id TEXT NOT NULL, owner TEXT NOT NULL,
              expires INTEGER NOT NULL, PRIMARY KEY (coll, id)) WITHOUT ROWID;
-         CREATE TABLE IF NOT EXISTS _chronos_counts (coll TEXT NOT NULL, id TEXT NOT NULL, ov INTEGER NOT NULL,
-             cv INTEGER NOT NULL, op TEXT NOT NULL, at INTEGER NOT NULL, rules TEXT NOT NULL,
-             PRIMARY KEY (coll, id, ov)) WITHOUT ROWID;
-         CREATE INDEX IF NOT EXISTS _chronos_counts_cv ON _chronos_counts(coll, cv);
+         CREATE TABLE IF NOT EXISTS _chronos_counts (coll TEXT NOT NULL, cv INTEGER NOT NULL, id TEXT NOT NULL,
+             ov INTEGER NOT NULL, op TEXT NOT NULL, at INTEGER NOT NULL, rules TEXT NOT NULL,
+             PRIMARY KEY (coll, cv)) WITHOUT ROWID;
          CREATE TABLE IF NOT EXISTS _chronos_counter_marks (coll TEXT PRIMARY KEY, through INTEGER NOT NULL,
              floor INTEGER NOT NULL, last_at INTEGER) WITHOUT ROWID;
          CREATE TABLE IF NOT EXISTS _chronos_counter_totals (coll TEXT NOT NULL, rule TEXT NOT NULL, op TEXT NOT NULL,

@@ -48,7 +48,9 @@ impl CounterStore for SqliteStore {
             e.at.micros(),
         );
         let rule_names = e.rules.clone();
-        let flushed = self.durability == crate::config::Durability::PowerLoss;
+        // A record need not reach the disk before it returns when a catch-up can count it
+        // again: see below.
+        let flushed = self.durability == crate::config::Durability::PowerLoss && e.replayable;
         self.run(move |c| {
             // A record need not reach the disk before it returns: the versions it counts do,
             // and a record lost to a power cut is counted again by the next catch-up. That

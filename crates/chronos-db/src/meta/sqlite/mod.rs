@@ -602,25 +602,30 @@ impl MetadataStore for SqliteStore {
         let limit = limit.clamp(1, 100_000);
         self.run(move |c| {
             // Commits are serialised and each row lands with its cv in one transaction, so
-            // every row below the newest one read is already there: the page is settled.
-            let mut st = c
-                .prepare_cached(&format!(
-                    "SELECT {VER_COLS}, shadow FROM {t}_ver WHERE cv > ?1 ORDER BY cv LIMIT ?2"
-                ))
-                .map_err(backend)?;
-            let rows = st
-                .query_map(
-                    params![after.min(i64::MAX as u64) as i64, limit as i64 + 1],
-                    read_head,
-                )
-                .map_err(backend)?;
-            let mut versions = collect(rows)?;
+            // every row below the newest one read is already there: the page is settled. The
+            // page and the counter are read in one transaction (one snapshot): another
+            // process's commit between the two reads would otherwise be settled unseen.
+            let tx = c.transaction().map_err(backend)?;
+            let mut versions = {
+                let mut st = tx
+                    .prepare_cached(&format!(
+                        "SELECT {VER_COLS}, shadow FROM {t}_ver WHERE cv > ?1 ORDER BY cv LIMIT ?2"
+                    ))
+                    .map_err(backend)?;
+                let rows = st
+                    .query_map(
+                        params![after.min(i64::MAX as u64) as i64, limit as i64 + 1],
+                        read_head,
+                    )
+                    .map_err(backend)?;
+                collect(rows)?
+            };
             let more = versions.len() > limit;
             versions.truncate(limit);
             let settled = match (more, versions.last()) {
                 (true, Some(last)) => last.version.cv,
                 // Nothing above: settled up to the counter, past cvs a purge took.
-                _ => c
+                _ => tx
                     .query_row("SELECT cv FROM _chronos_cv WHERE tbl = ?1", [&t], |r| {
                         r.get::<_, i64>(0)
                     })
@@ -630,6 +635,7 @@ impl MetadataStore for SqliteStore {
                     .unwrap_or(after)
                     .max(after),
             };
+            tx.commit().map_err(backend)?;
             Ok(CommittedPage {
                 versions,
                 settled,
