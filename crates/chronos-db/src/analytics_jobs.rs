@@ -27,6 +27,7 @@ use crate::ops::{Collection, Context};
 use crate::routing::{DatabaseType, Route};
 use serde::Serialize;
 use serde_json::{json, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// The table of time-based results.
@@ -70,6 +71,18 @@ pub enum RunStatus {
     Done,
     /// Another process holds the rule's lease (it is running it now).
     Busy,
+    /// It failed (see `error`); the other rules ran.
+    Failed,
+}
+
+/// Why a run failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ErrorInfo {
+    /// The error's code (`VALIDATION_ERROR`, `BACKEND_UNAVAILABLE`, ...).
+    pub code: String,
+    /// What went wrong.
+    pub message: String,
 }
 
 /// One rule's run for one tenant (the master tenant of a cross-tenant rule).
@@ -89,6 +102,9 @@ pub struct RuleRun {
     pub items: u64,
     /// Results written.
     pub results: usize,
+    /// Why it failed (with status `failed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorInfo>,
 }
 
 /// What [`AnalyticsJobs::run`] did, rule by rule.
@@ -185,9 +201,10 @@ impl AnalyticsJobs {
             }
             for rule in time_based {
                 for tenant in &tenants {
+                    let run = self.run_time_based(rule, tenant, now).await;
                     report
                         .runs
-                        .push(self.run_time_based(rule, tenant, now).await?);
+                        .push(failed_or(run, &rule.name, RuleKind::TimeBased, tenant));
                 }
             }
         }
@@ -199,9 +216,13 @@ impl AnalyticsJobs {
                     .is_none_or(|t| t == r.master_tenant_id)
         }) {
             let tenants = rule.slave_tenant_ids.as_ref().unwrap_or(&a.tenants);
-            report
-                .runs
-                .push(self.run_cross_tenant(rule, tenants, now).await?);
+            let run = self.run_cross_tenant(rule, tenants, now).await;
+            report.runs.push(failed_or(
+                run,
+                &rule.name,
+                RuleKind::CrossTenant,
+                &rule.master_tenant_id,
+            ));
         }
         Ok(report)
     }
@@ -239,22 +260,59 @@ impl AnalyticsJobs {
             .collection(Route::tenant(DatabaseType::Runtime, tenant, collection)?)
     }
 
-    /// Runs `body` under the lease `(table, id)` of `store`; `None` when someone else holds it.
+    /// Runs `body` under the lease `(table, id)` of `store`; `None` when someone else holds
+    /// it. The lease is renewed every third of [`RUN_LEASE`] while `body` runs; `lost` turns
+    /// true if a renewal finds it taken over (the body then must not write).
     async fn leased<T>(
         store: &Arc<dyn MetadataStore>,
         table: &str,
         id: &str,
+        lost: Arc<AtomicBool>,
         body: impl std::future::Future<Output = Result<T>>,
     ) -> Result<Option<T>> {
         let owner = crate::names::generate_id();
         if !store.acquire_lease(table, id, &owner, RUN_LEASE).await? {
             return Ok(None);
         }
+        let renewal = {
+            let (store, table, id, owner) = (
+                store.clone(),
+                table.to_string(),
+                id.to_string(),
+                owner.clone(),
+            );
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(RUN_LEASE / 3).await;
+                    match store.acquire_lease(&table, &id, &owner, RUN_LEASE).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            lost.store(true, Ordering::SeqCst);
+                            return;
+                        }
+                        // A renewal that failed is tried again; the lease lasts meanwhile.
+                        Err(e) => {
+                            tracing::warn!(table, id, error = %e, "could not renew an analytics run's lease")
+                        }
+                    }
+                }
+            })
+        };
         let out = body.await;
+        renewal.abort();
         if let Err(e) = store.release_lease(table, id, &owner).await {
             tracing::warn!(table, id, error = %e, "could not release an analytics run's lease; it expires on its own");
         }
         out.map(Some)
+    }
+
+    /// The error of a run whose lease another process took over.
+    fn lease_lost(rule: &str) -> Error {
+        Error::Metadata(crate::meta::MetaError::Unavailable(
+            crate::BackendError::new(format!(
+                "the run of analytics rule '{rule}' lost its lease; its results were not written"
+            )),
+        ))
     }
 
     /// Feeds every live item of `coll` to `agg`; returns how many it read.
@@ -289,7 +347,8 @@ impl AnalyticsJobs {
         let store = coll.analytics_store()?;
         store.ensure_results(TIME_BASED_RESULTS).await?;
         let lease = format!("{}.{tenant}", rule.name);
-        let done = Self::leased(&store, TIME_BASED_RESULTS, &lease, async {
+        let lost = Arc::new(AtomicBool::new(false));
+        let done = Self::leased(&store, TIME_BASED_RESULTS, &lease, lost.clone(), async {
             let mut agg = Aggregation::time_based(rule, now).map_err(Error::Validation)?;
             let items = Self::scan(&coll, &mut agg).await?;
             let (from, to) = agg.window();
@@ -297,7 +356,7 @@ impl AnalyticsJobs {
                 .timeframe
                 .filter(|_| rule.save_mode == crate::config::SaveMode::Timeframe);
             let timeframe_name = timeframe.map(|t| timeframe_name(t).to_string());
-            let computed_at = Timestamp::now();
+            let computed_at = self.context.now();
             let row = |bucket: Option<Timestamp>, value: Option<f64>, matched: u64| {
                 let key = format!(
                     "{}|{tenant}|{}",
@@ -356,6 +415,9 @@ impl AnalyticsJobs {
                     }
                 }
             }
+            if lost.load(Ordering::SeqCst) {
+                return Err(Self::lease_lost(&rule.name));
+            }
             store.put_results(TIME_BASED_RESULTS, &rows).await?;
             Ok((items, rows.len()))
         })
@@ -374,55 +436,66 @@ impl AnalyticsJobs {
             .collection(master, &rule.collection)?
             .analytics_store()?;
         store.ensure_results(CROSS_TENANT_RESULTS).await?;
-        let done = Self::leased(&store, CROSS_TENANT_RESULTS, &rule.name, async {
-            let mut items = 0;
-            let mut per_tenant = Vec::with_capacity(tenants.len());
-            let mut values = Vec::with_capacity(tenants.len());
-            let mut window = (None, None);
-            for tenant in tenants {
-                let coll = self.collection(tenant, &rule.collection)?;
-                let mut agg = Aggregation::cross_tenant(rule, now).map_err(Error::Validation)?;
-                window = agg.window();
-                items += Self::scan(&coll, &mut agg).await?;
-                let result =
-                    agg.finish()
-                        .into_iter()
-                        .next()
-                        .unwrap_or(crate::analytics::BucketValue {
-                            bucket: None,
-                            value: None,
-                            matched: 0,
-                        });
-                let value = tenant_value(rule.mode, &result);
-                values.push(value);
-                per_tenant
-                    .push(json!({"tenantId": tenant, "value": value, "matched": result.matched}));
-            }
-            let hour = bucket_start(Timestamp(now.timestamp_micros()), Timeframe::Hourly);
-            let result = AnalyticsResult {
-                key: format!("{}|{master}|{}", rule.name, hour.micros()),
-                rule: rule.name.clone(),
-                collection: rule.collection.clone(),
-                tenant: master.clone(),
-                timeframe: None,
-                bucket: Some(hour),
-                document: json!({
-                    "ruleName": rule.name,
-                    "collection": rule.collection,
-                    "mode": rule.mode,
-                    "field": rule.field,
-                    "masterTenantId": master,
-                    "value": combine(rule.mode, &values),
-                    "slaveResults": per_tenant,
-                    "window": {"from": window.0, "to": window.1},
-                    "runHour": hour,
-                    "computedAt": Timestamp::now(),
-                }),
-            };
-            store.put_results(CROSS_TENANT_RESULTS, &[result]).await?;
-            Ok((items, 1))
-        })
-        .await?;
+        let lost = Arc::new(AtomicBool::new(false));
+        let done =
+            Self::leased(
+                &store,
+                CROSS_TENANT_RESULTS,
+                &rule.name,
+                lost.clone(),
+                async {
+                    let mut items = 0;
+                    let mut per_tenant = Vec::with_capacity(tenants.len());
+                    let mut values = Vec::with_capacity(tenants.len());
+                    let mut window = (None, None);
+                    for tenant in tenants {
+                        let coll = self.collection(tenant, &rule.collection)?;
+                        let mut agg =
+                            Aggregation::cross_tenant(rule, now).map_err(Error::Validation)?;
+                        window = agg.window();
+                        items += Self::scan(&coll, &mut agg).await?;
+                        let result = agg.finish().into_iter().next().unwrap_or(
+                            crate::analytics::BucketValue {
+                                bucket: None,
+                                value: None,
+                                matched: 0,
+                            },
+                        );
+                        let value = tenant_value(rule.mode, &result);
+                        values.push(value);
+                        per_tenant.push(
+                            json!({"tenantId": tenant, "value": value, "matched": result.matched}),
+                        );
+                    }
+                    let hour = bucket_start(Timestamp(now.timestamp_micros()), Timeframe::Hourly);
+                    let result = AnalyticsResult {
+                        key: format!("{}|{master}|{}", rule.name, hour.micros()),
+                        rule: rule.name.clone(),
+                        collection: rule.collection.clone(),
+                        tenant: master.clone(),
+                        timeframe: None,
+                        bucket: Some(hour),
+                        document: json!({
+                            "ruleName": rule.name,
+                            "collection": rule.collection,
+                            "mode": rule.mode,
+                            "field": rule.field,
+                            "masterTenantId": master,
+                            "value": combine(rule.mode, &values),
+                            "slaveResults": per_tenant,
+                            "window": {"from": window.0, "to": window.1},
+                            "runHour": hour,
+                            "computedAt": self.context.now(),
+                        }),
+                    };
+                    if lost.load(Ordering::SeqCst) {
+                        return Err(Self::lease_lost(&rule.name));
+                    }
+                    store.put_results(CROSS_TENANT_RESULTS, &[result]).await?;
+                    Ok((items, 1))
+                },
+            )
+            .await?;
         Ok(run_entry(&rule.name, RuleKind::CrossTenant, master, done))
     }
 
@@ -525,7 +598,28 @@ fn run_entry(rule: &str, kind: RuleKind, tenant: &str, done: Option<(u64, usize)
         status,
         items,
         results,
+        error: None,
     }
+}
+
+/// A run's entry, or the entry of a run that failed (one rule's failure does not stop the
+/// others).
+fn failed_or(run: Result<RuleRun>, rule: &str, kind: RuleKind, tenant: &str) -> RuleRun {
+    run.unwrap_or_else(|e| {
+        tracing::warn!(rule, tenant, error = %e, "an analytics rule failed");
+        RuleRun {
+            rule: rule.to_string(),
+            kind,
+            tenant: tenant.to_string(),
+            status: RunStatus::Failed,
+            items: 0,
+            results: 0,
+            error: Some(ErrorInfo {
+                code: e.code().to_string(),
+                message: e.to_string(),
+            }),
+        }
+    })
 }
 
 fn timeframe_name(t: Timeframe) -> &'static str {
@@ -534,5 +628,55 @@ fn timeframe_name(t: Timeframe) -> &'static str {
         Timeframe::Daily => "daily",
         Timeframe::Weekly => "weekly",
         Timeframe::Monthly => "monthly",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ChronosConfig;
+    use serde_json::json;
+
+    /// A rule that fails for one tenant (here: a tenant no database is configured for) is
+    /// reported failed, with the error, and the other runs go on.
+    #[tokio::test]
+    async fn one_failing_run_does_not_stop_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = ChronosConfig::embedded(dir.path());
+        let runtime = cfg.databases.runtime.as_mut().unwrap();
+        let template = runtime.tenant_template.take().unwrap();
+        runtime.tenant_databases = vec![serde_json::from_value(json!({
+            "tenantId": "tenant-a", "dbConnRef": template.db_conn_ref, "spaceConnRef": template.space_conn_ref,
+            "bucket": "chronos-runtime", "dbName": "runtime_tenant_a", "prefix": "tenant-a"
+        }))
+        .unwrap()];
+        cfg.analytics = Some(
+            serde_json::from_value(json!({
+                "tenants": ["tenant-z", "tenant-a"],
+                "timeBasedRules": [{"name": "n", "collection": "c", "operation": "count", "saveMode": "global"}]
+            }))
+            .unwrap(),
+        );
+        let chronos = crate::Chronos::open(cfg).await.unwrap();
+        let report = chronos
+            .analytics()
+            .run(&RunOptions::default())
+            .await
+            .unwrap();
+        let statuses: Vec<(&str, RunStatus)> = report
+            .runs
+            .iter()
+            .map(|r| (r.tenant.as_str(), r.status))
+            .collect();
+        assert_eq!(
+            statuses,
+            [
+                ("tenant-z", RunStatus::Failed),
+                ("tenant-a", RunStatus::Done)
+            ]
+        );
+        let error = report.runs[0].error.as_ref().unwrap();
+        assert!(error.message.contains("tenant-z"), "{error:?}");
+        assert_eq!(report.runs[1].error, None);
     }
 }

@@ -2,7 +2,8 @@
 //! many matched each counter rule, and how many distinct values each rule saw per property.
 //!
 //! Counting and its guarantees are described in `ops/counting.rs`: every committed version
-//! is counted exactly once, from what its commit stored, even across crashes. This module
+//! is counted exactly once, from what its commit stored, also across crashes (with the two
+//! exceptions named there: versions gone before a catch-up could count them). This module
 //! is the read side, in the shape Chronos-DB v2 clients know (`{_id, created, updated,
 //! deleted, rules: {name: {created, unique: {prop: n}}}, lastAt}`), scoped by the route
 //! like every other read.
@@ -281,7 +282,7 @@ impl Counters {
                     "route": route,
                     "actor": actor,
                     "reason": reason,
-                    "requestedAt": Timestamp::now(),
+                    "requestedAt": self.context.now(),
                 });
                 Some(
                     logs.create(record, actor, reason, Default::default())

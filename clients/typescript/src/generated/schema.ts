@@ -1039,6 +1039,13 @@ export interface components {
              */
             expectedOv?: number | null;
         };
+        /** @description Why a run failed. */
+        ErrorInfo: {
+            /** @description The error's code (`VALIDATION_ERROR`, `BACKEND_UNAVAILABLE`, ...). */
+            code: string;
+            /** @description What went wrong. */
+            message: string;
+        };
         /** @description `POST /v1/{databaseType}/fetch`. */
         FetchBody: {
             /** @description The collection, in every tier. */
@@ -1353,6 +1360,7 @@ export interface components {
             items: number;
             /** @description Results written. */
             results: number;
+            error?: null | components["schemas"]["ErrorInfo"];
         };
         /** @description One rule's totals. */
         RuleTotals: components["schemas"]["OpCounts"] & {
@@ -1375,7 +1383,7 @@ export interface components {
          * @description How a run ended.
          * @enum {string}
          */
-        RunStatus: "done" | "busy";
+        RunStatus: "done" | "busy" | "failed";
         /** @description `_system`, as returned with every read. */
         SystemFields: {
             /**

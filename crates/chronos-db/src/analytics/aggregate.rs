@@ -84,7 +84,9 @@ impl IsoDuration {
         let t = t
             .checked_sub_days(chrono::Days::new(self.days))
             .unwrap_or(DateTime::<Utc>::MIN_UTC);
-        t - chrono::Duration::milliseconds(i64::try_from(self.millis).unwrap_or(i64::MAX / 2))
+        chrono::Duration::try_milliseconds(i64::try_from(self.millis).unwrap_or(i64::MAX))
+            .and_then(|d| t.checked_sub_signed(d))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
     }
 }
 
@@ -215,6 +217,16 @@ mod tests {
 
     fn at(text: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(text).unwrap().to_utc()
+    }
+
+    #[test]
+    fn huge_durations_reach_the_earliest_time_instead_of_overflowing() {
+        let now = at("2024-03-31T12:00:00Z");
+        for text in ["PT9999999999H", "P300000YT1S", "PT99999999999999999S"] {
+            let d = IsoDuration::parse(text).unwrap();
+            assert_eq!(d.before(now), DateTime::<Utc>::MIN_UTC, "{text}");
+        }
+        assert!(schedule_interval("PT9999999999H").is_ok());
     }
 
     #[test]
