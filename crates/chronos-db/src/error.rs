@@ -72,6 +72,14 @@ pub enum Error {
         /// The ov of its deletion version.
         ov: u64,
     },
+    /// The version or time asked for is older than what retention (`retention.ver`) keeps.
+    #[error("{what} is beyond retention; the oldest reachable point is {oldest}")]
+    BeyondRetention {
+        /// What was asked for (a version of an item, a time, a collection version).
+        what: String,
+        /// The oldest point still answered (an ov and its time, or a time and a cv).
+        oldest: String,
+    },
     /// Another writer holds the item's lease and did not release it in time.
     #[error("item '{id}' is locked by another writer; try again")]
     Locked {
@@ -135,6 +143,7 @@ impl Error {
             Error::Conflict { .. } => "CONFLICT",
             Error::AlreadyExists { .. } => "ALREADY_EXISTS",
             Error::Deleted { .. } => "DELETED",
+            Error::BeyondRetention { .. } => "BEYOND_RETENTION",
             Error::Locked { .. } => "LOCKED",
             Error::Config(_) => "CONFIG_ERROR",
             Error::Route(_) => "ROUTE_ERROR",

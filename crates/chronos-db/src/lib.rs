@@ -65,7 +65,8 @@ pub use ops::{ChronosOptions, Clock};
 pub use ops::{
     Collection, CollectionTarget, CreateOptions, EnrichOptions, GcReport, HistoryOptions,
     HistoryPage, LineageRef, ListOptions, OriginRef, Page, ReadOptions, RestoreOptions,
-    RestoreProgress, RestoreReport, RestoreTarget,
+    RestoreProgress, RestoreReport, RestoreTarget, RetentionOptions, RetentionProgress,
+    RetentionReport,
 };
 pub use payload::PayloadLayer;
 pub use routing::{DatabaseType, Route, Tier};

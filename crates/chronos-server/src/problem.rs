@@ -106,7 +106,7 @@ impl From<Error> for ApiError {
                 Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
                 Error::NotFound(_) => StatusCode::NOT_FOUND,
                 Error::Conflict { .. } | Error::AlreadyExists { .. } => StatusCode::CONFLICT,
-                Error::Deleted { .. } => StatusCode::GONE,
+                Error::Deleted { .. } | Error::BeyondRetention { .. } => StatusCode::GONE,
                 Error::Locked { .. } => StatusCode::LOCKED,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             }
@@ -124,6 +124,9 @@ impl From<Error> for ApiError {
                     .with("expectedOv", expected.into())
             }
             Error::Deleted { ov, .. } => out = out.with("ov", ov.into()),
+            Error::BeyondRetention { oldest, .. } => {
+                out = out.with("oldest", oldest.clone().into())
+            }
             Error::PayloadTooLarge { size, limit } => {
                 out = out.with("size", size.into()).with("limit", limit.into())
             }

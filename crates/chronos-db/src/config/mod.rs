@@ -129,9 +129,8 @@ impl ChronosConfig {
     /// ```
     pub fn inactive_keys(&self) -> Vec<&'static str> {
         let mut out = Vec::new();
-        let default_retention = serde_json::to_value(Retention::default()).ok();
-        if serde_json::to_value(&self.retention).ok() != default_retention {
-            out.push("retention");
+        if self.retention.counters.is_some() {
+            out.push("retention.counters");
         }
         if self.write_optimization.is_some() {
             out.push("writeOptimization");

@@ -514,11 +514,12 @@ pub struct Routing {
     pub choose_key: Option<String>,
 }
 
-/// Retention of versions and counters. Accepted, not yet in effect.
+/// Retention of versions (in effect: `chronos admin retention`) and of bucketed analytics
+/// results (`counters`, accepted, not yet in effect).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Retention {
-    /// How long versions are kept. Accepted, not yet in effect.
+    /// How long versions are kept (per collection: `collectionMaps.<c>.retention`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ver: Option<VersionRetention>,
     /// How long counters are kept. Accepted, not yet in effect.
@@ -526,14 +527,17 @@ pub struct Retention {
     pub counters: Option<CounterRetention>,
 }
 
-/// How long versions are kept. Accepted, not yet in effect.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+/// How long versions are kept. An item keeps its newest versions back to the newest one at
+/// or before the window's start (`days`), and at most `maxPerItem` of them; the head is never
+/// pruned. What is kept is always an unbroken run up to the head, so every read it still
+/// answers is answered as before.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct VersionRetention {
-    /// Keep versions this many days. Accepted, not yet in effect.
+    /// Keep the versions of the last this many days (and the one in force when they began).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub days: Option<u32>,
-    /// Keep at most this many versions per item. Accepted, not yet in effect.
+    /// Keep at most this many versions per item (at least 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_per_item: Option<u32>,
 }
@@ -567,6 +571,9 @@ pub struct CollectionMap {
     /// Checks every write of the collection must pass.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validation: Option<CollectionValidation>,
+    /// Version retention of this collection (instead of `retention.ver`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<VersionRetention>,
 }
 
 /// A property holding base64 data: the bytes are stored as a separate blob and the property reads

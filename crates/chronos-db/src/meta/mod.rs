@@ -22,6 +22,7 @@ mod counters;
 pub mod mongo;
 mod open;
 mod results;
+mod retention;
 pub mod sqlite;
 
 pub(crate) use counters::unique_row_key;
@@ -31,6 +32,7 @@ pub use counters::{
 pub use open::MetadataLayer;
 pub(crate) use open::MetadataStores;
 pub use results::{AnalyticsResult, ResultFilter, ResultStore};
+pub use retention::{RetentionHorizon, RetentionStore};
 
 use crate::backend_error::BackendError;
 use crate::model::{StoredVersion, Timestamp, VersionRecord};
@@ -139,7 +141,7 @@ pub trait LeaseStore: Send + Sync + 'static {
 
 /// The metadata-store interface. Collection names are already validated by the caller.
 #[async_trait]
-pub trait MetadataStore: LeaseStore + CounterStore + ResultStore {
+pub trait MetadataStore: LeaseStore + CounterStore + ResultStore + RetentionStore {
     /// Checks that the backend answers (used by `chronos config check --connect`).
     async fn ping(&self) -> Result<(), MetaError> {
         Ok(())

@@ -38,6 +38,7 @@ mod gc;
 mod hydrate;
 mod read;
 mod restore;
+mod retention;
 mod write;
 
 pub use entities::{
@@ -48,6 +49,7 @@ pub use read::{HistoryOptions, HistoryPage, JsonPage, ListOptions, Page, ReadAt,
 pub use restore::{
     CollectionTarget, RestoreOptions, RestoreProgress, RestoreReport, RestoreTarget,
 };
+pub use retention::{RetentionOptions, RetentionProgress, RetentionReport};
 pub use write::{CreateOptions, EnrichOptions, LineageRef, OriginRef};
 
 pub(crate) use context::Context;
@@ -84,6 +86,8 @@ pub struct CollectionSettings {
     pub limits: Limits,
     /// Per-item leases around writes.
     pub locks: crate::config::Locks,
+    /// Version retention: `collectionMaps.<c>.retention`, else `retention.ver`.
+    pub retention: Option<crate::config::VersionRetention>,
 }
 
 impl CollectionSettings {
@@ -107,6 +111,7 @@ impl CollectionSettings {
             shadow: cfg.dev_shadow.clone(),
             locks: cfg.locks.clone(),
             limits: cfg.limits.clone(),
+            retention: map.retention.or_else(|| cfg.retention.ver.clone()),
         }
     }
 }

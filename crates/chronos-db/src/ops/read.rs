@@ -170,7 +170,7 @@ impl Collection {
 
     /// The stored version a single-item read reads, if any.
     async fn find(&self, id: &ItemId, at: ReadAt) -> Result<Option<StoredVersion>> {
-        Ok(match at {
+        let found = match at {
             ReadAt::Latest => self.head(id).await?,
             ReadAt::Ov(ov) => self.store.get_version(self.name(), id, ov).await?,
             ReadAt::Time(t) => {
@@ -179,7 +179,30 @@ impl Collection {
                     .version_as_of(self.name(), id, AsOf::Time(t))
                     .await?
             }
-        })
+        };
+        match found {
+            Some(v) => Ok(Some(v)),
+            None => self.missing_or_pruned(id, at).await.map(|()| None),
+        }
+    }
+
+    /// For a version read that found nothing: `BeyondRetention` when retention pruned what
+    /// was asked for (a version below the head, or a time when the item already existed),
+    /// else nothing (it never existed).
+    pub(super) async fn missing_or_pruned(&self, id: &str, at: ReadAt) -> Result<()> {
+        if self.settings.retention.is_none() || at == ReadAt::Latest {
+            return Ok(());
+        }
+        let Some(head) = self.store.get_head(self.name(), id).await? else {
+            return Ok(());
+        };
+        let created = head.version.lineage.inserted_at.unwrap_or(head.version.at);
+        let what = match at {
+            ReadAt::Ov(ov) if ov < head.version.ov => format!("version {ov} of item '{id}'"),
+            ReadAt::Time(t) if t >= created => format!("item '{id}' as of {t}"),
+            _ => return Ok(()),
+        };
+        Err(self.beyond_retention(id, what).await?)
     }
 
     /// Hydrates one version for a single-item read: projection, URLs.
@@ -286,6 +309,7 @@ impl Collection {
     /// ```
     pub async fn list_by_meta(&self, opts: ListOptions) -> Result<Page> {
         let (query, context, ttl) = self.page_query(&opts)?;
+        self.check_horizon(opts.as_of_time, opts.as_of_cv).await?;
         let page = self.store.query(&self.spec(), &query).await?;
         let items = self
             .items_of(&page.rows, opts.projection.as_deref(), ttl)
@@ -316,6 +340,7 @@ impl Collection {
     /// ```
     pub async fn list_by_meta_json(&self, opts: ListOptions) -> Result<JsonPage> {
         let (query, context, ttl) = self.page_query(&opts)?;
+        self.check_horizon(opts.as_of_time, opts.as_of_cv).await?;
         let page = self.store.query(&self.spec(), &query).await?;
         let items = self
             .json_items_of(&page.rows, opts.projection.as_deref(), ttl)

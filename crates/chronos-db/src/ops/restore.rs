@@ -1,6 +1,6 @@
 //! Append-only restore of one item or of a whole collection.
 
-use super::{item_id, Collection};
+use super::{item_id, Collection, ReadAt};
 use crate::error::{Error, Result};
 use crate::meta::MetadataStore;
 use crate::model::{StoredVersion, Timestamp, WriteResult};
@@ -134,6 +134,13 @@ impl Collection {
                     .await?
             }
         };
+        if version.is_none() {
+            let at = match target {
+                RestoreTarget::Ov(ov) => ReadAt::Ov(ov),
+                RestoreTarget::At(at) => ReadAt::Time(at),
+            };
+            self.missing_or_pruned(id, at).await?;
+        }
         let version = version.ok_or_else(|| match target {
             RestoreTarget::Ov(ov) => Error::NotFound(format!("version {ov} of item '{id}'")),
             RestoreTarget::At(at) => {
@@ -170,6 +177,10 @@ impl Collection {
                 (self.store.cv_as_of(self.name(), at).await?, AsOf::Time(at))
             }
         };
+        match target {
+            CollectionTarget::Cv(cv) => self.check_horizon(None, Some(cv)).await?,
+            CollectionTarget::At(at) => self.check_horizon(Some(at), None).await?,
+        }
         // What this run will go through: a resumed run starts after `resume_after`.
         let total = self
             .store

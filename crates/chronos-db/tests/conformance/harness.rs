@@ -278,6 +278,38 @@ impl chronos_db::meta::ResultStore for FaultyMeta {
 }
 
 #[async_trait]
+impl chronos_db::meta::RetentionStore for FaultyMeta {
+    async fn prune_versions(
+        &self,
+        coll: &str,
+        id: &str,
+        below: u64,
+    ) -> Result<Vec<VersionRecord>, MetaError> {
+        self.inner.prune_versions(coll, id, below).await
+    }
+    async fn oldest_version(
+        &self,
+        coll: &str,
+        id: &str,
+    ) -> Result<Option<VersionRecord>, MetaError> {
+        self.inner.oldest_version(coll, id).await
+    }
+    async fn record_retention_floor(
+        &self,
+        coll: &str,
+        floor: &VersionRecord,
+    ) -> Result<(), MetaError> {
+        self.inner.record_retention_floor(coll, floor).await
+    }
+    async fn retention_horizon(
+        &self,
+        coll: &str,
+    ) -> Result<Option<chronos_db::meta::RetentionHorizon>, MetaError> {
+        self.inner.retention_horizon(coll).await
+    }
+}
+
+#[async_trait]
 impl MetadataStore for FaultyMeta {
     async fn payload_keys(&self, coll: &str, id: &str) -> Result<Vec<String>, MetaError> {
         self.inner.payload_keys(coll, id).await

@@ -102,4 +102,5 @@ mod json_out;
 mod leases;
 mod queries;
 mod restores;
+mod retention;
 mod tiers;

@@ -53,5 +53,6 @@ pub fn blob_map() -> CollectionMap {
         ]
         .into(),
         validation: None,
+        retention: None,
     }
 }

@@ -8,6 +8,27 @@ use std::collections::HashSet;
 
 pub(super) fn problems(cfg: &ChronosConfig) -> Vec<String> {
     let mut p = Problems(Vec::new());
+    let retentions = cfg
+        .retention
+        .ver
+        .iter()
+        .map(|r| ("$.retention.ver".to_string(), r))
+        .chain(cfg.collection_maps.iter().filter_map(|(c, m)| {
+            m.retention
+                .as_ref()
+                .map(|r| (format!("$.collectionMaps.{c}.retention"), r))
+        }));
+    for (path, r) in retentions {
+        if r.max_per_item == Some(0) {
+            p.add(
+                &format!("{path}.maxPerItem"),
+                "must be at least 1 (the head is always kept)",
+            );
+        }
+        if r.days == Some(0) {
+            p.add(&format!("{path}.days"), "must be at least 1");
+        }
+    }
     // `server.apiKeys` is checked by `access::check_config` (scopes name routes, a layer
     // above the configuration).
     if let Some(server) = &cfg.server {

@@ -78,6 +78,7 @@ mod filter;
 mod plans;
 mod protocol;
 mod results;
+mod retention;
 mod store;
 #[cfg(test)]
 mod tests;

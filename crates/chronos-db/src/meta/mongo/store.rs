@@ -162,7 +162,7 @@ impl MetadataStore for MongoStore {
         for model in head {
             c.head.create_index(model).await.map_err(map_err)?;
         }
-        Ok(())
+        self.ensure_retention_indexes(&coll.name).await
     }
 
     async fn get_head(&self, coll: &str, id: &str) -> Result<Option<StoredVersion>, MetaError> {

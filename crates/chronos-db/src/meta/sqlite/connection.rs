@@ -59,6 +59,10 @@ pub(super) fn open_connection(
              floor INTEGER NOT NULL, last_at INTEGER) WITHOUT ROWID;
          CREATE TABLE IF NOT EXISTS _chronos_counter_totals (coll TEXT NOT NULL, rule TEXT NOT NULL, op TEXT NOT NULL,
              n INTEGER NOT NULL, PRIMARY KEY (coll, rule, op)) WITHOUT ROWID;
+         CREATE TABLE IF NOT EXISTS _chronos_retention (coll TEXT NOT NULL, id TEXT NOT NULL, ov INTEGER NOT NULL,
+             at INTEGER NOT NULL, cv INTEGER NOT NULL, PRIMARY KEY (coll, id, ov)) WITHOUT ROWID;
+         CREATE INDEX IF NOT EXISTS _chronos_retention_at ON _chronos_retention(coll, at);
+         CREATE INDEX IF NOT EXISTS _chronos_retention_cv ON _chronos_retention(coll, cv);
          CREATE TABLE IF NOT EXISTS _chronos_results (tbl TEXT NOT NULL, k TEXT NOT NULL, rule TEXT NOT NULL,
              collection TEXT NOT NULL, tenant TEXT NOT NULL, timeframe TEXT, bucket INTEGER, doc TEXT NOT NULL,
              PRIMARY KEY (tbl, k)) WITHOUT ROWID;

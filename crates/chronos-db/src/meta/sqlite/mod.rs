@@ -23,6 +23,7 @@ mod connection;
 mod counters;
 mod query;
 mod results;
+mod retention;
 mod rows;
 #[cfg(test)]
 mod tests;
