@@ -9,6 +9,7 @@
 //! | 404 | `NOT_FOUND` | no such item or version, no such route, or a route outside the key's scopes |
 //! | 409 | `CONFLICT` (with `currentOv`), `ALREADY_EXISTS` | optimistic lock failures, taken ids |
 //! | 410 | `DELETED` (with `ov`) | writing to a logically deleted item |
+//! | 410 | `BEYOND_RETENTION` (with `oldest`) | a version, time or collection version retention pruned |
 //! | 413 | `PAYLOAD_TOO_LARGE` | a body above `server.maxBodyBytes`, or data above `limits.maxPayloadBytes` |
 //! | 415 | `UNSUPPORTED_MEDIA_TYPE` | a body that is not declared as JSON |
 //! | 423 | `LOCKED` | another writer holds the item's lease (`locks.enabled`) |

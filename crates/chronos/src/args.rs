@@ -259,6 +259,10 @@ pub(crate) enum AdminCommand {
     /// Find (and with --delete remove) payload objects no version references: leftovers of
     /// failed or interrupted writes. A dry run unless --delete is given.
     Gc(GcArgs),
+    /// Prune the collection's versions to its retention (`retention.ver`,
+    /// `collectionMaps.<c>.retention`): a dry run unless --delete is given. Prints what was
+    /// (or would be) pruned; an interrupted run continues with --resume-after.
+    Retention(RetentionArgs),
     /// Check (default) or create every bucket of the configuration and print each one's
     /// state: exists, missing, created, skipped (per-tenant templates) or error. Exits 1
     /// when a bucket is missing or in error.
@@ -274,6 +278,19 @@ pub(crate) struct BucketsArgs {
     /// Create the missing buckets.
     #[arg(long)]
     pub(crate) create: bool,
+}
+
+/// Arguments of `chronos admin retention`.
+#[derive(Args, Debug)]
+pub(crate) struct RetentionArgs {
+    #[command(flatten)]
+    pub(crate) route: RouteArgs,
+    /// Remove the versions outside retention (default: only report them).
+    #[arg(long)]
+    pub(crate) delete: bool,
+    /// Continue after this item id (the `lastId` of an interrupted run's report).
+    #[arg(long, value_name = "ID")]
+    pub(crate) resume_after: Option<String>,
 }
 
 /// Arguments of `chronos admin gc`.

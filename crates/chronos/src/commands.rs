@@ -196,6 +196,30 @@ pub(crate) async fn restore_collection(
     print_json(&report?)
 }
 
+pub(crate) async fn admin_retention(g: &Global, a: RetentionArgs) -> Result<(), Failure> {
+    let coll = g.collection(&a.route).await?;
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} retention [{bar:40}] {pos}/{len} items ({elapsed})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let on_progress = |p: &chronos_db::RetentionProgress| {
+        bar.set_length(p.total.max(p.scanned));
+        bar.set_position(p.scanned);
+    };
+    let opts = chronos_db::RetentionOptions {
+        dry_run: !a.delete,
+        resume_after: a.resume_after,
+        progress: Some(&on_progress),
+    };
+    let report = coll.apply_retention(opts).await;
+    bar.finish_and_clear();
+    print_json(&report?)
+}
+
 pub(crate) async fn query(g: &Global, a: QueryArgs) -> Result<(), Failure> {
     let coll = g.collection(&a.route).await?;
     let opts = ListOptions {

@@ -123,6 +123,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             print_json(&report)
         }
         Command::Admin {
+            command: AdminCommand::Retention(a),
+        } => admin_retention(&global, a).await,
+        Command::Admin {
             command: AdminCommand::Buckets(a),
         } => admin_buckets(&global, a.create && !a.check).await,
         Command::Bench(a) => bench(global.data_dir, a).await,

@@ -903,3 +903,65 @@ fn analytics_run_and_results() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// `chronos admin retention`: a dry run by default, `--delete` prunes; an older version is
+/// then refused as beyond retention (exit 1, code BEYOND_RETENTION).
+#[test]
+fn admin_retention_dry_run_then_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut cfg =
+        serde_json::to_value(chronos_db::config::ChronosConfig::embedded(d.join("data"))).unwrap();
+    cfg["retention"] = serde_json::json!({"ver": {"maxPerItem": 1}});
+    let cfg_path = d.join("chronos.json");
+    std::fs::write(&cfg_path, cfg.to_string()).unwrap();
+    let cfg_arg = cfg_path.to_str().unwrap().to_string();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_chronos"))
+            .arg("--config")
+            .arg(&cfg_arg)
+            .args(args)
+            .stdin(Stdio::null())
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap()
+    };
+    let ok = |args: &[&str]| -> Value {
+        let o = run(args);
+        assert!(
+            o.status.success(),
+            "chronos {args:?} failed: {}",
+            stderr(&o)
+        );
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let route = ["--tenant", "tenant-a", "-c", "docs"];
+    let mut create = vec!["create", "--id", "d-1", "--data", r#"{"n":0}"#];
+    create.extend_from_slice(&route);
+    ok(&create);
+    let mut update = vec![
+        "update",
+        "d-1",
+        "--expected-ov",
+        "0",
+        "--data",
+        r#"{"n":1}"#,
+    ];
+    update.extend_from_slice(&route);
+    ok(&update);
+    let mut retention = vec!["admin", "retention"];
+    retention.extend_from_slice(&route);
+    let dry = ok(&retention);
+    assert_eq!(
+        (dry["dryRun"].clone(), dry["versionsRemoved"].clone()),
+        (Value::Bool(true), 1.into())
+    );
+    retention.push("--delete");
+    let done = ok(&retention);
+    assert_eq!(done["versionsRemoved"], 1);
+    let mut old = vec!["get", "d-1", "--ov", "0"];
+    old.extend_from_slice(&route);
+    let o = run(&old);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("BEYOND_RETENTION"), "{}", stderr(&o));
+}

@@ -533,6 +533,7 @@ pub struct Retention {
 /// answers is answered as before.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VersionRetention {
     /// Keep the versions of the last this many days (and the one in force when they began).
     #[serde(default, skip_serializing_if = "Option::is_none")]
