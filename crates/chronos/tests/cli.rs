@@ -695,7 +695,7 @@ fn bench_sizes_are_validated() {
     }
 }
 
-/// `chronos counters`: totals in the seed's shape, distinct values in pages, a reset; a
+/// `chronos counters`: totals in the chronos-db v2 shape, distinct values in pages, a reset; a
 /// configuration without counter rules gets a clear error.
 #[test]
 fn counters_totals_uniques_and_reset() {

@@ -8,7 +8,7 @@ use chronos_db::{EnrichOptions, Error, RestoreTarget, Route};
 use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
 
-/// The seed's rules: logins with their distinct sessions (top-level form), product views
+/// The chronos-db v2 README's rules: logins with their distinct sessions (top-level form), product views
 /// with three distinct properties (the `analytics` form, on the payload).
 fn seed_rules(cfg: &mut ChronosConfig) {
     cfg.counter_rules = Some(
@@ -48,7 +48,7 @@ fn route(tenant: &str, coll: &str) -> Route {
 }
 
 conformance_case!(seed_counter_examples);
-/// The seed's example: 150 logins with 45 distinct sessions, product views with three
+/// The chronos-db v2 README's example: 150 logins with 45 distinct sessions, product views with three
 /// distinct properties (one nested), and writes that match no rule still counted by kind.
 async fn seed_counter_examples(b: &dyn Backend) {
     let h = open!(b, seed_rules);
@@ -105,7 +105,7 @@ async fn seed_counter_examples(b: &dyn Backend) {
     assert_eq!(t.tenant.as_deref(), Some("tenant-a"));
     assert!(t.id.starts_with("tenant:tenant-a|db:") && t.id.ends_with("|coll:events"));
 
-    // The seed's JSON shape.
+    // The chronos-db v2 JSON shape.
     let shape = serde_json::to_value(&t).unwrap();
     assert_eq!(shape["created"], 171);
     assert_eq!(shape["rules"]["user_logins"]["created"], 150);
