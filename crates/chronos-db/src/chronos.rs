@@ -93,6 +93,14 @@ impl Chronos {
         }
     }
 
+    /// Subject erasure and erasure receipts (see [`crate::erasure`]); one item is erased
+    /// with [`crate::ops::Collection::erase`].
+    pub fn erasure(&self) -> crate::erasure::Erasure {
+        crate::erasure::Erasure {
+            context: self.context.clone(),
+        }
+    }
+
     /// Collection operations for a route.
     pub fn with(&self, route: Route) -> Result<Collection> {
         self.context.collection(route)

@@ -43,6 +43,8 @@ pub struct OpCounts {
     pub enriched: u64,
     /// Restores (of an item, or as part of a collection restore).
     pub restored: u64,
+    /// Erasures (the tombstone each erased item gets).
+    pub erased: u64,
 }
 
 impl OpCounts {
@@ -54,6 +56,7 @@ impl OpCounts {
             deleted: n("DELETE"),
             enriched: n("ENRICH"),
             restored: n("RESTORE"),
+            erased: n("ERASE"),
         }
     }
 }

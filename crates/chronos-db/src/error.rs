@@ -80,6 +80,13 @@ pub enum Error {
         /// The oldest point still answered (an ov and its time, or a time and a cv).
         oldest: String,
     },
+    /// The item was erased (`erase`, subject erasure or shredding): none of its versions
+    /// can be read or restored.
+    #[error("{what} was erased")]
+    Erased {
+        /// What was asked for (an item, a version of an item).
+        what: String,
+    },
     /// Another writer holds the item's lease and did not release it in time.
     #[error("item '{id}' is locked by another writer; try again")]
     Locked {
@@ -144,6 +151,7 @@ impl Error {
             Error::AlreadyExists { .. } => "ALREADY_EXISTS",
             Error::Deleted { .. } => "DELETED",
             Error::BeyondRetention { .. } => "BEYOND_RETENTION",
+            Error::Erased { .. } => "ERASED",
             Error::Locked { .. } => "LOCKED",
             Error::Config(_) => "CONFIG_ERROR",
             Error::Route(_) => "ROUTE_ERROR",

@@ -34,6 +34,7 @@ pub mod analytics_jobs;
 pub mod backend_error;
 pub mod config;
 pub mod counters;
+pub mod erasure;
 pub mod error;
 pub mod json;
 pub mod merge;

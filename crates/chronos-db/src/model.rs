@@ -22,6 +22,8 @@ pub enum Op {
     Delete,
     /// `RESTORE`: an earlier version's content and deletion state written again.
     Restore,
+    /// `ERASE`: the item's content was erased from every version; this tombstone has none.
+    Erase,
 }
 
 impl Op {
@@ -33,6 +35,7 @@ impl Op {
             Op::Enrich => "ENRICH",
             Op::Delete => "DELETE",
             Op::Restore => "RESTORE",
+            Op::Erase => "ERASE",
         }
     }
 
@@ -44,6 +47,7 @@ impl Op {
             "ENRICH" => Op::Enrich,
             "DELETE" => Op::Delete,
             "RESTORE" => Op::Restore,
+            "ERASE" => Op::Erase,
             _ => return None,
         })
     }

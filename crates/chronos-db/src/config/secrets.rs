@@ -36,6 +36,9 @@ impl ChronosConfig {
                 register_secret(&s);
             }
         }
+        if let Some(erasure) = &self.erasure {
+            register_secret(&erasure.receipt_key);
+        }
         for conn in self.db_connections.values() {
             if let Some(password) = conn.mongo_uri.as_deref().and_then(uri_password) {
                 register_secret(&percent_decode(password));

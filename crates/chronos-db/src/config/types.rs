@@ -80,6 +80,20 @@ pub struct ChronosConfig {
     /// The HTTP server (`chronos serve`): API keys and request limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<super::ServerSettings>,
+    /// Erasure (`erase`, subject erasure): how receipts are signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub erasure: Option<ErasureSettings>,
+}
+
+/// Erasure settings. Every erasure writes a signed receipt to the logs database
+/// (`erasures`); without a receipt key erasure is refused.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ErasureSettings {
+    /// The HMAC-SHA-256 key that signs receipts and hashes the erased item ids and subject
+    /// values in them: at least 32 characters, best given as `${env:NAME}`. Changing it makes
+    /// earlier receipts fail verification.
+    pub receipt_key: String,
 }
 
 /// How far an acknowledged write on local disks (SQLite metadata, local-file payloads) is
@@ -575,6 +589,10 @@ pub struct CollectionMap {
     /// Version retention of this collection (instead of `retention.ver`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention: Option<VersionRetention>,
+    /// Indexed properties that identify a data subject (`customerId`, `email`, ...): subject
+    /// erasure erases every item of a tenant whose any version held the value in one of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subject_props: Vec<String>,
 }
 
 /// A property holding base64 data: the bytes are stored as a separate blob and the property reads

@@ -19,6 +19,7 @@
 #[cfg(test)]
 pub(crate) mod contract;
 mod counters;
+mod erasure;
 pub mod mongo;
 mod open;
 mod results;
@@ -29,6 +30,7 @@ pub(crate) use counters::unique_row_key;
 pub use counters::{
     CommittedPage, CountedVersion, CounterMark, CounterStore, CounterTotals, UniqueValue,
 };
+pub use erasure::ErasureStore;
 pub use open::MetadataLayer;
 pub(crate) use open::MetadataStores;
 pub use results::{AnalyticsResult, ResultFilter, ResultStore};
@@ -141,7 +143,9 @@ pub trait LeaseStore: Send + Sync + 'static {
 
 /// The metadata-store interface. Collection names are already validated by the caller.
 #[async_trait]
-pub trait MetadataStore: LeaseStore + CounterStore + ResultStore + RetentionStore {
+pub trait MetadataStore:
+    LeaseStore + CounterStore + ResultStore + RetentionStore + ErasureStore
+{
     /// Checks that the backend answers (used by `chronos config check --connect`).
     async fn ping(&self) -> Result<(), MetaError> {
         Ok(())

@@ -199,7 +199,9 @@ impl Collection {
                 if version.cv <= mark.floor || counted.contains(&version.cv) {
                     continue;
                 }
-                let content = match needs_payload {
+                // An erased version has no content left (an erasure tombstone never had
+                // any): it is counted on what its row still says.
+                let content = match needs_payload && !version.sha256.is_empty() {
                     true => Some(self.load_content(version, shadow.as_deref()).await?),
                     false => None,
                 };

@@ -34,6 +34,7 @@ mod blobs;
 mod context;
 mod counting;
 mod entities;
+mod erase;
 mod gc;
 mod hydrate;
 mod read;
@@ -44,6 +45,7 @@ mod write;
 pub use entities::{
     entity_id, EntityInsert, EntityMapping, EntityOperation, EntityRecords, EntityResult,
 };
+pub use erase::{EraseOptions, EraseReport, EraseStep};
 pub use gc::GcReport;
 pub use read::{HistoryOptions, HistoryPage, JsonPage, ListOptions, Page, ReadAt, ReadOptions};
 pub use restore::{

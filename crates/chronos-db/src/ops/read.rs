@@ -3,7 +3,7 @@
 use super::{item_id, Collection};
 use crate::error::{Error, Result};
 use crate::model::StoredVersion;
-use crate::model::{Item, Timestamp, VersionInfo};
+use crate::model::{Item, Op, Timestamp, VersionInfo};
 use crate::names::ItemId;
 use crate::query::{parse_sort, AsOf, Cursor, Filter, Query, DEFAULT_LIMIT, MAX_LIMIT};
 use serde_json::value::RawValue;
@@ -180,9 +180,26 @@ impl Collection {
                     .await?
             }
         };
+        let what = || match at {
+            ReadAt::Latest => format!("item '{id}'"),
+            ReadAt::Ov(ov) => format!("version {ov} of item '{id}'"),
+            ReadAt::Time(t) => format!("item '{id}' as of {t}"),
+        };
         match found {
+            Some(v) if v.version.op == Op::Erase => Err(Error::Erased { what: what() }),
+            // The head is read after the version: a version read before an erasure's
+            // tombstone committed is returned only if the tombstone had not committed yet.
+            Some(v) if at != ReadAt::Latest => {
+                self.refuse_if_erased(id, what).await?;
+                Ok(Some(v))
+            }
             Some(v) => Ok(Some(v)),
-            None => self.missing_or_pruned(id, at).await.map(|()| None),
+            None => {
+                if at != ReadAt::Latest {
+                    self.refuse_if_erased(id, what).await?;
+                }
+                self.missing_or_pruned(id, at).await.map(|()| None)
+            }
         }
     }
 
@@ -311,8 +328,11 @@ impl Collection {
         let (query, context, ttl) = self.page_query(&opts)?;
         self.check_horizon(opts.as_of_time, opts.as_of_cv).await?;
         let page = self.store.query(&self.spec(), &query).await?;
+        let rows = self
+            .without_erased(page.rows, query.as_of.is_some())
+            .await?;
         let items = self
-            .items_of(&page.rows, opts.projection.as_deref(), ttl)
+            .items_of(&rows, opts.projection.as_deref(), ttl)
             .await?;
         Ok(Page {
             items,
@@ -342,8 +362,11 @@ impl Collection {
         let (query, context, ttl) = self.page_query(&opts)?;
         self.check_horizon(opts.as_of_time, opts.as_of_cv).await?;
         let page = self.store.query(&self.spec(), &query).await?;
+        let rows = self
+            .without_erased(page.rows, query.as_of.is_some())
+            .await?;
         let items = self
-            .json_items_of(&page.rows, opts.projection.as_deref(), ttl)
+            .json_items_of(&rows, opts.projection.as_deref(), ttl)
             .await?;
         Ok(JsonPage {
             items,

@@ -3,7 +3,7 @@
 use super::{item_id, Collection, ReadAt};
 use crate::error::{Error, Result};
 use crate::meta::MetadataStore;
-use crate::model::{StoredVersion, Timestamp, WriteResult};
+use crate::model::{Op, StoredVersion, Timestamp, WriteResult};
 use crate::names::ItemId;
 use crate::query::{AsOf, CmpOp, Field, Filter, Query, Scalar, MAX_LIMIT};
 use serde::Serialize;
@@ -70,6 +70,8 @@ pub struct RestoreReport {
     pub deleted: u64,
     /// Items already in their target state.
     pub unchanged: u64,
+    /// Items left alone because they were erased (an erasure is never undone).
+    pub erased: u64,
     /// The last item processed: pass as `resume_after` to continue an interrupted run.
     pub last_id: Option<String>,
 }
@@ -126,6 +128,11 @@ impl Collection {
         reason: &str,
     ) -> Result<WriteResult> {
         let head = self.existing_head(id).await?;
+        if head.version.op == Op::Erase {
+            return Err(Error::Erased {
+                what: format!("item '{id}'"),
+            });
+        }
         let version = match target {
             RestoreTarget::Ov(ov) => self.store.get_version(self.name(), id, ov).await?,
             RestoreTarget::At(at) => {
@@ -192,6 +199,7 @@ impl Collection {
             restored: 0,
             deleted: 0,
             unchanged: 0,
+            erased: 0,
             last_id: opts.resume_after.clone(),
         };
         let mut processed = 0u64;
@@ -291,6 +299,10 @@ impl Collection {
     ) -> Result<()> {
         let meta: &dyn MetadataStore = self.store.as_ref();
         for attempt in 0..ITEM_ATTEMPTS {
+            if head.version.op == Op::Erase {
+                report.erased += 1;
+                return Ok(());
+            }
             let target = match (attempt, known.take()) {
                 (0, found) => found,
                 _ => {

@@ -408,6 +408,11 @@ impl Collection {
     }
 
     fn check_writable(&self, head: &StoredVersion, expected_ov: u64) -> Result<()> {
+        if head.version.op == Op::Erase {
+            return Err(Error::Erased {
+                what: format!("item '{}'", head.version.id),
+            });
+        }
         if head.version.deleted {
             return Err(Error::Deleted {
                 id: head.version.id.clone(),
@@ -448,6 +453,13 @@ impl Collection {
         reason: &str,
     ) -> Result<WriteResult> {
         let head = self.existing_head(id).await?;
+        if head.version.op == Op::Erase {
+            // Its tombstone is the record of the erasure: a delete neither adds to it nor
+            // removes it.
+            return Err(Error::Erased {
+                what: format!("item '{id}'"),
+            });
+        }
         if head.version.deleted && !self.settings.logical_delete {
             // Logically deleted before hard deletes were configured: removing it is the only
             // way to free its id, and exactly what a delete means here.

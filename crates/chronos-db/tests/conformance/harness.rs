@@ -70,6 +70,8 @@ pub struct Harness {
     pub payload_fault: Arc<Fault>,
     /// Fails recording a counted version (a crash between a commit and its count).
     pub count_fault: Arc<Fault>,
+    /// Fails an object deletion (counted apart from the other payload calls).
+    pub delete_fault: Arc<Fault>,
     /// The clock writes and analytics runs read: microseconds since the epoch, 0 = the
     /// system clock.
     pub clock: Arc<std::sync::atomic::AtomicI64>,
@@ -89,6 +91,8 @@ impl Harness {
         let payload_fault = Arc::new(Fault::default());
         let count_fault = Arc::new(Fault::default());
         let cf = count_fault.clone();
+        let delete_fault = Arc::new(Fault::default());
+        let df = delete_fault.clone();
         let clock = Arc::new(std::sync::atomic::AtomicI64::new(0));
         let fixed = clock.clone();
         let metas: Arc<Mutex<Vec<Arc<dyn MetadataStore>>>> = Arc::default();
@@ -111,6 +115,7 @@ impl Harness {
                 let tapped: Arc<dyn PayloadStore> = Arc::new(FaultyPayload {
                     inner,
                     fault: pf.clone(),
+                    delete_fault: df.clone(),
                 });
                 p.lock().unwrap().push(tapped.clone());
                 tapped
@@ -131,6 +136,7 @@ impl Harness {
             meta_fault,
             payload_fault,
             count_fault,
+            delete_fault,
             clock,
             _guard: guard,
         })
@@ -310,6 +316,40 @@ impl chronos_db::meta::RetentionStore for FaultyMeta {
 }
 
 #[async_trait]
+impl chronos_db::meta::ErasureStore for FaultyMeta {
+    async fn ids_in_any_version(
+        &self,
+        coll: &CollectionSpec,
+        filter: &chronos_db::query::Filter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, MetaError> {
+        if self.fault.hit() {
+            return Err(injected());
+        }
+        self.inner
+            .ids_in_any_version(coll, filter, after, limit)
+            .await
+    }
+    async fn scrub_versions(&self, coll: &str, id: &str, below: u64) -> Result<u64, MetaError> {
+        if self.fault.hit() {
+            if self.fault.after_effect.load(Ordering::SeqCst) {
+                self.inner.scrub_versions(coll, id, below).await?;
+            }
+            return Err(injected());
+        }
+        self.inner.scrub_versions(coll, id, below).await
+    }
+    async fn erased_among(
+        &self,
+        coll: &str,
+        ids: &[String],
+    ) -> Result<std::collections::HashSet<String>, MetaError> {
+        self.inner.erased_among(coll, ids).await
+    }
+}
+
+#[async_trait]
 impl MetadataStore for FaultyMeta {
     async fn payload_keys(&self, coll: &str, id: &str) -> Result<Vec<String>, MetaError> {
         self.inner.payload_keys(coll, id).await
@@ -398,6 +438,7 @@ impl MetadataStore for FaultyMeta {
 struct FaultyPayload {
     inner: Arc<dyn PayloadStore>,
     fault: Arc<Fault>,
+    delete_fault: Arc<Fault>,
 }
 
 fn payload_injected() -> PayloadError {
@@ -429,6 +470,9 @@ impl PayloadStore for FaultyPayload {
         self.inner.copy(from, to).await
     }
     async fn delete(&self, key: &str) -> Result<(), PayloadError> {
+        if self.delete_fault.hit() {
+            return Err(payload_injected());
+        }
         self.inner.delete(key).await
     }
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, PayloadError> {

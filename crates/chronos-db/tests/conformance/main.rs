@@ -94,6 +94,7 @@ mod analytics;
 mod blobs;
 mod counters;
 mod entities;
+mod erasure;
 mod faults;
 mod hardening;
 mod history;

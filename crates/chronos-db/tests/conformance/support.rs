@@ -52,7 +52,6 @@ pub fn blob_map() -> CollectionMap {
             ),
         ]
         .into(),
-        validation: None,
-        retention: None,
+        ..Default::default()
     }
 }

@@ -226,12 +226,35 @@ pub(super) fn problems(cfg: &ChronosConfig) -> Vec<String> {
                 }
             }
         }
+        for (i, prop) in map.subject_props.iter().enumerate() {
+            let indexed = if map.indexed_props.is_empty() {
+                // Every top-level property is indexed, blobs excepted.
+                !prop.contains('.') && !prop.ends_with("[]") && !map.base64_props.contains_key(prop)
+            } else {
+                map.indexed_props.contains(prop)
+            };
+            if !indexed {
+                p.add(
+                    &format!("{path}.subjectProps[{i}]"),
+                    "must be one of the collection's indexed properties (erasure finds subjects \
+                     through the index)",
+                );
+            }
+        }
         if let Some(v) = &map.validation {
             for (i, req) in v.required_indexed.iter().enumerate() {
                 if let Err(e) = names::check_prop_path(req) {
                     p.add(&format!("{path}.validation.requiredIndexed[{i}]"), &e);
                 }
             }
+        }
+    }
+    if let Some(erasure) = &cfg.erasure {
+        if erasure.receipt_key.chars().count() < 32 {
+            p.add(
+                "$.erasure.receiptKey",
+                "must be at least 32 characters (give a random secret, e.g. ${env:NAME})",
+            );
         }
     }
     if let Some(key) = &cfg.routing.choose_key {

@@ -19,7 +19,14 @@ use crate::meta::{
 };
 
 /// The operations a version can have, for the per-operation counts.
-const OPS: [Op; 5] = [Op::Create, Op::Update, Op::Enrich, Op::Delete, Op::Restore];
+const OPS: [Op; 6] = [
+    Op::Create,
+    Op::Update,
+    Op::Enrich,
+    Op::Delete,
+    Op::Restore,
+    Op::Erase,
+];
 
 /// A key's mark as stored.
 #[derive(Debug, Clone, Copy, Default)]

@@ -72,6 +72,7 @@ mod client;
 mod codec;
 mod counters;
 mod cv;
+mod erasure;
 mod errors;
 mod filter;
 #[cfg(test)]

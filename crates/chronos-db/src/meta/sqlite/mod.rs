@@ -21,6 +21,7 @@
 
 mod connection;
 mod counters;
+mod erasure;
 mod query;
 mod results;
 mod retention;

@@ -419,6 +419,30 @@ pub(super) fn build_query(t: &str, q: &Query) -> Sql {
     sql
 }
 
+/// Distinct ids of items with a version row matching `filter`, after `after`, ascending.
+pub(super) fn build_any_version_ids(
+    t: &str,
+    filter: &Filter,
+    after: Option<&str>,
+    limit: usize,
+) -> Sql {
+    let mut sql = Sql {
+        text: String::new(),
+        params: Vec::new(),
+    };
+    let mut conds = vec![compile(&mut sql, filter)];
+    if let Some(after) = after {
+        let p = sql.bind(SqlValue::Text(after.to_string()));
+        conds.push(format!("h.id > {p}"));
+    }
+    let limit = sql.bind(SqlValue::Integer(limit.min(i64::MAX as usize) as i64));
+    sql.text = format!(
+        "SELECT DISTINCT h.id FROM {t}_ver AS h WHERE {} ORDER BY h.id LIMIT {limit}",
+        conds.join(" AND ")
+    );
+    sql
+}
+
 pub(super) fn run_query(c: &mut Connection, t: &str, q: &Query) -> Result<QueryPage, MetaError> {
     let sql = build_query(t, q);
     let n_sort = q.sort.len();

@@ -1,0 +1,410 @@
+//! Erasure of one item: its content removed from every version, a tombstone left in its
+//! place, a signed receipt in the logs database.
+//!
+//! **Steps** (each safe to repeat; a run that finds the tombstone resumes after step 1):
+//! 1. **Tombstone** — commit an `ERASE` version (new ov and cv, actor, reason, no content,
+//!    marked deleted) against the head, under the item's lease. This is the commit point:
+//!    from here every read of the item, of any of its versions and at any time answers
+//!    `Erased`, because every read path checks the head (reads of older versions too), and
+//!    writes and restores are refused.
+//! 2. **Receipt** — list the item's objects and count its earlier versions, then insert the
+//!    receipt (its id derives from the tombstone, so a re-run finds it and writes nothing).
+//! 3. **Objects** — delete every object under the item's prefix `<collection>/<id>/`: the
+//!    payload and blobs of every version, and orphans of failed attempts.
+//! 4. **Scrub** — remove indexed values, inline copies and content hashes from the earlier
+//!    version rows (`ErasureStore::scrub_versions`). Last, because a subject erasure finds
+//!    the items it must resume through those values.
+//!
+//! A crash after step 1 leaves an item that reads as erased, and whose leftovers a re-run of
+//! the erasure removes (a subject erasure re-run finds the item again, its rows not being
+//! scrubbed yet). Nothing before step 1 changes anything.
+
+use super::{item_id, Collection};
+use crate::erasure::receipt::{Receipt, ReceiptKey, RECEIPTS_COLLECTION};
+use crate::error::{Error, Result};
+use crate::meta::{Expect, MetaError, VersionWrite};
+use crate::model::{Document, Lineage, Op, StoredVersion, Timestamp, VersionRecord};
+use crate::names::ItemId;
+use crate::payload::keys;
+use crate::routing::Route;
+use serde::Serialize;
+
+/// Attempts at committing the tombstone when other writers keep moving the head.
+const TOMBSTONE_ATTEMPTS: usize = 16;
+
+/// Options of [`Collection::erase`].
+#[derive(Debug, Clone, Default)]
+pub struct EraseOptions {
+    /// Who erases (recorded with the tombstone and in the receipt).
+    pub actor: String,
+    /// Why (recorded with the tombstone and in the receipt).
+    pub reason: String,
+    /// Crash drills: stop right after this step, as a process that died there would. An
+    /// erasure stopped this way is completed by running it again.
+    #[doc(hidden)]
+    pub halt_after: Option<EraseStep>,
+}
+
+/// The steps of an erasure (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EraseStep {
+    /// 1: the tombstone is committed.
+    Tombstone,
+    /// 2: the receipt is written.
+    Receipt,
+    /// 3: the objects are deleted.
+    Objects,
+}
+
+/// What an erasure did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EraseReport {
+    /// The erased item.
+    pub id: String,
+    /// The tombstone's ov.
+    pub ov: u64,
+    /// The tombstone's cv.
+    pub cv: u64,
+    /// When the tombstone was committed.
+    pub at: Timestamp,
+    /// Whether the item was already erased (this run completed or re-checked an erasure).
+    pub resumed: bool,
+    /// The receipt in the logs database (`erasures`).
+    pub receipt_id: String,
+    /// Objects this run deleted.
+    pub objects_deleted: u64,
+    /// Version rows whose content this run removed.
+    pub versions_scrubbed: u64,
+    /// Whether every step ran (false only when a crash drill stopped it).
+    pub complete: bool,
+}
+
+impl Collection {
+    /// Erases an item: removes its content from every version (payload objects and blobs,
+    /// inline copies, indexed values) and commits a tombstone (op `ERASE`) so history shows
+    /// that, when and by whom it was erased. Every later read of the item, or of any of its
+    /// versions, fails with [`Error::Erased`]; restoring it is refused. A signed receipt goes
+    /// to the logs database (`erasures`). Needs `erasure.receiptKey` and a logs database.
+    /// Erasing an erased item completes what an interrupted erasure left.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// use chronos_db::{config::{ChronosConfig, ErasureSettings}, ops::EraseOptions, Chronos, DatabaseType, Error, Route};
+    /// use serde_json::json;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let mut cfg = ChronosConfig::embedded(dir.path());
+    /// cfg.erasure = Some(ErasureSettings { receipt_key: "k".repeat(32) });
+    /// let chronos = Chronos::open(cfg).await.unwrap();
+    /// let c = chronos.with(Route::tenant(DatabaseType::Runtime, "t1", "customers").unwrap()).unwrap();
+    /// let v = c.create(json!({"email": "ada@example.com"}), "app", "", Default::default()).await.unwrap();
+    /// let opts = EraseOptions { actor: "dpo".into(), reason: "GDPR art. 17".into(), ..Default::default() };
+    /// let report = c.erase(&v.id, opts).await.unwrap();
+    /// assert_eq!(report.ov, 1);
+    /// assert!(matches!(c.get_version(&v.id, 0, Default::default()).await, Err(Error::Erased { .. })));
+    /// assert!(chronos.erasure().verify(&report.receipt_id).await.unwrap().valid);
+    /// # });
+    /// ```
+    pub async fn erase(&self, id: &str, opts: EraseOptions) -> Result<EraseReport> {
+        self.erase_item(&item_id(id)?, &opts, None).await
+    }
+
+    /// [`Collection::erase`], recording a subject erasure's subject hash in the receipt.
+    pub(crate) async fn erase_item(
+        &self,
+        id: &ItemId,
+        opts: &EraseOptions,
+        subject_hash: Option<String>,
+    ) -> Result<EraseReport> {
+        // Everything that can refuse the erasure is checked before anything changes.
+        let key = ReceiptKey::from_config(&self.inner.config)?;
+        let receipts = Route::logs(RECEIPTS_COLLECTION)
+            .map_err(Error::from)
+            .and_then(|r| self.inner.collection(r))
+            .map_err(|e| {
+                Error::validation(format!(
+                    "erasure writes its receipts to the logs database, which is not usable: {e}"
+                ))
+            })?;
+        self.ensure().await?;
+
+        // Step 1: the commit point.
+        let (tombstone, resumed) = self.with_lease(id, self.commit_tombstone(id, opts)).await?;
+        let receipt_id = key.receipt_id(&self.route, id, tombstone.cv);
+        let mut report = EraseReport {
+            id: id.to_string(),
+            ov: tombstone.ov,
+            cv: tombstone.cv,
+            at: tombstone.at,
+            resumed,
+            receipt_id: receipt_id.clone(),
+            objects_deleted: 0,
+            versions_scrubbed: 0,
+            complete: false,
+        };
+        if opts.halt_after == Some(EraseStep::Tombstone) {
+            return Ok(report);
+        }
+
+        // Step 2: the receipt, with what steps 3 and 4 remove.
+        let objects = self
+            .payload
+            .list(&keys::item_prefix(self.name(), id))
+            .await?;
+        let versions = self.versions_below(id, tombstone.ov).await?;
+        let mut receipt = Receipt {
+            receipt_id: receipt_id.clone(),
+            kind: if subject_hash.is_some() {
+                "subject"
+            } else {
+                "item"
+            }
+            .into(),
+            route: self.route.clone(),
+            item_hash: key.item_hash(id),
+            subject_hash,
+            tombstone_ov: tombstone.ov,
+            tombstone_cv: tombstone.cv,
+            versions_removed: versions,
+            objects_removed: objects.len() as u64,
+            erased_at: tombstone.at,
+            actor: tombstone.actor.clone().unwrap_or_default(),
+            reason: tombstone.reason.clone().unwrap_or_default(),
+            key_id: key.key_id(),
+            signature: String::new(),
+        };
+        receipt.signature = key.sign(&receipt)?;
+        let doc = serde_json::to_value(&receipt)
+            .map_err(|e| Error::Corrupt(format!("cannot encode a receipt: {e}")))?;
+        let create = crate::ops::CreateOptions {
+            id: Some(receipt_id),
+            ..Default::default()
+        };
+        match receipts
+            .create(doc, &receipt.actor, "erasure receipt", create)
+            .await
+        {
+            Ok(_) | Err(Error::AlreadyExists { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        if opts.halt_after == Some(EraseStep::Receipt) {
+            return Ok(report);
+        }
+
+        // Step 3: every object of every version and attempt.
+        for object in &objects {
+            self.payload.delete(&object.key).await?;
+            report.objects_deleted += 1;
+        }
+        if opts.halt_after == Some(EraseStep::Objects) {
+            return Ok(report);
+        }
+
+        // Step 4: the rows' content.
+        report.versions_scrubbed = self
+            .store
+            .scrub_versions(self.name(), id, tombstone.ov)
+            .await?;
+        report.complete = true;
+        tracing::info!(
+            collection = %self.route.collection,
+            ov = tombstone.ov,
+            objects = report.objects_deleted,
+            versions = report.versions_scrubbed,
+            "erased an item"
+        );
+        Ok(report)
+    }
+
+    /// Step 1: commits the tombstone, or finds it (`true`) when the item is already erased.
+    async fn commit_tombstone(
+        &self,
+        id: &ItemId,
+        opts: &EraseOptions,
+    ) -> Result<(VersionRecord, bool)> {
+        for _ in 0..TOMBSTONE_ATTEMPTS {
+            let head = self.existing_head(id).await?;
+            if head.version.op == Op::Erase {
+                return Ok((head.version, true));
+            }
+            let mut record = tombstone_of(&head, self.inner.now(), opts);
+            let counted = self.counter_rules().is_some();
+            let write = VersionWrite {
+                version: record.clone(),
+                expect: Expect::Ov(head.version.ov),
+                seen: head.mark.clone(),
+                shadow: None,
+                keep_history: self.settings.versioning,
+            };
+            match self.store.commit(self.name(), write).await {
+                Ok(committed) => {
+                    record.cv = committed.cv;
+                    if counted {
+                        self.count_committed(&record, None, true).await;
+                    }
+                    // Versioning off: the earlier rows went with the commit; their objects
+                    // go in step 3 with the rest of the item's.
+                    return Ok((record, false));
+                }
+                // Someone wrote the item meanwhile: erase what is there now.
+                Err(MetaError::Conflict {
+                    current_ov: Some(_),
+                }) => continue,
+                Err(MetaError::Conflict { current_ov: None }) => {
+                    return Err(Error::NotFound(format!("item '{id}'")))
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Locked { id: id.to_string() })
+    }
+
+    /// How many version rows the item has below `ov`.
+    async fn versions_below(&self, id: &str, ov: u64) -> Result<u64> {
+        let mut n = 0;
+        let mut before = Some(ov);
+        loop {
+            let page = self.store.history(self.name(), id, before, 1000).await?;
+            let Some(last) = page.last() else { break };
+            before = Some(last.ov);
+            let full = page.len() == 1000;
+            n += page.len() as u64;
+            if !full {
+                break;
+            }
+        }
+        Ok(n)
+    }
+
+    /// `Erased` when the item's head is an erasure tombstone: every read of a version other
+    /// than the head checks this after reading the version, so no read that starts after
+    /// the tombstone's commit returns content.
+    pub(super) async fn refuse_if_erased(
+        &self,
+        id: &str,
+        what: impl FnOnce() -> String,
+    ) -> Result<()> {
+        match self.store.get_head(self.name(), id).await? {
+            Some(head) if head.version.op == Op::Erase => Err(Error::Erased { what: what() }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Drops the rows of erased items from a query's page: tombstones (latest queries), and
+    /// for as-of queries the older versions of items erased since.
+    pub(super) async fn without_erased(
+        &self,
+        rows: Vec<StoredVersion>,
+        as_of: bool,
+    ) -> Result<Vec<StoredVersion>> {
+        let mut rows: Vec<StoredVersion> = rows
+            .into_iter()
+            .filter(|r| r.version.op != Op::Erase)
+            .collect();
+        if as_of && !rows.is_empty() {
+            let ids: Vec<String> = rows.iter().map(|r| r.version.id.clone()).collect();
+            let erased = self.store.erased_among(self.name(), &ids).await?;
+            if !erased.is_empty() {
+                rows.retain(|r| !erased.contains(&r.version.id));
+            }
+        }
+        Ok(rows)
+    }
+}
+
+/// The tombstone of an item: no content, deleted, the lineage's creation time only (the
+/// rest of the lineage names other records, which outlive this one).
+fn tombstone_of(head: &StoredVersion, now: Timestamp, opts: &EraseOptions) -> VersionRecord {
+    let ov = head.version.ov + 1;
+    let opt = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    VersionRecord {
+        id: head.version.id.clone(),
+        ov,
+        cv: 0,
+        op: Op::Erase,
+        at: now.max(head.version.at),
+        actor: opt(&opts.actor),
+        reason: opt(&opts.reason),
+        function_id: None,
+        payload_key: String::new(),
+        size: 0,
+        sha256: String::new(),
+        indexed: Document::new(),
+        lineage: Lineage {
+            inserted_at: Some(head.version.lineage.inserted_at.unwrap_or(head.version.at)),
+            ..Default::default()
+        },
+        deleted: true,
+        content_of: ov,
+    }
+}
+
+impl Collection {
+    /// One page of a subject search: the items, in id order after `after`, any of whose
+    /// committed versions held `value` in one of `props` (indexed properties), and where the
+    /// next page starts (`None` after the last). The store's search is confirmed against
+    /// each candidate's committed history, so a writer's abandoned attempt never counts.
+    pub(crate) async fn subject_items(
+        &self,
+        props: &[String],
+        value: &serde_json::Value,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<String>, Option<String>)> {
+        let alternatives: Vec<serde_json::Value> = props
+            .iter()
+            .map(|p| {
+                let field = p.strip_suffix("[]").unwrap_or(p);
+                serde_json::json!({ field: value })
+            })
+            .collect();
+        let filter = crate::query::Filter::parse(
+            &serde_json::json!({ "$or": alternatives }),
+            &self.settings.index,
+        )
+        .map_err(Error::Validation)?;
+        let candidates = self
+            .store
+            .ids_in_any_version(&self.spec(), &filter, after, limit)
+            .await?;
+        let next = (candidates.len() == limit)
+            .then(|| candidates.last().cloned())
+            .flatten();
+        let mut held = Vec::new();
+        for id in candidates {
+            if self.held_by_a_version(&id, &filter).await? {
+                held.push(id);
+            }
+        }
+        Ok((held, next))
+    }
+
+    /// Whether a committed version of the item matches `filter` on its indexed properties.
+    async fn held_by_a_version(&self, id: &str, filter: &crate::query::Filter) -> Result<bool> {
+        let mut before = None;
+        loop {
+            let page = self.store.history(self.name(), id, before, 1000).await?;
+            let Some(last) = page.last() else {
+                return Ok(false);
+            };
+            before = Some(last.ov);
+            let full = page.len() == 1000;
+            for v in &page {
+                let system = crate::query::SystemValues {
+                    id,
+                    ov: v.ov,
+                    cv: v.cv,
+                    updated_at: Some(v.at),
+                };
+                if filter.matches(&serde_json::Value::Object(v.indexed.clone()), &system) {
+                    return Ok(true);
+                }
+            }
+            if !full {
+                return Ok(false);
+            }
+        }
+    }
+}
