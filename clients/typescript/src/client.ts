@@ -11,15 +11,19 @@ import type {
   CreateOptions,
   EnrichOptions,
   EntityMapping,
+  EraseReport,
   HistoryPage,
   ListPage,
   ListQuery,
   ReadOptions,
+  ReceiptCheck,
   ResetReport,
   RestoreReport,
   ResultsQuery,
   RunReport,
   RouteContext,
+  SubjectErasureOptions,
+  SubjectErasureReport,
   TieredOptions,
   TieredResult,
   Totals,
@@ -269,6 +273,20 @@ export class CollectionOps {
     });
   }
 
+  /**
+   * Erases an item (needs an admin key): its content leaves every version, an `ERASE`
+   * tombstone stays, and every later read of it fails with `ErasedError`. The server writes
+   * a signed receipt; calling this again completes an interrupted erasure.
+   */
+  erase(id: string, actor: string, reason = ''): Promise<EraseReport> {
+    return this.http.send<EraseReport>({
+      method: 'POST',
+      path: this.item(id, '/erase'),
+      body: { actor, reason },
+      idempotent: true,
+    });
+  }
+
   /** Brings every item back to its state at a collection version or a time (needs an admin key). */
   restoreCollection(
     target: { cv: number } | { at: string },
@@ -433,6 +451,43 @@ export class Analytics {
   }
 }
 
+/**
+ * Erasure of a tenant's data subject and its receipts (`chronos.erasure`); one item is
+ * erased with `chronos.with(route).erase(id, actor, reason)`.
+ */
+export class Erasure {
+  constructor(private readonly http: Http) {}
+
+  /**
+   * Erases every item of the tenant whose any version held `value` in one of its collection's
+   * `subjectProps` (admin key on every database searched). `dryRun` only lists them.
+   */
+  async eraseSubject(tenantId: string, value: string | number | boolean, opts: SubjectErasureOptions): Promise<SubjectErasureReport> {
+    return this.http.send<SubjectErasureReport>({
+      method: 'POST',
+      path: `/v1/erasure/${seg(tenantId)}/subject`,
+      body: {
+        value,
+        actor: opts.actor,
+        reason: opts.reason ?? '',
+        dryRun: opts.dryRun ?? false,
+        includeGeneric: opts.includeGeneric ?? false,
+        domains: opts.domains ?? [],
+      },
+      idempotent: true,
+    });
+  }
+
+  /** Checks one of the tenant's receipts: `valid`, or `problem` saying why not. */
+  async verifyReceipt(tenantId: string, receiptId: string): Promise<ReceiptCheck> {
+    return this.http.send<ReceiptCheck>({
+      method: 'GET',
+      path: `/v1/erasure/${seg(tenantId)}/receipts/${seg(receiptId)}`,
+      idempotent: true,
+    });
+  }
+}
+
 /** A connection to a Chronos-DB server. */
 export class Chronos {
   private readonly http: Http;
@@ -440,11 +495,14 @@ export class Chronos {
   readonly counters: Counters;
   /** Time-based and cross-tenant analytics rules. */
   readonly analytics: Analytics;
+  /** Subject erasure and erasure receipts. */
+  readonly erasure: Erasure;
 
   constructor(options: ConnectionOptions) {
     this.http = new Http(options);
     this.counters = new Counters(this.http);
     this.analytics = new Analytics(this.http);
+    this.erasure = new Erasure(this.http);
   }
 
   /** The operations of one collection. */

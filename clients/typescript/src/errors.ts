@@ -60,6 +60,9 @@ export class ForbiddenError extends ChronosError {}
 /** 410: the item is logically deleted; restore it before writing to it. */
 export class DeletedError extends ChronosError {}
 
+/** 410 `ERASED`: the item was erased; none of its versions can be read or restored. */
+export class ErasedError extends ChronosError {}
+
 /** 503, or no answer: a backend (or the server) is unavailable; worth retrying later. */
 export class BackendUnavailableError extends ChronosError {}
 
@@ -79,7 +82,9 @@ export function errorFor(status: number, problem: Problem | undefined, fallback:
     case 409:
       return new ConflictError(message, code, status, problem);
     case 410:
-      return new DeletedError(message, code, status, problem);
+      return code === 'ERASED'
+        ? new ErasedError(message, code, status, problem)
+        : new DeletedError(message, code, status, problem);
     case 503:
       return new BackendUnavailableError(message, code, status, problem);
     default:

@@ -10,7 +10,7 @@
  * ```
  */
 
-export { initChronos, Analytics, Chronos, CollectionOps, Counters } from './client.js';
+export { initChronos, Analytics, Chronos, CollectionOps, Counters, Erasure } from './client.js';
 export type { ConnectionOptions } from './http.js';
 export {
   ChronosError,
@@ -20,6 +20,7 @@ export {
   UnauthorizedError,
   ForbiddenError,
   DeletedError,
+  ErasedError,
   BackendUnavailableError,
   type Problem,
 } from './errors.js';

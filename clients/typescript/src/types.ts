@@ -26,6 +26,26 @@ export type UniqueValuesPage = Schemas['UniqueValuesPage'];
 /** What a counter reset did. */
 export type ResetReport = Schemas['ResetReport'];
 
+/** What an item's erasure did (`collection.erase`). */
+export type EraseReport = Schemas['EraseReport'];
+/** What a subject erasure did, per collection (`chronos.erasure.eraseSubject`). */
+export type SubjectErasureReport = Schemas['SubjectErasureReport'];
+/** A receipt's check (`chronos.erasure.verifyReceipt`). */
+export type ReceiptCheck = Schemas['ReceiptCheck'];
+
+/** `chronos.erasure.eraseSubject(...)` options. */
+export interface SubjectErasureOptions {
+  /** Who erases (recorded with each tombstone and receipt). */
+  actor: string;
+  reason?: string;
+  /** Only list what would be erased. */
+  dryRun?: boolean;
+  /** Also search the generic tiers (shared by every tenant). */
+  includeGeneric?: boolean;
+  /** Also search these domains' databases. */
+  domains?: string[];
+}
+
 /** What a run of the analytics rules did (`chronos.analytics.run`). */
 export type RunReport = Schemas['RunReport'];
 

@@ -43,7 +43,7 @@ use chronos_db::access::ApiKeys;
 use chronos_db::config::ServerSettings;
 use chronos_db::Chronos;
 use problem::ApiError;
-use routes::{analytics, blobs, collection, counters, fetch, items, system};
+use routes::{analytics, blobs, collection, counters, erasure, fetch, items, system};
 use state::AppState;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -196,6 +196,10 @@ fn router(state: AppState, max_body: usize) -> Router {
                 &format!("{prefix}/items/{{id}}/restore"),
                 post(items::restore),
             )
+            .route(
+                &format!("{prefix}/items/{{id}}/erase"),
+                post(erasure::erase),
+            )
             .route(&format!("{prefix}/query"), post(collection::query))
             .route(&format!("{prefix}/restore"), post(collection::restore))
             .route(&format!("{prefix}/gc"), post(collection::gc))
@@ -214,6 +218,14 @@ fn router(state: AppState, max_body: usize) -> Router {
             get(analytics::cross_tenant),
         )
         .route("/v1/analytics/{tenantId}/run", post(analytics::run))
+        .route(
+            "/v1/erasure/{tenantId}/subject",
+            post(erasure::erase_subject),
+        )
+        .route(
+            "/v1/erasure/{tenantId}/receipts/{receiptId}",
+            get(erasure::verify),
+        )
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
     Router::new()
         .merge(v1)

@@ -4,7 +4,7 @@
 //! to the generic, domain and logs prefixes, adjusting the path parameters, so the document
 //! lists every path the router serves (a test holds the two together).
 
-use crate::routes::{analytics, blobs, collection, counters, fetch, items, system};
+use crate::routes::{analytics, blobs, collection, counters, erasure, fetch, items, system};
 use crate::target::PREFIXES;
 use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -23,6 +23,7 @@ use utoipa::{Modify, OpenApi};
         items::versions, items::restore, collection::query, collection::restore, collection::gc,
         counters::totals, counters::unique, counters::reset,
         analytics::time_based, analytics::cross_tenant, analytics::run,
+        erasure::erase, erasure::erase_subject, erasure::verify,
         fetch::fetch, blobs::get, system::healthz, system::readyz, system::metrics, system::openapi,
     ),
     modifiers(&BearerKeys),
@@ -32,6 +33,7 @@ use utoipa::{Modify, OpenApi};
         (name = "collections", description = "Queries and collection restores"),
         (name = "counters", description = "Real-time totals and distinct values of a collection"),
         (name = "analytics", description = "Time-based and cross-tenant rules: runs and results"),
+        (name = "erasure", description = "Erasure of items and data subjects, and its receipts"),
         (name = "tiered", description = "Fetch across the generic, domain and tenant tiers"),
         (name = "system", description = "Health, readiness, metrics, this document"),
     )

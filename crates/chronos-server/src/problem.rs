@@ -10,6 +10,7 @@
 //! | 409 | `CONFLICT` (with `currentOv`), `ALREADY_EXISTS` | optimistic lock failures, taken ids |
 //! | 410 | `DELETED` (with `ov`) | writing to a logically deleted item |
 //! | 410 | `BEYOND_RETENTION` (with `oldest`) | a version, time or collection version retention pruned |
+//! | 410 | `ERASED` | any read, write or restore of an erased item (or of any of its versions) |
 //! | 413 | `PAYLOAD_TOO_LARGE` | a body above `server.maxBodyBytes`, or data above `limits.maxPayloadBytes` |
 //! | 415 | `UNSUPPORTED_MEDIA_TYPE` | a body that is not declared as JSON |
 //! | 423 | `LOCKED` | another writer holds the item's lease (`locks.enabled`) |
@@ -107,7 +108,9 @@ impl From<Error> for ApiError {
                 Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
                 Error::NotFound(_) => StatusCode::NOT_FOUND,
                 Error::Conflict { .. } | Error::AlreadyExists { .. } => StatusCode::CONFLICT,
-                Error::Deleted { .. } | Error::BeyondRetention { .. } => StatusCode::GONE,
+                Error::Deleted { .. } | Error::BeyondRetention { .. } | Error::Erased { .. } => {
+                    StatusCode::GONE
+                }
                 Error::Locked { .. } => StatusCode::LOCKED,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             }

@@ -77,6 +77,21 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Erase an item: its content leaves every version (objects, inline copies, indexed
+    /// values), an ERASE tombstone stays, every later read answers ERASED, and a signed
+    /// receipt goes to the logs database (`erasures`). Needs `erasure.receiptKey`. Running
+    /// it again completes an interrupted erasure.
+    Erase(EraseArgs),
+    /// Erase every item of a tenant whose any version held VALUE in one of its collection's
+    /// `subjectProps`, in every collection declaring them and every database of the tenant.
+    /// Shared tiers only with --include-generic / --domain. Prints what was erased (with
+    /// --dry-run, what would be).
+    EraseSubject(EraseSubjectArgs),
+    /// Erasure receipts.
+    Erasure {
+        #[command(subcommand)]
+        command: ErasureCommand,
+    },
     /// Real-time counters of a collection (counter rules: `counterRules`, `analytics`).
     Counters {
         #[command(subcommand)]
@@ -278,6 +293,52 @@ pub(crate) struct BucketsArgs {
     /// Create the missing buckets.
     #[arg(long)]
     pub(crate) create: bool,
+}
+
+/// Arguments of `chronos erase`.
+#[derive(Args, Debug)]
+pub(crate) struct EraseArgs {
+    #[command(flatten)]
+    pub(crate) route: RouteArgs,
+    /// Item id.
+    pub(crate) id: String,
+    #[command(flatten)]
+    pub(crate) meta: WriteMeta,
+}
+
+/// Arguments of `chronos erase-subject`.
+#[derive(Args, Debug)]
+pub(crate) struct EraseSubjectArgs {
+    /// The tenant whose data is erased.
+    #[arg(long, value_name = "T")]
+    pub(crate) tenant: TenantId,
+    /// The subject's value (a customer id, an email), compared as a string.
+    pub(crate) value: String,
+    /// Read VALUE as JSON instead (`42`, `true`, `"42"`): indexed values compare by type.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Only list what would be erased.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Also search the generic tier of metadata, knowledge and logs (shared by every
+    /// tenant).
+    #[arg(long)]
+    pub(crate) include_generic: bool,
+    /// Also search this domain's databases (repeatable).
+    #[arg(long = "domain", value_name = "D")]
+    pub(crate) domains: Vec<DomainName>,
+    #[command(flatten)]
+    pub(crate) meta: WriteMeta,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum ErasureCommand {
+    /// Check that a receipt exists, was never rewritten and carries a valid signature
+    /// under `erasure.receiptKey`. Prints the check; exits 1 when it fails.
+    Verify {
+        /// The receipt id (`receiptId` of an erasure's report).
+        receipt_id: String,
+    },
 }
 
 /// Arguments of `chronos admin retention`.

@@ -497,3 +497,51 @@ pub(crate) fn keys_new(a: KeysNewArgs) -> Result<(), Failure> {
         "note": "The key is shown this once: store it now. Add apiKeysEntry to server.apiKeys; clients send `Authorization: Bearer <key>`.",
     }))
 }
+
+pub(crate) async fn erase(g: &Global, a: EraseArgs) -> Result<(), Failure> {
+    let coll = g.collection(&a.route).await?;
+    let opts = chronos_db::ops::EraseOptions {
+        actor: a.meta.actor,
+        reason: a.meta.reason,
+        ..Default::default()
+    };
+    print_json(&coll.erase(&a.id, opts).await?)
+}
+
+pub(crate) async fn erase_subject(g: &Global, a: EraseSubjectArgs) -> Result<(), Failure> {
+    let value = match a.json {
+        true => serde_json::from_str(&a.value).map_err(|e| {
+            Failure::new(
+                "VALIDATION_ERROR",
+                format!("VALUE is not JSON (--json): {e}"),
+            )
+        })?,
+        false => Value::String(a.value),
+    };
+    let opts = chronos_db::erasure::SubjectErasureOptions {
+        actor: a.meta.actor,
+        reason: a.meta.reason,
+        dry_run: a.dry_run,
+        include_generic: a.include_generic,
+        domains: a.domains.iter().map(|d| d.to_string()).collect(),
+    };
+    let chronos = g.open().await?;
+    let report = chronos
+        .erasure()
+        .erase_subject(&a.tenant, &value, &opts)
+        .await?;
+    print_json(&report)
+}
+
+pub(crate) async fn erasure_verify(g: &Global, receipt_id: &str) -> Result<(), Failure> {
+    let chronos = g.open().await?;
+    let check = chronos.erasure().verify(receipt_id).await?;
+    print_json(&check)?;
+    match check.problem {
+        None if check.valid => Ok(()),
+        problem => Err(Failure::new(
+            "RECEIPT_INVALID",
+            problem.unwrap_or_else(|| "the receipt did not verify".into()),
+        )),
+    }
+}

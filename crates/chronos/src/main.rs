@@ -135,6 +135,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             command: KeysCommand::New(a),
         } => keys_new(a),
         Command::Counters { command } => counters(&global, command).await,
+        Command::Erase(a) => erase(&global, a).await,
+        Command::EraseSubject(a) => erase_subject(&global, a).await,
+        Command::Erasure {
+            command: ErasureCommand::Verify { receipt_id },
+        } => erasure_verify(&global, &receipt_id).await,
         Command::Analytics { command } => analytics(&global, command).await,
     }
 }

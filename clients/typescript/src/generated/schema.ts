@@ -155,6 +155,48 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/erasure/{tenantId}/receipts/{receiptId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Checks one of the tenant's erasure receipts: it exists, was never rewritten, and its
+         *     signature matches every field (`valid`; `problem` says why not). A receipt of another
+         *     tenant answers 404, like a missing one.
+         */
+        get: operations["verifyReceipt"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/erasure/{tenantId}/subject": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Erases every item of the tenant whose any version held the value in one of its
+         *     collection's `subjectProps` (needs `admin` on every database searched). Items of other
+         *     tenants are never touched; shared tiers only when named.
+         */
+        post: operations["eraseSubject"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/logs/{collection}/counters": {
         parameters: {
             query?: never;
@@ -280,6 +322,27 @@ export interface paths {
         put?: never;
         /** Deep-merges patches into an item. */
         post: operations["enrichItemLogs"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/logs/{collection}/items/{id}/erase": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Erases an item (needs `admin`): its content leaves every version, an `ERASE` tombstone
+         *     stays, and every later read of it answers 410 `ERASED`. A signed receipt goes to the logs
+         *     database. Calling it again completes an interrupted erasure.
+         */
+        post: operations["eraseItemLogs"];
         delete?: never;
         options?: never;
         head?: never;
@@ -482,6 +545,27 @@ export interface paths {
         put?: never;
         /** Deep-merges patches into an item. */
         post: operations["enrichItemDomain"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/{databaseType}/domain/{domain}/{collection}/items/{id}/erase": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Erases an item (needs `admin`): its content leaves every version, an `ERASE` tombstone
+         *     stays, and every later read of it answers 410 `ERASED`. A signed receipt goes to the logs
+         *     database. Calling it again completes an interrupted erasure.
+         */
+        post: operations["eraseItemDomain"];
         delete?: never;
         options?: never;
         head?: never;
@@ -710,6 +794,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/{databaseType}/generic/{collection}/items/{id}/erase": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Erases an item (needs `admin`): its content leaves every version, an `ERASE` tombstone
+         *     stays, and every later read of it answers 410 `ERASED`. A signed receipt goes to the logs
+         *     database. Calling it again completes an interrupted erasure.
+         */
+        post: operations["eraseItemGeneric"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/{databaseType}/generic/{collection}/items/{id}/restore": {
         parameters: {
             query?: never;
@@ -912,6 +1017,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/{databaseType}/tenant/{tenantId}/{collection}/items/{id}/erase": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Erases an item (needs `admin`): its content leaves every version, an `ERASE` tombstone
+         *     stays, and every later read of it answers 410 `ERASED`. A signed receipt goes to the logs
+         *     database. Calling it again completes an interrupted erasure.
+         */
+        post: operations["eraseItemTenant"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/{databaseType}/tenant/{tenantId}/{collection}/items/{id}/restore": {
         parameters: {
             query?: never;
@@ -1039,6 +1165,46 @@ export interface components {
              */
             expectedOv?: number | null;
         };
+        /** @description `POST {C}/items/{id}/erase`. */
+        EraseBody: {
+            /** @description Who erases (recorded with the tombstone and in the receipt). */
+            actor: string;
+            /** @description Why. */
+            reason?: string;
+        };
+        /** @description What an erasure did. */
+        EraseReport: {
+            /** @description The erased item. */
+            id: string;
+            /**
+             * Format: int64
+             * @description The tombstone's ov.
+             */
+            ov: number;
+            /**
+             * Format: int64
+             * @description The tombstone's cv.
+             */
+            cv: number;
+            /** @description When the tombstone was committed. */
+            at: components["schemas"]["Timestamp"];
+            /** @description Whether the item was already erased (this run completed or re-checked an erasure). */
+            resumed: boolean;
+            /** @description The receipt in the logs database (`erasures`). */
+            receiptId: string;
+            /**
+             * Format: int64
+             * @description Objects this run deleted.
+             */
+            objectsDeleted: number;
+            /**
+             * Format: int64
+             * @description Version rows whose content this run removed.
+             */
+            versionsScrubbed: number;
+            /** @description Whether every step ran (false only when a crash drill stopped it). */
+            complete: boolean;
+        };
         /** @description Why a run failed. */
         ErrorInfo: {
             /** @description The error's code (`VALIDATION_ERROR`, `BACKEND_UNAVAILABLE`, ...). */
@@ -1137,7 +1303,7 @@ export interface components {
          * @description What a version records.
          * @enum {string}
          */
-        Op: "CREATE" | "UPDATE" | "ENRICH" | "DELETE" | "RESTORE";
+        Op: "CREATE" | "UPDATE" | "ENRICH" | "DELETE" | "RESTORE" | "ERASE";
         /** @description Counted writes per operation. */
         OpCounts: {
             /**
@@ -1165,6 +1331,11 @@ export interface components {
              * @description Restores (of an item, or as part of a collection restore).
              */
             restored: number;
+            /**
+             * Format: int64
+             * @description Erasures (the tombstone each erased item gets).
+             */
+            erased: number;
         };
         /** @description Where the record originally comes from. */
         OriginBody: {
@@ -1251,6 +1422,62 @@ export interface components {
             /** @description One entry per connection. */
             connections: components["schemas"]["ConnectionReady"][];
         };
+        /** @description A signed record of one item's erasure, as stored in the logs database (`erasures`). */
+        Receipt: {
+            /**
+             * @description The receipt's id (also its item id in `erasures`): derived from the erasure, so a
+             *     re-run of an interrupted erasure finds the receipt it already wrote.
+             */
+            receiptId: string;
+            /** @description `item` (an `erase` call) or `subject` (a subject erasure). */
+            kind: string;
+            /** @description Where the item lived: database type, tier, tenant or domain, collection. */
+            route: Record<string, never>;
+            /** @description HMAC of the erased item's id (see [`item_hash`]). */
+            itemHash: string;
+            /** @description HMAC of the subject value, for a subject erasure (see [`subject_hash`]). */
+            subjectHash?: string | null;
+            /**
+             * Format: int64
+             * @description The erasure tombstone's ov.
+             */
+            tombstoneOv: number;
+            /**
+             * Format: int64
+             * @description The erasure tombstone's cv.
+             */
+            tombstoneCv: number;
+            /**
+             * Format: int64
+             * @description Versions whose content was removed.
+             */
+            versionsRemoved: number;
+            /**
+             * Format: int64
+             * @description Objects (payloads and blobs of every version) removed from object storage.
+             */
+            objectsRemoved: number;
+            /** @description When the tombstone was committed: from then on, every read of the item is refused. */
+            erasedAt: components["schemas"]["Timestamp"];
+            /** @description Who erased it. */
+            actor: string;
+            /** @description Why. */
+            reason: string;
+            /** @description The first 16 hex digits of SHA-256 of the signing key: which key to verify with. */
+            keyId: string;
+            /** @description HMAC-SHA-256 over every other field, in lower-case hex. */
+            signature: string;
+        };
+        /** @description The outcome of [`crate::erasure::Erasure::verify`]. */
+        ReceiptCheck: {
+            /** @description The receipt id checked. */
+            receiptId: string;
+            /** @description Whether the receipt is exactly as signed, and was never rewritten. */
+            valid: boolean;
+            /** @description Why it is not valid. */
+            problem?: string | null;
+            receipt?: null | components["schemas"]["Receipt"];
+        };
         /** @description `POST {C}/counters/reset`. */
         ResetBody: {
             /** @description Who resets (recorded in the logs database). */
@@ -1327,6 +1554,11 @@ export interface components {
              * @description Items already in their target state.
              */
             unchanged: number;
+            /**
+             * Format: int64
+             * @description Items left alone because they were erased (an erasure is never undone).
+             */
+            erased: number;
             /** @description The last item processed: pass as `resume_after` to continue an interrupted run. */
             lastId?: string | null;
         };
@@ -1384,6 +1616,47 @@ export interface components {
          * @enum {string}
          */
         RunStatus: "done" | "busy" | "failed";
+        /** @description `POST /v1/erasure/{tenantId}/subject`. */
+        SubjectBody: {
+            /**
+             * @description The subject's value in the collections' `subjectProps`: a string, number or boolean
+             *     (compared with its type: `"1"` and `1` differ).
+             */
+            value: Record<string, never>;
+            /** @description Who erases. */
+            actor: string;
+            /** @description Why. */
+            reason?: string;
+            /** @description Only list what would be erased. */
+            dryRun?: boolean;
+            /** @description Also search the generic tiers (shared by every tenant; the key must be admin there). */
+            includeGeneric?: boolean;
+            /** @description Also search these domains' databases (the key must be admin there). */
+            domains?: string[];
+        };
+        /** @description What a subject erasure did (or, in a dry run, would do) in one collection. */
+        SubjectCollectionReport: {
+            /** @description The collection's route. */
+            route: Record<string, never>;
+            /** @description The items erased (or to erase). */
+            ids: string[];
+            /** @description Their receipts, in the same order (empty in a dry run). */
+            receiptIds: string[];
+        };
+        /** @description What [`Erasure::erase_subject`] did. */
+        SubjectErasureReport: {
+            /** @description Whether nothing was erased. */
+            dryRun: boolean;
+            /** @description The keyed hash of the subject value, as the receipts carry it. */
+            subjectHash: string;
+            /**
+             * Format: int64
+             * @description Items erased (or to erase), over every collection.
+             */
+            items: number;
+            /** @description Per collection searched that held the subject. */
+            collections: components["schemas"]["SubjectCollectionReport"][];
+        };
         /** @description `_system`, as returned with every read. */
         SystemFields: {
             /**
@@ -1921,6 +2194,169 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    verifyReceipt: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant (lower-case letters, digits, `_`, `-`). */
+                tenantId: string;
+                /** @description The receipt id (`receiptId` of an erasure's report). */
+                receiptId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReceiptCheck"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or not a valid one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than server.maxBodyBytes (or the data than limits.maxPayloadBytes) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Another writer holds the item's lease (locks.enabled); try again */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend did not answer, or the request ran out of time (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    eraseSubject: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant (lower-case letters, digits, `_`, `-`). */
+                tenantId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SubjectBody"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubjectErasureReport"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or not a valid one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key is not admin on a database searched */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than server.maxBodyBytes (or the data than limits.maxPayloadBytes) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Another writer holds the item's lease (locks.enabled); try again */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend did not answer, or the request ran out of time (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -2700,6 +3136,96 @@ export interface operations {
                 };
             };
             410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than server.maxBodyBytes (or the data than limits.maxPayloadBytes) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Another writer holds the item's lease (locks.enabled); try again */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend did not answer, or the request ran out of time (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    eraseItemLogs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The collection (1-64 of `[A-Za-z0-9_-]`). */
+                collection: string;
+                /** @description The item id (1-128 of `[A-Za-z0-9._:-]`). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EraseBody"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EraseReport"];
+                };
+            };
+            /** @description Bad input, or erasure is not configured (erasure.receiptKey, a logs database) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or not a valid one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key is not admin here */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3874,6 +4400,100 @@ export interface operations {
                 };
             };
             410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than server.maxBodyBytes (or the data than limits.maxPayloadBytes) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Another writer holds the item's lease (locks.enabled); try again */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend did not answer, or the request ran out of time (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    eraseItemDomain: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description `metadata` or `knowledge`. */
+                databaseType: string;
+                /** @description The domain (lower-case letters, digits, `_`, `-`). */
+                domain: string;
+                /** @description The collection (1-64 of `[A-Za-z0-9_-]`). */
+                collection: string;
+                /** @description The item id (1-128 of `[A-Za-z0-9._:-]`). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EraseBody"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EraseReport"];
+                };
+            };
+            /** @description Bad input, or erasure is not configured (erasure.receiptKey, a logs database) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or not a valid one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key is not admin here */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5160,6 +5780,98 @@ export interface operations {
             };
         };
     };
+    eraseItemGeneric: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description `metadata` or `knowledge`. */
+                databaseType: string;
+                /** @description The collection (1-64 of `[A-Za-z0-9_-]`). */
+                collection: string;
+                /** @description The item id (1-128 of `[A-Za-z0-9._:-]`). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EraseBody"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EraseReport"];
+                };
+            };
+            /** @description Bad input, or erasure is not configured (erasure.receiptKey, a logs database) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or not a valid one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key is not admin here */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than server.maxBodyBytes (or the data than limits.maxPayloadBytes) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Another writer holds the item's lease (locks.enabled); try again */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend did not answer, or the request ran out of time (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     restoreItemGeneric: {
         parameters: {
             query?: never;
@@ -6306,6 +7018,100 @@ export interface operations {
                 };
             };
             410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than server.maxBodyBytes (or the data than limits.maxPayloadBytes) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Another writer holds the item's lease (locks.enabled); try again */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend did not answer, or the request ran out of time (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    eraseItemTenant: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description `runtime`, `knowledge` or `metadata`. */
+                databaseType: string;
+                /** @description The tenant (lower-case letters, digits, `_`, `-`). */
+                tenantId: string;
+                /** @description The collection (1-64 of `[A-Za-z0-9_-]`). */
+                collection: string;
+                /** @description The item id (1-128 of `[A-Za-z0-9._:-]`). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EraseBody"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EraseReport"];
+                };
+            };
+            /** @description Bad input, or erasure is not configured (erasure.receiptKey, a logs database) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or not a valid one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key is not admin here */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -165,6 +165,21 @@ impl Erasure {
         Ok(report)
     }
 
+    /// The collections [`Erasure::erase_subject`] would search for `tenant` with `opts`,
+    /// from the configuration alone (nothing is read): what a caller's permissions must
+    /// cover.
+    pub fn routes_searched(
+        &self,
+        tenant: &str,
+        opts: &SubjectErasureOptions,
+    ) -> Result<Vec<Route>> {
+        Ok(self
+            .subject_routes(tenant, opts)?
+            .into_iter()
+            .map(|(route, _)| route)
+            .collect())
+    }
+
     /// The collections a subject erasure searches, with their subject properties: every
     /// collection declaring `subjectProps`, in each database of the tenant (and the shared
     /// ones asked for) that the configuration has.

@@ -5,6 +5,7 @@ pub(crate) mod analytics;
 pub(crate) mod blobs;
 pub(crate) mod collection;
 pub(crate) mod counters;
+pub(crate) mod erasure;
 pub(crate) mod fetch;
 pub(crate) mod items;
 pub(crate) mod system;

@@ -236,6 +236,40 @@ async fn keys_see_their_scopes_and_nothing_else() {
         .await
         .problem(403, "FORBIDDEN", "write key running analytics");
 
+    // Erasure needs admin; another tenant's items, subjects and receipts are missing.
+    let erase = json!({"actor": "x"});
+    a.call(
+        Method::POST,
+        &format!("{A}/items/a-1/erase"),
+        Some(erase.clone()),
+    )
+    .await
+    .problem(403, "FORBIDDEN", "write key erasing");
+    s.with_key(Some(&a_admin))
+        .call(Method::POST, &format!("{B}/items/b-1/erase"), Some(erase))
+        .await
+        .problem(404, "NOT_FOUND", "a's admin key erasing b's item");
+    let subject = json!({"value": "v", "actor": "x"});
+    s.with_key(Some(&a_admin))
+        .call(
+            Method::POST,
+            "/v1/erasure/tenant-b/subject",
+            Some(subject.clone()),
+        )
+        .await
+        .problem(404, "NOT_FOUND", "a's admin key erasing b's subject");
+    s.with_key(Some(&a_admin))
+        .call(Method::POST, "/v1/erasure/tenant-a/subject", Some(subject))
+        .await
+        .problem(
+            403,
+            "FORBIDDEN",
+            "a runtime-only admin key: the subject's knowledge and metadata too",
+        );
+    r.call(Method::GET, "/v1/erasure/tenant-b/receipts/er-1", None)
+        .await
+        .problem(404, "NOT_FOUND", "a's key checking b's receipt");
+
     // Entities in another database type need their own scope.
     a.call(Method::POST, &format!("{A}/items"), Some(json!({"data": {"c": {"cid": "1"}}, "actor": "x", "reason": "x",
         "entities": [{"property": "c", "collection": "customers", "keyProperty": "cid", "databaseType": "knowledge"}]})))

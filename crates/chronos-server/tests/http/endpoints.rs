@@ -293,6 +293,40 @@ async fn item_lifecycle(s: &TestServer, p: &str) {
         .await
         .expect(200, "totals after a reset");
     assert_eq!(after.json["created"], 0);
+
+    // Erasure: the item reads as gone (410) in every version; its history keeps the
+    // tombstone; a second call completes nothing new.
+    let erased = s
+        .post(
+            &format!("{p}/items/{first_id}/erase"),
+            json!({"actor": "dpo", "reason": "request"}),
+        )
+        .await
+        .expect(200, "erase");
+    assert_eq!(erased.json["complete"], true);
+    assert!(erased.json["receiptId"].as_str().is_some());
+    for path in [
+        format!("{p}/items/{first_id}"),
+        format!("{p}/items/{first_id}?ov=0"),
+    ] {
+        s.get(&path)
+            .await
+            .problem(410, "ERASED", "reading an erased item");
+    }
+    let versions = s
+        .get(&format!("{p}/items/{first_id}/versions"))
+        .await
+        .expect(200, "versions of an erased item");
+    assert_eq!(versions.json["versions"][0]["op"], "ERASE");
+    s.post(
+        &format!("{p}/items/{first_id}/restore"),
+        json!({"ov": 0, "actor": "x", "reason": "x"}),
+    )
+    .await
+    .problem(410, "ERASED", "restoring an erased item");
+    s.post(&format!("{p}/items/{first_id}/erase"), json!({"actor": 1}))
+        .await
+        .problem(400, "VALIDATION_ERROR", "an erase body of the wrong type");
 }
 
 async fn every_endpoint(backend: Backend) {
@@ -492,6 +526,67 @@ async fn every_endpoint(backend: Backend) {
     s.post("/v1/analytics/acme/run", json!({"rule": "nope"}))
         .await
         .problem(400, "VALIDATION_ERROR", "an unknown rule");
+
+    // Subject erasure and receipts: acme's customer c-1 in an old version only; other's
+    // copy stays.
+    let held = s
+        .post(
+            "/v1/runtime/tenant/acme/subjects/items",
+            json!({"data": {"email": "c-1"}, "actor": "app", "reason": ""}),
+        )
+        .await
+        .expect(201, "a subject's item");
+    let held_id = held.json["id"].as_str().unwrap().to_string();
+    s.put(
+        &format!("/v1/runtime/tenant/acme/subjects/items/{held_id}"),
+        json!({"data": {"email": "c-2"}, "expectedOv": 0, "actor": "app", "reason": ""}),
+    )
+    .await
+    .expect(200, "the subject moves on");
+    s.post(
+        "/v1/runtime/tenant/other/subjects/items",
+        json!({"data": {"email": "c-1"}, "actor": "app", "reason": "", "id": "o-1"}),
+    )
+    .await
+    .expect(201, "another tenant's item with the same value");
+    let plan = s
+        .post(
+            "/v1/erasure/acme/subject",
+            json!({"value": "c-1", "actor": "dpo", "dryRun": true}),
+        )
+        .await
+        .expect(200, "subject erasure, dry run");
+    assert_eq!(plan.json["items"], 1);
+    let done = s
+        .post(
+            "/v1/erasure/acme/subject",
+            json!({"value": "c-1", "actor": "dpo", "reason": "art. 17"}),
+        )
+        .await
+        .expect(200, "subject erasure");
+    assert_eq!(done.json["collections"][0]["ids"][0], held_id.as_str());
+    let receipt = done.json["collections"][0]["receiptIds"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let check = s
+        .get(&format!("/v1/erasure/acme/receipts/{receipt}"))
+        .await
+        .expect(200, "receipt check");
+    assert_eq!(check.json["valid"], true);
+    assert!(!check.text.contains("c-1") && !check.text.contains(&held_id));
+    s.get(&format!("/v1/erasure/other/receipts/{receipt}"))
+        .await
+        .problem(404, "NOT_FOUND", "another tenant's receipt");
+    s.get("/v1/runtime/tenant/other/subjects/items/o-1")
+        .await
+        .expect(200, "the other tenant's item is untouched");
+    s.post(
+        "/v1/erasure/acme/subject",
+        json!({"value": {"a": 1}, "actor": "dpo"}),
+    )
+    .await
+    .problem(400, "VALIDATION_ERROR", "an object as a subject value");
 
     // System endpoints.
     assert_eq!(

@@ -27,6 +27,7 @@ pub fn config(backend: Backend) -> Option<(ChronosConfig, Box<dyn Any + Send + S
             let mut cfg = ChronosConfig::embedded(dir.path());
             cfg.counter_rules = Some(counter_rules());
             cfg.analytics = Some(analytics());
+            erasable(&mut cfg);
             Some((cfg, Box::new(dir)))
         }
         Backend::MongoS3 => {
@@ -61,9 +62,22 @@ pub fn config(backend: Backend) -> Option<(ChronosConfig, Box<dyn Any + Send + S
             let mut cfg = ChronosConfig::from_json_value(cfg).expect("test config");
             cfg.counter_rules = Some(counter_rules());
             cfg.analytics = Some(analytics());
+            erasable(&mut cfg);
             Some((cfg, Box::new(dir)))
         }
     }
+}
+
+/// Erasure on: a receipt key, and `subjects` with its subject property `email`.
+fn erasable(cfg: &mut ChronosConfig) {
+    cfg.erasure = Some(chronos_db::config::ErasureSettings {
+        receipt_key: "http-test-receipt-key-0123456789abcdef".into(),
+    });
+    cfg.collection_maps.insert(
+        "subjects".into(),
+        serde_json::from_value(json!({"indexedProps": ["email"], "subjectProps": ["email"]}))
+            .expect("collection map"),
+    );
 }
 
 /// One counter rule: writes of open items, with their distinct `n` values.

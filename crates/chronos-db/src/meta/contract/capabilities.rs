@@ -386,3 +386,82 @@ pub(crate) async fn results_replace_by_key_and_filter(store: Arc<dyn MetadataSto
         .unwrap()
         .is_empty());
 }
+
+/// Erasure: a search finds every item any of whose versions matched (not only the latest),
+/// once each, in id order, page by page; a scrub empties exactly the rows below the given
+/// ov, counts them once and leaves history intact; `erased_among` names the items whose
+/// head is a tombstone.
+pub(crate) async fn erasure_search_and_scrub(store: Arc<dyn MetadataStore>) {
+    use crate::query::Filter;
+    let s = store.as_ref();
+    let sp = spec("people", &["email", "tags[]"]);
+    s.ensure_collection(&sp).await.unwrap();
+    let f = |v: serde_json::Value| Filter::parse(&v, &sp.index).unwrap();
+    // a: held x@ in its first version only; b: in its latest; c: never; d: in a tag.
+    super::put(
+        s,
+        "people",
+        "a",
+        &[json!({"email": "x@"}), json!({"email": "y@"})],
+        1,
+    )
+    .await;
+    super::put(
+        s,
+        "people",
+        "b",
+        &[json!({"email": "z@"}), json!({"email": "x@"})],
+        10,
+    )
+    .await;
+    super::put(s, "people", "c", &[json!({"email": "y@"})], 20).await;
+    super::put(s, "people", "d", &[json!({"tags": ["k", "x@"]})], 30).await;
+    let subject = f(json!({"$or": [{"email": "x@"}, {"tags": "x@"}]}));
+    let all = s.ids_in_any_version(&sp, &subject, None, 10).await.unwrap();
+    assert_eq!(all, vec!["a", "b", "d"]);
+    let first = s.ids_in_any_version(&sp, &subject, None, 2).await.unwrap();
+    assert_eq!(first, vec!["a", "b"]);
+    let rest = s
+        .ids_in_any_version(&sp, &subject, Some("b"), 2)
+        .await
+        .unwrap();
+    assert_eq!(rest, vec!["d"]);
+    let unknown = spec("nobody", &["email"]);
+    assert!(s
+        .ids_in_any_version(&unknown, &subject, None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // A tombstone on a, then its two earlier rows scrubbed, once.
+    let mut tomb = record("a", 2, json!({}), 40);
+    tomb.op = Op::Erase;
+    tomb.deleted = true;
+    tomb.sha256 = String::new();
+    tomb.payload_key = String::new();
+    let mut w = write(tomb, true);
+    w.shadow = None;
+    s.commit("people", w).await.unwrap();
+    assert_eq!(s.scrub_versions("people", "a", 2).await.unwrap(), 2);
+    assert_eq!(s.scrub_versions("people", "a", 2).await.unwrap(), 0);
+    for ov in [0, 1] {
+        let row = s.get_version("people", "a", ov).await.unwrap().unwrap();
+        assert!(row.version.indexed.is_empty() && row.shadow.is_none());
+        assert_eq!(row.version.sha256, "");
+        assert_eq!(row.version.actor.as_deref(), Some("tester"));
+    }
+    assert_eq!(s.history("people", "a", None, 10).await.unwrap().len(), 3);
+    // b's rows are untouched; a is no longer found.
+    let b0 = s.get_version("people", "b", 0).await.unwrap().unwrap();
+    assert_eq!(b0.version.indexed["email"], "z@");
+    assert!(b0.shadow.is_some());
+    let after = s.ids_in_any_version(&sp, &subject, None, 10).await.unwrap();
+    assert_eq!(after, vec!["b", "d"]);
+    let ids: Vec<String> = ["a", "b", "zz"].iter().map(|s| s.to_string()).collect();
+    let erased = s.erased_among("people", &ids).await.unwrap();
+    assert_eq!(
+        erased.into_iter().collect::<Vec<_>>(),
+        vec!["a".to_string()]
+    );
+    assert!(s.erased_among("nobody", &ids).await.unwrap().is_empty());
+}

@@ -34,6 +34,7 @@ macro_rules! contract_tests {
             counters_are_exact_and_idempotent,
             committed_versions_in_cv_order,
             results_replace_by_key_and_filter,
+            erasure_search_and_scrub,
         );
     };
     (@cases $open:expr; $($case:ident),* $(,)?) => {
