@@ -44,6 +44,7 @@ pub mod names;
 pub mod ops;
 pub mod payload;
 pub mod query;
+pub mod receipts;
 pub mod redact;
 pub mod routing;
 pub mod tiered;

@@ -904,37 +904,63 @@ fn analytics_run_and_results() {
     child.wait().unwrap();
 }
 
-/// `chronos admin retention`: a dry run by default, `--delete` prunes; an older version is
-/// then refused as beyond retention (exit 1, code BEYOND_RETENTION).
-#[test]
-fn admin_retention_dry_run_then_delete() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let mut cfg =
-        serde_json::to_value(chronos_db::config::ChronosConfig::embedded(d.join("data"))).unwrap();
-    cfg["retention"] = serde_json::json!({"ver": {"maxPerItem": 1}});
-    let cfg_path = d.join("chronos.json");
-    std::fs::write(&cfg_path, cfg.to_string()).unwrap();
-    let cfg_arg = cfg_path.to_str().unwrap().to_string();
-    let run = |args: &[&str]| {
+/// The CLI over a configuration file: the embedded default with `tweak` applied.
+struct Configured {
+    _dir: tempfile::TempDir,
+    config: String,
+    env: Vec<(String, String)>,
+}
+
+impl Configured {
+    fn new(tweak: impl FnOnce(&mut Value)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = serde_json::to_value(chronos_db::config::ChronosConfig::embedded(
+            dir.path().join("data"),
+        ))
+        .unwrap();
+        tweak(&mut cfg);
+        let path = dir.path().join("chronos.json");
+        std::fs::write(&path, cfg.to_string()).unwrap();
+        Configured {
+            config: path.to_str().unwrap().to_string(),
+            _dir: dir,
+            env: Vec::new(),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_chronos"))
             .arg("--config")
-            .arg(&cfg_arg)
+            .arg(&self.config)
             .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .env_remove("RUST_LOG")
             .output()
             .unwrap()
-    };
-    let ok = |args: &[&str]| -> Value {
-        let o = run(args);
+    }
+
+    /// Runs a command that must succeed; its JSON output.
+    fn ok(&self, args: &[&str]) -> Value {
+        let o = self.run(args);
         assert!(
             o.status.success(),
             "chronos {args:?} failed: {}",
             stderr(&o)
         );
         serde_json::from_slice(&o.stdout).unwrap()
-    };
+    }
+}
+
+/// `chronos admin retention`: a dry run by default, `--delete` prunes; an older version is
+/// then refused as beyond retention (exit 1, code BEYOND_RETENTION).
+#[test]
+fn admin_retention_dry_run_then_delete() {
+    let cli = Configured::new(|cfg| {
+        cfg["retention"] = serde_json::json!({"ver": {"maxPerItem": 1}});
+    });
+    let run = |args: &[&str]| cli.run(args);
+    let ok = |args: &[&str]| cli.ok(args);
     let route = ["--tenant", "tenant-a", "-c", "docs"];
     let mut create = vec!["create", "--id", "d-1", "--data", r#"{"n":0}"#];
     create.extend_from_slice(&route);
@@ -964,4 +990,122 @@ fn admin_retention_dry_run_then_delete() {
     let o = run(&old);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("BEYOND_RETENTION"), "{}", stderr(&o));
+}
+
+/// `chronos erase`, `erase-subject` and `erasure verify`: an erased item answers ERASED, its
+/// receipt verifies until it is rewritten, a subject found in an old version is erased, and
+/// the receipt key (given through the environment) is never printed.
+#[test]
+fn erase_erase_subject_and_verify() {
+    const KEY: &str = "cli-test-receipt-key-0123456789abcdef";
+    let mut cli = Configured::new(|cfg| {
+        cfg["erasure"] = serde_json::json!({"receiptKey": "${env:CHRONOS_TEST_RECEIPT_KEY}"});
+        cfg["collectionMaps"] = serde_json::json!({"customers": {
+            "indexedProps": ["customerId"], "subjectProps": ["customerId"]}});
+    });
+    cli.env
+        .push(("CHRONOS_TEST_RECEIPT_KEY".into(), KEY.into()));
+    let route = ["--tenant", "tenant-a", "-c", "customers"];
+    let with = |args: &[&'static str]| -> Vec<&'static str> {
+        let mut v = args.to_vec();
+        v.extend_from_slice(&route);
+        v
+    };
+    cli.ok(&with(&[
+        "create",
+        "--id",
+        "c-1",
+        "--data",
+        r#"{"customerId":"k-1"}"#,
+    ]));
+    let erased = cli.ok(&with(&[
+        "erase", "c-1", "--actor", "dpo", "--reason", "art. 17",
+    ]));
+    assert_eq!(erased["complete"], true);
+    let receipt = erased["receiptId"].as_str().unwrap().to_string();
+    let read = cli.run(&with(&["get", "c-1", "--ov", "0"]));
+    assert!(!read.status.success());
+    assert!(stderr(&read).contains("ERASED"), "{}", stderr(&read));
+    let check = cli.ok(&["erasure", "verify", &receipt]);
+    assert_eq!(check["valid"], true);
+
+    // Rewriting the receipt shows.
+    let mut rewritten = check["receipt"].clone();
+    rewritten["objectsRemoved"] = 0.into();
+    let data = rewritten.to_string();
+    cli.ok(&[
+        "update",
+        &receipt,
+        "--db",
+        "logs",
+        "-c",
+        "erasures",
+        "--expected-ov",
+        "0",
+        "--data",
+        &data,
+    ]);
+    let tampered = cli.run(&["erasure", "verify", &receipt]);
+    assert!(!tampered.status.success());
+    assert!(
+        stderr(&tampered).contains("RECEIPT_INVALID"),
+        "{}",
+        stderr(&tampered)
+    );
+    let missing = cli.run(&["erasure", "verify", "er-nothing"]);
+    assert!(
+        stderr(&missing).contains("NOT_FOUND"),
+        "{}",
+        stderr(&missing)
+    );
+
+    // A subject held by an old version only.
+    cli.ok(&with(&[
+        "create",
+        "--id",
+        "c-2",
+        "--data",
+        r#"{"customerId":"k-2"}"#,
+    ]));
+    cli.ok(&with(&[
+        "update",
+        "c-2",
+        "--expected-ov",
+        "0",
+        "--data",
+        r#"{"customerId":"k-3"}"#,
+    ]));
+    let subject = ["erase-subject", "--tenant", "tenant-a", "k-2"];
+    let mut dry = subject.to_vec();
+    dry.push("--dry-run");
+    let plan = cli.ok(&dry);
+    assert_eq!(plan["collections"][0]["ids"], serde_json::json!(["c-2"]));
+    assert!(cli.run(&with(&["get", "c-2"])).status.success());
+    let done = cli.ok(&subject);
+    assert_eq!(done["items"], 1);
+    assert!(!cli.run(&with(&["get", "c-2"])).status.success());
+    let mut typed = subject.to_vec();
+    typed.extend_from_slice(&["--json", "{\"a\":1}"]);
+    typed.retain(|a| *a != "k-2");
+    let refused = cli.run(&typed);
+    assert!(
+        stderr(&refused).contains("VALIDATION_ERROR"),
+        "{}",
+        stderr(&refused)
+    );
+
+    // Without a receipt key, erasure is refused before anything changes.
+    let bare = Configured::new(|_| {});
+    bare.ok(&with(&["create", "--id", "c-1", "--data", "{}"]));
+    let refused = bare.run(&with(&["erase", "c-1"]));
+    assert!(
+        stderr(&refused).contains("erasure.receiptKey"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(bare.run(&with(&["get", "c-1"])).status.success());
+    for o in [&read, &tampered, &missing, &refused] {
+        assert!(!String::from_utf8_lossy(&o.stdout).contains(KEY));
+        assert!(!stderr(o).contains(KEY));
+    }
 }

@@ -32,7 +32,8 @@ pub struct ChronosConfig {
     /// values (`hashAlgo`, `chooseKey`).
     #[serde(default)]
     pub routing: Routing,
-    /// Retention of versions and counters. Accepted, not yet in effect: validated, but nothing reads it yet.
+    /// Retention of versions (`ver`, in effect: `chronos admin retention`) and of bucketed
+    /// analytics results (`counters`: accepted, not yet in effect).
     #[serde(default)]
     pub retention: Retention,
     /// Per-collection settings: indexed properties, base64 blobs, validation.

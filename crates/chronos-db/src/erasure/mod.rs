@@ -12,13 +12,13 @@
 //! stopped before its rows were scrubbed still holds the value, so it is found again and its
 //! erasure resumed; one that was scrubbed is complete.
 
-pub mod receipt;
+pub use crate::receipts::{Receipt, ReceiptCheck, RECEIPTS_COLLECTION};
 
 use crate::error::{Error, Result};
 use crate::ops::{Context, EraseOptions};
+use crate::receipts::ReceiptKey;
 use crate::routing::{resolve, Route};
 use crate::tiers::DatabaseType;
-use receipt::{ReceiptCheck, ReceiptKey, RECEIPTS_COLLECTION};
 use serde::Serialize;
 use serde_json::Value;
 use std::sync::Arc;

@@ -20,12 +20,12 @@
 //! scrubbed yet). Nothing before step 1 changes anything.
 
 use super::{item_id, Collection};
-use crate::erasure::receipt::{Receipt, ReceiptKey, RECEIPTS_COLLECTION};
 use crate::error::{Error, Result};
 use crate::meta::{Expect, MetaError, VersionWrite};
 use crate::model::{Document, Lineage, Op, StoredVersion, Timestamp, VersionRecord};
 use crate::names::ItemId;
 use crate::payload::keys;
+use crate::receipts::{Receipt, ReceiptKey, RECEIPTS_COLLECTION};
 use crate::routing::Route;
 use serde::Serialize;
 

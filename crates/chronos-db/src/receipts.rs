@@ -1,4 +1,5 @@
-//! Erasure receipts: what an erasure removed, signed so that an alteration shows.
+//! Erasure receipts: what an erasure removed, signed so that an alteration shows. Pure
+//! signing and checking (no I/O): `ops/erase.rs` writes receipts, `erasure` checks them.
 //!
 //! A receipt names no erased data: the item id and the subject value appear only as keyed
 //! hashes (HMAC-SHA-256 under `erasure.receiptKey`, with a label per kind of value), so
