@@ -104,7 +104,11 @@ pub enum Error {
     Metadata(#[source] MetaError),
     /// The payload store failed.
     #[error("payload store: {0}")]
-    Payload(#[from] PayloadError),
+    Payload(#[source] PayloadError),
+    /// Encrypted data cannot be decrypted with the configured keys: another master key than
+    /// the one that wrapped its data key, a missing data key, or an altered object.
+    #[error("encryption: {0}")]
+    Encryption(String),
     /// Stored data is not what this version of Chronos-DB wrote (corruption or manual edits).
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
@@ -115,6 +119,16 @@ impl From<MetaError> for Error {
         match e {
             MetaError::Invalid(msg) => Error::Validation(msg),
             other => Error::Metadata(other),
+        }
+    }
+}
+
+impl From<PayloadError> for Error {
+    fn from(e: PayloadError) -> Self {
+        match e {
+            PayloadError::Shredded(what) => Error::Erased { what },
+            PayloadError::Encryption(msg) => Error::Encryption(msg),
+            other => Error::Payload(other),
         }
     }
 }
@@ -157,6 +171,7 @@ impl Error {
             Error::Route(_) => "ROUTE_ERROR",
             Error::Metadata(_) => "METADATA_ERROR",
             Error::Payload(_) => "PAYLOAD_ERROR",
+            Error::Encryption(_) => "ENCRYPTION_ERROR",
             Error::Corrupt(_) => "CORRUPT",
         }
     }

@@ -34,6 +34,7 @@ pub mod analytics_jobs;
 pub mod backend_error;
 pub mod config;
 pub mod counters;
+pub mod encryption;
 pub mod erasure;
 pub mod error;
 pub mod json;
@@ -51,6 +52,7 @@ pub mod tiered;
 pub mod tiers;
 
 mod chronos;
+mod crypto;
 mod document;
 mod links;
 mod local_fs;

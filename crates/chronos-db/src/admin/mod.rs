@@ -1,6 +1,9 @@
 //! Start-up and maintenance checks over the configured connections.
 
 mod buckets;
+mod keys;
+
+pub use keys::{RotationReport, ShredReport};
 
 use crate::chronos::Chronos;
 use crate::config::{ConnRefs, Provider, Serves};

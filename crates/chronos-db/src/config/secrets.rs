@@ -39,6 +39,12 @@ impl ChronosConfig {
         if let Some(erasure) = &self.erasure {
             register_secret(&erasure.receipt_key);
         }
+        if let Some(enc) = &self.encryption {
+            register_secret(&enc.master_key);
+            for k in &enc.previous_master_keys {
+                register_secret(k);
+            }
+        }
         for conn in self.db_connections.values() {
             if let Some(password) = conn.mongo_uri.as_deref().and_then(uri_password) {
                 register_secret(&percent_decode(password));

@@ -84,6 +84,30 @@ pub struct ChronosConfig {
     /// Erasure (`erase`, subject erasure): how receipts are signed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub erasure: Option<ErasureSettings>,
+    /// Encryption at rest with per-tenant data keys (crypto-shredding).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<EncryptionSettings>,
+}
+
+/// Encryption at rest. Payload objects and blobs are encrypted with AES-256-GCM under a
+/// data key per tenant (per domain, and one for the generic tier), kept in that database
+/// wrapped by the master key. Indexed properties stay in plaintext in the metadata store
+/// (queries need them); no inline copies are written (`devShadow` then only serves those
+/// written before).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EncryptionSettings {
+    /// Encrypt what is written from now on (objects written before stay readable).
+    pub enabled: bool,
+    /// 32 bytes as 64 hex digits or base64, best given as `${env:NAME}`.
+    pub master_key: String,
+    /// Earlier master keys, still accepted to unwrap data keys until
+    /// `chronos admin rotate-master-key` has re-wrapped them under `masterKey`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub previous_master_keys: Vec<String>,
+    /// Whose data a data key covers: `tenant` (the default; `subject` is not available yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 /// Erasure settings. Every erasure writes a signed receipt to the logs database

@@ -20,6 +20,7 @@
 pub(crate) mod contract;
 mod counters;
 mod erasure;
+mod keys;
 pub mod mongo;
 mod open;
 mod results;
@@ -31,6 +32,7 @@ pub use counters::{
     CommittedPage, CountedVersion, CounterMark, CounterStore, CounterTotals, UniqueValue,
 };
 pub use erasure::ErasureStore;
+pub use keys::{KeyStore, WrappedKey};
 pub use open::MetadataLayer;
 pub(crate) use open::MetadataStores;
 pub use results::{AnalyticsResult, ResultFilter, ResultStore};
@@ -144,7 +146,7 @@ pub trait LeaseStore: Send + Sync + 'static {
 /// The metadata-store interface. Collection names are already validated by the caller.
 #[async_trait]
 pub trait MetadataStore:
-    LeaseStore + CounterStore + ResultStore + RetentionStore + ErasureStore
+    LeaseStore + CounterStore + ResultStore + RetentionStore + ErasureStore + KeyStore
 {
     /// Checks that the backend answers (used by `chronos config check --connect`).
     async fn ping(&self) -> Result<(), MetaError> {

@@ -216,7 +216,7 @@ impl Collection {
                         crate::payload::PayloadError::NotFound(_) => Error::validation(format!(
                             "a ref object points at '{from}', which does not exist"
                         )),
-                        other => Error::Payload(other),
+                        other => other.into(),
                     })?
                 }
             }

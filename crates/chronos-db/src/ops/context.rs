@@ -49,6 +49,8 @@ pub(crate) struct Context {
     pub(crate) counter_rules: Option<Arc<CounterRuleSet>>,
     settings: Mutex<HashMap<String, Arc<CollectionSettings>>>,
     clock: Option<Clock>,
+    /// The master keys and cached data keys, when `encryption.enabled`.
+    pub(crate) keyring: Option<Arc<crate::encryption::Keyring>>,
 }
 
 impl Context {
@@ -68,7 +70,11 @@ impl Context {
             }
             false => None,
         };
+        let keyring = crate::encryption::Keyring::from_config(&config)
+            .map_err(|e| crate::config::ConfigError::Invalid(vec![e]))?
+            .map(Arc::new);
         Ok(Context {
+            keyring,
             clock: options.clock,
             counter_rules,
             config,
@@ -98,6 +104,16 @@ impl Context {
             &resolved.bucket,
             resolved.prefix.as_deref(),
         )?;
+        let payload = match &self.keyring {
+            Some(keyring) => Arc::new(crate::encryption::EncryptedPayload {
+                inner: payload,
+                keyring: keyring.clone(),
+                keys: meta.clone(),
+                db: format!("{}/{}", resolved.db_conn_ref, resolved.db_name),
+                scope: crate::encryption::scope_of(&route),
+            }) as Arc<dyn crate::payload::PayloadStore>,
+            None => payload,
+        };
         let settings = self.settings(&route.collection);
         Ok(Collection::new(
             self.clone(),

@@ -37,7 +37,7 @@ impl Collection {
                 "version {} of '{}' points at missing object '{k}'",
                 v.ov, v.id
             )),
-            other => Error::Payload(other),
+            other => other.into(),
         })
     }
 
@@ -123,6 +123,13 @@ impl Collection {
         projection: Option<&[String]>,
         presign_ttl: Option<u64>,
     ) -> Result<Vec<Item>> {
+        if presign_ttl.is_some() && self.inner.keyring.is_some() {
+            // A signed URL to an object store would hand out ciphertext.
+            return Err(Error::validation(
+                "presigned URLs are not available with encryption on (the objects are \
+                 ciphertext); read the item instead",
+            ));
+        }
         let mut items = self
             .per_row(rows, |v, text| {
                 let data = serde_json::from_str::<Document>(text).map_err(|e| e.to_string())?;

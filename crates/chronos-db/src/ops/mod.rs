@@ -110,7 +110,13 @@ impl CollectionSettings {
             base64: map.base64_props.into_iter().collect(),
             logical_delete: cfg.logical_delete.enabled,
             versioning: cfg.versioning.enabled,
-            shadow: cfg.dev_shadow.clone(),
+            // Inline copies would keep plaintext in the metadata store: none are written
+            // with encryption on (those written before are still read).
+            shadow: DevShadow {
+                enabled: cfg.dev_shadow.enabled
+                    && !cfg.encryption.as_ref().is_some_and(|e| e.enabled),
+                ..cfg.dev_shadow.clone()
+            },
             locks: cfg.locks.clone(),
             limits: cfg.limits.clone(),
             retention: map.retention.or_else(|| cfg.retention.ver.clone()),

@@ -36,6 +36,14 @@ pub enum PayloadError {
     /// retrying.
     #[error("backend unavailable: {0}")]
     Unavailable(#[source] BackendError),
+    /// The object is encrypted under a data key that was destroyed (a shredded tenant): it
+    /// can never be read again.
+    #[error("{0}")]
+    Shredded(String),
+    /// The object is encrypted and cannot be decrypted with the configured keys (another
+    /// master key, a missing data key, an altered object).
+    #[error("{0}")]
+    Encryption(String),
     /// Any other failure, including a request the service refused (credentials redacted).
     #[error("{0}")]
     Backend(#[source] BackendError),

@@ -350,6 +350,39 @@ impl chronos_db::meta::ErasureStore for FaultyMeta {
 }
 
 #[async_trait]
+impl chronos_db::meta::KeyStore for FaultyMeta {
+    async fn insert_key(&self, key: &chronos_db::meta::WrappedKey) -> Result<(), MetaError> {
+        self.inner.insert_key(key).await
+    }
+    async fn get_key(&self, kid: &str) -> Result<Option<chronos_db::meta::WrappedKey>, MetaError> {
+        self.inner.get_key(kid).await
+    }
+    async fn current_key(
+        &self,
+        scope: &str,
+    ) -> Result<Option<chronos_db::meta::WrappedKey>, MetaError> {
+        self.inner.current_key(scope).await
+    }
+    async fn destroy_keys(&self, scope: &str) -> Result<u64, MetaError> {
+        self.inner.destroy_keys(scope).await
+    }
+    async fn keys_not_wrapped_by(
+        &self,
+        master_id: &str,
+    ) -> Result<Vec<chronos_db::meta::WrappedKey>, MetaError> {
+        self.inner.keys_not_wrapped_by(master_id).await
+    }
+    async fn rewrap_key(
+        &self,
+        kid: &str,
+        wrapped: &[u8],
+        master_id: &str,
+    ) -> Result<(), MetaError> {
+        self.inner.rewrap_key(kid, wrapped, master_id).await
+    }
+}
+
+#[async_trait]
 impl MetadataStore for FaultyMeta {
     async fn payload_keys(&self, coll: &str, id: &str) -> Result<Vec<String>, MetaError> {
         self.inner.payload_keys(coll, id).await

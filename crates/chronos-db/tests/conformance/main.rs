@@ -93,6 +93,7 @@ mod support;
 mod analytics;
 mod blobs;
 mod counters;
+mod encryption;
 mod entities;
 mod erasure;
 mod faults;

@@ -249,6 +249,28 @@ pub(super) fn problems(cfg: &ChronosConfig) -> Vec<String> {
             }
         }
     }
+    if let Some(enc) = &cfg.encryption {
+        for (path, key) in std::iter::once(("$.encryption.masterKey".to_string(), &enc.master_key))
+            .chain(
+                enc.previous_master_keys
+                    .iter()
+                    .enumerate()
+                    .map(|(i, k)| (format!("$.encryption.previousMasterKeys[{i}]"), k)),
+            )
+        {
+            if let Err(e) = crate::crypto::MasterKey::parse(key) {
+                p.add(&path, &e);
+            }
+        }
+        match enc.scope.as_deref() {
+            None | Some("tenant") => {}
+            Some("subject") => p.add(
+                "$.encryption.scope",
+                "`subject` (a data key per data subject) is not available yet; use `tenant`",
+            ),
+            Some(_) => p.add("$.encryption.scope", "must be `tenant`"),
+        }
+    }
     if let Some(erasure) = &cfg.erasure {
         if erasure.receipt_key.chars().count() < 32 {
             p.add(

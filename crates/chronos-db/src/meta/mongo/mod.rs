@@ -75,6 +75,7 @@ mod cv;
 mod erasure;
 mod errors;
 mod filter;
+mod keys;
 #[cfg(test)]
 mod plans;
 mod protocol;

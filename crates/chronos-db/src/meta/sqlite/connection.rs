@@ -59,6 +59,9 @@ pub(super) fn open_connection(
              floor INTEGER NOT NULL, last_at INTEGER) WITHOUT ROWID;
          CREATE TABLE IF NOT EXISTS _chronos_counter_totals (coll TEXT NOT NULL, rule TEXT NOT NULL, op TEXT NOT NULL,
              n INTEGER NOT NULL, PRIMARY KEY (coll, rule, op)) WITHOUT ROWID;
+         CREATE TABLE IF NOT EXISTS _chronos_keys (kid TEXT PRIMARY KEY, scope TEXT NOT NULL, wrapped BLOB NOT NULL,
+             master_id TEXT NOT NULL, created_at INTEGER NOT NULL, destroyed INTEGER NOT NULL) WITHOUT ROWID;
+         CREATE INDEX IF NOT EXISTS _chronos_keys_scope ON _chronos_keys(scope, created_at);
          CREATE TABLE IF NOT EXISTS _chronos_retention (coll TEXT NOT NULL, id TEXT NOT NULL, ov INTEGER NOT NULL,
              at INTEGER NOT NULL, cv INTEGER NOT NULL, PRIMARY KEY (coll, id, ov)) WITHOUT ROWID;
          CREATE INDEX IF NOT EXISTS _chronos_retention_at ON _chronos_retention(coll, at);

@@ -22,6 +22,7 @@
 mod connection;
 mod counters;
 mod erasure;
+mod keys;
 mod query;
 mod results;
 mod retention;

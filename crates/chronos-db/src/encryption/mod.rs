@@ -1,0 +1,216 @@
+//! Encryption at rest with per-tenant data keys (`encryption` in the configuration).
+//!
+//! Each route's data is encrypted under a data key of its **scope** — `tenant:<id>`,
+//! `domain:<name>` or `generic` — kept in that route's own database (`meta::KeyStore`),
+//! wrapped by the master key. Objects record the id of the key that encrypted them (the
+//! envelope in `crypto/envelope.rs`), so keys can change (a shred, a concurrent first write)
+//! without a migration. **Shredding** a scope destroys its keys: every object they encrypted,
+//! wherever copies of it live (replicas, backups), is unreadable for good, and reads say the
+//! data was erased.
+//!
+//! Unwrapped keys are cached for [`CACHE_TTL`]: a shred takes effect at once in the process
+//! that runs it, and within that time in every other process.
+
+mod payload;
+
+pub(crate) use payload::EncryptedPayload;
+
+use crate::config::ChronosConfig;
+use crate::crypto::{Key, MasterKey};
+use crate::meta::{MetadataStore, WrappedKey};
+use crate::model::Timestamp;
+use crate::payload::PayloadError;
+use crate::routing::Route;
+use crate::tiers::Tier;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long an unwrapped data key is used without asking its database again.
+pub const CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// (database, key id) → when it was unwrapped, and the key: for reads.
+type ReadCache = HashMap<(String, String), (Instant, Arc<Key>)>;
+/// (database, scope) → when it was chosen, its id and the key: for writes.
+type WriteCache = HashMap<(String, String), (Instant, String, Arc<Key>)>;
+
+/// The master keys, and the data keys unwrapped recently.
+pub(crate) struct Keyring {
+    master: MasterKey,
+    previous: Vec<MasterKey>,
+    read_cache: Mutex<ReadCache>,
+    write_cache: Mutex<WriteCache>,
+}
+
+/// The scope of a route's data key.
+pub(crate) fn scope_of(route: &Route) -> String {
+    match route.tier {
+        Tier::Tenant => format!("tenant:{}", route.tenant_id.as_deref().unwrap_or_default()),
+        Tier::Domain => format!("domain:{}", route.domain.as_deref().unwrap_or_default()),
+        Tier::Generic => "generic".into(),
+    }
+}
+
+impl Keyring {
+    /// The keyring of a configuration with encryption enabled (`None` when it is off).
+    pub(crate) fn from_config(cfg: &ChronosConfig) -> Result<Option<Self>, String> {
+        let Some(enc) = cfg.encryption.as_ref().filter(|e| e.enabled) else {
+            return Ok(None);
+        };
+        let master =
+            MasterKey::parse(&enc.master_key).map_err(|e| format!("encryption.masterKey: {e}"))?;
+        let previous = enc
+            .previous_master_keys
+            .iter()
+            .map(|k| MasterKey::parse(k))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("encryption.previousMasterKeys: {e}"))?;
+        Ok(Some(Keyring {
+            master,
+            previous,
+            read_cache: Mutex::new(HashMap::new()),
+            write_cache: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    /// The id of the master key new data keys are wrapped with.
+    pub(crate) fn master_id(&self) -> &str {
+        &self.master.id
+    }
+
+    /// The key new objects of `scope` are encrypted with: the scope's newest live key, or a
+    /// new one (two processes making one at once each use their own; both stay valid).
+    pub(crate) async fn write_key(
+        &self,
+        store: &dyn MetadataStore,
+        db: &str,
+        scope: &str,
+    ) -> Result<(String, Arc<Key>), PayloadError> {
+        let slot = (db.to_string(), scope.to_string());
+        if let Some((at, kid, key)) = lock(&self.write_cache).get(&slot) {
+            if at.elapsed() < CACHE_TTL {
+                return Ok((kid.clone(), key.clone()));
+            }
+        }
+        let (kid, key) = match store.current_key(scope).await.map_err(meta_error)? {
+            Some(found) => {
+                let key = self.unwrap(&found)?;
+                (found.kid, key)
+            }
+            None => {
+                let mut key: Key = [0u8; 32];
+                rand::fill(&mut key);
+                let kid = format!("{scope}:{}", crate::names::write_id());
+                store
+                    .insert_key(&WrappedKey {
+                        kid: kid.clone(),
+                        scope: scope.to_string(),
+                        wrapped: self.master.wrap(&kid, &key),
+                        master_id: self.master.id.clone(),
+                        created_at: Timestamp::now(),
+                        destroyed: false,
+                    })
+                    .await
+                    .map_err(meta_error)?;
+                (kid, Arc::new(key))
+            }
+        };
+        lock(&self.write_cache).insert(slot, (Instant::now(), kid.clone(), key.clone()));
+        Ok((kid, key))
+    }
+
+    /// The key `kid` of a database, for reading an object it encrypted.
+    pub(crate) async fn read_key(
+        &self,
+        store: &dyn MetadataStore,
+        db: &str,
+        kid: &str,
+    ) -> Result<Arc<Key>, PayloadError> {
+        let slot = (db.to_string(), kid.to_string());
+        if let Some((at, key)) = lock(&self.read_cache).get(&slot) {
+            if at.elapsed() < CACHE_TTL {
+                return Ok(key.clone());
+            }
+        }
+        let found = store
+            .get_key(kid)
+            .await
+            .map_err(meta_error)?
+            .ok_or_else(|| {
+                PayloadError::Encryption(format!(
+                    "the data key '{kid}' is not in this database (an object from elsewhere?)"
+                ))
+            })?;
+        let key = self.unwrap(&found)?;
+        lock(&self.read_cache).insert(slot, (Instant::now(), key.clone()));
+        Ok(key)
+    }
+
+    fn unwrap(&self, k: &WrappedKey) -> Result<Arc<Key>, PayloadError> {
+        if k.destroyed {
+            return Err(PayloadError::Shredded(format!(
+                "data encrypted under the shredded key '{}'",
+                k.kid
+            )));
+        }
+        let master = std::iter::once(&self.master)
+            .chain(&self.previous)
+            .find(|m| m.id == k.master_id)
+            .ok_or_else(|| {
+                PayloadError::Encryption(format!(
+                    "the data key '{}' was wrapped by master key {}, but the configured master key is {}{}",
+                    k.kid,
+                    k.master_id,
+                    self.master.id,
+                    if self.previous.is_empty() {
+                        "".to_string()
+                    } else {
+                        " (previous master keys do not match either)".to_string()
+                    }
+                ))
+            })?;
+        master
+            .unwrap(&k.kid, &k.wrapped)
+            .map(Arc::new)
+            .ok_or_else(|| {
+                PayloadError::Encryption(format!(
+                    "the data key '{}' does not unwrap with master key {}: it was altered",
+                    k.kid, master.id
+                ))
+            })
+    }
+
+    /// Re-wraps every data key of a database not wrapped by the current master key.
+    pub(crate) async fn rewrap_all(&self, store: &dyn MetadataStore) -> Result<u64, PayloadError> {
+        let mut n = 0;
+        for k in store
+            .keys_not_wrapped_by(&self.master.id)
+            .await
+            .map_err(meta_error)?
+        {
+            let key = self.unwrap(&k)?;
+            store
+                .rewrap_key(&k.kid, &self.master.wrap(&k.kid, &key), &self.master.id)
+                .await
+                .map_err(meta_error)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Forgets every cached key (after a shred in this process).
+    pub(crate) fn forget(&self) {
+        lock(&self.read_cache).clear();
+        lock(&self.write_cache).clear();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn meta_error(e: crate::meta::MetaError) -> PayloadError {
+    PayloadError::Backend(crate::backend_error::BackendError::new(format!(
+        "reading a data key: {e}"
+    )))
+}

@@ -1,0 +1,281 @@
+//! Encryption at rest: objects in the bucket hold no plaintext, reads are unchanged, a wrong
+//! master key is a clear error, rotation re-wraps data keys, and shredding a tenant makes its
+//! objects unreadable for good while other tenants read normally.
+
+use crate::harness::{Backend, Harness};
+use base64::Engine;
+use chronos_db::config::{ChronosConfig, EncryptionSettings};
+use chronos_db::{
+    Chronos, Collection, DatabaseType, Error, ListOptions, ReadOptions, RestoreTarget, Route,
+};
+use serde_json::json;
+
+const SECRET: &str = "TOP-SECRET-4711";
+const BLOB_SECRET: &str = "BLOB-SECRET-0815";
+
+fn key(byte: u8) -> String {
+    hex_of(&[byte; 32])
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn encrypted(cfg: &mut ChronosConfig) {
+    cfg.encryption = Some(EncryptionSettings {
+        enabled: true,
+        master_key: key(1),
+        ..Default::default()
+    });
+    cfg.dev_shadow.enabled = true; // ignored under encryption: no plaintext inline copies
+    cfg.collection_maps.insert(
+        "vault".into(),
+        serde_json::from_value(json!({
+            "indexedProps": ["owner"],
+            "base64Props": {"scan": {"contentType": "text/plain", "preferredText": true}}
+        }))
+        .unwrap(),
+    );
+}
+
+/// Every object under `prefix`, raw from the bucket (below the encryption layer).
+async fn raw_objects(h: &Harness, prefix: &str) -> Vec<(String, Vec<u8>)> {
+    let stores: Vec<_> = h.payloads.lock().unwrap().clone();
+    let mut out = Vec::new();
+    for s in stores {
+        for o in s.list(prefix).await.unwrap() {
+            out.push((o.key.clone(), s.get(&o.key).await.unwrap().to_vec()));
+        }
+    }
+    out
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+async fn secret_item(c: &Collection) -> String {
+    let scan = base64::engine::general_purpose::STANDARD.encode(BLOB_SECRET);
+    c.create(
+        json!({"owner": "ada", "note": SECRET, "scan": scan}),
+        "app",
+        "",
+        Default::default(),
+    )
+    .await
+    .unwrap()
+    .id
+}
+
+fn erased<T: std::fmt::Debug>(r: Result<T, Error>) {
+    assert!(
+        matches!(r, Err(Error::Erased { .. })),
+        "expected Erased, got {r:?}"
+    );
+}
+
+conformance_case!(encrypted_objects_hold_no_plaintext);
+async fn encrypted_objects_hold_no_plaintext(b: &dyn Backend) {
+    let h = open!(b, encrypted);
+    let c = h.coll("vault");
+    let id = secret_item(&c).await;
+    c.update(
+        &id,
+        json!({"owner": "ada", "note": format!("{SECRET}-v1")}),
+        0,
+        "app",
+        "",
+    )
+    .await
+    .unwrap();
+    // A restore copies the blob of version 0 into the new version's own prefix.
+    c.restore_object(&id, RestoreTarget::Ov(0), "app", "")
+        .await
+        .unwrap();
+
+    let objects = raw_objects(&h, &format!("vault/{id}/")).await;
+    assert!(
+        objects.len() >= 5,
+        "three item.json, two blobs and texts: {objects:?}"
+    );
+    for (key, bytes) in &objects {
+        assert!(bytes.starts_with(b"CHRENC1\0"), "{key} is not encrypted");
+        assert!(
+            !contains(bytes, SECRET) && !contains(bytes, BLOB_SECRET) && !contains(bytes, "ada"),
+            "{key}"
+        );
+    }
+    // Reads are unchanged: content, blobs, earlier versions, queries.
+    let latest = c
+        .get_latest(&id, ReadOptions::default())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(latest.data["note"], SECRET);
+    let scan = latest.data["scan"]["ref"].clone();
+    assert!(scan.is_object(), "{latest:?}");
+    let v1 = c
+        .get_version(&id, 1, ReadOptions::default())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(v1.data["note"], format!("{SECRET}-v1"));
+    let page = c
+        .list_by_meta(ListOptions {
+            filter: Some(json!({"owner": "ada"})),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 1);
+    // No inline copy was kept, and no URL hands out ciphertext.
+    let stores: Vec<_> = h.metas.lock().unwrap().clone();
+    for s in stores {
+        if let Ok(Some(head)) = s.get_head("vault", &id).await {
+            assert!(head.shadow.is_none());
+        }
+    }
+    let presign = ReadOptions {
+        presign: true,
+        ..Default::default()
+    };
+    assert!(matches!(
+        c.get_latest(&id, presign).await,
+        Err(Error::Validation(_))
+    ));
+}
+
+conformance_case!(master_keys_are_checked_and_rotated);
+async fn master_keys_are_checked_and_rotated(b: &dyn Backend) {
+    let h = open!(b, encrypted);
+    let id = secret_item(&h.coll("vault")).await;
+    let with_master = |master: String, previous: Vec<String>| {
+        let mut cfg = h.config.clone();
+        cfg.encryption = Some(EncryptionSettings {
+            enabled: true,
+            master_key: master,
+            previous_master_keys: previous,
+            ..Default::default()
+        });
+        cfg
+    };
+    let route = Route::tenant(DatabaseType::Runtime, "tenant-a", "vault").unwrap();
+    // Another master key: a clear error naming both key ids, never a wrong answer.
+    let wrong = Chronos::open(with_master(key(2), vec![])).await.unwrap();
+    match wrong
+        .with(route.clone())
+        .unwrap()
+        .get_latest(&id, ReadOptions::default())
+        .await
+    {
+        Err(Error::Encryption(msg)) => assert!(msg.contains("master key"), "{msg}"),
+        other => panic!("expected an encryption error, got {other:?}"),
+    }
+    // The new key with the old one as previous: reads work, rotation re-wraps, then the
+    // old key can go.
+    let rotating = Chronos::open(with_master(key(2), vec![key(1)]))
+        .await
+        .unwrap();
+    let c = rotating.with(route.clone()).unwrap();
+    assert_eq!(
+        c.get_latest(&id, ReadOptions::default())
+            .await
+            .unwrap()
+            .unwrap()
+            .data["note"],
+        SECRET
+    );
+    let report = rotating
+        .rotate_master_key(&["tenant-a".into()])
+        .await
+        .unwrap();
+    assert!(report.keys_rewrapped >= 1, "{report:?}");
+    let again = rotating
+        .rotate_master_key(&["tenant-a".into()])
+        .await
+        .unwrap();
+    assert_eq!(again.keys_rewrapped, 0);
+    let rotated = Chronos::open(with_master(key(2), vec![])).await.unwrap();
+    let c = rotated.with(route).unwrap();
+    assert_eq!(
+        c.get_latest(&id, ReadOptions::default())
+            .await
+            .unwrap()
+            .unwrap()
+            .data["note"],
+        SECRET
+    );
+}
+
+conformance_case!(shredding_a_tenant_leaves_the_others_readable);
+async fn shredding_a_tenant_leaves_the_others_readable(b: &dyn Backend) {
+    let h = open!(b, encrypted);
+    let a = h.coll("vault");
+    let a_id = secret_item(&a).await;
+    a.update(&a_id, json!({"owner": "ada"}), 0, "app", "")
+        .await
+        .unwrap();
+    let a_kn = h
+        .chronos
+        .with(Route::tenant(DatabaseType::Knowledge, "tenant-a", "vault").unwrap())
+        .unwrap();
+    let a_kn_id = secret_item(&a_kn).await;
+    let bee = h.tenant("tenant-b", "vault");
+    let b_id = secret_item(&bee).await;
+    let objects_before = raw_objects(&h, &format!("vault/{a_id}/")).await;
+
+    let report = h
+        .chronos
+        .shred_tenant("tenant-a", "dpo", "contract ended")
+        .await
+        .unwrap();
+    assert!(report.keys_destroyed >= 2, "{report:?}");
+    erased(a.get_latest(&a_id, ReadOptions::default()).await);
+    erased(a.get_version(&a_id, 0, ReadOptions::default()).await);
+    erased(a_kn.get_latest(&a_kn_id, ReadOptions::default()).await);
+    // The objects are still there (and in any copy of the bucket), but undecryptable, also
+    // for a process that never saw the key.
+    assert_eq!(
+        raw_objects(&h, &format!("vault/{a_id}/")).await,
+        objects_before
+    );
+    let fresh = Chronos::open(h.config.clone()).await.unwrap();
+    erased(
+        fresh
+            .with(Route::tenant(DatabaseType::Runtime, "tenant-a", "vault").unwrap())
+            .unwrap()
+            .get_latest(&a_id, ReadOptions::default())
+            .await,
+    );
+    // Tenant B reads as before; tenant A's new writes get a new key.
+    assert_eq!(
+        bee.get_latest(&b_id, ReadOptions::default())
+            .await
+            .unwrap()
+            .unwrap()
+            .data["note"],
+        SECRET
+    );
+    let new_id = secret_item(&a).await;
+    assert_eq!(
+        a.get_latest(&new_id, ReadOptions::default())
+            .await
+            .unwrap()
+            .unwrap()
+            .data["note"],
+        SECRET
+    );
+    let again = h
+        .chronos
+        .shred_tenant("tenant-a", "dpo", "again")
+        .await
+        .unwrap();
+    assert!(again.keys_destroyed >= 1);
+    erased(a.get_latest(&new_id, ReadOptions::default()).await);
+    assert!(matches!(
+        h.chronos.shred_tenant("../x", "dpo", "").await,
+        Err(Error::Validation(_))
+    ));
+}
