@@ -282,6 +282,35 @@ pub(crate) enum AdminCommand {
     /// state: exists, missing, created, skipped (per-tenant templates) or error. Exits 1
     /// when a bucket is missing or in error.
     Buckets(BucketsArgs),
+    /// Destroy a tenant's data keys (encryption at rest): everything encrypted for it, in
+    /// every copy of the objects, becomes unreadable for good; reads answer ERASED. Other
+    /// tenants are untouched. Needs --yes.
+    ShredTenant(ShredTenantArgs),
+    /// Re-wrap every data key under `encryption.masterKey` (unwrapping with
+    /// `encryption.previousMasterKeys`), in every listed database and those of --tenant.
+    /// Payloads are not touched.
+    RotateMasterKey(RotateMasterKeyArgs),
+}
+
+/// Arguments of `chronos admin shred-tenant`.
+#[derive(Args, Debug)]
+pub(crate) struct ShredTenantArgs {
+    /// The tenant whose data keys are destroyed.
+    #[arg(long, value_name = "T")]
+    pub(crate) tenant: TenantId,
+    /// Confirm: this cannot be undone.
+    #[arg(long)]
+    pub(crate) yes: bool,
+    #[command(flatten)]
+    pub(crate) meta: WriteMeta,
+}
+
+/// Arguments of `chronos admin rotate-master-key`.
+#[derive(Args, Debug)]
+pub(crate) struct RotateMasterKeyArgs {
+    /// Tenants served by a template (repeatable): their databases are visited too.
+    #[arg(long = "tenant", value_name = "T")]
+    pub(crate) tenants: Vec<TenantId>,
 }
 
 /// Arguments of `chronos admin buckets`.

@@ -545,3 +545,21 @@ pub(crate) async fn erasure_verify(g: &Global, receipt_id: &str) -> Result<(), F
         )),
     }
 }
+
+pub(crate) async fn admin_shred_tenant(g: &Global, a: ShredTenantArgs) -> Result<(), Failure> {
+    if !a.yes {
+        return Err(Failure::new(
+            "VALIDATION_ERROR",
+            format!(
+                "shredding destroys tenant '{}''s data keys for good: add --yes to confirm",
+                a.tenant
+            ),
+        ));
+    }
+    let chronos = g.open().await?;
+    print_json(
+        &chronos
+            .shred_tenant(&a.tenant, &a.meta.actor, &a.meta.reason)
+            .await?,
+    )
+}

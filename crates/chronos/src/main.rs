@@ -128,6 +128,15 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Admin {
             command: AdminCommand::Buckets(a),
         } => admin_buckets(&global, a.create && !a.check).await,
+        Command::Admin {
+            command: AdminCommand::ShredTenant(a),
+        } => admin_shred_tenant(&global, a).await,
+        Command::Admin {
+            command: AdminCommand::RotateMasterKey(a),
+        } => {
+            let tenants: Vec<String> = a.tenants.iter().map(|t| t.to_string()).collect();
+            print_json(&global.open().await?.rotate_master_key(&tenants).await?)
+        }
         Command::Bench(a) => bench(global.data_dir, a).await,
         Command::Serve(a) => serve(&global, a).await,
         Command::Openapi => print_json(&chronos_server::openapi_json()),

@@ -1109,3 +1109,109 @@ fn erase_erase_subject_and_verify() {
         assert!(!stderr(o).contains(KEY));
     }
 }
+
+/// Encryption at rest from the CLI: no plaintext under the data directory, a wrong master
+/// key is ENCRYPTION_ERROR (and never printed), rotation, and a shred that needs --yes.
+#[test]
+fn encryption_rotation_and_shredding() {
+    const OLD: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+    const NEW: &str = "2222222222222222222222222222222222222222222222222222222222222222";
+    let mut cli = Configured::new(|cfg| {
+        cfg["encryption"] = serde_json::json!({"enabled": true,
+            "masterKey": "${env:CHRONOS_TEST_MASTER}",
+            "previousMasterKeys": ["${env:CHRONOS_TEST_PREVIOUS}"]});
+        // Indexed properties stay in plaintext (queries need them): the text is not one.
+        cfg["collectionMaps"] = serde_json::json!({"notes": {"indexedProps": ["kind"]}});
+    });
+    let set = |cli: &mut Configured, master: &str, previous: &str| {
+        cli.env = vec![
+            ("CHRONOS_TEST_MASTER".into(), master.into()),
+            ("CHRONOS_TEST_PREVIOUS".into(), previous.into()),
+        ];
+    };
+    set(&mut cli, OLD, OLD);
+    let route = ["--tenant", "tenant-a", "-c", "notes"];
+    let with = |args: &[&'static str]| -> Vec<&'static str> {
+        let mut v = args.to_vec();
+        v.extend_from_slice(&route);
+        v
+    };
+    cli.ok(&with(&[
+        "create",
+        "--id",
+        "n-1",
+        "--data",
+        r#"{"text":"PLAINTEXT-CANARY"}"#,
+    ]));
+    assert_eq!(cli.ok(&with(&["get", "n-1"]))["text"], "PLAINTEXT-CANARY");
+    let mut found = false;
+    for entry in walk(std::path::Path::new(&cli.config).parent().unwrap()) {
+        let bytes = std::fs::read(&entry).unwrap();
+        found |= entry.to_string_lossy().ends_with("item.json");
+        assert!(
+            !bytes.windows(16).any(|w| w == b"PLAINTEXT-CANARY"),
+            "{} holds plaintext",
+            entry.display()
+        );
+    }
+    assert!(found, "no object was written");
+
+    // Another master key: a clear error that shows neither key.
+    set(&mut cli, NEW, NEW);
+    let wrong = cli.run(&with(&["get", "n-1"]));
+    assert!(
+        stderr(&wrong).contains("ENCRYPTION_ERROR"),
+        "{}",
+        stderr(&wrong)
+    );
+    // The new key with the old one as previous, then rotation: the old key can go.
+    set(&mut cli, NEW, OLD);
+    let unnamed = cli.ok(&["admin", "rotate-master-key"]);
+    assert_eq!(unnamed["keysRewrapped"], 0, "{unnamed}");
+    assert!(unnamed["templatesNotListed"]
+        .as_array()
+        .is_some_and(|t| !t.is_empty()));
+    let rotated = cli.ok(&["admin", "rotate-master-key", "--tenant", "tenant-a"]);
+    assert!(rotated["keysRewrapped"].as_u64().unwrap() >= 1, "{rotated}");
+    set(&mut cli, NEW, NEW);
+    assert_eq!(cli.ok(&with(&["get", "n-1"]))["text"], "PLAINTEXT-CANARY");
+
+    let unconfirmed = cli.run(&["admin", "shred-tenant", "--tenant", "tenant-a"]);
+    assert!(
+        stderr(&unconfirmed).contains("--yes"),
+        "{}",
+        stderr(&unconfirmed)
+    );
+    assert!(cli.run(&with(&["get", "n-1"])).status.success());
+    let shred = cli.ok(&[
+        "admin",
+        "shred-tenant",
+        "--tenant",
+        "tenant-a",
+        "--yes",
+        "--actor",
+        "dpo",
+    ]);
+    assert!(shred["keysDestroyed"].as_u64().unwrap() >= 1);
+    let gone = cli.run(&with(&["get", "n-1"]));
+    assert!(stderr(&gone).contains("ERASED"), "{}", stderr(&gone));
+    for o in [&wrong, &unconfirmed, &gone] {
+        for key in [OLD, NEW] {
+            assert!(!stderr(o).contains(key) && !String::from_utf8_lossy(&o.stdout).contains(key));
+        }
+    }
+}
+
+/// Every file under a directory.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}

@@ -34,6 +34,11 @@ pub struct RotationReport {
     pub databases: u64,
     /// Data keys re-wrapped.
     pub keys_rewrapped: u64,
+    /// Database types whose tenants are served by a template: only the tenants named were
+    /// visited (keys elsewhere are re-wrapped as they are used, while the previous master
+    /// key is still configured).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub templates_not_listed: Vec<String>,
 }
 
 impl Chronos {
@@ -133,14 +138,19 @@ impl Chronos {
         let keyring = self.keyring()?;
         let cfg = &self.context.config;
         let mut routes = Vec::new();
+        let mut templates_not_listed = Vec::new();
         for e in cfg.databases.entries() {
             let ty = e.database_type;
             match e.serves {
                 Serves::Everyone => routes.push(Route::generic(ty, ANY)?),
                 Serves::Domain(d) => routes.push(Route::domain(ty, d, ANY)?),
                 Serves::Tenant(t) => routes.push(Route::tenant(ty, t, ANY)?),
-                Serves::AnyDomain(_) => {}
+                Serves::AnyDomain(_) => {
+                    templates_not_listed.push(format!("{}: domains", ty.as_str()))
+                }
                 Serves::AnyTenant(_) => {
+                    templates_not_listed
+                        .push(format!("{}: tenants other than those named", ty.as_str()));
                     for t in tenants {
                         routes.push(Route::tenant(ty, t, ANY)?);
                     }
@@ -152,6 +162,7 @@ impl Chronos {
             master_key_id: keyring.master_id().to_string(),
             databases: 0,
             keys_rewrapped: 0,
+            templates_not_listed,
         };
         for route in routes {
             let resolved = resolve(cfg, &route)?;

@@ -95,6 +95,7 @@ impl Keyring {
         let (kid, key) = match store.current_key(scope).await.map_err(meta_error)? {
             Some(found) => {
                 let key = self.unwrap(&found)?;
+                self.migrate(store, &found, &key).await;
                 (found.kid, key)
             }
             None => {
@@ -142,8 +143,24 @@ impl Keyring {
                 ))
             })?;
         let key = self.unwrap(&found)?;
+        self.migrate(store, &found, &key).await;
         lock(&self.read_cache).insert(slot, (Instant::now(), key.clone()));
         Ok(key)
+    }
+
+    /// A key still wrapped by a previous master key is re-wrapped under the current one as
+    /// it is used, so rotation completes for every database in use; a failure only leaves
+    /// it for `rotate_master_key`.
+    async fn migrate(&self, store: &dyn MetadataStore, k: &WrappedKey, key: &Key) {
+        if k.master_id == self.master.id {
+            return;
+        }
+        if let Err(e) = store
+            .rewrap_key(&k.kid, &self.master.wrap(&k.kid, key), &self.master.id)
+            .await
+        {
+            tracing::warn!(kid = %k.kid, error = %e, "could not re-wrap a data key under the current master key");
+        }
     }
 
     fn unwrap(&self, k: &WrappedKey) -> Result<Arc<Key>, PayloadError> {

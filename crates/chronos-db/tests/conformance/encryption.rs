@@ -151,6 +151,8 @@ conformance_case!(master_keys_are_checked_and_rotated);
 async fn master_keys_are_checked_and_rotated(b: &dyn Backend) {
     let h = open!(b, encrypted);
     let id = secret_item(&h.coll("vault")).await;
+    let knowledge = Route::tenant(DatabaseType::Knowledge, "tenant-a", "vault").unwrap();
+    let kn_id = secret_item(&h.chronos.with(knowledge.clone()).unwrap()).await;
     let with_master = |master: String, previous: Vec<String>| {
         let mut cfg = h.config.clone();
         cfg.encryption = Some(EncryptionSettings {
@@ -173,8 +175,8 @@ async fn master_keys_are_checked_and_rotated(b: &dyn Backend) {
         Err(Error::Encryption(msg)) => assert!(msg.contains("master key"), "{msg}"),
         other => panic!("expected an encryption error, got {other:?}"),
     }
-    // The new key with the old one as previous: reads work, rotation re-wraps, then the
-    // old key can go.
+    // The new key with the old one as previous: reads work (and re-wrap the key they use),
+    // rotation re-wraps the rest, then the old key can go.
     let rotating = Chronos::open(with_master(key(2), vec![key(1)]))
         .await
         .unwrap();
@@ -191,22 +193,27 @@ async fn master_keys_are_checked_and_rotated(b: &dyn Backend) {
         .rotate_master_key(&["tenant-a".into()])
         .await
         .unwrap();
-    assert!(report.keys_rewrapped >= 1, "{report:?}");
+    assert_eq!(
+        report.keys_rewrapped, 1,
+        "the knowledge database's: {report:?}"
+    );
     let again = rotating
         .rotate_master_key(&["tenant-a".into()])
         .await
         .unwrap();
     assert_eq!(again.keys_rewrapped, 0);
     let rotated = Chronos::open(with_master(key(2), vec![])).await.unwrap();
-    let c = rotated.with(route).unwrap();
-    assert_eq!(
-        c.get_latest(&id, ReadOptions::default())
-            .await
-            .unwrap()
-            .unwrap()
-            .data["note"],
-        SECRET
-    );
+    for (route, id) in [(route, &id), (knowledge, &kn_id)] {
+        let c = rotated.with(route).unwrap();
+        assert_eq!(
+            c.get_latest(id, ReadOptions::default())
+                .await
+                .unwrap()
+                .unwrap()
+                .data["note"],
+            SECRET
+        );
+    }
 }
 
 conformance_case!(shredding_a_tenant_leaves_the_others_readable);

@@ -465,3 +465,64 @@ pub(crate) async fn erasure_search_and_scrub(store: Arc<dyn MetadataStore>) {
     );
     assert!(s.erased_among("nobody", &ids).await.unwrap().is_empty());
 }
+
+/// Data keys: inserted once per id, the newest live key of a scope is current, destroying a
+/// scope removes its wrapped bytes (and only its own), rotation re-wraps live keys. Reading
+/// an empty store creates nothing and finds nothing.
+pub(crate) async fn data_keys_insert_destroy_and_rewrap(store: Arc<dyn MetadataStore>) {
+    use crate::meta::WrappedKey;
+    let s = store.as_ref();
+    assert_eq!(s.get_key("k").await.unwrap(), None);
+    assert_eq!(s.current_key("tenant:a").await.unwrap(), None);
+    assert_eq!(s.destroy_keys("tenant:a").await.unwrap(), 0);
+    assert!(s.keys_not_wrapped_by("m2").await.unwrap().is_empty());
+    let key = |kid: &str, scope: &str, at: i64| WrappedKey {
+        kid: kid.into(),
+        scope: scope.into(),
+        wrapped: vec![1, 2, 3, at as u8],
+        master_id: "m1".into(),
+        created_at: Timestamp(at),
+        destroyed: false,
+    };
+    s.insert_key(&key("a1", "tenant:a", 1)).await.unwrap();
+    s.insert_key(&key("a2", "tenant:a", 2)).await.unwrap();
+    s.insert_key(&key("b1", "tenant:b", 3)).await.unwrap();
+    // The same id again changes nothing.
+    let mut again = key("a1", "tenant:a", 9);
+    again.wrapped = vec![9];
+    s.insert_key(&again).await.unwrap();
+    assert_eq!(
+        s.get_key("a1").await.unwrap(),
+        Some(key("a1", "tenant:a", 1))
+    );
+    assert_eq!(s.current_key("tenant:a").await.unwrap().unwrap().kid, "a2");
+
+    // Rotation: every live key not wrapped by m2, then re-wrapped.
+    let stale = s.keys_not_wrapped_by("m2").await.unwrap();
+    assert_eq!(
+        stale.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(),
+        vec!["a1", "a2", "b1"]
+    );
+    s.rewrap_key("a1", &[7, 7], "m2").await.unwrap();
+    let a1 = s.get_key("a1").await.unwrap().unwrap();
+    assert_eq!((a1.wrapped, a1.master_id.as_str()), (vec![7, 7], "m2"));
+
+    // Destroying a scope: its keys lose their bytes, the other scope keeps its own.
+    assert_eq!(s.destroy_keys("tenant:a").await.unwrap(), 2);
+    assert_eq!(s.destroy_keys("tenant:a").await.unwrap(), 0);
+    let gone = s.get_key("a2").await.unwrap().unwrap();
+    assert!(gone.destroyed && gone.wrapped.is_empty());
+    assert_eq!(s.current_key("tenant:a").await.unwrap(), None);
+    assert_eq!(s.current_key("tenant:b").await.unwrap().unwrap().kid, "b1");
+    s.rewrap_key("a2", &[5], "m3").await.unwrap();
+    assert!(s.get_key("a2").await.unwrap().unwrap().wrapped.is_empty());
+    assert_eq!(
+        s.keys_not_wrapped_by("m2")
+            .await
+            .unwrap()
+            .iter()
+            .map(|k| k.kid.as_str())
+            .collect::<Vec<_>>(),
+        vec!["b1"]
+    );
+}

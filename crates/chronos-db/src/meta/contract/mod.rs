@@ -35,6 +35,7 @@ macro_rules! contract_tests {
             committed_versions_in_cv_order,
             results_replace_by_key_and_filter,
             erasure_search_and_scrub,
+            data_keys_insert_destroy_and_rewrap,
         );
     };
     (@cases $open:expr; $($case:ident),* $(,)?) => {
