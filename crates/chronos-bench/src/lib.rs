@@ -38,6 +38,10 @@
 //!   [`BenchSizes::distinct_values`] distinct values (a million on the embedded preset),
 //!   checked exact, and reading the totals at the end over at the start (<= 1.5).
 //!
+//! * **The encryption run** (`encryption`): `create` and `get_latest` with encryption at rest
+//!   next to the same without, both without inline copies, in alternating rounds (target:
+//!   time per operation <= 1.2x each).
+//!
 //! ## Why ratios measured side by side
 //!
 //! Absolute figures move with the machine, its disks, its load and the servers' placement; a
@@ -52,6 +56,7 @@ mod backends;
 mod counters;
 mod data;
 mod drive;
+mod encryption;
 mod floors;
 mod http;
 mod memory;
@@ -221,6 +226,8 @@ pub struct BenchOptions {
     pub http: bool,
     /// Run the counters measurement (instead of the standard run).
     pub counters: bool,
+    /// Run the encryption measurement (instead of the standard run).
+    pub encryption: bool,
     /// Where the run's temporary directories are made (the embedded backend's data, the raw
     /// floor's files); `None`: the system's temporary directory. They are removed at the end.
     pub work_dir: Option<std::path::PathBuf>,
@@ -236,6 +243,7 @@ impl BenchOptions {
             memory: false,
             http: false,
             counters: false,
+            encryption: false,
             work_dir: None,
         }
     }
@@ -264,7 +272,7 @@ impl BenchOptions {
 pub async fn run(opts: &BenchOptions) -> Result<String, Error> {
     opts.sizes.check()?;
     let mut sections = Vec::new();
-    if !opts.scale && !opts.memory && !opts.http && !opts.counters {
+    if !opts.scale && !opts.memory && !opts.http && !opts.counters && !opts.encryption {
         sections.push(workloads::standard(opts).await?);
     }
     // First of the runs asked for: on another backend it fails before anything has run.
@@ -273,6 +281,9 @@ pub async fn run(opts: &BenchOptions) -> Result<String, Error> {
     }
     if opts.counters {
         sections.push(counters::counters(opts).await?);
+    }
+    if opts.encryption {
+        sections.push(encryption::encryption(opts).await?);
     }
     if opts.scale {
         sections.push(scale::scale(opts).await?);

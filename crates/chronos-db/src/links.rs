@@ -50,6 +50,12 @@ impl Chronos {
             .links
             .get()
             .ok_or(LinkError::Invalid)?;
+        if let Some(rest) = path
+            .strip_prefix(crate::ops::ENCRYPTED_LINK)
+            .and_then(|r| r.strip_prefix('/'))
+        {
+            return crate::ops::read_encrypted_link(&self.context, rest, expires, sig).await;
+        }
         let mut parts = path.splitn(3, '/');
         let (Some(conn), Some(bucket), Some(key)) = (parts.next(), parts.next(), parts.next())
         else {

@@ -494,6 +494,10 @@ pub(crate) struct BenchArgs {
     /// --distinct-values distinct values, checked exact.
     #[arg(long, conflicts_with_all = ["scale", "memory", "http", "deep_versions", "list_items", "restore_items"])]
     pub(crate) counters: bool,
+    /// Run the encryption measurement instead: create and get_latest with encryption at rest
+    /// next to the same without it (--ops each, alternating rounds).
+    #[arg(long, conflicts_with_all = ["scale", "memory", "http", "counters", "deep_versions", "list_items", "restore_items"])]
+    pub(crate) encryption: bool,
     /// With --counters: distinct values to count (1-10000000; preset 1000000, 100000
     /// remote, 20000 --quick).
     #[arg(long, value_name = "N", requires = "counters",

@@ -426,6 +426,7 @@ pub(crate) async fn bench(work_dir: Option<PathBuf>, a: BenchArgs) -> Result<(),
     opts.memory = a.memory;
     opts.http = a.http;
     opts.counters = a.counters;
+    opts.encryption = a.encryption;
     opts.work_dir = work_dir;
     let sizes = &mut opts.sizes;
     let set = |slot: &mut usize, v: Option<u32>| {

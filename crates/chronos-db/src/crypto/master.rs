@@ -42,6 +42,18 @@ impl MasterKey {
         Ok(MasterKey { key, id })
     }
 
+    /// A key for another purpose (HMAC-SHA-256 of `label` under the master key): every
+    /// process with the master key derives the same one.
+    pub(crate) fn derive(&self, label: &str) -> Key {
+        use hmac::{Hmac, Mac};
+        let mut mac = match <Hmac<Sha256> as Mac>::new_from_slice(&self.key) {
+            Ok(m) => m,
+            Err(_) => unreachable!("HMAC takes keys of any length"),
+        };
+        mac.update(label.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     /// `nonce || AES-256-GCM(data key)`, bound to `kid`.
     pub(crate) fn wrap(&self, kid: &str, data_key: &Key) -> Vec<u8> {
         let mut nonce = [0u8; 12];

@@ -73,6 +73,11 @@ impl Keyring {
         }))
     }
 
+    /// The key that signs links to encrypted objects (served, decrypted, by `chronos serve`).
+    pub(crate) fn link_key(&self) -> Key {
+        self.master.derive("chronos-encrypted-object-links")
+    }
+
     /// The id of the master key new data keys are wrapped with.
     pub(crate) fn master_id(&self) -> &str {
         &self.master.id

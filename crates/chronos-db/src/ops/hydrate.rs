@@ -123,11 +123,15 @@ impl Collection {
         projection: Option<&[String]>,
         presign_ttl: Option<u64>,
     ) -> Result<Vec<Item>> {
-        if presign_ttl.is_some() && self.inner.keyring.is_some() {
-            // A signed URL to an object store would hand out ciphertext.
+        if presign_ttl.is_some()
+            && self.inner.keyring.is_some()
+            && self.inner.payloads.links.get().is_none()
+        {
+            // A signed URL to the object store would hand out ciphertext; links to encrypted
+            // objects are served (decrypted) by a server.
             return Err(Error::validation(
-                "presigned URLs are not available with encryption on (the objects are \
-                 ciphertext); read the item instead",
+                "with encryption on, presigned links are served and decrypted by `chronos \
+                 serve`: ask the server, or read the item",
             ));
         }
         let mut items = self
@@ -171,7 +175,7 @@ impl Collection {
         ttl_seconds: u64,
     ) -> Result<()> {
         let ttl = std::time::Duration::from_secs(ttl_seconds);
-        let item_url = self.payload.presign(&v.payload_key, ttl).await?;
+        let item_url = self.object_url(&v.payload_key, ttl).await?;
         let mut blobs = std::collections::BTreeMap::new();
         for (prop, _) in &self.settings.base64 {
             let Some(r) = crate::document::get_path(&item.data, prop).and_then(|x| x.get("ref"))
@@ -181,9 +185,9 @@ impl Collection {
             let Some(blob_key) = r.get("blobKey").and_then(|k| k.as_str()) else {
                 continue;
             };
-            let blob_url = self.payload.presign(blob_key, ttl).await?;
+            let blob_url = self.object_url(blob_key, ttl).await?;
             let text_url = match r.get("textKey").and_then(|k| k.as_str()) {
-                Some(t) => Some(self.payload.presign(t, ttl).await?),
+                Some(t) => Some(self.object_url(t, ttl).await?),
                 None => None,
             };
             blobs.insert(prop.clone(), crate::model::BlobUrls { blob_url, text_url });

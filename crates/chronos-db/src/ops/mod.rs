@@ -37,6 +37,7 @@ mod entities;
 mod erase;
 mod gc;
 mod hydrate;
+mod links;
 mod read;
 mod restore;
 mod retention;
@@ -56,6 +57,7 @@ pub use write::{CreateOptions, EnrichOptions, LineageRef, OriginRef};
 
 pub(crate) use context::Context;
 pub use context::{ChronosOptions, Clock};
+pub(crate) use links::{read_encrypted_link, ENCRYPTED_LINK};
 
 use crate::config::{Base64Prop, DevShadow, Limits};
 use crate::error::{Error, Result};

@@ -93,6 +93,40 @@ impl LinkSigner {
         ))
     }
 
+    /// A link to `path` (what follows `/v1/blobs/`) signed with `key` instead of a data
+    /// directory's: links to encrypted objects, whose key derives from the master key.
+    pub(crate) fn link_with_key(
+        &self,
+        key: &[u8],
+        path: &str,
+        ttl: std::time::Duration,
+    ) -> Result<String, PayloadError> {
+        let expires = now_seconds().saturating_add(ttl.as_secs());
+        let sig = hex::encode(Self::signature(key, path, expires)?.finalize().into_bytes());
+        Ok(format!(
+            "{}/v1/blobs/{path}?expires={expires}&sig={sig}",
+            self.base_url
+        ))
+    }
+
+    /// Checks a link made by [`LinkSigner::link_with_key`] (in constant time) and its time.
+    pub(crate) fn check_with_key(
+        key: &[u8],
+        path: &str,
+        expires: u64,
+        sig: &str,
+    ) -> Result<(), LinkError> {
+        let sig = hex::decode(sig).map_err(|_| LinkError::Invalid)?;
+        Self::signature(key, path, expires)
+            .map_err(|_| LinkError::Invalid)?
+            .verify_slice(&sig)
+            .map_err(|_| LinkError::Invalid)?;
+        if now_seconds() > expires {
+            return Err(LinkError::Expired);
+        }
+        Ok(())
+    }
+
     /// Checks a link's signature (in constant time) and time.
     pub(crate) fn check(
         &self,

@@ -137,14 +137,62 @@ async fn encrypted_objects_hold_no_plaintext(b: &dyn Backend) {
             assert!(head.shadow.is_none());
         }
     }
+    // Presigned links: only through a server, which decrypts; never the object store's URL.
     let presign = ReadOptions {
         presign: true,
         ..Default::default()
     };
     assert!(matches!(
-        c.get_latest(&id, presign).await,
+        c.get_latest(&id, presign.clone()).await,
         Err(Error::Validation(_))
     ));
+    h.chronos.enable_local_links("http://server");
+    let item = c.get_version(&id, 0, presign).await.unwrap().unwrap();
+    let links = item.presigned.expect("links");
+    let (path, expires, sig) = link_parts(&links.item_url);
+    assert!(
+        path.starts_with(&format!("~e/runtime.tenant.tenant-a.vault/vault/{id}/v0.")),
+        "{path}"
+    );
+    let body = h.chronos.read_link(&path, expires, &sig).await.unwrap();
+    assert!(contains(&body, SECRET));
+    let blob = &links.blobs["scan"];
+    let (bpath, bexp, bsig) = link_parts(&blob.blob_url);
+    assert_eq!(
+        &h.chronos.read_link(&bpath, bexp, &bsig).await.unwrap()[..],
+        BLOB_SECRET.as_bytes()
+    );
+    // Altered links are refused: another tenant, another object, another time, no signature.
+    for (p, e, s) in [
+        (path.replace("tenant-a", "tenant-b"), expires, sig.clone()),
+        (path.replace("/v0.", "/v1."), expires, sig.clone()),
+        (path.clone(), expires + 1, sig.clone()),
+        (path.clone(), expires, "00".into()),
+    ] {
+        assert!(
+            matches!(
+                h.chronos.read_link(&p, e, &s).await,
+                Err(chronos_db::payload::LinkError::Invalid)
+            ),
+            "{p}"
+        );
+    }
+}
+
+/// A link's path (after `/v1/blobs/`), expiry and signature.
+fn link_parts(url: &str) -> (String, u64, String) {
+    let rest = url.split("/v1/blobs/").nth(1).expect("a link");
+    let (path, query) = rest.split_once('?').expect("a query");
+    let mut expires = 0;
+    let mut sig = String::new();
+    for kv in query.split('&') {
+        match kv.split_once('=') {
+            Some(("expires", v)) => expires = v.parse().unwrap(),
+            Some(("sig", v)) => sig = v.into(),
+            _ => {}
+        }
+    }
+    (path.to_string(), expires, sig)
 }
 
 conformance_case!(master_keys_are_checked_and_rotated);
