@@ -102,6 +102,8 @@ pub struct RuleRun {
     pub items: u64,
     /// Results written.
     pub results: usize,
+    /// Bucketed results removed because they are older than `retention.counters` keeps.
+    pub pruned: u64,
     /// Why it failed (with status `failed`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorInfo>,
@@ -419,7 +421,15 @@ impl AnalyticsJobs {
                 return Err(Self::lease_lost(&rule.name));
             }
             store.put_results(TIME_BASED_RESULTS, &rows).await?;
-            Ok((items, rows.len()))
+            let pruned = match timeframe.and_then(|t| self.results_kept_from(t, now)) {
+                Some(before) => {
+                    store
+                        .prune_results(TIME_BASED_RESULTS, &rule.name, tenant, before)
+                        .await?
+                }
+                None => 0,
+            };
+            Ok((items, rows.len(), pruned))
         })
         .await?;
         Ok(run_entry(&rule.name, RuleKind::TimeBased, tenant, done))
@@ -492,11 +502,42 @@ impl AnalyticsJobs {
                         return Err(Self::lease_lost(&rule.name));
                     }
                     store.put_results(CROSS_TENANT_RESULTS, &[result]).await?;
-                    Ok((items, 1))
+                    // Results per run hour: kept as hourly buckets are.
+                    let pruned = match self.results_kept_from(Timeframe::Hourly, now) {
+                        Some(before) => {
+                            store
+                                .prune_results(CROSS_TENANT_RESULTS, &rule.name, master, before)
+                                .await?
+                        }
+                        None => 0,
+                    };
+                    Ok((items, 1, pruned))
                 },
             )
             .await?;
         Ok(run_entry(&rule.name, RuleKind::CrossTenant, master, done))
+    }
+
+    /// Where `retention.counters` starts keeping a timeframe's buckets (`None`: all are
+    /// kept): hourly and daily buckets for `days`, weekly for `weeks`, monthly for `months`,
+    /// counted back from the start of the current bucket.
+    fn results_kept_from(
+        &self,
+        timeframe: Timeframe,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Option<Timestamp> {
+        let keep = self.context.config.retention.counters.as_ref()?;
+        let current = bucket_start(Timestamp(now.timestamp_micros()), timeframe).to_datetime();
+        let start = match timeframe {
+            Timeframe::Hourly | Timeframe::Daily => {
+                current.checked_sub_signed(chrono::TimeDelta::try_days(i64::from(keep.days?))?)
+            }
+            Timeframe::Weekly => {
+                current.checked_sub_signed(chrono::TimeDelta::try_weeks(i64::from(keep.weeks?))?)
+            }
+            Timeframe::Monthly => current.checked_sub_months(chrono::Months::new(keep.months?)),
+        }?;
+        Some(Timestamp(start.timestamp_micros()))
     }
 
     /// A tenant's time-based results, newest bucket first.
@@ -586,10 +627,10 @@ impl AnalyticsJobs {
     }
 }
 
-fn run_entry(rule: &str, kind: RuleKind, tenant: &str, done: Option<(u64, usize)>) -> RuleRun {
-    let (status, items, results) = match done {
-        Some((items, results)) => (RunStatus::Done, items, results),
-        None => (RunStatus::Busy, 0, 0),
+fn run_entry(rule: &str, kind: RuleKind, tenant: &str, done: Option<(u64, usize, u64)>) -> RuleRun {
+    let (status, items, results, pruned) = match done {
+        Some((items, results, pruned)) => (RunStatus::Done, items, results, pruned),
+        None => (RunStatus::Busy, 0, 0, 0),
     };
     RuleRun {
         rule: rule.to_string(),
@@ -598,6 +639,7 @@ fn run_entry(rule: &str, kind: RuleKind, tenant: &str, done: Option<(u64, usize)
         status,
         items,
         results,
+        pruned,
         error: None,
     }
 }
@@ -614,6 +656,7 @@ fn failed_or(run: Result<RuleRun>, rule: &str, kind: RuleKind, tenant: &str) -> 
             status: RunStatus::Failed,
             items: 0,
             results: 0,
+            pruned: 0,
             error: Some(ErrorInfo {
                 code: e.code().to_string(),
                 message: e.to_string(),

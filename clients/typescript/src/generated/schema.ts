@@ -1592,6 +1592,11 @@ export interface components {
             items: number;
             /** @description Results written. */
             results: number;
+            /**
+             * Format: int64
+             * @description Bucketed results removed because they are older than `retention.counters` keeps.
+             */
+            pruned: number;
             error?: null | components["schemas"]["ErrorInfo"];
         };
         /** @description One rule's totals. */

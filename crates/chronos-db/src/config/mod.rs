@@ -129,9 +129,6 @@ impl ChronosConfig {
     /// ```
     pub fn inactive_keys(&self) -> Vec<&'static str> {
         let mut out = Vec::new();
-        if self.retention.counters.is_some() {
-            out.push("retention.counters");
-        }
         if self.write_optimization.is_some() {
             out.push("writeOptimization");
         }

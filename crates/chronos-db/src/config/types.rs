@@ -32,8 +32,8 @@ pub struct ChronosConfig {
     /// values (`hashAlgo`, `chooseKey`).
     #[serde(default)]
     pub routing: Routing,
-    /// Retention of versions (`ver`, in effect: `chronos admin retention`) and of bucketed
-    /// analytics results (`counters`: accepted, not yet in effect).
+    /// Retention of versions (`ver`: `chronos admin retention`) and of bucketed analytics
+    /// results (`counters`: applied by each run of the rules).
     #[serde(default)]
     pub retention: Retention,
     /// Per-collection settings: indexed properties, base64 blobs, validation.
@@ -553,15 +553,15 @@ pub struct Routing {
     pub choose_key: Option<String>,
 }
 
-/// Retention of versions (in effect: `chronos admin retention`) and of bucketed analytics
-/// results (`counters`, accepted, not yet in effect).
+/// Retention of versions (`chronos admin retention`) and of bucketed analytics results
+/// (applied by every run of the time-based and cross-tenant rules).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Retention {
     /// How long versions are kept (per collection: `collectionMaps.<c>.retention`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ver: Option<VersionRetention>,
-    /// How long counters are kept. Accepted, not yet in effect.
+    /// How long bucketed analytics results are kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counters: Option<CounterRetention>,
 }
@@ -582,17 +582,20 @@ pub struct VersionRetention {
     pub max_per_item: Option<u32>,
 }
 
-/// How long counters are kept. Accepted, not yet in effect.
+/// How long bucketed analytics results (`timeBasedResults`, `crossTenantResults`) are kept:
+/// each run of a rule removes its buckets that start before the window (counted back from
+/// the current bucket). Results over everything (`saveMode: global`) are kept.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CounterRetention {
-    /// Keep counters this many days. Accepted, not yet in effect.
+    /// Hourly and daily buckets (and cross-tenant results, one per run hour) for this many
+    /// days.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub days: Option<u32>,
-    /// Keep counters this many weeks. Accepted, not yet in effect.
+    /// Weekly buckets for this many weeks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weeks: Option<u32>,
-    /// Keep counters this many months. Accepted, not yet in effect.
+    /// Monthly buckets for this many months.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub months: Option<u32>,
 }

@@ -55,6 +55,16 @@ pub trait ResultStore: Send + Sync + 'static {
     /// Writes each result, replacing a stored one with the same key.
     async fn put_results(&self, table: &str, rows: &[AnalyticsResult]) -> Result<(), MetaError>;
 
+    /// Removes a rule's bucketed results of one tenant with a bucket starting before
+    /// `before` (`retention.counters`); results over everything are kept. Returns how many.
+    async fn prune_results(
+        &self,
+        table: &str,
+        rule: &str,
+        tenant: &str,
+        before: Timestamp,
+    ) -> Result<u64, MetaError>;
+
     /// Results matching `filter`, newest bucket first (results over everything last), then
     /// by key.
     async fn results(

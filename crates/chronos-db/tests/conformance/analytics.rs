@@ -444,3 +444,82 @@ async fn time_based_buckets_at_fixed_times(b: &dyn Backend) {
         .iter()
         .any(|i| i.system.inserted_at == Timestamp::parse("2024-01-31T23:00:00Z").unwrap()));
 }
+
+conformance_case!(counter_retention_prunes_old_buckets);
+/// `retention.counters`: each run removes the buckets older than the timeframe's window
+/// (days for daily, weeks for weekly, months for monthly, counted back from the current
+/// bucket); results over everything stay.
+async fn counter_retention_prunes_old_buckets(b: &dyn Backend) {
+    let h = open!(b, |cfg: &mut ChronosConfig| {
+        cfg.retention.counters =
+            Some(serde_json::from_value(json!({"days": 3, "weeks": 2, "months": 1})).unwrap());
+        cfg.analytics = Some(
+            serde_json::from_value(json!({
+                "tenants": ["tenant-a"],
+                "timeBasedRules": [
+                    {"name": "daily", "collection": "tx", "operation": "sum", "field": "n", "timeframe": "daily"},
+                    {"name": "weekly", "collection": "tx", "operation": "sum", "field": "n", "timeframe": "weekly"},
+                    {"name": "monthly", "collection": "tx", "operation": "sum", "field": "n", "timeframe": "monthly"},
+                    {"name": "all", "collection": "tx", "operation": "count", "saveMode": "global"},
+                ],
+            }))
+            .unwrap(),
+        );
+    });
+    let tx = h.tenant("tenant-a", "tx");
+    for at in [
+        "2024-01-01T10:00:00Z",
+        "2024-01-20T10:00:00Z",
+        "2024-02-25T10:00:00Z",
+        "2024-03-01T10:00:00Z",
+    ] {
+        h.set_clock(Some(at));
+        tx.create(json!({"n": 1}), "shop", "", Default::default())
+            .await
+            .unwrap();
+    }
+    h.set_clock(Some("2024-03-01T12:00:00Z"));
+    let report = h
+        .chronos
+        .analytics()
+        .run(&RunOptions::default())
+        .await
+        .unwrap();
+    h.set_clock(None);
+    let pruned = |rule: &str| report.runs.iter().find(|r| r.rule == rule).unwrap().pruned;
+    // Daily: Jan 1st, Jan 20th, Feb 25th go (kept from Feb 27th); weekly: the two January
+    // weeks go (kept from the week of Feb 12th); monthly: January goes (kept from Feb 1st).
+    assert_eq!(
+        (
+            pruned("daily"),
+            pruned("weekly"),
+            pruned("monthly"),
+            pruned("all")
+        ),
+        (3, 2, 1, 0)
+    );
+    let results = h
+        .chronos
+        .analytics()
+        .get_time_based_results(
+            "tenant-a",
+            &ResultsQuery {
+                limit: Some(1000),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let buckets = |rule: &str| -> Vec<String> {
+        let mut v: Vec<String> = by_rule(&results, rule)
+            .into_iter()
+            .map(|r| r["bucket"].as_str().unwrap()[..10].to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(buckets("daily"), ["2024-03-01"]);
+    assert_eq!(buckets("weekly"), ["2024-02-19", "2024-02-26"]);
+    assert_eq!(buckets("monthly"), ["2024-02-01", "2024-03-01"]);
+    assert_eq!(by_rule(&results, "all")[0]["value"], 4.0);
+}

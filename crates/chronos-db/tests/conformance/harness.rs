@@ -274,6 +274,15 @@ impl chronos_db::meta::ResultStore for FaultyMeta {
     ) -> Result<(), MetaError> {
         self.inner.put_results(table, rows).await
     }
+    async fn prune_results(
+        &self,
+        table: &str,
+        rule: &str,
+        tenant: &str,
+        before: Timestamp,
+    ) -> Result<u64, MetaError> {
+        self.inner.prune_results(table, rule, tenant, before).await
+    }
     async fn results(
         &self,
         table: &str,

@@ -29,6 +29,16 @@ pub(super) fn problems(cfg: &ChronosConfig) -> Vec<String> {
             p.add(&format!("{path}.days"), "must be at least 1");
         }
     }
+    if let Some(c) = &cfg.retention.counters {
+        for (name, n) in [("days", c.days), ("weeks", c.weeks), ("months", c.months)] {
+            if n == Some(0) {
+                p.add(
+                    &format!("$.retention.counters.{name}"),
+                    "must be at least 1 (the current bucket is always kept)",
+                );
+            }
+        }
+    }
     // `server.apiKeys` is checked by `access::check_config` (scopes name routes, a layer
     // above the configuration).
     if let Some(server) = &cfg.server {

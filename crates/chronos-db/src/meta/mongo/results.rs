@@ -42,6 +42,25 @@ impl ResultStore for MongoStore {
         Ok(())
     }
 
+    async fn prune_results(
+        &self,
+        table: &str,
+        rule: &str,
+        tenant: &str,
+        before: Timestamp,
+    ) -> Result<u64, MetaError> {
+        let done = self
+            .result_table(table)
+            .delete_many(doc! {
+                "rule": rule,
+                "tenant": tenant,
+                "bucket": {"$ne": Bson::Null, "$lt": before.micros()},
+            })
+            .await
+            .map_err(map_err)?;
+        Ok(done.deleted_count)
+    }
+
     async fn results(
         &self,
         table: &str,

@@ -45,6 +45,31 @@ impl ResultStore for SqliteStore {
         .await
     }
 
+    async fn prune_results(
+        &self,
+        table: &str,
+        rule: &str,
+        tenant: &str,
+        before: Timestamp,
+    ) -> Result<u64, MetaError> {
+        if self.connection(false).await?.is_none() {
+            return Ok(0);
+        }
+        let (table, rule, tenant) = (table.to_string(), rule.to_string(), tenant.to_string());
+        self.run(move |c| {
+            let n = c
+                .prepare_cached(
+                    "DELETE FROM _chronos_results WHERE tbl = ?1 AND rule = ?2 AND tenant = ?3
+                     AND bucket IS NOT NULL AND bucket < ?4",
+                )
+                .map_err(backend)?
+                .execute(params![table, rule, tenant, before.micros()])
+                .map_err(backend)?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
     async fn results(
         &self,
         table: &str,
