@@ -45,6 +45,17 @@ pub trait RetentionStore: Send + Sync + 'static {
         floor: &VersionRecord,
     ) -> Result<(), MetaError>;
 
+    /// Drops the inline copies of the item's versions with `ov < below` (never the head's)
+    /// committed before `older_than` (`devShadow.ttlHours`); their content is then read from
+    /// object storage. Returns how many were dropped.
+    async fn drop_inline_copies(
+        &self,
+        coll: &str,
+        id: &str,
+        below: u64,
+        older_than: Timestamp,
+    ) -> Result<u64, MetaError>;
+
     /// The collection's horizon (`None` when nothing was ever pruned; reading creates
     /// nothing).
     async fn retention_horizon(&self, coll: &str) -> Result<Option<RetentionHorizon>, MetaError>;

@@ -66,6 +66,9 @@ pub struct RetentionReport {
     pub items_pruned: u64,
     /// Versions pruned (or to prune).
     pub versions_removed: u64,
+    /// Inline copies (`devShadow`) of earlier versions older than `devShadow.ttlHours`
+    /// dropped (not counted in a dry run).
+    pub inline_copies_dropped: u64,
     /// The last item examined: pass it as `resume_after` to continue.
     pub last_id: Option<String>,
 }
@@ -103,11 +106,16 @@ impl Collection {
             last_id: opts.resume_after.clone(),
             ..Default::default()
         };
-        let Some(policy) = policy else {
-            return Ok(report);
-        };
         let now = self.inner.now();
-        let window_start = policy.days.map(|d| {
+        // Inline copies of earlier versions past devShadow.ttlHours go in the same pass.
+        let shadow_cutoff = self.settings.shadow.enabled.then(|| {
+            let ttl = i64::from(self.settings.shadow.ttl_hours).saturating_mul(3_600_000_000);
+            Timestamp(now.micros().saturating_sub(ttl))
+        });
+        if policy.is_none() && shadow_cutoff.is_none() {
+            return Ok(report);
+        }
+        let window_start = policy.as_ref().and_then(|p| p.days).map(|d| {
             Timestamp(
                 now.micros()
                     .saturating_sub(i64::from(d).saturating_mul(86_400_000_000)),
@@ -126,12 +134,20 @@ impl Collection {
             let full = heads.len() == PAGE;
             for head in &heads {
                 report.items_scanned += 1;
-                if let Some(pruned) = self
-                    .prune_item(head, &policy, window_start, opts.dry_run)
-                    .await?
-                {
-                    report.items_pruned += 1;
-                    report.versions_removed += pruned;
+                if let Some(policy) = &policy {
+                    if let Some(pruned) = self
+                        .prune_item(head, policy, window_start, opts.dry_run)
+                        .await?
+                    {
+                        report.items_pruned += 1;
+                        report.versions_removed += pruned;
+                    }
+                }
+                if let (Some(cutoff), false) = (shadow_cutoff, opts.dry_run) {
+                    report.inline_copies_dropped += self
+                        .store
+                        .drop_inline_copies(self.name(), &head.version.id, head.version.ov, cutoff)
+                        .await?;
                 }
                 report.last_id = Some(head.version.id.clone());
             }

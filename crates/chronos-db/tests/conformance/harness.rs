@@ -309,6 +309,17 @@ impl chronos_db::meta::RetentionStore for FaultyMeta {
     ) -> Result<Option<VersionRecord>, MetaError> {
         self.inner.oldest_version(coll, id).await
     }
+    async fn drop_inline_copies(
+        &self,
+        coll: &str,
+        id: &str,
+        below: u64,
+        older_than: Timestamp,
+    ) -> Result<u64, MetaError> {
+        self.inner
+            .drop_inline_copies(coll, id, below, older_than)
+            .await
+    }
     async fn record_retention_floor(
         &self,
         coll: &str,

@@ -336,3 +336,58 @@ async fn retention_alongside_writers_loses_nothing(b: &dyn Backend) {
         }
     }
 }
+
+conformance_case!(stale_inline_copies_are_dropped_and_read_from_objects);
+/// `devShadow.ttlHours`: a retention run drops the inline copies of earlier versions older
+/// than the TTL (never the head's); those versions still read the same, from object storage.
+async fn stale_inline_copies_are_dropped_and_read_from_objects(b: &dyn Backend) {
+    let h = open!(b, |cfg: &mut ChronosConfig| {
+        cfg.dev_shadow.enabled = true;
+        cfg.dev_shadow.ttl_hours = 24;
+    });
+    let id = item_at(&h, "notes", &[0, 1, 5]).await;
+    let shadow_of = |ov: u64| {
+        let (metas, id) = (h.metas.lock().unwrap().clone(), id.clone());
+        async move {
+            for s in metas {
+                if let Ok(Some(v)) = s.get_version("notes", &id, ov).await {
+                    return v.shadow;
+                }
+            }
+            panic!("no version {ov}")
+        }
+    };
+    assert!(shadow_of(0).await.is_some() && shadow_of(1).await.is_some());
+    h.set_clock(Some(&day(10)));
+    let c = h.coll("notes");
+    let dry = c
+        .apply_retention(RetentionOptions {
+            dry_run: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(dry.inline_copies_dropped, 0);
+    assert!(shadow_of(0).await.is_some());
+    let done = c
+        .apply_retention(RetentionOptions::default())
+        .await
+        .unwrap();
+    assert_eq!((done.inline_copies_dropped, done.versions_removed), (2, 0));
+    assert!(shadow_of(0).await.is_none() && shadow_of(1).await.is_none());
+    assert!(shadow_of(2).await.is_some(), "the head's copy stays");
+    for ov in 0..3u64 {
+        let v = c
+            .get_version(&id, ov, ReadOptions::default())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(v.data["n"], ov);
+    }
+    let again = c
+        .apply_retention(RetentionOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(again.inline_copies_dropped, 0);
+    h.set_clock(None);
+}

@@ -55,6 +55,33 @@ impl RetentionStore for MongoStore {
         Ok(removed)
     }
 
+    async fn drop_inline_copies(
+        &self,
+        coll: &str,
+        id: &str,
+        below: u64,
+        older_than: Timestamp,
+    ) -> Result<u64, MetaError> {
+        let c = self.colls(coll);
+        let Some(head) = head_ov(self.raw_head(&c, id).await?.as_ref()) else {
+            return Ok(0);
+        };
+        let done = c
+            .ver
+            .update_many(
+                doc! {
+                    "id": id,
+                    "ov": {"$lt": clamp(below).min(head)},
+                    "at": {"$lt": older_than.micros()},
+                    "shadow": {"$type": "string"},
+                },
+                doc! {"$unset": {"shadow": ""}},
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(done.modified_count)
+    }
+
     async fn oldest_version(
         &self,
         coll: &str,

@@ -60,6 +60,32 @@ impl RetentionStore for SqliteStore {
         .await
     }
 
+    async fn drop_inline_copies(
+        &self,
+        coll: &str,
+        id: &str,
+        below: u64,
+        older_than: Timestamp,
+    ) -> Result<u64, MetaError> {
+        let Some(t) = self.table(coll).await? else {
+            return Ok(0);
+        };
+        let (id, below) = (id.to_string(), below.min(i64::MAX as u64) as i64);
+        self.run(move |c| {
+            let n = c
+                .prepare_cached(&format!(
+                    "UPDATE {t}_ver SET shadow = NULL
+                     WHERE id = ?1 AND ov < ?2 AND at < ?3 AND shadow IS NOT NULL
+                       AND ov < (SELECT h.ov FROM {t}_head AS h WHERE h.id = ?1)"
+                ))
+                .map_err(backend)?
+                .execute(params![id, below, older_than.micros()])
+                .map_err(backend)?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
     async fn oldest_version(
         &self,
         coll: &str,
