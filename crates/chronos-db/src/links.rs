@@ -56,6 +56,10 @@ impl Chronos {
         {
             return crate::ops::read_encrypted_link(&self.context, rest, expires, sig).await;
         }
+        // With encryption on, objects are only served decrypted (through `~e` links).
+        if self.context.keyring.is_some() {
+            return Err(LinkError::Invalid);
+        }
         let mut parts = path.splitn(3, '/');
         let (Some(conn), Some(bucket), Some(key)) = (parts.next(), parts.next(), parts.next())
         else {

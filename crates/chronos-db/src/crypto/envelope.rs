@@ -13,12 +13,17 @@ const NONCE_LEN: usize = 12;
 pub(crate) type Key = [u8; 32];
 
 /// Encrypts `plaintext` for the object at `object_key` under the data key `kid`.
-pub(crate) fn seal(key: &Key, kid: &str, object_key: &str, plaintext: &[u8]) -> Vec<u8> {
+/// Fails only for plaintexts beyond AES-GCM's limit (64 GiB).
+pub(crate) fn seal(
+    key: &Key,
+    kid: &str,
+    object_key: &str,
+    plaintext: &[u8],
+) -> Result<Vec<u8>, String> {
     let mut nonce = [0u8; NONCE_LEN];
     rand::fill(&mut nonce);
     let cipher = Aes256Gcm::new(key.into());
     let aad = associated(kid, object_key);
-    // Encryption with a valid key and nonce only fails for plaintexts above 64 GiB.
     let sealed = cipher
         .encrypt(
             Nonce::from_slice(&nonce),
@@ -27,7 +32,7 @@ pub(crate) fn seal(key: &Key, kid: &str, object_key: &str, plaintext: &[u8]) -> 
                 aad: &aad,
             },
         )
-        .unwrap_or_default();
+        .map_err(|_| format!("object '{object_key}' is too large to encrypt"))?;
     let kid = kid.as_bytes();
     let mut out = Vec::with_capacity(MAGIC.len() + 2 + kid.len() + NONCE_LEN + sealed.len());
     out.extend_from_slice(MAGIC);
@@ -35,7 +40,7 @@ pub(crate) fn seal(key: &Key, kid: &str, object_key: &str, plaintext: &[u8]) -> 
     out.extend_from_slice(kid);
     out.extend_from_slice(&nonce);
     out.extend_from_slice(&sealed);
-    out
+    Ok(out)
 }
 
 /// The key id of an encrypted object, or `None` for a plaintext one (written before
@@ -80,7 +85,7 @@ mod tests {
     #[test]
     fn round_trips_and_binds_key_and_object() {
         let key = [7u8; 32];
-        let sealed = seal(&key, "tenant:a:1", "c/x/v0.w/item.json", b"{\"secret\":1}");
+        let sealed = seal(&key, "tenant:a:1", "c/x/v0.w/item.json", b"{\"secret\":1}").unwrap();
         assert_eq!(key_id(&sealed), Some("tenant:a:1"));
         assert!(!sealed.windows(6).any(|w| w == b"secret"));
         assert_eq!(
@@ -99,7 +104,7 @@ mod tests {
         // Two seals of the same text differ (random nonces).
         assert_ne!(
             sealed,
-            seal(&key, "tenant:a:1", "c/x/v0.w/item.json", b"{\"secret\":1}")
+            seal(&key, "tenant:a:1", "c/x/v0.w/item.json", b"{\"secret\":1}").unwrap()
         );
     }
 }

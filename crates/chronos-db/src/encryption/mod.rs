@@ -8,8 +8,10 @@
 //! wherever copies of it live (replicas, backups), is unreadable for good, and reads say the
 //! data was erased.
 //!
-//! Unwrapped keys are cached for [`CACHE_TTL`]: a shred takes effect at once in the process
-//! that runs it, and within that time in every other process.
+//! Unwrapped keys are cached for [`CACHE_TTL`] for reads: a shred takes effect at once in
+//! the process that runs it, and within that time for reads in every other process. Writes
+//! ask the database for the scope's live key every time, so no process writes new data
+//! under a shredded key (a write racing the shred itself may land on either side of it).
 
 mod payload;
 
@@ -31,15 +33,12 @@ pub const CACHE_TTL: Duration = Duration::from_secs(5);
 
 /// (database, key id) → when it was unwrapped, and the key: for reads.
 type ReadCache = HashMap<(String, String), (Instant, Arc<Key>)>;
-/// (database, scope) → when it was chosen, its id and the key: for writes.
-type WriteCache = HashMap<(String, String), (Instant, String, Arc<Key>)>;
 
 /// The master keys, and the data keys unwrapped recently.
 pub(crate) struct Keyring {
     master: MasterKey,
     previous: Vec<MasterKey>,
     read_cache: Mutex<ReadCache>,
-    write_cache: Mutex<WriteCache>,
 }
 
 /// The scope of a route's data key.
@@ -69,7 +68,6 @@ impl Keyring {
             master,
             previous,
             read_cache: Mutex::new(HashMap::new()),
-            write_cache: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -91,16 +89,24 @@ impl Keyring {
         db: &str,
         scope: &str,
     ) -> Result<(String, Arc<Key>), PayloadError> {
-        let slot = (db.to_string(), scope.to_string());
-        if let Some((at, kid, key)) = lock(&self.write_cache).get(&slot) {
-            if at.elapsed() < CACHE_TTL {
-                return Ok((kid.clone(), key.clone()));
-            }
-        }
+        // Asked every time (one indexed read), never cached: a key another process shredded
+        // is never used for a new object.
         let (kid, key) = match store.current_key(scope).await.map_err(meta_error)? {
             Some(found) => {
-                let key = self.unwrap(&found)?;
-                self.migrate(store, &found, &key).await;
+                let slot = (db.to_string(), found.kid.clone());
+                let cached = lock(&self.read_cache)
+                    .get(&slot)
+                    .filter(|(at, _)| at.elapsed() < CACHE_TTL)
+                    .map(|(_, key)| key.clone());
+                let key = match cached {
+                    Some(key) => key,
+                    None => {
+                        let key = self.unwrap(&found)?;
+                        self.migrate(store, &found, &key).await;
+                        lock(&self.read_cache).insert(slot, (Instant::now(), key.clone()));
+                        key
+                    }
+                };
                 (found.kid, key)
             }
             None => {
@@ -121,7 +127,6 @@ impl Keyring {
                 (kid, Arc::new(key))
             }
         };
-        lock(&self.write_cache).insert(slot, (Instant::now(), kid.clone(), key.clone()));
         Ok((kid, key))
     }
 
@@ -223,7 +228,6 @@ impl Keyring {
     /// Forgets every cached key (after a shred in this process).
     pub(crate) fn forget(&self) {
         lock(&self.read_cache).clear();
-        lock(&self.write_cache).clear();
     }
 }
 

@@ -26,6 +26,15 @@ impl EncryptedPayload {
         let Some(kid) = envelope::key_id(&bytes) else {
             return Ok(bytes);
         };
+        // A key id of another scope (another tenant's key) never opens this route's objects.
+        if !kid
+            .strip_prefix(self.scope.as_str())
+            .is_some_and(|rest| rest.starts_with(':'))
+        {
+            return Err(PayloadError::Encryption(format!(
+                "object '{key}' names a data key of another scope"
+            )));
+        }
         let data_key = self
             .keyring
             .read_key(self.keys.as_ref(), &self.db, kid)
@@ -47,7 +56,8 @@ impl PayloadStore for EncryptedPayload {
             .keyring
             .write_key(self.keys.as_ref(), &self.db, &self.scope)
             .await?;
-        let sealed = envelope::seal(&data_key, &kid, key, &bytes);
+        let sealed =
+            envelope::seal(&data_key, &kid, key, &bytes).map_err(PayloadError::Encryption)?;
         self.inner.put(key, Bytes::from(sealed)).await
     }
 

@@ -23,7 +23,7 @@ pub trait ErasureStore: Send + Sync + 'static {
     ) -> Result<Vec<String>, MetaError>;
 
     /// Removes the content of the item's version rows with `ov < below` (`below` is its
-    /// erasure tombstone's ov): indexed values, inline copies and content hashes. The rows
+    /// erasure tombstone's ov): indexed values, inline copies, content hashes and sizes. The rows
     /// stay, so history still shows each version's op, time, actor and reason. Returns how
     /// many rows still had content; running it again returns 0.
     async fn scrub_versions(&self, coll: &str, id: &str, below: u64) -> Result<u64, MetaError>;

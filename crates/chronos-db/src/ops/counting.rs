@@ -192,6 +192,20 @@ impl Collection {
                 .await?
                 .into_iter()
                 .collect();
+            // Items erased since are counted on what their rows say, never from content an
+            // erasure is removing.
+            let erased = match needs_payload {
+                true => {
+                    let ids: Vec<String> = page
+                        .versions
+                        .iter()
+                        .filter(|v| !counted.contains(&v.version.cv))
+                        .map(|v| v.version.id.clone())
+                        .collect();
+                    self.store.erased_among(self.name(), &ids).await?
+                }
+                false => HashSet::new(),
+            };
             for StoredVersion {
                 version, shadow, ..
             } in &page.versions
@@ -201,7 +215,8 @@ impl Collection {
                 }
                 // An erased version has no content left (an erasure tombstone never had
                 // any): it is counted on what its row still says.
-                let content = match needs_payload && !version.sha256.is_empty() {
+                let readable = !version.sha256.is_empty() && !erased.contains(&version.id);
+                let content = match needs_payload && readable {
                     true => Some(self.load_content(version, shadow.as_deref()).await?),
                     false => None,
                 };

@@ -246,8 +246,13 @@ impl Collection {
     /// The entity with this key: at its derived id, else (created some other way) the first
     /// item whose key property holds the key, when that property is indexed.
     async fn find_entity(&self, m: &EntityMapping, key: &Value, id: &str) -> Result<Option<Item>> {
-        if let Some(item) = self.get_latest(id, ReadOptions::default()).await? {
-            return Ok(Some(item));
+        match self.get_latest(id, ReadOptions::default()).await {
+            Ok(Some(item)) => return Ok(Some(item)),
+            Ok(None) => {}
+            // An erased entity is no entity (its id stays taken: a new one with the same key
+            // is refused there with `Erased`).
+            Err(crate::error::Error::Erased { .. }) => return Ok(None),
+            Err(e) => return Err(e),
         }
         // Only the derived id can name the entity when the key property is not indexed, or
         // when the key is not a scalar (an object would read as filter operators).
@@ -405,7 +410,10 @@ impl Collection {
                                 ttl_seconds: opts.ttl_seconds,
                                 ..Default::default()
                             };
-                            coll.get_latest(&found.id, read).await?
+                            match coll.get_latest(&found.id, read).await {
+                                Err(crate::error::Error::Erased { .. }) => None,
+                                other => other?,
+                            }
                         }
                         None => None,
                     }

@@ -149,10 +149,7 @@ impl Collection {
         }
 
         // Step 2: the receipt, with what steps 3 and 4 remove.
-        let objects = self
-            .payload
-            .list(&keys::item_prefix(self.name(), id))
-            .await?;
+        let objects = self.erasable_objects(id).await?;
         let versions = self.versions_below(id, tombstone.ov).await?;
         let mut receipt = Receipt {
             receipt_id: receipt_id.clone(),
@@ -259,6 +256,30 @@ impl Collection {
             }
         }
         Err(Error::Locked { id: id.to_string() })
+    }
+
+    /// The item's objects: everything under `<collection>/<id>/` (every version, and the
+    /// orphans of failed attempts) when this database alone keeps objects in its bucket and
+    /// prefix; where other databases share them (`config::isolation`), only the prefixes of
+    /// this item's own rows (attempts included), so another database's objects are never
+    /// touched.
+    async fn erasable_objects(&self, id: &str) -> Result<Vec<crate::payload::ObjectInfo>> {
+        if !crate::config::key_space_is_shared(&self.inner.config, &self.resolved.key_space()) {
+            return Ok(self
+                .payload
+                .list(&keys::item_prefix(self.name(), id))
+                .await?);
+        }
+        let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for key in self.store.payload_keys(self.name(), id).await? {
+            let prefix = key.strip_suffix("item.json").unwrap_or(&key).to_string();
+            if prefix.is_empty() || !seen.insert(prefix.clone()) {
+                continue;
+            }
+            out.extend(self.payload.list(&prefix).await?);
+        }
+        Ok(out)
     }
 
     /// How many version rows the item has below `ov`.
@@ -406,5 +427,65 @@ impl Collection {
                 return Ok(false);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{ChronosConfig, ErasureSettings};
+    use crate::{Chronos, DatabaseType, ReadOptions, Route};
+    use serde_json::json;
+
+    /// Where another database keeps its objects inside this one's key space, an erasure
+    /// deletes only the objects of the item's own rows.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_erasure_in_a_shared_key_space_touches_only_its_own_objects() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().display().to_string();
+        let mut cfg = ChronosConfig::from_json_value(json!({
+            "dbConnections": {"m": {"sqliteDir": format!("{base}/meta")}},
+            "spacesConnections": {"s": {"provider": "local", "basePath": format!("{base}/objects")}},
+            "databases": {
+                "knowledge": {
+                    "genericDatabase": {"dbConnRef": "m", "spaceConnRef": "s", "bucket": "shared", "dbName": "kg"},
+                    "tenantTemplate": {"dbConnRef": "m", "spaceConnRef": "s", "bucket": "shared",
+                        "dbName": "kt_{tenantId}", "prefix": "tenants/{tenantId}"}
+                },
+                "logs": {"dbConnRef": "m", "spaceConnRef": "s", "bucket": "logs", "dbName": "logs"}
+            }
+        }))
+        .unwrap();
+        cfg.erasure = Some(ErasureSettings {
+            receipt_key: "k".repeat(32),
+        });
+        let chronos = Chronos::open(cfg).await.unwrap();
+        let acme_docs = chronos
+            .with(Route::tenant(DatabaseType::Knowledge, "acme", "docs").unwrap())
+            .unwrap();
+        let doc = acme_docs
+            .create(json!({"n": 1}), "app", "", Default::default())
+            .await
+            .unwrap();
+        // The generic item `tenants/acme` has the prefix `tenants/acme/`, where tenant
+        // acme's objects live too.
+        let generic = chronos
+            .with(Route::generic(DatabaseType::Knowledge, "tenants").unwrap())
+            .unwrap();
+        let opts = crate::CreateOptions {
+            id: Some("acme".into()),
+            ..Default::default()
+        };
+        generic
+            .create(json!({"plan": "pro"}), "app", "", opts)
+            .await
+            .unwrap();
+        let report = generic.erase("acme", Default::default()).await.unwrap();
+        assert_eq!(report.objects_deleted, 1);
+        let read = acme_docs
+            .get_latest(&doc.id, ReadOptions::default())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(read.data["n"], 1);
     }
 }

@@ -24,6 +24,11 @@ impl Collection {
     /// The inline copy of a version's content, when there is one and it is still fresh
     /// (`devShadow.ttlHours`).
     fn fresh_shadow<'a>(&self, v: &VersionRecord, shadow: Option<&'a str>) -> Option<&'a str> {
+        // With encryption on, content comes only from (encrypted) objects: an inline copy
+        // written before would outlive a shred of its tenant.
+        if self.inner.keyring.is_some() {
+            return None;
+        }
         let text = shadow?;
         // Any ttlHours a u32 can hold: a very long one means "always fresh", not overflow.
         let ttl_micros = i64::from(self.settings.shadow.ttl_hours).saturating_mul(3_600_000_000);
@@ -32,13 +37,19 @@ impl Collection {
 
     /// The version's `item.json`, read from object storage.
     async fn object_bytes(&self, v: &VersionRecord) -> Result<bytes::Bytes> {
-        self.payload.get(&v.payload_key).await.map_err(|e| match e {
-            crate::payload::PayloadError::NotFound(k) => Error::Corrupt(format!(
-                "version {} of '{}' points at missing object '{k}'",
-                v.ov, v.id
-            )),
-            other => other.into(),
-        })
+        match self.payload.get(&v.payload_key).await {
+            Ok(bytes) => Ok(bytes),
+            Err(crate::payload::PayloadError::NotFound(k)) => {
+                // A read racing an erasure finds its objects gone: the item is erased.
+                self.refuse_if_erased(&v.id, || format!("item '{}'", v.id))
+                    .await?;
+                Err(Error::Corrupt(format!(
+                    "version {} of '{}' points at missing object '{k}'",
+                    v.ov, v.id
+                )))
+            }
+            Err(other) => Err(other.into()),
+        }
     }
 
     fn not_an_object(v: &VersionRecord, e: impl std::fmt::Display) -> Error {

@@ -69,6 +69,11 @@ impl Collection {
         if !inside || object_store::path::Path::parse(key).is_err() {
             return Err(LinkError::Invalid);
         }
+        // `<collection>/<id>/...`: a link outlives nothing the item does, erasure included.
+        let id = key.split('/').nth(1).unwrap_or_default();
+        self.refuse_if_erased(id, || format!("item '{id}'"))
+            .await
+            .map_err(LinkError::Read)?;
         self.payload.get(key).await.map_err(|e| {
             LinkError::Read(match e {
                 crate::payload::PayloadError::NotFound(_) => {

@@ -39,7 +39,7 @@ impl ErasureStore for MongoStore {
             .ver
             .update_many(
                 doc! {"id": id, "ov": {"$lt": clamp(below)}, "sha256": {"$ne": ""}},
-                doc! {"$set": {"meta": {}, "sha256": ""}, "$unset": {"shadow": ""}},
+                doc! {"$set": {"meta": {}, "sha256": "", "size": 0i64}, "$unset": {"shadow": ""}},
             )
             .await
             .map_err(map_err)?;

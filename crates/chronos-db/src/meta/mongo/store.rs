@@ -341,6 +341,9 @@ impl MetadataStore for MongoStore {
         }
         if !query.include_deleted {
             conds.push(doc! {"deleted": false});
+        } else {
+            // Erasure tombstones are deleted too, but never listed: nothing of them is left.
+            conds.push(doc! {"op": {"$ne": "ERASE"}});
         }
         conds.push(compile(&query.filter, ver));
         if let Some(cursor) = &query.after {

@@ -44,7 +44,7 @@ impl ErasureStore for SqliteStore {
         self.run(move |c| {
             let n = c
                 .prepare_cached(&format!(
-                    "UPDATE {t}_ver SET meta = '{{}}', shadow = NULL, sha256 = ''
+                    "UPDATE {t}_ver SET meta = '{{}}', shadow = NULL, sha256 = '', size = 0
                      WHERE id = ?1 AND ov < ?2
                        AND (meta <> '{{}}' OR shadow IS NOT NULL OR sha256 <> '')"
                 ))

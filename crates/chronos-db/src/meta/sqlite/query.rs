@@ -393,6 +393,9 @@ pub(super) fn build_query(t: &str, q: &Query) -> Sql {
     };
     if !q.include_deleted {
         conds.push("h.deleted = 0".to_string());
+    } else {
+        // Erasure tombstones are deleted too, but never listed: nothing of them is left.
+        conds.push("h.op <> 'ERASE'".to_string());
     }
     let first_sorted = q.sort.first().map(|k| &k.field);
     conds.push(compile_with_sort_key(&mut sql, &q.filter, first_sorted));
