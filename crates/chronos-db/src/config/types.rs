@@ -92,8 +92,7 @@ pub struct ChronosConfig {
 /// Encryption at rest. Payload objects and blobs are encrypted with AES-256-GCM under a
 /// data key per tenant (per domain, and one for the generic tier), kept in that database
 /// wrapped by the master key. Indexed properties stay in plaintext in the metadata store
-/// (queries need them); no inline copies are written (`devShadow` then only serves those
-/// written before).
+/// (queries need them); no inline copies are written or read (`devShadow` is ignored).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EncryptionSettings {
