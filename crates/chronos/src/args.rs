@@ -362,6 +362,12 @@ pub(crate) struct EraseSubjectArgs {
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum ErasureCommand {
+    /// Run every erasure of a collection again to its end (what a crash after an erasure's
+    /// tombstone left: its receipt, objects, row content). Complete erasures change nothing.
+    Resume {
+        #[command(flatten)]
+        route: RouteArgs,
+    },
     /// Check that a receipt exists, was never rewritten and carries a valid signature
     /// under `erasure.receiptKey`. Prints the check; exits 1 when it fails.
     Verify {

@@ -149,6 +149,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Erasure {
             command: ErasureCommand::Verify { receipt_id },
         } => erasure_verify(&global, &receipt_id).await,
+        Command::Erasure {
+            command: ErasureCommand::Resume { route },
+        } => {
+            let coll = global.collection(&route).await?;
+            print_json(&coll.resume_erasures().await?)
+        }
         Command::Analytics { command } => analytics(&global, command).await,
     }
 }

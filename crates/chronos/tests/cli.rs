@@ -1084,6 +1084,14 @@ fn erase_erase_subject_and_verify() {
     let done = cli.ok(&subject);
     assert_eq!(done["items"], 1);
     assert!(!cli.run(&with(&["get", "c-2"])).status.success());
+    let resumed = cli.ok(&with(&["erasure", "resume"]));
+    assert_eq!(
+        (
+            resumed["erasedItems"].clone(),
+            resumed["objectsDeleted"].clone()
+        ),
+        (2.into(), 0.into())
+    );
     let mut typed = subject.to_vec();
     typed.extend_from_slice(&["--json", "{\"a\":1}"]);
     typed.retain(|a| *a != "k-2");

@@ -46,7 +46,7 @@ mod write;
 pub use entities::{
     entity_id, EntityInsert, EntityMapping, EntityOperation, EntityRecords, EntityResult,
 };
-pub use erase::{EraseOptions, EraseReport, EraseStep};
+pub use erase::{EraseOptions, EraseReport, EraseStep, ResumeReport};
 pub use gc::GcReport;
 pub use read::{HistoryOptions, HistoryPage, JsonPage, ListOptions, Page, ReadAt, ReadOptions};
 pub use restore::{

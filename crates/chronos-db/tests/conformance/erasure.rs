@@ -431,6 +431,21 @@ async fn an_erasure_interrupted_anywhere_completes_on_a_rerun(b: &dyn Backend) {
         assert_eq!(rerun.receipt_id, first.receipt_id, "{step:?}");
         assert_fully_erased(&h, &c, &id, &rerun.receipt_id).await;
     }
+    // Found and completed by a collection-wide resume, too.
+    let id = customer(&c, "c-1").await;
+    let halted = EraseOptions {
+        halt_after: Some(EraseStep::Tombstone),
+        ..by("dpo")
+    };
+    c.erase(&id, halted).await.unwrap();
+    let resumed = c.resume_erasures().await.unwrap();
+    assert!(
+        resumed.erased_items >= 4 && resumed.objects_deleted >= 4,
+        "{resumed:?}"
+    );
+    let done = c.erase(&id, by("dpo")).await.unwrap();
+    assert_eq!((done.objects_deleted, done.versions_scrubbed), (0, 0));
+    assert_fully_erased(&h, &c, &id, &done.receipt_id).await;
     // A failure at each metadata call in turn (with and without the call taking effect),
     // then at each object deletion.
     for after_effect in [false, true] {
