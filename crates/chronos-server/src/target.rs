@@ -99,6 +99,24 @@ impl Scoped {
     }
 }
 
+/// Whether `grant` may act on a tenant with `permission`, for endpoints named by a tenant
+/// rather than a collection: checked against its runtime databases (scopes name a database
+/// type, a tier and a tenant, never a collection). A tenant outside the key's scopes is
+/// answered 404 with the text `missing` gives.
+pub(crate) fn check_tenant(
+    grant: &Grant,
+    tenant: &str,
+    permission: Permission,
+    missing: impl FnOnce() -> String,
+) -> Result<(), ApiError> {
+    let route = Route::tenant(DatabaseType::Runtime, tenant, "tenant")
+        .map_err(|e| ApiError::from(chronos_db::Error::from(e)))?;
+    if !grant.covers(&route) {
+        return Err(ApiError::not_found(missing()));
+    }
+    check(grant, &route, permission, None)
+}
+
 /// Whether `grant` may act on `route` with `permission` (see the module docs for the answers).
 pub(crate) fn check(
     grant: &Grant,

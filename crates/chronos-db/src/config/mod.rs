@@ -22,6 +22,7 @@
 mod choose_key;
 mod entries;
 mod isolation;
+mod lifecycle;
 mod secrets;
 mod server;
 mod templates;
@@ -35,6 +36,9 @@ pub(crate) use templates::template_names;
 
 pub(crate) use validate::expand_template as validate_expand;
 
+pub use lifecycle::{
+    CounterRetention, EncryptionSettings, ErasureSettings, Retention, VersionRetention,
+};
 pub use server::{ApiKeyEntry, ServerSettings};
 pub use types::*;
 

@@ -7,6 +7,7 @@
 //! yet acted on say so in their documentation ("Accepted, not yet in effect"), which the
 //! published JSON Schema and `chronos config check` carry.
 
+use super::lifecycle::{EncryptionSettings, ErasureSettings, Retention, VersionRetention};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -87,37 +88,6 @@ pub struct ChronosConfig {
     /// Encryption at rest with per-tenant data keys (crypto-shredding).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption: Option<EncryptionSettings>,
-}
-
-/// Encryption at rest. Payload objects and blobs are encrypted with AES-256-GCM under a
-/// data key per tenant (per domain, and one for the generic tier), kept in that database
-/// wrapped by the master key. Indexed properties stay in plaintext in the metadata store
-/// (queries need them); no inline copies are written or read (`devShadow` is ignored).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct EncryptionSettings {
-    /// Encrypt what is written from now on (objects written before stay readable).
-    pub enabled: bool,
-    /// 32 bytes as 64 hex digits or base64, best given as `${env:NAME}`.
-    pub master_key: String,
-    /// Earlier master keys, still accepted to unwrap data keys until
-    /// `chronos admin rotate-master-key` has re-wrapped them under `masterKey`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub previous_master_keys: Vec<String>,
-    /// Whose data a data key covers: `tenant` (the default; `subject` is not available yet).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scope: Option<String>,
-}
-
-/// Erasure settings. Every erasure writes a signed receipt to the logs database
-/// (`erasures`); without a receipt key erasure is refused.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ErasureSettings {
-    /// The HMAC-SHA-256 key that signs receipts and hashes the erased item ids and subject
-    /// values in them: at least 32 characters, best given as `${env:NAME}`. Changing it makes
-    /// earlier receipts fail verification.
-    pub receipt_key: String,
 }
 
 /// How far an acknowledged write on local disks (SQLite metadata, local-file payloads) is
@@ -550,53 +520,6 @@ pub struct Routing {
     /// `databaseType`. Default `tenantId`; the collection name when nothing matches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub choose_key: Option<String>,
-}
-
-/// Retention of versions (`chronos admin retention`) and of bucketed analytics results
-/// (applied by every run of the time-based and cross-tenant rules).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Retention {
-    /// How long versions are kept (per collection: `collectionMaps.<c>.retention`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ver: Option<VersionRetention>,
-    /// How long bucketed analytics results are kept.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub counters: Option<CounterRetention>,
-}
-
-/// How long versions are kept. An item keeps its newest versions back to the newest one at
-/// or before the window's start (`days`), and at most `maxPerItem` of them; the head is never
-/// pruned. What is kept is always an unbroken run up to the head, so every read it still
-/// answers is answered as before.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct VersionRetention {
-    /// Keep the versions of the last this many days (and the one in force when they began).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub days: Option<u32>,
-    /// Keep at most this many versions per item (at least 1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_per_item: Option<u32>,
-}
-
-/// How long bucketed analytics results (`timeBasedResults`, `crossTenantResults`) are kept:
-/// each run of a rule removes its buckets that start before the window (counted back from
-/// the current bucket). Results over everything (`saveMode: global`) are kept.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct CounterRetention {
-    /// Hourly and daily buckets (and cross-tenant results, one per run hour) for this many
-    /// days.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub days: Option<u32>,
-    /// Weekly buckets for this many weeks.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub weeks: Option<u32>,
-    /// Monthly buckets for this many months.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub months: Option<u32>,
 }
 
 /// Per-collection settings.

@@ -4,33 +4,20 @@
 use crate::extract::{time, JsonBody, QueryParams};
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
-use crate::target::check;
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use chronos_db::access::{Grant, Permission};
 use chronos_db::analytics_jobs::{ResultsQuery, RunOptions, RunReport};
 use chronos_db::config::Timeframe;
-use chronos_db::{DatabaseType, Route};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// The route a tenant's analytics are checked against: its runtime databases (scopes name a
-/// database type, a tier and a tenant, never a collection).
-fn tenant_route(tenant: &str) -> Result<Route, ApiError> {
-    Route::tenant(DatabaseType::Runtime, tenant, "analytics")
-        .map_err(|e| ApiError::from(chronos_db::Error::from(e)))
-}
-
-/// Checks the key may do `permission` on the tenant's runtime databases; a tenant outside
-/// its scopes is answered like one without analytics.
+/// Checks the key may do `permission` on the tenant; a tenant outside its scopes is
+/// answered like one without analytics.
 fn check_tenant(grant: &Grant, tenant: &str, permission: Permission) -> Result<(), ApiError> {
-    let route = tenant_route(tenant)?;
-    if !grant.covers(&route) {
-        return Err(ApiError::not_found(format!(
-            "analytics of tenant '{tenant}'"
-        )));
-    }
-    check(grant, &route, permission, None)
+    crate::target::check_tenant(grant, tenant, permission, || {
+        format!("analytics of tenant '{tenant}'")
+    })
 }
 
 /// Path of the analytics endpoints.

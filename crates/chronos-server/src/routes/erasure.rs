@@ -5,13 +5,12 @@ use super::ItemPath;
 use crate::extract::JsonBody;
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
-use crate::target::{check, Scoped};
+use crate::target::Scoped;
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use chronos_db::access::{Grant, Permission};
 use chronos_db::erasure::{ReceiptCheck, SubjectErasureOptions, SubjectErasureReport};
 use chronos_db::ops::{EraseOptions, EraseReport};
-use chronos_db::{DatabaseType, Route};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -168,13 +167,8 @@ pub(crate) async fn verify(
     Ok(Json(found))
 }
 
-/// The key must see the tenant (its runtime databases, as scopes name a database type, a
-/// tier and a tenant); a tenant outside its scopes is answered as unknown.
+/// Checks the key may do `permission` on the tenant; a tenant outside its scopes is
+/// answered as unknown.
 fn check_tenant(grant: &Grant, tenant: &str, permission: Permission) -> Result<(), ApiError> {
-    let route = Route::tenant(DatabaseType::Runtime, tenant, "erasures")
-        .map_err(|e| ApiError::from(chronos_db::Error::from(e)))?;
-    if !grant.covers(&route) {
-        return Err(ApiError::not_found(format!("tenant '{tenant}'")));
-    }
-    check(grant, &route, permission, None)
+    crate::target::check_tenant(grant, tenant, permission, || format!("tenant '{tenant}'"))
 }
