@@ -15,7 +15,7 @@
 //! | 415 | `UNSUPPORTED_MEDIA_TYPE` | a body that is not declared as JSON |
 //! | 423 | `LOCKED` | another writer holds the item's lease (`locks.enabled`) |
 //! | 503 | `BACKEND_UNAVAILABLE`, `TIMEOUT` | a backend did not answer, or the request ran out of time (with `Retry-After`) |
-//! | 500 | `METADATA_ERROR`, `PAYLOAD_ERROR`, `CORRUPT` | a backend refused, or stored data is damaged |
+//! | 500 | `METADATA_ERROR`, `PAYLOAD_ERROR`, `CORRUPT`, `ENCRYPTION_ERROR` | a backend refused, stored data is damaged, or encrypted data does not open with the configured master key |
 //!
 //! Bodies carry the error's message (which the library keeps free of credentials), never a
 //! stack trace.
