@@ -34,6 +34,13 @@ fn json(dir: &Path, args: &[&str]) -> Value {
 
 const ROUTE: [&str; 4] = ["--tenant", "tenant-a", "--collection", "users"];
 
+/// `args` followed by the route to `collection` of tenant-a.
+fn in_tenant_a<'a>(collection: &'a str, args: &[&'a str]) -> Vec<&'a str> {
+    let mut v = args.to_vec();
+    v.extend_from_slice(&["--tenant", "tenant-a", "-c", collection]);
+    v
+}
+
 fn with_route<'a>(cmd: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
     let mut v = vec![cmd];
     v.extend_from_slice(&ROUTE);
@@ -1005,12 +1012,7 @@ fn erase_erase_subject_and_verify() {
     });
     cli.env
         .push(("CHRONOS_TEST_RECEIPT_KEY".into(), KEY.into()));
-    let route = ["--tenant", "tenant-a", "-c", "customers"];
-    let with = |args: &[&'static str]| -> Vec<&'static str> {
-        let mut v = args.to_vec();
-        v.extend_from_slice(&route);
-        v
-    };
+    let with = |args: &[&'static str]| in_tenant_a("customers", args);
     cli.ok(&with(&[
         "create",
         "--id",
@@ -1138,12 +1140,7 @@ fn encryption_rotation_and_shredding() {
         ];
     };
     set(&mut cli, OLD, OLD);
-    let route = ["--tenant", "tenant-a", "-c", "notes"];
-    let with = |args: &[&'static str]| -> Vec<&'static str> {
-        let mut v = args.to_vec();
-        v.extend_from_slice(&route);
-        v
-    };
+    let with = |args: &[&'static str]| in_tenant_a("notes", args);
     cli.ok(&with(&[
         "create",
         "--id",

@@ -1,6 +1,7 @@
 //! A tenant's analytics rules: running them, and reading the results of its time-based
 //! rules and of the cross-tenant rules it is master of.
 
+use super::TenantPath;
 use crate::extract::{time, JsonBody, QueryParams};
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
@@ -18,16 +19,6 @@ fn check_tenant(grant: &Grant, tenant: &str, permission: Permission) -> Result<(
     crate::target::check_tenant(grant, tenant, permission, || {
         format!("analytics of tenant '{tenant}'")
     })
-}
-
-/// Path of the analytics endpoints.
-#[derive(utoipa::IntoParams)]
-#[into_params(parameter_in = Path)]
-#[allow(dead_code)]
-pub(crate) struct TenantPath {
-    /// The tenant (lower-case letters, digits, `_`, `-`).
-    #[param(rename = "tenantId")]
-    tenant_id: String,
 }
 
 /// `GET /v1/analytics/{tenantId}/time-based` and `.../cross-tenant`.

@@ -1,7 +1,7 @@
 //! Erasure: of one item, of a tenant's data subject, and checking receipts. All need
 //! `admin` on what they touch, except checking a receipt (`read`).
 
-use super::ItemPath;
+use super::{ItemPath, TenantPath};
 use crate::extract::JsonBody;
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
@@ -46,16 +46,6 @@ pub(crate) async fn erase(
     };
     let report = state.metrics.time("erase", coll.erase(id, opts)).await?;
     Ok(Json(report))
-}
-
-/// Path of the tenant erasure endpoints.
-#[derive(utoipa::IntoParams)]
-#[into_params(parameter_in = Path)]
-#[allow(dead_code)]
-pub(crate) struct TenantPath {
-    /// The tenant (lower-case letters, digits, `_`, `-`).
-    #[param(rename = "tenantId")]
-    tenant_id: String,
 }
 
 /// `POST /v1/erasure/{tenantId}/subject`.

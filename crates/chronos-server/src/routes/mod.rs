@@ -41,6 +41,16 @@ pub(crate) struct CollectionPath {
     collection: String,
 }
 
+/// Path of the endpoints named by a tenant (analytics, subject erasure).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub(crate) struct TenantPath {
+    /// The tenant (lower-case letters, digits, `_`, `-`).
+    #[param(rename = "tenantId")]
+    tenant_id: String,
+}
+
 /// [`CollectionPath`] plus the item id.
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Path)]
