@@ -12,6 +12,8 @@ use serde_json::json;
 
 const SECRET: &str = "TOP-SECRET-4711";
 const BLOB_SECRET: &str = "BLOB-SECRET-0815";
+/// Long enough that random ciphertext never contains it by chance.
+const OWNER: &str = "ada-lovelace-1815";
 
 fn key(byte: u8) -> String {
     hex_of(&[byte; 32])
@@ -50,6 +52,15 @@ async fn raw_objects(h: &Harness, prefix: &str) -> Vec<(String, Vec<u8>)> {
     out
 }
 
+/// The key id and the sealed part (nonce, ciphertext, tag) of an encrypted object:
+/// `CHRENC1\0`, a big-endian u16 length, the key id, then the rest.
+fn envelope(bytes: &[u8]) -> Option<(&str, &[u8])> {
+    let rest = bytes.strip_prefix(b"CHRENC1\0".as_slice())?;
+    let len = u16::from_be_bytes([*rest.first()?, *rest.get(1)?]) as usize;
+    let kid = std::str::from_utf8(rest.get(2..2 + len)?).ok()?;
+    Some((kid, rest.get(2 + len..)?))
+}
+
 fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack
         .windows(needle.len())
@@ -59,7 +70,7 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 async fn secret_item(c: &Collection) -> String {
     let scan = base64::engine::general_purpose::STANDARD.encode(BLOB_SECRET);
     c.create(
-        json!({"owner": "ada", "note": SECRET, "scan": scan}),
+        json!({"owner": OWNER, "note": SECRET, "scan": scan}),
         "app",
         "",
         Default::default(),
@@ -83,7 +94,7 @@ async fn encrypted_objects_hold_no_plaintext(b: &dyn Backend) {
     let id = secret_item(&c).await;
     c.update(
         &id,
-        json!({"owner": "ada", "note": format!("{SECRET}-v1")}),
+        json!({"owner": OWNER, "note": format!("{SECRET}-v1")}),
         0,
         "app",
         "",
@@ -101,9 +112,11 @@ async fn encrypted_objects_hold_no_plaintext(b: &dyn Backend) {
         "three item.json, two blobs and texts: {objects:?}"
     );
     for (key, bytes) in &objects {
-        assert!(bytes.starts_with(b"CHRENC1\0"), "{key} is not encrypted");
+        let (kid, sealed) = envelope(bytes).unwrap_or_else(|| panic!("{key} is not encrypted"));
+        // The key id is random hex after its scope, so only the sealed part is searched.
+        assert!(kid.starts_with("tenant:tenant-a:"), "{key}: {kid}");
         assert!(
-            !contains(bytes, SECRET) && !contains(bytes, BLOB_SECRET) && !contains(bytes, "ada"),
+            !contains(sealed, SECRET) && !contains(sealed, BLOB_SECRET) && !contains(sealed, OWNER),
             "{key}"
         );
     }
@@ -124,7 +137,7 @@ async fn encrypted_objects_hold_no_plaintext(b: &dyn Backend) {
     assert_eq!(v1.data["note"], format!("{SECRET}-v1"));
     let page = c
         .list_by_meta(ListOptions {
-            filter: Some(json!({"owner": "ada"})),
+            filter: Some(json!({"owner": OWNER})),
             ..Default::default()
         })
         .await
@@ -269,7 +282,7 @@ async fn shredding_a_tenant_leaves_the_others_readable(b: &dyn Backend) {
     let h = open!(b, encrypted);
     let a = h.coll("vault");
     let a_id = secret_item(&a).await;
-    a.update(&a_id, json!({"owner": "ada"}), 0, "app", "")
+    a.update(&a_id, json!({"owner": OWNER}), 0, "app", "")
         .await
         .unwrap();
     let a_kn = h
