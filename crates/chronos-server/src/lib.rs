@@ -72,6 +72,8 @@ pub struct Server {
     auth: bool,
     /// The analytics rules' schedule (`analytics.schedule`), run while serving.
     schedule: Option<(Duration, Arc<Chronos>)>,
+    /// The retention sweeps' schedule (`retention.schedule`), run while serving.
+    retention: Option<(Duration, Arc<Chronos>)>,
 }
 
 impl Server {
@@ -126,10 +128,19 @@ impl Server {
             .and_then(|a| a.schedule.as_deref())
             .and_then(|every| chronos_db::analytics::schedule_interval(every).ok())
             .map(|every| (every, state.chronos.clone()));
+        let retention = state
+            .chronos
+            .config()
+            .retention
+            .schedule
+            .as_ref()
+            .and_then(|s| chronos_db::analytics::schedule_interval(&s.every).ok())
+            .map(|every| (every, state.chronos.clone()));
         Ok(Server {
             router: router(state, usize::try_from(max_body).unwrap_or(usize::MAX)),
             auth,
             schedule,
+            retention,
         })
     }
 
@@ -156,8 +167,11 @@ impl Server {
                 tracing::debug!(error = %e, "could not set TCP_NODELAY");
             }
         });
-        // The analytics schedule stops when the server begins its graceful stop.
+        // The schedules stop when the server begins its graceful stop.
         let (stopping, stopped) = tokio::sync::watch::channel(false);
+        let retention = self.retention.map(|(every, chronos)| {
+            tokio::spawn(run_retention_schedule(chronos, every, stopped.clone()))
+        });
         let schedule = self
             .schedule
             .map(|(every, chronos)| tokio::spawn(run_schedule(chronos, every, stopped)));
@@ -168,7 +182,7 @@ impl Server {
         axum::serve(listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await?;
-        if let Some(task) = schedule {
+        for task in [schedule, retention].into_iter().flatten() {
             task.abort();
         }
         Ok(())
@@ -294,6 +308,37 @@ pub async fn shutdown_signal() {
         _ = terminate => {},
     }
     tracing::info!("shutting down: finishing the requests in flight");
+}
+
+/// Sweeps retention every `every` until `stop` turns true, logging each sweep.
+async fn run_retention_schedule(
+    chronos: Arc<Chronos>,
+    every: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let stopped = async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    let opts = chronos_db::admin::SweepOptions::scheduled(chronos.config());
+    chronos
+        .apply_retention_every(&opts, every, stopped, |outcome| {
+            match outcome {
+                Ok(sweep) if sweep.failed > 0 => tracing::warn!(
+                    collections = sweep.collections.len(),
+                    failed = sweep.failed,
+                    versions_removed = sweep.versions_removed,
+                    "retention ran on schedule; some collections failed"
+                ),
+                Ok(sweep) => tracing::info!(
+                    collections = sweep.collections.len(),
+                    versions_removed = sweep.versions_removed,
+                    "retention ran on schedule"
+                ),
+                Err(e) => tracing::warn!(error = %e, "a scheduled retention sweep failed"),
+            }
+            std::ops::ControlFlow::Continue(())
+        })
+        .await;
 }
 
 /// Runs the analytics rules every `every` until `stop` turns true, logging each run.

@@ -278,6 +278,11 @@ pub(crate) enum AdminCommand {
     /// `collectionMaps.<c>.retention`): a dry run unless --delete is given. Prints what was
     /// (or would be) pruned; an interrupted run continues with --resume-after.
     Retention(RetentionArgs),
+    /// Prune every collection of `collectionMaps` that has a retention policy, in every
+    /// listed database and the template databases of --tenant / --domain (by default those
+    /// of `retention.schedule`): what `chronos serve` runs on `retention.schedule`. A dry
+    /// run unless --delete is given. Exits 1 when a collection failed (the others ran).
+    RetentionSweep(RetentionSweepArgs),
     /// Check (default) or create every bucket of the configuration and print each one's
     /// state: exists, missing, created, skipped (per-tenant templates) or error. Exits 1
     /// when a bucket is missing or in error.
@@ -290,6 +295,20 @@ pub(crate) enum AdminCommand {
     /// `encryption.previousMasterKeys`), in every listed database and those of --tenant.
     /// Payloads are not touched.
     RotateMasterKey(RotateMasterKeyArgs),
+}
+
+/// Arguments of `chronos admin retention-sweep`.
+#[derive(Args, Debug)]
+pub(crate) struct RetentionSweepArgs {
+    /// Remove the versions outside retention (default: only report them).
+    #[arg(long)]
+    pub(crate) delete: bool,
+    /// Tenants served by a template to sweep (repeatable; replaces `retention.schedule.tenants`).
+    #[arg(long = "tenant", value_name = "T")]
+    pub(crate) tenants: Vec<TenantId>,
+    /// Domains served by a template to sweep (repeatable; replaces `retention.schedule.domains`).
+    #[arg(long = "domain", value_name = "D")]
+    pub(crate) domains: Vec<DomainName>,
 }
 
 /// Arguments of `chronos admin shred-tenant`.

@@ -220,6 +220,35 @@ pub(crate) async fn admin_retention(g: &Global, a: RetentionArgs) -> Result<(), 
     print_json(&report?)
 }
 
+/// `chronos admin retention-sweep`: one retention run per covered collection.
+pub(crate) async fn admin_retention_sweep(
+    g: &Global,
+    a: RetentionSweepArgs,
+) -> Result<(), Failure> {
+    let chronos = g.open().await?;
+    let mut opts = chronos_db::admin::SweepOptions::scheduled(chronos.config());
+    opts.dry_run = !a.delete;
+    if !a.tenants.is_empty() {
+        opts.tenants = a.tenants.iter().map(|t| t.to_string()).collect();
+    }
+    if !a.domains.is_empty() {
+        opts.domains = a.domains.iter().map(|d| d.to_string()).collect();
+    }
+    let sweep = chronos.apply_retention_everywhere(&opts).await?;
+    print_json(&sweep)?;
+    if sweep.failed > 0 {
+        return Err(Failure::new(
+            "RETENTION_FAILED",
+            format!(
+                "retention failed for {} of {} collections (see their `error` above)",
+                sweep.failed,
+                sweep.collections.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 pub(crate) async fn query(g: &Global, a: QueryArgs) -> Result<(), Failure> {
     let coll = g.collection(&a.route).await?;
     let opts = ListOptions {

@@ -126,6 +126,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             command: AdminCommand::Retention(a),
         } => admin_retention(&global, a).await,
         Command::Admin {
+            command: AdminCommand::RetentionSweep(a),
+        } => admin_retention_sweep(&global, a).await,
+        Command::Admin {
             command: AdminCommand::Buckets(a),
         } => admin_buckets(&global, a.create && !a.check).await,
         Command::Admin {

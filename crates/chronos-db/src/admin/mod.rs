@@ -2,8 +2,10 @@
 
 mod buckets;
 mod keys;
+mod retention;
 
 pub use keys::{RotationReport, ShredReport};
+pub use retention::{RetentionSweep, SweepOptions, SweptCollection};
 
 use crate::chronos::Chronos;
 use crate::config::{ConnRefs, Provider, Serves};

@@ -1,5 +1,6 @@
-//! Checks of the time-based and cross-tenant rules (their running is not done yet): every
-//! problem as `path: message`, so a configuration that would fail later fails at open.
+//! Checks of the time-based and cross-tenant rules, and of the schedules (analytics and
+//! retention; both are ISO 8601 durations, parsed here): every problem as `path: message`, so
+//! a configuration that would fail later fails at open.
 
 use super::aggregate::IsoDuration;
 use crate::config::{AggregateOp, ChronosConfig, CrossTenantMode, RelativeTime, SaveMode};
@@ -8,6 +9,21 @@ use std::collections::HashSet;
 
 pub(super) fn problems(cfg: &ChronosConfig) -> Vec<String> {
     let mut out = Vec::new();
+    if let Some(s) = &cfg.retention.schedule {
+        if let Err(e) = super::schedule_interval(&s.every) {
+            out.push(format!("$.retention.schedule.every: {e}"));
+        }
+        for (j, t) in s.tenants.iter().enumerate() {
+            if let Err(e) = crate::names::check_scope_name("a tenant id", t) {
+                out.push(format!("$.retention.schedule.tenants[{j}]: {e}"));
+            }
+        }
+        for (j, d) in s.domains.iter().enumerate() {
+            if let Err(e) = crate::names::check_scope_name("a domain", d) {
+                out.push(format!("$.retention.schedule.domains[{j}]: {e}"));
+            }
+        }
+    }
     let Some(a) = &cfg.analytics else {
         return out;
     };

@@ -196,7 +196,7 @@ impl CounterRuleSet {
 
 /// Checks the configuration's analytics rules: counter rules (names, operations, `when`,
 /// `countUnique`), time-based and cross-tenant rules (query, aggregate and its field,
-/// timeframe, ISO 8601 windows, tenants). [`crate::Chronos::open`] runs it after the
+/// timeframe, ISO 8601 windows, tenants), and `retention.schedule`. [`crate::Chronos::open`] runs it after the
 /// configuration's own checks.
 pub fn check_config(cfg: &ChronosConfig) -> Result<(), ConfigError> {
     let mut problems = CounterRuleSet::from_config(cfg).err().unwrap_or_default();

@@ -15,6 +15,32 @@ pub struct Retention {
     /// How long bucketed analytics results are kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counters: Option<CounterRetention>,
+    /// When `chronos serve` applies version retention by itself. Absent: only
+    /// `chronos admin retention` (one collection) and `chronos admin retention-sweep` apply it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<RetentionSchedule>,
+}
+
+/// Which collections a retention sweep covers, and how often `chronos serve` runs one.
+///
+/// A sweep applies retention to every collection named in `collectionMaps` that has a
+/// policy (its own `retention`, or `retention.ver`) or inline copies with a TTL
+/// (`devShadow`), in every database the configuration lists (generic, listed domains and
+/// tenants) and in the template databases of `tenants` and `domains`. Tenants served by a
+/// template are listed nowhere else, so they are named here. A collection that has no
+/// `collectionMaps` entry is not swept: give it one (`{}` is enough).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RetentionSchedule {
+    /// How often `chronos serve` sweeps: an ISO 8601 duration of at least a minute (`PT6H`,
+    /// `P1D`). The first sweep starts when the server starts.
+    pub every: String,
+    /// Tenants served by a tenant template to sweep too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tenants: Vec<String>,
+    /// Domains served by a domain template to sweep too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub domains: Vec<String>,
 }
 
 /// How long versions are kept. An item keeps its newest versions back to the newest one at

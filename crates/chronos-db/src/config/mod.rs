@@ -37,7 +37,8 @@ pub(crate) use templates::template_names;
 pub(crate) use validate::expand_template as validate_expand;
 
 pub use lifecycle::{
-    CounterRetention, EncryptionSettings, ErasureSettings, Retention, VersionRetention,
+    CounterRetention, EncryptionSettings, ErasureSettings, Retention, RetentionSchedule,
+    VersionRetention,
 };
 pub use server::{ApiKeyEntry, ServerSettings};
 pub use types::*;

@@ -3,10 +3,11 @@
 //! running at the same time.
 
 use crate::harness::{Backend, Harness};
+use chronos_db::admin::SweepOptions;
 use chronos_db::config::{ChronosConfig, CollectionMap, VersionRetention};
 use chronos_db::{
-    CollectionTarget, Error, ListOptions, ReadOptions, RestoreOptions, RestoreTarget,
-    RetentionOptions, Timestamp,
+    Collection, CollectionTarget, DatabaseType, Error, ListOptions, ReadOptions, RestoreOptions,
+    RestoreTarget, RetentionOptions, Route, Timestamp,
 };
 use serde_json::json;
 
@@ -390,4 +391,118 @@ async fn stale_inline_copies_are_dropped_and_read_from_objects(b: &dyn Backend) 
         .unwrap();
     assert_eq!(again.inline_copies_dropped, 0);
     h.set_clock(None);
+}
+
+conformance_case!(a_sweep_prunes_every_covered_collection);
+async fn a_sweep_prunes_every_covered_collection(b: &dyn Backend) {
+    let h = open!(b, |cfg: &mut ChronosConfig| {
+        retained(cfg);
+        // Named, but without a policy (no retention.ver, no inline copies to expire): never
+        // swept.
+        cfg.collection_maps
+            .insert("plain".into(), CollectionMap::default());
+        cfg.dev_shadow.enabled = false;
+    });
+    let other = |tenant: &str, coll: &str| {
+        h.chronos
+            .with(Route::tenant(DatabaseType::Runtime, tenant, coll).unwrap())
+            .unwrap()
+    };
+    let versions = |c: Collection, n: u64| async move {
+        let id = c
+            .create(json!({"n": 0}), "app", "", Default::default())
+            .await
+            .unwrap()
+            .id;
+        for ov in 1..n {
+            c.update(&id, json!({"n": ov}), ov - 1, "app", "")
+                .await
+                .unwrap();
+        }
+        (c, id)
+    };
+    // capped keeps 2: tenant-a's 4 versions lose 2, tenant-b's 3 lose 1, tenant-c's 3 lose 1.
+    let (a, a_id) = versions(h.coll("capped"), 4).await;
+    let (b_capped, b_id) = versions(other("tenant-b", "capped"), 3).await;
+    let (c_capped, c_id) = versions(other("tenant-c", "capped"), 3).await;
+    let (plain, plain_id) = versions(h.coll("plain"), 4).await;
+
+    let opts = SweepOptions {
+        dry_run: true,
+        tenants: vec!["tenant-a".into(), "tenant-b".into()],
+        domains: vec![],
+    };
+    let routes: Vec<String> = h
+        .chronos
+        .retention_routes(&opts)
+        .unwrap()
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
+    for wanted in [
+        "runtime/tenant/tenant-a/capped",
+        "runtime/tenant/tenant-b/capped",
+    ] {
+        assert!(routes.iter().any(|r| r == wanted), "{wanted}: {routes:?}");
+    }
+    assert!(
+        !routes
+            .iter()
+            .any(|r| r.ends_with("/plain") || r.contains("tenant-c")),
+        "{routes:?}"
+    );
+    let dry = h.chronos.apply_retention_everywhere(&opts).await.unwrap();
+    assert_eq!((dry.versions_removed, dry.failed), (3, 0), "{dry:?}");
+    assert!(a
+        .get_version(&a_id, 0, ReadOptions::default())
+        .await
+        .is_ok());
+
+    let done = h
+        .chronos
+        .apply_retention_everywhere(&SweepOptions {
+            dry_run: false,
+            ..opts.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!((done.versions_removed, done.failed), (3, 0), "{done:?}");
+    beyond(
+        a.get_version(&a_id, 1, ReadOptions::default())
+            .await
+            .unwrap_err(),
+        "ov 2",
+    );
+    assert_eq!(
+        a.get_version(&a_id, 2, ReadOptions::default())
+            .await
+            .unwrap()
+            .unwrap()
+            .data["n"],
+        2
+    );
+    assert!(b_capped
+        .get_version(&b_id, 0, ReadOptions::default())
+        .await
+        .is_err());
+    // Not named, not swept; no policy, not swept.
+    for (c, id) in [(&c_capped, &c_id), (&plain, &plain_id)] {
+        assert_eq!(
+            c.get_version(id, 0, ReadOptions::default())
+                .await
+                .unwrap()
+                .unwrap()
+                .data["n"],
+            0
+        );
+    }
+    let again = h
+        .chronos
+        .apply_retention_everywhere(&SweepOptions {
+            dry_run: false,
+            ..opts
+        })
+        .await
+        .unwrap();
+    assert_eq!(again.versions_removed, 0);
 }
