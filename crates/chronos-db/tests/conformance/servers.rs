@@ -42,7 +42,7 @@ impl Backend for Servers {
             Meta::Sqlite => json!({"sqliteDir": dir.path().join("meta")}),
             Meta::Mongo => {
                 let [uri] = crate::common::servers(["CHRONOS_TEST_MONGO_URI"])?;
-                json!({"mongoUri": uri, "timeoutMs": 5000})
+                json!({"mongoUri": uri, "timeoutMs": 15000})
             }
         };
         let space = match self.space {
@@ -56,7 +56,7 @@ impl Backend for Servers {
                 let region =
                     std::env::var("CHRONOS_TEST_S3_REGION").unwrap_or_else(|_| "us-east-1".into());
                 json!({"provider": "s3", "endpoint": e, "region": region, "accessKey": k,
-                       "secretKey": s, "forcePathStyle": true, "timeoutMs": 10000})
+                       "secretKey": s, "forcePathStyle": true, "timeoutMs": 30000})
             }
             Space::Azure => {
                 let [e, a, k] = crate::common::servers([
@@ -64,7 +64,7 @@ impl Backend for Servers {
                     "CHRONOS_TEST_AZURE_ACCOUNT",
                     "CHRONOS_TEST_AZURE_KEY",
                 ])?;
-                json!({"provider": "azure", "endpoint": e, "accessKey": a, "secretKey": k, "timeoutMs": 10000})
+                json!({"provider": "azure", "endpoint": e, "accessKey": a, "secretKey": k, "timeoutMs": 30000})
             }
         };
         let entry = |db_name: String, prefix: String| json!({"dbConnRef": "m", "spaceConnRef": "s", "bucket": TEST_BUCKET, "dbName": db_name, "prefix": prefix});

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use chronos_db::payload::{ObjectInfo, PayloadError, PayloadStore};
 use chronos_db::ChronosOptions;
 use serde_json::json;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,13 +14,24 @@ use std::time::{Duration, Instant};
 struct Slow {
     inner: Arc<dyn PayloadStore>,
     delay: Duration,
+    puts: Arc<Puts>,
+}
+
+/// How many payload writes have begun and finished: tests wait on these, not on the clock.
+#[derive(Default)]
+pub(crate) struct Puts {
+    pub(crate) started: AtomicUsize,
+    pub(crate) finished: AtomicUsize,
 }
 
 #[async_trait]
 impl PayloadStore for Slow {
     async fn put(&self, key: &str, bytes: Bytes) -> Result<(), PayloadError> {
+        self.puts.started.fetch_add(1, Ordering::SeqCst);
         tokio::time::sleep(self.delay).await;
-        self.inner.put(key, bytes).await
+        let done = self.inner.put(key, bytes).await;
+        self.puts.finished.fetch_add(1, Ordering::SeqCst);
+        done
     }
     async fn get(&self, key: &str) -> Result<Bytes, PayloadError> {
         self.inner.get(key).await
@@ -38,16 +50,18 @@ impl PayloadStore for Slow {
     }
 }
 
-async fn slow_server(delay: Duration, timeout_ms: u64, slots: usize) -> TestServer {
-    slow_server_with_config(delay, timeout_ms, slots).await.0
+async fn slow_server(delay: Duration, timeout_ms: u64, slots: usize) -> (TestServer, Arc<Puts>) {
+    let (s, _, puts) = slow_server_with_config(delay, timeout_ms, slots).await;
+    (s, puts)
 }
 
-/// A server whose payload writes take `delay`, and its configuration (to reopen the data).
+/// A server whose payload writes take `delay`, its configuration (to reopen the data) and
+/// its payload writes.
 pub(crate) async fn slow_server_with_config(
     delay: Duration,
     timeout_ms: u64,
     slots: usize,
-) -> (TestServer, chronos_db::config::ChronosConfig) {
+) -> (TestServer, chronos_db::config::ChronosConfig, Arc<Puts>) {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = chronos_db::config::ChronosConfig::embedded(dir.path());
     cfg.server = Some(chronos_db::config::ServerSettings {
@@ -55,9 +69,15 @@ pub(crate) async fn slow_server_with_config(
         max_concurrent_requests: Some(slots),
         ..Default::default()
     });
+    let puts = Arc::new(Puts::default());
+    let counted = puts.clone();
     let options = ChronosOptions {
         payload_layer: Some(Arc::new(move |inner| {
-            Arc::new(Slow { inner, delay }) as Arc<dyn PayloadStore>
+            Arc::new(Slow {
+                inner,
+                delay,
+                puts: counted.clone(),
+            }) as Arc<dyn PayloadStore>
         })),
         ..Default::default()
     };
@@ -67,6 +87,7 @@ pub(crate) async fn slow_server_with_config(
     (
         crate::support::serve_chronos(chronos, Box::new(dir)).await,
         cfg,
+        puts,
     )
 }
 
@@ -74,7 +95,9 @@ const C: &str = "/v1/runtime/tenant/acme/orders";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_request_past_its_time_is_503_and_commits_nothing() {
-    let s = slow_server(Duration::from_secs(5), 200, 16).await;
+    // The store would take 60 s; the answer comes at the 200 ms limit (bounded loosely: a
+    // loaded machine may be slow, but never by most of a minute).
+    let (s, _) = slow_server(Duration::from_secs(60), 200, 16).await;
     let started = Instant::now();
     let a = s
         .post(
@@ -84,7 +107,7 @@ async fn a_request_past_its_time_is_503_and_commits_nothing() {
         .await
         .problem(503, "TIMEOUT", "a write slower than requestTimeoutMs");
     assert!(
-        started.elapsed() < Duration::from_secs(3),
+        started.elapsed() < Duration::from_secs(30),
         "{:?}",
         started.elapsed()
     );
@@ -102,7 +125,8 @@ async fn a_request_past_its_time_is_503_and_commits_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn requests_beyond_the_concurrency_limit_wait_for_a_slot() {
     let delay = Duration::from_millis(1500);
-    let s = Arc::new(slow_server(delay, 30_000, 1).await);
+    let (s, puts) = slow_server(delay, 30_000, 1).await;
+    let s = Arc::new(s);
     let started = Instant::now();
     let mut writes = Vec::new();
     for i in 0..2 {
@@ -116,16 +140,19 @@ async fn requests_beyond_the_concurrency_limit_wait_for_a_slot() {
             .expect(201, "a write");
         }));
     }
-    // Health checks do not queue behind the writes.
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let probe = Instant::now();
+    // Health checks do not queue behind the writes: one answers while the first write
+    // holds the only slot and the second waits.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while puts.started.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     s.get("/healthz")
         .await
         .expect(200, "healthz while the slot is taken");
-    assert!(
-        probe.elapsed() < delay,
-        "healthz waited for a slot: {:?}",
-        probe.elapsed()
+    assert_eq!(
+        puts.finished.load(Ordering::SeqCst),
+        0,
+        "healthz waited for a slot"
     );
     for w in writes {
         w.await.unwrap();

@@ -53,9 +53,9 @@ async fn invalid_keys_stop_the_start() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_graceful_stop_finishes_the_writes_in_flight() {
-    // Every write takes 1 s in the payload store, so all of them are in flight when the
-    // stop begins; a graceful stop answers each and keeps each.
-    let (mut s, cfg) =
+    // Every write takes 1 s in the payload store, and the stop begins once all of them are
+    // in it; a graceful stop answers each and keeps each.
+    let (mut s, cfg, puts) =
         crate::limits::slow_server_with_config(std::time::Duration::from_secs(1), 30_000, 64).await;
     let c = "/v1/runtime/tenant/acme/orders";
     let mut writes = Vec::new();
@@ -74,7 +74,12 @@ async fn a_graceful_stop_finishes_the_writes_in_flight() {
                 .map(|r| r.status().as_u16())
         }));
     }
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while puts.started.load(std::sync::atomic::Ordering::SeqCst) < 16
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
     let server = s.begin_stop();
     for w in writes {
         assert_eq!(

@@ -49,9 +49,9 @@ pub fn config(backend: Backend) -> Option<(ChronosConfig, Box<dyn Any + Send + S
                 })
             };
             let cfg = json!({
-                "dbConnections": {"m": {"mongoUri": uri, "timeoutMs": 5000}},
+                "dbConnections": {"m": {"mongoUri": uri, "timeoutMs": 15000}},
                 "spacesConnections": {"s": {"provider": "s3", "endpoint": endpoint, "region": region,
-                    "accessKey": access, "secretKey": secret, "forcePathStyle": true, "timeoutMs": 10000}},
+                    "accessKey": access, "secretKey": secret, "forcePathStyle": true, "timeoutMs": 30000}},
                 "databases": {
                     "runtime": {"tenantTemplate": entry(format!("{ns}_rt_{{tenantId}}"), format!("{ns}/rt/{{tenantId}}"))},
                     "knowledge": tiered("kn"),
