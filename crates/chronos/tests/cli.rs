@@ -999,6 +999,69 @@ fn admin_retention_dry_run_then_delete() {
     assert!(stderr(&o).contains("BEYOND_RETENTION"), "{}", stderr(&o));
 }
 
+/// `chronos admin retention-sweep`: every collection of collectionMaps with a policy, in the
+/// tenants named (here by `retention.schedule`, then by --tenant); a dry run by default.
+#[test]
+fn admin_retention_sweep_covers_named_tenants() {
+    let cli = Configured::new(|cfg| {
+        cfg["retention"] = serde_json::json!({"ver": {"maxPerItem": 1},
+            "schedule": {"every": "PT6H", "tenants": ["tenant-a"]}});
+        cfg["collectionMaps"] = serde_json::json!({"docs": {}});
+    });
+    for tenant in ["tenant-a", "tenant-b"] {
+        let route = ["--tenant", tenant, "-c", "docs"];
+        let mut create = vec!["create", "--id", "d-1", "--data", r#"{"n":0}"#];
+        create.extend_from_slice(&route);
+        cli.ok(&create);
+        let mut update = vec![
+            "update",
+            "d-1",
+            "--expected-ov",
+            "0",
+            "--data",
+            r#"{"n":1}"#,
+        ];
+        update.extend_from_slice(&route);
+        cli.ok(&update);
+    }
+    let swept = |report: &Value| -> Vec<String> {
+        report["collections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["report"]["versionsRemoved"] != 0)
+            .map(|c| c["route"]["tenantId"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    let dry = cli.ok(&["admin", "retention-sweep"]);
+    assert_eq!(
+        (dry["dryRun"].clone(), dry["versionsRemoved"].clone()),
+        (Value::Bool(true), 1.into()),
+        "{dry}"
+    );
+    assert_eq!(swept(&dry), ["tenant-a"]);
+    let done = cli.ok(&[
+        "admin",
+        "retention-sweep",
+        "--delete",
+        "--tenant",
+        "tenant-b",
+    ]);
+    assert_eq!(
+        (done["versionsRemoved"].clone(), done["failed"].clone()),
+        (1.into(), 0.into()),
+        "{done}"
+    );
+    assert_eq!(swept(&done), ["tenant-b"]);
+    let o = cli.run(&[
+        "get", "d-1", "--ov", "0", "--tenant", "tenant-b", "-c", "docs",
+    ]);
+    assert!(stderr(&o).contains("BEYOND_RETENTION"), "{}", stderr(&o));
+    cli.ok(&[
+        "get", "d-1", "--ov", "0", "--tenant", "tenant-a", "-c", "docs",
+    ]);
+}
+
 /// `chronos erase`, `erase-subject` and `erasure verify`: an erased item answers ERASED, its
 /// receipt verifies until it is rewritten, a subject found in an old version is erased, and
 /// the receipt key (given through the environment) is never printed.

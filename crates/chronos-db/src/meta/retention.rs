@@ -59,4 +59,13 @@ pub trait RetentionStore: Send + Sync + 'static {
     /// The collection's horizon (`None` when nothing was ever pruned; reading creates
     /// nothing).
     async fn retention_horizon(&self, coll: &str) -> Result<Option<RetentionHorizon>, MetaError>;
+
+    /// Bounds what the store keeps per commit whatever the version retention (MongoDB: the
+    /// cv slots of `<coll>_counter`), safe with writers running; returns the entries
+    /// removed. A store that keeps nothing per commit (SQLite: one counter row) returns 0.
+    /// Its waits are real time (the system clock), whatever clock writes are stamped with.
+    async fn compact_cv_counter(&self, coll: &str) -> Result<u64, MetaError> {
+        let _ = coll;
+        Ok(0)
+    }
 }

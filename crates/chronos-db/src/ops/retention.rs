@@ -69,6 +69,9 @@ pub struct RetentionReport {
     /// Inline copies (`devShadow`) of earlier versions older than `devShadow.ttlHours`
     /// dropped (not counted in a dry run).
     pub inline_copies_dropped: u64,
+    /// Per-commit bookkeeping removed: the cv slots MongoDB keeps one of per commit, below
+    /// a floor moved at least 15 minutes before (0 on SQLite, and in a dry run).
+    pub cv_slots_removed: u64,
     /// The last item examined: pass it as `resume_after` to continue.
     pub last_id: Option<String>,
 }
@@ -107,6 +110,10 @@ impl Collection {
             ..Default::default()
         };
         let now = self.inner.now();
+        // Whatever the policy: the store's per-commit bookkeeping is bounded by every run.
+        if !opts.dry_run {
+            report.cv_slots_removed = self.store.compact_cv_counter(self.name()).await?;
+        }
         // Inline copies of earlier versions past devShadow.ttlHours go in the same pass.
         let shadow_cutoff = self.settings.shadow.enabled.then(|| {
             let ttl = i64::from(self.settings.shadow.ttl_hours).saturating_mul(3_600_000_000);

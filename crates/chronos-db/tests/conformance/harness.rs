@@ -333,6 +333,9 @@ impl chronos_db::meta::RetentionStore for FaultyMeta {
     ) -> Result<Option<chronos_db::meta::RetentionHorizon>, MetaError> {
         self.inner.retention_horizon(coll).await
     }
+    async fn compact_cv_counter(&self, coll: &str) -> Result<u64, MetaError> {
+        self.inner.compact_cv_counter(coll).await
+    }
 }
 
 #[async_trait]

@@ -7,6 +7,32 @@ pub(super) fn cv_key(k: i64) -> String {
     format!("{k:020}")
 }
 
+/// Prefix of the `_id` of a moved floor (`floor@` + [`cv_key`]). ASCII `:` follows the digits,
+/// so `floor@` .. `floor@:` bounds them all.
+const MOVED_FLOOR: &str = "floor@";
+const MOVED_FLOOR_END: &str = "floor@:";
+
+/// How long cv allocation and compaction trust what they know of the floors.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct CvTiming {
+    /// An allocator trusts a floor it read for this long: a slot it inserted before then
+    /// is above every range compacted by then (see [`MongoStore::compact_counter`]).
+    pub(super) floor_trust: Duration,
+    /// Slots at or below a floor are deleted once the floor is this old (by the
+    /// compacting process's clock): far above `floor_trust`, so clock skew between
+    /// processes of up to their difference is harmless.
+    pub(super) compaction_grace_micros: i64,
+}
+
+impl Default for CvTiming {
+    fn default() -> Self {
+        CvTiming {
+            floor_trust: CV_FLOOR_TRUST,
+            compaction_grace_micros: CV_COMPACTION_GRACE_MICROS,
+        }
+    }
+}
+
 /// Hands out the cvs of one collection for this process (step 2 of a commit). Concurrent requests are
 /// served in groups: one task takes, with a single ordered `insert_many`, as many slots above
 /// the top as there are requests waiting, so this process's writers neither queue one round
@@ -21,16 +47,21 @@ pub(super) struct CvAllocator {
     waiting: std::sync::Mutex<Vec<tokio::sync::oneshot::Sender<Result<i64, MetaError>>>>,
     /// The highest slot known taken (`None` until looked up); holding it is leading.
     top: std::sync::Arc<tokio::sync::Mutex<Option<i64>>>,
+    /// The highest floor seen, and when the read that found it was issued.
+    floor_seen: std::sync::Mutex<Option<(i64, std::time::Instant)>>,
+    floor_trust: Duration,
 }
 
 impl CvAllocator {
-    pub(super) fn new(c: &Colls) -> Self {
+    pub(super) fn new(c: &Colls, timing: CvTiming) -> Self {
         CvAllocator {
             counter: c.counter.clone(),
             head: c.head.clone(),
             ver: c.ver.clone(),
             waiting: std::sync::Mutex::default(),
             top: std::sync::Arc::default(),
+            floor_seen: std::sync::Mutex::default(),
+            floor_trust: timing.floor_trust,
         }
     }
 
@@ -100,7 +131,10 @@ impl CvAllocator {
     }
 
     /// Takes `n` slots right above the top, in order. On a taken slot (another process), the
-    /// slots inserted before it are kept and the rest are tried above it.
+    /// slots inserted before it are kept and the rest are tried above it. A slot inserted at
+    /// or below the floor (found free because compaction deleted it: this process's top was
+    /// older than the compaction) was handed out before, so it is never used; the top is
+    /// then looked up again from the floor.
     pub(super) async fn take_slots(
         &self,
         top: &mut Option<i64>,
@@ -108,7 +142,7 @@ impl CvAllocator {
     ) -> Result<Vec<i64>, MetaError> {
         let mut t = match *top {
             Some(t) => t,
-            None => counter_top(&self.counter, self.floor().await?).await?,
+            None => counter_top(&self.counter, self.trusted_floor().await?).await?,
         };
         let mut out = Vec::with_capacity(n);
         let mut taken_in_a_row = 0;
@@ -122,10 +156,25 @@ impl CvAllocator {
                     None => return Err(map_err(e)),
                 },
             };
-            out.extend(t + 1..=t + inserted);
+            if inserted > 0 {
+                // Checked after the insert: a floor raised before it is seen (or trusted).
+                let floor = self.trusted_floor().await?;
+                if t + inserted <= floor {
+                    t = counter_top(&self.counter, floor).await?;
+                    *top = Some(t);
+                    taken_in_a_row = 0;
+                    continue;
+                }
+                out.extend((t + 1).max(floor + 1)..=t + inserted);
+            }
             *top = Some(t + inserted);
             if out.len() == n {
                 return Ok(out);
+            }
+            if inserted == want {
+                // Some slots lay at or below the floor; the rest are taken above them.
+                t += inserted;
+                continue;
             }
             // Slot t + inserted + 1 is taken (by another process, or by this insert's own
             // retry after a lost reply: it is then burnt, which gaps allow).
@@ -143,21 +192,46 @@ impl CvAllocator {
         ))
     }
 
-    /// The slot every search starts from: `{_id: "floor", v}` in `C_counter`, written once
-    /// (unique `_id`, so every process agrees on it) with the highest cv the collection
-    /// already holds in any form: committed heads and rows, and integer slots of an older
-    /// counter layout. Slots above it form a prefix; below it they need not exist. If the
-    /// counter collection is dropped, the floor is recomputed from the data, so cvs still
-    /// never go back.
+    /// The floor, read again once the last read is older than `floor_trust`.
+    async fn trusted_floor(&self) -> Result<i64, MetaError> {
+        if let Ok(seen) = self.floor_seen.lock() {
+            if let Some((floor, read_at)) = *seen {
+                if read_at.elapsed() < self.floor_trust {
+                    return Ok(floor);
+                }
+            }
+        }
+        let issued = std::time::Instant::now();
+        let floor = self.floor().await?;
+        if let Ok(mut seen) = self.floor_seen.lock() {
+            *seen = Some((floor, issued));
+        }
+        Ok(floor)
+    }
+
+    /// The slot every search starts from: the highest of `{_id: "floor", v}` in `C_counter`,
+    /// written once (unique `_id`, so every process agrees on it) with the highest cv the
+    /// collection already holds in any form (committed heads and rows, and integer slots of
+    /// an older counter layout), and the moved floors `{_id: "floor@<key>", v, at}` that
+    /// compaction inserts. Slots above it form a prefix; below it they need not exist. If
+    /// the counter collection is dropped, the floor is recomputed from the data, so cvs
+    /// still never go back.
     pub(super) async fn floor(&self) -> Result<i64, MetaError> {
         let read = || async {
-            Ok::<_, MetaError>(
-                self.counter
-                    .find_one(doc! {"_id": "floor"})
-                    .await
-                    .map_err(map_err)?
-                    .and_then(|d| get_int(&d, "v")),
-            )
+            let first = self
+                .counter
+                .find_one(doc! {"_id": "floor"})
+                .await
+                .map_err(map_err)?
+                .and_then(|d| get_int(&d, "v"));
+            let moved = self
+                .counter
+                .find_one(doc! {"_id": {"$gt": MOVED_FLOOR, "$lt": MOVED_FLOOR_END}})
+                .sort(doc! {"_id": -1})
+                .await
+                .map_err(map_err)?
+                .and_then(|d| get_int(&d, "v"));
+            Ok::<_, MetaError>(first.max(moved))
         };
         if let Some(v) = read().await? {
             return Ok(v);
@@ -259,9 +333,78 @@ impl MongoStore {
                 MetaError::Backend(BackendError::new("cv allocator state poisoned"))
             })?;
             all.entry(coll.to_string())
-                .or_insert_with(|| std::sync::Arc::new(CvAllocator::new(c)))
+                .or_insert_with(|| std::sync::Arc::new(CvAllocator::new(c, self.cv_timing)))
                 .clone()
         };
         allocator.next().await
+    }
+
+    /// Bounds `C_counter`: deletes the slots at or below the newest moved floor that is at
+    /// least `compaction_grace` old, then moves the floor to today's top (whose slots go in a
+    /// run at least that much later). Returns the slots deleted.
+    ///
+    /// Why concurrent writers stay safe: a moved floor is at most the top when it is
+    /// inserted, so every slot below it is taken then. A writer whose top is older than a
+    /// compaction may find such a slot deleted and insert it again; it checks, after every
+    /// insert, that the slots are above the floor, re-reading the floor whenever its last
+    /// read is older than `floor_trust`. A floor it has not seen was inserted after its last
+    /// read, so its slots are deleted at least `compaction_grace` later: after the writer's
+    /// trust ran out, so its check then sees that floor and drops the slot.
+    pub(super) async fn compact_counter(
+        &self,
+        coll: &str,
+        now: Timestamp,
+    ) -> Result<u64, MetaError> {
+        let c = self.colls(coll);
+        let cutoff = now
+            .micros()
+            .saturating_sub(self.cv_timing.compaction_grace_micros);
+        let due = c
+            .counter
+            .find_one(doc! {
+                "_id": {"$gt": MOVED_FLOOR, "$lt": MOVED_FLOOR_END},
+                "at": {"$lte": cutoff},
+            })
+            .sort(doc! {"_id": -1})
+            .await
+            .map_err(map_err)?
+            .and_then(|d| get_int(&d, "v"));
+        let mut removed = 0;
+        if let Some(due) = due {
+            for filter in [
+                doc! {"_id": {"$gte": cv_key(0), "$lte": cv_key(due)}},
+                // Integer slots of the older counter layout.
+                doc! {"_id": {"$type": "number", "$lte": due}},
+            ] {
+                removed += c
+                    .counter
+                    .delete_many(filter)
+                    .await
+                    .map_err(map_err)?
+                    .deleted_count;
+            }
+            // Floors below this one are never the highest again.
+            let below = format!("{MOVED_FLOOR}{}", cv_key(due));
+            c.counter
+                .delete_many(doc! {"_id": {"$gt": MOVED_FLOOR, "$lt": below}})
+                .await
+                .map_err(map_err)?;
+        }
+        let floor = CvAllocator::new(&c, self.cv_timing).floor().await?;
+        let top = counter_top(&c.counter, floor).await?;
+        if top > floor {
+            let moved = doc! {
+                "_id": format!("{MOVED_FLOOR}{}", cv_key(top)),
+                "v": top,
+                "at": now.micros(),
+            };
+            match c.counter.insert_one(moved).await {
+                Ok(_) => {}
+                // Another compaction moved it to the same top.
+                Err(e) if is_dup(&e) => {}
+                Err(e) => return Err(map_err(e)),
+            }
+        }
+        Ok(removed)
     }
 }

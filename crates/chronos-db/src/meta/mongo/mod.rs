@@ -30,12 +30,17 @@
 //!   reports success. Rows are only deleted when nobody can ever commit them (their `base`
 //!   fence is gone, fences being random per commit), so no head points at a missing row.
 //! * **cv.** Allocated by inserting `{_id: key(k)}`, k = top + 1, into `C_counter` (unique
-//!   `_id`): unique and increasing in real time (I3). Slots are never deleted and each is
-//!   taken right above one seen taken, so above the collection's *floor* (a document written
-//!   once with the highest cv the data already held) the taken ones form the prefix
-//!   `floor+1..=top`: each process remembers the last slot it took and finds the top again
-//!   with point lookups (galloping, then bisection) when it meets a taken slot, never with a
-//!   scan or a sort.
+//!   `_id`): unique and increasing in real time (I3). Each slot is taken right above one
+//!   seen taken, so above the collection's *floor* (the highest of a document written once
+//!   with the highest cv the data already held, and the floors compaction moves up) the taken
+//!   ones form the prefix `floor+1..=top`: each process remembers the last slot it took and
+//!   finds the top again with point lookups (galloping, then bisection) when it meets a taken
+//!   slot, never with a scan or a sort.
+//! * **Counter compaction** (every retention run): slots at or below a floor moved at least
+//!   15 minutes earlier are deleted, and the floor moves up to the current top. A process
+//!   whose top predates a compaction can find a deleted slot free and take it again: after
+//!   every insert it checks its slots against the floor (re-read once its last read is 5
+//!   minutes old, well inside the 15) and drops those at or below it (`cv.rs`).
 //! * **Purge claim.** A purge first inserts a claim row at `head.ov + 1` (so no writer can
 //!   move the head meanwhile), then deletes the head, the rows and the claim. Whoever meets
 //!   a stale claim completes the purge.
@@ -59,8 +64,9 @@
 //!   `(id, ov)`, indexes `(id, at, ov)`, `(id, cv)`, `(cv)`, `(at)`.
 //! * `C_counter`: one `{_id: key(cv)}` per allocated cv, the cv as a 20-digit zero-padded
 //!   string (string `_id`s are what FerretDB can look up without a scan). About 40 bytes per
-//!   commit, next to a version row of several hundred; never pruned (see the rule above).
-//!   Plus `{_id: "floor", v}`.
+//!   commit, next to a version row of several hundred, until a retention run compacts it (see
+//!   the rule above). Plus `{_id: "floor", v}` and the moved floors `{_id: "floor@" +
+//!   key(v), v, at}`.
 //!
 //! `at` is stored as i64 microseconds (BSON dates only have milliseconds). Indexed properties
 //! (`meta`) are stored as BSON with ints as Int64 and floats as Double, so they round-trip;
@@ -132,6 +138,11 @@ pub(super) const CV_SLOT_TTL: Duration = Duration::from_secs(30);
 pub(super) const SETTLE_MICROS: i64 = 600_000_000;
 /// Times an as-of query is re-read after repairing what it met.
 pub(super) const QUERY_ATTEMPTS: usize = 5;
+/// How long a cv allocator trusts the counter floor it last read (see `cv.rs`).
+pub(super) const CV_FLOOR_TRUST: Duration = Duration::from_secs(300);
+/// Counter slots below a moved floor are deleted once the floor is this old: three times
+/// `CV_FLOOR_TRUST`, so ten minutes of clock skew between processes stay harmless.
+pub(super) const CV_COMPACTION_GRACE_MICROS: i64 = 900_000_000;
 /// Longest a group of cv requests waits for its slots.
 pub(super) const CV_ALLOCATION_TIMEOUT: Duration = Duration::from_secs(60);
 /// Attempts of a transactional commit that meets write conflicts.
@@ -179,6 +190,7 @@ pub struct MongoStore {
     transactions: TransactionPolicy,
     /// Per collection: this process's cv allocator.
     cv_allocators: std::sync::Mutex<HashMap<String, std::sync::Arc<CvAllocator>>>,
+    cv_timing: CvTiming,
 }
 
 /// The three MongoDB collections of one chronos collection.
@@ -197,7 +209,15 @@ impl MongoStore {
             db: client.database(db_name),
             transactions: TransactionPolicy::WhenSupported(Topology::default()),
             cv_allocators: std::sync::Mutex::default(),
+            cv_timing: CvTiming::default(),
         }
+    }
+
+    /// Short floor trust and compaction grace, for tests that compact while writing.
+    #[cfg(test)]
+    fn with_cv_timing(mut self, timing: CvTiming) -> Self {
+        self.cv_timing = timing;
+        self
     }
 
     /// Sets when commits run in a transaction (pass one [`Topology`] per connection, so

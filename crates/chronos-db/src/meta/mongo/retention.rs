@@ -26,6 +26,10 @@ impl MongoStore {
 
 #[async_trait]
 impl RetentionStore for MongoStore {
+    async fn compact_cv_counter(&self, coll: &str) -> Result<u64, MetaError> {
+        self.compact_counter(coll, Timestamp::now()).await
+    }
+
     async fn prune_versions(
         &self,
         coll: &str,

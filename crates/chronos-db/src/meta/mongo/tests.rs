@@ -604,6 +604,84 @@ async fn cv_allocation_across_processes() {
     e.drop().await;
 }
 
+/// Compacting the cv counter while writers in three stores (as in separate processes)
+/// allocate: every cv is handed out once and grows per writer, slots below the moved floors
+/// go, and a fourth store whose top fell behind every compaction still allocates above
+/// everything. Floors are trusted for no time and slots go as soon as a floor is moved, so
+/// every allocation races the compactions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cv_counter_compaction_with_writers() {
+    let Some(e) = env("cvcompact").await else {
+        return;
+    };
+    let timing = CvTiming {
+        floor_trust: Duration::ZERO,
+        compaction_grace_micros: 0,
+    };
+    let stores: Vec<_> = (0..4)
+        .map(|_| {
+            std::sync::Arc::new(MongoStore::new(e.client.clone(), &e.db).with_cv_timing(timing))
+        })
+        .collect();
+    let lagging = &stores[3];
+    let first = lagging.next_cv("k", &lagging.colls("k")).await.unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for s in stores
+        .iter()
+        .take(3)
+        .flat_map(|s| std::iter::repeat_n(s, 3))
+    {
+        let (s, stop) = (s.clone(), stop.clone());
+        writers.push(tokio::spawn(async move {
+            let c = s.colls("k");
+            let mut cvs = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) || cvs.len() < 5 {
+                cvs.push(s.next_cv("k", &c).await.unwrap());
+            }
+            cvs
+        }));
+    }
+    let mut removed = 0;
+    for _ in 0..12 {
+        removed += stores[0]
+            .compact_counter("k", Timestamp::now())
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut all = Vec::new();
+    for w in writers {
+        let cvs = w.await.unwrap();
+        assert!(cvs.windows(2).all(|w| w[0] < w[1]), "{cvs:?}");
+        all.extend(cvs);
+    }
+    let n = all.len();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), n, "a cv was handed out twice");
+    assert!(removed > 0, "nothing was compacted ({n} cvs)");
+    assert!(first < all[0]);
+    // Its top is a slot compaction deleted: it finds the floor and allocates above it.
+    let behind = lagging.next_cv("k", &lagging.colls("k")).await.unwrap();
+    assert!(behind > all[n - 1], "{behind} <= {}", all[n - 1]);
+    // Two more runs (move the floor to the top, then delete below it) leave the floors and
+    // nothing else; a new store continues above.
+    for _ in 0..2 {
+        stores[0]
+            .compact_counter("k", Timestamp::now())
+            .await
+            .unwrap();
+    }
+    let c = stores[0].colls("k");
+    let left = c.counter.count_documents(doc! {}).await.unwrap();
+    assert!(left <= 3, "{left} documents left in the counter");
+    let fresh = MongoStore::new(e.client.clone(), &e.db);
+    assert_eq!(fresh.next_cv("k", &c).await.unwrap(), behind + 1);
+    e.drop().await;
+}
+
 /// cvs never go back: not over a counter of the older layout (integer slots), nor after
 /// the counter collection is dropped (the floor is recomputed from the versions).
 #[tokio::test]
