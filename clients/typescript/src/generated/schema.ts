@@ -1659,6 +1659,13 @@ export interface components {
              * @description Items erased (or to erase), over every collection.
              */
             items: number;
+            /**
+             * Format: int64
+             * @description With data keys per subject (`encryption.scope: "subject"`): the subject's data keys
+             *     destroyed in the databases searched (0 in a dry run). Every copy of what they
+             *     encrypted, backups included, is then unreadable.
+             */
+            keysDestroyed: number;
             /** @description Per collection searched that held the subject. */
             collections: components["schemas"]["SubjectCollectionReport"][];
         };

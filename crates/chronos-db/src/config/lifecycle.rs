@@ -92,7 +92,13 @@ pub struct EncryptionSettings {
     /// `chronos admin rotate-master-key` has re-wrapped them under `masterKey`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub previous_master_keys: Vec<String>,
-    /// Whose data a data key covers: `tenant` (the default; `subject` is not available yet).
+    /// Whose data a data key covers: `tenant` (the default: one key per tenant, domain and
+    /// the generic tier) or `subject`: each version of an item is encrypted under a key of
+    /// its data subject, named by the first of its collection's `subjectProps` holding one
+    /// value (a string, number or boolean; items without one use the tenant's key), and
+    /// subject erasure destroys that key, so copies of the objects anywhere (replicas,
+    /// backups) are unreadable for good. Needs `erasure.receiptKey` (a subject key is named
+    /// by the subject value's keyed hash) and at least one collection with `subjectProps`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
 }

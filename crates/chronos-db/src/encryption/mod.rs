@@ -8,6 +8,12 @@
 //! wherever copies of it live (replicas, backups), is unreadable for good, and reads say the
 //! data was erased.
 //!
+//! With `scope: "subject"`, each version is encrypted under a key of its data subject
+//! instead: scope `<route scope>/subject:<keyed hash of the value>`, the value being that of
+//! the first of the collection's `subjectProps` that holds one (a version without one uses
+//! the route's key). Subject erasure destroys the subject's keys; shredding the tenant
+//! destroys its subject keys with its own.
+//!
 //! Unwrapped keys are cached for [`CACHE_TTL`] for reads: a shred takes effect at once in
 //! the process that runs it, and within that time for reads in every other process. Writes
 //! ask the database for the scope's live key every time, so no process writes new data
@@ -39,6 +45,22 @@ pub(crate) struct Keyring {
     master: MasterKey,
     previous: Vec<MasterKey>,
     read_cache: Mutex<ReadCache>,
+    /// With `scope: "subject"`: what names a subject's keys (the receipts' keyed hash).
+    subjects: Option<crate::receipts::ReceiptKey>,
+}
+
+/// The part of a key scope after a route's scope that names a data subject.
+const SUBJECT_SCOPE: &str = "/subject:";
+
+/// Whether `kid` is a key of `scope` or of one of its subjects.
+pub(crate) fn kid_in_scope(kid: &str, scope: &str) -> bool {
+    kid.strip_prefix(scope)
+        .is_some_and(|rest| rest.starts_with(':') || rest.starts_with(SUBJECT_SCOPE))
+}
+
+/// The scope of the keys of one data subject (by its keyed hash) under a route's scope.
+pub(crate) fn subject_scope(route_scope: &str, subject_hash: &str) -> String {
+    format!("{route_scope}{SUBJECT_SCOPE}{subject_hash}")
 }
 
 /// The scope of a route's data key.
@@ -64,11 +86,54 @@ impl Keyring {
             .map(|k| MasterKey::parse(k))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| format!("encryption.previousMasterKeys: {e}"))?;
+        let subjects = match enc.scope.as_deref() {
+            Some("subject") => Some(
+                crate::receipts::ReceiptKey::from_config(cfg)
+                    .map_err(|e| format!("encryption.scope \"subject\": {e}"))?,
+            ),
+            _ => None,
+        };
         Ok(Some(Keyring {
             master,
             previous,
             read_cache: Mutex::new(HashMap::new()),
+            subjects,
         }))
+    }
+
+    /// Whether data keys are per data subject (`scope: "subject"`).
+    pub(crate) fn per_subject(&self) -> bool {
+        self.subjects.is_some()
+    }
+
+    /// The keyed hash naming a subject's keys (`None` unless keys are per subject).
+    pub(crate) fn subject_hash(&self, value: &serde_json::Value) -> Option<String> {
+        self.subjects.as_ref().map(|k| k.subject_hash(value))
+    }
+
+    /// The scope the objects of a version holding `doc` are encrypted under: with keys per
+    /// subject, that of the first of `subject_props` holding one value; else `route_scope`.
+    pub(crate) fn scope_for(
+        &self,
+        route_scope: &str,
+        doc: &crate::model::Document,
+        subject_props: &[String],
+    ) -> String {
+        use serde_json::Value;
+        let Some(hasher) = &self.subjects else {
+            return route_scope.to_string();
+        };
+        let subject = subject_props.iter().find_map(|p| {
+            match crate::document::get_path(doc, p.strip_suffix("[]").unwrap_or(p)) {
+                Some(v @ (Value::Number(_) | Value::Bool(_))) => Some(v),
+                Some(v @ Value::String(s)) if !s.is_empty() => Some(v),
+                _ => None,
+            }
+        });
+        match subject {
+            Some(value) => subject_scope(route_scope, &hasher.subject_hash(value)),
+            None => route_scope.to_string(),
+        }
     }
 
     /// The key that signs links to encrypted objects (served, decrypted, by `chronos serve`).

@@ -16,21 +16,33 @@ pub(crate) struct EncryptedPayload {
     pub(crate) keys: Arc<dyn MetadataStore>,
     /// The database the keys live in, for the caches.
     pub(crate) db: String,
-    /// The route's data key scope.
+    /// The route's data key scope: objects are read with its keys and its subjects' keys.
     pub(crate) scope: String,
+    /// The scope of the key new objects are encrypted with: the route's, or one of its
+    /// subjects' (see [`EncryptedPayload::writing_for`]).
+    pub(crate) write_scope: String,
 }
 
 impl EncryptedPayload {
+    /// The same store, writing under `write_scope` (a subject of the route's scope).
+    pub(crate) fn writing_for(&self, write_scope: String) -> Self {
+        EncryptedPayload {
+            inner: self.inner.clone(),
+            keyring: self.keyring.clone(),
+            keys: self.keys.clone(),
+            db: self.db.clone(),
+            scope: self.scope.clone(),
+            write_scope,
+        }
+    }
+
     async fn decrypt(&self, key: &str, bytes: Bytes) -> Result<Bytes, PayloadError> {
         // Objects written before encryption was enabled are read as they are.
         let Some(kid) = envelope::key_id(&bytes) else {
             return Ok(bytes);
         };
         // A key id of another scope (another tenant's key) never opens this route's objects.
-        if !kid
-            .strip_prefix(self.scope.as_str())
-            .is_some_and(|rest| rest.starts_with(':'))
-        {
+        if !super::kid_in_scope(kid, &self.scope) {
             return Err(PayloadError::Encryption(format!(
                 "object '{key}' names a data key of another scope"
             )));
@@ -54,7 +66,7 @@ impl PayloadStore for EncryptedPayload {
     async fn put(&self, key: &str, bytes: Bytes) -> Result<(), PayloadError> {
         let (kid, data_key) = self
             .keyring
-            .write_key(self.keys.as_ref(), &self.db, &self.scope)
+            .write_key(self.keys.as_ref(), &self.db, &self.write_scope)
             .await?;
         let sealed =
             envelope::seal(&data_key, &kid, key, &bytes).map_err(PayloadError::Encryption)?;

@@ -66,6 +66,10 @@ pub struct SubjectErasureReport {
     pub subject_hash: String,
     /// Items erased (or to erase), over every collection.
     pub items: u64,
+    /// With data keys per subject (`encryption.scope: "subject"`): the subject's data keys
+    /// destroyed in the databases searched (0 in a dry run). Every copy of what they
+    /// encrypted, backups included, is then unreadable.
+    pub keys_destroyed: u64,
     /// Per collection searched that held the subject.
     pub collections: Vec<SubjectCollectionReport>,
 }
@@ -123,9 +127,12 @@ impl Erasure {
             dry_run: opts.dry_run,
             subject_hash: subject_hash.clone(),
             items: 0,
+            keys_destroyed: 0,
             collections: Vec::new(),
         };
+        let mut databases = Vec::new();
         for (route, props) in routes {
+            databases.push(route.clone());
             let coll = self.context.collection(route.clone())?;
             let mut found = SubjectCollectionReport {
                 route,
@@ -162,7 +169,45 @@ impl Erasure {
                 report.collections.push(found);
             }
         }
+        if !opts.dry_run {
+            report.keys_destroyed = self.destroy_subject_keys(&databases, value).await?;
+        }
         Ok(report)
+    }
+
+    /// With data keys per subject: destroys the subject's keys in the database of each
+    /// route (once per database), after its items were erased, so a re-run after a crash
+    /// between the two finds nothing left to erase and destroys them then. Also destroyed
+    /// when no item held the value any more: copies of objects erased earlier (backups) are
+    /// still under them.
+    async fn destroy_subject_keys(&self, routes: &[Route], value: &Value) -> Result<u64> {
+        let Some(keyring) = self.context.keyring.as_ref().filter(|k| k.per_subject()) else {
+            return Ok(0);
+        };
+        let Some(hash) = keyring.subject_hash(value) else {
+            return Ok(0);
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        let mut destroyed = 0;
+        for route in routes {
+            let resolved = resolve(&self.context.config, route)?;
+            let scope =
+                crate::encryption::subject_scope(&crate::encryption::scope_of(route), &hash);
+            if !seen.insert((
+                resolved.db_conn_ref.clone(),
+                resolved.db_name.clone(),
+                scope.clone(),
+            )) {
+                continue;
+            }
+            let store = self
+                .context
+                .metadata
+                .open(&resolved.db_conn_ref, &resolved.db_name)?;
+            destroyed += store.destroy_keys(&scope).await?;
+        }
+        keyring.forget();
+        Ok(destroyed)
     }
 
     /// The collections [`Erasure::erase_subject`] would search for `tenant` with `opts`,

@@ -35,8 +35,9 @@ pub trait KeyStore: Send + Sync + 'static {
     /// The newest key of a scope that is not destroyed.
     async fn current_key(&self, scope: &str) -> Result<Option<WrappedKey>, MetaError>;
 
-    /// Destroys every key of a scope (their wrapped bytes are removed; the rows stay, so
-    /// reads of what they encrypted can say it was shredded). Returns how many were live.
+    /// Destroys every key of a scope and of its data subjects (scopes `<scope>/subject:...`):
+    /// their wrapped bytes are removed; the rows stay, so reads of what they encrypted can
+    /// say it was shredded. Returns how many were live.
     async fn destroy_keys(&self, scope: &str) -> Result<u64, MetaError>;
 
     /// Keys (not destroyed) wrapped by another master key than `master_id`.

@@ -204,15 +204,16 @@ impl Collection {
     /// Performs planned writes, recording each key written (for clean-up on refusal).
     pub(super) async fn apply_blobs(
         &self,
+        payload: &dyn crate::payload::PayloadStore,
         writes: Vec<BlobWrite>,
         written: &mut Vec<String>,
     ) -> Result<()> {
         for w in writes {
             let key = w.key().to_string();
             match w {
-                BlobWrite::Put { key, bytes } => self.payload.put(&key, bytes).await?,
+                BlobWrite::Put { key, bytes } => payload.put(&key, bytes).await?,
                 BlobWrite::Copy { from, to } => {
-                    self.payload.copy(&from, &to).await.map_err(|e| match e {
+                    payload.copy(&from, &to).await.map_err(|e| match e {
                         crate::payload::PayloadError::NotFound(_) => Error::validation(format!(
                             "a ref object points at '{from}', which does not exist"
                         )),

@@ -104,25 +104,27 @@ impl Context {
             &resolved.bucket,
             resolved.prefix.as_deref(),
         )?;
-        let payload = match &self.keyring {
-            Some(keyring) => Arc::new(crate::encryption::EncryptedPayload {
-                inner: payload,
+        let encrypted = self.keyring.as_ref().map(|keyring| {
+            Arc::new(crate::encryption::EncryptedPayload {
+                inner: payload.clone(),
                 keyring: keyring.clone(),
                 keys: meta.clone(),
                 db: format!("{}/{}", resolved.db_conn_ref, resolved.db_name),
                 scope: crate::encryption::scope_of(&route),
-            }) as Arc<dyn crate::payload::PayloadStore>,
+                write_scope: crate::encryption::scope_of(&route),
+            })
+        });
+        let subject_keys = encrypted.clone().filter(|e| e.keyring.per_subject());
+        let payload = match encrypted {
+            Some(e) => e as Arc<dyn crate::payload::PayloadStore>,
             None => payload,
         };
         let settings = self.settings(&route.collection);
-        Ok(Collection::new(
-            self.clone(),
-            route,
-            resolved,
-            meta,
-            payload,
-            settings,
-        ))
+        let collection = Collection::new(self.clone(), route, resolved, meta, payload, settings);
+        Ok(match subject_keys {
+            Some(keys) => collection.with_subject_keys(keys),
+            None => collection,
+        })
     }
 
     /// A collection's settings, derived from the configuration once.

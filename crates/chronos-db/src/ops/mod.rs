@@ -92,6 +92,8 @@ pub struct CollectionSettings {
     pub locks: crate::config::Locks,
     /// Version retention: `collectionMaps.<c>.retention`, else `retention.ver`.
     pub retention: Option<crate::config::VersionRetention>,
+    /// `subjectProps`: the properties naming an item's data subject.
+    pub subject_props: Vec<String>,
 }
 
 impl CollectionSettings {
@@ -122,6 +124,7 @@ impl CollectionSettings {
             locks: cfg.locks.clone(),
             limits: cfg.limits.clone(),
             retention: map.retention.or_else(|| cfg.retention.ver.clone()),
+            subject_props: map.subject_props,
         }
     }
 }
@@ -135,6 +138,8 @@ pub struct Collection {
     store: Arc<dyn MetadataStore>,
     payload: Arc<dyn PayloadStore>,
     settings: Arc<CollectionSettings>,
+    /// With data keys per subject: `payload`, to derive each version's writing store from.
+    subject_keys: Option<Arc<crate::encryption::EncryptedPayload>>,
 }
 
 impl Collection {
@@ -153,6 +158,30 @@ impl Collection {
             store,
             payload,
             settings,
+            subject_keys: None,
+        }
+    }
+
+    /// Encrypts each version under its data subject's key (`encryption.scope: "subject"`).
+    pub(crate) fn with_subject_keys(
+        mut self,
+        encrypted: Arc<crate::encryption::EncryptedPayload>,
+    ) -> Self {
+        self.subject_keys = Some(encrypted);
+        self
+    }
+
+    /// Where the objects of a version holding `doc` are written: under its subject's key
+    /// when keys are per subject, else the collection's store.
+    fn payload_for(&self, doc: &crate::model::Document) -> Arc<dyn PayloadStore> {
+        match &self.subject_keys {
+            Some(enc) => {
+                let scope = enc
+                    .keyring
+                    .scope_for(&enc.scope, doc, &self.settings.subject_props);
+                Arc::new(enc.writing_for(scope))
+            }
+            None => self.payload.clone(),
         }
     }
 

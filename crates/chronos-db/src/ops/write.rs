@@ -182,9 +182,11 @@ impl Collection {
         // Payload objects first; they are not visible to anyone until the commit.
         let mut written = Vec::new();
         let item_key = keys::item_key(&prefix);
+        let payload = self.payload_for(&doc);
         let wrote = async {
-            self.apply_blobs(blob_writes, &mut written).await?;
-            self.payload.put(&item_key, Bytes::from(bytes)).await?;
+            self.apply_blobs(payload.as_ref(), blob_writes, &mut written)
+                .await?;
+            payload.put(&item_key, Bytes::from(bytes)).await?;
             written.push(item_key.clone());
             Ok::<(), Error>(())
         }

@@ -347,3 +347,132 @@ async fn shredding_a_tenant_leaves_the_others_readable(b: &dyn Backend) {
         Err(Error::Validation(_))
     ));
 }
+
+/// Keys per data subject: `vault.owner` names the subject.
+fn per_subject(cfg: &mut ChronosConfig) {
+    encrypted(cfg);
+    if let Some(e) = cfg.encryption.as_mut() {
+        e.scope = Some("subject".into());
+    }
+    cfg.erasure = Some(chronos_db::config::ErasureSettings {
+        receipt_key: "conformance-receipt-key-0123456789abcdef".into(),
+    });
+    if let Some(m) = cfg.collection_maps.get_mut("vault") {
+        m.subject_props = vec!["owner".into()];
+    }
+}
+
+/// The key ids of the objects under `prefix`.
+async fn kids(h: &Harness, prefix: &str) -> Vec<String> {
+    let mut out: Vec<String> = raw_objects(h, prefix)
+        .await
+        .iter()
+        .map(|(key, bytes)| {
+            envelope(bytes)
+                .unwrap_or_else(|| panic!("{key} is not encrypted"))
+                .0
+                .to_string()
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+conformance_case!(subject_erasure_destroys_the_subjects_keys);
+async fn subject_erasure_destroys_the_subjects_keys(b: &dyn Backend) {
+    let h = open!(b, per_subject);
+    let c = h.coll("vault");
+    let ada = secret_item(&c).await;
+    let other_subject = c
+        .create(
+            json!({"owner": "grace-hopper-1906", "note": SECRET}),
+            "app",
+            "",
+            Default::default(),
+        )
+        .await
+        .unwrap()
+        .id;
+    let no_subject = c
+        .create(json!({"note": SECRET}), "app", "", Default::default())
+        .await
+        .unwrap()
+        .id;
+    let same_value_elsewhere = secret_item(&h.tenant("tenant-b", "vault")).await;
+
+    // Each subject has its own key; an item without one uses the tenant's.
+    let ada_kids = kids(&h, &format!("vault/{ada}/")).await;
+    assert_eq!(ada_kids.len(), 1, "{ada_kids:?}");
+    assert!(ada_kids[0].starts_with("tenant:tenant-a/subject:"));
+    let grace_kids = kids(&h, &format!("vault/{other_subject}/")).await;
+    assert!(grace_kids[0].starts_with("tenant:tenant-a/subject:") && grace_kids != ada_kids);
+    let plain_kids = kids(&h, &format!("vault/{no_subject}/")).await;
+    assert!(
+        plain_kids[0].starts_with("tenant:tenant-a:"),
+        "{plain_kids:?}"
+    );
+    // A copy of the objects taken before the erasure (a backup).
+    let backup = raw_objects(&h, &format!("vault/{ada}/")).await;
+    assert!(!backup.is_empty());
+
+    let report = h
+        .chronos
+        .erasure()
+        .erase_subject(
+            "tenant-a",
+            &json!(OWNER),
+            &chronos_db::erasure::SubjectErasureOptions {
+                actor: "dpo".into(),
+                reason: "art. 17".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((report.items, report.keys_destroyed), (1, 1), "{report:?}");
+    erased(c.get_latest(&ada, ReadOptions::default()).await);
+    // The key of the backup's objects is gone from the database: its ciphertext cannot be
+    // opened by anyone, wherever copies of it live.
+    let stores: Vec<_> = h.metas.lock().unwrap().clone();
+    let mut destroyed = false;
+    for s in &stores {
+        if let Ok(Some(k)) = s.get_key(&ada_kids[0]).await {
+            assert!(k.destroyed && k.wrapped.is_empty(), "{k:?}");
+            destroyed = true;
+        }
+        for live in [&grace_kids[0], &plain_kids[0]] {
+            if let Ok(Some(k)) = s.get_key(live).await {
+                assert!(!k.destroyed, "{live}");
+            }
+        }
+    }
+    assert!(destroyed, "the subject's key was not found");
+    // Other subjects, items without one, and the same value in another tenant read as before.
+    for (coll, id) in [
+        (&c, &other_subject),
+        (&c, &no_subject),
+        (&h.tenant("tenant-b", "vault"), &same_value_elsewhere),
+    ] {
+        assert_eq!(
+            coll.get_latest(id, ReadOptions::default())
+                .await
+                .unwrap()
+                .unwrap()
+                .data["note"],
+            SECRET
+        );
+    }
+    // A new item of the erased subject gets a new key.
+    let again = secret_item(&c).await;
+    let again_kids = kids(&h, &format!("vault/{again}/")).await;
+    assert_ne!(again_kids, ada_kids);
+    assert_eq!(
+        c.get_latest(&again, ReadOptions::default())
+            .await
+            .unwrap()
+            .unwrap()
+            .data["note"],
+        SECRET
+    );
+}

@@ -274,11 +274,29 @@ pub(super) fn problems(cfg: &ChronosConfig) -> Vec<String> {
         }
         match enc.scope.as_deref() {
             None | Some("tenant") => {}
-            Some("subject") => p.add(
-                "$.encryption.scope",
-                "`subject` (a data key per data subject) is not available yet; use `tenant`",
-            ),
-            Some(_) => p.add("$.encryption.scope", "must be `tenant`"),
+            Some("subject") => {
+                // Subject keys are named by the keyed hash of the subject value, the one
+                // receipts carry.
+                if cfg.erasure.is_none() {
+                    p.add(
+                        "$.encryption.scope",
+                        "`subject` needs erasure.receiptKey (subject keys are named by the \
+                         subject value's keyed hash)",
+                    );
+                }
+                if cfg
+                    .collection_maps
+                    .values()
+                    .all(|m| m.subject_props.is_empty())
+                {
+                    p.add(
+                        "$.encryption.scope",
+                        "`subject` needs collectionMaps.<c>.subjectProps: no collection says \
+                         which property names its data subject",
+                    );
+                }
+            }
+            Some(_) => p.add("$.encryption.scope", "must be `tenant` or `subject`"),
         }
     }
     if let Some(erasure) = &cfg.erasure {

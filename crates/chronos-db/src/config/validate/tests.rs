@@ -406,3 +406,24 @@ fn collection_maps() {
         "{e}"
     );
 }
+
+#[test]
+fn keys_per_subject_need_a_receipt_key_and_subject_properties() {
+    let key = "ab".repeat(32);
+    let e = err_of(&format!(
+        r#"{{"encryption":{{"enabled":true,"masterKey":"{key}","scope":"subject"}}}}"#
+    ));
+    assert!(e.contains("needs erasure.receiptKey"), "{e}");
+    assert!(e.contains("needs collectionMaps.<c>.subjectProps"), "{e}");
+    let e = err_of(&format!(
+        r#"{{"encryption":{{"enabled":true,"masterKey":"{key}","scope":"user"}}}}"#
+    ));
+    assert!(e.contains("must be `tenant` or `subject`"), "{e}");
+    let ok = format!(
+        r#"{{"encryption":{{"enabled":true,"masterKey":"{key}","scope":"subject"}},
+            "erasure":{{"receiptKey":"{}"}},
+            "collectionMaps":{{"c":{{"indexedProps":["email"],"subjectProps":["email"]}}}}}}"#,
+        "k".repeat(32)
+    );
+    ChronosConfig::from_json_str(&ok).expect("a complete subject-key configuration");
+}

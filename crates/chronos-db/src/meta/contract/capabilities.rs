@@ -525,4 +525,27 @@ pub(crate) async fn data_keys_insert_destroy_and_rewrap(store: Arc<dyn MetadataS
             .collect::<Vec<_>>(),
         vec!["b1"]
     );
+
+    // Subject scopes: one subject's keys alone, or all of a tenant's with the tenant's own
+    // (never those of a tenant whose id extends it).
+    for (kid, scope) in [
+        ("c1", "tenant:c/subject:h1"),
+        ("c2", "tenant:c/subject:h2"),
+        ("c3", "tenant:c"),
+        ("x1", "tenant:cc/subject:h1"),
+        ("x2", "tenant:c-d/subject:h1"),
+    ] {
+        s.insert_key(&key(kid, scope, 4)).await.unwrap();
+    }
+    assert_eq!(s.destroy_keys("tenant:c/subject:h1").await.unwrap(), 1);
+    assert!(s.get_key("c1").await.unwrap().unwrap().destroyed);
+    assert!(!s.get_key("c2").await.unwrap().unwrap().destroyed);
+    assert_eq!(s.destroy_keys("tenant:c").await.unwrap(), 2);
+    for (kid, destroyed) in [("c2", true), ("c3", true), ("x1", false), ("x2", false)] {
+        assert_eq!(
+            s.get_key(kid).await.unwrap().unwrap().destroyed,
+            destroyed,
+            "{kid}"
+        );
+    }
 }

@@ -84,7 +84,14 @@ impl KeyStore for MongoStore {
         let done = self
             .keys()
             .update_many(
-                doc! {"scope": scope, "destroyed": false},
+                // `:` and `;` are consecutive: the range holds exactly `<scope>/subject:*`.
+                doc! {
+                    "$or": [
+                        {"scope": scope},
+                        {"scope": {"$gte": format!("{scope}/subject:"), "$lt": format!("{scope}/subject;")}},
+                    ],
+                    "destroyed": false,
+                },
                 doc! {"$set": {"wrapped": binary(&[]), "destroyed": true}},
             )
             .await

@@ -80,15 +80,20 @@ impl KeyStore for SqliteStore {
         if self.connection(false).await?.is_none() {
             return Ok(0);
         }
-        let scope = scope.to_string();
+        // `:` and `;` are consecutive: the range holds exactly the scopes `<scope>/subject:*`.
+        let (scope, from, to) = (
+            scope.to_string(),
+            format!("{scope}/subject:"),
+            format!("{scope}/subject;"),
+        );
         self.run(move |c| {
             let n = c
                 .prepare_cached(
                     "UPDATE _chronos_keys SET wrapped = x'', destroyed = 1
-                     WHERE scope = ?1 AND destroyed = 0",
+                     WHERE (scope = ?1 OR (scope >= ?2 AND scope < ?3)) AND destroyed = 0",
                 )
                 .map_err(backend)?
-                .execute([&scope])
+                .execute([&scope, &from, &to])
                 .map_err(backend)?;
             Ok(n as u64)
         })
