@@ -42,6 +42,10 @@
 //!   next to the same without, both without inline copies, in alternating rounds (target:
 //!   time per operation <= 1.2x each).
 //!
+//! * **The compression run** (`compression`): `create` and `get_latest` of realistic order
+//!   documents with `writeOptimization.compressionEnabled` next to the same without, and the
+//!   bytes each side stored (targets: stored bytes <= 0.5x, time per operation <= 1.2x).
+//!
 //! ## Why ratios measured side by side
 //!
 //! Absolute figures move with the machine, its disks, its load and the servers' placement; a
@@ -53,6 +57,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod backends;
+mod compression;
 mod counters;
 mod data;
 mod drive;
@@ -228,6 +233,8 @@ pub struct BenchOptions {
     pub counters: bool,
     /// Run the encryption measurement (instead of the standard run).
     pub encryption: bool,
+    /// Run the compression measurement (instead of the standard run).
+    pub compression: bool,
     /// Where the run's temporary directories are made (the embedded backend's data, the raw
     /// floor's files); `None`: the system's temporary directory. They are removed at the end.
     pub work_dir: Option<std::path::PathBuf>,
@@ -244,6 +251,7 @@ impl BenchOptions {
             http: false,
             counters: false,
             encryption: false,
+            compression: false,
             work_dir: None,
         }
     }
@@ -272,7 +280,13 @@ impl BenchOptions {
 pub async fn run(opts: &BenchOptions) -> Result<String, Error> {
     opts.sizes.check()?;
     let mut sections = Vec::new();
-    if !opts.scale && !opts.memory && !opts.http && !opts.counters && !opts.encryption {
+    if !opts.scale
+        && !opts.memory
+        && !opts.http
+        && !opts.counters
+        && !opts.encryption
+        && !opts.compression
+    {
         sections.push(workloads::standard(opts).await?);
     }
     // First of the runs asked for: on another backend it fails before anything has run.
@@ -284,6 +298,9 @@ pub async fn run(opts: &BenchOptions) -> Result<String, Error> {
     }
     if opts.encryption {
         sections.push(encryption::encryption(opts).await?);
+    }
+    if opts.compression {
+        sections.push(compression::compression(opts).await?);
     }
     if opts.scale {
         sections.push(scale::scale(opts).await?);

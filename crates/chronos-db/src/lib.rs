@@ -52,6 +52,7 @@ pub mod tiered;
 pub mod tiers;
 
 mod chronos;
+mod compression;
 mod crypto;
 mod document;
 mod links;

@@ -80,12 +80,14 @@ impl Chronos {
             .payloads
             .open(conn, bucket, None)
             .map_err(|e| LinkError::Read(e.into()))?;
-        store.get(key).await.map_err(|e| {
+        let bytes = store.get(key).await.map_err(|e| {
             LinkError::Read(match e {
                 PayloadError::NotFound(_) => Error::NotFound("the linked object".into()),
                 other => other.into(),
             })
-        })
+        })?;
+        crate::compression::for_link(key, bytes, self.context.config.limits.max_payload_bytes)
+            .map_err(|e| LinkError::Read(Error::Corrupt(e)))
     }
 }
 

@@ -83,6 +83,22 @@ impl std::fmt::Debug for ReceiptKey {
     }
 }
 
+/// A number as the metadata stores compare it: integers exactly (any size), others as the
+/// shortest text of their `f64`, so `7.0` is `7` and `7.50` is `7.5`.
+fn canonical_number(n: &serde_json::Number) -> String {
+    let text = n.to_string();
+    if text.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+        return text.trim_start_matches('+').to_string();
+    }
+    match n.as_f64() {
+        Some(f) if f.is_finite() && f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 => {
+            format!("{}", f as i64)
+        }
+        Some(f) if f.is_finite() => format!("{f:?}"),
+        _ => text,
+    }
+}
+
 impl ReceiptKey {
     /// The configured key; erasure is refused without one.
     pub(crate) fn from_config(cfg: &crate::config::ChronosConfig) -> Result<Self> {
@@ -116,9 +132,15 @@ impl ReceiptKey {
         self.mac("chronos-erasure-item", &[id.as_bytes()])
     }
 
-    /// The keyed hash of a subject value in receipts (of its JSON text).
+    /// The keyed hash of a subject value in receipts and subject key scopes: of its JSON
+    /// text, with numbers in the form the stores compare them by (`7` and `7.0` are the same
+    /// subject; `"7"` is another).
     pub(crate) fn subject_hash(&self, value: &Value) -> String {
-        self.mac("chronos-erasure-subject", &[value.to_string().as_bytes()])
+        let text = match value {
+            Value::Number(n) => canonical_number(n),
+            other => other.to_string(),
+        };
+        self.mac("chronos-erasure-subject", &[text.as_bytes()])
     }
 
     /// The receipt id of the erasure whose tombstone is `cv` of an item on a route.
@@ -268,5 +290,11 @@ mod tests {
             k.subject_hash(&Value::from("1")),
             k.subject_hash(&Value::from(1))
         );
+        let num = |text: &str| k.subject_hash(&serde_json::from_str::<Value>(text).unwrap());
+        assert_eq!(num("7"), num("7.0"));
+        assert_eq!(num("7"), num("7e0"));
+        assert_ne!(num("7"), num("7.5"));
+        assert_eq!(num("7.50"), num("7.5"));
+        assert_ne!(num("18446744073709551616"), num("18446744073709551617"));
     }
 }

@@ -523,6 +523,11 @@ pub(crate) struct BenchArgs {
     /// next to the same without it (--ops each, alternating rounds).
     #[arg(long, conflicts_with_all = ["scale", "memory", "http", "counters", "deep_versions", "list_items", "restore_items"])]
     pub(crate) encryption: bool,
+    /// Run the compression measurement instead: create and get_latest of realistic order
+    /// documents (0.8-25 KB) with writeOptimization.compressionEnabled next to the same
+    /// without it, and the bytes each side stored (--ops each, alternating rounds).
+    #[arg(long, conflicts_with_all = ["scale", "memory", "http", "counters", "encryption", "deep_versions", "list_items", "restore_items"])]
+    pub(crate) compression: bool,
     /// With --counters: distinct values to count (1-10000000; preset 1000000, 100000
     /// remote, 20000 --quick).
     #[arg(long, value_name = "N", requires = "counters",

@@ -456,6 +456,7 @@ pub(crate) async fn bench(work_dir: Option<PathBuf>, a: BenchArgs) -> Result<(),
     opts.http = a.http;
     opts.counters = a.counters;
     opts.encryption = a.encryption;
+    opts.compression = a.compression;
     opts.work_dir = work_dir;
     let sizes = &mut opts.sizes;
     let set = |slot: &mut usize, v: Option<u32>| {

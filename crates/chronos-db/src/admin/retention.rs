@@ -9,7 +9,7 @@
 use crate::chronos::Chronos;
 use crate::config::{ChronosConfig, Serves};
 use crate::error::Result;
-use crate::ops::{CollectionSettings, RetentionOptions, RetentionReport};
+use crate::ops::{RetentionOptions, RetentionReport};
 use crate::routing::{resolve, DatabaseType, Route};
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -70,9 +70,10 @@ pub struct RetentionSweep {
 
 impl Chronos {
     /// The collections a sweep with `opts` covers, from the configuration alone (nothing is
-    /// read): every collection of `collectionMaps` with a retention policy or inline copies
-    /// with a TTL, in every listed database and the template databases of `opts.tenants` and
-    /// `opts.domains`. Empty with `versioning.enabled = false` (there is no history to prune).
+    /// read): every collection of `collectionMaps`, in every listed database and the template
+    /// databases of `opts.tenants` and `opts.domains`. Those with a retention policy or
+    /// inline copies with a TTL are pruned; every one gets its per-commit bookkeeping bounded
+    /// (MongoDB's cv slots), versioning or not.
     ///
     /// ```
     /// use chronos_db::{admin::SweepOptions, config::{ChronosConfig, VersionRetention}, Chronos};
@@ -90,17 +91,7 @@ impl Chronos {
     /// ```
     pub fn retention_routes(&self, opts: &SweepOptions) -> Result<Vec<Route>> {
         let cfg = &self.context.config;
-        if !cfg.versioning.enabled {
-            return Ok(Vec::new());
-        }
-        let collections: Vec<&String> = cfg
-            .collection_maps
-            .keys()
-            .filter(|c| {
-                let s = CollectionSettings::of(cfg, c);
-                s.retention.is_some() || s.shadow.enabled
-            })
-            .collect();
+        let collections: Vec<&String> = cfg.collection_maps.keys().collect();
         let mut databases = Vec::new();
         for e in cfg.databases.entries() {
             let ty = e.database_type;

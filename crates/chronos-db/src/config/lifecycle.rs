@@ -23,12 +23,13 @@ pub struct Retention {
 
 /// Which collections a retention sweep covers, and how often `chronos serve` runs one.
 ///
-/// A sweep applies retention to every collection named in `collectionMaps` that has a
-/// policy (its own `retention`, or `retention.ver`) or inline copies with a TTL
-/// (`devShadow`), in every database the configuration lists (generic, listed domains and
-/// tenants) and in the template databases of `tenants` and `domains`. Tenants served by a
-/// template are listed nowhere else, so they are named here. A collection that has no
-/// `collectionMaps` entry is not swept: give it one (`{}` is enough).
+/// A sweep applies retention to every collection named in `collectionMaps` (pruning those
+/// with a policy — their own `retention`, or `retention.ver` — or inline copies with a TTL,
+/// and bounding every one's per-commit bookkeeping), in every database the configuration
+/// lists (generic, listed domains and tenants) and in the template databases of `tenants`
+/// and `domains`. Tenants served by a template are listed nowhere else, so they are named
+/// here. A collection that has no `collectionMaps` entry is not swept: give it one (`{}` is
+/// enough).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RetentionSchedule {

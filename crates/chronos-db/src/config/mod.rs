@@ -128,14 +128,20 @@ impl ChronosConfig {
     ///
     /// ```
     /// use chronos_db::config::ChronosConfig;
-    /// let cfg = ChronosConfig::from_json_str(r#"{"fallback": {"enabled": true}}"#).unwrap();
-    /// assert_eq!(cfg.inactive_keys(), ["fallback"]);
+    /// let cfg = ChronosConfig::from_json_str(r#"{"fallback": {"enabled": true},
+    ///     "writeOptimization": {"compressionEnabled": true, "batchSize": 10}}"#).unwrap();
+    /// assert_eq!(cfg.inactive_keys(), ["writeOptimization.batchSize", "fallback"]);
     /// assert!(ChronosConfig::embedded("/tmp/x").inactive_keys().is_empty());
     /// ```
     pub fn inactive_keys(&self) -> Vec<&'static str> {
         let mut out = Vec::new();
-        if self.write_optimization.is_some() {
-            out.push("writeOptimization");
+        if let Some(w) = &self.write_optimization {
+            if w.batch_size.is_some() {
+                out.push("writeOptimization.batchSize");
+            }
+            if w.debounce_ms.is_some() {
+                out.push("writeOptimization.debounceMs");
+            }
         }
         if self.fallback.is_some() {
             out.push("fallback");

@@ -59,7 +59,8 @@ pub struct ChronosConfig {
     /// version is, and reads as of a time, as-of queries and restores are refused.
     #[serde(default)]
     pub versioning: Toggle,
-    /// Write batching and debouncing. Accepted, not yet in effect: validated, but nothing reads it yet.
+    /// Payload compression (`compressionEnabled`, in effect); write batching and debouncing
+    /// (`batchSize`, `debounceMs`: accepted, not yet in effect).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub write_optimization: Option<WriteOptimization>,
     /// The fallback queue for writes that fail. Accepted, not yet in effect: validated, but nothing reads it yet.
@@ -836,7 +837,7 @@ impl Default for Toggle {
     }
 }
 
-/// Write batching, debouncing and compression. Accepted, not yet in effect.
+/// Payload compression, and write batching and debouncing (accepted, not yet in effect).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WriteOptimization {
@@ -847,9 +848,15 @@ pub struct WriteOptimization {
     /// effect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub debounce_ms: Option<u64>,
-    /// Compress payloads. Accepted, not yet in effect.
+    /// Store each version's `item.json` gzip-compressed when it is at least
+    /// `compressionMinBytes` and compressing makes it smaller; reads decode it, and presigned
+    /// URLs serve it with `Content-Encoding: gzip` (links through `chronos serve` serve it
+    /// decoded). Objects written before stay as they are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compression_enabled: Option<bool>,
+    /// The smallest `item.json` compressed, in bytes (default 1024).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compression_min_bytes: Option<u32>,
 }
 
 /// A queue that retries writes that failed. Accepted, not yet in effect.

@@ -130,49 +130,86 @@ impl Erasure {
             keys_destroyed: 0,
             collections: Vec::new(),
         };
-        let mut databases = Vec::new();
-        for (route, props) in routes {
-            databases.push(route.clone());
-            let coll = self.context.collection(route.clone())?;
-            let mut found = SubjectCollectionReport {
-                route,
-                ids: Vec::new(),
-                receipt_ids: Vec::new(),
-            };
-            let mut after: Option<String> = None;
-            loop {
-                let (ids, next) = coll
-                    .subject_items(&props, value, after.as_deref(), PAGE)
-                    .await?;
-                for id in ids {
-                    if !opts.dry_run {
-                        let item = crate::names::ItemId::parse(&id).map_err(Error::Corrupt)?;
-                        match coll
-                            .erase_item(&item, &erase, Some(subject_hash.clone()))
-                            .await
-                        {
-                            Ok(done) => found.receipt_ids.push(done.receipt_id),
-                            // Gone meanwhile (a hard delete): nothing left to erase.
-                            Err(Error::NotFound(_)) => continue,
-                            Err(e) => return Err(e),
-                        }
-                    }
-                    found.ids.push(id);
-                }
-                match next {
-                    Some(n) => after = Some(n),
-                    None => break,
-                }
-            }
+        let searched: Vec<Route> = routes.iter().map(|(r, _)| r.clone()).collect();
+        for (route, props) in &routes {
+            let found = self
+                .erase_in(route, props, value, &erase, &subject_hash, opts.dry_run)
+                .await?;
             if !found.ids.is_empty() {
                 report.items += found.ids.len() as u64;
                 report.collections.push(found);
             }
         }
         if !opts.dry_run {
-            report.keys_destroyed = self.destroy_subject_keys(&databases, value).await?;
+            report.keys_destroyed = self.destroy_subject_keys(&searched, value).await?;
+            // With keys per subject, an item written between the search and the destruction
+            // is sealed under a destroyed key: searched once more, so it gets its tombstone
+            // and receipt instead of reading as shredded with no record.
+            if report.keys_destroyed > 0 {
+                for (route, props) in &routes {
+                    let late = self
+                        .erase_in(route, props, value, &erase, &subject_hash, false)
+                        .await?;
+                    if late.ids.is_empty() {
+                        continue;
+                    }
+                    report.items += late.ids.len() as u64;
+                    match report.collections.iter_mut().find(|c| &c.route == route) {
+                        Some(c) => {
+                            c.ids.extend(late.ids);
+                            c.receipt_ids.extend(late.receipt_ids);
+                        }
+                        None => report.collections.push(late),
+                    }
+                }
+            }
         }
         Ok(report)
+    }
+
+    /// Erases (or in a dry run, lists) the items of one collection whose any version held
+    /// `value` in one of `props`.
+    async fn erase_in(
+        &self,
+        route: &Route,
+        props: &[String],
+        value: &Value,
+        erase: &EraseOptions,
+        subject_hash: &str,
+        dry_run: bool,
+    ) -> Result<SubjectCollectionReport> {
+        let coll = self.context.collection(route.clone())?;
+        let mut found = SubjectCollectionReport {
+            route: route.clone(),
+            ids: Vec::new(),
+            receipt_ids: Vec::new(),
+        };
+        let mut after: Option<String> = None;
+        loop {
+            let (ids, next) = coll
+                .subject_items(props, value, after.as_deref(), PAGE)
+                .await?;
+            for id in ids {
+                if !dry_run {
+                    let item = crate::names::ItemId::parse(&id).map_err(Error::Corrupt)?;
+                    match coll
+                        .erase_item(&item, erase, Some(subject_hash.to_string()))
+                        .await
+                    {
+                        Ok(done) => found.receipt_ids.push(done.receipt_id),
+                        // Gone meanwhile (a hard delete): nothing left to erase.
+                        Err(Error::NotFound(_)) => continue,
+                        Err(e) => return Err(e),
+                    }
+                }
+                found.ids.push(id);
+            }
+            match next {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
+        Ok(found)
     }
 
     /// With data keys per subject: destroys the subject's keys in the database of each

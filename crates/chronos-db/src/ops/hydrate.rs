@@ -35,9 +35,15 @@ impl Collection {
         (Timestamp::now().micros().saturating_sub(v.at.micros()) <= ttl_micros).then_some(text)
     }
 
-    /// The version's `item.json`, read from object storage.
+    /// The version's `item.json`, read from object storage (and decoded when it was stored
+    /// compressed: at most its recorded size).
     async fn object_bytes(&self, v: &VersionRecord) -> Result<bytes::Bytes> {
         match self.payload.get(&v.payload_key).await {
+            Ok(bytes) if crate::compression::is_compressed(&bytes) => {
+                crate::compression::decompress(&bytes, v.size)
+                    .map(bytes::Bytes::from)
+                    .map_err(|e| Error::Corrupt(format!("version {} of '{}': {e}", v.ov, v.id)))
+            }
             Ok(bytes) => Ok(bytes),
             Err(crate::payload::PayloadError::NotFound(k)) => {
                 // A read racing an erasure finds its objects gone: the item is erased.

@@ -74,14 +74,16 @@ impl Collection {
         self.refuse_if_erased(id, || format!("item '{id}'"))
             .await
             .map_err(LinkError::Read)?;
-        self.payload.get(key).await.map_err(|e| {
+        let bytes = self.payload.get(key).await.map_err(|e| {
             LinkError::Read(match e {
                 crate::payload::PayloadError::NotFound(_) => {
                     Error::NotFound("the linked object".into())
                 }
                 other => other.into(),
             })
-        })
+        })?;
+        crate::compression::for_link(key, bytes, self.settings.limits.max_payload_bytes)
+            .map_err(|e| LinkError::Read(Error::Corrupt(e)))
     }
 }
 

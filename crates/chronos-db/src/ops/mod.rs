@@ -94,6 +94,8 @@ pub struct CollectionSettings {
     pub retention: Option<crate::config::VersionRetention>,
     /// `subjectProps`: the properties naming an item's data subject.
     pub subject_props: Vec<String>,
+    /// `writeOptimization.compressionEnabled`: the smallest `item.json` stored compressed.
+    pub compress_from: Option<u32>,
 }
 
 impl CollectionSettings {
@@ -125,6 +127,14 @@ impl CollectionSettings {
             limits: cfg.limits.clone(),
             retention: map.retention.or_else(|| cfg.retention.ver.clone()),
             subject_props: map.subject_props,
+            compress_from: cfg
+                .write_optimization
+                .as_ref()
+                .filter(|w| w.compression_enabled == Some(true))
+                .map(|w| {
+                    w.compression_min_bytes
+                        .unwrap_or(crate::compression::DEFAULT_MIN_BYTES)
+                }),
         }
     }
 }

@@ -265,6 +265,29 @@ impl Collection {
         }
     }
 
+    /// The objects the item holds in object storage (every version and attempt), with their
+    /// stored sizes: compressed or encrypted objects count as stored. Nothing is decoded.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use chronos_db::{Chronos, DatabaseType, Route};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let chronos = Chronos::embedded(dir.path()).await.unwrap();
+    /// let c = chronos.with(Route::tenant(DatabaseType::Runtime, "t1", "docs").unwrap()).unwrap();
+    /// let w = c.create(serde_json::json!({"n": 1}), "app", "", Default::default()).await.unwrap();
+    /// let objects = c.stored_objects(&w.id).await.unwrap();
+    /// assert_eq!(objects.len(), 1);
+    /// assert!(objects[0].key.ends_with("/item.json") && objects[0].size == 7);
+    /// # });
+    /// ```
+    pub async fn stored_objects(&self, id: &str) -> Result<Vec<crate::payload::ObjectInfo>> {
+        let id = item_id(id)?;
+        Ok(self
+            .payload
+            .list(&crate::payload::keys::item_prefix(self.name(), id.as_str()))
+            .await?)
+    }
+
     /// The versions of an item, newest first. `NotFound` if the item has none.
     pub async fn history(&self, id: &str, opts: HistoryOptions) -> Result<HistoryPage> {
         let id = &item_id(id)?;

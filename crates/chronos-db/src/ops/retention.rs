@@ -101,7 +101,6 @@ impl Collection {
     /// # });
     /// ```
     pub async fn apply_retention(&self, opts: RetentionOptions<'_>) -> Result<RetentionReport> {
-        self.need_history("retention")?;
         let policy = self.settings.retention.clone();
         let mut report = RetentionReport {
             dry_run: opts.dry_run,
@@ -110,18 +109,29 @@ impl Collection {
             ..Default::default()
         };
         let now = self.inner.now();
-        // Whatever the policy: the store's per-commit bookkeeping is bounded by every run.
+        // Whatever the policy (or none, or versioning off): the store's per-commit
+        // bookkeeping is bounded by every run. A failure there leaves pruning to go on.
         if !opts.dry_run {
-            report.cv_slots_removed = self.store.compact_cv_counter(self.name()).await?;
+            match self.store.compact_cv_counter(self.name()).await {
+                Ok(n) => report.cv_slots_removed = n,
+                Err(e) => tracing::warn!(
+                    collection = self.name(),
+                    error = %e,
+                    "could not compact the cv counter; versions are still pruned"
+                ),
+            }
         }
         // Inline copies of earlier versions past devShadow.ttlHours go in the same pass.
         let shadow_cutoff = self.settings.shadow.enabled.then(|| {
             let ttl = i64::from(self.settings.shadow.ttl_hours).saturating_mul(3_600_000_000);
             Timestamp(now.micros().saturating_sub(ttl))
         });
-        if policy.is_none() && shadow_cutoff.is_none() {
+        // Without versioning there are no earlier versions to prune or inline copies to drop;
+        // only a version policy then is a contradiction worth an error.
+        if policy.is_none() && (shadow_cutoff.is_none() || !self.settings.versioning) {
             return Ok(report);
         }
+        self.need_history("retention")?;
         let window_start = policy.as_ref().and_then(|p| p.days).map(|d| {
             Timestamp(
                 now.micros()

@@ -186,7 +186,18 @@ impl Collection {
         let wrote = async {
             self.apply_blobs(payload.as_ref(), blob_writes, &mut written)
                 .await?;
-            payload.put(&item_key, Bytes::from(bytes)).await?;
+            match crate::compression::stored_form(&bytes, self.settings.compress_from) {
+                Some(compressed) => {
+                    payload
+                        .put_encoded(
+                            &item_key,
+                            Bytes::from(compressed),
+                            crate::compression::CONTENT_ENCODING,
+                        )
+                        .await?
+                }
+                None => payload.put(&item_key, Bytes::from(bytes)).await?,
+            }
             written.push(item_key.clone());
             Ok::<(), Error>(())
         }

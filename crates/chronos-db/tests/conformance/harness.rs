@@ -516,6 +516,17 @@ impl PayloadStore for FaultyPayload {
         }
         self.inner.put(key, bytes).await
     }
+    async fn put_encoded(
+        &self,
+        key: &str,
+        bytes: Bytes,
+        content_encoding: &str,
+    ) -> Result<(), PayloadError> {
+        if self.fault.hit() {
+            return Err(payload_injected());
+        }
+        self.inner.put_encoded(key, bytes, content_encoding).await
+    }
     async fn get(&self, key: &str) -> Result<Bytes, PayloadError> {
         self.inner.get(key).await
     }

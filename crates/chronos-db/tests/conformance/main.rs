@@ -92,6 +92,7 @@ mod support;
 
 mod analytics;
 mod blobs;
+mod compression;
 mod counters;
 mod encryption;
 mod entities;

@@ -124,7 +124,8 @@ async fn a_request_past_its_time_is_503_and_commits_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn requests_beyond_the_concurrency_limit_wait_for_a_slot() {
-    let delay = Duration::from_millis(1500);
+    // Long enough that a health check answering "at once" is never a matter of luck.
+    let delay = Duration::from_secs(4);
     let (s, puts) = slow_server(delay, 30_000, 1).await;
     let s = Arc::new(s);
     let started = Instant::now();

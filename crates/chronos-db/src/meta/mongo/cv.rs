@@ -47,8 +47,9 @@ pub(super) struct CvAllocator {
     waiting: std::sync::Mutex<Vec<tokio::sync::oneshot::Sender<Result<i64, MetaError>>>>,
     /// The highest slot known taken (`None` until looked up); holding it is leading.
     top: std::sync::Arc<tokio::sync::Mutex<Option<i64>>>,
-    /// The highest floor seen, and when the read that found it was issued.
-    floor_seen: std::sync::Mutex<Option<(i64, std::time::Instant)>>,
+    /// The highest floor seen, and when the read that found it was issued (by the
+    /// monotonic clock, and by the wall clock, which also runs while the host sleeps).
+    floor_seen: std::sync::Mutex<Option<(i64, std::time::Instant, std::time::SystemTime)>>,
     floor_trust: Duration,
 }
 
@@ -195,16 +196,20 @@ impl CvAllocator {
     /// The floor, read again once the last read is older than `floor_trust`.
     async fn trusted_floor(&self) -> Result<i64, MetaError> {
         if let Ok(seen) = self.floor_seen.lock() {
-            if let Some((floor, read_at)) = *seen {
-                if read_at.elapsed() < self.floor_trust {
+            if let Some((floor, read_at, read_at_wall)) = *seen {
+                // A suspended host stops the monotonic clock: both must be within the trust.
+                let wall_ok = read_at_wall
+                    .elapsed()
+                    .is_ok_and(|elapsed| elapsed < self.floor_trust);
+                if read_at.elapsed() < self.floor_trust && wall_ok {
                     return Ok(floor);
                 }
             }
         }
-        let issued = std::time::Instant::now();
+        let issued = (std::time::Instant::now(), std::time::SystemTime::now());
         let floor = self.floor().await?;
         if let Ok(mut seen) = self.floor_seen.lock() {
-            *seen = Some((floor, issued));
+            *seen = Some((floor, issued.0, issued.1));
         }
         Ok(floor)
     }
@@ -349,14 +354,16 @@ impl MongoStore {
     /// insert, that the slots are above the floor, re-reading the floor whenever its last
     /// read is older than `floor_trust`. A floor it has not seen was inserted after its last
     /// read, so its slots are deleted at least `compaction_grace` later: after the writer's
-    /// trust ran out, so its check then sees that floor and drops the slot.
-    pub(super) async fn compact_counter(
-        &self,
-        coll: &str,
-        now: Timestamp,
-    ) -> Result<u64, MetaError> {
+    /// trust ran out, so its check then sees that floor and drops the slot. The floor's time
+    /// is taken just before its insert, and compared with the clock of a later run: the
+    /// clocks of the processes must agree within `compaction_grace - floor_trust`.
+    ///
+    /// Every process writing to the collection must run a release that checks its slots
+    /// (this one or later) before compaction runs. A collection nobody wrote to is left
+    /// untouched (nothing is created).
+    pub(super) async fn compact_counter(&self, coll: &str) -> Result<u64, MetaError> {
         let c = self.colls(coll);
-        let cutoff = now
+        let cutoff = Timestamp::now()
             .micros()
             .saturating_sub(self.cv_timing.compaction_grace_micros);
         let due = c
@@ -390,13 +397,24 @@ impl MongoStore {
                 .await
                 .map_err(map_err)?;
         }
+        let any = c
+            .counter
+            .find_one(doc! {})
+            .projection(doc! {"_id": 1})
+            .await
+            .map_err(map_err)?;
+        if any.is_none() {
+            return Ok(removed);
+        }
         let floor = CvAllocator::new(&c, self.cv_timing).floor().await?;
         let top = counter_top(&c.counter, floor).await?;
         if top > floor {
             let moved = doc! {
                 "_id": format!("{MOVED_FLOOR}{}", cv_key(top)),
                 "v": top,
-                "at": now.micros(),
+                // Taken now, not when the run began: a run's deletions can take minutes, and
+                // the grace counts from when writers can first see this floor.
+                "at": Timestamp::now().micros(),
             };
             match c.counter.insert_one(moved).await {
                 Ok(_) => {}

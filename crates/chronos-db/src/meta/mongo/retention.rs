@@ -27,7 +27,7 @@ impl MongoStore {
 #[async_trait]
 impl RetentionStore for MongoStore {
     async fn compact_cv_counter(&self, coll: &str) -> Result<u64, MetaError> {
-        self.compact_counter(coll, Timestamp::now()).await
+        self.compact_counter(coll).await
     }
 
     async fn prune_versions(
