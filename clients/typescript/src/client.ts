@@ -253,12 +253,15 @@ export class CollectionOps {
     });
   }
 
-  /** The item's versions, newest first; continue with `beforeOv: page.nextBeforeOv`. */
-  history(id: string, opts: { limit?: number; beforeOv?: number } = {}): Promise<HistoryPage> {
+  /**
+   * The item's versions, newest first; continue with `beforeOv: page.nextBeforeOv`.
+   * `storedSizes: true` adds each version's `storedSize` (as stored: compressed, encrypted).
+   */
+  history(id: string, opts: { limit?: number; beforeOv?: number; storedSizes?: boolean } = {}): Promise<HistoryPage> {
     return this.http.send<HistoryPage>({
       method: 'GET',
       path: this.item(id, '/versions'),
-      query: { limit: opts.limit, beforeOv: opts.beforeOv },
+      query: { limit: opts.limit, beforeOv: opts.beforeOv, storedSizes: opts.storedSizes },
       idempotent: true,
     });
   }

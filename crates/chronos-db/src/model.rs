@@ -360,6 +360,10 @@ pub struct VersionInfo {
     pub size: u64,
     /// SHA-256 of the version's `item.json`, in lower-case hex.
     pub sha256: String,
+    /// The size of the version's `item.json` as stored (compressed, encrypted), when asked
+    /// for (`HistoryOptions::stored_sizes`) and the object exists (erased versions have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored_size: Option<u64>,
 }
 
 impl From<&VersionRecord> for VersionInfo {
@@ -376,6 +380,7 @@ impl From<&VersionRecord> for VersionInfo {
             deleted: v.deleted,
             size: v.size,
             sha256: v.sha256.clone(),
+            stored_size: None,
         }
     }
 }

@@ -801,6 +801,10 @@ pub(crate) struct HistoryArgs {
     /// Only versions below this ov (the `nextBeforeOv` of the previous page).
     #[arg(long, value_name = "N")]
     pub(crate) before_ov: Option<u64>,
+    /// Also show each version's `storedSize` (its document as stored: compressed,
+    /// encrypted), next to `size`; lists the item's objects once.
+    #[arg(long)]
+    pub(crate) stored_sizes: bool,
 }
 
 #[derive(Args, Debug)]

@@ -142,6 +142,7 @@ pub(crate) async fn history(g: &Global, a: HistoryArgs) -> Result<(), Failure> {
                 HistoryOptions {
                     limit: a.limit,
                     before_ov: a.before_ov,
+                    stored_sizes: a.stored_sizes,
                 },
             )
             .await?,

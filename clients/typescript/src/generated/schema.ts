@@ -1788,6 +1788,12 @@ export interface components {
             size: number;
             /** @description SHA-256 of the version's `item.json`, in lower-case hex. */
             sha256: string;
+            /**
+             * Format: int64
+             * @description The size of the version's `item.json` as stored (compressed, encrypted), when asked
+             *     for (`HistoryOptions::stored_sizes`) and the object exists (erased versions have none).
+             */
+            storedSize?: number | null;
         };
         /** @description What a write returns. */
         WriteResult: {
@@ -3361,6 +3367,8 @@ export interface operations {
                 limit?: number;
                 /** @description Only versions below this ov (the `nextBeforeOv` of the previous page). */
                 beforeOv?: number;
+                /** @description Also report each version's `storedSize` (as stored: compressed, encrypted). */
+                storedSizes?: boolean;
             };
             header?: never;
             path: {
@@ -4633,6 +4641,8 @@ export interface operations {
                 limit?: number;
                 /** @description Only versions below this ov (the `nextBeforeOv` of the previous page). */
                 beforeOv?: number;
+                /** @description Also report each version's `storedSize` (as stored: compressed, encrypted). */
+                storedSizes?: boolean;
             };
             header?: never;
             path: {
@@ -5973,6 +5983,8 @@ export interface operations {
                 limit?: number;
                 /** @description Only versions below this ov (the `nextBeforeOv` of the previous page). */
                 beforeOv?: number;
+                /** @description Also report each version's `storedSize` (as stored: compressed, encrypted). */
+                storedSizes?: boolean;
             };
             header?: never;
             path: {
@@ -7251,6 +7263,8 @@ export interface operations {
                 limit?: number;
                 /** @description Only versions below this ov (the `nextBeforeOv` of the previous page). */
                 beforeOv?: number;
+                /** @description Also report each version's `storedSize` (as stored: compressed, encrypted). */
+                storedSizes?: boolean;
             };
             header?: never;
             path: {

@@ -93,6 +93,10 @@ describe('reads: versions, time travel, projection, history', () => {
     assert.equal(page.nextBeforeOv, 1);
     const rest = await ops.history(id, { beforeOv: page.nextBeforeOv ?? undefined });
     assert.deepEqual(rest.versions.map((v) => v.ov), [0]);
+    assert.equal(page.versions[0]?.storedSize, undefined);
+    const sized = await ops.history(id, { limit: 1, storedSizes: true });
+    // Not compressed here: the stored document is the document.
+    assert.equal(sized.versions[0]?.storedSize, sized.versions[0]?.size);
     const signed = await ops.getLatest(id, { presign: true, ttlSeconds: 3600 });
     const url = signed?._presigned?.itemUrl;
     assert.ok(url);

@@ -44,6 +44,9 @@ pub struct HistoryOptions {
     pub limit: Option<usize>,
     /// Only versions with an ov below this (the `next_before_ov` of the previous page).
     pub before_ov: Option<u64>,
+    /// Also report each version's stored size (`stored_size`: its `item.json` as stored,
+    /// compressed or encrypted), at the cost of one listing of the item's objects.
+    pub stored_sizes: bool,
 }
 
 /// One page of history, newest first.
@@ -300,7 +303,20 @@ impl Collection {
             return Err(Error::NotFound(format!("item '{id}'")));
         }
         let more = rows.len() > limit;
-        let versions: Vec<VersionInfo> = rows.iter().take(limit).map(VersionInfo::from).collect();
+        let mut versions: Vec<VersionInfo> =
+            rows.iter().take(limit).map(VersionInfo::from).collect();
+        if opts.stored_sizes {
+            let stored: std::collections::HashMap<String, u64> = self
+                .payload
+                .list(&crate::payload::keys::item_prefix(self.name(), id.as_str()))
+                .await?
+                .into_iter()
+                .map(|o| (o.key, o.size))
+                .collect();
+            for (info, row) in versions.iter_mut().zip(&rows) {
+                info.stored_size = stored.get(&row.payload_key).copied();
+            }
+        }
         let next_before_ov = if more {
             versions.last().map(|v| v.ov)
         } else {

@@ -4,7 +4,7 @@
 
 use crate::harness::Harness;
 use chronos_db::config::{ChronosConfig, WriteOptimization};
-use chronos_db::{ListOptions, ReadOptions};
+use chronos_db::{HistoryOptions, ListOptions, ReadOptions};
 use serde_json::{json, Value};
 use std::io::Read;
 
@@ -91,6 +91,35 @@ async fn large_documents_are_stored_compressed(b: &dyn crate::harness::Backend) 
     assert!(stored_item(&h, &format!("orders/{small}/"))
         .await
         .starts_with(b"{"));
+
+    // History reports both sizes: the document's and the stored one.
+    for (id, compressed) in [(&big, true), (&small, false)] {
+        let page = c
+            .history(
+                id,
+                HistoryOptions {
+                    stored_sizes: true,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let v = &page.versions[0];
+        let stored_size = v.stored_size.expect("a stored size");
+        if compressed {
+            assert!(stored_size * 4 < v.size, "{v:?}");
+        } else {
+            assert_eq!(stored_size, v.size, "{v:?}");
+        }
+    }
+    assert_eq!(
+        c.history(&big, HistoryOptions::default())
+            .await
+            .unwrap()
+            .versions[0]
+            .stored_size,
+        None
+    );
 
     // Reads: the exact content (numbers keep their digits), as typed items and as JSON.
     let latest = c

@@ -91,6 +91,7 @@ async fn concurrent_writers(b: &dyn Backend) {
                 chronos_db::HistoryOptions {
                     limit: Some(1000),
                     before_ov: before,
+                    ..Default::default()
                 },
             )
             .await

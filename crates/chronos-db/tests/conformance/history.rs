@@ -103,6 +103,7 @@ async fn history_pages(b: &dyn Backend) {
                 HistoryOptions {
                     limit: Some(2),
                     before_ov: before,
+                    ..Default::default()
                 },
             )
             .await

@@ -346,6 +346,9 @@ pub(crate) struct VersionsQuery {
     limit: Option<usize>,
     /// Only versions below this ov (the `nextBeforeOv` of the previous page).
     before_ov: Option<u64>,
+    /// Also report each version's `storedSize` (as stored: compressed, encrypted).
+    #[serde(default)]
+    stored_sizes: bool,
 }
 
 /// Lists an item's versions, newest first.
@@ -362,6 +365,7 @@ pub(crate) async fn versions(
     let opts = HistoryOptions {
         limit: q.limit,
         before_ov: q.before_ov,
+        stored_sizes: q.stored_sizes,
     };
     Ok(Json(
         state
