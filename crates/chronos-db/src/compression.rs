@@ -46,22 +46,27 @@ pub(crate) fn decompress(bytes: &[u8], limit: u64) -> Result<Vec<u8>, String> {
         .map_err(|e| format!("a compressed object does not decode: {e}"))?;
     if out.len() as u64 > limit {
         return Err(format!(
-            "a compressed object decodes to more than its recorded {limit} bytes"
+            "a compressed object decodes to more than the {limit} bytes expected of it"
         ));
     }
     Ok(out)
 }
 
-/// What a link to `key` serves: a compressed `item.json` decoded (at most `limit` bytes, the
-/// largest payload a write accepts), anything else as it is. Links are read by clients that
-/// asked for the document, not for its storage.
+/// What a link to `key` serves: a compressed `item.json` decoded, anything else as it is.
+/// Links are read by clients that asked for the document, not for its storage. The bound
+/// only stops a hostile object from inflating without end: twice the largest payload a write
+/// accepts now (`max_payload_bytes`) and at least 64 MiB, because a stored document can be
+/// somewhat larger than its payload (blob refs) and the limit may have been lowered since.
 pub(crate) fn for_link(
     key: &str,
     bytes: bytes::Bytes,
-    limit: usize,
+    max_payload_bytes: usize,
 ) -> Result<bytes::Bytes, String> {
     if key.ends_with("/item.json") && is_compressed(&bytes) {
-        decompress(&bytes, limit as u64).map(bytes::Bytes::from)
+        let bound = (max_payload_bytes as u64)
+            .saturating_mul(2)
+            .max(64 * 1024 * 1024);
+        decompress(&bytes, bound).map(bytes::Bytes::from)
     } else {
         Ok(bytes)
     }
@@ -91,6 +96,12 @@ mod tests {
         assert!(decompress(&z, doc.len() as u64 - 1)
             .unwrap_err()
             .contains("more than"));
+        // Links decode documents larger than today's payload limit (blob refs, a lowered
+        // limit), within a generous bound.
+        let link = for_link("c/x/v0.w/item.json", z.clone().into(), 10).unwrap();
+        assert_eq!(&link[..], &doc[..]);
+        let blob = for_link("c/x/v0.w/f/blob.bin", z.clone().into(), 10).unwrap();
+        assert_eq!(&blob[..], &z[..]);
         assert!(decompress(b"\x1f\x8bnot gzip", 100).is_err());
         // Below the threshold, off, or incompressible: stored as it is.
         assert_eq!(stored_form(b"{\"a\":1}", Some(1024)), None);

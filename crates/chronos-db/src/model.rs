@@ -175,7 +175,8 @@ pub struct VersionRecord {
     /// The key of this version's `item.json`; every object of the version lives under the
     /// same per-attempt prefix, which this version alone owns.
     pub payload_key: String,
-    /// Size of `item.json`, in bytes.
+    /// Size of the version's document (`item.json` as written, before any compression or
+    /// encryption), in bytes.
     pub size: u64,
     /// SHA-256 of `item.json`, in lower-case hex.
     pub sha256: String,
@@ -356,9 +357,10 @@ pub struct VersionInfo {
     pub function_id: Option<String>,
     /// Whether this version is a deletion.
     pub deleted: bool,
-    /// Size of the version's `item.json`, in bytes.
+    /// Size of the version's document (`item.json` as written, before any compression or
+    /// encryption), in bytes.
     pub size: u64,
-    /// SHA-256 of the version's `item.json`, in lower-case hex.
+    /// SHA-256 of the version's document, in lower-case hex.
     pub sha256: String,
     /// The size of the version's `item.json` as stored (compressed, encrypted), when asked
     /// for (`HistoryOptions::stored_sizes`) and the object exists (erased versions have none).

@@ -40,9 +40,18 @@ impl Collection {
     async fn object_bytes(&self, v: &VersionRecord) -> Result<bytes::Bytes> {
         match self.payload.get(&v.payload_key).await {
             Ok(bytes) if crate::compression::is_compressed(&bytes) => {
-                crate::compression::decompress(&bytes, v.size)
-                    .map(bytes::Bytes::from)
-                    .map_err(|e| Error::Corrupt(format!("version {} of '{}': {e}", v.ov, v.id)))
+                let plain = crate::compression::decompress(&bytes, v.size)
+                    .map_err(|e| Error::Corrupt(format!("version {} of '{}': {e}", v.ov, v.id)))?;
+                if plain.len() as u64 != v.size {
+                    return Err(Error::Corrupt(format!(
+                        "version {} of '{}' decodes to {} bytes, not the {} recorded",
+                        v.ov,
+                        v.id,
+                        plain.len(),
+                        v.size
+                    )));
+                }
+                Ok(bytes::Bytes::from(plain))
             }
             Ok(bytes) => Ok(bytes),
             Err(crate::payload::PayloadError::NotFound(k)) => {

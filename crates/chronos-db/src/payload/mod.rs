@@ -67,7 +67,9 @@ pub trait PayloadStore: Send + Sync + 'static {
     async fn put(&self, key: &str, bytes: Bytes) -> Result<(), PayloadError>;
     /// Writes an object whose bytes are in `content_encoding` (`gzip`): stores that keep
     /// object attributes record it, so an HTTP GET of the object (a presigned URL) says
-    /// `Content-Encoding` and clients decode it. Others keep the bytes alone.
+    /// `Content-Encoding` and clients decode it. Others keep the bytes alone (the default).
+    /// A store that wraps another (a payload layer) forwards this call, or presigned URLs
+    /// of compressed documents lose their label.
     async fn put_encoded(
         &self,
         key: &str,
@@ -378,10 +380,19 @@ impl PayloadStore for ObjectPayloadStore {
         if matches!(signing, backends::Signing::File(_)) {
             return self.put(key, bytes).await;
         }
-        let attributes = object_store::Attributes::from_iter([(
-            object_store::Attribute::ContentEncoding,
-            content_encoding.to_string(),
-        )]);
+        // `no-transform`: GCS would otherwise decode the object for requests that do not
+        // accept the encoding, answering without a Content-Length (which object_store
+        // refuses); with it every store serves the stored bytes, labelled.
+        let attributes = object_store::Attributes::from_iter([
+            (
+                object_store::Attribute::ContentEncoding,
+                content_encoding.to_string(),
+            ),
+            (
+                object_store::Attribute::CacheControl,
+                "no-transform".to_string(),
+            ),
+        ]);
         store
             .put_opts(
                 &self.path(key),
