@@ -1783,10 +1783,11 @@ export interface components {
             deleted: boolean;
             /**
              * Format: int64
-             * @description Size of the version's `item.json`, in bytes.
+             * @description Size of the version's document (`item.json` as written, before any compression or
+             *     encryption), in bytes.
              */
             size: number;
-            /** @description SHA-256 of the version's `item.json`, in lower-case hex. */
+            /** @description SHA-256 of the version's document, in lower-case hex. */
             sha256: string;
             /**
              * Format: int64
