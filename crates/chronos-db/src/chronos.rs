@@ -101,6 +101,19 @@ impl Chronos {
         }
     }
 
+    /// The fallback queue (see [`crate::queue`]); an error when `fallback.enabled` is off.
+    pub fn queue(&self) -> Result<crate::queue::FallbackQueue> {
+        match &self.context.fallback {
+            Some(journal) => Ok(crate::queue::FallbackQueue {
+                context: self.context.clone(),
+                journal: journal.clone(),
+            }),
+            None => Err(crate::Error::validation(
+                "the fallback queue is off: set fallback.enabled in the configuration",
+            )),
+        }
+    }
+
     /// Collection operations for a route.
     pub fn with(&self, route: Route) -> Result<Collection> {
         self.context.collection(route)

@@ -112,6 +112,14 @@ pub enum Error {
     /// Stored data is not what this version of Chronos-DB wrote (corruption or manual edits).
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+    /// Not a failure: the backend did not answer, so the write was journaled in the fallback
+    /// queue (`fallback.enabled`) and will be replayed until it commits, exactly once, or
+    /// goes to the dead letters. HTTP answers it with 202.
+    #[error("the backend did not answer; write '{}' on item '{}' is queued for replay as request '{}'", .0.op, .0.id, .0.request_id)]
+    Queued(crate::model::QueuedWrite),
+    /// The fallback queue's journal failed (its disk, its file).
+    #[error("fallback queue: {0}")]
+    Queue(String),
 }
 
 impl From<MetaError> for Error {
@@ -173,6 +181,8 @@ impl Error {
             Error::Payload(_) => "PAYLOAD_ERROR",
             Error::Encryption(_) => "ENCRYPTION_ERROR",
             Error::Corrupt(_) => "CORRUPT",
+            Error::Queued(_) => "QUEUED",
+            Error::Queue(_) => "QUEUE_ERROR",
         }
     }
 }

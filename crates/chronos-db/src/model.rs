@@ -188,6 +188,10 @@ pub struct VersionRecord {
     pub deleted: bool,
     /// The ov whose content this version reproduces (its own ov for CREATE/UPDATE/ENRICH).
     pub content_of: u64,
+    /// The request that committed this version: the caller's idempotency key, or the id a
+    /// write got for the fallback queue. A replay or a repeated request finds its version by
+    /// it instead of writing a second one.
+    pub request_id: Option<String>,
 }
 
 impl VersionRecord {
@@ -387,7 +391,25 @@ impl From<&VersionRecord> for VersionInfo {
     }
 }
 
-/// What a write returns.
+/// A write the fallback queue took because its backend did not answer
+/// ([`crate::Error::Queued`]): journaled durably, replayed until it commits (exactly once)
+/// or goes to the dead letters. Reads show the item without it until then.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct QueuedWrite {
+    /// Always `true`: the write is journaled, not committed.
+    pub queued: bool,
+    /// The request id the write will commit with (the caller's idempotency key, or one
+    /// given to it): send it again to learn the outcome, or find it with `chronos queue list`.
+    pub request_id: String,
+    /// The item the write is for (a create gets its id when it is queued).
+    pub id: String,
+    /// `create`, `update`, `delete`, `enrich` or `restore`.
+    pub op: String,
+}
+
+/// What a write returns once committed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]

@@ -128,9 +128,9 @@ impl ChronosConfig {
     ///
     /// ```
     /// use chronos_db::config::ChronosConfig;
-    /// let cfg = ChronosConfig::from_json_str(r#"{"fallback": {"enabled": true},
+    /// let cfg = ChronosConfig::from_json_str(r#"{
     ///     "writeOptimization": {"compressionEnabled": true, "batchSize": 10}}"#).unwrap();
-    /// assert_eq!(cfg.inactive_keys(), ["writeOptimization.batchSize", "fallback"]);
+    /// assert_eq!(cfg.inactive_keys(), ["writeOptimization.batchSize"]);
     /// assert!(ChronosConfig::embedded("/tmp/x").inactive_keys().is_empty());
     /// ```
     pub fn inactive_keys(&self) -> Vec<&'static str> {
@@ -143,10 +143,26 @@ impl ChronosConfig {
                 out.push("writeOptimization.debounceMs");
             }
         }
-        if self.fallback.is_some() {
-            out.push("fallback");
-        }
         out
+    }
+
+    /// The directory of the fallback queue's journal: `fallback.queueDir`, else `fallback`
+    /// beside the first (by name) connection's `sqliteDir`; `None` when neither exists.
+    ///
+    /// ```
+    /// let cfg = chronos_db::config::ChronosConfig::embedded("/srv/chronos");
+    /// assert_eq!(cfg.fallback_queue_dir().unwrap(), std::path::Path::new("/srv/chronos/fallback"));
+    /// ```
+    pub fn fallback_queue_dir(&self) -> Option<std::path::PathBuf> {
+        if let Some(dir) = self.fallback.as_ref().and_then(|f| f.queue_dir.as_ref()) {
+            return Some(dir.into());
+        }
+        let sqlite = self
+            .db_connections
+            .values()
+            .find_map(|c| c.sqlite_dir.as_deref())?;
+        let dir = Path::new(sqlite);
+        Some(dir.parent().unwrap_or(dir).join("fallback"))
     }
 
     /// Checks the cross-field rules (references, names, duplicates).

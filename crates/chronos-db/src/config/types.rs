@@ -63,7 +63,8 @@ pub struct ChronosConfig {
     /// (`batchSize`, `debounceMs`: accepted, not yet in effect).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub write_optimization: Option<WriteOptimization>,
-    /// The fallback queue for writes that fail. Accepted, not yet in effect: validated, but nothing reads it yet.
+    /// The fallback queue: writes whose backend does not answer are journaled locally and
+    /// replayed exactly once (see [`Fallback`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback: Option<Fallback>,
     /// MongoDB multi-document transactions for commits (default: used where the deployment supports
@@ -859,24 +860,69 @@ pub struct WriteOptimization {
     pub compression_min_bytes: Option<u32>,
 }
 
-/// A queue that retries writes that failed. Accepted, not yet in effect.
+/// The journal table of queued writes (the dead letters' table is configurable).
+pub const FALLBACK_OPS_TABLE: &str = "chronos_fallback_ops";
+
+impl Fallback {
+    /// `maxRetries`, or its default.
+    pub fn max_retries(&self) -> u32 {
+        self.max_retries.unwrap_or(10)
+    }
+    /// `retryDelayMs`, or its default.
+    pub fn retry_delay_ms(&self) -> u64 {
+        self.retry_delay_ms.unwrap_or(1000)
+    }
+    /// `maxDelayMs`, or its default.
+    pub fn max_delay_ms(&self) -> u64 {
+        self.max_delay_ms.unwrap_or(60_000)
+    }
+    /// `leaseMs`, or its default.
+    pub fn lease_ms(&self) -> u64 {
+        self.lease_ms.unwrap_or(30_000)
+    }
+    /// `deadLetterCollection`, or its default.
+    pub fn dead_letter_table(&self) -> &str {
+        self.dead_letter_collection
+            .as_deref()
+            .unwrap_or("chronos_fallback_dead")
+    }
+}
+
+/// The fallback queue. With `enabled`, an item write (create, update, delete, enrich,
+/// restore) whose metadata or object store does not answer is journaled in a local SQLite
+/// file and answered `queued` (HTTP 202) instead of failing; a worker (`chronos serve`,
+/// `chronos queue work`) replays it until it commits, exactly once, waiting
+/// `min(2^attempt × retryDelayMs, maxDelayMs)` ± 20% between attempts. After `maxRetries`
+/// failed attempts, or at once on a permanent error (validation, conflict, not found,
+/// deleted), it moves to the dead letters.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Fallback {
-    /// Whether the queue is on (required). Accepted, not yet in effect.
+    /// Whether the queue is on (required).
     pub enabled: bool,
-    /// Attempts before a write goes to the dead-letter collection. Accepted, not yet in effect.
+    /// Replays of a write before it goes to the dead letters (default 10: about five
+    /// minutes of outage with the default delays).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_retries: Option<u32>,
-    /// Delay before the first retry, in milliseconds. Accepted, not yet in effect.
+    /// Delay before the first retry, in milliseconds (default 1000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_delay_ms: Option<u64>,
-    /// Longest delay between retries, in milliseconds. Accepted, not yet in effect.
+    /// Longest delay between retries, in milliseconds (default 60000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_delay_ms: Option<u64>,
-    /// Where writes that ran out of retries go. Accepted, not yet in effect.
+    /// The journal's table of writes that will not be replayed again (default
+    /// `chronos_fallback_dead`; letters, digits and `_`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dead_letter_collection: Option<String>,
+    /// The directory of the journal (`queue.sqlite`). It must be local to this host, so
+    /// that a backend outage cannot take it along (default: `fallback` beside the first
+    /// connection's `sqliteDir`; required when no connection has one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_dir: Option<String>,
+    /// How long a worker owns a write it replays before another worker may take it over,
+    /// in milliseconds (default 30000; renewed while the replay runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_ms: Option<u64>,
 }
 
 /// MongoDB multi-document transactions for commits. `enabled` + `autoDetect` (the default):

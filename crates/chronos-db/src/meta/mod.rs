@@ -187,6 +187,15 @@ pub trait MetadataStore:
         ov: u64,
     ) -> Result<Option<StoredVersion>, MetaError>;
 
+    /// The committed version of an item that `request_id` wrote (the first, should a request
+    /// id have been reused), or `None`. A row whose commit has not completed is not one.
+    async fn find_request(
+        &self,
+        coll: &str,
+        id: &str,
+        request_id: &str,
+    ) -> Result<Option<VersionRecord>, MetaError>;
+
     /// The latest committed version with `at <= T` (or `cv <= N`), with its inline content.
     async fn version_as_of(
         &self,

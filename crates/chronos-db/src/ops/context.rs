@@ -51,6 +51,8 @@ pub(crate) struct Context {
     clock: Option<Clock>,
     /// The master keys and cached data keys, when `encryption.enabled`.
     pub(crate) keyring: Option<Arc<crate::encryption::Keyring>>,
+    /// The fallback queue's journal, when `fallback.enabled`.
+    pub(crate) fallback: Option<crate::fallback::Journal>,
 }
 
 impl Context {
@@ -73,7 +75,19 @@ impl Context {
         let keyring = crate::encryption::Keyring::from_config(&config)
             .map_err(|e| crate::config::ConfigError::Invalid(vec![e]))?
             .map(Arc::new);
+        let fallback = match config.fallback.as_ref().filter(|f| f.enabled) {
+            Some(f) => {
+                let dir = config.fallback_queue_dir().ok_or_else(|| {
+                    crate::config::ConfigError::Invalid(vec![
+                        "$.fallback.queueDir: is required".into()
+                    ])
+                })?;
+                Some(crate::fallback::Journal::open(&dir, f.dead_letter_table())?)
+            }
+            None => None,
+        };
         Ok(Context {
+            fallback,
             keyring,
             clock: options.clock,
             counter_rules,

@@ -235,7 +235,7 @@ impl Collection {
             });
         }
         let main_record = self
-            .create(data, actor, reason, CreateOptions::default())
+            .create_direct(data, actor, reason, CreateOptions::default())
             .await?;
         Ok(EntityInsert {
             main_record,
@@ -294,7 +294,7 @@ impl Collection {
                     ..Default::default()
                 };
                 match self
-                    .create(Value::Object(fields.clone()), actor, reason, opts)
+                    .create_direct(Value::Object(fields.clone()), actor, reason, opts)
                     .await
                 {
                     Ok(_) => return Ok((derived, EntityOperation::Created)),
@@ -325,7 +325,7 @@ impl Collection {
                 return Ok((current.id, EntityOperation::Unchanged));
             }
             match self
-                .update(
+                .update_direct(
                     &current.id,
                     Value::Object(merged),
                     current.system.ov,

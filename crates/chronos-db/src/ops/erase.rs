@@ -359,6 +359,7 @@ fn tombstone_of(head: &StoredVersion, now: Timestamp, opts: &EraseOptions) -> Ve
         },
         deleted: true,
         content_of: ov,
+        request_id: None,
     }
 }
 

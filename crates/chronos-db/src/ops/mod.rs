@@ -41,6 +41,7 @@ mod links;
 mod read;
 mod restore;
 mod retention;
+mod submit;
 mod write;
 
 pub use entities::{
@@ -53,6 +54,8 @@ pub use restore::{
     CollectionTarget, RestoreOptions, RestoreProgress, RestoreReport, RestoreTarget,
 };
 pub use retention::{RetentionOptions, RetentionProgress, RetentionReport};
+pub(crate) use submit::WriteOp;
+pub use submit::MAX_REQUEST_ID_LEN;
 pub use write::{CreateOptions, EnrichOptions, LineageRef, OriginRef};
 
 pub(crate) use context::Context;
@@ -150,6 +153,8 @@ pub struct Collection {
     settings: Arc<CollectionSettings>,
     /// With data keys per subject: `payload`, to derive each version's writing store from.
     subject_keys: Option<Arc<crate::encryption::EncryptedPayload>>,
+    /// The request id item writes record (see [`Collection::with_request_id`]).
+    request_id: Option<Arc<str>>,
 }
 
 impl Collection {
@@ -169,6 +174,7 @@ impl Collection {
             payload,
             settings,
             subject_keys: None,
+            request_id: None,
         }
     }
 
@@ -346,7 +352,7 @@ impl Collection {
 }
 
 /// A spawned task that is aborted when this is dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {

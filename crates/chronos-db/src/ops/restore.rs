@@ -114,6 +114,18 @@ impl Collection {
         actor: &str,
         reason: &str,
     ) -> Result<WriteResult> {
+        self.submit(super::submit::WriteOp::restore(id, target, actor, reason))
+            .await
+    }
+
+    /// [`Collection::restore_object`] without the queue or the request-id check.
+    pub(super) async fn restore_direct(
+        &self,
+        id: &str,
+        target: RestoreTarget,
+        actor: &str,
+        reason: &str,
+    ) -> Result<WriteResult> {
         self.need_history("restore_object")?;
         let id = &item_id(id)?;
         self.with_lease(id, self.restore_object_unlocked(id, target, actor, reason))
@@ -170,6 +182,17 @@ impl Collection {
     /// a DELETE for items created after it. Streams through the heads in id order in
     /// batches, so memory is bounded; idempotent, so an interrupted run can simply be resumed.
     pub async fn restore_collection(
+        &self,
+        target: CollectionTarget,
+        opts: RestoreOptions<'_>,
+    ) -> Result<RestoreReport> {
+        // A request id names one item write; the versions of a collection restore carry none.
+        self.stamped(None)
+            .restore_collection_unkeyed(target, opts)
+            .await
+    }
+
+    async fn restore_collection_unkeyed(
         &self,
         target: CollectionTarget,
         opts: RestoreOptions<'_>,

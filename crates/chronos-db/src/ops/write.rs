@@ -2,6 +2,7 @@
 //! parent module.
 
 use super::item_id;
+use super::submit::WriteOp;
 use super::Collection;
 use crate::document::{check_document, extract_meta, get_path};
 use crate::error::{Error, Result};
@@ -229,6 +230,7 @@ impl Collection {
             lineage: v.lineage,
             deleted: v.deleted,
             content_of: v.content_of.unwrap_or(ov),
+            request_id: self.request_id.as_deref().map(str::to_string),
         };
         let expect = match v.head {
             Some(h) => Expect::Ov(h.version.ov),
@@ -297,6 +299,18 @@ impl Collection {
     /// # });
     /// ```
     pub async fn create(
+        &self,
+        data: Value,
+        actor: &str,
+        reason: &str,
+        opts: CreateOptions,
+    ) -> Result<WriteResult> {
+        self.submit(WriteOp::create(data, actor, reason, opts))
+            .await
+    }
+
+    /// [`Collection::create`] without the queue or the request-id check.
+    pub(super) async fn create_direct(
         &self,
         data: Value,
         actor: &str,
@@ -385,6 +399,25 @@ impl Collection {
         actor: &str,
         reason: &str,
     ) -> Result<WriteResult> {
+        self.submit(WriteOp::Update {
+            id: id.into(),
+            data,
+            expected_ov,
+            actor: actor.into(),
+            reason: reason.into(),
+        })
+        .await
+    }
+
+    /// [`Collection::update`] without the queue or the request-id check.
+    pub(super) async fn update_direct(
+        &self,
+        id: &str,
+        data: Value,
+        expected_ov: u64,
+        actor: &str,
+        reason: &str,
+    ) -> Result<WriteResult> {
         let id = &item_id(id)?;
         self.with_lease(
             id,
@@ -447,6 +480,22 @@ impl Collection {
     /// (an item deleted logically before hard deletes were configured is removed that way
     /// too, which frees its id).
     pub async fn delete(
+        &self,
+        id: &str,
+        expected_ov: u64,
+        actor: &str,
+        reason: &str,
+    ) -> Result<WriteResult> {
+        self.submit(WriteOp::Delete {
+            id: id.into(),
+            expected_ov,
+            actor: actor.into(),
+            reason: reason.into(),
+        })
+        .await
+    }
+
+    pub(super) async fn delete_direct(
         &self,
         id: &str,
         expected_ov: u64,
@@ -548,6 +597,15 @@ impl Collection {
         patches: Value,
         opts: EnrichOptions,
     ) -> Result<WriteResult> {
+        self.submit(WriteOp::enrich(id, patches, opts)).await
+    }
+
+    pub(super) async fn enrich_direct(
+        &self,
+        id: &str,
+        patches: Value,
+        opts: EnrichOptions,
+    ) -> Result<WriteResult> {
         let id = &item_id(id)?;
         self.with_lease(id, self.enrich_unlocked(id, patches, opts))
             .await
@@ -631,7 +689,12 @@ impl Collection {
                 Err(Error::Conflict { .. })
                     if opts.expected_ov.is_none() && attempt + 1 < ENRICH_ATTEMPTS =>
                 {
-                    continue
+                    // Merging again is right for a concurrent writer's version, not for
+                    // one this very request committed (a replay racing a retry).
+                    if let Some(done) = self.earlier_outcome(Some(id)).await? {
+                        return Ok(done);
+                    }
+                    continue;
                 }
                 other => return other,
             }

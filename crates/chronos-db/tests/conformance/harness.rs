@@ -86,6 +86,13 @@ impl Harness {
     ) -> Option<Harness> {
         let (mut cfg, guard) = backend.config()?;
         tweak(&mut cfg);
+        // A fallback queue without a directory gets one of its own (backends without a
+        // sqliteDir have nowhere to put it otherwise).
+        let queue_dir = tempfile::tempdir().expect("tempdir");
+        if let Some(f) = cfg.fallback.as_mut().filter(|f| f.queue_dir.is_none()) {
+            f.queue_dir = Some(queue_dir.path().display().to_string());
+        }
+        let guard: Box<dyn Any + Send + Sync> = Box::new((guard, queue_dir));
         let payloads: Arc<Mutex<Vec<Arc<dyn PayloadStore>>>> = Arc::default();
         let meta_fault = Arc::new(Fault::default());
         let payload_fault = Arc::new(Fault::default());
@@ -454,6 +461,17 @@ impl MetadataStore for FaultyMeta {
         as_of: AsOf,
     ) -> Result<Option<StoredVersion>, MetaError> {
         self.inner.version_as_of(coll, id, as_of).await
+    }
+    async fn find_request(
+        &self,
+        coll: &str,
+        id: &str,
+        request_id: &str,
+    ) -> Result<Option<VersionRecord>, MetaError> {
+        if self.fault.hit() {
+            return Err(injected());
+        }
+        self.inner.find_request(coll, id, request_id).await
     }
     async fn history(
         &self,

@@ -97,6 +97,7 @@ mod counters;
 mod encryption;
 mod entities;
 mod erasure;
+mod fallback;
 mod faults;
 mod hardening;
 mod history;

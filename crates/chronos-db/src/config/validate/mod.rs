@@ -91,6 +91,9 @@ pub(super) fn problems(cfg: &ChronosConfig) -> Vec<String> {
             _ => {}
         }
     }
+    if let Some(f) = cfg.fallback.as_ref().filter(|f| f.enabled) {
+        fallback(&mut p, cfg, f);
+    }
     for (name, conn) in &cfg.spaces_connections {
         let path = format!("$.spacesConnections.{name}");
         provider_fields(&mut p, &path, conn);
@@ -433,6 +436,50 @@ fn provider_fields(p: &mut Problems, path: &str, conn: &SpacesConnection) {
             &format!("{path}.{field}"),
             &format!("is not used by provider '{name}' (it uses {uses})"),
         );
+    }
+}
+
+/// The fallback queue's settings: a journal directory it can find, delays that make sense,
+/// a dead-letter table name SQLite takes verbatim.
+fn fallback(p: &mut Problems, cfg: &ChronosConfig, f: &crate::config::Fallback) {
+    match (&f.queue_dir, cfg.fallback_queue_dir()) {
+        (Some(dir), _) if dir.is_empty() => p.add("$.fallback.queueDir", "must not be empty"),
+        (Some(dir), _) => data_dir(p, "$.fallback.queueDir", dir),
+        (None, None) => p.add(
+            "$.fallback.queueDir",
+            "is required: no connection has a sqliteDir to put the journal beside",
+        ),
+        (None, Some(_)) => {}
+    }
+    if let Some(name) = &f.dead_letter_collection {
+        let ok = !name.is_empty()
+            && name.len() <= 64
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            && !name.starts_with("sqlite_")
+            && name != crate::config::FALLBACK_OPS_TABLE;
+        if !ok {
+            p.add(
+                "$.fallback.deadLetterCollection",
+                "must be 1-64 letters, digits or '_' (and not a table of the journal)",
+            );
+        }
+    }
+    if f.retry_delay_ms == Some(0) {
+        p.add("$.fallback.retryDelayMs", "must be at least 1");
+    }
+    if let (Some(first), Some(max)) = (f.retry_delay_ms, f.max_delay_ms) {
+        if max < first {
+            p.add(
+                "$.fallback.maxDelayMs",
+                "must not be less than retryDelayMs",
+            );
+        }
+    }
+    if f.lease_ms.is_some_and(|l| l < 100) {
+        p.add("$.fallback.leaseMs", "must be at least 100");
+    }
+    if f.max_retries.is_some_and(|r| r > 1000) {
+        p.add("$.fallback.maxRetries", "must be at most 1000");
     }
 }
 

@@ -83,6 +83,7 @@ pub(crate) fn record(id: &str, ov: u64, meta: Value, at: i64) -> VersionRecord {
         },
         deleted: false,
         content_of: ov,
+        request_id: None,
     }
 }
 

@@ -177,6 +177,7 @@ pub(super) fn version_fields(
         "deleted": v.deleted,
         "content_of": clamp(v.content_of),
         "shadow": shadow.map(str::to_string),
+        "rid": v.request_id.clone(),
     })
 }
 
@@ -231,6 +232,7 @@ pub(super) fn decode_version(d: &Document, id_key: &str) -> Result<VersionRecord
         lineage,
         deleted: d.get_bool("deleted").map_err(|_| bad("deleted"))?,
         content_of: int("content_of")?,
+        request_id: get_opt_str(d, "rid").map_err(|_| bad("rid"))?,
         id,
     })
 }

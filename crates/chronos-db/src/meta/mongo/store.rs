@@ -135,6 +135,8 @@ impl MetadataStore for MongoStore {
             index(doc! {"id": 1, "cv": 1}, "id_cv", false),
             index(doc! {"cv": 1}, "cv", false),
             index(doc! {"at": 1}, "at", false),
+            // A replay or a repeated request finds its version by its request id.
+            index(doc! {"rid": 1}, "rid", false),
         ] {
             c.ver.create_index(model).await.map_err(map_err)?;
         }
@@ -255,6 +257,32 @@ impl MetadataStore for MongoStore {
             .map_err(map_err)?
             .map(|d| decode_head(&d, "id"))
             .transpose()
+    }
+
+    async fn find_request(
+        &self,
+        coll: &str,
+        id: &str,
+        request_id: &str,
+    ) -> Result<Option<VersionRecord>, MetaError> {
+        let c = self.colls(coll);
+        let Some(row) = c
+            .ver
+            .find_one(doc! {"rid": request_id, "id": id})
+            .sort(doc! {"ov": 1})
+            .await
+            .map_err(map_err)?
+        else {
+            return Ok(None);
+        };
+        // A row above the head's ov is not committed (yet): the writer may still finish it,
+        // or another writer roll it forward; until then the request has no version.
+        let head_ov = head_ov(self.raw_head(&c, id).await?.as_ref());
+        let row_ov = get_int(&row, "ov");
+        match (head_ov, row_ov) {
+            (Some(head), Some(ov)) if ov <= head => decode_version(&row, "id").map(Some),
+            _ => Ok(None),
+        }
     }
 
     async fn version_as_of(

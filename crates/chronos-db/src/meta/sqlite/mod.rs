@@ -271,6 +271,23 @@ fn rebuild_with_rowid(
     .map_err(backend)
 }
 
+/// Adds the `request_id` column to a table an earlier release wrote without it, inside the
+/// caller's transaction. Versions written before have no request id (`NULL`).
+fn add_request_id(tx: &rusqlite::Transaction<'_>, table: &str) -> Result<(), MetaError> {
+    let columns: Vec<String> = {
+        let mut st = tx
+            .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
+            .map_err(backend)?;
+        let rows = st.query_map([], |r| r.get(0)).map_err(backend)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(backend)?
+    };
+    if columns.is_empty() || columns.iter().any(|c| c == "request_id") {
+        return Ok(());
+    }
+    tx.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN request_id TEXT"))
+        .map_err(backend)
+}
+
 #[async_trait]
 impl MetadataStore for SqliteStore {
     async fn ensure_collection(&self, coll: &CollectionSpec) -> Result<(), MetaError> {
@@ -297,7 +314,9 @@ impl MetadataStore for SqliteStore {
                 let cols = "id TEXT NOT NULL, ov INTEGER NOT NULL, cv INTEGER NOT NULL, op TEXT NOT NULL, at INTEGER NOT NULL,
                     actor TEXT, reason TEXT, function_id TEXT, payload_key TEXT NOT NULL, size INTEGER NOT NULL,
                     sha256 TEXT NOT NULL, meta TEXT NOT NULL, lineage TEXT NOT NULL, deleted INTEGER NOT NULL,
-                    content_of INTEGER NOT NULL, shadow TEXT";
+                    content_of INTEGER NOT NULL, request_id TEXT, shadow TEXT";
+                add_request_id(&tx, &format!("{stem}_ver"))?;
+                add_request_id(&tx, &format!("{stem}_head"))?;
                 rebuild_with_rowid(&tx, &format!("{stem}_ver"), cols)?;
                 rebuild_with_rowid(&tx, &format!("{stem}_head"), cols)?;
                 let mut ddl = format!(
@@ -307,6 +326,7 @@ impl MetadataStore for SqliteStore {
                      CREATE INDEX IF NOT EXISTS {stem}_ver_id_at ON {stem}_ver(id, at);
                      CREATE INDEX IF NOT EXISTS {stem}_ver_id_cv ON {stem}_ver(id, cv);
                      CREATE INDEX IF NOT EXISTS {stem}_ver_at ON {stem}_ver(at);
+                     CREATE INDEX IF NOT EXISTS {stem}_ver_rid ON {stem}_ver(request_id) WHERE request_id IS NOT NULL;
                      CREATE TABLE IF NOT EXISTS {stem}_head ({cols});
                      CREATE UNIQUE INDEX IF NOT EXISTS {stem}_head_id ON {stem}_head(id);
                      CREATE INDEX IF NOT EXISTS {stem}_head_at ON {stem}_head(at);
@@ -415,12 +435,12 @@ impl MetadataStore for SqliteStore {
             }
             let mut p = version_params(v, cv as u64)?;
             p.push(write.shadow.map(SqlValue::Text).unwrap_or(SqlValue::Null));
-            tx.prepare_cached(&format!("INSERT INTO {t}_ver ({VER_COLS}, shadow) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)"))
+            tx.prepare_cached(&format!("INSERT INTO {t}_ver ({VER_COLS}, shadow) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)"))
                 .map_err(backend)?
                 .execute(rusqlite::params_from_iter(p.iter()))
                 .map_err(backend)?;
             tx.prepare_cached(&format!(
-                "INSERT INTO {t}_head ({VER_COLS}, shadow) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)
+                "INSERT INTO {t}_head ({VER_COLS}, shadow) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)
                  ON CONFLICT(id) DO UPDATE SET {}",
                 *HEAD_UPDATE
             ))
@@ -495,6 +515,30 @@ impl MetadataStore for SqliteStore {
                 ))
                 .map_err(backend)?;
             st.query_row(params![id, ov as i64], read_head)
+                .optional()
+                .map_err(backend)?
+                .transpose()
+        })
+        .await
+    }
+
+    async fn find_request(
+        &self,
+        coll: &str,
+        id: &str,
+        request_id: &str,
+    ) -> Result<Option<VersionRecord>, MetaError> {
+        let Some(t) = self.table(coll).await? else {
+            return Ok(None);
+        };
+        let (id, request_id) = (id.to_string(), request_id.to_string());
+        self.run(move |c| {
+            let mut st = c
+                .prepare_cached(&format!(
+                    "SELECT {VER_COLS} FROM {t}_ver WHERE request_id = ?1 AND id = ?2 ORDER BY ov LIMIT 1"
+                ))
+                .map_err(backend)?;
+            st.query_row(params![request_id, id], read_version)
                 .optional()
                 .map_err(backend)?
                 .transpose()

@@ -455,7 +455,7 @@ pub(super) fn run_query(c: &mut Connection, t: &str, q: &Query) -> Result<QueryP
             let head = read_head(r)?;
             let mut vals = Vec::with_capacity(n_sort);
             for i in 0..n_sort {
-                vals.push(to_scalar(r.get::<_, SqlValue>(16 + i)?));
+                vals.push(to_scalar(r.get::<_, SqlValue>(17 + i)?));
             }
             Ok(head.map(|h| (h, vals)))
         })

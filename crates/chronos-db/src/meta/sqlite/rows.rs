@@ -5,7 +5,7 @@ use super::connection::backend;
 use crate::model::{Lineage, Op, StoredVersion, Timestamp, VersionRecord};
 use rusqlite::types::Value as SqlValue;
 
-pub(super) const VER_COLS: &str = "id, ov, cv, op, at, actor, reason, function_id, payload_key, size, sha256, meta, lineage, deleted, content_of";
+pub(super) const VER_COLS: &str = "id, ov, cv, op, at, actor, reason, function_id, payload_key, size, sha256, meta, lineage, deleted, content_of, request_id";
 
 pub(super) fn read_version(
     r: &rusqlite::Row<'_>,
@@ -34,6 +34,7 @@ pub(super) fn read_version(
             lineage: serde_json::from_str::<Lineage>(&lineage).map_err(|_| corrupt("lineage"))?,
             deleted: r.get::<_, i64>(13).map_err(|_| corrupt("deleted"))? != 0,
             content_of: r.get::<_, i64>(14).map_err(|_| corrupt("content_of"))? as u64,
+            request_id: r.get(15).map_err(|_| corrupt("request_id"))?,
         })
     })();
     Ok(decoded)
@@ -42,7 +43,7 @@ pub(super) fn read_version(
 pub(super) fn read_head(
     r: &rusqlite::Row<'_>,
 ) -> rusqlite::Result<Result<StoredVersion, MetaError>> {
-    let shadow: Option<String> = r.get(15)?;
+    let shadow: Option<String> = r.get(16)?;
     Ok(read_version(r)?.map(|version| StoredVersion {
         version,
         shadow,
@@ -77,6 +78,10 @@ pub(super) fn version_params(v: &VersionRecord, cv: u64) -> Result<Vec<SqlValue>
         SqlValue::Text(json(&v.lineage)?),
         SqlValue::Integer(v.deleted as i64),
         SqlValue::Integer(v.content_of as i64),
+        v.request_id
+            .clone()
+            .map(SqlValue::Text)
+            .unwrap_or(SqlValue::Null),
     ])
 }
 

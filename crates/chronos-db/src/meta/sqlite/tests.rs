@@ -1,6 +1,9 @@
 //! Unit tests of the SQLite store (the shared contract runs in `contract`).
 
 use super::query::build_query;
+
+/// The version columns before request ids were recorded.
+const OLD_COLS: &str = "id, ov, cv, op, at, actor, reason, function_id, payload_key, size, sha256, meta, lineage, deleted, content_of";
 use super::*;
 use crate::query::{Filter, IndexedPath};
 use crate::query::{IndexSpec, DEFAULT_LIMIT};
@@ -177,7 +180,7 @@ async fn tables_of_the_earlier_layout_are_moved_on_open() {
                 for (table, key) in [(format!("{t}_ver"), "id, ov"), (format!("{t}_head"), "id")] {
                     c.execute_batch(&format!(
                         "CREATE TABLE old_layout ({}, shadow TEXT, PRIMARY KEY ({key})) WITHOUT ROWID;
-                         INSERT INTO old_layout SELECT {VER_COLS}, shadow FROM {table};
+                         INSERT INTO old_layout SELECT {OLD_COLS}, shadow FROM {table};
                          DROP TABLE {table};
                          ALTER TABLE old_layout RENAME TO {table};",
                         "id TEXT NOT NULL, ov INTEGER NOT NULL, cv INTEGER NOT NULL, op TEXT NOT NULL, at INTEGER NOT NULL,
