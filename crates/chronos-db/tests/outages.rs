@@ -151,3 +151,160 @@ async fn mongodb_outage_during_a_write_loop() {
     cfg.dev_shadow.enabled = false;
     outage_loop(cfg, "ferretdb", 30, 10, 16).await;
 }
+
+/// The configuration over MongoDB and `space` (`s3` or `azure`) for the queued-outage loop,
+/// with the fallback queue on (its journal in `dir`); `None` without the servers.
+fn queued_config(space: &str, dir: &std::path::Path) -> Option<ChronosConfig> {
+    let [uri] = common::servers(["CHRONOS_TEST_MONGO_URI"])?;
+    let space = match space {
+        "s3" => {
+            let [e, k, s] = common::servers([
+                "CHRONOS_TEST_S3_ENDPOINT",
+                "CHRONOS_TEST_S3_ACCESS_KEY",
+                "CHRONOS_TEST_S3_SECRET_KEY",
+            ])?;
+            json!({"provider": "s3", "endpoint": e, "region": "us-east-1", "accessKey": k,
+                   "secretKey": s, "forcePathStyle": true, "timeoutMs": 2000, "maxRetries": 0})
+        }
+        _ => {
+            let [e, a, k] = common::servers([
+                "CHRONOS_TEST_AZURE_ENDPOINT",
+                "CHRONOS_TEST_AZURE_ACCOUNT",
+                "CHRONOS_TEST_AZURE_KEY",
+            ])?;
+            json!({"provider": "azure", "endpoint": e, "accessKey": a, "secretKey": k,
+                   "timeoutMs": 2000, "maxRetries": 0})
+        }
+    };
+    let ns = format!("q{}", &chronos_db::names::generate_id()[14..]);
+    let mut cfg = ChronosConfig::from_json_value(json!({
+        "dbConnections": {"m": {"mongoUri": uri, "timeoutMs": 1500}},
+        "spacesConnections": {"s": space},
+        "databases": {"runtime": {"tenantTemplate": {"dbConnRef": "m", "spaceConnRef": "s", "bucket": "chronos-test", "prefix": format!("{ns}/{{tenantId}}"), "dbName": format!("{ns}_{{tenantId}}")}}},
+        "fallback": {"enabled": true, "maxRetries": 1000, "retryDelayMs": 100, "maxDelayMs": 1000,
+                     "queueDir": dir.join("queue")}
+    }))
+    .unwrap();
+    cfg.dev_shadow.enabled = false;
+    Some(cfg)
+}
+
+/// 200 updates over 10 items with the fallback queue on; `server` is stopped before write
+/// 50 and started again before write 120. Every call must commit or be queued; once the
+/// server is back the queue drains, and every item then holds exactly its writes, in order.
+async fn queued_outage_loop(cfg: ChronosConfig, server: &str) {
+    const ITEMS: usize = 10;
+    let chronos = Chronos::open(cfg).await.unwrap();
+    let queue = chronos.queue().unwrap();
+    let c = chronos
+        .with(Route::tenant(DatabaseType::Runtime, "tenant-q", "queued").unwrap())
+        .unwrap();
+    let mut ids = Vec::new();
+    let mut written: Vec<Vec<Value>> = Vec::new();
+    for i in 0..ITEMS {
+        let first = json!({"item": i, "k": -1});
+        let r = c
+            .create(first.clone(), "t", "r", Default::default())
+            .await
+            .unwrap();
+        ids.push(r.id);
+        written.push(vec![first]);
+    }
+    let (mut committed, mut queued) = (0, 0);
+    for k in 0..200 {
+        if k == 50 {
+            servers("pause", server);
+        }
+        if k == 120 {
+            servers("resume", server);
+        }
+        let i = k % ITEMS;
+        let content = json!({"item": i, "k": k, "pad": "x".repeat(k)});
+        let expected_ov = written[i].len() as u64 - 1;
+        match c
+            .update(&ids[i], content.clone(), expected_ov, "t", "loop")
+            .await
+        {
+            Ok(r) => {
+                assert_eq!(r.ov, expected_ov + 1);
+                committed += 1;
+            }
+            Err(chronos_db::Error::Queued(q)) => {
+                assert_eq!(q.id, ids[i]);
+                queued += 1;
+            }
+            Err(e) => panic!("write {k}: every call commits or is queued, got {e}"),
+        }
+        written[i].push(content);
+    }
+    assert!(queued >= ITEMS, "the outage queued writes ({queued})");
+    assert!(
+        committed >= 50,
+        "writes before the outage committed ({committed})"
+    );
+    // The server is back: replay until the queue is empty.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+    loop {
+        queue.drain().await.unwrap();
+        let stats = queue.stats().await.unwrap();
+        assert_eq!(stats.dead, 0, "{:?}", queue.dead(5).await.unwrap());
+        if stats.pending == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the queue did not drain: {stats:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let every = ReadOptions {
+        include_deleted: true,
+        ..Default::default()
+    };
+    for (i, id) in ids.iter().enumerate() {
+        let history = c.history(id, Default::default()).await.unwrap().versions;
+        assert_eq!(
+            history.len(),
+            written[i].len(),
+            "item {i}: one version per write"
+        );
+        for (ov, content) in written[i].iter().enumerate() {
+            let v = c
+                .get_version(id, ov as u64, every.clone())
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("item {i} version {ov} missing"));
+            assert_eq!(&Value::Object(v.data), content, "item {i} version {ov}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_outage_with_the_fallback_queue() {
+    let _serial = SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let Some(cfg) = queued_config("s3", dir.path()) else {
+        return;
+    };
+    queued_outage_loop(cfg, "s3s").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn azure_outage_with_the_fallback_queue() {
+    let _serial = SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let Some(cfg) = queued_config("azure", dir.path()) else {
+        return;
+    };
+    queued_outage_loop(cfg, "azurite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mongodb_outage_with_the_fallback_queue() {
+    let _serial = SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let Some(cfg) = queued_config("s3", dir.path()) else {
+        return;
+    };
+    queued_outage_loop(cfg, "ferretdb").await;
+}

@@ -74,6 +74,8 @@ pub struct Server {
     schedule: Option<(Duration, Arc<Chronos>)>,
     /// The retention sweeps' schedule (`retention.schedule`), run while serving.
     retention: Option<(Duration, Arc<Chronos>)>,
+    /// The fallback queue's worker (`fallback.enabled`), run while serving.
+    queue: Option<chronos_db::queue::FallbackQueue>,
 }
 
 impl Server {
@@ -98,11 +100,15 @@ impl Server {
     fn over(chronos: Chronos, settings: ServerSettings) -> Result<Self, ServerError> {
         let keys = ApiKeys::from_entries(&settings.api_keys).map_err(ServerError::Config)?;
         let auth = !keys.is_empty();
+        let has_queue = chronos.queue().is_ok();
         let state = AppState {
             chronos: Arc::new(chronos),
             keys: Arc::new(keys),
             open_grant: ApiKeys::open_grant(),
-            metrics: Arc::new(metrics::Metrics::new()),
+            metrics: Arc::new(match has_queue {
+                true => metrics::Metrics::new().with_queue(),
+                false => metrics::Metrics::new(),
+            }),
             readiness: Arc::new(readiness::Readiness::new()),
             slots: Arc::new(tokio::sync::Semaphore::new(
                 settings
@@ -136,7 +142,9 @@ impl Server {
             .as_ref()
             .and_then(|s| chronos_db::analytics::schedule_interval(&s.every).ok())
             .map(|every| (every, state.chronos.clone()));
+        let queue = state.chronos.queue().ok();
         Ok(Server {
+            queue,
             router: router(state, usize::try_from(max_body).unwrap_or(usize::MAX)),
             auth,
             schedule,
@@ -172,6 +180,16 @@ impl Server {
         let retention = self.retention.map(|(every, chronos)| {
             tokio::spawn(run_retention_schedule(chronos, every, stopped.clone()))
         });
+        let queue = self.queue.map(|queue| {
+            let mut stop = stopped.clone();
+            tokio::spawn(async move {
+                queue
+                    .work(async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    })
+                    .await
+            })
+        });
         let schedule = self
             .schedule
             .map(|(every, chronos)| tokio::spawn(run_schedule(chronos, every, stopped)));
@@ -184,6 +202,16 @@ impl Server {
             .await?;
         for task in [schedule, retention].into_iter().flatten() {
             task.abort();
+        }
+        if let Some(worker) = queue {
+            // It stopped taking writes when the server began to stop; a replay in flight
+            // finishes (or is left queued, to be replayed again: never applied twice).
+            if tokio::time::timeout(Duration::from_secs(10), worker)
+                .await
+                .is_err()
+            {
+                tracing::warn!("the fallback queue's worker did not stop in 10 s");
+            }
         }
         Ok(())
     }

@@ -6,6 +6,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use std::future::Future;
@@ -44,6 +45,16 @@ pub(crate) struct Metrics {
     latency: Family<LatencyLabels, Histogram>,
     errors: Family<ErrorLabels, Counter>,
     calls: Family<CallLabels, Histogram>,
+    queue: QueueGauges,
+}
+
+/// The fallback queue's state, read from its journal at every scrape (absent without a
+/// queue).
+#[derive(Default)]
+struct QueueGauges {
+    depth: Gauge,
+    oldest_age: Gauge,
+    dead: Gauge,
 }
 
 fn latency_histogram() -> Histogram {
@@ -88,6 +99,7 @@ impl Metrics {
             latency,
             errors,
             calls,
+            queue: QueueGauges::default(),
         }
     }
 
@@ -136,6 +148,39 @@ impl Metrics {
             .get_or_create(&CallLabels { operation, outcome })
             .observe(started.elapsed().as_secs_f64());
         result
+    }
+
+    /// Adds the fallback queue's gauges (once, when the instance has a queue).
+    pub(crate) fn with_queue(mut self) -> Self {
+        self.registry.register(
+            "fallback_queue_depth",
+            "Writes waiting in the fallback queue (being replayed included)",
+            self.queue.depth.clone(),
+        );
+        self.registry.register(
+            "fallback_queue_oldest_age_seconds",
+            "Age of the oldest write waiting in the fallback queue (0 when empty)",
+            self.queue.oldest_age.clone(),
+        );
+        self.registry.register(
+            "fallback_dead_letters",
+            "Writes in the fallback queue's dead letters",
+            self.queue.dead.clone(),
+        );
+        self
+    }
+
+    /// Records the fallback queue's state for the next scrape.
+    pub(crate) fn set_queue(&self, stats: &chronos_db::fallback::QueueStats) {
+        let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        self.queue.depth.set(clamp(stats.pending));
+        self.queue.dead.set(clamp(stats.dead));
+        let now = chronos_db::model::Timestamp::now().micros();
+        let age = stats
+            .oldest_queued_at
+            .map(|t| now.saturating_sub(t.micros()).max(0) / 1_000_000)
+            .unwrap_or(0);
+        self.queue.oldest_age.set(age);
     }
 
     /// The Prometheus text format of every metric.

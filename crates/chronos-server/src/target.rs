@@ -34,8 +34,14 @@ pub(crate) struct Scoped {
     pub(crate) grant: Grant,
     /// The `{id}` of the path, unchecked (the library parses it).
     item: Option<String>,
+    /// The `Idempotency-Key` header: the request id of an item write.
+    idempotency_key: Option<String>,
     chronos: Arc<Chronos>,
 }
+
+/// The header a client names a write's request id with (a repeated key returns the first
+/// outcome instead of writing again).
+pub(crate) const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 impl FromRequestParts<AppState> for Scoped {
     type Rejection = ApiError;
@@ -49,10 +55,21 @@ impl FromRequestParts<AppState> for Scoped {
             .get::<Grant>()
             .cloned()
             .ok_or_else(|| ApiError::unauthorized("no API key"))?;
+        let idempotency_key = match parts.headers.get(IDEMPOTENCY_KEY) {
+            None => None,
+            Some(v) => Some(
+                v.to_str()
+                    .map_err(|_| {
+                        ApiError::invalid_at("Idempotency-Key", "must be printable ASCII")
+                    })?
+                    .to_string(),
+            ),
+        };
         Ok(Scoped {
             route: route_of(&params)?,
             grant,
             item: params.get("id").cloned(),
+            idempotency_key,
             chronos: state.chronos.clone(),
         })
     }
@@ -81,7 +98,13 @@ impl Scoped {
     /// out-of-scope answer reads like that item missing.
     pub(crate) fn open(&self, permission: Permission) -> Result<Collection, ApiError> {
         check(&self.grant, &self.route, permission, self.item.as_deref())?;
-        Ok(self.chronos.with(self.route.clone())?)
+        let collection = self.chronos.with(self.route.clone())?;
+        match (&self.idempotency_key, permission) {
+            (Some(key), Permission::Write) => Ok(collection
+                .with_request_id(key)
+                .map_err(|e| ApiError::invalid_at("Idempotency-Key", e))?),
+            _ => Ok(collection),
+        }
     }
 
     /// The counters, after checking the key may do `permission` on the route.

@@ -92,6 +92,12 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: ErasureCommand,
     },
+    /// The fallback queue (`fallback.enabled`): writes whose backend did not answer, waiting
+    /// to be replayed; its dead letters.
+    Queue {
+        #[command(subcommand)]
+        command: QueueCommand,
+    },
     /// Real-time counters of a collection (counter rules: `counterRules`, `analytics`).
     Counters {
         #[command(subcommand)]
@@ -170,6 +176,47 @@ pub(crate) struct AnalyticsResultsArgs {
 fn parse_timeframe(s: &str) -> Result<chronos_db::config::Timeframe, String> {
     serde_json::from_value(Value::String(s.to_string()))
         .map_err(|_| format!("'{s}' is not one of hourly, daily, weekly, monthly"))
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum QueueCommand {
+    /// Counts: waiting writes (by operation), being replayed, dead letters, oldest age.
+    Stats,
+    /// The waiting writes in queueing order (request id, route, item, attempts, last error).
+    List(QueueListArgs),
+    /// The dead letters, most recent first, with the error that ended each.
+    Dead(QueueListArgs),
+    /// Queue a dead letter again (at the back, attempts reset), once its cause is fixed.
+    Retry {
+        /// Its request id.
+        request_id: String,
+    },
+    /// Remove a waiting write or a dead letter for good.
+    Cancel {
+        /// Its request id.
+        request_id: String,
+    },
+    /// Remove the dead letters given up longer ago than --older-than.
+    Prune {
+        /// Age, like 7d, 12h or 30m.
+        #[arg(long, value_name = "AGE", value_parser = parse_age)]
+        older_than: std::time::Duration,
+    },
+    /// Replay due writes once, until none is due; prints what happened.
+    Drain,
+    /// Replay writes as they fall due, until interrupted (what `chronos serve` runs).
+    Work,
+}
+
+/// Arguments of `chronos queue list` and `chronos queue dead`.
+#[derive(Args, Debug)]
+pub(crate) struct QueueListArgs {
+    /// At most this many (1-10000).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=10000))]
+    pub(crate) limit: u16,
+    /// `list` only: start after this place in the queue (the last `seq` printed).
+    #[arg(long, value_name = "SEQ", default_value_t = 0)]
+    pub(crate) after: i64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -667,6 +714,14 @@ fn read_bounded(input: impl Read, max: usize, source: &str) -> Result<String, Fa
 
 /// Who writes and why (recorded with the version).
 #[derive(Args, Debug)]
+pub(crate) struct RequestIdArg {
+    /// The write's request id (idempotency key): run again with the same id, it prints the
+    /// first outcome instead of writing again.
+    #[arg(long, value_name = "KEY")]
+    pub(crate) request_id: Option<String>,
+}
+
+#[derive(Args, Debug)]
 pub(crate) struct WriteMeta {
     /// Actor recorded with the version.
     #[arg(long, value_name = "A", default_value = "cli")]
@@ -707,6 +762,8 @@ pub(crate) struct CreateArgs {
     pub(crate) entities: Option<Value>,
     #[command(flatten)]
     pub(crate) meta: WriteMeta,
+    #[command(flatten)]
+    pub(crate) request: RequestIdArg,
 }
 
 /// Read options shared by `get` and `query`.
@@ -755,6 +812,8 @@ pub(crate) struct UpdateArgs {
     pub(crate) data: DataArgs,
     #[command(flatten)]
     pub(crate) meta: WriteMeta,
+    #[command(flatten)]
+    pub(crate) request: RequestIdArg,
 }
 
 #[derive(Args, Debug)]
@@ -768,6 +827,8 @@ pub(crate) struct DeleteArgs {
     pub(crate) expected_ov: u64,
     #[command(flatten)]
     pub(crate) meta: WriteMeta,
+    #[command(flatten)]
+    pub(crate) request: RequestIdArg,
 }
 
 #[derive(Args, Debug)]
@@ -787,6 +848,8 @@ pub(crate) struct EnrichArgs {
     pub(crate) expected_ov: Option<u64>,
     #[command(flatten)]
     pub(crate) meta: WriteMeta,
+    #[command(flatten)]
+    pub(crate) request: RequestIdArg,
 }
 
 #[derive(Args, Debug)]
@@ -822,6 +885,8 @@ pub(crate) struct RestoreArgs {
     pub(crate) at: Option<Timestamp>,
     #[command(flatten)]
     pub(crate) meta: WriteMeta,
+    #[command(flatten)]
+    pub(crate) request: RequestIdArg,
 }
 
 #[derive(Args, Debug)]

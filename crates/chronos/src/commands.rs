@@ -49,8 +49,32 @@ impl Global {
     }
 }
 
+/// The collection, with the write's request id when one was given.
+fn keyed(
+    coll: chronos_db::Collection,
+    r: &RequestIdArg,
+) -> Result<chronos_db::Collection, Failure> {
+    match &r.request_id {
+        Some(key) => Ok(coll.with_request_id(key)?),
+        None => Ok(coll),
+    }
+}
+
+/// Prints a write's outcome: its result once committed; the queued write (and a `QUEUED`
+/// failure, exit code 3) when the fallback queue took it.
+fn print_written(written: chronos_db::Result<chronos_db::WriteResult>) -> Result<(), Failure> {
+    match written {
+        Ok(w) => print_json(&w),
+        Err(chronos_db::Error::Queued(q)) => {
+            print_json(&q)?;
+            Err(chronos_db::Error::Queued(q).into())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 pub(crate) async fn create(g: &Global, a: CreateArgs) -> Result<(), Failure> {
-    let coll = g.collection(&a.route).await?;
+    let coll = keyed(g.collection(&a.route).await?, &a.request)?;
     let data = a.data.read(payload_text_limit(&coll))?;
     if let Some(mappings) = a.entities {
         let mappings: Vec<chronos_db::ops::EntityMapping> = serde_json::from_value(mappings)
@@ -75,11 +99,7 @@ pub(crate) async fn create(g: &Global, a: CreateArgs) -> Result<(), Failure> {
                 system: a.origin_system,
             }),
     };
-    print_json(
-        &coll
-            .create(data, &a.meta.actor, &a.meta.reason, opts)
-            .await?,
-    )
+    print_written(coll.create(data, &a.meta.actor, &a.meta.reason, opts).await)
 }
 
 pub(crate) fn read_options(r: ReadArgs) -> ReadOptions {
@@ -103,26 +123,24 @@ pub(crate) async fn get(g: &Global, a: GetArgs) -> Result<(), Failure> {
 }
 
 pub(crate) async fn update(g: &Global, a: UpdateArgs) -> Result<(), Failure> {
-    let coll = g.collection(&a.route).await?;
+    let coll = keyed(g.collection(&a.route).await?, &a.request)?;
     let data = a.data.read(payload_text_limit(&coll))?;
-    print_json(
-        &coll
-            .update(&a.id, data, a.expected_ov, &a.meta.actor, &a.meta.reason)
-            .await?,
+    print_written(
+        coll.update(&a.id, data, a.expected_ov, &a.meta.actor, &a.meta.reason)
+            .await,
     )
 }
 
 pub(crate) async fn delete(g: &Global, a: DeleteArgs) -> Result<(), Failure> {
-    let coll = g.collection(&a.route).await?;
-    print_json(
-        &coll
-            .delete(&a.id, a.expected_ov, &a.meta.actor, &a.meta.reason)
-            .await?,
+    let coll = keyed(g.collection(&a.route).await?, &a.request)?;
+    print_written(
+        coll.delete(&a.id, a.expected_ov, &a.meta.actor, &a.meta.reason)
+            .await,
     )
 }
 
 pub(crate) async fn enrich(g: &Global, a: EnrichArgs) -> Result<(), Failure> {
-    let coll = g.collection(&a.route).await?;
+    let coll = keyed(g.collection(&a.route).await?, &a.request)?;
     let patches = a.data.read(payload_text_limit(&coll))?;
     let opts = EnrichOptions {
         function_id: a.function_id,
@@ -130,7 +148,7 @@ pub(crate) async fn enrich(g: &Global, a: EnrichArgs) -> Result<(), Failure> {
         reason: a.meta.reason,
         expected_ov: a.expected_ov,
     };
-    print_json(&coll.enrich(&a.id, patches, opts).await?)
+    print_written(coll.enrich(&a.id, patches, opts).await)
 }
 
 pub(crate) async fn history(g: &Global, a: HistoryArgs) -> Result<(), Failure> {
@@ -150,16 +168,15 @@ pub(crate) async fn history(g: &Global, a: HistoryArgs) -> Result<(), Failure> {
 }
 
 pub(crate) async fn restore(g: &Global, a: RestoreArgs) -> Result<(), Failure> {
-    let coll = g.collection(&a.route).await?;
+    let coll = keyed(g.collection(&a.route).await?, &a.request)?;
     let target = match (a.ov, a.at) {
         (Some(ov), _) => RestoreTarget::Ov(ov),
         (None, Some(at)) => RestoreTarget::At(at),
         (None, None) => return Err(Failure::new("VALIDATION_ERROR", "give --ov or --at")),
     };
-    print_json(
-        &coll
-            .restore_object(&a.id, target, &a.meta.actor, &a.meta.reason)
-            .await?,
+    print_written(
+        coll.restore_object(&a.id, target, &a.meta.actor, &a.meta.reason)
+            .await,
     )
 }
 
@@ -291,6 +308,34 @@ pub(crate) async fn fetch(g: &Global, a: FetchArgs) -> Result<(), Failure> {
         chronos.get_knowledge(&a.collection, a.filter, opts).await?
     };
     print_json(&found.to_json())
+}
+
+pub(crate) async fn queue(g: &Global, command: QueueCommand) -> Result<(), Failure> {
+    let chronos = g.open().await?;
+    let queue = chronos.queue()?;
+    match command {
+        QueueCommand::Stats => print_json(&queue.stats().await?),
+        QueueCommand::List(a) => print_json(&queue.list(a.after, usize::from(a.limit)).await?),
+        QueueCommand::Dead(a) => print_json(&queue.dead(usize::from(a.limit)).await?),
+        QueueCommand::Retry { request_id } => {
+            queue.retry(&request_id).await?;
+            print_json(&serde_json::json!({"requestId": request_id, "retried": true}))
+        }
+        QueueCommand::Cancel { request_id } => {
+            queue.cancel(&request_id).await?;
+            print_json(&serde_json::json!({"requestId": request_id, "cancelled": true}))
+        }
+        QueueCommand::Prune { older_than } => {
+            let removed = queue.prune(older_than).await?;
+            print_json(&serde_json::json!({"removed": removed}))
+        }
+        QueueCommand::Drain => print_json(&queue.drain().await?),
+        QueueCommand::Work => {
+            tracing::info!(journal = %queue.path().display(), "replaying queued writes until interrupted");
+            queue.work(chronos_server::shutdown_signal()).await;
+            Ok(())
+        }
+    }
 }
 
 pub(crate) async fn counters(g: &Global, command: CountersCommand) -> Result<(), Failure> {

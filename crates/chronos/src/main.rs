@@ -3,7 +3,8 @@
 //! Every command opens a [`Chronos`] instance (from `--config FILE`, or the embedded default
 //! under `--data-dir`), performs one library call and prints its result as pretty JSON on
 //! stdout. Failures print one line, `error: <CODE>: <message>`, on stderr and exit with 1;
-//! usage errors are clap's (exit 2).
+//! usage errors are clap's (exit 2). A write the fallback queue took prints the queued write
+//! on stdout and `error: QUEUED: ...` on stderr, and exits with 3.
 
 mod args;
 mod commands;
@@ -64,13 +65,26 @@ async fn main() -> ExitCode {
         }
     }
     // A server logs each request; the other commands only what goes wrong.
-    init_logging(if matches!(cli.command, Command::Serve(_)) {
-        "info"
-    } else {
-        "warn"
-    });
+    init_logging(
+        if matches!(
+            cli.command,
+            Command::Serve(_)
+                | Command::Queue {
+                    command: QueueCommand::Work
+                }
+        ) {
+            "info"
+        } else {
+            "warn"
+        },
+    );
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
+        // Accepted, not committed: the queued write was printed on stdout.
+        Err(failure) if failure.code == "QUEUED" => {
+            let _ = writeln!(std::io::stderr().lock(), "{failure}");
+            ExitCode::from(3)
+        }
         Err(failure) => {
             // A closed or full stderr must not turn a clean failure into a panic.
             let _ = writeln!(std::io::stderr().lock(), "{failure}");
@@ -147,6 +161,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             command: KeysCommand::New(a),
         } => keys_new(a),
         Command::Counters { command } => counters(&global, command).await,
+        Command::Queue { command } => queue(&global, command).await,
         Command::Erase(a) => erase(&global, a).await,
         Command::EraseSubject(a) => erase_subject(&global, a).await,
         Command::Erasure {

@@ -1415,6 +1415,24 @@ export interface components {
             /** @description Pass as `cursor` for the next page; `null` on the last page. */
             nextCursor?: string | null;
         };
+        /**
+         * @description A write the fallback queue took because its backend did not answer
+         *     ([`crate::Error::Queued`]): journaled durably, replayed until it commits (exactly once)
+         *     or goes to the dead letters. Reads show the item without it until then.
+         */
+        QueuedWrite: {
+            /** @description Always `true`: the write is journaled, not committed. */
+            queued: boolean;
+            /**
+             * @description The request id the write will commit with (the caller's idempotency key, or one
+             *     given to it): send it again to learn the outcome, or find it with `chronos queue list`.
+             */
+            requestId: string;
+            /** @description The item the write is for (a create gets its id when it is queued). */
+            id: string;
+            /** @description `create`, `update`, `delete`, `enrich` or `restore`. */
+            op: string;
+        };
         /** @description The answer of `/readyz`. */
         ReadyReport: {
             /** @description `ready` or `unavailable`. */
@@ -1796,7 +1814,7 @@ export interface components {
              */
             storedSize?: number | null;
         };
-        /** @description What a write returns. */
+        /** @description What a write returns once committed. */
         WriteResult: {
             /** @description The item's id (generated, or the one chosen at create). */
             id: string;
@@ -2721,7 +2739,14 @@ export interface operations {
     createItemLogs: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description The write's request id (1-128 printable ASCII characters): a write repeated with the
+                 *     same key returns the first outcome (its committed version, or 202 while it is queued)
+                 *     instead of writing again. A create without an `id` gets an id derived from the key.
+                 */
+                "Idempotency-Key"?: string | null;
+            };
             path: {
                 /** @description The collection (1-64 of `[A-Za-z0-9_-]`). */
                 collection: string;
@@ -2741,6 +2766,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["WriteResult"];
+                };
+            };
+            /** @description Queued: the backend did not answer and the fallback queue took the write; it commits on replay */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueuedWrite"];
                 };
             };
             400: {
@@ -2902,7 +2936,14 @@ export interface operations {
     updateItemLogs: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description The write's request id (1-128 printable ASCII characters): a write repeated with the
+                 *     same key returns the first outcome (its committed version, or 202 while it is queued)
+                 *     instead of writing again. A create without an `id` gets an id derived from the key.
+                 */
+                "Idempotency-Key"?: string | null;
+            };
             path: {
                 /** @description The collection (1-64 of `[A-Za-z0-9_-]`). */
                 collection: string;
@@ -2923,6 +2964,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["WriteResult"];
+                };
+            };
+            /** @description Queued: the backend did not answer and the fallback queue took the write; it commits on replay */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueuedWrite"];
                 };
             };
             400: {
@@ -3006,7 +3056,14 @@ export interface operations {
                 /** @description Why. */
                 reason: string;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description The write's request id (1-128 printable ASCII characters): a write repeated with the
+                 *     same key returns the first outcome (its committed version, or 202 while it is queued)
+                 *     instead of writing again. A create without an `id` gets an id derived from the key.
+                 */
+                "Idempotency-Key"?: string | null;
+            };
             path: {
                 /** @description The collection (1-64 of `[A-Za-z0-9_-]`). */
                 collection: string;
@@ -3023,6 +3080,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["WriteResult"];
+                };
+            };
+            /** @description Queued: the backend did not answer and the fallback queue took the write; it commits on replay */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueuedWrite"];
                 };
             };
             400: {
@@ -3098,7 +3164,14 @@ export interface operations {
     enrichItemLogs: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description The write's request id (1-128 printable ASCII characters): a write repeated with the
+                 *     same key returns the first outcome (its committed version, or 202 while it is queued)
+                 *     instead of writing again. A create without an `id` gets an id derived from the key.
+                 */
+                "Idempotency-Key"?: string | null;
+            };
             path: {
                 /** @description The collection (1-64 of `[A-Za-z0-9_-]`). */
                 collection: string;
@@ -3119,6 +3192,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["WriteResult"];
+                };
+            };
+            /** @description Queued: the backend did not answer and the fallback queue took the write; it commits on replay */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueuedWrite"];
                 };
             };
             400: {
@@ -3284,7 +3366,14 @@ export interface operations {
     restoreItemLogs: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description The write's request id (1-128 printable ASCII characters): a write repeated with the
+                 *     same key returns the first outcome (its committed version, or 202 while it is queued)
+                 *     instead of writing again. A create without an `id` gets an id derived from the key.
+                 */
+                "Idempotency-Key"?: string | null;
+            };
             path: {
                 /** @description The collection (1-64 of `[A-Za-z0-9_-]`). */
                 collection: string;
@@ -3305,6 +3394,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["WriteResult"];
+                };
+            };
+            /** @description Queued: the backend did not answer and the fallback queue took the write; it commits on replay */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueuedWrite"];
                 };
             };
             400: {
@@ -3967,7 +4065,14 @@ export interface operations {
     createItemDomain: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description The write's request id (1-128 printable ASCII characters): a write repeated with the
+                 *     same key returns the first outcome (its committed version, or 202 while it is queued)
+                 *     instead of writing again. A create without an `id` gets an id derived from the key.
+                 */
+                "Idempotency-Key"?: string | null;
+            };
             path: {
                 /** @description `metadata` or `knowledge`. */
                 databaseType: string;
@@ -3991,6 +4096,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["WriteResult"];
+                };
+            };
+            /** @description Queued: the backend did not answer and the fallback queue took the write; it commits on replay */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueuedWrite"];
                 };
             };
             400: {
@@ -4156,7 +4270,14 @@ export interface operations {
     updateItemDomain: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description The write's request id (1-128 printable ASCII characters): a write repeated with the
+                 *     same key returns the first outcome (its committed version, or 202 while it is queued)
+                 *     instead of writing again. A create without an `id` gets an id derived from the key.
+                 */
+                "Idempotency-Key"?: string | null;
+            };
             path: {
                 /** @description `metadata` or `knowledge`. */
                 databaseType: string;
@@ -4181,6 +4302,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["WriteResult"];
+                };
+            };
+            /** @description Queued: the backend did not answer and the fallback queue took the write; it commits on replay */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueuedWrite"];
                 };
             };
             400: {
@@ -4264,7 +4394,14 @@ export interface operations {
                 /** @description Why. */
                 reason: string;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description The write's request id (1-128 printable ASCII characters): a write repeated with the
+                 *     same key returns the first outcome (its committed version, or 202 while it is queued)
+                 *     instead of writing again. A create without an `id` gets an id derived from the key.
+                 */
+                "Idempotency-Key"?: string | null;
+            };
             path: {
                 /** @description `metadata` or `knowledge`. */
                 databaseType: string;
@@ -4285,6 +4422,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["WriteResult"];
+                };
+            };
+            /** @description Queued: the backend did not answer and the fallback queue took the write; it commits on replay */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueuedWrite"];
                 };
             };
             400: {
@@ -4360,7 +4506,14 @@ export interface operations {
     enrichItemDomain: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description The write's request id (1-128 printable ASCII characters): a write repeated with the
+                 *     same key returns the first outcome (its committed version, or 202 while it is queued)
+                 *     instead of writing again. A create without an `id` gets an id derived from the key.
+                 */
+                "Idempotency-Key"?: string | null;
+            };
             path: {
                 /** @description `metadata` or `knowledge`. */
                 databaseType: string;
@@ -4385,6 +4538,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["WriteResult"];
+                };
+            };
+            /** @description Queued: the backend did not answer and the fallback queue took the write; it commits on replay */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueuedWrite"];
                 };
             };
             400: {
@@ -4554,7 +4716,14 @@ export interface operations {
     restoreItemDomain: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description The write's request id (1-128 printable ASCII characters): a write repeated with the
+                 *     same key returns the first outcome (its committed version, or 202 while it is queued)
+                 *     instead of writing again. A create without an `id` gets an id derived from the key.
+                 */
+                "Idempotency-Key"?: string | null;
+            };
             path: {
                 /** @description `metadata` or `knowledge`. */
                 databaseType: string;
@@ -4579,6 +4748,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["WriteResult"];
+                };
+            };
+            /** @description Queued: the backend did not answer and the fallback queue took the write; it commits on replay */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueuedWrite"];
                 };
             };
             400: {
@@ -5323,7 +5501,14 @@ export interface operations {
     createItemGeneric: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description The write's request id (1-128 printable ASCII characters): a write repeated with the
+                 *     same key returns the first outcome (its committed version, or 202 while it is queued)
+                 *     instead of writing again. A create without an `id` gets an id derived from the key.
+                 */
+                "Idempotency-Key"?: string | null;
+            };
             path: {
                 /** @description `metadata` or `knowledge`. */
                 databaseType: string;
@@ -5345,6 +5530,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["WriteResult"];
+                };
+            };
+            /** @description Queued: the backend did not answer and the fallback queue took the write; it commits on replay */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueuedWrite"];
                 };
             };
             400: {
@@ -5508,7 +5702,14 @@ export interface operations {
     updateItemGeneric: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description The write's request id (1-128 printable ASCII characters): a write repeated with the
+                 *     same key returns the first outcome (its committed version, or 202 while it is queued)
+                 *     instead of writing again. A create without an `id` gets an id derived from the key.
+                 */
+                "Idempotency-Key"?: string | null;
+            };
             path: {
                 /** @description `metadata` or `knowledge`. */
                 databaseType: string;
@@ -5531,6 +5732,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["WriteResult"];
+                };
+            };
+            /** @description Queued: the backend did not answer and the fallback queue took the write; it commits on replay */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueuedWrite"];
                 };
             };
             400: {
@@ -5614,7 +5824,14 @@ export interface operations {
                 /** @description Why. */
                 reason: string;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description The write's request id (1-128 printable ASCII characters): a write repeated with the
+                 *     same key returns the first outcome (its committed version, or 202 while it is queued)
+                 *     instead of writing again. A create without an `id` gets an id derived from the key.
+                 */
+                "Idempotency-Key"?: string | null;
+            };
             path: {
                 /** @description `metadata` or `knowledge`. */
                 databaseType: string;
@@ -5633,6 +5850,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["WriteResult"];
+                };
+            };
+            /** @description Queued: the backend did not answer and the fallback queue took the write; it commits on replay */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueuedWrite"];
                 };
             };
             400: {
@@ -5708,7 +5934,14 @@ export interface operations {
     enrichItemGeneric: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description The write's request id (1-128 printable ASCII characters): a write repeated with the
+                 *     same key returns the first outcome (its committed version, or 202 while it is queued)
+                 *     instead of writing again. A create without an `id` gets an id derived from the key.
+                 */
+                "Idempotency-Key"?: string | null;
+            };
             path: {
                 /** @description `metadata` or `knowledge`. */
                 databaseType: string;
@@ -5731,6 +5964,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["WriteResult"];
+                };
+            };
+            /** @description Queued: the backend did not answer and the fallback queue took the write; it commits on replay */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueuedWrite"];
                 };
             };
             400: {
@@ -5898,7 +6140,14 @@ export interface operations {
     restoreItemGeneric: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description The write's request id (1-128 printable ASCII characters): a write repeated with the
+                 *     same key returns the first outcome (its committed version, or 202 while it is queued)
+                 *     instead of writing again. A create without an `id` gets an id derived from the key.
+                 */
+                "Idempotency-Key"?: string | null;
+            };
             path: {
                 /** @description `metadata` or `knowledge`. */
                 databaseType: string;
@@ -5921,6 +6170,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["WriteResult"];
+                };
+            };
+            /** @description Queued: the backend did not answer and the fallback queue took the write; it commits on replay */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueuedWrite"];
                 };
             };
             400: {
@@ -6589,7 +6847,14 @@ export interface operations {
     createItemTenant: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description The write's request id (1-128 printable ASCII characters): a write repeated with the
+                 *     same key returns the first outcome (its committed version, or 202 while it is queued)
+                 *     instead of writing again. A create without an `id` gets an id derived from the key.
+                 */
+                "Idempotency-Key"?: string | null;
+            };
             path: {
                 /** @description `runtime`, `knowledge` or `metadata`. */
                 databaseType: string;
@@ -6613,6 +6878,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["WriteResult"];
+                };
+            };
+            /** @description Queued: the backend did not answer and the fallback queue took the write; it commits on replay */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueuedWrite"];
                 };
             };
             400: {
@@ -6778,7 +7052,14 @@ export interface operations {
     updateItemTenant: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description The write's request id (1-128 printable ASCII characters): a write repeated with the
+                 *     same key returns the first outcome (its committed version, or 202 while it is queued)
+                 *     instead of writing again. A create without an `id` gets an id derived from the key.
+                 */
+                "Idempotency-Key"?: string | null;
+            };
             path: {
                 /** @description `runtime`, `knowledge` or `metadata`. */
                 databaseType: string;
@@ -6803,6 +7084,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["WriteResult"];
+                };
+            };
+            /** @description Queued: the backend did not answer and the fallback queue took the write; it commits on replay */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueuedWrite"];
                 };
             };
             400: {
@@ -6886,7 +7176,14 @@ export interface operations {
                 /** @description Why. */
                 reason: string;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description The write's request id (1-128 printable ASCII characters): a write repeated with the
+                 *     same key returns the first outcome (its committed version, or 202 while it is queued)
+                 *     instead of writing again. A create without an `id` gets an id derived from the key.
+                 */
+                "Idempotency-Key"?: string | null;
+            };
             path: {
                 /** @description `runtime`, `knowledge` or `metadata`. */
                 databaseType: string;
@@ -6907,6 +7204,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["WriteResult"];
+                };
+            };
+            /** @description Queued: the backend did not answer and the fallback queue took the write; it commits on replay */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueuedWrite"];
                 };
             };
             400: {
@@ -6982,7 +7288,14 @@ export interface operations {
     enrichItemTenant: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description The write's request id (1-128 printable ASCII characters): a write repeated with the
+                 *     same key returns the first outcome (its committed version, or 202 while it is queued)
+                 *     instead of writing again. A create without an `id` gets an id derived from the key.
+                 */
+                "Idempotency-Key"?: string | null;
+            };
             path: {
                 /** @description `runtime`, `knowledge` or `metadata`. */
                 databaseType: string;
@@ -7007,6 +7320,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["WriteResult"];
+                };
+            };
+            /** @description Queued: the backend did not answer and the fallback queue took the write; it commits on replay */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueuedWrite"];
                 };
             };
             400: {
@@ -7176,7 +7498,14 @@ export interface operations {
     restoreItemTenant: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description The write's request id (1-128 printable ASCII characters): a write repeated with the
+                 *     same key returns the first outcome (its committed version, or 202 while it is queued)
+                 *     instead of writing again. A create without an `id` gets an id derived from the key.
+                 */
+                "Idempotency-Key"?: string | null;
+            };
             path: {
                 /** @description `runtime`, `knowledge` or `metadata`. */
                 databaseType: string;
@@ -7201,6 +7530,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["WriteResult"];
+                };
+            };
+            /** @description Queued: the backend did not answer and the fallback queue took the write; it commits on replay */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueuedWrite"];
                 };
             };
             400: {

@@ -1,6 +1,6 @@
 //! One item: create, read, update, delete, enrich, its versions, restore.
 
-use super::{raw_json, CollectionPath, ItemDocument, ItemPath};
+use super::{raw_json, CollectionPath, IdempotencyKey, ItemDocument, ItemPath};
 use crate::extract::{field_list, time, JsonBody, QueryParams};
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chronos_db::access::Permission;
+use chronos_db::model::QueuedWrite;
 use chronos_db::ops::{EntityInsert, EntityMapping, ReadAt};
 use chronos_db::{
     CreateOptions, EnrichOptions, HistoryOptions, HistoryPage, LineageRef, OriginRef, ReadOptions,
@@ -17,6 +18,19 @@ use chronos_db::{
 };
 use serde::Deserialize;
 use serde_json::{Map, Value};
+
+/// A write's answer: `status` with its result once committed, 202 with the queued write
+/// when the fallback queue took it.
+fn answer(
+    status: StatusCode,
+    written: Result<WriteResult, chronos_db::Error>,
+) -> Result<Response, ApiError> {
+    match written {
+        Ok(w) => Ok((status, Json(w)).into_response()),
+        Err(chronos_db::Error::Queued(q)) => Ok((StatusCode::ACCEPTED, Json(q)).into_response()),
+        Err(e) => Err(e.into()),
+    }
+}
 
 /// A parent record.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -83,9 +97,9 @@ fn check_entities(
 
 /// Creates an item (ov 0).
 #[utoipa::path(post, path = "/v1/{databaseType}/tenant/{tenantId}/{collection}/items", operation_id = "createItem", tag = "items",
-    params(CollectionPath), request_body = CreateBody,
+    params(CollectionPath, IdempotencyKey), request_body = CreateBody,
     responses((status = 201, description = "Created; with `entities`, the main record's result and one result per entity", body = WriteResult),
-        (status = 400, body = Problem), (status = 409, description = "The chosen id is taken", body = Problem), (status = 413, body = Problem)))]
+        (status = 202, description = "Queued: the backend did not answer and the fallback queue took the write; it commits on replay", body = QueuedWrite), (status = 400, body = Problem), (status = 409, description = "The chosen id is taken", body = Problem), (status = 413, body = Problem)))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     s: Scoped,
@@ -127,8 +141,8 @@ pub(crate) async fn create(
             "create",
             coll.create(body.data, &body.actor, &body.reason, opts),
         )
-        .await?;
-    Ok((StatusCode::CREATED, Json(written)).into_response())
+        .await;
+    answer(StatusCode::CREATED, written)
 }
 
 /// `GET {C}/items/{id}` parameters.
@@ -235,15 +249,15 @@ pub(crate) struct UpdateBody {
 
 /// Replaces an item's content.
 #[utoipa::path(put, path = "/v1/{databaseType}/tenant/{tenantId}/{collection}/items/{id}", operation_id = "updateItem", tag = "items",
-    params(ItemPath), request_body = UpdateBody,
-    responses((status = 200, body = WriteResult), (status = 400, body = Problem), (status = 404, body = Problem),
+    params(ItemPath, IdempotencyKey), request_body = UpdateBody,
+    responses((status = 200, body = WriteResult), (status = 202, description = "Queued: the backend did not answer and the fallback queue took the write; it commits on replay", body = QueuedWrite), (status = 400, body = Problem), (status = 404, body = Problem),
         (status = 409, description = "`expectedOv` is stale; `currentOv` says where the item is", body = Problem),
         (status = 410, description = "The item is deleted", body = Problem), (status = 413, body = Problem)))]
 pub(crate) async fn update(
     State(state): State<AppState>,
     s: Scoped,
     JsonBody(body): JsonBody<UpdateBody>,
-) -> Result<Json<WriteResult>, ApiError> {
+) -> Result<Response, ApiError> {
     let id = s.item();
     let coll = s.open(Permission::Write)?;
     let written = state
@@ -252,8 +266,8 @@ pub(crate) async fn update(
             "update",
             coll.update(id, body.data, body.expected_ov, &body.actor, &body.reason),
         )
-        .await?;
-    Ok(Json(written))
+        .await;
+    answer(StatusCode::OK, written)
 }
 
 /// `DELETE {C}/items/{id}` parameters.
@@ -271,14 +285,14 @@ pub(crate) struct DeleteQuery {
 
 /// Deletes an item (a deletion version, unless `logicalDelete.enabled` is false).
 #[utoipa::path(delete, path = "/v1/{databaseType}/tenant/{tenantId}/{collection}/items/{id}", operation_id = "deleteItem", tag = "items",
-    params(ItemPath, DeleteQuery),
-    responses((status = 200, body = WriteResult), (status = 400, body = Problem), (status = 404, body = Problem),
+    params(ItemPath, DeleteQuery, IdempotencyKey),
+    responses((status = 200, body = WriteResult), (status = 202, description = "Queued: the backend did not answer and the fallback queue took the write; it commits on replay", body = QueuedWrite), (status = 400, body = Problem), (status = 404, body = Problem),
         (status = 409, body = Problem), (status = 410, body = Problem)))]
 pub(crate) async fn delete(
     State(state): State<AppState>,
     s: Scoped,
     QueryParams(q): QueryParams<DeleteQuery>,
-) -> Result<Json<WriteResult>, ApiError> {
+) -> Result<Response, ApiError> {
     let id = s.item();
     let coll = s.open(Permission::Write)?;
     let written = state
@@ -287,8 +301,8 @@ pub(crate) async fn delete(
             "delete",
             coll.delete(id, q.expected_ov, &q.actor, &q.reason),
         )
-        .await?;
-    Ok(Json(written))
+        .await;
+    answer(StatusCode::OK, written)
 }
 
 /// `POST {C}/items/{id}/enrich`.
@@ -314,14 +328,14 @@ pub(crate) struct EnrichBody {
 
 /// Deep-merges patches into an item.
 #[utoipa::path(post, path = "/v1/{databaseType}/tenant/{tenantId}/{collection}/items/{id}/enrich", operation_id = "enrichItem", tag = "items",
-    params(ItemPath), request_body = EnrichBody,
-    responses((status = 200, body = WriteResult), (status = 400, body = Problem), (status = 404, body = Problem),
+    params(ItemPath, IdempotencyKey), request_body = EnrichBody,
+    responses((status = 200, body = WriteResult), (status = 202, description = "Queued: the backend did not answer and the fallback queue took the write; it commits on replay", body = QueuedWrite), (status = 400, body = Problem), (status = 404, body = Problem),
         (status = 409, body = Problem), (status = 410, body = Problem)))]
 pub(crate) async fn enrich(
     State(state): State<AppState>,
     s: Scoped,
     JsonBody(body): JsonBody<EnrichBody>,
-) -> Result<Json<WriteResult>, ApiError> {
+) -> Result<Response, ApiError> {
     let id = s.item();
     let coll = s.open(Permission::Write)?;
     let opts = EnrichOptions {
@@ -333,8 +347,8 @@ pub(crate) async fn enrich(
     let written = state
         .metrics
         .time("enrich", coll.enrich(id, body.patch, opts))
-        .await?;
-    Ok(Json(written))
+        .await;
+    answer(StatusCode::OK, written)
 }
 
 /// `GET {C}/items/{id}/versions` parameters.
@@ -393,13 +407,13 @@ pub(crate) struct RestoreItemBody {
 
 /// Appends a RESTORE version with an earlier version's content.
 #[utoipa::path(post, path = "/v1/{databaseType}/tenant/{tenantId}/{collection}/items/{id}/restore", operation_id = "restoreItem", tag = "items",
-    params(ItemPath), request_body = RestoreItemBody,
-    responses((status = 200, body = WriteResult), (status = 400, body = Problem), (status = 404, body = Problem)))]
+    params(ItemPath, IdempotencyKey), request_body = RestoreItemBody,
+    responses((status = 200, body = WriteResult), (status = 202, description = "Queued: the backend did not answer and the fallback queue took the write; it commits on replay", body = QueuedWrite), (status = 400, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn restore(
     State(state): State<AppState>,
     s: Scoped,
     JsonBody(body): JsonBody<RestoreItemBody>,
-) -> Result<Json<WriteResult>, ApiError> {
+) -> Result<Response, ApiError> {
     let id = s.item();
     let coll = s.open(Permission::Write)?;
     let target = match (body.ov, body.at.as_deref()) {
@@ -413,6 +427,6 @@ pub(crate) async fn restore(
             "restore_object",
             coll.restore_object(id, target, &body.actor, &body.reason),
         )
-        .await?;
-    Ok(Json(written))
+        .await;
+    answer(StatusCode::OK, written)
 }

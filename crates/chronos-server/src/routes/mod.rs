@@ -51,6 +51,18 @@ pub(crate) struct TenantPath {
     tenant_id: String,
 }
 
+/// The header of an item write's request id.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub(crate) struct IdempotencyKey {
+    /// The write's request id (1-128 printable ASCII characters): a write repeated with the
+    /// same key returns the first outcome (its committed version, or 202 while it is queued)
+    /// instead of writing again. A create without an `id` gets an id derived from the key.
+    #[param(rename = "Idempotency-Key")]
+    idempotency_key: Option<String>,
+}
+
 /// [`CollectionPath`] plus the item id.
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Path)]

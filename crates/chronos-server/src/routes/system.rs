@@ -37,6 +37,12 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
 #[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "system",
     responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String)))]
 pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    if let Ok(queue) = state.chronos.queue() {
+        match queue.stats().await {
+            Ok(stats) => state.metrics.set_queue(&stats),
+            Err(e) => tracing::warn!(error = %e, "could not read the fallback queue's state"),
+        }
+    }
     let text = state
         .metrics
         .encode()

@@ -10,5 +10,6 @@ mod concurrency;
 mod endpoints;
 mod limits;
 mod openapi;
+mod queue;
 mod startup;
 mod support;
