@@ -28,6 +28,7 @@ import type {
   TieredResult,
   Totals,
   TotalsQuery,
+  WriteOptions,
   UniqueValuesPage,
   WriteResult,
 } from './types.js';
@@ -119,6 +120,7 @@ export class CollectionOps {
       path: `${this.path}/items`,
       body: { data, actor, reason, id: opts.id, parent: opts.parent ?? opts.parentRecord, origin: opts.origin },
       idempotent: false,
+      requestId: opts.requestId,
     });
     return { ...written, createdAt: written.at };
   }
@@ -133,6 +135,7 @@ export class CollectionOps {
     expectedOv?: number,
     actor = '',
     reason = '',
+    opts: WriteOptions = {},
   ): Promise<WriteResult & { updatedAt: string }> {
     const written = await this.withOv(id, expectedOv, (ov) =>
       this.http.send<WriteResult>({
@@ -140,19 +143,27 @@ export class CollectionOps {
         path: this.item(id),
         body: { data, expectedOv: ov, actor, reason },
         idempotent: false,
+        requestId: opts.requestId,
       }),
     );
     return { ...written, updatedAt: written.at };
   }
 
   /** Deletes an item (a deletion version; the history stays). */
-  async delete(id: string, expectedOv?: number, actor = '', reason = ''): Promise<WriteResult & { deletedAt: string }> {
+  async delete(
+    id: string,
+    expectedOv?: number,
+    actor = '',
+    reason = '',
+    opts: WriteOptions = {},
+  ): Promise<WriteResult & { deletedAt: string }> {
     const written = await this.withOv(id, expectedOv, (ov) =>
       this.http.send<WriteResult>({
         method: 'DELETE',
         path: this.item(id),
         query: { expectedOv: ov, actor, reason },
         idempotent: false,
+        requestId: opts.requestId,
       }),
     );
     return { ...written, deletedAt: written.at };
@@ -194,6 +205,7 @@ export class CollectionOps {
         reason: opts.reason ?? '',
       },
       idempotent: false,
+      requestId: opts.requestId,
     });
     return { ...written, updatedAt: written.at };
   }
@@ -267,12 +279,19 @@ export class CollectionOps {
   }
 
   /** Appends a version with the content of version `ov`, or of the version current at `at`. */
-  restoreObject(id: string, target: { ov: number } | { at: string }, actor = '', reason = ''): Promise<WriteResult> {
+  restoreObject(
+    id: string,
+    target: { ov: number } | { at: string },
+    actor = '',
+    reason = '',
+    opts: WriteOptions = {},
+  ): Promise<WriteResult> {
     return this.http.send<WriteResult>({
       method: 'POST',
       path: this.item(id, '/restore'),
       body: { ...target, actor, reason },
       idempotent: false,
+      requestId: opts.requestId,
     });
   }
 

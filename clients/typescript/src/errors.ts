@@ -66,6 +66,27 @@ export class ErasedError extends ChronosError {}
 /** 503, or no answer: a backend (or the server) is unavailable; worth retrying later. */
 export class BackendUnavailableError extends ChronosError {}
 
+/**
+ * 202 `QUEUED`, not a failure: the backend did not answer and the server's fallback queue
+ * took the write (`fallback.enabled`). It will commit exactly once when replayed, or go to
+ * the dead letters (`chronos queue dead`); reads show the item without it until then. Send
+ * the same write again with `requestId` set to `requestId` to learn its outcome.
+ */
+export class QueuedError extends ChronosError {
+  /** The request id the write commits with. */
+  readonly requestId: string;
+  /** The item it writes (a queued create's id is chosen when it is queued). */
+  readonly id: string;
+  /** `create`, `update`, `delete`, `enrich` or `restore`. */
+  readonly op: string;
+  constructor(queued: { requestId: string; id: string; op: string }) {
+    super(`the backend did not answer; ${queued.op} of item '${queued.id}' is queued as request '${queued.requestId}'`, 'QUEUED', 202);
+    this.requestId = queued.requestId;
+    this.id = queued.id;
+    this.op = queued.op;
+  }
+}
+
 /** The error for an HTTP answer. */
 export function errorFor(status: number, problem: Problem | undefined, fallback: string): ChronosError {
   const code = problem?.code ?? `HTTP_${status}`;

@@ -4,7 +4,7 @@
  * are safe to repeat (reads) when the server answers 503 or does not answer.
  */
 
-import { BackendUnavailableError, ChronosError, errorFor, type Problem } from './errors.js';
+import { BackendUnavailableError, ChronosError, QueuedError, errorFor, type Problem } from './errors.js';
 
 /** How the client reaches the server. */
 export interface ConnectionOptions {
@@ -25,6 +25,11 @@ export interface Request {
   body?: unknown;
   /** Safe to send again after a 503 or a network failure (it changes nothing). */
   idempotent: boolean;
+  /**
+   * A write's request id (`Idempotency-Key`): the server answers a repeat with the first
+   * outcome, so the write is sent again after a 503 or a network failure, like a read.
+   */
+  requestId?: string;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -56,12 +61,13 @@ export class Http {
     if (qs) url += `?${qs}`;
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.apiKey) headers.authorization = `Bearer ${this.apiKey}`;
+    if (req.requestId !== undefined) headers['idempotency-key'] = req.requestId;
     let body: string | undefined;
     if (req.body !== undefined) {
       headers['content-type'] = 'application/json';
       body = JSON.stringify(req.body);
     }
-    const attempts = req.idempotent ? this.maxAttempts : 1;
+    const attempts = req.idempotent || req.requestId !== undefined ? this.maxAttempts : 1;
     for (let attempt = 1; ; attempt++) {
       let response: Response;
       try {
@@ -96,11 +102,14 @@ export class Http {
         throw new BackendUnavailableError(`the answer from ${this.base} was cut off: ${String(cause)}`, 'NETWORK_ERROR', 0, undefined);
       }
       if (response.ok) {
+        let parsed: unknown;
         try {
-          return (text ? JSON.parse(text) : undefined) as T;
+          parsed = text ? JSON.parse(text) : undefined;
         } catch {
           throw new ChronosError(`${req.method} ${req.path}: the answer is not JSON`, 'INVALID_RESPONSE', response.status);
         }
+        if (response.status === 202 && isQueued(parsed)) throw new QueuedError(parsed);
+        return parsed as T;
       }
       let problem: Problem | undefined;
       try {
@@ -116,6 +125,12 @@ export class Http {
       throw errorFor(response.status, problem, `${req.method} ${req.path}: HTTP ${response.status}`);
     }
   }
+}
+
+/** A 202 answer of the fallback queue: `{ queued: true, requestId, id, op }`. */
+function isQueued(body: unknown): body is { requestId: string; id: string; op: string } {
+  const b = body as Record<string, unknown> | undefined;
+  return !!b && b.queued === true && typeof b.requestId === 'string' && typeof b.id === 'string' && typeof b.op === 'string';
 }
 
 /** Exponential backoff with jitter: about 100 ms, 200 ms, 400 ms, ... */

@@ -22,6 +22,7 @@ export {
   DeletedError,
   ErasedError,
   BackendUnavailableError,
+  QueuedError,
   type Problem,
 } from './errors.js';
 export type * from './types.js';

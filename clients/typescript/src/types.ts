@@ -120,6 +120,18 @@ export interface CreateOptions {
   parent?: LineageRef;
   /** Where the record comes from; `system` names an external system (`stripe`). */
   origin?: LineageRef & { system?: string };
+  /** The write's request id (idempotency key); see {@link WriteOptions}. */
+  requestId?: string;
+}
+
+/**
+ * Options of a write. `requestId` (1-128 printable ASCII characters) makes the write safe to
+ * send again: the server answers a repeat with the first outcome instead of writing twice
+ * (and a create without `id` gets an id derived from it), so the client also retries it
+ * after a 503 or a network failure.
+ */
+export interface WriteOptions {
+  requestId?: string;
 }
 
 /** Options of `enrich`. */
@@ -128,6 +140,8 @@ export interface EnrichOptions {
   expectedOv?: number;
   actor?: string;
   reason?: string;
+  /** The write's request id (idempotency key); see {@link WriteOptions}. */
+  requestId?: string;
 }
 
 /** A query (`listByMeta`). */
