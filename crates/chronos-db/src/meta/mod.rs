@@ -97,6 +97,19 @@ pub struct VersionWrite {
     pub keep_history: bool,
 }
 
+/// What [`MetadataStore::find_request`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RequestState {
+    /// No version row carries the request id.
+    Absent,
+    /// A committed version carries it.
+    Committed(VersionRecord),
+    /// A version row carries it, but its commit has not completed (MongoDB without
+    /// transactions: a row above the head). Its writer, or a writer that meets it, will
+    /// commit it; until then the request's outcome is unknown.
+    Committing,
+}
+
 /// The outcome of a successful commit.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Committed {
@@ -187,14 +200,14 @@ pub trait MetadataStore:
         ov: u64,
     ) -> Result<Option<StoredVersion>, MetaError>;
 
-    /// The committed version of an item that `request_id` wrote (the first, should a request
-    /// id have been reused), or `None`. A row whose commit has not completed is not one.
+    /// Whether a version of an item carries `request_id` (the first, should a request id have
+    /// been reused), and whether it is committed.
     async fn find_request(
         &self,
         coll: &str,
         id: &str,
         request_id: &str,
-    ) -> Result<Option<VersionRecord>, MetaError>;
+    ) -> Result<RequestState, MetaError>;
 
     /// The latest committed version with `at <= T` (or `cv <= N`), with its inline content.
     async fn version_as_of(

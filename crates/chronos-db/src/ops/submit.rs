@@ -28,6 +28,7 @@
 use super::{item_id, Collection, CreateOptions, EnrichOptions, LineageRef, OriginRef};
 use crate::error::{Error, Result};
 use crate::fallback::NewEntry;
+use crate::meta::{MetaError, RequestState};
 use crate::model::{Timestamp, WriteResult};
 use crate::names::ItemId;
 use crate::ops::RestoreTarget;
@@ -257,6 +258,37 @@ impl Collection {
         }
     }
 
+    /// What can be checked without I/O, before a write is journaled: a queued write with bad
+    /// input would only fail on replay, where its caller no longer hears of it.
+    fn precheck(&self, op: &WriteOp) -> Result<()> {
+        match op {
+            WriteOp::Create { id, data, .. } => {
+                let doc = self.accept(data.clone(), id.as_deref())?;
+                self.check_required(&doc)
+            }
+            WriteOp::Update { id, data, .. } => {
+                let doc = self.accept(data.clone(), Some(id))?;
+                self.check_required(&doc)
+            }
+            WriteOp::Enrich { id, patches, .. } => match patches {
+                Value::Array(items) if !items.is_empty() => items
+                    .iter()
+                    .try_for_each(|p| self.accept(p.clone(), Some(id)).map(drop)),
+                Value::Object(_) => self.accept(patches.clone(), Some(id)).map(drop),
+                _ => Err(Error::validation(
+                    "enrichment must be a JSON object or a non-empty array of objects",
+                )),
+            },
+            WriteOp::Restore {
+                to_ov: None,
+                to_at: None,
+                ..
+            } => Err(Error::validation("a restore needs a target ov or time")),
+            WriteOp::Restore { .. } => self.need_history("restore_object"),
+            WriteOp::Delete { .. } => Ok(()),
+        }
+    }
+
     /// The key that orders the queued writes of one item: its route and id.
     fn item_key(&self, item: &ItemId) -> String {
         format!("{}/{item}", self.route)
@@ -270,6 +302,7 @@ impl Collection {
         item_key: String,
         cause: Option<Error>,
     ) -> Result<WriteResult> {
+        self.precheck(&op)?;
         let entry = NewEntry {
             request_id: self.request_id.as_deref().unwrap_or_default().to_string(),
             item_key,
@@ -304,7 +337,7 @@ impl Collection {
     /// Performs a write now (no queue), recognising an earlier commit of its request id.
     pub(crate) async fn apply(&self, op: WriteOp) -> Result<WriteResult> {
         let item = op.item().map(str::to_string);
-        if let Some(done) = self.earlier_outcome(item.as_deref()).await? {
+        if let Some(done) = self.earlier_outcome(item.as_deref(), false).await? {
             return Ok(done);
         }
         let result = match op {
@@ -384,29 +417,49 @@ impl Collection {
                 | Error::AlreadyExists { .. }
                 | Error::NotFound(_)
                 | Error::Deleted { .. }),
-            ) => match self.earlier_outcome(item.as_deref()).await {
+            ) => match self.earlier_outcome(item.as_deref(), true).await {
                 Ok(Some(done)) => Ok(done),
-                _ => Err(e),
+                Ok(None) => Err(e),
+                Err(unknown) if unknown.is_unavailable() => Err(unknown),
+                Err(_) => Err(e),
             },
             other => other,
         }
     }
 
     /// The result of the version this request already committed to `item`, if any.
-    pub(super) async fn earlier_outcome(&self, item: Option<&str>) -> Result<Option<WriteResult>> {
+    ///
+    /// A version of the request whose commit has not completed (MongoDB without
+    /// transactions) is no outcome yet: before a write, the write goes ahead (meeting that
+    /// row at its slot commits it, or fails); after a refusal (`after_refusal`) the outcome
+    /// is unknown, an unavailable error, so that the write is tried again later rather than
+    /// reported refused.
+    pub(super) async fn earlier_outcome(
+        &self,
+        item: Option<&str>,
+        after_refusal: bool,
+    ) -> Result<Option<WriteResult>> {
         let (Some(request_id), Some(item)) = (self.request_id.as_deref(), item) else {
             return Ok(None);
         };
         let id = item_id(item)?;
-        Ok(self
-            .store
-            .find_request(self.name(), &id, request_id)
-            .await?
-            .map(|v| WriteResult {
+        match self.store.find_request(self.name(), &id, request_id).await? {
+            RequestState::Committed(v) => Ok(Some(WriteResult {
                 id: v.id,
                 ov: v.ov,
                 cv: v.cv,
                 at: v.at,
-            }))
+            })),
+            RequestState::Committing if after_refusal => {
+                Err(Error::Metadata(MetaError::Unavailable(
+                    format!(
+                        "an earlier attempt of request '{}' on item '{id}' has not finished                          committing; try again",
+                        crate::names::printable(request_id)
+                    )
+                    .into(),
+                )))
+            }
+            RequestState::Absent | RequestState::Committing => Ok(None),
+        }
     }
 }

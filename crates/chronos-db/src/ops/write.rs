@@ -691,7 +691,7 @@ impl Collection {
                 {
                     // Merging again is right for a concurrent writer's version, not for
                     // one this very request committed (a replay racing a retry).
-                    if let Some(done) = self.earlier_outcome(Some(id)).await? {
+                    if let Some(done) = self.earlier_outcome(Some(id), true).await? {
                         return Ok(done);
                     }
                     continue;

@@ -258,6 +258,12 @@ async fn queued_writes_replay_in_order_exactly_once(b: &dyn Backend) {
             .unwrap_err(),
     );
     assert_ne!(q1.request_id, q2.request_id);
+    // Bad input is refused at once, not queued to fail on replay.
+    let e = c
+        .update(&id, json!(["not", "an", "object"]), 3, "a", "r")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "VALIDATION_ERROR", "{e}");
     // Repeating a queued request is still that one queued write.
     let q2_again = queued(
         c.with_request_id(&q2.request_id)

@@ -467,7 +467,7 @@ impl MetadataStore for FaultyMeta {
         coll: &str,
         id: &str,
         request_id: &str,
-    ) -> Result<Option<VersionRecord>, MetaError> {
+    ) -> Result<chronos_db::meta::RequestState, MetaError> {
         if self.fault.hit() {
             return Err(injected());
         }

@@ -2,6 +2,7 @@
 //! transactional path, the cv allocator and the query compiler.
 
 use super::*;
+use crate::meta::RequestState;
 
 pub(super) fn short_hash(s: &str) -> String {
     use sha2::Digest;
@@ -264,7 +265,7 @@ impl MetadataStore for MongoStore {
         coll: &str,
         id: &str,
         request_id: &str,
-    ) -> Result<Option<VersionRecord>, MetaError> {
+    ) -> Result<RequestState, MetaError> {
         let c = self.colls(coll);
         let Some(row) = c
             .ver
@@ -273,15 +274,17 @@ impl MetadataStore for MongoStore {
             .await
             .map_err(map_err)?
         else {
-            return Ok(None);
+            return Ok(RequestState::Absent);
         };
-        // A row above the head's ov is not committed (yet): the writer may still finish it,
-        // or another writer roll it forward; until then the request has no version.
+        // A row above the head's ov is not committed (yet): its writer may still finish it,
+        // or a writer that meets it at its slot commit it on its behalf (P2).
         let head_ov = head_ov(self.raw_head(&c, id).await?.as_ref());
         let row_ov = get_int(&row, "ov");
         match (head_ov, row_ov) {
-            (Some(head), Some(ov)) if ov <= head => decode_version(&row, "id").map(Some),
-            _ => Ok(None),
+            (Some(head), Some(ov)) if ov <= head => {
+                decode_version(&row, "id").map(RequestState::Committed)
+            }
+            _ => Ok(RequestState::Committing),
         }
     }
 

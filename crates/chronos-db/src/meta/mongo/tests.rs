@@ -7,6 +7,7 @@
 //! no server answers. Every test uses its own database and drops it at the end.
 use super::txn::TxnStep;
 use super::*;
+use crate::meta::RequestState;
 use serde_json::json;
 
 struct Env {
@@ -752,4 +753,43 @@ fn keyset_brackets_types() {
         }
     )
     .is_err());
+}
+
+/// A request's row above the head is not its outcome yet (`Committing`); once committed,
+/// on its writer's behalf, it is (`Committed`).
+#[tokio::test]
+async fn a_request_row_above_the_head_is_committing() {
+    let Some(e) = env("reqrow").await else { return };
+    let s = &e.store;
+    s.ensure_collection(&spec("r", &[])).await.unwrap();
+    put(s, "r", "a", &[json!({})], 1).await;
+    let ver = e.client.database(&e.db).collection::<Document>("r_ver");
+    let heads = e.client.database(&e.db).collection::<Document>("r_head");
+    let fence = fence_of(&heads.find_one(doc! {"_id": "a"}).await.unwrap().unwrap());
+    let mut row = leftover("a", 1, fence, now());
+    row.insert("rid", "req-1");
+    ver.insert_one(row).await.unwrap();
+    assert_eq!(
+        s.find_request("r", "a", "req-1").await.unwrap(),
+        RequestState::Committing
+    );
+    assert_eq!(
+        s.find_request("r", "a", "other").await.unwrap(),
+        RequestState::Absent
+    );
+    // Stale, it is committed by the next writer that meets it.
+    let old = now() - 120_000_000;
+    ver.update_one(doc! {"id": "a", "ov": 1}, doc! {"$set": {"written": old}})
+        .await
+        .unwrap();
+    let _ = s
+        .commit("r", write(record("a", 1, json!({}), 10), true))
+        .await;
+    match s.find_request("r", "a", "req-1").await.unwrap() {
+        RequestState::Committed(v) => {
+            assert_eq!((v.ov, v.request_id.as_deref()), (1, Some("req-1")))
+        }
+        other => panic!("expected the committed row, got {other:?}"),
+    }
+    e.drop().await;
 }

@@ -32,7 +32,7 @@ mod tests;
 
 use super::{
     CollectionSpec, Committed, CommittedPage, Expect, LeaseStore, MetaError, MetadataStore,
-    QueryPage, VersionWrite,
+    QueryPage, RequestState, VersionWrite,
 };
 use crate::backend_error::BackendError;
 use crate::config::Durability;
@@ -527,9 +527,9 @@ impl MetadataStore for SqliteStore {
         coll: &str,
         id: &str,
         request_id: &str,
-    ) -> Result<Option<VersionRecord>, MetaError> {
+    ) -> Result<RequestState, MetaError> {
         let Some(t) = self.table(coll).await? else {
-            return Ok(None);
+            return Ok(RequestState::Absent);
         };
         let (id, request_id) = (id.to_string(), request_id.to_string());
         self.run(move |c| {
@@ -538,10 +538,13 @@ impl MetadataStore for SqliteStore {
                     "SELECT {VER_COLS} FROM {t}_ver WHERE request_id = ?1 AND id = ?2 ORDER BY ov LIMIT 1"
                 ))
                 .map_err(backend)?;
-            st.query_row(params![request_id, id], read_version)
+            // Rows are written by their commit's transaction: a row is a committed version.
+            let found = st
+                .query_row(params![request_id, id], read_version)
                 .optional()
                 .map_err(backend)?
-                .transpose()
+                .transpose()?;
+            Ok(found.map_or(RequestState::Absent, RequestState::Committed))
         })
         .await
     }
