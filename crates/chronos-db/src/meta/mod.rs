@@ -103,7 +103,7 @@ pub enum RequestState {
     /// No version row carries the request id.
     Absent,
     /// A committed version carries it.
-    Committed(VersionRecord),
+    Committed(Box<VersionRecord>),
     /// A version row carries it, but its commit has not completed (MongoDB without
     /// transactions: a row above the head). Its writer, or a writer that meets it, will
     /// commit it; until then the request's outcome is unknown.

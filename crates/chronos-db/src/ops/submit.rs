@@ -445,7 +445,7 @@ impl Collection {
         let id = item_id(item)?;
         match self.store.find_request(self.name(), &id, request_id).await? {
             RequestState::Committed(v) => Ok(Some(WriteResult {
-                id: v.id,
+                id: v.id.clone(),
                 ov: v.ov,
                 cv: v.cv,
                 at: v.at,

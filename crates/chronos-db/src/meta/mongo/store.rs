@@ -282,7 +282,7 @@ impl MetadataStore for MongoStore {
         let row_ov = get_int(&row, "ov");
         match (head_ov, row_ov) {
             (Some(head), Some(ov)) if ov <= head => {
-                decode_version(&row, "id").map(RequestState::Committed)
+                decode_version(&row, "id").map(|v| RequestState::Committed(Box::new(v)))
             }
             _ => Ok(RequestState::Committing),
         }

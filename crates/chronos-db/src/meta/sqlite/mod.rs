@@ -544,7 +544,9 @@ impl MetadataStore for SqliteStore {
                 .optional()
                 .map_err(backend)?
                 .transpose()?;
-            Ok(found.map_or(RequestState::Absent, RequestState::Committed))
+            Ok(found.map_or(RequestState::Absent, |v| {
+                RequestState::Committed(Box::new(v))
+            }))
         })
         .await
     }
