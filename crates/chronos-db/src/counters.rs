@@ -288,7 +288,7 @@ impl Counters {
                     "requestedAt": self.context.now(),
                 });
                 Some(
-                    logs.create(record, actor, reason, Default::default())
+                    logs.create_direct(record, actor, reason, Default::default())
                         .await?
                         .id,
                 )

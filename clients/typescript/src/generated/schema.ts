@@ -1684,6 +1684,14 @@ export interface components {
              *     encrypted, backups included, is then unreadable.
              */
             keysDestroyed: number;
+            /**
+             * Format: int64
+             * @description Writes in the fallback queue (waiting or dead) whose content held the subject, in
+             *     the collections searched: removed (in a dry run, found). A write a worker was
+             *     replaying at that moment may still commit: run the erasure again once the queue is
+             *     empty.
+             */
+            queuedWritesRemoved: number;
             /** @description Per collection searched that held the subject. */
             collections: components["schemas"]["SubjectCollectionReport"][];
         };

@@ -108,7 +108,7 @@ impl Chronos {
                 "reason": reason,
                 "requestedAt": self.context.now(),
             });
-            logs.create(record, actor, reason, Default::default())
+            logs.create_direct(record, actor, reason, Default::default())
                 .await?;
         }
         let scope = format!("tenant:{tenant}");

@@ -70,6 +70,11 @@ pub struct SubjectErasureReport {
     /// destroyed in the databases searched (0 in a dry run). Every copy of what they
     /// encrypted, backups included, is then unreadable.
     pub keys_destroyed: u64,
+    /// Writes in the fallback queue (waiting or dead) whose content held the subject, in
+    /// the collections searched: removed (in a dry run, found). A write a worker was
+    /// replaying at that moment may still commit: run the erasure again once the queue is
+    /// empty.
+    pub queued_writes_removed: u64,
     /// Per collection searched that held the subject.
     pub collections: Vec<SubjectCollectionReport>,
 }
@@ -128,8 +133,14 @@ impl Erasure {
             subject_hash: subject_hash.clone(),
             items: 0,
             keys_destroyed: 0,
+            queued_writes_removed: 0,
             collections: Vec::new(),
         };
+        // First the queue: a queued create of the subject would otherwise commit after the
+        // search.
+        report.queued_writes_removed = self
+            .queued_subject_writes(&routes, value, opts.dry_run)
+            .await?;
         let searched: Vec<Route> = routes.iter().map(|(r, _)| r.clone()).collect();
         for (route, props) in &routes {
             let found = self
@@ -165,6 +176,39 @@ impl Erasure {
             }
         }
         Ok(report)
+    }
+
+    /// Removes (or in a dry run, counts) the fallback queue's writes to `routes` whose
+    /// content holds `value` in the collection's subject properties.
+    async fn queued_subject_writes(
+        &self,
+        routes: &[(Route, Vec<String>)],
+        value: &Value,
+        dry_run: bool,
+    ) -> Result<u64> {
+        let Some(queue) = &self.context.fallback else {
+            return Ok(0);
+        };
+        let mut held = Vec::new();
+        for (request_id, route, op) in queue.all_writes().await? {
+            let Ok(route) = serde_json::from_str::<Route>(&route) else {
+                continue;
+            };
+            let Some((_, props)) = routes.iter().find(|(r, _)| *r == route) else {
+                continue;
+            };
+            let Ok(op) = serde_json::from_str::<crate::ops::WriteOp>(&op) else {
+                continue;
+            };
+            let coll = self.context.collection(route.clone())?;
+            if coll.queued_write_holds(&op, props, value)? {
+                held.push(request_id);
+            }
+        }
+        match dry_run {
+            true => Ok(held.len() as u64),
+            false => queue.remove(held, None).await,
+        }
     }
 
     /// Erases (or in a dry run, lists) the items of one collection whose any version held

@@ -477,6 +477,46 @@ impl Journal {
         })
     }
 
+    /// Every journaled write, waiting or dead: `(request id, route JSON, op JSON)`.
+    pub(crate) async fn all_writes(&self) -> Result<Vec<(String, String, String)>> {
+        self.run(move |c, dead| {
+            let mut out = Vec::new();
+            for table in [OPS, dead] {
+                let mut st = c.prepare(&format!("SELECT request_id, route, op FROM {table}"))?;
+                let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+                for row in rows {
+                    out.push(row?);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Removes writes (waiting or dead) by request id, or every write of `item_key`; returns
+    /// how many. A write a worker is replaying at this moment may still commit.
+    pub(crate) async fn remove(
+        &self,
+        request_ids: Vec<String>,
+        item_key: Option<String>,
+    ) -> Result<u64> {
+        self.run(move |c, dead| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut n = 0;
+            for table in [OPS, dead] {
+                for id in &request_ids {
+                    n += tx.execute(&format!("DELETE FROM {table} WHERE request_id = ?1"), [id])?;
+                }
+                if let Some(key) = &item_key {
+                    n += tx.execute(&format!("DELETE FROM {table} WHERE item_key = ?1"), [key])?;
+                }
+            }
+            tx.commit()?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
     /// Removes the dead letters that failed before `before`; returns how many.
     pub async fn prune(&self, before: Timestamp) -> Result<u64> {
         self.run(move |c, dead| {

@@ -180,7 +180,7 @@ impl Collection {
             ..Default::default()
         };
         match receipts
-            .create(doc, &receipt.actor, "erasure receipt", create)
+            .create_direct(doc, &receipt.actor, "erasure receipt", create)
             .await
         {
             Ok(_) | Err(Error::AlreadyExists { .. }) => {}
@@ -204,6 +204,14 @@ impl Collection {
             .store
             .scrub_versions(self.name(), id, tombstone.ov)
             .await?;
+        // The item's writes still waiting in the fallback queue (or dead there) hold its
+        // content too; any that replayed now would be refused by the tombstone anyway.
+        if let Some(queue) = &self.inner.fallback {
+            let removed = queue.remove(Vec::new(), Some(self.item_key(id))).await?;
+            if removed > 0 {
+                tracing::info!(removed, "removed an erased item's queued writes");
+            }
+        }
         report.complete = true;
         tracing::info!(
             collection = %self.route.collection,

@@ -289,8 +289,37 @@ impl Collection {
         }
     }
 
+    /// Whether a journaled write's content holds `value` in one of `props` (subject
+    /// properties): what a subject erasure removes from the fallback queue.
+    pub(crate) fn queued_write_holds(
+        &self,
+        op: &WriteOp,
+        props: &[String],
+        value: &Value,
+    ) -> Result<bool> {
+        let alternatives: Vec<Value> = props
+            .iter()
+            .map(|p| serde_json::json!({ p.strip_suffix("[]").unwrap_or(p): value }))
+            .collect();
+        let filter = crate::query::Filter::parse(
+            &serde_json::json!({ "$or": alternatives }),
+            &self.settings.index,
+        )
+        .map_err(Error::Validation)?;
+        let system = crate::query::SystemValues::default();
+        let holds = |doc: &Value| filter.matches(doc, &system);
+        Ok(match op {
+            WriteOp::Create { data, .. } | WriteOp::Update { data, .. } => holds(data),
+            WriteOp::Enrich { patches, .. } => match patches {
+                Value::Array(items) => items.iter().any(holds),
+                other => holds(other),
+            },
+            WriteOp::Delete { .. } | WriteOp::Restore { .. } => false,
+        })
+    }
+
     /// The key that orders the queued writes of one item: its route and id.
-    fn item_key(&self, item: &ItemId) -> String {
+    pub(super) fn item_key(&self, item: &ItemId) -> String {
         format!("{}/{item}", self.route)
     }
 

@@ -309,8 +309,9 @@ impl Collection {
             .await
     }
 
-    /// [`Collection::create`] without the queue or the request-id check.
-    pub(super) async fn create_direct(
+    /// [`Collection::create`] without the queue or the request-id check: also how the
+    /// library writes its own records (receipts, resets), which are never queued.
+    pub(crate) async fn create_direct(
         &self,
         data: Value,
         actor: &str,

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 const PHOTO: &str = "aGVsbG8gd29ybGQ="; // "hello world"
 
-fn erasable(cfg: &mut ChronosConfig) {
+pub fn erasable(cfg: &mut ChronosConfig) {
     cfg.erasure = Some(ErasureSettings {
         receipt_key: "conformance-receipt-key-0123456789abcdef".into(),
     });

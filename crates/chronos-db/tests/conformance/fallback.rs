@@ -485,3 +485,107 @@ async fn two_workers_share_a_queue(b: &dyn Backend) {
         assert_eq!(contents(&c, id).await, expected);
     }
 }
+
+conformance_case!(erasure_removes_queued_writes);
+/// Queued writes hold content too: a subject erasure removes those holding the subject (a
+/// queued create of it never commits), an item erasure those of the item.
+async fn erasure_removes_queued_writes(b: &dyn Backend) {
+    let h = open!(b, |c: &mut ChronosConfig| {
+        crate::erasure::erasable(c);
+        queue_on(5, 1)(c);
+    });
+    let queue = h.chronos.queue().unwrap();
+    let c = h.coll("customers");
+    let kept = c
+        .create(
+            json!({"customerId": "c-2", "email": "b@x.io"}),
+            "a",
+            "r",
+            Default::default(),
+        )
+        .await
+        .unwrap()
+        .id;
+    h.meta_fault.arm(1, false);
+    let subject = queued(
+        c.create(
+            json!({"customerId": "c-1", "email": "a@x.io"}),
+            "a",
+            "r",
+            Default::default(),
+        )
+        .await
+        .unwrap_err(),
+    );
+    h.meta_fault.arm(1, false);
+    queued(
+        c.update(
+            &kept,
+            json!({"customerId": "c-2", "email": "b2@x.io"}),
+            0,
+            "a",
+            "r",
+        )
+        .await
+        .unwrap_err(),
+    );
+    h.meta_fault.disarm();
+
+    let mut opts = chronos_db::erasure::SubjectErasureOptions {
+        actor: "dpo".into(),
+        reason: "art. 17".into(),
+        dry_run: true,
+        ..Default::default()
+    };
+    let dry = h
+        .chronos
+        .erasure()
+        .erase_subject("tenant-a", &json!("c-1"), &opts)
+        .await
+        .unwrap();
+    assert_eq!(dry.queued_writes_removed, 1);
+    assert_eq!(queue.stats().await.unwrap().pending, 2);
+    opts.dry_run = false;
+    let done = h
+        .chronos
+        .erasure()
+        .erase_subject("tenant-a", &json!("c-1"), &opts)
+        .await
+        .unwrap();
+    assert_eq!(done.queued_writes_removed, 1);
+    assert_eq!(queue.stats().await.unwrap().pending, 1);
+    assert_eq!(queue.drain().await.unwrap().committed, 1);
+    assert!(c
+        .get_latest(&subject.id, ReadOptions::default())
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(contents(&c, &kept).await.len(), 2);
+
+    // An item erasure removes the item's queued writes.
+    h.meta_fault.arm(1, false);
+    queued(
+        c.update(
+            &kept,
+            json!({"customerId": "c-2", "email": "b3@x.io"}),
+            1,
+            "a",
+            "r",
+        )
+        .await
+        .unwrap_err(),
+    );
+    h.meta_fault.disarm();
+    c.erase(
+        &kept,
+        chronos_db::ops::EraseOptions {
+            actor: "dpo".into(),
+            reason: "art. 17".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let stats = queue.stats().await.unwrap();
+    assert_eq!((stats.pending, stats.dead), (0, 0));
+}
