@@ -48,7 +48,7 @@ impl Chronos {
         // redacted text leaves the configured ones out.
         config.register_secrets();
         for key in config.inactive_keys() {
-            tracing::warn!(key, "configuration key accepted but not yet in effect");
+            tracing::warn!(key, "configuration key has no effect here (it acts on counters, and no counter rules are configured)");
         }
         Ok(Chronos {
             context: Arc::new(Context::open(config, options).await?),

@@ -426,7 +426,7 @@ pub(crate) async fn config_check(file: &Path, connect: bool) -> Result<(), Failu
     for key in config.inactive_keys() {
         let _ = writeln!(
             std::io::stderr().lock(),
-            "note: `{key}` is accepted but not yet in effect (nothing acts on it yet)"
+            "note: `{key}` has no effect here: it acts on counters, and the configuration has no counter rules"
         );
     }
     if let Ok(rules) = chronos_db::analytics::CounterRuleSet::from_config(&config) {

@@ -123,8 +123,10 @@ impl ChronosConfig {
         Ok(config)
     }
 
-    /// The keys this configuration sets that are accepted but not yet in effect (nothing
-    /// reads them yet), so that tools can say so instead of silently promising them.
+    /// The keys this configuration sets that have no effect in it, so that tools can say so
+    /// instead of silently promising them: `writeOptimization.batchSize` and `debounceMs`
+    /// act on counters, so without counter rules (`counterRules`, `analytics`) they do
+    /// nothing.
     ///
     /// ```
     /// use chronos_db::config::ChronosConfig;
@@ -135,7 +137,8 @@ impl ChronosConfig {
     /// ```
     pub fn inactive_keys(&self) -> Vec<&'static str> {
         let mut out = Vec::new();
-        if let Some(w) = &self.write_optimization {
+        let counting = self.counter_rules.is_some() || self.analytics.is_some();
+        if let Some(w) = self.write_optimization.as_ref().filter(|_| !counting) {
             if w.batch_size.is_some() {
                 out.push("writeOptimization.batchSize");
             }

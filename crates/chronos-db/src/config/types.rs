@@ -3,9 +3,9 @@
 //! durability.
 //!
 //! Every struct rejects unknown keys, so a typo is an error rather than a silently
-//! ignored option. Field names are camelCase in JSON. Keys accepted for compatibility but not
-//! yet acted on say so in their documentation ("Accepted, not yet in effect"), which the
-//! published JSON Schema and `chronos config check` carry.
+//! ignored option. Field names are camelCase in JSON. Keys that act only together with
+//! another setting say so in their documentation, and `chronos config check` names those
+//! that have no effect in a configuration ([`super::ChronosConfig::inactive_keys`]).
 
 use super::lifecycle::{EncryptionSettings, ErasureSettings, Retention, VersionRetention};
 use schemars::JsonSchema;
@@ -59,8 +59,8 @@ pub struct ChronosConfig {
     /// version is, and reads as of a time, as-of queries and restores are refused.
     #[serde(default)]
     pub versioning: Toggle,
-    /// Payload compression (`compressionEnabled`, in effect); write batching and debouncing
-    /// (`batchSize`, `debounceMs`: accepted, not yet in effect).
+    /// Payload compression (`compressionEnabled`); how counters catch up (`batchSize`,
+    /// `debounceMs`: with counter rules only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub write_optimization: Option<WriteOptimization>,
     /// The fallback queue: writes whose backend does not answer are journaled locally and
@@ -838,15 +838,20 @@ impl Default for Toggle {
     }
 }
 
-/// Payload compression, and write batching and debouncing (accepted, not yet in effect).
+/// Payload compression, and how counters are brought up to date (counter rules).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WriteOptimization {
-    /// Writes per batch. Accepted, not yet in effect.
+    /// Committed versions a counters catch-up reads and counts per batch (default 1000,
+    /// 1-10000). Writes themselves are never batched or delayed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_size: Option<u32>,
-    /// How long writes are held before a batch goes out, in milliseconds. Accepted, not yet in
-    /// effect.
+    /// With counter rules: writes no longer count themselves one by one after their commit;
+    /// a read of a collection's totals counts what was written since, per collection in
+    /// batches of `batchSize`, at most once per `debounceMs` per collection and process
+    /// (reads in between answer the last counts, at most this much behind). Hard deletes,
+    /// and every write of a collection without version history, still count themselves
+    /// (nothing is left to count them from later).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub debounce_ms: Option<u64>,
     /// Store each version's `item.json` gzip-compressed when it is at least

@@ -53,6 +53,8 @@ pub(crate) struct Context {
     pub(crate) keyring: Option<Arc<crate::encryption::Keyring>>,
     /// The fallback queue's journal, when `fallback.enabled`.
     pub(crate) fallback: Option<crate::fallback::Journal>,
+    /// When each collection's counters last caught up (`writeOptimization.debounceMs`).
+    pub(crate) caught_up: Mutex<HashMap<String, std::time::Instant>>,
 }
 
 impl Context {
@@ -87,6 +89,7 @@ impl Context {
             None => None,
         };
         Ok(Context {
+            caught_up: Mutex::new(HashMap::new()),
             fallback,
             keyring,
             clock: options.clock,

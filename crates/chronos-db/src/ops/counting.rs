@@ -32,9 +32,6 @@ use serde_json::Value;
 use std::collections::HashSet;
 use std::sync::Arc;
 
-/// Versions read per catch-up page.
-const CATCH_UP_PAGE: usize = 1000;
-
 /// Where one collection's counters live.
 pub(crate) struct CounterPlace {
     /// The store holding the counted rows.
@@ -47,6 +44,42 @@ impl Collection {
     /// The compiled counter rules, or `None` when counting is off.
     pub(crate) fn counter_rules(&self) -> Option<&Arc<CounterRuleSet>> {
         self.inner.counter_rules.as_ref()
+    }
+
+    /// Whether writers leave counting to the catch-up (`writeOptimization.debounceMs`): only
+    /// where every version stays to be counted later (version history kept).
+    pub(crate) fn defers_counting(&self) -> bool {
+        self.settings.count_debounce.is_some() && self.settings.versioning
+    }
+
+    /// Runs the catch-up, unless `debounceMs` says one ran for this collection (in this
+    /// process) too recently.
+    async fn catch_up_if_due(&self, place: &CounterPlace) -> Result<()> {
+        let Some(every) = self.settings.count_debounce else {
+            self.catch_up_counters(place).await?;
+            return Ok(());
+        };
+        let key = format!(
+            "{}/{}/{}",
+            self.resolved.db_conn_ref, self.resolved.db_name, place.key
+        );
+        let due = {
+            let last = self
+                .inner
+                .caught_up
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            last.get(&key).is_none_or(|at| at.elapsed() >= every)
+        };
+        if due {
+            self.catch_up_counters(place).await?;
+            self.inner
+                .caught_up
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(key, std::time::Instant::now());
+        }
+        Ok(())
     }
 
     /// Whether a counter rule looks at the whole document (so counting needs the content).
@@ -183,7 +216,7 @@ impl Collection {
         loop {
             let page = self
                 .store
-                .committed_after(self.name(), after, CATCH_UP_PAGE)
+                .committed_after(self.name(), after, self.settings.count_batch)
                 .await?;
             let top = page.versions.last().map(|v| v.version.cv).unwrap_or(after);
             let counted: HashSet<u64> = place
@@ -279,7 +312,7 @@ impl Collection {
     pub(crate) async fn counted_totals(&self) -> Result<crate::meta::CounterTotals> {
         self.rules_in_force()?;
         let place = self.counter_place(false).await?;
-        self.catch_up_counters(&place).await?;
+        self.catch_up_if_due(&place).await?;
         Ok(place.store.counter_totals(&place.key).await?)
     }
 
@@ -316,7 +349,7 @@ impl Collection {
             }
         }
         let place = self.counter_place(false).await?;
-        self.catch_up_counters(&place).await?;
+        self.catch_up_if_due(&place).await?;
         Ok(place
             .store
             .unique_values(&place.key, rule, property, cursor, limit)

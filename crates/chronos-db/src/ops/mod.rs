@@ -99,6 +99,11 @@ pub struct CollectionSettings {
     pub subject_props: Vec<String>,
     /// `writeOptimization.compressionEnabled`: the smallest `item.json` stored compressed.
     pub compress_from: Option<u32>,
+    /// `writeOptimization.batchSize`: versions a counters catch-up reads per page.
+    pub count_batch: usize,
+    /// `writeOptimization.debounceMs`: writers leave counting to the catch-up, which runs at
+    /// most this often per collection.
+    pub count_debounce: Option<Duration>,
 }
 
 impl CollectionSettings {
@@ -138,6 +143,16 @@ impl CollectionSettings {
                     w.compression_min_bytes
                         .unwrap_or(crate::compression::DEFAULT_MIN_BYTES)
                 }),
+            count_batch: cfg
+                .write_optimization
+                .as_ref()
+                .and_then(|w| w.batch_size)
+                .map_or(1000, |n| n.clamp(1, 10_000) as usize),
+            count_debounce: cfg
+                .write_optimization
+                .as_ref()
+                .and_then(|w| w.debounce_ms)
+                .map(Duration::from_millis),
         }
     }
 }

@@ -236,8 +236,10 @@ impl Collection {
             Some(h) => Expect::Ov(h.version.ov),
             None => Expect::Absent,
         };
-        // Kept for counting after the commit (the write below takes the record).
-        let counted = self.counter_rules().is_some().then(|| record.clone());
+        // Kept for counting after the commit (the write below takes the record), unless the
+        // catch-up counts it (`debounceMs`).
+        let counted =
+            (self.counter_rules().is_some() && !self.defers_counting()).then(|| record.clone());
         let write = VersionWrite {
             version: record,
             expect,

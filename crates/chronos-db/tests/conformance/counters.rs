@@ -4,7 +4,7 @@
 use crate::harness::{Backend, Harness};
 use chronos_db::config::ChronosConfig;
 use chronos_db::counters::{Totals, TotalsOptions};
-use chronos_db::{EnrichOptions, Error, RestoreTarget, Route};
+use chronos_db::{Chronos, EnrichOptions, Error, RestoreTarget, Route};
 use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
 
@@ -605,4 +605,57 @@ async fn counters_reset_isolation_and_placement(b: &dyn Backend) {
         .unwrap_err();
     assert!(matches!(e, Error::Validation(_)), "{e:?}");
     let _: Option<Value> = None;
+}
+
+conformance_case!(debounced_counting_catches_up_in_batches);
+/// `writeOptimization.debounceMs`: writers leave counting to the catch-up, which counts in
+/// batches of `batchSize` and runs at most once per `debounceMs` per collection and
+/// process; hard deletes still count themselves.
+async fn debounced_counting_catches_up_in_batches(b: &dyn Backend) {
+    let h = open!(b, |c: &mut ChronosConfig| {
+        seed_rules(c);
+        c.write_optimization =
+            Some(serde_json::from_value(json!({"debounceMs": 600000, "batchSize": 2})).unwrap());
+    });
+    let events = h.coll("debounced");
+    for i in 0..5 {
+        events
+            .create(
+                json!({"action": "login", "sessionId": format!("s{i}")}),
+                "app",
+                "",
+                Default::default(),
+            )
+            .await
+            .unwrap();
+    }
+    let r = route("tenant-a", "debounced");
+    let first = totals(&h, &r).await;
+    assert_eq!(
+        first.counts.created, 5,
+        "counted by the catch-up, two at a time"
+    );
+    assert_eq!(
+        first.rules.as_ref().unwrap()["user_logins"].unique["sessionId"],
+        5
+    );
+    events
+        .create(
+            json!({"action": "login", "sessionId": "s5"}),
+            "app",
+            "",
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    // Within debounceMs: the last counts (the writer did not count itself).
+    assert_eq!(totals(&h, &r).await.counts.created, 5);
+    // Another process has not caught up yet: it counts the sixth.
+    let other = Chronos::open(h.config.clone()).await.unwrap();
+    let fresh = other
+        .counters()
+        .get_totals(&r, &TotalsOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(fresh.counts.created, 6);
 }

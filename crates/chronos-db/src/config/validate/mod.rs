@@ -94,6 +94,11 @@ pub(super) fn problems(cfg: &ChronosConfig) -> Vec<String> {
     if let Some(f) = cfg.fallback.as_ref().filter(|f| f.enabled) {
         fallback(&mut p, cfg, f);
     }
+    if let Some(w) = &cfg.write_optimization {
+        if w.batch_size.is_some_and(|n| !(1..=10_000).contains(&n)) {
+            p.add("$.writeOptimization.batchSize", "must be 1-10000");
+        }
+    }
     for (name, conn) in &cfg.spaces_connections {
         let path = format!("$.spacesConnections.{name}");
         provider_fields(&mut p, &path, conn);
