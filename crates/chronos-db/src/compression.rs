@@ -7,6 +7,12 @@
 //! (`1f 8b`): JSON text never starts with byte `1f`, so nothing is ever guessed. Decoding is
 //! bounded by the version's recorded size, so a corrupt or hostile object cannot inflate
 //! beyond it.
+//!
+//! **Blobs.** A `base64Props` blob whose content type is text (`text/*`, JSON, XML) and
+//! whose bytes are UTF-8 is compressed the same way, with its text rendition, under keys
+//! ending in `.gz` (`<prop>/blob.bin.gz`, `<prop>/text.txt.gz`) and `"contentEncoding":
+//! "gzip"` in its ref; `size` and `sha256` stay those of the content. The key says it, so a
+//! binary blob that happens to be a gzip file is never decoded by mistake.
 
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
@@ -52,7 +58,28 @@ pub(crate) fn decompress(bytes: &[u8], limit: u64) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-/// What a link to `key` serves: a compressed `item.json` decoded, anything else as it is.
+/// Whether blobs of `content_type` are text, and so compressed with the documents.
+pub(crate) fn is_text_type(content_type: &str) -> bool {
+    let mime = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    mime.starts_with("text/")
+        || matches!(
+            mime.as_str(),
+            "application/json" | "application/xml" | "application/javascript"
+        )
+        || mime.ends_with("+json")
+        || mime.ends_with("+xml")
+}
+
+/// The suffix of a compressed blob's keys.
+pub(crate) const BLOB_SUFFIX: &str = ".gz";
+
+/// What a link to `key` serves: a compressed `item.json` or blob decoded, anything else as
+/// it is.
 /// Links are read by clients that asked for the document, not for its storage. The bound
 /// only stops a hostile object from inflating without end: twice the largest payload a write
 /// accepts now (`max_payload_bytes`) and at least 64 MiB, because a stored document can be
@@ -62,7 +89,7 @@ pub(crate) fn for_link(
     bytes: bytes::Bytes,
     max_payload_bytes: usize,
 ) -> Result<bytes::Bytes, String> {
-    if key.ends_with("/item.json") && is_compressed(&bytes) {
+    if (key.ends_with("/item.json") || key.ends_with(BLOB_SUFFIX)) && is_compressed(&bytes) {
         let bound = (max_payload_bytes as u64)
             .saturating_mul(2)
             .max(64 * 1024 * 1024);
@@ -84,6 +111,28 @@ pub(crate) fn stored_form(bytes: &[u8], min_bytes: Option<u32>) -> Option<Vec<u8
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn text_content_types() {
+        for t in [
+            "text/plain; charset=utf-8",
+            "application/ld+json",
+            "application/json",
+            "image/svg+xml",
+            "TEXT/CSV",
+        ] {
+            assert!(is_text_type(t), "{t}");
+        }
+        for t in [
+            "image/png",
+            "application/octet-stream",
+            "application/gzip",
+            "",
+        ] {
+            assert!(!is_text_type(t), "{t}");
+        }
+    }
+
     use super::*;
 
     #[test]

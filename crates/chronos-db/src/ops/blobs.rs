@@ -24,14 +24,25 @@ use std::collections::HashMap;
 
 /// One object write a version needs.
 pub(super) enum BlobWrite {
-    Put { key: String, bytes: Bytes },
-    Copy { from: String, to: String },
+    Put {
+        key: String,
+        bytes: Bytes,
+    },
+    /// A compressed blob (`Content-Encoding: gzip` where the store keeps it).
+    PutCompressed {
+        key: String,
+        bytes: Bytes,
+    },
+    Copy {
+        from: String,
+        to: String,
+    },
 }
 
 impl BlobWrite {
     pub(super) fn key(&self) -> &str {
         match self {
-            BlobWrite::Put { key, .. } => key,
+            BlobWrite::Put { key, .. } | BlobWrite::PutCompressed { key, .. } => key,
             BlobWrite::Copy { to, .. } => to,
         }
     }
@@ -99,24 +110,42 @@ impl Collection {
             .map_err(|e| {
                 Error::validation(format!("property '{prop}' is not valid base64: {e}"))
             })?;
-        let blob_key = keys::blob_key(prefix, prop);
         let sha = hex::encode(sha2::Sha256::digest(&bytes));
         let size = bytes.len();
+        // Text content above the threshold is stored compressed (see `crate::compression`).
+        let compressed = self
+            .settings
+            .compress_from
+            .filter(|min| bytes.len() as u64 >= u64::from(*min))
+            .filter(|_| crate::compression::is_text_type(&spec.content_type))
+            .filter(|_| std::str::from_utf8(&bytes).is_ok())
+            .and_then(|_| crate::compression::compress(&bytes))
+            .map(Bytes::from);
+        let suffix = match compressed {
+            Some(_) => crate::compression::BLOB_SUFFIX,
+            None => "",
+        };
+        let blob_key = format!("{}{suffix}", keys::blob_key(prefix, prop));
         let mut r = json!({"contentBucket": self.resolved.bucket, "blobKey": blob_key, "contentType": spec.content_type, "size": size, "sha256": sha});
+        if compressed.is_some() {
+            r["contentEncoding"] = Value::String(crate::compression::CONTENT_ENCODING.into());
+        }
+        let put = |key: String, plain: Bytes| match &compressed {
+            // The text rendition is the blob's own bytes: the same compressed stream.
+            Some(z) => BlobWrite::PutCompressed {
+                key,
+                bytes: z.clone(),
+            },
+            None => BlobWrite::Put { key, bytes: plain },
+        };
         if spec.preferred_text || spec.content_type.starts_with("text/") {
             if let Some(text) = is_texty(&bytes) {
-                let text_key = keys::text_key(prefix, prop);
+                let text_key = format!("{}{suffix}", keys::text_key(prefix, prop));
                 r["textKey"] = Value::String(text_key.clone());
-                writes.push(BlobWrite::Put {
-                    key: text_key,
-                    bytes: Bytes::from(text),
-                });
+                writes.push(put(text_key, Bytes::from(text)));
             }
         }
-        writes.push(BlobWrite::Put {
-            key: blob_key,
-            bytes: Bytes::from(bytes),
-        });
+        writes.push(put(blob_key, Bytes::from(bytes)));
         Ok(json!({ "ref": r }))
     }
 
@@ -146,9 +175,13 @@ impl Collection {
             .get("blobKey")
             .and_then(Value::as_str)
             .ok_or_else(bad)?;
-        // `<coll>/<id>/v<ov>.<writeId>/<prop>/blob.bin`
+        // `<coll>/<id>/v<ov>.<writeId>/<prop>/blob.bin`, `.gz` after it when compressed.
+        let suffix = match blob.ends_with(crate::compression::BLOB_SUFFIX) {
+            true => crate::compression::BLOB_SUFFIX,
+            false => "",
+        };
         let version_prefix = blob
-            .strip_suffix(&format!("{prop}/blob.bin"))
+            .strip_suffix(&format!("{prop}/blob.bin{suffix}"))
             .filter(|p| p.ends_with('/'))
             .ok_or_else(bad)?;
         let ov = version_prefix
@@ -180,7 +213,8 @@ impl Collection {
             .filter(|r| r.get("blobKey").and_then(Value::as_str) == Some(blob))
             .ok_or_else(bad)?;
         let mut new_ref = stored.clone();
-        let blob_key = keys::blob_key(prefix, prop);
+        // The copy keeps the stored form, and so the key's suffix.
+        let blob_key = format!("{}{suffix}", keys::blob_key(prefix, prop));
         writes.push(BlobWrite::Copy {
             from: blob.to_string(),
             to: blob_key.clone(),
@@ -191,7 +225,11 @@ impl Collection {
             Value::String(self.resolved.bucket.clone()),
         );
         if let Some(text) = stored.get("textKey").and_then(Value::as_str) {
-            let text_key = keys::text_key(prefix, prop);
+            let text_suffix = match text.ends_with(crate::compression::BLOB_SUFFIX) {
+                true => crate::compression::BLOB_SUFFIX,
+                false => "",
+            };
+            let text_key = format!("{}{text_suffix}", keys::text_key(prefix, prop));
             writes.push(BlobWrite::Copy {
                 from: text.to_string(),
                 to: text_key.clone(),
@@ -212,6 +250,11 @@ impl Collection {
             let key = w.key().to_string();
             match w {
                 BlobWrite::Put { key, bytes } => payload.put(&key, bytes).await?,
+                BlobWrite::PutCompressed { key, bytes } => {
+                    payload
+                        .put_encoded(&key, bytes, crate::compression::CONTENT_ENCODING)
+                        .await?
+                }
                 BlobWrite::Copy { from, to } => {
                     payload.copy(&from, &to).await.map_err(|e| match e {
                         crate::payload::PayloadError::NotFound(_) => Error::validation(format!(

@@ -77,6 +77,7 @@ pub(super) fn open_connection(
          COMMIT;",
     )
     .map_err(backend)?;
+    add_request_ids(&conn)?;
     conn.pragma_update(
         None,
         "synchronous",
@@ -154,4 +155,43 @@ fn register_regexp(conn: &Connection) -> Result<(), MetaError> {
         },
     )
     .map_err(backend)
+}
+
+/// Adds the `request_id` column to the collection tables an earlier release wrote without it,
+/// in one transaction when opening the file, so that reads work before any write. Versions
+/// written before have no request id (`NULL`).
+fn add_request_ids(conn: &Connection) -> Result<(), MetaError> {
+    // IMMEDIATE: two processes opening the file at once take turns (busy timeout), and
+    // the second finds the column there.
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)
+        .map_err(backend)?;
+    let stems: Vec<String> = {
+        let mut st = tx
+            .prepare("SELECT tbl FROM _chronos_collections")
+            .map_err(backend)?;
+        let rows = st.query_map([], |r| r.get(0)).map_err(backend)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(backend)?
+    };
+    let mut added = false;
+    for stem in stems {
+        for table in [format!("{stem}_ver"), format!("{stem}_head")] {
+            let columns: Vec<String> = {
+                let mut st = tx
+                    .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
+                    .map_err(backend)?;
+                let rows = st.query_map([], |r| r.get(0)).map_err(backend)?;
+                rows.collect::<rusqlite::Result<_>>().map_err(backend)?
+            };
+            if columns.is_empty() || columns.iter().any(|c| c == "request_id") {
+                continue;
+            }
+            tx.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN request_id TEXT"))
+                .map_err(backend)?;
+            added = true;
+        }
+    }
+    if added {
+        tracing::info!("added the request_id column to tables of an earlier release");
+    }
+    tx.commit().map_err(backend)
 }

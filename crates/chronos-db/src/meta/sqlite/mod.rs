@@ -271,23 +271,6 @@ fn rebuild_with_rowid(
     .map_err(backend)
 }
 
-/// Adds the `request_id` column to a table an earlier release wrote without it, inside the
-/// caller's transaction. Versions written before have no request id (`NULL`).
-fn add_request_id(tx: &rusqlite::Transaction<'_>, table: &str) -> Result<(), MetaError> {
-    let columns: Vec<String> = {
-        let mut st = tx
-            .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
-            .map_err(backend)?;
-        let rows = st.query_map([], |r| r.get(0)).map_err(backend)?;
-        rows.collect::<rusqlite::Result<_>>().map_err(backend)?
-    };
-    if columns.is_empty() || columns.iter().any(|c| c == "request_id") {
-        return Ok(());
-    }
-    tx.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN request_id TEXT"))
-        .map_err(backend)
-}
-
 #[async_trait]
 impl MetadataStore for SqliteStore {
     async fn ensure_collection(&self, coll: &CollectionSpec) -> Result<(), MetaError> {
@@ -315,8 +298,6 @@ impl MetadataStore for SqliteStore {
                     actor TEXT, reason TEXT, function_id TEXT, payload_key TEXT NOT NULL, size INTEGER NOT NULL,
                     sha256 TEXT NOT NULL, meta TEXT NOT NULL, lineage TEXT NOT NULL, deleted INTEGER NOT NULL,
                     content_of INTEGER NOT NULL, request_id TEXT, shadow TEXT";
-                add_request_id(&tx, &format!("{stem}_ver"))?;
-                add_request_id(&tx, &format!("{stem}_head"))?;
                 rebuild_with_rowid(&tx, &format!("{stem}_ver"), cols)?;
                 rebuild_with_rowid(&tx, &format!("{stem}_head"), cols)?;
                 let mut ddl = format!(

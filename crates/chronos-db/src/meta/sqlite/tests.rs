@@ -173,8 +173,12 @@ async fn tables_of_the_earlier_layout_are_moved_on_open() {
         )
         .await;
         put(&store, "orders", "b", &[json!({"status": "open"})], 20).await;
+        let answers = (
+            store.get_head("orders", "a").await.unwrap(),
+            store.history("orders", "a", None, 10).await.unwrap(),
+        );
         let t = store.table("orders").await.unwrap().unwrap();
-        // Rewrite both tables as the earlier release created them.
+        // Rewrite both tables as the earlier release created them (no request ids either).
         store
             .run(move |c| {
                 for (table, key) in [(format!("{t}_ver"), "id, ov"), (format!("{t}_head"), "id")] {
@@ -194,12 +198,11 @@ async fn tables_of_the_earlier_layout_are_moved_on_open() {
             })
             .await
             .unwrap();
-        (
-            store.get_head("orders", "a").await.unwrap(),
-            store.history("orders", "a", None, 10).await.unwrap(),
-        )
+        answers
     };
     let store = SqliteStore::open(&path).unwrap();
+    // Opening the file added the request-id column: reads work before any write.
+    assert_eq!(store.get_head("orders", "a").await.unwrap(), before.0);
     let old = table_layouts(&store).await;
     assert_eq!(old.len(), 2);
     assert!(
