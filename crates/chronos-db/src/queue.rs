@@ -177,7 +177,11 @@ impl FallbackQueue {
         let attempts = claimed.attempts.saturating_add(1);
         match outcome {
             Ok(()) => {
-                self.journal.complete(claimed.seq).await?;
+                if !self.journal.complete(claimed.seq, owner).await? {
+                    // Another worker took the write over (this one's lease ran out): its
+                    // replay finds the version by the request id and completes it.
+                    tracing::debug!(request_id = %claimed.request_id, "replayed a write another worker now owns");
+                }
                 Ok(Settled::Committed)
             }
             Err(e) if transient(&e) && attempts < self.settings().max_retries() => {
@@ -185,14 +189,21 @@ impl FallbackQueue {
                 let delay = backoff_ms(attempts, s.retry_delay_ms(), s.max_delay_ms());
                 tracing::debug!(request_id = %claimed.request_id, attempts, delay, error = %e, "replay failed; retrying later");
                 self.journal
-                    .retry_later(claimed.seq, attempts, delay, e.code(), &e.to_string())
+                    .retry_later(
+                        claimed.seq,
+                        owner,
+                        attempts,
+                        delay,
+                        e.code(),
+                        &e.to_string(),
+                    )
                     .await?;
                 Ok(Settled::Rescheduled)
             }
             Err(e) => {
                 tracing::warn!(request_id = %claimed.request_id, attempts, error = %e, "replay given up: moved to the dead letters");
                 self.journal
-                    .bury(claimed.seq, attempts, e.code(), &e.to_string())
+                    .bury(claimed.seq, owner, attempts, e.code(), &e.to_string())
                     .await?;
                 Ok(Settled::Dead)
             }

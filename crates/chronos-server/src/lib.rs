@@ -204,8 +204,9 @@ impl Server {
             task.abort();
         }
         if let Some(worker) = queue {
-            // It stopped taking writes when the server began to stop; a replay in flight
-            // finishes (or is left queued, to be replayed again: never applied twice).
+            // It stops when the server begins to stop: a replay in flight is dropped and left
+            // queued; if it had committed, its next replay recognises the version by its
+            // request id (never applied twice).
             if tokio::time::timeout(Duration::from_secs(10), worker)
                 .await
                 .is_err()

@@ -14,37 +14,74 @@ use std::time::{Duration, Instant};
 const ITEMS: usize = 5;
 const WRITES_PER_ITEM: usize = 40;
 
-fn s3() -> Option<[String; 3]> {
-    let vars = [
-        "CHRONOS_TEST_S3_ENDPOINT",
-        "CHRONOS_TEST_S3_ACCESS_KEY",
-        "CHRONOS_TEST_S3_SECRET_KEY",
-    ];
+/// The test servers' variables, or `None` (after saying why) when one is missing outside CI.
+fn servers<const N: usize>(vars: [&str; N]) -> Option<[String; N]> {
     let found: Vec<String> = vars.iter().filter_map(|v| std::env::var(v).ok()).collect();
-    match <[String; 3]>::try_from(found) {
+    match <[String; N]>::try_from(found) {
         Ok(all) => Some(all),
         Err(_) if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("the S3 test server is required in CI: start it with scripts/test-servers.sh")
+            panic!("the test servers are required in CI: start them with scripts/test-servers.sh")
         }
         Err(_) => {
-            eprintln!("skipped: CHRONOS_TEST_S3_* is not set (run scripts/test-servers.sh start)");
+            eprintln!("skipped: {vars:?} not set (run scripts/test-servers.sh start)");
             None
         }
     }
 }
 
-/// A configuration over SQLite in `dir` and S3 at `endpoint`, with the queue on.
-fn config(dir: &Path, endpoint: &str, keys: &[String; 3], ns: &str) -> Value {
-    json!({
-        "dbConnections": {"m": {"sqliteDir": dir.join("meta")}},
-        "spacesConnections": {"s": {"provider": "s3", "endpoint": endpoint, "region": "us-east-1",
-            "accessKey": keys[1], "secretKey": keys[2], "forcePathStyle": true,
-            "timeoutMs": 5000, "maxRetries": 0}},
+/// Which stores a killed-worker run uses.
+#[derive(Clone, Copy)]
+enum Stores {
+    SqliteS3,
+    MongoS3,
+    MongoAzure,
+}
+
+/// A configuration over `stores`, with object storage reachable (`up`) or at a port where
+/// nothing listens, and the queue on; `None` without the servers.
+fn config(stores: Stores, dir: &Path, ns: &str, up: bool) -> Option<Value> {
+    let meta = match stores {
+        Stores::SqliteS3 => json!({"sqliteDir": dir.join("meta")}),
+        Stores::MongoS3 | Stores::MongoAzure => {
+            let [uri] = servers(["CHRONOS_TEST_MONGO_URI"])?;
+            json!({"mongoUri": uri, "timeoutMs": 15000})
+        }
+    };
+    let space = match stores {
+        Stores::SqliteS3 | Stores::MongoS3 => {
+            let [e, k, s] = servers([
+                "CHRONOS_TEST_S3_ENDPOINT",
+                "CHRONOS_TEST_S3_ACCESS_KEY",
+                "CHRONOS_TEST_S3_SECRET_KEY",
+            ])?;
+            let e = if up { e } else { "http://127.0.0.1:1".into() };
+            json!({"provider": "s3", "endpoint": e, "region": "us-east-1", "accessKey": k,
+                   "secretKey": s, "forcePathStyle": true, "timeoutMs": 5000, "maxRetries": 0})
+        }
+        Stores::MongoAzure => {
+            let [e, a, k] = servers([
+                "CHRONOS_TEST_AZURE_ENDPOINT",
+                "CHRONOS_TEST_AZURE_ACCOUNT",
+                "CHRONOS_TEST_AZURE_KEY",
+            ])?;
+            let e = if up {
+                e
+            } else {
+                "http://127.0.0.1:1/devstoreaccount1".into()
+            };
+            json!({"provider": "azure", "endpoint": e, "accessKey": a, "secretKey": k,
+                   "timeoutMs": 5000, "maxRetries": 0})
+        }
+    };
+    Some(json!({
+        "dbConnections": {"m": meta},
+        "spacesConnections": {"s": space},
         "databases": {"runtime": {"tenantTemplate": {"dbConnRef": "m", "spaceConnRef": "s",
-            "bucket": "chronos-test", "prefix": format!("{ns}/{{tenantId}}"), "dbName": "rt_{tenantId}"}}},
+            "bucket": "chronos-test", "prefix": format!("{ns}/{{tenantId}}"),
+            "dbName": format!("{ns}_rt_{{tenantId}}")}}},
         "fallback": {"enabled": true, "maxRetries": 1000, "retryDelayMs": 20, "maxDelayMs": 200,
             "leaseMs": 300, "queueDir": dir.join("queue")}
-    })
+    }))
 }
 
 fn chronos(config: &Path, args: &[&str]) -> Command {
@@ -63,14 +100,29 @@ fn random_pause() -> Duration {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killed_workers_never_apply_a_write_twice() {
-    let Some(keys) = s3() else { return };
+async fn killed_workers_never_apply_a_write_twice_sqlite_s3() {
+    killed_workers(Stores::SqliteS3).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_workers_never_apply_a_write_twice_mongo_s3() {
+    killed_workers(Stores::MongoS3).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_workers_never_apply_a_write_twice_mongo_azure() {
+    killed_workers(Stores::MongoAzure).await
+}
+
+async fn killed_workers(stores: Stores) {
     let dir = tempfile::tempdir().unwrap();
     let ns = format!("k{}", &chronos_db::names::generate_id()[14..]);
     let route = Route::tenant(DatabaseType::Runtime, "tenant-k", "killed").unwrap();
 
     // 1. Object storage unreachable (nothing listens on port 1): every write is queued.
-    let down = config(dir.path(), "http://127.0.0.1:1", &keys, &ns);
+    let Some(down) = config(stores, dir.path(), &ns, false) else {
+        return;
+    };
     {
         let chronos = Chronos::open(ChronosConfig::from_json_value(down).unwrap())
             .await
@@ -101,7 +153,10 @@ async fn killed_workers_never_apply_a_write_twice() {
 
     // 2. Storage is back. Workers are killed (SIGKILL) at random moments, 20 times.
     let up = dir.path().join("up.json");
-    std::fs::write(&up, config(dir.path(), &keys[0], &keys, &ns).to_string()).unwrap();
+    let Some(up_config) = config(stores, dir.path(), &ns, true) else {
+        return;
+    };
+    std::fs::write(&up, up_config.to_string()).unwrap();
     let stats_of = |path: &Path| {
         let out = chronos(path, &["queue", "stats"]).output().unwrap();
         assert!(

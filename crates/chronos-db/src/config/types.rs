@@ -896,8 +896,9 @@ impl Fallback {
 /// The fallback queue. With `enabled`, an item write (create, update, delete, enrich,
 /// restore) whose metadata or object store does not answer is journaled in a local SQLite
 /// file and answered `queued` (HTTP 202) instead of failing; a worker (`chronos serve`,
-/// `chronos queue work`) replays it until it commits, exactly once, waiting
-/// `min(2^attempt × retryDelayMs, maxDelayMs)` ± 20% between attempts. After `maxRetries`
+/// `chronos queue work`) replays it until it commits, exactly once, waiting `retryDelayMs`
+/// after the first failed replay, twice as long after each next one, at most `maxDelayMs`
+/// (± 20%). After `maxRetries`
 /// failed attempts, or at once on a permanent error (validation, conflict, not found,
 /// deleted), it moves to the dead letters.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]

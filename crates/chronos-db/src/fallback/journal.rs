@@ -112,6 +112,19 @@ fn failed(e: impl std::fmt::Display) -> Error {
     Error::Queue(crate::redact::redact(&e.to_string()))
 }
 
+/// A request id several items' writes carry (callers' keys are per item).
+fn ambiguous(n: i64) -> Error {
+    Error::validation(format!(
+        "{n} journaled writes of different items carry this request id (a caller used one key \
+         for several items); `chronos queue list` and `queue dead` show them"
+    ))
+}
+
+/// Milliseconds as microseconds, saturating.
+fn micros(ms: u64) -> i64 {
+    i64::try_from(ms).unwrap_or(i64::MAX).saturating_mul(1000)
+}
+
 fn route_json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or(serde_json::Value::String(text.into()))
 }
@@ -134,19 +147,23 @@ impl Journal {
              BEGIN IMMEDIATE;
              CREATE TABLE IF NOT EXISTS {OPS} (
                  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                 request_id TEXT NOT NULL UNIQUE,
+                 request_id TEXT NOT NULL,
                  item_key TEXT NOT NULL, route TEXT NOT NULL, item_id TEXT NOT NULL,
                  kind TEXT NOT NULL, op TEXT NOT NULL, queued_at INTEGER NOT NULL,
                  attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL,
                  lease_owner TEXT, lease_until INTEGER NOT NULL DEFAULT 0,
-                 last_code TEXT, last_message TEXT);
+                 last_code TEXT, last_message TEXT,
+                 UNIQUE (item_key, request_id));
              CREATE INDEX IF NOT EXISTS {OPS}_item ON {OPS}(item_key, seq);
+             CREATE INDEX IF NOT EXISTS {OPS}_request ON {OPS}(request_id);
              CREATE TABLE IF NOT EXISTS {dead} (
-                 request_id TEXT PRIMARY KEY,
+                 request_id TEXT NOT NULL,
                  item_key TEXT NOT NULL, route TEXT NOT NULL, item_id TEXT NOT NULL,
                  kind TEXT NOT NULL, op TEXT NOT NULL, queued_at INTEGER NOT NULL,
                  attempts INTEGER NOT NULL, failed_at INTEGER NOT NULL,
-                 code TEXT NOT NULL, message TEXT NOT NULL);
+                 code TEXT NOT NULL, message TEXT NOT NULL,
+                 PRIMARY KEY (item_key, request_id));
+             CREATE INDEX IF NOT EXISTS {dead}_request ON {dead}(request_id);
              CREATE INDEX IF NOT EXISTS {dead}_failed ON {dead}(failed_at);
              COMMIT;"
         ))
@@ -187,11 +204,13 @@ impl Journal {
     ) -> Result<(Option<QueuedWrite>, bool)> {
         let (request_id, item_key) = (request_id.to_string(), item_key.to_string());
         self.run(move |c, _| {
+            // A request id names a write of one item: the same key on another item (another
+            // tenant's, say) is another request.
             let queued = c
                 .prepare_cached(&format!(
-                    "SELECT item_id, kind FROM {OPS} WHERE request_id = ?1"
+                    "SELECT item_id, kind FROM {OPS} WHERE request_id = ?1 AND item_key = ?2"
                 ))?
-                .query_row([&request_id], |r| {
+                .query_row([&request_id, &item_key], |r| {
                     Ok(QueuedWrite {
                         queued: true,
                         request_id: request_id.clone(),
@@ -216,20 +235,27 @@ impl Journal {
         let now = Timestamp::now().micros();
         self.run(move |c, _| {
             let (code, message) = e.cause.clone().unzip();
-            c.prepare_cached(&format!(
+            // One transaction: what the caller is told is what the journal holds.
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.prepare_cached(&format!(
                 "INSERT INTO {OPS} (request_id, item_key, route, item_id, kind, op, queued_at, next_at, last_code, last_message)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9) ON CONFLICT(request_id) DO NOTHING"
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9) ON CONFLICT(item_key, request_id) DO NOTHING"
             ))?
             .execute(params![e.request_id, e.item_key, e.route, e.item_id, e.kind, e.op, now, code, message])?;
-            c.prepare_cached(&format!("SELECT item_id, kind FROM {OPS} WHERE request_id = ?1"))?
-                .query_row([&e.request_id], |r| {
+            let queued = tx
+                .prepare_cached(&format!(
+                    "SELECT item_id, kind FROM {OPS} WHERE request_id = ?1 AND item_key = ?2"
+                ))?
+                .query_row([&e.request_id, &e.item_key], |r| {
                     Ok(QueuedWrite {
                         queued: true,
                         request_id: e.request_id.clone(),
                         id: r.get(0)?,
                         op: r.get(1)?,
                     })
-                })
+                })?;
+            tx.commit()?;
+            Ok(queued)
         })
         .await
     }
@@ -259,7 +285,7 @@ impl Journal {
                 })
                 .optional()?;
             if let Some(claimed) = &found {
-                let until = now.saturating_add((lease_ms as i64).saturating_mul(1000));
+                let until = now.saturating_add(micros(lease_ms));
                 tx.execute(
                     &format!("UPDATE {OPS} SET lease_owner = ?1, lease_until = ?2 WHERE seq = ?3"),
                     params![owner, until, claimed.seq],
@@ -275,9 +301,7 @@ impl Journal {
     pub(crate) async fn renew(&self, seq: i64, owner: &str, lease_ms: u64) -> Result<bool> {
         let owner = owner.to_string();
         self.run(move |c, _| {
-            let until = Timestamp::now()
-                .micros()
-                .saturating_add((lease_ms as i64).saturating_mul(1000));
+            let until = Timestamp::now().micros().saturating_add(micros(lease_ms));
             Ok(c.execute(
                 &format!("UPDATE {OPS} SET lease_until = ?1 WHERE seq = ?2 AND lease_owner = ?3"),
                 params![until, seq, owner],
@@ -286,11 +310,15 @@ impl Journal {
         .await
     }
 
-    /// Removes a write whose replay committed (J3).
-    pub(crate) async fn complete(&self, seq: i64) -> Result<()> {
+    /// Removes a write whose replay committed (J3), if `owner` still holds its lease;
+    /// false when another worker took it over (its replay then recognises the commit).
+    pub(crate) async fn complete(&self, seq: i64, owner: &str) -> Result<bool> {
+        let owner = owner.to_string();
         self.run(move |c, _| {
-            c.execute(&format!("DELETE FROM {OPS} WHERE seq = ?1"), [seq])?;
-            Ok(())
+            Ok(c.execute(
+                &format!("DELETE FROM {OPS} WHERE seq = ?1 AND lease_owner = ?2"),
+                params![seq, owner],
+            )? == 1)
         })
         .await
     }
@@ -299,22 +327,21 @@ impl Journal {
     pub(crate) async fn retry_later(
         &self,
         seq: i64,
+        owner: &str,
         attempts: u32,
         delay_ms: u64,
         code: &str,
         message: &str,
     ) -> Result<()> {
-        let (code, message) = (code.to_string(), message.to_string());
+        let (code, message, owner) = (code.to_string(), message.to_string(), owner.to_string());
         self.run(move |c, _| {
-            let next = Timestamp::now()
-                .micros()
-                .saturating_add((delay_ms as i64).saturating_mul(1000));
+            let next = Timestamp::now().micros().saturating_add(micros(delay_ms));
             c.execute(
                 &format!(
                     "UPDATE {OPS} SET attempts = ?1, next_at = ?2, lease_owner = NULL, lease_until = 0,
-                     last_code = ?3, last_message = ?4 WHERE seq = ?5"
+                     last_code = ?3, last_message = ?4 WHERE seq = ?5 AND lease_owner = ?6"
                 ),
-                params![attempts, next, code, message, seq],
+                params![attempts, next, code, message, seq, owner],
             )?;
             Ok(())
         })
@@ -325,22 +352,28 @@ impl Journal {
     pub(crate) async fn bury(
         &self,
         seq: i64,
+        owner: &str,
         attempts: u32,
         code: &str,
         message: &str,
     ) -> Result<()> {
-        let (code, message) = (code.to_string(), message.to_string());
+        let (code, message, owner) = (code.to_string(), message.to_string(), owner.to_string());
         self.run(move |c, dead| {
             let now = Timestamp::now().micros();
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            tx.execute(
+            // Only while `owner` holds the lease: a worker that lost it must not bury a write
+            // another worker may be committing.
+            let moved = tx.execute(
                 &format!(
                     "INSERT OR REPLACE INTO {dead} (request_id, item_key, route, item_id, kind, op, queued_at, attempts, failed_at, code, message)
-                     SELECT request_id, item_key, route, item_id, kind, op, queued_at, ?1, ?2, ?3, ?4 FROM {OPS} WHERE seq = ?5"
+                     SELECT request_id, item_key, route, item_id, kind, op, queued_at, ?1, ?2, ?3, ?4 FROM {OPS}
+                     WHERE seq = ?5 AND lease_owner = ?6"
                 ),
-                params![attempts, now, code, message, seq],
+                params![attempts, now, code, message, seq, owner],
             )?;
-            tx.execute(&format!("DELETE FROM {OPS} WHERE seq = ?1"), [seq])?;
+            if moved == 1 {
+                tx.execute(&format!("DELETE FROM {OPS} WHERE seq = ?1"), [seq])?;
+            }
             tx.commit()
         })
         .await
@@ -435,7 +468,15 @@ impl Journal {
         self.run(move |c, dead| {
             let now = Timestamp::now().micros();
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let moved = tx.execute(
+            let named: i64 = tx.query_row(
+                &format!("SELECT COUNT(*) FROM {dead} WHERE request_id = ?1"),
+                [&request_id],
+                |r| r.get(0),
+            )?;
+            if named != 1 {
+                return Ok(named);
+            }
+            tx.execute(
                 &format!(
                     "INSERT INTO {OPS} (request_id, item_key, route, item_id, kind, op, queued_at, next_at, last_code, last_message)
                      SELECT request_id, item_key, route, item_id, kind, op, queued_at, ?1, code, message FROM {dead}
@@ -445,9 +486,14 @@ impl Journal {
             )?;
             tx.execute(&format!("DELETE FROM {dead} WHERE request_id = ?1"), [&request_id])?;
             tx.commit()?;
-            Ok(moved == 1)
+            Ok(1)
         })
         .await
+        .and_then(|named| match named {
+            0 => Ok(false),
+            1 => Ok(true),
+            n => Err(ambiguous(n)),
+        })
     }
 
     /// Removes a queued write or a dead letter: `Ok(true)` when one was removed, `Ok(false)`
@@ -466,15 +512,30 @@ impl Journal {
                 if leased {
                     return Ok(None);
                 }
+                let named: i64 = tx.query_row(
+                    &format!(
+                        "SELECT (SELECT COUNT(*) FROM {OPS} WHERE request_id = ?1)
+                              + (SELECT COUNT(*) FROM {dead} WHERE request_id = ?1)"
+                    ),
+                    [&request_id],
+                    |r| r.get(0),
+                )?;
+                if named > 1 {
+                    return Ok(Some(Err(named)));
+                }
                 let n = tx.execute(&format!("DELETE FROM {OPS} WHERE request_id = ?1"), [&request_id])?
                     + tx.execute(&format!("DELETE FROM {dead} WHERE request_id = ?1"), [&request_id])?;
                 tx.commit()?;
-                Ok(Some(n > 0))
+                Ok(Some(Ok(n > 0)))
             })
             .await?;
-        outcome.ok_or_else(|| {
-            Error::validation("the write is being replayed right now; try again when it is done")
-        })
+        match outcome {
+            None => Err(Error::validation(
+                "the write is being replayed right now; try again when it is done",
+            )),
+            Some(Ok(removed)) => Ok(removed),
+            Some(Err(n)) => Err(ambiguous(n)),
+        }
     }
 
     /// Every journaled write, waiting or dead: `(request id, route JSON, op JSON)`.

@@ -17,9 +17,11 @@
 //!
 //! * **J1** A queued write is in exactly one table; moving it (to the dead letters, or back
 //!   with `retry`) is one transaction.
-//! * **J2** A worker replays a write only while it holds the write's lease, and only when
-//!   no older write of the same item is still queued (leased, waiting or not): the writes
-//!   of one item commit in the order they were queued.
+//! * **J2** A worker claims a write only when its lease is free and no older write of the
+//!   same item is still queued (leased, waiting or not), so the writes of one item commit in
+//!   the order they were queued; it settles the write (removes, reschedules, buries) only
+//!   while it still holds the lease. A worker whose lease ran out mid-replay may still
+//!   commit: the request id makes that commit the one every later replay recognises.
 //! * **J3** A row leaves `chronos_fallback_ops` only after its replay committed (or proved
 //!   it had committed before), or as a dead letter. A crash anywhere leaves it queued, and
 //!   the next replay recognises an earlier commit by the request id recorded with the

@@ -188,6 +188,13 @@ impl Collection {
         actor: &str,
         reason: &str,
     ) -> Result<EntityInsert> {
+        // Several items' writes: one request id cannot name their outcome.
+        if self.request_id.is_some() {
+            return Err(Error::validation(
+                "a request id (idempotency key) applies to one item's write, not to a create \
+                 with entities",
+            ));
+        }
         // 1. Validate everything before the first write.
         let doc = self.accept(data.clone(), None)?;
         self.check_required(&doc)?;

@@ -139,6 +139,11 @@ impl Collection {
         actor: &str,
         reason: &str,
     ) -> Result<WriteResult> {
+        // A restore has no expected ov: under the item's lease, a twin of this request that
+        // committed while this one waited is the outcome, not a base to restore again on.
+        if let Some(done) = self.earlier_outcome(Some(id), false).await? {
+            return Ok(done);
+        }
         let head = self.existing_head(id).await?;
         if head.version.op == Op::Erase {
             return Err(Error::Erased {

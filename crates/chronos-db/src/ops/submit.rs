@@ -22,8 +22,10 @@
 //! local queue ([`crate::fallback::Journal`]) and answered with [`Error::Queued`]; a later
 //! write to an item that has queued writes is queued behind them. The journal insert is
 //! that write's commit point: once it returns, the write will be replayed until it commits
-//! or goes to the dead letters. If the journal cannot take it, the caller gets the backend's
-//! error, as without a queue.
+//! or goes to the dead letters. If the journal cannot take a write whose backend failed,
+//! the caller gets the backend's error, as without a queue; if the journal cannot even be
+//! read (a full or broken disk), every write fails with `QUEUE_ERROR`, since it cannot
+//! tell whether the item has writes waiting that the new one must not overtake.
 
 use super::{item_id, Collection, CreateOptions, EnrichOptions, LineageRef, OriginRef};
 use crate::error::{Error, Result};

@@ -642,6 +642,11 @@ impl Collection {
             }
         }
         for attempt in 0.. {
+            // A merge is not idempotent: under the item's lease, a twin of this request that
+            // committed while this one waited for the lease is the outcome, not a base.
+            if let Some(done) = self.earlier_outcome(Some(id), false).await? {
+                return Ok(done);
+            }
             let head = self.existing_head(id).await?;
             match opts.expected_ov {
                 Some(e) => self.check_writable(&head, e)?,

@@ -589,3 +589,91 @@ async fn erasure_removes_queued_writes(b: &dyn Backend) {
     let stats = queue.stats().await.unwrap();
     assert_eq!((stats.pending, stats.dead), (0, 0));
 }
+
+conformance_case!(request_ids_belong_to_their_item);
+/// Two tenants that happen to use the same key are two requests, queued or not.
+async fn request_ids_belong_to_their_item(b: &dyn Backend) {
+    let h = open!(b, queue_on(5, 1));
+    let queue = h.chronos.queue().unwrap();
+    let (a, b2) = (
+        h.tenant("tenant-a", "shared"),
+        h.tenant("tenant-b", "shared"),
+    );
+    let ida = a
+        .create(json!({"t": "a"}), "x", "r", Default::default())
+        .await
+        .unwrap()
+        .id;
+    let idb = b2
+        .create(json!({"t": "b"}), "x", "r", Default::default())
+        .await
+        .unwrap()
+        .id;
+    h.meta_fault.arm(1, false);
+    let qa = queued(
+        a.with_request_id("same-key")
+            .unwrap()
+            .update(&ida, json!({"t": "a", "n": 1}), 0, "x", "r")
+            .await
+            .unwrap_err(),
+    );
+    h.meta_fault.arm(1, false);
+    let qb = queued(
+        b2.with_request_id("same-key")
+            .unwrap()
+            .update(&idb, json!({"t": "b", "n": 1}), 0, "x", "r")
+            .await
+            .unwrap_err(),
+    );
+    h.meta_fault.disarm();
+    assert_eq!(
+        (qa.id.as_str(), qb.id.as_str()),
+        (ida.as_str(), idb.as_str())
+    );
+    assert_eq!(queue.stats().await.unwrap().pending, 2);
+    // An ambiguous id is refused by the admin calls rather than guessed.
+    assert_eq!(
+        queue.cancel("same-key").await.unwrap_err().code(),
+        "VALIDATION_ERROR"
+    );
+    assert_eq!(queue.drain().await.unwrap().committed, 2);
+    assert_eq!(contents(&a, &ida).await[1], json!({"t": "a", "n": 1}));
+    assert_eq!(contents(&b2, &idb).await[1], json!({"t": "b", "n": 1}));
+}
+
+conformance_case!(twin_keyed_enrichments_merge_once);
+/// Two copies of one keyed enrichment sent at once, under item leases: one merge.
+async fn twin_keyed_enrichments_merge_once(b: &dyn Backend) {
+    let h = open!(b, |c: &mut ChronosConfig| c.locks.enabled = true);
+    let c = h.coll("twins");
+    let id = c
+        .create(json!({"n": 0}), "x", "r", Default::default())
+        .await
+        .unwrap()
+        .id;
+    // Slow object writes: the second copy waits for the first one's lease.
+    h.payload_fault
+        .put_delay_ms
+        .store(150, std::sync::atomic::Ordering::SeqCst);
+    let keyed = c.with_request_id("enrich-twin").unwrap();
+    let one = {
+        let (k, id) = (keyed.clone(), id.clone());
+        tokio::spawn(async move {
+            k.enrich(&id, json!({"tags": ["x"]}), EnrichOptions::default())
+                .await
+        })
+    };
+    let two = {
+        let (k, id) = (keyed.clone(), id.clone());
+        tokio::spawn(async move {
+            k.enrich(&id, json!({"tags": ["x"]}), EnrichOptions::default())
+                .await
+        })
+    };
+    let (one, two) = (one.await.unwrap().unwrap(), two.await.unwrap().unwrap());
+    h.payload_fault
+        .put_delay_ms
+        .store(0, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(one, two);
+    assert_eq!(contents(&c, &id).await.len(), 2, "one merge");
+}

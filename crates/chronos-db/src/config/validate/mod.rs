@@ -480,8 +480,17 @@ fn fallback(p: &mut Problems, cfg: &ChronosConfig, f: &crate::config::Fallback) 
             );
         }
     }
-    if f.lease_ms.is_some_and(|l| l < 100) {
-        p.add("$.fallback.leaseMs", "must be at least 100");
+    if f.lease_ms.is_some_and(|l| !(100..=3_600_000).contains(&l)) {
+        p.add("$.fallback.leaseMs", "must be 100-3600000 (an hour)");
+    }
+    if f.max_delay_ms.is_some_and(|d| d > 86_400_000) {
+        p.add("$.fallback.maxDelayMs", "must be at most 86400000 (a day)");
+    }
+    if f.retry_delay_ms.is_some_and(|d| d > 86_400_000) {
+        p.add(
+            "$.fallback.retryDelayMs",
+            "must be at most 86400000 (a day)",
+        );
     }
     if f.max_retries.is_some_and(|r| r > 1000) {
         p.add("$.fallback.maxRetries", "must be at most 1000");
