@@ -214,7 +214,10 @@ impl FallbackQueue {
     async fn perform(&self, claimed: &Claimed) -> Result<()> {
         let route: Route = serde_json::from_str(&claimed.route)
             .map_err(|e| Error::Corrupt(format!("a queued write's route: {e}")))?;
-        let op: WriteOp = serde_json::from_str(&claimed.op)
+        let op = self
+            .journal
+            .open_op(&claimed.item_key, &claimed.request_id, &claimed.op)?;
+        let op: WriteOp = serde_json::from_str(&op)
             .map_err(|e| Error::Corrupt(format!("a queued write: {e}")))?;
         let collection = self
             .context

@@ -136,6 +136,20 @@ impl Keyring {
         }
     }
 
+    /// The keys of the fallback queue's journal, derived from each master key: the current
+    /// one first (new entries), then the previous ones (entries queued before a rotation).
+    pub(crate) fn queue_keys(&self) -> Vec<(String, Key)> {
+        std::iter::once(&self.master)
+            .chain(&self.previous)
+            .map(|m| {
+                (
+                    format!("queue:{}", m.id),
+                    m.derive("chronos-fallback-queue"),
+                )
+            })
+            .collect()
+    }
+
     /// The key that signs links to encrypted objects (served, decrypted, by `chronos serve`).
     pub(crate) fn link_key(&self) -> Key {
         self.master.derive("chronos-encrypted-object-links")

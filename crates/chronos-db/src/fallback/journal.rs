@@ -27,6 +27,7 @@ pub(crate) struct NewEntry {
 pub(crate) struct Claimed {
     pub(crate) seq: i64,
     pub(crate) request_id: String,
+    pub(crate) item_key: String,
     pub(crate) route: String,
     pub(crate) op: String,
     pub(crate) attempts: u32,
@@ -106,7 +107,12 @@ pub struct Journal {
     conn: Arc<Mutex<Connection>>,
     dead: Arc<str>,
     path: PathBuf,
+    /// With encryption at rest: the keys queued writes are sealed with (the first seals).
+    keys: Arc<Vec<(String, crate::crypto::Key)>>,
 }
+
+/// The prefix of a sealed write in the `op` column (base64 of the encrypted object format).
+const SEALED: &str = "sealed:";
 
 fn failed(e: impl std::fmt::Display) -> Error {
     Error::Queue(crate::redact::redact(&e.to_string()))
@@ -131,8 +137,14 @@ fn route_json(text: &str) -> serde_json::Value {
 
 impl Journal {
     /// Opens (creating if needed) the journal in `dir`, with `dead` as the dead letters'
-    /// table (already validated as a plain identifier).
-    pub fn open(dir: &Path, dead: &str) -> Result<Journal> {
+    /// table (already validated as a plain identifier). With `keys` (encryption at rest on),
+    /// the writes' content is sealed with the first: the payloads of queued writes are not
+    /// kept in plaintext either.
+    pub(crate) fn open(
+        dir: &Path,
+        dead: &str,
+        keys: Vec<(String, crate::crypto::Key)>,
+    ) -> Result<Journal> {
         std::fs::create_dir_all(dir)
             .map_err(|e| failed(format!("cannot create {}: {e}", dir.display())))?;
         let path = dir.join("queue.sqlite");
@@ -172,7 +184,55 @@ impl Journal {
             conn: Arc::new(Mutex::new(conn)),
             dead: dead.into(),
             path,
+            keys: Arc::new(keys),
         })
+    }
+
+    /// A write's content as the journal stores it: sealed when there are keys, bound to its
+    /// item and request id (a sealed write copied to another row does not open).
+    fn seal(&self, item_key: &str, request_id: &str, op: &str) -> Result<String> {
+        use base64::Engine;
+        let Some((kid, key)) = self.keys.first() else {
+            return Ok(op.to_string());
+        };
+        let sealed = crate::crypto::envelope::seal(
+            key,
+            kid,
+            &format!("{item_key}\n{request_id}"),
+            op.as_bytes(),
+        )
+        .map_err(Error::Encryption)?;
+        Ok(format!(
+            "{SEALED}{}",
+            base64::engine::general_purpose::STANDARD.encode(sealed)
+        ))
+    }
+
+    /// A write's content as stored, opened.
+    pub(crate) fn open_op(&self, item_key: &str, request_id: &str, stored: &str) -> Result<String> {
+        use base64::Engine;
+        let Some(b64) = stored.strip_prefix(SEALED) else {
+            return Ok(stored.to_string());
+        };
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(|_| Error::Corrupt("a sealed queued write is not base64".into()))?;
+        let kid = crate::crypto::envelope::key_id(&bytes).unwrap_or_default();
+        let key = self
+            .keys
+            .iter()
+            .find(|(k, _)| k == kid)
+            .map(|(_, key)| key)
+            .ok_or_else(|| {
+                Error::Encryption(format!(
+                    "a queued write is sealed with key '{}', which no configured master key derives",
+                    crate::names::printable(kid)
+                ))
+            })?;
+        let opened =
+            crate::crypto::envelope::open(key, &format!("{item_key}\n{request_id}"), &bytes)
+                .ok_or_else(|| Error::Encryption("a sealed queued write does not open".into()))?;
+        String::from_utf8(opened).map_err(|_| Error::Corrupt("a queued write is not UTF-8".into()))
     }
 
     /// The journal's file.
@@ -231,8 +291,9 @@ impl Journal {
 
     /// Journals a write (the commit point of a queued write: synced before this returns).
     /// A request id already queued keeps its first entry.
-    pub(crate) async fn enqueue(&self, e: NewEntry) -> Result<QueuedWrite> {
+    pub(crate) async fn enqueue(&self, mut e: NewEntry) -> Result<QueuedWrite> {
         let now = Timestamp::now().micros();
+        e.op = self.seal(&e.item_key, &e.request_id, &e.op)?;
         self.run(move |c, _| {
             let (code, message) = e.cause.clone().unzip();
             // One transaction: what the caller is told is what the journal holds.
@@ -269,7 +330,7 @@ impl Journal {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let found = tx
                 .prepare_cached(&format!(
-                    "SELECT seq, request_id, route, op, attempts FROM {OPS} o
+                    "SELECT seq, request_id, route, op, attempts, item_key FROM {OPS} o
                      WHERE next_at <= ?1 AND lease_until <= ?1
                        AND NOT EXISTS (SELECT 1 FROM {OPS} p WHERE p.item_key = o.item_key AND p.seq < o.seq)
                      ORDER BY seq LIMIT 1"
@@ -281,6 +342,7 @@ impl Journal {
                         route: r.get(2)?,
                         op: r.get(3)?,
                         attempts: r.get(4)?,
+                        item_key: r.get(5)?,
                     })
                 })
                 .optional()?;
@@ -540,18 +602,28 @@ impl Journal {
 
     /// Every journaled write, waiting or dead: `(request id, route JSON, op JSON)`.
     pub(crate) async fn all_writes(&self) -> Result<Vec<(String, String, String)>> {
-        self.run(move |c, dead| {
-            let mut out = Vec::new();
-            for table in [OPS, dead] {
-                let mut st = c.prepare(&format!("SELECT request_id, route, op FROM {table}"))?;
-                let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-                for row in rows {
-                    out.push(row?);
+        let rows: Vec<(String, String, String, String)> = self
+            .run(move |c, dead| {
+                let mut out = Vec::new();
+                for table in [OPS, dead] {
+                    let mut st = c.prepare(&format!(
+                        "SELECT request_id, route, op, item_key FROM {table}"
+                    ))?;
+                    let rows =
+                        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+                    for row in rows {
+                        out.push(row?);
+                    }
                 }
-            }
-            Ok(out)
-        })
-        .await
+                Ok(out)
+            })
+            .await?;
+        rows.into_iter()
+            .map(|(request_id, route, op, item_key)| {
+                let op = self.open_op(&item_key, &request_id, &op)?;
+                Ok((request_id, route, op))
+            })
+            .collect()
     }
 
     /// Removes writes (waiting or dead) by request id, or every write of `item_key`; returns

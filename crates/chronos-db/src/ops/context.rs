@@ -84,7 +84,12 @@ impl Context {
                         "$.fallback.queueDir: is required".into()
                     ])
                 })?;
-                Some(crate::fallback::Journal::open(&dir, f.dead_letter_table())?)
+                let keys = keyring.as_ref().map(|k| k.queue_keys()).unwrap_or_default();
+                Some(crate::fallback::Journal::open(
+                    &dir,
+                    f.dead_letter_table(),
+                    keys,
+                )?)
             }
             None => None,
         };

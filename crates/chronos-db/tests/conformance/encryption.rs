@@ -23,7 +23,7 @@ fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn encrypted(cfg: &mut ChronosConfig) {
+pub fn encrypted(cfg: &mut ChronosConfig) {
     cfg.encryption = Some(EncryptionSettings {
         enabled: true,
         master_key: key(1),

@@ -677,3 +677,36 @@ async fn twin_keyed_enrichments_merge_once(b: &dyn Backend) {
     assert_eq!(one, two);
     assert_eq!(contents(&c, &id).await.len(), 2, "one merge");
 }
+
+conformance_case!(queued_payloads_are_sealed_with_encryption_on);
+/// With encryption at rest, a queued write's content is sealed in the journal too (and
+/// still replays).
+async fn queued_payloads_are_sealed_with_encryption_on(b: &dyn Backend) {
+    let h = open!(b, |c: &mut ChronosConfig| {
+        crate::encryption::encrypted(c);
+        queue_on(5, 1)(c);
+    });
+    let queue = h.chronos.queue().unwrap();
+    let c = h.coll("sealed");
+    let marker = "plaintext-marker-7f3a9c";
+    h.meta_fault.arm(1, false);
+    let q = queued(
+        c.create(json!({"secret": marker}), "a", "r", Default::default())
+            .await
+            .unwrap_err(),
+    );
+    h.meta_fault.disarm();
+    let mut journal = Vec::new();
+    for entry in std::fs::read_dir(queue.path().parent().unwrap()).unwrap() {
+        journal.extend(std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    assert!(!journal.is_empty());
+    assert!(
+        !journal
+            .windows(marker.len())
+            .any(|w| w == marker.as_bytes()),
+        "the journal holds the payload in plaintext"
+    );
+    assert_eq!(queue.drain().await.unwrap().committed, 1);
+    assert_eq!(contents(&c, &q.id).await, [json!({"secret": marker})]);
+}
