@@ -49,6 +49,9 @@ pub(crate) enum WriteOp {
     Create {
         /// Always set once the write is submitted (see the module docs).
         id: Option<String>,
+        /// The id was generated for this create (not the caller's, not from a key).
+        #[serde(default)]
+        generated: bool,
         data: Value,
         actor: String,
         reason: String,
@@ -89,6 +92,7 @@ impl WriteOp {
     pub(crate) fn create(data: Value, actor: &str, reason: &str, opts: CreateOptions) -> Self {
         WriteOp::Create {
             id: opts.id,
+            generated: false,
             data,
             actor: actor.into(),
             reason: reason.into(),
@@ -230,14 +234,25 @@ impl Collection {
             None => self.stamped(Some(new_request_id().into())),
         };
         let request_id = this.request_id.clone().unwrap_or_default();
-        if let WriteOp::Create { id: id @ None, .. } = &mut op {
+        if let WriteOp::Create {
+            id: id @ None,
+            generated,
+            ..
+        } = &mut op
+        {
             *id = Some(match &self.request_id {
                 Some(key) => id_for_key(key),
-                None => ItemId::generate().to_string(),
+                None => {
+                    *generated = true;
+                    ItemId::generate().to_string()
+                }
             });
         }
+        // A request id made just now cannot have committed anything: its first attempt
+        // skips the look for an earlier one.
+        let fresh = self.request_id.is_none();
         let Some(queue) = queue else {
-            return this.apply(op).await;
+            return this.apply_first(op, fresh).await;
         };
         let item = item_id(op.item().unwrap_or_default())?;
         let item_key = this.item_key(&item);
@@ -251,7 +266,7 @@ impl Collection {
             return this.enqueue(&queue, op, &item, item_key, None).await;
         }
         let journaled = op.clone();
-        match this.apply(op).await {
+        match this.apply_first(op, fresh).await {
             Err(e) if e.is_unavailable() => {
                 this.enqueue(&queue, journaled, &item, item_key, Some(e))
                     .await
@@ -367,21 +382,34 @@ impl Collection {
 
     /// Performs a write now (no queue), recognising an earlier commit of its request id.
     pub(crate) async fn apply(&self, op: WriteOp) -> Result<WriteResult> {
+        self.apply_first(op, false).await
+    }
+
+    /// [`Collection::apply`]; `fresh`: the request id was made for this attempt, so no
+    /// earlier commit of it can exist.
+    async fn apply_first(&self, op: WriteOp, fresh: bool) -> Result<WriteResult> {
         let item = op.item().map(str::to_string);
-        if let Some(done) = self.earlier_outcome(item.as_deref(), false).await? {
-            return Ok(done);
+        if !fresh {
+            if let Some(done) = self.earlier_outcome(item.as_deref(), false).await? {
+                return Ok(done);
+            }
         }
         let result = match op {
             WriteOp::Create {
                 id,
+                generated,
                 data,
                 actor,
                 reason,
                 parent,
                 origin,
             } => {
+                let fresh_id = match (&id, generated) {
+                    (Some(id), true) => Some(item_id(id)?),
+                    _ => None,
+                };
                 let opts = CreateOptions {
-                    id,
+                    id: if fresh_id.is_some() { None } else { id },
                     parent: parent.map(|(id, collection)| LineageRef { id, collection }),
                     origin: origin.map(|(id, collection, system)| OriginRef {
                         id,
@@ -389,7 +417,10 @@ impl Collection {
                         system,
                     }),
                 };
-                self.create_direct(data, &actor, &reason, opts).await
+                match fresh_id {
+                    Some(id) => self.create_fresh(data, &actor, &reason, id, opts).await,
+                    None => self.create_direct(data, &actor, &reason, opts).await,
+                }
             }
             WriteOp::Update {
                 id,

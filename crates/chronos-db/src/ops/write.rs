@@ -333,6 +333,22 @@ impl Collection {
         }
     }
 
+    /// A create under an id generated for it before its first attempt (so that a queued or
+    /// repeated create names its item): written as a generated id is, without the lease
+    /// and the check a caller's id needs; the commit's compare-and-set still refuses an id
+    /// that exists (a repeat whose first attempt committed).
+    pub(super) async fn create_fresh(
+        &self,
+        data: Value,
+        actor: &str,
+        reason: &str,
+        id: ItemId,
+        opts: CreateOptions,
+    ) -> Result<WriteResult> {
+        self.create_unlocked_as(data, actor, reason, None, Some(id), opts)
+            .await
+    }
+
     async fn create_unlocked(
         &self,
         data: Value,
@@ -341,10 +357,24 @@ impl Collection {
         chosen_id: Option<&ItemId>,
         opts: CreateOptions,
     ) -> Result<WriteResult> {
+        self.create_unlocked_as(data, actor, reason, chosen_id, None, opts)
+            .await
+    }
+
+    async fn create_unlocked_as(
+        &self,
+        data: Value,
+        actor: &str,
+        reason: &str,
+        chosen_id: Option<&ItemId>,
+        fresh_id: Option<ItemId>,
+        opts: CreateOptions,
+    ) -> Result<WriteResult> {
         let doc = self.accept(data, chosen_id.map(ItemId::as_str))?;
-        let (id, chosen) = match chosen_id {
-            Some(id) => (id.clone(), true),
-            None => (ItemId::generate(), false),
+        let (id, chosen) = match (chosen_id, fresh_id) {
+            (Some(id), _) => (id.clone(), true),
+            (None, Some(id)) => (id, false),
+            (None, None) => (ItemId::generate(), false),
         };
         self.check_required(&doc)?;
         let mut lineage = Lineage::default();

@@ -320,8 +320,8 @@ async fn queued_writes_replay_in_order_exactly_once(b: &dyn Backend) {
     );
 
     // A commit whose reply is lost: queued, and its replay recognises the version.
-    // Metadata calls of an update: find_request, get_head, commit.
-    h.meta_fault.arm(3, true);
+    // Metadata calls of an update with a request id made for it: get_head, commit.
+    h.meta_fault.arm(2, true);
     let lost = queued(
         c.update(&id, json!({"n": 5}), 4, "a", "r")
             .await
