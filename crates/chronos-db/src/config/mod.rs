@@ -21,6 +21,7 @@
 
 mod choose_key;
 mod entries;
+mod fallback;
 mod isolation;
 mod lifecycle;
 mod secrets;
@@ -36,6 +37,7 @@ pub(crate) use templates::template_names;
 
 pub(crate) use validate::expand_template as validate_expand;
 
+pub use fallback::{Fallback, FALLBACK_OPS_TABLE};
 pub use lifecycle::{
     CounterRetention, EncryptionSettings, ErasureSettings, Retention, RetentionSchedule,
     VersionRetention,
