@@ -23,7 +23,7 @@
 //! Layout: [`config`] (JSON configuration and its schema), [`routing`] (routes to databases
 //! and buckets), [`meta`] (metadata-store trait and backends), [`payload`] (object storage),
 //! [`ops`] (the operations), [`query`] (the filter language), [`merge`] (deep merge),
-//! [`json`] (strict reading of user JSON).
+//! [`json`] (strict reading of user JSON), [`diff`] (JSON Patch between versions).
 
 #![warn(missing_docs, unreachable_pub)]
 
@@ -34,6 +34,7 @@ pub mod analytics_jobs;
 pub mod backend_error;
 pub mod config;
 pub mod counters;
+pub mod diff;
 pub mod encryption;
 pub mod erasure;
 pub mod error;
@@ -63,6 +64,7 @@ mod retry;
 
 pub use backend_error::BackendError;
 pub use chronos::Chronos;
+pub use diff::{DiffSummary, ItemDiff};
 pub use error::{Error, Result};
 pub use meta::MetadataLayer;
 pub use model::{

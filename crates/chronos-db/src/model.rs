@@ -94,18 +94,32 @@ impl Timestamp {
 }
 
 impl std::fmt::Display for Timestamp {
+    /// RFC 3339 in UTC with microseconds (`2024-01-01T00:00:00.000001Z`). Every item a read
+    /// returns carries two or three of these, so the four-digit years are written field by
+    /// field, without the intermediate `String` of `to_rfc3339_opts` (the same text).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(
-            &self
-                .to_datetime()
-                .to_rfc3339_opts(SecondsFormat::Micros, true),
+        use chrono::{Datelike, Timelike};
+        let t = self.to_datetime();
+        if !(0..=9999).contains(&t.year()) {
+            return f.write_str(&t.to_rfc3339_opts(SecondsFormat::Micros, true));
+        }
+        write!(
+            f,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+            t.year(),
+            t.month(),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            t.timestamp_subsec_micros()
         )
     }
 }
 
 impl Serialize for Timestamp {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_string())
+        s.collect_str(self)
     }
 }
 
@@ -127,8 +141,19 @@ impl utoipa::ToSchema for Timestamp {}
 
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Timestamp::parse(&s).map_err(serde::de::Error::custom)
+        // Parsed from the borrowed text when the format lends it (every stored lineage
+        // carries one): no `String` per timestamp.
+        struct Rfc3339;
+        impl serde::de::Visitor<'_> for Rfc3339 {
+            type Value = Timestamp;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an RFC 3339 time")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Timestamp, E> {
+                Timestamp::parse(s).map_err(E::custom)
+            }
+        }
+        d.deserialize_str(Rfc3339)
     }
 }
 
@@ -422,4 +447,46 @@ pub struct WriteResult {
     pub cv: u64,
     /// Commit time of the version.
     pub at: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_print_as_chrono_rfc3339_micros() {
+        let samples = [
+            0,
+            1,
+            -1,
+            999_999,
+            1_704_067_200_000_001,
+            -62_135_596_800_000_000, // 0001-01-01
+            253_402_300_799_999_999, // 9999-12-31T23:59:59.999999
+            253_402_300_800_000_000, // year 10000: chrono's own form
+            i64::MAX,
+            i64::MIN,
+        ];
+        for micros in samples {
+            let t = Timestamp(micros);
+            let chrono_text = t.to_datetime().to_rfc3339_opts(SecondsFormat::Micros, true);
+            assert_eq!(t.to_string(), chrono_text, "{micros}");
+            assert_eq!(
+                serde_json::to_string(&t).unwrap(),
+                format!("\"{chrono_text}\"")
+            );
+        }
+    }
+
+    #[test]
+    fn timestamps_read_back_from_json_text_and_values() {
+        let t = Timestamp(1_704_067_200_000_001);
+        let text = serde_json::to_string(&t).unwrap();
+        assert_eq!(serde_json::from_str::<Timestamp>(&text).unwrap(), t);
+        let value = serde_json::to_value(t).unwrap();
+        assert_eq!(serde_json::from_value::<Timestamp>(value).unwrap(), t);
+        let err = serde_json::from_str::<Timestamp>("\"yesterday\"").unwrap_err();
+        assert!(err.to_string().contains("not an RFC 3339 time"), "{err}");
+        assert!(serde_json::from_str::<Timestamp>("12").is_err());
+    }
 }

@@ -33,6 +33,7 @@ mod analytics;
 mod blobs;
 mod context;
 mod counting;
+mod diff;
 mod entities;
 mod erase;
 mod gc;

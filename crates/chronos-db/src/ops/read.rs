@@ -125,6 +125,38 @@ pub enum ReadAt {
     Time(Timestamp),
 }
 
+impl std::str::FromStr for ReadAt {
+    type Err = String;
+
+    /// `latest`, an ov (digits) or an RFC 3339 time: how the CLI and the HTTP API name a
+    /// version.
+    ///
+    /// ```
+    /// use chronos_db::ops::ReadAt;
+    /// assert_eq!("3".parse::<ReadAt>(), Ok(ReadAt::Ov(3)));
+    /// assert_eq!("latest".parse::<ReadAt>(), Ok(ReadAt::Latest));
+    /// assert!(matches!("2024-01-01T00:00:00Z".parse::<ReadAt>(), Ok(ReadAt::Time(_))));
+    /// assert!("v3".parse::<ReadAt>().is_err());
+    /// ```
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        if s == "latest" {
+            return Ok(ReadAt::Latest);
+        }
+        if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+            return s
+                .parse()
+                .map(ReadAt::Ov)
+                .map_err(|_| format!("ov {s} is out of range"));
+        }
+        Timestamp::parse(s).map(ReadAt::Time).map_err(|_| {
+            format!(
+                "'{}' names no version: give an ov (0, 1, ...), an RFC 3339 time or `latest`",
+                crate::names::printable(s)
+            )
+        })
+    }
+}
+
 impl Collection {
     /// One item at a version, or `NotFound` saying why: the item (or that version) does not
     /// exist, or the version read is a deletion (then the message says so, and
@@ -151,7 +183,7 @@ impl Collection {
     }
 
     /// The version [`Collection::read`] returns, or `NotFound` saying why.
-    async fn readable(
+    pub(super) async fn readable(
         &self,
         id: &ItemId,
         at: ReadAt,

@@ -101,6 +101,7 @@ mod fallback;
 mod faults;
 mod hardening;
 mod history;
+mod history_tools;
 mod items;
 mod json_out;
 mod leases;

@@ -46,8 +46,9 @@ impl HeadState {
     }
 }
 
-/// The filter of version `ov - 1` of an item: its row `_id` when the head named it (a lookup
-/// FerretDB answers without scanning the collection), else its `(id, ov)` slot.
+/// The filter of version `ov - 1` of an item: its row `_id` when the head named it (MongoDB
+/// answers it from the primary index; FerretDB 1.x evaluates a lone `_id` equality in SQL
+/// instead of decoding every document in Go), else its `(id, ov)` slot.
 pub(super) fn previous_row(id: &str, ov: i64, prev_row: Option<&Bson>) -> Document {
     match prev_row {
         Some(row @ Bson::ObjectId(_)) => doc! {"_id": row.clone()},

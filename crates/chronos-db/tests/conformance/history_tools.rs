@@ -1,0 +1,113 @@
+//! History tools: diffs between versions.
+
+use crate::harness::Backend;
+use crate::support::*;
+use chronos_db::ops::ReadAt;
+use chronos_db::{Error, Timestamp};
+use serde_json::{json, Value};
+
+/// `from` with the patch applied.
+fn applied(from: &Value, patch: &json_patch::Patch) -> Value {
+    let mut doc = from.clone();
+    json_patch::patch(&mut doc, patch).expect("the patch applies");
+    doc
+}
+
+conformance_case!(diff_between_versions);
+async fn diff_between_versions(b: &dyn Backend) {
+    let h = open!(b);
+    let c = h.coll("docs");
+    let v0 = json!({"name": "Ada", "tags": ["a", "b", "c"], "address": {"city": "Paris", "zip": "75001"}, "n": 1});
+    let v1 = json!({"name": "Ada", "tags": ["a", "x"], "address": {"city": "Lyon", "zip": "75001"}, "n": 1, "vip": true});
+    let v2 = json!({"name": "Ada L.", "tags": [], "address": "unknown", "n": 2.5});
+    let r = c
+        .create(v0.clone(), "a", "r", Default::default())
+        .await
+        .unwrap();
+    tick().await;
+    c.update(&r.id, v1.clone(), 0, "a", "r").await.unwrap();
+    tick().await;
+    let t1 = Timestamp::now();
+    tick().await;
+    c.update(&r.id, v2.clone(), 1, "a", "r").await.unwrap();
+
+    // By ov: the patch turns version 0 into version 1, and the summary names its paths.
+    let d = c.diff(&r.id, ReadAt::Ov(0), ReadAt::Ov(1)).await.unwrap();
+    assert_eq!((d.id.as_str(), d.from.ov, d.to.ov), (r.id.as_str(), 0, 1));
+    assert_eq!(applied(&v0, &d.patch), v1);
+    assert_eq!(d.summary.added, vec!["/vip"]);
+    assert_eq!(d.summary.removed, vec!["/tags/2"]);
+    assert_eq!(d.summary.changed, vec!["/tags/1", "/address/city"]);
+
+    // By time and latest: the version current at t1 is version 1.
+    let d = c
+        .diff(&r.id, ReadAt::Time(t1), ReadAt::Latest)
+        .await
+        .unwrap();
+    assert_eq!((d.from.ov, d.to.ov), (1, 2));
+    assert_eq!(applied(&v1, &d.patch), v2);
+    assert!(
+        d.summary.changed.contains(&"/address".to_string()),
+        "{:?}",
+        d.summary
+    );
+
+    // Backwards: the patch undoes the changes.
+    let d = c.diff(&r.id, ReadAt::Ov(2), ReadAt::Ov(0)).await.unwrap();
+    assert_eq!(applied(&v2, &d.patch), v0);
+
+    // A version with itself: nothing.
+    let d = c.diff(&r.id, ReadAt::Ov(1), ReadAt::Ov(1)).await.unwrap();
+    assert!(d.patch.0.is_empty() && d.summary.is_empty());
+
+    // The versions are described as history lists them.
+    let d = c.diff(&r.id, ReadAt::Ov(0), ReadAt::Latest).await.unwrap();
+    assert_eq!(d.from.actor.as_deref(), Some("a"));
+    assert!(d.to.cv > d.from.cv);
+    assert_eq!(d.to.op, chronos_db::Op::Update);
+}
+
+conformance_case!(diff_refusals_and_deletions);
+async fn diff_refusals_and_deletions(b: &dyn Backend) {
+    let h = open!(b);
+    let c = h.coll("docs");
+    let before = Timestamp::now();
+    tick().await;
+    let r = c
+        .create(json!({"v": 0}), "a", "r", Default::default())
+        .await
+        .unwrap();
+    c.update(&r.id, json!({"v": 1}), 0, "a", "r").await.unwrap();
+    c.delete(&r.id, 1, "a", "r").await.unwrap();
+
+    // A deletion is a version like the others: it kept the content it deleted.
+    let d = c.diff(&r.id, ReadAt::Ov(0), ReadAt::Latest).await.unwrap();
+    assert!(d.to.deleted);
+    assert_eq!(d.summary.changed, vec!["/v"]);
+
+    for (from, to, what) in [
+        (ReadAt::Ov(0), ReadAt::Ov(9), "version 9"),
+        (ReadAt::Time(before), ReadAt::Latest, "as of"),
+    ] {
+        match c.diff(&r.id, from, to).await {
+            Err(Error::NotFound(m)) => assert!(m.contains(what), "{m}"),
+            other => panic!("{what}: expected NotFound, got {other:?}"),
+        }
+    }
+    assert!(matches!(
+        c.diff("missing", ReadAt::Ov(0), ReadAt::Latest).await,
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(
+        c.diff("", ReadAt::Ov(0), ReadAt::Latest).await,
+        Err(Error::Validation(_))
+    ));
+
+    // Another tenant's collection of the same name has no such item: the same answer as an
+    // id that never existed, nothing of the other tenant's content.
+    let other = h.tenant("tenant-b", "docs");
+    match other.diff(&r.id, ReadAt::Ov(0), ReadAt::Ov(1)).await {
+        Err(Error::NotFound(m)) => assert!(!m.contains("\"v\""), "{m}"),
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+}
