@@ -13,6 +13,7 @@ import type {
   EntityMapping,
   EraseReport,
   HistoryPage,
+  ItemDiff,
   ListPage,
   ListQuery,
   ReadOptions,
@@ -274,6 +275,21 @@ export class CollectionOps {
       method: 'GET',
       path: this.item(id, '/versions'),
       query: { limit: opts.limit, beforeOv: opts.beforeOv, storedSizes: opts.storedSizes },
+      idempotent: true,
+    });
+  }
+
+  /**
+   * What changed in the item between two versions, each an ov, an RFC 3339 time (the version
+   * current then) or `'latest'` (the default for `to`): an RFC 6902 JSON Patch from `from`'s
+   * content to `to`'s and the paths it adds, removes and changes (arrays compared position
+   * by position).
+   */
+  diff(id: string, from: number | string, to: number | string = 'latest'): Promise<ItemDiff> {
+    return this.http.send<ItemDiff>({
+      method: 'GET',
+      path: this.item(id, '/diff'),
+      query: { from: String(from), to: String(to) },
       idempotent: true,
     });
   }

@@ -14,6 +14,10 @@ export type SystemFields = Schemas['SystemFields'];
 export type VersionInfo = Schemas['VersionInfo'];
 /** A page of history, newest first. */
 export type HistoryPage = Schemas['HistoryPage'];
+/** What changed between two versions of an item (`collection.diff`). */
+export type ItemDiff = Schemas['ItemDiff'];
+/** The paths a diff adds, removes and changes (JSON Pointers). */
+export type DiffSummary = Schemas['DiffSummary'];
 /** What a collection restore did (or would do, in a dry run). */
 export type RestoreReport = Schemas['RestoreReport'];
 

@@ -21,8 +21,7 @@ use crate::model::VersionInfo;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// What changed in an item between two of its versions
-/// ([`Collection::diff`](crate::Collection::diff)).
+/// What changed in an item between two of its versions (`Collection::diff`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
@@ -40,7 +39,8 @@ pub struct ItemDiff {
     pub summary: DiffSummary,
 }
 
-/// The paths two documents differ at, as JSON Pointers (see the [module rule](self)).
+/// The paths two documents differ at, as JSON Pointers (RFC 6901): objects are compared key
+/// by key, arrays position by position (the rule: `chronos_db::diff`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DiffSummary {
@@ -59,7 +59,8 @@ impl DiffSummary {
     }
 }
 
-/// The difference between two documents: the patch from one to the other, and its summary.
+/// The difference between two documents: the patch from one to the other, and its summary
+/// (the rule: [the module](self)).
 ///
 /// ```
 /// use serde_json::json;
@@ -81,7 +82,7 @@ pub struct DocumentDiff {
     pub summary: DiffSummary,
 }
 
-/// Compares two documents (see the [module rule](self)).
+/// Compares two documents (the rule: [the module](self)).
 pub fn diff_documents(from: &Value, to: &Value) -> DocumentDiff {
     let mut summary = DiffSummary::default();
     summarize(from, to, &mut String::new(), &mut summary);

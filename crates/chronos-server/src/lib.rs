@@ -43,7 +43,7 @@ use chronos_db::access::ApiKeys;
 use chronos_db::config::ServerSettings;
 use chronos_db::Chronos;
 use problem::ApiError;
-use routes::{analytics, blobs, collection, counters, erasure, fetch, items, system};
+use routes::{analytics, blobs, collection, counters, erasure, fetch, history, items, system};
 use state::AppState;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -235,6 +235,7 @@ fn router(state: AppState, max_body: usize) -> Router {
                 &format!("{prefix}/items/{{id}}/versions"),
                 get(items::versions),
             )
+            .route(&format!("{prefix}/items/{{id}}/diff"), get(history::diff))
             .route(
                 &format!("{prefix}/items/{{id}}/restore"),
                 post(items::restore),

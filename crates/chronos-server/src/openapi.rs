@@ -4,7 +4,9 @@
 //! to the generic, domain and logs prefixes, adjusting the path parameters, so the document
 //! lists every path the router serves (a test holds the two together).
 
-use crate::routes::{analytics, blobs, collection, counters, erasure, fetch, items, system};
+use crate::routes::{
+    analytics, blobs, collection, counters, erasure, fetch, history, items, system,
+};
 use crate::target::PREFIXES;
 use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -20,7 +22,7 @@ use utoipa::{Modify, OpenApi};
     ),
     paths(
         items::create, items::get, items::update, items::delete, items::enrich,
-        items::versions, items::restore, collection::query, collection::restore, collection::gc,
+        items::versions, history::diff, items::restore, collection::query, collection::restore, collection::gc,
         counters::totals, counters::unique, counters::reset,
         analytics::time_based, analytics::cross_tenant, analytics::run,
         erasure::erase, erasure::erase_subject, erasure::verify,
@@ -29,7 +31,7 @@ use utoipa::{Modify, OpenApi};
     modifiers(&BearerKeys),
     security(("apiKey" = [])),
     tags(
-        (name = "items", description = "One item: writes, reads, versions, restore"),
+        (name = "items", description = "One item: writes, reads, versions, diffs, restore"),
         (name = "collections", description = "Queries and collection restores"),
         (name = "counters", description = "Real-time totals and distinct values of a collection"),
         (name = "analytics", description = "Time-based and cross-tenant rules: runs and results"),

@@ -44,6 +44,11 @@ pub(crate) enum Command {
     Enrich(EnrichArgs),
     /// List the versions of an item, newest first.
     History(HistoryArgs),
+    /// What changed in an item between two versions: an RFC 6902 JSON Patch from --from to
+    /// --to, and the paths it adds, removes and changes (arrays compared position by
+    /// position). Each version is an ov, an RFC 3339 time (the version current then) or
+    /// `latest`.
+    Diff(DiffArgs),
     /// Restore an item to an earlier version (appends a RESTORE version).
     Restore(RestoreArgs),
     /// Restore a whole collection to a collection version or a time.
@@ -868,6 +873,20 @@ pub(crate) struct HistoryArgs {
     /// encrypted), next to `size`; lists the item's objects once.
     #[arg(long)]
     pub(crate) stored_sizes: bool,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct DiffArgs {
+    #[command(flatten)]
+    pub(crate) route: RouteArgs,
+    /// Item id.
+    pub(crate) id: String,
+    /// The version compared from: an ov, an RFC 3339 time or `latest`.
+    #[arg(long, value_name = "VERSION")]
+    pub(crate) from: chronos_db::ops::ReadAt,
+    /// The version compared to: an ov, an RFC 3339 time or `latest`.
+    #[arg(long, value_name = "VERSION", default_value = "latest")]
+    pub(crate) to: chronos_db::ops::ReadAt,
 }
 
 #[derive(Args, Debug)]

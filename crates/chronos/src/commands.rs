@@ -167,6 +167,11 @@ pub(crate) async fn history(g: &Global, a: HistoryArgs) -> Result<(), Failure> {
     )
 }
 
+pub(crate) async fn diff(g: &Global, a: DiffArgs) -> Result<(), Failure> {
+    let coll = g.collection(&a.route).await?;
+    print_json(&coll.diff(&a.id, a.from, a.to).await?)
+}
+
 pub(crate) async fn restore(g: &Global, a: RestoreArgs) -> Result<(), Failure> {
     let coll = keyed(g.collection(&a.route).await?, &a.request)?;
     let target = match (a.ov, a.at) {

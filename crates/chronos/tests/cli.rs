@@ -126,6 +126,64 @@ fn item_lifecycle() {
 }
 
 #[test]
+fn diff_between_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let created = json(
+        d,
+        &with_route("create", &["--data", r#"{"name":"Ada","tags":["a","b"]}"#]),
+    );
+    let id = created["id"].as_str().expect("an id").to_string();
+    for (ov, data) in [
+        ("0", r#"{"name":"Ada L.","tags":["a"]}"#),
+        ("1", r#"{"name":"Ada L.","tags":["a"],"vip":true}"#),
+    ] {
+        json(
+            d,
+            &with_route("update", &[&id, "--expected-ov", ov, "--data", data]),
+        );
+    }
+    let diff = json(d, &with_route("diff", &[&id, "--from", "0", "--to", "2"]));
+    assert_eq!(diff["from"]["ov"], 0);
+    assert_eq!(diff["to"]["ov"], 2);
+    assert_eq!(diff["summary"]["changed"], serde_json::json!(["/name"]));
+    assert_eq!(diff["summary"]["removed"], serde_json::json!(["/tags/1"]));
+    assert_eq!(diff["summary"]["added"], serde_json::json!(["/vip"]));
+    assert_eq!(
+        diff["patch"][0],
+        serde_json::json!({"op": "replace", "path": "/name", "value": "Ada L."})
+    );
+    // --to defaults to the latest version; a time names the version current then.
+    let latest = json(d, &with_route("diff", &[&id, "--from", "1"]));
+    assert_eq!(latest["to"]["ov"], 2);
+    assert_eq!(
+        latest["patch"],
+        serde_json::json!([{"op": "add", "path": "/vip", "value": true}])
+    );
+    let at = latest["from"]["at"].as_str().unwrap().to_string();
+    let by_time = json(
+        d,
+        &with_route("diff", &[&id, "--from", &at, "--to", "latest"]),
+    );
+    assert_eq!(by_time["from"]["ov"], 1);
+
+    let bad = chronos(d, &with_route("diff", &[&id, "--from", "v1"]));
+    assert_eq!(bad.status.code(), Some(2), "a usage error");
+    assert!(
+        stderr(&bad).contains("names no version"),
+        "{}",
+        stderr(&bad)
+    );
+    let missing = chronos(d, &with_route("diff", &[&id, "--from", "0", "--to", "7"]));
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        stderr(&missing).starts_with("error: NOT_FOUND: "),
+        "{}",
+        stderr(&missing)
+    );
+}
+
+#[test]
 fn missing_item_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let o = chronos(dir.path(), &with_route("get", &["nope"]));

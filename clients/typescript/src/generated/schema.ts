@@ -311,6 +311,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/logs/{collection}/items/{id}/diff": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What changed in an item between two versions: an RFC 6902 JSON Patch from `from`'s
+         *     content to `to`'s, and the paths it adds, removes and changes (objects compared key by
+         *     key, arrays position by position). Deleted versions compare like any other.
+         */
+        get: operations["diffVersionsLogs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/logs/{collection}/items/{id}/enrich": {
         parameters: {
             query?: never;
@@ -529,6 +550,27 @@ export interface paths {
         post?: never;
         /** Deletes an item (a deletion version, unless `logicalDelete.enabled` is false). */
         delete: operations["deleteItemDomain"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/{databaseType}/domain/{domain}/{collection}/items/{id}/diff": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What changed in an item between two versions: an RFC 6902 JSON Patch from `from`'s
+         *     content to `to`'s, and the paths it adds, removes and changes (objects compared key by
+         *     key, arrays position by position). Deleted versions compare like any other.
+         */
+        get: operations["diffVersionsDomain"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -777,6 +819,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/{databaseType}/generic/{collection}/items/{id}/diff": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What changed in an item between two versions: an RFC 6902 JSON Patch from `from`'s
+         *     content to `to`'s, and the paths it adds, removes and changes (objects compared key by
+         *     key, arrays position by position). Deleted versions compare like any other.
+         */
+        get: operations["diffVersionsGeneric"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/{databaseType}/generic/{collection}/items/{id}/enrich": {
         parameters: {
             query?: never;
@@ -1000,6 +1063,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/{databaseType}/tenant/{tenantId}/{collection}/items/{id}/diff": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What changed in an item between two versions: an RFC 6902 JSON Patch from `from`'s
+         *     content to `to`'s, and the paths it adds, removes and changes (objects compared key by
+         *     key, arrays position by position). Deleted versions compare like any other.
+         */
+        get: operations["diffVersionsTenant"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/{databaseType}/tenant/{tenantId}/{collection}/items/{id}/enrich": {
         parameters: {
             query?: never;
@@ -1113,6 +1197,16 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description JSON Patch 'add' operation representation */
+        AddOperation: {
+            /**
+             * @description JSON-Pointer value [RFC6901](https://tools.ietf.org/html/rfc6901) that references a location
+             *     within the target document where the operation is performed.
+             */
+            path: string;
+            /** @description Value to add to the target location. */
+            value: unknown;
+        };
         /** @description One connection's state. */
         ConnectionReady: {
             /** @description `metadata` or `payload`. */
@@ -1121,6 +1215,19 @@ export interface components {
             connection: string;
             /** @description Whether every database or bucket checked on it answered. */
             ok: boolean;
+        };
+        /** @description JSON Patch 'copy' operation representation */
+        CopyOperation: {
+            /**
+             * @description JSON-Pointer value [RFC6901](https://tools.ietf.org/html/rfc6901) that references a location
+             *     to copy value from.
+             */
+            from: string;
+            /**
+             * @description JSON-Pointer value [RFC6901](https://tools.ietf.org/html/rfc6901) that references a location
+             *     within the target document where the operation is performed.
+             */
+            path: string;
         };
         /** @description `POST {C}/items`. */
         CreateBody: {
@@ -1145,6 +1252,18 @@ export interface components {
          * @enum {string}
          */
         DatabaseType: "metadata" | "knowledge" | "runtime" | "logs";
+        /**
+         * @description The paths two documents differ at, as JSON Pointers (RFC 6901): objects are compared key
+         *     by key, arrays position by position (the rule: `chronos_db::diff`).
+         */
+        DiffSummary: {
+            /** @description Paths present in `to` only. */
+            added: string[];
+            /** @description Paths present in `from` only (positions in `from`). */
+            removed: string[];
+            /** @description Paths present in both with different values (leaves, or values of different types). */
+            changed: string[];
+        };
         /** @description `POST {C}/items/{id}/enrich`. */
         EnrichBody: {
             /**
@@ -1283,6 +1402,22 @@ export interface components {
              */
             nextBeforeOv?: number | null;
         };
+        /** @description What changed in an item between two of its versions (`Collection::diff`). */
+        ItemDiff: {
+            /** @description The item's id. */
+            id: string;
+            /** @description The version compared from. */
+            from: components["schemas"]["VersionInfo"];
+            /** @description The version compared to. */
+            to: components["schemas"]["VersionInfo"];
+            /**
+             * @description RFC 6902 operations that turn `from`'s content into `to`'s (`_system` is not part of
+             *     the content).
+             */
+            patch: components["schemas"]["Patch"];
+            /** @description The paths the patch touches. */
+            summary: components["schemas"]["DiffSummary"];
+        };
         /** @description The flat shape of an item: `{"_id", ...content, "_system": {...}}`. */
         ItemDocument: {
             /** @description The item's id. */
@@ -1298,6 +1433,19 @@ export interface components {
             dedupeArrays?: boolean | null;
             /** @description Keep keys a less specific tier already set (default false). */
             preserveExisting?: boolean | null;
+        };
+        /** @description JSON Patch 'move' operation representation */
+        MoveOperation: {
+            /**
+             * @description JSON-Pointer value [RFC6901](https://tools.ietf.org/html/rfc6901) that references a location
+             *     to move value from.
+             */
+            from: string;
+            /**
+             * @description JSON-Pointer value [RFC6901](https://tools.ietf.org/html/rfc6901) that references a location
+             *     within the target document where the operation is performed.
+             */
+            path: string;
         };
         /**
          * @description What a version records.
@@ -1353,6 +1501,28 @@ export interface components {
             /** @description The parent record's collection. */
             collection: string;
         };
+        /** @description Representation of JSON Patch (list of patch operations) */
+        Patch: components["schemas"]["PatchOperation"][];
+        /** @description JSON Patch single patch operation */
+        PatchOperation: (components["schemas"]["AddOperation"] & {
+            /** @enum {string} */
+            op: "add";
+        }) | (components["schemas"]["RemoveOperation"] & {
+            /** @enum {string} */
+            op: "remove";
+        }) | (components["schemas"]["ReplaceOperation"] & {
+            /** @enum {string} */
+            op: "replace";
+        }) | (components["schemas"]["MoveOperation"] & {
+            /** @enum {string} */
+            op: "move";
+        }) | (components["schemas"]["CopyOperation"] & {
+            /** @enum {string} */
+            op: "copy";
+        }) | (components["schemas"]["TestOperation"] & {
+            /** @enum {string} */
+            op: "test";
+        });
         /** @description The problem document's schema, for the OpenAPI document. */
         Problem: {
             /** @description `urn:chronos-db:problem:<code in lower case>`. */
@@ -1495,6 +1665,24 @@ export interface components {
             /** @description Why it is not valid. */
             problem?: string | null;
             receipt?: null | components["schemas"]["Receipt"];
+        };
+        /** @description JSON Patch 'remove' operation representation */
+        RemoveOperation: {
+            /**
+             * @description JSON-Pointer value [RFC6901](https://tools.ietf.org/html/rfc6901) that references a location
+             *     within the target document where the operation is performed.
+             */
+            path: string;
+        };
+        /** @description JSON Patch 'replace' operation representation */
+        ReplaceOperation: {
+            /**
+             * @description JSON-Pointer value [RFC6901](https://tools.ietf.org/html/rfc6901) that references a location
+             *     within the target document where the operation is performed.
+             */
+            path: string;
+            /** @description Value to replace with. */
+            value: unknown;
         };
         /** @description `POST {C}/counters/reset`. */
         ResetBody: {
@@ -1724,6 +1912,16 @@ export interface components {
             originId?: string | null;
             /** @description `originCollection`: the origin's collection, `<system>:<collection>` for an external system. */
             originCollection?: string | null;
+        };
+        /** @description JSON Patch 'test' operation representation */
+        TestOperation: {
+            /**
+             * @description JSON-Pointer value [RFC6901](https://tools.ietf.org/html/rfc6901) that references a location
+             *     within the target document where the operation is performed.
+             */
+            path: string;
+            /** @description Value to test against. */
+            value: unknown;
         };
         /**
          * @description The three tiers.
@@ -3169,6 +3367,100 @@ export interface operations {
             };
         };
     };
+    diffVersionsLogs: {
+        parameters: {
+            query: {
+                /**
+                 * @description The version compared from: an ov (`0`, `1`, ...), an RFC 3339 time (the version
+                 *     current then) or `latest`.
+                 */
+                from: string;
+                /** @description The version compared to, named the same way (default `latest`). */
+                to?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The collection (1-64 of `[A-Za-z0-9_-]`). */
+                collection: string;
+                /** @description The item id (1-128 of `[A-Za-z0-9._:-]`). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ItemDiff"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or not a valid one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such item, version or time */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The item is erased */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than server.maxBodyBytes (or the data than limits.maxPayloadBytes) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Another writer holds the item's lease (locks.enabled); try again */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend did not answer, or the request ran out of time (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     enrichItemLogs: {
         parameters: {
             query?: never;
@@ -4474,6 +4766,104 @@ export interface operations {
                     "application/json": components["schemas"]["Problem"];
                 };
             };
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than server.maxBodyBytes (or the data than limits.maxPayloadBytes) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Another writer holds the item's lease (locks.enabled); try again */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend did not answer, or the request ran out of time (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    diffVersionsDomain: {
+        parameters: {
+            query: {
+                /**
+                 * @description The version compared from: an ov (`0`, `1`, ...), an RFC 3339 time (the version
+                 *     current then) or `latest`.
+                 */
+                from: string;
+                /** @description The version compared to, named the same way (default `latest`). */
+                to?: string;
+            };
+            header?: never;
+            path: {
+                /** @description `metadata` or `knowledge`. */
+                databaseType: string;
+                /** @description The domain (lower-case letters, digits, `_`, `-`). */
+                domain: string;
+                /** @description The collection (1-64 of `[A-Za-z0-9_-]`). */
+                collection: string;
+                /** @description The item id (1-128 of `[A-Za-z0-9._:-]`). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ItemDiff"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or not a valid one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such item, version or time */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The item is erased */
             410: {
                 headers: {
                     [name: string]: unknown;
@@ -5939,6 +6329,102 @@ export interface operations {
             };
         };
     };
+    diffVersionsGeneric: {
+        parameters: {
+            query: {
+                /**
+                 * @description The version compared from: an ov (`0`, `1`, ...), an RFC 3339 time (the version
+                 *     current then) or `latest`.
+                 */
+                from: string;
+                /** @description The version compared to, named the same way (default `latest`). */
+                to?: string;
+            };
+            header?: never;
+            path: {
+                /** @description `metadata` or `knowledge`. */
+                databaseType: string;
+                /** @description The collection (1-64 of `[A-Za-z0-9_-]`). */
+                collection: string;
+                /** @description The item id (1-128 of `[A-Za-z0-9._:-]`). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ItemDiff"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or not a valid one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such item, version or time */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The item is erased */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than server.maxBodyBytes (or the data than limits.maxPayloadBytes) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Another writer holds the item's lease (locks.enabled); try again */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend did not answer, or the request ran out of time (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     enrichItemGeneric: {
         parameters: {
             query?: never;
@@ -7256,6 +7742,104 @@ export interface operations {
                     "application/json": components["schemas"]["Problem"];
                 };
             };
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than server.maxBodyBytes (or the data than limits.maxPayloadBytes) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Another writer holds the item's lease (locks.enabled); try again */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend did not answer, or the request ran out of time (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    diffVersionsTenant: {
+        parameters: {
+            query: {
+                /**
+                 * @description The version compared from: an ov (`0`, `1`, ...), an RFC 3339 time (the version
+                 *     current then) or `latest`.
+                 */
+                from: string;
+                /** @description The version compared to, named the same way (default `latest`). */
+                to?: string;
+            };
+            header?: never;
+            path: {
+                /** @description `runtime`, `knowledge` or `metadata`. */
+                databaseType: string;
+                /** @description The tenant (lower-case letters, digits, `_`, `-`). */
+                tenantId: string;
+                /** @description The collection (1-64 of `[A-Za-z0-9_-]`). */
+                collection: string;
+                /** @description The item id (1-128 of `[A-Za-z0-9._:-]`). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ItemDiff"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or not a valid one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such item, version or time */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The item is erased */
             410: {
                 headers: {
                     [name: string]: unknown;

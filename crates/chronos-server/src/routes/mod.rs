@@ -7,6 +7,7 @@ pub(crate) mod collection;
 pub(crate) mod counters;
 pub(crate) mod erasure;
 pub(crate) mod fetch;
+pub(crate) mod history;
 pub(crate) mod items;
 pub(crate) mod system;
 

@@ -101,6 +101,50 @@ async fn item_lifecycle(s: &TestServer, p: &str) {
     assert_eq!(rest.json["versions"][0]["ov"], 0);
     assert_eq!(rest.json["nextBeforeOv"], Value::Null);
 
+    let diff = s
+        .get(&format!("{p}/items/it-1/diff?from=0&to=2"))
+        .await
+        .expect(200, "diff");
+    assert_eq!(diff.json["from"]["ov"], 0);
+    assert_eq!(diff.json["to"]["op"], "ENRICH");
+    assert_eq!(
+        diff.json["patch"],
+        json!([{"op": "replace", "path": "/status", "value": "paid"},
+               {"op": "replace", "path": "/n", "value": 3},
+               {"op": "add", "path": "/tags", "value": ["a", "b"]}])
+    );
+    assert_eq!(diff.json["summary"]["changed"], json!(["/status", "/n"]));
+    assert_eq!(diff.json["summary"]["added"], json!(["/tags"]));
+    let by_time = s
+        .get(&format!(
+            "{p}/items/it-1/diff?from={}",
+            v1_at.replace(':', "%3A")
+        ))
+        .await
+        .expect(200, "diff from a time to the latest");
+    assert_eq!(by_time.json["from"]["ov"], 1);
+    assert_eq!(by_time.json["summary"]["added"], json!(["/tags"]));
+    s.get(&format!("{p}/items/it-1/diff?from=v0"))
+        .await
+        .problem(
+            400,
+            "VALIDATION_ERROR",
+            "diff from a name that is no version",
+        );
+    s.get(&format!("{p}/items/it-1/diff")).await.problem(
+        400,
+        "VALIDATION_ERROR",
+        "diff without from",
+    );
+    s.get(&format!("{p}/items/it-1/diff?from=0&to=9"))
+        .await
+        .problem(404, "NOT_FOUND", "diff to a missing version");
+    s.get(&format!("{p}/items/nope/diff?from=0")).await.problem(
+        404,
+        "NOT_FOUND",
+        "diff of a missing item",
+    );
+
     let old = s
         .get(&format!("{p}/items/it-1?ov=0"))
         .await

@@ -1,0 +1,52 @@
+//! History tools over one item: what changed between two versions.
+
+use super::ItemPath;
+use crate::extract::QueryParams;
+use crate::problem::{ApiError, Problem};
+use crate::state::AppState;
+use crate::target::Scoped;
+use axum::extract::State;
+use axum::Json;
+use chronos_db::access::Permission;
+use chronos_db::ops::ReadAt;
+use chronos_db::ItemDiff;
+use serde::Deserialize;
+
+/// `GET {C}/items/{id}/diff` parameters.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct DiffQuery {
+    /// The version compared from: an ov (`0`, `1`, ...), an RFC 3339 time (the version
+    /// current then) or `latest`.
+    from: String,
+    /// The version compared to, named the same way (default `latest`).
+    to: Option<String>,
+}
+
+fn version(param: &str, text: &str) -> Result<ReadAt, ApiError> {
+    text.parse::<ReadAt>()
+        .map_err(|e| ApiError::invalid_at(param, e))
+}
+
+/// What changed in an item between two versions: an RFC 6902 JSON Patch from `from`'s
+/// content to `to`'s, and the paths it adds, removes and changes (objects compared key by
+/// key, arrays position by position). Deleted versions compare like any other.
+#[utoipa::path(get, path = "/v1/{databaseType}/tenant/{tenantId}/{collection}/items/{id}/diff", operation_id = "diffVersions", tag = "items",
+    params(ItemPath, DiffQuery),
+    responses((status = 200, body = ItemDiff), (status = 400, body = Problem),
+        (status = 404, description = "No such item, version or time", body = Problem),
+        (status = 410, description = "The item is erased", body = Problem)))]
+pub(crate) async fn diff(
+    State(state): State<AppState>,
+    s: Scoped,
+    QueryParams(q): QueryParams<DiffQuery>,
+) -> Result<Json<ItemDiff>, ApiError> {
+    let id = s.item();
+    let from = version("from", &q.from)?;
+    let to = version("to", q.to.as_deref().unwrap_or("latest"))?;
+    let coll = s.open(Permission::Read)?;
+    Ok(Json(
+        state.metrics.time("diff", coll.diff(id, from, to)).await?,
+    ))
+}
