@@ -39,6 +39,19 @@ pub use results::{AnalyticsResult, ResultFilter, ResultStore};
 pub use retention::{RetentionHorizon, RetentionStore};
 
 use crate::backend_error::BackendError;
+
+/// Which of an actor's versions [`MetadataStore::versions_by_actor`] returns: commit times
+/// within `[from, to]` (each bound optional) and, to page, strictly older than `before` in
+/// the listing's order (commit time, then cv).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ActorWindow {
+    /// Committed at or after this time.
+    pub from: Option<Timestamp>,
+    /// Committed at or before this time.
+    pub to: Option<Timestamp>,
+    /// The `(at, cv)` of the last version of the previous page.
+    pub before: Option<(Timestamp, u64)>,
+}
 use crate::model::{StoredVersion, Timestamp, VersionRecord};
 use crate::query::{AsOf, Cursor, IndexSpec, Query};
 use async_trait::async_trait;
@@ -255,6 +268,17 @@ pub trait MetadataStore:
 
     /// The highest cv committed at or before `at` (0 when none).
     async fn cv_as_of(&self, coll: &str, at: Timestamp) -> Result<u64, MetaError>;
+
+    /// Committed versions whose `actor` is `actor`, newest first (commit time, then cv),
+    /// within `window`, at most `limit`. Served by an `(actor, at, cv)` index on every
+    /// backend, so its cost does not grow with the versions of other actors.
+    async fn versions_by_actor(
+        &self,
+        coll: &str,
+        actor: &str,
+        window: &ActorWindow,
+        limit: usize,
+    ) -> Result<Vec<VersionRecord>, MetaError>;
 
     /// The payload keys of every version row of an item, committed or not yet: what the
     /// orphan sweeper must keep. Backends whose rows are all committed (SQLite writes row and

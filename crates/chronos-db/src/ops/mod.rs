@@ -31,6 +31,7 @@
 
 mod analytics;
 mod blobs;
+mod by_actor;
 mod context;
 mod counting;
 mod diff;
@@ -45,6 +46,7 @@ mod retention;
 mod submit;
 mod write;
 
+pub use by_actor::{ActorVersionsOptions, ActorVersionsPage};
 pub use entities::{
     entity_id, EntityInsert, EntityMapping, EntityOperation, EntityRecords, EntityResult,
 };

@@ -104,7 +104,7 @@ pub struct JsonPage {
     pub next: Option<String>,
 }
 
-fn check_limit(limit: Option<usize>) -> Result<usize> {
+pub(super) fn check_limit(limit: Option<usize>) -> Result<usize> {
     match limit {
         None => Ok(DEFAULT_LIMIT),
         Some(l) if (1..=MAX_LIMIT).contains(&l) => Ok(l),

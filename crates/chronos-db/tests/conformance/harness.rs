@@ -507,6 +507,17 @@ impl MetadataStore for FaultyMeta {
     ) -> Result<chronos_db::meta::CommittedPage, MetaError> {
         self.inner.committed_after(coll, after, limit).await
     }
+    async fn versions_by_actor(
+        &self,
+        coll: &str,
+        actor: &str,
+        window: &chronos_db::meta::ActorWindow,
+        limit: usize,
+    ) -> Result<Vec<VersionRecord>, MetaError> {
+        self.inner
+            .versions_by_actor(coll, actor, window, limit)
+            .await
+    }
 }
 
 struct FaultyPayload {

@@ -96,8 +96,8 @@ pub(crate) use client::connect;
 pub use txn::{detect_transactions, topology_of, Topology, TransactionPolicy};
 
 use super::{
-    CollectionSpec, Committed, CommittedPage, Expect, LeaseStore, MetaError, MetadataStore,
-    QueryPage, VersionWrite,
+    ActorWindow, CollectionSpec, Committed, CommittedPage, Expect, LeaseStore, MetaError,
+    MetadataStore, QueryPage, VersionWrite,
 };
 use crate::backend_error::BackendError;
 use crate::model::{HeadMark, Lineage, Op, StoredVersion, Timestamp, VersionRecord};

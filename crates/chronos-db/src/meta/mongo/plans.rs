@@ -358,6 +358,14 @@ async fn every_query_has_an_index() {
     s.history("pl", "a", None, 10).await.unwrap();
     s.history("pl", "a", Some(1), 10).await.unwrap();
     s.cv_as_of("pl", Timestamp(250)).await.unwrap();
+    let window = crate::meta::ActorWindow {
+        from: Some(Timestamp(50)),
+        to: Some(Timestamp(400)),
+        before: Some((Timestamp(300), 9)),
+    };
+    s.versions_by_actor("pl", "tester", &window, 10)
+        .await
+        .unwrap();
     s.count_heads("pl", None).await.unwrap();
     s.count_heads("pl", Some("a")).await.unwrap();
     s.scan_heads("pl", Some("a"), 10).await.unwrap();

@@ -138,6 +138,8 @@ impl MetadataStore for MongoStore {
             index(doc! {"at": 1}, "at", false),
             // A replay or a repeated request finds its version by its request id.
             index(doc! {"rid": 1}, "rid", false),
+            // An actor's versions, newest first (`versions_by_actor`).
+            index(doc! {"actor": 1, "at": 1, "cv": 1}, "actor_at_cv", false),
         ] {
             c.ver.create_index(model).await.map_err(map_err)?;
         }
@@ -540,6 +542,74 @@ impl MetadataStore for MongoStore {
 
     /// The highest committed cv with `at <= T`: the newest rows first, each checked like the
     /// rows of an as-of page (closed → committed; open → committed iff at or below its head).
+    /// One range of the `(actor, at, cv)` index, newest first; rows not committed (their
+    /// item's head is below them) are checked against the heads and left out, and the page
+    /// is topped up past them, so a short page means the end.
+    async fn versions_by_actor(
+        &self,
+        coll: &str,
+        actor: &str,
+        window: &ActorWindow,
+        limit: usize,
+    ) -> Result<Vec<VersionRecord>, MetaError> {
+        let c = self.colls(coll);
+        let mut out = Vec::new();
+        let mut before = window.before;
+        let mut attempts = 0;
+        while out.len() < limit {
+            let want = (limit - out.len()).min(1000);
+            let mut filter = doc! {
+                "actor": actor,
+                "at": {
+                    "$gte": window.from.map_or(i64::MIN, Timestamp::micros),
+                    "$lte": window.to.map_or(i64::MAX, Timestamp::micros),
+                },
+                "purge": {"$ne": true},
+            };
+            if let Some((at, cv)) = before {
+                filter.insert(
+                    "$or",
+                    vec![
+                        doc! {"at": {"$lt": at.micros()}},
+                        doc! {"at": at.micros(), "cv": {"$lt": clamp(cv)}},
+                    ],
+                );
+            }
+            let rows = collect(
+                c.ver
+                    .find(filter)
+                    .sort(doc! {"at": -1, "cv": -1})
+                    .limit(want as i64)
+                    .projection(doc! {"shadow": 0})
+                    .await
+                    .map_err(map_err)?,
+            )
+            .await?;
+            let (reread, hidden) = self.verify_page(&c, &rows, "next_cv").await?;
+            if reread && attempts < QUERY_ATTEMPTS {
+                attempts += 1;
+                continue;
+            }
+            let full = rows.len() == want;
+            for r in &rows {
+                if r.get_object_id("_id")
+                    .is_ok_and(|oid| hidden.contains(&oid))
+                {
+                    continue;
+                }
+                out.push(decode_version(r, "id")?);
+            }
+            match rows
+                .last()
+                .and_then(|r| Some((get_int(r, "at")?, get_int(r, "cv")?)))
+            {
+                Some((at, cv)) if full => before = Some((Timestamp(at), cv.max(0) as u64)),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
     async fn cv_as_of(&self, coll: &str, at: Timestamp) -> Result<u64, MetaError> {
         let c = self.colls(coll);
         let mut below = i64::MAX;

@@ -31,8 +31,8 @@ mod rows;
 mod tests;
 
 use super::{
-    CollectionSpec, Committed, CommittedPage, Expect, LeaseStore, MetaError, MetadataStore,
-    QueryPage, RequestState, VersionWrite,
+    ActorWindow, CollectionSpec, Committed, CommittedPage, Expect, LeaseStore, MetaError,
+    MetadataStore, QueryPage, RequestState, VersionWrite,
 };
 use crate::backend_error::BackendError;
 use crate::config::Durability;
@@ -308,6 +308,7 @@ impl MetadataStore for SqliteStore {
                      CREATE INDEX IF NOT EXISTS {stem}_ver_id_cv ON {stem}_ver(id, cv);
                      CREATE INDEX IF NOT EXISTS {stem}_ver_at ON {stem}_ver(at);
                      CREATE INDEX IF NOT EXISTS {stem}_ver_rid ON {stem}_ver(request_id) WHERE request_id IS NOT NULL;
+                     CREATE INDEX IF NOT EXISTS {stem}_ver_actor ON {stem}_ver(actor, at, cv) WHERE actor IS NOT NULL;
                      CREATE TABLE IF NOT EXISTS {stem}_head ({cols});
                      CREATE UNIQUE INDEX IF NOT EXISTS {stem}_head_id ON {stem}_head(id);
                      CREATE INDEX IF NOT EXISTS {stem}_head_at ON {stem}_head(at);
@@ -690,6 +691,42 @@ impl MetadataStore for SqliteStore {
             )
             .map(|n| n as u64)
             .map_err(backend)
+        })
+        .await
+    }
+
+    async fn versions_by_actor(
+        &self,
+        coll: &str,
+        actor: &str,
+        window: &ActorWindow,
+        limit: usize,
+    ) -> Result<Vec<VersionRecord>, MetaError> {
+        let Some(t) = self.table(coll).await? else {
+            return Ok(vec![]);
+        };
+        let from = window.from.map_or(i64::MIN, Timestamp::micros);
+        let to = window.to.map_or(i64::MAX, Timestamp::micros);
+        let (before_at, before_cv) = window.before.map_or((i64::MAX, i64::MAX), |(at, cv)| {
+            (at.micros(), cv.min(i64::MAX as u64) as i64)
+        });
+        let actor = actor.to_string();
+        let limit = limit.min(i64::MAX as usize) as i64;
+        self.run(move |c| {
+            // One range of the (actor, at, cv) index, read backwards.
+            let mut st = c
+                .prepare_cached(&format!(
+                    "SELECT {VER_COLS} FROM {t}_ver WHERE actor = ?1 AND at >= ?2 AND at <= ?3 \
+                     AND (at, cv) < (?4, ?5) ORDER BY at DESC, cv DESC LIMIT ?6"
+                ))
+                .map_err(backend)?;
+            let rows = st
+                .query_map(
+                    params![actor, from, to, before_at, before_cv, limit],
+                    read_version,
+                )
+                .map_err(backend)?;
+            collect(rows)
         })
         .await
     }
