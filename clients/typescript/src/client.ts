@@ -14,6 +14,7 @@ import type {
   EraseReport,
   HistoryPage,
   ItemDiff,
+  ActorVersionsPage,
   ListPage,
   ListQuery,
   ReadOptions,
@@ -290,6 +291,23 @@ export class CollectionOps {
       method: 'GET',
       path: this.item(id, '/diff'),
       query: { from: String(from), to: String(to) },
+      idempotent: true,
+    });
+  }
+
+  /**
+   * Every version `actor` wrote in the collection, newest first (commit time, then cv), in
+   * pages: continue with `cursor: page.nextCursor`. `from` / `to` (ISO times) bound the
+   * commit times.
+   */
+  versionsByActor(
+    actor: string,
+    opts: { from?: string; to?: string; limit?: number; cursor?: string } = {},
+  ): Promise<ActorVersionsPage> {
+    return this.http.send<ActorVersionsPage>({
+      method: 'GET',
+      path: `${this.path}/versions`,
+      query: { actor, from: opts.from, to: opts.to, limit: opts.limit, cursor: opts.cursor },
       idempotent: true,
     });
   }

@@ -14,6 +14,8 @@ export type SystemFields = Schemas['SystemFields'];
 export type VersionInfo = Schemas['VersionInfo'];
 /** A page of history, newest first. */
 export type HistoryPage = Schemas['HistoryPage'];
+/** A page of the versions an actor wrote (`collection.versionsByActor`), newest first. */
+export type ActorVersionsPage = Schemas['ActorVersionsPage'];
 /** What changed between two versions of an item (`collection.diff`). */
 export type ItemDiff = Schemas['ItemDiff'];
 /** The paths a diff adds, removes and changes (JSON Pointers). */

@@ -236,6 +236,7 @@ fn router(state: AppState, max_body: usize) -> Router {
                 get(items::versions),
             )
             .route(&format!("{prefix}/items/{{id}}/diff"), get(history::diff))
+            .route(&format!("{prefix}/versions"), get(history::by_actor))
             .route(
                 &format!("{prefix}/items/{{id}}/restore"),
                 post(items::restore),

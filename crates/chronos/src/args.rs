@@ -49,6 +49,9 @@ pub(crate) enum Command {
     /// position). Each version is an ov, an RFC 3339 time (the version current then) or
     /// `latest`.
     Diff(DiffArgs),
+    /// Every version an actor wrote in a collection (the --actor its writes passed), newest
+    /// first, in pages; optionally within --from/--to.
+    VersionsByActor(VersionsByActorArgs),
     /// Restore an item to an earlier version (appends a RESTORE version).
     Restore(RestoreArgs),
     /// Restore a whole collection to a collection version or a time.
@@ -887,6 +890,26 @@ pub(crate) struct DiffArgs {
     /// The version compared to: an ov, an RFC 3339 time or `latest`.
     #[arg(long, value_name = "VERSION", default_value = "latest")]
     pub(crate) to: chronos_db::ops::ReadAt,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct VersionsByActorArgs {
+    #[command(flatten)]
+    pub(crate) route: RouteArgs,
+    /// The actor, as its writes passed it.
+    pub(crate) actor: String,
+    /// Only versions committed at or after this time (RFC 3339).
+    #[arg(long, value_name = "T", value_parser = parse_time)]
+    pub(crate) from: Option<Timestamp>,
+    /// Only versions committed at or before this time (RFC 3339).
+    #[arg(long, value_name = "T", value_parser = parse_time)]
+    pub(crate) to: Option<Timestamp>,
+    /// Page size (1-1000, default 50).
+    #[arg(long, value_name = "N")]
+    pub(crate) limit: Option<usize>,
+    /// The `nextCursor` of the previous page.
+    #[arg(long, value_name = "CURSOR")]
+    pub(crate) cursor: Option<String>,
 }
 
 #[derive(Args, Debug)]

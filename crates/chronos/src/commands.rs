@@ -172,6 +172,17 @@ pub(crate) async fn diff(g: &Global, a: DiffArgs) -> Result<(), Failure> {
     print_json(&coll.diff(&a.id, a.from, a.to).await?)
 }
 
+pub(crate) async fn versions_by_actor(g: &Global, a: VersionsByActorArgs) -> Result<(), Failure> {
+    let coll = g.collection(&a.route).await?;
+    let opts = chronos_db::ops::ActorVersionsOptions {
+        from: a.from,
+        to: a.to,
+        limit: a.limit,
+        cursor: a.cursor,
+    };
+    print_json(&coll.versions_by_actor(&a.actor, opts).await?)
+}
+
 pub(crate) async fn restore(g: &Global, a: RestoreArgs) -> Result<(), Failure> {
     let coll = keyed(g.collection(&a.route).await?, &a.request)?;
     let target = match (a.ov, a.at) {

@@ -119,6 +119,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Enrich(a) => enrich(&global, a).await,
         Command::History(a) => history(&global, a).await,
         Command::Diff(a) => diff(&global, a).await,
+        Command::VersionsByActor(a) => versions_by_actor(&global, a).await,
         Command::Restore(a) => restore(&global, a).await,
         Command::RestoreCollection(a) => restore_collection(&global, a).await,
         Command::Query(a) => query(&global, a).await,

@@ -184,6 +184,52 @@ fn diff_between_versions() {
 }
 
 #[test]
+fn versions_by_actor_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for (n, actor) in [(1, "alice"), (2, "bob"), (3, "alice"), (4, "alice")] {
+        let data = format!(r#"{{"n":{n}}}"#);
+        json(
+            d,
+            &with_route("create", &["--data", &data, "--actor", actor]),
+        );
+    }
+    let first = json(
+        d,
+        &with_route("versions-by-actor", &["alice", "--limit", "2"]),
+    );
+    let ns = |page: &Value| -> Vec<u64> {
+        page["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["cv"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(ns(&first), [4, 3]);
+    let cursor = first["nextCursor"]
+        .as_str()
+        .expect("a next page")
+        .to_string();
+    let rest = json(
+        d,
+        &with_route("versions-by-actor", &["alice", "--cursor", &cursor]),
+    );
+    assert_eq!(ns(&rest), [1]);
+    assert!(rest["nextCursor"].is_null());
+    let bad = chronos(
+        d,
+        &with_route("versions-by-actor", &["bob", "--cursor", &cursor]),
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        stderr(&bad).starts_with("error: VALIDATION_ERROR: "),
+        "{}",
+        stderr(&bad)
+    );
+}
+
+#[test]
 fn missing_item_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let o = chronos(dir.path(), &with_route("get", &["nope"]));

@@ -441,6 +441,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/logs/{collection}/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every version an actor wrote in the collection, newest first (commit time, then cv), in
+         *     pages; optionally within `from`/`to`. Served by an `(actor, at, cv)` index.
+         */
+        get: operations["versionsByActorLogs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/{databaseType}/domain/{domain}/{collection}/counters": {
         parameters: {
             query?: never;
@@ -679,6 +699,26 @@ export interface paths {
          *     (appending versions; needs `admin`).
          */
         post: operations["restoreCollectionDomain"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/{databaseType}/domain/{domain}/{collection}/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every version an actor wrote in the collection, newest first (commit time, then cv), in
+         *     pages; optionally within `from`/`to`. Served by an `(actor, at, cv)` index.
+         */
+        get: operations["versionsByActorDomain"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -949,6 +989,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/{databaseType}/generic/{collection}/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every version an actor wrote in the collection, newest first (commit time, then cv), in
+         *     pages; optionally within `from`/`to`. Served by an `(actor, at, cv)` index.
+         */
+        get: operations["versionsByActorGeneric"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/{databaseType}/tenant/{tenantId}/{collection}/counters": {
         parameters: {
             query?: never;
@@ -1193,10 +1253,37 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/{databaseType}/tenant/{tenantId}/{collection}/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every version an actor wrote in the collection, newest first (commit time, then cv), in
+         *     pages; optionally within `from`/`to`. Served by an `(actor, at, cv)` index.
+         */
+        get: operations["versionsByActorTenant"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description A page of the versions an actor wrote, newest first. */
+        ActorVersionsPage: {
+            /** @description The versions of this page, newest first (commit time, then cv). */
+            versions: components["schemas"]["VersionInfo"][];
+            /** @description Pass back as `cursor` for the next page; `None` on the last page. */
+            nextCursor?: string | null;
+        };
         /** @description JSON Patch 'add' operation representation */
         AddOperation: {
             /**
@@ -4008,6 +4095,91 @@ export interface operations {
             };
         };
     };
+    versionsByActorLogs: {
+        parameters: {
+            query: {
+                /** @description The actor, as its writes passed it. */
+                actor: string;
+                /** @description Only versions committed at or after this time (RFC 3339). */
+                from?: string;
+                /** @description Only versions committed at or before this time (RFC 3339). */
+                to?: string;
+                /** @description Page size, 1-1000 (default 50). */
+                limit?: number;
+                /** @description The `nextCursor` of the previous page of the same listing. */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The collection (1-64 of `[A-Za-z0-9_-]`). */
+                collection: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ActorVersionsPage"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or not a valid one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than server.maxBodyBytes (or the data than limits.maxPayloadBytes) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Another writer holds the item's lease (locks.enabled); try again */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend did not answer, or the request ran out of time (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     getTotalsDomain: {
         parameters: {
             query?: {
@@ -5433,6 +5605,95 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than server.maxBodyBytes (or the data than limits.maxPayloadBytes) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Another writer holds the item's lease (locks.enabled); try again */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend did not answer, or the request ran out of time (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    versionsByActorDomain: {
+        parameters: {
+            query: {
+                /** @description The actor, as its writes passed it. */
+                actor: string;
+                /** @description Only versions committed at or after this time (RFC 3339). */
+                from?: string;
+                /** @description Only versions committed at or before this time (RFC 3339). */
+                to?: string;
+                /** @description Page size, 1-1000 (default 50). */
+                limit?: number;
+                /** @description The `nextCursor` of the previous page of the same listing. */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                /** @description `metadata` or `knowledge`. */
+                databaseType: string;
+                /** @description The domain (lower-case letters, digits, `_`, `-`). */
+                domain: string;
+                /** @description The collection (1-64 of `[A-Za-z0-9_-]`). */
+                collection: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ActorVersionsPage"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or not a valid one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             404: {
@@ -6984,6 +7245,93 @@ export interface operations {
             };
         };
     };
+    versionsByActorGeneric: {
+        parameters: {
+            query: {
+                /** @description The actor, as its writes passed it. */
+                actor: string;
+                /** @description Only versions committed at or after this time (RFC 3339). */
+                from?: string;
+                /** @description Only versions committed at or before this time (RFC 3339). */
+                to?: string;
+                /** @description Page size, 1-1000 (default 50). */
+                limit?: number;
+                /** @description The `nextCursor` of the previous page of the same listing. */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                /** @description `metadata` or `knowledge`. */
+                databaseType: string;
+                /** @description The collection (1-64 of `[A-Za-z0-9_-]`). */
+                collection: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ActorVersionsPage"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or not a valid one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than server.maxBodyBytes (or the data than limits.maxPayloadBytes) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Another writer holds the item's lease (locks.enabled); try again */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend did not answer, or the request ran out of time (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     getTotalsTenant: {
         parameters: {
             query?: {
@@ -8409,6 +8757,95 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than server.maxBodyBytes (or the data than limits.maxPayloadBytes) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Another writer holds the item's lease (locks.enabled); try again */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend did not answer, or the request ran out of time (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    versionsByActorTenant: {
+        parameters: {
+            query: {
+                /** @description The actor, as its writes passed it. */
+                actor: string;
+                /** @description Only versions committed at or after this time (RFC 3339). */
+                from?: string;
+                /** @description Only versions committed at or before this time (RFC 3339). */
+                to?: string;
+                /** @description Page size, 1-1000 (default 50). */
+                limit?: number;
+                /** @description The `nextCursor` of the previous page of the same listing. */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                /** @description `runtime`, `knowledge` or `metadata`. */
+                databaseType: string;
+                /** @description The tenant (lower-case letters, digits, `_`, `-`). */
+                tenantId: string;
+                /** @description The collection (1-64 of `[A-Za-z0-9_-]`). */
+                collection: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ActorVersionsPage"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or not a valid one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             404: {

@@ -17,6 +17,28 @@ after(async () => {
   await server.stop();
 });
 
+describe('versionsByActor', () => {
+  it('pages of what one actor wrote, newest first', async () => {
+    const orders = initChronos({ url: server.url, apiKey: writer }).with({ databaseType: 'runtime', tenantId: 'tenant-a', collection: 'orders' });
+    const a = await orders.create({ n: 1 }, 'alice', 'new');
+    await orders.update(a.id, { n: 2 }, 0, 'bob', 'check');
+    await orders.update(a.id, { n: 3 }, 1, 'alice', 'close');
+    await orders.create({ n: 4 }, 'alice', 'new');
+
+    const first = await orders.versionsByActor('alice', { limit: 2 });
+    assert.deepEqual(first.versions.map((v) => v.actor), ['alice', 'alice']);
+    assert.ok(first.versions[0]!.cv > first.versions[1]!.cv);
+    assert.ok(first.nextCursor);
+    const rest = await orders.versionsByActor('alice', { cursor: first.nextCursor ?? undefined });
+    assert.equal(rest.versions.length, 1);
+    assert.equal(rest.versions[0]!.ov, 0);
+    assert.equal(rest.nextCursor ?? null, null);
+    assert.equal((await orders.versionsByActor('bob')).versions.length, 1);
+    await assert.rejects(orders.versionsByActor('bob', { cursor: first.nextCursor ?? undefined }), ValidationError);
+    await assert.rejects(orders.versionsByActor('alice', { from: 'yesterday' }), ValidationError);
+  });
+});
+
 describe('diff', () => {
   it('a JSON Patch between two versions, and its summary', async () => {
     const users = initChronos({ url: server.url, apiKey: writer }).with({ databaseType: 'runtime', tenantId: 'tenant-a', collection: 'users' });

@@ -1,14 +1,15 @@
-//! History tools over one item: what changed between two versions.
+//! History tools: what changed in an item between two versions; every version an actor
+//! wrote in a collection.
 
-use super::ItemPath;
-use crate::extract::QueryParams;
+use super::{CollectionPath, ItemPath};
+use crate::extract::{time, QueryParams};
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 use crate::target::Scoped;
 use axum::extract::State;
 use axum::Json;
 use chronos_db::access::Permission;
-use chronos_db::ops::ReadAt;
+use chronos_db::ops::{ActorVersionsOptions, ActorVersionsPage, ReadAt};
 use chronos_db::ItemDiff;
 use serde::Deserialize;
 
@@ -48,5 +49,47 @@ pub(crate) async fn diff(
     let coll = s.open(Permission::Read)?;
     Ok(Json(
         state.metrics.time("diff", coll.diff(id, from, to)).await?,
+    ))
+}
+
+/// `GET {C}/versions` parameters.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ActorVersionsQuery {
+    /// The actor, as its writes passed it.
+    actor: String,
+    /// Only versions committed at or after this time (RFC 3339).
+    from: Option<String>,
+    /// Only versions committed at or before this time (RFC 3339).
+    to: Option<String>,
+    /// Page size, 1-1000 (default 50).
+    limit: Option<usize>,
+    /// The `nextCursor` of the previous page of the same listing.
+    cursor: Option<String>,
+}
+
+/// Every version an actor wrote in the collection, newest first (commit time, then cv), in
+/// pages; optionally within `from`/`to`. Served by an `(actor, at, cv)` index.
+#[utoipa::path(get, path = "/v1/{databaseType}/tenant/{tenantId}/{collection}/versions", operation_id = "versionsByActor", tag = "collections",
+    params(CollectionPath, ActorVersionsQuery),
+    responses((status = 200, body = ActorVersionsPage), (status = 400, body = Problem), (status = 404, body = Problem)))]
+pub(crate) async fn by_actor(
+    State(state): State<AppState>,
+    s: Scoped,
+    QueryParams(q): QueryParams<ActorVersionsQuery>,
+) -> Result<Json<ActorVersionsPage>, ApiError> {
+    let opts = ActorVersionsOptions {
+        from: q.from.as_deref().map(|t| time("from", t)).transpose()?,
+        to: q.to.as_deref().map(|t| time("to", t)).transpose()?,
+        limit: q.limit,
+        cursor: q.cursor,
+    };
+    let coll = s.open(Permission::Read)?;
+    Ok(Json(
+        state
+            .metrics
+            .time("versions_by_actor", coll.versions_by_actor(&q.actor, opts))
+            .await?,
     ))
 }

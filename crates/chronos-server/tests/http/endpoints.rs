@@ -188,6 +188,36 @@ async fn item_lifecycle(s: &TestServer, p: &str) {
     .await
     .expect(200, "restore at a time");
 
+    // The versions an actor wrote: ops made the two restores.
+    let by_ops = s
+        .get(&format!("{p}/versions?actor=ops&limit=1"))
+        .await
+        .expect(200, "versions by actor");
+    assert_eq!(by_ops.json["versions"][0]["op"], "RESTORE");
+    assert_eq!(by_ops.json["versions"][0]["actor"], "ops");
+    let cursor = by_ops.json["nextCursor"].as_str().expect("a next page");
+    let rest = s
+        .get(&format!("{p}/versions?actor=ops&cursor={cursor}"))
+        .await
+        .expect(200, "versions by actor, next page");
+    assert_eq!(rest.json["versions"].as_array().map(Vec::len), Some(1));
+    assert!(rest.json["nextCursor"].is_null());
+    assert!(
+        rest.json["versions"][0]["cv"].as_u64() < by_ops.json["versions"][0]["cv"].as_u64(),
+        "newest first"
+    );
+    s.get(&format!("{p}/versions?actor=app&cursor={cursor}"))
+        .await
+        .problem(400, "VALIDATION_ERROR", "a cursor of another listing");
+    s.get(&format!("{p}/versions")).await.problem(
+        400,
+        "VALIDATION_ERROR",
+        "versions without an actor",
+    );
+    s.get(&format!("{p}/versions?actor=ops&from=yesterday"))
+        .await
+        .problem(400, "VALIDATION_ERROR", "versions from a time that is none");
+
     // Queries: every item, pages with a cursor, as of a collection version.
     let all = s
         .post(&format!("{p}/query"), json!({"filter": {}}))
