@@ -141,7 +141,7 @@ fn summarize_objects(
 }
 
 /// Appends `/<key>` with the key escaped as RFC 6901 says (`~` → `~0`, `/` → `~1`).
-fn push_token(path: &mut String, key: &str) {
+pub(crate) fn push_token(path: &mut String, key: &str) {
     path.push('/');
     for ch in key.chars() {
         match ch {

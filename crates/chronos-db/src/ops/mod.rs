@@ -30,6 +30,7 @@
 //! writes according to their own durability (write concern, the provider's guarantees).
 
 mod analytics;
+mod blame;
 mod blobs;
 mod by_actor;
 mod context;
@@ -46,6 +47,7 @@ mod retention;
 mod submit;
 mod write;
 
+pub use blame::{Blame, BlameLine, FieldChange, FieldHistoryOptions, FieldHistoryPage};
 pub use by_actor::{ActorVersionsOptions, ActorVersionsPage};
 pub use entities::{
     entity_id, EntityInsert, EntityMapping, EntityOperation, EntityRecords, EntityResult,

@@ -204,7 +204,7 @@ impl Collection {
     }
 
     /// The stored version a single-item read reads, if any.
-    async fn find(&self, id: &ItemId, at: ReadAt) -> Result<Option<StoredVersion>> {
+    pub(super) async fn find(&self, id: &ItemId, at: ReadAt) -> Result<Option<StoredVersion>> {
         let found = match at {
             ReadAt::Latest => self.head(id).await?,
             ReadAt::Ov(ov) => self.store.get_version(self.name(), id, ov).await?,

@@ -1,8 +1,9 @@
-//! History tools: diffs between versions, the versions an actor wrote.
+//! History tools: diffs between versions, the versions an actor wrote, blame and field
+//! history.
 
 use crate::harness::Backend;
 use crate::support::*;
-use chronos_db::ops::{ActorVersionsOptions, ReadAt};
+use chronos_db::ops::{ActorVersionsOptions, FieldHistoryOptions, ReadAt};
 use chronos_db::{Error, Timestamp};
 use serde_json::{json, Value};
 
@@ -243,4 +244,170 @@ async fn versions_by_actor(b: &dyn Backend) {
         .unwrap()
         .versions
         .is_empty());
+}
+
+conformance_case!(blame_and_field_history);
+async fn blame_and_field_history(b: &dyn Backend) {
+    let h = open!(b);
+    let c = h.coll("users");
+    let r = c
+        .create(
+            json!({"name": "Ada", "plan": "free", "address": {"city": "Paris"}}),
+            "signup",
+            "",
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    c.update(
+        &r.id,
+        json!({"name": "Ada", "plan": "pro", "address": {"city": "Paris"}}),
+        0,
+        "billing",
+        "",
+    )
+    .await
+    .unwrap();
+    c.enrich(
+        &r.id,
+        json!({"address": {"city": "Lyon"}, "tags": ["vip"]}),
+        chronos_db::EnrichOptions {
+            function_id: Some("geo@1".into()),
+            actor: "geo".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    // Back to "free", then to "pro" again: the run of the current value starts at ov 4.
+    for (ov, plan) in [(2, "free"), (3, "pro")] {
+        c.update(
+            &r.id,
+            json!({"name": "Ada", "plan": plan, "address": {"city": "Lyon"}, "tags": ["vip"]}),
+            ov,
+            "support",
+            "",
+        )
+        .await
+        .unwrap();
+    }
+
+    let blame = c.blame(&r.id, ReadAt::Latest).await.unwrap();
+    assert_eq!(blame.ov, 4);
+    assert!(blame.complete);
+    let lines: Vec<(&str, u64, Option<&str>)> = blame
+        .lines
+        .iter()
+        .map(|l| (l.path.as_str(), l.ov, l.actor.as_deref()))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            ("/name", 0, Some("signup")),
+            ("/plan", 4, Some("support")),
+            ("/address/city", 2, Some("geo")),
+            ("/tags/0", 2, Some("geo")),
+        ]
+    );
+    assert_eq!(blame.lines[2].function_id.as_deref(), Some("geo@1"));
+    assert_eq!(blame.lines[2].value, json!("Lyon"));
+    // Blame of an older version: its own runs.
+    let old = c.blame(&r.id, ReadAt::Ov(1)).await.unwrap();
+    assert_eq!(old.lines[1].path, "/plan");
+    assert_eq!(
+        (old.lines[1].ov, old.lines[1].value.clone()),
+        (1, json!("pro"))
+    );
+
+    // The values "plan" took, newest first, in pages of two.
+    let page = c
+        .field_history(
+            &r.id,
+            "plan",
+            FieldHistoryOptions {
+                limit: Some(2),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.path, "/plan");
+    let values: Vec<(u64, Value)> = page
+        .changes
+        .iter()
+        .map(|c| (c.ov, c.value.clone()))
+        .collect();
+    assert_eq!(values, [(4, json!("pro")), (3, json!("free"))]);
+    let rest = c
+        .field_history(
+            &r.id,
+            "/plan",
+            FieldHistoryOptions {
+                before_ov: page.next_before_ov,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let values: Vec<(u64, Value)> = rest
+        .changes
+        .iter()
+        .map(|c| (c.ov, c.value.clone()))
+        .collect();
+    assert_eq!(values, [(1, json!("pro")), (0, json!("free"))]);
+    assert_eq!(rest.next_before_ov, None);
+
+    // A path that appeared later, and one that never existed.
+    let tags = c
+        .field_history(&r.id, "tags.0", Default::default())
+        .await
+        .unwrap();
+    assert_eq!(tags.changes.len(), 1);
+    assert_eq!((tags.changes[0].ov, tags.changes[0].present), (2, true));
+    assert!(c
+        .field_history(&r.id, "nope", Default::default())
+        .await
+        .unwrap()
+        .changes
+        .is_empty());
+
+    // A removal is a change, and a deletion keeps the content it deleted.
+    c.update(&r.id, json!({"name": "Ada"}), 4, "support", "")
+        .await
+        .unwrap();
+    c.delete(&r.id, 5, "support", "").await.unwrap();
+    let plan = c
+        .field_history(
+            &r.id,
+            "plan",
+            FieldHistoryOptions {
+                limit: Some(1),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((plan.changes[0].ov, plan.changes[0].present), (5, false));
+    let blame = c.blame(&r.id, ReadAt::Latest).await.unwrap();
+    assert_eq!(blame.lines.len(), 1);
+    assert_eq!(
+        (blame.lines[0].path.as_str(), blame.lines[0].ov),
+        ("/name", 0)
+    );
+
+    // Refusals: a bad path, a missing item, another tenant.
+    assert!(matches!(
+        c.field_history(&r.id, "a..b", Default::default()).await,
+        Err(Error::Validation(_))
+    ));
+    assert!(matches!(
+        c.blame("missing", ReadAt::Latest).await,
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(
+        h.tenant("tenant-b", "users")
+            .blame(&r.id, ReadAt::Latest)
+            .await,
+        Err(Error::NotFound(_))
+    ));
 }
