@@ -15,6 +15,8 @@ import type {
   HistoryPage,
   ItemDiff,
   ActorVersionsPage,
+  Blame,
+  FieldHistoryPage,
   ListPage,
   ListQuery,
   ReadOptions,
@@ -291,6 +293,33 @@ export class CollectionOps {
       method: 'GET',
       path: this.item(id, '/diff'),
       query: { from: String(from), to: String(to) },
+      idempotent: true,
+    });
+  }
+
+  /**
+   * For every leaf of the item's content (a JSON Pointer): the version that set its current
+   * value, who wrote it and when. `at` names the version blamed: an ov, an ISO time or
+   * `'latest'` (the default).
+   */
+  blame(id: string, at: number | string = 'latest'): Promise<Blame> {
+    return this.http.send<Blame>({
+      method: 'GET',
+      path: this.item(id, '/blame'),
+      query: { at: String(at) },
+      idempotent: true,
+    });
+  }
+
+  /**
+   * The values one path (a JSON Pointer or a dot path) of the item took, newest first: each
+   * version that set, changed or removed it. Continue with `beforeOv: page.nextBeforeOv`.
+   */
+  fieldHistory(id: string, path: string, opts: { limit?: number; beforeOv?: number } = {}): Promise<FieldHistoryPage> {
+    return this.http.send<FieldHistoryPage>({
+      method: 'GET',
+      path: this.item(id, '/field-history'),
+      query: { path, limit: opts.limit, beforeOv: opts.beforeOv },
       idempotent: true,
     });
   }

@@ -16,6 +16,10 @@ export type VersionInfo = Schemas['VersionInfo'];
 export type HistoryPage = Schemas['HistoryPage'];
 /** A page of the versions an actor wrote (`collection.versionsByActor`), newest first. */
 export type ActorVersionsPage = Schemas['ActorVersionsPage'];
+/** Every leaf of a version with the version that set it (`collection.blame`). */
+export type Blame = Schemas['Blame'];
+/** The values one path took, newest first (`collection.fieldHistory`). */
+export type FieldHistoryPage = Schemas['FieldHistoryPage'];
 /** What changed between two versions of an item (`collection.diff`). */
 export type ItemDiff = Schemas['ItemDiff'];
 /** The paths a diff adds, removes and changes (JSON Pointers). */

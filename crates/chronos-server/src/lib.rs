@@ -236,6 +236,11 @@ fn router(state: AppState, max_body: usize) -> Router {
                 get(items::versions),
             )
             .route(&format!("{prefix}/items/{{id}}/diff"), get(history::diff))
+            .route(&format!("{prefix}/items/{{id}}/blame"), get(history::blame))
+            .route(
+                &format!("{prefix}/items/{{id}}/field-history"),
+                get(history::field_history),
+            )
             .route(&format!("{prefix}/versions"), get(history::by_actor))
             .route(
                 &format!("{prefix}/items/{{id}}/restore"),

@@ -22,7 +22,7 @@ use utoipa::{Modify, OpenApi};
     ),
     paths(
         items::create, items::get, items::update, items::delete, items::enrich,
-        items::versions, history::diff, items::restore, collection::query, history::by_actor, collection::restore, collection::gc,
+        items::versions, history::diff, history::blame, history::field_history, items::restore, collection::query, history::by_actor, collection::restore, collection::gc,
         counters::totals, counters::unique, counters::reset,
         analytics::time_based, analytics::cross_tenant, analytics::run,
         erasure::erase, erasure::erase_subject, erasure::verify,
@@ -31,7 +31,7 @@ use utoipa::{Modify, OpenApi};
     modifiers(&BearerKeys),
     security(("apiKey" = [])),
     tags(
-        (name = "items", description = "One item: writes, reads, versions, diffs, restore"),
+        (name = "items", description = "One item: writes, reads, versions, diffs, blame, field history, restore"),
         (name = "collections", description = "Queries, collection restores, the versions an actor wrote"),
         (name = "counters", description = "Real-time totals and distinct values of a collection"),
         (name = "analytics", description = "Time-based and cross-tenant rules: runs and results"),

@@ -52,6 +52,13 @@ pub(crate) enum Command {
     /// Every version an actor wrote in a collection (the --actor its writes passed), newest
     /// first, in pages; optionally within --from/--to.
     VersionsByActor(VersionsByActorArgs),
+    /// For every leaf of an item's content (JSON Pointer): the version that set its current
+    /// value, who wrote it and when. --at names the version (an ov, an RFC 3339 time or
+    /// `latest`).
+    Blame(BlameArgs),
+    /// The values one path of an item took, newest first: each version that set, changed or
+    /// removed it, with who and when.
+    FieldHistory(FieldHistoryArgs),
     /// Restore an item to an earlier version (appends a RESTORE version).
     Restore(RestoreArgs),
     /// Restore a whole collection to a collection version or a time.
@@ -890,6 +897,33 @@ pub(crate) struct DiffArgs {
     /// The version compared to: an ov, an RFC 3339 time or `latest`.
     #[arg(long, value_name = "VERSION", default_value = "latest")]
     pub(crate) to: chronos_db::ops::ReadAt,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct BlameArgs {
+    #[command(flatten)]
+    pub(crate) route: RouteArgs,
+    /// Item id.
+    pub(crate) id: String,
+    /// The version blamed: an ov, an RFC 3339 time or `latest`.
+    #[arg(long, value_name = "VERSION", default_value = "latest")]
+    pub(crate) at: chronos_db::ops::ReadAt,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct FieldHistoryArgs {
+    #[command(flatten)]
+    pub(crate) route: RouteArgs,
+    /// Item id.
+    pub(crate) id: String,
+    /// The path: a JSON Pointer (/address/city) or a dot path (address.city).
+    pub(crate) path: String,
+    /// Changes per page (1-1000, default 50).
+    #[arg(long, value_name = "N")]
+    pub(crate) limit: Option<usize>,
+    /// Only versions below this ov (the `nextBeforeOv` of the previous page).
+    #[arg(long, value_name = "N")]
+    pub(crate) before_ov: Option<u64>,
 }
 
 #[derive(Args, Debug)]

@@ -172,6 +172,20 @@ pub(crate) async fn diff(g: &Global, a: DiffArgs) -> Result<(), Failure> {
     print_json(&coll.diff(&a.id, a.from, a.to).await?)
 }
 
+pub(crate) async fn blame(g: &Global, a: BlameArgs) -> Result<(), Failure> {
+    let coll = g.collection(&a.route).await?;
+    print_json(&coll.blame(&a.id, a.at).await?)
+}
+
+pub(crate) async fn field_history(g: &Global, a: FieldHistoryArgs) -> Result<(), Failure> {
+    let coll = g.collection(&a.route).await?;
+    let opts = chronos_db::ops::FieldHistoryOptions {
+        limit: a.limit,
+        before_ov: a.before_ov,
+    };
+    print_json(&coll.field_history(&a.id, &a.path, opts).await?)
+}
+
 pub(crate) async fn versions_by_actor(g: &Global, a: VersionsByActorArgs) -> Result<(), Failure> {
     let coll = g.collection(&a.route).await?;
     let opts = chronos_db::ops::ActorVersionsOptions {

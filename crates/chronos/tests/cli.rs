@@ -230,6 +230,62 @@ fn versions_by_actor_pages() {
 }
 
 #[test]
+fn blame_and_field_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let created = json(
+        d,
+        &with_route(
+            "create",
+            &[
+                "--data",
+                r#"{"name":"Ada","plan":"free"}"#,
+                "--actor",
+                "signup",
+            ],
+        ),
+    );
+    let id = created["id"].as_str().expect("an id").to_string();
+    json(
+        d,
+        &with_route(
+            "update",
+            &[
+                &id,
+                "--expected-ov",
+                "0",
+                "--data",
+                r#"{"name":"Ada","plan":"pro"}"#,
+                "--actor",
+                "billing",
+            ],
+        ),
+    );
+    let blame = json(d, &with_route("blame", &[&id]));
+    assert_eq!(blame["lines"][1]["path"], "/plan");
+    assert_eq!(blame["lines"][1]["actor"], "billing");
+    assert_eq!(blame["lines"][0]["ov"], 0);
+    let old = json(d, &with_route("blame", &[&id, "--at", "0"]));
+    assert_eq!(old["lines"][1]["value"], "free");
+    let history = json(d, &with_route("field-history", &[&id, "plan"]));
+    assert_eq!(history["path"], "/plan");
+    let values: Vec<&str> = history["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(values, ["pro", "free"]);
+    let bad = chronos(d, &with_route("field-history", &[&id, "a..b"]));
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        stderr(&bad).starts_with("error: VALIDATION_ERROR: "),
+        "{}",
+        stderr(&bad)
+    );
+}
+
+#[test]
 fn missing_item_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let o = chronos(dir.path(), &with_route("get", &["nope"]));

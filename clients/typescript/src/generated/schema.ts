@@ -311,6 +311,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/logs/{collection}/items/{id}/blame": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * For every leaf of the item's content (a JSON Pointer): the version that set its current
+         *     value, who wrote it and when.
+         */
+        get: operations["blameItemLogs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/logs/{collection}/items/{id}/diff": {
         parameters: {
             query?: never;
@@ -364,6 +384,26 @@ export interface paths {
          *     database. Calling it again completes an interrupted erasure.
          */
         post: operations["eraseItemLogs"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/logs/{collection}/items/{id}/field-history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The values one path of the item took, newest first: each version that set, changed or
+         *     removed it, with who wrote it and when.
+         */
+        get: operations["fieldHistoryLogs"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -575,6 +615,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/{databaseType}/domain/{domain}/{collection}/items/{id}/blame": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * For every leaf of the item's content (a JSON Pointer): the version that set its current
+         *     value, who wrote it and when.
+         */
+        get: operations["blameItemDomain"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/{databaseType}/domain/{domain}/{collection}/items/{id}/diff": {
         parameters: {
             query?: never;
@@ -628,6 +688,26 @@ export interface paths {
          *     database. Calling it again completes an interrupted erasure.
          */
         post: operations["eraseItemDomain"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/{databaseType}/domain/{domain}/{collection}/items/{id}/field-history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The values one path of the item took, newest first: each version that set, changed or
+         *     removed it, with who wrote it and when.
+         */
+        get: operations["fieldHistoryDomain"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -859,6 +939,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/{databaseType}/generic/{collection}/items/{id}/blame": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * For every leaf of the item's content (a JSON Pointer): the version that set its current
+         *     value, who wrote it and when.
+         */
+        get: operations["blameItemGeneric"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/{databaseType}/generic/{collection}/items/{id}/diff": {
         parameters: {
             query?: never;
@@ -912,6 +1012,26 @@ export interface paths {
          *     database. Calling it again completes an interrupted erasure.
          */
         post: operations["eraseItemGeneric"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/{databaseType}/generic/{collection}/items/{id}/field-history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The values one path of the item took, newest first: each version that set, changed or
+         *     removed it, with who wrote it and when.
+         */
+        get: operations["fieldHistoryGeneric"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1123,6 +1243,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/{databaseType}/tenant/{tenantId}/{collection}/items/{id}/blame": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * For every leaf of the item's content (a JSON Pointer): the version that set its current
+         *     value, who wrote it and when.
+         */
+        get: operations["blameItemTenant"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/{databaseType}/tenant/{tenantId}/{collection}/items/{id}/diff": {
         parameters: {
             query?: never;
@@ -1176,6 +1316,26 @@ export interface paths {
          *     database. Calling it again completes an interrupted erasure.
          */
         post: operations["eraseItemTenant"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/{databaseType}/tenant/{tenantId}/{collection}/items/{id}/field-history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The values one path of the item took, newest first: each version that set, changed or
+         *     removed it, with who wrote it and when.
+         */
+        get: operations["fieldHistoryTenant"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1293,6 +1453,48 @@ export interface components {
             path: string;
             /** @description Value to add to the target location. */
             value: unknown;
+        };
+        /** @description Every leaf of a version's content with the version that set it. */
+        Blame: {
+            /** @description The item's id. */
+            id: string;
+            /**
+             * Format: int64
+             * @description The version blamed.
+             */
+            ov: number;
+            /** @description One line per leaf, in document order. */
+            lines: components["schemas"]["BlameLine"][];
+            /**
+             * @description False when older versions were removed (retention) before every leaf's run began: the
+             *     lines still unattributed then name the oldest version kept.
+             */
+            complete: boolean;
+        };
+        /** @description The version that set one leaf's current value ([`Collection::blame`]). */
+        BlameLine: {
+            /** @description The leaf, as a JSON Pointer (scalars, and empty objects and arrays, are leaves). */
+            path: string;
+            /** @description Its current value. */
+            value: unknown;
+            /**
+             * Format: int64
+             * @description The version that set it: the oldest of the unbroken run of versions holding it.
+             */
+            ov: number;
+            /**
+             * Format: int64
+             * @description That version's collection version.
+             */
+            cv: number;
+            /** @description When that version was committed. */
+            at: components["schemas"]["Timestamp"];
+            /** @description The operation that wrote it. */
+            op: components["schemas"]["Op"];
+            /** @description Who wrote it (`None` when empty). */
+            actor?: string | null;
+            /** @description The enrichment function it names, if any. */
+            functionId?: string | null;
         };
         /** @description One connection's state. */
         ConnectionReady: {
@@ -1445,6 +1647,44 @@ export interface components {
             tiersFound: string[];
             /** @description Each of those tiers' records, by tier, in the flat item shape. */
             tierRecords: Record<string, never>;
+        };
+        /** @description One value a path took ([`Collection::field_history`]). */
+        FieldChange: {
+            /**
+             * Format: int64
+             * @description The version that set the value (or removed the path).
+             */
+            ov: number;
+            /**
+             * Format: int64
+             * @description Its collection version.
+             */
+            cv: number;
+            /** @description When it was committed. */
+            at: components["schemas"]["Timestamp"];
+            /** @description The operation that wrote it. */
+            op: components["schemas"]["Op"];
+            /** @description Who wrote it (`None` when empty). */
+            actor?: string | null;
+            /** @description The enrichment function it names, if any. */
+            functionId?: string | null;
+            /** @description Whether the path exists in this version (a removal is a change too). */
+            present: boolean;
+            /** @description The value from this version on (`null` when absent). */
+            value: unknown;
+        };
+        /** @description The values one path took, newest first. */
+        FieldHistoryPage: {
+            /** @description The path, as a JSON Pointer. */
+            path: string;
+            /** @description The versions that changed it, newest first. */
+            changes: components["schemas"]["FieldChange"][];
+            /**
+             * Format: int64
+             * @description Pass as `before_ov` for the next page; `None` when the walk reached ov 0 (or the
+             *     oldest version kept).
+             */
+            nextBeforeOv?: number | null;
         };
         /** @description `POST {C}/gc`. */
         GcBody: {
@@ -3454,6 +3694,95 @@ export interface operations {
             };
         };
     };
+    blameItemLogs: {
+        parameters: {
+            query?: {
+                /** @description The version blamed: an ov, an RFC 3339 time or `latest` (the default). */
+                at?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The collection (1-64 of `[A-Za-z0-9_-]`). */
+                collection: string;
+                /** @description The item id (1-128 of `[A-Za-z0-9._:-]`). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Blame"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or not a valid one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such item, version or time */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The item is erased */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than server.maxBodyBytes (or the data than limits.maxPayloadBytes) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Another writer holds the item's lease (locks.enabled); try again */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend did not answer, or the request ran out of time (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     diffVersionsLogs: {
         parameters: {
             query: {
@@ -3714,6 +4043,98 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than server.maxBodyBytes (or the data than limits.maxPayloadBytes) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Another writer holds the item's lease (locks.enabled); try again */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend did not answer, or the request ran out of time (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    fieldHistoryLogs: {
+        parameters: {
+            query: {
+                /** @description The path: a JSON Pointer (`/address/city`) or a dot path (`address.city`). */
+                path: string;
+                /** @description Changes per page, 1-1000 (default 50). */
+                limit?: number;
+                /** @description Only versions below this ov (the `nextBeforeOv` of the previous page). */
+                beforeOv?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The collection (1-64 of `[A-Za-z0-9_-]`). */
+                collection: string;
+                /** @description The item id (1-128 of `[A-Za-z0-9._:-]`). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FieldHistoryPage"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or not a valid one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The item is erased */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4975,6 +5396,99 @@ export interface operations {
             };
         };
     };
+    blameItemDomain: {
+        parameters: {
+            query?: {
+                /** @description The version blamed: an ov, an RFC 3339 time or `latest` (the default). */
+                at?: string;
+            };
+            header?: never;
+            path: {
+                /** @description `metadata` or `knowledge`. */
+                databaseType: string;
+                /** @description The domain (lower-case letters, digits, `_`, `-`). */
+                domain: string;
+                /** @description The collection (1-64 of `[A-Za-z0-9_-]`). */
+                collection: string;
+                /** @description The item id (1-128 of `[A-Za-z0-9._:-]`). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Blame"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or not a valid one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such item, version or time */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The item is erased */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than server.maxBodyBytes (or the data than limits.maxPayloadBytes) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Another writer holds the item's lease (locks.enabled); try again */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend did not answer, or the request ran out of time (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     diffVersionsDomain: {
         parameters: {
             query: {
@@ -5247,6 +5761,102 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than server.maxBodyBytes (or the data than limits.maxPayloadBytes) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Another writer holds the item's lease (locks.enabled); try again */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend did not answer, or the request ran out of time (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    fieldHistoryDomain: {
+        parameters: {
+            query: {
+                /** @description The path: a JSON Pointer (`/address/city`) or a dot path (`address.city`). */
+                path: string;
+                /** @description Changes per page, 1-1000 (default 50). */
+                limit?: number;
+                /** @description Only versions below this ov (the `nextBeforeOv` of the previous page). */
+                beforeOv?: number;
+            };
+            header?: never;
+            path: {
+                /** @description `metadata` or `knowledge`. */
+                databaseType: string;
+                /** @description The domain (lower-case letters, digits, `_`, `-`). */
+                domain: string;
+                /** @description The collection (1-64 of `[A-Za-z0-9_-]`). */
+                collection: string;
+                /** @description The item id (1-128 of `[A-Za-z0-9._:-]`). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FieldHistoryPage"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or not a valid one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The item is erased */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6590,6 +7200,97 @@ export interface operations {
             };
         };
     };
+    blameItemGeneric: {
+        parameters: {
+            query?: {
+                /** @description The version blamed: an ov, an RFC 3339 time or `latest` (the default). */
+                at?: string;
+            };
+            header?: never;
+            path: {
+                /** @description `metadata` or `knowledge`. */
+                databaseType: string;
+                /** @description The collection (1-64 of `[A-Za-z0-9_-]`). */
+                collection: string;
+                /** @description The item id (1-128 of `[A-Za-z0-9._:-]`). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Blame"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or not a valid one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such item, version or time */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The item is erased */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than server.maxBodyBytes (or the data than limits.maxPayloadBytes) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Another writer holds the item's lease (locks.enabled); try again */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend did not answer, or the request ran out of time (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     diffVersionsGeneric: {
         parameters: {
             query: {
@@ -6856,6 +7557,100 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than server.maxBodyBytes (or the data than limits.maxPayloadBytes) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Another writer holds the item's lease (locks.enabled); try again */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend did not answer, or the request ran out of time (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    fieldHistoryGeneric: {
+        parameters: {
+            query: {
+                /** @description The path: a JSON Pointer (`/address/city`) or a dot path (`address.city`). */
+                path: string;
+                /** @description Changes per page, 1-1000 (default 50). */
+                limit?: number;
+                /** @description Only versions below this ov (the `nextBeforeOv` of the previous page). */
+                beforeOv?: number;
+            };
+            header?: never;
+            path: {
+                /** @description `metadata` or `knowledge`. */
+                databaseType: string;
+                /** @description The collection (1-64 of `[A-Za-z0-9_-]`). */
+                collection: string;
+                /** @description The item id (1-128 of `[A-Za-z0-9._:-]`). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FieldHistoryPage"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or not a valid one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The item is erased */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8127,6 +8922,99 @@ export interface operations {
             };
         };
     };
+    blameItemTenant: {
+        parameters: {
+            query?: {
+                /** @description The version blamed: an ov, an RFC 3339 time or `latest` (the default). */
+                at?: string;
+            };
+            header?: never;
+            path: {
+                /** @description `runtime`, `knowledge` or `metadata`. */
+                databaseType: string;
+                /** @description The tenant (lower-case letters, digits, `_`, `-`). */
+                tenantId: string;
+                /** @description The collection (1-64 of `[A-Za-z0-9_-]`). */
+                collection: string;
+                /** @description The item id (1-128 of `[A-Za-z0-9._:-]`). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Blame"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or not a valid one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such item, version or time */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The item is erased */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than server.maxBodyBytes (or the data than limits.maxPayloadBytes) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Another writer holds the item's lease (locks.enabled); try again */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend did not answer, or the request ran out of time (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     diffVersionsTenant: {
         parameters: {
             query: {
@@ -8399,6 +9287,102 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than server.maxBodyBytes (or the data than limits.maxPayloadBytes) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Another writer holds the item's lease (locks.enabled); try again */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend did not answer, or the request ran out of time (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    fieldHistoryTenant: {
+        parameters: {
+            query: {
+                /** @description The path: a JSON Pointer (`/address/city`) or a dot path (`address.city`). */
+                path: string;
+                /** @description Changes per page, 1-1000 (default 50). */
+                limit?: number;
+                /** @description Only versions below this ov (the `nextBeforeOv` of the previous page). */
+                beforeOv?: number;
+            };
+            header?: never;
+            path: {
+                /** @description `runtime`, `knowledge` or `metadata`. */
+                databaseType: string;
+                /** @description The tenant (lower-case letters, digits, `_`, `-`). */
+                tenantId: string;
+                /** @description The collection (1-64 of `[A-Za-z0-9_-]`). */
+                collection: string;
+                /** @description The item id (1-128 of `[A-Za-z0-9._:-]`). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FieldHistoryPage"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or not a valid one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The item is erased */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -39,6 +39,23 @@ describe('versionsByActor', () => {
   });
 });
 
+describe('blame and fieldHistory', () => {
+  it('who set each value, and the values a path took', async () => {
+    const users = initChronos({ url: server.url, apiKey: writer }).with({ databaseType: 'runtime', tenantId: 'tenant-a', collection: 'profiles' });
+    const r = await users.create({ name: 'Ada', plan: 'free' }, 'signup', '');
+    await users.update(r.id, { name: 'Ada', plan: 'pro' }, 0, 'billing', '');
+    const blame = await users.blame(r.id);
+    assert.deepEqual(blame.lines.map((l) => [l.path, l.ov, l.actor]), [['/name', 0, 'signup'], ['/plan', 1, 'billing']]);
+    assert.equal((await users.blame(r.id, 0)).lines[1]!.value, 'free');
+    const plan = await users.fieldHistory(r.id, 'plan', { limit: 1 });
+    assert.deepEqual(plan.changes.map((c) => c.value), ['pro']);
+    const rest = await users.fieldHistory(r.id, '/plan', { beforeOv: plan.nextBeforeOv ?? undefined });
+    assert.deepEqual(rest.changes.map((c) => [c.ov, c.value]), [[0, 'free']]);
+    await assert.rejects(users.fieldHistory(r.id, 'a..b'), ValidationError);
+    await assert.rejects(users.blame('missing'), NotFoundError);
+  });
+});
+
 describe('diff', () => {
   it('a JSON Patch between two versions, and its summary', async () => {
     const users = initChronos({ url: server.url, apiKey: writer }).with({ databaseType: 'runtime', tenantId: 'tenant-a', collection: 'users' });

@@ -145,6 +145,49 @@ async fn item_lifecycle(s: &TestServer, p: &str) {
         "diff of a missing item",
     );
 
+    let blame = s
+        .get(&format!("{p}/items/it-1/blame"))
+        .await
+        .expect(200, "blame");
+    let lines = blame.json["lines"].as_array().expect("lines").clone();
+    let line = |path: &str| lines.iter().find(|l| l["path"] == path).cloned();
+    assert_eq!(line("/status").map(|l| l["ov"].clone()), Some(json!(1)));
+    assert_eq!(
+        line("/tags/1").map(|l| l["functionId"].clone()),
+        Some(json!("tagger"))
+    );
+    let old = s
+        .get(&format!("{p}/items/it-1/blame?at=0"))
+        .await
+        .expect(200, "blame of ov 0");
+    assert_eq!(old.json["ov"], 0);
+    s.get(&format!("{p}/items/it-1/blame?at=-1")).await.problem(
+        400,
+        "VALIDATION_ERROR",
+        "blame at a name that is no version",
+    );
+    let n = s
+        .get(&format!("{p}/items/it-1/field-history?path=n&limit=1"))
+        .await
+        .expect(200, "field history");
+    assert_eq!(n.json["path"], "/n");
+    assert_eq!(n.json["changes"][0]["value"], 3);
+    let below = n.json["nextBeforeOv"].as_u64().expect("a next page");
+    let rest = s
+        .get(&format!(
+            "{p}/items/it-1/field-history?path=%2Fn&beforeOv={below}"
+        ))
+        .await
+        .expect(200, "field history, next page");
+    assert_eq!(rest.json["changes"][0]["value"], 2);
+    s.get(&format!("{p}/items/it-1/field-history?path=a..b"))
+        .await
+        .problem(
+            400,
+            "VALIDATION_ERROR",
+            "field history of a path that is none",
+        );
+
     let old = s
         .get(&format!("{p}/items/it-1?ov=0"))
         .await
