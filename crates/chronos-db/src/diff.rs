@@ -15,7 +15,8 @@
 //!
 //! Applying the patch to `from` gives `to` exactly (`json_patch::patch`); the tests hold random
 //! documents to it. Summary paths are JSON Pointers (RFC 6901) into `from` for removals and
-//! into `to` for additions and changes, each listed once, in document order.
+//! into `to` for additions and changes, each listed once, in the patch's walk order (an
+//! object's keys in `to`'s order, nested changes first, then the keys only `from` has).
 
 use crate::model::VersionInfo;
 use serde::{Deserialize, Serialize};

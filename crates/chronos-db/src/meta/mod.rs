@@ -271,14 +271,20 @@ pub trait MetadataStore:
 
     /// Committed versions whose `actor` is `actor`, newest first (commit time, then cv),
     /// within `window`, at most `limit`. Served by an `(actor, at, cv)` index on every
-    /// backend, so its cost does not grow with the versions of other actors.
+    /// backend, so its cost does not grow with the versions of other actors. (A store that
+    /// cannot answer it keeps this default, which says so.)
     async fn versions_by_actor(
         &self,
         coll: &str,
         actor: &str,
         window: &ActorWindow,
         limit: usize,
-    ) -> Result<Vec<VersionRecord>, MetaError>;
+    ) -> Result<Vec<VersionRecord>, MetaError> {
+        let _ = (coll, actor, window, limit);
+        Err(MetaError::Invalid(
+            "this metadata store cannot list versions by actor".into(),
+        ))
+    }
 
     /// The payload keys of every version row of an item, committed or not yet: what the
     /// orphan sweeper must keep. Backends whose rows are all committed (SQLite writes row and

@@ -2,9 +2,18 @@
 //! values one path took over time (field history).
 //!
 //! Both walk the item's versions from the newest one of interest towards ov 0, reading
-//! each version's content once, and stop as soon as they have their answer: blame when every
-//! leaf is attributed, field history when its page is full. Paths are JSON Pointers
-//! (RFC 6901), as in diffs; field history also takes a dot path (`address.city`).
+//! each version's content once (a version with the same content hash as the one above it is
+//! not read again), and stop as soon as they have their answer: blame when every leaf is
+//! attributed, field history when its page is full. Each call reads at most
+//! [`MAX_VERSIONS_WALKED`] versions, so its cost is bounded however long the history: blame then says
+//! `complete: false`, field history returns a shorter page that continues below
+//! `next_before_ov`. Versions removed by retention end the walk the same way.
+//!
+//! Paths are JSON Pointers (RFC 6901), as in diffs; field history also takes a dot path
+//! (`address.city`). A value counts as unchanged only when its path resolves through
+//! containers of the same kinds (an array turned into an object with a key `"0"` is a
+//! change at `/a/0`, as a diff reports it). A deletion keeps the content it deleted, so it
+//! changes no path; removing a property with an update does.
 
 use super::read::{check_limit, ReadAt};
 use super::{item_id, Collection};
@@ -13,6 +22,9 @@ use crate::error::{Error, Result};
 use crate::model::{Op, Timestamp, VersionRecord};
 use crate::names::ItemId;
 use serde_json::Value;
+
+/// The most versions one blame or one field-history page reads.
+pub const MAX_VERSIONS_WALKED: usize = 1000;
 
 /// The version that set one leaf's current value ([`Collection::blame`]).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -48,8 +60,9 @@ pub struct Blame {
     pub ov: u64,
     /// One line per leaf, in document order.
     pub lines: Vec<BlameLine>,
-    /// False when older versions were removed (retention) before every leaf's run began: the
-    /// lines still unattributed then name the oldest version kept.
+    /// False when the walk stopped before every leaf's run began: older versions were
+    /// removed by retention, or [`MAX_VERSIONS_WALKED`] versions were read. The lines still open then
+    /// name the oldest version read.
     pub complete: bool,
 }
 
@@ -86,7 +99,8 @@ pub struct FieldHistoryPage {
     /// The versions that changed it, newest first.
     pub changes: Vec<FieldChange>,
     /// Pass as `before_ov` for the next page; `None` when the walk reached ov 0 (or the
-    /// oldest version kept).
+    /// oldest version kept). A page can hold fewer than `limit` changes and still have a
+    /// next one: it stopped after reading [`MAX_VERSIONS_WALKED`] versions.
     pub next_before_ov: Option<u64>,
 }
 
@@ -127,40 +141,55 @@ impl Collection {
         );
         let mut leaves = Vec::new();
         collect_leaves(&content, &mut String::new(), &mut leaves);
-        // For each leaf, the version its current run starts at (so far: the target).
-        let mut since: Vec<VersionRecord> = vec![target.version.clone(); leaves.len()];
+        // The versions read, newest first; for each leaf, the index of the version its
+        // current run starts at (so far: the target).
+        let mut walked = vec![(target.version.clone(), content)];
+        let mut since = vec![0usize; leaves.len()];
         let mut open: Vec<usize> = (0..leaves.len()).collect();
-        let mut newer = target.version.clone();
         let mut complete = true;
-        while !open.is_empty() && newer.ov > 0 {
-            let Some((older, older_content)) = self.version_with_content(&id, newer.ov - 1).await?
+        while !open.is_empty() {
+            let (newer, newer_content) = &walked[walked.len() - 1];
+            if newer.ov == 0 {
+                break;
+            }
+            if walked.len() >= MAX_VERSIONS_WALKED {
+                complete = false;
+                break;
+            }
+            let Some(older) = self
+                .version_with_content(&id, newer.ov - 1, (newer, newer_content))
+                .await?
             else {
                 complete = false;
                 break;
             };
+            let k = walked.len();
+            let target_content = &walked[0].1;
             open.retain(|&i| {
-                let (path, value) = &leaves[i];
-                if older_content.pointer(path) == Some(value) {
-                    since[i] = older.clone();
-                    true
-                } else {
-                    false
+                let path = &leaves[i].0;
+                let same = located(&older.1, path) == located(target_content, path);
+                if same {
+                    since[i] = k;
                 }
+                same
             });
-            newer = older;
+            walked.push(older);
         }
         let lines = leaves
             .into_iter()
             .zip(since)
-            .map(|((path, value), v)| BlameLine {
-                path,
-                value,
-                ov: v.ov,
-                cv: v.cv,
-                at: v.at,
-                op: v.op,
-                actor: v.actor,
-                function_id: v.function_id,
+            .map(|((path, value), k)| {
+                let v = &walked[k].0;
+                BlameLine {
+                    path,
+                    value,
+                    ov: v.ov,
+                    cv: v.cv,
+                    at: v.at,
+                    op: v.op,
+                    actor: v.actor.clone(),
+                    function_id: v.function_id.clone(),
+                }
             })
             .collect();
         Ok(Blame {
@@ -212,23 +241,54 @@ impl Collection {
             Some(b) => b.min(head.version.ov + 1) - 1,
             None => head.version.ov,
         };
-        let Some(mut newer) = self.version_with_content(&id, start).await? else {
-            return Err(Error::NotFound(format!("version {start} of item '{id}'")));
+        // The first version of the page: the head as already read, or a version below it.
+        let mut newer = if start == head.version.ov {
+            let content = self
+                .load_content(&head.version, head.shadow.as_deref())
+                .await?;
+            (head.version.clone(), Value::Object(content))
+        } else {
+            let found = match self.find(&id, ReadAt::Ov(start)).await {
+                Ok(Some(found)) => found,
+                Ok(None) | Err(Error::BeyondRetention { .. }) => {
+                    return Ok(FieldHistoryPage {
+                        path: pointer,
+                        changes: vec![],
+                        next_before_ov: None,
+                    })
+                }
+                Err(e) => return Err(e),
+            };
+            let content = self
+                .load_content(&found.version, found.shadow.as_deref())
+                .await?;
+            (found.version, Value::Object(content))
         };
         let mut changes = Vec::new();
+        let mut read = 1;
         loop {
             let (v, content) = &newer;
-            let value = content.pointer(&pointer).cloned();
             let older = match v.ov {
                 0 => None,
-                ov => self.version_with_content(&id, ov - 1).await?,
+                // The page's budget is spent: it continues below this version.
+                _ if read >= MAX_VERSIONS_WALKED => {
+                    return Ok(FieldHistoryPage {
+                        path: pointer,
+                        changes,
+                        next_before_ov: Some(v.ov),
+                    })
+                }
+                ov => {
+                    read += 1;
+                    self.version_with_content(&id, ov - 1, (v, content)).await?
+                }
             };
-            let before = older
-                .as_ref()
-                .and_then(|(_, c)| c.pointer(&pointer).cloned());
+            let here = located(content, &pointer);
+            let below = older.as_ref().and_then(|(_, c)| located(c, &pointer));
             // Against the version below (none below ov 0 or a retention cut: the path's first
             // value counts as a change there).
-            if value != before {
+            if here != below {
+                let value = here.map(|(value, _)| value.clone());
                 changes.push(FieldChange {
                     ov: v.ov,
                     cv: v.cv,
@@ -260,15 +320,23 @@ impl Collection {
     }
 
     /// Version `ov` of an item with its content, or `None` when it is not kept (removed by
-    /// retention).
+    /// retention). `newer` is the version above it: when both hold the same document (same
+    /// content hash) its content is reused instead of read again.
     async fn version_with_content(
         &self,
         id: &ItemId,
         ov: u64,
+        newer: (&VersionRecord, &Value),
     ) -> Result<Option<(VersionRecord, Value)>> {
-        let Some(found) = self.find(id, ReadAt::Ov(ov)).await? else {
-            return Ok(None);
+        let found = match self.find(id, ReadAt::Ov(ov)).await {
+            Ok(Some(found)) => found,
+            Ok(None) | Err(Error::BeyondRetention { .. }) => return Ok(None),
+            Err(e) => return Err(e),
         };
+        let (newer, newer_content) = newer;
+        if !found.version.sha256.is_empty() && found.version.sha256 == newer.sha256 {
+            return Ok(Some((found.version, newer_content.clone())));
+        }
         let content = self
             .load_content(&found.version, found.shadow.as_deref())
             .await?;
@@ -301,6 +369,32 @@ fn collect_leaves(v: &Value, path: &mut String, out: &mut Vec<(String, Value)>) 
         _ if path.is_empty() => {}
         leaf => out.push((path.clone(), leaf.clone())),
     }
+}
+
+/// The value a pointer resolves to, with the kind of every container on the way (`true` for
+/// an array): `/a/0` in `{"a": [1]}` and in `{"a": {"0": 1}}` are different places.
+fn located<'a>(doc: &'a Value, pointer: &str) -> Option<(&'a Value, Vec<bool>)> {
+    let mut kinds = Vec::new();
+    let mut at = doc;
+    if pointer.is_empty() {
+        return Some((at, kinds));
+    }
+    for token in pointer.strip_prefix('/')?.split('/') {
+        let key = token.replace("~1", "/").replace("~0", "~");
+        kinds.push(at.is_array());
+        at = match at {
+            Value::Object(m) => m.get(&key)?,
+            Value::Array(a) => {
+                // RFC 6901: an index is 0 or digits without a leading zero.
+                if key.is_empty() || (key.len() > 1 && key.starts_with('0')) {
+                    return None;
+                }
+                a.get(key.parse::<usize>().ok()?)?
+            }
+            _ => return None,
+        };
+    }
+    Some((at, kinds))
 }
 
 /// A JSON Pointer from a pointer (`/a/b`) or a dot path (`a.b`, each segment a key or an
@@ -340,6 +434,22 @@ mod tests {
         let mut none = Vec::new();
         collect_leaves(&json!({}), &mut String::new(), &mut none);
         assert!(none.is_empty());
+    }
+
+    #[test]
+    fn a_place_is_its_value_and_the_kinds_of_its_containers() {
+        let list = json!({"a": [1, {"b~/": 2}]});
+        let map = json!({"a": {"0": 1}});
+        assert_eq!(located(&list, "/a/0").map(|(v, _)| v), Some(&json!(1)));
+        assert_eq!(located(&map, "/a/0").map(|(v, _)| v), Some(&json!(1)));
+        assert_ne!(located(&list, "/a/0"), located(&map, "/a/0"));
+        assert_eq!(
+            located(&list, "/a/1/b~0~1").map(|(v, _)| v),
+            Some(&json!(2))
+        );
+        for missing in ["/a/2", "/a/01", "/a/x", "/z", "a"] {
+            assert_eq!(located(&list, missing), None, "{missing}");
+        }
     }
 
     #[test]

@@ -34,9 +34,10 @@ pub struct ActorVersionsPage {
 impl Collection {
     /// Every version `actor` wrote in this collection (the `actor` its writes passed), newest
     /// first by commit time, optionally within `[from, to]`, in pages. Each page is one
-    /// range of an `(actor, at, cv)` index on every backend. Versions of erased items are
-    /// listed (their content is gone, the record of who wrote them stays); versions removed
-    /// by retention are not.
+    /// range of an `(actor, at, cv)` index on every backend (a collection created before the
+    /// index existed gets it from the first write of a process; until then the listing
+    /// scans its versions). Versions of erased items are listed (their content is gone, the
+    /// record of who wrote them stays); versions removed by retention are not.
     ///
     /// ```
     /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {

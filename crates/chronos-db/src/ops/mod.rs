@@ -47,7 +47,9 @@ mod retention;
 mod submit;
 mod write;
 
-pub use blame::{Blame, BlameLine, FieldChange, FieldHistoryOptions, FieldHistoryPage};
+pub use blame::{
+    Blame, BlameLine, FieldChange, FieldHistoryOptions, FieldHistoryPage, MAX_VERSIONS_WALKED,
+};
 pub use by_actor::{ActorVersionsOptions, ActorVersionsPage};
 pub use entities::{
     entity_id, EntityInsert, EntityMapping, EntityOperation, EntityRecords, EntityResult,

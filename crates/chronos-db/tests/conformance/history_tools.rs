@@ -411,3 +411,65 @@ async fn blame_and_field_history(b: &dyn Backend) {
         Err(Error::NotFound(_))
     ));
 }
+
+conformance_case!(blame_and_field_history_stop_at_a_retention_cut);
+async fn blame_and_field_history_stop_at_a_retention_cut(b: &dyn Backend) {
+    let h = open!(b, |cfg: &mut chronos_db::config::ChronosConfig| {
+        cfg.collection_maps.insert(
+            "capped".into(),
+            chronos_db::config::CollectionMap {
+                retention: Some(chronos_db::config::VersionRetention {
+                    days: None,
+                    max_per_item: Some(2),
+                }),
+                ..Default::default()
+            },
+        );
+    });
+    let c = h.coll("capped");
+    let r = c
+        .create(
+            json!({"keep": 1, "plan": "a"}),
+            "app",
+            "",
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    for (ov, plan) in [(0, "b"), (1, "c"), (2, "d")] {
+        c.update(&r.id, json!({"keep": 1, "plan": plan}), ov, "app", "")
+            .await
+            .unwrap();
+    }
+    c.apply_retention(chronos_db::RetentionOptions::default())
+        .await
+        .unwrap();
+    // Versions 2 and 3 are kept: `keep`, set at ov 0, is attributed to the oldest kept.
+    let blame = c.blame(&r.id, ReadAt::Latest).await.unwrap();
+    assert!(!blame.complete);
+    assert_eq!(
+        (blame.lines[0].path.as_str(), blame.lines[0].ov),
+        ("/keep", 2)
+    );
+    assert_eq!(
+        (blame.lines[1].path.as_str(), blame.lines[1].ov),
+        ("/plan", 3)
+    );
+    // The values of `plan` that are still kept; no error for the versions pruned below.
+    let plan = c
+        .field_history(&r.id, "plan", Default::default())
+        .await
+        .unwrap();
+    let values: Vec<(u64, Value)> = plan
+        .changes
+        .iter()
+        .map(|c| (c.ov, c.value.clone()))
+        .collect();
+    assert_eq!(values, [(3, json!("d")), (2, json!("c"))]);
+    assert_eq!(plan.next_before_ov, None);
+    // Diffs to a pruned version say so.
+    assert!(matches!(
+        c.diff(&r.id, ReadAt::Ov(0), ReadAt::Latest).await,
+        Err(Error::BeyondRetention { .. })
+    ));
+}

@@ -540,8 +540,6 @@ impl MetadataStore for MongoStore {
         )))
     }
 
-    /// The highest committed cv with `at <= T`: the newest rows first, each checked like the
-    /// rows of an as-of page (closed → committed; open → committed iff at or below its head).
     /// One range of the `(actor, at, cv)` index, newest first; rows not committed (their
     /// item's head is below them) are checked against the heads and left out, and the page
     /// is topped up past them, so a short page means the end.
@@ -580,7 +578,6 @@ impl MetadataStore for MongoStore {
                     .find(filter)
                     .sort(doc! {"at": -1, "cv": -1})
                     .limit(want as i64)
-                    .projection(doc! {"shadow": 0})
                     .await
                     .map_err(map_err)?,
             )
@@ -610,6 +607,8 @@ impl MetadataStore for MongoStore {
         Ok(out)
     }
 
+    /// The highest committed cv with `at <= T`: the newest rows first, each checked like the
+    /// rows of an as-of page (closed → committed; open → committed iff at or below its head).
     async fn cv_as_of(&self, coll: &str, at: Timestamp) -> Result<u64, MetaError> {
         let c = self.colls(coll);
         let mut below = i64::MAX;
