@@ -17,6 +17,8 @@ import type {
   ActorVersionsPage,
   Blame,
   FieldHistoryPage,
+  ChangesPage,
+  Change,
   ListPage,
   ListQuery,
   ReadOptions,
@@ -295,6 +297,47 @@ export class CollectionOps {
       query: { from: String(from), to: String(to) },
       idempotent: true,
     });
+  }
+
+  /**
+   * The change feed: the collection's committed versions in cv order after `sinceCv`,
+   * never skipping one that commits late. Pass `page.nextSinceCv` back to continue; `wait`
+   * (seconds, at most 60) makes an empty answer wait for a change (long poll). `include`:
+   * `'none'` (default), `'after'` or `'beforeAfter'`.
+   */
+  changes(
+    opts: { sinceCv?: number; limit?: number; ops?: string[]; include?: 'none' | 'after' | 'beforeAfter'; wait?: number } = {},
+  ): Promise<ChangesPage> {
+    return this.http.send<ChangesPage>({
+      method: 'GET',
+      path: `${this.path}/changes`,
+      query: {
+        sinceCv: opts.sinceCv,
+        limit: opts.limit,
+        ops: opts.ops?.join(','),
+        include: opts.include,
+        wait: opts.wait === undefined ? undefined : `${opts.wait}s`,
+      },
+      idempotent: true,
+    });
+  }
+
+  /**
+   * Follows the change feed from `sinceCv`: yields every change as it commits, in cv order,
+   * exactly once (long polls of `wait` seconds, default 20, while nothing is ready). Stop
+   * with `break`, or with `signal`.
+   */
+  async *follow(
+    opts: { sinceCv?: number; ops?: string[]; include?: 'none' | 'after' | 'beforeAfter'; wait?: number; signal?: AbortSignal } = {},
+  ): AsyncGenerator<Change> {
+    let sinceCv = opts.sinceCv ?? 0;
+    while (!opts.signal?.aborted) {
+      const page = await this.changes({ sinceCv, ops: opts.ops, include: opts.include, wait: opts.wait ?? 20 });
+      for (const change of page.changes) {
+        yield change;
+      }
+      sinceCv = page.nextSinceCv;
+    }
   }
 
   /**

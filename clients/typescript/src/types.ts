@@ -16,6 +16,10 @@ export type VersionInfo = Schemas['VersionInfo'];
 export type HistoryPage = Schemas['HistoryPage'];
 /** A page of the versions an actor wrote (`collection.versionsByActor`), newest first. */
 export type ActorVersionsPage = Schemas['ActorVersionsPage'];
+/** A page of the change feed (`collection.changes`). */
+export type ChangesPage = Schemas['ChangesPage'];
+/** One committed version as the change feed reports it. */
+export type Change = Schemas['Change'];
 /** Every leaf of a version with the version that set it (`collection.blame`). */
 export type Blame = Schemas['Blame'];
 /** The values one path took, newest first (`collection.fieldHistory`). */

@@ -43,7 +43,9 @@ use chronos_db::access::ApiKeys;
 use chronos_db::config::ServerSettings;
 use chronos_db::Chronos;
 use problem::ApiError;
-use routes::{analytics, blobs, collection, counters, erasure, fetch, history, items, system};
+use routes::{
+    analytics, blobs, changes, collection, counters, erasure, fetch, history, items, system,
+};
 use state::AppState;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -242,6 +244,7 @@ fn router(state: AppState, max_body: usize) -> Router {
                 get(history::field_history),
             )
             .route(&format!("{prefix}/versions"), get(history::by_actor))
+            .route(&format!("{prefix}/changes"), get(changes::changes))
             .route(
                 &format!("{prefix}/items/{{id}}/restore"),
                 post(items::restore),

@@ -5,7 +5,7 @@
 //! lists every path the router serves (a test holds the two together).
 
 use crate::routes::{
-    analytics, blobs, collection, counters, erasure, fetch, history, items, system,
+    analytics, blobs, changes, collection, counters, erasure, fetch, history, items, system,
 };
 use crate::target::PREFIXES;
 use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
@@ -22,7 +22,7 @@ use utoipa::{Modify, OpenApi};
     ),
     paths(
         items::create, items::get, items::update, items::delete, items::enrich,
-        items::versions, history::diff, history::blame, history::field_history, items::restore, collection::query, history::by_actor, collection::restore, collection::gc,
+        items::versions, history::diff, history::blame, history::field_history, items::restore, collection::query, history::by_actor, changes::changes, collection::restore, collection::gc,
         counters::totals, counters::unique, counters::reset,
         analytics::time_based, analytics::cross_tenant, analytics::run,
         erasure::erase, erasure::erase_subject, erasure::verify,
@@ -32,7 +32,7 @@ use utoipa::{Modify, OpenApi};
     security(("apiKey" = [])),
     tags(
         (name = "items", description = "One item: writes, reads, versions, diffs, blame, field history, restore"),
-        (name = "collections", description = "Queries, collection restores, the versions an actor wrote"),
+        (name = "collections", description = "Queries, collection restores, the change feed, the versions an actor wrote"),
         (name = "counters", description = "Real-time totals and distinct values of a collection"),
         (name = "analytics", description = "Time-based and cross-tenant rules: runs and results"),
         (name = "erasure", description = "Erasure of items and data subjects, and its receipts"),

@@ -52,6 +52,10 @@ pub(crate) enum Command {
     /// Every version an actor wrote in a collection (the --actor its writes passed), newest
     /// first, in pages; optionally within --from/--to.
     VersionsByActor(VersionsByActorArgs),
+    /// The change feed: the collection's committed versions in cv order after --since-cv,
+    /// never skipping one that commits late. Prints a page (pass its `nextSinceCv` back), or
+    /// with --follow one JSON line per change as they commit, until interrupted.
+    Changes(ChangesArgs),
     /// For every leaf of an item's content (JSON Pointer): the version that set its current
     /// value, who wrote it and when. --at names the version (an ov, an RFC 3339 time or
     /// `latest`).
@@ -897,6 +901,47 @@ pub(crate) struct DiffArgs {
     /// The version compared to: an ov, an RFC 3339 time or `latest`.
     #[arg(long, value_name = "VERSION", default_value = "latest")]
     pub(crate) to: chronos_db::ops::ReadAt,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct ChangesArgs {
+    #[command(flatten)]
+    pub(crate) route: RouteArgs,
+    /// Changes with a cv above this one (0: from the start).
+    #[arg(long, value_name = "CV", default_value_t = 0)]
+    pub(crate) since_cv: u64,
+    /// Changes per page (1-1000, default 50).
+    #[arg(long, value_name = "N")]
+    pub(crate) limit: Option<usize>,
+    /// Only these operations, comma-separated (CREATE,UPDATE,ENRICH,DELETE,RESTORE,ERASE).
+    #[arg(long, value_name = "OPS", value_delimiter = ',', value_parser = parse_op)]
+    pub(crate) ops: Option<Vec<chronos_db::Op>>,
+    /// The content each change carries.
+    #[arg(long, value_enum, default_value_t = IncludeArg::None)]
+    pub(crate) include: IncludeArg,
+    /// Keep following: print each change as one JSON line when it commits.
+    #[arg(long)]
+    pub(crate) follow: bool,
+    /// With --follow, how long to wait between polls when nothing is ready (milliseconds).
+    #[arg(long, value_name = "MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub(crate) poll_ms: u64,
+}
+
+/// `--include` values.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub(crate) enum IncludeArg {
+    /// No content.
+    None,
+    /// The version's content.
+    After,
+    /// The previous version's content and the version's.
+    BeforeAfter,
+}
+
+pub(crate) fn parse_op(s: &str) -> Result<chronos_db::Op, String> {
+    chronos_db::Op::parse(&s.to_ascii_uppercase()).ok_or_else(|| {
+        format!("'{s}' is not an operation (CREATE, UPDATE, ENRICH, DELETE, RESTORE, ERASE)")
+    })
 }
 
 #[derive(Args, Debug)]

@@ -172,6 +172,49 @@ pub(crate) async fn diff(g: &Global, a: DiffArgs) -> Result<(), Failure> {
     print_json(&coll.diff(&a.id, a.from, a.to).await?)
 }
 
+pub(crate) async fn changes(g: &Global, a: ChangesArgs) -> Result<(), Failure> {
+    use chronos_db::ops::{ChangeContent, ChangesOptions};
+    let coll = g.collection(&a.route).await?;
+    let include = match a.include {
+        IncludeArg::None => ChangeContent::None,
+        IncludeArg::After => ChangeContent::After,
+        IncludeArg::BeforeAfter => ChangeContent::BeforeAfter,
+    };
+    let mut opts = ChangesOptions {
+        since_cv: a.since_cv,
+        limit: a.limit,
+        ops: a.ops,
+        include,
+    };
+    if !a.follow {
+        return print_json(&coll.changes(opts).await?);
+    }
+    loop {
+        let page = coll.changes(opts.clone()).await?;
+        for change in &page.changes {
+            let line = serde_json::to_string(change).map_err(|e| {
+                Failure::new("INTERNAL_ERROR", format!("cannot encode a change: {e}"))
+            })?;
+            let mut out = std::io::stdout();
+            match writeln!(out, "{line}").and_then(|()| out.flush()) {
+                Ok(()) => {}
+                // The reader went away (`| head`): following is over.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+                Err(e) => {
+                    return Err(Failure::new(
+                        "IO_ERROR",
+                        format!("cannot write to stdout: {e}"),
+                    ))
+                }
+            }
+        }
+        opts.since_cv = page.next_since_cv;
+        if !page.more {
+            tokio::time::sleep(std::time::Duration::from_millis(a.poll_ms)).await;
+        }
+    }
+}
+
 pub(crate) async fn blame(g: &Global, a: BlameArgs) -> Result<(), Failure> {
     let coll = g.collection(&a.route).await?;
     print_json(&coll.blame(&a.id, a.at).await?)

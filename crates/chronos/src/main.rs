@@ -120,6 +120,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::History(a) => history(&global, a).await,
         Command::Diff(a) => diff(&global, a).await,
         Command::VersionsByActor(a) => versions_by_actor(&global, a).await,
+        Command::Changes(a) => changes(&global, a).await,
         Command::Blame(a) => blame(&global, a).await,
         Command::FieldHistory(a) => field_history(&global, a).await,
         Command::Restore(a) => restore(&global, a).await,

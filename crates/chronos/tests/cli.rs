@@ -286,6 +286,90 @@ fn blame_and_field_history() {
 }
 
 #[test]
+fn change_feed_pages_and_follows() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let created = json(d, &with_route("create", &["--data", r#"{"n":1}"#]));
+    let id = created["id"].as_str().expect("an id").to_string();
+    json(
+        d,
+        &with_route(
+            "update",
+            &[&id, "--expected-ov", "0", "--data", r#"{"n":2}"#],
+        ),
+    );
+    let page = json(d, &with_route("changes", &["--include", "after"]));
+    let ops: Vec<&str> = page["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["op"].as_str().unwrap())
+        .collect();
+    assert_eq!(ops, ["CREATE", "UPDATE"]);
+    assert_eq!(page["changes"][1]["after"]["n"], 2);
+    let since = page["nextSinceCv"].as_u64().expect("a position");
+    let only = json(d, &with_route("changes", &["--ops", "update"]));
+    assert_eq!(only["changes"].as_array().map(Vec::len), Some(1));
+    let bad = chronos(d, &with_route("changes", &["--ops", "TOUCH"]));
+    assert_eq!(bad.status.code(), Some(2));
+
+    // --follow prints each later change as one JSON line.
+    let mut follower = Command::new(env!("CARGO_BIN_EXE_chronos"))
+        .arg("--data-dir")
+        .arg(d)
+        .args(with_route(
+            "changes",
+            &[
+                "--follow",
+                "--poll-ms",
+                "20",
+                "--since-cv",
+                &since.to_string(),
+            ],
+        ))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the follower starts");
+    let stdout = follower.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    json(
+        d,
+        &with_route(
+            "update",
+            &[&id, "--expected-ov", "1", "--data", r#"{"n":3}"#],
+        ),
+    );
+    json(d, &with_route("delete", &[&id, "--expected-ov", "2"]));
+    let mut lines = Vec::new();
+    while lines.len() < 2 {
+        match rx.recv_timeout(std::time::Duration::from_secs(30)) {
+            Ok(line) => lines.push(serde_json::from_str::<Value>(&line).expect("a JSON line")),
+            Err(e) => panic!("the follower printed {} lines: {e}", lines.len()),
+        }
+    }
+    let _ = follower.kill();
+    let _ = follower.wait();
+    let seen: Vec<(u64, &str)> = lines
+        .iter()
+        .map(|c| (c["ov"].as_u64().unwrap(), c["op"].as_str().unwrap()))
+        .collect();
+    assert_eq!(seen, [(2, "UPDATE"), (3, "DELETE")]);
+}
+
+#[test]
 fn missing_item_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let o = chronos(dir.path(), &with_route("get", &["nope"]));

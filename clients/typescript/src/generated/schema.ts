@@ -197,6 +197,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/logs/{collection}/changes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The collection's committed versions in cv order after `sinceCv`, never skipping one that
+         *     commits late: pass `nextSinceCv` back. With `wait`, an empty answer waits for a change;
+         *     with `Accept: text/event-stream`, one `change` event per version (its `id` the cv, so a
+         *     reconnecting client resumes with `Last-Event-ID`).
+         */
+        get: operations["changesLogs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/logs/{collection}/counters": {
         parameters: {
             query?: never;
@@ -493,6 +515,28 @@ export interface paths {
          *     pages; optionally within `from`/`to`. Served by an `(actor, at, cv)` index.
          */
         get: operations["versionsByActorLogs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/{databaseType}/domain/{domain}/{collection}/changes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The collection's committed versions in cv order after `sinceCv`, never skipping one that
+         *     commits late: pass `nextSinceCv` back. With `wait`, an empty answer waits for a change;
+         *     with `Accept: text/event-stream`, one `change` event per version (its `id` the cv, so a
+         *     reconnecting client resumes with `Last-Event-ID`).
+         */
+        get: operations["changesDomain"];
         put?: never;
         post?: never;
         delete?: never;
@@ -825,6 +869,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/{databaseType}/generic/{collection}/changes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The collection's committed versions in cv order after `sinceCv`, never skipping one that
+         *     commits late: pass `nextSinceCv` back. With `wait`, an empty answer waits for a change;
+         *     with `Accept: text/event-stream`, one `change` event per version (its `id` the cv, so a
+         *     reconnecting client resumes with `Last-Event-ID`).
+         */
+        get: operations["changesGeneric"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/{databaseType}/generic/{collection}/counters": {
         parameters: {
             query?: never;
@@ -1121,6 +1187,28 @@ export interface paths {
          *     pages; optionally within `from`/`to`. Served by an `(actor, at, cv)` index.
          */
         get: operations["versionsByActorGeneric"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/{databaseType}/tenant/{tenantId}/{collection}/changes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The collection's committed versions in cv order after `sinceCv`, never skipping one that
+         *     commits late: pass `nextSinceCv` back. With `wait`, an empty answer waits for a change;
+         *     with `Accept: text/event-stream`, one `change` event per version (its `id` the cv, so a
+         *     reconnecting client resumes with `Last-Event-ID`).
+         */
+        get: operations["changesTenant"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1466,8 +1554,9 @@ export interface components {
             /** @description One line per leaf, in document order. */
             lines: components["schemas"]["BlameLine"][];
             /**
-             * @description False when older versions were removed (retention) before every leaf's run began: the
-             *     lines still unattributed then name the oldest version kept.
+             * @description False when the walk stopped before every leaf's run began: older versions were
+             *     removed by retention, or [`MAX_VERSIONS_WALKED`] versions were read. The lines still open then
+             *     name the oldest version read.
              */
             complete: boolean;
         };
@@ -1495,6 +1584,54 @@ export interface components {
             actor?: string | null;
             /** @description The enrichment function it names, if any. */
             functionId?: string | null;
+        };
+        /** @description One committed version, as the feed reports it. */
+        Change: {
+            /**
+             * Format: int64
+             * @description The version's collection version: the feed's order and position.
+             */
+            cv: number;
+            /** @description The item's id. */
+            id: string;
+            /**
+             * Format: int64
+             * @description The version's object version.
+             */
+            ov: number;
+            /** @description The operation. */
+            op: components["schemas"]["Op"];
+            /** @description Commit time. */
+            at: components["schemas"]["Timestamp"];
+            /** @description Who wrote it (`None` when empty). */
+            actor?: string | null;
+            /** @description Why (`None` when empty). */
+            reason?: string | null;
+            /** @description The enrichment function it names, if any. */
+            functionId?: string | null;
+            /**
+             * @description The previous version's content (`include: beforeAfter`; absent for ov 0, a version
+             *     removed by retention, or an erased item).
+             */
+            before?: unknown;
+            /** @description The version's content (`include: after` or `beforeAfter`; absent for an erased item). */
+            after?: unknown;
+        };
+        /** @description A page of the feed. */
+        ChangesPage: {
+            /** @description The changes, in cv order. */
+            changes: components["schemas"]["Change"][];
+            /**
+             * Format: int64
+             * @description Pass as `since_cv` for the next page: every cv at or below it is delivered, filtered
+             *     out, or can never commit.
+             */
+            nextSinceCv: number;
+            /**
+             * @description Whether more changes are ready now (ask again at once); when false, later commits
+             *     come with a later call.
+             */
+            more: boolean;
         };
         /** @description One connection's state. */
         ConnectionReady: {
@@ -1682,7 +1819,8 @@ export interface components {
             /**
              * Format: int64
              * @description Pass as `before_ov` for the next page; `None` when the walk reached ov 0 (or the
-             *     oldest version kept).
+             *     oldest version kept). A page can hold fewer than `limit` changes and still have a
+             *     next one: it stopped after reading [`MAX_VERSIONS_WALKED`] versions.
              */
             nextBeforeOv?: number | null;
         };
@@ -2895,6 +3033,111 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than server.maxBodyBytes (or the data than limits.maxPayloadBytes) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Another writer holds the item's lease (locks.enabled); try again */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend did not answer, or the request ran out of time (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    changesLogs: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Changes with a cv above this one (default 0: from the start); then the previous
+                 *     page's `nextSinceCv`. An event stream resumes from `Last-Event-ID` instead.
+                 */
+                sinceCv?: number;
+                /** @description Changes per page, 1-1000 (default 50). */
+                limit?: number;
+                /** @description Only these operations, comma-separated (`CREATE,UPDATE,...`). */
+                ops?: string;
+                /** @description The content each change carries: `none` (default), `after` or `beforeAfter`. */
+                include?: "none" | "after" | "beforeAfter";
+                /**
+                 * @description Long poll: when nothing is ready, wait up to this long for a change (`30s` or `30`;
+                 *     at most 60 s, and less than the server's request time).
+                 */
+                wait?: string;
+            };
+            header?: {
+                /** @description An event stream's resume point: the cv of the last event received */
+                "Last-Event-ID"?: number | null;
+            };
+            path: {
+                /** @description The collection (1-64 of `[A-Za-z0-9_-]`). */
+                collection: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page (JSON), or with `Accept: text/event-stream` a stream of `change` events (data: a Change, id: its cv) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChangesPage"];
+                    "text/event-stream": string;
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or not a valid one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The position is below the retention horizon */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4565,6 +4808,115 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than server.maxBodyBytes (or the data than limits.maxPayloadBytes) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Another writer holds the item's lease (locks.enabled); try again */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend did not answer, or the request ran out of time (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    changesDomain: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Changes with a cv above this one (default 0: from the start); then the previous
+                 *     page's `nextSinceCv`. An event stream resumes from `Last-Event-ID` instead.
+                 */
+                sinceCv?: number;
+                /** @description Changes per page, 1-1000 (default 50). */
+                limit?: number;
+                /** @description Only these operations, comma-separated (`CREATE,UPDATE,...`). */
+                ops?: string;
+                /** @description The content each change carries: `none` (default), `after` or `beforeAfter`. */
+                include?: "none" | "after" | "beforeAfter";
+                /**
+                 * @description Long poll: when nothing is ready, wait up to this long for a change (`30s` or `30`;
+                 *     at most 60 s, and less than the server's request time).
+                 */
+                wait?: string;
+            };
+            header?: {
+                /** @description An event stream's resume point: the cv of the last event received */
+                "Last-Event-ID"?: number | null;
+            };
+            path: {
+                /** @description `metadata` or `knowledge`. */
+                databaseType: string;
+                /** @description The domain (lower-case letters, digits, `_`, `-`). */
+                domain: string;
+                /** @description The collection (1-64 of `[A-Za-z0-9_-]`). */
+                collection: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page (JSON), or with `Accept: text/event-stream` a stream of `change` events (data: a Change, id: its cv) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChangesPage"];
+                    "text/event-stream": string;
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or not a valid one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The position is below the retention horizon */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6421,6 +6773,113 @@ export interface operations {
             };
         };
     };
+    changesGeneric: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Changes with a cv above this one (default 0: from the start); then the previous
+                 *     page's `nextSinceCv`. An event stream resumes from `Last-Event-ID` instead.
+                 */
+                sinceCv?: number;
+                /** @description Changes per page, 1-1000 (default 50). */
+                limit?: number;
+                /** @description Only these operations, comma-separated (`CREATE,UPDATE,...`). */
+                ops?: string;
+                /** @description The content each change carries: `none` (default), `after` or `beforeAfter`. */
+                include?: "none" | "after" | "beforeAfter";
+                /**
+                 * @description Long poll: when nothing is ready, wait up to this long for a change (`30s` or `30`;
+                 *     at most 60 s, and less than the server's request time).
+                 */
+                wait?: string;
+            };
+            header?: {
+                /** @description An event stream's resume point: the cv of the last event received */
+                "Last-Event-ID"?: number | null;
+            };
+            path: {
+                /** @description `metadata` or `knowledge`. */
+                databaseType: string;
+                /** @description The collection (1-64 of `[A-Za-z0-9_-]`). */
+                collection: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page (JSON), or with `Accept: text/event-stream` a stream of `change` events (data: a Change, id: its cv) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChangesPage"];
+                    "text/event-stream": string;
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or not a valid one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The position is below the retention horizon */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than server.maxBodyBytes (or the data than limits.maxPayloadBytes) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Another writer holds the item's lease (locks.enabled); try again */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend did not answer, or the request ran out of time (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     getTotalsGeneric: {
         parameters: {
             query?: {
@@ -8091,6 +8550,115 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than server.maxBodyBytes (or the data than limits.maxPayloadBytes) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Another writer holds the item's lease (locks.enabled); try again */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend did not answer, or the request ran out of time (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    changesTenant: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Changes with a cv above this one (default 0: from the start); then the previous
+                 *     page's `nextSinceCv`. An event stream resumes from `Last-Event-ID` instead.
+                 */
+                sinceCv?: number;
+                /** @description Changes per page, 1-1000 (default 50). */
+                limit?: number;
+                /** @description Only these operations, comma-separated (`CREATE,UPDATE,...`). */
+                ops?: string;
+                /** @description The content each change carries: `none` (default), `after` or `beforeAfter`. */
+                include?: "none" | "after" | "beforeAfter";
+                /**
+                 * @description Long poll: when nothing is ready, wait up to this long for a change (`30s` or `30`;
+                 *     at most 60 s, and less than the server's request time).
+                 */
+                wait?: string;
+            };
+            header?: {
+                /** @description An event stream's resume point: the cv of the last event received */
+                "Last-Event-ID"?: number | null;
+            };
+            path: {
+                /** @description `runtime`, `knowledge` or `metadata`. */
+                databaseType: string;
+                /** @description The tenant (lower-case letters, digits, `_`, `-`). */
+                tenantId: string;
+                /** @description The collection (1-64 of `[A-Za-z0-9_-]`). */
+                collection: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page (JSON), or with `Accept: text/event-stream` a stream of `change` events (data: a Change, id: its cv) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChangesPage"];
+                    "text/event-stream": string;
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or not a valid one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The position is below the retention horizon */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -39,6 +39,31 @@ describe('versionsByActor', () => {
   });
 });
 
+describe('changes', () => {
+  it('pages in cv order, and a follower that sees later commits once', async () => {
+    const feed = initChronos({ url: server.url, apiKey: writer }).with({ databaseType: 'runtime', tenantId: 'tenant-a', collection: 'feed' });
+    const r = await feed.create({ n: 1 }, 'app', '');
+    await feed.update(r.id, { n: 2 }, 0, 'app', '');
+    const page = await feed.changes({ include: 'after' });
+    assert.deepEqual(page.changes.map((c) => [c.op, c.after]), [['CREATE', { n: 1 }], ['UPDATE', { n: 2 }]]);
+    await assert.rejects(feed.changes({ ops: ['TOUCH'] }), ValidationError);
+
+    const seen: number[] = [];
+    const controller = new AbortController();
+    const following = (async () => {
+      for await (const change of feed.follow({ sinceCv: page.nextSinceCv, wait: 5, signal: controller.signal })) {
+        seen.push(change.ov);
+        if (seen.length === 2) break;
+      }
+    })();
+    await feed.update(r.id, { n: 3 }, 1, 'app', '');
+    await feed.update(r.id, { n: 4 }, 2, 'app', '');
+    await following;
+    controller.abort();
+    assert.deepEqual(seen, [2, 3]);
+  });
+});
+
 describe('blame and fieldHistory', () => {
   it('who set each value, and the values a path took', async () => {
     const users = initChronos({ url: server.url, apiKey: writer }).with({ databaseType: 'runtime', tenantId: 'tenant-a', collection: 'profiles' });

@@ -266,6 +266,21 @@ pub trait MetadataStore:
         limit: usize,
     ) -> Result<CommittedPage, MetaError>;
 
+    /// Committed versions with `cv > after`, ascending, at most `limit` (with their inline
+    /// content), for a change feed: `settled` is the visibility watermark, below which every
+    /// version was returned by this page or an earlier one and none can still commit. Unlike
+    /// [`MetadataStore::committed_after`] it does not wait out a time bound where the store
+    /// can see what is in flight (MongoDB: the cv slots and rows, `meta/mongo/feed.rs`). The
+    /// default is `committed_after`, exact where commits are serialised (SQLite).
+    async fn visible_after(
+        &self,
+        coll: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<CommittedPage, MetaError> {
+        self.committed_after(coll, after, limit).await
+    }
+
     /// The highest cv committed at or before `at` (0 when none).
     async fn cv_as_of(&self, coll: &str, at: Timestamp) -> Result<u64, MetaError>;
 

@@ -33,6 +33,7 @@ mod analytics;
 mod blame;
 mod blobs;
 mod by_actor;
+mod changes;
 mod context;
 mod counting;
 mod diff;
@@ -51,6 +52,7 @@ pub use blame::{
     Blame, BlameLine, FieldChange, FieldHistoryOptions, FieldHistoryPage, MAX_VERSIONS_WALKED,
 };
 pub use by_actor::{ActorVersionsOptions, ActorVersionsPage};
+pub use changes::{Change, ChangeContent, ChangesOptions, ChangesPage};
 pub use entities::{
     entity_id, EntityInsert, EntityMapping, EntityOperation, EntityRecords, EntityResult,
 };

@@ -507,6 +507,14 @@ impl MetadataStore for FaultyMeta {
     ) -> Result<chronos_db::meta::CommittedPage, MetaError> {
         self.inner.committed_after(coll, after, limit).await
     }
+    async fn visible_after(
+        &self,
+        coll: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<chronos_db::meta::CommittedPage, MetaError> {
+        self.inner.visible_after(coll, after, limit).await
+    }
     async fn versions_by_actor(
         &self,
         coll: &str,

@@ -3,7 +3,9 @@
 
 use crate::harness::Backend;
 use crate::support::*;
-use chronos_db::ops::{ActorVersionsOptions, FieldHistoryOptions, ReadAt};
+use chronos_db::ops::{
+    ActorVersionsOptions, Change, ChangeContent, ChangesOptions, FieldHistoryOptions, ReadAt,
+};
 use chronos_db::{Error, Timestamp};
 use serde_json::{json, Value};
 
@@ -472,4 +474,196 @@ async fn blame_and_field_history_stop_at_a_retention_cut(b: &dyn Backend) {
         c.diff(&r.id, ReadAt::Ov(0), ReadAt::Latest).await,
         Err(Error::BeyondRetention { .. })
     ));
+}
+
+/// Every change after `since`, page by page, until a page says nothing more is ready.
+async fn drain(c: &chronos_db::Collection, since: &mut u64, include: ChangeContent) -> Vec<Change> {
+    let mut all = Vec::new();
+    loop {
+        let page = c
+            .changes(ChangesOptions {
+                since_cv: *since,
+                limit: Some(3),
+                include,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(
+            page.next_since_cv >= *since,
+            "the position never moves back"
+        );
+        *since = page.next_since_cv;
+        all.extend(page.changes);
+        if !page.more {
+            return all;
+        }
+    }
+}
+
+conformance_case!(change_feed_in_cv_order);
+async fn change_feed_in_cv_order(b: &dyn Backend) {
+    let h = open!(b);
+    let c = h.coll("feed");
+    let a = c
+        .create(json!({"n": 0}), "alice", "new", Default::default())
+        .await
+        .unwrap();
+    let bb = c
+        .create(json!({"m": 0}), "bob", "new", Default::default())
+        .await
+        .unwrap();
+    c.update(&a.id, json!({"n": 1}), 0, "alice", "edit")
+        .await
+        .unwrap();
+    c.enrich(
+        &bb.id,
+        json!({"tags": ["x"]}),
+        chronos_db::EnrichOptions {
+            function_id: Some("tagger".into()),
+            actor: "fn".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    c.delete(&a.id, 1, "alice", "gone").await.unwrap();
+    c.restore_object(&a.id, chronos_db::RestoreTarget::Ov(1), "ops", "back")
+        .await
+        .unwrap();
+
+    let mut since = 0;
+    let all = drain(&c, &mut since, ChangeContent::BeforeAfter).await;
+    let seen: Vec<(&str, u64, chronos_db::Op)> = all
+        .iter()
+        .map(|ch| (ch.id.as_str(), ch.ov, ch.op))
+        .collect();
+    use chronos_db::Op::*;
+    assert_eq!(
+        seen,
+        [
+            (a.id.as_str(), 0, Create),
+            (bb.id.as_str(), 0, Create),
+            (a.id.as_str(), 1, Update),
+            (bb.id.as_str(), 1, Enrich),
+            (a.id.as_str(), 2, Delete),
+            (a.id.as_str(), 3, Restore),
+        ]
+    );
+    assert!(all.windows(2).all(|w| w[0].cv < w[1].cv), "cv order");
+    assert_eq!(since, all.last().unwrap().cv);
+    assert_eq!(all[2].before, Some(json!({"n": 0})));
+    assert_eq!(all[2].after, Some(json!({"n": 1})));
+    assert_eq!(all[0].before, None);
+    assert_eq!(all[3].function_id.as_deref(), Some("tagger"));
+    assert_eq!(all[3].after, Some(json!({"m": 0, "tags": ["x"]})));
+    assert_eq!(all[5].actor.as_deref(), Some("ops"));
+
+    // Without content, and only some operations: the position still moves past the rest.
+    let page = c
+        .changes(ChangesOptions {
+            ops: Some(vec![Update, Delete]),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let ops: Vec<_> = page.changes.iter().map(|ch| ch.op).collect();
+    assert_eq!(ops, [Update, Delete]);
+    assert!(page
+        .changes
+        .iter()
+        .all(|ch| ch.after.is_none() && ch.before.is_none()));
+    assert_eq!(page.next_since_cv, since);
+
+    // Caught up: nothing, and the position stays; a later write comes next.
+    let idle = c
+        .changes(ChangesOptions {
+            since_cv: since,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(idle.changes.is_empty() && !idle.more);
+    assert_eq!(idle.next_since_cv, since);
+    c.update(&bb.id, json!({"m": 1}), 1, "bob", "")
+        .await
+        .unwrap();
+    let next = drain(&c, &mut since, ChangeContent::None).await;
+    assert_eq!(next.len(), 1);
+    assert_eq!((next[0].ov, next[0].op), (2, Update));
+
+    // Refusals and isolation.
+    assert!(matches!(
+        c.changes(ChangesOptions {
+            limit: Some(0),
+            ..Default::default()
+        })
+        .await,
+        Err(Error::Validation(_))
+    ));
+    let other = h.tenant("tenant-b", "feed");
+    assert!(other
+        .changes(ChangesOptions::default())
+        .await
+        .unwrap()
+        .changes
+        .is_empty());
+}
+
+conformance_case!(change_feed_follower_sees_every_commit_once);
+async fn change_feed_follower_sees_every_commit_once(b: &dyn Backend) {
+    let h = open!(b);
+    let c = h.coll("followed");
+    const WRITERS: usize = 8;
+    const ITEMS: usize = 3;
+    const UPDATES: u64 = 2;
+    let follower = {
+        let c = c.clone();
+        tokio::spawn(async move {
+            let mut since = 0;
+            let mut seen = Vec::new();
+            let want = WRITERS * ITEMS * (UPDATES as usize + 1);
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+            while seen.len() < want && std::time::Instant::now() < deadline {
+                seen.extend(drain(&c, &mut since, ChangeContent::None).await);
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            seen
+        })
+    };
+    let mut writers = Vec::new();
+    for w in 0..WRITERS {
+        let c = c.clone();
+        writers.push(tokio::spawn(async move {
+            let mut written = Vec::new();
+            for i in 0..ITEMS {
+                let r = c
+                    .create(json!({"w": w, "i": i, "v": 0}), "w", "", Default::default())
+                    .await
+                    .unwrap();
+                written.push((r.id.clone(), 0));
+                for v in 1..=UPDATES {
+                    c.update(&r.id, json!({"w": w, "i": i, "v": v}), v - 1, "w", "")
+                        .await
+                        .unwrap();
+                    written.push((r.id.clone(), v));
+                }
+            }
+            written
+        }));
+    }
+    let mut expected = Vec::new();
+    for w in writers {
+        expected.extend(w.await.unwrap());
+    }
+    let seen = follower.await.unwrap();
+    // Exactly once each, in cv order.
+    assert!(
+        seen.windows(2).all(|w| w[0].cv < w[1].cv),
+        "cv order, no repeats"
+    );
+    let mut got: Vec<(String, u64)> = seen.iter().map(|ch| (ch.id.clone(), ch.ov)).collect();
+    got.sort();
+    expected.sort();
+    assert_eq!(got, expected);
 }

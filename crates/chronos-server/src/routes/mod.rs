@@ -3,6 +3,7 @@
 
 pub(crate) mod analytics;
 pub(crate) mod blobs;
+pub(crate) mod changes;
 pub(crate) mod collection;
 pub(crate) mod counters;
 pub(crate) mod erasure;

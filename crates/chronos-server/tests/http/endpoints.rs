@@ -231,6 +231,22 @@ async fn item_lifecycle(s: &TestServer, p: &str) {
     .await
     .expect(200, "restore at a time");
 
+    // The change feed: every version so far, in cv order.
+    let feed = s
+        .get(&format!("{p}/changes?limit=1000"))
+        .await
+        .expect(200, "changes");
+    let cvs: Vec<u64> = feed.json["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| c["cv"].as_u64().unwrap())
+        .collect();
+    assert!(
+        cvs.len() >= 5 && cvs.windows(2).all(|w| w[0] < w[1]),
+        "{cvs:?}"
+    );
+
     // The versions an actor wrote: ops made the two restores.
     let by_ops = s
         .get(&format!("{p}/versions?actor=ops&limit=1"))

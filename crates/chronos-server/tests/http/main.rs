@@ -6,6 +6,7 @@ mod common;
 
 mod auth;
 mod bad_input;
+mod changes;
 mod concurrency;
 mod endpoints;
 mod limits;

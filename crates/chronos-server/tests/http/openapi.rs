@@ -38,12 +38,12 @@ fn every_path_declares_its_parameters_and_a_unique_operation_id() {
     let doc = chronos_server::openapi_json();
     let mut ids = BTreeSet::new();
     let paths = doc["paths"].as_object().expect("paths");
-    // Four collection prefixes × eighteen operations, the tiered fetch, signed links, four
+    // Four collection prefixes × nineteen operations, the tiered fetch, signed links, four
     // system endpoints, three analytics endpoints, two tenant erasure endpoints.
     let operations: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
     assert_eq!(
         operations,
-        4 * 18 + 1 + 1 + 4 + 3 + 2,
+        4 * 19 + 1 + 1 + 4 + 3 + 2,
         "{:?}",
         paths.keys().collect::<Vec<_>>()
     );

@@ -149,7 +149,10 @@ impl CvAllocator {
         let mut taken_in_a_row = 0;
         for _ in 0..10_000 {
             let want = (n - out.len()) as i64;
-            let slots = (1..=want).map(|i| doc! {"_id": cv_key(t + i)});
+            // Each slot records when it was taken: a change feed waits for a slot without a
+            // row only while it is young (`feed.rs`).
+            let taken_at = now_micros();
+            let slots = (1..=want).map(|i| doc! {"_id": cv_key(t + i), "t": taken_at});
             let inserted = match self.counter.insert_many(slots).ordered(true).await {
                 Ok(_) => want,
                 Err(e) => match first_duplicate(&e) {

@@ -80,6 +80,7 @@ mod counters;
 mod cv;
 mod erasure;
 mod errors;
+mod feed;
 mod filter;
 mod keys;
 #[cfg(test)]

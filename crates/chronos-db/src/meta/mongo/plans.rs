@@ -413,6 +413,7 @@ async fn every_query_has_an_index() {
     s.counter_totals("pl").await.unwrap();
     s.unique_values("pl", "r", "p", None, 10).await.unwrap();
     s.committed_after("pl", 0, 10).await.unwrap();
+    s.visible_after("pl", 0, 10).await.unwrap();
     s.purge_item("pl", "b", 1).await.unwrap();
 
     let sent = m.take();

@@ -426,6 +426,9 @@ impl MongoStore {
             .delete_many(doc! {"_id": {"$in": ids}})
             .await
             .map_err(map_err)?;
+        // Their cvs hold no version any more: settled for a change feed.
+        let cvs: Vec<i64> = rows.iter().filter_map(|r| get_int(r, "cv")).collect();
+        self.give_up_cvs(c, &cvs).await;
         versions_of(&rows)
     }
 }
@@ -447,14 +450,27 @@ impl MongoStore {
             .delete_one(doc! {"_id": id, "ov": ov, "fence": base})
             .await
             .map_err(map_err)?;
-        c.ver
-            .delete_many(doc! {"id": id, "cv": {"$lt": cv}, "purge": {"$ne": true}})
-            .await
-            .map_err(map_err)?;
+        let older = doc! {"id": id, "cv": {"$lt": cv}, "purge": {"$ne": true}};
+        let mut cvs: Vec<i64> = collect(
+            c.ver
+                .find(older.clone())
+                .projection(doc! {"cv": 1})
+                .await
+                .map_err(map_err)?,
+        )
+        .await?
+        .iter()
+        .filter_map(|r| get_int(r, "cv"))
+        .collect();
+        c.ver.delete_many(older).await.map_err(map_err)?;
         c.ver
             .delete_one(doc! {"_id": claim.get("_id").cloned().unwrap_or(Bson::Null)})
             .await
             .map_err(map_err)?;
+        // Neither the removed versions nor the claim are anything a change feed could still
+        // wait for.
+        cvs.push(cv);
+        self.give_up_cvs(c, &cvs).await;
         Ok(())
     }
 
@@ -507,6 +523,8 @@ impl MongoStore {
                 cv = Some(slot);
                 break;
             }
+            // Never used: say so, so that a change feed need not wait for it to age.
+            self.give_up_cv(&c, slot).await;
         }
         let Some(cv) = cv else {
             return Err(MetaError::Unavailable(BackendError::new(
@@ -518,7 +536,16 @@ impl MongoStore {
         //    every reader until the head reaches its ov. Holding the slot makes this attempt
         //    the only possible next state of the item (see `insert_row` for collisions).
         let (row_id, row) = new_row(v, cv, write.shadow.as_deref(), &state)?;
-        self.insert_row(&c, id, &row, &state).await?;
+        match self.insert_row(&c, id, &row, &state).await {
+            Ok(()) => {}
+            // A refusal: the row is not in (another one holds the slot), so the cv is never
+            // used. Any other error leaves that unknown, and the cv is left to age.
+            Err(e @ (MetaError::Conflict { .. } | MetaError::AlreadyExists)) => {
+                self.give_up_cv(&c, cv).await;
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        }
 
         // 4. The head compare-and-set: the commit point (I1, I2). On a refusal delete OUR
         //    version row by its `_id` (never anything else) before returning: the head left
@@ -537,6 +564,8 @@ impl MongoStore {
                     .map_err(map_err)?;
                 if ours.as_ref().and_then(|r| r.get_bool("committed").ok()) != Some(true) {
                     self.drop_row(&c, &Bson::ObjectId(row_id)).await;
+                    // Written against a head that is gone: nobody can commit it any more.
+                    self.give_up_cv(&c, cv).await;
                     return Err(e);
                 }
             }

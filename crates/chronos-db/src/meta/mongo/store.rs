@@ -540,6 +540,15 @@ impl MetadataStore for MongoStore {
         )))
     }
 
+    async fn visible_after(
+        &self,
+        coll: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<CommittedPage, MetaError> {
+        self.visible_page(coll, after, limit).await
+    }
+
     /// One range of the `(actor, at, cv)` index, newest first; rows not committed (their
     /// item's head is below them) are checked against the heads and left out, and the page
     /// is topped up past them, so a short page means the end.

@@ -402,6 +402,99 @@ async fn rows_above_the_head_are_invisible() {
     e.drop().await;
 }
 
+/// The change feed's watermark: a writer paused between taking its cv and committing holds
+/// every later version back until it commits, gives its cv up, or its slot ages out.
+#[tokio::test]
+async fn the_feed_waits_for_writers_inside_their_commit() {
+    let Some(e) = env("feed").await else {
+        return;
+    };
+    let s = &e.store;
+    s.ensure_collection(&spec("f", &[])).await.unwrap();
+    let c = s.colls("f");
+    let t0 = now();
+    let served = |page: &CommittedPage| -> Vec<String> {
+        page.versions.iter().map(|v| v.version.id.clone()).collect()
+    };
+    let first = s
+        .commit("f", write(record("a", 0, json!({}), t0), true))
+        .await
+        .unwrap();
+    // A writer takes its cv and pauses there; another commits above it.
+    let paused = s.next_cv("f", &c).await.unwrap();
+    let later = s
+        .commit("f", write(record("b", 0, json!({}), t0 + 1), true))
+        .await
+        .unwrap();
+    assert!(later.cv as i64 > paused);
+    let page = s.visible_page("f", 0, 10).await.unwrap();
+    assert_eq!(served(&page), ["a"]);
+    assert_eq!(page.settled, first.cv);
+    // It inserts its row (not committed yet): still held.
+    let c_rec = record("c", 0, json!({}), t0 + 2);
+    let (_, row) = new_row(&c_rec, paused, None, &HeadState::Absent).unwrap();
+    s.insert_row(&c, "c", &row, &HeadState::Absent)
+        .await
+        .unwrap();
+    let page = s.visible_page("f", first.cv, 10).await.unwrap();
+    assert!(page.versions.is_empty());
+    assert_eq!(page.settled, first.cv);
+    // It commits: both come, in cv order.
+    s.cas_head(&c, "c", &HeadState::Absent, &row).await.unwrap();
+    let page = s.visible_page("f", first.cv, 10).await.unwrap();
+    assert_eq!(served(&page), ["c", "b"]);
+    assert_eq!(page.settled, later.cv);
+
+    // A cv given up holds nothing back...
+    let gone = s.next_cv("f", &c).await.unwrap();
+    let d = s
+        .commit("f", write(record("d", 0, json!({}), t0 + 3), true))
+        .await
+        .unwrap();
+    assert!(s
+        .visible_page("f", later.cv, 10)
+        .await
+        .unwrap()
+        .versions
+        .is_empty());
+    s.give_up_cv(&c, gone).await;
+    let page = s.visible_page("f", later.cv, 10).await.unwrap();
+    assert_eq!((served(&page), page.settled), (vec!["d".to_string()], d.cv));
+    // ...and neither does a slot without a row once it is older than a writer may hold it.
+    let dead = s.next_cv("f", &c).await.unwrap();
+    let f = s
+        .commit("f", write(record("e", 0, json!({}), t0 + 4), true))
+        .await
+        .unwrap();
+    assert!(s
+        .visible_page("f", d.cv, 10)
+        .await
+        .unwrap()
+        .versions
+        .is_empty());
+    c.counter
+        .update_one(
+            doc! {"_id": cv_key(dead)},
+            doc! {"$set": {"t": now_micros() - super::feed::SLOT_IN_FLIGHT_MICROS - 1_000_000}},
+        )
+        .await
+        .unwrap();
+    let page = s.visible_page("f", d.cv, 10).await.unwrap();
+    assert_eq!((served(&page), page.settled), (vec!["e".to_string()], f.cv));
+    // A refused write gives its cv up by itself: the feed does not wait for it.
+    assert!(s
+        .commit("f", write(record("e", 0, json!({"x": 1}), t0 + 5), true))
+        .await
+        .is_err());
+    let g = s
+        .commit("f", write(record("g", 0, json!({}), t0 + 6), true))
+        .await
+        .unwrap();
+    let page = s.visible_page("f", f.cv, 10).await.unwrap();
+    assert_eq!((served(&page), page.settled), (vec!["g".to_string()], g.cv));
+    e.drop().await;
+}
+
 /// The steps of a transactional commit, run on a session without a transaction (the test
 /// server has none): the same observable results as the protocol — contiguous ov, the
 /// expectation checks, the previous version closed for as-of reads, older rows removed

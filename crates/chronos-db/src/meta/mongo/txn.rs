@@ -105,6 +105,7 @@ impl MongoStore {
         for attempt in 0..TXN_ATTEMPTS {
             let cv = self.next_cv(coll, &c).await?;
             if let Err(e) = session.start_transaction().await {
+                self.give_up_cv(&c, cv).await;
                 return Err(self.transaction_failure(e).await);
             }
             let error = match self
@@ -116,8 +117,11 @@ impl MongoStore {
                     Err(e) => e,
                 },
                 Err(step) => {
-                    // Best effort: the server aborts a failed transaction by itself.
+                    // Best effort: the server aborts a failed transaction by itself. Its
+                    // row goes with it, so the cv is never used (a commit's failure, below,
+                    // may hide a commit: that cv is left to age).
                     let _ = session.abort_transaction().await;
+                    self.give_up_cv(&c, cv).await;
                     match step {
                         TxnStep::Refused(e) => return Err(e),
                         // A row left at the slot by a writer outside transactions (a crashed

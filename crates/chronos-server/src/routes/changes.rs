@@ -1,0 +1,184 @@
+//! The change feed over HTTP: a page, a long poll (`wait`), or Server-Sent Events
+//! (`Accept: text/event-stream`, resumed from `Last-Event-ID`).
+
+use super::CollectionPath;
+use crate::extract::QueryParams;
+use crate::problem::{ApiError, Problem};
+use crate::state::AppState;
+use crate::target::Scoped;
+use axum::extract::State;
+use axum::http::{header, HeaderMap};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chronos_db::access::Permission;
+use chronos_db::ops::{Change, ChangeContent, ChangesOptions, ChangesPage};
+use chronos_db::{Collection, Op};
+use serde::Deserialize;
+use std::collections::VecDeque;
+use std::time::Duration;
+
+/// The longest long poll (`wait`).
+const MAX_WAIT: Duration = Duration::from_secs(60);
+/// How often a waiting request or an event stream looks for new changes.
+const POLL: Duration = Duration::from_millis(200);
+
+/// `GET {C}/changes` parameters.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ChangesQuery {
+    /// Changes with a cv above this one (default 0: from the start); then the previous
+    /// page's `nextSinceCv`. An event stream resumes from `Last-Event-ID` instead.
+    since_cv: Option<u64>,
+    /// Changes per page, 1-1000 (default 50).
+    limit: Option<usize>,
+    /// Only these operations, comma-separated (`CREATE,UPDATE,...`).
+    ops: Option<String>,
+    /// The content each change carries: `none` (default), `after` or `beforeAfter`.
+    #[param(inline)]
+    include: Option<ChangeContent>,
+    /// Long poll: when nothing is ready, wait up to this long for a change (`30s` or `30`;
+    /// at most 60 s, and less than the server's request time).
+    wait: Option<String>,
+}
+
+fn ops_of(text: &str) -> Result<Vec<Op>, ApiError> {
+    text.split(',')
+        .map(|s| {
+            Op::parse(s.trim()).ok_or_else(|| {
+                ApiError::invalid_at(
+                    "ops",
+                    format!("'{}' is not an operation", s.trim().escape_debug()),
+                )
+            })
+        })
+        .collect()
+}
+
+fn wait_of(text: &str) -> Result<Duration, ApiError> {
+    let seconds = text.strip_suffix('s').unwrap_or(text);
+    match seconds.parse::<u64>() {
+        Ok(s) if Duration::from_secs(s) <= MAX_WAIT => Ok(Duration::from_secs(s)),
+        _ => Err(ApiError::invalid_at(
+            "wait",
+            "give whole seconds up to 60, like 30s",
+        )),
+    }
+}
+
+/// The collection's committed versions in cv order after `sinceCv`, never skipping one that
+/// commits late: pass `nextSinceCv` back. With `wait`, an empty answer waits for a change;
+/// with `Accept: text/event-stream`, one `change` event per version (its `id` the cv, so a
+/// reconnecting client resumes with `Last-Event-ID`).
+#[utoipa::path(get, path = "/v1/{databaseType}/tenant/{tenantId}/{collection}/changes", operation_id = "changes", tag = "collections",
+    params(CollectionPath, ChangesQuery,
+        ("Last-Event-ID" = Option<u64>, Header, description = "An event stream's resume point: the cv of the last event received")),
+    responses((status = 200, description = "A page (JSON), or with `Accept: text/event-stream` a stream of `change` events (data: a Change, id: its cv)",
+            content((ChangesPage = "application/json"), (String = "text/event-stream"))),
+        (status = 400, body = Problem), (status = 404, body = Problem),
+        (status = 410, description = "The position is below the retention horizon", body = Problem)))]
+pub(crate) async fn changes(
+    State(state): State<AppState>,
+    s: Scoped,
+    headers: HeaderMap,
+    QueryParams(q): QueryParams<ChangesQuery>,
+) -> Result<Response, ApiError> {
+    let mut opts = ChangesOptions {
+        since_cv: q.since_cv.unwrap_or(0),
+        limit: q.limit,
+        ops: q.ops.as_deref().map(ops_of).transpose()?,
+        include: q.include.unwrap_or_default(),
+    };
+    let wait = q.wait.as_deref().map(wait_of).transpose()?;
+    let coll = s.open(Permission::Read)?;
+    let streams = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/event-stream"));
+    if streams {
+        if let Some(last) = headers.get("last-event-id") {
+            opts.since_cv = last
+                .to_str()
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+                .ok_or_else(|| ApiError::invalid_at("Last-Event-ID", "not a cv"))?;
+        }
+        // The first page is read now, so a bad position is a 4xx, not a broken stream.
+        let first = coll.changes(opts.clone()).await?;
+        return Ok(Sse::new(events(coll, opts, first))
+            .keep_alive(KeepAlive::default())
+            .into_response());
+    }
+    // A long poll ends early enough to be answered within the request's time.
+    let budget = state.request_timeout.saturating_sub(Duration::from_secs(1));
+    let deadline = tokio::time::Instant::now() + wait.unwrap_or_default().min(budget);
+    loop {
+        let page = state
+            .metrics
+            .time("changes", coll.changes(opts.clone()))
+            .await?;
+        if !page.changes.is_empty() || page.more || tokio::time::Instant::now() >= deadline {
+            return Ok(Json(page).into_response());
+        }
+        opts.since_cv = page.next_since_cv;
+        tokio::time::sleep(POLL.min(deadline - tokio::time::Instant::now())).await;
+    }
+}
+
+/// The event stream: the changes of `first`, then of every later page, polling while
+/// nothing is ready. A failure ends the stream with an `error` event (the client resumes
+/// from its `Last-Event-ID`).
+fn events(
+    coll: Collection,
+    opts: ChangesOptions,
+    first: ChangesPage,
+) -> impl futures::Stream<Item = Result<Event, std::convert::Infallible>> {
+    struct Feed {
+        coll: Collection,
+        opts: ChangesOptions,
+        ready: VecDeque<Change>,
+        more: bool,
+        done: bool,
+    }
+    let feed = Feed {
+        coll,
+        opts: ChangesOptions {
+            since_cv: first.next_since_cv,
+            ..opts
+        },
+        ready: first.changes.into(),
+        more: first.more,
+        done: false,
+    };
+    futures::stream::unfold(feed, |mut feed| async move {
+        loop {
+            if feed.done {
+                return None;
+            }
+            if let Some(change) = feed.ready.pop_front() {
+                let event = Event::default()
+                    .event("change")
+                    .id(change.cv.to_string())
+                    .json_data(&change)
+                    .unwrap_or_else(|e| Event::default().event("error").data(e.to_string()));
+                return Some((Ok(event), feed));
+            }
+            if !feed.more {
+                tokio::time::sleep(POLL).await;
+            }
+            match feed.coll.changes(feed.opts.clone()).await {
+                Ok(page) => {
+                    feed.opts.since_cv = page.next_since_cv;
+                    feed.more = page.more;
+                    feed.ready.extend(page.changes);
+                }
+                Err(e) => {
+                    feed.done = true;
+                    let event = Event::default().event("error").data(e.to_string());
+                    return Some((Ok(event), feed));
+                }
+            }
+        }
+    })
+}
