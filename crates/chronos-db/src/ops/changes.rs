@@ -16,6 +16,9 @@ use crate::model::{Op, StoredVersion, Timestamp, VersionRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// Contents read at once while building a page with `include`.
+const CONTENT_CONCURRENCY: usize = 8;
+
 /// Which content a change carries.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -118,19 +121,15 @@ impl Collection {
     /// ```
     pub async fn changes(&self, opts: ChangesOptions) -> Result<ChangesPage> {
         let limit = check_limit(opts.limit)?;
-        if let Some(h) = self.store.retention_horizon(self.name()).await? {
-            if opts.since_cv.saturating_add(1) < h.cv {
-                return Err(Error::BeyondRetention {
-                    what: format!("the changes after cv {}", opts.since_cv),
-                    oldest: format!("{} (cv {})", h.at, h.cv),
-                });
-            }
-        }
+        self.refuse_below_retention(opts.since_cv).await?;
         let page = self
             .store
             .visible_after(self.name(), opts.since_cv, limit)
             .await?;
-        let mut changes = Vec::new();
+        // Again after the read: a prune that ran meanwhile may have removed versions the page
+        // would have held.
+        self.refuse_below_retention(opts.since_cv).await?;
+        let mut selected = Vec::new();
         let mut next = opts.since_cv;
         for row in &page.versions {
             let v = &row.version;
@@ -141,13 +140,29 @@ impl Collection {
             if opts.ops.as_ref().is_some_and(|ops| !ops.contains(&v.op)) {
                 continue;
             }
-            changes.push(self.change_of(row, opts.include).await?);
+            selected.push(row);
+        }
+        let mut changes = Vec::with_capacity(selected.len());
+        for group in selected.chunks(CONTENT_CONCURRENCY) {
+            let built = group.iter().map(|row| self.change_of(row, opts.include));
+            changes.extend(futures::future::try_join_all(built).await?);
         }
         Ok(ChangesPage {
             changes,
             next_since_cv: next.max(page.settled),
             more: page.more,
         })
+    }
+
+    /// `BeyondRetention` when versions after `since_cv` may have been pruned.
+    async fn refuse_below_retention(&self, since_cv: u64) -> Result<()> {
+        match self.store.retention_horizon(self.name()).await? {
+            Some(h) if since_cv.saturating_add(1) < h.cv => Err(Error::BeyondRetention {
+                what: format!("the changes after cv {since_cv}"),
+                oldest: format!("{} (cv {})", h.at, h.cv),
+            }),
+            _ => Ok(()),
+        }
     }
 
     async fn change_of(&self, row: &StoredVersion, include: ChangeContent) -> Result<Change> {

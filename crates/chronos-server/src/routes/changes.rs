@@ -22,6 +22,9 @@ use std::time::Duration;
 const MAX_WAIT: Duration = Duration::from_secs(60);
 /// How often a waiting request or an event stream looks for new changes.
 const POLL: Duration = Duration::from_millis(200);
+/// How long one event stream lasts: then it ends, and the client reconnects with its
+/// `Last-Event-ID` (so a stream never outlives its key's revocation by more than this).
+const STREAM_LIFETIME: Duration = Duration::from_secs(300);
 
 /// `GET {C}/changes` parameters.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -110,8 +113,9 @@ pub(crate) async fn changes(
             .keep_alive(KeepAlive::default())
             .into_response());
     }
-    // A long poll ends early enough to be answered within the request's time.
-    let budget = state.request_timeout.saturating_sub(Duration::from_secs(1));
+    // A long poll stops waiting at half the request's time, so that the time spent queued
+    // for a slot and the last page's read still fit in it.
+    let budget = state.request_timeout / 2;
     let deadline = tokio::time::Instant::now() + wait.unwrap_or_default().min(budget);
     loop {
         let page = state
@@ -122,13 +126,16 @@ pub(crate) async fn changes(
             return Ok(Json(page).into_response());
         }
         opts.since_cv = page.next_since_cv;
-        tokio::time::sleep(POLL.min(deadline - tokio::time::Instant::now())).await;
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        tokio::time::sleep(POLL.min(left)).await;
     }
 }
 
 /// The event stream: the changes of `first`, then of every later page, polling while
-/// nothing is ready. A failure ends the stream with an `error` event (the client resumes
-/// from its `Last-Event-ID`).
+/// nothing is ready. When the position moves past versions filtered out, a `position` event
+/// carries it as its id, so a reconnecting client resumes from there. A failure ends the
+/// stream with an `error` event, and every stream ends after [`STREAM_LIFETIME`] (the
+/// client resumes from its `Last-Event-ID`).
 fn events(
     coll: Collection,
     opts: ChangesOptions,
@@ -140,9 +147,13 @@ fn events(
         ready: VecDeque<Change>,
         more: bool,
         done: bool,
+        /// The position last sent as an event id.
+        sent: u64,
+        ends: tokio::time::Instant,
     }
     let feed = Feed {
         coll,
+        sent: opts.since_cv,
         opts: ChangesOptions {
             since_cv: first.next_since_cv,
             ..opts
@@ -150,13 +161,15 @@ fn events(
         ready: first.changes.into(),
         more: first.more,
         done: false,
+        ends: tokio::time::Instant::now() + STREAM_LIFETIME,
     };
     futures::stream::unfold(feed, |mut feed| async move {
         loop {
-            if feed.done {
+            if feed.done || tokio::time::Instant::now() >= feed.ends {
                 return None;
             }
             if let Some(change) = feed.ready.pop_front() {
+                feed.sent = change.cv;
                 let event = Event::default()
                     .event("change")
                     .id(change.cv.to_string())
@@ -164,14 +177,24 @@ fn events(
                     .unwrap_or_else(|e| Event::default().event("error").data(e.to_string()));
                 return Some((Ok(event), feed));
             }
+            if feed.opts.since_cv > feed.sent {
+                feed.sent = feed.opts.since_cv;
+                let position = Event::default()
+                    .event("position")
+                    .id(feed.sent.to_string())
+                    .data(feed.sent.to_string());
+                return Some((Ok(position), feed));
+            }
             if !feed.more {
                 tokio::time::sleep(POLL).await;
             }
             match feed.coll.changes(feed.opts.clone()).await {
                 Ok(page) => {
-                    feed.opts.since_cv = page.next_since_cv;
+                    // The new position goes out as an event id only after the changes below
+                    // it (they are sent first, above).
                     feed.more = page.more;
                     feed.ready.extend(page.changes);
+                    feed.opts.since_cv = page.next_since_cv;
                 }
                 Err(e) => {
                     feed.done = true;

@@ -8,15 +8,25 @@
 //! cv `W` such that every cv in `(after, W]` is settled:
 //! - its row is committed (the head reached it): served;
 //! - its slot is marked given up (`gone`, written by a writer that will never use the cv:
-//!   refused before its row went in, its row dropped after a refused compare-and-set, an
-//!   allocation that took too long, an aborted transaction);
-//! - its slot has no row and was taken longer than [`SLOT_IN_FLIGHT_MICROS`] ago (a writer
-//!   gives a cv up after `CV_SLOT_TTL` before inserting its row, a transaction lives 60 s by
-//!   default; the rest is margin for transit and clock skew between processes);
-//! - it has no slot: below the counter's floor (compacted, old), or never taken.
+//!   refused before its row went in, a lease run out, an aborted transaction; and by commits
+//!   and purges for the rows they remove);
+//! - its slot has no row and was taken longer than [`SLOT_IN_FLIGHT_MICROS`] ago;
+//! - it has no slot: below the counter's floor (compacted, old), or never taken;
+//! - its row is not committed and never can be: written against a head that is gone
+//!   (fences never recur).
 //!
 //! A cv whose row is present but not committed holds the watermark until the row commits
-//! or is dropped (stalled rows are rolled forward by whoever meets them, `verify_page`).
+//! or is dropped (stalled rows are rolled forward by whoever meets them, `verify_page`); a
+//! purge claim holds it until the purge is finished (a stale one is finished here).
+//!
+//! **The lease, and what the watermark assumes.** A cv is a lease of `CV_SLOT_TTL` (30 s):
+//! a writer checks it right before inserting its row (a transaction, right before its
+//! commit), and gives the cv up instead when it ran out. The watermark waits 5 minutes for a
+//! slot without a row, so it relies on no writer stalling for more than about 4.5 minutes
+//! between that check and its row reaching the server, and on clocks within about 4.5
+//! minutes of each other (slots carry the taking process's time). Slots taken before they
+//! carried a time count as old. Making this independent of time (the feed claiming an aged
+//! slot with a unique insert the late row would collide with) is the next step.
 //! Slots are only ever taken above the top (taken slots form a prefix, `cv.rs`), so no slot
 //! appears below one already seen: a watermark, once computed, only moves up.
 //!
@@ -26,7 +36,7 @@
 use super::*;
 
 /// A slot without a row counts as in flight for this long after it was taken (by the
-/// taking process's clock).
+/// taking process's clock): the lease (`CV_SLOT_TTL`) plus margin for stalls and skew.
 pub(super) const SLOT_IN_FLIGHT_MICROS: i64 = 300_000_000;
 
 /// The most slots one page looks at beyond its rows (gaps left by given-up writes).
@@ -61,18 +71,27 @@ impl MongoStore {
             if reread {
                 continue;
             }
-            let top_row = rows
+            let mut top_row = rows
                 .last()
                 .and_then(|r| get_int(r, "cv"))
                 .unwrap_or(after_i);
-            let slots = self.slots_between(&c, after_i, top_row).await?;
+            let (slots, truncated_at) = self.slots_between(&c, after_i, top_row).await?;
+            // Past the last slot read nothing is known: the walk stops there.
+            if let Some(last) = truncated_at {
+                top_row = top_row.min(last);
+            }
             let by_cv: HashMap<i64, &Document> = rows
                 .iter()
                 .filter_map(|r| Some((get_int(r, "cv")?, r)))
                 .collect();
+            // Hidden rows that can never commit (written against a head that is gone: fences
+            // never recur) hold nothing; the others are writers inside their commit.
+            let dead = self.dead_rows(&c, &rows, &hidden).await?;
             let now = now_micros();
             let mut out = Vec::new();
             let mut settled = after_i;
+            let mut blocked = false;
+            let mut stale_claim = None;
             // Walk the cvs in order, over the union of the rows' and the slots' cvs.
             let mut cvs: Vec<i64> = by_cv.keys().copied().chain(slots.keys().copied()).collect();
             cvs.sort_unstable();
@@ -84,41 +103,43 @@ impl MongoStore {
                 }
                 let slot = slots.get(&cv);
                 let given_up = slot.is_some_and(|s| s.gone);
-                match by_cv.get(&cv) {
+                let holds = match by_cv.get(&cv) {
                     Some(r) if is_claim(r) => {
-                        // A purge in progress: it commits no version, but holds its cv
-                        // until it is finished or given up.
-                        if !given_up {
-                            break;
+                        // A purge in progress commits no version but holds its cv until it
+                        // is finished; a stale one (its purger died) is finished here.
+                        if !given_up && is_stale(r) {
+                            stale_claim = Some((*r).clone());
                         }
+                        !given_up
                     }
                     Some(r) => {
-                        let uncommitted = r
-                            .get_object_id("_id")
-                            .is_ok_and(|oid| hidden.contains(&oid));
-                        if uncommitted {
-                            if !given_up {
-                                break;
-                            }
-                        } else {
+                        let oid = r.get_object_id("_id").ok();
+                        let uncommitted = oid.is_some_and(|o| hidden.contains(&o));
+                        if !uncommitted {
                             out.push(decode_head(r, "id")?);
                             served += 1;
                         }
+                        uncommitted && !given_up && !oid.is_some_and(|o| dead.contains(&o))
                     }
-                    None => {
-                        let in_flight = slot.is_some_and(|s| {
-                            !s.gone && now.saturating_sub(s.taken_at) <= SLOT_IN_FLIGHT_MICROS
-                        });
-                        if in_flight {
-                            break;
-                        }
-                    }
+                    None => slot.is_some_and(|s| {
+                        !s.gone && now.saturating_sub(s.taken_at) <= SLOT_IN_FLIGHT_MICROS
+                    }),
+                };
+                if holds {
+                    blocked = true;
+                    break;
                 }
                 settled = cv;
             }
-            // Past the last row read, only when nothing is left above it: the cvs between it
-            // and the counter's top have no rows yet and are judged like the others next time.
-            let more = rows.len() > limit || settled < top_row;
+            if let Some(claim) = stale_claim {
+                if let Ok(id) = claim.get_str("id") {
+                    self.complete_purge(&c, id, &claim).await?;
+                    continue;
+                }
+            }
+            // More is ready when the walk stopped at the page's size or at the rows or slots
+            // read, not when it waits for a commit in flight (a follower then waits too).
+            let more = !blocked && (rows.len() > limit || truncated_at.is_some());
             return Ok(CommittedPage {
                 versions: out,
                 settled: settled.max(after_i) as u64,
@@ -130,15 +151,72 @@ impl MongoStore {
         )))
     }
 
-    /// The counter slots in `(after, up_to]` (at most [`MAX_SLOTS_PER_PAGE`]), by cv.
+    /// Which of the `hidden` rows can never commit. The heads are read after the rows, so a
+    /// row may have committed since (its head at or above its ov): that one is not dead. A row
+    /// at its head's next ov commits only if written against that head's fence (with no
+    /// head: at ov 0, against none); a row further above its head (or above a head that is
+    /// gone, after a purge) was written against a head that no longer exists, and fences
+    /// never recur.
+    async fn dead_rows(
+        &self,
+        c: &Colls,
+        rows: &[Document],
+        hidden: &HashSet<ObjectId>,
+    ) -> Result<HashSet<ObjectId>, MetaError> {
+        let mut dead = HashSet::new();
+        if hidden.is_empty() {
+            return Ok(dead);
+        }
+        let hidden_rows: Vec<&Document> = rows
+            .iter()
+            .filter(|r| r.get_object_id("_id").is_ok_and(|o| hidden.contains(&o)))
+            .collect();
+        let ids: Vec<String> = hidden_rows
+            .iter()
+            .filter_map(|r| r.get_str("id").ok().map(str::to_string))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let heads: HashMap<String, Document> = collect(
+            c.head
+                .find(doc! {"_id": {"$in": ids}})
+                .projection(doc! {"ov": 1, "fence": 1})
+                .await
+                .map_err(map_err)?,
+        )
+        .await?
+        .into_iter()
+        .filter_map(|h| Some((h.get_str("_id").ok()?.to_string(), h)))
+        .collect();
+        for r in hidden_rows {
+            let (Ok(oid), Ok(id)) = (r.get_object_id("_id"), r.get_str("id")) else {
+                continue;
+            };
+            let state = HeadState::of(heads.get(id));
+            let base = r.get("base").cloned().unwrap_or(Bson::Null);
+            let ov = get_int(r, "ov").unwrap_or(-1);
+            let alive = match ov.cmp(&state.next_ov()) {
+                std::cmp::Ordering::Less => true,
+                std::cmp::Ordering::Equal => base == state.fence(),
+                std::cmp::Ordering::Greater => false,
+            };
+            if !alive {
+                dead.insert(oid);
+            }
+        }
+        Ok(dead)
+    }
+
+    /// The counter slots in `(after, up_to]` (at most [`MAX_SLOTS_PER_PAGE`]), by cv, and
+    /// the last cv read when there may be more.
     async fn slots_between(
         &self,
         c: &Colls,
         after: i64,
         up_to: i64,
-    ) -> Result<HashMap<i64, SlotState>, MetaError> {
+    ) -> Result<(HashMap<i64, SlotState>, Option<i64>), MetaError> {
         if up_to <= after {
-            return Ok(HashMap::new());
+            return Ok((HashMap::new(), None));
         }
         let docs = collect(
             c.counter
@@ -149,7 +227,13 @@ impl MongoStore {
                 .map_err(map_err)?,
         )
         .await?;
-        Ok(docs
+        let truncated_at = (docs.len() as i64 >= MAX_SLOTS_PER_PAGE)
+            .then(|| {
+                docs.last()
+                    .and_then(|d| d.get_str("_id").ok()?.parse::<i64>().ok())
+            })
+            .flatten();
+        let slots = docs
             .iter()
             .filter_map(|d| {
                 let cv = d.get_str("_id").ok()?.parse::<i64>().ok()?;
@@ -162,7 +246,8 @@ impl MongoStore {
                     },
                 ))
             })
-            .collect())
+            .collect();
+        Ok((slots, truncated_at))
     }
 
     /// Marks a cv given up: its writer will never insert or commit a row with it (best

@@ -520,13 +520,13 @@ impl MongoStore {
             let started = std::time::Instant::now();
             let slot = self.next_cv(coll, &c).await?;
             if started.elapsed() <= CV_SLOT_TTL {
-                cv = Some(slot);
+                cv = Some((slot, started));
                 break;
             }
             // Never used: say so, so that a change feed need not wait for it to age.
             self.give_up_cv(&c, slot).await;
         }
-        let Some(cv) = cv else {
+        let Some((cv, started)) = cv else {
             return Err(MetaError::Unavailable(BackendError::new(
                 "allocating a collection version took too long, three times",
             )));
@@ -536,6 +536,14 @@ impl MongoStore {
         //    every reader until the head reaches its ov. Holding the slot makes this attempt
         //    the only possible next state of the item (see `insert_row` for collisions).
         let (row_id, row) = new_row(v, cv, write.shadow.as_deref(), &state)?;
+        // The cv is a lease: checked again right before the row goes in (a pause since the
+        // allocation must not put a row below what a change feed has passed).
+        if started.elapsed() > CV_SLOT_TTL {
+            self.give_up_cv(&c, cv).await;
+            return Err(MetaError::Unavailable(BackendError::new(
+                "the collection version's lease ran out before the version was written",
+            )));
+        }
         match self.insert_row(&c, id, &row, &state).await {
             Ok(()) => {}
             // A refusal: the row is not in (another one holds the slot), so the cv is never
@@ -563,9 +571,9 @@ impl MongoStore {
                     .await
                     .map_err(map_err)?;
                 if ours.as_ref().and_then(|r| r.get_bool("committed").ok()) != Some(true) {
+                    // The cv is not marked given up here: a roll-forward whose mark was lost
+                    // may have committed the row (a change feed judges the cv by its age).
                     self.drop_row(&c, &Bson::ObjectId(row_id)).await;
-                    // Written against a head that is gone: nobody can commit it any more.
-                    self.give_up_cv(&c, cv).await;
                     return Err(e);
                 }
             }

@@ -492,6 +492,24 @@ async fn the_feed_waits_for_writers_inside_their_commit() {
         .unwrap();
     let page = s.visible_page("f", f.cv, 10).await.unwrap();
     assert_eq!((served(&page), page.settled), (vec!["g".to_string()], g.cv));
+    // A row written against a head that no longer exists can never commit: it holds nothing.
+    let orphan_cv = s.next_cv("f", &c).await.unwrap();
+    let gone_head = HeadState::At(6, Bson::String("a fence long gone".into()));
+    let (_, orphan) = new_row(
+        &record("a", 7, json!({}), t0 + 7),
+        orphan_cv,
+        None,
+        &gone_head,
+    )
+    .unwrap();
+    c.ver.insert_one(orphan).await.unwrap();
+    let h = s
+        .commit("f", write(record("h", 0, json!({}), t0 + 8), true))
+        .await
+        .unwrap();
+    let page = s.visible_page("f", g.cv, 10).await.unwrap();
+    assert_eq!((served(&page), page.settled), (vec!["h".to_string()], h.cv));
+    assert!(!page.more, "nothing else is ready");
     e.drop().await;
 }
 

@@ -103,6 +103,7 @@ impl MongoStore {
         // then a retry), and a head pointing at it means success, not a conflict.
         let mut attempts: Vec<(Bson, i64)> = Vec::new();
         for attempt in 0..TXN_ATTEMPTS {
+            let started = std::time::Instant::now();
             let cv = self.next_cv(coll, &c).await?;
             if let Err(e) = session.start_transaction().await {
                 self.give_up_cv(&c, cv).await;
@@ -112,8 +113,25 @@ impl MongoStore {
                 .commit_steps(&c, write, cv, &mut attempts, &mut session)
                 .await
             {
+                // The cv is a lease (`CV_SLOT_TTL`): committed after it ran out, the row could
+                // appear below a cv a change feed has passed. Give it up and take another.
+                Ok(_) if started.elapsed() > CV_SLOT_TTL => {
+                    let _ = session.abort_transaction().await;
+                    self.give_up_cv(&c, cv).await;
+                    continue;
+                }
                 Ok(done) => match commit_transaction(&mut session).await {
-                    Ok(()) => return Ok(done),
+                    Ok(()) => {
+                        // Rows removed by versioning off hold no version any more.
+                        let removed: Vec<i64> = done.dropped.iter().map(|v| clamp(v.cv)).collect();
+                        self.give_up_cvs(&c, &removed).await;
+                        return Ok(done);
+                    }
+                    // Refused as transient: it did not commit, and is retried with a new cv.
+                    Err(e) if e.contains_label(TRANSIENT_TRANSACTION_ERROR) => {
+                        self.give_up_cv(&c, cv).await;
+                        e
+                    }
                     Err(e) => e,
                 },
                 Err(step) => {
