@@ -11,6 +11,31 @@ pub(super) fn as_of_bound(as_of: AsOf) -> (&'static str, &'static str, i64) {
 }
 
 impl MongoStore {
+    /// The heads (`ov` and `fence`) of the items of `rows`, by item id: one query.
+    pub(super) async fn heads_of_rows(
+        &self,
+        c: &Colls,
+        rows: &[&Document],
+    ) -> Result<HashMap<String, Document>, MetaError> {
+        let ids: Vec<String> = rows
+            .iter()
+            .filter_map(|d| d.get_str("id").ok().map(str::to_string))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        Ok(collect(
+            c.head
+                .find(doc! {"_id": {"$in": ids}})
+                .projection(doc! {"ov": 1, "fence": 1})
+                .await
+                .map_err(map_err)?,
+        )
+        .await?
+        .into_iter()
+        .filter_map(|h| Some((h.get_str("_id").ok()?.to_string(), h)))
+        .collect())
+    }
+
     /// Checks the open rows (`next_*` unset) of an as-of page against the heads:
     /// * at the head's ov → the item's latest version, fine;
     /// * below it → committed but never closed (a lost `next_*`): close it from its
@@ -33,23 +58,7 @@ impl MongoStore {
         if open.is_empty() {
             return Ok((false, hidden));
         }
-        let ids: Vec<String> = open
-            .iter()
-            .filter_map(|d| d.get_str("id").ok().map(str::to_string))
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        let heads: HashMap<String, Document> = collect(
-            c.head
-                .find(doc! {"_id": {"$in": ids}})
-                .projection(doc! {"ov": 1, "fence": 1})
-                .await
-                .map_err(map_err)?,
-        )
-        .await?
-        .into_iter()
-        .filter_map(|h| Some((h.get_str("_id").ok()?.to_string(), h)))
-        .collect();
+        let heads = self.heads_of_rows(c, &open).await?;
         let mut reread = false;
         for r in open {
             let (Ok(id), Some(ov)) = (r.get_str("id"), get_int(r, "ov")) else {

@@ -171,23 +171,7 @@ impl MongoStore {
             .iter()
             .filter(|r| r.get_object_id("_id").is_ok_and(|o| hidden.contains(&o)))
             .collect();
-        let ids: Vec<String> = hidden_rows
-            .iter()
-            .filter_map(|r| r.get_str("id").ok().map(str::to_string))
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        let heads: HashMap<String, Document> = collect(
-            c.head
-                .find(doc! {"_id": {"$in": ids}})
-                .projection(doc! {"ov": 1, "fence": 1})
-                .await
-                .map_err(map_err)?,
-        )
-        .await?
-        .into_iter()
-        .filter_map(|h| Some((h.get_str("_id").ok()?.to_string(), h)))
-        .collect();
+        let heads = self.heads_of_rows(c, &hidden_rows).await?;
         for r in hidden_rows {
             let (Ok(oid), Ok(id)) = (r.get_object_id("_id"), r.get_str("id")) else {
                 continue;
