@@ -8,8 +8,9 @@
 //! cv `W` such that every cv in `(after, W]` is settled:
 //! - its row is committed (the head reached it): served;
 //! - its slot is marked given up (`gone`, written by a writer that will never use the cv:
-//!   refused before its row went in, a lease run out, an aborted transaction; and by commits
-//!   and purges for the rows they remove);
+//!   refused before its row went in, a lease run out, an aborted transaction, a commit
+//!   abandoned before its row went in ([`UnusedCv`]); and by commits and purges for the rows
+//!   they remove);
 //! - its slot has no row and was taken longer than [`SLOT_IN_FLIGHT_MICROS`] ago;
 //! - it has no slot: below the counter's floor (compacted, old), or never taken;
 //! - its row is not committed and never can be: written against a head that is gone
@@ -261,4 +262,46 @@ struct SlotState {
     taken_at: i64,
     /// Whether its writer marked it given up.
     gone: bool,
+}
+
+/// A cv taken and not yet put to use: if the commit is abandoned before its row insert
+/// starts (its caller went away: a request's time ran out), dropping the guard gives the cv
+/// up in the background, so change feeds need not wait for the slot to age. Once the insert
+/// has started, the outcome is unknown and the guard must be disarmed.
+pub(super) struct UnusedCv {
+    counter: Option<Collection<Document>>,
+    cv: i64,
+}
+
+impl UnusedCv {
+    pub(super) fn new(c: &Colls, cv: i64) -> Self {
+        UnusedCv {
+            counter: Some(c.counter.clone()),
+            cv,
+        }
+    }
+
+    /// The cv is being used (or given up explicitly): dropping the guard does nothing.
+    pub(super) fn disarm(&mut self) {
+        self.counter = None;
+    }
+}
+
+impl Drop for UnusedCv {
+    fn drop(&mut self) {
+        let (Some(counter), Ok(runtime)) =
+            (self.counter.take(), tokio::runtime::Handle::try_current())
+        else {
+            return;
+        };
+        let cv = self.cv;
+        runtime.spawn(async move {
+            if let Err(e) = counter
+                .update_one(doc! {"_id": cv_key(cv)}, doc! {"$set": {"gone": true}})
+                .await
+            {
+                tracing::debug!(cv, error = %map_err(e), "could not mark an abandoned cv");
+            }
+        });
+    }
 }

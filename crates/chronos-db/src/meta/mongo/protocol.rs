@@ -535,15 +535,19 @@ impl MongoStore {
         // 3. Insert the version row at its (id, ov) slot, `committed: false`: invisible to
         //    every reader until the head reaches its ov. Holding the slot makes this attempt
         //    the only possible next state of the item (see `insert_row` for collisions).
+        let mut unused = super::feed::UnusedCv::new(&c, cv);
         let (row_id, row) = new_row(v, cv, write.shadow.as_deref(), &state)?;
         // The cv is a lease: checked again right before the row goes in (a pause since the
         // allocation must not put a row below what a change feed has passed).
         if started.elapsed() > CV_SLOT_TTL {
+            unused.disarm();
             self.give_up_cv(&c, cv).await;
             return Err(MetaError::Unavailable(BackendError::new(
                 "the collection version's lease ran out before the version was written",
             )));
         }
+        // From here the row may be in: a cancelled commit leaves the cv to age.
+        unused.disarm();
         match self.insert_row(&c, id, &row, &state).await {
             Ok(()) => {}
             // A refusal: the row is not in (another one holds the slot), so the cv is never

@@ -510,6 +510,34 @@ async fn the_feed_waits_for_writers_inside_their_commit() {
     let page = s.visible_page("f", g.cv, 10).await.unwrap();
     assert_eq!((served(&page), page.settled), (vec!["h".to_string()], h.cv));
     assert!(!page.more, "nothing else is ready");
+    // A commit abandoned before its row went in (its caller went away) gives its cv up
+    // when its guard drops; a disarmed guard (the row may be in) leaves the cv to age.
+    let kept = s.next_cv("f", &c).await.unwrap();
+    let mut armed = super::feed::UnusedCv::new(&c, kept);
+    armed.disarm();
+    drop(armed);
+    let abandoned = s.next_cv("f", &c).await.unwrap();
+    drop(super::feed::UnusedCv::new(&c, abandoned));
+    let gone_flag = |cv: i64| {
+        let counter = c.counter.clone();
+        async move {
+            counter
+                .find_one(doc! {"_id": cv_key(cv)})
+                .await
+                .unwrap()
+                .and_then(|d| d.get_bool("gone").ok())
+                == Some(true)
+        }
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !gone_flag(abandoned).await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the abandoned cv is marked"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!gone_flag(kept).await);
     e.drop().await;
 }
 

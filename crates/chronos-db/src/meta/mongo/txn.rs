@@ -105,7 +105,11 @@ impl MongoStore {
         for attempt in 0..TXN_ATTEMPTS {
             let started = std::time::Instant::now();
             let cv = self.next_cv(coll, &c).await?;
+            // Until the commit is sent, an abandoned attempt (its caller went away) cannot
+            // have used the cv: the guard gives it up then.
+            let mut unused = super::feed::UnusedCv::new(&c, cv);
             if let Err(e) = session.start_transaction().await {
+                unused.disarm();
                 self.give_up_cv(&c, cv).await;
                 return Err(self.transaction_failure(e).await);
             }
@@ -117,28 +121,35 @@ impl MongoStore {
                 // appear below a cv a change feed has passed. Give it up and take another.
                 Ok(_) if started.elapsed() > CV_SLOT_TTL => {
                     let _ = session.abort_transaction().await;
+                    unused.disarm();
                     self.give_up_cv(&c, cv).await;
                     continue;
                 }
-                Ok(done) => match commit_transaction(&mut session).await {
-                    Ok(()) => {
-                        // Rows removed by versioning off hold no version any more.
-                        let removed: Vec<i64> = done.dropped.iter().map(|v| clamp(v.cv)).collect();
-                        self.give_up_cvs(&c, &removed).await;
-                        return Ok(done);
+                Ok(done) => {
+                    // Sent: from here the outcome may be a commit.
+                    unused.disarm();
+                    match commit_transaction(&mut session).await {
+                        Ok(()) => {
+                            // Rows removed by versioning off hold no version any more.
+                            let removed: Vec<i64> =
+                                done.dropped.iter().map(|v| clamp(v.cv)).collect();
+                            self.give_up_cvs(&c, &removed).await;
+                            return Ok(done);
+                        }
+                        // Refused as transient: it did not commit; retried with a new cv.
+                        Err(e) if e.contains_label(TRANSIENT_TRANSACTION_ERROR) => {
+                            self.give_up_cv(&c, cv).await;
+                            e
+                        }
+                        Err(e) => e,
                     }
-                    // Refused as transient: it did not commit, and is retried with a new cv.
-                    Err(e) if e.contains_label(TRANSIENT_TRANSACTION_ERROR) => {
-                        self.give_up_cv(&c, cv).await;
-                        e
-                    }
-                    Err(e) => e,
-                },
+                }
                 Err(step) => {
                     // Best effort: the server aborts a failed transaction by itself. Its
                     // row goes with it, so the cv is never used (a commit's failure, below,
                     // may hide a commit: that cv is left to age).
                     let _ = session.abort_transaction().await;
+                    unused.disarm();
                     self.give_up_cv(&c, cv).await;
                     match step {
                         TxnStep::Refused(e) => return Err(e),
