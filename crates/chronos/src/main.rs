@@ -9,6 +9,7 @@
 mod args;
 mod commands;
 mod demo;
+mod history_args;
 mod output;
 mod redacting_writer;
 
