@@ -157,7 +157,7 @@ impl Collection {
                 break;
             }
             let Some(older) = self
-                .version_with_content(&id, newer.ov - 1, (newer, newer_content))
+                .version_with_content(&id, newer.ov - 1, Some((newer, newer_content)))
                 .await?
             else {
                 complete = false;
@@ -242,27 +242,21 @@ impl Collection {
             None => head.version.ov,
         };
         // The first version of the page: the head as already read, or a version below it.
-        let mut newer = if start == head.version.ov {
+        let first = if start == head.version.ov {
             let content = self
                 .load_content(&head.version, head.shadow.as_deref())
                 .await?;
-            (head.version.clone(), Value::Object(content))
+            Some((head.version.clone(), Value::Object(content)))
         } else {
-            let found = match self.find(&id, ReadAt::Ov(start)).await {
-                Ok(Some(found)) => found,
-                Ok(None) | Err(Error::BeyondRetention { .. }) => {
-                    return Ok(FieldHistoryPage {
-                        path: pointer,
-                        changes: vec![],
-                        next_before_ov: None,
-                    })
-                }
-                Err(e) => return Err(e),
-            };
-            let content = self
-                .load_content(&found.version, found.shadow.as_deref())
-                .await?;
-            (found.version, Value::Object(content))
+            self.version_with_content(&id, start, None).await?
+        };
+        let Some(mut newer) = first else {
+            // Removed by retention: nothing older is kept either.
+            return Ok(FieldHistoryPage {
+                path: pointer,
+                changes: vec![],
+                next_before_ov: None,
+            });
         };
         let mut changes = Vec::new();
         let mut read = 1;
@@ -280,7 +274,8 @@ impl Collection {
                 }
                 ov => {
                     read += 1;
-                    self.version_with_content(&id, ov - 1, (v, content)).await?
+                    self.version_with_content(&id, ov - 1, Some((v, content)))
+                        .await?
                 }
             };
             let here = located(content, &pointer);
@@ -320,22 +315,23 @@ impl Collection {
     }
 
     /// Version `ov` of an item with its content, or `None` when it is not kept (removed by
-    /// retention). `newer` is the version above it: when both hold the same document (same
-    /// content hash) its content is reused instead of read again.
+    /// retention). `newer` is the version above it, when read: when both hold the same
+    /// document (same content hash) its content is reused instead of read again.
     async fn version_with_content(
         &self,
         id: &ItemId,
         ov: u64,
-        newer: (&VersionRecord, &Value),
+        newer: Option<(&VersionRecord, &Value)>,
     ) -> Result<Option<(VersionRecord, Value)>> {
         let found = match self.find(id, ReadAt::Ov(ov)).await {
             Ok(Some(found)) => found,
             Ok(None) | Err(Error::BeyondRetention { .. }) => return Ok(None),
             Err(e) => return Err(e),
         };
-        let (newer, newer_content) = newer;
-        if !found.version.sha256.is_empty() && found.version.sha256 == newer.sha256 {
-            return Ok(Some((found.version, newer_content.clone())));
+        if let Some((newer, newer_content)) = newer {
+            if !found.version.sha256.is_empty() && found.version.sha256 == newer.sha256 {
+                return Ok(Some((found.version, newer_content.clone())));
+            }
         }
         let content = self
             .load_content(&found.version, found.shadow.as_deref())

@@ -121,13 +121,12 @@ impl Collection {
     /// ```
     pub async fn changes(&self, opts: ChangesOptions) -> Result<ChangesPage> {
         let limit = check_limit(opts.limit)?;
-        self.refuse_below_retention(opts.since_cv).await?;
         let page = self
             .store
             .visible_after(self.name(), opts.since_cv, limit)
             .await?;
-        // Again after the read: a prune that ran meanwhile may have removed versions the page
-        // would have held.
+        // Checked after the read, once: the horizon only moves up, so a prune that ran before
+        // or during the read is seen here.
         self.refuse_below_retention(opts.since_cv).await?;
         let mut selected = Vec::new();
         let mut next = opts.since_cv;
