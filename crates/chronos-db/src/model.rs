@@ -95,25 +95,36 @@ impl Timestamp {
 
 impl std::fmt::Display for Timestamp {
     /// RFC 3339 in UTC with microseconds (`2024-01-01T00:00:00.000001Z`). Every item a read
-    /// returns carries two or three of these, so the four-digit years are written field by
-    /// field, without the intermediate `String` of `to_rfc3339_opts` (the same text).
+    /// returns carries two or three of these (a list page a hundred or more), so the
+    /// four-digit years are written digit by digit into a fixed buffer: no intermediate
+    /// `String` (`to_rfc3339_opts` gives the same text) and no padded `write!` per field.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         use chrono::{Datelike, Timelike};
         let t = self.to_datetime();
-        if !(0..=9999).contains(&t.year()) {
+        let Ok(year) = u32::try_from(t.year()) else {
+            return f.write_str(&t.to_rfc3339_opts(SecondsFormat::Micros, true));
+        };
+        if year > 9999 {
             return f.write_str(&t.to_rfc3339_opts(SecondsFormat::Micros, true));
         }
-        write!(
-            f,
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-            t.year(),
-            t.month(),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second(),
-            t.timestamp_subsec_micros()
-        )
+        let mut text = *b"0000-00-00T00:00:00.000000Z";
+        let mut put = |end: usize, width: usize, mut n: u32| {
+            for slot in text[end - width..end].iter_mut().rev() {
+                *slot = b'0' + (n % 10) as u8;
+                n /= 10;
+            }
+        };
+        put(4, 4, year);
+        put(7, 2, t.month());
+        put(10, 2, t.day());
+        put(13, 2, t.hour());
+        put(16, 2, t.minute());
+        put(19, 2, t.second());
+        // A leap second shows as second 59 with 1,000,000 or more micros in chrono; six
+        // digits keep the last six, as chrono's own formatting does.
+        put(26, 6, t.timestamp_subsec_micros() % 1_000_000);
+        // Only ASCII digits and separators were written.
+        f.write_str(std::str::from_utf8(&text).map_err(|_| std::fmt::Error)?)
     }
 }
 
@@ -466,8 +477,16 @@ mod tests {
             253_402_300_800_000_000, // year 10000: chrono's own form
             i64::MAX,
             i64::MIN,
+            -62_167_219_200_000_000, // 0000-01-01, the first four-digit year
         ];
-        for micros in samples {
+        // And 20,000 spread over years 0000 to 9999 (a fixed linear congruential walk).
+        let (low, span) = (-62_167_219_200_000_000_i64, 315_569_519_999_999_999_u64);
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let walk = (0..20_000).map(|_| {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            low + ((x >> 1) % span) as i64
+        });
+        for micros in samples.into_iter().chain(walk) {
             let t = Timestamp(micros);
             let chrono_text = t.to_datetime().to_rfc3339_opts(SecondsFormat::Micros, true);
             assert_eq!(t.to_string(), chrono_text, "{micros}");

@@ -31,6 +31,7 @@ mod problem;
 mod readiness;
 mod routes;
 mod state;
+mod streams;
 mod target;
 
 use axum::extract::DefaultBodyLimit;
@@ -103,14 +104,27 @@ impl Server {
         let keys = ApiKeys::from_entries(&settings.api_keys).map_err(ServerError::Config)?;
         let auth = !keys.is_empty();
         let has_queue = chronos.queue().is_ok();
+        let metrics = match has_queue {
+            true => metrics::Metrics::new().with_queue(),
+            false => metrics::Metrics::new(),
+        };
+        let streams = streams::EventStreams::new(
+            settings
+                .max_event_streams
+                .unwrap_or(ServerSettings::DEFAULT_MAX_EVENT_STREAMS),
+            auth.then(|| {
+                settings
+                    .max_event_streams_per_key
+                    .unwrap_or(ServerSettings::DEFAULT_MAX_EVENT_STREAMS_PER_KEY)
+            }),
+            metrics.event_streams_gauge(),
+        );
         let state = AppState {
             chronos: Arc::new(chronos),
             keys: Arc::new(keys),
             open_grant: ApiKeys::open_grant(),
-            metrics: Arc::new(match has_queue {
-                true => metrics::Metrics::new().with_queue(),
-                false => metrics::Metrics::new(),
-            }),
+            metrics: Arc::new(metrics),
+            streams: Arc::new(streams),
             readiness: Arc::new(readiness::Readiness::new()),
             slots: Arc::new(tokio::sync::Semaphore::new(
                 settings

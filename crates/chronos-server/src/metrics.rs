@@ -46,6 +46,7 @@ pub(crate) struct Metrics {
     errors: Family<ErrorLabels, Counter>,
     calls: Family<CallLabels, Histogram>,
     queue: QueueGauges,
+    event_streams: Gauge,
 }
 
 /// The fallback queue's state, read from its journal at every scrape (absent without a
@@ -93,6 +94,12 @@ impl Metrics {
             "Time spent in each request's library call (its metadata-store and object-storage round trips and their processing), by operation and outcome",
             calls.clone(),
         );
+        let event_streams = Gauge::default();
+        registry.register(
+            "event_streams_open",
+            "Change-feed event streams open (server.maxEventStreams caps them)",
+            event_streams.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -100,7 +107,13 @@ impl Metrics {
             errors,
             calls,
             queue: QueueGauges::default(),
+            event_streams,
         }
+    }
+
+    /// The gauge of open event streams, kept by [`crate::streams::EventStreams`].
+    pub(crate) fn event_streams_gauge(&self) -> Gauge {
+        self.event_streams.clone()
     }
 
     pub(crate) fn record_request(

@@ -14,7 +14,8 @@
 //! | 413 | `PAYLOAD_TOO_LARGE` | a body above `server.maxBodyBytes`, or data above `limits.maxPayloadBytes` |
 //! | 415 | `UNSUPPORTED_MEDIA_TYPE` | a body that is not declared as JSON |
 //! | 423 | `LOCKED` | another writer holds the item's lease (`locks.enabled`) |
-//! | 503 | `BACKEND_UNAVAILABLE`, `TIMEOUT` | a backend did not answer, or the request ran out of time (with `Retry-After`) |
+//! | 429 | `TOO_MANY_STREAMS` | the key has `server.maxEventStreamsPerKey` event streams open (with `Retry-After`) |
+//! | 503 | `BACKEND_UNAVAILABLE`, `TIMEOUT`, `TOO_MANY_STREAMS` | a backend did not answer, the request ran out of time, or the server has `server.maxEventStreams` event streams open (with `Retry-After`) |
 //! | 500 | `METADATA_ERROR`, `PAYLOAD_ERROR`, `CORRUPT`, `ENCRYPTION_ERROR` | a backend refused, stored data is damaged, or encrypted data does not open with the configured master key |
 //!
 //! Bodies carry the error's message (which the library keeps free of credentials), never a
@@ -26,7 +27,7 @@ use chronos_db::routing::RouteError;
 use chronos_db::Error;
 use serde_json::{Map, Value};
 
-/// Seconds a client should wait before retrying after a 503.
+/// Seconds a client should wait before retrying after a 503 or a 429.
 const RETRY_AFTER_SECONDS: u64 = 1;
 
 /// The error code an error response carried, for metrics (set as a response extension).
@@ -53,6 +54,12 @@ impl ApiError {
             extra: Map::new(),
             close: false,
         }
+    }
+
+    /// The answer's status.
+    #[cfg(test)]
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status
     }
 
     /// Closes the connection after this answer: the rest of the request's body was not read,
@@ -171,7 +178,10 @@ impl IntoResponse for ApiError {
         if self.close {
             headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        if matches!(
+            self.status,
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS
+        ) {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
         }
         response.extensions_mut().insert(ErrorCode(self.code));

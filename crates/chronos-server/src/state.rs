@@ -2,6 +2,7 @@
 
 use crate::metrics::Metrics;
 use crate::readiness::Readiness;
+use crate::streams::EventStreams;
 use chronos_db::access::{ApiKeys, Grant};
 use chronos_db::Chronos;
 use std::sync::Arc;
@@ -18,5 +19,7 @@ pub(crate) struct AppState {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) readiness: Arc<Readiness>,
     pub(crate) slots: Arc<Semaphore>,
+    /// Open event streams, capped apart from the request slots (`streams.rs`).
+    pub(crate) streams: Arc<EventStreams>,
     pub(crate) request_timeout: Duration,
 }

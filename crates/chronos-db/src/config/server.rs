@@ -22,6 +22,15 @@ pub struct ServerSettings {
     /// Requests served at once (default 512); more wait for a slot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrent_requests: Option<usize>,
+    /// Event streams (`GET .../changes` with `Accept: text/event-stream`) open at once
+    /// (default 256); one more is refused with 503. A stream does not hold a request slot
+    /// while it waits for changes, so it is counted here instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_event_streams: Option<usize>,
+    /// Event streams one API key may have open at once (default 32); one more is refused
+    /// with 429. Applies when API keys are configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_event_streams_per_key: Option<usize>,
     /// The URL clients reach the server at (e.g. `https://chronos.example.com`), used in the
     /// signed links the server hands out for objects kept in local files. Default:
     /// `http://<listen address>`.
@@ -49,4 +58,8 @@ impl ServerSettings {
     pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 30_000;
     /// Default of [`ServerSettings::max_concurrent_requests`].
     pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 512;
+    /// Default of [`ServerSettings::max_event_streams`].
+    pub const DEFAULT_MAX_EVENT_STREAMS: usize = 256;
+    /// Default of [`ServerSettings::max_event_streams_per_key`].
+    pub const DEFAULT_MAX_EVENT_STREAMS_PER_KEY: usize = 32;
 }

@@ -5,6 +5,7 @@ use super::CollectionPath;
 use crate::extract::QueryParams;
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
+use crate::streams::StreamPermit;
 use crate::target::Scoped;
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
@@ -22,8 +23,9 @@ use std::time::Duration;
 const MAX_WAIT: Duration = Duration::from_secs(60);
 /// How often a waiting request or an event stream looks for new changes.
 const POLL: Duration = Duration::from_millis(200);
-/// How long one event stream lasts: then it ends, and the client reconnects with its
-/// `Last-Event-ID` (so a stream never outlives its key's revocation by more than this).
+/// How long one event stream lasts: then it ends and gives its place back
+/// (`server.maxEventStreams`), and the client reconnects with its `Last-Event-ID` (so a
+/// client that stopped reading without closing holds its place at most this long).
 const STREAM_LIFETIME: Duration = Duration::from_secs(300);
 
 /// `GET {C}/changes` parameters.
@@ -80,7 +82,9 @@ fn wait_of(text: &str) -> Result<Duration, ApiError> {
     responses((status = 200, description = "A page (JSON), or with `Accept: text/event-stream` a stream of `change` events (data: a Change, id: its cv)",
             content((ChangesPage = "application/json"), (String = "text/event-stream"))),
         (status = 400, body = Problem), (status = 404, body = Problem),
-        (status = 410, description = "The position is below the retention horizon", body = Problem)))]
+        (status = 410, description = "The position is below the retention horizon", body = Problem),
+        (status = 429, description = "An event stream over the key's limit (`server.maxEventStreamsPerKey`)", body = Problem),
+        (status = 503, description = "An event stream over the server's limit (`server.maxEventStreams`), or a backend did not answer", body = Problem)))]
 pub(crate) async fn changes(
     State(state): State<AppState>,
     s: Scoped,
@@ -107,9 +111,12 @@ pub(crate) async fn changes(
                 .and_then(|v| v.trim().parse().ok())
                 .ok_or_else(|| ApiError::invalid_at("Last-Event-ID", "not a cv"))?;
         }
+        // A place among the open streams, taken after the checks above (a request the key
+        // may not make is refused as such, not counted) and held until the stream ends.
+        let permit = state.streams.open(s.grant.key_id())?;
         // The first page is read now, so a bad position is a 4xx, not a broken stream.
         let first = coll.changes(opts.clone()).await?;
-        return Ok(Sse::new(events(coll, opts, first))
+        return Ok(Sse::new(events(coll, opts, first, permit))
             .keep_alive(KeepAlive::default())
             .into_response());
     }
@@ -140,8 +147,12 @@ fn events(
     coll: Collection,
     opts: ChangesOptions,
     first: ChangesPage,
+    permit: StreamPermit,
 ) -> impl futures::Stream<Item = Result<Event, std::convert::Infallible>> {
     struct Feed {
+        /// The stream's place, given back when the stream is dropped (ended, or its
+        /// client went away).
+        _permit: StreamPermit,
         coll: Collection,
         opts: ChangesOptions,
         ready: VecDeque<Change>,
@@ -152,6 +163,7 @@ fn events(
         ends: tokio::time::Instant,
     }
     let feed = Feed {
+        _permit: permit,
         coll,
         sent: opts.since_cv,
         opts: ChangesOptions {

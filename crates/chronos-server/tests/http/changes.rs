@@ -1,7 +1,7 @@
 //! The change feed over HTTP: pages, long polls, event streams resumed from `Last-Event-ID`,
 //! on every backend.
 
-use crate::support::{start, Backend, TestServer};
+use crate::support::{config, key, start, start_with, Backend, TestServer};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -137,6 +137,95 @@ async fn feed(backend: Backend) {
         update(2, 4).await.expect(200, "update during the stream");
     });
     assert_eq!(live[0].1["ov"], 3);
+    s.stop().await;
+}
+
+/// Opens an event stream with `key`; the response (kept open) or the refusal.
+async fn open_stream(s: &TestServer, key: &str) -> reqwest::Response {
+    s.client
+        .get(format!("{}{P}/changes", s.base))
+        .header("accept", "text/event-stream")
+        .bearer_auth(key)
+        .send()
+        .await
+        .expect("the request is answered")
+}
+
+/// Asserts a refused stream: its status, `TOO_MANY_STREAMS` and `Retry-After`.
+async fn assert_refused(resp: reqwest::Response, status: u16, what: &str) {
+    assert_eq!(resp.status().as_u16(), status, "{what}");
+    assert!(resp.headers().contains_key("retry-after"), "{what}");
+    let body: Value = resp.json().await.expect("a problem document");
+    assert_eq!(body["code"], "TOO_MANY_STREAMS", "{what}: {body}");
+}
+
+/// Event streams are capped in all and per key; a stream whose client went away gives its
+/// place back; the cap never touches pages and long polls.
+#[tokio::test]
+async fn event_streams_are_capped_per_key_and_in_all() {
+    let Some((cfg, keep)) = config(Backend::Embedded) else {
+        return;
+    };
+    let (a, entry_a) = key("reader-a", &["runtime:tenant:acme:write"]);
+    let (b, entry_b) = key("reader-b", &["runtime:tenant:acme:read"]);
+    let (operator, entry_ops) = key("operator", &["*:*:*:read"]);
+    let s = start_with(cfg, keep, vec![entry_a, entry_b, entry_ops], |settings| {
+        settings.max_event_streams = Some(3);
+        settings.max_event_streams_per_key = Some(2);
+    })
+    .await;
+    let a1 = open_stream(&s, &a).await;
+    let a2 = open_stream(&s, &a).await;
+    assert_eq!((a1.status().as_u16(), a2.status().as_u16()), (200, 200));
+    assert_refused(open_stream(&s, &a).await, 429, "a third stream of one key").await;
+    let b1 = open_stream(&s, &b).await;
+    assert_eq!(b1.status().as_u16(), 200, "another key's stream");
+    assert_refused(
+        open_stream(&s, &b).await,
+        503,
+        "a stream over the server's cap",
+    )
+    .await;
+    // Pages and long polls are not streams.
+    let page = s
+        .with_key(Some(&b))
+        .call(reqwest::Method::GET, &format!("{P}/changes?wait=1s"), None)
+        .await;
+    assert_eq!(page.status.as_u16(), 200, "{}", page.text);
+    let metrics = s
+        .with_key(Some(&operator))
+        .call(reqwest::Method::GET, "/metrics", None)
+        .await;
+    assert!(
+        metrics.text.contains("chronos_event_streams_open 3"),
+        "{}",
+        metrics.text
+    );
+
+    // A client that goes away gives its place back once the server notices (its next
+    // write to the connection fails): commits give the streams something to write.
+    drop(a1);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let reopened = loop {
+        s.with_key(Some(&a))
+            .call(
+                reqwest::Method::POST,
+                &format!("{P}/items"),
+                Some(json!({"data": {"n": 1}, "actor": "app", "reason": ""})),
+            )
+            .await
+            .expect(201, "a commit for the streams to send");
+        let resp = open_stream(&s, &a).await;
+        if resp.status().as_u16() == 200 {
+            break resp;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the closed stream's place never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    drop((reopened, a2, b1));
     s.stop().await;
 }
 

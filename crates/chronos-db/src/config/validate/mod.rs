@@ -48,14 +48,20 @@ pub(super) fn problems(cfg: &ChronosConfig) -> Vec<String> {
         if server.request_timeout_ms == Some(0) {
             p.add("$.server.requestTimeoutMs", "must be at least 1");
         }
-        if server
-            .max_concurrent_requests
-            .is_some_and(|n| n == 0 || n > 1_000_000)
-        {
-            p.add(
+        for (path, value) in [
+            (
                 "$.server.maxConcurrentRequests",
-                "must be between 1 and 1000000",
-            );
+                server.max_concurrent_requests,
+            ),
+            ("$.server.maxEventStreams", server.max_event_streams),
+            (
+                "$.server.maxEventStreamsPerKey",
+                server.max_event_streams_per_key,
+            ),
+        ] {
+            if value.is_some_and(|n| n == 0 || n > 1_000_000) {
+                p.add(path, "must be between 1 and 1000000");
+            }
         }
         if let Some(url) = &server.public_url {
             if !(url.starts_with("http://") || url.starts_with("https://"))

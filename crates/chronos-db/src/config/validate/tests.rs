@@ -157,6 +157,26 @@ fn durations_are_bounded() {
 }
 
 #[test]
+fn server_limits_are_bounded() {
+    let cfg = serde_json::json!({
+        "dbConnections": {"m": {"sqliteDir": "/tmp/x/meta"}},
+        "spacesConnections": {"s": {"provider": "local", "basePath": "/tmp/x/o"}},
+        "server": {"maxConcurrentRequests": 0, "maxEventStreams": 1000001, "maxEventStreamsPerKey": 0},
+    });
+    let e = ChronosConfig::from_json_value(cfg).unwrap_err().to_string();
+    for path in [
+        "$.server.maxConcurrentRequests",
+        "$.server.maxEventStreams",
+        "$.server.maxEventStreamsPerKey",
+    ] {
+        assert!(
+            e.contains(&format!("{path}: must be between 1 and 1000000")),
+            "{path}: {e}"
+        );
+    }
+}
+
+#[test]
 fn endpoints_must_be_plain_urls() {
     for endpoint in [
         "http://127.0.0.1:9 ",
