@@ -11,7 +11,7 @@ pub(super) fn as_of_bound(as_of: AsOf) -> (&'static str, &'static str, i64) {
 }
 
 impl MongoStore {
-    /// The heads (`ov` and `fence`) of the items of `rows`, by item id: one query.
+    /// The heads (`ov`, `fence` and `row`) of the items of `rows`, by item id: one query.
     pub(super) async fn heads_of_rows(
         &self,
         c: &Colls,
@@ -26,7 +26,7 @@ impl MongoStore {
         Ok(collect(
             c.head
                 .find(doc! {"_id": {"$in": ids}})
-                .projection(doc! {"ov": 1, "fence": 1})
+                .projection(doc! {"ov": 1, "fence": 1, "row": 1})
                 .await
                 .map_err(map_err)?,
         )
@@ -69,6 +69,16 @@ impl MongoStore {
             match head_ov(head) {
                 Some(h) if ov == h => {}
                 Some(h) if ov < h => {
+                    // A row below the head that nothing was written on is a late insert
+                    // into a freed slot: it can never commit (see `chain.rs`).
+                    if self.in_chain(c, r, head).await? == Some(false) {
+                        let row_id = r.get("_id").cloned().unwrap_or(Bson::Null);
+                        self.drop_row(c, &row_id).await;
+                        if let Ok(oid) = r.get_object_id("_id") {
+                            hidden.insert(oid);
+                        }
+                        continue;
+                    }
                     let next = c
                         .ver
                         .find_one(doc! {"id": id, "ov": ov + 1})

@@ -181,7 +181,12 @@ impl MongoStore {
             let base = r.get("base").cloned().unwrap_or(Bson::Null);
             let ov = get_int(r, "ov").unwrap_or(-1);
             let alive = match ov.cmp(&state.next_ov()) {
-                std::cmp::Ordering::Less => true,
+                // At or below the head: committed since it was read, or never to be (a row
+                // the head passed without it, `chain.rs`); rows without their fence are
+                // given the benefit of the doubt.
+                std::cmp::Ordering::Less => {
+                    self.in_chain(c, r, heads.get(id)).await? != Some(false)
+                }
                 std::cmp::Ordering::Equal => base == state.fence(),
                 std::cmp::Ordering::Greater => false,
             };

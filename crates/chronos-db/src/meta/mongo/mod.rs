@@ -26,8 +26,8 @@
 //! * **Roll forward, never take over.** A row at `head.ov + 1` written against the current
 //!   head (its `base` = the head's fence) whose writer stalled or died (written more than 60 s
 //!   ago) is committed *on its writer's behalf* by whoever meets it (a writer whose insert
-//!   collides with it, or a reader); its writer, if alive, finds its row in the head and
-//!   reports success. Rows are only deleted when nobody can ever commit them (their `base`
+//!   collides with it, or a reader); its writer, if alive, finds its row in the head (or the
+//!   row above it written on it, `chain.rs`) and reports success. Rows are only deleted when nobody can ever commit them (their `base`
 //!   fence is gone, fences being random per commit), so no head points at a missing row.
 //! * **cv.** Allocated by inserting `{_id: key(k)}`, k = top + 1, into `C_counter` (unique
 //!   `_id`): unique and increasing in real time (I3). Each slot is taken right above one
@@ -58,7 +58,9 @@
 //!   version row). Indexes: `at`, `cv`, and one per indexed property on `meta.<path>` (scalar
 //!   paths with `_id` as second key; array paths a plain multikey index).
 //! * `C_ver`: one document per version: the same fields plus `id`, `base` (the fence of the
-//!   head it was written against, `null` for a create), `written` (the inserting process's
+//!   head it was written against, `null` for a create), `fence` (the fence its head gets when
+//!   it commits, chosen with the row, so the row above it has it as `base` and the chain of
+//!   committed rows can be checked from the rows alone, `chain.rs`), `written` (the inserting process's
 //!   clock), `committed` (set only when someone else rolled the row forward; readers decide
 //!   by the head), `next_cv` and `next_at`. Purge claims are rows with `purge: true`. Unique index
 //!   `(id, ov)`, indexes `(id, at, ov)`, `(id, cv)`, `(cv)`, `(at)`.
@@ -74,6 +76,7 @@
 //! prefix that no queryable property name can have.
 
 mod asof;
+mod chain;
 mod client;
 mod codec;
 mod counters;
@@ -91,6 +94,8 @@ mod retention;
 mod store;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_chain;
 mod txn;
 
 pub(crate) use client::connect;

@@ -83,6 +83,8 @@ pub(super) fn new_row(
     row.extend(version_fields(v, cv, shadow)?);
     row.extend(doc! {
         "base": state.fence(),
+        // The fence its head gets when it commits, whoever commits it (see `chain.rs`).
+        "fence": new_fence(),
         "written": now_micros(),
         "committed": false,
         "next_cv": Bson::Null,
@@ -108,7 +110,8 @@ pub(super) fn check_expected(
     }
 }
 
-/// The head document of a version row: its version fields, a fresh fence and the row's id.
+/// The head document of a version row: its version fields, the row's fence (a fresh one for
+/// a row written before rows carried theirs) and the row's id.
 pub(super) fn head_of_row(row: &Document) -> Document {
     let mut head = Document::new();
     for k in VERSION_KEYS {
@@ -116,7 +119,11 @@ pub(super) fn head_of_row(row: &Document) -> Document {
             head.insert(k, v.clone());
         }
     }
-    head.insert("fence", new_fence());
+    let fence = match row.get("fence") {
+        Some(Bson::String(f)) => f.clone(),
+        _ => new_fence(),
+    };
+    head.insert("fence", fence);
     head.insert("row", row.get("_id").cloned().unwrap_or(Bson::Null));
     head
 }
@@ -569,12 +576,22 @@ impl MongoStore {
             Err(e @ (MetaError::Conflict { .. } | MetaError::AlreadyExists)) => {
                 // Someone may have rolled our (stalled) row forward before the head moved on:
                 // then the write is committed and must be reported as such, not deleted.
+                // The roll-forward's `committed` mark can be lost, so the chain decides too:
+                // the head points at our row, or the row above it was written on it.
                 let ours = c
                     .ver
                     .find_one(doc! {"_id": row_id})
                     .await
                     .map_err(map_err)?;
-                if ours.as_ref().and_then(|r| r.get_bool("committed").ok()) != Some(true) {
+                let marked = ours.as_ref().and_then(|r| r.get_bool("committed").ok()) == Some(true);
+                let chained = match (&ours, marked) {
+                    (Some(r), false) => {
+                        let head = self.raw_head(&c, id).await?;
+                        self.in_chain(&c, r, head.as_ref()).await? == Some(true)
+                    }
+                    _ => false,
+                };
+                if !marked && !chained {
                     // The cv is not marked given up here: a roll-forward whose mark was lost
                     // may have committed the row (a change feed judges the cv by its age).
                     self.drop_row(&c, &Bson::ObjectId(row_id)).await;

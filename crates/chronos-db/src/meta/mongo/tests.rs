@@ -10,14 +10,14 @@ use super::*;
 use crate::meta::RequestState;
 use serde_json::json;
 
-struct Env {
-    store: MongoStore,
+pub(super) struct Env {
+    pub(super) store: MongoStore,
     client: Client,
     db: String,
 }
 
 impl Env {
-    async fn drop(self) {
+    pub(super) async fn drop(self) {
         let _ = self.client.database(&self.db).drop().await;
     }
 }
@@ -32,7 +32,7 @@ fn unavailable(why: String) -> Option<Env> {
     None
 }
 
-async fn env(name: &str) -> Option<Env> {
+pub(super) async fn env(name: &str) -> Option<Env> {
     let uri = std::env::var("CHRONOS_TEST_MONGO_URI")
         .unwrap_or_else(|_| "mongodb://127.0.0.1:27017".into());
     let client = match connect(&uri, Duration::from_secs(3)).await {
