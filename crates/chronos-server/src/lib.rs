@@ -79,6 +79,9 @@ pub struct Server {
     retention: Option<(Duration, Arc<Chronos>)>,
     /// The fallback queue's worker (`fallback.enabled`), run while serving.
     queue: Option<chronos_db::queue::FallbackQueue>,
+    /// Set when the graceful stop begins: the schedules, the queue's worker, long polls and
+    /// event streams watch it.
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl Server {
@@ -119,7 +122,9 @@ impl Server {
             }),
             metrics.event_streams_gauge(),
         );
+        let (stopping, stopping_seen) = tokio::sync::watch::channel(false);
         let state = AppState {
+            stopping: stopping_seen,
             chronos: Arc::new(chronos),
             keys: Arc::new(keys),
             open_grant: ApiKeys::open_grant(),
@@ -161,6 +166,7 @@ impl Server {
         let queue = state.chronos.queue().ok();
         Ok(Server {
             queue,
+            stopping,
             router: router(state, usize::try_from(max_body).unwrap_or(usize::MAX)),
             auth,
             schedule,
@@ -191,8 +197,10 @@ impl Server {
                 tracing::debug!(error = %e, "could not set TCP_NODELAY");
             }
         });
-        // The schedules stop when the server begins its graceful stop.
-        let (stopping, stopped) = tokio::sync::watch::channel(false);
+        // The schedules, long polls and event streams stop when the server begins its
+        // graceful stop.
+        let stopping = self.stopping;
+        let stopped = stopping.subscribe();
         let retention = self.retention.map(|(every, chronos)| {
             tokio::spawn(run_retention_schedule(chronos, every, stopped.clone()))
         });

@@ -22,4 +22,15 @@ pub(crate) struct AppState {
     /// Open event streams, capped apart from the request slots (`streams.rs`).
     pub(crate) streams: Arc<EventStreams>,
     pub(crate) request_timeout: Duration,
+    /// Becomes `true` when the server begins its graceful stop (never, for a router
+    /// embedded with `Server::into_router`).
+    pub(crate) stopping: tokio::sync::watch::Receiver<bool>,
+}
+
+impl AppState {
+    /// Whether the server is stopping: long polls answer at once and event streams end,
+    /// so that the stop waits for no client.
+    pub(crate) fn is_stopping(&self) -> bool {
+        *self.stopping.borrow()
+    }
 }

@@ -116,7 +116,7 @@ pub(crate) async fn changes(
         let permit = state.streams.open(s.grant.key_id())?;
         // The first page is read now, so a bad position is a 4xx, not a broken stream.
         let first = coll.changes(opts.clone()).await?;
-        return Ok(Sse::new(events(coll, opts, first, permit))
+        return Ok(Sse::new(events(coll, opts, first, permit, state.clone()))
             .keep_alive(KeepAlive::default())
             .into_response());
     }
@@ -129,7 +129,11 @@ pub(crate) async fn changes(
             .metrics
             .time("changes", coll.changes(opts.clone()))
             .await?;
-        if !page.changes.is_empty() || page.more || tokio::time::Instant::now() >= deadline {
+        if !page.changes.is_empty()
+            || page.more
+            || tokio::time::Instant::now() >= deadline
+            || state.is_stopping()
+        {
             return Ok(Json(page).into_response());
         }
         opts.since_cv = page.next_since_cv;
@@ -148,8 +152,11 @@ fn events(
     opts: ChangesOptions,
     first: ChangesPage,
     permit: StreamPermit,
+    state: AppState,
 ) -> impl futures::Stream<Item = Result<Event, std::convert::Infallible>> {
     struct Feed {
+        /// The server's state, to end the stream when the server stops.
+        state: AppState,
         /// The stream's place, given back when the stream is dropped (ended, or its
         /// client went away).
         _permit: StreamPermit,
@@ -163,6 +170,7 @@ fn events(
         ends: tokio::time::Instant,
     }
     let feed = Feed {
+        state,
         _permit: permit,
         coll,
         sent: opts.since_cv,
@@ -177,7 +185,9 @@ fn events(
     };
     futures::stream::unfold(feed, |mut feed| async move {
         loop {
-            if feed.done || tokio::time::Instant::now() >= feed.ends {
+            // A stopping server ends its streams (the clients resume from their
+            // `Last-Event-ID` elsewhere or after the restart) instead of waiting for them.
+            if feed.done || tokio::time::Instant::now() >= feed.ends || feed.state.is_stopping() {
                 return None;
             }
             if let Some(change) = feed.ready.pop_front() {

@@ -229,6 +229,45 @@ async fn event_streams_are_capped_per_key_and_in_all() {
     s.stop().await;
 }
 
+/// A stopping server ends its event streams and answers its long polls at once: its stop
+/// waits for no client (a stream would otherwise hold it for the stream's 5 minutes).
+#[tokio::test]
+async fn a_stopping_server_ends_streams_and_long_polls() {
+    let Some(mut s) = start(Backend::Embedded).await else {
+        return;
+    };
+    let url = format!("{}{P}/changes", s.base);
+    let mut stream = s
+        .client
+        .get(&url)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .expect("the stream opens");
+    assert_eq!(stream.status().as_u16(), 200);
+    let poll = tokio::spawn(s.client.get(format!("{url}?wait=60s")).send());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = Instant::now();
+    let stop = s.begin_stop();
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Ok(Some(_)) = stream.chunk().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the event stream ends when the server stops");
+    let polled = tokio::time::timeout(Duration::from_secs(10), poll)
+        .await
+        .expect("the long poll is answered when the server stops")
+        .expect("the poll task")
+        .expect("an answer");
+    assert_eq!(polled.status().as_u16(), 200);
+    tokio::time::timeout(Duration::from_secs(10), stop)
+        .await
+        .expect("the server stops without waiting for its clients")
+        .expect("the server task")
+        .expect("a clean stop");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
 #[tokio::test]
 async fn change_feed_embedded() {
     feed(Backend::Embedded).await;

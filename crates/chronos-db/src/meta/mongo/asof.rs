@@ -74,6 +74,10 @@ impl MongoStore {
                     if self.in_chain(c, r, head).await? == Some(false) {
                         let row_id = r.get("_id").cloned().unwrap_or(Bson::Null);
                         self.drop_row(c, &row_id).await;
+                        // Its cv will never hold a version: a change feed need not wait.
+                        if let Some(cv) = get_int(r, "cv") {
+                            self.give_up_cv(c, cv).await;
+                        }
                         if let Ok(oid) = r.get_object_id("_id") {
                             hidden.insert(oid);
                         }

@@ -1,42 +1,50 @@
 //! Whether a version row belongs to its item's committed chain.
 //!
-//! A row carries `fence`, the fence its head gets when the row commits (chosen with the row,
-//! so whoever commits it, its writer or a roll-forward, writes the same one), and `base`, the
-//! fence of the head it was written against. Fences are random per row and never recur, so
-//! the chain links itself: row `n + 1` is written on row `n` exactly when its `base` is row
-//! `n`'s `fence`. That tells, without trusting any later bookkeeping:
+//! A row records the head it was written on twice: `base`, that head's fence (what the
+//! commit's compare-and-set checks), and `base_row`, that head's row `_id`. A head always
+//! points at the row it was made from (`row`, written by every commit and roll-forward), so
+//! row `n + 1` was written on row `n` exactly when its `base_row` is row `n`'s `_id`, and
+//! the chain of committed rows can be checked from the rows alone, without trusting later
+//! bookkeeping (`next_cv`, the `committed` mark), both of which can be lost:
 //! * a row the head points at is committed;
 //! * a row below the head is committed iff the row above it was written on it. One that is
-//!   not was inserted late into a slot freed after the head had passed it (versioning off
-//!   removes older rows), by a writer whose head is long gone: it can never commit (the head
-//!   would have to come back to its base), so it is removed;
+//!   not, or that has nothing above it, was inserted late into a slot freed after the head
+//!   had passed it (versioning off removes older rows) by a writer whose head is long gone.
+//!   It can never commit: the head would have to come back to its `base`, and fences are
+//!   random per row and never recur. A create's row (`base` null) is the exception, since
+//!   after a purge a create can commit at slot 0 again: it is not judged;
 //! * a row at the head's ov that the head does not point at can never commit either.
 //!
-//! Rows written before rows carried their fence cannot be judged this way (`None`): the
-//! callers keep their earlier, weaker rules for them.
+//! `None` means "not judged here": the callers keep their earlier, weaker rules (a row
+//! written above a row of a release before rows carried `base_row`, a head without `row`, a
+//! create's row, a row above the head).
 
 use super::*;
 
 impl MongoStore {
     /// Whether `row` is part of its item's committed chain, given its item's `head` (read
-    /// after the row); `None` when that cannot be told here (a row without its fence, no
-    /// head, a head without its row's `_id`, or a row above the head).
+    /// after the row), or `None` when that is not judged (see the module docs).
     pub(super) async fn in_chain(
         &self,
         c: &Colls,
         row: &Document,
         head: Option<&Document>,
     ) -> Result<Option<bool>, MetaError> {
-        let (Some(Bson::String(fence)), Ok(id), Some(ov)) =
-            (row.get("fence"), row.get_str("id"), get_int(row, "ov"))
+        let (Ok(id), Some(ov), Some(Bson::ObjectId(row_id))) =
+            (row.get_str("id"), get_int(row, "ov"), row.get("_id"))
         else {
             return Ok(None);
         };
+        if matches!(row.get("base"), None | Some(Bson::Null)) || is_claim(row) {
+            return Ok(None);
+        }
         let Some(head) = head else { return Ok(None) };
-        let (Some(head_ov), Some(head_row)) = (get_int(head, "ov"), head.get("row")) else {
+        let (Some(head_ov), Some(Bson::ObjectId(head_row))) =
+            (get_int(head, "ov"), head.get("row"))
+        else {
             return Ok(None);
         };
-        if Some(head_row) == row.get("_id") {
+        if head_row == row_id {
             return Ok(Some(true));
         }
         if ov > head_ov {
@@ -48,14 +56,18 @@ impl MongoStore {
         let above = c
             .ver
             .find_one(doc! {"id": id, "ov": ov + 1})
-            .projection(doc! {"base": 1})
+            .projection(doc! {"base_row": 1})
             .await
             .map_err(map_err)?;
-        // No row above a row below the head: with history kept the row above is never
-        // removed before this one, and without it a commit removes the older rows, so
-        // this one is a late insert that nothing was ever written on.
-        Ok(Some(above.is_some_and(
-            |a| matches!(a.get("base"), Some(Bson::String(b)) if b == fence),
-        )))
+        Ok(match above {
+            // With history kept the row above is never removed before this one (retention
+            // prunes from the oldest), and without it a commit removes the older rows: a
+            // row below the head with nothing above it is a late insert.
+            None => Some(false),
+            Some(a) => match a.get("base_row") {
+                Some(Bson::ObjectId(base_row)) => Some(base_row == row_id),
+                _ => None,
+            },
+        })
     }
 }

@@ -11,7 +11,7 @@ pub(super) fn now_micros() -> i64 {
     Timestamp::now().micros()
 }
 
-/// A random fence value, new for every head written.
+/// A random fence value, new for every version row (its head carries it once it commits).
 pub(super) fn new_fence() -> String {
     format!("{:032x}", rand::random::<u128>())
 }
@@ -245,7 +245,8 @@ pub(super) fn decode_head(d: &Document, id_key: &str) -> Result<StoredVersion, M
             version.ov, version.id
         ))
     })?;
-    // Heads carry their fence and the `_id` of their row; version rows have neither.
+    // Heads carry their fence and the `_id` of their row; version rows carry a fence but
+    // never `row`, so they have no mark.
     let mark = match (d.get("fence"), d.get("row")) {
         (Some(Bson::String(fence)), Some(Bson::ObjectId(row))) => {
             Some(HeadMark(format!("{fence}/{}", row.to_hex())))

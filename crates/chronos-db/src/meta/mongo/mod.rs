@@ -27,8 +27,9 @@
 //!   head (its `base` = the head's fence) whose writer stalled or died (written more than 60 s
 //!   ago) is committed *on its writer's behalf* by whoever meets it (a writer whose insert
 //!   collides with it, or a reader); its writer, if alive, finds its row in the head (or the
-//!   row above it written on it, `chain.rs`) and reports success. Rows are only deleted when nobody can ever commit them (their `base`
-//!   fence is gone, fences being random per commit), so no head points at a missing row.
+//!   row above it written on it, `chain.rs`) and reports success. Rows are only deleted when
+//!   nobody can ever commit them (their `base` fence is gone, fences being random per row),
+//!   so no head points at a missing row.
 //! * **cv.** Allocated by inserting `{_id: key(k)}`, k = top + 1, into `C_counter` (unique
 //!   `_id`): unique and increasing in real time (I3). Each slot is taken right above one
 //!   seen taken, so above the collection's *floor* (the highest of a document written once
@@ -54,13 +55,14 @@
 //! Layout per collection `C` (the names chronos-db v2.2 used):
 //! * `C_head`: one document per item, `_id` = item id, the fields of its latest version
 //!   (`ov, cv, op, at, actor, reason, function_id, payload_key, size, sha256, meta, lineage,
-//!   deleted, content_of, shadow`) plus `fence` (random per commit) and `row` (the `_id` of its
-//!   version row). Indexes: `at`, `cv`, and one per indexed property on `meta.<path>` (scalar
+//!   deleted, content_of, shadow`) plus `fence` (random per version row, the row's own) and
+//!   `row` (the `_id` of its version row). Indexes: `at`, `cv`, and one per indexed property on `meta.<path>` (scalar
 //!   paths with `_id` as second key; array paths a plain multikey index).
 //! * `C_ver`: one document per version: the same fields plus `id`, `base` (the fence of the
-//!   head it was written against, `null` for a create), `fence` (the fence its head gets when
-//!   it commits, chosen with the row, so the row above it has it as `base` and the chain of
-//!   committed rows can be checked from the rows alone, `chain.rs`), `written` (the inserting process's
+//!   head it was written against, `null` for a create), `base_row` (that head's `row`: the
+//!   link that lets the chain of committed rows be checked from the rows alone, `chain.rs`),
+//!   `fence` (the fence its head gets when it commits, so its writer and a roll-forward write
+//!   the same head), `written` (the inserting process's
 //!   clock), `committed` (set only when someone else rolled the row forward; readers decide
 //!   by the head), `next_cv` and `next_at`. Purge claims are rows with `purge: true`. Unique index
 //!   `(id, ov)`, indexes `(id, at, ov)`, `(id, cv)`, `(cv)`, `(at)`.

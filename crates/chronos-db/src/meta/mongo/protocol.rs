@@ -71,19 +71,27 @@ pub(super) fn versions_of(rows: &[Document]) -> Result<Vec<VersionRecord>, MetaE
     Ok(out)
 }
 
-/// A new, uncommitted version row written against `state`, and its `_id`.
+/// A new, uncommitted version row written against `state` (whose row is `base_row`, when
+/// known), and its `_id`.
 pub(super) fn new_row(
     v: &VersionRecord,
     cv: i64,
     shadow: Option<&str>,
     state: &HeadState,
+    base_row: Option<&Bson>,
 ) -> Result<(ObjectId, Document), MetaError> {
     let row_id = ObjectId::new();
     let mut row = doc! {"_id": row_id, "id": v.id.as_str()};
     row.extend(version_fields(v, cv, shadow)?);
     row.extend(doc! {
         "base": state.fence(),
-        // The fence its head gets when it commits, whoever commits it (see `chain.rs`).
+        // The row it is written on: the link `chain.rs` follows.
+        "base_row": match state {
+            HeadState::Absent => Bson::Null,
+            HeadState::At(..) => base_row.cloned().unwrap_or(Bson::Null),
+        },
+        // The fence its head gets when it commits, so that whoever commits it (its writer
+        // or a roll-forward) writes the same head.
         "fence": new_fence(),
         "written": now_micros(),
         "committed": false,
@@ -543,7 +551,7 @@ impl MongoStore {
         //    every reader until the head reaches its ov. Holding the slot makes this attempt
         //    the only possible next state of the item (see `insert_row` for collisions).
         let mut unused = super::feed::UnusedCv::new(&c, cv);
-        let (row_id, row) = new_row(v, cv, write.shadow.as_deref(), &state)?;
+        let (row_id, row) = new_row(v, cv, write.shadow.as_deref(), &state, prev_row.as_ref())?;
         // The cv is a lease: checked again right before the row goes in (a pause since the
         // allocation must not put a row below what a change feed has passed).
         if started.elapsed() > CV_SLOT_TTL {

@@ -432,7 +432,7 @@ async fn the_feed_waits_for_writers_inside_their_commit() {
     assert_eq!(page.settled, first.cv);
     // It inserts its row (not committed yet): still held.
     let c_rec = record("c", 0, json!({}), t0 + 2);
-    let (_, row) = new_row(&c_rec, paused, None, &HeadState::Absent).unwrap();
+    let (_, row) = new_row(&c_rec, paused, None, &HeadState::Absent, None).unwrap();
     s.insert_row(&c, "c", &row, &HeadState::Absent)
         .await
         .unwrap();
@@ -500,6 +500,7 @@ async fn the_feed_waits_for_writers_inside_their_commit() {
         orphan_cv,
         None,
         &gone_head,
+        None,
     )
     .unwrap();
     c.ver.insert_one(orphan).await.unwrap();

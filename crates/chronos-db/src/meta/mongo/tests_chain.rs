@@ -23,7 +23,9 @@ async fn a_late_row_in_a_freed_slot_is_not_a_version() {
         .commit("k", write(record("a", 0, json!({"n": 0}), t0), false))
         .await
         .unwrap();
-    let long_ago = HeadState::of(s.raw_head(&c, "a").await.unwrap().as_ref());
+    let head_then = s.raw_head(&c, "a").await.unwrap();
+    let long_ago = HeadState::of(head_then.as_ref());
+    let long_ago_row = head_then.as_ref().and_then(|h| h.get("row")).cloned();
     for ov in 1..=2 {
         s.commit(
             "k",
@@ -45,6 +47,7 @@ async fn a_late_row_in_a_freed_slot_is_not_a_version() {
         late_cv,
         None,
         &long_ago,
+        long_ago_row.as_ref(),
     )
     .unwrap();
     c.ver.insert_one(&late).await.unwrap();
@@ -66,10 +69,46 @@ async fn a_late_row_in_a_freed_slot_is_not_a_version() {
     );
     assert_eq!(page.settled, above.cv, "the feed does not wait for it");
     assert_eq!(rows_of_a().await.unwrap(), 1, "the late row is removed");
+    let slot = c
+        .counter
+        .find_one(doc! {"_id": cv_key(late_cv)})
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        slot.get_bool("gone").ok(),
+        Some(true),
+        "and its cv given up"
+    );
+    assert_eq!(
+        s.visible_page("k", first.cv, 100).await.unwrap().settled,
+        above.cv,
+        "the watermark stays where it was"
+    );
+
+    // A create's row in the freed slot 0 is not judged: after a purge a create can commit
+    // there again, so it is hidden but left to its writer.
+    let create_cv = s.next_cv("k", &c).await.unwrap();
+    let (create_id, create) = new_row(
+        &record("a", 0, json!({"again": true}), t0 + 5),
+        create_cv,
+        None,
+        &HeadState::Absent,
+        None,
+    )
+    .unwrap();
+    c.ver.insert_one(&create).await.unwrap();
+    let head = s.raw_head(&c, "a").await.unwrap();
+    assert_eq!(s.in_chain(&c, &create, head.as_ref()).await.unwrap(), None);
+    let page = s.visible_page("k", above.cv, 100).await.unwrap();
+    assert!(page.versions.is_empty(), "not served");
+    assert_eq!(rows_of_a().await.unwrap(), 2, "not removed");
+    c.ver.delete_one(doc! {"_id": create_id}).await.unwrap();
+    s.give_up_cv(&c, create_cv).await;
     // The item reads and writes on as before.
     let head = s.get_head("k", "a").await.unwrap().unwrap();
     assert_eq!(head.version.ov, 2);
-    s.commit("k", write(record("a", 3, json!({"n": 3}), t0 + 5), false))
+    s.commit("k", write(record("a", 3, json!({"n": 3}), t0 + 6), false))
         .await
         .unwrap();
     e.drop().await;
@@ -90,10 +129,17 @@ async fn a_rolled_forward_row_stays_committed_without_its_mark() {
     s.commit("k", write(record("a", 0, json!({}), t0), true))
         .await
         .unwrap();
-    let at_zero = HeadState::of(s.raw_head(&c, "a").await.unwrap().as_ref());
+    let head_zero = s.raw_head(&c, "a").await.unwrap();
+    let at_zero = HeadState::of(head_zero.as_ref());
     let cv = s.next_cv("k", &c).await.unwrap();
-    let (row_id, stalled) =
-        new_row(&record("a", 1, json!({"n": 1}), t0 + 1), cv, None, &at_zero).unwrap();
+    let (row_id, stalled) = new_row(
+        &record("a", 1, json!({"n": 1}), t0 + 1),
+        cv,
+        None,
+        &at_zero,
+        head_zero.as_ref().and_then(|h| h.get("row")),
+    )
+    .unwrap();
     s.insert_row(&c, "a", &stalled, &at_zero).await.unwrap();
     let head = s.raw_head(&c, "a").await.unwrap();
     assert_eq!(

@@ -212,8 +212,14 @@ impl MongoStore {
             }
         }
         let state = check_expected(write.expect, head.as_ref()).map_err(TxnStep::Refused)?;
-        let (row_id, row) =
-            new_row(v, cv, write.shadow.as_deref(), &state).map_err(TxnStep::Refused)?;
+        let (row_id, row) = new_row(
+            v,
+            cv,
+            write.shadow.as_deref(),
+            &state,
+            head.as_ref().and_then(|h| h.get("row")),
+        )
+        .map_err(TxnStep::Refused)?;
         attempts.push((Bson::ObjectId(row_id), cv));
         match c.ver.insert_one(&row).session(&mut *s).await {
             Ok(_) => {}
