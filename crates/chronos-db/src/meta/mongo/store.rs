@@ -269,25 +269,42 @@ impl MetadataStore for MongoStore {
         request_id: &str,
     ) -> Result<RequestState, MetaError> {
         let c = self.colls(coll);
-        let Some(row) = c
-            .ver
-            .find_one(doc! {"rid": request_id, "id": id})
-            .sort(doc! {"ov": 1})
-            .await
-            .map_err(map_err)?
-        else {
+        // Every attempt of the request: one may have left a row that can never commit (a
+        // late insert below the head) next to the one that committed.
+        let rows = collect(
+            c.ver
+                .find(doc! {"rid": request_id, "id": id})
+                .sort(doc! {"ov": 1})
+                .await
+                .map_err(map_err)?,
+        )
+        .await?;
+        if rows.is_empty() {
             return Ok(RequestState::Absent);
-        };
-        // A row above the head's ov is not committed (yet): its writer may still finish it,
-        // or a writer that meets it at its slot commit it on its behalf (P2).
-        let head_ov = head_ov(self.raw_head(&c, id).await?.as_ref());
-        let row_ov = get_int(&row, "ov");
-        match (head_ov, row_ov) {
-            (Some(head), Some(ov)) if ov <= head => {
-                decode_version(&row, "id").map(|v| RequestState::Committed(Box::new(v)))
-            }
-            _ => Ok(RequestState::Committing),
         }
+        let head = self.raw_head(&c, id).await?;
+        let head_ov = head_ov(head.as_ref());
+        let mut in_flight = false;
+        for row in &rows {
+            match (head_ov, get_int(row, "ov")) {
+                // At or below the head: committed, unless the chain shows it never can be
+                // (`chain.rs`), which is as good as absent: applying the request again is
+                // its first application.
+                (Some(h), Some(ov)) if ov <= h => {
+                    if self.in_chain(&c, row, head.as_ref()).await? != Some(false) {
+                        return decode_version(row, "id")
+                            .map(|v| RequestState::Committed(Box::new(v)));
+                    }
+                }
+                // Above the head's ov: not committed (yet): its writer may still finish it,
+                // or a writer that meets it at its slot commit it on its behalf (P2).
+                _ => in_flight = true,
+            }
+        }
+        Ok(match in_flight {
+            true => RequestState::Committing,
+            false => RequestState::Absent,
+        })
     }
 
     async fn version_as_of(

@@ -42,8 +42,10 @@ async fn a_late_row_in_a_freed_slot_is_not_a_version() {
     );
 
     let late_cv = s.next_cv("k", &c).await.unwrap();
+    let mut late_record = record("a", 1, json!({"late": true}), t0 + 3);
+    late_record.request_id = Some("late-request".into());
     let (_, late) = new_row(
-        &record("a", 1, json!({"late": true}), t0 + 3),
+        &late_record,
         late_cv,
         None,
         &long_ago,
@@ -51,6 +53,11 @@ async fn a_late_row_in_a_freed_slot_is_not_a_version() {
     )
     .unwrap();
     c.ver.insert_one(&late).await.unwrap();
+    // Its request never committed: a replay may apply it (once).
+    assert!(matches!(
+        s.find_request("k", "a", "late-request").await.unwrap(),
+        crate::meta::RequestState::Absent
+    ));
     let above = s
         .commit("k", write(record("b", 0, json!({}), t0 + 4), false))
         .await
