@@ -70,4 +70,24 @@ impl MongoStore {
             },
         })
     }
+
+    /// `rows` (of one item, at or below its `head`) without those the chain shows can never
+    /// commit. A closed row (`next_cv` set) was superseded by a commit and stays; so, at no
+    /// cost, does the row the head points at; only the other open rows cost a lookup, and
+    /// with the bookkeeping intact there are none.
+    pub(super) async fn without_dead_rows(
+        &self,
+        c: &Colls,
+        rows: Vec<Document>,
+        head: Option<&Document>,
+    ) -> Result<Vec<Document>, MetaError> {
+        let mut kept = Vec::with_capacity(rows.len());
+        for row in rows {
+            let closed = !matches!(row.get("next_cv"), None | Some(Bson::Null));
+            if closed || self.in_chain(c, &row, head).await? != Some(false) {
+                kept.push(row);
+            }
+        }
+        Ok(kept)
+    }
 }

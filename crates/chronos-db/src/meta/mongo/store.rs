@@ -247,18 +247,27 @@ impl MetadataStore for MongoStore {
         ov: u64,
     ) -> Result<Option<StoredVersion>, MetaError> {
         let c = self.colls(coll);
-        // Only rows at or below the head's ov are committed.
-        let Some(head_ov) = head_ov(self.raw_head(&c, id).await?.as_ref()) else {
+        // Only rows at or below the head's ov are committed, and of those only the ones in
+        // the item's chain (a late row in a freed slot is not, `chain.rs`).
+        let head = self.raw_head(&c, id).await?;
+        let Some(head_ov) = head_ov(head.as_ref()) else {
             return Ok(None);
         };
         if clamp(ov) > head_ov {
             return Ok(None);
         }
-        c.ver
+        let Some(row) = c
+            .ver
             .find_one(doc! {"id": id, "ov": clamp(ov)})
             .await
             .map_err(map_err)?
-            .map(|d| decode_head(&d, "id"))
+        else {
+            return Ok(None);
+        };
+        self.without_dead_rows(&c, vec![row], head.as_ref())
+            .await?
+            .first()
+            .map(|d| decode_head(d, "id"))
             .transpose()
     }
 
@@ -347,21 +356,39 @@ impl MetadataStore for MongoStore {
             return Ok(Vec::new());
         }
         let c = self.colls(coll);
-        let Some(head_ov) = head_ov(self.raw_head(&c, id).await?.as_ref()) else {
+        let head = self.raw_head(&c, id).await?;
+        let Some(head_ov) = head_ov(head.as_ref()) else {
             return Ok(Vec::new());
         };
-        let before = before_ov.map(clamp).unwrap_or(i64::MAX);
-        let rows = collect(
-            c.ver
-                .find(doc! {"id": id, "ov": {"$lt": before, "$lte": head_ov}})
-                .sort(doc! {"ov": -1})
-                .limit(limit.min(i64::MAX as usize) as i64)
-                .projection(doc! {"shadow": 0})
-                .await
-                .map_err(map_err)?,
-        )
-        .await?;
-        rows.iter().map(|r| decode_version(r, "id")).collect()
+        let mut before = before_ov.map(clamp).unwrap_or(i64::MAX);
+        let mut out = Vec::new();
+        // Rows the chain shows dead are left out, and the page is topped up past them, so
+        // a short page still means "no more".
+        while out.len() < limit {
+            let want = limit - out.len();
+            let rows = collect(
+                c.ver
+                    .find(doc! {"id": id, "ov": {"$lt": before, "$lte": head_ov}})
+                    .sort(doc! {"ov": -1})
+                    .limit(want.min(i64::MAX as usize) as i64)
+                    .projection(doc! {"shadow": 0})
+                    .await
+                    .map_err(map_err)?,
+            )
+            .await?;
+            let exhausted = rows.len() < want;
+            let Some(lowest) = rows.last().and_then(|r| get_int(r, "ov")) else {
+                break;
+            };
+            before = lowest;
+            for r in self.without_dead_rows(&c, rows, head.as_ref()).await? {
+                out.push(decode_version(&r, "id")?);
+            }
+            if exhausted {
+                break;
+            }
+        }
+        Ok(out)
     }
 
     async fn query(&self, coll: &CollectionSpec, query: &Query) -> Result<QueryPage, MetaError> {

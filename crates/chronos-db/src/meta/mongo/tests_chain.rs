@@ -53,6 +53,10 @@ async fn a_late_row_in_a_freed_slot_is_not_a_version() {
     )
     .unwrap();
     c.ver.insert_one(&late).await.unwrap();
+    // It is no version of a: not read by its ov, not in the history.
+    assert!(s.get_version("k", "a", 1).await.unwrap().is_none());
+    let history = s.history("k", "a", None, 10).await.unwrap();
+    assert_eq!(history.iter().map(|v| v.ov).collect::<Vec<_>>(), [2]);
     // Its request never committed: a replay may apply it (once).
     assert!(matches!(
         s.find_request("k", "a", "late-request").await.unwrap(),
