@@ -70,13 +70,16 @@ impl MongoStore {
                 Some(h) if ov == h => {}
                 Some(h) if ov < h => {
                     // A row below the head that nothing was written on is a late insert
-                    // into a freed slot: it can never commit (see `chain.rs`).
-                    if self.in_chain(c, r, head).await? == Some(false) {
-                        let row_id = r.get("_id").cloned().unwrap_or(Bson::Null);
-                        self.drop_row(c, &row_id).await;
-                        // Its cv will never hold a version: a change feed need not wait.
-                        if let Some(cv) = get_int(r, "cv") {
-                            self.give_up_cv(c, cv).await;
+                    // into a freed slot, not a version (see `chain.rs`): hidden, and removed
+                    // when it can never commit.
+                    if let Chain::NotCommitted { dead } = self.chain_of(c, r, head).await? {
+                        if dead {
+                            let row_id = r.get("_id").cloned().unwrap_or(Bson::Null);
+                            self.drop_row(c, &row_id).await;
+                            // Its cv will never hold a version: a change feed need not wait.
+                            if let Some(cv) = get_int(r, "cv") {
+                                self.give_up_cv(c, cv).await;
+                            }
                         }
                         if let Ok(oid) = r.get_object_id("_id") {
                             hidden.insert(oid);

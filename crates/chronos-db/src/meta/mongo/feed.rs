@@ -184,9 +184,10 @@ impl MongoStore {
                 // At or below the head: committed since it was read, or never to be (a row
                 // the head passed without it, `chain.rs`); rows without their fence are
                 // given the benefit of the doubt.
-                std::cmp::Ordering::Less => {
-                    self.in_chain(c, r, heads.get(id)).await? != Some(false)
-                }
+                std::cmp::Ordering::Less => !matches!(
+                    self.chain_of(c, r, heads.get(id)).await?,
+                    Chain::NotCommitted { dead: true }
+                ),
                 std::cmp::Ordering::Equal => base == state.fence(),
                 std::cmp::Ordering::Greater => false,
             };

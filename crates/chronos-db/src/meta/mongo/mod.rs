@@ -125,6 +125,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use asof::*;
+use chain::Chain;
 use codec::*;
 use cv::*;
 use errors::*;

@@ -595,7 +595,7 @@ impl MongoStore {
                 let chained = match (&ours, marked) {
                     (Some(r), false) => {
                         let head = self.raw_head(&c, id).await?;
-                        self.in_chain(&c, r, head.as_ref()).await? == Some(true)
+                        self.chain_of(&c, r, head.as_ref()).await? == Chain::Committed
                     }
                     _ => false,
                 };

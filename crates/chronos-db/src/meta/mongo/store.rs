@@ -264,7 +264,7 @@ impl MetadataStore for MongoStore {
         else {
             return Ok(None);
         };
-        self.without_dead_rows(&c, vec![row], head.as_ref())
+        self.without_uncommitted_rows(&c, vec![row], head.as_ref())
             .await?
             .first()
             .map(|d| decode_head(d, "id"))
@@ -296,13 +296,18 @@ impl MetadataStore for MongoStore {
         let mut in_flight = false;
         for row in &rows {
             match (head_ov, get_int(row, "ov")) {
-                // At or below the head: committed, unless the chain shows it never can be
-                // (`chain.rs`), which is as good as absent: applying the request again is
-                // its first application.
+                // At or below the head: committed, unless the chain shows it is not
+                // (`chain.rs`). A row that never can be is as good as absent (applying the
+                // request again is its first application); one that still could (a create's
+                // row, after a purge) is in flight.
                 (Some(h), Some(ov)) if ov <= h => {
-                    if self.in_chain(&c, row, head.as_ref()).await? != Some(false) {
-                        return decode_version(row, "id")
-                            .map(|v| RequestState::Committed(Box::new(v)));
+                    match self.chain_of(&c, row, head.as_ref()).await? {
+                        Chain::NotCommitted { dead: true } => {}
+                        Chain::NotCommitted { dead: false } => in_flight = true,
+                        Chain::Committed | Chain::Unknown => {
+                            return decode_version(row, "id")
+                                .map(|v| RequestState::Committed(Box::new(v)));
+                        }
                     }
                 }
                 // Above the head's ov: not committed (yet): its writer may still finish it,
@@ -381,7 +386,10 @@ impl MetadataStore for MongoStore {
                 break;
             };
             before = lowest;
-            for r in self.without_dead_rows(&c, rows, head.as_ref()).await? {
+            for r in self
+                .without_uncommitted_rows(&c, rows, head.as_ref())
+                .await?
+            {
                 out.push(decode_version(&r, "id")?);
             }
             if exhausted {

@@ -110,7 +110,10 @@ async fn a_late_row_in_a_freed_slot_is_not_a_version() {
     .unwrap();
     c.ver.insert_one(&create).await.unwrap();
     let head = s.raw_head(&c, "a").await.unwrap();
-    assert_eq!(s.in_chain(&c, &create, head.as_ref()).await.unwrap(), None);
+    assert_eq!(
+        s.chain_of(&c, &create, head.as_ref()).await.unwrap(),
+        Chain::NotCommitted { dead: false }
+    );
     let page = s.visible_page("k", above.cv, 100).await.unwrap();
     assert!(page.versions.is_empty(), "not served");
     assert_eq!(rows_of_a().await.unwrap(), 2, "not removed");
@@ -154,15 +157,15 @@ async fn a_rolled_forward_row_stays_committed_without_its_mark() {
     s.insert_row(&c, "a", &stalled, &at_zero).await.unwrap();
     let head = s.raw_head(&c, "a").await.unwrap();
     assert_eq!(
-        s.in_chain(&c, &stalled, head.as_ref()).await.unwrap(),
-        None,
+        s.chain_of(&c, &stalled, head.as_ref()).await.unwrap(),
+        Chain::Unknown,
         "above the head: not judged here"
     );
     assert!(s.roll_forward(&c, "a", &stalled, &at_zero).await.unwrap());
     let head = s.raw_head(&c, "a").await.unwrap();
     assert_eq!(
-        s.in_chain(&c, &stalled, head.as_ref()).await.unwrap(),
-        Some(true),
+        s.chain_of(&c, &stalled, head.as_ref()).await.unwrap(),
+        Chain::Committed,
         "the head points at it"
     );
     c.ver
@@ -174,9 +177,41 @@ async fn a_rolled_forward_row_stays_committed_without_its_mark() {
         .unwrap();
     let head = s.raw_head(&c, "a").await.unwrap();
     assert_eq!(
-        s.in_chain(&c, &stalled, head.as_ref()).await.unwrap(),
-        Some(true),
+        s.chain_of(&c, &stalled, head.as_ref()).await.unwrap(),
+        Chain::Committed,
         "the version above was written on it"
+    );
+    // The same for a create's row (no base): rolled forward, mark lost, written on.
+    let cv = s.next_cv("k", &c).await.unwrap();
+    let (created_id, created) = new_row(
+        &record("b", 0, json!({}), t0 + 3),
+        cv,
+        None,
+        &HeadState::Absent,
+        None,
+    )
+    .unwrap();
+    s.insert_row(&c, "b", &created, &HeadState::Absent)
+        .await
+        .unwrap();
+    assert!(s
+        .roll_forward(&c, "b", &created, &HeadState::Absent)
+        .await
+        .unwrap());
+    c.ver
+        .update_one(
+            doc! {"_id": created_id},
+            doc! {"$set": {"committed": false}},
+        )
+        .await
+        .unwrap();
+    s.commit("k", write(record("b", 1, json!({}), t0 + 4), true))
+        .await
+        .unwrap();
+    let head = s.raw_head(&c, "b").await.unwrap();
+    assert_eq!(
+        s.chain_of(&c, &created, head.as_ref()).await.unwrap(),
+        Chain::Committed
     );
     let history = s.history("k", "a", None, 10).await.unwrap();
     let ovs: Vec<u64> = history.iter().map(|v| v.ov).collect();
