@@ -97,7 +97,7 @@ impl Metrics {
         let event_streams = Gauge::default();
         registry.register(
             "event_streams_open",
-            "Change-feed event streams open (server.maxEventStreams caps them)",
+            "Change-feed event streams open and long polls waiting (server.maxEventStreams caps them)",
             event_streams.clone(),
         );
         Metrics {

@@ -1,11 +1,14 @@
-//! The cap on open event streams (`GET {C}/changes` with `Accept: text/event-stream`).
+//! The cap on change-feed waiters: event streams (`GET {C}/changes` with `Accept:
+//! text/event-stream`) and long polls while they wait (`wait`).
 //!
 //! A stream gives its request slot back once its headers are sent, but it goes on reading
-//! the change feed every poll interval until it ends, so streams are counted apart: at most
-//! `server.maxEventStreams` in all, and with API keys configured at most
-//! `server.maxEventStreamsPerKey` per key, so that one key (one tenant's client in a loop)
-//! cannot take every stream from the others. A refused stream gets 503 (the server is full)
-//! or 429 (the key is), both with `Retry-After`; a client can long-poll meanwhile.
+//! the change feed every poll interval until it ends; a long poll holds its request slot
+//! while it waits. Both are counted here: at most `server.maxEventStreams` in all, and with
+//! API keys configured at most `server.maxEventStreamsPerKey` per key, so that one key (one
+//! tenant's client in a loop) can neither take every stream from the others nor fill the
+//! request slots with waiting polls. A refused stream gets 503 (the server is full) or 429
+//! (the key is), both with `Retry-After`; a long poll without a place answers at once
+//! instead of waiting.
 
 use crate::problem::ApiError;
 use axum::http::StatusCode;

@@ -3085,7 +3085,8 @@ export interface operations {
                 include?: "none" | "after" | "beforeAfter";
                 /**
                  * @description Long poll: when nothing is ready, wait up to this long for a change (`30s` or `30`;
-                 *     at most 60 s, and less than the server's request time).
+                 *     at most 60 s, and less than the server's request time). A waiting poll takes a place
+                 *     among the event streams; when none is free it answers at once.
                  */
                 wait?: string;
             };
@@ -4869,7 +4870,8 @@ export interface operations {
                 include?: "none" | "after" | "beforeAfter";
                 /**
                  * @description Long poll: when nothing is ready, wait up to this long for a change (`30s` or `30`;
-                 *     at most 60 s, and less than the server's request time).
+                 *     at most 60 s, and less than the server's request time). A waiting poll takes a place
+                 *     among the event streams; when none is free it answers at once.
                  */
                 wait?: string;
             };
@@ -6807,7 +6809,8 @@ export interface operations {
                 include?: "none" | "after" | "beforeAfter";
                 /**
                  * @description Long poll: when nothing is ready, wait up to this long for a change (`30s` or `30`;
-                 *     at most 60 s, and less than the server's request time).
+                 *     at most 60 s, and less than the server's request time). A waiting poll takes a place
+                 *     among the event streams; when none is free it answers at once.
                  */
                 wait?: string;
             };
@@ -8629,7 +8632,8 @@ export interface operations {
                 include?: "none" | "after" | "beforeAfter";
                 /**
                  * @description Long poll: when nothing is ready, wait up to this long for a change (`30s` or `30`;
-                 *     at most 60 s, and less than the server's request time).
+                 *     at most 60 s, and less than the server's request time). A waiting poll takes a place
+                 *     among the event streams; when none is free it answers at once.
                  */
                 wait?: string;
             };

@@ -22,13 +22,15 @@ pub struct ServerSettings {
     /// Requests served at once (default 512); more wait for a slot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrent_requests: Option<usize>,
-    /// Event streams (`GET .../changes` with `Accept: text/event-stream`) open at once
-    /// (default 256); one more is refused with 503. A stream does not hold a request slot
+    /// Event streams (`GET .../changes` with `Accept: text/event-stream`) open at once, long
+    /// polls waiting included (default 256); one more stream is refused with 503, one more
+    /// long poll answers at once instead of waiting. A stream does not hold a request slot
     /// while it waits for changes, so it is counted here instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_event_streams: Option<usize>,
-    /// Event streams one API key may have open at once (default 32); one more is refused
-    /// with 429. Applies when API keys are configured.
+    /// Event streams (long polls waiting included) one API key may have open at once
+    /// (default 32); one more stream is refused with 429, one more long poll answers at
+    /// once. Applies when API keys are configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_event_streams_per_key: Option<usize>,
     /// The URL clients reach the server at (e.g. `https://chronos.example.com`), used in the

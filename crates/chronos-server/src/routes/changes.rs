@@ -44,7 +44,8 @@ pub(crate) struct ChangesQuery {
     #[param(inline)]
     include: Option<ChangeContent>,
     /// Long poll: when nothing is ready, wait up to this long for a change (`30s` or `30`;
-    /// at most 60 s, and less than the server's request time).
+    /// at most 60 s, and less than the server's request time). A waiting poll takes a place
+    /// among the event streams; when none is free it answers at once.
     wait: Option<String>,
 }
 
@@ -123,7 +124,21 @@ pub(crate) async fn changes(
     // A long poll stops waiting at half the request's time, so that the time spent queued
     // for a slot and the last page's read still fit in it.
     let budget = state.request_timeout / 2;
-    let deadline = tokio::time::Instant::now() + wait.unwrap_or_default().min(budget);
+    let mut wait = wait.unwrap_or_default().min(budget);
+    // A long poll waits in a place among the streams (it holds a request slot meanwhile, so
+    // waiters must not take them all): when none is free it answers at once, as a plain
+    // page would, instead of waiting.
+    let _place = match wait.is_zero() {
+        true => None,
+        false => {
+            let place = state.streams.open(s.grant.key_id()).ok();
+            if place.is_none() {
+                wait = Duration::ZERO;
+            }
+            place
+        }
+    };
+    let deadline = tokio::time::Instant::now() + wait;
     loop {
         let page = state
             .metrics

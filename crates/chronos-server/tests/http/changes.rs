@@ -186,12 +186,18 @@ async fn event_streams_are_capped_per_key_and_in_all() {
         "a stream over the server's cap",
     )
     .await;
-    // Pages and long polls are not streams.
+    // A long poll without a free place answers at once instead of waiting.
+    let started = Instant::now();
     let page = s
         .with_key(Some(&b))
-        .call(reqwest::Method::GET, &format!("{P}/changes?wait=1s"), None)
+        .call(reqwest::Method::GET, &format!("{P}/changes?wait=5s"), None)
         .await;
     assert_eq!(page.status.as_u16(), 200, "{}", page.text);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "it did not wait: {:?}",
+        started.elapsed()
+    );
     let metrics = s
         .with_key(Some(&operator))
         .call(reqwest::Method::GET, "/metrics", None)
