@@ -6,6 +6,26 @@
 
 import { ConflictError, NotFoundError, ValidationError } from './errors.js';
 import { Http, type ConnectionOptions } from './http.js';
+
+/** The pause of `follow()` after an empty answer that did not wait. */
+const FOLLOW_PAUSE_MS = 1000;
+
+/** Waits `ms`, or less when `signal` aborts. */
+function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) {
+      resolve();
+      return;
+    }
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
 import type {
   ChronosDocument,
   CreateOptions,
@@ -325,18 +345,25 @@ export class CollectionOps {
   /**
    * Follows the change feed from `sinceCv`: yields every change as it commits, in cv order,
    * exactly once (long polls of `wait` seconds, default 20, while nothing is ready). Stop
-   * with `break`, or with `signal`.
+   * with `break`, or with `signal`. A server whose waiting places are all taken answers a
+   * long poll at once: an empty answer that came back quickly is followed by a pause of a
+   * second, not by the next poll.
    */
   async *follow(
     opts: { sinceCv?: number; ops?: string[]; include?: 'none' | 'after' | 'beforeAfter'; wait?: number; signal?: AbortSignal } = {},
   ): AsyncGenerator<Change> {
     let sinceCv = opts.sinceCv ?? 0;
     while (!opts.signal?.aborted) {
+      const asked = Date.now();
       const page = await this.changes({ sinceCv, ops: opts.ops, include: opts.include, wait: opts.wait ?? 20 });
       for (const change of page.changes) {
         yield change;
       }
       sinceCv = page.nextSinceCv;
+      const quick = Date.now() - asked < FOLLOW_PAUSE_MS;
+      if (page.changes.length === 0 && !page.more && quick) {
+        await pause(FOLLOW_PAUSE_MS, opts.signal);
+      }
     }
   }
 

@@ -64,6 +64,43 @@ describe('changes', () => {
   });
 });
 
+describe('follow on a server whose waiting places are taken', () => {
+  it('pauses after answers that did not wait instead of polling in a loop', async () => {
+    const k = newKey('busy', ['runtime:tenant:tenant-a:read']);
+    const config = embeddedWithKeys([k.entry]);
+    const busy = await startServer((dataDir) => {
+      const c = config(dataDir) as { server: Record<string, unknown> };
+      c.server.maxEventStreamsPerKey = 1;
+      return c;
+    });
+    const realFetch = globalThis.fetch;
+    const hold = new AbortController();
+    try {
+      const base = `${busy.url}/v1/runtime/tenant/tenant-a/feed/changes`;
+      // The key's one place, taken by an event stream.
+      const stream = await realFetch(base, { headers: { authorization: `Bearer ${k.key}`, accept: 'text/event-stream' }, signal: hold.signal });
+      assert.equal(stream.status, 200);
+      let polls = 0;
+      globalThis.fetch = ((input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) => {
+        if (String(input).includes('/changes?')) polls += 1;
+        return realFetch(input, init);
+      }) as typeof fetch;
+      const feed = initChronos({ url: busy.url, apiKey: k.key }).with({ databaseType: 'runtime', tenantId: 'tenant-a', collection: 'feed' });
+      const stop = new AbortController();
+      const timer = setTimeout(() => stop.abort(), 2500);
+      for await (const _change of feed.follow({ wait: 20, signal: stop.signal })) {
+        assert.fail('the feed is empty');
+      }
+      clearTimeout(timer);
+      assert.ok(polls >= 2 && polls <= 5, `about one poll a second, not a loop: ${polls} in 2.5 s`);
+    } finally {
+      globalThis.fetch = realFetch;
+      hold.abort();
+      await busy.stop();
+    }
+  });
+});
+
 describe('blame and fieldHistory', () => {
   it('who set each value, and the values a path took', async () => {
     const users = initChronos({ url: server.url, apiKey: writer }).with({ databaseType: 'runtime', tenantId: 'tenant-a', collection: 'profiles' });
