@@ -82,6 +82,8 @@ pub struct Server {
     /// Set when the graceful stop begins: the schedules, the queue's worker, long polls and
     /// event streams watch it.
     stopping: tokio::sync::watch::Sender<bool>,
+    /// How long the graceful stop waits for connections before it closes them.
+    grace: Duration,
 }
 
 impl Server {
@@ -111,6 +113,9 @@ impl Server {
             true => metrics::Metrics::new().with_queue(),
             false => metrics::Metrics::new(),
         };
+        let request_slots = settings
+            .max_concurrent_requests
+            .unwrap_or(ServerSettings::DEFAULT_MAX_CONCURRENT_REQUESTS);
         let streams = streams::EventStreams::new(
             settings
                 .max_event_streams
@@ -120,7 +125,13 @@ impl Server {
                     .max_event_streams_per_key
                     .unwrap_or(ServerSettings::DEFAULT_MAX_EVENT_STREAMS_PER_KEY)
             }),
+            request_slots,
             metrics.event_streams_gauge(),
+        );
+        let request_timeout = Duration::from_millis(
+            settings
+                .request_timeout_ms
+                .unwrap_or(ServerSettings::DEFAULT_REQUEST_TIMEOUT_MS),
         );
         let (stopping, stopping_seen) = tokio::sync::watch::channel(false);
         let state = AppState {
@@ -131,16 +142,8 @@ impl Server {
             metrics: Arc::new(metrics),
             streams: Arc::new(streams),
             readiness: Arc::new(readiness::Readiness::new()),
-            slots: Arc::new(tokio::sync::Semaphore::new(
-                settings
-                    .max_concurrent_requests
-                    .unwrap_or(ServerSettings::DEFAULT_MAX_CONCURRENT_REQUESTS),
-            )),
-            request_timeout: Duration::from_millis(
-                settings
-                    .request_timeout_ms
-                    .unwrap_or(ServerSettings::DEFAULT_REQUEST_TIMEOUT_MS),
-            ),
+            slots: Arc::new(tokio::sync::Semaphore::new(request_slots)),
+            request_timeout,
         };
         let max_body = settings
             .max_body_bytes
@@ -167,6 +170,9 @@ impl Server {
         Ok(Server {
             queue,
             stopping,
+            // Every request ends within its time limit; past that, a connection still
+            // open is a client not reading its answer.
+            grace: request_timeout + Duration::from_secs(5),
             router: router(state, usize::try_from(max_body).unwrap_or(usize::MAX)),
             auth,
             schedule,
@@ -217,13 +223,28 @@ impl Server {
         let schedule = self
             .schedule
             .map(|(every, chronos)| tokio::spawn(run_schedule(chronos, every, stopped)));
+        let mut stop_seen = stopping.subscribe();
         let shutdown = async move {
             shutdown.await;
             let _ = stopping.send(true);
         };
-        axum::serve(listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        let grace = self.grace;
+        // Requests end within their time limit and streams end at the stop, but a response
+        // a client stopped reading is never flushed: past the grace period the stop closes
+        // whatever is still open instead of waiting for it.
+        let overdue = async move {
+            if stop_seen.wait_for(|s| *s).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(grace).await;
+        };
+        tokio::select! {
+            served = axum::serve(listener, self.router).with_graceful_shutdown(shutdown) => served?,
+            () = overdue => tracing::warn!(
+                grace_ms = grace.as_millis() as u64,
+                "connections still open after the stop's grace period (clients not reading their answers): closing them"
+            ),
+        }
         for task in [schedule, retention].into_iter().flatten() {
             task.abort();
         }

@@ -19,6 +19,9 @@ use std::sync::{Arc, Mutex};
 /// The open streams, by key.
 pub(crate) struct EventStreams {
     total_cap: usize,
+    /// Long polls waiting at once: at most half the request slots, whatever
+    /// `server.maxEventStreams` says, so that waiting polls never fill the slots.
+    waiter_cap: usize,
     /// `None` without API keys: every request then shares one grant, and the server only
     /// listens on loopback.
     per_key_cap: Option<usize>,
@@ -29,6 +32,7 @@ pub(crate) struct EventStreams {
 #[derive(Default)]
 struct OpenStreams {
     total: usize,
+    waiters: usize,
     by_key: HashMap<String, usize>,
 }
 
@@ -37,13 +41,21 @@ struct OpenStreams {
 pub(crate) struct StreamPermit {
     streams: Arc<EventStreams>,
     key: String,
+    waiter: bool,
 }
 
 impl EventStreams {
-    /// `gauge` shows the number open (`chronos_event_streams_open`).
-    pub(crate) fn new(total_cap: usize, per_key_cap: Option<usize>, gauge: Gauge) -> Self {
+    /// `gauge` shows the number open (`chronos_event_streams_open`); long polls are capped
+    /// at half of `request_slots` besides.
+    pub(crate) fn new(
+        total_cap: usize,
+        per_key_cap: Option<usize>,
+        request_slots: usize,
+        gauge: Gauge,
+    ) -> Self {
         EventStreams {
             total_cap,
+            waiter_cap: (request_slots / 2).max(1),
             per_key_cap,
             open: Mutex::new(OpenStreams::default()),
             gauge,
@@ -52,16 +64,25 @@ impl EventStreams {
 
     /// A place for a stream of the key `key_id`, or the refusal to answer with.
     pub(crate) fn open(self: &Arc<Self>, key_id: &str) -> Result<StreamPermit, ApiError> {
+        self.take(key_id, false)
+    }
+
+    /// A place for a waiting long poll of the key `key_id`, or the refusal (the poll then
+    /// answers without waiting).
+    pub(crate) fn open_waiter(self: &Arc<Self>, key_id: &str) -> Result<StreamPermit, ApiError> {
+        self.take(key_id, true)
+    }
+
+    fn take(self: &Arc<Self>, key_id: &str, waiter: bool) -> Result<StreamPermit, ApiError> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        if open.total >= self.total_cap {
+        // The refusal says the server is full, never how full: that would tell one tenant
+        // how busy the others are.
+        if open.total >= self.total_cap || (waiter && open.waiters >= self.waiter_cap) {
             return Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "TOO_MANY_STREAMS",
-                format!(
-                    "the server has {} event streams open, its limit (server.maxEventStreams): \
-                     retry later, or long-poll with `wait`",
-                    self.total_cap
-                ),
+                "the server has no room for another event stream (server.maxEventStreams): \
+                 retry later",
             ));
         }
         let of_key = open.by_key.get(key_id).copied().unwrap_or(0);
@@ -76,12 +97,14 @@ impl EventStreams {
             ));
         }
         open.total += 1;
+        open.waiters += usize::from(waiter);
         *open.by_key.entry(key_id.to_string()).or_default() += 1;
         self.gauge
             .set(i64::try_from(open.total).unwrap_or(i64::MAX));
         Ok(StreamPermit {
             streams: self.clone(),
             key: key_id.to_string(),
+            waiter,
         })
     }
 }
@@ -90,6 +113,9 @@ impl Drop for StreamPermit {
     fn drop(&mut self) {
         let mut open = self.streams.open.lock().unwrap_or_else(|p| p.into_inner());
         open.total = open.total.saturating_sub(1);
+        if self.waiter {
+            open.waiters = open.waiters.saturating_sub(1);
+        }
         if let Some(n) = open.by_key.get_mut(&self.key) {
             *n = n.saturating_sub(1);
             if *n == 0 {
@@ -109,7 +135,7 @@ mod tests {
     #[test]
     fn streams_are_capped_in_all_and_per_key_and_given_back_on_drop() {
         let gauge = Gauge::default();
-        let streams = Arc::new(EventStreams::new(3, Some(2), gauge.clone()));
+        let streams = Arc::new(EventStreams::new(3, Some(2), 512, gauge.clone()));
         let a1 = streams.open("a").expect("a's first");
         let a2 = streams.open("a").expect("a's second");
         let refused = streams
@@ -134,9 +160,22 @@ mod tests {
 
     #[test]
     fn without_keys_only_the_total_counts() {
-        let streams = Arc::new(EventStreams::new(2, None, Gauge::default()));
+        let streams = Arc::new(EventStreams::new(2, None, 512, Gauge::default()));
         let _one = streams.open("open").expect("first");
         let _two = streams.open("open").expect("second");
         assert!(streams.open("open").is_err());
+    }
+
+    #[test]
+    fn waiting_long_polls_take_at_most_half_the_request_slots() {
+        let streams = Arc::new(EventStreams::new(100, None, 4, Gauge::default()));
+        let one = streams.open_waiter("k").expect("first waiter");
+        let _two = streams.open_waiter("k").expect("second waiter");
+        assert!(streams.open_waiter("k").is_err(), "half of 4 request slots");
+        let _stream = streams.open("k").expect("streams hold no request slot");
+        drop(one);
+        let _three = streams
+            .open_waiter("k")
+            .expect("a waiter's place comes back");
     }
 }

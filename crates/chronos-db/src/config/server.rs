@@ -23,8 +23,9 @@ pub struct ServerSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrent_requests: Option<usize>,
     /// Event streams (`GET .../changes` with `Accept: text/event-stream`) open at once, long
-    /// polls waiting included (default 256); one more stream is refused with 503, one more
-    /// long poll answers at once instead of waiting. A stream does not hold a request slot
+    /// polls waiting included (default 256; waiting long polls also at most half of
+    /// `maxConcurrentRequests`); one more stream is refused with 503, one more long poll
+    /// answers at once instead of waiting. A stream does not hold a request slot
     /// while it waits for changes, so it is counted here instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_event_streams: Option<usize>,

@@ -131,7 +131,7 @@ pub(crate) async fn changes(
     let _place = match wait.is_zero() {
         true => None,
         false => {
-            let place = state.streams.open(s.grant.key_id()).ok();
+            let place = state.streams.open_waiter(s.grant.key_id()).ok();
             if place.is_none() {
                 wait = Duration::ZERO;
             }
@@ -157,6 +157,45 @@ pub(crate) async fn changes(
     }
 }
 
+/// A stream's place, given back when dropped or at `ends` or the server's stop, whichever
+/// comes first.
+struct TimedPlace {
+    place: std::sync::Arc<std::sync::Mutex<Option<StreamPermit>>>,
+    timer: tokio::task::JoinHandle<()>,
+}
+
+impl TimedPlace {
+    fn new(
+        permit: StreamPermit,
+        ends: tokio::time::Instant,
+        mut stopping: tokio::sync::watch::Receiver<bool>,
+    ) -> Self {
+        let place = std::sync::Arc::new(std::sync::Mutex::new(Some(permit)));
+        let held = place.clone();
+        let timer = tokio::spawn(async move {
+            let stop = async {
+                // Without a stop signal (an embedded router), only the lifetime counts.
+                if stopping.wait_for(|s| *s).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            };
+            tokio::select! {
+                () = tokio::time::sleep_until(ends) => {}
+                () = stop => {}
+            }
+            held.lock().unwrap_or_else(|p| p.into_inner()).take();
+        });
+        TimedPlace { place, timer }
+    }
+}
+
+impl Drop for TimedPlace {
+    fn drop(&mut self) {
+        self.timer.abort();
+        self.place.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+}
+
 /// The event stream: the changes of `first`, then of every later page, polling while
 /// nothing is ready. When the position moves past versions filtered out, a `position` event
 /// carries it as its id, so a reconnecting client resumes from there. A failure ends the
@@ -173,8 +212,10 @@ fn events(
         /// The server's state, to end the stream when the server stops.
         state: AppState,
         /// The stream's place, given back when the stream is dropped (ended, or its
-        /// client went away).
-        _permit: StreamPermit,
+        /// client went away), or by a timer at the stream's end of life or the server's
+        /// stop even when the stream is no longer polled (a client that stopped reading
+        /// leaves its response unflushed, and nothing polls the stream then).
+        _place: TimedPlace,
         coll: Collection,
         opts: ChangesOptions,
         ready: VecDeque<Change>,
@@ -184,9 +225,10 @@ fn events(
         sent: u64,
         ends: tokio::time::Instant,
     }
+    let ends = tokio::time::Instant::now() + STREAM_LIFETIME;
     let feed = Feed {
+        _place: TimedPlace::new(permit, ends, state.stopping.clone()),
         state,
-        _permit: permit,
         coll,
         sent: opts.since_cv,
         opts: ChangesOptions {
@@ -196,7 +238,7 @@ fn events(
         ready: first.changes.into(),
         more: first.more,
         done: false,
-        ends: tokio::time::Instant::now() + STREAM_LIFETIME,
+        ends,
     };
     futures::stream::unfold(feed, |mut feed| async move {
         loop {
