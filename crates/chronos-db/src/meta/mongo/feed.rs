@@ -182,8 +182,8 @@ impl MongoStore {
             let ov = get_int(r, "ov").unwrap_or(-1);
             let alive = match ov.cmp(&state.next_ov()) {
                 // At or below the head: committed since it was read, or never to be (a row
-                // the head passed without it, `chain.rs`); rows without their fence are
-                // given the benefit of the doubt.
+                // the head passed without it, `chain.rs`); rows the chain cannot judge
+                // (written on a row of an earlier release) are given the benefit of the doubt.
                 std::cmp::Ordering::Less => !matches!(
                     self.chain_of(c, r, heads.get(id)).await?,
                     Chain::NotCommitted { dead: true }
