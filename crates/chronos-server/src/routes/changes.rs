@@ -124,21 +124,15 @@ pub(crate) async fn changes(
     // A long poll stops waiting at half the request's time, so that the time spent queued
     // for a slot and the last page's read still fit in it.
     let budget = state.request_timeout / 2;
-    let mut wait = wait.unwrap_or_default().min(budget);
+    let wait = wait.unwrap_or_default().min(budget);
     // A long poll waits in a place among the streams (it holds a request slot meanwhile, so
     // waiters must not take them all): when none is free it answers at once, as a plain
     // page would, instead of waiting.
-    let _place = match wait.is_zero() {
+    let place = match wait.is_zero() {
         true => None,
-        false => {
-            let place = state.streams.open_waiter(s.grant.key_id()).ok();
-            if place.is_none() {
-                wait = Duration::ZERO;
-            }
-            place
-        }
+        false => state.streams.open_waiter(s.grant.key_id()).ok(),
     };
-    let deadline = tokio::time::Instant::now() + wait;
+    let deadline = tokio::time::Instant::now() + place.as_ref().map_or(Duration::ZERO, |_| wait);
     loop {
         let page = state
             .metrics
