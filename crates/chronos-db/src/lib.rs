@@ -58,6 +58,7 @@ mod chronos;
 mod compression;
 mod crypto;
 mod document;
+mod flat;
 mod links;
 mod local_fs;
 mod retry;

@@ -291,18 +291,30 @@ pub struct SystemFields {
 
 impl SystemFields {
     pub(crate) fn of(v: &VersionRecord) -> Self {
+        Self::from_lineage(v.ov, v.cv, v.at, v.deleted, v.lineage.clone())
+    }
+
+    /// The fields of the version `ov` / `cv` committed at `at`, taking its lineage (what a
+    /// reader that has only the row's columns, and no [`VersionRecord`], can build).
+    pub(crate) fn from_lineage(
+        ov: u64,
+        cv: u64,
+        at: Timestamp,
+        deleted: bool,
+        lineage: Lineage,
+    ) -> Self {
         SystemFields {
-            ov: v.ov,
-            cv: v.cv,
-            inserted_at: v.lineage.inserted_at.unwrap_or(v.at),
-            updated_at: v.at,
-            deleted_at: v.deleted.then_some(v.at),
-            deleted: v.deleted,
-            function_ids: v.lineage.function_ids.clone(),
-            parent_id: v.lineage.parent_id.clone(),
-            parent_collection: v.lineage.parent_collection.clone(),
-            origin_id: v.lineage.origin_id.clone(),
-            origin_collection: v.lineage.origin_collection.clone(),
+            ov,
+            cv,
+            inserted_at: lineage.inserted_at.unwrap_or(at),
+            updated_at: at,
+            deleted_at: deleted.then_some(at),
+            deleted,
+            function_ids: lineage.function_ids,
+            parent_id: lineage.parent_id,
+            parent_collection: lineage.parent_collection,
+            origin_id: lineage.origin_id,
+            origin_collection: lineage.origin_collection,
         }
     }
 }

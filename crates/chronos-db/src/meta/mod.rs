@@ -20,6 +20,7 @@
 pub(crate) mod contract;
 mod counters;
 mod erasure;
+mod flat;
 mod keys;
 pub mod mongo;
 mod open;
@@ -32,6 +33,8 @@ pub use counters::{
     CommittedPage, CountedVersion, CounterMark, CounterStore, CounterTotals, UniqueValue,
 };
 pub use erasure::ErasureStore;
+pub(crate) use flat::FlatColumns;
+pub use flat::{FlatPage, FlatRow};
 pub use keys::{KeyStore, WrappedKey};
 pub use open::MetadataLayer;
 pub(crate) use open::MetadataStores;
@@ -241,6 +244,28 @@ pub trait MetadataStore:
 
     /// Runs a validated query (filter, sort, keyset page, optional as-of).
     async fn query(&self, coll: &CollectionSpec, query: &Query) -> Result<QueryPage, MetaError>;
+
+    /// [`MetadataStore::query`] for readers that pass JSON on: each row whose inline
+    /// content was committed at or after `inline_since` (none when `None`) comes back as the
+    /// item's flat JSON text ([`FlatRow::Flat`]), the others as stored versions. A backend
+    /// that can build the text while reading its rows saves decoding each row into a
+    /// [`StoredVersion`]; this default builds it from [`MetadataStore::query`]'s rows.
+    async fn query_flat(
+        &self,
+        coll: &CollectionSpec,
+        query: &Query,
+        inline_since: Option<Timestamp>,
+    ) -> Result<FlatPage, MetaError> {
+        let page = self.query(coll, query).await?;
+        Ok(FlatPage {
+            rows: page
+                .rows
+                .into_iter()
+                .map(|row| FlatRow::of(row, inline_since))
+                .collect(),
+            next: page.next,
+        })
+    }
 
     /// Heads in id order after `after_id` (deleted ones included), for collection-wide jobs.
     async fn scan_heads(

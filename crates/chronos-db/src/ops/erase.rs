@@ -21,7 +21,7 @@
 
 use super::{item_id, Collection};
 use crate::error::{Error, Result};
-use crate::meta::{Expect, MetaError, VersionWrite};
+use crate::meta::{Expect, FlatRow, MetaError, VersionWrite};
 use crate::model::{Document, Lineage, Op, StoredVersion, Timestamp, VersionRecord};
 use crate::names::ItemId;
 use crate::payload::keys;
@@ -323,23 +323,47 @@ impl Collection {
 
     /// Drops the rows of erased items from a query's page: tombstones (latest queries), and
     /// for as-of queries the older versions of items erased since.
-    pub(super) async fn without_erased(
+    pub(super) async fn without_erased<R: PageRow>(
         &self,
-        rows: Vec<StoredVersion>,
+        rows: Vec<R>,
         as_of: bool,
-    ) -> Result<Vec<StoredVersion>> {
-        let mut rows: Vec<StoredVersion> = rows
-            .into_iter()
-            .filter(|r| r.version.op != Op::Erase)
-            .collect();
+    ) -> Result<Vec<R>> {
+        let mut rows: Vec<R> = rows.into_iter().filter(|r| !r.is_erasure()).collect();
         if as_of && !rows.is_empty() {
-            let ids: Vec<String> = rows.iter().map(|r| r.version.id.clone()).collect();
+            let ids: Vec<String> = rows.iter().map(|r| r.id().to_string()).collect();
             let erased = self.store.erased_among(self.name(), &ids).await?;
             if !erased.is_empty() {
-                rows.retain(|r| !erased.contains(&r.version.id));
+                rows.retain(|r| !erased.contains(r.id()));
             }
         }
         Ok(rows)
+    }
+}
+
+/// A row of a query page, as [`Collection::without_erased`] sees it.
+pub(super) trait PageRow {
+    /// The item's id.
+    fn id(&self) -> &str;
+    /// Whether the row is an erasure's tombstone.
+    fn is_erasure(&self) -> bool;
+}
+
+impl PageRow for StoredVersion {
+    fn id(&self) -> &str {
+        &self.version.id
+    }
+    fn is_erasure(&self) -> bool {
+        self.version.op == Op::Erase
+    }
+}
+
+impl PageRow for FlatRow {
+    fn id(&self) -> &str {
+        FlatRow::id(self)
+    }
+    fn is_erasure(&self) -> bool {
+        // Flat rows are never tombstones (see `FlatRow::of`).
+        matches!(self, FlatRow::Stored(row) if row.version.op == Op::Erase)
     }
 }
 

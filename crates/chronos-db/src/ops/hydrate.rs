@@ -13,6 +13,7 @@
 
 use super::Collection;
 use crate::error::{Error, Result};
+use crate::meta::FlatRow;
 use crate::model::{Document, Item, StoredVersion, SystemFields, Timestamp, VersionRecord};
 use futures::{StreamExt, TryStreamExt};
 use serde_json::value::RawValue;
@@ -24,15 +25,22 @@ impl Collection {
     /// The inline copy of a version's content, when there is one and it is still fresh
     /// (`devShadow.ttlHours`).
     fn fresh_shadow<'a>(&self, v: &VersionRecord, shadow: Option<&'a str>) -> Option<&'a str> {
-        // With encryption on, content comes only from (encrypted) objects: an inline copy
-        // written before would outlive a shred of its tenant.
+        let since = self.inline_since()?;
+        shadow.filter(|_| v.at >= since)
+    }
+
+    /// The commit time from which inline copies are fresh (`devShadow.ttlHours` before now),
+    /// or `None` when content must always come from objects: with encryption on, an inline
+    /// copy written before would outlive a shred of its tenant.
+    pub(super) fn inline_since(&self) -> Option<Timestamp> {
         if self.inner.keyring.is_some() {
             return None;
         }
-        let text = shadow?;
         // Any ttlHours a u32 can hold: a very long one means "always fresh", not overflow.
         let ttl_micros = i64::from(self.settings.shadow.ttl_hours).saturating_mul(3_600_000_000);
-        (Timestamp::now().micros().saturating_sub(v.at.micros()) <= ttl_micros).then_some(text)
+        Some(Timestamp(
+            Timestamp::now().micros().saturating_sub(ttl_micros),
+        ))
     }
 
     /// The version's `item.json`, read from object storage (and decoded when it was stored
@@ -192,6 +200,33 @@ impl Collection {
         self.per_row(rows, flat_json).await
     }
 
+    /// The items of a page of [`FlatRow`]s as flat JSON text, in order: rows the store
+    /// already flattened as they are, the others built from their objects (see
+    /// [`Collection::per_row`]).
+    pub(super) async fn flat_items_of(&self, rows: Vec<FlatRow>) -> Result<Vec<Box<RawValue>>> {
+        let mut out: Vec<Option<Box<RawValue>>> = Vec::with_capacity(rows.len());
+        let (mut slots, mut stored) = (Vec::new(), Vec::new());
+        for row in rows {
+            match row {
+                FlatRow::Flat { json, .. } => out.push(Some(json)),
+                FlatRow::Stored(row) => {
+                    slots.push(out.len());
+                    out.push(None);
+                    stored.push(*row);
+                }
+            }
+        }
+        if !stored.is_empty() {
+            let built = self.per_row(&stored, flat_json).await?;
+            for (slot, json) in slots.into_iter().zip(built) {
+                out[slot] = Some(json);
+            }
+        }
+        out.into_iter()
+            .map(|json| json.ok_or_else(|| Error::Corrupt("a page row was not read".into())))
+            .collect()
+    }
+
     /// Adds signed URLs for the version's `item.json` and every blob its (projected)
     /// content still references.
     pub(super) async fn presign_item(
@@ -237,26 +272,5 @@ pub(super) fn encode_item(item: &Item) -> Result<Box<RawValue>> {
 /// Fails when `content` is not one JSON object (the caller then decodes it the slow way, or
 /// reports corruption).
 fn flat_json(v: &VersionRecord, content: &str) -> std::result::Result<Box<RawValue>, String> {
-    let body = content.trim();
-    let members = body
-        .strip_prefix('{')
-        .and_then(|b| b.strip_suffix('}'))
-        .ok_or("the content is not a JSON object")?
-        .trim();
-    let id = serde_json::to_string(&v.id).map_err(|e| e.to_string())?;
-    let system = serde_json::to_string(&SystemFields::of(v)).map_err(|e| e.to_string())?;
-    let mut out = String::with_capacity(body.len() + id.len() + system.len() + 24);
-    out.push_str("{\"_id\":");
-    out.push_str(&id);
-    out.push(',');
-    if !members.is_empty() {
-        out.push_str(members);
-        out.push(',');
-    }
-    out.push_str("\"_system\":");
-    out.push_str(&system);
-    out.push('}');
-    // One well-formed object, or nothing: `{"a":1}{"b":2}` stripped of its outer braces
-    // would otherwise splice into something else.
-    RawValue::from_string(out).map_err(|e| e.to_string())
+    crate::flat::item_json(&v.id, content, &SystemFields::of(v))
 }

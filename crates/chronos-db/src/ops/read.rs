@@ -432,15 +432,30 @@ impl Collection {
     pub async fn list_by_meta_json(&self, opts: ListOptions) -> Result<JsonPage> {
         let (query, context, ttl) = self.page_query(&opts)?;
         self.check_horizon(opts.as_of_time, opts.as_of_cv).await?;
-        let page = self.store.query(&self.spec(), &query).await?;
+        if opts.projection.is_some() || ttl.is_some() {
+            // Projected or signed items are built typed, then encoded.
+            let page = self.store.query(&self.spec(), &query).await?;
+            let rows = self
+                .without_erased(page.rows, query.as_of.is_some())
+                .await?;
+            let items = self
+                .json_items_of(&rows, opts.projection.as_deref(), ttl)
+                .await?;
+            return Ok(JsonPage {
+                items,
+                next: page.next.map(|c| c.encode(&context)),
+            });
+        }
+        // The store flattens the rows whose inline content is fresh as it reads them.
+        let page = self
+            .store
+            .query_flat(&self.spec(), &query, self.inline_since())
+            .await?;
         let rows = self
             .without_erased(page.rows, query.as_of.is_some())
             .await?;
-        let items = self
-            .json_items_of(&rows, opts.projection.as_deref(), ttl)
-            .await?;
         Ok(JsonPage {
-            items,
+            items: self.flat_items_of(rows).await?,
             next: page.next.map(|c| c.encode(&context)),
         })
     }

@@ -40,11 +40,20 @@ async fn seed(h: &Harness) -> (Collection, Vec<String>) {
 }
 
 fn small_shadows(name: &'static str) -> impl FnOnce(&mut chronos_db::config::ChronosConfig) {
+    shadows_for(name, 24)
+}
+
+/// Inline copies up to 200 bytes, fresh for `ttl_hours` (0: every copy is stale by the time
+/// it is read, so content comes from objects).
+fn shadows_for(
+    name: &'static str,
+    ttl_hours: u32,
+) -> impl FnOnce(&mut chronos_db::config::ChronosConfig) {
     move |cfg| {
         with_map(name, map(&["kind", "n"]))(cfg);
         cfg.dev_shadow = DevShadow {
             enabled: true,
-            ttl_hours: 24,
+            ttl_hours,
             max_bytes_per_doc: 200,
         };
     }
@@ -135,7 +144,18 @@ async fn json_reads_match_typed_reads(b: &dyn Backend) {
 conformance_case!(json_pages_match_typed_pages);
 async fn json_pages_match_typed_pages(b: &dyn Backend) {
     let h = open!(b, small_shadows("docs"));
-    let (c, _ids) = seed(&h).await;
+    pages_match(&h).await;
+}
+
+conformance_case!(json_pages_of_stale_inline_copies_come_from_objects);
+async fn json_pages_of_stale_inline_copies_come_from_objects(b: &dyn Backend) {
+    let h = open!(b, shadows_for("docs", 0));
+    pages_match(&h).await;
+}
+
+/// Every page of several queries, the JSON form against the typed form encoded.
+async fn pages_match(h: &Harness) {
+    let (c, _ids) = seed(h).await;
     let mark = chronos_db::Timestamp::now();
     tick().await;
     let first = c.list_by_meta(ListOptions::default()).await.unwrap().items[0].clone();

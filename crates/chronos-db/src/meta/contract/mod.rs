@@ -9,7 +9,7 @@
 mod capabilities;
 pub(crate) use capabilities::*;
 
-use super::{CollectionSpec, Expect, MetaError, MetadataStore, QueryPage, VersionWrite};
+use super::{CollectionSpec, Expect, FlatRow, MetaError, MetadataStore, QueryPage, VersionWrite};
 use crate::model::{Lineage, Op, Timestamp, VersionRecord};
 use crate::query::{parse_sort, AsOf, Cursor, Filter, IndexSpec, IndexedPath, Query, Scalar};
 use serde_json::{json, Value};
@@ -26,6 +26,7 @@ macro_rules! contract_tests {
             versions_history_and_time_travel,
             queries_with_operators_sort_and_cursor_pages,
             as_of_queries,
+            flat_pages_match_query_pages,
             purge_removes_everything,
             versioning_off_drops_older_versions,
             concurrent_writers_keep_ov_contiguous,
@@ -485,6 +486,86 @@ pub(crate) async fn as_of_queries(store: Arc<dyn MetadataStore>) {
     // last key).
     let paged = query(&sp, json!({}), json!({"state": -1}), 1, Some(t(i64::MAX)));
     assert_eq!(all_pages(s, &sp, paged).await, ["c", "a"]);
+}
+
+/// `query_flat` gives `query`'s rows and cursors, each row flattened exactly when its inline
+/// content is recent enough and reads as an object, to the text built from the stored row.
+pub(crate) async fn flat_pages_match_query_pages(store: Arc<dyn MetadataStore>) {
+    let s = store.as_ref();
+    let sp = spec("f", &["n"]);
+    s.ensure_collection(&sp).await.unwrap();
+    let a = put(s, "f", "a", &[json!({"n": 1}), json!({"n": 2})], 1_000).await;
+    put(s, "f", "b", &[json!({"n": 3})], 2_000).await;
+    let mut no_inline = write(record("c", 0, json!({"n": 4}), 3_000), true);
+    no_inline.shadow = None;
+    s.commit("f", no_inline).await.unwrap();
+    let mut not_object = write(record("d", 0, json!({"n": 5}), 4_000), true);
+    not_object.shadow = Some("[1]".into());
+    s.commit("f", not_object).await.unwrap();
+    let mut del = record("e", 0, json!({"n": 6}), 5_000);
+    (del.deleted, del.op) = (true, Op::Delete);
+    s.commit("f", write(del, true)).await.unwrap();
+
+    let check = |q: Query, since: Option<Timestamp>, want_flat: Vec<&'static str>| {
+        let spr = &sp;
+        async move {
+            let (mut q_rows, mut q_flat) = (q.clone(), q);
+            let mut flat_ids = Vec::new();
+            for _ in 0..20 {
+                let page = s.query(spr, &q_rows).await.unwrap();
+                let flat = s.query_flat(spr, &q_flat, since).await.unwrap();
+                assert_eq!(flat.rows.len(), page.rows.len());
+                assert_eq!(flat.next, page.next);
+                for (f, row) in flat.rows.iter().zip(&page.rows) {
+                    assert_eq!(f.id(), row.version.id);
+                    match f {
+                        FlatRow::Flat { json, .. } => {
+                            let v = &row.version;
+                            let content = row.shadow.as_deref().unwrap();
+                            let want = crate::flat::item_json(
+                                &v.id,
+                                content,
+                                &crate::model::SystemFields::of(v),
+                            )
+                            .unwrap();
+                            assert_eq!(json.get(), want.get());
+                            flat_ids.push(v.id.clone());
+                        }
+                        FlatRow::Stored(stored) => assert_eq!(stored.as_ref(), row),
+                    }
+                }
+                match page.next {
+                    Some(c) => (q_rows.after, q_flat.after) = (Some(c.clone()), Some(c)),
+                    None => break,
+                }
+            }
+            assert_eq!(flat_ids, want_flat, "inline since {since:?}");
+        }
+    };
+    let mut all = query(&sp, json!({}), json!({"n": -1}), 2, None);
+    all.include_deleted = true;
+    check(all.clone(), None, vec![]).await;
+    check(all.clone(), Some(Timestamp(0)), vec!["e", "b", "a"]).await;
+    check(all.clone(), Some(Timestamp(2_000)), vec!["e", "b"]).await;
+    check(all, Some(Timestamp(i64::MAX)), vec![]).await;
+    let as_of = query(&sp, json!({}), json!({}), 2, Some(AsOf::Cv(a[0])));
+    check(as_of, Some(Timestamp(0)), vec!["a"]).await;
+    let page = s
+        .query_flat(
+            &sp,
+            &query(&sp, json!({"n": 1}), json!({}), 5, Some(AsOf::Cv(a[0]))),
+            Some(Timestamp(0)),
+        )
+        .await
+        .unwrap();
+    let FlatRow::Flat { json, .. } = &page.rows[0] else {
+        panic!("not flat")
+    };
+    let v: Value = serde_json::from_str(json.get()).unwrap();
+    assert_eq!(v["_id"], "a");
+    assert_eq!(v["v"], 0);
+    assert_eq!(v["_system"]["ov"], 0);
+    assert_eq!(v["_system"]["functionIds"], json!(["f1"]));
 }
 
 /// A purge removes the head and every version, only from the expected head, and frees the id.

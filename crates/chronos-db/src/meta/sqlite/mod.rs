@@ -31,7 +31,7 @@ mod rows;
 mod tests;
 
 use super::{
-    ActorWindow, CollectionSpec, Committed, CommittedPage, Expect, LeaseStore, MetaError,
+    ActorWindow, CollectionSpec, Committed, CommittedPage, Expect, FlatPage, LeaseStore, MetaError,
     MetadataStore, QueryPage, RequestState, VersionWrite,
 };
 use crate::backend_error::BackendError;
@@ -40,7 +40,7 @@ use crate::model::{StoredVersion, Timestamp, VersionRecord};
 use crate::query::{AsOf, Query};
 use async_trait::async_trait;
 use connection::{backend, open_connection};
-use query::{meta_expr, meta_type_expr, run_query, sort_key_expr};
+use query::{meta_expr, meta_type_expr, run_flat_query, run_query, sort_key_expr};
 use rows::{collect, read_head, read_version, version_params, VER_COLS};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
@@ -585,6 +585,20 @@ impl MetadataStore for SqliteStore {
         };
         let q = query.clone();
         self.run(move |c| run_query(c, &t, &q)).await
+    }
+
+    async fn query_flat(
+        &self,
+        coll: &CollectionSpec,
+        query: &Query,
+        inline_since: Option<Timestamp>,
+    ) -> Result<FlatPage, MetaError> {
+        let Some(t) = self.table(&coll.name).await? else {
+            return Ok(FlatPage::default());
+        };
+        let q = query.clone();
+        self.run(move |c| run_flat_query(c, &t, &q, inline_since))
+            .await
     }
 
     async fn scan_heads(

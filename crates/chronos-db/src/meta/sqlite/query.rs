@@ -1,10 +1,10 @@
 //! The query compiler: filters, sorts and keyset pages as SQL over the indexed properties
 //! (`json_extract` of the head's `meta` column), and running a query.
 
-use super::super::{MetaError, QueryPage};
+use super::super::{FlatPage, FlatRow, MetaError, QueryPage};
 use super::connection::backend;
-use super::rows::{collect, read_head, VER_COLS};
-use crate::model::StoredVersion;
+use super::rows::{collect, read_flat, read_head, VER_COLS};
+use crate::model::{StoredVersion, Timestamp};
 use crate::query::{AsOf, CmpOp, Cursor, Field, Filter, IndexedPath, Query, Scalar};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::Connection;
@@ -447,33 +447,55 @@ pub(super) fn build_any_version_ids(
 }
 
 pub(super) fn run_query(c: &mut Connection, t: &str, q: &Query) -> Result<QueryPage, MetaError> {
+    let (rows, next) = run_page(c, t, q, read_head, |h: &StoredVersion| &h.version.id)?;
+    Ok(QueryPage { rows, next })
+}
+
+/// [`run_query`] with each row in flat form when `inline_since` allows it (see
+/// [`crate::meta::MetadataStore::query_flat`]).
+pub(super) fn run_flat_query(
+    c: &mut Connection,
+    t: &str,
+    q: &Query,
+    inline_since: Option<Timestamp>,
+) -> Result<FlatPage, MetaError> {
+    let (rows, next) = run_page(c, t, q, |r| read_flat(r, inline_since), FlatRow::id)?;
+    Ok(FlatPage { rows, next })
+}
+
+/// Runs the query, reading each row with `read`; returns the page's rows and the cursor
+/// after its last one (named by `id_of`) when more follow.
+fn run_page<T>(
+    c: &mut Connection,
+    t: &str,
+    q: &Query,
+    read: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<Result<T, MetaError>>,
+    id_of: impl Fn(&T) -> &str,
+) -> Result<(Vec<T>, Option<Cursor>), MetaError> {
     let sql = build_query(t, q);
     let n_sort = q.sort.len();
     let mut st = c.prepare_cached(&sql.text).map_err(backend)?;
     let rows = st
         .query_map(rusqlite::params_from_iter(sql.params.iter()), |r| {
-            let head = read_head(r)?;
+            let row = read(r)?;
             let mut vals = Vec::with_capacity(n_sort);
             for i in 0..n_sort {
                 vals.push(to_scalar(r.get::<_, SqlValue>(17 + i)?));
             }
-            Ok(head.map(|h| (h, vals)))
+            Ok(row.map(|row| (row, vals)))
         })
         .map_err(backend)?;
-    let mut out: Vec<(StoredVersion, Vec<Scalar>)> = collect(rows)?;
+    let mut out: Vec<(T, Vec<Scalar>)> = collect(rows)?;
     let next = if out.len() > q.limit {
         out.truncate(q.limit);
-        out.last().map(|(h, vals)| Cursor {
+        out.last().map(|(row, vals)| Cursor {
             values: vals.clone(),
-            id: h.version.id.clone(),
+            id: id_of(row).to_string(),
         })
     } else {
         None
     };
-    Ok(QueryPage {
-        rows: out.into_iter().map(|(h, _)| h).collect(),
-        next,
-    })
+    Ok((out.into_iter().map(|(row, _)| row).collect(), next))
 }
 
 fn prefixed_cols() -> String {

@@ -1,9 +1,9 @@
 //! Version rows: the column list, decoding a row, encoding a record's parameters.
 
-use super::super::MetaError;
+use super::super::{FlatColumns, FlatRow, MetaError};
 use super::connection::backend;
 use crate::model::{Lineage, Op, StoredVersion, Timestamp, VersionRecord};
-use rusqlite::types::Value as SqlValue;
+use rusqlite::types::{Value as SqlValue, ValueRef};
 
 pub(super) const VER_COLS: &str = "id, ov, cv, op, at, actor, reason, function_id, payload_key, size, sha256, meta, lineage, deleted, content_of, request_id";
 
@@ -49,6 +49,39 @@ pub(super) fn read_head(
         shadow,
         mark: None,
     }))
+}
+
+/// A query row (the columns of [`read_head`]) in flat form when `inline_since` allows it,
+/// built from the row's text as SQLite holds it; decoded whole otherwise (see
+/// [`crate::meta::FlatRow`]).
+pub(super) fn read_flat(
+    r: &rusqlite::Row<'_>,
+    inline_since: Option<Timestamp>,
+) -> rusqlite::Result<Result<FlatRow, MetaError>> {
+    if inline_since.is_some() {
+        let text = |i: usize| -> rusqlite::Result<Option<&str>> {
+            Ok(match r.get_ref(i)? {
+                ValueRef::Text(t) => std::str::from_utf8(t).ok(),
+                _ => None,
+            })
+        };
+        if let (Some(id), Some(op), Some(lineage)) = (text(0)?, text(3)?, text(12)?) {
+            let columns = FlatColumns {
+                id,
+                ov: r.get::<_, i64>(1)? as u64,
+                cv: r.get::<_, i64>(2)? as u64,
+                at: Timestamp(r.get(4)?),
+                op,
+                deleted: r.get::<_, i64>(13)? != 0,
+                lineage,
+                content: text(16)?,
+            };
+            if let Some(flat) = columns.build(inline_since) {
+                return Ok(Ok(flat));
+            }
+        }
+    }
+    Ok(read_head(r)?.map(|row| FlatRow::Stored(Box::new(row))))
 }
 
 pub(super) fn version_params(v: &VersionRecord, cv: u64) -> Result<Vec<SqlValue>, MetaError> {

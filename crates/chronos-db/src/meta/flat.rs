@@ -1,0 +1,99 @@
+//! Query pages for readers that pass JSON on: rows already in the item's flat JSON form
+//! when their inline content may be used, the stored version otherwise.
+
+use crate::model::{Op, StoredVersion, SystemFields, Timestamp};
+use crate::query::Cursor;
+use serde_json::value::RawValue;
+
+/// One page of [`super::MetadataStore::query_flat`].
+#[derive(Debug, Default)]
+pub struct FlatPage {
+    /// Matching rows, in the query's order.
+    pub rows: Vec<FlatRow>,
+    /// Where the next page starts; `None` on the last page.
+    pub next: Option<Cursor>,
+}
+
+/// One row of a [`FlatPage`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum FlatRow {
+    /// The item in its flat form (`{"_id", ...content, "_system"}`), built from the row's
+    /// inline content.
+    Flat {
+        /// The item's id.
+        id: String,
+        /// The item as JSON text.
+        json: Box<RawValue>,
+    },
+    /// A row whose content must come from its object: none inline, an inline copy older
+    /// than the caller accepts, or one that does not read as an object.
+    Stored(Box<StoredVersion>),
+}
+
+impl FlatRow {
+    /// The item's id.
+    pub fn id(&self) -> &str {
+        match self {
+            FlatRow::Flat { id, .. } => id,
+            FlatRow::Stored(row) => &row.version.id,
+        }
+    }
+
+    /// `row` in flat form when its inline content was committed at or after `inline_since`
+    /// (never when `None`) and reads as an object; an erasure's tombstone never is (its
+    /// reader drops it).
+    pub fn of(row: StoredVersion, inline_since: Option<Timestamp>) -> FlatRow {
+        let v = &row.version;
+        let usable = inline_since.is_some_and(|since| v.at >= since) && v.op != Op::Erase;
+        if let (true, Some(content)) = (usable, row.shadow.as_deref()) {
+            if let Ok(json) = crate::flat::item_json(&v.id, content, &SystemFields::of(v)) {
+                return FlatRow::Flat {
+                    id: v.id.clone(),
+                    json,
+                };
+            }
+        }
+        FlatRow::Stored(Box::new(row))
+    }
+}
+
+/// The columns of a row that its flat form is built from, borrowed from the row as a
+/// backend reads it: a page of flat rows then costs no [`StoredVersion`] per row.
+pub(crate) struct FlatColumns<'a> {
+    /// The item's id.
+    pub id: &'a str,
+    /// The version's object version.
+    pub ov: u64,
+    /// The version's collection version.
+    pub cv: u64,
+    /// When the version was committed.
+    pub at: Timestamp,
+    /// The version's operation, as stored.
+    pub op: &'a str,
+    /// Whether the version is a deletion.
+    pub deleted: bool,
+    /// The version's lineage as JSON text.
+    pub lineage: &'a str,
+    /// The inline content, if any.
+    pub content: Option<&'a str>,
+}
+
+impl FlatColumns<'_> {
+    /// The row in flat form, or `None` when it does not qualify (see [`FlatRow::of`]) or
+    /// its text does not read: the caller then decodes the row whole.
+    pub(crate) fn build(&self, inline_since: Option<Timestamp>) -> Option<FlatRow> {
+        let since = inline_since?;
+        let content = self.content?;
+        if self.at < since || Op::parse(self.op)? == Op::Erase {
+            return None;
+        }
+        let lineage = serde_json::from_str(self.lineage).ok()?;
+        let system = SystemFields::from_lineage(self.ov, self.cv, self.at, self.deleted, lineage);
+        let json = crate::flat::item_json(self.id, content, &system).ok()?;
+        Some(FlatRow::Flat {
+            id: self.id.to_string(),
+            json,
+        })
+    }
+}
