@@ -323,10 +323,18 @@ export class CollectionOps {
    * The change feed: the collection's committed versions in cv order after `sinceCv`,
    * never skipping one that commits late. Pass `page.nextSinceCv` back to continue; `wait`
    * (seconds, at most 60) makes an empty answer wait for a change (long poll). `include`:
-   * `'none'` (default), `'after'` or `'beforeAfter'`.
+   * `'none'` (default), `'after'` or `'beforeAfter'`. `signal` stops the call, a waiting one
+   * included (it then rejects with the signal's reason).
    */
   changes(
-    opts: { sinceCv?: number; limit?: number; ops?: string[]; include?: 'none' | 'after' | 'beforeAfter'; wait?: number } = {},
+    opts: {
+      sinceCv?: number;
+      limit?: number;
+      ops?: string[];
+      include?: 'none' | 'after' | 'beforeAfter';
+      wait?: number;
+      signal?: AbortSignal;
+    } = {},
   ): Promise<ChangesPage> {
     return this.http.send<ChangesPage>({
       method: 'GET',
@@ -339,13 +347,15 @@ export class CollectionOps {
         wait: opts.wait === undefined ? undefined : `${opts.wait}s`,
       },
       idempotent: true,
+      signal: opts.signal,
     });
   }
 
   /**
    * Follows the change feed from `sinceCv`: yields every change as it commits, in cv order,
    * exactly once (long polls of `wait` seconds, default 20, while nothing is ready). Stop
-   * with `break`, or with `signal`. A server whose waiting places are all taken answers a
+   * with `break`, or with `signal` (which also ends a long poll in flight: the loop ends
+   * without an error). A server whose waiting places are all taken answers a
    * long poll at once: an empty answer that came back quickly is followed by a pause of a
    * second, not by the next poll.
    */
@@ -355,7 +365,13 @@ export class CollectionOps {
     let sinceCv = opts.sinceCv ?? 0;
     while (!opts.signal?.aborted) {
       const asked = Date.now();
-      const page = await this.changes({ sinceCv, ops: opts.ops, include: opts.include, wait: opts.wait ?? 20 });
+      let page: ChangesPage;
+      try {
+        page = await this.changes({ sinceCv, ops: opts.ops, include: opts.include, wait: opts.wait ?? 20, signal: opts.signal });
+      } catch (error) {
+        if (opts.signal?.aborted) return;
+        throw error;
+      }
       for (const change of page.changes) {
         yield change;
       }

@@ -30,6 +30,8 @@ export interface Request {
    * outcome, so the write is sent again after a 503 or a network failure, like a read.
    */
   requestId?: string;
+  /** Stops the call: an aborted call rejects with the signal's reason and is not retried. */
+  signal?: AbortSignal;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -75,9 +77,11 @@ export class Http {
           method: req.method,
           headers,
           body,
-          signal: AbortSignal.timeout(this.timeoutMs),
+          signal: req.signal ? AbortSignal.any([req.signal, AbortSignal.timeout(this.timeoutMs)]) : AbortSignal.timeout(this.timeoutMs),
         });
       } catch (cause) {
+        // The caller stopped the call: nothing to retry or report as an outage.
+        if (req.signal?.aborted) throw req.signal.reason;
         const timedOut = cause instanceof Error && cause.name === 'TimeoutError';
         const error = new BackendUnavailableError(
           timedOut ? `no answer within ${this.timeoutMs} ms` : `cannot reach ${this.base}: ${String(cause)}`,
@@ -94,6 +98,7 @@ export class Http {
       try {
         text = await response.text();
       } catch (cause) {
+        if (req.signal?.aborted) throw req.signal.reason;
         // The connection broke (or timed out) while the answer was being read.
         if (attempt < attempts) {
           await sleep(backoff(attempt));

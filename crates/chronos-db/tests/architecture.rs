@@ -189,6 +189,7 @@ fn lower_layers_do_not_reach_up() {
         "names",
         "backend_error",
         "redact",
+        "flat",
     ] {
         let reached: Vec<&String> = deps
             .get(lower)

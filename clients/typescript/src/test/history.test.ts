@@ -64,6 +64,26 @@ describe('changes', () => {
   });
 });
 
+describe('stopping follow', () => {
+  it('ends a long poll in flight at once, without an error', async () => {
+    const feed = initChronos({ url: server.url, apiKey: writer }).with({ databaseType: 'runtime', tenantId: 'tenant-a', collection: 'quiet' });
+    const stop = new AbortController();
+    const started = Date.now();
+    setTimeout(() => stop.abort(), 300);
+    for await (const _change of feed.follow({ wait: 20, signal: stop.signal })) {
+      assert.fail('the feed is empty');
+    }
+    const took = Date.now() - started;
+    assert.ok(took < 5000, `stopped after ${took} ms, not at the end of a 20 s poll`);
+
+    // A single waiting call rejects with the signal's reason.
+    const once = new AbortController();
+    const waiting = feed.changes({ wait: 20, signal: once.signal });
+    setTimeout(() => once.abort(new Error('enough')), 200);
+    await assert.rejects(waiting, /enough/);
+  });
+});
+
 describe('follow on a server whose waiting places are taken', () => {
   it('pauses after answers that did not wait instead of polling in a loop', async () => {
     const k = newKey('busy', ['runtime:tenant:tenant-a:read']);

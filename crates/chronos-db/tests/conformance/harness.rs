@@ -4,7 +4,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chronos_db::config::ChronosConfig;
 use chronos_db::meta::{
-    CollectionSpec, Committed, LeaseStore, MetaError, MetadataStore, QueryPage, VersionWrite,
+    CollectionSpec, Committed, FlatPage, LeaseStore, MetaError, MetadataStore, QueryPage,
+    VersionWrite,
 };
 use chronos_db::model::{StoredVersion, Timestamp, VersionRecord};
 use chronos_db::payload::{ObjectInfo, PayloadError, PayloadStore};
@@ -40,6 +41,8 @@ pub struct Fault {
     pub after_effect: std::sync::atomic::AtomicBool,
     /// Payload writes: wait this long first (a slow store), 0 = no wait.
     pub put_delay_ms: std::sync::atomic::AtomicU64,
+    /// Payload reads (`get`) so far: counted, never failed.
+    pub reads: AtomicUsize,
 }
 
 impl Fault {
@@ -485,6 +488,14 @@ impl MetadataStore for FaultyMeta {
     async fn query(&self, coll: &CollectionSpec, query: &Query) -> Result<QueryPage, MetaError> {
         self.inner.query(coll, query).await
     }
+    async fn query_flat(
+        &self,
+        coll: &CollectionSpec,
+        query: &Query,
+        inline_since: Option<Timestamp>,
+    ) -> Result<FlatPage, MetaError> {
+        self.inner.query_flat(coll, query, inline_since).await
+    }
     async fn scan_heads(
         &self,
         coll: &str,
@@ -565,6 +576,7 @@ impl PayloadStore for FaultyPayload {
         self.inner.put_encoded(key, bytes, content_encoding).await
     }
     async fn get(&self, key: &str) -> Result<Bytes, PayloadError> {
+        self.fault.reads.fetch_add(1, Ordering::SeqCst);
         self.inner.get(key).await
     }
     async fn copy(&self, from: &str, to: &str) -> Result<(), PayloadError> {

@@ -43,8 +43,8 @@ fn small_shadows(name: &'static str) -> impl FnOnce(&mut chronos_db::config::Chr
     shadows_for(name, 24)
 }
 
-/// Inline copies up to 200 bytes, fresh for `ttl_hours` (0: every copy is stale by the time
-/// it is read, so content comes from objects).
+/// Inline copies up to 200 bytes, fresh for `ttl_hours` (0: copies committed before a read
+/// began are stale, so their content comes from objects).
 fn shadows_for(
     name: &'static str,
     ttl_hours: u32,
@@ -151,6 +151,36 @@ conformance_case!(json_pages_of_stale_inline_copies_come_from_objects);
 async fn json_pages_of_stale_inline_copies_come_from_objects(b: &dyn Backend) {
     let h = open!(b, shadows_for("docs", 0));
     pages_match(&h).await;
+}
+
+conformance_case!(json_pages_read_objects_only_for_content_not_fresh_inline);
+async fn json_pages_read_objects_only_for_content_not_fresh_inline(b: &dyn Backend) {
+    // How many objects one JSON page of the seeded documents reads.
+    async fn object_reads(h: &Harness) -> usize {
+        let (c, _ids) = seed(h).await;
+        tick().await;
+        let reads = || {
+            h.payload_fault
+                .reads
+                .load(std::sync::atomic::Ordering::SeqCst)
+        };
+        let before = reads();
+        let page = c.list_by_meta_json(ListOptions::default()).await.unwrap();
+        assert_eq!(page.items.len(), documents().len());
+        reads() - before
+    }
+    // Fresh inline copies: only the document too large to be inline is read.
+    let fresh = open!(b, small_shadows("docs"));
+    assert_eq!(object_reads(&fresh).await, 1);
+    // Stale copies are never used: every document comes from its object.
+    let stale = open!(b, shadows_for("docs", 0));
+    assert_eq!(object_reads(&stale).await, documents().len());
+    // Nor are inline copies with encryption on (they would outlive a shred).
+    let encrypted = open!(b, |cfg: &mut chronos_db::config::ChronosConfig| {
+        small_shadows("docs")(cfg);
+        crate::encryption::encrypted(cfg);
+    });
+    assert_eq!(object_reads(&encrypted).await, documents().len());
 }
 
 /// Every page of several queries, the JSON form against the typed form encoded.

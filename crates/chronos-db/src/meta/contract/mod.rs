@@ -505,6 +505,11 @@ pub(crate) async fn flat_pages_match_query_pages(store: Arc<dyn MetadataStore>) 
     let mut del = record("e", 0, json!({"n": 6}), 5_000);
     (del.deleted, del.op) = (true, Op::Delete);
     s.commit("f", write(del, true)).await.unwrap();
+    // An erasure's tombstone is never a row of either form.
+    put(s, "f", "g", &[json!({"n": 7})], 6_000).await;
+    let mut tombstone = record("g", 1, json!({}), 6_001);
+    (tombstone.deleted, tombstone.op) = (true, Op::Erase);
+    s.commit("f", write(tombstone, true)).await.unwrap();
 
     let check = |q: Query, since: Option<Timestamp>, want_flat: Vec<&'static str>| {
         let spr = &sp;

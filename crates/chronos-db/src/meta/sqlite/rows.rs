@@ -53,32 +53,36 @@ pub(super) fn read_head(
 
 /// A query row (the columns of [`read_head`]) in flat form when `inline_since` allows it,
 /// built from the row's text as SQLite holds it; decoded whole otherwise (see
-/// [`crate::meta::FlatRow`]).
+/// [`crate::meta::FlatRow`]). Only the columns the flat item shows are read on the fast
+/// path; a row whose columns do not read as expected is decoded whole, which reports it
+/// as corrupt.
 pub(super) fn read_flat(
     r: &rusqlite::Row<'_>,
     inline_since: Option<Timestamp>,
 ) -> rusqlite::Result<Result<FlatRow, MetaError>> {
     if inline_since.is_some() {
-        let text = |i: usize| -> rusqlite::Result<Option<&str>> {
-            Ok(match r.get_ref(i)? {
-                ValueRef::Text(t) => std::str::from_utf8(t).ok(),
-                _ => None,
-            })
+        let text = |i: usize| match r.get_ref(i) {
+            Ok(ValueRef::Text(t)) => std::str::from_utf8(t).ok(),
+            _ => None,
         };
-        if let (Some(id), Some(op), Some(lineage)) = (text(0)?, text(3)?, text(12)?) {
-            let columns = FlatColumns {
-                id,
-                ov: r.get::<_, i64>(1)? as u64,
-                cv: r.get::<_, i64>(2)? as u64,
-                at: Timestamp(r.get(4)?),
-                op,
-                deleted: r.get::<_, i64>(13)? != 0,
-                lineage,
-                content: text(16)?,
-            };
-            if let Some(flat) = columns.build(inline_since) {
-                return Ok(Ok(flat));
-            }
+        let int = |i: usize| match r.get_ref(i) {
+            Ok(ValueRef::Integer(n)) => Some(n),
+            _ => None,
+        };
+        let columns = (|| {
+            Some(FlatColumns {
+                id: text(0)?,
+                ov: u64::try_from(int(1)?).ok()?,
+                cv: u64::try_from(int(2)?).ok()?,
+                at: Timestamp(int(4)?),
+                op: text(3)?,
+                deleted: int(13)? != 0,
+                lineage: text(12)?,
+                content: text(16),
+            })
+        })();
+        if let Some(flat) = columns.and_then(|c| c.build(inline_since)) {
+            return Ok(Ok(flat));
         }
     }
     Ok(read_head(r)?.map(|row| FlatRow::Stored(Box::new(row))))
