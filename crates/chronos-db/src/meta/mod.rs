@@ -55,7 +55,7 @@ pub struct ActorWindow {
     /// The `(at, cv)` of the last version of the previous page.
     pub before: Option<(Timestamp, u64)>,
 }
-use crate::model::{StoredVersion, Timestamp, VersionRecord};
+use crate::model::{Op, StoredVersion, Timestamp, VersionRecord};
 use crate::query::{AsOf, Cursor, IndexSpec, Query};
 use async_trait::async_trait;
 
@@ -133,6 +133,15 @@ pub struct Committed {
     pub cv: u64,
     /// Versions removed by this commit (only when `keep_history` was false).
     pub dropped: Vec<VersionRecord>,
+}
+
+/// A version of one item, named by its ov or by an as-of point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionAt {
+    /// The version with this ov.
+    Ov(u64),
+    /// The latest version committed at or before this point.
+    AsOf(AsOf),
 }
 
 /// One page of a query.
@@ -224,6 +233,25 @@ pub trait MetadataStore:
         id: &str,
         request_id: &str,
     ) -> Result<RequestState, MetaError>;
+
+    /// The version `at` names (an ov, or an as-of point: see [`MetadataStore::get_version`]
+    /// and [`MetadataStore::version_as_of`]), and whether the item is erased now (its head an
+    /// erasure's tombstone), the head read after the version: a reader then never returns a
+    /// version read before an erasure committed as if the item still existed. One round trip
+    /// where the backend can; this default makes two.
+    async fn version_and_erased(
+        &self,
+        coll: &str,
+        id: &str,
+        at: VersionAt,
+    ) -> Result<(Option<StoredVersion>, bool), MetaError> {
+        let found = match at {
+            VersionAt::Ov(ov) => self.get_version(coll, id, ov).await?,
+            VersionAt::AsOf(as_of) => self.version_as_of(coll, id, as_of).await?,
+        };
+        let head = self.get_head(coll, id).await?;
+        Ok((found, head.is_some_and(|h| h.version.op == Op::Erase)))
+    }
 
     /// The latest committed version with `at <= T` (or `cv <= N`), with its inline content.
     async fn version_as_of(

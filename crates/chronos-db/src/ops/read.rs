@@ -2,6 +2,7 @@
 
 use super::{item_id, Collection};
 use crate::error::{Error, Result};
+use crate::meta::VersionAt;
 use crate::model::StoredVersion;
 use crate::model::{Item, Op, Timestamp, VersionInfo};
 use crate::names::ItemId;
@@ -205,36 +206,37 @@ impl Collection {
 
     /// The stored version a single-item read reads, if any.
     pub(super) async fn find(&self, id: &ItemId, at: ReadAt) -> Result<Option<StoredVersion>> {
-        let found = match at {
-            ReadAt::Latest => self.head(id).await?,
-            ReadAt::Ov(ov) => self.store.get_version(self.name(), id, ov).await?,
-            ReadAt::Time(t) => {
-                self.need_history("a read as of a time")?;
-                self.store
-                    .version_as_of(self.name(), id, AsOf::Time(t))
-                    .await?
-            }
-        };
         let what = || match at {
             ReadAt::Latest => format!("item '{id}'"),
             ReadAt::Ov(ov) => format!("version {ov} of item '{id}'"),
             ReadAt::Time(t) => format!("item '{id}' as of {t}"),
         };
+        let version_at = match at {
+            ReadAt::Latest => {
+                return match self.head(id).await? {
+                    Some(v) if v.version.op == Op::Erase => Err(Error::Erased { what: what() }),
+                    found => Ok(found),
+                };
+            }
+            ReadAt::Ov(ov) => VersionAt::Ov(ov),
+            ReadAt::Time(t) => {
+                self.need_history("a read as of a time")?;
+                VersionAt::AsOf(AsOf::Time(t))
+            }
+        };
+        // The head is read after the version (in the same call): a version read before an
+        // erasure's tombstone committed is returned only if the tombstone had not committed
+        // yet.
+        let (found, erased) = self
+            .store
+            .version_and_erased(self.name(), id, version_at)
+            .await?;
+        if erased || found.as_ref().is_some_and(|v| v.version.op == Op::Erase) {
+            return Err(Error::Erased { what: what() });
+        }
         match found {
-            Some(v) if v.version.op == Op::Erase => Err(Error::Erased { what: what() }),
-            // The head is read after the version: a version read before an erasure's
-            // tombstone committed is returned only if the tombstone had not committed yet.
-            Some(v) if at != ReadAt::Latest => {
-                self.refuse_if_erased(id, what).await?;
-                Ok(Some(v))
-            }
             Some(v) => Ok(Some(v)),
-            None => {
-                if at != ReadAt::Latest {
-                    self.refuse_if_erased(id, what).await?;
-                }
-                self.missing_or_pruned(id, at).await.map(|()| None)
-            }
+            None => self.missing_or_pruned(id, at).await.map(|()| None),
         }
     }
 

@@ -5,7 +5,7 @@ use bytes::Bytes;
 use chronos_db::config::ChronosConfig;
 use chronos_db::meta::{
     CollectionSpec, Committed, FlatPage, LeaseStore, MetaError, MetadataStore, QueryPage,
-    VersionWrite,
+    VersionAt, VersionWrite,
 };
 use chronos_db::model::{StoredVersion, Timestamp, VersionRecord};
 use chronos_db::payload::{ObjectInfo, PayloadError, PayloadStore};
@@ -464,6 +464,18 @@ impl MetadataStore for FaultyMeta {
         as_of: AsOf,
     ) -> Result<Option<StoredVersion>, MetaError> {
         self.inner.version_as_of(coll, id, as_of).await
+    }
+    async fn version_and_erased(
+        &self,
+        coll: &str,
+        id: &str,
+        at: VersionAt,
+    ) -> Result<(Option<StoredVersion>, bool), MetaError> {
+        // Counted like the head read it includes.
+        if self.fault.hit() {
+            return Err(injected());
+        }
+        self.inner.version_and_erased(coll, id, at).await
     }
     async fn find_request(
         &self,

@@ -9,8 +9,10 @@
 mod capabilities;
 pub(crate) use capabilities::*;
 
-use super::{CollectionSpec, Expect, FlatRow, MetaError, MetadataStore, QueryPage, VersionWrite};
-use crate::model::{Lineage, Op, Timestamp, VersionRecord};
+use super::{
+    CollectionSpec, Expect, FlatRow, MetaError, MetadataStore, QueryPage, VersionAt, VersionWrite,
+};
+use crate::model::{Lineage, Op, StoredVersion, Timestamp, VersionRecord};
 use crate::query::{parse_sort, AsOf, Cursor, Filter, IndexSpec, IndexedPath, Query, Scalar};
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -27,6 +29,7 @@ macro_rules! contract_tests {
             queries_with_operators_sort_and_cursor_pages,
             as_of_queries,
             flat_pages_match_query_pages,
+            versions_come_with_the_erasure_state,
             purge_removes_everything,
             versioning_off_drops_older_versions,
             concurrent_writers_keep_ov_contiguous,
@@ -571,6 +574,50 @@ pub(crate) async fn flat_pages_match_query_pages(store: Arc<dyn MetadataStore>) 
     assert_eq!(v["v"], 0);
     assert_eq!(v["_system"]["ov"], 0);
     assert_eq!(v["_system"]["functionIds"], json!(["f1"]));
+}
+
+/// `version_and_erased` reads the version an ov or an as-of point names, and tells whether
+/// the item's head is an erasure's tombstone.
+pub(crate) async fn versions_come_with_the_erasure_state(store: Arc<dyn MetadataStore>) {
+    let s = store.as_ref();
+    let sp = spec("v", &[]);
+    assert_eq!(
+        s.version_and_erased("v", "a", VersionAt::Ov(0))
+            .await
+            .unwrap(),
+        (None, false)
+    );
+    s.ensure_collection(&sp).await.unwrap();
+    let cvs = put(s, "v", "a", &[json!({}), json!({})], 1_000).await;
+    let ov = |r: (Option<StoredVersion>, bool)| (r.0.map(|v| v.version.ov), r.1);
+    let read = |at| async move { ov(s.version_and_erased("v", "a", at).await.unwrap()) };
+    assert_eq!(read(VersionAt::Ov(0)).await, (Some(0), false));
+    assert_eq!(read(VersionAt::Ov(5)).await, (None, false));
+    assert_eq!(
+        read(VersionAt::AsOf(AsOf::Cv(cvs[0]))).await,
+        (Some(0), false)
+    );
+    assert_eq!(
+        read(VersionAt::AsOf(AsOf::Time(Timestamp(1_001)))).await,
+        (Some(1), false)
+    );
+    assert_eq!(
+        read(VersionAt::AsOf(AsOf::Time(Timestamp(999)))).await,
+        (None, false)
+    );
+    let mut tombstone = record("a", 2, json!({}), 2_000);
+    (tombstone.deleted, tombstone.op) = (true, Op::Erase);
+    s.commit("v", write(tombstone, true)).await.unwrap();
+    assert_eq!(read(VersionAt::Ov(0)).await, (Some(0), true));
+    assert_eq!(
+        read(VersionAt::AsOf(AsOf::Time(Timestamp(999)))).await,
+        (None, true)
+    );
+    let other = s
+        .version_and_erased("v", "b", VersionAt::Ov(0))
+        .await
+        .unwrap();
+    assert_eq!(other, (None, false));
 }
 
 /// A purge removes the head and every version, only from the expected head, and frees the id.

@@ -32,11 +32,11 @@ mod tests;
 
 use super::{
     ActorWindow, CollectionSpec, Committed, CommittedPage, Expect, FlatPage, LeaseStore, MetaError,
-    MetadataStore, QueryPage, RequestState, VersionWrite,
+    MetadataStore, QueryPage, RequestState, VersionAt, VersionWrite,
 };
 use crate::backend_error::BackendError;
 use crate::config::Durability;
-use crate::model::{StoredVersion, Timestamp, VersionRecord};
+use crate::model::{Op, StoredVersion, Timestamp, VersionRecord};
 use crate::query::{AsOf, Query};
 use async_trait::async_trait;
 use connection::{backend, open_connection};
@@ -271,6 +271,42 @@ fn rebuild_with_rowid(
     .map_err(backend)
 }
 
+/// Version `ov` of item `id` in the collection whose tables are `t`.
+fn version_by_ov(
+    c: &Connection,
+    t: &str,
+    id: &str,
+    ov: u64,
+) -> Result<Option<StoredVersion>, MetaError> {
+    let mut st = c
+        .prepare_cached(&format!(
+            "SELECT {VER_COLS}, shadow FROM {t}_ver WHERE id = ?1 AND ov = ?2"
+        ))
+        .map_err(backend)?;
+    st.query_row(params![id, ov as i64], read_head)
+        .optional()
+        .map_err(backend)?
+        .transpose()
+}
+
+/// The latest version of item `id` at or before `as_of`.
+fn version_at(
+    c: &Connection,
+    t: &str,
+    id: &str,
+    as_of: AsOf,
+) -> Result<Option<StoredVersion>, MetaError> {
+    let (sql, bound) = match as_of {
+        AsOf::Time(ts) => (format!("SELECT {VER_COLS}, shadow FROM {t}_ver WHERE id = ?1 AND at <= ?2 ORDER BY at DESC, ov DESC LIMIT 1"), ts.micros()),
+        AsOf::Cv(cv) => (format!("SELECT {VER_COLS}, shadow FROM {t}_ver WHERE id = ?1 AND cv <= ?2 ORDER BY cv DESC LIMIT 1"), cv.min(i64::MAX as u64) as i64),
+    };
+    let mut st = c.prepare_cached(&sql).map_err(backend)?;
+    st.query_row(params![id, bound], read_head)
+        .optional()
+        .map_err(backend)?
+        .transpose()
+}
+
 #[async_trait]
 impl MetadataStore for SqliteStore {
     async fn ensure_collection(&self, coll: &CollectionSpec) -> Result<(), MetaError> {
@@ -490,18 +526,7 @@ impl MetadataStore for SqliteStore {
             return Ok(None);
         };
         let id = id.to_string();
-        self.run(move |c| {
-            let mut st = c
-                .prepare_cached(&format!(
-                    "SELECT {VER_COLS}, shadow FROM {t}_ver WHERE id = ?1 AND ov = ?2"
-                ))
-                .map_err(backend)?;
-            st.query_row(params![id, ov as i64], read_head)
-                .optional()
-                .map_err(backend)?
-                .transpose()
-        })
-        .await
+        self.run(move |c| version_by_ov(c, &t, &id, ov)).await
     }
 
     async fn find_request(
@@ -533,6 +558,33 @@ impl MetadataStore for SqliteStore {
         .await
     }
 
+    async fn version_and_erased(
+        &self,
+        coll: &str,
+        id: &str,
+        at: VersionAt,
+    ) -> Result<(Option<StoredVersion>, bool), MetaError> {
+        let Some(t) = self.table(coll).await? else {
+            return Ok((None, false));
+        };
+        let id = id.to_string();
+        // One call on the one connection: no commit lands between the two reads.
+        self.run(move |c| {
+            let found = match at {
+                VersionAt::Ov(ov) => version_by_ov(c, &t, &id, ov)?,
+                VersionAt::AsOf(as_of) => version_at(c, &t, &id, as_of)?,
+            };
+            let head_op: Option<String> = c
+                .prepare_cached(&format!("SELECT op FROM {t}_head WHERE id = ?1"))
+                .map_err(backend)?
+                .query_row([&id], |r| r.get(0))
+                .optional()
+                .map_err(backend)?;
+            Ok((found, head_op.as_deref() == Some(Op::Erase.as_str())))
+        })
+        .await
+    }
+
     async fn version_as_of(
         &self,
         coll: &str,
@@ -543,15 +595,7 @@ impl MetadataStore for SqliteStore {
             return Ok(None);
         };
         let id = id.to_string();
-        self.run(move |c| {
-            let (sql, bound) = match as_of {
-                AsOf::Time(ts) => (format!("SELECT {VER_COLS}, shadow FROM {t}_ver WHERE id = ?1 AND at <= ?2 ORDER BY at DESC, ov DESC LIMIT 1"), ts.micros()),
-                AsOf::Cv(cv) => (format!("SELECT {VER_COLS}, shadow FROM {t}_ver WHERE id = ?1 AND cv <= ?2 ORDER BY cv DESC LIMIT 1"), cv.min(i64::MAX as u64) as i64),
-            };
-            let mut st = c.prepare_cached(&sql).map_err(backend)?;
-            st.query_row(params![id, bound], read_head).optional().map_err(backend)?.transpose()
-        })
-        .await
+        self.run(move |c| version_at(c, &t, &id, as_of)).await
     }
 
     async fn history(
