@@ -618,6 +618,16 @@ pub(crate) async fn versions_come_with_the_erasure_state(store: Arc<dyn Metadata
         .await
         .unwrap();
     assert_eq!(other, (None, false));
+    // A deleted item is not an erased one.
+    put(s, "v", "d", &[json!({})], 3_000).await;
+    let mut deletion = record("d", 1, json!({}), 3_001);
+    (deletion.deleted, deletion.op) = (true, Op::Delete);
+    s.commit("v", write(deletion, true)).await.unwrap();
+    let d = s
+        .version_and_erased("v", "d", VersionAt::Ov(0))
+        .await
+        .unwrap();
+    assert_eq!((d.0.map(|v| v.version.ov), d.1), (Some(0), false));
 }
 
 /// A purge removes the head and every version, only from the expected head, and frees the id.

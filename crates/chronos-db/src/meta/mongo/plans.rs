@@ -10,7 +10,7 @@
 
 use super::*;
 use crate::meta::contract::{record, spec, write};
-use crate::meta::CounterStore;
+use crate::meta::{CounterStore, VersionAt};
 use crate::query::AsOf;
 use mongodb::event::command::CommandEvent;
 use mongodb::event::EventHandler;
@@ -155,12 +155,20 @@ async fn round_trips_per_operation() {
         .unwrap();
     rows.push(("update (commit, without a mark)", m.take()));
     s.get_version("rt", "a", 1).await.unwrap().unwrap();
-    rows.push(("get_version", m.take()));
+    rows.push(("version by ov", m.take()));
     s.version_as_of("rt", "a", AsOf::Time(Timestamp(250)))
         .await
         .unwrap()
         .unwrap();
-    rows.push(("get_as_of", m.take()));
+    rows.push(("version as of a time", m.take()));
+    s.version_and_erased("rt", "a", VersionAt::Ov(1))
+        .await
+        .unwrap();
+    rows.push(("get_version (with the erasure check)", m.take()));
+    s.version_and_erased("rt", "a", VersionAt::AsOf(AsOf::Time(Timestamp(250))))
+        .await
+        .unwrap();
+    rows.push(("get_as_of (with the erasure check)", m.take()));
 
     println!(
         "metadata round trips ({} commit path):",
@@ -177,12 +185,13 @@ async fn round_trips_per_operation() {
         let counts: Vec<usize> = rows.iter().map(|(_, s)| s.len()).collect();
         // create: cv slot, version row, head insert; update: + close the previous row, and
         // the head read that a mark saves; an older version: the row, and the head that
-        // decides whether the row is committed.
+        // decides whether the row is committed; a read of one: + the head again, read after
+        // the row, that tells whether the item was erased meanwhile.
         let table: Vec<String> = rows
             .iter()
             .map(|(w, s)| format!("{w}: {}", describe(s)))
             .collect();
-        assert_eq!(counts, [3, 1, 4, 5, 2, 2], "{table:#?}");
+        assert_eq!(counts, [3, 1, 4, 5, 2, 2, 3, 3], "{table:#?}");
     }
     m.drop().await;
 }

@@ -568,7 +568,8 @@ impl MetadataStore for SqliteStore {
             return Ok((None, false));
         };
         let id = id.to_string();
-        // One call on the one connection: no commit lands between the two reads.
+        // One call: the head is read right after the version, as the trait asks (another
+        // connection may still commit in between, which that order makes harmless).
         self.run(move |c| {
             let found = match at {
                 VersionAt::Ov(ov) => version_by_ov(c, &t, &id, ov)?,
