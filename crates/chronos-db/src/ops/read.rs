@@ -1,5 +1,6 @@
 //! Reads: latest, by version, as of a time, history, and queries on indexed properties.
 
+use super::hydrate::encode_item;
 use super::{item_id, Collection};
 use crate::error::{Error, Result};
 use crate::meta::VersionAt;
@@ -432,22 +433,16 @@ impl Collection {
     /// # });
     /// ```
     pub async fn list_by_meta_json(&self, opts: ListOptions) -> Result<JsonPage> {
-        let (query, context, ttl) = self.page_query(&opts)?;
-        self.check_horizon(opts.as_of_time, opts.as_of_cv).await?;
-        if opts.projection.is_some() || ttl.is_some() {
+        if opts.projection.is_some() || opts.presign {
             // Projected or signed items are built typed, then encoded.
-            let page = self.store.query(&self.spec(), &query).await?;
-            let rows = self
-                .without_erased(page.rows, query.as_of.is_some())
-                .await?;
-            let items = self
-                .json_items_of(&rows, opts.projection.as_deref(), ttl)
-                .await?;
+            let page = self.list_by_meta(opts).await?;
             return Ok(JsonPage {
-                items,
-                next: page.next.map(|c| c.encode(&context)),
+                items: page.items.iter().map(encode_item).collect::<Result<_>>()?,
+                next: page.next,
             });
         }
+        let (query, context, _) = self.page_query(&opts)?;
+        self.check_horizon(opts.as_of_time, opts.as_of_cv).await?;
         // The store flattens the rows whose inline content is fresh as it reads them.
         let page = self
             .store
