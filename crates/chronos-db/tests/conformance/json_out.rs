@@ -155,7 +155,7 @@ async fn json_pages_of_stale_inline_copies_come_from_objects(b: &dyn Backend) {
 
 conformance_case!(json_pages_read_objects_only_for_content_not_fresh_inline);
 async fn json_pages_read_objects_only_for_content_not_fresh_inline(b: &dyn Backend) {
-    // Object reads made by one list_by_meta_json call over the seeded items.
+    // Object reads made by one list_by_meta_json call over the items written first.
     async fn object_reads(h: &Harness) -> usize {
         let (c, _ids) = seed(h).await;
         tick().await;
