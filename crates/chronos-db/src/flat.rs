@@ -30,7 +30,23 @@ pub(crate) fn item_json(
         .and_then(|b| b.strip_suffix('}'))
         .ok_or("the content is not a JSON object")?
         .trim();
-    let mut out = Vec::with_capacity(body.len() + id.len() + 240);
+    // Room for `_id`, `_system` with its keys and times, and its lineage strings: one
+    // allocation per item (the last step only trims it).
+    let lineage: usize = [
+        &system.parent_id,
+        &system.parent_collection,
+        &system.origin_id,
+        &system.origin_collection,
+    ]
+    .iter()
+    .map(|s| s.as_ref().map_or(0, |s| s.len() + 2))
+    .sum::<usize>()
+        + system
+            .function_ids
+            .iter()
+            .map(|f| f.len() + 3)
+            .sum::<usize>();
+    let mut out = Vec::with_capacity(body.len() + id.len() + lineage + 320);
     out.extend_from_slice(b"{\"_id\":");
     serde_json::to_writer(&mut out, id).map_err(|e| e.to_string())?;
     out.push(b',');
@@ -39,7 +55,7 @@ pub(crate) fn item_json(
         out.push(b',');
     }
     out.extend_from_slice(b"\"_system\":");
-    serde_json::to_writer(&mut out, system).map_err(|e| e.to_string())?;
+    system.write_json(&mut out).map_err(|e| e.to_string())?;
     out.push(b'}');
     let text = String::from_utf8(out).map_err(|e| e.to_string())?;
     RawValue::from_string(text).map_err(|e| e.to_string())

@@ -93,38 +93,73 @@ impl Timestamp {
     }
 }
 
-impl std::fmt::Display for Timestamp {
-    /// RFC 3339 in UTC with microseconds (`2024-01-01T00:00:00.000001Z`). Every item a read
-    /// returns carries two or three of these (a list page a hundred or more), so the
-    /// four-digit years are written digit by digit into a fixed buffer: no intermediate
-    /// `String` (`to_rfc3339_opts` gives the same text) and no padded `write!` per field.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use chrono::{Datelike, Timelike};
-        let t = self.to_datetime();
-        let Ok(year) = u32::try_from(t.year()) else {
-            return f.write_str(&t.to_rfc3339_opts(SecondsFormat::Micros, true));
-        };
-        if year > 9999 {
-            return f.write_str(&t.to_rfc3339_opts(SecondsFormat::Micros, true));
+impl Timestamp {
+    /// The RFC 3339 text of a time in the years 0 to 9999 (`None` outside them), computed
+    /// from the microsecond count with integer arithmetic only: every item a read returns
+    /// carries two or three of these (a list page a hundred or more), and going through
+    /// `chrono`'s calendar types was a visible part of a page's time.
+    fn rfc3339_text(self) -> Option<[u8; 27]> {
+        const MICROS_PER_DAY: i64 = 86_400_000_000;
+        let days = self.0.div_euclid(MICROS_PER_DAY);
+        let of_day = self.0.rem_euclid(MICROS_PER_DAY);
+        let (year, month, day) = civil_from_days(days);
+        if !(0..=9999).contains(&year) {
+            return None;
         }
+        let secs = of_day / 1_000_000;
         let mut text = *b"0000-00-00T00:00:00.000000Z";
-        let mut put = |end: usize, width: usize, mut n: u32| {
+        let mut put = |end: usize, width: usize, mut n: i64| {
             for slot in text[end - width..end].iter_mut().rev() {
                 *slot = b'0' + (n % 10) as u8;
                 n /= 10;
             }
         };
         put(4, 4, year);
-        put(7, 2, t.month());
-        put(10, 2, t.day());
-        put(13, 2, t.hour());
-        put(16, 2, t.minute());
-        put(19, 2, t.second());
-        // A leap second shows as second 59 with 1,000,000 or more micros in chrono; six
-        // digits keep the last six, as chrono's own formatting does.
-        put(26, 6, t.timestamp_subsec_micros() % 1_000_000);
-        // Only ASCII digits and separators were written.
-        f.write_str(std::str::from_utf8(&text).map_err(|_| std::fmt::Error)?)
+        put(7, 2, month);
+        put(10, 2, day);
+        put(13, 2, secs / 3600);
+        put(16, 2, secs / 60 % 60);
+        put(19, 2, secs % 60);
+        put(26, 6, of_day % 1_000_000);
+        Some(text)
+    }
+}
+
+/// The proleptic Gregorian (year, month, day) of the day `days` after 1970-01-01: the
+/// well-known era-based conversion (400-year eras of 146,097 days, years counted from March
+/// so that the leap day ends the year). Exact for every `i64` day count in
+/// [`Timestamp`]'s range.
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_from_march = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
+    let month = if month_from_march < 10 {
+        month_from_march + 3
+    } else {
+        month_from_march - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+impl std::fmt::Display for Timestamp {
+    /// RFC 3339 in UTC with microseconds (`2024-01-01T00:00:00.000001Z`); years outside 0 to
+    /// 9999 as `chrono` writes them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.rfc3339_text() {
+            // Only ASCII digits and separators were written.
+            Some(text) => f.write_str(std::str::from_utf8(&text).map_err(|_| std::fmt::Error)?),
+            None => f.write_str(
+                &self
+                    .to_datetime()
+                    .to_rfc3339_opts(SecondsFormat::Micros, true),
+            ),
+        }
     }
 }
 
@@ -186,6 +221,20 @@ pub struct Lineage {
     pub origin_id: Option<String>,
     /// The origin record's collection, `<system>:<collection>` when the origin names a system.
     pub origin_collection: Option<String>,
+}
+
+impl Lineage {
+    /// The stored text of [`Lineage::default`] (an item's first version without parent or
+    /// origin: most rows), which a reader can recognise without parsing it.
+    pub(crate) const DEFAULT_JSON: &'static str = r#"{"insertedAt":null,"functionIds":[],"parentId":null,"parentCollection":null,"originId":null,"originCollection":null}"#;
+
+    /// Decodes stored lineage text.
+    pub(crate) fn from_json(text: &str) -> serde_json::Result<Lineage> {
+        if text == Self::DEFAULT_JSON {
+            return Ok(Lineage::default());
+        }
+        serde_json::from_str(text)
+    }
 }
 
 /// One committed write of one item, as the metadata store keeps it.
@@ -316,6 +365,72 @@ impl SystemFields {
             origin_id: lineage.origin_id,
             origin_collection: lineage.origin_collection,
         }
+    }
+
+    /// Appends the fields as JSON text to `out`: the bytes `serde_json::to_writer` writes
+    /// for them (a test holds the two equal), without going through `serde`. The flat form
+    /// of every listed item carries one of these, and the generic path (each key escaped,
+    /// each time formatted through `collect_str`) was a tenth of a list page's time.
+    pub(crate) fn write_json(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+        fn time(out: &mut Vec<u8>, t: Timestamp) {
+            match t.rfc3339_text() {
+                Some(text) => {
+                    out.push(b'"');
+                    out.extend_from_slice(&text);
+                    out.push(b'"');
+                }
+                None => {
+                    out.push(b'"');
+                    out.extend_from_slice(t.to_string().as_bytes());
+                    out.push(b'"');
+                }
+            }
+        }
+        fn text(out: &mut Vec<u8>, s: Option<&str>) -> Result<(), serde_json::Error> {
+            match s {
+                Some(s) => serde_json::to_writer(&mut *out, s),
+                None => {
+                    out.extend_from_slice(b"null");
+                    Ok(())
+                }
+            }
+        }
+        let mut n = itoa::Buffer::new();
+        out.extend_from_slice(b"{\"ov\":");
+        out.extend_from_slice(n.format(self.ov).as_bytes());
+        out.extend_from_slice(b",\"cv\":");
+        out.extend_from_slice(n.format(self.cv).as_bytes());
+        out.extend_from_slice(b",\"insertedAt\":");
+        time(out, self.inserted_at);
+        out.extend_from_slice(b",\"updatedAt\":");
+        time(out, self.updated_at);
+        out.extend_from_slice(b",\"deletedAt\":");
+        match self.deleted_at {
+            Some(t) => time(out, t),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(if self.deleted {
+            b",\"deleted\":true"
+        } else {
+            b",\"deleted\":false"
+        });
+        out.extend_from_slice(b",\"functionIds\":[");
+        for (i, f) in self.function_ids.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            text(out, Some(f))?;
+        }
+        out.extend_from_slice(b"],\"parentId\":");
+        text(out, self.parent_id.as_deref())?;
+        out.extend_from_slice(b",\"parentCollection\":");
+        text(out, self.parent_collection.as_deref())?;
+        out.extend_from_slice(b",\"originId\":");
+        text(out, self.origin_id.as_deref())?;
+        out.extend_from_slice(b",\"originCollection\":");
+        text(out, self.origin_collection.as_deref())?;
+        out.push(b'}');
+        Ok(())
     }
 }
 
@@ -505,6 +620,56 @@ mod tests {
             assert_eq!(
                 serde_json::to_string(&t).unwrap(),
                 format!("\"{chrono_text}\"")
+            );
+        }
+    }
+
+    #[test]
+    fn the_default_lineage_text_is_what_serde_writes() {
+        let text = serde_json::to_string(&Lineage::default()).unwrap();
+        assert_eq!(text, Lineage::DEFAULT_JSON);
+        assert_eq!(Lineage::from_json(&text).unwrap(), Lineage::default());
+        let parented = r#"{"insertedAt":null,"functionIds":[],"parentId":"p","parentCollection":null,"originId":null,"originCollection":null}"#;
+        assert_eq!(
+            Lineage::from_json(parented).unwrap().parent_id.as_deref(),
+            Some("p")
+        );
+        assert!(Lineage::from_json("{").is_err());
+    }
+
+    #[test]
+    fn system_fields_write_the_bytes_serde_writes() {
+        let plain = SystemFields::from_lineage(
+            0,
+            1,
+            Timestamp(1_704_067_200_000_001),
+            false,
+            Lineage::default(),
+        );
+        let full = SystemFields::from_lineage(
+            u64::MAX,
+            42,
+            Timestamp(-1),
+            true,
+            Lineage {
+                inserted_at: Some(Timestamp(i64::MAX)),
+                function_ids: vec!["f@1".into(), "quote\"\\ \u{1}é".into()],
+                parent_id: Some("p\n1".into()),
+                parent_collection: Some("parents".into()),
+                origin_id: Some("o".into()),
+                origin_collection: Some("sys:orders".into()),
+            },
+        );
+        let one_function = SystemFields {
+            function_ids: vec!["only".into()],
+            ..plain.clone()
+        };
+        for system in [plain, full, one_function] {
+            let mut out = Vec::new();
+            system.write_json(&mut out).unwrap();
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                serde_json::to_string(&system).unwrap()
             );
         }
     }

@@ -88,7 +88,7 @@ impl FlatColumns<'_> {
         if self.at < since || Op::parse(self.op)? == Op::Erase {
             return None;
         }
-        let lineage = serde_json::from_str(self.lineage).ok()?;
+        let lineage = crate::model::Lineage::from_json(self.lineage).ok()?;
         let system = SystemFields::from_lineage(self.ov, self.cv, self.at, self.deleted, lineage);
         let json = crate::flat::item_json(self.id, content, &system).ok()?;
         Some(FlatRow::Flat {

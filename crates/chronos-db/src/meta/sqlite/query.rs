@@ -3,7 +3,7 @@
 
 use super::super::{FlatPage, FlatRow, MetaError, QueryPage};
 use super::connection::backend;
-use super::rows::{collect, read_flat, read_head, VER_COLS};
+use super::rows::{read_flat, read_flat_only, read_head, FLAT_COLS, VER_COLS};
 use crate::model::{StoredVersion, Timestamp};
 use crate::query::{AsOf, CmpOp, Cursor, Field, Filter, IndexedPath, Query, Scalar};
 use rusqlite::types::Value as SqlValue;
@@ -365,7 +365,35 @@ fn to_scalar(v: SqlValue) -> Scalar {
     }
 }
 
-pub(super) fn build_query(t: &str, q: &Query) -> Sql {
+/// Which columns a query page selects; its sort values follow them.
+#[derive(Clone, Copy)]
+pub(super) enum Columns {
+    /// Every column of a version row ([`VER_COLS`], then `shadow`): what decoding the row
+    /// whole needs.
+    Full,
+    /// Only those of the item's flat form ([`FLAT_COLS`]): SQLite copies each selected
+    /// text into the result, so a JSON page leaves out the rest (payload key, hash, actor...).
+    Flat,
+}
+
+impl Columns {
+    fn select(self) -> &'static str {
+        match self {
+            Columns::Full => &PREFIXED_COLS,
+            Columns::Flat => &PREFIXED_FLAT_COLS,
+        }
+    }
+
+    /// The position of the first sort value.
+    fn sort_at(self) -> usize {
+        match self {
+            Columns::Full => 17,
+            Columns::Flat => FLAT_COLS.split(", ").count(),
+        }
+    }
+}
+
+pub(super) fn build_query(t: &str, q: &Query, columns: Columns) -> Sql {
     let mut sql = Sql {
         text: String::new(),
         params: Vec::new(),
@@ -376,11 +404,11 @@ pub(super) fn build_query(t: &str, q: &Query) -> Sql {
         .map(|k| (sort_expr(&k.field), k.descending))
         .collect();
     let sort_cols: String = sort.iter().map(|(e, _)| format!(", {e}")).collect();
-    let cols = prefixed_cols();
+    let cols = columns.select();
     // Latest queries read the head table directly, so SQLite can use its expression indexes.
     let mut conds = Vec::new();
     let source = match q.as_of {
-        None => format!("SELECT {cols}, h.shadow{sort_cols} FROM {t}_head AS h"),
+        None => format!("SELECT {cols}{sort_cols} FROM {t}_head AS h"),
         Some(as_of) => {
             let (col, bound) = match as_of {
                 AsOf::Time(ts) => ("at", ts.micros()),
@@ -388,7 +416,7 @@ pub(super) fn build_query(t: &str, q: &Query) -> Sql {
             };
             let p = sql.bind(SqlValue::Integer(bound));
             conds.push(format!("h.cv = (SELECT MAX(v2.cv) FROM {t}_ver AS v2 WHERE v2.id = h.id AND v2.{col} <= {p})"));
-            format!("SELECT {cols}, h.shadow{sort_cols} FROM {t}_ver AS h")
+            format!("SELECT {cols}{sort_cols} FROM {t}_ver AS h")
         }
     };
     if !q.include_deleted {
@@ -447,7 +475,9 @@ pub(super) fn build_any_version_ids(
 }
 
 pub(super) fn run_query(c: &mut Connection, t: &str, q: &Query) -> Result<QueryPage, MetaError> {
-    let (rows, next) = run_page(c, t, q, read_head, |h: &StoredVersion| &h.version.id)?;
+    let (rows, next) = run_page(c, t, q, Columns::Full, read_head, |h: &StoredVersion| {
+        &h.version.id
+    })?;
     Ok(QueryPage { rows, next })
 }
 
@@ -459,7 +489,32 @@ pub(super) fn run_flat_query(
     q: &Query,
     inline_since: Option<Timestamp>,
 ) -> Result<FlatPage, MetaError> {
-    let (rows, next) = run_page(c, t, q, |r| read_flat(r, inline_since), FlatRow::id)?;
+    if inline_since.is_some() {
+        // The common page: every row has usable inline content, and only the columns of the
+        // flat form are read.
+        let (rows, next) = run_page(
+            c,
+            t,
+            q,
+            Columns::Flat,
+            |r| Ok(Ok(read_flat_only(r, inline_since))),
+            |row: &Option<FlatRow>| row.as_ref().map_or("", FlatRow::id),
+        )?;
+        if let Some(rows) = rows.into_iter().collect::<Option<Vec<FlatRow>>>() {
+            return Ok(FlatPage { rows, next });
+        }
+    }
+    // A row needs its stored version (its content comes from its object): the page again,
+    // every column read. Its rows and cursor replace the first attempt's whole, so the page
+    // is one snapshot even if a write landed in between.
+    let (rows, next) = run_page(
+        c,
+        t,
+        q,
+        Columns::Full,
+        |r| read_flat(r, inline_since),
+        FlatRow::id,
+    )?;
     Ok(FlatPage { rows, next })
 }
 
@@ -469,34 +524,59 @@ fn run_page<T>(
     c: &mut Connection,
     t: &str,
     q: &Query,
+    columns: Columns,
     read: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<Result<T, MetaError>>,
     id_of: impl Fn(&T) -> &str,
 ) -> Result<(Vec<T>, Option<Cursor>), MetaError> {
-    let sql = build_query(t, q);
+    let sql = build_query(t, q, columns);
+    let sort_at = columns.sort_at();
     let n_sort = q.sort.len();
     let mut st = c.prepare_cached(&sql.text).map_err(backend)?;
-    let rows = st
-        .query_map(rusqlite::params_from_iter(sql.params.iter()), |r| {
-            let row = read(r)?;
-            let mut vals = Vec::with_capacity(n_sort);
-            for i in 0..n_sort {
-                vals.push(to_scalar(r.get::<_, SqlValue>(17 + i)?));
-            }
-            Ok(row.map(|row| (row, vals)))
-        })
+    let mut rows = st
+        .query(rusqlite::params_from_iter(sql.params.iter()))
         .map_err(backend)?;
-    let mut out: Vec<(T, Vec<Scalar>)> = collect(rows)?;
-    let next = if out.len() > q.limit {
-        out.truncate(q.limit);
-        out.last().map(|(row, vals)| Cursor {
-            values: vals.clone(),
+    let mut out: Vec<T> = Vec::with_capacity(q.limit.saturating_add(1).min(1024));
+    // The query asks for one row more than the page: its presence says another page follows
+    // (it is not read), and the cursor is the page's last row's sort values (read for no
+    // other row).
+    let mut last_sort = Vec::new();
+    let mut more = false;
+    while let Some(r) = rows.next().map_err(backend)? {
+        if out.len() == q.limit {
+            more = true;
+            break;
+        }
+        if out.len() + 1 == q.limit {
+            last_sort = (0..n_sort)
+                .map(|i| r.get::<_, SqlValue>(sort_at + i).map(to_scalar))
+                .collect::<rusqlite::Result<_>>()
+                .map_err(backend)?;
+        }
+        out.push(read(r).map_err(backend)??);
+    }
+    let next = match out.last() {
+        Some(row) if more => Some(Cursor {
+            values: last_sort,
             id: id_of(row).to_string(),
-        })
-    } else {
-        None
+        }),
+        _ => None,
     };
-    Ok((out.into_iter().map(|(row, _)| row).collect(), next))
+    Ok((out, next))
 }
+
+/// [`VER_COLS`] and `shadow` of the query's row alias `h`, built once: a page's SQL is
+/// rebuilt per call (its text is the statement cache's key).
+static PREFIXED_COLS: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("{}, h.shadow", prefixed_cols()));
+
+/// [`FLAT_COLS`] of the query's row alias `h`.
+static PREFIXED_FLAT_COLS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    FLAT_COLS
+        .split(", ")
+        .map(|c| format!("h.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+});
 
 fn prefixed_cols() -> String {
     // Query results never need the indexed meta decoded (filters read `h.meta` directly).

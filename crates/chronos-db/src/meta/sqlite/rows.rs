@@ -31,7 +31,7 @@ pub(super) fn read_version(
             size: r.get::<_, i64>(9).map_err(|_| corrupt("size"))? as u64,
             sha256: r.get(10).map_err(|_| corrupt("sha256"))?,
             indexed: serde_json::from_str(&meta).map_err(|_| corrupt("meta"))?,
-            lineage: serde_json::from_str::<Lineage>(&lineage).map_err(|_| corrupt("lineage"))?,
+            lineage: Lineage::from_json(&lineage).map_err(|_| corrupt("lineage"))?,
             deleted: r.get::<_, i64>(13).map_err(|_| corrupt("deleted"))? != 0,
             content_of: r.get::<_, i64>(14).map_err(|_| corrupt("content_of"))? as u64,
             request_id: r.get(15).map_err(|_| corrupt("request_id"))?,
@@ -51,6 +51,84 @@ pub(super) fn read_head(
     }))
 }
 
+/// The columns a query selects when it wants its rows in flat form only (see
+/// [`read_flat_only`]).
+pub(super) const FLAT_COLS: &str = "id, ov, cv, op, at, deleted, lineage, shadow";
+
+/// Where the flat form's columns are in a query row.
+struct FlatAt {
+    id: usize,
+    ov: usize,
+    cv: usize,
+    op: usize,
+    at: usize,
+    deleted: usize,
+    lineage: usize,
+    content: usize,
+}
+
+/// In a row of [`VER_COLS`] and `shadow`.
+const FLAT_IN_FULL: FlatAt = FlatAt {
+    id: 0,
+    ov: 1,
+    cv: 2,
+    op: 3,
+    at: 4,
+    deleted: 13,
+    lineage: 12,
+    content: 16,
+};
+
+/// In a row of [`FLAT_COLS`].
+const FLAT_IN_FLAT: FlatAt = FlatAt {
+    id: 0,
+    ov: 1,
+    cv: 2,
+    op: 3,
+    at: 4,
+    deleted: 5,
+    lineage: 6,
+    content: 7,
+};
+
+/// The row's flat form built from its text as SQLite holds it, when `inline_since` allows
+/// it (see [`crate::meta::FlatRow`]) and its columns read as expected.
+fn flat_columns(
+    r: &rusqlite::Row<'_>,
+    at: &FlatAt,
+    inline_since: Option<Timestamp>,
+) -> Option<FlatRow> {
+    inline_since?;
+    let text = |i: usize| match r.get_ref(i) {
+        Ok(ValueRef::Text(t)) => std::str::from_utf8(t).ok(),
+        _ => None,
+    };
+    let int = |i: usize| match r.get_ref(i) {
+        Ok(ValueRef::Integer(n)) => Some(n),
+        _ => None,
+    };
+    FlatColumns {
+        id: text(at.id)?,
+        ov: u64::try_from(int(at.ov)?).ok()?,
+        cv: u64::try_from(int(at.cv)?).ok()?,
+        at: Timestamp(int(at.at)?),
+        op: text(at.op)?,
+        deleted: int(at.deleted)? != 0,
+        lineage: text(at.lineage)?,
+        content: text(at.content),
+    }
+    .build(inline_since)
+}
+
+/// A row of [`FLAT_COLS`] in flat form, or `None` when it cannot be (its content must come
+/// from its object, or its columns do not read): the caller then reads the row whole.
+pub(super) fn read_flat_only(
+    r: &rusqlite::Row<'_>,
+    inline_since: Option<Timestamp>,
+) -> Option<FlatRow> {
+    flat_columns(r, &FLAT_IN_FLAT, inline_since)
+}
+
 /// A query row (the columns of [`read_head`]) in flat form when `inline_since` allows it,
 /// built from the row's text as SQLite holds it; decoded whole otherwise (see
 /// [`crate::meta::FlatRow`]). Only the columns the flat item shows are read on the fast
@@ -60,30 +138,8 @@ pub(super) fn read_flat(
     r: &rusqlite::Row<'_>,
     inline_since: Option<Timestamp>,
 ) -> rusqlite::Result<Result<FlatRow, MetaError>> {
-    if inline_since.is_some() {
-        let text = |i: usize| match r.get_ref(i) {
-            Ok(ValueRef::Text(t)) => std::str::from_utf8(t).ok(),
-            _ => None,
-        };
-        let int = |i: usize| match r.get_ref(i) {
-            Ok(ValueRef::Integer(n)) => Some(n),
-            _ => None,
-        };
-        let columns = (|| {
-            Some(FlatColumns {
-                id: text(0)?,
-                ov: u64::try_from(int(1)?).ok()?,
-                cv: u64::try_from(int(2)?).ok()?,
-                at: Timestamp(int(4)?),
-                op: text(3)?,
-                deleted: int(13)? != 0,
-                lineage: text(12)?,
-                content: text(16),
-            })
-        })();
-        if let Some(flat) = columns.and_then(|c| c.build(inline_since)) {
-            return Ok(Ok(flat));
-        }
+    if let Some(flat) = flat_columns(r, &FLAT_IN_FULL, inline_since) {
+        return Ok(Ok(flat));
     }
     Ok(read_head(r)?.map(|row| FlatRow::Stored(Box::new(row))))
 }

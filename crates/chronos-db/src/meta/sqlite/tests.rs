@@ -1,6 +1,6 @@
 //! Unit tests of the SQLite store (the shared contract runs in `contract`).
 
-use super::query::build_query;
+use super::query::{build_query, Columns};
 
 /// The version columns before request ids were recorded.
 const OLD_COLS: &str = "id, ov, cv, op, at, actor, reason, function_id, payload_key, size, sha256, meta, lineage, deleted, content_of";
@@ -258,7 +258,7 @@ async fn table_layouts(store: &SqliteStore) -> Vec<String> {
 /// SQLite's plan for the query on the `orders` collection, its steps joined by ` | `.
 async fn query_plan(store: &SqliteStore, q: &Query) -> String {
     let t = store.table("orders").await.unwrap().unwrap();
-    let sql = build_query(&t, q);
+    let sql = build_query(&t, q, Columns::Full);
     store
         .run(move |c| {
             let mut st = c
