@@ -44,9 +44,16 @@ pub(super) fn open_connection(
     conn.busy_timeout(std::time::Duration::from_secs(10))
         .map_err(backend)?;
     use_wal(&conn)?;
+    // Memory per open database, 32 MiB in all: the first 16 MiB of the file read through a
+    // memory map, and a 16 MiB page cache (SQLite's default is 2 MiB) for the rest. Once a
+    // database outgrows the map, a query's hot pages (the index it walks, the tables'
+    // interior pages) come from the cache; with 2 MiB they were read again by system calls,
+    // a quarter of a sorted range page's time at 100,000 items. Both are filled only as
+    // pages are read, and both count as the process's resident memory.
     conn.execute_batch(
         "PRAGMA foreign_keys=OFF;
-         PRAGMA mmap_size=33554432;
+         PRAGMA mmap_size=16777216;
+         PRAGMA cache_size=-16384;
          BEGIN IMMEDIATE;
          CREATE TABLE IF NOT EXISTS _chronos_collections (name TEXT PRIMARY KEY, tbl TEXT NOT NULL UNIQUE) WITHOUT ROWID;
          CREATE TABLE IF NOT EXISTS _chronos_cv (tbl TEXT PRIMARY KEY, cv INTEGER NOT NULL) WITHOUT ROWID;
