@@ -174,6 +174,11 @@ fn check_request_id(key: &str) -> Result<()> {
     Ok(())
 }
 
+/// How long a keyed write refused by its own request's earlier attempt, still committing,
+/// waits for that attempt to finish (its commit takes a few round trips: milliseconds, more
+/// on a loaded server).
+const EARLIER_ATTEMPT_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 impl Collection {
     /// These operations with a request id (idempotency key) for their item writes (create,
     /// update, delete, enrich, restore of one item).
@@ -493,9 +498,11 @@ impl Collection {
     ///
     /// A version of the request whose commit has not completed (MongoDB without
     /// transactions) is no outcome yet: before a write, the write goes ahead (meeting that
-    /// row at its slot commits it, or fails); after a refusal (`after_refusal`) the outcome
-    /// is unknown, an unavailable error, so that the write is tried again later rather than
-    /// reported refused.
+    /// row at its slot commits it, or fails). After a refusal (`after_refusal`) the refusal
+    /// may come from that very attempt, still committing: it is waited for, up to
+    /// [`EARLIER_ATTEMPT_WAIT`], and its result returned; if it has not finished by then
+    /// (it may belong to a process that died), the outcome is unknown, an unavailable
+    /// error, so that the write is tried again later rather than reported refused.
     pub(super) async fn earlier_outcome(
         &self,
         item: Option<&str>,
@@ -505,23 +512,38 @@ impl Collection {
             return Ok(None);
         };
         let id = item_id(item)?;
-        match self.store.find_request(self.name(), &id, request_id).await? {
-            RequestState::Committed(v) => Ok(Some(WriteResult {
-                id: v.id.clone(),
-                ov: v.ov,
-                cv: v.cv,
-                at: v.at,
-            })),
-            RequestState::Committing if after_refusal => {
-                Err(Error::Metadata(MetaError::Unavailable(
-                    format!(
-                        "an earlier attempt of request '{}' on item '{id}' has not finished                          committing; try again",
-                        crate::names::printable(request_id)
-                    )
-                    .into(),
-                )))
+        let deadline = tokio::time::Instant::now() + EARLIER_ATTEMPT_WAIT;
+        let mut attempt = 0;
+        loop {
+            match self
+                .store
+                .find_request(self.name(), &id, request_id)
+                .await?
+            {
+                RequestState::Committed(v) => {
+                    return Ok(Some(WriteResult {
+                        id: v.id.clone(),
+                        ov: v.ov,
+                        cv: v.cv,
+                        at: v.at,
+                    }))
+                }
+                RequestState::Committing if after_refusal => {
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(Error::Metadata(MetaError::Unavailable(
+                            format!(
+                                "an earlier attempt of request '{}' on item '{id}' has not \
+                                 finished committing; try again",
+                                crate::names::printable(request_id)
+                            )
+                            .into(),
+                        )));
+                    }
+                    crate::retry::jittered_pause(attempt).await;
+                    attempt += 1;
+                }
+                RequestState::Absent | RequestState::Committing => return Ok(None),
             }
-            RequestState::Absent | RequestState::Committing => Ok(None),
         }
     }
 }

@@ -475,9 +475,11 @@ pub(super) fn build_any_version_ids(
 }
 
 pub(super) fn run_query(c: &mut Connection, t: &str, q: &Query) -> Result<QueryPage, MetaError> {
-    let (rows, next) = run_page(c, t, q, Columns::Full, read_head, |h: &StoredVersion| {
+    let read = |r: &rusqlite::Row<'_>| Ok(read_head(r)?.map(Some));
+    let (rows, next) = run_page(c, t, q, Columns::Full, read, |h: &StoredVersion| {
         &h.version.id
-    })?;
+    })?
+    .unwrap_or_default();
     Ok(QueryPage { rows, next })
 }
 
@@ -491,43 +493,34 @@ pub(super) fn run_flat_query(
 ) -> Result<FlatPage, MetaError> {
     if inline_since.is_some() {
         // The common page: every row has usable inline content, and only the columns of the
-        // flat form are read.
-        let (rows, next) = run_page(
-            c,
-            t,
-            q,
-            Columns::Flat,
-            |r| Ok(Ok(read_flat_only(r, inline_since))),
-            |row: &Option<FlatRow>| row.as_ref().map_or("", FlatRow::id),
-        )?;
-        if let Some(rows) = rows.into_iter().collect::<Option<Vec<FlatRow>>>() {
+        // flat form are read. The first row that cannot be built so ends the attempt.
+        let read = |r: &rusqlite::Row<'_>| Ok(Ok(read_flat_only(r, inline_since)));
+        if let Some((rows, next)) = run_page(c, t, q, Columns::Flat, read, FlatRow::id)? {
             return Ok(FlatPage { rows, next });
         }
     }
     // A row needs its stored version (its content comes from its object): the page again,
-    // every column read. Its rows and cursor replace the first attempt's whole, so the page
-    // is one snapshot even if a write landed in between.
-    let (rows, next) = run_page(
-        c,
-        t,
-        q,
-        Columns::Full,
-        |r| read_flat(r, inline_since),
-        FlatRow::id,
-    )?;
+    // every column read. It replaces the first attempt whole, so the page is one snapshot
+    // even if a write landed in between.
+    let read = |r: &rusqlite::Row<'_>| Ok(read_flat(r, inline_since)?.map(Some));
+    let (rows, next) = run_page(c, t, q, Columns::Full, read, FlatRow::id)?.unwrap_or_default();
     Ok(FlatPage { rows, next })
 }
 
+/// A page's rows and the cursor after its last one, when more follow.
+type Page<T> = (Vec<T>, Option<Cursor>);
+
 /// Runs the query, reading each row with `read`; returns the page's rows and the cursor
-/// after its last one (named by `id_of`) when more follow.
+/// after its last one (named by `id_of`) when more follow, or `None` as soon as `read`
+/// gives up on a row (answers `None`).
 fn run_page<T>(
     c: &mut Connection,
     t: &str,
     q: &Query,
     columns: Columns,
-    read: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<Result<T, MetaError>>,
+    read: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<Result<Option<T>, MetaError>>,
     id_of: impl Fn(&T) -> &str,
-) -> Result<(Vec<T>, Option<Cursor>), MetaError> {
+) -> Result<Option<Page<T>>, MetaError> {
     let sql = build_query(t, q, columns);
     let sort_at = columns.sort_at();
     let n_sort = q.sort.len();
@@ -552,7 +545,10 @@ fn run_page<T>(
                 .collect::<rusqlite::Result<_>>()
                 .map_err(backend)?;
         }
-        out.push(read(r).map_err(backend)??);
+        match read(r).map_err(backend)?? {
+            Some(row) => out.push(row),
+            None => return Ok(None),
+        }
     }
     let next = match out.last() {
         Some(row) if more => Some(Cursor {
@@ -561,7 +557,7 @@ fn run_page<T>(
         }),
         _ => None,
     };
-    Ok((out, next))
+    Ok(Some((out, next)))
 }
 
 /// [`VER_COLS`] and `shadow` of the query's row alias `h`, built once: a page's SQL is
