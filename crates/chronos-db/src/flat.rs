@@ -30,8 +30,8 @@ pub(crate) fn item_json(
         .and_then(|b| b.strip_suffix('}'))
         .ok_or("the content is not a JSON object")?
         .trim();
-    // Room for `_id`, `_system` with its keys and times, and its lineage strings: one
-    // allocation per item (the last step only trims it).
+    // Room for `_id`, `_system` with its keys and times, and its lineage strings, so that
+    // the text is not regrown while it is written.
     let lineage: usize = [
         &system.parent_id,
         &system.parent_collection,

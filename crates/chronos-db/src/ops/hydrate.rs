@@ -31,9 +31,11 @@ impl Collection {
 
     /// The commit time from which inline copies are fresh (`devShadow.ttlHours` before now),
     /// or `None` when content must always come from objects: with encryption on, an inline
-    /// copy written before would outlive a shred of its tenant.
+    /// copy written before would outlive a shred of its tenant; with `devShadow` off, rows
+    /// have no inline copy to look for (those written before it was turned off are not
+    /// used either: every version's object holds the same content).
     pub(super) fn inline_since(&self) -> Option<Timestamp> {
-        if self.inner.keyring.is_some() {
+        if self.inner.keyring.is_some() || !self.settings.shadow.enabled {
             return None;
         }
         // Any ttlHours a u32 can hold: a very long one means "always fresh", not overflow.

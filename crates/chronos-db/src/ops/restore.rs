@@ -1,5 +1,6 @@
 //! Append-only restore of one item or of a whole collection.
 
+use super::submit::Asked;
 use super::{item_id, Collection, ReadAt};
 use crate::error::{Error, Result};
 use crate::meta::MetadataStore;
@@ -141,7 +142,7 @@ impl Collection {
     ) -> Result<WriteResult> {
         // A restore has no expected ov: under the item's lease, a twin of this request that
         // committed while this one waited is the outcome, not a base to restore again on.
-        if let Some(done) = self.earlier_outcome(Some(id), false).await? {
+        if let Some(done) = self.earlier_outcome(Some(id), Asked::BeforeWrite).await? {
             return Ok(done);
         }
         let head = self.existing_head(id).await?;

@@ -179,6 +179,18 @@ fn check_request_id(key: &str) -> Result<()> {
 /// on a loaded server).
 const EARLIER_ATTEMPT_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
+/// When a keyed write looks for the outcome of its request's earlier attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Asked {
+    /// Before it writes: an attempt still committing is no outcome yet (the write goes
+    /// ahead, and meeting that attempt's row at its slot commits it, or fails).
+    BeforeWrite,
+    /// After its write was refused. `wait`: whether an attempt still committing can
+    /// finish meanwhile; not when this write holds the item's lease, which a live attempt
+    /// would need (the row is then a dead process's).
+    AfterRefusal { wait: bool },
+}
+
 impl Collection {
     /// These operations with a request id (idempotency key) for their item writes (create,
     /// update, delete, enrich, restore of one item).
@@ -395,7 +407,10 @@ impl Collection {
     async fn apply_first(&self, op: WriteOp, fresh: bool) -> Result<WriteResult> {
         let item = op.item().map(str::to_string);
         if !fresh {
-            if let Some(done) = self.earlier_outcome(item.as_deref(), false).await? {
+            if let Some(done) = self
+                .earlier_outcome(item.as_deref(), Asked::BeforeWrite)
+                .await?
+            {
                 return Ok(done);
             }
         }
@@ -484,7 +499,10 @@ impl Collection {
                 | Error::AlreadyExists { .. }
                 | Error::NotFound(_)
                 | Error::Deleted { .. }),
-            ) => match self.earlier_outcome(item.as_deref(), true).await {
+            ) => match self
+                .earlier_outcome(item.as_deref(), Asked::AfterRefusal { wait: true })
+                .await
+            {
                 Ok(Some(done)) => Ok(done),
                 Ok(None) => Err(e),
                 Err(unknown) if unknown.is_unavailable() => Err(unknown),
@@ -497,23 +515,29 @@ impl Collection {
     /// The result of the version this request already committed to `item`, if any.
     ///
     /// A version of the request whose commit has not completed (MongoDB without
-    /// transactions) is no outcome yet: before a write, the write goes ahead (meeting that
-    /// row at its slot commits it, or fails). After a refusal (`after_refusal`) the refusal
-    /// may come from that very attempt, still committing: it is waited for, up to
-    /// [`EARLIER_ATTEMPT_WAIT`], and its result returned; if it has not finished by then
-    /// (it may belong to a process that died), the outcome is unknown, an unavailable
-    /// error, so that the write is tried again later rather than reported refused.
+    /// transactions) is no outcome yet before a write (see [`Asked`]). After a refusal the
+    /// refusal may come from that very attempt, still committing: it is waited for, when
+    /// it can finish, up to [`EARLIER_ATTEMPT_WAIT`], and its result returned; if it has
+    /// not finished by then (it may belong to a process that died), the outcome is
+    /// unknown, an unavailable error, so that the write is tried again later rather than
+    /// reported refused.
     pub(super) async fn earlier_outcome(
         &self,
         item: Option<&str>,
-        after_refusal: bool,
+        asked: Asked,
     ) -> Result<Option<WriteResult>> {
         let (Some(request_id), Some(item)) = (self.request_id.as_deref(), item) else {
             return Ok(None);
         };
         let id = item_id(item)?;
-        let deadline = tokio::time::Instant::now() + EARLIER_ATTEMPT_WAIT;
-        let mut attempt = 0;
+        let deadline = match asked {
+            Asked::AfterRefusal { wait: true } => {
+                tokio::time::Instant::now() + EARLIER_ATTEMPT_WAIT
+            }
+            _ => tokio::time::Instant::now(),
+        };
+        // From pauses of a few milliseconds: a commit takes a few round trips.
+        let mut attempt = 2;
         loop {
             match self
                 .store
@@ -528,7 +552,7 @@ impl Collection {
                         at: v.at,
                     }))
                 }
-                RequestState::Committing if after_refusal => {
+                RequestState::Committing if asked != Asked::BeforeWrite => {
                     if tokio::time::Instant::now() >= deadline {
                         return Err(Error::Metadata(MetaError::Unavailable(
                             format!(

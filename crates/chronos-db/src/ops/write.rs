@@ -2,7 +2,7 @@
 //! parent module.
 
 use super::item_id;
-use super::submit::WriteOp;
+use super::submit::{Asked, WriteOp};
 use super::Collection;
 use crate::document::{check_document, extract_meta, get_path};
 use crate::error::{Error, Result};
@@ -674,7 +674,7 @@ impl Collection {
         for attempt in 0.. {
             // A merge is not idempotent: under the item's lease, a twin of this request that
             // committed while this one waited for the lease is the outcome, not a base.
-            if let Some(done) = self.earlier_outcome(Some(id), false).await? {
+            if let Some(done) = self.earlier_outcome(Some(id), Asked::BeforeWrite).await? {
                 return Ok(done);
             }
             let head = self.existing_head(id).await?;
@@ -729,7 +729,11 @@ impl Collection {
                 {
                     // Merging again is right for a concurrent writer's version, not for
                     // one this very request committed (a replay racing a retry).
-                    if let Some(done) = self.earlier_outcome(Some(id), true).await? {
+                    // Under the item's lease when locks are on.
+                    let asked = Asked::AfterRefusal {
+                        wait: !self.settings.locks.enabled,
+                    };
+                    if let Some(done) = self.earlier_outcome(Some(id), asked).await? {
                         return Ok(done);
                     }
                     continue;

@@ -387,7 +387,7 @@ impl Columns {
     /// The position of the first sort value.
     fn sort_at(self) -> usize {
         match self {
-            Columns::Full => 17,
+            Columns::Full => VER_COLS.split(", ").count() + 1,
             Columns::Flat => FLAT_COLS.split(", ").count(),
         }
     }
