@@ -30,23 +30,9 @@ pub(crate) fn item_json(
         .and_then(|b| b.strip_suffix('}'))
         .ok_or("the content is not a JSON object")?
         .trim();
-    // Room for `_id`, `_system` with its keys and times, and its lineage strings, so that
-    // the text is not regrown while it is written.
-    let lineage: usize = [
-        &system.parent_id,
-        &system.parent_collection,
-        &system.origin_id,
-        &system.origin_collection,
-    ]
-    .iter()
-    .map(|s| s.as_ref().map_or(0, |s| s.len() + 2))
-    .sum::<usize>()
-        + system
-            .function_ids
-            .iter()
-            .map(|f| f.len() + 3)
-            .sum::<usize>();
-    let mut out = Vec::with_capacity(body.len() + id.len() + lineage + 320);
+    // Room for `_id` and a `_system` without lineage strings (its keys and three times), so
+    // that most items are written without regrowing the text.
+    let mut out = Vec::with_capacity(body.len() + id.len() + 320);
     out.extend_from_slice(b"{\"_id\":");
     serde_json::to_writer(&mut out, id).map_err(|e| e.to_string())?;
     out.push(b',');

@@ -373,18 +373,12 @@ impl SystemFields {
     /// each time formatted through `collect_str`) was a tenth of a list page's time.
     pub(crate) fn write_json(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
         fn time(out: &mut Vec<u8>, t: Timestamp) {
+            out.push(b'"');
             match t.rfc3339_text() {
-                Some(text) => {
-                    out.push(b'"');
-                    out.extend_from_slice(&text);
-                    out.push(b'"');
-                }
-                None => {
-                    out.push(b'"');
-                    out.extend_from_slice(t.to_string().as_bytes());
-                    out.push(b'"');
-                }
+                Some(text) => out.extend_from_slice(&text),
+                None => out.extend_from_slice(t.to_string().as_bytes()),
             }
+            out.push(b'"');
         }
         fn text(out: &mut Vec<u8>, s: Option<&str>) -> Result<(), serde_json::Error> {
             match s {

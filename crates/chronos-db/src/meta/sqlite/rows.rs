@@ -196,3 +196,31 @@ pub(super) fn collect<T>(
 ) -> Result<Vec<T>, MetaError> {
     rows.map(|r| r.map_err(backend)?).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The positions written in [`FLAT_IN_FULL`] and [`FLAT_IN_FLAT`] are those of the
+    /// named columns in the lists the queries select.
+    #[test]
+    fn flat_positions_name_the_selected_columns() {
+        let full: Vec<&str> = VER_COLS.split(", ").chain(["shadow"]).collect();
+        let flat: Vec<&str> = FLAT_COLS.split(", ").collect();
+        for (cols, at) in [(&full, &FLAT_IN_FULL), (&flat, &FLAT_IN_FLAT)] {
+            let named = [
+                ("id", at.id),
+                ("ov", at.ov),
+                ("cv", at.cv),
+                ("op", at.op),
+                ("at", at.at),
+                ("deleted", at.deleted),
+                ("lineage", at.lineage),
+                ("shadow", at.content),
+            ];
+            for (name, i) in named {
+                assert_eq!(cols.get(i), Some(&name), "{cols:?}");
+            }
+        }
+    }
+}
