@@ -513,6 +513,11 @@ pub(crate) async fn flat_pages_match_query_pages(store: Arc<dyn MetadataStore>) 
     let mut tombstone = record("g", 1, json!({}), 6_001);
     (tombstone.deleted, tombstone.op) = (true, Op::Erase);
     s.commit("f", write(tombstone, true)).await.unwrap();
+    // Large inline content (a store may keep a bounded copy of it beside its indexes, and
+    // then read such rows from the item's full row).
+    let mut large = write(record("h", 0, json!({"n": 8}), 7_000), true);
+    large.shadow = Some(format!("{{\"v\":\"{}\"}}", "é".repeat(3_000)));
+    s.commit("f", large).await.unwrap();
 
     let check = |q: Query, since: Option<Timestamp>, want_flat: Vec<&'static str>| {
         let spr = &sp;
@@ -553,8 +558,8 @@ pub(crate) async fn flat_pages_match_query_pages(store: Arc<dyn MetadataStore>) 
     let mut all = query(&sp, json!({}), json!({"n": -1}), 2, None);
     all.include_deleted = true;
     check(all.clone(), None, vec![]).await;
-    check(all.clone(), Some(Timestamp(0)), vec!["e", "b", "a"]).await;
-    check(all.clone(), Some(Timestamp(2_000)), vec!["e", "b"]).await;
+    check(all.clone(), Some(Timestamp(0)), vec!["h", "e", "b", "a"]).await;
+    check(all.clone(), Some(Timestamp(2_000)), vec!["h", "e", "b"]).await;
     check(all, Some(Timestamp(i64::MAX)), vec![]).await;
     let as_of = query(&sp, json!({}), json!({}), 2, Some(AsOf::Cv(a[0])));
     check(as_of, Some(Timestamp(0)), vec!["a"]).await;

@@ -8,7 +8,10 @@
 //! * `c<N>_ver`: one row per committed version, unique `(id, ov)` and `cv`, indexes
 //!   `(id, at)` and `(id, cv)` so as-of reads are index seeks;
 //! * `c<N>_head`: one row per item (the latest version plus its inline shadow), unique `id`,
-//!   with expression indexes on `json_extract(meta, '$."p"')` per scalar indexed property;
+//!   and two expression indexes per scalar indexed property `p`: `_m_` on the value and
+//!   JSON type of `json_extract(meta, '$."p"')`, and `_sort_` on its sort key, which also
+//!   carries the columns of a flat list page, the inline content up to a bound included
+//!   (`rows::page_columns`), so that such a page is read from the index alone;
 //! * `_chronos_counts`, `_chronos_unique`, `_chronos_counter_marks`: counters (`counters.rs`).
 //!
 //! Both are rowid tables with their keys in unique indexes, not `WITHOUT ROWID` tables: their
@@ -41,7 +44,7 @@ use crate::query::{AsOf, Query};
 use async_trait::async_trait;
 use connection::{backend, open_connection};
 use query::{meta_expr, meta_type_expr, run_flat_query, run_query, sort_key_expr};
-use rows::{collect, read_head, read_version, version_params, VER_COLS};
+use rows::{collect, page_columns, read_head, read_version, version_params, VER_COLS};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::collections::HashMap;
@@ -350,16 +353,41 @@ impl MetadataStore for SqliteStore {
                      CREATE INDEX IF NOT EXISTS {stem}_head_at ON {stem}_head(at);
                      CREATE INDEX IF NOT EXISTS {stem}_head_cv ON {stem}_head(cv);"
                 );
+                let page = page_columns();
+                let mut narrow = Vec::new();
                 for p in spec.index.paths.iter().filter(|p| !p.array) {
                     let name: String = p.dotted().chars().map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '_' }).collect();
                     let hash = hex::encode(sha2_short(&p.dotted()));
+                    // `_m_` (value, then JSON type) serves the comparisons a filter states on
+                    // values; `_sort_` sorts, and serves the top-level comparisons of numbers
+                    // and strings, stated on its key (`query::compile_on_sort_keys`). Only
+                    // `_sort_` covers a flat page: one copy of the content per property.
+                    // Databases written before it covered pages have a narrow `_s_` index
+                    // instead: it is dropped (its successor is built in this transaction).
+                    let old = format!("{stem}_head_s_{name}_{hash}");
+                    let exists: bool = tx
+                        .query_row("SELECT 1 FROM sqlite_schema WHERE type = 'index' AND name = ?1", [&old], |_| Ok(true))
+                        .optional()
+                        .map_err(backend)?
+                        .unwrap_or(false);
+                    if exists {
+                        ddl.push_str(&format!("DROP INDEX {old};"));
+                        narrow.push(old);
+                    }
                     ddl.push_str(&format!(
                         "CREATE INDEX IF NOT EXISTS {stem}_head_m_{name}_{hash} ON {stem}_head({}, {}, deleted, id);
-                         CREATE INDEX IF NOT EXISTS {stem}_head_s_{name}_{hash} ON {stem}_head({}, id);",
+                         CREATE INDEX IF NOT EXISTS {stem}_head_sort_{name}_{hash} ON {stem}_head({}, id, deleted, {page});",
                         meta_expr(p),
                         meta_type_expr(p),
                         sort_key_expr(p, "meta"),
                     ));
+                }
+                if !narrow.is_empty() {
+                    tracing::info!(
+                        collection = %spec.name,
+                        replaced = narrow.len(),
+                        "rebuilding the collection's property indexes so that they cover list pages (once; takes a while on a large collection)"
+                    );
                 }
                 tx.execute_batch(&ddl).map_err(backend)?;
                 tx.commit().map_err(backend)?;

@@ -3,7 +3,7 @@
 
 use super::super::{FlatPage, FlatRow, MetaError, QueryPage};
 use super::connection::backend;
-use super::rows::{read_flat, read_flat_only, read_head, FLAT_COLS, VER_COLS};
+use super::rows::{page_copy, read_flat, read_flat_only, read_head, FLAT_COLS, VER_COLS};
 use crate::model::{StoredVersion, Timestamp};
 use crate::query::{AsOf, CmpOp, Cursor, Field, Filter, IndexedPath, Query, Scalar};
 use rusqlite::types::Value as SqlValue;
@@ -264,44 +264,66 @@ pub(super) fn sort_key_expr(p: &IndexedPath, meta: &str) -> String {
     )
 }
 
-/// The filter as SQL, with its top-level comparisons of the first sort key's property
-/// (numbers and strings, not `$ne`) stated on the sort-key expression instead of on
+/// The filter as SQL, with its top-level comparisons of scalar indexed properties (numbers
+/// and strings, not `$ne`) stated on each property's sort-key expression instead of on
 /// `json_extract`/`json_type`.
 ///
-/// Why: a range filter on `p` sorted by `p` would otherwise be answered by one of two plans,
-/// both bad when the range is wide: the value index (every match read, then sorted) or the
-/// sort index scanned from its start, parsing each row's JSON to test the range. Stated on
-/// the sort key, the bound is a seek into the sort index and the test reads the key from
-/// it. The two forms match the same rows: the sort key of a number is the number and of a
+/// Why: the sort index of a property is the one that covers a flat page (see
+/// `rows::page_columns`), and stated on its key a comparison is a seek into it:
+/// - an equality page is one range of that index, in id order, read from the index alone;
+/// - a range filter on `p` sorted by `p` would otherwise be answered by one of two plans,
+///   both bad when the range is wide: the value index (every match read, then sorted) or
+///   the sort index scanned from its start, parsing each row's JSON to test the range.
+///
+/// The two forms match the same rows: the sort key of a number is the number and of a
 /// string the string, while every other JSON type (null, booleans, objects, arrays) has a
-/// NULL or BLOB key, which the type test excludes as `json_type` did.
-fn compile_with_sort_key(sql: &mut Sql, filter: &Filter, sorted: Option<&Field>) -> String {
-    let Some(sorted @ Field::Meta(p)) = sorted else {
-        return compile(sql, filter);
-    };
+/// NULL or BLOB key, which the type test excludes as `json_type` did. Comparisons inside
+/// `$or`, `$not` and `$in`, and those on null, booleans and arrays, keep the value index.
+///
+/// `cursor_start`: a later page sorted on this property (descending when `true`) starts its
+/// range at the cursor, which always lies within the filter's range. The filter's bounds
+/// on the same side (lower bounds ascending, upper bounds descending) are then written so
+/// that SQLite does not take them as the index range (a unary `+`): with two bounds on one
+/// side it may pick either, and the filter's would read every row before the cursor again.
+fn compile_on_sort_keys(
+    sql: &mut Sql,
+    filter: &Filter,
+    cursor_start: Option<(&IndexedPath, bool)>,
+) -> String {
     let parts: &[Filter] = match filter {
         Filter::And(parts) => parts,
         single => std::slice::from_ref(single),
     };
-    let key = sort_key_expr(p, "h.meta");
     let mut conds = Vec::new();
     let mut rest = Vec::new();
     for part in parts {
         let on_key = match part {
-            Filter::Cmp { field, op, value } if field == sorted && *op != CmpOp::Ne => {
-                match value {
-                    Scalar::Int(_) | Scalar::Float(_) => Some((op, value, "('integer','real')")),
-                    Scalar::Str(_) => Some((op, value, "('text')")),
-                    _ => None,
-                }
-            }
+            Filter::Cmp {
+                field: Field::Meta(p),
+                op,
+                value,
+            } if !p.array && *op != CmpOp::Ne => match value {
+                Scalar::Int(_) | Scalar::Float(_) => Some((p, op, value, "('integer','real')")),
+                Scalar::Str(_) => Some((p, op, value, "('text')")),
+                _ => None,
+            },
             _ => None,
         };
         match on_key {
-            Some((op, value, types)) => {
+            Some((p, op, value, types)) => {
+                let key = sort_key_expr(p, "h.meta");
                 let bound = sql.bind_scalar(value);
+                let same_side = match cursor_start {
+                    Some((sorted, desc)) if sorted == p => match op {
+                        CmpOp::Gt | CmpOp::Gte => !desc,
+                        CmpOp::Lt | CmpOp::Lte => desc,
+                        CmpOp::Eq | CmpOp::Ne => false,
+                    },
+                    _ => false,
+                };
+                let plus = if same_side { "+" } else { "" };
                 conds.push(format!(
-                    "({key} {} {bound} AND typeof({key}) IN {types})",
+                    "({plus}{key} {} {bound} AND typeof({key}) IN {types})",
                     op_sql(*op)
                 ));
             }
@@ -321,9 +343,41 @@ fn compile_with_sort_key(sql: &mut Sql, filter: &Filter, sorted: Option<&Field>)
 /// Marks a cursor value that stands for a BLOB sort key (its bytes in hex).
 const CURSOR_BLOB: &str = "\u{0}blob:";
 
-/// The keyset condition "strictly after the cursor" for the given sort.
-fn keyset(sql: &mut Sql, sort: &[(String, bool)], cursor: &Cursor) -> String {
+/// Whether the filter leaves out the rows whose sort key on `field` is NULL (null or
+/// missing): it has a top-level comparison of a number or a string on it.
+fn excludes_null_keys(filter: &Filter, field: &Field) -> bool {
+    let parts: &[Filter] = match filter {
+        Filter::And(parts) => parts,
+        single => std::slice::from_ref(single),
+    };
+    parts.iter().any(|part| {
+        matches!(part, Filter::Cmp { field: f, op, value: Scalar::Int(_) | Scalar::Float(_) | Scalar::Str(_) }
+            if f == field && *op != CmpOp::Ne)
+    })
+}
+
+/// The keyset condition "strictly after the cursor" for the given sort. `nulls_excluded`:
+/// the filter leaves out NULL keys of the first sort key (see [`excludes_null_keys`]).
+fn keyset(sql: &mut Sql, sort: &[(String, bool)], cursor: &Cursor, nulls_excluded: bool) -> String {
     let id_desc = sort.last().map(|s| s.1).unwrap_or(false);
+    if let ([(expr, desc)], [value]) = (sort, cursor.values.as_slice()) {
+        if !matches!(value, Scalar::Null) {
+            // One sort key with a value: a bound on the key that SQLite reads as the start
+            // of the page's range in the key's sort index, and the tie on the id as a test
+            // of the rows at the bound. (The expanded OR below is one index search per
+            // branch and a sort of everything they match.)
+            let p = sql.bind_cursor_value(value);
+            let id = sql.bind(SqlValue::Text(cursor.id.clone()));
+            return if !*desc {
+                format!("({expr} >= {p} AND ({expr} > {p} OR h.id > {id}))")
+            } else if nulls_excluded {
+                format!("({expr} <= {p} AND ({expr} < {p} OR h.id < {id}))")
+            } else {
+                // NULL keys sort first: a descending order ends with them.
+                format!("(({expr} <= {p} AND ({expr} < {p} OR h.id < {id})) OR {expr} IS NULL)")
+            };
+        }
+    }
     let mut ors = Vec::new();
     for i in 0..=sort.len() {
         let mut ands = Vec::new();
@@ -372,7 +426,8 @@ pub(super) enum Columns {
     /// whole needs.
     Full,
     /// Only those of the item's flat form ([`FLAT_COLS`]): SQLite copies each selected
-    /// text into the result, so a JSON page leaves out the rest (payload key, hash, actor...).
+    /// text into the result, so a JSON page leaves out the rest (payload key, hash, actor...),
+    /// and the sort indexes hold these columns, so the page needs no table row.
     Flat,
 }
 
@@ -426,11 +481,21 @@ pub(super) fn build_query(t: &str, q: &Query, columns: Columns) -> Sql {
         conds.push("h.op <> 'ERASE'".to_string());
     }
     let first_sorted = q.sort.first().map(|k| &k.field);
-    conds.push(compile_with_sort_key(&mut sql, &q.filter, first_sorted));
+    // The page starts at the cursor's bound (see `keyset`) when it has one sort key and a
+    // value for it.
+    let cursor_start = match (q.sort.as_slice(), &q.after) {
+        ([key], Some(c)) => match (&key.field, c.values.as_slice()) {
+            (Field::Meta(p), [v]) if !matches!(v, Scalar::Null) => Some((p, key.descending)),
+            _ => None,
+        },
+        _ => None,
+    };
+    conds.push(compile_on_sort_keys(&mut sql, &q.filter, cursor_start));
     if let Some(cursor) = &q.after {
         // `Query` is public: a hand-built cursor may not fit the sort (decoded ones always do).
         if cursor.values.len() == sort.len() {
-            conds.push(keyset(&mut sql, &sort, cursor));
+            let nulls_excluded = first_sorted.is_some_and(|f| excludes_null_keys(&q.filter, f));
+            conds.push(keyset(&mut sql, &sort, cursor, nulls_excluded));
         } else {
             conds.push("0".into());
         }
@@ -565,11 +630,15 @@ fn run_page<T>(
 static PREFIXED_COLS: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| format!("{}, h.shadow", prefixed_cols()));
 
-/// [`FLAT_COLS`] of the query's row alias `h`.
+/// [`FLAT_COLS`] of the query's row alias `h`, `shadow` as the property indexes' copy of it
+/// (so that they cover the query).
 static PREFIXED_FLAT_COLS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     FLAT_COLS
         .split(", ")
-        .map(|c| format!("h.{c}"))
+        .map(|c| match c {
+            "shadow" => page_copy("h."),
+            _ => format!("h.{c}"),
+        })
         .collect::<Vec<_>>()
         .join(", ")
 });

@@ -52,8 +52,37 @@ pub(super) fn read_head(
 }
 
 /// The columns a query selects when it wants its rows in flat form only (see
-/// [`read_flat_only`]).
+/// [`read_flat_only`]), by name; `shadow` is selected as its [`page_copy`].
 pub(super) const FLAT_COLS: &str = "id, ov, cv, op, at, deleted, lineage, shadow";
+
+/// The longest inline content, in characters, that the property indexes of a head table
+/// carry a copy of (see [`page_copy`]).
+///
+/// Why a bound: each scalar indexed property has two indexes, and each holds the copy, so
+/// the copies cost disk and write bytes in proportion to the indexed properties. Up to
+/// about 1,000 bytes an index entry stays on its index page; longer copies spill to
+/// overflow pages but still spare the table seek; past this bound a page reads the table.
+pub(super) const PAGE_COPY_MAX_CHARS: usize = 2048;
+
+/// `shadow` as the property indexes hold it: the inline content when it has at most
+/// [`PAGE_COPY_MAX_CHARS`] characters, NULL otherwise. `alias` prefixes the column name
+/// (`""` in index definitions, `"h."` in queries: SQLite matches the expressions by their
+/// form, so both must come from here).
+///
+/// A NULL copy reads like a row without inline content: the flat page is read again with
+/// every column, `shadow` included (see `query::run_flat_query`).
+pub(super) fn page_copy(alias: &str) -> String {
+    format!("(CASE WHEN length({alias}shadow) <= {PAGE_COPY_MAX_CHARS} THEN {alias}shadow END)")
+}
+
+/// The columns a property index carries after its key, so that it holds every column of a
+/// flat page ([`FLAT_COLS`], the copy for `shadow`) and SQLite answers the page from the
+/// index alone (a covering index), without seeking each row in the table. The rows of a
+/// page are neighbours in the index but scattered in the table: the seeks were a third of
+/// a page's time.
+pub(super) fn page_columns() -> String {
+    format!("ov, cv, op, at, lineage, {}", page_copy(""))
+}
 
 /// Where the flat form's columns are in a query row.
 struct FlatAt {

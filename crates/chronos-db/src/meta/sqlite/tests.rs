@@ -81,26 +81,77 @@ async fn reads_create_nothing() {
 }
 
 /// Latest queries on an indexed property are index seeks, not table scans, whichever
-/// columns they select (the JSON path selects only the flat form's).
+/// columns they select; the JSON path's pages (the flat form's columns) are read from the
+/// sort index alone, without a table seek per row, and need no sorting step.
 #[tokio::test]
-async fn indexed_equality_uses_the_expression_index() {
+async fn indexed_queries_use_the_expression_indexes() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("x.sqlite")).unwrap();
     let spec = CollectionSpec {
         name: "orders".into(),
         index: IndexSpec {
-            paths: vec![IndexedPath::parse("status")],
+            paths: vec![IndexedPath::parse("status"), IndexedPath::parse("total")],
             excluded: vec![],
         },
     };
     store.ensure_collection(&spec).await.unwrap();
-    let q = open_orders(&spec.index);
-    let plan = query_plan(&store, &q, Columns::Full).await;
-    assert!(
-        plan.contains("USING INDEX") && plan.contains("_head_m_status"),
-        "{plan}"
+    let parsed = |filter: serde_json::Value, sort: Option<serde_json::Value>| Query {
+        filter: Filter::parse(&filter, &spec.index).unwrap(),
+        sort: sort
+            .map(|s| crate::query::parse_sort(&s, &spec.index).unwrap())
+            .unwrap_or_default(),
+        limit: DEFAULT_LIMIT,
+        after: None,
+        as_of: None,
+        include_deleted: false,
+    };
+    // Equality on a string, and a range sorted on its own property (a later page too).
+    let equal = open_orders(&spec.index);
+    let mut range = parsed(
+        serde_json::json!({"total": {"$gte": 10}}),
+        Some(serde_json::json!({"total": -1})),
     );
-    assert_eq!(query_plan(&store, &q, Columns::Flat).await, plan);
+    for (q, index) in [(&equal, "_head_sort_status"), (&range, "_head_sort_total")] {
+        let full = query_plan(&store, q, Columns::Full).await;
+        assert!(
+            full.contains("USING INDEX") && full.contains(index),
+            "{full}"
+        );
+        let flat = query_plan(&store, q, Columns::Flat).await;
+        assert!(
+            flat.contains("USING COVERING INDEX") && flat.contains(index),
+            "{flat}"
+        );
+        assert!(!flat.contains("TEMP B-TREE"), "{flat}");
+    }
+    // Later pages, in either direction, are one range of the same index, from the cursor
+    // to the filter's far bound.
+    let between = serde_json::json!({"total": {"$gte": 10, "$lt": 90}});
+    let mut ascending = parsed(between.clone(), Some(serde_json::json!({"total": 1})));
+    let mut descending = parsed(between, Some(serde_json::json!({"total": -1})));
+    for q in [&mut range, &mut ascending, &mut descending] {
+        q.after = Some(crate::query::Cursor {
+            values: vec![crate::query::Scalar::Int(50)],
+            id: "x".into(),
+        });
+        let flat = query_plan(&store, q, Columns::Flat).await;
+        assert!(
+            flat.contains("USING COVERING INDEX") && flat.contains("_head_sort_total"),
+            "{flat}"
+        );
+        assert!(!flat.contains("TEMP B-TREE"), "{flat}");
+    }
+    for q in [&ascending, &descending] {
+        let flat = query_plan(&store, q, Columns::Flat).await;
+        assert!(flat.contains("(<expr>>? AND <expr><?)"), "{flat}");
+    }
+    // Comparisons not stated on the sort key (`$in`) keep the value index.
+    let any_of = parsed(
+        serde_json::json!({"status": {"$in": ["open", "shut"]}}),
+        None,
+    );
+    let plan = query_plan(&store, &any_of, Columns::Flat).await;
+    assert!(plan.contains("_head_m_status"), "{plan}");
 }
 
 /// A connection check creates nothing, yet still fails where the first write would.
@@ -233,12 +284,92 @@ async fn tables_of_the_earlier_layout_are_moved_on_open() {
     let page = store.query(&orders, &q).await.unwrap();
     assert_eq!(page.rows.len(), 1);
     let plan = query_plan(&store, &q, Columns::Full).await;
-    assert!(plan.contains("_head_m_status"), "{plan}");
+    assert!(plan.contains("_head_sort_status"), "{plan}");
     // A second open finds nothing to move.
     drop(store);
     let store = SqliteStore::open(&path).unwrap();
     store.ensure_collection(&orders).await.unwrap();
     assert_eq!(store.get_head("orders", "a").await.unwrap(), before.0);
+}
+
+/// A file written before the sort indexes covered list pages has narrow `_s_` indexes: the
+/// next open of the collection replaces each with its covering successor, and the pages
+/// read the same rows before and after.
+#[tokio::test]
+async fn narrow_sort_indexes_are_replaced_on_open() {
+    use crate::meta::contract::{put, spec};
+    use serde_json::json;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("narrow.sqlite");
+    let orders = spec("orders", &["status"]);
+    let store = SqliteStore::open(&path).unwrap();
+    store.ensure_collection(&orders).await.unwrap();
+    put(&store, "orders", "a", &[json!({"status": "open"})], 10).await;
+    put(&store, "orders", "b", &[json!({"status": "shut"})], 20).await;
+    let t = store.table("orders").await.unwrap().unwrap();
+    let key = super::query::sort_key_expr(&IndexedPath::parse("status"), "meta");
+    let stem = t.clone();
+    store
+        .run(move |c| {
+            let names: Vec<String> = c
+                .prepare(&format!("SELECT name FROM sqlite_schema WHERE type = 'index' AND name LIKE '{stem}_head_sort_%'"))
+                .map_err(backend)?
+                .query_map([], |r| r.get(0))
+                .map_err(backend)?
+                .collect::<Result<_, _>>()
+                .map_err(backend)?;
+            assert_eq!(names.len(), 1, "{names:?}");
+            let narrow = names[0].replace("_head_sort_", "_head_s_");
+            c.execute_batch(&format!(
+                "DROP INDEX {}; CREATE INDEX {narrow} ON {stem}_head({key}, id);",
+                names[0]
+            ))
+            .map_err(backend)
+        })
+        .await
+        .unwrap();
+    let q = open_orders(&orders.index);
+    let before = store
+        .query_flat(&orders, &q, Some(Timestamp(0)))
+        .await
+        .unwrap();
+    assert_eq!(before.rows.len(), 1);
+    assert!(!query_plan(&store, &q, Columns::Flat)
+        .await
+        .contains("COVERING"));
+    drop(store);
+    let store = SqliteStore::open(&path).unwrap();
+    store.ensure_collection(&orders).await.unwrap();
+    let names = index_names(&store).await;
+    assert!(
+        names.iter().any(|n| n.contains("_head_sort_status")),
+        "{names:?}"
+    );
+    assert!(!names.iter().any(|n| n.contains("_head_s_")), "{names:?}");
+    let plan = query_plan(&store, &q, Columns::Flat).await;
+    assert!(plan.contains("USING COVERING INDEX"), "{plan}");
+    let after = store
+        .query_flat(&orders, &q, Some(Timestamp(0)))
+        .await
+        .unwrap();
+    assert_eq!(after.rows.len(), before.rows.len());
+    assert_eq!(after.rows[0].id(), "a");
+}
+
+/// The names of every index in the store's file.
+async fn index_names(store: &SqliteStore) -> Vec<String> {
+    store
+        .run(|c| {
+            let mut st = c
+                .prepare("SELECT name FROM sqlite_schema WHERE type = 'index'")
+                .map_err(backend)?;
+            let rows = st
+                .query_map([], |r| r.get::<_, String>(0))
+                .map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+        })
+        .await
+        .unwrap()
 }
 
 /// The `CREATE TABLE` text of every collection table in the store's file.
