@@ -67,6 +67,7 @@ pub use backend_error::BackendError;
 pub use chronos::Chronos;
 pub use diff::{DiffSummary, ItemDiff};
 pub use error::{Error, Result};
+pub use flat::ItemJson;
 pub use meta::MetadataLayer;
 pub use model::{
     BlobUrls, Document, Item, Op, Presigned, SystemFields, Timestamp, VersionInfo, WriteResult,

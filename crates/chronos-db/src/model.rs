@@ -125,6 +125,20 @@ impl Timestamp {
     }
 }
 
+/// Appends `s` as a JSON string literal: the bytes `serde_json::to_writer` writes for it.
+/// Text without a quote, a backslash or a control character is written as it is (serde_json
+/// escapes nothing else); other text goes through serde_json.
+pub(crate) fn push_json_string(out: &mut String, s: &str) -> Result<(), serde_json::Error> {
+    if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.push_str(&serde_json::to_string(s)?);
+    } else {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    }
+    Ok(())
+}
+
 /// The proleptic Gregorian (year, month, day) of the day `days` after 1970-01-01: the
 /// well-known era-based conversion (400-year eras of 146,097 days, years counted from March
 /// so that the leap day ends the year). Exact for every `i64` day count in
@@ -371,59 +385,68 @@ impl SystemFields {
     /// for them (a test holds the two equal), without going through `serde`. The flat form
     /// of every listed item carries one of these, and the generic path (each key escaped,
     /// each time formatted through `collect_str`) was a tenth of a list page's time.
-    pub(crate) fn write_json(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
-        fn time(out: &mut Vec<u8>, t: Timestamp) {
-            out.push(b'"');
-            match t.rfc3339_text() {
-                Some(text) => out.extend_from_slice(&text),
-                None => out.extend_from_slice(t.to_string().as_bytes()),
+    pub(crate) fn write_json(&self, out: &mut String) -> Result<(), serde_json::Error> {
+        /// `t` as a JSON string, from its `rfc3339_text` when it has one (`chrono`'s text
+        /// beyond the years 0-9999).
+        fn time(out: &mut String, t: Timestamp, text: Option<[u8; 27]>) {
+            out.push('"');
+            match text.as_ref().and_then(|b| std::str::from_utf8(b).ok()) {
+                Some(s) => out.push_str(s),
+                None => out.push_str(&t.to_string()),
             }
-            out.push(b'"');
+            out.push('"');
         }
-        fn text(out: &mut Vec<u8>, s: Option<&str>) -> Result<(), serde_json::Error> {
+        fn text(out: &mut String, s: Option<&str>) -> Result<(), serde_json::Error> {
             match s {
-                Some(s) => serde_json::to_writer(&mut *out, s),
+                Some(s) => push_json_string(out, s),
                 None => {
-                    out.extend_from_slice(b"null");
+                    out.push_str("null");
                     Ok(())
                 }
             }
         }
         let mut n = itoa::Buffer::new();
-        out.extend_from_slice(b"{\"ov\":");
-        out.extend_from_slice(n.format(self.ov).as_bytes());
-        out.extend_from_slice(b",\"cv\":");
-        out.extend_from_slice(n.format(self.cv).as_bytes());
-        out.extend_from_slice(b",\"insertedAt\":");
-        time(out, self.inserted_at);
-        out.extend_from_slice(b",\"updatedAt\":");
-        time(out, self.updated_at);
-        out.extend_from_slice(b",\"deletedAt\":");
-        match self.deleted_at {
-            Some(t) => time(out, t),
-            None => out.extend_from_slice(b"null"),
-        }
-        out.extend_from_slice(if self.deleted {
-            b",\"deleted\":true"
+        out.push_str("{\"ov\":");
+        out.push_str(n.format(self.ov));
+        out.push_str(",\"cv\":");
+        out.push_str(n.format(self.cv));
+        // A first version's two times are one: formatted once.
+        let updated = self.updated_at.rfc3339_text();
+        let inserted = if self.inserted_at == self.updated_at {
+            updated
         } else {
-            b",\"deleted\":false"
+            self.inserted_at.rfc3339_text()
+        };
+        out.push_str(",\"insertedAt\":");
+        time(out, self.inserted_at, inserted);
+        out.push_str(",\"updatedAt\":");
+        time(out, self.updated_at, updated);
+        out.push_str(",\"deletedAt\":");
+        match self.deleted_at {
+            Some(t) => time(out, t, t.rfc3339_text()),
+            None => out.push_str("null"),
+        }
+        out.push_str(if self.deleted {
+            ",\"deleted\":true"
+        } else {
+            ",\"deleted\":false"
         });
-        out.extend_from_slice(b",\"functionIds\":[");
+        out.push_str(",\"functionIds\":[");
         for (i, f) in self.function_ids.iter().enumerate() {
             if i > 0 {
-                out.push(b',');
+                out.push(',');
             }
             text(out, Some(f))?;
         }
-        out.extend_from_slice(b"],\"parentId\":");
+        out.push_str("],\"parentId\":");
         text(out, self.parent_id.as_deref())?;
-        out.extend_from_slice(b",\"parentCollection\":");
+        out.push_str(",\"parentCollection\":");
         text(out, self.parent_collection.as_deref())?;
-        out.extend_from_slice(b",\"originId\":");
+        out.push_str(",\"originId\":");
         text(out, self.origin_id.as_deref())?;
-        out.extend_from_slice(b",\"originCollection\":");
+        out.push_str(",\"originCollection\":");
         text(out, self.origin_collection.as_deref())?;
-        out.push(b'}');
+        out.push('}');
         Ok(())
     }
 }
@@ -631,6 +654,32 @@ mod tests {
         assert!(Lineage::from_json("{").is_err());
     }
 
+    /// String literals are written as serde_json writes them, on its fast path (nothing to
+    /// escape) and off it.
+    #[test]
+    fn json_strings_are_the_bytes_serde_writes() {
+        for s in [
+            "",
+            "plain",
+            "é ü 中 🎉",
+            "a/b",
+            "del\u{7f}",
+            "quote\"",
+            "back\\slash",
+            "nl\n",
+            "\u{1}\u{1f}",
+            "tab\t and \u{8}",
+        ] {
+            let mut out = String::from("x");
+            push_json_string(&mut out, s).unwrap();
+            assert_eq!(
+                out,
+                format!("x{}", serde_json::to_string(s).unwrap()),
+                "{s:?}"
+            );
+        }
+    }
+
     #[test]
     fn system_fields_write_the_bytes_serde_writes() {
         let plain = SystemFields::from_lineage(
@@ -659,12 +708,9 @@ mod tests {
             ..plain.clone()
         };
         for system in [plain, full, one_function] {
-            let mut out = Vec::new();
+            let mut out = String::new();
             system.write_json(&mut out).unwrap();
-            assert_eq!(
-                String::from_utf8(out).unwrap(),
-                serde_json::to_string(&system).unwrap()
-            );
+            assert_eq!(out, serde_json::to_string(&system).unwrap());
         }
     }
 

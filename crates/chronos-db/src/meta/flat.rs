@@ -3,7 +3,6 @@
 
 use crate::model::{Op, StoredVersion, SystemFields, Timestamp};
 use crate::query::Cursor;
-use serde_json::value::RawValue;
 
 /// One page of [`super::MetadataStore::query_flat`].
 #[derive(Debug, Default)]
@@ -24,7 +23,7 @@ pub enum FlatRow {
         /// The item's id.
         id: String,
         /// The item as JSON text.
-        json: Box<RawValue>,
+        json: crate::ItemJson,
     },
     /// A row whose content must come from its object: none inline, an inline copy older
     /// than the caller accepts, or one that does not read as an object.

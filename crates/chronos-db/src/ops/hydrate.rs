@@ -15,8 +15,8 @@ use super::Collection;
 use crate::error::{Error, Result};
 use crate::meta::FlatRow;
 use crate::model::{Document, Item, StoredVersion, SystemFields, Timestamp, VersionRecord};
+use crate::ItemJson;
 use futures::{StreamExt, TryStreamExt};
-use serde_json::value::RawValue;
 
 /// Concurrent object reads while hydrating a page whose content is not inline.
 const FETCH_CONCURRENCY: usize = 16;
@@ -190,7 +190,7 @@ impl Collection {
         rows: &[StoredVersion],
         projection: Option<&[String]>,
         presign_ttl: Option<u64>,
-    ) -> Result<Vec<Box<RawValue>>> {
+    ) -> Result<Vec<ItemJson>> {
         if projection.is_some() || presign_ttl.is_some() {
             return self
                 .items_of(rows, projection, presign_ttl)
@@ -205,8 +205,8 @@ impl Collection {
     /// The items of a page of [`FlatRow`]s as flat JSON text, in order: rows the store
     /// already flattened as they are, the others built from their objects (see
     /// [`Collection::per_row`]).
-    pub(super) async fn flat_items_of(&self, rows: Vec<FlatRow>) -> Result<Vec<Box<RawValue>>> {
-        let mut out: Vec<Option<Box<RawValue>>> = Vec::with_capacity(rows.len());
+    pub(super) async fn flat_items_of(&self, rows: Vec<FlatRow>) -> Result<Vec<ItemJson>> {
+        let mut out: Vec<Option<ItemJson>> = Vec::with_capacity(rows.len());
         let (mut slots, mut stored) = (Vec::new(), Vec::new());
         for row in rows {
             match row {
@@ -265,14 +265,15 @@ impl Collection {
 }
 
 /// A typed item as flat JSON text.
-pub(super) fn encode_item(item: &Item) -> Result<Box<RawValue>> {
-    serde_json::value::to_raw_value(&item.to_document())
+pub(super) fn encode_item(item: &Item) -> Result<ItemJson> {
+    serde_json::to_string(&item.to_document())
+        .map(ItemJson::written)
         .map_err(|e| Error::Corrupt(format!("item '{}' cannot be encoded: {e}", item.id)))
 }
 
 /// `{"_id": <id>, <content's members>, "_system": {...}}` around a version's stored JSON text.
 /// Fails when `content` is not one JSON object (the caller then decodes it the slow way, or
 /// reports corruption).
-fn flat_json(v: &VersionRecord, content: &str) -> std::result::Result<Box<RawValue>, String> {
+fn flat_json(v: &VersionRecord, content: &str) -> std::result::Result<ItemJson, String> {
     crate::flat::item_json(&v.id, content, &SystemFields::of(v))
 }

@@ -8,7 +8,7 @@ use crate::model::StoredVersion;
 use crate::model::{Item, Op, Timestamp, VersionInfo};
 use crate::names::ItemId;
 use crate::query::{parse_sort, AsOf, Cursor, Filter, Query, DEFAULT_LIMIT, MAX_LIMIT};
-use serde_json::value::RawValue;
+use crate::ItemJson;
 use serde_json::Value;
 
 /// Options of the single-item reads.
@@ -101,7 +101,7 @@ pub struct Page {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct JsonPage {
     /// The items of this page, in the query's order, each `{"_id", ...data, "_system"}`.
-    pub items: Vec<Box<RawValue>>,
+    pub items: Vec<ItemJson>,
     /// Pass back as `after` for the next page; `None` on the last page.
     pub next: Option<String>,
 }
@@ -459,12 +459,7 @@ impl Collection {
 
     /// [`Collection::read`] with the item as flat JSON text (see
     /// [`Collection::list_by_meta_json`]).
-    pub async fn read_json(
-        &self,
-        id: &str,
-        at: ReadAt,
-        opts: ReadOptions,
-    ) -> Result<Box<RawValue>> {
+    pub async fn read_json(&self, id: &str, at: ReadAt, opts: ReadOptions) -> Result<ItemJson> {
         let ttl = presign_ttl(&opts)?;
         let found = self
             .readable(&item_id(id)?, at, opts.include_deleted)

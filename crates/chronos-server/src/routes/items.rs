@@ -229,7 +229,7 @@ pub(crate) async fn get(
         .metrics
         .time("read", coll.read_json(id, at, opts))
         .await?;
-    Ok(raw_json(StatusCode::OK, doc))
+    Ok(raw_json(StatusCode::OK, doc.into_string()))
 }
 
 /// `PUT {C}/items/{id}`.

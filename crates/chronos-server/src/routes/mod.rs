@@ -14,12 +14,10 @@ pub(crate) mod system;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::value::RawValue;
 
 /// A JSON answer from text the library assembled (no re-encoding).
-pub(crate) fn raw_json(status: StatusCode, body: Box<RawValue>) -> Response {
-    let text: Box<str> = body.into();
-    let mut response = (status, String::from(text)).into_response();
+pub(crate) fn raw_json(status: StatusCode, body: String) -> Response {
+    let mut response = (status, body).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
