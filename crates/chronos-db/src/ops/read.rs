@@ -225,9 +225,9 @@ impl Collection {
                 VersionAt::AsOf(AsOf::Time(t))
             }
         };
-        // The head is read after the version (in the same call): a version read before an
-        // erasure's tombstone committed is returned only if the tombstone had not committed
-        // yet.
+        // The erasure state comes with the version, from a head read no earlier than the
+        // version's (or, for a found version, the one that decided it committed): a version
+        // is returned only if the item was not erased at that point.
         let (found, erased) = self
             .store
             .version_and_erased(self.name(), id, version_at)

@@ -105,7 +105,7 @@ pub use txn::{detect_transactions, topology_of, Topology, TransactionPolicy};
 
 use super::{
     ActorWindow, CollectionSpec, Committed, CommittedPage, Expect, LeaseStore, MetaError,
-    MetadataStore, QueryPage, VersionWrite,
+    MetadataStore, QueryPage, VersionAt, VersionWrite,
 };
 use crate::backend_error::BackendError;
 use crate::model::{HeadMark, Lineage, Op, StoredVersion, Timestamp, VersionRecord};

@@ -247,28 +247,41 @@ impl MetadataStore for MongoStore {
         ov: u64,
     ) -> Result<Option<StoredVersion>, MetaError> {
         let c = self.colls(coll);
-        // Only rows at or below the head's ov are committed, and of those only the ones in
-        // the item's chain (a late row in a freed slot is not, `chain.rs`).
         let head = self.raw_head(&c, id).await?;
-        let Some(head_ov) = head_ov(head.as_ref()) else {
-            return Ok(None);
+        self.version_under_head(&c, id, ov, head.as_ref()).await
+    }
+
+    async fn version_and_erased(
+        &self,
+        coll: &str,
+        id: &str,
+        at: VersionAt,
+    ) -> Result<(Option<StoredVersion>, bool), MetaError> {
+        let c = self.colls(coll);
+        let is_erasure = |h: &Option<Document>| {
+            h.as_ref()
+                .is_some_and(|h| h.get_str("op").ok() == Some(Op::Erase.as_str()))
         };
-        if clamp(ov) > head_ov {
-            return Ok(None);
+        // One head read serves both answers when the version is found: which rows are
+        // committed, and whether the item is erased (two round trips). The answer is the
+        // state at that head read, a point within this call: a found row is the same
+        // whenever it is read (rows never change content), so an erasure that commits
+        // after the head read is ordered after this read.
+        let head = self.raw_head(&c, id).await?;
+        let found = match at {
+            VersionAt::Ov(ov) => self.version_under_head(&c, id, ov, head.as_ref()).await?,
+            VersionAt::AsOf(as_of) => {
+                self.version_as_of_under_head(&c, id, as_of, head.as_ref())
+                    .await?
+            }
+        };
+        if found.is_none() && !is_erasure(&head) {
+            // Nothing found: perhaps an erasure's purge removed the row after the head was
+            // read. The head again tells "erased" from "never existed" (a third trip, only
+            // here).
+            return Ok((None, is_erasure(&self.raw_head(&c, id).await?)));
         }
-        let Some(row) = c
-            .ver
-            .find_one(doc! {"id": id, "ov": clamp(ov)})
-            .await
-            .map_err(map_err)?
-        else {
-            return Ok(None);
-        };
-        self.without_uncommitted_rows(&c, vec![row], head.as_ref())
-            .await?
-            .first()
-            .map(|d| decode_head(d, "id"))
-            .transpose()
+        Ok((found, is_erasure(&head)))
     }
 
     async fn find_request(
@@ -328,28 +341,10 @@ impl MetadataStore for MongoStore {
         as_of: AsOf,
     ) -> Result<Option<StoredVersion>, MetaError> {
         let c = self.colls(coll);
-        let Some(head_ov) = head_ov(self.raw_head(&c, id).await?.as_ref()) else {
-            return Ok(None);
-        };
-        let (filter, sort) = match as_of {
-            AsOf::Time(t) => (
-                doc! {"id": id, "ov": {"$lte": head_ov}, "at": {"$lte": t.micros()}},
-                doc! {"at": -1, "ov": -1},
-            ),
-            AsOf::Cv(cv) => (
-                doc! {"id": id, "ov": {"$lte": head_ov}, "cv": {"$lte": clamp(cv)}},
-                doc! {"cv": -1},
-            ),
-        };
-        c.ver
-            .find_one(filter)
-            .sort(sort)
+        let head = self.raw_head(&c, id).await?;
+        self.version_as_of_under_head(&c, id, as_of, head.as_ref())
             .await
-            .map_err(map_err)?
-            .map(|d| decode_head(&d, "id"))
-            .transpose()
     }
-
     async fn history(
         &self,
         coll: &str,
@@ -714,5 +709,69 @@ impl MetadataStore for MongoStore {
                 }
             }
         }
+    }
+}
+
+impl MongoStore {
+    /// The committed version `ov` of `id`, given the item's head as just read: only rows at
+    /// or below the head's ov are committed, and of those only the ones in the item's chain
+    /// (a late row in a freed slot is not, `chain.rs`).
+    async fn version_under_head(
+        &self,
+        c: &Colls,
+        id: &str,
+        ov: u64,
+        head: Option<&Document>,
+    ) -> Result<Option<StoredVersion>, MetaError> {
+        let Some(head_ov) = head_ov(head) else {
+            return Ok(None);
+        };
+        if clamp(ov) > head_ov {
+            return Ok(None);
+        }
+        let Some(row) = c
+            .ver
+            .find_one(doc! {"id": id, "ov": clamp(ov)})
+            .await
+            .map_err(map_err)?
+        else {
+            return Ok(None);
+        };
+        self.without_uncommitted_rows(c, vec![row], head)
+            .await?
+            .first()
+            .map(|d| decode_head(d, "id"))
+            .transpose()
+    }
+
+    /// The latest committed version of `id` as of `as_of`, given the item's head as just
+    /// read (rows above its ov are not committed).
+    async fn version_as_of_under_head(
+        &self,
+        c: &Colls,
+        id: &str,
+        as_of: AsOf,
+        head: Option<&Document>,
+    ) -> Result<Option<StoredVersion>, MetaError> {
+        let Some(head_ov) = head_ov(head) else {
+            return Ok(None);
+        };
+        let (filter, sort) = match as_of {
+            AsOf::Time(t) => (
+                doc! {"id": id, "ov": {"$lte": head_ov}, "at": {"$lte": t.micros()}},
+                doc! {"at": -1, "ov": -1},
+            ),
+            AsOf::Cv(cv) => (
+                doc! {"id": id, "ov": {"$lte": head_ov}, "cv": {"$lte": clamp(cv)}},
+                doc! {"cv": -1},
+            ),
+        };
+        c.ver
+            .find_one(filter)
+            .sort(sort)
+            .await
+            .map_err(map_err)?
+            .map(|d| decode_head(&d, "id"))
+            .transpose()
     }
 }

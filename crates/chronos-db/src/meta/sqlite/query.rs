@@ -3,7 +3,9 @@
 
 use super::super::{FlatPage, FlatRow, MetaError, QueryPage};
 use super::connection::backend;
-use super::rows::{page_copy, read_flat, read_flat_only, read_head, FLAT_COLS, VER_COLS};
+use super::rows::{
+    page_copy, page_lineage, read_flat, read_flat_only, read_head, FLAT_COLS, VER_COLS,
+};
 use crate::model::{StoredVersion, Timestamp};
 use crate::query::{AsOf, CmpOp, Cursor, Field, Filter, IndexedPath, Query, Scalar};
 use rusqlite::types::Value as SqlValue;
@@ -630,13 +632,14 @@ fn run_page<T>(
 static PREFIXED_COLS: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| format!("{}, h.shadow", prefixed_cols()));
 
-/// [`FLAT_COLS`] of the query's row alias `h`, `shadow` as the property indexes' copy of it
-/// (so that they cover the query).
+/// [`FLAT_COLS`] of the query's row alias `h`, `lineage` and `shadow` as the property
+/// indexes hold them (so that they cover the query).
 static PREFIXED_FLAT_COLS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     FLAT_COLS
         .split(", ")
         .map(|c| match c {
             "shadow" => page_copy("h."),
+            "lineage" => page_lineage("h."),
             _ => format!("h.{c}"),
         })
         .collect::<Vec<_>>()

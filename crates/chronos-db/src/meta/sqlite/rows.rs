@@ -52,7 +52,8 @@ pub(super) fn read_head(
 }
 
 /// The columns a query selects when it wants its rows in flat form only (see
-/// [`read_flat_only`]), by name; `shadow` is selected as its [`page_copy`].
+/// [`read_flat_only`]), by name; `lineage` and `shadow` are selected as [`page_lineage`]
+/// and [`page_copy`].
 pub(super) const FLAT_COLS: &str = "id, ov, cv, op, at, deleted, lineage, shadow";
 
 /// The longest inline content, in characters, that the property indexes of a head table
@@ -75,13 +76,24 @@ pub(super) fn page_copy(alias: &str) -> String {
     format!("(CASE WHEN length({alias}shadow) <= {PAGE_COPY_MAX_CHARS} THEN {alias}shadow END)")
 }
 
+/// `lineage` as the property indexes hold it: NULL for the lineage most versions have
+/// ([`Lineage::DEFAULT_JSON`], no parent, origin or function), the text otherwise. That
+/// text is a quarter of a typical index entry, and a page whose entries fill fewer index
+/// pages reads fewer pages from the file. `alias` as for [`page_copy`].
+pub(super) fn page_lineage(alias: &str) -> String {
+    format!(
+        "(CASE WHEN {alias}lineage = '{}' THEN NULL ELSE {alias}lineage END)",
+        Lineage::DEFAULT_JSON
+    )
+}
+
 /// The columns a property index carries after its key, so that it holds every column of a
-/// flat page ([`FLAT_COLS`], the copy for `shadow`) and SQLite answers the page from the
-/// index alone (a covering index), without seeking each row in the table. The rows of a
-/// page are neighbours in the index but scattered in the table: the seeks were a third of
-/// a page's time.
+/// flat page ([`FLAT_COLS`], as [`page_lineage`] and [`page_copy`] for `lineage` and
+/// `shadow`) and SQLite answers the page from the index alone (a covering index), without
+/// seeking each row in the table. The rows of a page are neighbours in the index but
+/// scattered in the table: the seeks were a third of a page's time.
 pub(super) fn page_columns() -> String {
-    format!("ov, cv, op, at, lineage, {}", page_copy(""))
+    format!("ov, cv, op, at, {}, {}", page_lineage(""), page_copy(""))
 }
 
 /// Where the flat form's columns are in a query row.
@@ -143,7 +155,11 @@ fn flat_columns(
         at: Timestamp(int(at.at)?),
         op: text(at.op)?,
         deleted: int(at.deleted)? != 0,
-        lineage: text(at.lineage)?,
+        // NULL: the default lineage, as the property indexes hold it (`page_lineage`).
+        lineage: match r.get_ref(at.lineage) {
+            Ok(ValueRef::Null) => Lineage::DEFAULT_JSON,
+            _ => text(at.lineage)?,
+        },
         content: text(at.content),
     }
     .build(inline_since)
@@ -229,6 +245,13 @@ pub(super) fn collect<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The default lineage is written into SQL as a literal between single quotes.
+    #[test]
+    fn the_default_lineage_is_a_plain_sql_literal() {
+        assert!(!Lineage::DEFAULT_JSON.contains('\''));
+        assert!(page_lineage("h.").contains(Lineage::DEFAULT_JSON));
+    }
 
     /// The positions written in [`FLAT_IN_FULL`] and [`FLAT_IN_FLAT`] are those of the
     /// named columns in the lists the queries select.
