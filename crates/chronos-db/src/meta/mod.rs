@@ -237,11 +237,12 @@ pub trait MetadataStore:
     /// The version `at` names (an ov, or an as-of point: see [`MetadataStore::get_version`]
     /// and [`MetadataStore::version_as_of`]), and whether the item is erased (its head an
     /// erasure's tombstone) at a point within the call that is no earlier than the version's
-    /// read, or, when the version is found, at the head read that decided it committed (a
-    /// found version's content is the same whenever it is read): a reader then never returns
-    /// a version as if the item existed when it was already erased, nor takes a row an
-    /// erasure purged meanwhile for one that never existed. One round trip where the backend
-    /// can (SQLite); this default makes two (the head read after the version).
+    /// read, or, when an unscrubbed version is found, at the head read that decided it
+    /// committed (only an erasure's scrub changes a version row, after its tombstone
+    /// committed): a reader then never returns a version as if the item existed when it was
+    /// already erased, nor takes a row removed meanwhile for one that never existed. One
+    /// round trip where the backend can (SQLite); this default makes two (the head read after
+    /// the version).
     async fn version_and_erased(
         &self,
         coll: &str,

@@ -29,6 +29,7 @@ macro_rules! contract_tests {
             queries_with_operators_sort_and_cursor_pages,
             as_of_queries,
             flat_pages_match_query_pages,
+            sorted_pages_cross_ties_within_range_bounds,
             versions_come_with_the_erasure_state,
             purge_removes_everything,
             versioning_off_drops_older_versions,
@@ -489,6 +490,87 @@ pub(crate) async fn as_of_queries(store: Arc<dyn MetadataStore>) {
     // last key).
     let paged = query(&sp, json!({}), json!({"state": -1}), 1, Some(t(i64::MAX)));
     assert_eq!(all_pages(s, &sp, paged).await, ["c", "a"]);
+}
+
+/// Pages of one item, sorted on a property with ties, under range filters on the same
+/// property (both directions, bounds on either side of the cursor), and a descending sort
+/// whose filter keeps items without the property (they come last): every matching item
+/// once, in order, ties by id in the sort's direction. The same through `query_flat`.
+pub(crate) async fn sorted_pages_cross_ties_within_range_bounds(store: Arc<dyn MetadataStore>) {
+    let s = store.as_ref();
+    let sp = spec("t", &["v"]);
+    s.ensure_collection(&sp).await.unwrap();
+    let items = [
+        ("a", json!({"v": 30})),
+        ("b", json!({"v": 10})),
+        ("c", json!({"v": 30})),
+        ("d", json!({"v": 50})),
+        ("e", json!({"v": 30})),
+        ("f", json!({})),
+        ("g", json!({"v": 70})),
+        ("h", json!({"v": null})),
+    ];
+    for (i, (id, meta)) in items.iter().enumerate() {
+        put(s, "t", id, std::slice::from_ref(meta), 1_000 + i as i64).await;
+    }
+    let cases = [
+        (
+            json!({"v": {"$gte": 20}}),
+            json!({"v": 1}),
+            vec!["a", "c", "e", "d", "g"],
+        ),
+        (
+            json!({"v": {"$gte": 20}}),
+            json!({"v": -1}),
+            vec!["g", "d", "e", "c", "a"],
+        ),
+        (
+            json!({"v": {"$gt": 10, "$lt": 60}}),
+            json!({"v": 1}),
+            vec!["a", "c", "e", "d"],
+        ),
+        (
+            json!({"v": {"$gt": 10, "$lte": 50}}),
+            json!({"v": -1}),
+            vec!["d", "e", "c", "a"],
+        ),
+        (
+            json!({"v": {"$lte": 30}}),
+            json!({"v": -1}),
+            vec!["e", "c", "a", "b"],
+        ),
+        (
+            json!({"$or": [{"v": {"$gte": 30}}, {"v": {"$exists": false}}]}),
+            json!({"v": -1}),
+            vec!["g", "d", "e", "c", "a", "f"],
+        ),
+        (
+            json!({}),
+            json!({"v": -1}),
+            vec!["g", "d", "e", "c", "a", "b", "h", "f"],
+        ),
+    ];
+    for (filter, sort, want) in cases {
+        for limit in [1, 2, 3] {
+            let q = query(&sp, filter.clone(), sort.clone(), limit, None);
+            assert_eq!(
+                all_pages(s, &sp, q.clone()).await,
+                want,
+                "{filter} {sort} by {limit}"
+            );
+            let mut flat = q;
+            let mut got = Vec::new();
+            for _ in 0..20 {
+                let page = s.query_flat(&sp, &flat, Some(Timestamp(0))).await.unwrap();
+                got.extend(page.rows.iter().map(|r| r.id().to_string()));
+                match page.next {
+                    Some(c) => flat.after = Some(c),
+                    None => break,
+                }
+            }
+            assert_eq!(got, want, "flat: {filter} {sort} by {limit}");
+        }
+    }
 }
 
 /// `query_flat` gives `query`'s rows and cursors, each row flattened exactly when its inline

@@ -264,8 +264,9 @@ impl MetadataStore for MongoStore {
         };
         // One head read serves both answers when the version is found: which rows are
         // committed, and whether the item is erased (two round trips). The answer is the
-        // state at that head read, a point within this call: a found row is the same
-        // whenever it is read (rows never change content), so an erasure that commits
+        // state at that head read, a point within this call: a row's content changes only
+        // when an erasure scrubs it (after its tombstone committed, blanking its hash), so
+        // an unscrubbed row is the same whenever it is read, and an erasure that commits
         // after the head read is ordered after this read.
         let head = self.raw_head(&c, id).await?;
         let found = match at {
@@ -275,11 +276,12 @@ impl MetadataStore for MongoStore {
                     .await?
             }
         };
-        if found.is_none() && !is_erasure(&head) {
-            // Nothing found: perhaps an erasure's purge removed the row after the head was
-            // read. The head again tells "erased" from "never existed" (a third trip, only
-            // here).
-            return Ok((None, is_erasure(&self.raw_head(&c, id).await?)));
+        let scrubbed = found.as_ref().is_some_and(|v| v.version.sha256.is_empty());
+        if (found.is_none() || scrubbed) && !is_erasure(&head) {
+            // Nothing found (retention or a purge may have removed the row after the head
+            // was read), or a row an erasure scrubbed meanwhile: the head again tells which
+            // (a third trip, only here).
+            return Ok((found, is_erasure(&self.raw_head(&c, id).await?)));
         }
         Ok((found, is_erasure(&head)))
     }

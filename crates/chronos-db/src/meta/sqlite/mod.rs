@@ -354,7 +354,14 @@ impl MetadataStore for SqliteStore {
                      CREATE INDEX IF NOT EXISTS {stem}_head_cv ON {stem}_head(cv);"
                 );
                 let page = page_columns();
-                let mut narrow = Vec::new();
+                let head_indexes: Vec<String> = tx
+                    .prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = ?1")
+                    .and_then(|mut st| {
+                        st.query_map([format!("{stem}_head")], |r| r.get(0))?
+                            .collect::<Result<_, _>>()
+                    })
+                    .map_err(backend)?;
+                let mut replaced = Vec::new();
                 for p in spec.index.paths.iter().filter(|p| !p.array) {
                     let name: String = p.dotted().chars().map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '_' }).collect();
                     let hash = hex::encode(sha2_short(&p.dotted()));
@@ -362,31 +369,40 @@ impl MetadataStore for SqliteStore {
                     // values; `_sort_` sorts, and serves the top-level comparisons of numbers
                     // and strings, stated on its key (`query::compile_on_sort_keys`). Only
                     // `_sort_` covers a flat page: one copy of the content per property.
-                    // Databases written before it covered pages have a narrow `_s_` index
-                    // instead: it is dropped (its successor is built in this transaction).
-                    let old = format!("{stem}_head_s_{name}_{hash}");
-                    let exists: bool = tx
-                        .query_row("SELECT 1 FROM sqlite_schema WHERE type = 'index' AND name = ?1", [&old], |_| Ok(true))
-                        .optional()
-                        .map_err(backend)?
-                        .unwrap_or(false);
-                    if exists {
+                    // Its name ends with a hash of its columns: an index of the property's
+                    // sort key under another name (the narrow `_s_` of databases written
+                    // before it covered pages, or a `_sort_` of other columns) would leave
+                    // pages uncovered, silently; it is dropped and its successor built in
+                    // this transaction.
+                    let sort_columns = format!("{}, id, deleted, {page}", sort_key_expr(p, "meta"));
+                    let sort_index = format!("{stem}_head_sort_{name}_{hash}_{}", hex::encode(sha2_short(&sort_columns)));
+                    let of_this_key = format!("{stem}_head_sort_{name}_{hash}");
+                    let stale = |ix: &str| {
+                        // Exactly this property's: another property's name may extend it.
+                        let other_columns = ix.strip_prefix(&of_this_key).is_some_and(|rest| {
+                            rest.is_empty()
+                                || (rest.len() == 9
+                                    && rest.starts_with('_')
+                                    && rest[1..].bytes().all(|b| b.is_ascii_hexdigit()))
+                        });
+                        ix != sort_index && (other_columns || ix == format!("{stem}_head_s_{name}_{hash}"))
+                    };
+                    for old in head_indexes.iter().filter(|ix| stale(ix)) {
                         ddl.push_str(&format!("DROP INDEX {old};"));
-                        narrow.push(old);
+                        replaced.push(old.clone());
                     }
                     ddl.push_str(&format!(
                         "CREATE INDEX IF NOT EXISTS {stem}_head_m_{name}_{hash} ON {stem}_head({}, {}, deleted, id);
-                         CREATE INDEX IF NOT EXISTS {stem}_head_sort_{name}_{hash} ON {stem}_head({}, id, deleted, {page});",
+                         CREATE INDEX IF NOT EXISTS {sort_index} ON {stem}_head({sort_columns});",
                         meta_expr(p),
                         meta_type_expr(p),
-                        sort_key_expr(p, "meta"),
                     ));
                 }
-                if !narrow.is_empty() {
+                if !replaced.is_empty() {
                     tracing::info!(
                         collection = %spec.name,
-                        replaced = narrow.len(),
-                        "rebuilding the collection's property indexes so that they cover list pages (once; takes a while on a large collection)"
+                        replaced = replaced.len(),
+                        "rebuilding the collection's property sort indexes so that they cover list pages (once; takes a while on a large collection)"
                     );
                 }
                 tx.execute_batch(&ddl).map_err(backend)?;

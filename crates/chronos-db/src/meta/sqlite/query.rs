@@ -367,7 +367,8 @@ fn keyset(sql: &mut Sql, sort: &[(String, bool)], cursor: &Cursor, nulls_exclude
             // One sort key with a value: a bound on the key that SQLite reads as the start
             // of the page's range in the key's sort index, and the tie on the id as a test
             // of the rows at the bound. (The expanded OR below is one index search per
-            // branch and a sort of everything they match.)
+            // branch and a sort of everything they match.) A descending page whose filter
+            // keeps NULL keys still needs an OR for them, which SQLite may read that way.
             let p = sql.bind_cursor_value(value);
             let id = sql.bind(SqlValue::Text(cursor.id.clone()));
             return if !*desc {

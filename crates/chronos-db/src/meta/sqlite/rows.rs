@@ -59,8 +59,8 @@ pub(super) const FLAT_COLS: &str = "id, ov, cv, op, at, deleted, lineage, shadow
 /// The longest inline content, in characters, that the property indexes of a head table
 /// carry a copy of (see [`page_copy`]).
 ///
-/// Why a bound: each scalar indexed property has two indexes, and each holds the copy, so
-/// the copies cost disk and write bytes in proportion to the indexed properties. Up to
+/// Why a bound: each scalar indexed property's sort index holds the copy, so the copies
+/// cost disk and write bytes in proportion to the indexed properties. Up to
 /// about 1,000 bytes an index entry stays on its index page; longer copies spill to
 /// overflow pages but still spare the table seek; past this bound a page reads the table.
 pub(super) const PAGE_COPY_MAX_CHARS: usize = 2048;
@@ -76,10 +76,11 @@ pub(super) fn page_copy(alias: &str) -> String {
     format!("(CASE WHEN length({alias}shadow) <= {PAGE_COPY_MAX_CHARS} THEN {alias}shadow END)")
 }
 
-/// `lineage` as the property indexes hold it: NULL for the lineage most versions have
-/// ([`Lineage::DEFAULT_JSON`], no parent, origin or function), the text otherwise. That
-/// text is a quarter of a typical index entry, and a page whose entries fill fewer index
-/// pages reads fewer pages from the file. `alias` as for [`page_copy`].
+/// `lineage` as the property indexes hold it: NULL for [`Lineage::DEFAULT_JSON`] (a first
+/// version without parent, origin or function: items created and never changed), the text
+/// otherwise. That text is a quarter of such an item's index entry, and a page whose
+/// entries fill fewer index pages reads fewer pages from the file. `alias` as for
+/// [`page_copy`].
 pub(super) fn page_lineage(alias: &str) -> String {
     format!(
         "(CASE WHEN {alias}lineage = '{}' THEN NULL ELSE {alias}lineage END)",
@@ -106,6 +107,9 @@ struct FlatAt {
     deleted: usize,
     lineage: usize,
     content: usize,
+    /// The lineage column is [`page_lineage`]'s (NULL for the default), not the stored
+    /// column (never NULL: a NULL there is a damaged row).
+    lineage_null_is_default: bool,
 }
 
 /// In a row of [`VER_COLS`] and `shadow`.
@@ -118,6 +122,7 @@ const FLAT_IN_FULL: FlatAt = FlatAt {
     deleted: 13,
     lineage: 12,
     content: 16,
+    lineage_null_is_default: false,
 };
 
 /// In a row of [`FLAT_COLS`].
@@ -130,6 +135,7 @@ const FLAT_IN_FLAT: FlatAt = FlatAt {
     deleted: 5,
     lineage: 6,
     content: 7,
+    lineage_null_is_default: true,
 };
 
 /// The row's flat form built from its text as SQLite holds it, when `inline_since` allows
@@ -157,7 +163,7 @@ fn flat_columns(
         deleted: int(at.deleted)? != 0,
         // NULL: the default lineage, as the property indexes hold it (`page_lineage`).
         lineage: match r.get_ref(at.lineage) {
-            Ok(ValueRef::Null) => Lineage::DEFAULT_JSON,
+            Ok(ValueRef::Null) if at.lineage_null_is_default => Lineage::DEFAULT_JSON,
             _ => text(at.lineage)?,
         },
         content: text(at.content),

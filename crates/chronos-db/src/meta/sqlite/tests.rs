@@ -292,11 +292,12 @@ async fn tables_of_the_earlier_layout_are_moved_on_open() {
     assert_eq!(store.get_head("orders", "a").await.unwrap(), before.0);
 }
 
-/// A file written before the sort indexes covered list pages has narrow `_s_` indexes: the
-/// next open of the collection replaces each with its covering successor, and the pages
+/// A file written before the sort indexes covered list pages has narrow `_s_` indexes, and
+/// one written by another layout of the page columns has a `_sort_` index of other columns:
+/// the next open of the collection replaces either with the current index, and the pages
 /// read the same rows before and after.
 #[tokio::test]
-async fn narrow_sort_indexes_are_replaced_on_open() {
+async fn sort_indexes_of_other_layouts_are_replaced_on_open() {
     use crate::meta::contract::{put, spec};
     use serde_json::json;
     let dir = tempfile::tempdir().unwrap();
@@ -308,52 +309,111 @@ async fn narrow_sort_indexes_are_replaced_on_open() {
     put(&store, "orders", "b", &[json!({"status": "shut"})], 20).await;
     let t = store.table("orders").await.unwrap().unwrap();
     let key = super::query::sort_key_expr(&IndexedPath::parse("status"), "meta");
-    let stem = t.clone();
-    store
+    let hash = hex::encode(sha2_short("status"));
+    let q = open_orders(&orders.index);
+    let current: Vec<String> = index_names(&store)
+        .await
+        .into_iter()
+        .filter(|n| n.contains("_head_sort_status"))
+        .collect();
+    assert_eq!(current.len(), 1, "{current:?}");
+    for older in [
+        format!("{t}_head_s_status_{hash}"),
+        format!("{t}_head_sort_status_{hash}_00000000"),
+    ] {
+        let (stem, drop) = (t.clone(), current[0].clone());
+        let key = key.clone();
+        let create = older.clone();
+        store
+            .run(move |c| {
+                c.execute_batch(&format!(
+                    "DROP INDEX {drop}; CREATE INDEX {create} ON {stem}_head({key}, id);"
+                ))
+                .map_err(backend)
+            })
+            .await
+            .unwrap();
+        let before = store
+            .query_flat(&orders, &q, Some(Timestamp(0)))
+            .await
+            .unwrap();
+        assert_eq!(before.rows.len(), 1);
+        assert!(!query_plan(&store, &q, Columns::Flat)
+            .await
+            .contains("COVERING"));
+        let store = SqliteStore::open(&path).unwrap();
+        store.ensure_collection(&orders).await.unwrap();
+        let names = index_names(&store).await;
+        assert!(names.contains(&current[0]), "{names:?}");
+        assert!(!names.contains(&older), "{names:?}");
+        let plan = query_plan(&store, &q, Columns::Flat).await;
+        assert!(plan.contains("USING COVERING INDEX"), "{plan}");
+        let after = store
+            .query_flat(&orders, &q, Some(Timestamp(0)))
+            .await
+            .unwrap();
+        assert_eq!(after.rows.len(), before.rows.len());
+        assert_eq!(after.rows[0].id(), "a");
+    }
+    // Another property whose name extends this one's index name keeps its own index.
+    let both = spec("orders", &["status", &format!("status_{hash}_x")]);
+    store.ensure_collection(&both).await.unwrap();
+    store.ensure_collection(&orders).await.unwrap();
+    let sorts = index_names(&store)
+        .await
+        .into_iter()
+        .filter(|n| n.contains("_head_sort_status"))
+        .count();
+    assert_eq!(sorts, 2);
+}
+
+/// The inline content the sort indexes copy is bounded in characters, not bytes.
+#[tokio::test]
+async fn the_page_copy_is_bounded_in_characters() {
+    use crate::meta::contract::{record, spec, write};
+    use serde_json::json;
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("copy.sqlite")).unwrap();
+    let sp = spec("docs", &["n"]);
+    store.ensure_collection(&sp).await.unwrap();
+    let limit = super::rows::PAGE_COPY_MAX_CHARS;
+    for (id, chars) in [("at", limit), ("over", limit + 1)] {
+        let mut w = write(record(id, 0, json!({"n": 1}), 10), true);
+        // `{"v":"…"}`: 8 characters around the text.
+        w.shadow = Some(format!("{{\"v\":\"{}\"}}", "é".repeat(chars - 8)));
+        store.commit("docs", w).await.unwrap();
+    }
+    let t = store.table("docs").await.unwrap().unwrap();
+    let copied: Vec<String> = store
         .run(move |c| {
-            let names: Vec<String> = c
-                .prepare(&format!("SELECT name FROM sqlite_schema WHERE type = 'index' AND name LIKE '{stem}_head_sort_%'"))
-                .map_err(backend)?
-                .query_map([], |r| r.get(0))
-                .map_err(backend)?
-                .collect::<Result<_, _>>()
-                .map_err(backend)?;
-            assert_eq!(names.len(), 1, "{names:?}");
-            let narrow = names[0].replace("_head_sort_", "_head_s_");
-            c.execute_batch(&format!(
-                "DROP INDEX {}; CREATE INDEX {narrow} ON {stem}_head({key}, id);",
-                names[0]
-            ))
-            .map_err(backend)
+            let sql = format!(
+                "SELECT id FROM {t}_head WHERE {} IS NOT NULL ORDER BY id",
+                super::rows::page_copy("")
+            );
+            let mut st = c.prepare(&sql).map_err(backend)?;
+            let rows = st.query_map([], |r| r.get(0)).map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
         })
         .await
         .unwrap();
-    let q = open_orders(&orders.index);
-    let before = store
-        .query_flat(&orders, &q, Some(Timestamp(0)))
-        .await
-        .unwrap();
-    assert_eq!(before.rows.len(), 1);
-    assert!(!query_plan(&store, &q, Columns::Flat)
-        .await
-        .contains("COVERING"));
-    drop(store);
-    let store = SqliteStore::open(&path).unwrap();
-    store.ensure_collection(&orders).await.unwrap();
-    let names = index_names(&store).await;
-    assert!(
-        names.iter().any(|n| n.contains("_head_sort_status")),
-        "{names:?}"
-    );
-    assert!(!names.iter().any(|n| n.contains("_head_s_")), "{names:?}");
-    let plan = query_plan(&store, &q, Columns::Flat).await;
-    assert!(plan.contains("USING COVERING INDEX"), "{plan}");
-    let after = store
-        .query_flat(&orders, &q, Some(Timestamp(0)))
-        .await
-        .unwrap();
-    assert_eq!(after.rows.len(), before.rows.len());
-    assert_eq!(after.rows[0].id(), "a");
+    assert_eq!(copied, ["at"]);
+    // Both are listed whole, the second through the page read again with every column.
+    let q = Query {
+        filter: Filter::parse(&json!({"n": 1}), &sp.index).unwrap(),
+        sort: vec![],
+        limit: DEFAULT_LIMIT,
+        after: None,
+        as_of: None,
+        include_deleted: false,
+    };
+    let page = store.query_flat(&sp, &q, Some(Timestamp(0))).await.unwrap();
+    assert_eq!(page.rows.len(), 2);
+    for row in &page.rows {
+        let crate::meta::FlatRow::Flat { json, .. } = row else {
+            panic!("not flat: {row:?}")
+        };
+        assert!(json.get().contains(&"é".repeat(limit - 8)), "{}", row.id());
+    }
 }
 
 /// The names of every index in the store's file.
