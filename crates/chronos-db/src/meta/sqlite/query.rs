@@ -292,26 +292,10 @@ fn compile_on_sort_keys(
     filter: &Filter,
     cursor_start: Option<(&IndexedPath, bool)>,
 ) -> String {
-    let parts: &[Filter] = match filter {
-        Filter::And(parts) => parts,
-        single => std::slice::from_ref(single),
-    };
     let mut conds = Vec::new();
     let mut rest = Vec::new();
-    for part in parts {
-        let on_key = match part {
-            Filter::Cmp {
-                field: Field::Meta(p),
-                op,
-                value,
-            } if !p.array && *op != CmpOp::Ne => match value {
-                Scalar::Int(_) | Scalar::Float(_) => Some((p, op, value, "('integer','real')")),
-                Scalar::Str(_) => Some((p, op, value, "('text')")),
-                _ => None,
-            },
-            _ => None,
-        };
-        match on_key {
+    for part in top_level(filter) {
+        match key_comparison(part) {
             Some((p, op, value, types)) => {
                 let key = sort_key_expr(p, "h.meta");
                 let bound = sql.bind_scalar(value);
@@ -348,14 +332,39 @@ const CURSOR_BLOB: &str = "\u{0}blob:";
 /// Whether the filter leaves out the rows whose sort key on `field` is NULL (null or
 /// missing): it has a top-level comparison of a number or a string on it.
 fn excludes_null_keys(filter: &Filter, field: &Field) -> bool {
-    let parts: &[Filter] = match filter {
+    match field {
+        Field::Meta(p) => top_level(filter)
+            .iter()
+            .filter_map(key_comparison)
+            .any(|(compared, ..)| compared == p),
+        // The system columns are never NULL.
+        _ => true,
+    }
+}
+
+/// The filter's top-level parts: those of an `$and`, or the filter itself.
+fn top_level(filter: &Filter) -> &[Filter] {
+    match filter {
         Filter::And(parts) => parts,
         single => std::slice::from_ref(single),
-    };
-    parts.iter().any(|part| {
-        matches!(part, Filter::Cmp { field: f, op, value: Scalar::Int(_) | Scalar::Float(_) | Scalar::Str(_) }
-            if f == field && *op != CmpOp::Ne)
-    })
+    }
+}
+
+/// A comparison [`compile_on_sort_keys`] states on a sort key: a scalar indexed property
+/// compared (not `$ne`) with a number or a string; with the SQLite types its key has then.
+fn key_comparison(part: &Filter) -> Option<(&IndexedPath, &CmpOp, &Scalar, &'static str)> {
+    match part {
+        Filter::Cmp {
+            field: Field::Meta(p),
+            op,
+            value,
+        } if !p.array && *op != CmpOp::Ne => match value {
+            Scalar::Int(_) | Scalar::Float(_) => Some((p, op, value, "('integer','real')")),
+            Scalar::Str(_) => Some((p, op, value, "('text')")),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// The keyset condition "strictly after the cursor" for the given sort. `nulls_excluded`:

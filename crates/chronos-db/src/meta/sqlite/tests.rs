@@ -418,27 +418,23 @@ async fn the_page_copy_is_bounded_in_characters() {
 
 /// The names of every index in the store's file.
 async fn index_names(store: &SqliteStore) -> Vec<String> {
-    store
-        .run(|c| {
-            let mut st = c
-                .prepare("SELECT name FROM sqlite_schema WHERE type = 'index'")
-                .map_err(backend)?;
-            let rows = st
-                .query_map([], |r| r.get::<_, String>(0))
-                .map_err(backend)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
-        })
-        .await
-        .unwrap()
+    schema_texts(store, "SELECT name FROM sqlite_schema WHERE type = 'index'").await
 }
 
 /// The `CREATE TABLE` text of every collection table in the store's file.
 async fn table_layouts(store: &SqliteStore) -> Vec<String> {
+    schema_texts(
+        store,
+        "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name LIKE 'c%'",
+    )
+    .await
+}
+
+/// The one text column `query` selects from the store's schema, row by row.
+async fn schema_texts(store: &SqliteStore, query: &'static str) -> Vec<String> {
     store
-        .run(|c| {
-            let mut st = c
-                .prepare("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name LIKE 'c%'")
-                .map_err(backend)?;
+        .run(move |c| {
+            let mut st = c.prepare(query).map_err(backend)?;
             let rows = st
                 .query_map([], |r| r.get::<_, String>(0))
                 .map_err(backend)?;
