@@ -82,17 +82,24 @@ impl FlatColumns<'_> {
     /// The row in flat form, or `None` when it does not qualify (see [`FlatRow::of`]) or
     /// its text does not read: the caller then decodes the row whole.
     pub(crate) fn build(&self, inline_since: Option<Timestamp>) -> Option<FlatRow> {
-        let since = inline_since?;
+        if self.at < inline_since? {
+            return None;
+        }
+        Some(FlatRow::Flat {
+            id: self.id.to_string(),
+            json: self.item_json()?,
+        })
+    }
+
+    /// The item in flat form whatever its commit time, or `None` when the row has no
+    /// inline content, is an erasure's tombstone or its text does not read.
+    pub(crate) fn item_json(&self) -> Option<crate::ItemJson> {
         let content = self.content?;
-        if self.at < since || Op::parse(self.op)? == Op::Erase {
+        if Op::parse(self.op)? == Op::Erase {
             return None;
         }
         let lineage = crate::model::Lineage::from_json(self.lineage).ok()?;
         let system = SystemFields::from_lineage(self.ov, self.cv, self.at, self.deleted, lineage);
-        let json = crate::flat::item_json(self.id, content, &system).ok()?;
-        Some(FlatRow::Flat {
-            id: self.id.to_string(),
-            json,
-        })
+        crate::flat::item_json(self.id, content, &system).ok()
     }
 }

@@ -2,6 +2,7 @@
 //! SQLite errors map to [`MetaError`].
 
 use super::super::MetaError;
+use super::page_item;
 use crate::backend_error::BackendError;
 use crate::config::Durability;
 use rusqlite::Connection;
@@ -36,6 +37,10 @@ pub(super) fn open_connection(
         })?;
     }
     let conn = Connection::open(path).map_err(backend)?;
+    // Before any statement: the sort indexes call `chronos_page_item_v1`, so even a write
+    // to a head table needs it.
+    register_regexp(&conn)?;
+    register_page_item(&conn)?;
     // Before anything that takes a lock: two tasks opening a new database at once must wait
     // for each other, not fail. The tables are created in an IMMEDIATE transaction, which
     // takes the write lock up front (waiting for it): a statement that first reads the
@@ -102,7 +107,6 @@ pub(super) fn open_connection(
         true,
     )
     .map_err(backend)?;
-    register_regexp(&conn)?;
     Ok(conn)
 }
 
@@ -159,6 +163,26 @@ fn register_regexp(conn: &Connection) -> Result<(), MetaError> {
                     .unwrap_or(false),
                 _ => false,
             })
+        },
+    )
+    .map_err(backend)
+}
+
+/// Registers [`page_item::PAGE_ITEM_FN`], which the head tables' sort indexes call (see
+/// [`page_item::page_item_of`]). Deterministic, so SQLite may index it, and innocuous (it only
+/// formats its arguments), so it may be used from the schema whatever `trusted_schema`
+/// says.
+fn register_page_item(conn: &Connection) -> Result<(), MetaError> {
+    use rusqlite::functions::FunctionFlags;
+    conn.create_scalar_function(
+        page_item::PAGE_ITEM_FN,
+        8,
+        FunctionFlags::SQLITE_UTF8
+            | FunctionFlags::SQLITE_DETERMINISTIC
+            | FunctionFlags::SQLITE_INNOCUOUS,
+        |ctx| {
+            let args: [rusqlite::types::ValueRef<'_>; 8] = std::array::from_fn(|i| ctx.get_raw(i));
+            Ok(page_item::page_item_of(&args))
         },
     )
     .map_err(backend)

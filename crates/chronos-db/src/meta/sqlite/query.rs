@@ -3,9 +3,8 @@
 
 use super::super::{FlatPage, FlatRow, MetaError, QueryPage};
 use super::connection::backend;
-use super::rows::{
-    page_copy, page_lineage, read_flat, read_flat_only, read_head, FLAT_COLS, VER_COLS,
-};
+use super::page_item::page_item;
+use super::rows::{read_flat, read_flat_only, read_head, FLAT_COLS, VER_COLS};
 use crate::model::{StoredVersion, Timestamp};
 use crate::query::{AsOf, CmpOp, Cursor, Field, Filter, IndexedPath, Query, Scalar};
 use rusqlite::types::Value as SqlValue;
@@ -642,14 +641,13 @@ fn run_page<T>(
 static PREFIXED_COLS: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| format!("{}, h.shadow", prefixed_cols()));
 
-/// [`FLAT_COLS`] of the query's row alias `h`, `lineage` and `shadow` as the property
-/// indexes hold them (so that they cover the query).
+/// [`FLAT_COLS`] of the query's row alias `h`, `page_item` as the property indexes hold
+/// it (so that they cover the query).
 static PREFIXED_FLAT_COLS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     FLAT_COLS
         .split(", ")
         .map(|c| match c {
-            "shadow" => page_copy("h."),
-            "lineage" => page_lineage("h."),
+            "page_item" => page_item("h."),
             _ => format!("h.{c}"),
         })
         .collect::<Vec<_>>()

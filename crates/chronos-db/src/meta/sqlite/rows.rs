@@ -3,6 +3,7 @@
 use super::super::{FlatColumns, FlatRow, MetaError};
 use super::connection::backend;
 use crate::model::{Lineage, Op, StoredVersion, Timestamp, VersionRecord};
+use crate::ItemJson;
 use rusqlite::types::{Value as SqlValue, ValueRef};
 
 pub(super) const VER_COLS: &str = "id, ov, cv, op, at, actor, reason, function_id, payload_key, size, sha256, meta, lineage, deleted, content_of, request_id";
@@ -52,99 +53,25 @@ pub(super) fn read_head(
 }
 
 /// The columns a query selects when it wants its rows in flat form only (see
-/// [`read_flat_only`]), by name; `lineage` and `shadow` are selected as [`page_lineage`]
-/// and [`page_copy`].
-pub(super) const FLAT_COLS: &str = "id, ov, cv, op, at, deleted, lineage, shadow";
+/// [`read_flat_only`]), by name; `page_item` is selected as
+/// [`super::page_item::page_item`].
+pub(super) const FLAT_COLS: &str = "id, at, page_item";
 
-/// The longest inline content, in characters, that the property indexes of a head table
-/// carry a copy of (see [`page_copy`]).
-///
-/// Why a bound: each scalar indexed property's sort index holds the copy, so the copies
-/// cost disk and write bytes in proportion to the indexed properties. Up to
-/// about 1,000 bytes an index entry stays on its index page; longer copies spill to
-/// overflow pages but still spare the table seek; past this bound a page reads the table.
-pub(super) const PAGE_COPY_MAX_CHARS: usize = 2048;
-
-/// `shadow` as the property indexes hold it: the inline content when it has at most
-/// [`PAGE_COPY_MAX_CHARS`] characters, NULL otherwise. `alias` prefixes the column name
-/// (`""` in index definitions, `"h."` in queries: SQLite matches the expressions by their
-/// form, so both must come from here).
-///
-/// A NULL copy reads like a row without inline content: the flat page is read again with
-/// every column, `shadow` included (see `query::run_flat_query`).
-pub(super) fn page_copy(alias: &str) -> String {
-    format!("(CASE WHEN length({alias}shadow) <= {PAGE_COPY_MAX_CHARS} THEN {alias}shadow END)")
+/// Where the flat form's columns are in a row of [`VER_COLS`] and `shadow`.
+mod full_at {
+    pub(super) const ID: usize = 0;
+    pub(super) const OV: usize = 1;
+    pub(super) const CV: usize = 2;
+    pub(super) const OP: usize = 3;
+    pub(super) const AT: usize = 4;
+    pub(super) const LINEAGE: usize = 12;
+    pub(super) const DELETED: usize = 13;
+    pub(super) const CONTENT: usize = 16;
 }
-
-/// `lineage` as the property indexes hold it: NULL for [`Lineage::DEFAULT_JSON`] (a first
-/// version without parent, origin or function: items created and never changed), the text
-/// otherwise. That text is a quarter of such an item's index entry, and a page whose
-/// entries fill fewer index pages reads fewer pages from the file. `alias` as for
-/// [`page_copy`].
-pub(super) fn page_lineage(alias: &str) -> String {
-    format!(
-        "(CASE WHEN {alias}lineage = '{}' THEN NULL ELSE {alias}lineage END)",
-        Lineage::DEFAULT_JSON
-    )
-}
-
-/// The columns a property index carries after its key, so that it holds every column of a
-/// flat page ([`FLAT_COLS`], as [`page_lineage`] and [`page_copy`] for `lineage` and
-/// `shadow`) and SQLite answers the page from the index alone (a covering index), without
-/// seeking each row in the table. The rows of a page are neighbours in the index but
-/// scattered in the table: the seeks were a third of a page's time.
-pub(super) fn page_columns() -> String {
-    format!("ov, cv, op, at, {}, {}", page_lineage(""), page_copy(""))
-}
-
-/// Where the flat form's columns are in a query row.
-struct FlatAt {
-    id: usize,
-    ov: usize,
-    cv: usize,
-    op: usize,
-    at: usize,
-    deleted: usize,
-    lineage: usize,
-    content: usize,
-    /// The lineage column is [`page_lineage`]'s (NULL for the default), not the stored
-    /// column (never NULL: a NULL there is a damaged row).
-    lineage_null_is_default: bool,
-}
-
-/// In a row of [`VER_COLS`] and `shadow`.
-const FLAT_IN_FULL: FlatAt = FlatAt {
-    id: 0,
-    ov: 1,
-    cv: 2,
-    op: 3,
-    at: 4,
-    deleted: 13,
-    lineage: 12,
-    content: 16,
-    lineage_null_is_default: false,
-};
-
-/// In a row of [`FLAT_COLS`].
-const FLAT_IN_FLAT: FlatAt = FlatAt {
-    id: 0,
-    ov: 1,
-    cv: 2,
-    op: 3,
-    at: 4,
-    deleted: 5,
-    lineage: 6,
-    content: 7,
-    lineage_null_is_default: true,
-};
 
 /// The row's flat form built from its text as SQLite holds it, when `inline_since` allows
 /// it (see [`crate::meta::FlatRow`]) and its columns read as expected.
-fn flat_columns(
-    r: &rusqlite::Row<'_>,
-    at: &FlatAt,
-    inline_since: Option<Timestamp>,
-) -> Option<FlatRow> {
+fn flat_columns(r: &rusqlite::Row<'_>, inline_since: Option<Timestamp>) -> Option<FlatRow> {
     inline_since?;
     let text = |i: usize| match r.get_ref(i) {
         Ok(ValueRef::Text(t)) => std::str::from_utf8(t).ok(),
@@ -155,29 +82,42 @@ fn flat_columns(
         _ => None,
     };
     FlatColumns {
-        id: text(at.id)?,
-        ov: u64::try_from(int(at.ov)?).ok()?,
-        cv: u64::try_from(int(at.cv)?).ok()?,
-        at: Timestamp(int(at.at)?),
-        op: text(at.op)?,
-        deleted: int(at.deleted)? != 0,
-        // NULL: the default lineage, as the property indexes hold it (`page_lineage`).
-        lineage: match r.get_ref(at.lineage) {
-            Ok(ValueRef::Null) if at.lineage_null_is_default => Lineage::DEFAULT_JSON,
-            _ => text(at.lineage)?,
-        },
-        content: text(at.content),
+        id: text(full_at::ID)?,
+        ov: u64::try_from(int(full_at::OV)?).ok()?,
+        cv: u64::try_from(int(full_at::CV)?).ok()?,
+        at: Timestamp(int(full_at::AT)?),
+        op: text(full_at::OP)?,
+        deleted: int(full_at::DELETED)? != 0,
+        lineage: text(full_at::LINEAGE)?,
+        content: text(full_at::CONTENT),
     }
     .build(inline_since)
 }
 
 /// A row of [`FLAT_COLS`] in flat form, or `None` when it cannot be (its content must come
-/// from its object, or its columns do not read): the caller then reads the row whole.
+/// from its object, it was committed before `inline_since`, or its columns do not read):
+/// the caller then reads the row whole.
+///
+/// The item is the text [`super::page_item::page_item_of`] wrote (SQLite hands it over from the index, or
+/// computes it for a row no index covers), taken as it is: it was checked as it was
+/// written.
 pub(super) fn read_flat_only(
     r: &rusqlite::Row<'_>,
     inline_since: Option<Timestamp>,
 ) -> Option<FlatRow> {
-    flat_columns(r, &FLAT_IN_FLAT, inline_since)
+    let since = inline_since?;
+    let (Ok(ValueRef::Text(id)), Ok(ValueRef::Integer(at)), Ok(ValueRef::Text(item))) =
+        (r.get_ref(0), r.get_ref(1), r.get_ref(2))
+    else {
+        return None;
+    };
+    if Timestamp(at) < since {
+        return None;
+    }
+    Some(FlatRow::Flat {
+        id: std::str::from_utf8(id).ok()?.to_string(),
+        json: ItemJson::written(std::str::from_utf8(item).ok()?.to_string()),
+    })
 }
 
 /// A query row (the columns of [`read_head`]) in flat form when `inline_since` allows it,
@@ -189,7 +129,7 @@ pub(super) fn read_flat(
     r: &rusqlite::Row<'_>,
     inline_since: Option<Timestamp>,
 ) -> rusqlite::Result<Result<FlatRow, MetaError>> {
-    if let Some(flat) = flat_columns(r, &FLAT_IN_FULL, inline_since) {
+    if let Some(flat) = flat_columns(r, inline_since) {
         return Ok(Ok(flat));
     }
     Ok(read_head(r)?.map(|row| FlatRow::Stored(Box::new(row))))
@@ -252,33 +192,24 @@ pub(super) fn collect<T>(
 mod tests {
     use super::*;
 
-    /// The default lineage is written into SQL as a literal between single quotes.
-    #[test]
-    fn the_default_lineage_is_a_plain_sql_literal() {
-        assert!(!Lineage::DEFAULT_JSON.contains('\''));
-        assert!(page_lineage("h.").contains(Lineage::DEFAULT_JSON));
-    }
-
-    /// The positions written in [`FLAT_IN_FULL`] and [`FLAT_IN_FLAT`] are those of the
-    /// named columns in the lists the queries select.
+    /// The positions written in [`full_at`] are those of the named columns in the list the
+    /// queries select, and [`read_flat_only`]'s those of [`FLAT_COLS`].
     #[test]
     fn flat_positions_name_the_selected_columns() {
         let full: Vec<&str> = VER_COLS.split(", ").chain(["shadow"]).collect();
-        let flat: Vec<&str> = FLAT_COLS.split(", ").collect();
-        for (cols, at) in [(&full, &FLAT_IN_FULL), (&flat, &FLAT_IN_FLAT)] {
-            let named = [
-                ("id", at.id),
-                ("ov", at.ov),
-                ("cv", at.cv),
-                ("op", at.op),
-                ("at", at.at),
-                ("deleted", at.deleted),
-                ("lineage", at.lineage),
-                ("shadow", at.content),
-            ];
-            for (name, i) in named {
-                assert_eq!(cols.get(i), Some(&name), "{cols:?}");
-            }
+        let named = [
+            ("id", full_at::ID),
+            ("ov", full_at::OV),
+            ("cv", full_at::CV),
+            ("op", full_at::OP),
+            ("at", full_at::AT),
+            ("deleted", full_at::DELETED),
+            ("lineage", full_at::LINEAGE),
+            ("shadow", full_at::CONTENT),
+        ];
+        for (name, i) in named {
+            assert_eq!(full.get(i), Some(&name), "{full:?}");
         }
+        assert_eq!(FLAT_COLS, "id, at, page_item");
     }
 }

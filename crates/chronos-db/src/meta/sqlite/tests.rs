@@ -367,7 +367,8 @@ async fn sort_indexes_of_other_layouts_are_replaced_on_open() {
     assert_eq!(sorts, 2);
 }
 
-/// The inline content the sort indexes copy is bounded in characters, not bytes.
+/// The inline content whose flat item the sort indexes hold is bounded in characters, not
+/// bytes.
 #[tokio::test]
 async fn the_page_copy_is_bounded_in_characters() {
     use crate::meta::contract::{record, spec, write};
@@ -376,7 +377,7 @@ async fn the_page_copy_is_bounded_in_characters() {
     let store = SqliteStore::open(&dir.path().join("copy.sqlite")).unwrap();
     let sp = spec("docs", &["n"]);
     store.ensure_collection(&sp).await.unwrap();
-    let limit = super::rows::PAGE_COPY_MAX_CHARS;
+    let limit = super::page_item::PAGE_COPY_MAX_CHARS;
     for (id, chars) in [("at", limit), ("over", limit + 1)] {
         let mut w = write(record(id, 0, json!({"n": 1}), 10), true);
         // `{"v":"…"}`: 8 characters around the text.
@@ -388,7 +389,7 @@ async fn the_page_copy_is_bounded_in_characters() {
         .run(move |c| {
             let sql = format!(
                 "SELECT id FROM {t}_head WHERE {} IS NOT NULL ORDER BY id",
-                super::rows::page_copy("")
+                super::page_item::page_item("")
             );
             let mut st = c.prepare(&sql).map_err(backend)?;
             let rows = st.query_map([], |r| r.get(0)).map_err(backend)?;

@@ -1,0 +1,160 @@
+//! The flat item the sort indexes of a head table hold for each row: what a JSON list page
+//! reads, so that SQLite answers the page from one index with a copy of text per row.
+
+use super::super::FlatColumns;
+use crate::model::Timestamp;
+use crate::ItemJson;
+use rusqlite::types::ValueRef;
+
+/// The longest inline content, in characters, that the property indexes of a head table
+/// carry the flat item of (see [`page_item`]).
+///
+/// Why a bound: each scalar indexed property's sort index holds the flat item, so the
+/// copies cost disk and write bytes in proportion to the indexed properties. Up to
+/// about 1,000 bytes an index entry stays on its index page; longer copies spill to
+/// overflow pages but still spare the table seek; past this bound a page reads the table.
+pub(super) const PAGE_COPY_MAX_CHARS: usize = 2048;
+
+/// The SQL function (this crate's, registered on every connection by `open_connection`)
+/// that writes a row's flat item for the sort indexes: [`page_item_of`].
+///
+/// The sort indexes store its answers, so its output must never change for the same
+/// arguments: a change of the flat form ships under a new name (the `_v` suffix), and the
+/// indexes, whose names carry a hash of their columns, are then rebuilt on open.
+pub(super) const PAGE_ITEM_FN: &str = "chronos_page_item_v1";
+
+/// The row's flat item as the property indexes hold it: [`PAGE_ITEM_FN`] over the columns
+/// of the flat form. `alias` prefixes the column names (`""` in index definitions, `"h."`
+/// in queries: SQLite matches the expressions by their form, so both must come from here).
+///
+/// A NULL item reads like a row without inline content: the flat page is read again with
+/// every column (see `query::run_flat_query`).
+pub(super) fn page_item(alias: &str) -> String {
+    format!(
+        "{PAGE_ITEM_FN}({alias}id, {alias}ov, {alias}cv, {alias}op, {alias}at, {alias}deleted, {alias}lineage, {alias}shadow)"
+    )
+}
+
+/// What [`PAGE_ITEM_FN`] answers for its arguments (the columns [`page_item`] names, in
+/// that order): the item in flat form, as [`crate::meta::FlatRow::Flat`] holds it, when the
+/// row has inline content of at most [`PAGE_COPY_MAX_CHARS`] characters that reads as an
+/// object and is not an erasure's tombstone; NULL otherwise. Never an error: SQLite calls
+/// it to maintain the indexes, so an error would fail the write.
+///
+/// Why SQLite stores the text, not the columns it is built from: a page then costs, per
+/// row, an index step and a copy of that text. Building it while reading (parsing the
+/// content to check it, writing `_system`) was most of a page's time.
+pub(super) fn page_item_of(args: &[ValueRef<'_>; 8]) -> Option<String> {
+    let text = |i: usize| match args[i] {
+        ValueRef::Text(t) => std::str::from_utf8(t).ok(),
+        _ => None,
+    };
+    let int = |i: usize| match args[i] {
+        ValueRef::Integer(n) => Some(n),
+        _ => None,
+    };
+    let content = text(7)?;
+    if content.len() > PAGE_COPY_MAX_CHARS && content.chars().count() > PAGE_COPY_MAX_CHARS {
+        return None;
+    }
+    let columns = FlatColumns {
+        id: text(0)?,
+        ov: u64::try_from(int(1)?).ok()?,
+        cv: u64::try_from(int(2)?).ok()?,
+        op: text(3)?,
+        at: Timestamp(int(4)?),
+        deleted: int(5)? != 0,
+        lineage: text(6)?,
+        content: Some(content),
+    };
+    columns.item_json().map(ItemJson::into_string)
+}
+
+/// The columns a property index carries after its key and the id: what a flat page
+/// selects ([`super::rows::FLAT_COLS`]) or filters on (`deleted`, `op`), so that SQLite answers the page
+/// from the index alone (a covering index), without seeking each row in the table. The
+/// rows of a page are neighbours in the index but scattered in the table: the seeks were
+/// a third of a page's time.
+pub(super) fn page_columns() -> String {
+    format!("deleted, op, at, {}", page_item(""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Lineage;
+
+    fn args<'a>(op: &'a str, lineage: &'a str, shadow: ValueRef<'a>) -> [ValueRef<'a>; 8] {
+        [
+            ValueRef::Text(b"a1"),
+            ValueRef::Integer(2),
+            ValueRef::Integer(7),
+            ValueRef::Text(op.as_bytes()),
+            ValueRef::Integer(1_700_000_000_000_000),
+            ValueRef::Integer(0),
+            ValueRef::Text(lineage.as_bytes()),
+            shadow,
+        ]
+    }
+
+    /// The indexes hold the flat form the read path builds from the same columns.
+    #[test]
+    fn the_item_is_the_flat_form_of_the_columns() {
+        let lineage = serde_json::to_string(&Lineage {
+            inserted_at: Some(Timestamp(1_699_999_999_000_000)),
+            function_ids: vec!["f@1".into()],
+            parent_id: Some("p".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        for (op, lineage) in [("UPDATE", Lineage::DEFAULT_JSON), ("ENRICH", &lineage)] {
+            let item = page_item_of(&args(op, lineage, ValueRef::Text(br#"{"n":1}"#)));
+            let columns = FlatColumns {
+                id: "a1",
+                ov: 2,
+                cv: 7,
+                op,
+                at: Timestamp(1_700_000_000_000_000),
+                deleted: false,
+                lineage,
+                content: Some(r#"{"n":1}"#),
+            };
+            let built = columns.item_json().unwrap();
+            assert_eq!(item.as_deref(), Some(built.get()));
+            assert!(built
+                .get()
+                .starts_with(r#"{"_id":"a1","n":1,"_system":{"ov":2,"cv":7,"#));
+        }
+    }
+
+    /// Rows a page cannot show from the index get NULL (the page then reads them whole),
+    /// never an error: SQLite calls the function to maintain the indexes on every write.
+    #[test]
+    fn rows_without_a_usable_item_get_null() {
+        let long = format!(r#"{{"v":"{}"}}"#, "x".repeat(PAGE_COPY_MAX_CHARS));
+        let cases = [
+            args("ERASE", Lineage::DEFAULT_JSON, ValueRef::Text(b"{}")),
+            args("UPDATE", Lineage::DEFAULT_JSON, ValueRef::Null),
+            args("UPDATE", Lineage::DEFAULT_JSON, ValueRef::Text(b"[1]")),
+            args(
+                "UPDATE",
+                Lineage::DEFAULT_JSON,
+                ValueRef::Text(br#"{"a":1}{"b":2}"#),
+            ),
+            args(
+                "UPDATE",
+                Lineage::DEFAULT_JSON,
+                ValueRef::Text(long.as_bytes()),
+            ),
+            args("UPDATE", "not json", ValueRef::Text(b"{}")),
+            args("NOT AN OP", Lineage::DEFAULT_JSON, ValueRef::Text(b"{}")),
+            args("UPDATE", Lineage::DEFAULT_JSON, ValueRef::Blob(b"{}")),
+        ];
+        for case in cases {
+            assert_eq!(page_item_of(&case), None, "{case:?}");
+        }
+        let mut negative = args("UPDATE", Lineage::DEFAULT_JSON, ValueRef::Text(b"{}"));
+        negative[1] = ValueRef::Integer(-1);
+        assert_eq!(page_item_of(&negative), None);
+    }
+}
