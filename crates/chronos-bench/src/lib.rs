@@ -19,7 +19,7 @@
 //!   (<= 2).
 //! * **The scale run** (`scale`): one collection grown step by step to each of
 //!   [`BenchSizes::scale_sizes`]; at each size `create`, `get_latest`, `get_as_of` and both
-//!   list pages are sampled a fixed number of times. Ratio per operation: p50 at the largest
+//!   list pages, typed and as JSON, are sampled a fixed number of times. Ratio per operation: p50 at the largest
 //!   size over p50 at the smallest (target <= 1.5), i.e. the cost of an operation must not
 //!   grow with the collection.
 //! * **The memory run** (`memory`): the peak resident memory of a `restore_collection` of

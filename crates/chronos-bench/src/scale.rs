@@ -8,7 +8,7 @@ use crate::data::{
 };
 use crate::drive::{bar, fill};
 use crate::stats::{micros, ratio, ratio_line, Stats, Target};
-use crate::workloads::list_page;
+use crate::workloads::{json_page, list_page};
 use crate::{BenchOptions, Error};
 use chronos_db::config::Durability;
 use chronos_db::{Chronos, Collection, CreateOptions, ReadOptions, Timestamp};
@@ -21,12 +21,14 @@ const SCALE: &str = "scale";
 /// run takes fewer samples).
 const AS_OF_ITEMS: usize = 100;
 /// The operations measured at each size, in the table's column order.
-const OPS: [&str; 5] = [
+const OPS: [&str; 7] = [
     "create",
     "get_latest",
     "get_as_of",
     "list eq (50)",
     "list range+sort (50)",
+    "json eq (50)",
+    "json range+sort (50)",
 ];
 
 /// The ids of the scale collection: item `i` is `s{i:09}`.
@@ -66,7 +68,7 @@ pub(crate) async fn scale(opts: &BenchOptions) -> Result<String, Error> {
         rng: Rng::new(),
     };
     let samples = sizes.ops;
-    let mut rows: Vec<(usize, [Stats; 5])> = Vec::new();
+    let mut rows: Vec<(usize, [Stats; 7])> = Vec::new();
     let mut fills = Vec::new();
     for &size in &sizes.scale_sizes {
         let start = Instant::now();
@@ -103,7 +105,7 @@ pub(crate) async fn scale(opts: &BenchOptions) -> Result<String, Error> {
         "{} backend, scale run: one collection grown to {} items, {}\n\
          fill through create at concurrency {} (not measured); {samples} samples per operation and size, one at a time\n\
          get_as_of: items with 3 versions, at a time between their two updates and at the second\n\
-         list pages of 50: group = g<k> of {} values (a full page at every size), and score >= x sorted by score\n\n",
+         list pages of 50 (typed: list_by_meta; json: list_by_meta_json): group = g<k> of {} values (a full page at every size), and score >= x sorted by score\n\n",
         backend.describe(),
         sizes
             .scale_sizes
@@ -188,8 +190,9 @@ async fn add_versions(g: &mut Grown, count: usize) -> Result<(), Error> {
 
 /// `samples` of each operation at the collection's current size, one at a time; the creates
 /// come last, so every read sees exactly the size of the step.
-async fn measure(g: &mut Grown, samples: usize) -> Result<[Stats; 5], Error> {
-    let [mut create, mut latest, mut as_of, mut list_eq, mut list_range] = OPS.map(Stats::new);
+async fn measure(g: &mut Grown, samples: usize) -> Result<[Stats; 7], Error> {
+    let [mut create, mut latest, mut as_of, mut list_eq, mut list_range, mut json_eq, mut json_range] =
+        OPS.map(Stats::new);
     let pb = bar(samples * OPS.len(), &format!("measure at {}", g.items));
     for _ in 0..samples {
         let i = g.rng.below(g.items);
@@ -233,6 +236,19 @@ async fn measure(g: &mut Grown, samples: usize) -> Result<[Stats; 5], Error> {
         list_range.add(list_page(&g.c, range_query(x), want, Some(x)).await?);
         pb.inc(1);
     }
+    // The same pages through the JSON read path (what the HTTP server and the CLI use).
+    for _ in 0..samples {
+        let k = g.rng.below(g.groups);
+        let want = expected_page(group_count(g.items, g.groups, k));
+        json_eq.add(json_page(&g.c, eq_query(k), want).await?);
+        pb.inc(1);
+    }
+    for _ in 0..samples {
+        let x = range_start(g.items, g.rng.next_u64());
+        let want = expected_page(score_count(g.items, x));
+        json_range.add(json_page(&g.c, range_query(x), want).await?);
+        pb.inc(1);
+    }
     for _ in 0..samples {
         let i = g.items;
         let opts = CreateOptions {
@@ -247,5 +263,7 @@ async fn measure(g: &mut Grown, samples: usize) -> Result<[Stats; 5], Error> {
         pb.inc(1);
     }
     pb.finish_and_clear();
-    Ok([create, latest, as_of, list_eq, list_range])
+    Ok([
+        create, latest, as_of, list_eq, list_range, json_eq, json_range,
+    ])
 }

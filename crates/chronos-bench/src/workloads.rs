@@ -302,7 +302,7 @@ pub(crate) async fn list_page(
 }
 
 /// One timed page of the JSON read path; an error unless it holds `want` items.
-async fn json_page(
+pub(crate) async fn json_page(
     c: &Collection,
     opts: ListOptions,
     want: usize,

@@ -857,6 +857,8 @@ fn bench_runs_at_tiny_sizes() {
         "get_as_of: p50 at largest / p50 at smallest",
         "list eq (50): p50 at largest / p50 at smallest",
         "list range+sort (50): p50 at largest / p50 at smallest",
+        "json eq (50): p50 at largest / p50 at smallest",
+        "json range+sort (50): p50 at largest / p50 at smallest",
         "restore_collection: peak resident MiB",
         "list_by_meta paging: peak resident MiB",
     ] {
