@@ -9,18 +9,23 @@ use rusqlite::types::ValueRef;
 /// The longest inline content, in characters, that the property indexes of a head table
 /// carry the flat item of (see [`page_item`]).
 ///
-/// Why a bound: each scalar indexed property's sort index holds the flat item, so the
-/// copies cost disk and write bytes in proportion to the indexed properties. Up to
-/// about 1,000 bytes an index entry stays on its index page; longer copies spill to
-/// overflow pages but still spare the table seek; past this bound a page reads the table.
+/// Why a bound: each scalar indexed property's sort index holds the flat item (the content
+/// plus `_id` and `_system`, about 250 bytes more without lineage), so the copies cost disk
+/// and write bytes in proportion to the indexed properties. Up to about 1,000 bytes an
+/// index entry stays on its index page; longer entries spill to overflow pages but still
+/// spare the table seek; past this bound a page reads the table.
 pub(super) const PAGE_COPY_MAX_CHARS: usize = 2048;
 
 /// The SQL function (this crate's, registered on every connection by `open_connection`)
 /// that writes a row's flat item for the sort indexes: [`page_item_of`].
 ///
 /// The sort indexes store its answers, so its output must never change for the same
-/// arguments: a change of the flat form ships under a new name (the `_v` suffix), and the
-/// indexes, whose names carry a hash of their columns, are then rebuilt on open.
+/// arguments (`tests::the_item_bytes_are_pinned` holds them): a change of the flat form
+/// ships under a new name (the `_v` suffix), and the indexes, whose names carry a hash of
+/// their columns, are then rebuilt when `ensure_collection` next runs for the collection
+/// (its first write in a process). Every name a release has used must stay registered:
+/// an index not yet rebuilt (a collection not written since, a property no longer
+/// configured) still calls it on every write of its table.
 pub(super) const PAGE_ITEM_FN: &str = "chronos_page_item_v1";
 
 /// The row's flat item as the property indexes hold it: [`PAGE_ITEM_FN`] over the columns
@@ -70,13 +75,13 @@ pub(super) fn page_item_of(args: &[ValueRef<'_>; 8]) -> Option<String> {
     columns.item_json().map(ItemJson::into_string)
 }
 
-/// The columns a property index carries after its key and the id: what a flat page
-/// selects ([`super::rows::FLAT_COLS`]) or filters on (`deleted`, `op`), so that SQLite answers the page
-/// from the index alone (a covering index), without seeking each row in the table. The
-/// rows of a page are neighbours in the index but scattered in the table: the seeks were
-/// a third of a page's time.
+/// The columns a property index carries after its key, the id and `deleted`: with those,
+/// what a flat page selects ([`super::rows::FLAT_COLS`]) or filters on (`deleted`, `op`),
+/// so that SQLite answers the page from the index alone (a covering index), without
+/// seeking each row in the table. The rows of a page are neighbours in the index but
+/// scattered in the table: the seeks were a third of a page's time.
 pub(super) fn page_columns() -> String {
-    format!("deleted, op, at, {}", page_item(""))
+    format!("op, at, {}", page_item(""))
 }
 
 #[cfg(test)]
@@ -125,6 +130,42 @@ mod tests {
                 .get()
                 .starts_with(r#"{"_id":"a1","n":1,"_system":{"ov":2,"cv":7,"#));
         }
+    }
+
+    /// The bytes the indexes hold, pinned: SQLite keeps what an earlier build wrote, so a
+    /// change here means a new [`PAGE_ITEM_FN`] name (see its doc), not an edit of this
+    /// literal.
+    #[test]
+    fn the_item_bytes_are_pinned() {
+        let lineage = serde_json::to_string(&Lineage {
+            inserted_at: Some(Timestamp(1_699_999_999_000_000)),
+            function_ids: vec!["f@1".into()],
+            parent_id: Some("p".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        let mut row = args(
+            "DELETE",
+            &lineage,
+            ValueRef::Text(r#"{"n":1,"s":"é\n"}"#.as_bytes()),
+        );
+        row[0] = ValueRef::Text(br#"a"1"#);
+        row[5] = ValueRef::Integer(1);
+        let expected = concat!(
+            r#"{"_id":"a\"1","n":1,"s":"é\n","_system":{"ov":2,"cv":7,"#,
+            r#""insertedAt":"2023-11-14T22:13:19.000000Z","updatedAt":"2023-11-14T22:13:20.000000Z","#,
+            r#""deletedAt":"2023-11-14T22:13:20.000000Z","deleted":true,"functionIds":["f@1"],"#,
+            r#""parentId":"p","parentCollection":null,"originId":null,"originCollection":null}}"#
+        );
+        assert_eq!(page_item_of(&row).as_deref(), Some(expected));
+        let plain = args("CREATE", Lineage::DEFAULT_JSON, ValueRef::Text(b"{}"));
+        let expected = concat!(
+            r#"{"_id":"a1","_system":{"ov":2,"cv":7,"insertedAt":"2023-11-14T22:13:20.000000Z","#,
+            r#""updatedAt":"2023-11-14T22:13:20.000000Z","deletedAt":null,"deleted":false,"#,
+            r#""functionIds":[],"parentId":null,"parentCollection":null,"originId":null,"#,
+            r#""originCollection":null}}"#
+        );
+        assert_eq!(page_item_of(&plain).as_deref(), Some(expected));
     }
 
     /// Rows a page cannot show from the index get NULL (the page then reads them whole),

@@ -270,7 +270,7 @@ pub(super) fn sort_key_expr(p: &IndexedPath, meta: &str) -> String {
 /// `json_extract`/`json_type`.
 ///
 /// Why: the sort index of a property is the one that covers a flat page (see
-/// `rows::page_columns`), and stated on its key a comparison is a seek into it:
+/// `page_item::page_columns`), and stated on its key a comparison is a seek into it:
 /// - an equality page is one range of that index, in id order, read from the index alone;
 /// - a range filter on `p` sorted by `p` would otherwise be answered by one of two plans,
 ///   both bad when the range is wide: the value index (every match read, then sorted) or
