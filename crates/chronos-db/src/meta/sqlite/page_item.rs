@@ -102,16 +102,21 @@ mod tests {
         ]
     }
 
-    /// The indexes hold the flat form the read path builds from the same columns.
-    #[test]
-    fn the_item_is_the_flat_form_of_the_columns() {
-        let lineage = serde_json::to_string(&Lineage {
+    /// A lineage with an insert time, a function and a parent, as stored.
+    fn full_lineage() -> String {
+        serde_json::to_string(&Lineage {
             inserted_at: Some(Timestamp(1_699_999_999_000_000)),
             function_ids: vec!["f@1".into()],
             parent_id: Some("p".into()),
             ..Default::default()
         })
-        .unwrap();
+        .unwrap()
+    }
+
+    /// The indexes hold the flat form the read path builds from the same columns.
+    #[test]
+    fn the_item_is_the_flat_form_of_the_columns() {
+        let lineage = full_lineage();
         for (op, lineage) in [("UPDATE", Lineage::DEFAULT_JSON), ("ENRICH", &lineage)] {
             let item = page_item_of(&args(op, lineage, ValueRef::Text(br#"{"n":1}"#)));
             let columns = FlatColumns {
@@ -137,13 +142,7 @@ mod tests {
     /// literal.
     #[test]
     fn the_item_bytes_are_pinned() {
-        let lineage = serde_json::to_string(&Lineage {
-            inserted_at: Some(Timestamp(1_699_999_999_000_000)),
-            function_ids: vec!["f@1".into()],
-            parent_id: Some("p".into()),
-            ..Default::default()
-        })
-        .unwrap();
+        let lineage = full_lineage();
         let mut row = args(
             "DELETE",
             &lineage,
