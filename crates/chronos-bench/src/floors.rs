@@ -1,133 +1,140 @@
 //! The raw floors: what one write costs the storage itself, built directly with the drivers
 //! (not through the library), with the settings the library uses. Embedded: one SQLite insert
-//! plus one flushed file put. Remote: one MongoDB insert plus one object PUT.
+//! plus one flushed file put. Remote: one MongoDB insert plus one object PUT. The standard run
+//! times the floor's writes in rounds alternating with the library's (see `workloads`).
 
 use crate::backends::{run_suffix, BenchBackend, REMOTE_BUCKET};
 use crate::data::{doc, GROUPS};
-use crate::drive::bar;
-use crate::stats::Stats;
 use crate::Error;
 use chronos_db::config::{ChronosConfig, Provider, SpacesConnection};
 use object_store::ObjectStoreExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// The raw floor of `backend`: `n` writes at the backend's concurrency. `dir` holds the
-/// embedded floor's files; `cfg` names the remote servers.
-pub(crate) async fn raw_floor(
-    backend: BenchBackend,
-    dir: &Path,
-    cfg: &ChronosConfig,
-    n: usize,
-) -> Result<Stats, Error> {
-    match backend {
-        BenchBackend::Embedded => embedded_floor(dir, n).await,
-        _ => remote_floor(cfg, n, backend.concurrency()).await,
-    }
+/// The raw floor of one backend: the storage the library would use, opened directly, to
+/// which [`RawFloor::write`] makes one write of item `i` (so that the floor can be measured
+/// in rounds alternating with the library's writes).
+pub(crate) enum RawFloor {
+    /// One SQLite insert with the same WAL settings plus one file written through the same
+    /// `object_store` filesystem backend, flushed as durability `powerLoss` flushes.
+    Embedded {
+        conn: Arc<Mutex<rusqlite::Connection>>,
+        fs: object_store::local::LocalFileSystem,
+    },
+    /// One MongoDB insert plus one object PUT, with the same driver and the same
+    /// object_store client settings.
+    Remote {
+        coll: mongodb::Collection<mongodb::bson::Document>,
+        store: Arc<dyn object_store::ObjectStore>,
+    },
 }
 
-/// The embedded backend's raw floor: one SQLite insert plus one file write per op, with the
-/// same SQLite settings and the same object_store filesystem backend as Chronos-DB uses,
-/// flushed as durability `powerLoss` flushes.
-async fn embedded_floor(dir: &Path, n: usize) -> Result<Stats, Error> {
-    let conn = rusqlite::Connection::open(dir.join("raw.sqlite"))?;
-    conn.execute_batch(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;
-         CREATE TABLE raw (id TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;",
-    )?;
-    let conn = Arc::new(Mutex::new(conn));
-    let files_dir = dir.join("raw-files");
-    std::fs::create_dir_all(&files_dir)?;
-    let fs = object_store::local::LocalFileSystem::new_with_prefix(&files_dir)?;
-    let mut stats = Stats::new("raw floor (sqlite insert + file put)");
-    let pb = bar(n, "raw floor");
-    for i in 0..n {
+impl RawFloor {
+    /// The name of the floor's row in the report.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            RawFloor::Embedded { .. } => "raw floor (sqlite insert + file put)",
+            RawFloor::Remote { .. } => "raw floor (mongo insert + object put)",
+        }
+    }
+
+    /// Opens the floor of `backend`: `dir` holds the embedded floor's files; `cfg` names
+    /// the remote servers.
+    pub(crate) async fn open(
+        backend: BenchBackend,
+        dir: &Path,
+        cfg: &ChronosConfig,
+    ) -> Result<Self, Error> {
+        match backend {
+            BenchBackend::Embedded => {
+                let conn = rusqlite::Connection::open(dir.join("raw.sqlite"))?;
+                conn.execute_batch(
+                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;
+                     CREATE TABLE raw (id TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;",
+                )?;
+                let files_dir = dir.join("raw-files");
+                std::fs::create_dir_all(&files_dir)?;
+                Ok(RawFloor::Embedded {
+                    conn: Arc::new(Mutex::new(conn)),
+                    fs: object_store::local::LocalFileSystem::new_with_prefix(&files_dir)?,
+                })
+            }
+            _ => {
+                let uri = cfg
+                    .db_connections
+                    .get("m")
+                    .and_then(|c| c.mongo_uri.clone())
+                    .ok_or("the bench configuration has no mongoUri")?;
+                // The same driver with the same bounded timeouts the library uses.
+                let mut options = mongodb::options::ClientOptions::parse(&uri).await?;
+                options.server_selection_timeout = Some(Duration::from_secs(5));
+                options.connect_timeout = Some(Duration::from_secs(5));
+                let client = mongodb::Client::with_options(options)?;
+                let coll = client
+                    .database(&format!("raw{}", run_suffix()))
+                    .collection::<mongodb::bson::Document>("raw_floor");
+                let space = cfg
+                    .spaces_connections
+                    .get("s")
+                    .ok_or("the bench configuration has no spaces connection")?;
+                Ok(RawFloor::Remote {
+                    coll,
+                    store: raw_object_store(space, REMOTE_BUCKET)?,
+                })
+            }
+        }
+    }
+
+    /// One write of the floor: item `i`'s document as one metadata row and one object.
+    pub(crate) async fn write(&self, i: usize) -> Result<(), Error> {
         let body = serde_json::to_vec(&doc(i, GROUPS))?;
-        let start = Instant::now();
-        let key = object_store::path::Path::from(format!("raw/{i}/item.json"));
-        fs.put(&key, bytes::Bytes::from(body.clone()).into())
-            .await?;
-        // Flushed like the embedded store flushes (durability powerLoss, the default): the
-        // file and each directory up to the root.
-        let file = fs.path_to_filesystem(&key)?;
-        tokio::task::spawn_blocking(move || flush_to_disk(&file, 3)).await??;
-        let c = conn.clone();
-        tokio::task::spawn_blocking(move || -> Result<(), Error> {
-            let c = c
-                .lock()
-                .map_err(|_| "the raw floor's SQLite lock is poisoned")?;
-            c.execute(
-                "INSERT INTO raw (id, body) VALUES (?1, ?2)",
-                rusqlite::params![format!("{i}"), String::from_utf8_lossy(&body)],
-            )?;
-            Ok(())
-        })
-        .await??;
-        stats.add(start.elapsed());
-        pb.inc(1);
-    }
-    pb.finish_and_clear();
-    Ok(stats)
-}
-
-/// The production backends' raw floor: one MongoDB insert plus one object PUT per op, with
-/// the same driver, the same object_store client settings and the same concurrency.
-async fn remote_floor(cfg: &ChronosConfig, n: usize, concurrency: usize) -> Result<Stats, Error> {
-    let uri = cfg
-        .db_connections
-        .get("m")
-        .and_then(|c| c.mongo_uri.clone())
-        .ok_or("the bench configuration has no mongoUri")?;
-    // The same driver with the same bounded timeouts the library uses.
-    let mut options = mongodb::options::ClientOptions::parse(&uri).await?;
-    options.server_selection_timeout = Some(Duration::from_secs(5));
-    options.connect_timeout = Some(Duration::from_secs(5));
-    let client = mongodb::Client::with_options(options)?;
-    let coll = client
-        .database(&format!("raw{}", run_suffix()))
-        .collection::<mongodb::bson::Document>("raw_floor");
-    let space = cfg
-        .spaces_connections
-        .get("s")
-        .ok_or("the bench configuration has no spaces connection")?;
-    let store = raw_object_store(space, REMOTE_BUCKET)?;
-    let concurrency = concurrency.max(1);
-    let pb = bar(n, "raw floor");
-    let start = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for t in 0..concurrency {
-        let (coll, store, pb) = (coll.clone(), store.clone(), pb.clone());
-        tasks.spawn(async move {
-            let mut out = Vec::new();
-            for i in (t..n).step_by(concurrency) {
-                let body = serde_json::to_vec(&doc(i, GROUPS))?;
-                let s = Instant::now();
+        match self {
+            RawFloor::Embedded { conn, fs } => {
+                let key = object_store::path::Path::from(format!("raw/{i}/item.json"));
+                fs.put(&key, bytes::Bytes::from(body.clone()).into())
+                    .await?;
+                // Flushed like the embedded store flushes (durability powerLoss, the
+                // default): the file and each directory up to the root.
+                let file = fs.path_to_filesystem(&key)?;
+                tokio::task::spawn_blocking(move || flush_to_disk(&file, 3)).await??;
+                let c = conn.clone();
+                tokio::task::spawn_blocking(move || -> Result<(), Error> {
+                    let c = c
+                        .lock()
+                        .map_err(|_| "the raw floor's SQLite lock is poisoned")?;
+                    c.execute(
+                        "INSERT INTO raw (id, body) VALUES (?1, ?2)",
+                        rusqlite::params![format!("{i}"), String::from_utf8_lossy(&body)],
+                    )?;
+                    Ok(())
+                })
+                .await??;
+            }
+            RawFloor::Remote { coll, store } => {
                 store
                     .put(
                         &object_store::path::Path::from(format!("rawfloor/{i}/item.json")),
                         bytes::Bytes::from(body.clone()).into(),
                     )
                     .await?;
-                coll.insert_one(mongodb::bson::doc! {"i": i as i64, "body": String::from_utf8_lossy(&body).to_string()})
-                    .await?;
-                out.push(s.elapsed());
-                pb.inc(1);
+                coll.insert_one(mongodb::bson::doc! {
+                    "i": i as i64,
+                    "body": String::from_utf8_lossy(&body).to_string(),
+                })
+                .await?;
             }
-            Ok::<_, Error>(out)
-        });
+        }
+        Ok(())
     }
-    let mut stats = Stats::new("raw floor (mongo insert + object put)");
-    while let Some(done) = tasks.join_next().await {
-        for d in done?? {
-            stats.add(d);
+
+    /// Drops what the floor wrote on the servers (best effort: the rows are of no further
+    /// use); the embedded floor's files go with the run's directory.
+    pub(crate) async fn finish(&self) {
+        if let RawFloor::Remote { coll, .. } = self {
+            let _ = coll.drop().await;
         }
     }
-    stats.set_wall(start.elapsed());
-    pb.finish_and_clear();
-    // Best effort: the floor's rows are of no further use.
-    let _ = coll.drop().await;
-    Ok(stats)
 }
 
 /// The object store of the raw floor, built directly with object_store (the floor measures

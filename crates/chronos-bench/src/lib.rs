@@ -16,7 +16,8 @@
 //!   filter with a sort) and `restore_collection` per item. Ratios: each write's throughput
 //!   over the floor's (target >= 0.5), `get_as_of` over `get_latest` (<= 2), each list page
 //!   over `get_latest` (<= 3), a collection restore per item over one sequential update
-//!   (<= 2).
+//!   (<= 2). The floor and the writes run in alternating rounds, and so do `get_latest` and
+//!   the list pages: each figure of a ratio is sampled across the same stretch of time.
 //! * **The scale run** (`scale`): one collection grown step by step to each of
 //!   [`BenchSizes::scale_sizes`]; at each size `create`, `get_latest`, `get_as_of` and both
 //!   list pages, typed and as JSON, are sampled a fixed number of times. Ratio per operation: p50 at the largest

@@ -7,7 +7,7 @@ use crate::data::{
     revised, score_count, Rng, GROUPS,
 };
 use crate::drive::{bar, fill, fill_named, timed};
-use crate::floors::raw_floor;
+use crate::floors::RawFloor;
 use crate::stats::{ratio, ratio_line, table, Stats, Target};
 use crate::{BenchOptions, Error};
 use chronos_db::config::Durability;
@@ -18,6 +18,16 @@ use chronos_db::{
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Instant;
+
+/// Alternating rounds of the standard run's measured phases: in each round every workload of
+/// a phase runs its share of the operations, so that a change in the machine's load hits the
+/// figures a ratio compares alike (this machine's speed moves by up to 2x within minutes).
+const ROUNDS: usize = 10;
+
+/// The operations of round `r`: all of `0..n` over the rounds, in ascending order.
+fn round_range(n: usize, r: usize) -> std::ops::Range<usize> {
+    r * n / ROUNDS..(r + 1) * n / ROUNDS
+}
 
 /// The collections of the standard run.
 const OPS: &str = "bench";
@@ -36,61 +46,81 @@ pub(crate) async fn standard(opts: &BenchOptions) -> Result<String, Error> {
     let k = backend.concurrency();
     let mut rng = Rng::new();
 
-    let floor = raw_floor(backend, dir.path(), &cfg, n).await?;
-
-    // Writes over distinct items at the floor's concurrency; throughput from wall time.
-    let cc = c.clone();
-    let (create, ids) = timed("create", n, k, move |i| {
-        let c = cc.clone();
-        async move {
-            let r = c
-                .create(doc(i, GROUPS), "bench", "create", CreateOptions::default())
+    // The floor and the writes over distinct items at the floor's concurrency, throughput
+    // from wall time, in alternating rounds: round r writes items r*n/ROUNDS.. of each.
+    let floor = Arc::new(RawFloor::open(backend, dir.path(), &cfg).await?);
+    let mut floor_stats = Stats::new(floor.name());
+    let mut create = Stats::new("create");
+    let mut update = Stats::new(format!("update (concurrency {k})"));
+    let mut enrich = Stats::new(format!("enrich (concurrency {k})"));
+    let mut ids: Vec<String> = Vec::with_capacity(n);
+    for r in 0..ROUNDS {
+        let round = round_range(n, r);
+        let (base, len) = (round.start, round.len());
+        if len == 0 {
+            continue;
+        }
+        let f = floor.clone();
+        let (s, _) = timed(&format!("raw floor, round {}", r + 1), len, k, move |i| {
+            let f = f.clone();
+            async move { f.write(base + i).await }
+        })
+        .await?;
+        floor_stats.merge(&s);
+        let cc = c.clone();
+        let (s, created) = timed(&format!("create, round {}", r + 1), len, k, move |i| {
+            let c = cc.clone();
+            async move {
+                let r = c
+                    .create(
+                        doc(base + i, GROUPS),
+                        "bench",
+                        "create",
+                        CreateOptions::default(),
+                    )
+                    .await?;
+                Ok(r.id)
+            }
+        })
+        .await?;
+        create.merge(&s);
+        let created = Arc::new(created);
+        let (cc, ids2) = (c.clone(), created.clone());
+        let (s, _) = timed(&format!("update, round {}", r + 1), len, k, move |i| {
+            let (c, ids) = (cc.clone(), ids2.clone());
+            async move {
+                c.update(&ids[i], doc(base + i + 1, GROUPS), 0, "bench", "update")
+                    .await?;
+                Ok(())
+            }
+        })
+        .await?;
+        update.merge(&s);
+        let (cc, ids2) = (c.clone(), created.clone());
+        let (s, _) = timed(&format!("enrich, round {}", r + 1), len, k, move |i| {
+            let (c, ids) = (cc.clone(), ids2.clone());
+            async move {
+                let opts = EnrichOptions {
+                    function_id: Some("bench@1".into()),
+                    actor: "bench".into(),
+                    reason: "enrich".into(),
+                    expected_ov: None,
+                };
+                c.enrich(
+                    &ids[i],
+                    json!({"tags": ["enriched"], "enrichment": {"n": base + i}}),
+                    opts,
+                )
                 .await?;
-            Ok(r.id)
-        }
-    })
-    .await?;
-    let ids = Arc::new(ids);
-    let (cc, ids2) = (c.clone(), ids.clone());
-    let (update, _) = timed(&format!("update (concurrency {k})"), n, k, move |i| {
-        let (c, ids) = (cc.clone(), ids2.clone());
-        async move {
-            c.update(&ids[i], doc(i + 1, GROUPS), 0, "bench", "update")
-                .await?;
-            Ok(())
-        }
-    })
-    .await?;
-    let (cc, ids2) = (c.clone(), ids.clone());
-    let (enrich, _) = timed(&format!("enrich (concurrency {k})"), n, k, move |i| {
-        let (c, ids) = (cc.clone(), ids2.clone());
-        async move {
-            let opts = EnrichOptions {
-                function_id: Some("bench@1".into()),
-                actor: "bench".into(),
-                reason: "enrich".into(),
-                expected_ov: None,
-            };
-            c.enrich(
-                &ids[i],
-                json!({"tags": ["enriched"], "enrichment": {"n": i}}),
-                opts,
-            )
-            .await?;
-            Ok(())
-        }
-    })
-    .await?;
-
-    let mut latest = Stats::new("get_latest");
-    for (i, id) in ids.iter().enumerate() {
-        let start = Instant::now();
-        let item = c.get_latest(id, ReadOptions::default()).await?;
-        latest.add(start.elapsed());
-        if item.is_none() {
-            return Err(format!("get_latest: item {i} is missing").into());
-        }
+                Ok(())
+            }
+        })
+        .await?;
+        enrich.merge(&s);
+        ids.extend(created.iter().cloned());
     }
+    floor.finish().await;
+    let floor = floor_stats;
 
     let (latest_deep, as_of) = deep_history(&c, n, sizes.deep_versions, &mut rng).await?;
 
@@ -115,39 +145,55 @@ pub(crate) async fn standard(opts: &BenchOptions) -> Result<String, Error> {
         },
     )
     .await?;
-    let mut list_eq = Stats::new("list_by_meta (indexed eq, page of 50)");
-    for _ in 0..n {
-        let g = rng.below(groups);
-        let want = expected_page(group_count(items, groups, g));
-        list_eq.add(list_page(&lc, eq_query(g), want, None).await?);
-    }
-    let mut list_range = Stats::new("list_by_meta (range + sort, page of 50)");
-    for _ in 0..n {
-        let x = range_start(items, rng.next_u64());
-        let want = expected_page(score_count(items, x));
-        list_range.add(list_page(&lc, range_query(x), want, Some(x)).await?);
-    }
 
-    // The same pages through the JSON read path (what an HTTP server or the CLI sends on).
+    // `get_latest` and the list pages, typed and through the JSON read path (what an HTTP
+    // server or the CLI sends on), in alternating rounds.
+    let mut latest = Stats::new("get_latest");
+    let mut list_eq = Stats::new("list_by_meta (indexed eq, page of 50)");
+    let mut list_range = Stats::new("list_by_meta (range + sort, page of 50)");
     let mut json_eq = Stats::new("list_by_meta_json (indexed eq, page of 50)");
-    for _ in 0..n {
-        let g = rng.below(groups);
-        let want = expected_page(group_count(items, groups, g));
-        json_eq.add(json_page(&lc, eq_query(g), want).await?);
-    }
     let mut json_range = Stats::new("list_by_meta_json (range + sort, page of 50)");
-    for _ in 0..n {
-        let x = range_start(items, rng.next_u64());
-        let want = expected_page(score_count(items, x));
-        json_range.add(json_page(&lc, range_query(x), want).await?);
+    let pb = bar(5 * n, "reads");
+    for r in 0..ROUNDS {
+        let round = round_range(n, r);
+        for i in round.clone() {
+            let start = Instant::now();
+            let item = c.get_latest(&ids[i], ReadOptions::default()).await?;
+            latest.add(start.elapsed());
+            if item.is_none() {
+                return Err(format!("get_latest: item {i} is missing").into());
+            }
+        }
+        for _ in round.clone() {
+            let g = rng.below(groups);
+            let want = expected_page(group_count(items, groups, g));
+            list_eq.add(list_page(&lc, eq_query(g), want, None).await?);
+        }
+        for _ in round.clone() {
+            let x = range_start(items, rng.next_u64());
+            let want = expected_page(score_count(items, x));
+            list_range.add(list_page(&lc, range_query(x), want, Some(x)).await?);
+        }
+        for _ in round.clone() {
+            let g = rng.below(groups);
+            let want = expected_page(group_count(items, groups, g));
+            json_eq.add(json_page(&lc, eq_query(g), want).await?);
+        }
+        for _ in round.clone() {
+            let x = range_start(items, rng.next_u64());
+            let want = expected_page(score_count(items, x));
+            json_range.add(json_page(&lc, range_query(x), want).await?);
+        }
+        pb.inc(5 * round.len() as u64);
     }
+    pb.finish_and_clear();
 
     let (update_seq, restore) = restore_workload(&chronos, backend, sizes.restore_items).await?;
 
     let mut out = String::new();
     out.push_str(&format!(
         "{} backend, standard run, {}\n{n} ops per workload (create, update, enrich and the raw floor at concurrency {k}, over distinct items), \
-         deep item with {} versions, list over {items} items (equality filter over {groups} group values: a full page each), restore of {} items\n\n",
+         in {ROUNDS} alternating rounds (the floor and the writes; get_latest and the list pages), deep item with {} versions, list over {items} items (equality filter over {groups} group values: a full page each), restore of {} items\n\n",
         backend.describe(),
         backend.durability_note(durability),
         sizes.deep_versions,
@@ -369,4 +415,20 @@ async fn restore_workload(
     }
     let restore = Stats::per_item("restore_collection (per item)", items, elapsed);
     Ok((update_seq, restore))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The rounds cover every operation once, in order, whatever `n` (fewer operations than
+    /// rounds leave some rounds empty).
+    #[test]
+    fn rounds_cover_every_operation_once() {
+        for n in [0, 1, 7, ROUNDS, 2000, 2003] {
+            let all: Vec<usize> = (0..ROUNDS).flat_map(|r| round_range(n, r)).collect();
+            assert_eq!(all, (0..n).collect::<Vec<_>>(), "n = {n}");
+        }
+        assert_eq!(round_range(2000, 3), 600..800);
+    }
 }
