@@ -19,14 +19,26 @@ use serde_json::json;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Alternating rounds of the standard run's measured phases: in each round every workload of
-/// a phase runs its share of the operations, so that a change in the machine's load hits the
-/// figures a ratio compares alike (this machine's speed moves by up to 2x within minutes).
+/// The most alternating rounds of the standard run's measured phases: in each round every
+/// workload of a phase runs its share of the operations, so that a change in the machine's
+/// load hits the figures a ratio compares alike (a machine's speed can move by 2x within
+/// minutes).
 const ROUNDS: usize = 10;
 
-/// The operations of round `r`: all of `0..n` over the rounds, in ascending order.
-fn round_range(n: usize, r: usize) -> std::ops::Range<usize> {
-    r * n / ROUNDS..(r + 1) * n / ROUNDS
+/// The operations each task of a concurrent phase runs at least per round: fewer, and the
+/// wait for a round's slowest task would weigh on its throughput.
+const MIN_OPS_PER_TASK: usize = 10;
+
+/// The rounds of `n` operations at `concurrency`: [`ROUNDS`], fewer when a round would give
+/// a task fewer than [`MIN_OPS_PER_TASK`] operations, at least one.
+fn rounds_for(n: usize, concurrency: usize) -> usize {
+    (n / (concurrency.max(1) * MIN_OPS_PER_TASK)).clamp(1, ROUNDS)
+}
+
+/// The operations of round `r` of `rounds`: all of `0..n` over the rounds, in ascending
+/// order.
+fn round_range(n: usize, rounds: usize, r: usize) -> std::ops::Range<usize> {
+    r * n / rounds..(r + 1) * n / rounds
 }
 
 /// The collections of the standard run.
@@ -47,15 +59,16 @@ pub(crate) async fn standard(opts: &BenchOptions) -> Result<String, Error> {
     let mut rng = Rng::new();
 
     // The floor and the writes over distinct items at the floor's concurrency, throughput
-    // from wall time, in alternating rounds: round r writes items r*n/ROUNDS.. of each.
+    // from wall time, in alternating rounds: each round writes the next items of each.
+    let write_rounds = rounds_for(n, k);
     let floor = Arc::new(RawFloor::open(backend, dir.path(), &cfg).await?);
     let mut floor_stats = Stats::new(floor.name());
     let mut create = Stats::new("create");
     let mut update = Stats::new(format!("update (concurrency {k})"));
     let mut enrich = Stats::new(format!("enrich (concurrency {k})"));
     let mut ids: Vec<String> = Vec::with_capacity(n);
-    for r in 0..ROUNDS {
-        let round = round_range(n, r);
+    for r in 0..write_rounds {
+        let round = round_range(n, write_rounds, r);
         let (base, len) = (round.start, round.len());
         if len == 0 {
             continue;
@@ -153,9 +166,10 @@ pub(crate) async fn standard(opts: &BenchOptions) -> Result<String, Error> {
     let mut list_range = Stats::new("list_by_meta (range + sort, page of 50)");
     let mut json_eq = Stats::new("list_by_meta_json (indexed eq, page of 50)");
     let mut json_range = Stats::new("list_by_meta_json (range + sort, page of 50)");
+    let read_rounds = rounds_for(n, 1);
     let pb = bar(5 * n, "reads");
-    for r in 0..ROUNDS {
-        let round = round_range(n, r);
+    for r in 0..read_rounds {
+        let round = round_range(n, read_rounds, r);
         for i in round.clone() {
             let start = Instant::now();
             let item = c.get_latest(&ids[i], ReadOptions::default()).await?;
@@ -190,12 +204,18 @@ pub(crate) async fn standard(opts: &BenchOptions) -> Result<String, Error> {
 
     let (update_seq, restore) = restore_workload(&chronos, backend, sizes.restore_items).await?;
 
+    let rounds = |r: usize| match r {
+        1 => "1 round".to_string(),
+        r => format!("{r} alternating rounds"),
+    };
     let mut out = String::new();
     out.push_str(&format!(
-        "{} backend, standard run, {}\n{n} ops per workload (create, update, enrich and the raw floor at concurrency {k}, over distinct items), \
-         in {ROUNDS} alternating rounds (the floor and the writes; get_latest and the list pages), deep item with {} versions, list over {items} items (equality filter over {groups} group values: a full page each), restore of {} items\n\n",
+        "{} backend, standard run, {}\n{n} ops per workload (create, update, enrich and the raw floor at concurrency {k}, over distinct items) \
+         in {}, get_latest and the list pages in {}, deep item with {} versions, list over {items} items (equality filter over {groups} group values: a full page each), restore of {} items\n\n",
         backend.describe(),
         backend.durability_note(durability),
+        rounds(write_rounds),
+        rounds(read_rounds),
         sizes.deep_versions,
         sizes.restore_items,
     ));
@@ -421,14 +441,35 @@ async fn restore_workload(
 mod tests {
     use super::*;
 
-    /// The rounds cover every operation once, in order, whatever `n` (fewer operations than
-    /// rounds leave some rounds empty).
+    /// The rounds cover every operation once, in order, whatever `n` and however many
+    /// rounds (fewer operations than rounds leave some rounds empty).
     #[test]
     fn rounds_cover_every_operation_once() {
         for n in [0, 1, 7, ROUNDS, 2000, 2003] {
-            let all: Vec<usize> = (0..ROUNDS).flat_map(|r| round_range(n, r)).collect();
-            assert_eq!(all, (0..n).collect::<Vec<_>>(), "n = {n}");
+            for rounds in [1, 3, ROUNDS] {
+                let all: Vec<usize> = (0..rounds)
+                    .flat_map(|r| round_range(n, rounds, r))
+                    .collect();
+                assert_eq!(
+                    all,
+                    (0..n).collect::<Vec<_>>(),
+                    "n = {n}, rounds = {rounds}"
+                );
+            }
         }
-        assert_eq!(round_range(2000, 3), 600..800);
+        assert_eq!(round_range(2000, ROUNDS, 3), 600..800);
+    }
+
+    /// Ten rounds where each task still runs ten operations per round; one round for the
+    /// remote preset's 200 writes at concurrency 16.
+    #[test]
+    fn rounds_keep_tasks_busy() {
+        assert_eq!(rounds_for(2000, 1), ROUNDS);
+        assert_eq!(rounds_for(200, 1), ROUNDS);
+        assert_eq!(rounds_for(50, 1), 5);
+        assert_eq!(rounds_for(200, 16), 1);
+        assert_eq!(rounds_for(2000, 16), ROUNDS);
+        assert_eq!(rounds_for(1, 1), 1);
+        assert_eq!(rounds_for(0, 0), 1);
     }
 }

@@ -523,8 +523,10 @@ pub(crate) fn parse_age(s: &str) -> Result<std::time::Duration, String> {
 /// from a preset (full on embedded, smaller on the remote backends, small with `--quick`).
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Runs: the standard run (default); --scale; --memory (these two may be combined); \
---http (alone, embedded backend only); --counters (alone). Figures are printed next to the ratios the project tracks (met/MISSED); use a release build."
+    after_help = "Runs: the standard run (default; the raw floor and the writes, then get_latest and the list pages, \
+each group in alternating rounds so that the two figures of a ratio share the machine's load); --scale; --memory \
+(these two may be combined); --http (alone, embedded backend only); --counters, --encryption, --compression (each alone). \
+Figures are printed next to the ratios the project tracks (met/MISSED); use a release build."
 )]
 pub(crate) struct BenchArgs {
     /// The backend to measure (the remote ones at the addresses of

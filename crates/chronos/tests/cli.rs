@@ -827,12 +827,15 @@ fn bench_runs_at_tiny_sizes() {
         "3",
     ]);
     for line in [
+        "over distinct items) in 1 round, get_latest and the list pages in 1 round,",
         "create ops/s / raw floor ops/s",
         "update ops/s / raw floor ops/s",
         "enrich ops/s / raw floor ops/s",
         "get_as_of p50 / get_latest p50",
         "list_by_meta indexed eq page p50 / get_latest p50",
         "list_by_meta range+sort page p50 / get_latest p50",
+        "list_by_meta_json indexed eq page p50 / get_latest p50",
+        "list_by_meta_json range+sort page p50 / get_latest p50",
         "restore_collection per item / update per item (sequential)",
     ] {
         assert!(standard.contains(line), "no '{line}' in:\n{standard}");
