@@ -895,6 +895,18 @@ fn keyset_brackets_types() {
     .is_err());
 }
 
+/// Request `rid`'s row for item `a` of collection `r`, written just now at ov 1 against the
+/// current head (an attempt still committing); returns the version rows' collection.
+async fn committing_row(e: &Env, rid: &str) -> mongodb::Collection<Document> {
+    let ver = e.client.database(&e.db).collection::<Document>("r_ver");
+    let heads = e.client.database(&e.db).collection::<Document>("r_head");
+    let fence = fence_of(&heads.find_one(doc! {"_id": "a"}).await.unwrap().unwrap());
+    let mut row = leftover("a", 1, fence, now());
+    row.insert("rid", rid);
+    ver.insert_one(row).await.unwrap();
+    ver
+}
+
 /// A request's row above the head is not its outcome yet (`Committing`); once committed,
 /// on its writer's behalf, it is (`Committed`).
 #[tokio::test]
@@ -903,12 +915,7 @@ async fn a_request_row_above_the_head_is_committing() {
     let s = &e.store;
     s.ensure_collection(&spec("r", &[])).await.unwrap();
     put(s, "r", "a", &[json!({})], 1).await;
-    let ver = e.client.database(&e.db).collection::<Document>("r_ver");
-    let heads = e.client.database(&e.db).collection::<Document>("r_head");
-    let fence = fence_of(&heads.find_one(doc! {"_id": "a"}).await.unwrap().unwrap());
-    let mut row = leftover("a", 1, fence, now());
-    row.insert("rid", "req-1");
-    ver.insert_one(row).await.unwrap();
+    let ver = committing_row(&e, "req-1").await;
     assert_eq!(
         s.find_request("r", "a", "req-1").await.unwrap(),
         RequestState::Committing
@@ -974,12 +981,7 @@ async fn a_repeat_waits_for_its_attempt_still_committing() {
 
     // The earlier attempt of request "req-1": its row at ov 1, written just now.
     let s = &e.store;
-    let ver = e.client.database(&e.db).collection::<Document>("r_ver");
-    let heads = e.client.database(&e.db).collection::<Document>("r_head");
-    let fence = fence_of(&heads.find_one(doc! {"_id": "a"}).await.unwrap().unwrap());
-    let mut row = leftover("a", 1, fence, now());
-    row.insert("rid", "req-1");
-    ver.insert_one(row).await.unwrap();
+    let ver = committing_row(&e, "req-1").await;
 
     let keyed = c.with_request_id("req-1").unwrap();
     let refused = keyed
