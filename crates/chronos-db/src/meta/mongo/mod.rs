@@ -98,6 +98,8 @@ mod store;
 mod tests;
 #[cfg(test)]
 mod tests_chain;
+#[cfg(test)]
+mod tests_requests;
 mod txn;
 
 pub(crate) use client::connect;
