@@ -16,7 +16,7 @@ use std::time::Duration;
 /// which [`RawFloor::write`] makes one write of item `i` (so that the floor can be measured
 /// in rounds alternating with the library's writes).
 pub(crate) enum RawFloor {
-    /// One SQLite insert with the same WAL settings plus one file written through the same
+    /// One SQLite insert with the same WAL settings and page size plus one file written through the same
     /// `object_store` filesystem backend, flushed as durability `powerLoss` flushes.
     Embedded {
         conn: Arc<Mutex<rusqlite::Connection>>,
@@ -50,7 +50,7 @@ impl RawFloor {
             BenchBackend::Embedded => {
                 let conn = rusqlite::Connection::open(dir.join("raw.sqlite"))?;
                 conn.execute_batch(
-                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;
+                    "PRAGMA page_size=8192; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;
                      CREATE TABLE raw (id TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;",
                 )?;
                 let files_dir = dir.join("raw-files");

@@ -23,6 +23,9 @@ pub(super) fn backend(e: rusqlite::Error) -> MetaError {
     }
 }
 
+/// The page size of a database file this crate creates (bytes).
+pub(super) const PAGE_SIZE: u32 = 8192;
+
 /// Creates (if needed) and opens the database file with its bookkeeping tables.
 pub(super) fn open_connection(
     path: &Path,
@@ -47,6 +50,16 @@ pub(super) fn open_connection(
     // schema and then upgrades to write would get SQLITE_BUSY at once, without waiting,
     // from SQLite's deadlock rule.
     conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(backend)?;
+    // Before WAL and the first table: only a new, empty file takes a page size (an existing
+    // one keeps its own, and works the same). Why 8 KiB, not SQLite's 4 KiB: a sort index
+    // entry carries the row's flat item (see `page_item`), so a 4 KiB leaf holds about six
+    // of them and a page of 50 walked about nine leaves, most of them read by system calls
+    // once the indexes outgrow the cache; at 8 KiB a list page read about a fifth faster
+    // (indexed equality 47-51 µs against 58, range with a sort 58-62 against 75, 100,000
+    // items, same machine, alternating runs), while a write, which rewrites whole pages
+    // into the log, cost about the same.
+    conn.execute_batch(&format!("PRAGMA page_size={PAGE_SIZE}"))
         .map_err(backend)?;
     use_wal(&conn)?;
     // Memory per open database, 32 MiB in all: the first 16 MiB of the file read through a

@@ -35,6 +35,42 @@ async fn durability_sets_the_sync_level() {
     }
 }
 
+/// A new file gets the crate's page size; a file made with SQLite's default keeps its own
+/// and works the same.
+#[tokio::test]
+async fn new_files_get_the_page_size_old_ones_keep_theirs() {
+    use crate::meta::contract::{put, spec};
+    use serde_json::json;
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old.sqlite");
+    rusqlite::Connection::open(&old)
+        .unwrap()
+        .execute_batch("PRAGMA page_size=4096; PRAGMA journal_mode=WAL; CREATE TABLE t (x);")
+        .unwrap();
+    let orders = spec("orders", &["status"]);
+    for (file, size) in [
+        ("new.sqlite", super::connection::PAGE_SIZE),
+        ("old.sqlite", 4096),
+    ] {
+        let store = SqliteStore::open(&dir.path().join(file)).unwrap();
+        store.ensure_collection(&orders).await.unwrap();
+        put(&store, "orders", "a", &[json!({"status": "open"})], 10).await;
+        let got = store
+            .run(|c| {
+                c.query_row("PRAGMA page_size", [], |r| r.get::<_, u32>(0))
+                    .map_err(backend)
+            })
+            .await
+            .unwrap();
+        assert_eq!(got, size, "{file}");
+        let page = store
+            .query(&orders, &open_orders(&orders.index))
+            .await
+            .unwrap();
+        assert_eq!(page.rows.len(), 1, "{file}");
+    }
+}
+
 /// Reads of a database that does not exist answer "nothing" and create no file; the
 /// first write creates it.
 #[tokio::test]
