@@ -10,6 +10,7 @@
 
 use crate::backends::route;
 use crate::drive::timed;
+use crate::scratch::Scratch;
 use crate::stats::{ratio, ratio_line, table, Stats, Target};
 use crate::{BenchOptions, Error};
 use chronos_db::config::{Durability, WriteOptimization};
@@ -51,16 +52,15 @@ pub(crate) fn order(i: usize) -> Value {
 }
 
 /// Runs the compression measurement; returns its report section.
-pub(crate) async fn compression(opts: &BenchOptions) -> Result<String, Error> {
+pub(crate) async fn compression(opts: &BenchOptions, scratch: &Scratch) -> Result<String, Error> {
     let backend = opts.backend;
     let n = opts.sizes.ops;
     let k = backend.concurrency();
     let durability = Durability::PowerLoss;
     let open = |compressed: bool| {
-        let dir = opts.scratch_dir();
+        let dir = scratch.dir();
         async move {
-            let dir = dir?;
-            let mut cfg = backend.config(dir.path(), durability, &[COLLECTION])?;
+            let mut cfg = backend.config(&dir?, durability, &[COLLECTION])?;
             cfg.dev_shadow.enabled = false;
             if compressed {
                 cfg.write_optimization = Some(WriteOptimization {
@@ -69,11 +69,11 @@ pub(crate) async fn compression(opts: &BenchOptions) -> Result<String, Error> {
                 });
             }
             let chronos = Chronos::open(cfg).await?;
-            Ok::<_, Error>((dir, chronos.with(route(COLLECTION)?)?))
+            Ok::<_, Error>(chronos.with(route(COLLECTION)?)?)
         }
     };
-    let (_plain_dir, plain) = open(false).await?;
-    let (_packed_dir, packed) = open(true).await?;
+    let plain = open(false).await?;
+    let packed = open(true).await?;
 
     let per_round = (n / ROUNDS).max(1);
     let mut creates = [

@@ -15,6 +15,7 @@
 use crate::backends::route;
 use crate::data::{doc, GROUPS};
 use crate::drive::{fill, timed};
+use crate::scratch::Scratch;
 use crate::stats::{ratio, ratio_line, table, Stats, Target};
 use crate::{BenchOptions, Error};
 use chronos_db::config::{ChronosConfig, Durability};
@@ -47,18 +48,18 @@ fn three_rules(cfg: &mut ChronosConfig) -> Result<(), Error> {
 }
 
 /// Runs the counters measurement; returns its report section.
-pub(crate) async fn counters(opts: &BenchOptions) -> Result<String, Error> {
+pub(crate) async fn counters(opts: &BenchOptions, scratch: &Scratch) -> Result<String, Error> {
     let backend = opts.backend;
     let n = opts.sizes.ops;
     let k = backend.concurrency();
     let durability = Durability::PowerLoss;
 
     // Overhead: the same creates on an instance without rules and one with three.
-    let plain_dir = opts.scratch_dir()?;
-    let plain = Chronos::open(backend.config(plain_dir.path(), durability, &[COLLECTION])?).await?;
+    let plain_dir = scratch.dir()?;
+    let plain = Chronos::open(backend.config(&plain_dir, durability, &[COLLECTION])?).await?;
     let plain = plain.with(route(COLLECTION)?)?;
-    let counted_dir = opts.scratch_dir()?;
-    let mut cfg = backend.config(counted_dir.path(), durability, &[COLLECTION])?;
+    let counted_dir = scratch.dir()?;
+    let mut cfg = backend.config(&counted_dir, durability, &[COLLECTION])?;
     three_rules(&mut cfg)?;
     let counted_chronos = Chronos::open(cfg).await?;
     let counted = counted_chronos.with(route(COLLECTION)?)?;
@@ -115,8 +116,8 @@ pub(crate) async fn counters(opts: &BenchOptions) -> Result<String, Error> {
     let target = opts.sizes.distinct_values;
     let items = target.div_ceil(VALUES_PER_ITEM);
     let values = items * VALUES_PER_ITEM;
-    let distinct_dir = opts.scratch_dir()?;
-    let mut cfg = backend.config(distinct_dir.path(), Durability::ProcessCrash, &[COLLECTION])?;
+    let distinct_dir = scratch.dir()?;
+    let mut cfg = backend.config(&distinct_dir, Durability::ProcessCrash, &[COLLECTION])?;
     cfg.counter_rules = Some(serde_json::from_value(json!({"rules": [
         {"name": "tags", "scope": "payload", "when": {}, "countUnique": ["tags[]"]},
     ]}))?);

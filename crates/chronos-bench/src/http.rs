@@ -10,6 +10,7 @@
 use crate::backends::{route, BenchBackend};
 use crate::data::{doc, GROUPS};
 use crate::drive::{fill, timed};
+use crate::scratch::Scratch;
 use crate::stats::{ratio, ratio_line, table, Target};
 use crate::{BenchOptions, Error};
 use chronos_db::config::Durability;
@@ -28,7 +29,7 @@ const COLLECTION: &str = "bench";
 const TARGET: f64 = 0.7;
 
 /// Runs the HTTP measurement (embedded backend only); returns its report section.
-pub(crate) async fn http(opts: &BenchOptions) -> Result<String, Error> {
+pub(crate) async fn http(opts: &BenchOptions, scratch: &Scratch) -> Result<String, Error> {
     let backend = opts.backend;
     if backend != BenchBackend::Embedded {
         return Err(format!(
@@ -43,14 +44,13 @@ pub(crate) async fn http(opts: &BenchOptions) -> Result<String, Error> {
     // would hide what HTTP costs.
     let durability = Durability::ProcessCrash;
 
-    let lib_dir = opts.scratch_dir()?;
-    let lib_chronos =
-        Chronos::open(backend.config(lib_dir.path(), durability, &[COLLECTION])?).await?;
+    let lib_dir = scratch.dir()?;
+    let lib_chronos = Chronos::open(backend.config(&lib_dir, durability, &[COLLECTION])?).await?;
     let lib = lib_chronos.with(route(COLLECTION)?)?;
 
-    let http_dir = opts.scratch_dir()?;
+    let http_dir = scratch.dir()?;
     let server_chronos =
-        Chronos::open(backend.config(http_dir.path(), durability, &[COLLECTION])?).await?;
+        Chronos::open(backend.config(&http_dir, durability, &[COLLECTION])?).await?;
     let server = RunningServer::start(server_chronos).await?;
     let client = HttpClient::new(&server.addr, k)?;
 

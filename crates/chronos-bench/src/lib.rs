@@ -67,6 +67,7 @@ mod floors;
 mod http;
 mod memory;
 mod scale;
+mod scratch;
 mod stats;
 mod workloads;
 
@@ -237,7 +238,8 @@ pub struct BenchOptions {
     /// Run the compression measurement (instead of the standard run).
     pub compression: bool,
     /// Where the run's temporary directories are made (the embedded backend's data, the raw
-    /// floor's files); `None`: the system's temporary directory. They are removed at the end.
+    /// floor's files); `None`: the system's temporary directory. Each run's are removed once
+    /// its report section is out (see [`run_each`]).
     pub work_dir: Option<std::path::PathBuf>,
 }
 
@@ -256,60 +258,100 @@ impl BenchOptions {
             work_dir: None,
         }
     }
-
-    /// A fresh temporary directory under [`work_dir`](Self::work_dir), removed when dropped.
-    pub(crate) fn scratch_dir(&self) -> Result<tempfile::TempDir, Error> {
-        let builder = tempfile::Builder::new().prefix("chronos-bench-").to_owned();
-        Ok(match &self.work_dir {
-            Some(dir) => {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-                builder.tempdir_in(dir)?
-            }
-            None => builder.tempdir()?,
-        })
-    }
 }
 
-/// Runs what `opts` asks for (the standard run unless `scale`, `memory`, `http` or
-/// `counters` is set;
-/// those may be combined) and returns the report: one section per run, each with its header,
-/// its table and its ratios. Progress bars are drawn on stderr when it is a terminal.
+/// Runs what `opts` asks for (the standard run unless `scale`, `memory`, `http`,
+/// `counters`, `encryption` or `compression` is set; those may be combined) and returns the
+/// report: one section per run, each with its header, its table and its ratios, separated
+/// by a newline. Progress bars are drawn on stderr when it is a terminal.
 ///
 /// The HTTP run measures the embedded backend only: with `http` on another backend this is
 /// an error, before anything runs.
+///
+/// ```no_run
+/// # async fn bench() -> Result<(), chronos_bench::Error> {
+/// use chronos_bench::{run, BenchBackend, BenchOptions};
+/// let report = run(&BenchOptions::new(BenchBackend::Embedded, true)).await?;
+/// assert!(report.contains("ratios (same run):"));
+/// # Ok(()) }
+/// ```
 pub async fn run(opts: &BenchOptions) -> Result<String, Error> {
-    opts.sizes.check()?;
     let mut sections = Vec::new();
-    if !opts.scale
+    run_each(opts, |section| sections.push(section.to_string())).await?;
+    Ok(sections.join("\n"))
+}
+
+/// [`run`], handing each report section to `on_section` as soon as its run is over, before
+/// that run's data is removed: a scale run leaves millions of files, whose removal can take
+/// many minutes (a spinner on stderr says so while it lasts). A run that fails has its data
+/// removed before the error is returned.
+///
+/// ```no_run
+/// # async fn bench() -> Result<(), chronos_bench::Error> {
+/// use chronos_bench::{run_each, BenchBackend, BenchOptions};
+/// let mut opts = BenchOptions::new(BenchBackend::Embedded, true);
+/// opts.scale = true;
+/// opts.memory = true;
+/// run_each(&opts, |section| println!("{section}")).await?;
+/// # Ok(()) }
+/// ```
+pub async fn run_each(opts: &BenchOptions, mut on_section: impl FnMut(&str)) -> Result<(), Error> {
+    opts.sizes.check()?;
+    let scratch = scratch::Scratch::new(opts.work_dir.as_deref());
+    let standard = !opts.scale
         && !opts.memory
         && !opts.http
         && !opts.counters
         && !opts.encryption
-        && !opts.compression
-    {
-        sections.push(workloads::standard(opts).await?);
+        && !opts.compression;
+    // In this order; the HTTP run first of those asked for: on another backend it fails
+    // before anything has run.
+    let runs = [
+        (standard, Run::Standard),
+        (opts.http, Run::Http),
+        (opts.counters, Run::Counters),
+        (opts.encryption, Run::Encryption),
+        (opts.compression, Run::Compression),
+        (opts.scale, Run::Scale),
+        (opts.memory, Run::Memory),
+    ];
+    for (_, which) in runs.into_iter().filter(|(asked, _)| *asked) {
+        let section = which.run(opts, &scratch).await;
+        if let Ok(report) = &section {
+            on_section(report);
+        }
+        let removed = scratch.remove().await;
+        section?;
+        removed?;
     }
-    // First of the runs asked for: on another backend it fails before anything has run.
-    if opts.http {
-        sections.push(http::http(opts).await?);
+    Ok(())
+}
+
+/// One run of [`run_each`].
+#[derive(Clone, Copy)]
+enum Run {
+    Standard,
+    Http,
+    Counters,
+    Encryption,
+    Compression,
+    Scale,
+    Memory,
+}
+
+impl Run {
+    /// Runs it with its directories from `scratch`; returns its report section.
+    async fn run(self, opts: &BenchOptions, scratch: &scratch::Scratch) -> Result<String, Error> {
+        match self {
+            Run::Standard => workloads::standard(opts, scratch).await,
+            Run::Http => http::http(opts, scratch).await,
+            Run::Counters => counters::counters(opts, scratch).await,
+            Run::Encryption => encryption::encryption(opts, scratch).await,
+            Run::Compression => compression::compression(opts, scratch).await,
+            Run::Scale => scale::scale(opts, scratch).await,
+            Run::Memory => memory::memory(opts, scratch).await,
+        }
     }
-    if opts.counters {
-        sections.push(counters::counters(opts).await?);
-    }
-    if opts.encryption {
-        sections.push(encryption::encryption(opts).await?);
-    }
-    if opts.compression {
-        sections.push(compression::compression(opts).await?);
-    }
-    if opts.scale {
-        sections.push(scale::scale(opts).await?);
-    }
-    if opts.memory {
-        sections.push(memory::memory(opts).await?);
-    }
-    Ok(sections.join("\n"))
 }
 
 #[cfg(test)]
@@ -340,6 +382,53 @@ mod tests {
             let err = run(&opts).await.expect_err("a remote backend").to_string();
             assert!(err.contains("embedded backend only"), "{err}");
         }
+    }
+
+    /// Each section is handed out while its run's data is still on disk; the data is gone
+    /// before the next run starts, and nothing is left at the end.
+    #[tokio::test]
+    async fn each_section_is_out_before_its_data_is_removed() {
+        let work = tempfile::tempdir().unwrap();
+        let mut opts = BenchOptions::new(BenchBackend::Embedded, true);
+        opts.sizes.ops = 3;
+        opts.sizes.scale_sizes = vec![60, 120];
+        opts.sizes.memory_items = 130;
+        opts.sizes.memory_restore_items = 7;
+        opts.scale = true;
+        opts.memory = true;
+        opts.work_dir = Some(work.path().to_path_buf());
+        let entries = || std::fs::read_dir(work.path()).unwrap().count();
+        let mut seen = Vec::new();
+        run_each(&opts, |section| seen.push((section.to_string(), entries())))
+            .await
+            .unwrap();
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        assert!(
+            seen[0].0.contains("p50 at largest / p50 at smallest"),
+            "{}",
+            seen[0].0
+        );
+        assert!(seen[1].0.contains("peak resident MiB"), "{}", seen[1].0);
+        // The run's own directory, and only it: the scale run's was removed before the
+        // memory run began.
+        assert_eq!(seen[0].1, 1);
+        assert_eq!(seen[1].1, 1);
+        assert_eq!(entries(), 0);
+    }
+
+    /// A work directory that cannot be made: the error names it, no section is handed out.
+    #[tokio::test]
+    async fn a_run_that_cannot_start_says_why() {
+        let work = tempfile::tempdir().unwrap();
+        let mut opts = BenchOptions::new(BenchBackend::Embedded, true);
+        // A file where the work directory must be.
+        std::fs::write(work.path().join("blocked"), b"").unwrap();
+        opts.work_dir = Some(work.path().join("blocked"));
+        let mut sections = 0;
+        let err = run_each(&opts, |_| sections += 1).await.unwrap_err();
+        assert!(err.to_string().contains("cannot create"), "{err}");
+        assert_eq!(sections, 0);
+        assert_eq!(std::fs::read_dir(work.path()).unwrap().count(), 1);
     }
 
     #[test]

@@ -9,6 +9,7 @@
 use crate::backends::{route, BenchBackend};
 use crate::data::{doc, item_id, revised, GROUPS};
 use crate::drive::{bar, fill, fill_named};
+use crate::scratch::Scratch;
 use crate::stats::{ratio_line, Target};
 use crate::{BenchOptions, Error};
 use chronos_db::config::Durability;
@@ -37,12 +38,12 @@ struct Phase {
 }
 
 /// Runs the memory measurement; returns its report section.
-pub(crate) async fn memory(opts: &BenchOptions) -> Result<String, Error> {
+pub(crate) async fn memory(opts: &BenchOptions, scratch: &Scratch) -> Result<String, Error> {
     let (backend, sizes) = (opts.backend, &opts.sizes);
-    let dir = opts.scratch_dir()?;
+    let dir = scratch.dir()?;
     // The fills are not measured; flushing each of a million writes would take hours.
     let durability = Durability::ProcessCrash;
-    let cfg = backend.config(dir.path(), durability, &[RESTORE, PAGED])?;
+    let cfg = backend.config(&dir, durability, &[RESTORE, PAGED])?;
     let chronos = Chronos::open(cfg).await?;
 
     // (a) restore_collection of many changed items.

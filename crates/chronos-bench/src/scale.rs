@@ -7,6 +7,7 @@ use crate::data::{
     revised, score_count, Rng,
 };
 use crate::drive::{bar, fill};
+use crate::scratch::Scratch;
 use crate::stats::{micros, ratio, ratio_line, Stats, Target};
 use crate::workloads::{json_page, list_page};
 use crate::{BenchOptions, Error};
@@ -51,13 +52,13 @@ struct Grown {
 }
 
 /// Runs the scale measurement; returns its report section.
-pub(crate) async fn scale(opts: &BenchOptions) -> Result<String, Error> {
+pub(crate) async fn scale(opts: &BenchOptions, scratch: &Scratch) -> Result<String, Error> {
     let (backend, sizes) = (opts.backend, &opts.sizes);
-    let dir = opts.scratch_dir()?;
+    let dir = scratch.dir()?;
     // Growing a collection to a million items with an fsync per write would take hours; the
     // flushes cost the same at every size, so they do not change the ratios.
     let durability = Durability::ProcessCrash;
-    let cfg = backend.config(dir.path(), durability, &[SCALE])?;
+    let cfg = backend.config(&dir, durability, &[SCALE])?;
     let chronos = Chronos::open(cfg).await?;
     let mut g = Grown {
         c: chronos.with(route(SCALE)?)?,

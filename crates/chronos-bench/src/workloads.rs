@@ -8,6 +8,7 @@ use crate::data::{
 };
 use crate::drive::{bar, fill, fill_named, timed};
 use crate::floors::RawFloor;
+use crate::scratch::Scratch;
 use crate::stats::{ratio, ratio_line, table, Stats, Target};
 use crate::{BenchOptions, Error};
 use chronos_db::config::Durability;
@@ -47,11 +48,11 @@ const LIST: &str = "list";
 const RESTORE: &str = "restore";
 
 /// Runs every workload of the standard run on one backend; returns its report section.
-pub(crate) async fn standard(opts: &BenchOptions) -> Result<String, Error> {
+pub(crate) async fn standard(opts: &BenchOptions, scratch: &Scratch) -> Result<String, Error> {
     let (backend, sizes) = (opts.backend, &opts.sizes);
-    let dir = opts.scratch_dir()?;
+    let dir = scratch.dir()?;
     let durability = Durability::PowerLoss;
-    let cfg = backend.config(dir.path(), durability, &[OPS, LIST, RESTORE])?;
+    let cfg = backend.config(&dir, durability, &[OPS, LIST, RESTORE])?;
     let chronos = Chronos::open(cfg.clone()).await?;
     let c = chronos.with(route(OPS)?)?;
     let n = sizes.ops;
@@ -61,7 +62,7 @@ pub(crate) async fn standard(opts: &BenchOptions) -> Result<String, Error> {
     // The floor and the writes over distinct items at the floor's concurrency, throughput
     // from wall time, in alternating rounds: each round writes the next items of each.
     let write_rounds = rounds_for(n, k);
-    let floor = Arc::new(RawFloor::open(backend, dir.path(), &cfg).await?);
+    let floor = Arc::new(RawFloor::open(backend, &dir, &cfg).await?);
     let mut floor_stats = Stats::new(floor.name());
     let mut create = Stats::new("create");
     let mut update = Stats::new(format!("update (concurrency {k})"));

@@ -562,7 +562,8 @@ pub(crate) async fn admin_buckets(g: &Global, create: bool) -> Result<(), Failur
 }
 
 /// `chronos bench`: the options from the flags (a preset, then each size given), one run of
-/// the bench crate, its report on stdout.
+/// the bench crate, each section of its report on stdout as soon as its run is over (before
+/// the run's data is removed).
 /// `--data-dir`, when given, is where the run's temporary directories are made.
 pub(crate) async fn bench(work_dir: Option<PathBuf>, a: BenchArgs) -> Result<(), Failure> {
     let backend: chronos_bench::BenchBackend = a
@@ -594,7 +595,14 @@ pub(crate) async fn bench(work_dir: Option<PathBuf>, a: BenchArgs) -> Result<(),
     if let Some(ScaleSizes(s)) = a.scale_sizes {
         sizes.scale_sizes = s;
     }
-    let report = chronos_bench::run(&opts).await.map_err(|e| {
+    let mut printed = Ok(());
+    let ran = chronos_bench::run_each(&opts, |section| {
+        if printed.is_ok() {
+            printed = print_text(section);
+        }
+    })
+    .await;
+    ran.map_err(|e| {
         // The whole chain: a driver's error often says what went wrong only in its source
         // (library errors already print theirs).
         let mut message = e.to_string();
@@ -608,7 +616,7 @@ pub(crate) async fn bench(work_dir: Option<PathBuf>, a: BenchArgs) -> Result<(),
         }
         Failure::new("BENCH_FAILED", message)
     })?;
-    print_text(&report)
+    printed
 }
 
 pub(crate) async fn serve(g: &Global, a: ServeArgs) -> Result<(), Failure> {
