@@ -16,7 +16,8 @@ use std::time::Duration;
 /// which [`RawFloor::write`] makes one write of item `i` (so that the floor can be measured
 /// in rounds alternating with the library's writes).
 pub(crate) enum RawFloor {
-    /// One SQLite insert with the same WAL settings and page size plus one file written through the same
+    /// One SQLite insert with the same WAL settings and page size (8 KiB, the library's
+    /// `PAGE_SIZE` in `meta/sqlite/connection.rs`) plus one file written through the same
     /// `object_store` filesystem backend, flushed as durability `powerLoss` flushes.
     Embedded {
         conn: Arc<Mutex<rusqlite::Connection>>,

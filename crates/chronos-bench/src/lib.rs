@@ -7,7 +7,8 @@
 //!
 //! ## What is measured
 //!
-//! * **The standard run** ([`run`] with neither `scale` nor `memory`): the backend's *raw
+//! * **The standard run** ([`run`] with none of `scale`, `memory`, `http`, `counters`,
+//!   `encryption`, `compression`): the backend's *raw
 //!   floor* (what the storage itself costs per write: one SQLite insert plus one flushed file
 //!   put on the embedded backend, one MongoDB insert plus one object PUT on the remote ones,
 //!   built directly with the drivers), then `create`, `update` and `enrich` over distinct
@@ -277,14 +278,23 @@ impl BenchOptions {
 /// ```
 pub async fn run(opts: &BenchOptions) -> Result<String, Error> {
     let mut sections = Vec::new();
-    run_each(opts, |section| sections.push(section.to_string())).await?;
+    run_each(opts, |section| {
+        sections.push(section.to_string());
+        Ok(())
+    })
+    .await?;
     Ok(sections.join("\n"))
 }
 
 /// [`run`], handing each report section to `on_section` as soon as its run is over, before
 /// that run's data is removed: a scale run leaves millions of files, whose removal can take
-/// many minutes (a spinner on stderr says so while it lasts). A run that fails has its data
-/// removed before the error is returned.
+/// many minutes (a spinner on stderr says so while it lasts).
+///
+/// Each run's data is removed before the next run starts, whether the run succeeded or
+/// not. A run that fails is not handed out: its error is returned and no further run
+/// starts; so does an error of `on_section` (e.g. stdout could not be written), after the
+/// removal. A directory that cannot be removed is left where it is, with a `tracing`
+/// warning naming it: the figures are out by then, so it does not fail the bench.
 ///
 /// ```no_run
 /// # async fn bench() -> Result<(), chronos_bench::Error> {
@@ -292,10 +302,17 @@ pub async fn run(opts: &BenchOptions) -> Result<String, Error> {
 /// let mut opts = BenchOptions::new(BenchBackend::Embedded, true);
 /// opts.scale = true;
 /// opts.memory = true;
-/// run_each(&opts, |section| println!("{section}")).await?;
+/// run_each(&opts, |section| {
+///     println!("{section}");
+///     Ok(())
+/// })
+/// .await?;
 /// # Ok(()) }
 /// ```
-pub async fn run_each(opts: &BenchOptions, mut on_section: impl FnMut(&str)) -> Result<(), Error> {
+pub async fn run_each(
+    opts: &BenchOptions,
+    mut on_section: impl FnMut(&str) -> Result<(), Error>,
+) -> Result<(), Error> {
     opts.sizes.check()?;
     let scratch = scratch::Scratch::new(opts.work_dir.as_deref());
     let standard = !opts.scale
@@ -316,13 +333,14 @@ pub async fn run_each(opts: &BenchOptions, mut on_section: impl FnMut(&str)) -> 
         (opts.memory, Run::Memory),
     ];
     for (_, which) in runs.into_iter().filter(|(asked, _)| *asked) {
-        let section = which.run(opts, &scratch).await;
-        if let Ok(report) = &section {
-            on_section(report);
+        let handed = match which.run(opts, &scratch).await {
+            Ok(report) => on_section(&report),
+            Err(e) => Err(e),
+        };
+        for left in scratch.remove().await {
+            tracing::warn!(directory = %left, "could not remove the bench data; remove it by hand");
         }
-        let removed = scratch.remove().await;
-        section?;
-        removed?;
+        handed?;
     }
     Ok(())
 }
@@ -399,9 +417,12 @@ mod tests {
         opts.work_dir = Some(work.path().to_path_buf());
         let entries = || std::fs::read_dir(work.path()).unwrap().count();
         let mut seen = Vec::new();
-        run_each(&opts, |section| seen.push((section.to_string(), entries())))
-            .await
-            .unwrap();
+        run_each(&opts, |section| {
+            seen.push((section.to_string(), entries()));
+            Ok(())
+        })
+        .await
+        .unwrap();
         assert_eq!(seen.len(), 2, "{seen:?}");
         assert!(
             seen[0].0.contains("p50 at largest / p50 at smallest"),
@@ -416,6 +437,31 @@ mod tests {
         assert_eq!(entries(), 0);
     }
 
+    /// An error of the caller's `on_section` stops the bench after that run's data is
+    /// removed: no further run starts.
+    #[tokio::test]
+    async fn an_error_handing_a_section_out_stops_the_bench() {
+        let work = tempfile::tempdir().unwrap();
+        let mut opts = BenchOptions::new(BenchBackend::Embedded, true);
+        opts.sizes.ops = 3;
+        opts.sizes.scale_sizes = vec![60, 120];
+        opts.sizes.memory_items = 130;
+        opts.sizes.memory_restore_items = 7;
+        opts.scale = true;
+        opts.memory = true;
+        opts.work_dir = Some(work.path().to_path_buf());
+        let mut handed = 0;
+        let err = run_each(&opts, |_| {
+            handed += 1;
+            Err("stdout is full".into())
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(err.to_string(), "stdout is full");
+        assert_eq!(handed, 1);
+        assert_eq!(std::fs::read_dir(work.path()).unwrap().count(), 0);
+    }
+
     /// A work directory that cannot be made: the error names it, no section is handed out.
     #[tokio::test]
     async fn a_run_that_cannot_start_says_why() {
@@ -425,7 +471,12 @@ mod tests {
         std::fs::write(work.path().join("blocked"), b"").unwrap();
         opts.work_dir = Some(work.path().join("blocked"));
         let mut sections = 0;
-        let err = run_each(&opts, |_| sections += 1).await.unwrap_err();
+        let err = run_each(&opts, |_| {
+            sections += 1;
+            Ok(())
+        })
+        .await
+        .unwrap_err();
         assert!(err.to_string().contains("cannot create"), "{err}");
         assert_eq!(sections, 0);
         assert_eq!(std::fs::read_dir(work.path()).unwrap().count(), 1);

@@ -48,34 +48,39 @@ impl Scratch {
         Ok(path)
     }
 
-    /// Removes every directory made so far, on a blocking thread (a spinner on stderr names
-    /// them while it works).
-    pub(crate) async fn remove(&self) -> Result<(), Error> {
+    /// Removes every directory made so far, on a blocking thread (a spinner on stderr while
+    /// it works). Answers the directories that could not be removed, each with why: the
+    /// run's figures are out by then, so what is left is for the caller to report, not a
+    /// failure of the run.
+    pub(crate) async fn remove(&self) -> Vec<String> {
         let dirs = std::mem::take(&mut *self.dirs.lock().unwrap_or_else(|p| p.into_inner()));
         if dirs.is_empty() {
-            return Ok(());
+            return Vec::new();
         }
-        let names: Vec<String> = dirs
-            .iter()
-            .map(|d| d.path().display().to_string())
-            .collect();
         let spinner = ProgressBar::new_spinner();
         spinner.set_style(
             ProgressStyle::with_template("{spinner} {msg} {elapsed}")
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
-        spinner.set_message(format!("removing the bench data: {}", names.join(", ")));
+        let under = self.root.clone().unwrap_or_else(std::env::temp_dir);
+        spinner.set_message(format!(
+            "removing the bench data ({} directories under {})",
+            dirs.len(),
+            under.display()
+        ));
         spinner.enable_steady_tick(Duration::from_millis(200));
-        let removed = tokio::task::spawn_blocking(move || {
-            dirs.into_iter().try_for_each(|d| {
-                let path = d.path().display().to_string();
-                d.close()
-                    .map_err(|e| format!("cannot remove the bench data {path}: {e}"))
-            })
+        let left = tokio::task::spawn_blocking(move || {
+            dirs.into_iter()
+                .filter_map(|d| {
+                    let path = d.path().display().to_string();
+                    d.close().err().map(|e| format!("{path}: {e}"))
+                })
+                .collect::<Vec<_>>()
         })
-        .await;
+        .await
+        .unwrap_or_else(|e| vec![format!("the removal stopped: {e}")]);
         spinner.finish_and_clear();
-        Ok(removed??)
+        left
     }
 }
 
@@ -83,6 +88,8 @@ impl Scratch {
 mod tests {
     use super::*;
 
+    /// Every directory made goes at the next removal; the `Scratch` can then be used again,
+    /// and what it still holds goes when it is dropped.
     #[tokio::test]
     async fn remove_takes_every_directory_made_so_far() {
         let root = tempfile::tempdir().unwrap();
@@ -92,9 +99,8 @@ mod tests {
         std::fs::create_dir_all(a.join("meta/deep")).unwrap();
         std::fs::write(a.join("meta/deep/f"), b"x").unwrap();
         std::fs::write(b.join("g"), b"y").unwrap();
-        scratch.remove().await.unwrap();
+        assert_eq!(scratch.remove().await, Vec::<String>::new());
         assert!(!a.exists() && !b.exists());
-        // Usable again; what is still held goes when it is dropped.
         let c = scratch.dir().unwrap();
         assert!(c.starts_with(root.path()) && c.is_dir());
         drop(scratch);

@@ -595,13 +595,20 @@ pub(crate) async fn bench(work_dir: Option<PathBuf>, a: BenchArgs) -> Result<(),
     if let Some(ScaleSizes(s)) = a.scale_sizes {
         sizes.scale_sizes = s;
     }
-    let mut printed = Ok(());
+    // A section that cannot be printed stops the bench (after its data is removed): the
+    // runs after it could take hours for figures nobody would see.
+    let mut unprinted = None;
     let ran = chronos_bench::run_each(&opts, |section| {
-        if printed.is_ok() {
-            printed = print_text(section);
-        }
+        print_text(section).map_err(|f| {
+            let message = f.to_string();
+            unprinted = Some(f);
+            message.into()
+        })
     })
     .await;
+    if let Some(failure) = unprinted {
+        return Err(failure);
+    }
     ran.map_err(|e| {
         // The whole chain: a driver's error often says what went wrong only in its source
         // (library errors already print theirs).
@@ -615,8 +622,7 @@ pub(crate) async fn bench(work_dir: Option<PathBuf>, a: BenchArgs) -> Result<(),
             source = s.source();
         }
         Failure::new("BENCH_FAILED", message)
-    })?;
-    printed
+    })
 }
 
 pub(crate) async fn serve(g: &Global, a: ServeArgs) -> Result<(), Failure> {

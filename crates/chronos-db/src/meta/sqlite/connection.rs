@@ -23,7 +23,8 @@ pub(super) fn backend(e: rusqlite::Error) -> MetaError {
     }
 }
 
-/// The page size of a database file this crate creates (bytes).
+/// The page size of a metadata database file this crate creates (bytes). The bench's raw
+/// floor (`chronos-bench`, `floors.rs`) creates its file with the same value.
 pub(super) const PAGE_SIZE: u32 = 8192;
 
 /// Creates (if needed) and opens the database file with its bookkeeping tables.
@@ -59,7 +60,7 @@ pub(super) fn open_connection(
     // (indexed equality 47-51 µs against 58, range with a sort 58-62 against 75, 100,000
     // items, same machine, alternating runs), while a write, which rewrites whole pages
     // into the log, cost about the same.
-    conn.execute_batch(&format!("PRAGMA page_size={PAGE_SIZE}"))
+    conn.pragma_update(None, "page_size", PAGE_SIZE)
         .map_err(backend)?;
     use_wal(&conn)?;
     // Memory per open database, 32 MiB in all: the first 16 MiB of the file read through a
