@@ -402,11 +402,8 @@ mod tests {
         }
     }
 
-    /// Each section is handed out while its run's data is still on disk; the data is gone
-    /// before the next run starts, and nothing is left at the end.
-    #[tokio::test]
-    async fn each_section_is_out_before_its_data_is_removed() {
-        let work = tempfile::tempdir().unwrap();
+    /// The scale and memory runs at tiny sizes (seconds), their data under `work`.
+    fn tiny_scale_and_memory(work: &std::path::Path) -> BenchOptions {
         let mut opts = BenchOptions::new(BenchBackend::Embedded, true);
         opts.sizes.ops = 3;
         opts.sizes.scale_sizes = vec![60, 120];
@@ -414,7 +411,16 @@ mod tests {
         opts.sizes.memory_restore_items = 7;
         opts.scale = true;
         opts.memory = true;
-        opts.work_dir = Some(work.path().to_path_buf());
+        opts.work_dir = Some(work.to_path_buf());
+        opts
+    }
+
+    /// Each section is handed out while its run's data is still on disk; the data is gone
+    /// before the next run starts, and nothing is left at the end.
+    #[tokio::test]
+    async fn each_section_is_out_before_its_data_is_removed() {
+        let work = tempfile::tempdir().unwrap();
+        let opts = tiny_scale_and_memory(work.path());
         let entries = || std::fs::read_dir(work.path()).unwrap().count();
         let mut seen = Vec::new();
         run_each(&opts, |section| {
@@ -442,14 +448,7 @@ mod tests {
     #[tokio::test]
     async fn an_error_handing_a_section_out_stops_the_bench() {
         let work = tempfile::tempdir().unwrap();
-        let mut opts = BenchOptions::new(BenchBackend::Embedded, true);
-        opts.sizes.ops = 3;
-        opts.sizes.scale_sizes = vec![60, 120];
-        opts.sizes.memory_items = 130;
-        opts.sizes.memory_restore_items = 7;
-        opts.scale = true;
-        opts.memory = true;
-        opts.work_dir = Some(work.path().to_path_buf());
+        let opts = tiny_scale_and_memory(work.path());
         let mut handed = 0;
         let err = run_each(&opts, |_| {
             handed += 1;
