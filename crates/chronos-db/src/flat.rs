@@ -10,7 +10,7 @@
 //! `serde_json::to_string(&item.to_document())` gives (the `json_out` conformance tests hold
 //! both paths to that).
 
-use crate::model::{push_json_string, SystemFields};
+use crate::model::{push_json_string, Document, SystemFields};
 use serde_json::value::RawValue;
 use std::fmt;
 
@@ -114,6 +114,66 @@ pub(crate) fn item_json(
     Ok(ItemJson::written(out))
 }
 
+/// An item's flat JSON text taken apart: what [`item_json`] put together.
+#[derive(Debug, PartialEq)]
+pub(crate) struct FlatParts {
+    /// `_id`.
+    pub id: String,
+    /// The content's members, in order.
+    pub data: Document,
+    /// `_system`.
+    pub system: SystemFields,
+}
+
+/// Takes apart flat text [`item_json`] wrote: `_id` first, the content's members, `_system`
+/// last, in one pass (no `serde_json::Value` is built for `_id` or `_system`).
+///
+/// Why by place, not by name: the write path strips `_id` and `_system` from content, but
+/// stored content is not checked again, and a member of it named `_system` must come back
+/// as content. Only the last `_system` is the item's.
+pub(crate) fn parse_item(text: &str) -> Result<FlatParts, serde_json::Error> {
+    use serde::Deserializer as _;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let parts = (&mut de).deserialize_map(FlatVisitor)?;
+    de.end()?;
+    Ok(parts)
+}
+
+struct FlatVisitor;
+
+impl<'de> serde::de::Visitor<'de> for FlatVisitor {
+    type Value = FlatParts;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an item in flat form: an object with _id first and _system last")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<FlatParts, A::Error> {
+        use serde::de::Error as _;
+        if map.next_key::<String>()?.as_deref() != Some("_id") {
+            return Err(A::Error::custom("the flat form starts with _id"));
+        }
+        let id: String = map.next_value()?;
+        let mut data = Document::new();
+        // The `_system` seen last, kept as text until it is known to be the final member.
+        let mut system: Option<&'de RawValue> = None;
+        while let Some(key) = map.next_key::<String>()? {
+            if let Some(earlier) = system.take() {
+                let value = serde_json::from_str(earlier.get()).map_err(A::Error::custom)?;
+                data.insert("_system".into(), value);
+            }
+            if key == "_system" {
+                system = Some(map.next_value()?);
+            } else {
+                data.insert(key, map.next_value()?);
+            }
+        }
+        let system = system.ok_or_else(|| A::Error::custom("the flat form ends with _system"))?;
+        let system = serde_json::from_str(system.get()).map_err(A::Error::custom)?;
+        Ok(FlatParts { id, data, system })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,6 +213,51 @@ mod tests {
             };
             let typed = serde_json::to_string(&item.to_document()).unwrap();
             assert_eq!(json.get(), typed);
+        }
+    }
+
+    /// Taken apart, the flat text gives back the id, the content and the fields it was
+    /// written from: with lineage and a deletion time, with empty content, and with content
+    /// members named `_id` and `_system` (content, by their place).
+    #[test]
+    fn parsing_the_flat_text_gives_back_its_parts() {
+        let mut deleted = system();
+        deleted.deleted = true;
+        deleted.deleted_at = Some(deleted.updated_at);
+        deleted.inserted_at = Timestamp(1_600_000_000_000_001);
+        let plain = SystemFields::from_lineage(0, 1, Timestamp(1), false, Lineage::default());
+        for system in [system(), deleted, plain] {
+            for content in [
+                r#"{"a":1.50,"s":"é\"\n","o":{"x":[1,{"y":null}]}}"#,
+                "{}",
+                r#"{"_id":"inner","_system":{"not":"ours"},"z":true}"#,
+                r#"{"_system":7}"#,
+            ] {
+                let json = item_json("id\"1", content, &system).unwrap();
+                let parts = parse_item(json.get()).unwrap();
+                assert_eq!(parts.id, "id\"1");
+                assert_eq!(parts.system, system, "{content}");
+                let data: Document = serde_json::from_str(content).unwrap();
+                assert_eq!(parts.data, data, "{content}");
+                assert!(parts.data.keys().eq(data.keys()), "member order: {content}");
+            }
+        }
+    }
+
+    #[test]
+    fn text_not_in_flat_form_is_refused() {
+        let sys = r#"{"ov":0,"cv":1,"insertedAt":"1970-01-01T00:00:00.000001Z","updatedAt":"1970-01-01T00:00:00.000001Z","deletedAt":null,"deleted":false,"functionIds":[],"parentId":null,"parentCollection":null,"originId":null,"originCollection":null}"#;
+        assert!(parse_item(&format!(r#"{{"_id":"a","_system":{sys}}}"#)).is_ok());
+        for bad in [
+            format!(r#"{{"a":1,"_id":"a","_system":{sys}}}"#),
+            r#"{"_id":"a","a":1}"#.to_string(),
+            r#"{"_id":"a","_system":{"ov":0}}"#.to_string(),
+            format!(r#"{{"_id":1,"_system":{sys}}}"#),
+            format!(r#"{{"_id":"a","_system":{sys}}} x"#),
+            "[1]".to_string(),
+            "{}".to_string(),
+        ] {
+            assert!(parse_item(&bad).is_err(), "{bad}");
         }
     }
 

@@ -1,7 +1,7 @@
 //! Query pages for readers that pass JSON on: rows already in the item's flat JSON form
 //! when their inline content may be used, the stored version otherwise.
 
-use crate::model::{Op, StoredVersion, SystemFields, Timestamp};
+use crate::model::{Item, Op, StoredVersion, SystemFields, Timestamp};
 use crate::query::Cursor;
 
 /// One page of [`super::MetadataStore::query_flat`].
@@ -54,6 +54,57 @@ impl FlatRow {
             }
         }
         FlatRow::Stored(Box::new(row))
+    }
+}
+
+/// One page of [`super::MetadataStore::query_items`].
+#[derive(Debug, Default)]
+pub struct ItemPage {
+    /// Matching rows, in the query's order.
+    pub rows: Vec<ItemRow>,
+    /// Where the next page starts; `None` on the last page.
+    pub next: Option<Cursor>,
+}
+
+/// One row of an [`ItemPage`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ItemRow {
+    /// The item, decoded from the row's inline content by the backend as it read the row.
+    Item(Box<Item>),
+    /// A row the reader hydrates itself: its content must come from its object, its inline
+    /// copy is older than the caller accepts, or the backend hands out stored rows only.
+    Stored(Box<StoredVersion>),
+}
+
+impl ItemRow {
+    /// The item's id.
+    pub fn id(&self) -> &str {
+        match self {
+            ItemRow::Item(item) => &item.id,
+            ItemRow::Stored(row) => &row.version.id,
+        }
+    }
+
+    /// The item a row of a flat form reads as, with the columns of the version that the
+    /// flat form does not show (its operation, who wrote it and why); `None` when the text
+    /// does not take apart as flat text (the caller then reads the row whole).
+    pub(crate) fn from_flat(
+        text: &str,
+        op: Op,
+        actor: Option<String>,
+        reason: Option<String>,
+    ) -> Option<ItemRow> {
+        let parts = crate::flat::parse_item(text).ok()?;
+        Some(ItemRow::Item(Box::new(Item {
+            id: parts.id,
+            data: parts.data,
+            system: parts.system,
+            op,
+            actor,
+            reason,
+            presigned: None,
+        })))
     }
 }
 

@@ -34,7 +34,7 @@ pub use counters::{
 };
 pub use erasure::ErasureStore;
 pub(crate) use flat::FlatColumns;
-pub use flat::{FlatPage, FlatRow};
+pub use flat::{FlatPage, FlatRow, ItemPage, ItemRow};
 pub use keys::{KeyStore, WrappedKey};
 pub use open::MetadataLayer;
 pub(crate) use open::MetadataStores;
@@ -294,6 +294,29 @@ pub trait MetadataStore:
                 .rows
                 .into_iter()
                 .map(|row| FlatRow::of(row, inline_since))
+                .collect(),
+            next: page.next,
+        })
+    }
+
+    /// [`MetadataStore::query`] for typed readers: a backend that can decode a row's item
+    /// while reading it (from the row's inline content committed at or after
+    /// `inline_since`; none when `None`) hands it out as [`ItemRow::Item`], sparing the
+    /// reader the stored version; the other rows come as [`ItemRow::Stored`]. This default
+    /// hands out every row stored.
+    async fn query_items(
+        &self,
+        coll: &CollectionSpec,
+        query: &Query,
+        inline_since: Option<Timestamp>,
+    ) -> Result<ItemPage, MetaError> {
+        let _ = inline_since;
+        let page = self.query(coll, query).await?;
+        Ok(ItemPage {
+            rows: page
+                .rows
+                .into_iter()
+                .map(|row| ItemRow::Stored(Box::new(row)))
                 .collect(),
             next: page.next,
         })

@@ -21,7 +21,7 @@
 
 use super::{item_id, Collection};
 use crate::error::{Error, Result};
-use crate::meta::{Expect, FlatRow, MetaError, VersionWrite};
+use crate::meta::{Expect, FlatRow, ItemRow, MetaError, VersionWrite};
 use crate::model::{Document, Lineage, Op, StoredVersion, Timestamp, VersionRecord};
 use crate::names::ItemId;
 use crate::payload::keys;
@@ -354,6 +354,18 @@ impl PageRow for StoredVersion {
     }
     fn is_erasure(&self) -> bool {
         self.version.op == Op::Erase
+    }
+}
+
+impl PageRow for ItemRow {
+    fn id(&self) -> &str {
+        ItemRow::id(self)
+    }
+    fn is_erasure(&self) -> bool {
+        match self {
+            ItemRow::Item(item) => item.op == Op::Erase,
+            ItemRow::Stored(row) => row.version.op == Op::Erase,
+        }
     }
 }
 

@@ -13,7 +13,7 @@
 
 use super::Collection;
 use crate::error::{Error, Result};
-use crate::meta::FlatRow;
+use crate::meta::{FlatRow, ItemRow};
 use crate::model::{Document, Item, StoredVersion, SystemFields, Timestamp, VersionRecord};
 use crate::ItemJson;
 use futures::{StreamExt, TryStreamExt};
@@ -182,6 +182,42 @@ impl Collection {
             }
         }
         Ok(items)
+    }
+
+    /// The items of a page of [`ItemRow`]s, in order, with `data` projected when asked: rows
+    /// the store already decoded as they are, the others built from their stored versions
+    /// (see [`Collection::items_of`]).
+    pub(super) async fn typed_items_of(
+        &self,
+        rows: Vec<ItemRow>,
+        projection: Option<&[String]>,
+    ) -> Result<Vec<Item>> {
+        let mut out: Vec<Option<Item>> = Vec::with_capacity(rows.len());
+        let (mut slots, mut stored) = (Vec::new(), Vec::new());
+        for row in rows {
+            match row {
+                ItemRow::Item(mut item) => {
+                    if let Some(paths) = projection {
+                        item.data = crate::document::project(&item.data, paths);
+                    }
+                    out.push(Some(*item));
+                }
+                ItemRow::Stored(row) => {
+                    slots.push(out.len());
+                    out.push(None);
+                    stored.push(*row);
+                }
+            }
+        }
+        if !stored.is_empty() {
+            let built = self.items_of(&stored, projection, None).await?;
+            for (slot, item) in slots.into_iter().zip(built) {
+                out[slot] = Some(item);
+            }
+        }
+        out.into_iter()
+            .map(|item| item.ok_or_else(|| Error::Corrupt("a page row was not read".into())))
+            .collect()
     }
 
     /// The items of a page of rows as flat JSON objects (see the module docs), in order.

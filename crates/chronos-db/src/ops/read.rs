@@ -401,15 +401,32 @@ impl Collection {
     pub async fn list_by_meta(&self, opts: ListOptions) -> Result<Page> {
         let (query, context, ttl) = self.page_query(&opts)?;
         self.check_horizon(opts.as_of_time, opts.as_of_cv).await?;
-        let page = self.store.query(&self.spec(), &query).await?;
+        if ttl.is_some() {
+            // Signed URLs name each version's objects: the stored versions are needed.
+            let page = self.store.query(&self.spec(), &query).await?;
+            let rows = self
+                .without_erased(page.rows, query.as_of.is_some())
+                .await?;
+            let items = self
+                .items_of(&rows, opts.projection.as_deref(), ttl)
+                .await?;
+            return Ok(Page {
+                items,
+                next: page.next.map(|c| c.encode(&context)),
+            });
+        }
+        // The store decodes the rows whose inline content is fresh as it reads them.
+        let page = self
+            .store
+            .query_items(&self.spec(), &query, self.inline_since())
+            .await?;
         let rows = self
             .without_erased(page.rows, query.as_of.is_some())
             .await?;
-        let items = self
-            .items_of(&rows, opts.projection.as_deref(), ttl)
-            .await?;
         Ok(Page {
-            items,
+            items: self
+                .typed_items_of(rows, opts.projection.as_deref())
+                .await?,
             next: page.next.map(|c| c.encode(&context)),
         })
     }

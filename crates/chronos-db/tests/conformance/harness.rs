@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chronos_db::config::ChronosConfig;
 use chronos_db::meta::{
-    CollectionSpec, Committed, FlatPage, LeaseStore, MetaError, MetadataStore, QueryPage,
+    CollectionSpec, Committed, FlatPage, ItemPage, LeaseStore, MetaError, MetadataStore, QueryPage,
     VersionAt, VersionWrite,
 };
 use chronos_db::model::{StoredVersion, Timestamp, VersionRecord};
@@ -507,6 +507,14 @@ impl MetadataStore for FaultyMeta {
         inline_since: Option<Timestamp>,
     ) -> Result<FlatPage, MetaError> {
         self.inner.query_flat(coll, query, inline_since).await
+    }
+    async fn query_items(
+        &self,
+        coll: &CollectionSpec,
+        query: &Query,
+        inline_since: Option<Timestamp>,
+    ) -> Result<ItemPage, MetaError> {
+        self.inner.query_items(coll, query, inline_since).await
     }
     async fn scan_heads(
         &self,

@@ -10,7 +10,8 @@ mod capabilities;
 pub(crate) use capabilities::*;
 
 use super::{
-    CollectionSpec, Expect, FlatRow, MetaError, MetadataStore, QueryPage, VersionAt, VersionWrite,
+    CollectionSpec, Expect, FlatRow, ItemRow, MetaError, MetadataStore, QueryPage, VersionAt,
+    VersionWrite,
 };
 use crate::model::{Lineage, Op, StoredVersion, Timestamp, VersionRecord};
 use crate::query::{parse_sort, AsOf, Cursor, Filter, IndexSpec, IndexedPath, Query, Scalar};
@@ -29,6 +30,7 @@ macro_rules! contract_tests {
             queries_with_operators_sort_and_cursor_pages,
             as_of_queries,
             flat_pages_match_query_pages,
+            item_pages_match_query_pages,
             sorted_pages_cross_ties_within_range_bounds,
             versions_come_with_the_erasure_state,
             purge_removes_everything,
@@ -661,6 +663,100 @@ pub(crate) async fn flat_pages_match_query_pages(store: Arc<dyn MetadataStore>) 
     assert_eq!(v["v"], 0);
     assert_eq!(v["_system"]["ov"], 0);
     assert_eq!(v["_system"]["functionIds"], json!(["f1"]));
+}
+
+/// `query_items` gives `query`'s rows and cursors; a row it decodes is the item the stored
+/// row reads as (id, content, `_system`, operation, actor, reason), any other is the stored
+/// row itself. Rows of every kind: other writers and reasons (or none), a deletion, an
+/// enrichment with lineage, no inline content, content that is not an object, large
+/// content, an erasure's tombstone (never a row), content with a `_system` member.
+pub(crate) async fn item_pages_match_query_pages(store: Arc<dyn MetadataStore>) {
+    let s = store.as_ref();
+    let sp = spec("i", &["n"]);
+    s.ensure_collection(&sp).await.unwrap();
+    let a = put(s, "i", "a", &[json!({"n": 1}), json!({"n": 2})], 1_000).await;
+    let mut b = record("b", 0, json!({"n": 3}), 2_000);
+    (b.actor, b.reason) = (None, Some("import \"q\"".into()));
+    s.commit("i", write(b, true)).await.unwrap();
+    let mut no_inline = write(record("c", 0, json!({"n": 4}), 3_000), true);
+    no_inline.shadow = None;
+    s.commit("i", no_inline).await.unwrap();
+    let mut not_object = write(record("d", 0, json!({"n": 5}), 4_000), true);
+    not_object.shadow = Some("[1]".into());
+    s.commit("i", not_object).await.unwrap();
+    let mut del = record("e", 0, json!({"n": 6}), 5_000);
+    (del.deleted, del.op, del.actor) = (true, Op::Delete, Some("remover".into()));
+    s.commit("i", write(del, true)).await.unwrap();
+    put(s, "i", "g", &[json!({"n": 7})], 6_000).await;
+    let mut tombstone = record("g", 1, json!({}), 6_001);
+    (tombstone.deleted, tombstone.op) = (true, Op::Erase);
+    s.commit("i", write(tombstone, true)).await.unwrap();
+    let mut large = write(record("h", 0, json!({"n": 8}), 7_000), true);
+    large.shadow = Some(format!("{{\"v\":\"{}\"}}", "é".repeat(3_000)));
+    s.commit("i", large).await.unwrap();
+    let mut enriched = record("k", 0, json!({"n": 9}), 8_000);
+    enriched.op = Op::Enrich;
+    enriched.lineage.parent_id = Some("p1".into());
+    enriched.lineage.origin_collection = Some("crm:people".into());
+    let mut enriched = write(enriched, true);
+    enriched.shadow = Some(r#"{"_system":{"mine":true},"x":[1,2.50,{"y":null}]}"#.into());
+    s.commit("i", enriched).await.unwrap();
+
+    let check = |q: Query, since: Option<Timestamp>| {
+        let spr = &sp;
+        async move {
+            let (mut q_rows, mut q_items) = (q.clone(), q);
+            let mut decoded = 0;
+            for _ in 0..20 {
+                let page = s.query(spr, &q_rows).await.unwrap();
+                let items = s.query_items(spr, &q_items, since).await.unwrap();
+                assert_eq!(items.rows.len(), page.rows.len());
+                assert_eq!(items.next, page.next);
+                for (got, row) in items.rows.iter().zip(&page.rows) {
+                    assert_eq!(got.id(), row.version.id);
+                    match got {
+                        ItemRow::Item(item) => {
+                            let v = &row.version;
+                            assert!(since.is_some_and(|t| v.at >= t), "{}", v.id);
+                            let content = row.shadow.as_deref().unwrap();
+                            let want = crate::model::Item {
+                                id: v.id.clone(),
+                                data: serde_json::from_str(content).unwrap(),
+                                system: crate::model::SystemFields::of(v),
+                                op: v.op,
+                                actor: v.actor.clone(),
+                                reason: v.reason.clone(),
+                                presigned: None,
+                            };
+                            assert_eq!(item.as_ref(), &want);
+                            assert!(item.data.keys().eq(want.data.keys()));
+                            decoded += 1;
+                        }
+                        ItemRow::Stored(stored) => assert_eq!(stored.as_ref(), row),
+                    }
+                }
+                match page.next {
+                    Some(c) => (q_rows.after, q_items.after) = (Some(c.clone()), Some(c)),
+                    None => break,
+                }
+            }
+            decoded
+        }
+    };
+    for limit in [1, 2, 20] {
+        let mut all = query(&sp, json!({}), json!({"n": -1}), limit, None);
+        all.include_deleted = true;
+        assert_eq!(
+            check(all.clone(), None).await,
+            0,
+            "nothing is decoded without inline_since"
+        );
+        check(all.clone(), Some(Timestamp(0))).await;
+        check(all.clone(), Some(Timestamp(2_000))).await;
+        check(all, Some(Timestamp(i64::MAX))).await;
+        let as_of = query(&sp, json!({}), json!({}), limit, Some(AsOf::Cv(a[0])));
+        check(as_of, Some(Timestamp(0))).await;
+    }
 }
 
 /// `version_and_erased` reads the version an ov or an as-of point names, and tells whether

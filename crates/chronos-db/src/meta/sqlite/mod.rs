@@ -35,8 +35,8 @@ mod rows;
 mod tests;
 
 use super::{
-    ActorWindow, CollectionSpec, Committed, CommittedPage, Expect, FlatPage, LeaseStore, MetaError,
-    MetadataStore, QueryPage, RequestState, VersionAt, VersionWrite,
+    ActorWindow, CollectionSpec, Committed, CommittedPage, Expect, FlatPage, ItemPage, LeaseStore,
+    MetaError, MetadataStore, QueryPage, RequestState, VersionAt, VersionWrite,
 };
 use crate::backend_error::BackendError;
 use crate::config::Durability;
@@ -45,7 +45,7 @@ use crate::query::{AsOf, Query};
 use async_trait::async_trait;
 use connection::{backend, open_connection};
 use page_item::page_columns;
-use query::{meta_expr, meta_type_expr, run_flat_query, run_query, sort_key_expr};
+use query::{meta_expr, meta_type_expr, run_flat_query, run_item_query, run_query, sort_key_expr};
 use rows::{collect, read_head, read_version, version_params, VER_COLS};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
@@ -689,6 +689,20 @@ impl MetadataStore for SqliteStore {
         };
         let q = query.clone();
         self.run(move |c| run_flat_query(c, &t, &q, inline_since))
+            .await
+    }
+
+    async fn query_items(
+        &self,
+        coll: &CollectionSpec,
+        query: &Query,
+        inline_since: Option<Timestamp>,
+    ) -> Result<ItemPage, MetaError> {
+        let Some(t) = self.table(&coll.name).await? else {
+            return Ok(ItemPage::default());
+        };
+        let q = query.clone();
+        self.run(move |c| run_item_query(c, &t, &q, inline_since))
             .await
     }
 

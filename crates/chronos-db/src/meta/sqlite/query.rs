@@ -1,10 +1,12 @@
 //! The query compiler: filters, sorts and keyset pages as SQL over the indexed properties
 //! (`json_extract` of the head's `meta` column), and running a query.
 
-use super::super::{FlatPage, FlatRow, MetaError, QueryPage};
+use super::super::{FlatPage, FlatRow, ItemPage, ItemRow, MetaError, QueryPage};
 use super::connection::backend;
 use super::page_item::page_item;
-use super::rows::{read_flat, read_flat_only, read_head, FLAT_COLS, VER_COLS};
+use super::rows::{
+    read_flat, read_flat_only, read_head, read_item_only, FLAT_COLS, VER_COLS, WRITER_COLS,
+};
 use crate::model::{StoredVersion, Timestamp};
 use crate::query::{AsOf, CmpOp, Cursor, Field, Filter, IndexedPath, Query, Scalar};
 use rusqlite::types::Value as SqlValue;
@@ -440,6 +442,9 @@ pub(super) enum Columns {
     /// text into the result, so a JSON page leaves out the rest (payload key, hash, actor...),
     /// and the sort indexes hold these columns, so the page needs no table row.
     Flat,
+    /// Those of the flat form and [`WRITER_COLS`]: what a typed item holds. The sort
+    /// indexes hold these too.
+    Typed,
 }
 
 impl Columns {
@@ -447,6 +452,7 @@ impl Columns {
         match self {
             Columns::Full => &PREFIXED_COLS,
             Columns::Flat => &PREFIXED_FLAT_COLS,
+            Columns::Typed => &PREFIXED_TYPED_COLS,
         }
     }
 
@@ -455,6 +461,7 @@ impl Columns {
         match self {
             Columns::Full => VER_COLS.split(", ").count() + 1,
             Columns::Flat => FLAT_COLS.split(", ").count(),
+            Columns::Typed => FLAT_COLS.split(", ").count() + WRITER_COLS.split(", ").count(),
         }
     }
 }
@@ -583,6 +590,29 @@ pub(super) fn run_flat_query(
     Ok(FlatPage { rows, next })
 }
 
+/// [`run_query`] with each row decoded as an item when `inline_since` allows it (see
+/// [`crate::meta::MetadataStore::query_items`]).
+pub(super) fn run_item_query(
+    c: &mut Connection,
+    t: &str,
+    q: &Query,
+    inline_since: Option<Timestamp>,
+) -> Result<ItemPage, MetaError> {
+    if inline_since.is_some() {
+        // As `run_flat_query`: the common page is read from the columns the sort indexes
+        // hold, and the first row that cannot be decoded so ends the attempt.
+        let read = |r: &rusqlite::Row<'_>| Ok(Ok(read_item_only(r, inline_since)));
+        if let Some((rows, next)) = run_page(c, t, q, Columns::Typed, read, ItemRow::id)? {
+            return Ok(ItemPage { rows, next });
+        }
+    }
+    // The page again, whole: one snapshot, every row for the reader to hydrate.
+    let read =
+        |r: &rusqlite::Row<'_>| Ok(read_head(r)?.map(|row| Some(ItemRow::Stored(Box::new(row)))));
+    let (rows, next) = run_page(c, t, q, Columns::Full, read, ItemRow::id)?.unwrap_or_default();
+    Ok(ItemPage { rows, next })
+}
+
 /// A page's rows and the cursor after its last one, when more follow.
 type Page<T> = (Vec<T>, Option<Cursor>);
 
@@ -652,6 +682,12 @@ static PREFIXED_FLAT_COLS: std::sync::LazyLock<String> = std::sync::LazyLock::ne
         })
         .collect::<Vec<_>>()
         .join(", ")
+});
+
+/// [`PREFIXED_FLAT_COLS`] and [`WRITER_COLS`] of the query's row alias `h`.
+static PREFIXED_TYPED_COLS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let writer: Vec<String> = WRITER_COLS.split(", ").map(|c| format!("h.{c}")).collect();
+    format!("{}, {}", *PREFIXED_FLAT_COLS, writer.join(", "))
 });
 
 fn prefixed_cols() -> String {

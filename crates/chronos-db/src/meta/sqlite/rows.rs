@@ -1,6 +1,6 @@
 //! Version rows: the column list, decoding a row, encoding a record's parameters.
 
-use super::super::{FlatColumns, FlatRow, MetaError};
+use super::super::{FlatColumns, FlatRow, ItemRow, MetaError};
 use super::connection::backend;
 use crate::model::{Lineage, Op, StoredVersion, Timestamp, VersionRecord};
 use crate::ItemJson;
@@ -56,6 +56,10 @@ pub(super) fn read_head(
 /// [`read_flat_only`]), by name; `page_item` is selected as
 /// [`super::page_item::page_item`].
 pub(super) const FLAT_COLS: &str = "id, at, page_item";
+
+/// The columns a typed page selects after [`FLAT_COLS`] (see [`read_item_only`]): what an
+/// [`crate::Item`] holds beyond its flat form.
+pub(super) const WRITER_COLS: &str = "op, actor, reason";
 
 /// Where the flat form's columns are in a row of [`VER_COLS`] and `shadow`.
 mod full_at {
@@ -118,6 +122,33 @@ pub(super) fn read_flat_only(
         id: std::str::from_utf8(id).ok()?.to_string(),
         json: ItemJson::written(std::str::from_utf8(item).ok()?.to_string()),
     })
+}
+
+/// A row of [`FLAT_COLS`] and [`WRITER_COLS`] as an item, decoded from its flat form, or
+/// `None` when it cannot be (as [`read_flat_only`]; also when the text does not take apart
+/// as flat text): the caller then reads the row whole.
+pub(super) fn read_item_only(
+    r: &rusqlite::Row<'_>,
+    inline_since: Option<Timestamp>,
+) -> Option<ItemRow> {
+    let since = inline_since?;
+    let (Ok(ValueRef::Integer(at)), Ok(ValueRef::Text(item)), Ok(ValueRef::Text(op))) =
+        (r.get_ref(1), r.get_ref(2), r.get_ref(3))
+    else {
+        return None;
+    };
+    if Timestamp(at) < since {
+        return None;
+    }
+    let op = Op::parse(std::str::from_utf8(op).ok()?)?;
+    let text = |i: usize| -> Option<Option<String>> {
+        match r.get_ref(i).ok()? {
+            ValueRef::Null => Some(None),
+            ValueRef::Text(t) => Some(Some(std::str::from_utf8(t).ok()?.to_string())),
+            _ => None,
+        }
+    };
+    ItemRow::from_flat(std::str::from_utf8(item).ok()?, op, text(4)?, text(5)?)
 }
 
 /// A query row (the columns of [`read_head`]) in flat form when `inline_since` allows it,
@@ -211,5 +242,6 @@ mod tests {
             assert_eq!(full.get(i), Some(&name), "{full:?}");
         }
         assert_eq!(FLAT_COLS, "id, at, page_item");
+        assert_eq!(WRITER_COLS, "op, actor, reason");
     }
 }

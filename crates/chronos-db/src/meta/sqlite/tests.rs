@@ -117,8 +117,9 @@ async fn reads_create_nothing() {
 }
 
 /// Latest queries on an indexed property are index seeks, not table scans, whichever
-/// columns they select; the JSON path's pages (the flat form's columns) are read from the
-/// sort index alone, without a table seek per row, and need no sorting step.
+/// columns they select; the pages of the JSON path (the flat form's columns) and of the
+/// typed path (those and the writer's) are read from the sort index alone, without a table
+/// seek per row, and need no sorting step.
 #[tokio::test]
 async fn indexed_queries_use_the_expression_indexes() {
     let dir = tempfile::tempdir().unwrap();
@@ -153,12 +154,14 @@ async fn indexed_queries_use_the_expression_indexes() {
             full.contains("USING INDEX") && full.contains(index),
             "{full}"
         );
-        let flat = query_plan(&store, q, Columns::Flat).await;
-        assert!(
-            flat.contains("USING COVERING INDEX") && flat.contains(index),
-            "{flat}"
-        );
-        assert!(!flat.contains("TEMP B-TREE"), "{flat}");
+        for columns in [Columns::Flat, Columns::Typed] {
+            let plan = query_plan(&store, q, columns).await;
+            assert!(
+                plan.contains("USING COVERING INDEX") && plan.contains(index),
+                "{plan}"
+            );
+            assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+        }
     }
     // Later pages, in either direction, are one range of the same index, from the cursor
     // to the filter's far bound.
@@ -170,12 +173,14 @@ async fn indexed_queries_use_the_expression_indexes() {
             values: vec![crate::query::Scalar::Int(50)],
             id: "x".into(),
         });
-        let flat = query_plan(&store, q, Columns::Flat).await;
-        assert!(
-            flat.contains("USING COVERING INDEX") && flat.contains("_head_sort_total"),
-            "{flat}"
-        );
-        assert!(!flat.contains("TEMP B-TREE"), "{flat}");
+        for columns in [Columns::Flat, Columns::Typed] {
+            let plan = query_plan(&store, q, columns).await;
+            assert!(
+                plan.contains("USING COVERING INDEX") && plan.contains("_head_sort_total"),
+                "{plan}"
+            );
+            assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+        }
     }
     for q in [&ascending, &descending] {
         let flat = query_plan(&store, q, Columns::Flat).await;
@@ -451,6 +456,76 @@ async fn the_page_copy_is_bounded_in_characters() {
         };
         assert!(json.get().contains(&"é".repeat(limit - 8)), "{}", row.id());
     }
+}
+
+/// Typed pages decode every row from the sort index's copy when each row has one (the
+/// writer's columns included), and hand the whole page out stored when one row has none.
+#[tokio::test]
+async fn typed_pages_decode_rows_from_the_index_copy() {
+    use crate::meta::contract::{record, spec, write};
+    use crate::meta::ItemRow;
+    use serde_json::json;
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("typed.sqlite")).unwrap();
+    let sp = spec("docs", &["n"]);
+    store.ensure_collection(&sp).await.unwrap();
+    for (i, id) in ["a", "b", "c"].into_iter().enumerate() {
+        let mut v = record(id, 0, json!({"n": i}), 10 + i as i64);
+        v.reason = Some(format!("why {id}"));
+        store.commit("docs", write(v, true)).await.unwrap();
+    }
+    let q = |filter: serde_json::Value| Query {
+        filter: Filter::parse(&filter, &sp.index).unwrap(),
+        sort: crate::query::parse_sort(&json!({"n": 1}), &sp.index).unwrap(),
+        limit: DEFAULT_LIMIT,
+        after: None,
+        as_of: None,
+        include_deleted: false,
+    };
+    let all = q(json!({"n": {"$gte": 0}}));
+    let page = store
+        .query_items(&sp, &all, Some(Timestamp(0)))
+        .await
+        .unwrap();
+    let got: Vec<(String, Option<String>, Option<String>)> = page
+        .rows
+        .iter()
+        .map(|row| match row {
+            ItemRow::Item(item) => (item.id.clone(), item.actor.clone(), item.reason.clone()),
+            ItemRow::Stored(_) => panic!("stored: {row:?}"),
+        })
+        .collect();
+    let tester = Some("tester".to_string());
+    assert_eq!(
+        got,
+        [
+            ("a".into(), tester.clone(), Some("why a".into())),
+            ("b".into(), tester.clone(), Some("why b".into())),
+            ("c".into(), tester, Some("why c".into())),
+        ]
+    );
+    let mut large = write(record("d", 0, json!({"n": 3}), 20), true);
+    large.shadow = Some(format!("{{\"v\":\"{}\"}}", "x".repeat(3_000)));
+    store.commit("docs", large).await.unwrap();
+    let page = store
+        .query_items(&sp, &all, Some(Timestamp(0)))
+        .await
+        .unwrap();
+    assert_eq!(page.rows.len(), 4);
+    assert!(page.rows.iter().all(|r| matches!(r, ItemRow::Stored(_))));
+    // Committed before the inline copies are fresh: stored.
+    let page = store
+        .query_items(&sp, &all, Some(Timestamp(11)))
+        .await
+        .unwrap();
+    assert!(page.rows.iter().all(|r| matches!(r, ItemRow::Stored(_))));
+    let fresh = q(json!({"n": {"$gte": 1, "$lt": 3}}));
+    let page = store
+        .query_items(&sp, &fresh, Some(Timestamp(11)))
+        .await
+        .unwrap();
+    assert_eq!(page.rows.len(), 2);
+    assert!(page.rows.iter().all(|r| matches!(r, ItemRow::Item(_))));
 }
 
 /// The names of every index in the store's file.
