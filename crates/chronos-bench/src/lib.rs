@@ -435,6 +435,20 @@ mod tests {
             "{}",
             seen[0].0
         );
+        // The embedded run reads get_latest again with its metadata files read through,
+        // at every size, and says how much it read.
+        let resident = seen[0]
+            .0
+            .split("after the metadata files were read through")
+            .nth(1);
+        let lines: Vec<&str> = resident
+            .map(|r| r.lines().filter(|l| l.contains(" items: p50 ")).collect())
+            .unwrap_or_default();
+        assert_eq!(lines.len(), opts.sizes.scale_sizes.len(), "{}", seen[0].0);
+        assert!(
+            lines.iter().all(|l| !l.contains("(metadata files: 0.0 MB)")),
+            "{lines:?}"
+        );
         assert!(seen[1].0.contains("peak resident MiB"), "{}", seen[1].0);
         // The run's own directory, and only it: the scale run's was removed before the
         // memory run began.

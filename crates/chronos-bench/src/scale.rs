@@ -1,7 +1,7 @@
 //! The scale run: one collection grown step by step to each size; at each size the same
 //! operations sampled the same number of times, so their p50 can be compared across sizes.
 
-use crate::backends::route;
+use crate::backends::{route, BenchBackend};
 use crate::data::{
     doc, eq_query, expected_page, group_count, groups_for, item_id, range_query, range_start,
     revised, score_count, Rng,
@@ -70,6 +70,7 @@ pub(crate) async fn scale(opts: &BenchOptions, scratch: &Scratch) -> Result<Stri
     };
     let samples = sizes.ops;
     let mut rows: Vec<(usize, [Stats; 7])> = Vec::new();
+    let mut resident: Vec<(usize, Stats, u64)> = Vec::new();
     let mut fills = Vec::new();
     for &size in &sizes.scale_sizes {
         let start = Instant::now();
@@ -99,6 +100,10 @@ pub(crate) async fn scale(opts: &BenchOptions, scratch: &Scratch) -> Result<Stri
         fills.push((size, g.items - from, start.elapsed()));
         let measured = measure(&mut g, samples).await?;
         rows.push((size, measured));
+        if backend == BenchBackend::Embedded {
+            let read = read_through(&dir.join("meta")).await?;
+            resident.push((size, sample_latest(&mut g, samples).await?, read));
+        }
     }
 
     let mut out = String::new();
@@ -147,6 +152,26 @@ pub(crate) async fn scale(opts: &BenchOptions, scratch: &Scratch) -> Result<Stri
             ));
         }
     }
+    if let (Some((small, first, _)), Some((large, last, _))) = (resident.first(), resident.last()) {
+        // Context for the figures above, not a target: they are taken just after the fill,
+        // whose own writes (the objects above all) leave part of the metadata files out of
+        // the operating system's cache at the largest size.
+        out.push_str(
+            "\nget_latest again, after the metadata files were read through once (resident in the \
+             operating system's cache, as on a server that has been serving reads; context, not a target):\n",
+        );
+        for (size, stats, read) in &resident {
+            out.push_str(&format!(
+                "  {size:>10} items: p50 {:>8.1} µs  (metadata files: {:.1} MB)\n",
+                micros(stats.pct(0.5)),
+                *read as f64 / 1e6
+            ));
+        }
+        out.push_str(&format!(
+            "  p50 at {large} / p50 at {small} = {:.2}\n",
+            ratio(last.p50_secs(), first.p50_secs())
+        ));
+    }
     out.push_str("\nfills (not measured figures):\n");
     for (size, added, took) in fills {
         out.push_str(&format!(
@@ -189,6 +214,55 @@ async fn add_versions(g: &mut Grown, count: usize) -> Result<(), Error> {
     Ok(())
 }
 
+/// One `get_latest` of a random item, timed.
+async fn one_latest(g: &mut Grown) -> Result<std::time::Duration, Error> {
+    let i = g.rng.below(g.items);
+    let start = Instant::now();
+    let item = g.c.get_latest(&id(i), ReadOptions::default()).await?;
+    let took = start.elapsed();
+    if item.is_none() {
+        return Err(format!("get_latest: item {i} is missing").into());
+    }
+    Ok(took)
+}
+
+/// `samples` more `get_latest` of random items.
+async fn sample_latest(g: &mut Grown, samples: usize) -> Result<Stats, Error> {
+    let mut stats = Stats::new("get_latest (resident)");
+    for _ in 0..samples {
+        stats.add(one_latest(g).await?);
+    }
+    Ok(stats)
+}
+
+/// Reads every file under `dir` once, start to end (what is read is dropped), so that the
+/// operating system's cache holds them as far as memory allows; the bytes read.
+async fn read_through(dir: &std::path::Path) -> Result<u64, Error> {
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || -> Result<u64, Error> {
+        use std::io::Read;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut total = 0u64;
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            if !path.is_file() {
+                continue;
+            }
+            let mut f = std::fs::File::open(&path)?;
+            loop {
+                let n = f.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                total += n as u64;
+            }
+        }
+        Ok(total)
+    })
+    .await
+    .map_err(|e| Error::from(format!("reading the metadata files failed: {e}")))?
+}
+
 /// `samples` of each operation at the collection's current size, one at a time; the creates
 /// come last, so every read sees exactly the size of the step.
 async fn measure(g: &mut Grown, samples: usize) -> Result<[Stats; 7], Error> {
@@ -196,13 +270,7 @@ async fn measure(g: &mut Grown, samples: usize) -> Result<[Stats; 7], Error> {
         OPS.map(Stats::new);
     let pb = bar(samples * OPS.len(), &format!("measure at {}", g.items));
     for _ in 0..samples {
-        let i = g.rng.below(g.items);
-        let start = Instant::now();
-        let item = g.c.get_latest(&id(i), ReadOptions::default()).await?;
-        latest.add(start.elapsed());
-        if item.is_none() {
-            return Err(format!("get_latest: item {i} is missing").into());
-        }
+        latest.add(one_latest(g).await?);
         pb.inc(1);
     }
     if g.as_of_points.is_empty() {
