@@ -446,7 +446,9 @@ mod tests {
             .unwrap_or_default();
         assert_eq!(lines.len(), opts.sizes.scale_sizes.len(), "{}", seen[0].0);
         assert!(
-            lines.iter().all(|l| !l.contains("(metadata files: 0.0 MB)")),
+            lines
+                .iter()
+                .all(|l| !l.contains("(metadata files: 0.0 MB)")),
             "{lines:?}"
         );
         assert!(seen[1].0.contains("peak resident MiB"), "{}", seen[1].0);

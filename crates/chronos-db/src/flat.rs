@@ -126,17 +126,55 @@ pub(crate) struct FlatParts {
 }
 
 /// Takes apart flat text [`item_json`] wrote: `_id` first, the content's members, `_system`
-/// last, in one pass (no `serde_json::Value` is built for `_id` or `_system`).
+/// last, in one pass; `_id` and `_system` are decoded into their types directly (no
+/// `serde_json::Value` is built for them).
 ///
-/// Why by place, not by name: the write path strips `_id` and `_system` from content, but
-/// stored content is not checked again, and a member of it named `_system` must come back
-/// as content. Only the last `_system` is the item's.
+/// Content with a member named `_system` is refused: the write path strips such members,
+/// but stored content is not checked again, and telling such a member from the item's own
+/// `_system` would cost every item a second pass over it. A caller that is refused builds
+/// the item from the stored row instead.
 pub(crate) fn parse_item(text: &str) -> Result<FlatParts, serde_json::Error> {
     use serde::Deserializer as _;
     let mut de = serde_json::Deserializer::from_str(text);
     let parts = (&mut de).deserialize_map(FlatVisitor)?;
     de.end()?;
     Ok(parts)
+}
+
+/// A member name of the flat form: the two the form adds, or one of the content's.
+enum FlatKey {
+    Id,
+    System,
+    Content(String),
+}
+
+impl<'de> serde::Deserialize<'de> for FlatKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Name;
+        impl serde::de::Visitor<'_> for Name {
+            type Value = FlatKey;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a member name")
+            }
+            // Names are compared borrowed when the text lends them: the two names the form
+            // adds cost no `String`.
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<FlatKey, E> {
+                Ok(match s {
+                    "_id" => FlatKey::Id,
+                    "_system" => FlatKey::System,
+                    other => FlatKey::Content(other.to_owned()),
+                })
+            }
+            fn visit_string<E: serde::de::Error>(self, s: String) -> Result<FlatKey, E> {
+                Ok(match s.as_str() {
+                    "_id" => FlatKey::Id,
+                    "_system" => FlatKey::System,
+                    _ => FlatKey::Content(s),
+                })
+            }
+        }
+        d.deserialize_str(Name)
+    }
 }
 
 struct FlatVisitor;
@@ -150,27 +188,33 @@ impl<'de> serde::de::Visitor<'de> for FlatVisitor {
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<FlatParts, A::Error> {
         use serde::de::Error as _;
-        if map.next_key::<String>()?.as_deref() != Some("_id") {
+        if !matches!(map.next_key::<FlatKey>()?, Some(FlatKey::Id)) {
             return Err(A::Error::custom("the flat form starts with _id"));
         }
         let id: String = map.next_value()?;
-        let mut data = Document::new();
-        // The `_system` seen last, kept as text until it is known to be the final member.
-        let mut system: Option<&'de RawValue> = None;
-        while let Some(key) = map.next_key::<String>()? {
-            if let Some(earlier) = system.take() {
-                let value = serde_json::from_str(earlier.get()).map_err(A::Error::custom)?;
-                data.insert("_system".into(), value);
-            }
-            if key == "_system" {
-                system = Some(map.next_value()?);
-            } else {
-                data.insert(key, map.next_value()?);
+        // Room for a small document's members without regrowing.
+        let mut data = Document::with_capacity(8);
+        loop {
+            match map.next_key::<FlatKey>()? {
+                Some(FlatKey::Content(key)) => {
+                    data.insert(key, map.next_value()?);
+                }
+                // Content may name a member `_id` (it is not the item's, which came first).
+                Some(FlatKey::Id) => {
+                    data.insert("_id".into(), map.next_value()?);
+                }
+                Some(FlatKey::System) => {
+                    let system: SystemFields = map.next_value()?;
+                    if map.next_key::<FlatKey>()?.is_some() {
+                        return Err(A::Error::custom(
+                            "a member follows _system: the content has a member named _system",
+                        ));
+                    }
+                    return Ok(FlatParts { id, data, system });
+                }
+                None => return Err(A::Error::custom("the flat form ends with _system")),
             }
         }
-        let system = system.ok_or_else(|| A::Error::custom("the flat form ends with _system"))?;
-        let system = serde_json::from_str(system.get()).map_err(A::Error::custom)?;
-        Ok(FlatParts { id, data, system })
     }
 }
 
@@ -217,8 +261,9 @@ mod tests {
     }
 
     /// Taken apart, the flat text gives back the id, the content and the fields it was
-    /// written from: with lineage and a deletion time, with empty content, and with content
-    /// members named `_id` and `_system` (content, by their place).
+    /// written from: with lineage and a deletion time, with empty content, with a content
+    /// member named `_id` (content, by its place). Content with a member named `_system` is
+    /// refused, whatever that member holds.
     #[test]
     fn parsing_the_flat_text_gives_back_its_parts() {
         let mut deleted = system();
@@ -230,8 +275,7 @@ mod tests {
             for content in [
                 r#"{"a":1.50,"s":"é\"\n","o":{"x":[1,{"y":null}]}}"#,
                 "{}",
-                r#"{"_id":"inner","_system":{"not":"ours"},"z":true}"#,
-                r#"{"_system":7}"#,
+                r#"{"_id":"inner","z":true}"#,
             ] {
                 let json = item_json("id\"1", content, &system).unwrap();
                 let parts = parse_item(json.get()).unwrap();
@@ -240,6 +284,17 @@ mod tests {
                 let data: Document = serde_json::from_str(content).unwrap();
                 assert_eq!(parts.data, data, "{content}");
                 assert!(parts.data.keys().eq(data.keys()), "member order: {content}");
+            }
+            let mut own = String::new();
+            system.write_json(&mut own).unwrap();
+            for content in [
+                r#"{"_system":7}"#.to_string(),
+                r#"{"_system":{"not":"ours"},"z":true}"#.to_string(),
+                format!(r#"{{"_system":{own}}}"#),
+                format!(r#"{{"a":1,"_system":{own},"b":2}}"#),
+            ] {
+                let json = item_json("i", &content, &system).unwrap();
+                assert!(parse_item(json.get()).is_err(), "{content}");
             }
         }
     }

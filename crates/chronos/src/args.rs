@@ -363,6 +363,25 @@ pub(crate) enum AdminCommand {
     /// `encryption.previousMasterKeys`), in every listed database and those of --tenant.
     /// Payloads are not touched.
     RotateMasterKey(RotateMasterKeyArgs),
+    /// Compact the metadata databases (embedded SQLite files): the space of pruned versions,
+    /// erased and purged items goes back to the disk, and files created with an older page
+    /// size take the current one. Visits every listed database and those of --tenant /
+    /// --domain; a database not written yet is left alone. Each file must not be open in
+    /// another process: stop `chronos serve` first. It needs free disk space of about the
+    /// file's size while it runs. MongoDB databases are reported as not applicable (the
+    /// server manages its storage).
+    Compact(CompactArgs),
+}
+
+/// Arguments of `chronos admin compact`.
+#[derive(Args, Debug)]
+pub(crate) struct CompactArgs {
+    /// Tenants served by a template (repeatable): their databases are compacted too.
+    #[arg(long = "tenant", value_name = "T")]
+    pub(crate) tenants: Vec<TenantId>,
+    /// Domains served by a template (repeatable): their databases are compacted too.
+    #[arg(long = "domain", value_name = "D")]
+    pub(crate) domains: Vec<DomainName>,
 }
 
 /// Arguments of `chronos admin retention-sweep`.
@@ -559,7 +578,8 @@ pub(crate) struct BenchArgs {
           value_parser = clap::value_parser!(u32).range(1..=chronos_bench::MAX_ITEMS as i64))]
     pub(crate) restore_items: Option<u32>,
     /// Run the scale measurement: create, get_latest, get_as_of and the list pages at each
-    /// of --scale-sizes items in one growing collection (durability processCrash).
+    /// of --scale-sizes items in one growing collection (durability processCrash); on the
+    /// embedded backend get_latest once more after the metadata files were read through.
     #[arg(long)]
     pub(crate) scale: bool,
     /// With --scale: the collection sizes, comma-separated, strictly ascending, at least two,

@@ -668,8 +668,9 @@ pub(crate) async fn flat_pages_match_query_pages(store: Arc<dyn MetadataStore>) 
 /// `query_items` gives `query`'s rows and cursors; a row it decodes is the item the stored
 /// row reads as (id, content, `_system`, operation, actor, reason), any other is the stored
 /// row itself. Rows of every kind: other writers and reasons (or none), a deletion, an
-/// enrichment with lineage, no inline content, content that is not an object, large
-/// content, an erasure's tombstone (never a row), content with a `_system` member.
+/// enrichment with lineage and a content member named `_id`, no inline content, content
+/// that is not an object, large content, an erasure's tombstone (never a row), content
+/// with a member named `_system`.
 pub(crate) async fn item_pages_match_query_pages(store: Arc<dyn MetadataStore>) {
     let s = store.as_ref();
     let sp = spec("i", &["n"]);
@@ -699,8 +700,11 @@ pub(crate) async fn item_pages_match_query_pages(store: Arc<dyn MetadataStore>) 
     enriched.lineage.parent_id = Some("p1".into());
     enriched.lineage.origin_collection = Some("crm:people".into());
     let mut enriched = write(enriched, true);
-    enriched.shadow = Some(r#"{"_system":{"mine":true},"x":[1,2.50,{"y":null}]}"#.into());
+    enriched.shadow = Some(r#"{"_id":"inner","x":[1,2.50,{"y":null}]}"#.into());
     s.commit("i", enriched).await.unwrap();
+    let mut own_system = write(record("m", 0, json!({"n": 10}), 9_000), true);
+    own_system.shadow = Some(r#"{"_system":{"mine":true},"z":1}"#.into());
+    s.commit("i", own_system).await.unwrap();
 
     let check = |q: Query, since: Option<Timestamp>| {
         let spr = &sp;
