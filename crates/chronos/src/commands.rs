@@ -311,6 +311,20 @@ pub(crate) async fn admin_retention(g: &Global, a: RetentionArgs) -> Result<(), 
     print_json(&report?)
 }
 
+/// `chronos admin compact`: every metadata database rewritten compactly, a spinner while
+/// it lasts (a large file takes minutes).
+pub(crate) async fn admin_compact(g: &Global, a: CompactArgs) -> Result<(), Failure> {
+    let chronos = g.open().await?;
+    let tenants: Vec<String> = a.tenants.iter().map(|t| t.to_string()).collect();
+    let domains: Vec<String> = a.domains.iter().map(|d| d.to_string()).collect();
+    let spinner = indicatif::ProgressBar::new_spinner();
+    spinner.set_message("compacting the metadata databases");
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    let report = chronos.compact_metadata(&tenants, &domains).await;
+    spinner.finish_and_clear();
+    print_json(&report?)
+}
+
 /// `chronos admin retention-sweep`: one retention run per covered collection.
 pub(crate) async fn admin_retention_sweep(
     g: &Global,

@@ -160,6 +160,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let tenants: Vec<String> = a.tenants.iter().map(|t| t.to_string()).collect();
             print_json(&global.open().await?.rotate_master_key(&tenants).await?)
         }
+        Command::Admin {
+            command: AdminCommand::Compact(a),
+        } => admin_compact(&global, a).await,
         Command::Bench(a) => bench(global.data_dir, a).await,
         Command::Serve(a) => serve(&global, a).await,
         Command::Openapi => print_json(&chronos_server::openapi_json()),

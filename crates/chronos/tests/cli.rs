@@ -1248,6 +1248,69 @@ fn admin_retention_dry_run_then_delete() {
     assert!(stderr(&o).contains("BEYOND_RETENTION"), "{}", stderr(&o));
 }
 
+/// `chronos admin compact`: after retention pruned most versions, the tenant's database is
+/// compacted (smaller, the current page size) and reads as before; a listed database not
+/// written yet is left absent (not created); the templates not visited are named.
+#[test]
+fn admin_compact_gives_pruned_space_back() {
+    let cli = Configured::new(|cfg| {
+        cfg["retention"] = serde_json::json!({"ver": {"maxPerItem": 1}});
+    });
+    let route = ["--tenant", "tenant-a", "-c", "docs"];
+    let text = "y".repeat(1_500);
+    for i in 0..40 {
+        let id = format!("d-{i}");
+        for ov in 0..4 {
+            let data = format!(r#"{{"n":{ov},"text":"{text}"}}"#);
+            let mut args = if ov == 0 {
+                vec!["create", "--id", &id, "--data", &data]
+            } else {
+                vec!["update", &id, "--data", &data]
+            };
+            let expected = (ov - 1).to_string();
+            if ov > 0 {
+                args.extend_from_slice(&["--expected-ov", &expected]);
+            }
+            args.extend_from_slice(&route);
+            cli.ok(&args);
+        }
+    }
+    let mut prune = vec!["admin", "retention", "--delete"];
+    prune.extend_from_slice(&route);
+    cli.ok(&prune);
+    let unnamed = cli.ok(&["admin", "compact"]);
+    assert!(
+        unnamed["templatesNotListed"]
+            .as_array()
+            .is_some_and(|t| !t.is_empty()),
+        "{unnamed}"
+    );
+    let report = cli.ok(&["admin", "compact", "--tenant", "tenant-a"]);
+    let databases = report["databases"].as_array().unwrap();
+    let tenant = databases
+        .iter()
+        .find(|d| d["outcome"] == "compacted")
+        .unwrap_or_else(|| panic!("{report}"));
+    assert!(
+        tenant["database"].as_str().unwrap().contains("tenant-a"),
+        "{report}"
+    );
+    assert_eq!(tenant["pageSizeAfter"], 8192, "{report}");
+    assert!(
+        tenant["bytesAfter"].as_u64().unwrap() < tenant["bytesBefore"].as_u64().unwrap(),
+        "{report}"
+    );
+    assert!(
+        databases.iter().any(|d| d["outcome"] == "absent"),
+        "{report}"
+    );
+    let mut get = vec!["get", "d-7"];
+    get.extend_from_slice(&route);
+    let item = cli.ok(&get);
+    assert_eq!(item["n"], 3);
+    assert_eq!(item["text"], text.as_str());
+}
+
 /// `chronos admin retention-sweep`: every collection of collectionMaps with a policy, in the
 /// tenants named (here by `retention.schedule`, then by --tenant); a dry run by default.
 #[test]

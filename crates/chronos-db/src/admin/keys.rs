@@ -2,7 +2,6 @@
 //! under a new master key.
 
 use crate::chronos::Chronos;
-use crate::config::Serves;
 use crate::error::{Error, Result};
 use crate::routing::{resolve, DatabaseType, Route};
 use serde::Serialize;
@@ -137,26 +136,7 @@ impl Chronos {
     pub async fn rotate_master_key(&self, tenants: &[String]) -> Result<RotationReport> {
         let keyring = self.keyring()?;
         let cfg = &self.context.config;
-        let mut routes = Vec::new();
-        let mut templates_not_listed = Vec::new();
-        for e in cfg.databases.entries() {
-            let ty = e.database_type;
-            match e.serves {
-                Serves::Everyone => routes.push(Route::generic(ty, ANY)?),
-                Serves::Domain(d) => routes.push(Route::domain(ty, d, ANY)?),
-                Serves::Tenant(t) => routes.push(Route::tenant(ty, t, ANY)?),
-                Serves::AnyDomain(_) => {
-                    templates_not_listed.push(format!("{}: domains", ty.as_str()))
-                }
-                Serves::AnyTenant(_) => {
-                    templates_not_listed
-                        .push(format!("{}: tenants other than those named", ty.as_str()));
-                    for t in tenants {
-                        routes.push(Route::tenant(ty, t, ANY)?);
-                    }
-                }
-            }
-        }
+        let (routes, templates_not_listed) = super::database_routes(cfg, tenants, &[])?;
         let mut seen = BTreeSet::new();
         let mut report = RotationReport {
             master_key_id: keyring.master_id().to_string(),

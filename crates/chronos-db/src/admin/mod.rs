@@ -1,9 +1,11 @@
 //! Start-up and maintenance checks over the configured connections.
 
 mod buckets;
+mod compact;
 mod keys;
 mod retention;
 
+pub use compact::{CompactOutcome, CompactedDatabase, CompactionReport};
 pub use keys::{RotationReport, ShredReport};
 pub use retention::{RetentionSweep, SweepOptions, SweptCollection};
 
@@ -267,6 +269,45 @@ impl Chronos {
             })
             .collect()
     }
+}
+
+/// The collection name routes to whole databases are built with: only their database
+/// matters.
+const ANY_COLLECTION: &str = "chronos_admin";
+
+/// One route per database of the configuration's listed entries, and per database of each
+/// of `tenants` and `domains` where a template serves them; with the database types whose
+/// templates serve others than those named (not visited: nothing lists them).
+pub(crate) fn database_routes(
+    cfg: &crate::config::ChronosConfig,
+    tenants: &[String],
+    domains: &[String],
+) -> crate::error::Result<(Vec<Route>, Vec<String>)> {
+    let (mut routes, mut not_listed) = (Vec::new(), Vec::new());
+    for e in cfg.databases.entries() {
+        let ty = e.database_type;
+        match e.serves {
+            Serves::Everyone if ty == DatabaseType::Logs => {
+                routes.push(Route::logs(ANY_COLLECTION)?)
+            }
+            Serves::Everyone => routes.push(Route::generic(ty, ANY_COLLECTION)?),
+            Serves::Domain(d) => routes.push(Route::domain(ty, d, ANY_COLLECTION)?),
+            Serves::Tenant(t) => routes.push(Route::tenant(ty, t, ANY_COLLECTION)?),
+            Serves::AnyDomain(_) => {
+                not_listed.push(format!("{}: domains other than those named", ty.as_str()));
+                for d in domains {
+                    routes.push(Route::domain(ty, d, ANY_COLLECTION)?);
+                }
+            }
+            Serves::AnyTenant(_) => {
+                not_listed.push(format!("{}: tenants other than those named", ty.as_str()));
+                for t in tenants {
+                    routes.push(Route::tenant(ty, t, ANY_COLLECTION)?);
+                }
+            }
+        }
+    }
+    Ok((routes, not_listed))
 }
 
 fn check(

@@ -16,6 +16,7 @@
 //!   same item (the writer passes `max(now, head.at)`), so "latest version with at <= T" is a
 //!   single index seek.
 
+mod compaction;
 #[cfg(test)]
 pub(crate) mod contract;
 mod counters;
@@ -28,6 +29,7 @@ mod results;
 mod retention;
 pub mod sqlite;
 
+pub use compaction::Compaction;
 pub(crate) use counters::unique_row_key;
 pub use counters::{
     CommittedPage, CountedVersion, CounterMark, CounterStore, CounterTotals, UniqueValue,
@@ -320,6 +322,16 @@ pub trait MetadataStore:
                 .collect(),
             next: page.next,
         })
+    }
+
+    /// Rewrites the database compactly, in the backend's current storage format: on SQLite
+    /// the space of removed rows (pruned versions, erased or purged items) goes back to the
+    /// file system and the file takes the page size new files get. It needs the database to
+    /// itself: while another connection (another process) has it open, it fails and
+    /// changes nothing. `None` when there is nothing to compact: the database does not
+    /// exist yet, or the backend manages its storage itself (this default; MongoDB).
+    async fn compact(&self) -> Result<Option<Compaction>, MetaError> {
+        Ok(None)
     }
 
     /// Heads in id order after `after_id` (deleted ones included), for collection-wide jobs.

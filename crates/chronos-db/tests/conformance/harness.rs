@@ -508,6 +508,9 @@ impl MetadataStore for FaultyMeta {
     ) -> Result<FlatPage, MetaError> {
         self.inner.query_flat(coll, query, inline_since).await
     }
+    async fn compact(&self) -> Result<Option<chronos_db::meta::Compaction>, MetaError> {
+        self.inner.compact().await
+    }
     async fn query_items(
         &self,
         coll: &CollectionSpec,

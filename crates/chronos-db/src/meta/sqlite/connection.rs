@@ -27,6 +27,10 @@ pub(super) fn backend(e: rusqlite::Error) -> MetaError {
 /// floor (`chronos-bench`, `floors.rs`) creates its file with the same value.
 pub(super) const PAGE_SIZE: u32 = 8192;
 
+/// How long a statement waits for another connection's lock on the file (writers of
+/// several processes take turns).
+pub(super) const BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Creates (if needed) and opens the database file with its bookkeeping tables.
 pub(super) fn open_connection(
     path: &Path,
@@ -50,8 +54,7 @@ pub(super) fn open_connection(
     // takes the write lock up front (waiting for it): a statement that first reads the
     // schema and then upgrades to write would get SQLITE_BUSY at once, without waiting,
     // from SQLite's deadlock rule.
-    conn.busy_timeout(std::time::Duration::from_secs(10))
-        .map_err(backend)?;
+    conn.busy_timeout(BUSY_WAIT).map_err(backend)?;
     // Before WAL and the first table: only a new, empty file takes a page size (an existing
     // one keeps its own, and works the same). Why 8 KiB, not SQLite's 4 KiB: a sort index
     // entry carries the row's flat item (see `page_item`), so a 4 KiB leaf holds about six
@@ -128,7 +131,7 @@ pub(super) fn open_connection(
 /// not wait for that (no busy handler), so while another connection is opening the same new
 /// database it is retried for up to the busy timeout; a database already in WAL needs
 /// nothing.
-fn use_wal(conn: &Connection) -> Result<(), MetaError> {
+pub(super) fn use_wal(conn: &Connection) -> Result<(), MetaError> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let mut pause = std::time::Duration::from_millis(1);
     loop {

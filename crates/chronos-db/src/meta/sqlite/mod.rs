@@ -22,6 +22,7 @@
 //! which checks the head (compare-and-set), bumps the cv, inserts the version row and writes
 //! the head. A crash before it leaves nothing (SQLite rolls the journal back); after it, all.
 
+mod compact;
 mod connection;
 mod counters;
 mod erasure;
@@ -35,8 +36,8 @@ mod rows;
 mod tests;
 
 use super::{
-    ActorWindow, CollectionSpec, Committed, CommittedPage, Expect, FlatPage, ItemPage, LeaseStore,
-    MetaError, MetadataStore, QueryPage, RequestState, VersionAt, VersionWrite,
+    ActorWindow, CollectionSpec, Committed, CommittedPage, Compaction, Expect, FlatPage, ItemPage,
+    LeaseStore, MetaError, MetadataStore, QueryPage, RequestState, VersionAt, VersionWrite,
 };
 use crate::backend_error::BackendError;
 use crate::config::Durability;
@@ -690,6 +691,17 @@ impl MetadataStore for SqliteStore {
         let q = query.clone();
         self.run(move |c| run_flat_query(c, &t, &q, inline_since))
             .await
+    }
+
+    async fn compact(&self) -> Result<Option<Compaction>, MetaError> {
+        // A database that does not exist yet is not created to be compacted.
+        if self.connection(false).await?.is_none() {
+            return Ok(None);
+        }
+        let path = self.path.clone();
+        self.run(move |c| compact::compact(c, &path))
+            .await
+            .map(Some)
     }
 
     async fn query_items(

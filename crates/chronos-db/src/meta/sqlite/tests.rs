@@ -71,6 +71,78 @@ async fn new_files_get_the_page_size_old_ones_keep_theirs() {
     }
 }
 
+/// Compaction gives the space of removed rows back and moves a file of an older page size
+/// to the current one; the data reads and takes writes as before, in WAL mode. While
+/// another connection has the file open it fails, saying so, and changes nothing.
+#[tokio::test]
+async fn compaction_gives_space_back_and_takes_the_page_size() {
+    use crate::meta::contract::{put, record, spec, write};
+    use serde_json::json;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.sqlite");
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("PRAGMA page_size=4096; PRAGMA journal_mode=WAL; CREATE TABLE t (x);")
+        .unwrap();
+    let store = SqliteStore::open(&path).unwrap();
+    let orders = spec("orders", &["status"]);
+    store.ensure_collection(&orders).await.unwrap();
+    for i in 0..300 {
+        let mut w = write(
+            record(&format!("o{i:03}"), 0, json!({"status": "open"}), 10),
+            true,
+        );
+        w.shadow = Some(format!("{{\"text\":\"{}\"}}", "x".repeat(1_500)));
+        store.commit("orders", w).await.unwrap();
+    }
+    for i in 0..280 {
+        store
+            .purge_item("orders", &format!("o{i:03}"), 0)
+            .await
+            .unwrap();
+    }
+    async fn mode(store: &SqliteStore) -> String {
+        store
+            .run(|c| {
+                c.query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0))
+                    .map_err(backend)
+            })
+            .await
+            .unwrap()
+    }
+    let done = store.compact().await.unwrap().unwrap();
+    assert_eq!(done.page_size_before, 4096);
+    assert_eq!(done.page_size_after, super::connection::PAGE_SIZE);
+    assert!(
+        done.bytes_after * 4 < done.bytes_before,
+        "{} -> {} bytes",
+        done.bytes_before,
+        done.bytes_after
+    );
+    assert_eq!(mode(&store).await, "wal");
+    let open = open_orders(&orders.index);
+    assert_eq!(store.query(&orders, &open).await.unwrap().rows.len(), 20);
+    let head = store.get_head("orders", "o299").await.unwrap().unwrap();
+    assert!(head.shadow.unwrap().contains(&"x".repeat(1_500)));
+    put(&store, "orders", "later", &[json!({"status": "open"})], 20).await;
+    assert_eq!(store.query(&orders, &open).await.unwrap().rows.len(), 21);
+
+    // Another connection has the file open: refused, nothing changed.
+    let other = rusqlite::Connection::open(&path).unwrap();
+    let _: i64 = other
+        .query_row("SELECT COUNT(*) FROM _chronos_collections", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let refused = store.compact().await.unwrap_err();
+    assert!(matches!(refused, MetaError::Unavailable(_)), "{refused:?}");
+    assert!(refused.to_string().contains("in use"), "{refused}");
+    assert_eq!(mode(&store).await, "wal");
+    assert_eq!(store.query(&orders, &open).await.unwrap().rows.len(), 21);
+    drop(other);
+    assert!(store.compact().await.unwrap().is_some());
+}
+
 /// Reads of a database that does not exist answer "nothing" and create no file; the
 /// first write creates it.
 #[tokio::test]
