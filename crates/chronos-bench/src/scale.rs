@@ -59,6 +59,12 @@ pub(crate) async fn scale(opts: &BenchOptions, scratch: &Scratch) -> Result<Stri
     // flushes cost the same at every size, so they do not change the ratios.
     let durability = Durability::ProcessCrash;
     let cfg = backend.config(&dir, durability, &[SCALE])?;
+    // Where the embedded backend keeps its metadata files.
+    let sqlite_dirs: Vec<std::path::PathBuf> = cfg
+        .db_connections
+        .values()
+        .filter_map(|c| c.sqlite_dir.as_ref().map(std::path::PathBuf::from))
+        .collect();
     let chronos = Chronos::open(cfg).await?;
     let mut g = Grown {
         c: chronos.with(route(SCALE)?)?,
@@ -101,7 +107,10 @@ pub(crate) async fn scale(opts: &BenchOptions, scratch: &Scratch) -> Result<Stri
         let measured = measure(&mut g, samples).await?;
         rows.push((size, measured));
         if backend == BenchBackend::Embedded {
-            let read = read_through(&dir.join("meta")).await?;
+            let mut read = 0;
+            for d in &sqlite_dirs {
+                read += read_through(d).await?;
+            }
             resident.push((size, sample_latest(&mut g, samples).await?, read));
         }
     }

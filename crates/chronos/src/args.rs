@@ -367,9 +367,11 @@ pub(crate) enum AdminCommand {
     /// erased and purged items goes back to the disk, and files created with an older page
     /// size take the current one. Visits every listed database and those of --tenant /
     /// --domain; a database not written yet is left alone. Each file must not be open in
-    /// another process: stop `chronos serve` first. It needs free disk space of about the
-    /// file's size while it runs. MongoDB databases are reported as not applicable (the
-    /// server manages its storage).
+    /// another process: stop `chronos serve` first. It needs free disk space of up to twice
+    /// the file's size while it runs (part of it in SQLite's temporary directory:
+    /// SQLITE_TMPDIR, else /var/tmp or /tmp). The first database that cannot be compacted
+    /// ends the run (exit 1), the report saying which; MongoDB databases are reported as not
+    /// applicable (the server manages its storage).
     Compact(CompactArgs),
 }
 

@@ -322,7 +322,15 @@ pub(crate) async fn admin_compact(g: &Global, a: CompactArgs) -> Result<(), Fail
     spinner.enable_steady_tick(std::time::Duration::from_millis(120));
     let report = chronos.compact_metadata(&tenants, &domains).await;
     spinner.finish_and_clear();
-    print_json(&report?)
+    let report = report?;
+    print_json(&report)?;
+    if report.failed() {
+        return Err(Failure::new(
+            "COMPACTION_FAILED",
+            "a database could not be compacted (see its `error` above); the databases after it were not visited",
+        ));
+    }
+    Ok(())
 }
 
 /// `chronos admin retention-sweep`: one retention run per covered collection.

@@ -33,6 +33,9 @@ pub struct CompactedDatabase {
     /// Its sizes before and after, when it was compacted.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub compaction: Option<Compaction>,
+    /// Why it could not be compacted (credentials redacted), when it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// What compacting one database did.
@@ -45,6 +48,18 @@ pub enum CompactOutcome {
     Absent,
     /// Its server manages its storage (MongoDB).
     NotApplicable,
+    /// It could not be compacted (see `error`; it is unchanged). The run stopped there: the
+    /// databases after it were not visited.
+    Failed,
+}
+
+impl CompactionReport {
+    /// Whether a database could not be compacted.
+    pub fn failed(&self) -> bool {
+        self.databases
+            .iter()
+            .any(|d| d.outcome == CompactOutcome::Failed)
+    }
 }
 
 impl Chronos {
@@ -53,8 +68,10 @@ impl Chronos {
     /// the space of removed rows (pruned versions, erased or purged items) goes back to the
     /// file system and files created before the current page size take it
     /// ([`crate::meta::MetadataStore::compact`]). Each database must not be open in another
-    /// process (`chronos serve`): the first one that is stops the run with an error, the
-    /// databases before it compacted, the others untouched.
+    /// process (`chronos serve`): the first one that is, or that fails otherwise, ends the
+    /// run, reported as [`CompactOutcome::Failed`] after those compacted before it (see
+    /// [`CompactionReport::failed`]); the others are not visited. An error is returned only
+    /// when the configuration cannot name the databases.
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -96,24 +113,75 @@ impl Chronos {
                 .db_connections
                 .get(&connection)
                 .is_some_and(|c| c.sqlite_dir.is_some());
-            let store = self.context.metadata.open(&connection, &database)?;
             tracing::info!(%database, %connection, "compacting");
-            let compaction = store.compact().await?;
-            let outcome = match (&compaction, local) {
-                (Some(_), _) => CompactOutcome::Compacted,
-                (None, true) => CompactOutcome::Absent,
-                (None, false) => CompactOutcome::NotApplicable,
+            let compacted = match self.context.metadata.open(&connection, &database) {
+                Ok(store) => store.compact().await,
+                Err(e) => Err(e),
+            };
+            let (outcome, compaction, error) = match compacted {
+                Ok(Some(done)) => (CompactOutcome::Compacted, Some(done), None),
+                Ok(None) if local => (CompactOutcome::Absent, None, None),
+                Ok(None) => (CompactOutcome::NotApplicable, None, None),
+                Err(e) => {
+                    let error = crate::redact::redact(&crate::Error::from(e).to_string());
+                    (CompactOutcome::Failed, None, Some(error))
+                }
             };
             databases.push(CompactedDatabase {
                 database,
                 connection,
                 outcome,
                 compaction,
+                error,
             });
+            if outcome == CompactOutcome::Failed {
+                break;
+            }
         }
         Ok(CompactionReport {
             databases,
             templates_not_listed,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{DatabaseType, Route};
+
+    /// A database another process (here: another instance) has open is reported failed and
+    /// ends the run; once it is closed, the same run compacts it.
+    #[tokio::test]
+    async fn a_database_in_use_fails_the_run_and_says_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let serving = Chronos::embedded(dir.path()).await.unwrap();
+        let route = Route::tenant(DatabaseType::Runtime, "t1", "notes").unwrap();
+        let c = serving.with(route).unwrap();
+        c.create(serde_json::json!({"n": 1}), "app", "", Default::default())
+            .await
+            .unwrap();
+        let admin = Chronos::embedded(dir.path()).await.unwrap();
+        let tenants = ["t1".to_string()];
+        let report = admin.compact_metadata(&tenants, &[]).await.unwrap();
+        assert!(report.failed());
+        let last = report.databases.last().unwrap();
+        assert_eq!(last.outcome, CompactOutcome::Failed);
+        assert!(
+            last.error.as_deref().unwrap_or("").contains("in use"),
+            "{last:?}"
+        );
+        assert!(report
+            .databases
+            .iter()
+            .all(|d| d.outcome != CompactOutcome::Compacted));
+        drop(c);
+        drop(serving);
+        let report = admin.compact_metadata(&tenants, &[]).await.unwrap();
+        assert!(!report.failed(), "{report:?}");
+        assert!(report
+            .databases
+            .iter()
+            .any(|d| d.outcome == CompactOutcome::Compacted));
     }
 }

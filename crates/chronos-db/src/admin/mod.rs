@@ -294,13 +294,13 @@ pub(crate) fn database_routes(
             Serves::Domain(d) => routes.push(Route::domain(ty, d, ANY_COLLECTION)?),
             Serves::Tenant(t) => routes.push(Route::tenant(ty, t, ANY_COLLECTION)?),
             Serves::AnyDomain(_) => {
-                not_listed.push(format!("{}: domains other than those named", ty.as_str()));
+                not_listed.push(unvisited(ty, "domains", domains));
                 for d in domains {
                     routes.push(Route::domain(ty, d, ANY_COLLECTION)?);
                 }
             }
             Serves::AnyTenant(_) => {
-                not_listed.push(format!("{}: tenants other than those named", ty.as_str()));
+                not_listed.push(unvisited(ty, "tenants", tenants));
                 for t in tenants {
                     routes.push(Route::tenant(ty, t, ANY_COLLECTION)?);
                 }
@@ -308,6 +308,14 @@ pub(crate) fn database_routes(
         }
     }
     Ok((routes, not_listed))
+}
+
+/// How [`database_routes`] names the databases a template serves that it does not visit.
+fn unvisited(ty: DatabaseType, whose: &str, named: &[String]) -> String {
+    match named {
+        [] => format!("{}: {whose}", ty.as_str()),
+        _ => format!("{}: {whose} other than those named", ty.as_str()),
+    }
 }
 
 fn check(

@@ -1,5 +1,6 @@
-//! Query pages for readers that pass JSON on: rows already in the item's flat JSON form
-//! when their inline content may be used, the stored version otherwise.
+//! Query pages whose rows a backend may hand out already built from their inline content:
+//! in the item's flat JSON form for readers that pass JSON on ([`FlatPage`]), as decoded
+//! items for typed readers ([`ItemPage`]); the stored version otherwise.
 
 use crate::model::{Item, Op, StoredVersion, SystemFields, Timestamp};
 use crate::query::Cursor;

@@ -329,10 +329,9 @@ pub trait MetadataStore:
     /// file system and the file takes the page size new files get. It needs the database to
     /// itself: while another connection (another process) has it open, it fails and
     /// changes nothing. `None` when there is nothing to compact: the database does not
-    /// exist yet, or the backend manages its storage itself (this default; MongoDB).
-    async fn compact(&self) -> Result<Option<Compaction>, MetaError> {
-        Ok(None)
-    }
+    /// exist yet, or the backend manages its storage itself (MongoDB). No default: a
+    /// wrapper that did not forward it would turn compaction into a silent no-op.
+    async fn compact(&self) -> Result<Option<Compaction>, MetaError>;
 
     /// Heads in id order after `after_id` (deleted ones included), for collection-wide jobs.
     async fn scan_heads(

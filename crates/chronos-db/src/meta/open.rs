@@ -15,8 +15,9 @@ use std::time::Duration;
 /// Wraps a metadata store when it is opened (instrumentation, fault injection in tests).
 ///
 /// A wrapper should forward every method of [`MetadataStore`], the provided ones included
-/// (such as [`MetadataStore::query_flat`]): one it does not forward falls back to its
-/// generic form, which gives the same results without the backend's shortcut.
+/// (such as [`MetadataStore::query_flat`] and [`MetadataStore::query_items`]): one it does
+/// not forward falls back to its generic form, which gives the same results without the
+/// backend's shortcut.
 pub type MetadataLayer =
     Arc<dyn Fn(Arc<dyn MetadataStore>) -> Arc<dyn MetadataStore> + Send + Sync>;
 

@@ -82,6 +82,11 @@ impl LeaseStore for MongoStore {
 
 #[async_trait]
 impl MetadataStore for MongoStore {
+    async fn compact(&self) -> Result<Option<crate::meta::Compaction>, MetaError> {
+        // The server manages its storage (and compacts it with its own tools).
+        Ok(None)
+    }
+
     async fn payload_keys(&self, coll: &str, id: &str) -> Result<Vec<String>, MetaError> {
         let c = self.colls(coll);
         let rows = collect(

@@ -3,21 +3,24 @@
 //! SQLite never gives a file's free pages back (the space of pruned versions, erased or
 //! purged items stays in the file for later rows), and changes the page size of a file in
 //! WAL mode only through a `VACUUM` outside WAL mode. The steps, and what a process that
-//! dies at each leaves:
+//! dies (or a machine that loses power) at each leaves:
 //!
 //! 1. `wal_checkpoint(TRUNCATE)`: the log's pages are copied into the file and the log is
 //!    emptied. Dying here loses nothing: the next open checkpoints the log again.
-//! 2. `journal_mode=DELETE`: leaving WAL mode needs the file to itself (no other connection,
-//!    in any process). Refused: nothing has changed, and the error says the file is in use.
+//! 2. `synchronous=FULL`, then `journal_mode=DELETE`: leaving WAL mode needs the file to
+//!    itself (no other connection, in any process). Refused: nothing has changed, and the
+//!    error says the file is in use. FULL because outside WAL mode a lesser setting could
+//!    corrupt the file on power loss; the connection's setting comes back at step 4.
 //! 3. `page_size`, then `VACUUM`: one transaction under a rollback journal, the commit
 //!    point. Dying in it: the next open rolls the journal back to the file as it was after
-//!    step 2.
-//!    `VACUUM` writes the new content to a temporary file first: it needs free space of
-//!    about the file's size.
-//! 4. `journal_mode=WAL`: back to the mode every open sets (`connection::use_wal`), which
-//!    also brings back a file a death after step 2 left in rollback-journal mode.
+//!    step 2. `VACUUM` builds the new content in a temporary file (in SQLite's temporary
+//!    directory: `SQLITE_TMPDIR`, else `/var/tmp`, `/usr/tmp` or `/tmp`) and then
+//!    rewrites the file under the journal: up to twice the file's size of free space.
+//! 4. `journal_mode=WAL` and the connection's `synchronous` again: the mode every open sets
+//!    (`connection::use_wal`), which also brings back a file a death after step 2 left in
+//!    rollback-journal mode.
 
-use super::connection::{backend, use_wal, BUSY_WAIT, PAGE_SIZE};
+use super::connection::{backend, is_busy, use_wal, BUSY_WAIT, PAGE_SIZE};
 use crate::backend_error::BackendError;
 use crate::meta::{Compaction, MetaError};
 use rusqlite::Connection;
@@ -33,9 +36,15 @@ const WAIT: Duration = Duration::from_secs(2);
 pub(super) fn compact(c: &mut Connection, path: &Path) -> Result<Compaction, MetaError> {
     let bytes_before = files_size(path)?;
     let page_size_before = page_size(c)?;
+    let synchronous: i64 = c
+        .query_row("PRAGMA synchronous", [], |r| r.get(0))
+        .map_err(backend)?;
     c.busy_timeout(WAIT).map_err(backend)?;
     let compacted = rewrite(c, path);
-    let restored = c.busy_timeout(BUSY_WAIT).map_err(backend);
+    let restored = c
+        .pragma_update(None, "synchronous", synchronous)
+        .and_then(|()| c.busy_timeout(BUSY_WAIT))
+        .map_err(backend);
     compacted?;
     restored?;
     Ok(Compaction {
@@ -46,44 +55,37 @@ pub(super) fn compact(c: &mut Connection, path: &Path) -> Result<Compaction, Met
     })
 }
 
-/// Steps 1 to 4.
+/// Steps 1 to 4 but the connection's `synchronous`.
 fn rewrite(c: &mut Connection, path: &Path) -> Result<(), MetaError> {
-    let in_use = |e: Option<rusqlite::Error>| {
+    let in_use = |e: Option<&rusqlite::Error>| {
         let message = format!(
             "{} is in use by another connection: compacting needs it to itself (stop the \
              processes that have it open, such as `chronos serve`, then compact again)",
             path.display()
         );
         MetaError::Unavailable(match e {
-            Some(e) => BackendError::caused_by(message, &e),
+            Some(e) => BackendError::caused_by(message, e),
             None => BackendError::new(message),
         })
     };
-    let busy = |e: &rusqlite::Error| {
-        matches!(e, rusqlite::Error::SqliteFailure(f, _)
-            if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
+    let refused = |e: rusqlite::Error| {
+        if is_busy(&e) {
+            in_use(Some(&e))
+        } else {
+            backend(e)
+        }
     };
     let blocked: i64 = c
         .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
-        .map_err(|e| {
-            if busy(&e) {
-                in_use(Some(e))
-            } else {
-                backend(e)
-            }
-        })?;
+        .map_err(refused)?;
     if blocked != 0 {
         return Err(in_use(None));
     }
+    c.pragma_update(None, "synchronous", "FULL")
+        .map_err(backend)?;
     let mode: String = c
         .query_row("PRAGMA journal_mode=DELETE", [], |r| r.get(0))
-        .map_err(|e| {
-            if busy(&e) {
-                in_use(Some(e))
-            } else {
-                backend(e)
-            }
-        })?;
+        .map_err(refused)?;
     if !mode.eq_ignore_ascii_case("delete") {
         // SQLite answers the mode it kept when it could not change it.
         return Err(in_use(None));

@@ -10,17 +10,17 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub(super) fn backend(e: rusqlite::Error) -> MetaError {
-    match &e {
-        rusqlite::Error::SqliteFailure(f, _)
-            if matches!(
-                f.code,
-                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
-            ) =>
-        {
-            MetaError::Unavailable(BackendError::caused_by("sqlite is busy", &e))
-        }
-        _ => MetaError::Backend(BackendError::caused_by("sqlite", &e)),
+    if is_busy(&e) {
+        MetaError::Unavailable(BackendError::caused_by("sqlite is busy", &e))
+    } else {
+        MetaError::Backend(BackendError::caused_by("sqlite", &e))
     }
+}
+
+/// Whether `e` says another connection holds a lock the statement needed.
+pub(super) fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
 }
 
 /// The page size of a metadata database file this crate creates (bytes). The bench's raw
@@ -132,14 +132,13 @@ pub(super) fn open_connection(
 /// database it is retried for up to the busy timeout; a database already in WAL needs
 /// nothing.
 pub(super) fn use_wal(conn: &Connection) -> Result<(), MetaError> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + BUSY_WAIT;
     let mut pause = std::time::Duration::from_millis(1);
     loop {
         let mode = conn
             .query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0))
             .map(|m| m.eq_ignore_ascii_case("wal"));
-        let busy = matches!(&mode, Err(rusqlite::Error::SqliteFailure(f, _))
-            if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked));
+        let busy = mode.as_ref().is_err_and(is_busy);
         match mode {
             Ok(true) => return Ok(()),
             Ok(false) | Err(_)

@@ -10,8 +10,9 @@
 //! * `c<N>_head`: one row per item (the latest version plus its inline shadow), unique `id`,
 //!   and two expression indexes per scalar indexed property `p`: `_m_` on the value and
 //!   JSON type of `json_extract(meta, '$."p"')`, and `_sort_` on its sort key, which also
-//!   carries the id, `deleted`, `op`, `at` and the row's flat item as text
-//!   (`page_item::page_columns`), so that a JSON list page is read from the index alone;
+//!   carries the id, `deleted`, `op`, `at`, the writer's `actor` and `reason` (bounded) and
+//!   the row's flat item as text (`page_item::page_columns`), so that a list page, JSON or
+//!   typed, is read from the index alone;
 //! * `_chronos_counts`, `_chronos_unique`, `_chronos_counter_marks`: counters (`counters.rs`).
 //!
 //! Both are rowid tables with their keys in unique indexes, not `WITHOUT ROWID` tables: their

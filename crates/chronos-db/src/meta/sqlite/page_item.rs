@@ -84,7 +84,25 @@ pub(super) fn page_item_of(args: &[ValueRef<'_>; 8]) -> Option<String> {
 /// table (each one a page read from the operating system once the table outgrows
 /// SQLite's cache).
 pub(super) fn page_columns() -> String {
-    format!("op, at, actor, reason, {}", page_item(""))
+    format!("op, at, {}, {}", writer_columns(""), page_item(""))
+}
+
+/// The longest `actor` or `reason`, in characters, the sort indexes copy (see
+/// [`writer_columns`]).
+pub(super) const WRITER_COPY_MAX_CHARS: usize = 256;
+
+/// The writer's columns (`actor`, `reason`) as the sort indexes hold them: `''` when the row
+/// has none (a write stores none for an empty one, so `''` names nothing else), the text
+/// itself up to [`WRITER_COPY_MAX_CHARS`] characters, NULL beyond (a typed page then reads
+/// the row whole). Why bounded: both are free text of any length, copied once per indexed
+/// property. `alias` as in [`page_item`] (SQLite matches the expressions by their form).
+pub(super) fn writer_columns(alias: &str) -> String {
+    let column = |c: &str| {
+        format!(
+            "CASE WHEN {alias}{c} IS NULL THEN '' WHEN length({alias}{c}) <= {WRITER_COPY_MAX_CHARS} THEN {alias}{c} END"
+        )
+    };
+    format!("{}, {}", column("actor"), column("reason"))
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use super::super::{FlatPage, FlatRow, ItemPage, ItemRow, MetaError, QueryPage};
 use super::connection::backend;
-use super::page_item::page_item;
+use super::page_item::{page_item, writer_columns};
 use super::rows::{
     read_flat, read_flat_only, read_head, read_item_only, FLAT_COLS, VER_COLS, WRITER_COLS,
 };
@@ -684,11 +684,10 @@ static PREFIXED_FLAT_COLS: std::sync::LazyLock<String> = std::sync::LazyLock::ne
         .join(", ")
 });
 
-/// [`PREFIXED_FLAT_COLS`] and [`WRITER_COLS`] of the query's row alias `h`.
-static PREFIXED_TYPED_COLS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    let writer: Vec<String> = WRITER_COLS.split(", ").map(|c| format!("h.{c}")).collect();
-    format!("{}, {}", *PREFIXED_FLAT_COLS, writer.join(", "))
-});
+/// [`PREFIXED_FLAT_COLS`] and [`WRITER_COLS`] of the query's row alias `h`, the writer's as
+/// the sort indexes hold them (`page_item::writer_columns`).
+static PREFIXED_TYPED_COLS: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("{}, h.op, {}", *PREFIXED_FLAT_COLS, writer_columns("h.")));
 
 fn prefixed_cols() -> String {
     // Query results never need the indexed meta decoded (filters read `h.meta` directly).

@@ -58,7 +58,8 @@ pub(super) fn read_head(
 pub(super) const FLAT_COLS: &str = "id, at, page_item";
 
 /// The columns a typed page selects after [`FLAT_COLS`] (see [`read_item_only`]): what an
-/// [`crate::Item`] holds beyond its flat form.
+/// [`crate::Item`] holds beyond its flat form; the writer's two as the sort indexes hold
+/// them (`page_item::writer_columns`).
 pub(super) const WRITER_COLS: &str = "op, actor, reason";
 
 /// Where the flat form's columns are in a row of [`VER_COLS`] and `shadow`.
@@ -141,9 +142,10 @@ pub(super) fn read_item_only(
         return None;
     }
     let op = Op::parse(std::str::from_utf8(op).ok()?)?;
+    // `''`: none; NULL: longer than the indexes copy (see `page_item::writer_columns`).
     let text = |i: usize| -> Option<Option<String>> {
         match r.get_ref(i).ok()? {
-            ValueRef::Null => Some(None),
+            ValueRef::Text([]) => Some(None),
             ValueRef::Text(t) => Some(Some(std::str::from_utf8(t).ok()?.to_string())),
             _ => None,
         }

@@ -84,7 +84,7 @@ async fn compaction_gives_space_back_and_takes_the_page_size() {
         .unwrap()
         .execute_batch("PRAGMA page_size=4096; PRAGMA journal_mode=WAL; CREATE TABLE t (x);")
         .unwrap();
-    let store = SqliteStore::open(&path).unwrap();
+    let store = SqliteStore::open_with(&path, crate::config::Durability::ProcessCrash).unwrap();
     let orders = spec("orders", &["status"]);
     store.ensure_collection(&orders).await.unwrap();
     for i in 0..300 {
@@ -110,7 +110,15 @@ async fn compaction_gives_space_back_and_takes_the_page_size() {
             .await
             .unwrap()
     }
+    let synchronous = || {
+        store.run(|c| {
+            c.query_row("PRAGMA synchronous", [], |r| r.get::<_, i64>(0))
+                .map_err(backend)
+        })
+    };
+    assert_eq!(synchronous().await.unwrap(), 1, "NORMAL");
     let done = store.compact().await.unwrap().unwrap();
+    assert_eq!(synchronous().await.unwrap(), 1, "NORMAL again");
     assert_eq!(done.page_size_before, 4096);
     assert_eq!(done.page_size_after, super::connection::PAGE_SIZE);
     assert!(
@@ -598,6 +606,32 @@ async fn typed_pages_decode_rows_from_the_index_copy() {
         .unwrap();
     assert_eq!(page.rows.len(), 2);
     assert!(page.rows.iter().all(|r| matches!(r, ItemRow::Item(_))));
+    // The writer's columns are copied up to a bound, in characters; no actor is not ''.
+    let bound = super::page_item::WRITER_COPY_MAX_CHARS;
+    for (id, n, chars) in [("e", 10, bound), ("f", 11, bound + 1)] {
+        let mut v = record(id, 0, json!({"n": n}), 30);
+        (v.actor, v.reason) = (None, Some("é".repeat(chars)));
+        store.commit("docs", write(v, true)).await.unwrap();
+    }
+    let at_bound = q(json!({"n": 10}));
+    let page = store
+        .query_items(&sp, &at_bound, Some(Timestamp(0)))
+        .await
+        .unwrap();
+    let [ItemRow::Item(item)] = page.rows.as_slice() else {
+        panic!("{:?}", page.rows)
+    };
+    assert_eq!(
+        (item.actor.as_deref(), item.reason.clone()),
+        (None, Some("é".repeat(bound)))
+    );
+    let over = q(json!({"n": {"$gte": 10}}));
+    let page = store
+        .query_items(&sp, &over, Some(Timestamp(0)))
+        .await
+        .unwrap();
+    assert_eq!(page.rows.len(), 2);
+    assert!(page.rows.iter().all(|r| matches!(r, ItemRow::Stored(_))));
 }
 
 /// The names of every index in the store's file.
