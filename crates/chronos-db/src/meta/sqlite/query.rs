@@ -574,19 +574,16 @@ pub(super) fn run_flat_query(
     q: &Query,
     inline_since: Option<Timestamp>,
 ) -> Result<FlatPage, MetaError> {
-    if inline_since.is_some() {
-        // The common page: every row has usable inline content, and only the columns of the
-        // flat form are read. The first row that cannot be built so ends the attempt.
-        let read = |r: &rusqlite::Row<'_>| Ok(Ok(read_flat_only(r, inline_since)));
-        if let Some((rows, next)) = run_page(c, t, q, Columns::Flat, read, FlatRow::id)? {
-            return Ok(FlatPage { rows, next });
-        }
-    }
-    // A row needs its stored version (its content comes from its object): the page again,
-    // every column read. It replaces the first attempt whole, so the page is one snapshot
-    // even if a write landed in between.
-    let read = |r: &rusqlite::Row<'_>| Ok(read_flat(r, inline_since)?.map(Some));
-    let (rows, next) = run_page(c, t, q, Columns::Full, read, FlatRow::id)?.unwrap_or_default();
+    let (rows, next) = run_from_index(
+        c,
+        t,
+        q,
+        inline_since,
+        Columns::Flat,
+        |r| read_flat_only(r, inline_since),
+        |r| read_flat(r, inline_since),
+        FlatRow::id,
+    )?;
     Ok(FlatPage { rows, next })
 }
 
@@ -598,19 +595,44 @@ pub(super) fn run_item_query(
     q: &Query,
     inline_since: Option<Timestamp>,
 ) -> Result<ItemPage, MetaError> {
+    let (rows, next) = run_from_index(
+        c,
+        t,
+        q,
+        inline_since,
+        Columns::Typed,
+        |r| read_item_only(r, inline_since),
+        |r| Ok(read_head(r)?.map(|row| ItemRow::Stored(Box::new(row)))),
+        ItemRow::id,
+    )?;
+    Ok(ItemPage { rows, next })
+}
+
+/// A page read first from the sort indexes' copies (`columns`, each row by `from_copy`),
+/// and again with every column (each row by `whole`) when a row has no usable copy.
+///
+/// The common page: every row has usable inline content, and only the columns the indexes
+/// hold are read; the first row that cannot be built so ends the attempt. The second read
+/// replaces the first whole, so the page is one snapshot even if a write landed in between.
+#[allow(clippy::too_many_arguments)]
+fn run_from_index<T>(
+    c: &mut Connection,
+    t: &str,
+    q: &Query,
+    inline_since: Option<Timestamp>,
+    columns: Columns,
+    from_copy: impl Fn(&rusqlite::Row<'_>) -> Option<T>,
+    whole: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<Result<T, MetaError>>,
+    id_of: impl Fn(&T) -> &str,
+) -> Result<Page<T>, MetaError> {
     if inline_since.is_some() {
-        // As `run_flat_query`: the common page is read from the columns the sort indexes
-        // hold, and the first row that cannot be decoded so ends the attempt.
-        let read = |r: &rusqlite::Row<'_>| Ok(Ok(read_item_only(r, inline_since)));
-        if let Some((rows, next)) = run_page(c, t, q, Columns::Typed, read, ItemRow::id)? {
-            return Ok(ItemPage { rows, next });
+        let read = |r: &rusqlite::Row<'_>| Ok(Ok(from_copy(r)));
+        if let Some(page) = run_page(c, t, q, columns, read, &id_of)? {
+            return Ok(page);
         }
     }
-    // The page again, whole: one snapshot, every row for the reader to hydrate.
-    let read =
-        |r: &rusqlite::Row<'_>| Ok(read_head(r)?.map(|row| Some(ItemRow::Stored(Box::new(row)))));
-    let (rows, next) = run_page(c, t, q, Columns::Full, read, ItemRow::id)?.unwrap_or_default();
-    Ok(ItemPage { rows, next })
+    let read = |r: &rusqlite::Row<'_>| Ok(whole(r)?.map(Some));
+    Ok(run_page(c, t, q, Columns::Full, read, &id_of)?.unwrap_or_default())
 }
 
 /// A page's rows and the cursor after its last one, when more follow.

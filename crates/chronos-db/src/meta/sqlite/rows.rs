@@ -110,19 +110,26 @@ pub(super) fn read_flat_only(
     r: &rusqlite::Row<'_>,
     inline_since: Option<Timestamp>,
 ) -> Option<FlatRow> {
-    let since = inline_since?;
-    let (Ok(ValueRef::Text(id)), Ok(ValueRef::Integer(at)), Ok(ValueRef::Text(item))) =
-        (r.get_ref(0), r.get_ref(1), r.get_ref(2))
-    else {
+    let item = fresh_item(r, inline_since?)?;
+    let Ok(ValueRef::Text(id)) = r.get_ref(0) else {
+        return None;
+    };
+    Some(FlatRow::Flat {
+        id: std::str::from_utf8(id).ok()?.to_string(),
+        json: ItemJson::written(item.to_string()),
+    })
+}
+
+/// The flat item of a row of [`FLAT_COLS`] when the row was committed at or after `since`
+/// and its columns read as expected.
+fn fresh_item<'r>(r: &'r rusqlite::Row<'_>, since: Timestamp) -> Option<&'r str> {
+    let (Ok(ValueRef::Integer(at)), Ok(ValueRef::Text(item))) = (r.get_ref(1), r.get_ref(2)) else {
         return None;
     };
     if Timestamp(at) < since {
         return None;
     }
-    Some(FlatRow::Flat {
-        id: std::str::from_utf8(id).ok()?.to_string(),
-        json: ItemJson::written(std::str::from_utf8(item).ok()?.to_string()),
-    })
+    std::str::from_utf8(item).ok()
 }
 
 /// A row of [`FLAT_COLS`] and [`WRITER_COLS`] as an item, decoded from its flat form, or
@@ -132,15 +139,10 @@ pub(super) fn read_item_only(
     r: &rusqlite::Row<'_>,
     inline_since: Option<Timestamp>,
 ) -> Option<ItemRow> {
-    let since = inline_since?;
-    let (Ok(ValueRef::Integer(at)), Ok(ValueRef::Text(item)), Ok(ValueRef::Text(op))) =
-        (r.get_ref(1), r.get_ref(2), r.get_ref(3))
-    else {
+    let item = fresh_item(r, inline_since?)?;
+    let Ok(ValueRef::Text(op)) = r.get_ref(3) else {
         return None;
     };
-    if Timestamp(at) < since {
-        return None;
-    }
     let op = Op::parse(std::str::from_utf8(op).ok()?)?;
     // `''`: none; NULL: longer than the indexes copy (see `page_item::writer_columns`).
     let text = |i: usize| -> Option<Option<String>> {
@@ -150,7 +152,7 @@ pub(super) fn read_item_only(
             _ => None,
         }
     };
-    ItemRow::from_flat(std::str::from_utf8(item).ok()?, op, text(4)?, text(5)?)
+    ItemRow::from_flat(item, op, text(4)?, text(5)?)
 }
 
 /// A query row (the columns of [`read_head`]) in flat form when `inline_since` allows it,
